@@ -1,0 +1,5 @@
+"""Allow `python -m edge` as a synonym of the `binpick` command."""
+
+from edge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The `binpick` command: one entry point, one subcommand per job.
+
+Subcommands are registered by module path and imported only when invoked, so
+`binpick --help` and the appliance never pull in torch or mujoco. A subcommand
+module exposes `configure(parser)` (adds its arguments) and `main(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from edge import __version__
+
+# name -> (module, one-line help). Keep sorted by the order a user meets them.
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="binpick",
+        description="Model-free bin-picking vision appliance and its model factory.",
+    )
+    parser.add_argument("--version", action="version", version=f"binpick {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.set_defaults(_module=module_name)
+    return parser
+
+
+def _configure_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Re-build the parser with the chosen subcommand's own arguments (imported lazily)."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name not in COMMANDS:
+        return parser
+    module = importlib.import_module(COMMANDS[name][0])
+    sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    module.configure(sub_action.choices[name])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _configure_subcommand(build_parser(), argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.main(args) or 0)
+    except CommandError as exc:
+        print(f"binpick {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""The `binpick` entry point: help works for the command and every subcommand."""
+
+import subprocess
+import sys
+
+import pytest
+
+from edge.cli import COMMANDS, build_parser
+
+
+def test_top_level_help_lists_every_subcommand():
+    text = build_parser().format_help()
+    for name in COMMANDS:
+        assert name in text
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_subcommand_help_exits_zero(name):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", name, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: binpick" in proc.stdout
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from edge.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().endswith("False"), out.stdout + out.stderr
