@@ -139,11 +139,35 @@ class Ranking:
         }
 
 
+def binarise(
+    boundaries: np.ndarray, occlusions: np.ndarray, params: RankingParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The masks the ranking works on: non-boundary (Y <= alpha) and occluding side (Z > beta).
+
+    The native call does this itself; this is for drawing and for the NumPy
+    reference. Values are compared as float64 (a float32 0.1 is above the
+    float64 0.1); uint8 maps are probability*255, so their thresholds are
+    alpha*255 and beta*255. NaN is a boundary and not occluding.
+    """
+    y_scale = 255.0 if boundaries.dtype == np.uint8 else 1.0
+    z_scale = 255.0 if occlusions.dtype == np.uint8 else 1.0
+    non_boundary = boundaries.astype(np.float64) <= params.alpha * y_scale
+    occluding = occlusions.astype(np.float64) > params.beta * z_scale
+    return non_boundary, occluding
+
+
+try:  # imported here so the first frame does not pay for loading it
+    from edge import _hotpath
+except ImportError as _exc:  # reported on use, so `binpick --help` works before a build
+    _hotpath = None
+    _IMPORT_ERROR: ImportError | None = _exc
+else:
+    _IMPORT_ERROR = None
+
+
 def _native() -> Any:
-    try:
-        from edge import _hotpath
-    except ImportError as exc:
-        raise ImportError(_BUILD_HINT) from exc
+    if _hotpath is None:
+        raise ImportError(_BUILD_HINT) from _IMPORT_ERROR
     return _hotpath
 
 
