@@ -234,6 +234,23 @@ def test_any_strides_give_the_contiguous_result(view):
     assert np.array_equal(a.labels, b.labels)
 
 
+def test_misaligned_and_broadcast_views():
+    pile = make_pile(6, 32, 40, instances=5, noise=0.03)
+    raw = b"\0" + pile.boundaries.tobytes()
+    misaligned = np.frombuffer(raw, np.float32, offset=1).reshape(pile.boundaries.shape)
+    assert not misaligned.flags.aligned
+    expected = rank(pile.boundaries, pile.occlusions, return_labels=True)
+    got = rank(misaligned, pile.occlusions, return_labels=True)
+    assert got.candidates == expected.candidates and np.array_equal(got.labels, expected.labels)
+    column = np.zeros((32, 1), np.float32)
+    column[10] = 1  # every row of a broadcast map is this column: zero column stride
+    y = np.broadcast_to(column, (32, 40))
+    assert (
+        rank(y, np.zeros((32, 40), np.float32), ALL).candidates
+        == rank(np.ascontiguousarray(y), np.zeros((32, 40), np.float32), ALL).candidates
+    )
+
+
 def test_mixed_dtypes():
     pile = make_pile(4, 48, 48, instances=6)
     y8 = np.round(pile.boundaries * 255).astype(np.uint8)
