@@ -1,1 +1,1 @@
-"""Steps of the technician calibration wizard (`binpick calibrate`): boards, views, intrinsics, camera to robot."""
+"""Steps of the technician calibration wizard (`binpick calibrate`): boards, views, intrinsics, robot."""

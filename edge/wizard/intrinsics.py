@@ -67,8 +67,9 @@ def calibrate_intrinsics(collector: ViewCollector, threshold_px: float = 0.5) ->
     views = list(collector.accepted)
     if len(views) < MIN_VIEWS:
         raise IntrinsicsError(
-            f"only {len(views)} usable views; at least {MIN_VIEWS} are needed ({RECOMMENDED_VIEWS} recommended): "
-            "take more images with the board at different positions and tilts"
+            f"only {len(views)} usable views; at least {MIN_VIEWS} are needed "
+            f"({RECOMMENDED_VIEWS} recommended): "
+            "take more images with the board at other positions and tilts"
         )
     rms, k, d, per_view = _fit(views, collector.image_size)
     dropped: list[str] = []
