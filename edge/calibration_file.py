@@ -104,8 +104,13 @@ class Calibration:
 
     @property
     def passed(self) -> bool:
-        """Both measured steps met their thresholds when the wizard wrote the file."""
-        return bool(self.intrinsics_report.get("passed")) and bool(self.extrinsics_report.get("passed"))
+        """Every measured step met its threshold when the wizard wrote the file (touch tests included)."""
+        touches_ok = all(record.get("passed", True) for record in self.validation if isinstance(record, dict))
+        return (
+            bool(self.intrinsics_report.get("passed"))
+            and bool(self.extrinsics_report.get("passed"))
+            and touches_ok
+        )
 
     def to_dict(self) -> dict:
         intrinsics = dict(self.intrinsics_report)

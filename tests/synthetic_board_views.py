@@ -132,3 +132,67 @@ def _fill_distance(board: Board, camera: CameraModel) -> float:
     """Distance at which the board spans about 60 % of the image width."""
     width_mm = (board.columns + 1) * board.square_mm
     return camera.camera_matrix[0, 0] * width_mm / (0.6 * camera.image_size[0])
+
+
+# ---------------------------------------------------------------- a whole synthetic cell
+TEST_CAMERA = CameraModel(
+    np.array([[610.0, 0.0, 352.0], [0.0, 612.0, 214.0], [0.0, 0.0, 1.0]]),  # principal point off-centre
+    np.array([-0.18, 0.06, 0.0008, -0.0006, -0.01]),
+    (640, 480),
+)
+
+
+def robot_from_camera_truth() -> RigidTransform:
+    """Camera ~700 mm above a floor at z = 30 mm (robot z up), looking down, slightly tilted and turned."""
+    down = np.diag([1.0, -1.0, -1.0])
+    yaw = cv2.Rodrigues(np.array([0.0, 0.0, np.radians(-25.0)]))[0]
+    tilt = cv2.Rodrigues(np.array([np.radians(6.0), np.radians(-4.0), 0.0]))[0]
+    return RigidTransform(yaw @ tilt @ down, np.array([520.0, -140.0, 760.0]))
+
+
+FLOOR_Z_MM = 30.0
+
+
+def robot_from_board_truth(board: Board) -> RigidTransform:
+    """The board lying face up on the floor, under the camera, turned by 10 degrees."""
+    face_up = np.diag([1.0, -1.0, -1.0])  # board z (into the board) points down
+    yaw = cv2.Rodrigues(np.array([0.0, 0.0, np.radians(10.0)]))[0]
+    rotation = yaw @ face_up
+    centre_b = np.array(
+        [(board.columns + 1) * board.square_mm / 2, (board.rows + 1) * board.square_mm / 2, 0.0]
+    )
+    below_camera = np.array([510.0, -150.0, FLOOR_Z_MM])
+    return RigidTransform(rotation, below_camera - rotation @ centre_b)
+
+
+def write_cell_images(board: Board, folder, views: int = 14, seed: int = 3, allow_partial: bool = False):
+    """Intrinsics views, plus a blurry one and a duplicate, and the floor image; returns the truth."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    (folder / "views").mkdir(parents=True, exist_ok=True)
+    camera = TEST_CAMERA
+    poses = calibration_poses(board, camera, views, seed=seed, allow_partial=allow_partial)
+    for i, pose in enumerate(poses):
+        cv2.imwrite(str(folder / "views" / f"view{i:02d}.png"), render_view(board, camera, pose, 0.6, 2.0, i))
+    cv2.imwrite(
+        str(folder / "views" / "view90_blurry.png"), render_view(board, camera, poses[1], 3.0, 2.0, 90)
+    )
+    cv2.imwrite(
+        str(folder / "views" / "view91_again.png"), render_view(board, camera, poses[2], 0.6, 2.0, 91)
+    )
+    robot_from_camera = robot_from_camera_truth()
+    robot_from_board = robot_from_board_truth(board)
+    camera_from_board = robot_from_camera.inverse().compose(robot_from_board)
+    floor = render_view(board, camera, camera_from_board, 0.6, 2.0, 99)
+    cv2.imwrite(str(folder / "floor.png"), floor)
+    corners = board.corner_object_points().astype(np.float64)
+    robot_points = {label: robot_from_board.apply(corners[cid]) for label, cid in board.touch_points.items()}
+    return {
+        "camera": camera,
+        "robot_from_camera": robot_from_camera,
+        "robot_from_board": robot_from_board,
+        "robot_points": robot_points,
+        "views": folder / "views",
+        "floor": folder / "floor.png",
+    }
