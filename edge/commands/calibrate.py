@@ -230,8 +230,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     w.step(
         1,
         "intrinsics",
-        "Hold the board at 12-20 positions covering the whole image (corners too), tilted up to ~40 degrees,\n"
-        "still and in focus. Each image is checked as it is read.",
+        "Hold the board at 12-20 positions covering the whole image (corners too), tilted up to\n"
+        "~40 degrees, still and in focus. Each image is checked as it is read.",
     )
     if args.intrinsics_from:
         try:
@@ -239,7 +239,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
         except CalibrationError as exc:
             raise CommandError(str(exc)) from None
         w.say(
-            f"Reusing the intrinsics of {args.intrinsics_from} (RMS {previous.intrinsics_report.get('rms_px')} px)"
+            f"Reusing the intrinsics of {args.intrinsics_from} "
+            f"(RMS {previous.intrinsics_report.get('rms_px')} px)"
         )
         camera = CameraModel(previous.camera_matrix, previous.dist_coeffs, previous.image_size)
         return camera, dict(previous.intrinsics_report, reused_from=str(args.intrinsics_from))
@@ -283,7 +284,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     preview = undistorted_preview(first, k, result.dist_coeffs)
     _write_image(report_dir / "undistorted.png", preview)
     w.say(
-        f"  saved {report_dir / 'coverage.png'} and {report_dir / 'undistorted.png'} (straight lines must look straight)"
+        f"  saved {report_dir / 'coverage.png'} and {report_dir / 'undistorted.png'} "
+        "(straight lines must look straight)"
     )
     if not result.passed and not w.confirm(
         "Intrinsics failed the check. Continue anyway?", args.accept_failed
@@ -324,8 +326,9 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
     w.step(
         2,
         "camera to robot",
-        "Lay the board flat on the bin floor, fully in view, and take one image. Then jog the robot's tool\n"
-        "tip onto each labelled board point (see the saved floor image) and enter its robot coordinates (mm).",
+        "Lay the board flat on the bin floor, fully in view, and take one image. Then jog the robot's\n"
+        "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
+        "coordinates (mm).",
     )
     floor_path = w.ask(
         "Image of the board on the bin floor", args.floor_image, _existing_file, "--floor-image"
@@ -383,7 +386,8 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
             w.say(f"    {p['name']:<5} {p['residual_mm']:8.3f}")
         transform, report, passed = fit.robot_from_camera, fit.report(), fit.passed
         w.say(
-            f"  RMS residual {fit.rms_mm:.3f} mm (limit {fit.threshold_mm:g} mm): {'PASS' if passed else 'FAIL'}"
+            f"  RMS residual {fit.rms_mm:.3f} mm (limit {fit.threshold_mm:g} mm): "
+            + ("PASS" if passed else "FAIL")
         )
         for line in fit.advice:
             w.say(f"  advice: {line}")
@@ -399,13 +403,15 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
             "points": [],
         }
         w.say(
-            f"  hand-eye spread {rms:.3f} mm (limit {args.residual_threshold_mm:g} mm): {'PASS' if passed else 'FAIL'}"
+            f"  hand-eye spread {rms:.3f} mm (limit {args.residual_threshold_mm:g} mm): "
+            + ("PASS" if passed else "FAIL")
         )
     if hand_eye is not None and robot_points:
         centre = transform.apply(pose.camera_from_board.translation)
         other = hand_eye.robot_from_camera.apply(pose.camera_from_board.translation)
         w.say(
-            f"  hand-eye and board points differ by {np.linalg.norm(centre - other):.2f} mm at the board origin"
+            f"  hand-eye and board points differ by {np.linalg.norm(centre - other):.2f} mm "
+            "at the board origin"
         )
     if not passed and not w.confirm("Camera to robot failed the check. Continue anyway?", args.accept_failed):
         raise _Stop("camera to robot failed: follow the advice above and run the wizard again")
@@ -506,7 +512,8 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
     if plane is None:
         plane, source = board_plane_in_robot(pose, transform), "board"
     w.say(
-        f"  floor plane: normal ({', '.join(f'{x:+.4f}' for x in plane.normal)}), offset {plane.offset:.2f} mm ({source})"
+        f"  floor plane: normal ({', '.join(f'{x:+.4f}' for x in plane.normal)}), "
+        f"offset {plane.offset:.2f} mm ({source})"
     )
     offset = w.ask(
         "Pick height above the floor (mm)", args.pick_offset_mm, _parse_offset, "--pick-offset-mm", "0"
