@@ -37,9 +37,13 @@ def assert_recovered(result, camera, rel=0.005):
         assert abs(k[i, j] / truth[i, j] - 1) < rel, f"{name}: {k[i, j]:.2f} vs {truth[i, j]:.2f}"
 
 
-def test_chessboard_recovers_focal_and_off_centre_principal_point():
-    b = board("chessboard-9x6-25mm.json")
-    collector, verdicts = collect(b, TEST_CAMERA, 12, seed=3)
+@pytest.fixture(scope="module")
+def chessboard_views():
+    return collect(board("chessboard-9x6-25mm.json"), TEST_CAMERA, 12, seed=3)
+
+
+def test_chessboard_recovers_focal_and_off_centre_principal_point(chessboard_views):
+    collector, verdicts = chessboard_views
     assert all(v.accepted for v in verdicts), [v.reason for v in verdicts if not v.accepted]
     result = calibrate_intrinsics(collector)
     assert result.passed and result.rms_px < 0.2
@@ -127,9 +131,9 @@ def test_too_few_views_is_an_error_with_advice():
         calibrate_intrinsics(collector)
 
 
-def test_failing_threshold_gives_advice():
-    b = board("chessboard-9x6-25mm.json")
-    collector, _ = collect(b, TEST_CAMERA, 8, seed=7)
+def test_failing_threshold_gives_advice(chessboard_views):
+    full, _ = chessboard_views
+    collector = ViewCollector(full.board, full.image_size, accepted=full.accepted[:8])
     result = calibrate_intrinsics(collector, threshold_px=0.01)
     assert not result.passed
     assert any("flat" in line for line in result.advice)
