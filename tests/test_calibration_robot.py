@@ -133,3 +133,22 @@ def test_hand_eye_warns_when_rotations_lack_diversity():
         hand_eye_eye_to_hand(grippers, boards, "MAGIC")
     with pytest.raises(StepError, match="at least 3"):
         hand_eye_eye_to_hand(grippers[:2], boards[:2])
+
+
+def test_robot_position_read_from_modbus_registers():
+    from robot_position_server import RobotPositionServer
+
+    from edge.wizard.robot_registers import RobotRegisters
+
+    for order in ("big", "little"):
+        with RobotPositionServer(address=100, word_order=order) as server:
+            server.position = (412.5, -20.25, 35.125)
+            regs = RobotRegisters.parse(f"127.0.0.1:{server.port}", address=100, word_order=order)
+            np.testing.assert_allclose(regs.read_xyz(), server.position)
+            wrong_address = RobotRegisters.parse(f"127.0.0.1:{server.port}", address=0)
+            with pytest.raises(StepError, match="refused the read"):
+                wrong_address.read_xyz()
+    with pytest.raises(StepError, match="cannot connect"):
+        RobotRegisters("127.0.0.1", server.port, timeout_s=0.5).read_xyz()  # server gone
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        RobotRegisters.parse("robot-without-port")

@@ -196,8 +196,13 @@ class Terminal:
 
 
 def test_interactive_wizard_through_a_pseudo_terminal(cell, tmp_path):
+    from robot_position_server import RobotPositionServer
+
     out = tmp_path / "out"
-    term = Terminal([sys.executable, "-m", "edge", "calibrate", "--out-dir", str(out)], ROOT)
+    robot = RobotPositionServer(address=100).__enter__()
+    robot.position = tuple(cell["typed"]["A"])  # the robot stands on point A when asked to 'read'
+    argv = [sys.executable, "-m", "edge", "calibrate", "--out-dir", str(out)]
+    term = Terminal(argv + ["--robot-modbus", f"127.0.0.1:{robot.port}", "--robot-register", "100"], ROOT)
     log = []
 
     def answer(prompt, text):
@@ -213,7 +218,9 @@ def test_interactive_wizard_through_a_pseudo_terminal(cell, tmp_path):
         answer("Image of the board on the bin floor: ", str(cell["floor"]))
         answer("Robot coordinates of A [skip]: ", "1,2")
         log.append(term.expect("expected 3 numbers"))
-        for label in "ABCD":
+        answer("Robot coordinates of A [skip]: ", "read")
+        log.append(term.expect("read from the robot: x"))
+        for label in "BCD":
             answer(f"Robot coordinates of {label} [skip]: ", xyz(cell["typed"][label]))
         answer("[board]: ", "")
         answer("Pick height above the floor (mm) [0]: ", "15")
@@ -223,9 +230,11 @@ def test_interactive_wizard_through_a_pseudo_terminal(cell, tmp_path):
         log.append(term.expect("Wrote "))
         code = term.wait()
     finally:
+        robot.__exit__(None, None, None)
         log.append(term.transcript)
         (tmp_path / "transcript.txt").write_text("".join(log))
     assert code == 0, "".join(log)
+    assert robot.reads == 1
     text = "".join(log)
     assert "RMS reprojection error" in text and "PASS" in text and "Coverage of the image" in text
     cal = load_calibration(out / "pty-cell.json")

@@ -36,6 +36,7 @@ from edge.wizard.robot import (
     touch_points_pixels,
     validation_record,
 )
+from edge.wizard.robot_registers import RobotRegisters
 from edge.wizard.views import ViewCollector, ViewRules
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -77,6 +78,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL=X,Y,Z",
         help="robot coordinates (mm) of a labelled board point; repeat for each (>= 3, 4 recommended)",
     )
+    s2.add_argument(
+        "--robot-modbus",
+        metavar="HOST:PORT",
+        help="read each touched point from the robot's registers (answer 'read' at the prompt)",
+    )
+    s2.add_argument(
+        "--robot-register", type=int, default=0, help="0-based holding register of X (float32 X,Y,Z)"
+    )
+    s2.add_argument("--robot-device-id", type=int, default=1, help="Modbus device (unit) id of the robot")
+    s2.add_argument("--robot-word-order", default="big", choices=("big", "little"), help="float32 word order")
     s2.add_argument("--residual-threshold-mm", type=float, default=2.0, help="pass/fail RMS residual")
     s2.add_argument("--hand-eye-poses", help="JSON of robot poses with the board in the gripper (optional)")
     s2.add_argument("--hand-eye-images", help="folder of the images named in --hand-eye-poses")
@@ -313,6 +324,36 @@ def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.nd
     return points
 
 
+def _robot_registers(args) -> RobotRegisters | None:
+    if not args.robot_modbus:
+        return None
+    try:
+        return RobotRegisters.parse(
+            args.robot_modbus, args.robot_register, args.robot_device_id, args.robot_word_order
+        )
+    except ValueError as exc:
+        raise CommandError(f"--robot-modbus: {exc}") from None
+
+
+def _touched_point(
+    what: str, registers: RobotRegisters | None, w: Wizard
+) -> Callable[[str], np.ndarray | None]:
+    """Typed x,y,z, or 'read' from the robot's registers (a failed read is asked again)."""
+    typed = _optional_xyz(what)
+
+    def parse(text: str) -> np.ndarray | None:
+        if registers is None or text.strip().lower() != "read":
+            return typed(text)
+        try:
+            xyz = registers.read_xyz()
+        except StepError as exc:
+            raise ValueError(str(exc)) from None
+        w.say(f"  read from the robot: x {xyz[0]:.2f}  y {xyz[1]:.2f}  z {xyz[2]:.2f} mm")
+        return xyz
+
+    return parse
+
+
 def _optional_xyz(what: str) -> Callable[[str], np.ndarray | None]:
     def parse(text: str) -> np.ndarray | None:
         if text.strip().lower() in ("", "skip", "-"):
@@ -359,16 +400,13 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
     labels = list(camera_points)
     robot_points = _parse_robot_points(args.robot_point, labels)
     hand_eye = _hand_eye(w, args, board, camera)
-    if w.interactive and not args.robot_point and not args.non_interactive:
-        w.say("  Enter x,y,z in mm for each point (Enter to skip a point; 3 needed, 4 recommended).")
+    if w.interactive and not args.robot_point:
+        registers = _robot_registers(args)
+        how = "x,y,z in mm" + (f", or 'read' to read the robot at {registers.where()}" if registers else "")
+        w.say(f"  Enter {how} for each point (Enter to skip a point; 3 needed, 4 recommended).")
         for label in labels:
-            value = w.ask(
-                f"Robot coordinates of {label}",
-                None,
-                _optional_xyz(f"point {label}"),
-                "--robot-point",
-                "skip",
-            )
+            parse = _touched_point(f"point {label}", registers, w)
+            value = w.ask(f"Robot coordinates of {label}", None, parse, "--robot-point", "skip")
             if value is not None:
                 robot_points[label] = value
     if len(robot_points) < 3 and hand_eye is None:
@@ -527,9 +565,7 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
     def parse_roi(text: str):
         t = text.strip()
         if t.lower() in ("", "image"):
-            return np.array(
-                [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float64
-            )
+            return None  # the whole image (contracts.md: roi_polygon None)
         if t.lower().startswith("robot:"):
             corners = [_floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
             if len(corners) < 3:
@@ -551,9 +587,15 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
         "image",
     )
     overlay = floor_image.copy()
-    cv2.polylines(overlay, [np.round(roi).astype(np.int32).reshape(-1, 1, 2)], True, (0, 255, 0), 2)
+    drawn = (
+        roi
+        if roi is not None
+        else np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    )
+    cv2.polylines(overlay, [np.round(drawn).astype(np.int32).reshape(-1, 1, 2)], True, (0, 255, 0), 2)
     _write_image(report_dir / "roi.png", overlay)
-    w.say(f"  region: {len(roi)} vertices, drawn in {report_dir / 'roi.png'}")
+    what = "the whole image" if roi is None else f"{len(roi)} vertices"
+    w.say(f"  region: {what}, drawn in {report_dir / 'roi.png'}")
     return plane, source, offset, roi, floor
 
 
