@@ -402,8 +402,9 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
     hand_eye = _hand_eye(w, args, board, camera)
     if w.interactive and not args.robot_point:
         registers = _robot_registers(args)
-        how = "x,y,z in mm" + (f", or 'read' to read the robot at {registers.where()}" if registers else "")
-        w.say(f"  Enter {how} for each point (Enter to skip a point; 3 needed, 4 recommended).")
+        w.say("  For each point enter x,y,z in mm; Enter skips a point (3 needed, 4 recommended).")
+        if registers:
+            w.say(f"  Or type 'read' to take the robot's position from {registers.where()}.")
         for label in labels:
             parse = _touched_point(f"point {label}", registers, w)
             value = w.ask(f"Robot coordinates of {label}", None, parse, "--robot-point", "skip")
