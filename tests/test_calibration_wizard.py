@@ -271,3 +271,61 @@ def test_render_board_writes_a_printable_image(tmp_path):
     image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
     assert image.shape == (10 * (7 * 25 + 20), 10 * (10 * 25 + 20))
     assert load_board(BOARD).detect(image) is not None
+
+
+def _rpy(roll, pitch, yaw):
+    import cv2
+
+    r = np.radians([roll, pitch, yaw])
+    rz = cv2.Rodrigues(np.array([0.0, 0.0, r[2]]))[0]
+    ry = cv2.Rodrigues(np.array([0.0, r[1], 0.0]))[0]
+    rx = cv2.Rodrigues(np.array([r[0], 0.0, 0.0]))[0]
+    return rz @ ry @ rx
+
+
+def test_hand_eye_from_a_poses_file(cell, tmp_path):
+    """Board held by the gripper under the fixed camera; no typed points: hand-eye gives the transform."""
+    import cv2
+    from synthetic_board_views import corners_in_view, render_view
+
+    from edge.geometry import RigidTransform
+
+    board = load_board(BOARD)
+    base_from_camera = cell["robot_from_camera"]
+    gripper_from_board = RigidTransform(
+        cv2.Rodrigues(np.array([0.02, -0.03, 0.2]))[0], [-5.0 * 25, -3.5 * 25, 40.0]
+    )
+    rng = np.random.default_rng(11)
+    poses, images = [], tmp_path / "hand_eye"
+    images.mkdir()
+    while len(poses) < 8:
+        rpy = [180.0 + rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-40, 40)]
+        xyz_mm = [500.0 + rng.uniform(-60, 60), -150.0 + rng.uniform(-60, 60), 250.0 + rng.uniform(-50, 50)]
+        gripper = RigidTransform(_rpy(*rpy), xyz_mm)
+        camera_from_board = base_from_camera.inverse().compose(gripper).compose(gripper_from_board)
+        if corners_in_view(board, TEST_CAMERA, camera_from_board) < 1.0:
+            continue
+        name = f"pose{len(poses):02d}.png"
+        cv2.imwrite(
+            str(images / name), render_view(board, TEST_CAMERA, camera_from_board, 0.6, 2.0, len(poses))
+        )
+        if len(poses) % 2:
+            poses.append({"image": name, "xyz_mm": xyz_mm, "rpy_deg": rpy})
+        else:
+            poses.append({"image": name, "matrix": gripper.matrix().tolist()})
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": poses}))
+    argv = scripted_args(cell, tmp_path, **{"--cell": "he"})
+    extra = ["--hand-eye-poses", str(tmp_path / "poses.json"), "--hand-eye-images", str(images)]
+    proc = run(argv, extra + ["--hand-eye-method", "TSAI"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "hand-eye (TSAI, 8 poses)" in proc.stdout
+    cal = load_calibration(tmp_path / "he.json")
+    assert cal.extrinsics_report["method"] == "hand-eye:TSAI" and cal.hand_eye["method"] == "TSAI"
+    exact = PixelToRobot(TEST_CAMERA, base_from_camera, Plane([0, 0, 1], FLOOR_Z_MM + 20.0))
+    uv = np.array([[u, v] for u in (100, 320, 540) for v in (80, 240, 400)], float)
+    got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
+    assert np.linalg.norm(got - exact.pixels_to_robot(uv), axis=1).max() < 1.0
+    # with typed points as well, hand-eye is kept as a cross-check
+    both = run(argv, extra + robot_point_flags(cell["typed"]))
+    assert both.returncode == 0 and "hand-eye and board points differ by" in both.stdout
+    assert load_calibration(tmp_path / "he.json").extrinsics_report["method"] == "board-points"
