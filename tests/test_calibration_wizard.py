@@ -329,3 +329,27 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     both = run(argv, extra + robot_point_flags(cell["typed"]))
     assert both.returncode == 0 and "hand-eye and board points differ by" in both.stdout
     assert load_calibration(tmp_path / "he.json").extrinsics_report["method"] == "board-points"
+
+
+def test_bad_inputs_are_one_line_errors(cell, tmp_path):
+    bad_board = tmp_path / "board.json"
+    bad_board.write_text(
+        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [8, 6]})
+    )
+    proc = run(scripted_args(cell, tmp_path, **{"--board": str(bad_board)}))
+    assert proc.returncode == 2 and "'inner_corners'" in proc.stderr and "Traceback" not in proc.stderr
+    garbage = tmp_path / "floor.png"
+    garbage.write_bytes(b"not a png")
+    proc = run(
+        scripted_args(cell, tmp_path, **{"--floor-image": str(garbage)}), robot_point_flags(cell["typed"])
+    )
+    assert (
+        proc.returncode == 2
+        and "cannot be read as an image" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+    views = tmp_path / "views"
+    views.mkdir()
+    (views / "broken.png").write_bytes(b"\x89PNG broken")
+    proc = run(scripted_args(cell, tmp_path, **{"--images": str(views)}))
+    assert proc.returncode == 2 and "none of the 1 image files can be read" in proc.stderr

@@ -202,6 +202,14 @@ def _cell_name(text: str) -> str:
     return text
 
 
+def _image_file(text: str) -> tuple[Path, np.ndarray]:
+    path = _existing_file(text)
+    try:
+        return path, _read_image(path)
+    except StepError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -220,16 +228,20 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------- steps
+def _board_file(text: str) -> tuple[Path, Board]:
+    path = _existing_file(text)
+    try:
+        return path, load_board(path)
+    except CalibrationError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _choose_board(w: Wizard, args) -> tuple[Path, Board]:
     boards = sorted(Path(args.out_dir, "boards").glob("*.json"))
     default = str(boards[0]) if boards else None
     if args.board is None and w.interactive and boards:
         w.say("Boards found: " + ", ".join(str(b) for b in boards))
-    path = w.ask("Board definition file", args.board, _existing_file, "--board", default)
-    try:
-        board = load_board(path)
-    except CalibrationError as exc:
-        raise CommandError(str(exc)) from None
+    path, board = w.ask("Board definition file", args.board, _board_file, "--board", default)
     w.say(
         f"  board {board.name}: {board.kind}, {board.columns}x{board.rows} inner corners, "
         f"{board.square_mm:g} mm squares" + (", legacy layout" if board.legacy_pattern else "")
@@ -259,7 +271,13 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     files = _list_images(folder)
     if not files:
         raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    first = _read_image(files[0])
+    first = None
+    for path in files:
+        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if first is not None:
+            break
+    if first is None:
+        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
     size = (first.shape[1], first.shape[0])
     rules = ViewRules(min_corner_fraction=args.min_corner_fraction, max_edge_width_px=args.max_edge_width_px)
     collector = ViewCollector(board, size, rules)
@@ -371,10 +389,9 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
         "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
         "coordinates (mm).",
     )
-    floor_path = w.ask(
-        "Image of the board on the bin floor", args.floor_image, _existing_file, "--floor-image"
+    floor_path, floor_image = w.ask(
+        "Image of the board on the bin floor", args.floor_image, _image_file, "--floor-image"
     )
-    floor_image = _read_image(floor_path)
     if (floor_image.shape[1], floor_image.shape[0]) != camera.image_size:
         raise CommandError(
             f"{floor_path}: image is {floor_image.shape[1]}x{floor_image.shape[0]}, the intrinsics are for "
@@ -499,8 +516,8 @@ def _hand_eye(w: Wizard, args, board: Board, camera: CameraModel):
         where = f"{path}: poses[{i}]"
         if not isinstance(entry, dict) or "image" not in entry:
             raise CommandError(f"{where}: expected an object with 'image'")
-        image = _read_image(Path(args.hand_eye_images) / entry["image"])
         try:
+            image = _read_image(Path(args.hand_eye_images) / entry["image"])
             boards.append(locate_board(board, image, camera).camera_from_board)
         except StepError as exc:
             raise CommandError(f"{where} ({entry['image']}): {exc}") from None
@@ -678,6 +695,8 @@ def main(args: argparse.Namespace) -> int:
     except _Stop as stop:
         w.say(f"Stopped: {stop}. Nothing was written.")
         return EXIT_FAILED_CHECK
+    except (StepError, GeometryError) as exc:
+        raise CommandError(f"{exc}. Nothing was written.") from None
     w.step(5, "write", "")
     cal = Calibration(
         cell=cell,
