@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edge.commands.detect",
         "rank instance candidates in saved boundary/occlusion maps; JSON + overlay",
     ),
+    "calibrate": (
+        "edge.commands.calibrate",
+        "calibration wizard: intrinsics, camera to robot, pick plane, validation",
+    ),
 }
 
 
