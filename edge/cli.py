@@ -16,6 +16,7 @@ from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("bicameral.commands.export", "export a training checkpoint to an ONNX model file"),
 }
 
 
