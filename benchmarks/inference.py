@@ -75,6 +75,8 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
+        # Other work on the machine inflates every figure (ratios less so): report it.
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -258,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {width} {size}: done", flush=True)
         print_cuda(results["cuda"])
 
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+        start, end = info["load_average_1min"], info["load_average_1min_end"]
+        print(f"\nload average (1 min): {start} at start, {end} at end")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_name(args.json.name + ".tmp")
