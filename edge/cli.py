@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edge.commands.calibrate",
         "calibration wizard: intrinsics, camera to robot, pick plane, validation",
     ),
+    "export": (
+        "bicameral.commands.export",
+        "export a training checkpoint to an ONNX model file",
+    ),
 }
 
 
