@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
-COMMANDS: dict[str, tuple[str, str]] = {
-}
+COMMANDS: dict[str, tuple[str, str]] = {}
 
 
 class CommandError(Exception):
