@@ -61,7 +61,7 @@ class CameraSource(ABC):
     def grab(self, timeout: float) -> Frame:
         """A fresh frame, or CameraError / CameraLost / CorruptFrame."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release the device; safe to call twice."""
 
     def status(self) -> dict:

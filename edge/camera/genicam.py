@@ -27,7 +27,7 @@ class GenicamConnection:
             from harvesters.core import Harvester
         except ImportError as exc:
             raise CameraError(
-                "camera.source = 'genicam' needs `pip install harvesters` and the camera vendor's GenTL producer"
+                "camera.source = 'genicam' needs `pip install harvesters` and a GenTL producer (.cti)"
             ) from exc
         self.timeout_s = timeout_s
         self.harvester = Harvester()

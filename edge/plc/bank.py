@@ -205,9 +205,9 @@ class RegisterBank:
         """Heartbeat and expiry of stale results; called at >= 1 Hz from one task."""
         with self._lock:
             self._set("heartbeat", (self._get("heartbeat") + 1) & 0xFFFF)
-            if result_ttl_s > 0 and self._bit("result_valid"):
-                if time.monotonic() - self._result_time > result_ttl_s:
-                    self._set_bit("result_valid", False)
+            expired = time.monotonic() - self._result_time > result_ttl_s
+            if result_ttl_s > 0 and expired and self._bit("result_valid"):
+                self._set_bit("result_valid", False)
 
     def snapshot(self) -> dict[str, int]:
         """Every named register (float pairs decoded) and status bit, for the status page."""
