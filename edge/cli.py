@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("edge.commands.run", "run the appliance: camera, model, ranking, PLC registers, status page"),
+    "registers-doc": ("edge.commands.registers_doc", "write docs/registers.md from the register map"),
+}
 
 
 class CommandError(Exception):

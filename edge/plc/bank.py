@@ -59,7 +59,7 @@ ILLEGAL_VALUE = 0x03
 class RegisterBank:
     """Thread-safe register image with the handshake rules built in."""
 
-    def __init__(self, register_map: RegisterMap, model_id: int = 0, triggered: bool = True):
+    def __init__(self, register_map: RegisterMap, triggered: bool = True):
         self.map = register_map
         self._words = [0] * register_map.size
         self._lock = threading.Lock()
@@ -68,8 +68,8 @@ class RegisterBank:
         self._result_time = 0.0
         self.rejected_writes = 0
         self.last_rejection = ""
+        self._initialised = False
         self._set("protocol_version", register_map.protocol_version)
-        self._set("model_id", model_id & 0xFFFF)
         self._set("mode", 1)
         self._set_bit("triggered", triggered)
 
@@ -133,7 +133,7 @@ class RegisterBank:
             if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
                 self._set_bit("result_valid", False)
             if "mode" in written:
-                self._set_bit("ready", self._get("mode") == 1)
+                self._set_bit("ready", self._initialised and self._get("mode") == 1)
 
     def _check_write(self, address: int, values: list[int]) -> None:
         for offset, value in enumerate(values):
@@ -147,6 +147,13 @@ class RegisterBank:
                 raise WriteRejected(f"{reg.name} = {value} out of range 0..{reg.max}", ILLEGAL_VALUE)
 
     # ----------------------------------------------------------------- appliance side
+    def mark_initialised(self, model_id: int) -> None:
+        """Camera, model and servers are up: publish the model id and raise ready (in run mode)."""
+        with self._lock:
+            self._initialised = True
+            self._set("model_id", model_id & 0xFFFF)
+            self._set_bit("ready", self._get("mode") == 1)
+
     def wait_trigger(self, timeout: float) -> int | None:
         """Block until the PLC requests a cycle; returns its trigger id (None on timeout)."""
         with self._trigger_event:
