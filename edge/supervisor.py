@@ -4,8 +4,8 @@ Parts and the thread each lives in:
 - the cycle (one thread): camera, model, ranking, geometry; every failure of a cycle becomes an
   error code in the registers and a counter on the status page, never an exception that ends the
   loop;
-- the PLC (one asyncio thread): Modbus TCP and RTU servers over one `RegisterBank`, and the
-  heartbeat/expiry tick;
+- the PLC (`PlcService`, one asyncio thread): Modbus TCP and RTU servers over one
+  `RegisterBank`, and the heartbeat/expiry tick;
 - the status page (its own thread), systemd notifications and the watchdog (main thread).
 The watchdog is only fed while the cycle thread makes progress, so a hung driver makes systemd
 restart the service instead of leaving a silent cell.
@@ -13,7 +13,6 @@ restart the service instead of leaving a silent cell.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
+from edge.plc.service import PlcService
 
 log = logging.getLogger("binpick")
 
@@ -133,9 +133,7 @@ class Supervisor:
         self.calibration = Calibration(config.calibration.file, config.calibration.required)
         self.ranking_params = None
         self.status_server = None
-        self.plc_state: dict[str, str] = {}
-        self._plc_thread: threading.Thread | None = None
-        self._plc_loop: asyncio.AbstractEventLoop | None = None
+        self.plc = PlcService(self.bank, config.plc)
         self._cycle_thread: threading.Thread | None = None
         self._progress_mono = time.monotonic()
         self._last = None  # (rgb, maps, ranking, outcome) of the last cycle, for overlays and snapshots
@@ -169,7 +167,7 @@ class Supervisor:
         if self.calibration.pixel_mode:
             log.warning("no calibration: running in PIXEL MODE (x, y and extents in pixels, z = 0)")
         self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
-        self._start_plc()
+        self.plc.start()
         if cfg.health.http_enabled:
             from edge.health.status_server import StatusServer
 
@@ -186,62 +184,6 @@ class Supervisor:
         self._cycle_thread = threading.Thread(target=self._cycle_loop, name="cycle", daemon=True)
         self._cycle_thread.start()
         self.notifier.ready(f"running ({cfg.appliance.mode})")
-
-    def _start_plc(self) -> None:
-        ready = threading.Event()
-        self._plc_thread = threading.Thread(target=self._plc_main, args=(ready,), name="plc", daemon=True)
-        self._plc_thread.start()
-        if not ready.wait(15):
-            log.error("PLC servers did not start within 15 s")
-
-    def _plc_main(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._plc_loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._plc_serve(ready))
-        finally:
-            loop.close()
-
-    async def _plc_serve(self, ready: threading.Event) -> None:
-        from edge.plc.modbus_server import rtu_server, tcp_server
-
-        p = self.config.plc
-        servers = []
-        if p.tcp_enabled:
-            try:
-                server = tcp_server(self.bank, p.tcp_host, p.tcp_port)
-                await server.serve_forever(background=True)
-                servers.append(server)
-                self.plc_state["tcp"] = f"listening on {p.tcp_host}:{p.tcp_port}"
-                log.info("Modbus TCP on %s:%d", p.tcp_host, p.tcp_port)
-            except Exception as exc:  # a PLC link that cannot start must not stop the cycle
-                self.plc_state["tcp"] = f"down: {exc}"
-                log.error("Modbus TCP not started on %s:%d: %s", p.tcp_host, p.tcp_port, exc)
-        if p.rtu_enabled:
-            try:
-                server = rtu_server(
-                    self.bank,
-                    p.rtu_port,
-                    p.rtu_device_id,
-                    p.rtu_baudrate,
-                    p.rtu_parity,
-                    p.rtu_stopbits,
-                    p.rtu_bytesize,
-                )
-                await server.serve_forever(background=True)
-                servers.append(server)
-                self.plc_state["rtu"] = f"serving device {p.rtu_device_id} on {p.rtu_port}"
-                log.info("Modbus RTU device %d on %s at %d baud", p.rtu_device_id, p.rtu_port, p.rtu_baudrate)
-            except Exception as exc:
-                self.plc_state["rtu"] = f"down: {exc}"
-                log.error("Modbus RTU not started on %s: %s", p.rtu_port, exc)
-        ready.set()
-        while not self.stop_event.is_set():
-            self.bank.tick(p.result_ttl_s)
-            await asyncio.sleep(p.heartbeat_period_s)
-        for server in servers:
-            await server.shutdown()
 
     def run(self) -> int:
         """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile."""
@@ -267,8 +209,7 @@ class Supervisor:
         self.bank.wake()
         if self._cycle_thread is not None:
             self._cycle_thread.join(timeout=5)
-        if self._plc_thread is not None:
-            self._plc_thread.join(timeout=5)
+        self.plc.stop()
         if self.status_server is not None:
             self.status_server.stop()
         if self.camera is not None:
