@@ -1,0 +1,144 @@
+"""Camera sources against real peers: an MJPEG stream served by ffmpeg on 127.0.0.1 (killed and
+restarted), image folders with corrupt files, and the simulated bin's missing-Mikado message."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+from appliance_helpers import free_port, need, wait_until
+
+from edge.camera import CameraError, CameraLost, CorruptFrame
+from edge.camera.folder_source import FolderSource
+from edge.camera.opencv_source import backend_for, opencv_source
+from edge.camera.simulated import SimulatedBin
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def serve_mjpeg(port: int) -> subprocess.Popen:
+    """ffmpeg as a one-client HTTP MJPEG camera (multipart/x-mixed-replace), 160x120 at 15 fps."""
+    need("ffmpeg")
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15", "-f", "mpjpeg", "-q:v", "5", "-listen", "1", f"http://127.0.0.1:{port}/cam.mjpg"],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait(timeout=5)
+
+
+def test_backend_choice_follows_the_uri():
+    assert backend_for("0") == (0, cv2.CAP_V4L2)
+    assert backend_for("/dev/video2") == ("/dev/video2", cv2.CAP_V4L2)
+    assert backend_for("videotestsrc ! videoconvert ! appsink")[1] == cv2.CAP_GSTREAMER
+    assert backend_for("rtsp://10.0.0.5/stream")[1] == cv2.CAP_FFMPEG
+
+
+def test_reads_an_mjpeg_stream_served_by_ffmpeg_with_fresh_timestamps():
+    port = free_port()
+    server = serve_mjpeg(port)
+    source = opencv_source(
+        f"http://127.0.0.1:{port}/cam.mjpg", timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1
+    )
+    try:
+        source.open()
+        frames = []
+        deadline = time.monotonic() + 20
+        while len(frames) < 5 and time.monotonic() < deadline:
+            try:
+                asked = time.monotonic()
+                frame = source.grab(3.0)
+                assert frame.captured_mono >= asked  # never an image older than the request
+                frames.append(frame)
+            except CameraError:
+                pass  # ffmpeg may still be starting
+        assert len(frames) == 5
+        assert frames[0].rgb.shape == (120, 160, 3) and frames[0].rgb.dtype == np.uint8
+        assert [f.index for f in frames] == sorted({f.index for f in frames})
+        assert source.status()["state"] == "streaming"
+    finally:
+        source.close()
+        stop(server)
+
+
+def test_stream_killed_and_restarted_is_reported_and_recovered():
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}/cam.mjpg"
+    server = serve_mjpeg(port)
+    source = opencv_source(uri, timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+    try:
+        source.open()
+        wait_until(lambda: source.status()["frames"] > 3, 20, what="first frames")
+        stop(server)
+        # While the camera is down, grab says so (the supervisor's `camera_lost`).
+        wait_until(lambda: source.status()["state"] in ("down", "reopening"), 10, what="loss detected")
+        with pytest.raises(CameraLost):
+            source.grab(0.5)
+        server = serve_mjpeg(port)
+        wait_until(lambda: source.status()["state"] == "streaming", 25, what="reconnection")
+        frame = source.grab(3.0)
+        assert frame.rgb.shape == (120, 160, 3)
+        assert source.status()["reopens"] >= 1
+    finally:
+        source.close()
+        stop(server)
+
+
+def test_a_source_that_never_opens_backs_off_and_says_why():
+    source = opencv_source(f"http://127.0.0.1:{free_port()}/none.mjpg", 0.5, 0.05, 0.2)
+    source.open()
+    try:
+        wait_until(lambda: source.status()["reopens"] >= 2, 15, what="retries")
+        with pytest.raises(CameraLost, match="none.mjpg"):
+            source.grab(0.3)
+        assert source.status()["last_error"]
+    finally:
+        source.close()
+
+
+def test_folder_replay_reports_corrupt_files_and_goes_on(tmp_path):
+    good = np.zeros((32, 48, 3), np.uint8)
+    good[:, :, 2] = 255  # red in RGB
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(good, cv2.COLOR_RGB2BGR))
+    (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage, not an image")
+    cv2.imwrite(str(tmp_path / "c.png"), cv2.cvtColor(good, cv2.COLOR_RGB2BGR))
+    source = FolderSource(str(tmp_path), "*.png", loop=False)
+    source.open()
+    first = source.grab(1.0)
+    assert first.rgb.shape == (32, 48, 3) and first.rgb[0, 0].tolist() == [0, 0, 255]
+    with pytest.raises(CorruptFrame, match="b.png"):
+        source.grab(1.0)
+    assert source.grab(1.0).extras["path"].endswith("c.png")
+    with pytest.raises(CameraError, match="replayed"):
+        source.grab(1.0)
+    assert source.status()["corrupt_frames"] == 1
+
+
+def test_empty_folder_is_an_error_naming_it(tmp_path):
+    with pytest.raises(CameraError, match=str(tmp_path)):
+        FolderSource(str(tmp_path)).open()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mikado") is not None, reason="Mikado is installed here")
+def test_simulated_bin_without_mikado_says_how_to_install_it():
+    with pytest.raises(CameraError, match=r"pip install \.\[sim\]"):
+        SimulatedBin("mikado+", 64, 64).open()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mikado") is None, reason="Mikado (pip install .[sim]) not installed"
+)
+def test_simulated_bin_renders_a_new_pile_each_grab():
+    source = SimulatedBin("mikado+", 96, 96, seed=3)
+    source.open()
+    a, b = source.grab(30), source.grab(30)
+    assert a.rgb.shape == (96, 96, 3) and a.extras["seed"] == 3 and b.extras["seed"] == 4
+    assert not np.array_equal(a.rgb, b.rgb)
