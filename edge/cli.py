@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("edge.commands.run", "run the appliance: camera, model, ranking, PLC registers, status page"),
     "registers-doc": ("edge.commands.registers_doc", "write docs/registers.md from the register map"),
     "export": ("bicameral.commands.export", "export a training checkpoint to an ONNX model file"),
+    "calibrate": (
+        "edge.commands.calibrate",
+        "calibration wizard: intrinsics, camera to robot, pick plane, validation",
+    ),
 }
 
 

@@ -1,0 +1,232 @@
+"""Pixel <-> robot geometry for a single top camera looking at a bin.
+
+One camera gives a ray per pixel, not a point. Following the thesis (Section 5.3.1), depth
+comes from intersecting that ray with a plane parallel to the bin floor: the pick plane. This
+module is the only place that does the chain
+
+    pixel --(intrinsics, distortion)--> undistorted ray in the camera frame
+          --(camera->robot rigid transform)--> ray in the robot frame
+          --(pick plane)--> 3D point in millimetres, robot frame
+
+and its inverse, so the wizard that measures the calibration and the appliance that uses it
+cannot disagree. Everything is in millimetres; pixel coordinates are (u, v) with u the column.
+
+Conventions:
+- `T_robot_camera` maps camera-frame points to robot-frame points: X_r = R @ X_c + t.
+- A plane is `n . X = d` in the robot frame with `n` a unit normal pointing towards the camera,
+  so a positive height offset moves the plane up towards the camera (onto the pile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# undistortPoints' default stops after 5 iterations, which leaves tenths of a pixel of error at
+# the image corners of wide lenses; iterate until the correction is negligible instead.
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+
+
+class GeometryError(ValueError):
+    """A geometric request that has no answer (ray parallel to the plane, point behind camera)."""
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """OpenCV pinhole camera: 3x3 matrix, distortion coefficients and the image size it holds for."""
+
+    camera_matrix: np.ndarray  # 3x3
+    dist_coeffs: np.ndarray  # (k,) with k in {0, 4, 5, 8, 12, 14}
+    image_size: tuple[int, int]  # (width, height)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "camera_matrix", np.asarray(self.camera_matrix, dtype=np.float64).reshape(3, 3)
+        )
+        object.__setattr__(self, "dist_coeffs", np.asarray(self.dist_coeffs, dtype=np.float64).ravel())
+        object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+
+    def pixels_to_rays(self, uv: np.ndarray) -> np.ndarray:
+        """Undistorted viewing directions (x, y, 1) in the camera frame for Nx2 pixels."""
+        pts = np.asarray(uv, dtype=np.float64).reshape(-1, 1, 2)
+        normalized = cv2.undistortPointsIter(
+            pts, self.camera_matrix, self.dist_coeffs, None, None, _UNDISTORT_CRITERIA
+        ).reshape(-1, 2)
+        return np.column_stack([normalized, np.ones(len(normalized))])
+
+    def project(self, points_camera: np.ndarray) -> np.ndarray:
+        """Nx2 distorted pixels of Nx3 camera-frame points (all must lie in front of the camera)."""
+        pts = np.asarray(points_camera, dtype=np.float64).reshape(-1, 3)
+        if np.any(pts[:, 2] <= 0):
+            raise GeometryError("point is behind the camera (z <= 0 in the camera frame)")
+        zero = np.zeros(3)
+        uv, _ = cv2.projectPoints(pts, zero, zero, self.camera_matrix, self.dist_coeffs)
+        return uv.reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class RigidTransform:
+    """Rotation + translation (mm); `apply` maps points of the source frame into the target frame."""
+
+    rotation: np.ndarray  # 3x3, orthonormal, det +1
+    translation: np.ndarray  # (3,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rotation", np.asarray(self.rotation, dtype=np.float64).reshape(3, 3))
+        object.__setattr__(self, "translation", np.asarray(self.translation, dtype=np.float64).reshape(3))
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray) -> RigidTransform:
+        m = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
+        return cls(m[:3, :3], m[:3, 3])
+
+    @classmethod
+    def from_rvec_tvec(cls, rvec: np.ndarray, tvec: np.ndarray) -> RigidTransform:
+        rotation, _ = cv2.Rodrigues(np.asarray(rvec, dtype=np.float64).reshape(3, 1))
+        return cls(rotation, np.asarray(tvec, dtype=np.float64).reshape(3))
+
+    def matrix(self) -> np.ndarray:
+        m = np.eye(4)
+        m[:3, :3] = self.rotation
+        m[:3, 3] = self.translation
+        return m
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        pts = np.asarray(points, dtype=np.float64)
+        return pts @ self.rotation.T + self.translation
+
+    def inverse(self) -> RigidTransform:
+        return RigidTransform(self.rotation.T, -self.rotation.T @ self.translation)
+
+    def compose(self, other: RigidTransform) -> RigidTransform:
+        """self ∘ other: first `other`, then `self`."""
+        return RigidTransform(
+            self.rotation @ other.rotation, self.rotation @ other.translation + self.translation
+        )
+
+
+@dataclass(frozen=True)
+class Plane:
+    """`normal . X = offset` (robot frame, mm), unit normal."""
+
+    normal: np.ndarray
+    offset: float
+
+    def __post_init__(self) -> None:
+        n = np.asarray(self.normal, dtype=np.float64).reshape(3)
+        norm = float(np.linalg.norm(n))
+        if not np.isfinite(norm) or norm < 1e-9:
+            raise GeometryError("plane normal must be a non-zero finite vector")
+        object.__setattr__(self, "normal", n / norm)
+        object.__setattr__(self, "offset", float(self.offset) / norm)
+
+    @classmethod
+    def from_point_normal(cls, point: np.ndarray, normal: np.ndarray) -> Plane:
+        n = np.asarray(normal, dtype=np.float64).reshape(3)
+        n = n / np.linalg.norm(n)
+        return cls(n, float(n @ np.asarray(point, dtype=np.float64).reshape(3)))
+
+    def shifted(self, distance_mm: float) -> Plane:
+        """The parallel plane `distance_mm` further along the normal (towards the camera)."""
+        return Plane(self.normal, self.offset + float(distance_mm))
+
+    def facing(self, viewpoint: np.ndarray) -> Plane:
+        """The same plane with its normal oriented towards `viewpoint`."""
+        if float(self.normal @ np.asarray(viewpoint, dtype=np.float64)) - self.offset >= 0:
+            return self
+        return Plane(-self.normal, -self.offset)
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points, dtype=np.float64) @ self.normal - self.offset
+
+
+def fit_plane(points: np.ndarray) -> Plane:
+    """Least-squares plane through Nx3 points (N >= 3, not collinear)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(pts) < 3:
+        raise GeometryError(f"a plane needs at least 3 points, got {len(pts)}")
+    centroid = pts.mean(axis=0)
+    _, singular, vt = np.linalg.svd(pts - centroid)
+    if singular[1] < 1e-6 * max(singular[0], 1e-12):
+        raise GeometryError("points are collinear: they do not define a plane")
+    return Plane.from_point_normal(centroid, vt[2])
+
+
+def fit_rigid_transform(source: np.ndarray, target: np.ndarray) -> RigidTransform:
+    """Least-squares rotation + translation taking Nx3 `source` onto `target` (Kabsch/Umeyama, no scale).
+
+    Written out rather than cv2.estimateAffine3D because that one fits a general affine map (or a
+    similarity with scale) and robot calibration must not absorb a scale error silently.
+    """
+    src = np.asarray(source, dtype=np.float64).reshape(-1, 3)
+    dst = np.asarray(target, dtype=np.float64).reshape(-1, 3)
+    if src.shape != dst.shape:
+        raise GeometryError(f"point sets differ in size: {len(src)} vs {len(dst)}")
+    if len(src) < 3:
+        raise GeometryError(f"a rigid fit needs at least 3 point pairs, got {len(src)}")
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - src_mean, dst - dst_mean
+    if np.linalg.svd(a, compute_uv=False)[1] < 1e-6 * max(np.linalg.norm(a), 1e-12):
+        raise GeometryError("the points are collinear: the rotation about their line is undetermined")
+    u, _, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    rotation = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return RigidTransform(rotation, dst_mean - rotation @ src_mean)
+
+
+class PixelToRobot:
+    """Pixel <-> robot mapping through a pick plane; the one mapping the wizard and appliance share."""
+
+    def __init__(self, camera: CameraModel, robot_from_camera: RigidTransform, plane: Plane):
+        self.camera = camera
+        self.robot_from_camera = robot_from_camera
+        self.camera_from_robot = robot_from_camera.inverse()
+        self.camera_centre = robot_from_camera.translation.copy()
+        self.plane = plane.facing(self.camera_centre)
+        if self.plane.signed_distance(self.camera_centre) < 1e-6:
+            raise GeometryError("the camera lies on the pick plane: no pixel can be mapped")
+
+    def rays(self, uv: np.ndarray) -> np.ndarray:
+        """Unit viewing directions of Nx2 pixels, in the robot frame."""
+        directions = self.camera.pixels_to_rays(uv) @ self.robot_from_camera.rotation.T
+        return directions / np.linalg.norm(directions, axis=1, keepdims=True)
+
+    def pixels_to_robot(self, uv: np.ndarray, height_mm: float = 0.0) -> np.ndarray:
+        """Nx3 robot-frame points (mm) where the pixels' rays meet the plane raised by `height_mm`."""
+        plane = self.plane.shifted(height_mm)
+        directions = self.rays(uv)
+        along = directions @ plane.normal
+        gap = plane.offset - self.camera_centre @ plane.normal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = gap / along
+        if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
+            raise GeometryError(
+                f"a pixel's ray does not meet the pick plane in front of the camera (height {height_mm} mm)"
+            )
+        return self.camera_centre + directions * scale[:, None]
+
+    def pixel_to_robot(self, u: float, v: float, height_mm: float = 0.0) -> np.ndarray:
+        return self.pixels_to_robot(np.array([[u, v]], dtype=np.float64), height_mm)[0]
+
+    def robots_to_pixels(self, xyz_mm: np.ndarray) -> np.ndarray:
+        """Nx2 pixels of Nx3 robot-frame points."""
+        return self.camera.project(
+            self.camera_from_robot.apply(np.asarray(xyz_mm, dtype=np.float64).reshape(-1, 3))
+        )
+
+    def robot_to_pixel(self, xyz_mm: np.ndarray) -> tuple[float, float]:
+        u, v = self.robots_to_pixels(np.asarray(xyz_mm, dtype=np.float64).reshape(1, 3))[0]
+        return float(u), float(v)
+
+    def mm_per_pixel_at(self, u: float, v: float, height_mm: float = 0.0) -> float:
+        """Side of the square (mm) one pixel covers on the plane here: sqrt of the footprint area.
+
+        Perspective and distortion make this vary across the image, so extents in pixels are
+        converted with the scale at the grasp point, not with one global number.
+        """
+        h = 0.5
+        pts = self.pixels_to_robot(np.array([[u - h, v], [u + h, v], [u, v - h], [u, v + h]]), height_mm)
+        area = np.linalg.norm(np.cross(pts[1] - pts[0], pts[3] - pts[2]))
+        return float(np.sqrt(area))

@@ -1,0 +1,1 @@
+"""Steps of the technician calibration wizard (`binpick calibrate`): boards, views, intrinsics, robot."""

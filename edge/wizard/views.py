@@ -1,0 +1,197 @@
+"""Judging calibration views one at a time, so the technician hears at once what to retake.
+
+A view is refused for a reason the technician can act on: no board, too little of the board,
+blur, or the same position as a view already taken. Accepted views feed a coverage map of the
+image area, because intrinsics (distortion above all) are only as good as the image area the
+corners covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge.wizard.boards import Board, Detection
+
+
+@dataclass(frozen=True)
+class ViewRules:
+    """Thresholds for accepting a view; defaults suit boards that fill 1/4 to 3/4 of the frame."""
+
+    min_corner_fraction: float = 0.25  # ChArUco views with less of the board are "partial"
+    min_corners: int = 8
+    max_edge_width_px: float = 4.0  # blur: a sharp edge spans ~1-2 px, Gaussian sigma s spans 2.5 s
+    duplicate_shift: float = 0.02  # of the image diagonal, mean shift of shared corners
+
+
+@dataclass
+class ViewVerdict:
+    name: str
+    accepted: bool
+    reason: str  # why refused, or a one-line summary when accepted
+    advice: str = ""
+    detection: Detection | None = None
+    edge_width_px: float | None = None
+
+
+def edge_width_px(gray: np.ndarray, points: np.ndarray) -> float:
+    """Median width (px) of the intensity step around the corners: contrast / steepest gradient.
+
+    For a step blurred by a Gaussian of sigma s this is s * sqrt(2 pi), independent of the
+    lighting's contrast, which makes one threshold work from dim to bright cells.
+    """
+    img = gray.astype(np.float32)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    magnitude = cv2.magnitude(gx, gy)
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(pts) >= 2:
+        d = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+        np.fill_diagonal(d, np.inf)
+        spacing = float(np.median(d.min(axis=1)))
+    else:
+        spacing = 20.0
+    half = int(np.clip(0.4 * spacing, 3, 40))
+    h, w = img.shape
+    widths = []
+    for x, y in pts:
+        x0, x1 = int(max(x - half, 0)), int(min(x + half + 1, w))
+        y0, y1 = int(max(y - half, 0)), int(min(y + half + 1, h))
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        patch = img[y0:y1, x0:x1]
+        contrast = float(np.percentile(patch, 95) - np.percentile(patch, 5))
+        steepest = float(np.percentile(magnitude[y0:y1, x0:x1], 99))
+        if contrast > 10 and steepest > 0:
+            widths.append(contrast / steepest)
+    return float(np.median(widths)) if widths else float("inf")
+
+
+@dataclass
+class ViewCollector:
+    """Accepts or refuses views one by one and keeps the coverage of the accepted ones."""
+
+    board: Board
+    image_size: tuple[int, int]  # (width, height)
+    rules: ViewRules = field(default_factory=ViewRules)
+    grid: tuple[int, int] = (8, 6)  # coverage cells (columns, rows)
+    accepted: list[ViewVerdict] = field(default_factory=list)
+
+    def consider(self, name: str, image: np.ndarray) -> ViewVerdict:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if (gray.shape[1], gray.shape[0]) != tuple(self.image_size):
+            return ViewVerdict(
+                name,
+                False,
+                f"image is {gray.shape[1]}x{gray.shape[0]}, the others are "
+                f"{self.image_size[0]}x{self.image_size[1]}",
+                "use one camera at one resolution for the whole calibration",
+            )
+        det = self.board.detect(gray)
+        if det is None:
+            hint = (
+                "the whole board must be in view for a chessboard"
+                if self.board.kind == "chessboard"
+                else "check the board file (dictionary, legacy_pattern) and the light"
+            )
+            return ViewVerdict(name, False, "no board found", f"{hint}; avoid glare and keep the board flat")
+        if det.count < self.rules.min_corners or det.fraction < self.rules.min_corner_fraction:
+            return ViewVerdict(
+                name,
+                False,
+                f"partial board: {det.count} of {det.total} corners ({100 * det.fraction:.0f}% < "
+                f"{100 * self.rules.min_corner_fraction:.0f}%)",
+                "bring more of the board into the frame",
+                det,
+            )
+        width = edge_width_px(gray, det.image_points)
+        if width > self.rules.max_edge_width_px:
+            return ViewVerdict(
+                name,
+                False,
+                f"blurry: edges {width:.1f} px wide (> {self.rules.max_edge_width_px:g} px)",
+                "hold the board still, refocus, or add light to shorten the exposure",
+                det,
+                width,
+            )
+        duplicate = self._duplicate_of(det)
+        if duplicate is not None:
+            other, shift = duplicate
+            return ViewVerdict(
+                name,
+                False,
+                f"duplicate of {other} (corners moved {shift:.1f} px on average)",
+                "move the board to another part of the image or tilt it differently",
+                det,
+                width,
+            )
+        verdict = ViewVerdict(
+            name, True, f"{det.count}/{det.total} corners, edges {width:.1f} px", "", det, width
+        )
+        self.accepted.append(verdict)
+        return verdict
+
+    def _duplicate_of(self, det: Detection) -> tuple[str, float] | None:
+        diagonal = float(np.hypot(*self.image_size))
+        for prior in self.accepted:
+            shared, a, b = np.intersect1d(det.ids, prior.detection.ids, return_indices=True)
+            if len(shared) < 0.5 * min(det.count, prior.detection.count):
+                continue
+            shift = float(
+                np.linalg.norm(det.image_points[a] - prior.detection.image_points[b], axis=1).mean()
+            )
+            if shift < self.rules.duplicate_shift * diagonal:
+                return prior.name, shift
+        return None
+
+    def coverage(self) -> np.ndarray:
+        """(rows, columns) count of accepted corners per cell of the image."""
+        cols, rows = self.grid
+        counts = np.zeros((rows, cols), int)
+        w, h = self.image_size
+        for verdict in self.accepted:
+            pts = verdict.detection.image_points
+            cx = np.clip((pts[:, 0] / w * cols).astype(int), 0, cols - 1)
+            cy = np.clip((pts[:, 1] / h * rows).astype(int), 0, rows - 1)
+            np.add.at(counts, (cy, cx), 1)
+        return counts
+
+    def coverage_fraction(self) -> float:
+        return float((self.coverage() > 0).mean())
+
+    def coverage_text(self) -> str:
+        """Terminal map: '#' covered cell, '.' empty cell, framed like the image."""
+        counts = self.coverage()
+        lines = ["+" + "-" * counts.shape[1] + "+"]
+        lines += ["|" + "".join("#" if c else "." for c in row) + "|" for row in counts]
+        lines.append("+" + "-" * counts.shape[1] + "+")
+        return "\n".join(lines)
+
+    def coverage_image(self, background: np.ndarray | None = None) -> np.ndarray:
+        """BGR picture of the covered cells (green) and every accepted corner (one colour per view)."""
+        w, h = self.image_size
+        if background is None:
+            canvas = np.full((h, w, 3), 40, np.uint8)
+        else:
+            canvas = background if background.ndim == 3 else cv2.cvtColor(background, cv2.COLOR_GRAY2BGR)
+            canvas = (canvas.astype(np.float32) * 0.5).astype(np.uint8)
+        counts = self.coverage()
+        rows, cols = counts.shape
+        overlay = canvas.copy()
+        for r in range(rows):
+            for c in range(cols):
+                p0 = (int(c * w / cols), int(r * h / rows))
+                p1 = (int((c + 1) * w / cols) - 1, int((r + 1) * h / rows) - 1)
+                if counts[r, c]:
+                    cv2.rectangle(overlay, p0, p1, (0, 140, 0), -1)
+                cv2.rectangle(overlay, p0, p1, (90, 90, 90), 1)
+        canvas = cv2.addWeighted(overlay, 0.45, canvas, 0.55, 0)
+        for i, verdict in enumerate(self.accepted):
+            colour = tuple(
+                int(x) for x in cv2.applyColorMap(np.uint8([[37 * i % 256]]), cv2.COLORMAP_HSV)[0, 0]
+            )
+            for x, y in verdict.detection.image_points:
+                cv2.circle(canvas, (int(round(x)), int(round(y))), 2, colour, -1)
+        return canvas
