@@ -84,7 +84,7 @@ class Calibration:
         self.required = required
         self.current = None
         self.error = ""
-        self._mtime: float | None = None
+        self._mtime: float | None = -1.0  # never a real mtime: the first refresh always loads
         self.refresh()
 
     def refresh(self) -> None:
@@ -287,7 +287,7 @@ class Supervisor:
         t = _lap(stages, "inference", t)
         from edge.postprocess import rank
 
-        ranking = rank(maps.boundaries, maps.occlusions, self.ranking_params)
+        ranking = rank(maps.boundaries, maps.occlusions, self.ranking_params, return_labels=True)
         t = _lap(stages, "ranking", t)
         context = (frame, maps, ranking)
         if not ranking.candidates:
@@ -410,7 +410,7 @@ class Supervisor:
             "camera": self.camera.status() if self.camera else {},
             "inference": self.predictor.describe() if self.predictor else {},
             "plc": {
-                **self.plc_state,
+                **self.plc.state,
                 "rejected_writes": self.bank.rejected_writes,
                 "last_rejection": self.bank.last_rejection,
             },
@@ -426,7 +426,7 @@ class Supervisor:
             return b""
         (frame, maps, ranking), outcome = last
         try:
-            image = annotate(frame.rgb, maps, ranking, outcome)
+            image = annotate(maps, ranking, self.ranking_params, frame.rgb)
         except Exception as exc:  # a drawing bug must not break the status page
             log.error("overlay failed: %s", exc)
             image = frame.rgb
@@ -461,13 +461,13 @@ class Supervisor:
         return str(folder)
 
 
-def annotate(rgb: np.ndarray, maps, ranking, outcome: CycleOutcome) -> np.ndarray:
-    """The last image with the boundary/occlusion maps and the grasp (via `edge.overlay`)."""
+def annotate(maps, ranking, params, rgb: np.ndarray) -> np.ndarray:
+    """The last image as the model saw it, with boundaries, occluding sides, best candidate and grasp."""
     from edge.overlay import draw_overlay
 
     if maps is None or ranking is None:
         return rgb
-    return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking)
+    return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params)
 
 
 def prometheus_text(sup: Supervisor) -> str:

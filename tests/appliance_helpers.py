@@ -76,3 +76,143 @@ def mbpoll(*args: str, timeout: float = 10.0, zero_based: bool = True) -> dict[i
             f"mbpoll {' '.join(args)} failed ({proc.returncode}): {proc.stdout}{proc.stderr}"
         )
     return {int(a): float(v) for a, v in MBPOLL_VALUE.findall(proc.stdout)}
+
+
+_TINY_MODELS: dict[tuple[int, int], Path] = {}
+
+
+def tiny_model(folder: Path, height: int = 64, width: int = 64) -> Path:
+    """An untrained F25 bicameral network exported to ONNX (once per session and size).
+
+    Untrained outputs carry no meaning; the appliance tests configure the ranking so that the
+    whole image is one candidate, which is all the plumbing tests need.
+    """
+    if (height, width) in _TINY_MODELS:
+        return _TINY_MODELS[(height, width)]
+    torch = pytest.importorskip("torch")
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.export import export_checkpoint
+    from bicameral.init import initialise
+    from bicameral.networks import build_network
+    from edge.model_file import default_preprocess
+
+    torch.manual_seed(0)
+    model = initialise(build_network("bicameral", "F25"))
+    checkpoint = folder / "f25.pt"
+    save_checkpoint(
+        checkpoint, model, model.config, default_preprocess("rgb"), {"dataset": "none (untrained test model)"}
+    )
+    onnx_path = folder / f"f25_{height}x{width}.onnx"
+    export_checkpoint(checkpoint, onnx_path, height=height, width=width, model_id=4242)
+    _TINY_MODELS[(height, width)] = onnx_path
+    return onnx_path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_pile_folder(folder: Path, count: int = 3, size: int = 96, corrupt: tuple[int, ...] = ()) -> Path:
+    """A replay folder of small pile-like pictures; indices in `corrupt` are undecodable files."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        path = folder / f"frame_{i:03d}.png"
+        if i in corrupt:
+            path.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+            continue
+        image = np.full((size, size, 3), 60, np.uint8)
+        for _ in range(6):
+            center = tuple(int(c) for c in rng.integers(10, size - 10, 2))
+            axes = tuple(int(a) for a in rng.integers(6, 20, 2))
+            color = tuple(int(c) for c in rng.integers(80, 255, 3))
+            cv2.ellipse(image, center, axes, float(rng.uniform(0, 180)), 0, 360, color, -1)
+        cv2.imwrite(str(path), image)
+    return folder
+
+
+def appliance_config(
+    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", extra: str = ""
+) -> tuple[Path, int, int]:
+    """A configuration file for a test appliance on free ports; returns (path, modbus port, http port)."""
+    tcp_port, http_port = free_port(), free_port()
+    text = f"""
+[appliance]
+mode = "{mode}"
+log_level = "INFO"
+
+[camera]
+{camera}
+timeout_s = 1.0
+backoff_initial_s = 0.1
+backoff_max_s = 0.5
+
+[inference]
+model = "{model}"
+threads = 1
+
+[ranking]
+# The untrained test model's maps mean nothing: make the whole image one candidate.
+alpha = 0.999
+beta = 0.5
+min_area = 16
+max_area = 1e9
+
+[plc]
+registers = "{ROOT / "firmware_config" / "registers.toml"}"
+tcp_host = "127.0.0.1"
+tcp_port = {tcp_port}
+heartbeat_period_s = 0.2
+
+[health]
+http_port = {http_port}
+snapshot_dir = "{tmp / "snapshots"}"
+snapshot_keep = 3
+snapshot_min_interval_s = 0.0
+{extra}
+"""
+    path = tmp / "appliance.toml"
+    path.write_text(text)
+    return path, tcp_port, http_port
+
+
+class Appliance:
+    """`binpick run` as a real subprocess; logs go to files under tmp."""
+
+    def __init__(self, config: Path, tmp: Path, *args: str, env: dict | None = None):
+        import os
+        import sys
+
+        self.stdout = open(tmp / "appliance.out", "w+")  # noqa: SIM115 - closed in stop()
+        self.stderr = open(tmp / "appliance.err", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config), *args],
+            cwd=ROOT,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        )
+
+    def log(self) -> str:
+        self.stderr.flush()
+        return Path(self.stderr.name).read_text()
+
+    def output(self) -> str:
+        self.stdout.flush()
+        return Path(self.stdout.name).read_text()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.stdout.close()
+            self.stderr.close()

@@ -78,7 +78,13 @@ def _make_handler(provider: StatusProvider):
             self.wfile.write(body)
 
         def do_GET(self):  # noqa: N802 - http.server's naming
-            path = self.path.split("?")[0]
+            try:
+                self._get(self.path.split("?")[0])
+            except Exception as exc:  # a status bug must show up on the page, not kill the request silently
+                log.exception("status page %s failed", self.path)
+                self._send(500, f"status page error: {exc}\n".encode(), "text/plain")
+
+        def _get(self, path: str) -> None:
             if path == "/":
                 self._send(200, render_html(provider.status()).encode(), "text/html; charset=utf-8")
             elif path == "/status.json":

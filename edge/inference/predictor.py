@@ -1,9 +1,10 @@
 """Frame in, probability maps out: the model's own metadata decides size and normalisation.
 
 The ONNX metadata (contracts.md §2, read by `edge.model_file`) gives the input size, channels and
-preprocessing; this module resizes the camera image to that size (or pads it to a multiple of 16
-for a dynamic-size model), runs the backend and reports the scale back to camera pixels, so the
-grasp lands on the camera image the calibration was made for.
+preprocessing. A static model gets the camera image resized to its export size; a dynamic one
+gets the image at camera size, edge-padded to a multiple of 16 and the maps cropped back. The
+scale back to camera pixels is reported so the grasp lands on the image the calibration was
+made for.
 """
 
 from __future__ import annotations
@@ -29,45 +30,53 @@ class Maps:
 
 class Predictor:
     def __init__(self, cfg: InferenceSection, camera_size: tuple[int, int]):
-        from edge.model_file import read_model_info
+        from edge.model_file import ModelFileError, read_model_info
 
         try:
             self.info = read_model_info(cfg.model)
-        except Exception as exc:
-            raise InferenceError(f"{cfg.model}: cannot read the model metadata ({exc})") from exc
+        except ModelFileError as exc:
+            raise InferenceError(str(exc)) from exc
         width, height = camera_size
-        self.input_height = int(self.info.input_height) or _ceil16(height)
-        self.input_width = int(self.info.input_width) or _ceil16(width)
-        self.channels = int(self.info.channels)
-        self.model_id = int(getattr(self.info, "model_id", 0) or 0)
+        multiple = self.info.size_multiple
+        self.input_height = self.info.input_height or _ceil(height, multiple)
+        self.input_width = self.info.input_width or _ceil(width, multiple)
+        self.channels = self.info.channels
+        self.model_id = self.info.model_id
         self.backend: InferenceBackend = load_backend(
             cfg, (1, self.channels, self.input_height, self.input_width)
         )
 
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
-        from edge.model_file import preprocess
+        from edge.model_file import pad_to_multiple, preprocess
 
         height, width = rgb.shape[:2]
-        size = (self.input_width, self.input_height)
-        if (width, height) != size:
+        if not self.info.dynamic and (width, height) != (self.input_width, self.input_height):
+            size = (self.input_width, self.input_height)
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             if depth_m is not None:
                 depth_m = cv2.resize(depth_m, size, interpolation=cv2.INTER_NEAREST)
-        if self.channels != 3 and depth_m is None:
-            raise InferenceError(
-                f"the model expects {self.channels} channels with depth; the camera gives RGB only"
-            )
-        tensor = preprocess(rgb, self.info, depth_m=depth_m)
-        boundaries, occlusions = self.backend.infer(np.ascontiguousarray(tensor, np.float32))
-        return Maps(boundaries, occlusions, width / self.input_width, height / self.input_height, rgb)
+        try:
+            if self.info.dynamic:
+                tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
+                tensor, (h, w) = pad_to_multiple(tensor, self.info.size_multiple)
+            else:
+                tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
+                h, w = tensor.shape[-2:]
+        except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
+            raise InferenceError(f"preprocessing failed: {exc}") from exc
+        boundaries, occlusions = self.backend.infer(tensor)
+        boundaries, occlusions = boundaries[:h, :w], occlusions[:h, :w]
+        return Maps(boundaries, occlusions, width / w, height / h, rgb)
 
     def describe(self) -> dict:
         return {
             **self.backend.describe(),
-            "input": [self.channels, self.input_height, self.input_width],
+            "model": str(self.info.path),
+            "variant": f"{self.info.variant} x{self.info.width:g} ({self.info.input_kind})",
+            "input": [self.channels, self.info.input_height or "dynamic", self.info.input_width or "dynamic"],
             "model_id": self.model_id,
         }
 
 
-def _ceil16(n: int) -> int:
-    return (n + 15) // 16 * 16
+def _ceil(n: int, multiple: int) -> int:
+    return (n + multiple - 1) // multiple * multiple
