@@ -134,7 +134,7 @@ def write_pile_folder(folder: Path, count: int = 3, size: int = 96, corrupt: tup
 
 
 def appliance_config(
-    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", extra: str = ""
+    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", plc: str = "", extra: str = ""
 ) -> tuple[Path, int, int]:
     """A configuration file for a test appliance on free ports; returns (path, modbus port, http port)."""
     tcp_port, http_port = free_port(), free_port()
@@ -165,6 +165,7 @@ registers = "{ROOT / "firmware_config" / "registers.toml"}"
 tcp_host = "127.0.0.1"
 tcp_port = {tcp_port}
 heartbeat_period_s = 0.2
+{plc}
 
 [health]
 http_port = {http_port}
