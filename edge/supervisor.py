@@ -140,6 +140,7 @@ class Supervisor:
         self._last_lock = threading.Lock()
         self._last_failure_snapshot = 0.0
         self._cycles = 0
+        self.lingering_threads = 0  # camera driver threads still blocked after stop()
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -214,6 +215,7 @@ class Supervisor:
             self.status_server.stop()
         if self.camera is not None:
             self.camera.close()
+            self.lingering_threads = getattr(self.camera, "lingering_threads", lambda: 0)()
         if self.predictor is not None:
             self.predictor.backend.close()
         self.stats.state = "stopped"
