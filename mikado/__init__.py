@@ -4,6 +4,12 @@
 `binpick mikado generate|stats|preview` commands write, summarise and show datasets.
 """
 
-from mikado.pile import Camera, Instance, Scene, render_pile
+# The OpenGL backend must be chosen before mujoco is first imported, and every submodule
+# import runs this file first.
+from mikado.gl import select_backend
 
-__all__ = ["Camera", "Instance", "Scene", "render_pile"]
+select_backend()
+
+from mikado.pile import Camera, Instance, Scene, render_pile  # noqa: E402
+
+__all__ = ["Camera", "Instance", "Scene", "render_pile", "select_backend"]

@@ -23,6 +23,3 @@ def select_backend() -> str:
     elif backend == "egl":
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     return backend
-
-
-BACKEND = select_backend()

@@ -6,19 +6,18 @@ calls it per frame, the dataset writer (`mikado.io`) stores what it returns.
 
 from __future__ import annotations
 
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+import time
+from dataclasses import dataclass, field
 
-import cv2  # noqa: E402
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import mujoco
+import numpy as np
 
-from mikado import gl  # noqa: F401  (must precede mujoco)
-from mikado.camera import intrinsics, project, world_from_camera  # noqa: E402
-from mikado.ground_truth import DEFAULT_DEPTH_TOLERANCE_M, ground_truth, occlusion_rate  # noqa: E402
-from mikado.presets import get_preset  # noqa: E402
-from mikado.render import OffscreenRenderer  # noqa: E402
-from mikado.scene import PilePlan, build_model, sample_plan, settle  # noqa: E402
+from mikado.camera import intrinsics, project, world_from_camera
+from mikado.ground_truth import DEFAULT_DEPTH_TOLERANCE_M, ground_truth, occlusion_rate
+from mikado.presets import get_preset
+from mikado.render import OffscreenRenderer
+from mikado.scene import PilePlan, build_model, sample_plan, settle
 
 
 @dataclass

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import atexit
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-from mujoco.rendering.classic import gl_context  # noqa: E402
-
-from mikado import gl  # noqa: F401  (must precede mujoco: picks the GL backend)
+import mujoco
+import numpy as np
+from mujoco.rendering.classic import gl_context
 
 COLLISION_GROUP = 3  # collision pieces live here and are never drawn
 

@@ -9,22 +9,22 @@ collisions) and a compound of convex collision pieces (group 3, never drawn).
 
 from __future__ import annotations
 
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+import time
+from dataclasses import dataclass, field
 
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
+import mujoco
+import numpy as np
 
 from mikado import (
     gl,  # noqa: F401  (must precede mujoco)
-    textures,  # noqa: E402
+    textures,
 )
-from mikado.camera import CameraParams, LightParams, sample_camera, sample_lights  # noqa: E402
-from mikado.collision import collision_pieces  # noqa: E402
-from mikado.deform import Deformation, apply_deformation, sample_deformation  # noqa: E402
-from mikado.families import Template, build_template, sample_family_params, thickened  # noqa: E402
-from mikado.presets import Preset  # noqa: E402
-from mikado.render import COLLISION_GROUP  # noqa: E402
+from mikado.camera import CameraParams, LightParams, sample_camera, sample_lights
+from mikado.collision import collision_pieces
+from mikado.deform import Deformation, apply_deformation, sample_deformation
+from mikado.families import Template, build_template, sample_family_params, thickened
+from mikado.presets import Preset
+from mikado.render import COLLISION_GROUP
 
 GENERATOR_VERSION = "1"
 WALL_HEIGHT_M = 0.12
