@@ -112,14 +112,16 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--camera", choices=("simulated", "folder"), default=None,
-                        help="simulated bin (default when Mikado is installed) or the bundled example frame")  # fmt: skip
+    parser.add_argument(
+        "--camera", choices=("simulated", "folder"), default=None,
+        help="simulated bin (default when Mikado is installed) or the bundled example frame",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
     args = parser.parse_args()
     import importlib.util
     import logging
 
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)  # failed cycles are counted in the table, not logged
     camera = args.camera or ("simulated" if importlib.util.find_spec("mikado") else "folder")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, checkpoint, model_text = models(args.size, Path(tmp))
@@ -145,7 +147,8 @@ def main() -> int:
     print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}, "
           f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
-          f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; threads {threads}")  # fmt: skip
+          f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
+          f"threads {threads}")  # fmt: skip
     print()
     print(
         "| backend | cycle p50 (ms) | cycle p95 (ms) | without capture p50 | without capture p95 | outcomes |"
