@@ -144,7 +144,9 @@ def main() -> int:
     import torch
 
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}, "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
+          f"python {platform.python_version()}, "
           f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
           f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "

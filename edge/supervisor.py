@@ -299,6 +299,8 @@ class Supervisor:
         except InferenceError as exc:
             return self._failure(request_id, "model_error", str(exc), stages, (frame, None, None))
         t = _lap(stages, "inference", t)
+        stages["preprocess"] = maps.preprocess_ms  # reported on its own, taken out of inference
+        stages["inference"] -= maps.preprocess_ms
         from edge.postprocess import rank
 
         ranking = rank(maps.boundaries, maps.occlusions, self.ranking_params, return_labels=True)
