@@ -182,6 +182,9 @@ class Supervisor:
             alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
             patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
         )  # fmt: skip
+        if cfg.inference.backend in ("tensorrt", "auto"):
+            # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
+            self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
         try:
             self.predictor = Predictor(cfg.inference, (cfg.camera.width, cfg.camera.height))
         except InferenceError as exc:

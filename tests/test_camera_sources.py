@@ -121,3 +121,17 @@ def test_simulated_bin_renders_a_new_pile_each_grab():
     a, b = source.grab(30), source.grab(30)
     assert a.rgb.shape == (96, 96, 3) and a.extras["seed"] == 3 and b.extras["seed"] == 4
     assert not np.array_equal(a.rgb, b.rgb)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("harvesters") is not None, reason="harvesters is installed here")
+def test_genicam_without_harvesters_reports_it_through_the_source_status():
+    from edge.camera.genicam import genicam_source
+
+    source = genicam_source("/nonexistent/producer.cti", "", 0.5, 0.05, 0.2)
+    source.open()
+    try:
+        wait_until(lambda: "harvesters" in source.status()["last_error"], 10, what="the install hint")
+        with pytest.raises(CameraLost, match="harvesters"):
+            source.grab(0.2)
+    finally:
+        source.close()
