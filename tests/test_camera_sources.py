@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import MjpegCamera, free_port, wait_until
+from appliance_helpers import CorruptingMjpegServer, MjpegCamera, free_port, wait_until
 
 from edge.camera import CameraError, CameraLost, CorruptFrame
 from edge.camera.folder_source import FolderSource
@@ -135,3 +135,18 @@ def test_genicam_without_harvesters_reports_it_through_the_source_status():
             source.grab(0.2)
     finally:
         source.close()
+
+
+def test_corrupt_frames_in_a_stream_are_skipped_and_counted_without_reconnecting():
+    server = CorruptingMjpegServer(corrupt_every=3)
+    source = opencv_source(server.url, timeout_s=2.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+    try:
+        source.open()
+        wait_until(lambda: source.status()["frames"] >= 8, 20, what="good frames")
+        status = source.status()
+        assert status["corrupt_frames"] >= 2 and status["reopens"] == 0 and status["state"] == "streaming"
+        frame = source.grab(2.0)
+        assert frame.rgb.shape == (96, 96, 3)
+    finally:
+        source.close()
+        server.close()
