@@ -155,6 +155,11 @@ def _texture_pool(preset: Preset) -> tuple[list[str], list[str]]:
         prints += [str(p) for p in textures.list_images(d)]
     for d in preset.background_dirs:
         backs += [str(p) for p in textures.list_images(d)]
+    if not prints or not backs:
+        raise ValueError(
+            f"preset {preset.name!r} has no {'print' if not prints else 'background'} textures: "
+            "n_textures/n_backgrounds is 0 and no image folder was given"
+        )
     return prints, backs
 
 
