@@ -169,9 +169,9 @@ def _checked(results):
         raise CommandError(str(exc)) from None
 
 
-def _require_sim_extra() -> None:
+def _require_sim_extra(modules: tuple[str, ...] = ("mujoco", "pycocotools", "tqdm")) -> None:
     missing = []
-    for module in ("mujoco", "pycocotools", "tqdm"):
+    for module in modules:
         try:
             __import__(module)
         except ImportError:
@@ -220,7 +220,10 @@ def _coco(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    _require_sim_extra()
+    if args.mikado_command == "generate":
+        _require_sim_extra()
+    elif args.mikado_command == "coco":
+        _require_sim_extra(("pycocotools",))
     return {"generate": _generate, "stats": _stats, "preview": _preview, "coco": _coco}[args.mikado_command](
         args
     )
