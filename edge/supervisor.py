@@ -133,7 +133,8 @@ class Supervisor:
         self.calibration = Calibration(config.calibration.file, config.calibration.required)
         self.ranking_params = None
         self.status_server = None
-        self.plc = PlcService(self.bank, config.plc)
+        self.stall_limit_s = max(15.0, 3 * config.camera.timeout_s)  # no cycle progress this long = hung
+        self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
         self._cycle_thread: threading.Thread | None = None
         self._progress_mono = time.monotonic()
         self._last = None  # (rgb, maps, ranking, outcome) of the last cycle, for overlays and snapshots
@@ -204,16 +205,19 @@ class Supervisor:
     def run(self) -> int:
         """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile."""
         interval = self.notifier.watchdog_interval_s
-        stall_limit = max(15.0, 3 * self.config.camera.timeout_s)
         next_status = 0.0
         while not self.stop_event.wait(min(interval or 1.0, 1.0)):
             now = time.monotonic()
-            if interval and now - self._progress_mono < stall_limit:
+            if interval and self.cycle_alive():
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
                 next_status = now + 5.0
         return 0
+
+    def cycle_alive(self) -> bool:
+        """The cycle thread made progress recently (feeds the systemd watchdog and the heartbeat)."""
+        return time.monotonic() - self._progress_mono < self.stall_limit_s
 
     def stop(self) -> None:
         """Stop every part; returns within a few seconds even with a cycle in flight."""
