@@ -34,6 +34,7 @@ from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
 
 log = logging.getLogger("binpick")
+FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
 
 
 class StartupError(RuntimeError):
@@ -268,6 +269,8 @@ class Supervisor:
                 self.bank.begin_cycle()
                 outcome = self._guarded_cycle(0)
                 rest = cfg.appliance.cycle_period_s - (time.monotonic() - started)
+                if outcome.error != "ok":  # a failing part is not retried in a tight loop
+                    rest = max(rest, FAILED_CYCLE_PAUSE_S)
                 if rest > 0:
                     self.stop_event.wait(rest)
             self._finish(outcome)
