@@ -353,8 +353,12 @@ class Supervisor:
                 roi is None or cv2.pointPolygonTest(np.asarray(roi, np.float32), (u_cam, v_cam), False) >= 0
             )
             if inside:
+                rad = math.radians(angle)  # the axis direction, re-measured in camera pixels
+                angle_cam = math.degrees(
+                    math.atan2(math.sin(rad) * maps.scale_y, math.cos(rad) * maps.scale_x)
+                )
                 return {
-                    "u": u_cam, "v": v_cam, "angle_deg": angle, "score": score,
+                    "u": u_cam, "v": v_cam, "angle_deg": angle_cam, "score": score,
                     "major_px": major * math.hypot(maps.scale_x * math.cos(math.radians(angle)),
                                                    maps.scale_y * math.sin(math.radians(angle))),
                     "minor_px": minor * math.hypot(maps.scale_x * math.sin(math.radians(angle)),
