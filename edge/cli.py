@@ -16,6 +16,10 @@ from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": (
+        "edge.commands.run",
+        "run the appliance: camera, model, ranking, PLC registers, status page",
+    ),
     "detect": (
         "edge.commands.detect",
         "rank instance candidates in saved boundary/occlusion maps; JSON + overlay",
@@ -23,6 +27,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": (
         "edge.commands.calibrate",
         "calibration wizard: intrinsics, camera to robot, pick plane, validation",
+    ),
+    "registers-doc": (
+        "edge.commands.registers_doc",
+        "write docs/registers.md from the register map",
+    ),
+    "mikado": (
+        "mikado.commands.mikado",
+        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
     ),
     "export": (
         "bicameral.commands.export",

@@ -1,0 +1,76 @@
+"""The camera interface every source implements, and the frame it delivers."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class CameraError(RuntimeError):
+    """No usable image for this cycle (timeout); the supervisor reports `no_image`."""
+
+
+class CameraLost(CameraError):
+    """The source is down and being reopened; the supervisor reports `camera_lost`."""
+
+
+class CorruptFrame(CameraError):
+    """The source delivered something that is not a decodable image."""
+
+
+@dataclass
+class Frame:
+    """One RGB image with the time it was captured (wall clock for logs, monotonic for latency)."""
+
+    rgb: np.ndarray  # HxWx3 uint8, RGB order
+    index: int
+    captured_wall: float
+    captured_mono: float
+    source: str
+    depth_m: np.ndarray | None = None  # HxW float32 metres, when the source has depth
+    extras: dict = field(default_factory=dict)
+
+
+def make_frame(rgb: np.ndarray, index: int, source: str, depth_m: np.ndarray | None = None) -> Frame:
+    """Stamp an image at the moment it was obtained and check it is a real image."""
+    check_image(rgb, source)
+    return Frame(rgb, index, time.time(), time.monotonic(), source, depth_m)
+
+
+def check_image(rgb, source: str) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        shape = getattr(rgb, "shape", None)
+        raise CorruptFrame(f"{source}: expected an HxWx3 uint8 image, got {type(rgb).__name__} {shape}")
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise CorruptFrame(f"{source}: image of {rgb.shape[1]}x{rgb.shape[0]} px is too small")
+
+
+class CameraSource(ABC):
+    """A source of frames. `grab` returns a frame captured after the call started."""
+
+    name: str = "camera"
+
+    @abstractmethod
+    def open(self) -> None:
+        """Start the source (may raise CameraError with a message saying what to fix)."""
+
+    @abstractmethod
+    def grab(self, timeout: float) -> Frame:
+        """A fresh frame, or CameraError / CameraLost / CorruptFrame."""
+
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
+        """Release the device; safe to call twice."""
+
+    def status(self) -> dict:
+        """State for the status page: at least `state` ("streaming", "reopening", "down", "ready")."""
+        return {"state": "ready", "source": self.name}
+
+    def __enter__(self) -> CameraSource:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,126 @@
+"""`binpick registers-doc`: write docs/registers.md from firmware_config/registers.toml."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge.cli import CommandError
+from edge.plc.register_map import DEFAULT_MAP_PATH, RegisterMap, RegisterMapError
+
+DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "registers.md"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--map", default=str(DEFAULT_MAP_PATH), help="register map (TOML)")
+    parser.add_argument("--out", default=str(DEFAULT_DOC), help="Markdown file to write ('-' = stdout)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if --out is not up to date (for CI)")
+
+
+def render(register_map: RegisterMap, source_name: str) -> str:
+    """The register documentation; generated, so it cannot drift from the map."""
+    m = register_map
+    lines = [
+        "# PLC registers",
+        "",
+        f"Generated from `{source_name}` by `binpick registers-doc`; do not edit by hand.",
+        "",
+        f"Protocol version **{m.protocol_version}**. Modbus TCP (port 5020 by default, 502 in production) "
+        "and "
+        "Modbus RTU serve the same holding registers (function codes 3, 6, 16; 4 reads the same words).",
+        "",
+        "- **Address** is the 0-based protocol address; **4xxxx** is the 1-based PLC notation "
+        "(`mbpoll -r` counts from 1 too; `mbpoll -0 -r` uses the 0-based address).",
+        f"- float32 takes two registers, **{m.word_order}**: the first register holds the sign, exponent and "
+        "high mantissa bits (IEEE 754 big-endian). With mbpoll: `-t 4:float -B`.",
+        "- Access **r**: written by the appliance, a PLC write is rejected "
+        "(Modbus exception 2 and error code "
+        f"{m.error_code('invalid_plc_write')}). Access **w**: written by the PLC.",
+        "",
+        "| Address | 4xxxx | Name | Type | Access | Unit | Description |",
+        "|---:|---:|---|---|---|---|---|",
+    ]
+    for r in m.registers:
+        span = f"{r.address}–{r.address + r.size - 1}" if r.size > 1 else str(r.address)
+        block = " *(result block)*" if r.block == "result" else ""
+        lines.append(
+            f"| {span} | {40001 + r.address} | `{r.name}` | {r.type} | {r.access} | {r.unit} "
+            f"| {r.description}{block} |"
+        )
+    lines += [
+        "",
+        "## Status bits (register `status`)",
+        "",
+        "| Bit | Mask | Name | Meaning |",
+        "|---:|---:|---|---|",
+    ]
+    for b in sorted(m.bits.values(), key=lambda b: b.bit):
+        lines.append(f"| {b.bit} | 0x{1 << b.bit:04X} | `{b.name}` | {b.description} |")
+    lines += [
+        "",
+        "## Error codes (registers `error_code` and `result_error`)",
+        "",
+        "| Code | Name | Meaning |",
+    ]
+    lines.append("|---:|---|---|")
+    for e in sorted(m.errors.values(), key=lambda e: e.code):
+        lines.append(f"| {e.code} | `{e.name}` | {e.description} |")
+    lines += [
+        "",
+        "## Handshake",
+        "",
+        'Triggered mode (`appliance.mode = "triggered"`):',
+        "",
+        "1. The PLC writes `mode` = 1 (run) once, then, per pick, a new non-zero `trigger_id` "
+        "(e.g. a counter).",
+        "2. The appliance copies it into `trigger_ack`, sets `busy` and clears `result_valid`: the previous "
+        "result is stale from now on.",
+        "3. The appliance captures a new image, infers and ranks, then writes the result block "
+        "(`request_id` = the trigger, `result_error`, grasp words), then `sequence_id` + 1, "
+        "then clears `busy` "
+        "and sets `result_valid` (only when a grasp was found) — all under one lock, so a read never sees a "
+        "torn block.",
+        "4. The PLC waits for `trigger_ack` = its trigger, `busy` = 0 and a new `sequence_id`; if "
+        "`result_valid` it uses the grasp, else `result_error` tells why.",
+        "5. The PLC writes `result_ack` = `sequence_id`; `result_valid` falls, so the same result is never "
+        "taken twice.",
+        "",
+        "Free-run mode: the appliance cycles continuously; each finished cycle writes a new block and "
+        "`sequence_id`; `result_valid` falls on failure, on `result_ack`, and after `plc.result_ttl_s`.",
+        "`heartbeat` increments every `plc.heartbeat_period_s` (≤ 1 s) in both modes.",
+        "",
+        "Example reads with Debian's `mbpoll` (device id 1, TCP port 5020):",
+        "",
+        "```",
+        "mbpoll -m tcp -p 5020 -a 1 -0 -r 0 -c 12 -1 127.0.0.1                      # header words",
+        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['x'].address} -c 5 -t 4:float -B -1 127.0.0.1"
+        "   # x y z angle score",
+        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['trigger_id'].address} -1 127.0.0.1 42"
+        "          # write trigger 42",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        register_map = RegisterMap.load(args.map)
+    except RegisterMapError as exc:
+        raise CommandError(str(exc)) from exc
+    text = render(register_map, "firmware_config/registers.toml")
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.is_file() else ""
+        if current != text:
+            print(f"{out} is out of date: run `binpick registers-doc`")
+            return 1
+        return 0
+    tmp = out.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return 0

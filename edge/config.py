@@ -1,0 +1,283 @@
+"""The appliance configuration: one TOML file, validated here and nowhere else.
+
+Each section is a dataclass; the field types and the `CHOICES`/`RANGES` tables below are the
+whole schema. `load_config` rejects unknown keys, wrong types, values out of range and missing
+files with one message naming the file, the key, the value and what was expected, so a typo in
+the field never becomes a traceback from deep inside a camera driver.
+Relative paths are resolved against the configuration file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the file, key, value and the expectation."""
+
+
+@dataclass
+class ApplianceSection:
+    name: str = "binpick"
+    mode: str = "free-run"  # or "triggered": one cycle per PLC trigger
+    cycle_period_s: float = 0.0  # free-run: minimum time between cycle starts
+    log_level: str = "INFO"
+
+
+@dataclass
+class CameraSection:
+    source: str = "simulated"  # simulated | opencv | folder | genicam
+    uri: str = ""  # opencv: device index, /dev/videoN, GStreamer pipeline, rtsp:// or http:// URL, video file
+    folder: str = ""  # folder: images replayed in name order
+    pattern: str = "*.png"
+    loop: bool = True
+    width: int = 512
+    height: int = 512
+    preset: str = "mikado+"  # simulated: Mikado preset
+    seed: int = 0  # simulated: first pile's seed (one new pile per frame)
+    cti: str = ""  # genicam: GenTL producer (.cti) file
+    serial: str = ""  # genicam: camera serial number ("" = first found)
+    timeout_s: float = 2.0  # no frame for this long = source lost, torn down and reopened
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 10.0
+
+
+@dataclass
+class InferenceSection:
+    model: str = "../models/bicameral_f25_rgb.onnx"
+    backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch | auto
+    device: str = "cpu"  # cpu | cuda | auto
+    threads: int = 0  # 0 = physical cores
+    fp16: bool = False  # tensorrt: build an fp16 engine
+    torch_checkpoint: str = ""  # torch backend: training checkpoint (development only)
+
+
+@dataclass
+class RankingSection:
+    alpha: float = 0.1
+    beta: float = 0.1
+    min_area: float = 0.0005
+    max_area: float = 0.5
+    patch: int = 9
+    w1: float = 1.0
+    w2: float = 1.0
+    margin: float = 3.0
+
+
+@dataclass
+class CalibrationSection:
+    file: str = ""  # "" = pixel mode
+    required: bool = False  # true: a missing/invalid calibration fails every cycle (error 5)
+    pick_height_mm: float = 0.0
+
+
+@dataclass
+class PlcSection:
+    registers: str = "registers.toml"
+    tcp_enabled: bool = True
+    tcp_host: str = "127.0.0.1"
+    tcp_port: int = 5020
+    rtu_enabled: bool = False
+    rtu_port: str = "/dev/ttyUSB0"
+    rtu_device_id: int = 1
+    rtu_baudrate: int = 19200
+    rtu_parity: str = "N"
+    rtu_stopbits: int = 1
+    rtu_bytesize: int = 8
+    heartbeat_period_s: float = 0.5
+    result_ttl_s: float = 0.0  # > 0: result_valid falls when the result is older than this
+
+
+@dataclass
+class HealthSection:
+    http_enabled: bool = True
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    snapshot_dir: str = "../out/snapshots"
+    snapshot_keep: int = 50
+    snapshot_on_failure: bool = True
+    snapshot_min_interval_s: float = 5.0  # at most one failure snapshot per interval
+
+
+@dataclass
+class Config:
+    appliance: ApplianceSection = field(default_factory=ApplianceSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    inference: InferenceSection = field(default_factory=InferenceSection)
+    ranking: RankingSection = field(default_factory=RankingSection)
+    calibration: CalibrationSection = field(default_factory=CalibrationSection)
+    plc: PlcSection = field(default_factory=PlcSection)
+    health: HealthSection = field(default_factory=HealthSection)
+    source: str = ""  # the file it came from
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CHOICES: dict[str, tuple] = {
+    "appliance.mode": ("free-run", "triggered"),
+    "appliance.log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "camera.source": ("simulated", "opencv", "folder", "genicam"),
+    "inference.backend": ("onnxruntime", "tensorrt", "torch", "auto"),
+    "inference.device": ("cpu", "cuda", "auto"),
+    "plc.rtu_parity": ("N", "E", "O"),
+    "plc.rtu_stopbits": (1, 2),
+    "plc.rtu_bytesize": (7, 8),
+}
+RANGES: dict[str, tuple[float, float]] = {
+    "appliance.cycle_period_s": (0, 3600),
+    "camera.width": (16, 16384),
+    "camera.height": (16, 16384),
+    "camera.timeout_s": (0.05, 600),
+    "camera.backoff_initial_s": (0.01, 600),
+    "camera.backoff_max_s": (0.01, 3600),
+    "inference.threads": (0, 1024),
+    "ranking.alpha": (0, 1),
+    "ranking.beta": (0, 1),
+    "ranking.min_area": (0, 1e9),
+    "ranking.max_area": (0, 1e9),
+    "ranking.patch": (1, 99),
+    "ranking.w1": (0, 1e6),
+    "ranking.w2": (0, 1e6),
+    "ranking.margin": (0, 1e6),
+    "plc.tcp_port": (0, 65535),
+    "plc.rtu_device_id": (1, 247),
+    "plc.rtu_baudrate": (300, 4_000_000),
+    "plc.heartbeat_period_s": (0.05, 1.0),  # the heartbeat must count at >= 1 Hz
+    "plc.result_ttl_s": (0, 86400),
+    "health.http_port": (0, 65535),
+    "health.snapshot_keep": (1, 100000),
+    "health.snapshot_min_interval_s": (0, 86400),
+}
+# Keys holding paths, resolved against the configuration file's folder ("" stays "").
+PATH_KEYS = (
+    "camera.folder",
+    "camera.cti",
+    "inference.model",
+    "inference.torch_checkpoint",
+    "calibration.file",
+    "plc.registers",
+    "health.snapshot_dir",
+)
+
+
+def _expected(tp) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(where: str, value, tp):
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, tp)
+    if not ok:
+        raise ConfigError(f"{where} = {value!r}: expected {_expected(tp)}")
+    return value
+
+
+def _section(path: Path, name: str, cls, raw) -> object:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key '{name}.{key}' (known keys: {', '.join(sorted(known))})")
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{name}.{key}"
+        where = f"{path}: {dotted}"
+        tp = hints[key]
+        if isinstance(tp, types.UnionType):
+            tp = next(t for t in typing.get_args(tp) if t is not type(None))
+        value = _coerce(where, value, tp)
+        if dotted in CHOICES and value not in CHOICES[dotted]:
+            raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(map(repr, CHOICES[dotted]))}")
+        if dotted in RANGES:
+            low, high = RANGES[dotted]
+            if not low <= value <= high:
+                raise ConfigError(f"{where} = {value!r}: expected a value in [{low:g}, {high:g}]")
+        values[key] = value
+    return cls(**values)
+
+
+def _resolve_paths(config: Config, base: Path) -> None:
+    for dotted in PATH_KEYS:
+        section_name, key = dotted.split(".")
+        section = getattr(config, section_name)
+        value = getattr(section, key)
+        if value and not value.startswith(("/", "~")):
+            setattr(section, key, str((base / value).resolve()))
+        elif value.startswith("~"):
+            setattr(section, key, str(Path(value).expanduser()))
+
+
+def _cross_checks(path: Path, c: Config) -> None:
+    """Rules that span keys or touch the file system."""
+    if c.camera.backoff_initial_s > c.camera.backoff_max_s:
+        raise ConfigError(
+            f"{path}: camera.backoff_initial_s = {c.camera.backoff_initial_s} must not exceed "
+            f"camera.backoff_max_s = {c.camera.backoff_max_s}"
+        )
+    if c.camera.source == "opencv" and not c.camera.uri:
+        raise ConfigError(
+            f"{path}: camera.uri = '': expected a device, pipeline, URL or file for source 'opencv'"
+        )
+    if c.camera.source == "folder" and not Path(c.camera.folder).is_dir():
+        raise ConfigError(
+            f"{path}: camera.folder = {c.camera.folder!r}: expected an existing folder of images"
+        )
+    if c.camera.source == "genicam" and c.camera.cti and not Path(c.camera.cti).is_file():
+        raise ConfigError(f"{path}: camera.cti = {c.camera.cti!r}: expected an existing GenTL producer file")
+    if not Path(c.inference.model).is_file():
+        raise ConfigError(f"{path}: inference.model = {c.inference.model!r}: expected an existing ONNX file")
+    if c.inference.backend == "torch" and not c.inference.torch_checkpoint:
+        raise ConfigError(
+            f"{path}: inference.torch_checkpoint = '': expected a checkpoint for backend 'torch'"
+        )
+    if not Path(c.plc.registers).is_file():
+        raise ConfigError(f"{path}: plc.registers = {c.plc.registers!r}: expected an existing register map")
+    if c.calibration.required and not c.calibration.file:
+        raise ConfigError(f"{path}: calibration.required = true: expected calibration.file to name a file")
+    if not (c.plc.tcp_enabled or c.plc.rtu_enabled) and c.appliance.mode == "triggered":
+        raise ConfigError(f"{path}: appliance.mode = 'triggered' needs plc.tcp_enabled or plc.rtu_enabled")
+
+
+def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+    hints = typing.get_type_hints(Config)
+    for name in raw:
+        if name not in sections:
+            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(sections)})")
+    config = Config(**{name: _section(path, name, hints[name], raw[name]) for name in raw}, source=str(path))
+    _resolve_paths(config, path.parent)
+    if check_files:
+        _cross_checks(path, config)
+    return config
+
+
+def load_config(path: str | Path, check_files: bool = True) -> Config:
+    """Read and validate a configuration file (raises ConfigError)."""
+    path = Path(path).expanduser().resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from exc
+    return parse_config(text, path, check_files)

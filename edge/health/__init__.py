@@ -1,0 +1,1 @@
+"""Health: systemd notification, the local status page with metrics, and snapshots."""

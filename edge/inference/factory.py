@@ -1,0 +1,47 @@
+"""Pick the inference backend from the configuration and from what is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from edge.config import InferenceSection
+from edge.inference.base import InferenceBackend, InferenceError
+
+log = logging.getLogger(__name__)
+
+
+def available_backends() -> dict[str, bool]:
+    """Which runtimes are importable here (checked without importing them)."""
+    return {
+        "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
+        "tensorrt": importlib.util.find_spec("tensorrt") is not None,
+        "torch": importlib.util.find_spec("torch") is not None,
+    }
+
+
+def resolve_backend_name(cfg: InferenceSection) -> str:
+    """`auto` means TensorRT where it is installed and a GPU is allowed, else ONNX Runtime."""
+    if cfg.backend != "auto":
+        return cfg.backend
+    if cfg.device != "cpu" and available_backends()["tensorrt"]:
+        return "tensorrt"
+    return "onnxruntime"
+
+
+def load_backend(cfg: InferenceSection, input_shape: tuple[int, int, int, int]) -> InferenceBackend:
+    """Load the configured model on the chosen runtime (raises InferenceError with the fix)."""
+    name = resolve_backend_name(cfg)
+    if name == "onnxruntime":
+        from edge.inference.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(cfg.model, cfg.device, cfg.threads)
+    if name == "tensorrt":
+        from edge.inference.tensorrt_backend import TensorRtBackend
+
+        return TensorRtBackend(cfg.model, input_shape, cfg.fp16)
+    if name == "torch":
+        from edge.inference.torch_backend import TorchBackend
+
+        return TorchBackend(cfg.torch_checkpoint, cfg.device, cfg.threads)
+    raise InferenceError(f"inference.backend = {name!r}: expected onnxruntime, tensorrt, torch or auto")

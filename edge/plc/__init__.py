@@ -1,0 +1,1 @@
+"""The PLC interface: one register map served over Modbus TCP and RTU, and the trigger handshake."""

@@ -1,0 +1,239 @@
+"""The register bank: the appliance's one copy of the PLC registers and the trigger handshake.
+
+Both Modbus servers (TCP and RTU) read and write this bank through `read` and `plc_write`, and
+the supervisor publishes through `accept_trigger` / `publish`. Every method takes one lock for
+its whole update, so a PLC never reads a half-written result block: the result words, then the
+sequence id, then the status bits change together from any reader's point of view, in that
+order.
+
+Handshake (triggered mode):
+1. the PLC writes a new non-zero `trigger_id`;
+2. the appliance copies it to `trigger_ack`, raises busy and drops result_valid;
+3. the cycle runs; its result block (with `request_id` = the trigger) is written, then
+   `sequence_id` (+1), then busy falls and result_valid rises (only if a grasp was found);
+4. the PLC writes `result_ack` = sequence_id; result_valid falls.
+A result is never shown twice as new (sequence ids only grow, result_ack drops the flag) and a
+stale one is never shown as fresh (a new trigger and `result_ttl_s` drop the flag).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from edge.plc.register_map import RegisterMap, float_to_words
+
+MODES = {0: "idle", 1: "run", 2: "calibration"}
+
+
+@dataclass
+class PublishedResult:
+    """What one finished cycle puts in the result block (error = 0 means a grasp was found)."""
+
+    request_id: int
+    error: int
+    x: float = 0.0
+    y: float = 0.0
+    z: float = 0.0
+    angle: float = 0.0
+    score: float = 0.0
+    candidate_count: int = 0
+    extent_major: float = 0.0
+    extent_minor: float = 0.0
+    latency_ms: float = 0.0
+
+
+class WriteRejected(Exception):
+    """A PLC write the appliance refuses; `exception_code` is the Modbus exception to answer."""
+
+    def __init__(self, message: str, exception_code: int):
+        super().__init__(message)
+        self.exception_code = exception_code
+
+
+ILLEGAL_ADDRESS = 0x02
+ILLEGAL_VALUE = 0x03
+
+
+class RegisterBank:
+    """Thread-safe register image with the handshake rules built in."""
+
+    def __init__(self, register_map: RegisterMap, triggered: bool = True):
+        self.map = register_map
+        self._words = [0] * register_map.size
+        self._lock = threading.Lock()
+        self._trigger_event = threading.Condition(self._lock)
+        self._pending_trigger: int | None = None
+        self._result_time = 0.0
+        self.rejected_writes = 0
+        self.last_rejection = ""
+        self._initialised = False
+        self._set("protocol_version", register_map.protocol_version)
+        self._set("mode", 1)
+        self._set_bit("triggered", triggered)
+
+    # ----------------------------------------------------------------- raw access
+    def _addr(self, name: str) -> int:
+        return self.map[name].address
+
+    def _set(self, name: str, value: int) -> None:
+        self._words[self._addr(name)] = int(value) & 0xFFFF
+
+    def _get(self, name: str) -> int:
+        return self._words[self._addr(name)]
+
+    def _set_float(self, name: str, value: float) -> None:
+        address = self._addr(name)
+        self._words[address], self._words[address + 1] = float_to_words(value)
+
+    def _set_bit(self, name: str, on: bool) -> None:
+        mask = self.map.bit_mask(name)
+        status = self._addr("status")
+        self._words[status] = (self._words[status] | mask) if on else (self._words[status] & ~mask)
+
+    def _bit(self, name: str) -> bool:
+        return bool(self._words[self._addr("status")] & self.map.bit_mask(name))
+
+    def read(self, address: int, count: int) -> list[int]:
+        with self._lock:
+            return self._words[address : address + count]
+
+    def value(self, name: str) -> int:
+        with self._lock:
+            return self._get(name)
+
+    def flag(self, name: str) -> bool:
+        with self._lock:
+            return self._bit(name)
+
+    @property
+    def mode(self) -> str:
+        return MODES.get(self.value("mode"), "idle")
+
+    # ----------------------------------------------------------------- PLC side
+    def plc_write(self, address: int, values: list[int]) -> None:
+        """Apply a PLC write, or raise WriteRejected (the bank records the error code)."""
+        with self._lock:
+            try:
+                self._check_write(address, values)
+            except WriteRejected as exc:
+                self.rejected_writes += 1
+                self.last_rejection = str(exc)
+                self._set_error(self.map.error_code("invalid_plc_write"))
+                raise
+            for offset, value in enumerate(values):
+                self._words[address + offset] = value
+            written = {self.map.owner(address + i).name for i in range(len(values))}
+            if "trigger_id" in written:
+                trigger = self._get("trigger_id")
+                if trigger != 0 and trigger != self._get("trigger_ack") and trigger != self._pending_trigger:
+                    self._pending_trigger = trigger
+                    self._set_bit("result_valid", False)  # from this write on, the old result is stale
+                    self._trigger_event.notify_all()
+            if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
+                self._set_bit("result_valid", False)
+            if "mode" in written:
+                self._set_bit("ready", self._initialised and self._get("mode") == 1)
+
+    def _check_write(self, address: int, values: list[int]) -> None:
+        for offset, value in enumerate(values):
+            reg = self.map.owner(address + offset)
+            if reg is None or reg.access != "w":
+                name = reg.name if reg else "unmapped"
+                raise WriteRejected(
+                    f"write to read-only register {address + offset} ({name})", ILLEGAL_ADDRESS
+                )
+            if not 0 <= value <= reg.max:
+                raise WriteRejected(f"{reg.name} = {value} out of range 0..{reg.max}", ILLEGAL_VALUE)
+
+    # ----------------------------------------------------------------- appliance side
+    def mark_initialised(self, model_id: int) -> None:
+        """Camera, model and servers are up: publish the model id and raise ready (in run mode)."""
+        with self._lock:
+            self._initialised = True
+            self._set("model_id", model_id & 0xFFFF)
+            self._set_bit("ready", self._get("mode") == 1)
+
+    def wait_trigger(self, timeout: float) -> int | None:
+        """Block until the PLC requests a cycle; returns its trigger id (None on timeout)."""
+        with self._trigger_event:
+            if self._pending_trigger is None:
+                self._trigger_event.wait(timeout)
+            trigger, self._pending_trigger = self._pending_trigger, None
+            return trigger
+
+    def wake(self) -> None:
+        """Release a `wait_trigger` (used when stopping)."""
+        with self._trigger_event:
+            self._trigger_event.notify_all()
+
+    def accept_trigger(self, trigger_id: int) -> None:
+        """Step 2: acknowledge, raise busy, drop the previous result (it is stale now)."""
+        with self._lock:
+            self._set("trigger_ack", trigger_id)
+            self._set_bit("busy", True)
+            self._set_bit("result_valid", False)
+
+    def begin_cycle(self) -> None:
+        """Free-run: a cycle starts; the previous result stays valid until replaced or expired."""
+        with self._lock:
+            self._set_bit("busy", True)
+
+    def publish(self, result: PublishedResult) -> int:
+        """Write the result block, then the sequence id, then the status; returns the sequence id."""
+        with self._lock:
+            self._set("request_id", result.request_id)
+            self._set("result_error", result.error)
+            for name in ("x", "y", "z", "angle", "score", "extent_major", "extent_minor"):
+                self._set_float(name, getattr(result, name))
+            self._set_float("latency", result.latency_ms)
+            self._set("candidate_count", min(result.candidate_count, 0xFFFF))
+            sequence = self._get("sequence_id") % 0xFFFF + 1  # 1..65535, never 0
+            self._set("sequence_id", sequence)
+            self._set_error(result.error)
+            self._set_bit("busy", False)
+            self._set_bit("result_valid", result.error == 0)
+            self._result_time = time.monotonic()
+            return sequence
+
+    def _set_error(self, code: int) -> None:
+        self._set("error_code", code)
+        self._set_bit("error", code != 0)
+
+    def set_error(self, code: int) -> None:
+        with self._lock:
+            self._set_error(code)
+
+    def set_flag(self, name: str, on: bool) -> None:
+        with self._lock:
+            self._set_bit(name, on)
+
+    def tick(self, result_ttl_s: float, alive: bool = True) -> None:
+        """Heartbeat and expiry of stale results; called at >= 1 Hz from one task.
+
+        `alive` False (the cycle thread is stuck) freezes the heartbeat, so the PLC sees a hung
+        appliance even though its Modbus server still answers.
+        """
+        with self._lock:
+            if alive:
+                self._set("heartbeat", (self._get("heartbeat") + 1) & 0xFFFF)
+            expired = time.monotonic() - self._result_time > result_ttl_s
+            if result_ttl_s > 0 and expired and self._bit("result_valid"):
+                self._set_bit("result_valid", False)
+
+    def snapshot(self) -> dict[str, int]:
+        """Every named register (float pairs decoded) and status bit, for the status page."""
+        from edge.plc.register_map import words_to_float
+
+        with self._lock:
+            words = list(self._words)
+        out: dict = {}
+        for reg in self.map.registers:
+            if reg.type == "float32":
+                out[reg.name] = round(words_to_float(words[reg.address], words[reg.address + 1]), 4)
+            else:
+                out[reg.name] = words[reg.address]
+        status = words[self.map["status"].address]
+        out["status_bits"] = {name: bool(status & (1 << b.bit)) for name, b in self.map.bits.items()}
+        return out

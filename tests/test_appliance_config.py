@@ -1,0 +1,97 @@
+"""Configuration: the shipped files parse, and every kind of mistake gets a message naming the
+file, the key, the value and what was expected."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["embedded.toml", "production.example.toml"])
+def test_shipped_configurations_parse(name):
+    config = load_config(ROOT / "firmware_config" / name, check_files=False)
+    assert config.plc.registers.endswith("registers.toml")
+
+
+def test_embedded_default_needs_no_hardware():
+    c = load_config(ROOT / "firmware_config" / "embedded.toml", check_files=False)
+    assert c.camera.source == "simulated"
+    assert (c.inference.backend, c.inference.device) == ("onnxruntime", "cpu")
+    assert (c.plc.tcp_host, c.plc.tcp_port, c.plc.rtu_enabled) == ("127.0.0.1", 5020, False)
+    assert c.calibration.file == ""  # pixel mode
+    assert c.inference.model == str(ROOT / "models" / "bicameral_f25_rgb.onnx")
+
+
+def write(tmp_path, text: str) -> Path:
+    (tmp_path / "registers.toml").write_text((ROOT / "firmware_config" / "registers.toml").read_text())
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    path = tmp_path / "cell.toml"
+    path.write_text('[inference]\nmodel = "m.onnx"\n' + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[camera]\nsource = 'usb'\n", "camera.source = 'usb': expected one of 'simulated', 'opencv'"),
+        ("[camera]\nwidth = '512'\n", "camera.width = '512': expected an integer"),
+        ("[camera]\ntimeout_s = true\n", "camera.timeout_s = True: expected a number"),
+        ("[plc]\ntcp_port = 70000\n", "plc.tcp_port = 70000: expected a value in [0, 65535]"),
+        ("[plc]\nheartbeat_period_s = 2.0\n", "plc.heartbeat_period_s = 2.0: expected a value in [0.05, 1]"),
+        ("[plc]\nport = 502\n", "unknown key 'plc.port'"),
+        ("[cameras]\n", "unknown section [cameras]"),
+        ("[camera]\nsource = 'opencv'\n", "camera.uri = '': expected a device"),
+        ("[camera]\nsource = 'folder'\nfolder = 'nope'\n", "camera.folder = "),
+        ("[calibration]\nrequired = true\n", "calibration.required = true: expected calibration.file"),
+        ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
+        ("[camera\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_are_named(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_missing_model_is_named(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[inference]\nmodel = "absent.onnx"\n')
+    with pytest.raises(
+        ConfigError, match=r"inference.model = '.*absent.onnx': expected an existing ONNX file"
+    ):
+        load_config(path)
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path):
+    c = parse_config('[health]\nsnapshot_dir = "snaps"\n', tmp_path / "x.toml", check_files=False)
+    assert c.health.snapshot_dir == str(tmp_path / "snaps")
+
+
+def test_check_config_command_reports_one_line_and_exit_2(tmp_path):
+    path = write(tmp_path, "[ranking]\nalpha = 1.5\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "ranking.alpha = 1.5: expected a value in [0, 1]" in proc.stderr
+
+
+def test_check_config_accepts_a_good_file(tmp_path):
+    path = write(tmp_path, "[camera]\nsource = 'simulated'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert '"source": "simulated"' in proc.stdout

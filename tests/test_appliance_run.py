@@ -1,0 +1,289 @@
+"""`binpick run` end to end, as a subprocess, with real peers on loopback: a pymodbus client
+driving the trigger handshake, mbpoll reading the grasp, the status page, snapshots, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import time
+import urllib.request
+
+import pytest
+from appliance_helpers import (
+    Appliance,
+    appliance_config,
+    mbpoll,
+    socat_pair,
+    tiny_model,
+    wait_port,
+    wait_until,
+    write_pile_folder,
+)
+from pymodbus.client import AsyncModbusTcpClient
+
+from edge.plc.register_map import RegisterMap, words_to_float
+
+pytestmark = pytest.mark.timeout(150)
+MAP = RegisterMap.load()
+A = {name: reg.address for name, reg in MAP.by_name.items()}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def triggered(tmp_path_factory, model):
+    """One appliance in triggered mode on a replay folder, shared by the handshake tests."""
+    tmp = tmp_path_factory.mktemp("triggered")
+    folder = write_pile_folder(tmp / "frames", count=4)
+    with socat_pair(tmp) as (server_tty, client_tty):
+        rtu = f'rtu_enabled = true\nrtu_port = "{server_tty}"\nrtu_baudrate = 38400\n'
+        config, port, http = appliance_config(
+            tmp, model, camera=f'source = "folder"\nfolder = "{folder}"', plc=rtu
+        )
+        app = Appliance(config, tmp)
+        try:
+            wait_port(port, 60)
+            wait_port(http, 10)
+            wait_until(lambda: status_json(http)["state"] == "running", 20, what="the cycle to start")
+            yield app, port, http, tmp, client_tty
+        finally:
+            code = app.stop()
+            assert code == 0, app.log()
+
+
+def status_json(http: int) -> dict:
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http}/status.json", timeout=5).read())
+
+
+async def read_all(client) -> list[int]:
+    response = await client.read_holding_registers(0, count=MAP.size, device_id=1)
+    assert not response.isError(), response
+    return response.registers
+
+
+def bit(words: list[int], name: str) -> bool:
+    return bool(words[A["status"]] & MAP.bit_mask(name))
+
+
+async def trigger_cycle(client, trigger: int, last_sequence: int, timeout: float = 20.0) -> list[int]:
+    """Write a trigger and poll until its result is complete; checks freshness on every poll."""
+    await client.write_register(A["trigger_id"], trigger, device_id=1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        words = await read_all(client)
+        if bit(words, "result_valid"):  # never the previous result presented as fresh
+            assert words[A["request_id"]] == trigger and words[A["sequence_id"]] != last_sequence, words
+        done = words[A["trigger_ack"]] == trigger and not bit(words, "busy")
+        if done and words[A["sequence_id"]] != last_sequence:
+            return words
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"trigger {trigger} not answered within {timeout} s")
+
+
+def test_pymodbus_client_drives_many_triggered_cycles_with_fresh_unique_sequence_ids(triggered):
+    app, port, *_ = triggered
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        assert await client.connect()
+        try:
+            deadline = time.monotonic() + 20
+            while not bit(words := await read_all(client), "ready") and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # the Modbus port opens before the cycle starts
+            assert words[A["model_id"]] == 4242 and bit(words, "ready") and bit(words, "triggered")
+            assert bit(words, "pixel_mode")
+            sequence, seen = words[A["sequence_id"]], []
+            for i in range(25):
+                trigger = 1000 + i
+                words = await trigger_cycle(client, trigger, sequence)
+                assert words[A["sequence_id"]] == sequence % 65535 + 1  # exactly one new result per trigger
+                sequence = words[A["sequence_id"]]
+                seen.append(sequence)
+                assert words[A["request_id"]] == trigger
+                assert bit(words, "result_valid"), words
+                assert words[A["error_code"]] == 0
+                x = words_to_float(words[A["x"]], words[A["x"] + 1])
+                latency = words_to_float(words[A["latency"]], words[A["latency"] + 1])
+                assert 0 <= x <= 96 and 0 < latency < 10000
+                await client.write_register(A["result_ack"], sequence, device_id=1)
+                assert not bit(await read_all(client), "result_valid")  # consumed: not new any more
+            assert len(set(seen)) == len(seen)
+        finally:
+            client.close()
+
+    asyncio.run(scenario())
+
+
+def test_mbpoll_reads_the_grasp_registers_from_the_running_appliance(triggered):
+    _, port, *_ = triggered
+    tcp = ("-m", "tcp", "-p", str(port), "-a", "1")
+    mbpoll(*tcp, "-r", str(A["trigger_id"]), "127.0.0.1", "31000")
+
+    def answered():
+        w = mbpoll(*tcp, "-r", "0", "-c", str(MAP.size), "127.0.0.1")
+        return w if w[A["trigger_ack"]] == 31000 and not int(w[A["status"]]) & MAP.bit_mask("busy") else None
+
+    words = wait_until(answered, 20, interval=0.1, what="the cycle of trigger 31000")
+    assert words[A["request_id"]] == 31000
+    floats = mbpoll(*tcp, "-r", str(A["x"]), "-c", "5", "-t", "4:float", "-B", "127.0.0.1")
+    assert 0 <= floats[A["x"]] <= 96 and 0 <= floats[A["y"]] <= 96 and floats[A["z"]] == 0.0  # pixel mode
+
+
+def test_mbpoll_reads_the_same_grasp_over_rtu_through_a_socat_pty_pair(triggered):
+    _, port, _, _, client_tty = triggered
+    tcp = ("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
+    rtu = (
+        "-m",
+        "rtu",
+        "-b",
+        "38400",
+        "-P",
+        "none",
+        "-a",
+        "1",
+        "-r",
+        str(A["x"]),
+        "-c",
+        "3",
+        "-t",
+        "4:float",
+        "-B",
+    )
+    sequence = ("-m", "rtu", "-b", "38400", "-P", "none", "-a", "1", "-r", str(A["sequence_id"]), "-c", "1")
+    before = mbpoll(*sequence, client_tty, timeout=15)
+    over_rtu = mbpoll(*rtu, client_tty, timeout=15)
+    over_tcp = mbpoll(*tcp, "127.0.0.1")
+    if mbpoll(*sequence, client_tty, timeout=15) == before:  # no cycle ran in between (triggered mode)
+        assert over_rtu == over_tcp
+
+
+def test_plc_disconnecting_mid_cycle_gets_its_result_after_reconnecting(triggered):
+    _, port, *_ = triggered
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        await client.connect()
+        before = (await read_all(client))[A["sequence_id"]]
+        await client.write_register(A["trigger_id"], 4321, device_id=1)
+        client.close()  # gone while the cycle runs
+        await asyncio.sleep(0.05)
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        await client.connect()
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                words = await read_all(client)
+                if words[A["sequence_id"]] != before and not bit(words, "busy"):
+                    return words
+                await asyncio.sleep(0.02)
+            raise AssertionError("no result after reconnecting")
+        finally:
+            client.close()
+
+    words = asyncio.run(scenario())
+    assert words[A["request_id"]] == 4321 and words[A["trigger_ack"]] == 4321
+
+
+def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
+    _, port, *_ = triggered
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        await client.connect()
+        try:
+            bad = await client.write_register(A["mode"], 7, device_id=1)
+            assert bad.isError()
+            words = await read_all(client)
+            assert words[A["error_code"]] == MAP.error_code("invalid_plc_write") and bit(words, "error")
+            await client.write_register(A["mode"], 0, device_id=1)  # idle
+            assert not bit(await read_all(client), "ready")
+            sequence = words[A["sequence_id"]]
+            words = await trigger_cycle(client, 555, sequence)
+            assert words[A["result_error"]] == MAP.error_code("not_running") and not bit(
+                words, "result_valid"
+            )
+            await client.write_register(A["mode"], 1, device_id=1)
+            words = await trigger_cycle(client, 556, words[A["sequence_id"]])
+            assert (
+                words[A["result_error"]] == 0 and words[A["error_code"]] == 0 and bit(words, "result_valid")
+            )
+        finally:
+            client.close()
+
+    asyncio.run(scenario())
+
+
+def test_status_page_metrics_overlay_and_on_demand_snapshot(triggered):
+    _, port, http, tmp, _ = triggered
+    base = f"http://127.0.0.1:{http}"
+    status = json.loads(urllib.request.urlopen(f"{base}/status.json", timeout=5).read())
+    assert status["state"] == "running" and status["pixel_mode"] is True
+    assert status["cycles"] >= 1 and "total" in status["cycle_ms"] and "p95" in status["cycle_ms"]["total"]
+    assert status["inference"]["backend"] == "onnxruntime"
+    metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+    assert (
+        "binpick_cycles_total" in metrics
+        and 'binpick_cycle_duration_milliseconds{stage="total",quantile="0.95"}' in metrics
+    )
+    png = urllib.request.urlopen(f"{base}/overlay.png", timeout=5).read()
+    assert png.startswith(b"\x89PNG")
+    assert b"<html>" in urllib.request.urlopen(base, timeout=5).read()
+    request = urllib.request.Request(f"{base}/snapshot", method="POST", data=b"")
+    folder = json.loads(urllib.request.urlopen(request, timeout=10).read())["snapshot"]
+    files = {p.name for p in (tmp / "snapshots" / folder.split("/")[-1]).iterdir()}
+    assert {
+        "rgb.png",
+        "boundaries.png",
+        "occlusions.png",
+        "result.json",
+        "config.json",
+        "overlay.png",
+    } <= files
+
+
+def test_free_run_prints_one_line_per_cycle_and_reports_a_corrupt_frame(tmp_path, model):
+    folder = write_pile_folder(tmp_path / "frames", count=3, corrupt=(1,))
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera=f'source = "folder"\nfolder = "{folder}"\nloop = false'
+    )
+    app = Appliance(config, tmp_path, "--cycles", "3")
+    assert app.proc.wait(timeout=90) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("cycle 1 seq 1 grasp x=") and "[pixel mode]" in lines[0]
+    assert lines[1].startswith("cycle 2 seq 2 error no_image") and "frame_001.png" in lines[1]
+    assert lines[2].startswith("cycle 3 seq 3 grasp x=")
+    snapshots = list((tmp_path / "snapshots").iterdir())
+    assert any("failure-no_image" in p.name for p in snapshots)  # evidence kept on failure
+    app.stop()
+
+
+def test_required_calibration_missing_fails_cycles_with_its_error_code(tmp_path, model):
+    folder = write_pile_folder(tmp_path / "frames", count=1)
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera=f'source = "folder"\nfolder = "{folder}"',
+        extra=f'[calibration]\nfile = "{tmp_path / "absent.json"}"\nrequired = true\n',
+    )  # fmt: skip
+    app = Appliance(config, tmp_path, "--cycles", "2")
+    assert app.proc.wait(timeout=90) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert all("error calibration_missing" in line and "absent.json" in line for line in lines), lines
+    app.stop()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mikado") is None, reason="Mikado (pip install .[sim]) not installed"
+)
+def test_simulated_bin_runs_the_whole_loop_without_hardware(tmp_path, model):
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera='source = "simulated"\nwidth = 64\nheight = 64\nseed = 5'
+    )
+    app = Appliance(config, tmp_path, "--cycles", "2")
+    assert app.proc.wait(timeout=120) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert [line.split(" grasp ")[0] for line in lines] == ["cycle 1 seq 1", "cycle 2 seq 2"], lines
+    app.stop()

@@ -1,0 +1,150 @@
+"""The PLC interface against real peers: Debian's mbpoll over TCP and over RTU (socat ptys),
+and a pymodbus client; one register bank behind both servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from appliance_helpers import free_port, mbpoll, socat_pair, wait_port, wait_until
+from pymodbus.client import AsyncModbusTcpClient
+
+from edge.config import PlcSection
+from edge.plc.bank import PublishedResult, RegisterBank
+from edge.plc.register_map import RegisterMap
+from edge.plc.service import PlcService
+
+pytestmark = pytest.mark.timeout(60)
+MAP = RegisterMap.load()
+GRASP = PublishedResult(
+    request_id=0, error=0, x=412.5, y=-87.25, z=103.0, angle=-33.5, score=1.625,
+    candidate_count=17, extent_major=120.0, extent_minor=45.5, latency_ms=88.0,
+)  # fmt: skip
+
+
+@pytest.fixture
+def plc(tmp_path):
+    """A running PlcService on a free TCP port (and RTU on a socat pty), with a fresh bank."""
+    with socat_pair(tmp_path) as (server_tty, client_tty):
+        port = free_port()
+        cfg = PlcSection(tcp_port=port, rtu_enabled=True, rtu_port=server_tty, rtu_baudrate=38400)
+        bank = RegisterBank(MAP, triggered=True)
+        service = PlcService(bank, cfg)
+        service.start()
+        wait_port(port)
+        bank.mark_initialised(model_id=321)
+        try:
+            yield bank, port, client_tty, service
+        finally:
+            service.stop()
+
+
+def test_mbpoll_reads_the_grasp_over_tcp(plc):
+    bank, port, _, _ = plc
+    sequence = bank.publish(GRASP)
+    floats = mbpoll("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(MAP["x"].address), "-c", "5",
+                    "-t", "4:float", "-B", "127.0.0.1")  # fmt: skip
+    assert [floats[MAP[n].address] for n in ("x", "y", "z", "angle", "score")] == [
+        412.5,
+        -87.25,
+        103.0,
+        -33.5,
+        1.625,
+    ]
+    words = mbpoll("-m", "tcp", "-p", str(port), "-a", "1", "-r", "0", "-c", "30", "127.0.0.1")
+    assert words[MAP["protocol_version"].address] == MAP.protocol_version
+    assert words[MAP["model_id"].address] == 321
+    assert words[MAP["sequence_id"].address] == sequence
+    assert words[MAP["candidate_count"].address] == 17
+    status = int(words[MAP["status"].address])
+    assert status & MAP.bit_mask("result_valid") and status & MAP.bit_mask("ready")
+    assert not status & MAP.bit_mask("busy")
+
+
+def test_mbpoll_is_one_based_without_dash_zero(plc):
+    """The documented trap: `mbpoll -r 1` (no -0) reads protocol address 0."""
+    _, port, _, _ = plc
+    words = mbpoll(
+        "-m", "tcp", "-p", str(port), "-a", "1", "-r", "1", "-c", "1", "127.0.0.1", zero_based=False
+    )
+    assert words == {1: MAP.protocol_version}
+
+
+def test_mbpoll_reads_the_grasp_over_rtu_through_a_socat_pty_pair(plc):
+    bank, _, client_tty, _ = plc
+    bank.publish(GRASP)
+    rtu = ("-m", "rtu", "-b", "38400", "-P", "none", "-a", "1")
+    floats = mbpoll(
+        *rtu, "-r", str(MAP["x"].address), "-c", "3", "-t", "4:float", "-B", client_tty, timeout=15
+    )
+    assert [floats[MAP[n].address] for n in ("x", "y", "z")] == [412.5, -87.25, 103.0]
+
+
+def test_a_trigger_written_over_rtu_is_seen_over_tcp(plc):
+    """One register map, one handshake state, two transports."""
+    bank, port, client_tty, _ = plc
+    mbpoll(
+        "-m",
+        "rtu",
+        "-b",
+        "38400",
+        "-P",
+        "none",
+        "-a",
+        "1",
+        "-r",
+        str(MAP["trigger_id"].address),
+        client_tty,
+        "77",
+    )
+    assert bank.wait_trigger(2.0) == 77
+    bank.accept_trigger(77)
+    words = mbpoll("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(MAP["trigger_ack"].address), "-c", "1",
+                   "127.0.0.1")  # fmt: skip
+    assert words[MAP["trigger_ack"].address] == 77
+    assert bank.flag("busy")
+
+
+def test_bad_writes_are_rejected_with_an_error_code_and_the_server_keeps_serving(plc):
+    bank, port, _, _ = plc
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=3)
+        await client.connect()
+        try:
+            read_only = await client.write_register(MAP["sequence_id"].address, 5, device_id=1)
+            bad_mode = await client.write_register(MAP["mode"].address, 9, device_id=1)
+            gap = await client.write_registers(MAP["model_id"].address, [1, 2], device_id=1)
+            block = await client.write_registers(MAP["x"].address, [0, 0, 0, 0], device_id=1)
+            after = await client.read_holding_registers(0, count=MAP.size, device_id=1)
+            return read_only, bad_mode, gap, block, after
+        finally:
+            client.close()
+
+    read_only, bad_mode, gap, block, after = asyncio.run(scenario())
+    assert read_only.isError() and read_only.exception_code == 2
+    assert bad_mode.isError() and bad_mode.exception_code == 3
+    assert gap.isError() and block.isError()
+    assert not after.isError()
+    assert after.registers[MAP["error_code"].address] == MAP.error_code("invalid_plc_write")
+    assert after.registers[MAP["status"].address] & MAP.bit_mask("error")
+    assert after.registers[MAP["mode"].address] == 1  # the bad value never landed
+    assert bank.rejected_writes == 4
+
+
+def test_a_plc_disconnecting_mid_request_does_not_disturb_the_server(plc):
+    bank, port, _, _ = plc
+    # A raw half Modbus/TCP frame, then a hard close: the server must drop only that connection.
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(bytes([0, 1, 0, 0, 0, 6, 1, 3, 0]))
+    bank.publish(GRASP)
+    floats = mbpoll("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(MAP["x"].address), "-c", "1",
+                    "-t", "4:float", "-B", "127.0.0.1")  # fmt: skip
+    assert floats[MAP["x"].address] == 412.5
+
+
+def test_heartbeat_counts_at_least_once_per_second(plc):
+    bank, _, _, _ = plc
+    first = bank.value("heartbeat")
+    wait_until(lambda: (bank.value("heartbeat") - first) % 65536 >= 2, 2.5, what="two heartbeats")
