@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edge.commands.calibrate",
         "calibration wizard: intrinsics, camera to robot, pick plane, validation",
     ),
+    "mikado": (
+        "mikado.commands.mikado",
+        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
+    ),
 }
 
 
