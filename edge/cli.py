@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mikado.commands.mikado",
         "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
     ),
+    "simcell": (
+        "simcell.commands.simcell",
+        "simulated bin-picking cell: closed-loop picking benchmark, baselines, report",
+    ),
 }
 
 

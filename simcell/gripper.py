@@ -2,9 +2,12 @@
 
 What decides a real suction pick, and how each is modelled (thresholds are `SuctionCup`'s
 fields, written down in docs/simcell.md):
-- Approach: the cup comes down vertically over the commanded (x, y) until its rim meets the
-  highest surface under it (rays cast on the visual meshes, so the seal sees the same surface
-  the camera sees).
+- Approach: the appliance publishes a point on its pick plane (it sees no depth); the robot
+  follows the camera's line of sight through that point down to the first surface
+  (`line_of_sight_xy`), the usual height compensation of 2-D vision-guided picking, so the cup
+  lands on what the chosen pixel showed whatever the pile's height. The cup then comes down
+  vertically there until its rim meets the highest surface under it (rays cast on the visual
+  meshes, so the seal sees the same surface the camera sees).
 - Press: the bellows push on what they touched (`press_force_n` for `press_s`); a product in
   unstable equilibrium moves away from where it was seen, as in the thesis's Figure 5.15.
 - Seal: after the press, every ray under the cup must hit the same instance (no leak over an
@@ -120,6 +123,17 @@ def feel(cell: Cell, xy_m: tuple[float, float], cup: SuctionCup) -> Touch:
     else:
         reason = "sealed"
     return Touch(tuple(xy_m), point, centre, hits, heights, tilt, residual_mm, reason == "sealed", reason)
+
+
+def line_of_sight_xy(cell: Cell, point_world_m: np.ndarray) -> tuple[float, float]:
+    """(x, y) of the first surface on the camera's ray through a published point."""
+    origin = cell.camera.t_world_camera[:3, 3].astype(float)
+    direction = np.asarray(point_world_m, float) - origin
+    direction /= np.linalg.norm(direction)
+    geom = np.zeros(1, np.int32)
+    dist = mujoco.mj_ray(cell.model, cell.data, origin, direction, _VISUAL, 1, -1, geom)
+    hit = origin + dist * direction if dist >= 0 else np.asarray(point_world_m, float)
+    return float(hit[0]), float(hit[1])
 
 
 def _push_at(cell: Cell, body: int, point: np.ndarray, force: np.ndarray, torque: np.ndarray) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from mikado.camera import project
 from simcell.calibration import robot_to_world
 from simcell.cell import Cell
-from simcell.gripper import SuctionCup, feel, pick
+from simcell.gripper import SuctionCup, feel, line_of_sight_xy, pick
 from simcell.scoring import Thresholds, extraction_answer, grasp_answers
 
 
@@ -101,8 +101,7 @@ def run_sequence(
         if proposal.robot_mm is None:
             record.update(q1="no", q2="no", q3="-", detected=0, occlusion=None, seal="no grasp", extracted=[])
         else:
-            world = robot_to_world(proposal.robot_mm)
-            xy = (float(world[0]), float(world[1]))
+            xy = line_of_sight_xy(cell, robot_to_world(proposal.robot_mm))
             touch = feel(cell, xy, settings.cup)
             uv = project(touch.point_m[None], cell.camera.k, cell.camera.t_world_camera)[0]
             radius = cup_radius_px(cell, touch.point_m, settings.cup.radius_mm)

@@ -79,22 +79,28 @@ class AppliancePicker:
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | None,
         width: int,
         height: int,
         workdir: Path,
         pick_height_mm: float,
         plc: bool = False,
         threads: int = 0,
+        config: str | Path = EMBEDDED_CONFIG,
     ):
-        from edge.config import load_config
+        """`config` is an appliance configuration whose ranking and inference sections are used
+        as they are; camera, calibration, PLC port and status page are the cell's."""
+        from edge.config import ConfigError, load_config
 
-        model = Path(model)
+        try:
+            cfg = load_config(config, check_files=False)
+        except ConfigError as exc:
+            raise PickerError(str(exc)) from exc
+        model = Path(model) if model is not None else Path(cfg.inference.model)
         if not model.is_file():
             raise PickerError(f"{model}: model file not found (export one with `binpick export`)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.calibration_path = workdir / "simcell_calibration.json"
-        cfg = load_config(EMBEDDED_CONFIG, check_files=False)
         cfg.appliance.mode = "triggered"
         cfg.camera.width, cfg.camera.height = width, height
         cfg.inference.model = str(model)
@@ -113,12 +119,13 @@ class AppliancePicker:
         self._trigger = 0
 
     def start(self) -> None:
+        from edge.plc.register_map import RegisterMapError
         from edge.supervisor import StartupError, Supervisor
 
-        sup = Supervisor(self.config)
         try:
+            sup = Supervisor(self.config)
             sup.start()
-        except StartupError as exc:
+        except (StartupError, RegisterMapError) as exc:
             raise PickerError(f"the appliance did not start: {exc}") from exc
         sup.camera.close()
         self.camera = CellCamera()
