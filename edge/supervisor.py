@@ -140,11 +140,35 @@ class Supervisor:
         self._last_lock = threading.Lock()
         self._last_failure_snapshot = 0.0
         self._cycles = 0
+        self.lingering_threads = 0  # camera driver threads still blocked after stop()
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
+        """Open every part, start the PLC servers, the status page and the cycle thread."""
         cfg = self.config
         self.notifier.status("starting")
+        self.open_parts()
+        self.plc.start()
+        if cfg.health.http_enabled:
+            from edge.health.status_server import StatusServer
+
+            try:
+                self.status_server = StatusServer(self, cfg.health.http_host, cfg.health.http_port)
+                self.status_server.start()
+                log.info("status page on http://%s:%d/", *self.status_server.address)
+            except OSError as exc:
+                log.error(
+                    "status page not started on %s:%d: %s", cfg.health.http_host, cfg.health.http_port, exc
+                )
+        self.bank.mark_initialised(self.predictor.model_id)
+        self.stats.state = "running"
+        self._cycle_thread = threading.Thread(target=self._cycle_loop, name="cycle", daemon=True)
+        self._cycle_thread.start()
+        self.notifier.ready(f"running ({cfg.appliance.mode})")
+
+    def open_parts(self) -> None:
+        """Camera, model and ranking: everything a cycle needs (no servers, no threads)."""
+        cfg = self.config
         self.camera = open_camera(cfg.camera)
         try:
             self.camera.open()
@@ -167,23 +191,12 @@ class Supervisor:
         if self.calibration.pixel_mode:
             log.warning("no calibration: running in PIXEL MODE (x, y and extents in pixels, z = 0)")
         self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
-        self.plc.start()
-        if cfg.health.http_enabled:
-            from edge.health.status_server import StatusServer
 
-            try:
-                self.status_server = StatusServer(self, cfg.health.http_host, cfg.health.http_port)
-                self.status_server.start()
-                log.info("status page on http://%s:%d/", *self.status_server.address)
-            except OSError as exc:
-                log.error(
-                    "status page not started on %s:%d: %s", cfg.health.http_host, cfg.health.http_port, exc
-                )
-        self.bank.mark_initialised(self.predictor.model_id)
-        self.stats.state = "running"
-        self._cycle_thread = threading.Thread(target=self._cycle_loop, name="cycle", daemon=True)
-        self._cycle_thread.start()
-        self.notifier.ready(f"running ({cfg.appliance.mode})")
+    def cycle_once(self, request_id: int = 0) -> CycleOutcome:
+        """One cycle in the caller's thread (benchmarks, tools); the loop uses the same path."""
+        outcome = self._guarded_cycle(request_id)
+        self._finish(outcome)
+        return outcome
 
     def run(self) -> int:
         """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile."""
@@ -214,6 +227,7 @@ class Supervisor:
             self.status_server.stop()
         if self.camera is not None:
             self.camera.close()
+            self.lingering_threads = getattr(self.camera, "lingering_threads", lambda: 0)()
         if self.predictor is not None:
             self.predictor.backend.close()
         self.stats.state = "stopped"

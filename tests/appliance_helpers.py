@@ -134,7 +134,7 @@ def write_pile_folder(folder: Path, count: int = 3, size: int = 96, corrupt: tup
 
 
 def appliance_config(
-    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", extra: str = ""
+    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", plc: str = "", extra: str = ""
 ) -> tuple[Path, int, int]:
     """A configuration file for a test appliance on free ports; returns (path, modbus port, http port)."""
     tcp_port, http_port = free_port(), free_port()
@@ -165,6 +165,7 @@ registers = "{ROOT / "firmware_config" / "registers.toml"}"
 tcp_host = "127.0.0.1"
 tcp_port = {tcp_port}
 heartbeat_period_s = 0.2
+{plc}
 
 [health]
 http_port = {http_port}
@@ -196,11 +197,13 @@ class Appliance:
         )
 
     def log(self) -> str:
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         return Path(self.stderr.name).read_text()
 
     def output(self) -> str:
-        self.stdout.flush()
+        if not self.stdout.closed:
+            self.stdout.flush()
         return Path(self.stdout.name).read_text()
 
     def stop(self, timeout: float = 10.0) -> int:
@@ -216,3 +219,52 @@ class Appliance:
                 self.proc.wait(5)
             self.stdout.close()
             self.stderr.close()
+
+
+class MjpegCamera:
+    """An HTTP MJPEG camera on 127.0.0.1 served by ffmpeg (`-f mpjpeg -listen 1`).
+
+    ffmpeg's HTTP server takes one client and exits when it leaves, so while the camera is "up"
+    a thread restarts ffmpeg each time it exits: clients can reconnect, like to a real camera.
+    `kill` takes it down for good (until `start` again).
+    """
+
+    def __init__(self, port: int, size: str = "160x120", rate: int = 15):
+        import threading
+
+        need("ffmpeg")
+        self.port, self.size, self.rate = port, size, rate
+        self.url = f"http://127.0.0.1:{port}/cam.mjpg"
+        self._up = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "quiet", "-re", "-f", "lavfi",
+             "-i", f"testsrc=size={self.size}:rate={self.rate}", "-f", "mpjpeg", "-q:v", "5",
+             "-listen", "1", self.url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def _keep_serving(self) -> None:
+        while self._up.is_set():
+            self._proc = self._spawn()
+            while self._up.is_set() and self._proc.poll() is None:
+                time.sleep(0.05)
+
+    def start(self) -> MjpegCamera:
+        import threading
+
+        self._up.set()
+        self._thread = threading.Thread(target=self._keep_serving, daemon=True)
+        self._thread.start()
+        return self
+
+    def kill(self) -> None:
+        self._up.clear()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(5)

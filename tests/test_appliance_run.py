@@ -13,6 +13,7 @@ from appliance_helpers import (
     Appliance,
     appliance_config,
     mbpoll,
+    socat_pair,
     tiny_model,
     wait_port,
     wait_until,
@@ -37,15 +38,19 @@ def triggered(tmp_path_factory, model):
     """One appliance in triggered mode on a replay folder, shared by the handshake tests."""
     tmp = tmp_path_factory.mktemp("triggered")
     folder = write_pile_folder(tmp / "frames", count=4)
-    config, port, http = appliance_config(tmp, model, camera=f'source = "folder"\nfolder = "{folder}"')
-    app = Appliance(config, tmp)
-    try:
-        wait_port(port, 60)
-        wait_port(http, 10)
-        yield app, port, http, tmp
-    finally:
-        code = app.stop()
-        assert code == 0, app.log()
+    with socat_pair(tmp) as (server_tty, client_tty):
+        rtu = f'rtu_enabled = true\nrtu_port = "{server_tty}"\nrtu_baudrate = 38400\n'
+        config, port, http = appliance_config(
+            tmp, model, camera=f'source = "folder"\nfolder = "{folder}"', plc=rtu
+        )
+        app = Appliance(config, tmp)
+        try:
+            wait_port(port, 60)
+            wait_port(http, 10)
+            yield app, port, http, tmp, client_tty
+        finally:
+            code = app.stop()
+            assert code == 0, app.log()
 
 
 async def read_all(client) -> list[int]:
@@ -74,7 +79,7 @@ async def trigger_cycle(client, trigger: int, last_sequence: int, timeout: float
 
 
 def test_pymodbus_client_drives_many_triggered_cycles_with_fresh_unique_sequence_ids(triggered):
-    app, port, _, _ = triggered
+    app, port, *_ = triggered
 
     async def scenario():
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -106,7 +111,7 @@ def test_pymodbus_client_drives_many_triggered_cycles_with_fresh_unique_sequence
 
 
 def test_mbpoll_reads_the_grasp_registers_from_the_running_appliance(triggered):
-    _, port, _, _ = triggered
+    _, port, *_ = triggered
     tcp = ("-m", "tcp", "-p", str(port), "-a", "1")
     mbpoll(*tcp, "-r", str(A["trigger_id"]), "127.0.0.1", "31000")
 
@@ -120,8 +125,36 @@ def test_mbpoll_reads_the_grasp_registers_from_the_running_appliance(triggered):
     assert 0 <= floats[A["x"]] <= 96 and 0 <= floats[A["y"]] <= 96 and floats[A["z"]] == 0.0  # pixel mode
 
 
+def test_mbpoll_reads_the_same_grasp_over_rtu_through_a_socat_pty_pair(triggered):
+    _, port, _, _, client_tty = triggered
+    tcp = ("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
+    rtu = (
+        "-m",
+        "rtu",
+        "-b",
+        "38400",
+        "-P",
+        "none",
+        "-a",
+        "1",
+        "-r",
+        str(A["x"]),
+        "-c",
+        "3",
+        "-t",
+        "4:float",
+        "-B",
+    )
+    sequence = ("-m", "rtu", "-b", "38400", "-P", "none", "-a", "1", "-r", str(A["sequence_id"]), "-c", "1")
+    before = mbpoll(*sequence, client_tty, timeout=15)
+    over_rtu = mbpoll(*rtu, client_tty, timeout=15)
+    over_tcp = mbpoll(*tcp, "127.0.0.1")
+    if mbpoll(*sequence, client_tty, timeout=15) == before:  # no cycle ran in between (triggered mode)
+        assert over_rtu == over_tcp
+
+
 def test_plc_disconnecting_mid_cycle_gets_its_result_after_reconnecting(triggered):
-    _, port, _, _ = triggered
+    _, port, *_ = triggered
 
     async def scenario():
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -148,7 +181,7 @@ def test_plc_disconnecting_mid_cycle_gets_its_result_after_reconnecting(triggere
 
 
 def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
-    _, port, _, _ = triggered
+    _, port, *_ = triggered
 
     async def scenario():
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -177,7 +210,7 @@ def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
 
 
 def test_status_page_metrics_overlay_and_on_demand_snapshot(triggered):
-    _, port, http, tmp = triggered
+    _, port, http, tmp, _ = triggered
     base = f"http://127.0.0.1:{http}"
     status = json.loads(urllib.request.urlopen(f"{base}/status.json", timeout=5).read())
     assert status["state"] == "running" and status["pixel_mode"] is True

@@ -4,13 +4,12 @@ restarted), image folders with corrupt files, and the simulated bin's missing-Mi
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import time
 
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import free_port, need, wait_until
+from appliance_helpers import MjpegCamera, free_port, wait_until
 
 from edge.camera import CameraError, CameraLost, CorruptFrame
 from edge.camera.folder_source import FolderSource
@@ -18,21 +17,6 @@ from edge.camera.opencv_source import backend_for, opencv_source
 from edge.camera.simulated import SimulatedBin
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def serve_mjpeg(port: int) -> subprocess.Popen:
-    """ffmpeg as a one-client HTTP MJPEG camera (multipart/x-mixed-replace), 160x120 at 15 fps."""
-    need("ffmpeg")
-    return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-         "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15", "-f", "mpjpeg", "-q:v", "5", "-listen", "1", f"http://127.0.0.1:{port}/cam.mjpg"],
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.kill()
-    proc.wait(timeout=5)
 
 
 def test_backend_choice_follows_the_uri():
@@ -43,11 +27,8 @@ def test_backend_choice_follows_the_uri():
 
 
 def test_reads_an_mjpeg_stream_served_by_ffmpeg_with_fresh_timestamps():
-    port = free_port()
-    server = serve_mjpeg(port)
-    source = opencv_source(
-        f"http://127.0.0.1:{port}/cam.mjpg", timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1
-    )
+    server = MjpegCamera(free_port()).start()
+    source = opencv_source(server.url, timeout_s=2.0, backoff_initial_s=0.2, backoff_max_s=1)
     try:
         source.open()
         frames = []
@@ -66,30 +47,28 @@ def test_reads_an_mjpeg_stream_served_by_ffmpeg_with_fresh_timestamps():
         assert source.status()["state"] == "streaming"
     finally:
         source.close()
-        stop(server)
+        server.kill()
 
 
 def test_stream_killed_and_restarted_is_reported_and_recovered():
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}/cam.mjpg"
-    server = serve_mjpeg(port)
-    source = opencv_source(uri, timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+    server = MjpegCamera(free_port()).start()
+    source = opencv_source(server.url, timeout_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.5)
     try:
         source.open()
         wait_until(lambda: source.status()["frames"] > 3, 20, what="first frames")
-        stop(server)
+        server.kill()
         # While the camera is down, grab says so (the supervisor's `camera_lost`).
         wait_until(lambda: source.status()["state"] in ("down", "reopening"), 10, what="loss detected")
         with pytest.raises(CameraLost):
             source.grab(0.5)
-        server = serve_mjpeg(port)
+        server.start()
         wait_until(lambda: source.status()["state"] == "streaming", 25, what="reconnection")
         frame = source.grab(3.0)
         assert frame.rgb.shape == (120, 160, 3)
         assert source.status()["reopens"] >= 1
     finally:
         source.close()
-        stop(server)
+        server.kill()
 
 
 def test_a_source_that_never_opens_backs_off_and_says_why():

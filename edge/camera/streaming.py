@@ -56,6 +56,7 @@ class StreamingSource(CameraSource):
         self._corrupt = 0
         self._last_activity = time.monotonic()
         self._worker_alive = False
+        self._threads: list[threading.Thread] = []
 
     # ---------------------------------------------------------------- lifecycle
     def open(self) -> None:
@@ -66,13 +67,25 @@ class StreamingSource(CameraSource):
         self._watchdog.start()
 
     def close(self) -> None:
+        """Stop reading and wait (bounded) for every driver thread to let go of its handle."""
         self._stop.set()
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
-        if self._watchdog is not None:
-            self._watchdog.join(timeout=2.0)
-            self._watchdog = None
+        deadline = time.monotonic() + self.timeout_s + 2.0
+        for thread in [self._watchdog, *self._threads]:
+            if thread is not None:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._watchdog = None
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if self._threads:
+            log.warning(
+                "camera %s: %d driver thread(s) still blocked after close", self.name, len(self._threads)
+            )
+
+    def lingering_threads(self) -> int:
+        """Driver threads still stuck in a read after `close` (the process should then exit hard)."""
+        return sum(t.is_alive() for t in self._threads)
 
     def _watch(self) -> None:
         failures = 0
@@ -101,9 +114,11 @@ class StreamingSource(CameraSource):
             generation = self._generation
             self._worker_alive = True
             self._last_activity = time.monotonic()
-        threading.Thread(
+        thread = threading.Thread(
             target=self._work, args=(generation,), name=f"camera-reader[{self.name}]", daemon=True
-        ).start()
+        )
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def _abandon(self, reason: str) -> None:
         log.warning("camera %s lost: %s; reopening", self.name, reason)
@@ -150,7 +165,7 @@ class StreamingSource(CameraSource):
             log.warning("camera %s: %s", self.name, exc)
         finally:
             if connection is not None:
-                threading.Thread(target=_release_quietly, args=(connection,), daemon=True).start()
+                _release_quietly(connection)  # in this thread: its read has returned, the handle is free
             with self._cond:
                 if generation == self._generation and self._worker_alive and not self._stop.is_set():
                     self._worker_alive = False

@@ -77,4 +77,13 @@ def main(args: argparse.Namespace) -> int:
         supervisor.run()
     finally:
         supervisor.stop()
+    if supervisor.lingering_threads:
+        # A camera driver is still blocked in a read: letting the interpreter finalise would
+        # cancel that thread inside C++ code and abort. Everything is closed; exit now.
+        logging.getLogger("binpick").warning(
+            "exiting with %d camera thread(s) blocked", supervisor.lingering_threads
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
     return 0

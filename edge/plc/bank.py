@@ -129,6 +129,7 @@ class RegisterBank:
                 trigger = self._get("trigger_id")
                 if trigger != 0 and trigger != self._get("trigger_ack") and trigger != self._pending_trigger:
                     self._pending_trigger = trigger
+                    self._set_bit("result_valid", False)  # from this write on, the old result is stale
                     self._trigger_event.notify_all()
             if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
                 self._set_bit("result_valid", False)

@@ -1,0 +1,177 @@
+"""End-to-end appliance cycle latency: ONNX Runtime vs PyTorch eager, side by side, on this CPU.
+
+    PYTHONPATH=. python benchmarks/cycle.py [--cycles 30] [--size 512] [--camera simulated|folder]
+
+The same `Supervisor.cycle_once` the appliance runs (capture → preprocess+infer → rank → ROI →
+geometry → publish into the register bank), once with the ONNX Runtime backend (the appliance's
+default) and once with the PyTorch eager backend (what a developer runs from a checkpoint), the
+two alternating cycle by cycle so both see the same machine load. Reports p50/p95 of the cycle
+with and without capture, each stage's share of the median cycle, and the PyTorch/ORT ratio.
+
+Model: `models/bicameral_f25_rgb.onnx` (the bundled model) with its checkpoint
+`models/bicameral_f25_rgb.pt` when both exist; otherwise an untrained F25 exported at the
+benchmark size (same architecture and FLOPs, so the same network latency; its maps are
+meaningless, so ranking then sees few candidates and its share is understated — said in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.config import Config  # noqa: E402
+from edge.health.stats import STAGES  # noqa: E402
+from edge.supervisor import Supervisor  # noqa: E402
+
+BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def models(size: int, work: Path) -> tuple[Path, Path, str]:
+    """(onnx, checkpoint, description) for the benchmark."""
+    checkpoint = BUNDLED.with_suffix(".pt")
+    if BUNDLED.is_file() and checkpoint.is_file():
+        return BUNDLED, checkpoint, f"bundled {BUNDLED.name}"
+    import torch
+
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.export import export_checkpoint
+    from bicameral.init import initialise
+    from bicameral.networks import build_network
+    from edge.model_file import default_preprocess
+
+    torch.manual_seed(0)
+    model = initialise(build_network("bicameral", "F25"))
+    checkpoint = work / "f25_untrained.pt"
+    save_checkpoint(
+        checkpoint, model, model.config, default_preprocess("rgb"), {"dataset": "none (benchmark)"}
+    )
+    onnx_path = work / f"f25_untrained_{size}.onnx"
+    export_checkpoint(checkpoint, onnx_path, height=size, width=size, model_id=1)
+    why = "bundled model missing" if not BUNDLED.is_file() else "bundled model has no checkpoint for PyTorch"
+    return onnx_path, checkpoint, f"untrained F25 exported at {size}x{size} ({why})"
+
+
+def make_config(
+    backend: str, onnx_path: Path, checkpoint: Path, camera: str, size: int, threads: int
+) -> Config:
+    c = Config()
+    c.camera.source = camera
+    c.camera.width = c.camera.height = size
+    if camera == "folder":
+        c.camera.folder = str(ROOT / "examples" / "pile")
+        c.camera.pattern = "rgb.png"
+    c.inference.model = str(onnx_path)
+    c.inference.backend = backend
+    c.inference.torch_checkpoint = str(checkpoint)
+    c.inference.threads = threads
+    c.plc.registers = str(ROOT / "firmware_config" / "registers.toml")
+    c.plc.tcp_enabled = False
+    c.health.http_enabled = False
+    c.health.snapshot_on_failure = False
+    return c
+
+
+def summarise(outcomes: list) -> dict:
+    total = [sum(o.stages_ms.values()) for o in outcomes]
+    compute = [t - o.stages_ms.get("capture", 0.0) for t, o in zip(total, outcomes, strict=True)]
+    stages = {s: statistics.median(o.stages_ms.get(s, 0.0) for o in outcomes) for s in STAGES}
+    errors = {}
+    for o in outcomes:
+        errors[o.error] = errors.get(o.error, 0) + 1
+    return {
+        "total": np.percentile(total, [50, 95]),
+        "compute": np.percentile(compute, [50, 95]),
+        "stages": stages,
+        "errors": errors,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cycles", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument(
+        "--camera", choices=("simulated", "folder"), default=None,
+        help="simulated bin (default when Mikado is installed) or the bundled example frame",
+    )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
+    args = parser.parse_args()
+    import importlib.util
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)  # failed cycles are counted in the table, not logged
+    camera = args.camera or ("simulated" if importlib.util.find_spec("mikado") else "folder")
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path, checkpoint, model_text = models(args.size, Path(tmp))
+        supervisors = {}
+        for backend in ("onnxruntime", "torch"):
+            sup = Supervisor(make_config(backend, onnx_path, checkpoint, camera, args.size, args.threads))
+            sup.open_parts()
+            supervisors[backend] = sup
+        outcomes: dict[str, list] = {b: [] for b in supervisors}
+        for i in range(args.warmup + args.cycles):
+            for backend, sup in supervisors.items():  # alternate: same load for both
+                outcome = sup.cycle_once()
+                if i >= args.warmup:
+                    outcomes[backend].append(outcome)
+        threads = {b: s.predictor.describe().get("threads") for b, s in supervisors.items()}
+        for sup in supervisors.values():
+            sup.camera.close()
+    results = {b: summarise(o) for b, o in outcomes.items()}
+    import onnxruntime
+    import torch
+
+    print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}, "
+          f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
+    print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
+          f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
+          f"threads {threads}")  # fmt: skip
+    print()
+    print(
+        "| backend | cycle p50 (ms) | cycle p95 (ms) | without capture p50 | without capture p95 | outcomes |"
+    )
+    print("|---|---:|---:|---:|---:|---|")
+    for backend, r in results.items():
+        print(f"| {backend} | {r['total'][0]:.1f} | {r['total'][1]:.1f} | {r['compute'][0]:.1f} | "
+              f"{r['compute'][1]:.1f} | {r['errors']} |")  # fmt: skip
+    ratio = results["torch"]["compute"][0] / results["onnxruntime"]["compute"][0]
+    print(f"\nPyTorch eager / ONNX Runtime, median cycle without capture: {ratio:.2f}x")
+    print("\nShare of each stage in the median cycle (capture included):\n")
+    print("| stage | " + " | ".join(f"{b} ms | {b} %" for b in results) + " |")
+    print("|---|" + "---:|---:|" * len(results))
+    for stage in STAGES:
+        cells = []
+        for r in results.values():
+            whole = sum(r["stages"].values()) or 1.0
+            cells += [f"{r['stages'][stage]:.2f}", f"{100 * r['stages'][stage] / whole:.1f}"]
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+    if "bundled" not in model_text:
+        print("\nnote: untrained model — its maps yield few or no candidates, so `ranking` is understated.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Pixel → robot through a real calibration file, the ROI filter, and pixel mode, exercised through
+the supervisor's own cycle (`Supervisor.cycle_once`) on a replayed frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from appliance_helpers import ROOT, tiny_model, write_pile_folder
+
+from edge.calibration_file import Calibration, save_calibration
+from edge.config import Config
+from edge.supervisor import Supervisor
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def calibration(roi: list[list[float]]) -> Calibration:
+    """A camera 800 mm above a floor at z = 20 mm, looking down (same layout as the calibration tests)."""
+    t = np.eye(4)
+    t[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    t[:3, 3] = [400.0, 0.0, 800.0]
+    return Calibration(
+        cell="test", image_size=(96, 96),
+        camera_matrix=np.array([[120.0, 0, 48.0], [0, 120.0, 48.0], [0, 0, 1]]),
+        dist_coeffs=np.zeros(5), robot_from_camera=t,
+        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0,
+        roi_polygon=np.array(roi, float),
+        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
+        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
+        board={"name": "test", "type": "chessboard"},
+        created="2026-11-26T04:00:00+00:00", wizard_version="test",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("geometry")
+    return tiny_model(tmp_path_factory.mktemp("model")), write_pile_folder(tmp / "frames", count=1), tmp
+
+
+def supervisor(setup, calibration_file: str = "") -> Supervisor:
+    model, folder, tmp = setup
+    c = Config()
+    c.camera.source, c.camera.folder = "folder", str(folder)
+    c.inference.model, c.inference.threads = str(model), 1
+    c.ranking.alpha, c.ranking.min_area, c.ranking.max_area = 0.999, 16, 1e9  # whole image = one candidate
+    c.calibration.file = calibration_file
+    c.plc.registers = str(ROOT / "firmware_config" / "registers.toml")
+    c.health.snapshot_dir = str(tmp / "snapshots")
+    sup = Supervisor(c)
+    sup.open_parts()
+    return sup
+
+
+def test_pixel_mode_reports_pixels_and_sets_the_status_bit(setup):
+    sup = supervisor(setup)
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and outcome.pixel_mode and sup.bank.flag("pixel_mode")
+    assert (
+        abs(outcome.result.x - 47.5) < 1.5 and abs(outcome.result.y - 47.5) < 1.5 and outcome.result.z == 0.0
+    )
+    assert "[pixel mode]" in outcome.line(1)
+
+
+def test_calibrated_grasp_is_in_robot_millimetres_on_the_pick_plane(setup, tmp_path):
+    path = tmp_path / "cal.json"
+    save_calibration(calibration([[0, 0], [95, 0], [95, 95], [0, 95]]), path)
+    sup = supervisor(setup, str(path))
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and not outcome.pixel_mode and not sup.bank.flag("pixel_mode")
+    pick = outcome.detail["pick"]
+    expected = sup.calibration.current.pixel_to_robot(pick["u"], pick["v"])
+    r = outcome.result
+    np.testing.assert_allclose([r.x, r.y, r.z], expected, atol=1e-3)
+    assert abs(r.z - 20.0) < 1e-6  # on the floor plane
+    scale = sup.calibration.current.mm_per_pixel_at(pick["u"], pick["v"])
+    assert r.extent_major == pytest.approx(pick["major_px"] * scale, rel=1e-5)
+    assert 5.0 < scale < 8.0  # 800 mm away at f = 120 px: about 6.5 mm per pixel
+
+
+def test_a_grasp_outside_the_roi_is_an_empty_roi_error(setup, tmp_path):
+    path = tmp_path / "cal.json"
+    save_calibration(
+        calibration([[0, 0], [20, 0], [20, 20], [0, 20]]), path
+    )  # a corner, away from the centre
+    sup = supervisor(setup, str(path))
+    outcome = sup.cycle_once()
+    assert outcome.error == "empty_roi"
+    assert sup.bank.value("error_code") == sup.register_map.error_code("empty_roi")
+    assert not sup.bank.flag("result_valid")
