@@ -96,6 +96,9 @@ _WORKER_JOB: Job | None = None
 def _init_worker(job: Job) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    # One worker per core: keep each worker's software rasteriser (llvmpipe) to one thread
+    # instead of every worker starting a thread per core.
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
