@@ -79,18 +79,17 @@ class Calibration:
     hand_eye: dict | None = None
     created: str = ""
     wizard_version: str = ""
-    _mapping: PixelToRobot | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def geometry(self) -> PixelToRobot:
-        """The shared pixel <-> robot mapping on the pick plane (floor raised by the pick offset)."""
-        if self._mapping is None:
-            camera = CameraModel(self.camera_matrix, self.dist_coeffs, self.image_size)
-            floor = Plane(self.plane_normal, self.plane_offset_mm)
-            transform = RigidTransform.from_matrix(self.robot_from_camera)
-            floor = floor.facing(transform.translation)
-            self._mapping = PixelToRobot(camera, transform, floor.shifted(self.pick_height_offset_mm))
-        return self._mapping
+        """The shared pixel <-> robot mapping on the pick plane (floor raised by the pick offset).
+
+        Built on each access (microseconds) so that it can never be stale after a field changes.
+        """
+        camera = CameraModel(self.camera_matrix, self.dist_coeffs, self.image_size)
+        transform = RigidTransform.from_matrix(self.robot_from_camera)
+        floor = Plane(self.plane_normal, self.plane_offset_mm).facing(transform.translation)
+        return PixelToRobot(camera, transform, floor.shifted(self.pick_height_offset_mm))
 
     def pixel_to_robot(self, u: float, v: float, height_mm: float = 0.0) -> np.ndarray:
         """Robot-frame point (mm) of pixel (u, v) on the pick plane, raised by `height_mm`."""

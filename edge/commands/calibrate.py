@@ -36,6 +36,7 @@ from edge.wizard.robot import (
     touch_points_pixels,
     validation_record,
 )
+from edge.wizard.robot_registers import RobotRegisters
 from edge.wizard.views import ViewCollector, ViewRules
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -77,6 +78,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL=X,Y,Z",
         help="robot coordinates (mm) of a labelled board point; repeat for each (>= 3, 4 recommended)",
     )
+    s2.add_argument(
+        "--robot-modbus",
+        metavar="HOST:PORT",
+        help="read each touched point from the robot's registers (answer 'read' at the prompt)",
+    )
+    s2.add_argument(
+        "--robot-register", type=int, default=0, help="0-based holding register of X (float32 X,Y,Z)"
+    )
+    s2.add_argument("--robot-device-id", type=int, default=1, help="Modbus device (unit) id of the robot")
+    s2.add_argument("--robot-word-order", default="big", choices=("big", "little"), help="float32 word order")
     s2.add_argument("--residual-threshold-mm", type=float, default=2.0, help="pass/fail RMS residual")
     s2.add_argument("--hand-eye-poses", help="JSON of robot poses with the board in the gripper (optional)")
     s2.add_argument("--hand-eye-images", help="folder of the images named in --hand-eye-poses")
@@ -191,6 +202,14 @@ def _cell_name(text: str) -> str:
     return text
 
 
+def _image_file(text: str) -> tuple[Path, np.ndarray]:
+    path = _existing_file(text)
+    try:
+        return path, _read_image(path)
+    except StepError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -209,16 +228,20 @@ def _write_image(path: Path, image: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------- steps
+def _board_file(text: str) -> tuple[Path, Board]:
+    path = _existing_file(text)
+    try:
+        return path, load_board(path)
+    except CalibrationError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _choose_board(w: Wizard, args) -> tuple[Path, Board]:
     boards = sorted(Path(args.out_dir, "boards").glob("*.json"))
     default = str(boards[0]) if boards else None
     if args.board is None and w.interactive and boards:
         w.say("Boards found: " + ", ".join(str(b) for b in boards))
-    path = w.ask("Board definition file", args.board, _existing_file, "--board", default)
-    try:
-        board = load_board(path)
-    except CalibrationError as exc:
-        raise CommandError(str(exc)) from None
+    path, board = w.ask("Board definition file", args.board, _board_file, "--board", default)
     w.say(
         f"  board {board.name}: {board.kind}, {board.columns}x{board.rows} inner corners, "
         f"{board.square_mm:g} mm squares" + (", legacy layout" if board.legacy_pattern else "")
@@ -230,8 +253,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     w.step(
         1,
         "intrinsics",
-        "Hold the board at 12-20 positions covering the whole image (corners too), tilted up to ~40 degrees,\n"
-        "still and in focus. Each image is checked as it is read.",
+        "Hold the board at 12-20 positions covering the whole image (corners too), tilted up to\n"
+        "~40 degrees, still and in focus. Each image is checked as it is read.",
     )
     if args.intrinsics_from:
         try:
@@ -239,7 +262,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
         except CalibrationError as exc:
             raise CommandError(str(exc)) from None
         w.say(
-            f"Reusing the intrinsics of {args.intrinsics_from} (RMS {previous.intrinsics_report.get('rms_px')} px)"
+            f"Reusing the intrinsics of {args.intrinsics_from} "
+            f"(RMS {previous.intrinsics_report.get('rms_px')} px)"
         )
         camera = CameraModel(previous.camera_matrix, previous.dist_coeffs, previous.image_size)
         return camera, dict(previous.intrinsics_report, reused_from=str(args.intrinsics_from))
@@ -247,7 +271,13 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     files = _list_images(folder)
     if not files:
         raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    first = _read_image(files[0])
+    first = None
+    for path in files:
+        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if first is not None:
+            break
+    if first is None:
+        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
     size = (first.shape[1], first.shape[0])
     rules = ViewRules(min_corner_fraction=args.min_corner_fraction, max_edge_width_px=args.max_edge_width_px)
     collector = ViewCollector(board, size, rules)
@@ -283,7 +313,8 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
     preview = undistorted_preview(first, k, result.dist_coeffs)
     _write_image(report_dir / "undistorted.png", preview)
     w.say(
-        f"  saved {report_dir / 'coverage.png'} and {report_dir / 'undistorted.png'} (straight lines must look straight)"
+        f"  saved {report_dir / 'coverage.png'} and {report_dir / 'undistorted.png'} "
+        "(straight lines must look straight)"
     )
     if not result.passed and not w.confirm(
         "Intrinsics failed the check. Continue anyway?", args.accept_failed
@@ -311,6 +342,36 @@ def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.nd
     return points
 
 
+def _robot_registers(args) -> RobotRegisters | None:
+    if not args.robot_modbus:
+        return None
+    try:
+        return RobotRegisters.parse(
+            args.robot_modbus, args.robot_register, args.robot_device_id, args.robot_word_order
+        )
+    except ValueError as exc:
+        raise CommandError(f"--robot-modbus: {exc}") from None
+
+
+def _touched_point(
+    what: str, registers: RobotRegisters | None, w: Wizard
+) -> Callable[[str], np.ndarray | None]:
+    """Typed x,y,z, or 'read' from the robot's registers (a failed read is asked again)."""
+    typed = _optional_xyz(what)
+
+    def parse(text: str) -> np.ndarray | None:
+        if registers is None or text.strip().lower() != "read":
+            return typed(text)
+        try:
+            xyz = registers.read_xyz()
+        except StepError as exc:
+            raise ValueError(str(exc)) from None
+        w.say(f"  read from the robot: x {xyz[0]:.2f}  y {xyz[1]:.2f}  z {xyz[2]:.2f} mm")
+        return xyz
+
+    return parse
+
+
 def _optional_xyz(what: str) -> Callable[[str], np.ndarray | None]:
     def parse(text: str) -> np.ndarray | None:
         if text.strip().lower() in ("", "skip", "-"):
@@ -324,13 +385,13 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
     w.step(
         2,
         "camera to robot",
-        "Lay the board flat on the bin floor, fully in view, and take one image. Then jog the robot's tool\n"
-        "tip onto each labelled board point (see the saved floor image) and enter its robot coordinates (mm).",
+        "Lay the board flat on the bin floor, fully in view, and take one image. Then jog the robot's\n"
+        "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
+        "coordinates (mm).",
     )
-    floor_path = w.ask(
-        "Image of the board on the bin floor", args.floor_image, _existing_file, "--floor-image"
+    floor_path, floor_image = w.ask(
+        "Image of the board on the bin floor", args.floor_image, _image_file, "--floor-image"
     )
-    floor_image = _read_image(floor_path)
     if (floor_image.shape[1], floor_image.shape[0]) != camera.image_size:
         raise CommandError(
             f"{floor_path}: image is {floor_image.shape[1]}x{floor_image.shape[0]}, the intrinsics are for "
@@ -356,16 +417,14 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
     labels = list(camera_points)
     robot_points = _parse_robot_points(args.robot_point, labels)
     hand_eye = _hand_eye(w, args, board, camera)
-    if w.interactive and not args.robot_point and not args.non_interactive:
-        w.say("  Enter x,y,z in mm for each point (Enter to skip a point; 3 needed, 4 recommended).")
+    if w.interactive and not args.robot_point:
+        registers = _robot_registers(args)
+        w.say("  For each point enter x,y,z in mm; Enter skips a point (3 needed, 4 recommended).")
+        if registers:
+            w.say(f"  Or type 'read' to take the robot's position from {registers.where()}.")
         for label in labels:
-            value = w.ask(
-                f"Robot coordinates of {label}",
-                None,
-                _optional_xyz(f"point {label}"),
-                "--robot-point",
-                "skip",
-            )
+            parse = _touched_point(f"point {label}", registers, w)
+            value = w.ask(f"Robot coordinates of {label}", None, parse, "--robot-point", "skip")
             if value is not None:
                 robot_points[label] = value
     if len(robot_points) < 3 and hand_eye is None:
@@ -383,7 +442,8 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
             w.say(f"    {p['name']:<5} {p['residual_mm']:8.3f}")
         transform, report, passed = fit.robot_from_camera, fit.report(), fit.passed
         w.say(
-            f"  RMS residual {fit.rms_mm:.3f} mm (limit {fit.threshold_mm:g} mm): {'PASS' if passed else 'FAIL'}"
+            f"  RMS residual {fit.rms_mm:.3f} mm (limit {fit.threshold_mm:g} mm): "
+            + ("PASS" if passed else "FAIL")
         )
         for line in fit.advice:
             w.say(f"  advice: {line}")
@@ -399,13 +459,15 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
             "points": [],
         }
         w.say(
-            f"  hand-eye spread {rms:.3f} mm (limit {args.residual_threshold_mm:g} mm): {'PASS' if passed else 'FAIL'}"
+            f"  hand-eye spread {rms:.3f} mm (limit {args.residual_threshold_mm:g} mm): "
+            + ("PASS" if passed else "FAIL")
         )
     if hand_eye is not None and robot_points:
         centre = transform.apply(pose.camera_from_board.translation)
         other = hand_eye.robot_from_camera.apply(pose.camera_from_board.translation)
         w.say(
-            f"  hand-eye and board points differ by {np.linalg.norm(centre - other):.2f} mm at the board origin"
+            f"  hand-eye and board points differ by {np.linalg.norm(centre - other):.2f} mm "
+            "at the board origin"
         )
     if not passed and not w.confirm("Camera to robot failed the check. Continue anyway?", args.accept_failed):
         raise _Stop("camera to robot failed: follow the advice above and run the wizard again")
@@ -454,8 +516,8 @@ def _hand_eye(w: Wizard, args, board: Board, camera: CameraModel):
         where = f"{path}: poses[{i}]"
         if not isinstance(entry, dict) or "image" not in entry:
             raise CommandError(f"{where}: expected an object with 'image'")
-        image = _read_image(Path(args.hand_eye_images) / entry["image"])
         try:
+            image = _read_image(Path(args.hand_eye_images) / entry["image"])
             boards.append(locate_board(board, image, camera).camera_from_board)
         except StepError as exc:
             raise CommandError(f"{where} ({entry['image']}): {exc}") from None
@@ -506,7 +568,8 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
     if plane is None:
         plane, source = board_plane_in_robot(pose, transform), "board"
     w.say(
-        f"  floor plane: normal ({', '.join(f'{x:+.4f}' for x in plane.normal)}), offset {plane.offset:.2f} mm ({source})"
+        f"  floor plane: normal ({', '.join(f'{x:+.4f}' for x in plane.normal)}), "
+        f"offset {plane.offset:.2f} mm ({source})"
     )
     offset = w.ask(
         "Pick height above the floor (mm)", args.pick_offset_mm, _parse_offset, "--pick-offset-mm", "0"
@@ -520,9 +583,7 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
     def parse_roi(text: str):
         t = text.strip()
         if t.lower() in ("", "image"):
-            return np.array(
-                [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float64
-            )
+            return None  # the whole image (contracts.md: roi_polygon None)
         if t.lower().startswith("robot:"):
             corners = [_floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
             if len(corners) < 3:
@@ -544,9 +605,15 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
         "image",
     )
     overlay = floor_image.copy()
-    cv2.polylines(overlay, [np.round(roi).astype(np.int32).reshape(-1, 1, 2)], True, (0, 255, 0), 2)
+    drawn = (
+        roi
+        if roi is not None
+        else np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    )
+    cv2.polylines(overlay, [np.round(drawn).astype(np.int32).reshape(-1, 1, 2)], True, (0, 255, 0), 2)
     _write_image(report_dir / "roi.png", overlay)
-    w.say(f"  region: {len(roi)} vertices, drawn in {report_dir / 'roi.png'}")
+    what = "the whole image" if roi is None else f"{len(roi)} vertices"
+    w.say(f"  region: {what}, drawn in {report_dir / 'roi.png'}")
     return plane, source, offset, roi, floor
 
 
@@ -628,6 +695,8 @@ def main(args: argparse.Namespace) -> int:
     except _Stop as stop:
         w.say(f"Stopped: {stop}. Nothing was written.")
         return EXIT_FAILED_CHECK
+    except (StepError, GeometryError) as exc:
+        raise CommandError(f"{exc}. Nothing was written.") from None
     w.step(5, "write", "")
     cal = Calibration(
         cell=cell,

@@ -1,0 +1,355 @@
+"""`binpick calibrate` end to end on a rendered cell: scripted, interactive (through a pty), failures."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_board_views import FLOOR_Z_MM, TEST_CAMERA, write_cell_images
+
+from edge.calibration_file import backup_paths, load_calibration
+from edge.geometry import PixelToRobot, Plane
+from edge.wizard.boards import load_board
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARD = ROOT / "calibration" / "boards" / "chessboard-9x6-25mm.json"
+
+
+@pytest.fixture(scope="module")
+def cell(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cell")
+    board = load_board(BOARD)
+    truth = write_cell_images(board, folder, views=12, seed=3)
+    rng = np.random.default_rng(4)
+    truth["typed"] = {k: v + rng.normal(0, 0.1, 3) for k, v in truth["robot_points"].items()}
+    centre_id = (board.rows // 2) * board.columns + board.columns // 2
+    truth["V"] = truth["robot_from_board"].apply(board.corner_object_points()[centre_id].astype(float))
+    return truth
+
+
+def env():
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+
+
+def xyz(v):
+    return ",".join(f"{x:.2f}" for x in v)
+
+
+def scripted_args(cell, out_dir, **overrides):
+    args = {
+        "--cell": "cell-a",
+        "--out-dir": str(out_dir),
+        "--board": str(BOARD),
+        "--images": str(cell["views"]),
+        "--floor-image": str(cell["floor"]),
+        "--pick-offset-mm": "20",
+        "--validate-touch": xyz(cell["V"] + [0.3, -0.2, 0.0]),
+    }
+    args.update(overrides)
+    argv = [sys.executable, "-m", "edge", "calibrate", "--non-interactive"]
+    for flag, value in args.items():
+        if value is not None:
+            argv += [flag, value]
+    return argv
+
+
+def run(argv, extra=()):
+    return subprocess.run(
+        argv + list(extra), capture_output=True, text=True, timeout=180, env=env(), cwd=ROOT
+    )
+
+
+def robot_point_flags(points):
+    out = []
+    for k, v in points.items():
+        out += ["--robot-point", f"{k}={xyz(v)}"]
+    return out
+
+
+def assert_matches_truth(cal, cell, pick_offset):
+    exact = PixelToRobot(TEST_CAMERA, cell["robot_from_camera"], Plane([0, 0, 1], FLOOR_Z_MM + pick_offset))
+    uv = np.array([[u, v] for u in (60, 320, 580) for v in (60, 240, 420)], float)
+    got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
+    assert np.linalg.norm(got - exact.pixels_to_robot(uv), axis=1).max() < 1.0
+    # (the camera centre itself is less certain, ~1 mm along the optical axis, traded against the
+    # focal length: what must be right is where pixels land in the bin, checked above)
+    k = cal.camera_matrix
+    for i, j in [(0, 0), (1, 1), (0, 2), (1, 2)]:
+        assert abs(k[i, j] / TEST_CAMERA.camera_matrix[i, j] - 1) < 0.005
+
+
+def test_scripted_run_writes_a_validated_file_and_keeps_a_backup(cell, tmp_path):
+    proc = run(scripted_args(cell, tmp_path), robot_point_flags(cell["typed"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for n in range(1, 6):
+        assert f"=== Step {n}/5" in proc.stdout
+    assert "view90_blurry.png: refused: blurry" in proc.stdout
+    assert "view91_again.png: refused: duplicate" in proc.stdout
+    cal = load_calibration(tmp_path / "cell-a.json")
+    assert cal.passed and cal.pick_height_offset_mm == 20.0
+    assert_matches_truth(cal, cell, 20.0)
+    assert cal.validation[0]["error_mm"] < 1.0
+    data = json.loads((tmp_path / "cell-a.json").read_text())
+    assert data["board"]["name"] == "chessboard-9x6-25mm" and data["wizard_version"] and data["created"]
+    assert len(data["camera_to_robot"]["points"]) == 4
+    for image in ("coverage.png", "undistorted.png", "floor_points.png", "roi.png"):
+        assert (tmp_path / "cell-a-report" / image).stat().st_size > 0
+    # a second run (after a bump: intrinsics reused) keeps the first file as backup 1
+    again = run(
+        scripted_args(
+            cell, tmp_path, **{"--images": None, "--intrinsics-from": str(tmp_path / "cell-a.json")}
+        ),
+        robot_point_flags(cell["typed"]) + ["--pick-offset-mm", "35", "--roi", "10,10;630,10;630,470"],
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "previous file kept as" in again.stdout
+    (backup,) = backup_paths(tmp_path / "cell-a.json")
+    assert load_calibration(backup).pick_height_offset_mm == 20.0
+    second = load_calibration(tmp_path / "cell-a.json")
+    assert second.pick_height_offset_mm == 35.0 and second.roi_polygon.shape == (3, 2)
+    assert_matches_truth(second, cell, 35.0)
+
+
+def test_roi_from_robot_corners_projects_into_the_image(cell, tmp_path):
+    corners = [[420.0, -60.0, 30.0], [600.0, -60.0, 30.0], [600.0, -240.0, 30.0], [420.0, -240.0, 30.0]]
+    roi = "robot:" + ";".join(xyz(c) for c in corners)
+    proc = run(scripted_args(cell, tmp_path, **{"--roi": roi}), robot_point_flags(cell["typed"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cal = load_calibration(tmp_path / "cell-a.json")
+    for (u, v), corner in zip(cal.roi_polygon, corners, strict=True):
+        np.testing.assert_allclose(cal.pixel_to_robot(u, v, height_mm=-20.0), corner, atol=1.0)
+
+
+def test_non_interactive_names_the_missing_flag(cell, tmp_path):
+    proc = run(scripted_args(cell, tmp_path, **{"--images": None}), robot_point_flags(cell["typed"]))
+    assert proc.returncode == 2
+    assert "--images is required with --non-interactive" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    bad = run(scripted_args(cell, tmp_path), ["--robot-point", "A=1,2"])
+    assert bad.returncode == 2 and "--robot-point 'A=1,2'" in bad.stderr and "3 numbers" in bad.stderr
+
+
+def test_failed_check_writes_nothing_unless_accepted(cell, tmp_path):
+    typed = dict(cell["typed"])
+    typed["C"] = typed["C"] + [9.0, 0.0, 0.0]
+    proc = run(scripted_args(cell, tmp_path), robot_point_flags(typed))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL" in proc.stdout and "point C" in proc.stdout and "Nothing was written" in proc.stdout
+    assert not (tmp_path / "cell-a.json").exists()
+    forced = run(scripted_args(cell, tmp_path), robot_point_flags(typed) + ["--accept-failed"])
+    assert forced.returncode == 1 and "WRITTEN WITH FAILED CHECKS" in forced.stdout
+    assert not load_calibration(tmp_path / "cell-a.json").passed
+
+
+class Terminal:
+    """The wizard on a pseudo-terminal: wait for a prompt, type an answer (bounded waits)."""
+
+    def __init__(self, argv, cwd):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.chdir(cwd)
+            os.execve(argv[0], argv, env())
+        self.transcript = ""
+
+    def expect(self, text, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while text not in self.transcript:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {text!r}; got:\n{self.transcript[-2000:]}")
+            ready, _, _ = select.select([self.fd], [], [], min(left, 1.0))
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"wizard ended before {text!r}; got:\n{self.transcript[-2000:]}")
+                self.transcript += chunk.decode(errors="replace").replace("\r\n", "\n")
+        # consume what was matched so the next expect looks further on
+        index = self.transcript.index(text) + len(text)
+        self.done, self.transcript = self.transcript[:index], self.transcript[index:]
+        return self.done
+
+    def send(self, line):
+        os.write(self.fd, line.encode() + b"\n")
+
+    def wait(self, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                if select.select([self.fd], [], [], 0.2)[0]:
+                    self.transcript += os.read(self.fd, 4096).decode(errors="replace").replace("\r\n", "\n")
+            except OSError:
+                time.sleep(0.05)
+        os.kill(self.pid, 9)
+        raise AssertionError("wizard did not exit")
+
+
+def test_interactive_wizard_through_a_pseudo_terminal(cell, tmp_path):
+    from robot_position_server import RobotPositionServer
+
+    out = tmp_path / "out"
+    robot = RobotPositionServer(address=100).__enter__()
+    robot.position = tuple(cell["typed"]["A"])  # the robot stands on point A when asked to 'read'
+    argv = [sys.executable, "-m", "edge", "calibrate", "--out-dir", str(out)]
+    term = Terminal(argv + ["--robot-modbus", f"127.0.0.1:{robot.port}", "--robot-register", "100"], ROOT)
+    log = []
+
+    def answer(prompt, text):
+        log.append(term.expect(prompt))
+        term.send(text)
+
+    try:
+        answer("Cell name [cell]: ", "pty-cell")
+        answer("Board definition file: ", str(BOARD))
+        answer("Folder of board images: ", str(tmp_path / "nowhere"))
+        log.append(term.expect("is not a folder; try again"))
+        answer("Folder of board images: ", str(cell["views"]))
+        answer("Image of the board on the bin floor: ", str(cell["floor"]))
+        answer("Robot coordinates of A [skip]: ", "1,2")
+        log.append(term.expect("expected 3 numbers"))
+        answer("Robot coordinates of A [skip]: ", "read")
+        log.append(term.expect("read from the robot: x"))
+        for label in "BCD":
+            answer(f"Robot coordinates of {label} [skip]: ", xyz(cell["typed"][label]))
+        answer("[board]: ", "")
+        answer("Pick height above the floor (mm) [0]: ", "15")
+        answer("[image]: ", "40,40;600,40;600,440;40,440")
+        answer("Image point to check ('V' = board point V, or u,v) [V]: ", "")
+        answer("(x,y,z or 'skip') [skip]: ", xyz(cell["V"]))
+        log.append(term.expect("Wrote "))
+        code = term.wait()
+    finally:
+        robot.__exit__(None, None, None)
+        log.append(term.transcript)
+        (tmp_path / "transcript.txt").write_text("".join(log))
+    assert code == 0, "".join(log)
+    assert robot.reads == 1
+    text = "".join(log)
+    assert "RMS reprojection error" in text and "PASS" in text and "Coverage of the image" in text
+    cal = load_calibration(out / "pty-cell.json")
+    assert cal.passed and cal.roi_polygon.shape == (4, 2)
+    assert_matches_truth(cal, cell, 15.0)
+
+
+def test_end_of_input_is_a_clear_error(cell, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "calibrate", "--out-dir", str(tmp_path)],
+        input="cell-b\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env(),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "input ended before the wizard finished" in proc.stderr
+
+
+def test_render_board_writes_a_printable_image(tmp_path):
+    png = tmp_path / "board.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "calibrate", "--board", str(BOARD), "--render-board", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env(),
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import cv2
+
+    image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (10 * (7 * 25 + 20), 10 * (10 * 25 + 20))
+    assert load_board(BOARD).detect(image) is not None
+
+
+def _rpy(roll, pitch, yaw):
+    import cv2
+
+    r = np.radians([roll, pitch, yaw])
+    rz = cv2.Rodrigues(np.array([0.0, 0.0, r[2]]))[0]
+    ry = cv2.Rodrigues(np.array([0.0, r[1], 0.0]))[0]
+    rx = cv2.Rodrigues(np.array([r[0], 0.0, 0.0]))[0]
+    return rz @ ry @ rx
+
+
+def test_hand_eye_from_a_poses_file(cell, tmp_path):
+    """Board held by the gripper under the fixed camera; no typed points: hand-eye gives the transform."""
+    import cv2
+    from synthetic_board_views import corners_in_view, render_view
+
+    from edge.geometry import RigidTransform
+
+    board = load_board(BOARD)
+    base_from_camera = cell["robot_from_camera"]
+    gripper_from_board = RigidTransform(
+        cv2.Rodrigues(np.array([0.02, -0.03, 0.2]))[0], [-5.0 * 25, -3.5 * 25, 40.0]
+    )
+    rng = np.random.default_rng(11)
+    poses, images = [], tmp_path / "hand_eye"
+    images.mkdir()
+    while len(poses) < 8:
+        rpy = [180.0 + rng.uniform(-25, 25), rng.uniform(-25, 25), rng.uniform(-40, 40)]
+        xyz_mm = [500.0 + rng.uniform(-60, 60), -150.0 + rng.uniform(-60, 60), 250.0 + rng.uniform(-50, 50)]
+        gripper = RigidTransform(_rpy(*rpy), xyz_mm)
+        camera_from_board = base_from_camera.inverse().compose(gripper).compose(gripper_from_board)
+        if corners_in_view(board, TEST_CAMERA, camera_from_board) < 1.0:
+            continue
+        name = f"pose{len(poses):02d}.png"
+        cv2.imwrite(
+            str(images / name), render_view(board, TEST_CAMERA, camera_from_board, 0.6, 2.0, len(poses))
+        )
+        if len(poses) % 2:
+            poses.append({"image": name, "xyz_mm": xyz_mm, "rpy_deg": rpy})
+        else:
+            poses.append({"image": name, "matrix": gripper.matrix().tolist()})
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": poses}))
+    argv = scripted_args(cell, tmp_path, **{"--cell": "he"})
+    extra = ["--hand-eye-poses", str(tmp_path / "poses.json"), "--hand-eye-images", str(images)]
+    proc = run(argv, extra + ["--hand-eye-method", "TSAI"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "hand-eye (TSAI, 8 poses)" in proc.stdout
+    cal = load_calibration(tmp_path / "he.json")
+    assert cal.extrinsics_report["method"] == "hand-eye:TSAI" and cal.hand_eye["method"] == "TSAI"
+    exact = PixelToRobot(TEST_CAMERA, base_from_camera, Plane([0, 0, 1], FLOOR_Z_MM + 20.0))
+    uv = np.array([[u, v] for u in (100, 320, 540) for v in (80, 240, 400)], float)
+    got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
+    assert np.linalg.norm(got - exact.pixels_to_robot(uv), axis=1).max() < 1.0
+    # with typed points as well, hand-eye is kept as a cross-check
+    both = run(argv, extra + robot_point_flags(cell["typed"]))
+    assert both.returncode == 0 and "hand-eye and board points differ by" in both.stdout
+    assert load_calibration(tmp_path / "he.json").extrinsics_report["method"] == "board-points"
+
+
+def test_bad_inputs_are_one_line_errors(cell, tmp_path):
+    bad_board = tmp_path / "board.json"
+    bad_board.write_text(
+        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [8, 6]})
+    )
+    proc = run(scripted_args(cell, tmp_path, **{"--board": str(bad_board)}))
+    assert proc.returncode == 2 and "'inner_corners'" in proc.stderr and "Traceback" not in proc.stderr
+    garbage = tmp_path / "floor.png"
+    garbage.write_bytes(b"not a png")
+    proc = run(
+        scripted_args(cell, tmp_path, **{"--floor-image": str(garbage)}), robot_point_flags(cell["typed"])
+    )
+    assert (
+        proc.returncode == 2
+        and "cannot be read as an image" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+    views = tmp_path / "views"
+    views.mkdir()
+    (views / "broken.png").write_bytes(b"\x89PNG broken")
+    proc = run(scripted_args(cell, tmp_path, **{"--images": str(views)}))
+    assert proc.returncode == 2 and "none of the 1 image files can be read" in proc.stderr
