@@ -112,3 +112,18 @@ def test_bad_arguments_are_one_line_errors(args, message):
     )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lighting_sweep_takes_two_models_and_measures_luminance(tmp_path, untrained):
+    model, config = untrained
+    out = tmp_path / "sweep"
+    proc = binpick("simcell", "sweep", "--model-mikado", str(model), "--model-mikado-plus", str(model),
+                   "--config", str(config), "--threads", "1", "--family", "rigid_box", "--sequences", "1",
+                   "--size", "64", "--instances", "2", "--gains", "0.4,2.0", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "sweep_records.jsonl").read_text().splitlines()]
+    assert {r["model_label"] for r in records} == {"mikado", "mikado+"}
+    dark = [r["luminance"] for r in records if r["light_gain"] == 0.4]
+    bright = [r["luminance"] for r in records if r["light_gain"] == 2.0]
+    assert max(dark) < min(bright)  # the gain changes the image the model sees
+    assert "| mikado+ |" in (out / "sweep.md").read_text() and (out / "sweep.png").is_file()
