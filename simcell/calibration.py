@@ -73,6 +73,13 @@ def synthetic_calibration(cell: Cell) -> Calibration:
 
 
 def write_calibration(cell: Cell, path: str | Path) -> Path:
-    """Write (atomically, via edge.calibration_file) and return the path."""
+    """Write (atomically, via edge.calibration_file) and return the path.
+
+    Each pile has its own jittered camera; the previous pile's calibration is removed first so
+    the calibration writer does not keep one backup per pile (the appliance only reads it
+    during a cycle, and the loop never writes during one).
+    """
+    path = Path(path)
+    path.unlink(missing_ok=True)
     save_calibration(synthetic_calibration(cell), path)
-    return Path(path)
+    return path

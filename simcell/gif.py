@@ -22,9 +22,10 @@ class CycleFilm:
             image = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
         return image
 
-    def add(self, record: dict, overlay: np.ndarray | None, lift: np.ndarray | None) -> None:
-        left, right = self._fit(overlay).copy(), self._fit(lift).copy()
-        if record.get("touch_px") and lift is None:
+    def add(self, record: dict, overlay: np.ndarray | None, view: np.ndarray | None) -> None:
+        """`view`: the camera at the top of the lift, or the frame itself when nothing was lifted."""
+        left, right = self._fit(overlay).copy(), self._fit(view).copy()
+        if record.get("touch_px") and not record.get("lifted"):
             u, v = (round(c) for c in record["touch_px"])
             cv2.circle(right, (u, v), 6, (255, 40, 40), 2, cv2.LINE_AA)
         bar = np.full((34, 2 * self.width, 3), 255, np.uint8)

@@ -99,7 +99,16 @@ def run_sequence(
         }
         lift_frame = None
         if proposal.robot_mm is None:
-            record.update(q1="no", q2="no", q3="-", detected=0, occlusion=None, seal="no grasp", extracted=[])
+            record.update(
+                q1="no",
+                q2="no",
+                q3="-",
+                detected=0,
+                occlusion=None,
+                seal="no grasp",
+                extracted=[],
+                lifted=False,
+            )
         else:
             xy = line_of_sight_xy(cell, robot_to_world(proposal.robot_mm))
             touch = feel(cell, xy, settings.cup)
@@ -119,6 +128,7 @@ def run_sequence(
                 occlusion=None if np.isnan(share) else share,
                 seal=result.seal_lost or result.touch.reason,
                 extracted=[int(i) for i in result.extracted],
+                lifted=result.lifted,
                 grasp_px=None
                 if proposal.pixel is None
                 else [float(proposal.pixel[0]), float(proposal.pixel[1])],
@@ -129,7 +139,7 @@ def run_sequence(
         record["sim_s"] = time.perf_counter() - t_attempt
         records.append(record)
         if on_attempt is not None:
-            on_attempt(record, proposal.overlay, lift_frame)
+            on_attempt(record, proposal.overlay, obs.rgb if lift_frame is None else lift_frame)
     for r in records:
         r["sequence_s"] = time.perf_counter() - t0
         r["instances"] = n
