@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge.calibration_file import Calibration, save_calibration
@@ -41,9 +42,13 @@ def bin_roi(cell: Cell) -> np.ndarray:
     corners = np.array(
         [[-bx / 2, -by / 2, 0], [bx / 2, -by / 2, 0], [bx / 2, by / 2, 0], [-bx / 2, by / 2, 0]]
     )
-    uv = project(corners, cell.camera.k, cell.camera.t_world_camera)
+    uv = project(corners, cell.camera.k, cell.camera.t_world_camera).astype(np.float32)
     w, h = cell.camera.width, cell.camera.height
-    return np.clip(uv, [0, 0], [w - 1, h - 1])
+    image = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    area, inside = cv2.intersectConvexConvex(uv, image)
+    if area <= 0 or inside is None:
+        raise ValueError(f"the bin floor of pile {cell.seed} is not in the camera's view")
+    return inside.reshape(-1, 2).astype(np.float64)
 
 
 def synthetic_calibration(cell: Cell) -> Calibration:

@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="run picking sequences and write attempt records")
     _add_common(run)
-    run.add_argument("--method", default="ours", help="ours, planar, highest, random or all [ours]")
+    run.add_argument("--method", default="all", help="ours, planar, highest, random, a list or all [all]")
     report = sub.add_parser("report", help="Markdown tables per family and a plot from the records")
     report.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the records [{DEFAULT_OUT}]")
     report.add_argument(
