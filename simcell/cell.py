@@ -116,6 +116,23 @@ class Cell:
     def height_of(self, instance_id: int) -> float:
         return float(self.data.xipos[self.body_of[instance_id], 2])
 
+    def velocity_of(self, instance_id: int) -> np.ndarray:
+        """Linear velocity (m/s, world) of an instance's centre of mass."""
+        vel = np.zeros(6)
+        body = self.body_of[instance_id]
+        mujoco.mj_objectVelocity(self.model, self.data, mujoco.mjtObj.mjOBJ_BODY, body, vel, 0)
+        return vel[3:]
+
+    def outside_bin(self) -> list[int]:
+        """Instances of the bin whose centre of mass left its footprint or rests above its rim."""
+        bx, by = self.bin_size_m
+        out = []
+        for i in sorted(self.in_bin):
+            x, y, z = self.data.xipos[self.body_of[i]]
+            if abs(x) > bx / 2 or abs(y) > by / 2 or z > self.rim_height_m:
+                out.append(i)
+        return out
+
     # ------------------------------------------------------------------ acting
     def park(self, instance_ids) -> None:
         """Carry instances out of the cell: each rests still on the floor plane, out of view."""

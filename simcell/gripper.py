@@ -73,6 +73,7 @@ class PickResult:
     extracted: list[int] = field(default_factory=list)
     seal_lost: str = ""
     lift_frame: np.ndarray | None = field(default=None, repr=False)
+    spilled: list[int] = field(default_factory=list)  # fell outside the bin: gone, but not picked
 
 
 def _ray_offsets(cup: SuctionCup) -> np.ndarray:
@@ -210,12 +211,20 @@ def pick(cell: Cell, xy_m: tuple[float, float], cup: SuctionCup, frame_at_top=No
             frame = frame_at_top()
     cell.data.xfrc_applied[:] = 0.0
     if lost:
+        # The product fell back; whatever landed outside the bin is spilled, not extracted.
         cell.resettle(600)
-        extracted = [i for i in cell.in_bin if cell.height_of(i) > cell.rim_height_m]
-        cell.park(extracted)
+        spilled = cell.outside_bin()
+        cell.park(spilled)
         cell.resettle()
-        return PickResult(touch, True, extracted, lost, frame)
-    extracted = [i for i in sorted(cell.in_bin) if cell.height_of(i) > cell.rim_height_m]
+        return PickResult(touch, True, [], lost, frame, spilled)
+    # Carried: above the rim and moving with the (now still) cup, not falling past it.
+    extracted = [
+        i
+        for i in sorted(cell.in_bin)
+        if cell.height_of(i) > cell.rim_height_m and abs(cell.velocity_of(i)[2]) < 0.3
+    ]
     cell.park(extracted)
     cell.resettle()
-    return PickResult(touch, True, extracted, "", frame)
+    spilled = cell.outside_bin()
+    cell.park(spilled)
+    return PickResult(touch, True, extracted, "", frame, spilled)

@@ -129,6 +129,7 @@ def run_sequence(
                 seal=result.seal_lost or result.touch.reason,
                 extracted=[int(i) for i in result.extracted],
                 lifted=result.lifted,
+                spilled=[int(i) for i in result.spilled],
                 grasp_px=None
                 if proposal.pixel is None
                 else [float(proposal.pixel[0]), float(proposal.pixel[1])],
