@@ -56,7 +56,7 @@ class Touch:
     """Where the cup met the pile and what it felt there."""
 
     xy_m: tuple[float, float]
-    point_m: np.ndarray  # contact point (the highest surface under the cup), world frame
+    point_m: np.ndarray  # surface point under the cup's centre (where it seals), world frame
     instance: int  # instance under the cup centre (0: bin floor or nothing)
     hits: list[int]  # instance under each ray
     heights_m: np.ndarray
@@ -100,8 +100,7 @@ def feel(cell: Cell, xy_m: tuple[float, float], cup: SuctionCup) -> Touch:
         heights.append(start_z - dist if dist >= 0 else 0.0)
     heights = np.asarray(heights)
     offsets = _ray_offsets(cup)
-    top = float(heights.max())
-    point = np.array([xy_m[0], xy_m[1], top])
+    point = np.array([xy_m[0], xy_m[1], float(heights[0])])  # the surface under the cup's centre
     # Plane z = a x + b y + c through the touched points: tilt and roughness.
     design = np.column_stack([offsets, np.ones(len(offsets))])
     coef, *_ = np.linalg.lstsq(design, heights, rcond=None)

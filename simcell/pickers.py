@@ -26,7 +26,7 @@ from simcell.cell import Cell, Observation
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_CONFIG = ROOT / "firmware_config" / "embedded.toml"
-METHODS = ("ours", "planar", "highest", "random")
+METHODS = ("ours", "oracle", "planar", "highest", "random")
 
 
 class PickerError(RuntimeError):
@@ -87,6 +87,7 @@ class AppliancePicker:
         plc: bool = False,
         threads: int = 0,
         config: str | Path = EMBEDDED_CONFIG,
+        max_area: float | None = None,
     ):
         """`config` is an appliance configuration whose ranking and inference sections are used
         as they are; camera, calibration, PLC port and status page are the cell's."""
@@ -101,6 +102,8 @@ class AppliancePicker:
             raise PickerError(f"{model}: model file not found (export one with `binpick export`)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.calibration_path = workdir / "simcell_calibration.json"
+        if max_area is not None:
+            cfg.ranking.max_area = max_area
         cfg.appliance.mode = "triggered"
         cfg.camera.width, cfg.camera.height = width, height
         cfg.inference.model = str(model)
@@ -258,6 +261,77 @@ class BaselinePicker:
         if pixel is not None:
             cv2.circle(overlay, (round(pixel[0]), round(pixel[1])), 5, (255, 40, 40), -1, cv2.LINE_AA)
         return Proposal(robot, pixel, ms, "" if pixel is not None else "no grasp found", overlay)
+
+    def close(self) -> None:
+        pass
+
+
+class OraclePicker:
+    """The appliance's ranking on the simulator's exact boundary and occlusion maps.
+
+    Not a method a cell can run: the ceiling of ours, i.e. what the ranking and the gripper
+    achieve with a perfect network. It separates the network's errors from the rest of the
+    chain (candidates, ranking, grasp point, suction) when reading the report.
+    """
+
+    name = "oracle"
+
+    def __init__(
+        self,
+        workdir: Path,
+        pick_height_mm: float,
+        config: str | Path = EMBEDDED_CONFIG,
+        max_area: float | None = None,
+    ):
+        from edge.config import ConfigError, load_config
+        from edge.postprocess import RankingParams
+
+        try:
+            r = load_config(config, check_files=False).ranking
+        except ConfigError as exc:
+            raise PickerError(str(exc)) from exc
+        if max_area is not None:
+            r.max_area = max_area
+        self.params = RankingParams(
+            alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
+            patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
+        )  # fmt: skip
+        self.pick_height_mm = pick_height_mm
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.calibration_path = workdir / "simcell_calibration_oracle.json"
+        self.calibration: Calibration | None = None
+
+    def bind(self, cell: Cell) -> None:
+        write_calibration(cell, self.calibration_path)
+        self.calibration = load_calibration(self.calibration_path)
+
+    def propose(self, cell: Cell, obs: Observation) -> Proposal:
+        from edge.overlay import draw_overlay
+        from edge.postprocess import rank
+        from mikado.ground_truth import ground_truth
+
+        cal = self.calibration
+        t0 = time.perf_counter()
+        boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
+        y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
+        ranking = rank(y, z, self.params, return_labels=True)
+        roi = np.round(cal.roi_polygon).astype(np.float32) if cal.roi_polygon is not None else None
+        options = [] if ranking.grasp is None else [(ranking.grasp.u, ranking.grasp.v)]
+        options += [tuple(c.centroid) for c in ranking.candidates]
+        pixel = next(
+            (
+                p
+                for p in options
+                if roi is None or cv2.pointPolygonTest(roi, (float(p[0]), float(p[1])), False) >= 0
+            ),
+            None,
+        )
+        robot = (
+            None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
+        )
+        ms = (time.perf_counter() - t0) * 1000.0
+        overlay = draw_overlay(obs.rgb, y, z, ranking, self.params)
+        return Proposal(robot, pixel, ms, "" if pixel is not None else "no candidate in the ROI", overlay)
 
     def close(self) -> None:
         pass

@@ -13,6 +13,7 @@ from simcell.scoring import METRICS, metrics, picks_per_minute
 
 METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
+    "oracle": "ranking on exact maps (ceiling)",
     "planar": "planar region (industrial)",
     "highest": "highest point",
     "random": "random point",

@@ -41,6 +41,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=None,
         help="appliance configuration whose [ranking]/[inference] are used [firmware_config/embedded.toml]",
     )
+    p.add_argument(
+        "--max-area",
+        type=float,
+        default=0.12,
+        help="ranking.max_area for the cell (image fraction if < 1, else px); 0 = keep the configuration's "
+        "[0.12: no product covers more than ~8%% of the image, the bin floor does]",
+    )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
     p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
 
@@ -49,7 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="run picking sequences and write attempt records")
     _add_common(run)
-    run.add_argument("--method", default="all", help="ours, planar, highest, random, a list or all [all]")
+    run.add_argument(
+        "--method", default="all", help="ours, oracle, planar, highest, random, a list or all [all]"
+    )
     report = sub.add_parser("report", help="Markdown tables per family and a plot from the records")
     report.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the records [{DEFAULT_OUT}]")
     report.add_argument(
@@ -62,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sweep.add_argument("--gains", default="0.3,0.5,0.75,1.0,1.4,2.0", help="light intensity factors")
     gif = sub.add_parser("gif", help="an animated GIF of a few picking cycles")
     _add_common(gif)
-    gif.add_argument("--method", default="ours", help="ours, planar, highest or random [ours]")
+    gif.add_argument("--method", default="ours", help="ours, oracle, planar, highest or random [ours]")
     gif.add_argument("--cycles", type=int, default=8, help="attempts to film [8]")
 
 
@@ -125,7 +134,7 @@ def _settings(args, light_gain: float = 1.0):
 
 
 def _picker(method: str, args, out: Path, model=None):
-    from simcell.pickers import EMBEDDED_CONFIG, AppliancePicker, BaselinePicker, PickerError
+    from simcell.pickers import EMBEDDED_CONFIG, AppliancePicker, BaselinePicker, OraclePicker, PickerError
 
     try:
         if method == "ours":
@@ -138,6 +147,11 @@ def _picker(method: str, args, out: Path, model=None):
                 plc=args.plc,
                 threads=args.threads,
                 config=args.config or EMBEDDED_CONFIG,
+                max_area=args.max_area or None,
+            )
+        elif method == "oracle":
+            picker = OraclePicker(
+                out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, args.max_area or None
             )
         else:
             picker = BaselinePicker(method, out / "work", args.pick_height_mm, seed=args.seed)
