@@ -116,6 +116,19 @@ class Cell:
     def height_of(self, instance_id: int) -> float:
         return float(self.data.xipos[self.body_of[instance_id], 2])
 
+    def largest_product_px(self, pile_top_m: float = 0.04) -> float:
+        """Image area (px) of the largest product's bounding footprint lying flat at the pile top.
+
+        An integrator sets the ranking's area bounds from the product's size (thesis appendix B);
+        this is the cell's upper bound for one product, so the bin floor is never a candidate.
+        """
+        f = float(self.camera.k[1, 1])
+        distance = float(self.camera.t_world_camera[2, 3]) - pile_top_m
+        footprint = max(
+            float(np.ptp(i.vertices_m[:, 0]) * np.ptp(i.vertices_m[:, 1])) for i in self.plan.instances
+        )
+        return footprint * (f / distance) ** 2
+
     def velocity_of(self, instance_id: int) -> np.ndarray:
         """Linear velocity (m/s, world) of an instance's centre of mass."""
         vel = np.zeros(6)

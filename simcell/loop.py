@@ -2,8 +2,9 @@
 
 A sequence is one pile of one product family (as in the thesis: a scene is many instances of
 the same product) on a fixed seed; it ends when the bin is empty, when `cycles_per_instance`
-x N attempts are spent, or after `max_consecutive_failures` failed attempts in a row (the
-thesis's operators restarted a stuck sequence too).
+x N attempts are spent, after `max_consecutive_failures` failed attempts in a row (the
+thesis's operators restarted a stuck sequence too), or, with `stop_below_fraction` > 0, when
+the pile is no longer "in bulk" (the thesis extracted "some" instances from piles in bulk).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class LoopSettings:
     instances: tuple[int, int] = (12, 20)
     cycles_per_instance: float = 1.5
     max_consecutive_failures: int = 4
+    stop_below_fraction: float = 0.0  # > 0: end when fewer than this share of the pile remains (bulk only)
     pick_height_mm: float = 20.0
     held_out_textures: bool = True
     light_gain: float = 1.0
@@ -82,6 +84,8 @@ def run_sequence(
     for attempt in range(budget):
         if not cell.in_bin or failures_in_row >= settings.max_consecutive_failures:
             break
+        if len(cell.in_bin) < settings.stop_below_fraction * n:
+            break
         t_attempt = time.perf_counter()
         obs = cell.observe()
         luminance = float(np.mean(obs.rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)))
@@ -129,6 +133,7 @@ def run_sequence(
                 seal=result.seal_lost or result.touch.reason,
                 extracted=[int(i) for i in result.extracted],
                 lifted=result.lifted,
+                on_floor=touch.instance == 0,
                 spilled=[int(i) for i in result.spilled],
                 grasp_px=None
                 if proposal.pixel is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -47,6 +47,21 @@ def default_model_path() -> Path:
     from edge.config import load_config
 
     return Path(load_config(EMBEDDED_CONFIG, check_files=False).inference.model)
+
+
+AUTO_AREA_FACTOR = 1.5
+
+
+def cell_max_area(cell: Cell, setting: float | str | None) -> float | None:
+    """The ranking's max_area for this pile: "auto" = 1.5 x the largest product's flat image
+    footprint, as an image fraction (the model may run at another resolution than the camera);
+    a number is used as given; None keeps the appliance configuration's."""
+    if setting is None:
+        return None
+    if setting == "auto":
+        fraction = AUTO_AREA_FACTOR * cell.largest_product_px() / (cell.camera.width * cell.camera.height)
+        return float(min(0.9, fraction))
+    return float(setting)
 
 
 class CellCamera(CameraSource):
@@ -87,10 +102,11 @@ class AppliancePicker:
         plc: bool = False,
         threads: int = 0,
         config: str | Path = EMBEDDED_CONFIG,
-        max_area: float | None = None,
+        max_area: float | str | None = "auto",
     ):
         """`config` is an appliance configuration whose ranking and inference sections are used
-        as they are; camera, calibration, PLC port and status page are the cell's."""
+        as they are (but `max_area`, see `cell_max_area`); camera, calibration, PLC port and
+        status page are the cell's."""
         from edge.config import ConfigError, load_config
 
         try:
@@ -102,8 +118,7 @@ class AppliancePicker:
             raise PickerError(f"{model}: model file not found (export one with `binpick export`)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.calibration_path = workdir / "simcell_calibration.json"
-        if max_area is not None:
-            cfg.ranking.max_area = max_area
+        self.max_area = max_area
         cfg.appliance.mode = "triggered"
         cfg.camera.width, cfg.camera.height = width, height
         cfg.inference.model = str(model)
@@ -158,6 +173,11 @@ class AppliancePicker:
         self.calibration = load_calibration(self.calibration_path)
         if self._sup is None:
             self.start()
+            self._configured_params = self._sup.ranking_params
+        area = cell_max_area(cell, self.max_area)
+        self._sup.ranking_params = (
+            self._configured_params if area is None else replace(self._configured_params, max_area=area)
+        )
 
     # ------------------------------------------------------------------ the PLC's side
     def _write(self, name: str, value: int) -> None:
@@ -281,7 +301,7 @@ class OraclePicker:
         workdir: Path,
         pick_height_mm: float,
         config: str | Path = EMBEDDED_CONFIG,
-        max_area: float | None = None,
+        max_area: float | str | None = "auto",
     ):
         from edge.config import ConfigError, load_config
         from edge.postprocess import RankingParams
@@ -290,9 +310,8 @@ class OraclePicker:
             r = load_config(config, check_files=False).ranking
         except ConfigError as exc:
             raise PickerError(str(exc)) from exc
-        if max_area is not None:
-            r.max_area = max_area
-        self.params = RankingParams(
+        self.max_area = max_area
+        self.configured = RankingParams(
             alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
             patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
         )  # fmt: skip
@@ -304,6 +323,8 @@ class OraclePicker:
     def bind(self, cell: Cell) -> None:
         write_calibration(cell, self.calibration_path)
         self.calibration = load_calibration(self.calibration_path)
+        area = cell_max_area(cell, self.max_area)
+        self.params = self.configured if area is None else replace(self.configured, max_area=area)
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         from edge.overlay import draw_overlay

@@ -57,15 +57,18 @@ def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, st
                 row = metrics(recs)
                 row["PPM"] = picks_per_minute(recs, robot_motion_s)
                 row["vision_ms"] = float(np.median([r["vision_ms"] for r in recs]))
+                failures = [r for r in recs if r["q1"] != "yes"]
+                floor = sum(bool(r.get("on_floor")) for r in failures)
+                row["FF"] = floor / len(failures) if failures else float("nan")
                 rows.append((family, method, row))
     return rows
 
 
 def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
-    head = ["product family", "method", *METRICS, "PPM", "vision ms (median)"]
+    head = ["product family", "method", *METRICS, "FF", "PPM", "vision ms (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for family, method, row in rows:
-        values = [_cell(row[m]) for m in METRICS] + [f"{row['PPM']:.1f}", f"{row['vision_ms']:.0f}"]
+        values = [_cell(row[m]) for m in [*METRICS, "FF"]] + [f"{row['PPM']:.1f}", f"{row['vision_ms']:.0f}"]
         lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 

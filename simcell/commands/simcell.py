@@ -34,6 +34,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use the training texture pools (default: held-out prints and backgrounds)",
     )
+    p.add_argument(
+        "--stop-below",
+        type=float,
+        default=0.0,
+        help="end a sequence when fewer than this share of its instances remain (0 = until empty) [0]",
+    )
     p.add_argument("--pick-height-mm", type=float, default=20.0, help="pick plane above the bin floor [20]")
     p.add_argument("--model", default=None, help="ONNX model (default: the embedded configuration's)")
     p.add_argument(
@@ -43,10 +49,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-area",
-        type=float,
-        default=0.12,
-        help="ranking.max_area for the cell (image fraction if < 1, else px); 0 = keep the configuration's "
-        "[0.12: no product covers more than ~8%% of the image, the bin floor does]",
+        default="auto",
+        help="ranking.max_area per pile: 'auto' = 1.5 x the largest product's flat image footprint "
+        "(the product's area bound an integrator sets), a number (image fraction if < 1, else px), "
+        "or 'config' to keep the appliance configuration's [auto]",
     )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
     p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
@@ -120,6 +126,8 @@ def _settings(args, light_gain: float = 1.0):
         raise CommandError(f"--preset {args.preset!r}: expected one of {', '.join(PRESETS)}")
     if args.sequences < 1:
         raise CommandError(f"--sequences {args.sequences}: expected at least 1")
+    if not 0.0 <= args.stop_below < 1.0:
+        raise CommandError(f"--stop-below {args.stop_below}: expected a share in [0, 1)")
     if args.size < 64:
         raise CommandError(f"--size {args.size}: expected at least 64 px")
     return LoopSettings(
@@ -129,8 +137,21 @@ def _settings(args, light_gain: float = 1.0):
         instances=_instances(args.instances),
         pick_height_mm=args.pick_height_mm,
         held_out_textures=not args.training_textures,
+        stop_below_fraction=args.stop_below,
         light_gain=light_gain,
     )
+
+
+def _max_area(text: str) -> float | str | None:
+    if text in ("auto", "config"):
+        return None if text == "config" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number") from None
+    if value <= 0:
+        raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number")
+    return value
 
 
 def _picker(method: str, args, out: Path, model=None):
@@ -147,11 +168,11 @@ def _picker(method: str, args, out: Path, model=None):
                 plc=args.plc,
                 threads=args.threads,
                 config=args.config or EMBEDDED_CONFIG,
-                max_area=args.max_area or None,
+                max_area=_max_area(args.max_area),
             )
         elif method == "oracle":
             picker = OraclePicker(
-                out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, args.max_area or None
+                out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, _max_area(args.max_area)
             )
         else:
             picker = BaselinePicker(method, out / "work", args.pick_height_mm, seed=args.seed)
@@ -262,7 +283,8 @@ def _report(args) -> int:
         f"({info.get('machine', {}).get('cores', '?')} cores), {info.get('date_utc', '?')}.",
         f"Textures held out from training: {info.get('held_out', {}).get('textures', '?')}. "
         f"PPM = successful picks per minute with {args.robot_motion_s:g} s of robot motion per cycle "
-        "plus the measured vision time.",
+        "plus the measured vision time. FF (not in the thesis) = share of failures whose cup landed on the "
+        "bin floor.",
         "",
         markdown_table(rows),
         "",
