@@ -119,7 +119,8 @@ def test_lighting_sweep_takes_two_models_and_measures_luminance(tmp_path, untrai
     out = tmp_path / "sweep"
     proc = binpick("simcell", "sweep", "--model-mikado", str(model), "--model-mikado-plus", str(model),
                    "--config", str(config), "--threads", "1", "--max-area", "config", "--family", "rigid_box",
-                   "--sequences", "1", "--size", "64", "--instances", "2", "--gains", "0.4,2.0", "--out", str(out))  # fmt: skip
+                   "--sequences", "1", "--size", "64", "--instances", "2", "--gains", "0.4,2.0",
+                   "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "sweep_records.jsonl").read_text().splitlines()]
     assert {r["model_label"] for r in records} == {"mikado", "mikado+"}
