@@ -76,8 +76,9 @@ def throughput(preset: str, scenes: int, workers: int, size: int, instances: int
         wall = time.perf_counter() - t0
     split = {
         k: statistics.median(t[k] for t in timings)
-        for k in ("physics_s", "render_s", "ground_truth_s", "write_s")
+        for k in ("physics_s", "render_s", "ground_truth_s", "write_s", "cpu_s")
     }
+    cpu_per_scene = statistics.mean(t["cpu_s"] for t in timings)
     return {
         "preset": preset,
         "scenes": scenes,
@@ -88,6 +89,9 @@ def throughput(preset: str, scenes: int, workers: int, size: int, instances: int
         "scenes_per_s": scenes / wall,
         "median_split_s": split,
         "thesis_speedup": THESIS_SECONDS_PER_SCENE / (wall / scenes),
+        "cpu_s_per_scene": cpu_per_scene,
+        # What the machine would give with nobody else on it: every core busy with Mikado.
+        "unloaded_estimate_scenes_per_s": (os.cpu_count() or 1) / cpu_per_scene,
     }
 
 
@@ -218,7 +222,9 @@ def main() -> None:
             f"{t['scenes_per_s']:.2f} scenes/s ({t['scenes']} scenes in {t['wall_s']:.1f} s; "
             f"{t['thesis_speedup']:.0f}x the thesis's 5 min/scene); median per scene: "
             f"physics {s['physics_s']:.3f} s, render {s['render_s']:.3f} s, "
-            f"ground truth {s['ground_truth_s']:.3f} s, write {s['write_s']:.3f} s"
+            f"ground truth {s['ground_truth_s']:.3f} s, write {s['write_s']:.3f} s; "
+            f"CPU {t['cpu_s_per_scene']:.2f} s/scene -> {t['unloaded_estimate_scenes_per_s']:.2f} scenes/s "
+            f"on {os.cpu_count()} idle cores"
         )
     a = report["amodal"]
     print(

@@ -35,6 +35,7 @@ SETTLE_CHECK_EVERY = 25
 SETTLE_SPEED_M_S = 0.02
 SETTLE_SPIN_RAD_S = 0.5
 MAX_MEAN_PILE_HEIGHT_M = 0.04
+ALIGNED_FRACTION = 0.5
 MIN_COLLISION_THICKNESS_MM = 3.0
 FREE_DAMPING = 0.002  # N m s/rad (and N s/m): air drag and a soft product's internal damping
 PRODUCT_DENSITY = 400.0  # kg/m^3: a half-full sachet; only ratios matter for a settling pile
@@ -105,9 +106,14 @@ class PilePlan:
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """Mostly flat drops: any yaw, moderate pitch/roll, upside down half the time."""
+    """Mostly flat drops, moderate pitch/roll, upside down half the time. Half the instances
+    lie roughly along the bin's long side, as products poured into a bin tend to."""
     q = np.zeros(4)
-    yaw, pitch = rng.uniform(-np.pi, np.pi), rng.uniform(-0.45, 0.45)
+    if rng.random() < ALIGNED_FRACTION:
+        yaw = rng.normal(0.0, 0.35) + (np.pi if rng.random() < 0.5 else 0.0)
+    else:
+        yaw = rng.uniform(-np.pi, np.pi)
+    pitch = rng.uniform(-0.45, 0.45)
     roll = rng.uniform(-0.6, 0.6) + (np.pi if rng.random() < 0.5 else 0.0)
     mujoco.mju_euler2Quat(q, np.array([roll, pitch, yaw]), "XYZ")
     return q
@@ -155,6 +161,11 @@ def _texture_pool(preset: Preset) -> tuple[list[str], list[str]]:
         prints += [str(p) for p in textures.list_images(d)]
     for d in preset.background_dirs:
         backs += [str(p) for p in textures.list_images(d)]
+    if not prints or not backs:
+        raise ValueError(
+            f"preset {preset.name!r} has no {'print' if not prints else 'background'} textures: "
+            "n_textures/n_backgrounds is 0 and no image folder was given"
+        )
     return prints, backs
 
 

@@ -165,3 +165,32 @@ def test_user_texture_folders_are_used(tmp_path):
     assert all(i["texture"].endswith("red.png") for i in s.params["instances"])
     fg = s.rgb[s.labels > 0].astype(int)
     assert (fg[:, 0] > fg[:, 2]).mean() > 0.8  # red prints stay red under the lights
+
+
+def test_sharded_generation_equals_unsharded_then_coco_indexes_all(dataset, tmp_path, capsys):
+    out = tmp_path / "sharded"
+    for shard in ("1/2", "0/2"):
+        assert (
+            binpick(
+                [
+                    "mikado",
+                    "generate",
+                    "--preset",
+                    "mikado+",
+                    "--count",
+                    "3",
+                    "--out",
+                    str(out),
+                    "--workers",
+                    "1",
+                    "--shard",
+                    shard,
+                    *TINY,
+                ]
+            )
+            == 0
+        )
+    assert not (out / "annotations_coco.json").exists()
+    assert digest(out / "scenes") == digest(dataset / "scenes")
+    assert binpick(["mikado", "coco", str(out)]) == 0
+    assert (out / "annotations_coco.json").read_bytes() == (dataset / "annotations_coco.json").read_bytes()

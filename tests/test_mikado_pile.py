@@ -102,3 +102,25 @@ def test_bad_overrides_are_named():
         mikado.render_pile(0, "nope", 64, 64)
     with pytest.raises(ValueError, match="unknown family"):
         mikado.render_pile(0, "mikado", 64, 64, families=("banana",))
+
+
+def test_homogeneous_by_default_and_a_heterogeneous_mode():
+    for seed in range(3):
+        for plan in (
+            sample_plan(seed, get_preset("mikado", instances=(12, 12)), 64, 64),
+            sample_plan(seed, get_preset("mikado+", instances=(12, 12), heterogeneous=0.0), 64, 64),
+        ):
+            assert len({i.texture for i in plan.instances}) == 1
+            assert len({i.family for i in plan.instances}) == 1
+    mixed = [
+        sample_plan(s, get_preset("mikado+", instances=(12, 12), heterogeneous=1.0), 64, 64) for s in range(4)
+    ]
+    assert any(len({i.texture for i in p.instances}) > 1 for p in mixed)
+    assert any(len({i.family for i in p.instances}) > 1 for p in mixed)
+
+
+def test_same_seed_same_plan_and_different_seed_different_plan():
+    a = sample_plan(9, get_preset("mikado+"), 64, 64).to_dict()
+    b = sample_plan(9, get_preset("mikado+"), 64, 64).to_dict()
+    c = sample_plan(10, get_preset("mikado+"), 64, 64).to_dict()
+    assert a == b and a != c
