@@ -8,10 +8,11 @@ default) and once with the PyTorch eager backend (what a developer runs from a c
 two alternating cycle by cycle so both see the same machine load. Reports p50/p95 of the cycle
 with and without capture, each stage's share of the median cycle, and the PyTorch/ORT ratio.
 
-Model: `models/bicameral_f25_rgb.onnx` (the bundled model) with its checkpoint
-`models/bicameral_f25_rgb.pt` when both exist; otherwise an untrained F25 exported at the
-benchmark size (same architecture and FLOPs, so the same network latency; its maps are
-meaningless, so ranking then sees few candidates and its share is understated — said in the output).
+Model: `--model M.onnx --checkpoint M.pt`, else `models/bicameral_f25_rgb.onnx` (the bundled
+model) with its checkpoint `models/bicameral_f25_rgb.pt` when both exist; otherwise an
+untrained F25 exported at the benchmark size (same architecture and FLOPs, so the same network
+latency; its maps are meaningless, so ranking then sees few candidates and its share is
+understated — said in the output).
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def models(size: int, work: Path) -> tuple[Path, Path, str]:
+def models(size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None) -> tuple[Path, Path, str]:
     """(onnx, checkpoint, description) for the benchmark."""
+    if onnx_path and checkpoint:
+        return onnx_path, checkpoint, f"{onnx_path.name} with checkpoint {checkpoint.name}"
     checkpoint = BUNDLED.with_suffix(".pt")
     if BUNDLED.is_file() and checkpoint.is_file():
         return BUNDLED, checkpoint, f"bundled {BUNDLED.name}"
@@ -117,6 +120,10 @@ def main() -> int:
         help="simulated bin (default when Mikado is installed) or the bundled example frame",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
+    parser.add_argument(
+        "--model", type=Path, help="ONNX model (with --checkpoint: the same weights for PyTorch)"
+    )
+    parser.add_argument("--checkpoint", type=Path, help="training checkpoint of --model")
     args = parser.parse_args()
     import importlib.util
     import logging
@@ -124,7 +131,7 @@ def main() -> int:
     logging.basicConfig(level=logging.ERROR)  # failed cycles are counted in the table, not logged
     camera = args.camera or ("simulated" if importlib.util.find_spec("mikado") else "folder")
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path, checkpoint, model_text = models(args.size, Path(tmp))
+        onnx_path, checkpoint, model_text = models(args.size, Path(tmp), args.model, args.checkpoint)
         supervisors = {}
         for backend in ("onnxruntime", "torch"):
             sup = Supervisor(make_config(backend, onnx_path, checkpoint, camera, args.size, args.threads))
@@ -144,7 +151,9 @@ def main() -> int:
     import torch
 
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}, "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
+          f"python {platform.python_version()}, "
           f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
           f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
@@ -168,7 +177,7 @@ def main() -> int:
             whole = sum(r["stages"].values()) or 1.0
             cells += [f"{r['stages'][stage]:.2f}", f"{100 * r['stages'][stage] / whole:.1f}"]
         print(f"| {stage} | " + " | ".join(cells) + " |")
-    if "bundled" not in model_text:
+    if "untrained" in model_text:
         print("\nnote: untrained model — its maps yield few or no candidates, so `ranking` is understated.")
     return 0
 

@@ -34,6 +34,7 @@ from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
 
 log = logging.getLogger("binpick")
+FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
 
 
 class StartupError(RuntimeError):
@@ -133,7 +134,8 @@ class Supervisor:
         self.calibration = Calibration(config.calibration.file, config.calibration.required)
         self.ranking_params = None
         self.status_server = None
-        self.plc = PlcService(self.bank, config.plc)
+        self.stall_limit_s = max(15.0, 3 * config.camera.timeout_s)  # no cycle progress this long = hung
+        self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
         self._cycle_thread: threading.Thread | None = None
         self._progress_mono = time.monotonic()
         self._last = None  # (rgb, maps, ranking, outcome) of the last cycle, for overlays and snapshots
@@ -182,6 +184,9 @@ class Supervisor:
             alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
             patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
         )  # fmt: skip
+        if cfg.inference.backend in ("tensorrt", "auto"):
+            # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
+            self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
         try:
             self.predictor = Predictor(cfg.inference, (cfg.camera.width, cfg.camera.height))
         except InferenceError as exc:
@@ -201,16 +206,19 @@ class Supervisor:
     def run(self) -> int:
         """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile."""
         interval = self.notifier.watchdog_interval_s
-        stall_limit = max(15.0, 3 * self.config.camera.timeout_s)
         next_status = 0.0
         while not self.stop_event.wait(min(interval or 1.0, 1.0)):
             now = time.monotonic()
-            if interval and now - self._progress_mono < stall_limit:
+            if interval and self.cycle_alive():
                 self.notifier.watchdog()
             if now >= next_status:
                 self.notifier.status(self._status_line())
                 next_status = now + 5.0
         return 0
+
+    def cycle_alive(self) -> bool:
+        """The cycle thread made progress recently (feeds the systemd watchdog and the heartbeat)."""
+        return time.monotonic() - self._progress_mono < self.stall_limit_s
 
     def stop(self) -> None:
         """Stop every part; returns within a few seconds even with a cycle in flight."""
@@ -261,6 +269,8 @@ class Supervisor:
                 self.bank.begin_cycle()
                 outcome = self._guarded_cycle(0)
                 rest = cfg.appliance.cycle_period_s - (time.monotonic() - started)
+                if outcome.error != "ok":  # a failing part is not retried in a tight loop
+                    rest = max(rest, FAILED_CYCLE_PAUSE_S)
                 if rest > 0:
                     self.stop_event.wait(rest)
             self._finish(outcome)
@@ -299,6 +309,8 @@ class Supervisor:
         except InferenceError as exc:
             return self._failure(request_id, "model_error", str(exc), stages, (frame, None, None))
         t = _lap(stages, "inference", t)
+        stages["preprocess"] = maps.preprocess_ms  # reported on its own, taken out of inference
+        stages["inference"] -= maps.preprocess_ms
         from edge.postprocess import rank
 
         ranking = rank(maps.boundaries, maps.occlusions, self.ranking_params, return_labels=True)

@@ -16,12 +16,19 @@ id binpick >/dev/null 2>&1 || useradd --system --home-dir /var/lib/binpick --she
 install -d -m 0755 /opt/binpick /etc/binpick /usr/share/binpick /usr/share/doc/binpick
 install -d -o binpick -g binpick -m 0750 /var/lib/binpick /var/lib/binpick/models /var/lib/binpick/snapshots
 python3 -m venv /opt/binpick/venv
-/opt/binpick/venv/bin/pip install --quiet .
+extras=""
+grep -Eq '^source *= *"simulated"' "$config" && extras="[sim]"  # the simulated bin needs Mikado + MuJoCo
+/opt/binpick/venv/bin/pip install --quiet ".$extras"
 install -m 0644 firmware_config/registers.toml /usr/share/binpick/registers.toml
+install -m 0644 firmware_config/registers.toml /etc/binpick/registers.toml  # for configs naming it relatively
 install -m 0644 docs/appliance.md docs/registers.md /usr/share/doc/binpick/
 if compgen -G "models/*.onnx" >/dev/null; then install -o binpick -g binpick -m 0644 models/*.onnx /var/lib/binpick/models/; fi
 if [[ ! -f /etc/binpick/binpick.toml ]]; then
-    install -m 0640 -g binpick "$config" /etc/binpick/binpick.toml
+    # The shipped files name the model and snapshots relative to the checkout; point them at /var/lib.
+    sed -e 's#^model = "\.\./models/#model = "/var/lib/binpick/models/#' \
+        -e 's#^snapshot_dir = "\.\./out/snapshots"#snapshot_dir = "/var/lib/binpick/snapshots"#' \
+        "$config" >/etc/binpick/binpick.toml
+    chgrp binpick /etc/binpick/binpick.toml && chmod 0640 /etc/binpick/binpick.toml
     echo "installed $config as /etc/binpick/binpick.toml: check its paths (models, registers, calibration)"
 fi
 /opt/binpick/venv/bin/binpick run --config /etc/binpick/binpick.toml --check-config >/dev/null

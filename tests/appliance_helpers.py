@@ -268,3 +268,49 @@ class MjpegCamera:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait(5)
+
+
+class CorruptingMjpegServer:
+    """A stdlib HTTP MJPEG camera (multipart/x-mixed-replace) on 127.0.0.1 in which every
+    `corrupt_every`-th JPEG is garbled, like a camera on a flaky link."""
+
+    def __init__(self, corrupt_every: int = 3, size: int = 96, fps: float = 20.0):
+        import http.server
+        import threading
+
+        import cv2
+        import numpy as np
+
+        def jpeg(i: int) -> bytes:
+            data = cv2.imencode(".jpg", np.full((size, size, 3), (i * 7) % 255, np.uint8))[1].tobytes()
+            return data[:20] + b"\0" * 50 + data[70:120] if i % corrupt_every == 1 else data
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                i = 0
+                with contextlib.suppress(OSError):
+                    while not server.stopping:
+                        part = jpeg(i)
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(part)}\r\n\r\n"
+                        self.wfile.write(head.encode() + part + b"\r\n")
+                        i += 1
+                        time.sleep(1 / fps)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.stopping = False
+        self.server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.stopping = True
+        self.server.shutdown()
+        self.server.server_close()

@@ -52,9 +52,11 @@ def supervisor(setup, calibration_file: str = "") -> Supervisor:
     return sup
 
 
-def test_pixel_mode_reports_pixels_and_sets_the_status_bit(setup):
+def test_pixel_mode_reports_pixels_and_sets_the_status_bit(setup, caplog):
     sup = supervisor(setup)
     outcome = sup.cycle_once()
+    png = sup.overlay_png()
+    assert png.startswith(b"\x89PNG") and "overlay failed" not in caplog.text  # edge.overlay drew it
     assert outcome.error == "ok" and outcome.pixel_mode and sup.bank.flag("pixel_mode")
     assert (
         abs(outcome.result.x - 47.5) < 1.5 and abs(outcome.result.y - 47.5) < 1.5 and outcome.result.z == 0.0

@@ -4,6 +4,7 @@ driving the trigger handshake, mbpoll reading the grasp, the status page, snapsh
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import time
 import urllib.request
@@ -264,4 +265,18 @@ def test_required_calibration_missing_fails_cycles_with_its_error_code(tmp_path,
     assert app.proc.wait(timeout=90) == 0, app.log()
     lines = app.output().strip().splitlines()
     assert all("error calibration_missing" in line and "absent.json" in line for line in lines), lines
+    app.stop()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mikado") is None, reason="Mikado (pip install .[sim]) not installed"
+)
+def test_simulated_bin_runs_the_whole_loop_without_hardware(tmp_path, model):
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera='source = "simulated"\nwidth = 64\nheight = 64\nseed = 5'
+    )
+    app = Appliance(config, tmp_path, "--cycles", "2")
+    assert app.proc.wait(timeout=120) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert [line.split(" grasp ")[0] for line in lines] == ["cycle 1 seq 1", "cycle 2 seq 2"], lines
     app.stop()

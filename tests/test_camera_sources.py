@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import MjpegCamera, free_port, wait_until
+from appliance_helpers import CorruptingMjpegServer, MjpegCamera, free_port, wait_until
 
 from edge.camera import CameraError, CameraLost, CorruptFrame
 from edge.camera.folder_source import FolderSource
@@ -121,3 +121,32 @@ def test_simulated_bin_renders_a_new_pile_each_grab():
     a, b = source.grab(30), source.grab(30)
     assert a.rgb.shape == (96, 96, 3) and a.extras["seed"] == 3 and b.extras["seed"] == 4
     assert not np.array_equal(a.rgb, b.rgb)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("harvesters") is not None, reason="harvesters is installed here")
+def test_genicam_without_harvesters_reports_it_through_the_source_status():
+    from edge.camera.genicam import genicam_source
+
+    source = genicam_source("/nonexistent/producer.cti", "", 0.5, 0.05, 0.2)
+    source.open()
+    try:
+        wait_until(lambda: "harvesters" in source.status()["last_error"], 10, what="the install hint")
+        with pytest.raises(CameraLost, match="harvesters"):
+            source.grab(0.2)
+    finally:
+        source.close()
+
+
+def test_corrupt_frames_in_a_stream_are_skipped_and_counted_without_reconnecting():
+    server = CorruptingMjpegServer(corrupt_every=3)
+    source = opencv_source(server.url, timeout_s=2.0, backoff_initial_s=0.1, backoff_max_s=0.5)
+    try:
+        source.open()
+        wait_until(lambda: source.status()["frames"] >= 8, 20, what="good frames")
+        status = source.status()
+        assert status["corrupt_frames"] >= 2 and status["reopens"] == 0 and status["state"] == "streaming"
+        frame = source.grab(2.0)
+        assert frame.rgb.shape == (96, 96, 3)
+    finally:
+        source.close()
+        server.close()

@@ -115,3 +115,12 @@ def test_readers_never_see_a_torn_result_block():
     stop.set()
     thread.join()
     assert torn == []
+
+
+def test_heartbeat_freezes_while_the_cycle_is_stuck():
+    bank = RegisterBank(MAP)
+    bank.tick(0, alive=True)
+    bank.tick(0, alive=True)
+    assert bank.value("heartbeat") == 2
+    bank.tick(0, alive=False)
+    assert bank.value("heartbeat") == 2

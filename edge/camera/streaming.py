@@ -21,6 +21,7 @@ import numpy as np
 from edge.camera.base import CameraError, CameraLost, CameraSource, CorruptFrame, Frame, make_frame
 
 log = logging.getLogger(__name__)
+MAX_CONSECUTIVE_BAD_FRAMES = 5
 
 
 class Connection(Protocol):
@@ -132,21 +133,28 @@ class StreamingSource(CameraSource):
 
     def _work(self, generation: int) -> None:
         connection = None
+        failures = 0
         try:
             connection = self._connect()
             while not self._stop.is_set() and generation == self._generation:
                 image = connection.read()
                 if generation != self._generation:
                     return
-                if image is None:
-                    raise CameraLost(f"{self.name}: stream ended or read failed")
                 try:
+                    if image is None:
+                        raise CorruptFrame(f"{self.name}: read failed (undecodable frame or end of stream)")
                     frame = make_frame(image, 0, self.name)
                 except CorruptFrame as exc:
+                    # One bad frame (a garbled JPEG in an MJPEG stream) is skipped; a run of them
+                    # means the stream is gone (or a video file ended): reconnect.
+                    failures += 1
                     with self._cond:
                         self._corrupt += 1
                         self._last_error = str(exc)
+                    if failures >= MAX_CONSECUTIVE_BAD_FRAMES:
+                        raise CameraLost(f"{self.name}: {failures} failed reads in a row") from exc
                     continue
+                failures = 0
                 with self._cond:
                     self._index += 1
                     frame.index = self._index

@@ -8,7 +8,7 @@ from collections import Counter, deque
 
 import numpy as np
 
-STAGES = ("capture", "inference", "ranking", "geometry", "publish")
+STAGES = ("capture", "preprocess", "inference", "ranking", "geometry", "publish")
 
 
 class CycleStats:

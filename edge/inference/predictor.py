@@ -9,6 +9,7 @@ made for.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +27,7 @@ class Maps:
     scale_x: float  # camera px per model px
     scale_y: float
     model_rgb: np.ndarray  # the image as the model saw it (for overlays)
+    preprocess_ms: float = 0.0  # resize + normalisation, inside the inference stage's time
 
 
 class Predictor:
@@ -49,6 +51,7 @@ class Predictor:
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
         from edge.model_file import pad_to_multiple, preprocess
 
+        started = time.perf_counter()
         height, width = rgb.shape[:2]
         if not self.info.dynamic and (width, height) != (self.input_width, self.input_height):
             size = (self.input_width, self.input_height)
@@ -64,9 +67,10 @@ class Predictor:
                 h, w = tensor.shape[-2:]
         except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
             raise InferenceError(f"preprocessing failed: {exc}") from exc
+        preprocess_ms = (time.perf_counter() - started) * 1000.0
         boundaries, occlusions = self.backend.infer(tensor)
         boundaries, occlusions = boundaries[:h, :w], occlusions[:h, :w]
-        return Maps(boundaries, occlusions, width / w, height / h, rgb)
+        return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
 
     def describe(self) -> dict:
         return {

@@ -209,10 +209,15 @@ class RegisterBank:
         with self._lock:
             self._set_bit(name, on)
 
-    def tick(self, result_ttl_s: float) -> None:
-        """Heartbeat and expiry of stale results; called at >= 1 Hz from one task."""
+    def tick(self, result_ttl_s: float, alive: bool = True) -> None:
+        """Heartbeat and expiry of stale results; called at >= 1 Hz from one task.
+
+        `alive` False (the cycle thread is stuck) freezes the heartbeat, so the PLC sees a hung
+        appliance even though its Modbus server still answers.
+        """
         with self._lock:
-            self._set("heartbeat", (self._get("heartbeat") + 1) & 0xFFFF)
+            if alive:
+                self._set("heartbeat", (self._get("heartbeat") + 1) & 0xFFFF)
             expired = time.monotonic() - self._result_time > result_ttl_s
             if result_ttl_s > 0 and expired and self._bit("result_valid"):
                 self._set_bit("result_valid", False)

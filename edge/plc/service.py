@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from edge.config import PlcSection
 from edge.plc.bank import RegisterBank
@@ -19,9 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class PlcService:
-    def __init__(self, bank: RegisterBank, cfg: PlcSection):
+    def __init__(self, bank: RegisterBank, cfg: PlcSection, alive: Callable[[], bool] = lambda: True):
         self.bank = bank
         self.cfg = cfg
+        self.alive = alive  # False freezes the heartbeat (see RegisterBank.tick)
         self.state: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,7 +80,7 @@ class PlcService:
                 log.error("Modbus RTU not started on %s: %s", p.rtu_port, exc)
         ready.set()
         while not self._stop.is_set():
-            self.bank.tick(p.result_ttl_s)
+            self.bank.tick(p.result_ttl_s, self.alive())
             await asyncio.sleep(p.heartbeat_period_s)
         for server in servers:
             await server.shutdown()

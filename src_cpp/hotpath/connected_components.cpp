@@ -42,8 +42,6 @@ void add_run(ComponentStats& s, const Run& r) {
         s.min_x = r.x0;
         s.max_x = r.x1 - 1;
         s.min_y = s.max_y = r.y;
-        s.first_y = r.y;
-        s.first_x = r.x0;
     } else {
         s.min_x = std::min(s.min_x, r.x0);
         s.max_x = std::max(s.max_x, r.x1 - 1);
@@ -59,7 +57,6 @@ void add_run(ComponentStats& s, const Run& r) {
 }
 
 void merge_into(ComponentStats& dst, const ComponentStats& src) {
-    // src was created after dst (larger provisional label), so dst keeps its first pixel.
     dst.area += src.area;
     dst.sum_x += src.sum_x;
     dst.sum_y += src.sum_y;

@@ -1,0 +1,78 @@
+"""Inference backends: ONNX Runtime and PyTorch agree on the same weights; the TensorRT engine cache
+key and the guarded errors (TensorRT itself is not installed here, see docs/appliance.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from appliance_helpers import tiny_model
+
+from edge.config import InferenceSection
+from edge.inference import InferenceError, load_backend
+from edge.inference.onnxruntime_backend import choose_providers
+from edge.inference.predictor import Predictor
+from edge.inference.tensorrt_backend import engine_path
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def test_onnxruntime_and_pytorch_backends_give_the_same_maps(model):
+    rgb = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    ort_maps = Predictor(InferenceSection(model=str(model), threads=1), (128, 96)).predict(rgb)
+    torch_cfg = InferenceSection(
+        model=str(model), backend="torch", torch_checkpoint=str(model.parent / "f25.pt")
+    )
+    torch_maps = Predictor(torch_cfg, (128, 96)).predict(rgb)
+    assert ort_maps.boundaries.shape == (64, 64)  # the export size, from the ONNX metadata
+    assert (ort_maps.scale_x, ort_maps.scale_y) == (2.0, 1.5)  # back to camera pixels
+    np.testing.assert_allclose(ort_maps.boundaries, torch_maps.boundaries, atol=1e-4)
+    np.testing.assert_allclose(ort_maps.occlusions, torch_maps.occlusions, atol=1e-4)
+
+
+def test_model_id_and_input_come_from_the_metadata(model):
+    predictor = Predictor(InferenceSection(model=str(model)), (64, 64))
+    assert predictor.model_id == 4242 and predictor.describe()["input"] == [3, 64, 64]
+
+
+def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(InferenceError, match="bad.onnx"):
+        Predictor(InferenceSection(model=str(bad)), (64, 64))
+
+
+def test_provider_choice():
+    assert choose_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
+        "CPUExecutionProvider"
+    ]
+    everything = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers("auto", list(reversed(everything))) == everything
+    with pytest.raises(InferenceError, match="onnxruntime-gpu"):
+        choose_providers("cuda", ["CPUExecutionProvider"])
+
+
+def test_tensorrt_engine_cache_key_names_model_hash_gpu_and_version(tmp_path):
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"model one")
+    a = engine_path(onnx_file, "NVIDIA Jetson TX2", "8.2.1", fp16=True)
+    assert (
+        a.parent == tmp_path
+        and a.name.startswith("m.")
+        and a.name.endswith(".nvidia-jetson-tx2.trt8.2.1.fp16.engine")
+    )
+    assert engine_path(onnx_file, "NVIDIA H100 80GB HBM3", "10.3.0", fp16=False) != a
+    onnx_file.write_bytes(b"model two")
+    assert engine_path(onnx_file, "NVIDIA Jetson TX2", "8.2.1", fp16=True) != a  # retrained model: new engine
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_tensorrt_backend_without_tensorrt_says_what_to_install(model):
+    with pytest.raises(InferenceError, match="TensorRT"):
+        load_backend(InferenceSection(model=str(model), backend="tensorrt", device="cuda"), (1, 3, 64, 64))
