@@ -294,6 +294,10 @@ def build_model(plan: PilePlan) -> tuple[mujoco.MjModel, list[int]]:
     spec.visual.map.znear = 0.01
     spec.visual.map.zfar = 20.0
     spec.visual.quality.shadowsize = 1024
+    # No multisampling: RGB, depth and segmentation then agree pixel for pixel, which the
+    # pixel-exact ground truth needs (an MSAA edge pixel can take its label and its depth
+    # from different surfaces). Training blurs images anyway (thesis 5.1.2).
+    spec.visual.quality.offsamples = 0
     spec.visual.headlight.ambient = [0.25, 0.25, 0.25]
     spec.visual.headlight.diffuse = [0.15, 0.15, 0.15]
     spec.visual.headlight.specular = [0.0, 0.0, 0.0]
