@@ -24,7 +24,7 @@ MIN_OBJECT_HEIGHT_MM = 3.0  # below this a point is the bin floor
 
 @dataclass(frozen=True)
 class PlanarParams:
-    cup_radius_mm: float = 10.0
+    cup_radius_mm: float = 7.5
     max_residual_mm: float = 1.0
     max_tilt_deg: float = 30.0
     w_area: float = 1.0

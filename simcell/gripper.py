@@ -33,7 +33,7 @@ from simcell.cell import Cell
 
 @dataclass(frozen=True)
 class SuctionCup:
-    radius_mm: float = 10.0
+    radius_mm: float = 7.5  # a 15 mm bellows cup, the usual size for sachets 20-30 mm wide
     compliance_mm: float = 4.0  # bellows stroke: largest step off the fitted plane the lip can follow
     max_tilt_deg: float = 35.0
     max_residual_mm: float = 1.2

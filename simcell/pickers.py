@@ -245,7 +245,7 @@ class BaselinePicker:
     """A depth-map baseline, mapped to the robot through the same calibration file."""
 
     def __init__(
-        self, kind: str, workdir: Path, pick_height_mm: float, seed: int = 0, cup_radius_mm: float = 10.0
+        self, kind: str, workdir: Path, pick_height_mm: float, seed: int = 0, cup_radius_mm: float = 7.5
     ):
         if kind not in ("planar", "highest", "random"):
             raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")

@@ -40,6 +40,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="end a sequence when fewer than this share of its instances remain (0 = until empty) [0]",
     )
+    p.add_argument("--cup-radius-mm", type=float, default=7.5, help="suction cup radius [7.5]")
     p.add_argument("--pick-height-mm", type=float, default=20.0, help="pick plane above the bin floor [20]")
     p.add_argument("--model", default=None, help="ONNX model (default: the embedded configuration's)")
     p.add_argument(
@@ -120,6 +121,7 @@ def _instances(text: str) -> tuple[int, int]:
 
 def _settings(args, light_gain: float = 1.0):
     from mikado.presets import PRESETS
+    from simcell.gripper import SuctionCup
     from simcell.loop import LoopSettings
 
     if args.preset not in PRESETS:
@@ -128,6 +130,8 @@ def _settings(args, light_gain: float = 1.0):
         raise CommandError(f"--sequences {args.sequences}: expected at least 1")
     if not 0.0 <= args.stop_below < 1.0:
         raise CommandError(f"--stop-below {args.stop_below}: expected a share in [0, 1)")
+    if not 2.0 <= args.cup_radius_mm <= 40.0:
+        raise CommandError(f"--cup-radius-mm {args.cup_radius_mm}: expected 2 to 40 mm")
     if args.size < 64:
         raise CommandError(f"--size {args.size}: expected at least 64 px")
     return LoopSettings(
@@ -138,6 +142,7 @@ def _settings(args, light_gain: float = 1.0):
         pick_height_mm=args.pick_height_mm,
         held_out_textures=not args.training_textures,
         stop_below_fraction=args.stop_below,
+        cup=SuctionCup(radius_mm=args.cup_radius_mm),
         light_gain=light_gain,
     )
 
@@ -175,7 +180,9 @@ def _picker(method: str, args, out: Path, model=None):
                 out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, _max_area(args.max_area)
             )
         else:
-            picker = BaselinePicker(method, out / "work", args.pick_height_mm, seed=args.seed)
+            picker = BaselinePicker(
+                method, out / "work", args.pick_height_mm, seed=args.seed, cup_radius_mm=args.cup_radius_mm
+            )
     except PickerError as exc:
         raise CommandError(str(exc)) from exc
     return picker
