@@ -207,6 +207,7 @@ class AppliancePicker:
         self.camera.observation = obs
         self._trigger = self._trigger % 60000 + 1
         before = self._read()[self.map["sequence_id"].address]
+        started = time.perf_counter()
         self._write("trigger_id", self._trigger)
         deadline = time.monotonic() + timeout
         busy = self.map.bit_mask("busy")
@@ -223,8 +224,11 @@ class AppliancePicker:
             if time.monotonic() > deadline:
                 raise PickerError(f"trigger {self._trigger} not answered within {timeout:.0f} s")
             time.sleep(0.002)
+        round_trip_ms = (time.perf_counter() - started) * 1000.0
         self._write("result_ack", words[a["sequence_id"]])
-        latency = self._float(words, "latency")
+        # The appliance's own latency register; a failed cycle publishes none, then the
+        # handshake's round trip stands in for it.
+        latency = self._float(words, "latency") or round_trip_ms
         overlay = self._overlay()
         error = words[self.map["result_error"].address]
         if error:
