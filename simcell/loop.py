@@ -63,6 +63,7 @@ def run_sequence(
     settings: LoopSettings,
     sequence_id: str,
     on_attempt: FrameSink | None = None,
+    max_attempts: int | None = None,
 ) -> list[dict]:
     """Run one sequence with `picker` (see simcell.pickers) and return its attempt records."""
     t0 = time.perf_counter()
@@ -80,6 +81,8 @@ def run_sequence(
     picker.bind(cell)
     n = len(cell.in_bin)
     budget = max(1, round(settings.cycles_per_instance * n))
+    if max_attempts is not None:
+        budget = min(budget, max_attempts)
     records, failures_in_row = [], 0
     for attempt in range(budget):
         if not cell.in_bin or failures_in_row >= settings.max_consecutive_failures:

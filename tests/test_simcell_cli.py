@@ -89,6 +89,11 @@ def test_gif_of_a_few_baseline_cycles(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     gif = out / "cycles_highest.gif"
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames == 2 and image.size == (128, 64 + 34)  # two panels side by side, caption
+    assert len((out / "gif_records_highest.jsonl").read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,7 @@ def _machine() -> dict:
 
 
 def _run_sequences(
-    picker, families, args, settings, out_file: Path, extra: dict | None = None, sink=None
+    picker, families, args, settings, out_file: Path, extra: dict | None = None, sink=None, max_attempts=None
 ) -> int:
     from simcell.loop import run_sequence, sequence_seed
     from simcell.pickers import PickerError
@@ -213,7 +213,9 @@ def _run_sequences(
                 seed = sequence_seed(args.seed, family, k)
                 t0 = time.perf_counter()
                 try:
-                    records = run_sequence(picker, family, seed, settings, f"{family}-{k}", sink)
+                    records = run_sequence(
+                        picker, family, seed, settings, f"{family}-{k}", sink, max_attempts
+                    )
                 except PickerError as exc:
                     raise CommandError(str(exc)) from exc
                 for r in records:
@@ -350,27 +352,20 @@ def _gif(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     film = CycleFilm((args.size, args.size))
-
-    class Enough(Exception):
-        pass
-
-    def sink(record, overlay, lift):
-        film.add(record, overlay, lift)
-        if len(film.frames) >= args.cycles:
-            raise Enough
-
+    records = out / f"gif_records_{method}.jsonl"
+    records.unlink(missing_ok=True)
     picker = _picker(method, args, out)
+    args.sequences = 1
     try:
         for family in families:
-            args.sequences = 1
-            try:
-                _run_sequences(picker, [family], args, settings, out / "gif_records.jsonl", sink=sink)
-            except Enough:
+            left = args.cycles - len(film.frames)
+            if left <= 0:
                 break
+            _run_sequences(picker, [family], args, settings, records, sink=film.add, max_attempts=left)
     finally:
         picker.close()
     path = film.save(out / f"cycles_{method}.gif")
-    print(f"written {path} ({len(film.frames)} cycles)")
+    print(f"written {path} ({len(film.frames)} cycles; records in {records})")
     return 0
 
 
