@@ -142,7 +142,7 @@ class Supervisor:
         self._last_lock = threading.Lock()
         self._last_failure_snapshot = 0.0
         self._cycles = 0
-        self.lingering_threads = 0  # camera driver threads still blocked after stop()
+        self.lingering_threads = 0  # threads still inside a driver or the model after stop()
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -236,7 +236,9 @@ class Supervisor:
         if self.camera is not None:
             self.camera.close()
             self.lingering_threads = getattr(self.camera, "lingering_threads", lambda: 0)()
-        if self.predictor is not None:
+        cycle_stuck = self._cycle_thread is not None and self._cycle_thread.is_alive()
+        self.lingering_threads += int(cycle_stuck)
+        if self.predictor is not None and not cycle_stuck:  # never free a model a cycle still runs
             self.predictor.backend.close()
         self.stats.state = "stopped"
 
@@ -351,8 +353,12 @@ class Supervisor:
                 roi is None or cv2.pointPolygonTest(np.asarray(roi, np.float32), (u_cam, v_cam), False) >= 0
             )
             if inside:
+                rad = math.radians(angle)  # the axis direction, re-measured in camera pixels
+                angle_cam = math.degrees(
+                    math.atan2(math.sin(rad) * maps.scale_y, math.cos(rad) * maps.scale_x)
+                )
                 return {
-                    "u": u_cam, "v": v_cam, "angle_deg": angle, "score": score,
+                    "u": u_cam, "v": v_cam, "angle_deg": angle_cam, "score": score,
                     "major_px": major * math.hypot(maps.scale_x * math.cos(math.radians(angle)),
                                                    maps.scale_y * math.sin(math.radians(angle))),
                     "minor_px": minor * math.hypot(maps.scale_x * math.sin(math.radians(angle)),

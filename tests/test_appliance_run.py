@@ -48,10 +48,15 @@ def triggered(tmp_path_factory, model):
         try:
             wait_port(port, 60)
             wait_port(http, 10)
+            wait_until(lambda: status_json(http)["state"] == "running", 20, what="the cycle to start")
             yield app, port, http, tmp, client_tty
         finally:
             code = app.stop()
             assert code == 0, app.log()
+
+
+def status_json(http: int) -> dict:
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{http}/status.json", timeout=5).read())
 
 
 async def read_all(client) -> list[int]:
@@ -86,7 +91,9 @@ def test_pymodbus_client_drives_many_triggered_cycles_with_fresh_unique_sequence
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
         assert await client.connect()
         try:
-            words = await read_all(client)
+            deadline = time.monotonic() + 20
+            while not bit(words := await read_all(client), "ready") and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # the Modbus port opens before the cycle starts
             assert words[A["model_id"]] == 4242 and bit(words, "ready") and bit(words, "triggered")
             assert bit(words, "pixel_mode")
             sequence, seen = words[A["sequence_id"]], []

@@ -78,10 +78,11 @@ def main(args: argparse.Namespace) -> int:
     finally:
         supervisor.stop()
     if supervisor.lingering_threads:
-        # A camera driver is still blocked in a read: letting the interpreter finalise would
-        # cancel that thread inside C++ code and abort. Everything is closed; exit now.
+        # A camera read or a model run is still in progress in native code: letting the
+        # interpreter finalise would cancel that thread inside C++ and abort. Everything else
+        # is closed; exit now.
         logging.getLogger("binpick").warning(
-            "exiting with %d camera thread(s) blocked", supervisor.lingering_threads
+            "exiting with %d thread(s) still in native code", supervisor.lingering_threads
         )
         logging.shutdown()
         sys.stdout.flush()
