@@ -118,3 +118,10 @@ def test_the_ranking_on_exact_maps_picks_centred_unoccluded_products(tmp_path):
     m = metrics(records)
     assert m["NO"] == 6
     assert m["SR"] >= 0.6 and m["SC"] >= 0.8, records
+
+
+def test_bulk_only_sequences_stop_when_the_pile_thins(tmp_path):
+    settings = LoopSettings(width=SIZE, height=SIZE, instances=(5, 5), stop_below_fraction=0.9)
+    records = run_sequence(BaselinePicker("planar", tmp_path, 20.0), "pillow_sachet", 7, settings, "s0")
+    assert all(not r["extracted"] for r in records[:-1])  # it ran until the first product left...
+    assert records[-1]["extracted"] or len(records) == settings.max_consecutive_failures  # ...then stopped
