@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bicameral.commands.export",
         "export a training checkpoint to an ONNX model file",
     ),
+    "simcell": (
+        "simcell.commands.simcell",
+        "simulated bin-picking cell: closed-loop picking benchmark, baselines, report",
+    ),
 }
 
 

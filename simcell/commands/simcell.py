@@ -1,0 +1,373 @@
+"""`binpick simcell`: the simulated picking cell (run, report, sweep, gif).
+
+binpick simcell run --family all --sequences 3 --method all [--plc] [--model PATH]
+binpick simcell report            # Markdown tables (Table C.3 style) + plot from the records
+binpick simcell sweep --model-mikado A.onnx --model-mikado-plus B.onnx
+binpick simcell gif --cycles 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from edge.cli import CommandError
+
+DEFAULT_OUT = "out/simcell"
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder [{DEFAULT_OUT}]")
+    p.add_argument("--family", default="all", help="product family, comma-separated list or 'all' [all]")
+    p.add_argument("--sequences", type=int, default=3, help="piles (sequences) per family [3]")
+    p.add_argument("--seed", type=int, default=0, help="base seed of the piles [0]")
+    p.add_argument("--size", type=int, default=512, help="camera image width and height, px [512]")
+    p.add_argument("--instances", default="12-20", help="instances per pile, 'N' or 'MIN-MAX' [12-20]")
+    p.add_argument("--preset", default="mikado+", help="Mikado preset the piles are drawn from [mikado+]")
+    p.add_argument(
+        "--training-textures",
+        action="store_true",
+        help="use the training texture pools (default: held-out prints and backgrounds)",
+    )
+    p.add_argument(
+        "--stop-below",
+        type=float,
+        default=0.0,
+        help="end a sequence when fewer than this share of its instances remain (0 = until empty) [0]",
+    )
+    p.add_argument("--cup-radius-mm", type=float, default=7.5, help="suction cup radius [7.5]")
+    p.add_argument("--pick-height-mm", type=float, default=20.0, help="pick plane above the bin floor [20]")
+    p.add_argument("--model", default=None, help="ONNX model (default: the embedded configuration's)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="appliance configuration whose [ranking]/[inference] are used [firmware_config/embedded.toml]",
+    )
+    p.add_argument(
+        "--max-area",
+        default="auto",
+        help="ranking.max_area per pile: 'auto' = 1.5 x the largest product's flat image footprint "
+        "(the product's area bound an integrator sets), a number (image fraction if < 1, else px), "
+        "or 'config' to keep the appliance configuration's [auto]",
+    )
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
+    p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run picking sequences and write attempt records")
+    _add_common(run)
+    run.add_argument(
+        "--method", default="all", help="ours, oracle, planar, highest, random, a list or all [all]"
+    )
+    report = sub.add_parser("report", help="Markdown tables per family and a plot from the records")
+    report.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the records [{DEFAULT_OUT}]")
+    report.add_argument(
+        "--robot-motion-s", type=float, default=3.0, help="robot motion per cycle, for picks/min [3.0]"
+    )
+    sweep = sub.add_parser("sweep", help="success rate vs global image luminance for two models")
+    _add_common(sweep)
+    sweep.add_argument("--model-mikado", required=True, help="model trained on the mikado preset")
+    sweep.add_argument("--model-mikado-plus", required=True, help="model trained on the mikado+ preset")
+    sweep.add_argument("--gains", default="0.3,0.5,0.75,1.0,1.4,2.0", help="light intensity factors")
+    gif = sub.add_parser("gif", help="an animated GIF of a few picking cycles")
+    _add_common(gif)
+    gif.add_argument("--method", default="ours", help="ours, oracle, planar, highest or random [ours]")
+    gif.add_argument("--cycles", type=int, default=8, help="attempts to film [8]")
+
+
+def _families(text: str) -> list[str]:
+    from mikado.families import FAMILIES
+
+    if text == "all":
+        return list(FAMILIES)
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    bad = [f for f in names if f not in FAMILIES]
+    if bad or not names:
+        raise CommandError(f"--family {text!r}: expected 'all' or some of {', '.join(FAMILIES)}")
+    return names
+
+
+def _methods(text: str, allow_all: bool = True) -> list[str]:
+    from simcell.pickers import METHODS
+
+    if text == "all" and allow_all:
+        return list(METHODS)
+    names = [m.strip() for m in text.split(",")]
+    bad = [m for m in names if m not in METHODS]
+    if bad:
+        raise CommandError(
+            f"--method {text!r}: expected {'all or ' if allow_all else ''}some of {', '.join(METHODS)}"
+        )
+    return names
+
+
+def _instances(text: str) -> tuple[int, int]:
+    try:
+        lo, _, hi = text.partition("-")
+        lo, hi = int(lo), int(hi or lo)
+    except ValueError:
+        raise CommandError(f"--instances {text!r}: expected N or MIN-MAX") from None
+    if not 1 <= lo <= hi:
+        raise CommandError(f"--instances {text!r}: expected 1 <= MIN <= MAX")
+    return lo, hi
+
+
+def _settings(args, light_gain: float = 1.0):
+    from mikado.presets import PRESETS
+    from simcell.gripper import SuctionCup
+    from simcell.loop import LoopSettings
+
+    if args.preset not in PRESETS:
+        raise CommandError(f"--preset {args.preset!r}: expected one of {', '.join(PRESETS)}")
+    if args.sequences < 1:
+        raise CommandError(f"--sequences {args.sequences}: expected at least 1")
+    if not 0.0 <= args.stop_below < 1.0:
+        raise CommandError(f"--stop-below {args.stop_below}: expected a share in [0, 1)")
+    if not 2.0 <= args.cup_radius_mm <= 40.0:
+        raise CommandError(f"--cup-radius-mm {args.cup_radius_mm}: expected 2 to 40 mm")
+    if args.size < 64:
+        raise CommandError(f"--size {args.size}: expected at least 64 px")
+    return LoopSettings(
+        preset=args.preset,
+        width=args.size,
+        height=args.size,
+        instances=_instances(args.instances),
+        pick_height_mm=args.pick_height_mm,
+        held_out_textures=not args.training_textures,
+        stop_below_fraction=args.stop_below,
+        cup=SuctionCup(radius_mm=args.cup_radius_mm),
+        light_gain=light_gain,
+    )
+
+
+def _max_area(text: str) -> float | str | None:
+    if text in ("auto", "config"):
+        return None if text == "config" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number") from None
+    if value <= 0:
+        raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number")
+    return value
+
+
+def _picker(method: str, args, out: Path, model=None):
+    from simcell.pickers import EMBEDDED_CONFIG, AppliancePicker, BaselinePicker, OraclePicker, PickerError
+
+    try:
+        if method == "ours":
+            picker = AppliancePicker(
+                model or args.model,
+                args.size,
+                args.size,
+                out / "work",
+                args.pick_height_mm,
+                plc=args.plc,
+                threads=args.threads,
+                config=args.config or EMBEDDED_CONFIG,
+                max_area=_max_area(args.max_area),
+            )
+        elif method == "oracle":
+            picker = OraclePicker(
+                out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, _max_area(args.max_area)
+            )
+        else:
+            picker = BaselinePicker(
+                method, out / "work", args.pick_height_mm, seed=args.seed, cup_radius_mm=args.cup_radius_mm
+            )
+    except PickerError as exc:
+        raise CommandError(str(exc)) from exc
+    return picker
+
+
+def _machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def _run_sequences(
+    picker, families, args, settings, out_file: Path, extra: dict | None = None, sink=None, max_attempts=None
+) -> int:
+    from simcell.loop import run_sequence, sequence_seed
+    from simcell.pickers import PickerError
+
+    count = 0
+    with out_file.open("a") as fh:
+        for family in families:
+            for k in range(args.sequences):
+                seed = sequence_seed(args.seed, family, k)
+                t0 = time.perf_counter()
+                try:
+                    records = run_sequence(
+                        picker, family, seed, settings, f"{family}-{k}", sink, max_attempts
+                    )
+                except PickerError as exc:
+                    raise CommandError(str(exc)) from exc
+                for r in records:
+                    r.update(extra or {})
+                    fh.write(json.dumps(r) + "\n")
+                fh.flush()
+                count += len(records)
+                wins = sum(r["q1"] == "yes" for r in records)
+                print(
+                    f"{picker.name:8s} {family:14s} seq {k}: {wins}/{len(records)} picks, "
+                    f"{records[0]['left_in_bin'] if records else '?'} left, {time.perf_counter() - t0:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return count
+
+
+def _write_run_info(out: Path, args, settings, methods: list[str], families: list[str]) -> None:
+    info = {
+        "command": " ".join(sys.argv),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "methods": methods,
+        "families": families,
+        "sequences": args.sequences,
+        "seed": args.seed,
+        "model": args.model,
+        "plc": args.plc,
+        "held_out": {
+            "textures": not args.training_textures,
+            "texture_id_offset": 1_000_000,
+        },
+        "settings": settings.to_dict(),
+        "machine": _machine(),
+    }
+    (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
+
+
+def _run(args) -> int:
+    families, methods = _families(args.family), _methods(args.method)
+    settings = _settings(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_run_info(out, args, settings, methods, families)
+    for method in methods:
+        path = out / f"records_{method}.jsonl"
+        path.unlink(missing_ok=True)
+        picker = _picker(method, args, out)
+        try:
+            n = _run_sequences(picker, families, args, settings, path)
+        finally:
+            picker.close()
+        print(f"{method}: {n} attempts -> {path}", file=sys.stderr)
+    print(f"records in {out}; tables with: binpick simcell report --out {out}")
+    return 0
+
+
+def _report(args) -> int:
+    from simcell.report import markdown_table, plot_success, read_records, table_rows
+
+    out = Path(args.out)
+    try:
+        records = read_records(out)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    if not records:
+        raise CommandError(f"{out}: no records_*.jsonl found; run `binpick simcell run --out {out}` first")
+    rows = table_rows(records, args.robot_motion_s)
+    info_path = out / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    text = [
+        "# Simulated bin-picking cell",
+        "",
+        f"Run: `{info.get('command', '?')}` on {info.get('machine', {}).get('cpu', '?')} "
+        f"({info.get('machine', {}).get('cores', '?')} cores), {info.get('date_utc', '?')}.",
+        f"Textures held out from training: {info.get('held_out', {}).get('textures', '?')}. "
+        f"PPM = successful picks per minute with {args.robot_motion_s:g} s of robot motion per cycle "
+        "plus the measured vision time. FF (not in the thesis) = share of failures whose cup landed on the "
+        "bin floor.",
+        "",
+        markdown_table(rows),
+        "",
+        "![success](report.png)",
+        "",
+    ]
+    plot_success(rows, out / "report.png")
+    (out / "report.md").write_text("\n".join(text))
+    print("\n".join(text))
+    print(f"written {out / 'report.md'} and {out / 'report.png'}", file=sys.stderr)
+    return 0
+
+
+def _sweep(args) -> int:
+    from simcell.report import plot_sweep, sweep_points, sweep_table
+
+    families = _families(args.family)
+    try:
+        gains = [float(g) for g in args.gains.split(",")]
+    except ValueError:
+        raise CommandError(f"--gains {args.gains!r}: expected comma-separated numbers") from None
+    if any(g <= 0 for g in gains):
+        raise CommandError(f"--gains {args.gains!r}: expected positive factors")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "sweep_records.jsonl"
+    path.unlink(missing_ok=True)
+    for label, model in (("mikado", args.model_mikado), ("mikado+", args.model_mikado_plus)):
+        picker = _picker("ours", args, out, model=model)
+        try:
+            for gain in gains:
+                settings = _settings(args, light_gain=gain)
+                _run_sequences(
+                    picker, families, args, settings, path, {"model_label": label, "light_gain": gain}
+                )
+        finally:
+            picker.close()
+    from simcell.report import read_records
+
+    points = sweep_points(read_records(out, "sweep_records.jsonl"))
+    plot_sweep(points, out / "sweep.png")
+    text = "# Lighting sweep (Figure 5.18)\n\n" + sweep_table(points) + "\n\n![sweep](sweep.png)\n"
+    (out / "sweep.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _gif(args) -> int:
+    from simcell.gif import CycleFilm
+
+    families = _families(args.family)
+    (method,) = _methods(args.method, allow_all=False)[:1]
+    if args.cycles < 1:
+        raise CommandError(f"--cycles {args.cycles}: expected at least 1")
+    settings = _settings(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    film = CycleFilm((args.size, args.size))
+    records = out / f"gif_records_{method}.jsonl"
+    records.unlink(missing_ok=True)
+    picker = _picker(method, args, out)
+    args.sequences = 1
+    try:
+        for family in families:
+            left = args.cycles - len(film.frames)
+            if left <= 0:
+                break
+            _run_sequences(picker, [family], args, settings, records, sink=film.add, max_attempts=left)
+    finally:
+        picker.close()
+    path = film.save(out / f"cycles_{method}.gif")
+    print(f"written {path} ({len(film.frames)} cycles; records in {records})")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return {"run": _run, "report": _report, "sweep": _sweep, "gif": _gif}[args.action](args)

@@ -1,0 +1,362 @@
+"""Who decides where the cup goes: our appliance (its own cycle) or a depth-map baseline.
+
+`AppliancePicker` starts the real `edge.supervisor.Supervisor` (the object `binpick run`
+starts) in triggered mode, with a camera source that hands it the cell's current frame, and
+asks for each grasp through the PLC handshake: in-process register writes on the same
+`RegisterBank` the Modbus server serves, or, with `plc=True`, a real Modbus TCP client on
+127.0.0.1. Either way the grasp comes back as the PLC would read it: robot millimetres from the
+calibration file. Baselines map their pixel through the same calibration file and pick height.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.calibration_file import Calibration, load_calibration
+from edge.camera.base import CameraError, CameraSource, Frame, make_frame
+from simcell import baselines
+from simcell.calibration import write_calibration
+from simcell.cell import Cell, Observation
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED_CONFIG = ROOT / "firmware_config" / "embedded.toml"
+METHODS = ("ours", "oracle", "planar", "highest", "random")
+
+
+class PickerError(RuntimeError):
+    """The picker cannot run (model missing, appliance failed to start); message says what to fix."""
+
+
+@dataclass
+class Proposal:
+    robot_mm: np.ndarray | None  # None: no grasp this cycle
+    pixel: tuple[float, float] | None
+    vision_ms: float
+    message: str = ""
+    overlay: np.ndarray | None = field(default=None, repr=False)
+
+
+def default_model_path() -> Path:
+    """The bundled model the appliance's embedded configuration names."""
+    from edge.config import load_config
+
+    return Path(load_config(EMBEDDED_CONFIG, check_files=False).inference.model)
+
+
+AUTO_AREA_FACTOR = 1.5
+
+
+def cell_max_area(cell: Cell, setting: float | str | None) -> float | None:
+    """The ranking's max_area for this pile: "auto" = 1.5 x the largest product's flat image
+    footprint, as an image fraction (the model may run at another resolution than the camera);
+    a number is used as given; None keeps the appliance configuration's."""
+    if setting is None:
+        return None
+    if setting == "auto":
+        fraction = AUTO_AREA_FACTOR * cell.largest_product_px() / (cell.camera.width * cell.camera.height)
+        return float(min(0.9, fraction))
+    return float(setting)
+
+
+class CellCamera(CameraSource):
+    """A camera that delivers the frame the cell rendered last (RGB and depth)."""
+
+    name = "simcell"
+
+    def __init__(self):
+        self.observation: Observation | None = None
+        self._index = 0
+
+    def open(self) -> None:
+        pass
+
+    def grab(self, timeout: float) -> Frame:
+        if self.observation is None:
+            raise CameraError("simcell: no frame rendered yet")
+        self._index += 1
+        return make_frame(self.observation.rgb, self._index, self.name, depth_m=self.observation.depth_m)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppliancePicker:
+    name = "ours"
+
+    def __init__(
+        self,
+        model: str | Path | None,
+        width: int,
+        height: int,
+        workdir: Path,
+        pick_height_mm: float,
+        plc: bool = False,
+        threads: int = 0,
+        config: str | Path = EMBEDDED_CONFIG,
+        max_area: float | str | None = "auto",
+    ):
+        """`config` is an appliance configuration whose ranking and inference sections are used
+        as they are (but `max_area`, see `cell_max_area`); camera, calibration, PLC port and
+        status page are the cell's."""
+        from edge.config import ConfigError, load_config
+
+        try:
+            cfg = load_config(config, check_files=False)
+        except ConfigError as exc:
+            raise PickerError(str(exc)) from exc
+        model = Path(model) if model is not None else Path(cfg.inference.model)
+        if not model.is_file():
+            raise PickerError(f"{model}: model file not found (export one with `binpick export`)")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.calibration_path = workdir / "simcell_calibration.json"
+        self.max_area = max_area
+        cfg.appliance.mode = "triggered"
+        cfg.camera.width, cfg.camera.height = width, height
+        cfg.inference.model = str(model)
+        cfg.inference.threads = threads
+        cfg.calibration.file = str(self.calibration_path)
+        cfg.calibration.required = True
+        cfg.calibration.pick_height_mm = pick_height_mm
+        cfg.plc.tcp_port = _free_port()
+        cfg.health.http_enabled = False
+        cfg.health.snapshot_on_failure = False
+        cfg.health.snapshot_dir = str(workdir / "snapshots")
+        self.config = cfg
+        self.plc = plc
+        self._sup = None
+        self._client = None
+        self._trigger = 0
+
+    def start(self) -> None:
+        from edge.plc.register_map import RegisterMapError
+        from edge.supervisor import StartupError, Supervisor
+
+        try:
+            sup = Supervisor(self.config)
+            sup.start()
+        except (StartupError, RegisterMapError) as exc:
+            raise PickerError(f"the appliance did not start: {exc}") from exc
+        sup.camera.close()
+        self.camera = CellCamera()
+        sup.camera = self.camera  # the cycle grabs from the cell from now on
+        self._sup = sup
+        self.map = sup.register_map
+        self.model_id = sup.predictor.model_id
+        if self.plc:
+            from pymodbus.client import ModbusTcpClient
+
+            self._client = ModbusTcpClient("127.0.0.1", port=self.config.plc.tcp_port, timeout=5)
+            deadline = time.monotonic() + 10
+            while not self._client.connect():
+                if time.monotonic() > deadline:
+                    raise PickerError(f"Modbus TCP on 127.0.0.1:{self.config.plc.tcp_port} did not answer")
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._sup is not None:
+            self._sup.stop()
+
+    def bind(self, cell: Cell) -> None:
+        """A new pile has a new (jittered) camera: write its calibration for the appliance."""
+        write_calibration(cell, self.calibration_path)
+        self.calibration = load_calibration(self.calibration_path)
+        if self._sup is None:
+            self.start()
+            self._configured_params = self._sup.ranking_params
+        area = cell_max_area(cell, self.max_area)
+        self._sup.ranking_params = (
+            self._configured_params if area is None else replace(self._configured_params, max_area=area)
+        )
+
+    # ------------------------------------------------------------------ the PLC's side
+    def _write(self, name: str, value: int) -> None:
+        address = self.map[name].address
+        if self._client is None:
+            self._sup.bank.plc_write(address, [value])
+        else:
+            response = self._client.write_register(address, value, device_id=1)
+            if response.isError():
+                raise PickerError(f"Modbus write of {name} refused: {response}")
+
+    def _read(self) -> list[int]:
+        if self._client is None:
+            return self._sup.bank.read(0, self.map.size)
+        response = self._client.read_holding_registers(0, count=self.map.size, device_id=1)
+        if response.isError():
+            raise PickerError(f"Modbus read refused: {response}")
+        return response.registers
+
+    def _float(self, words: list[int], name: str) -> float:
+        from edge.plc.register_map import words_to_float
+
+        a = self.map[name].address
+        return words_to_float(words[a], words[a + 1])
+
+    def propose(self, cell: Cell, obs: Observation, timeout: float = 120.0) -> Proposal:
+        self.camera.observation = obs
+        self._trigger = self._trigger % 60000 + 1
+        before = self._read()[self.map["sequence_id"].address]
+        started = time.perf_counter()
+        self._write("trigger_id", self._trigger)
+        deadline = time.monotonic() + timeout
+        busy = self.map.bit_mask("busy")
+        while True:
+            words = self._read()
+            a = {n: self.map[n].address for n in ("trigger_ack", "sequence_id", "status", "request_id")}
+            if (
+                words[a["trigger_ack"]] == self._trigger
+                and not words[a["status"]] & busy
+                and words[a["sequence_id"]] != before
+                and words[a["request_id"]] == self._trigger
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise PickerError(f"trigger {self._trigger} not answered within {timeout:.0f} s")
+            time.sleep(0.002)
+        round_trip_ms = (time.perf_counter() - started) * 1000.0
+        self._write("result_ack", words[a["sequence_id"]])
+        # The appliance's own latency register; a failed cycle publishes none, then the
+        # handshake's round trip stands in for it.
+        latency = self._float(words, "latency") or round_trip_ms
+        overlay = self._overlay()
+        error = words[self.map["result_error"].address]
+        if error:
+            name = self.map.error_name(error)
+            return Proposal(None, None, latency, f"appliance error {name}", overlay)
+        xyz = np.array([self._float(words, n) for n in ("x", "y", "z")])
+        return Proposal(xyz, self.calibration.robot_to_pixel(xyz), latency, "", overlay)
+
+    def _overlay(self) -> np.ndarray | None:
+        png = self._sup.overlay_png()
+        if not png:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class BaselinePicker:
+    """A depth-map baseline, mapped to the robot through the same calibration file."""
+
+    def __init__(
+        self, kind: str, workdir: Path, pick_height_mm: float, seed: int = 0, cup_radius_mm: float = 7.5
+    ):
+        if kind not in ("planar", "highest", "random"):
+            raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")
+        self.name = kind
+        self.pick_height_mm = pick_height_mm
+        self.params = baselines.PlanarParams(cup_radius_mm=cup_radius_mm)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.calibration_path = workdir / f"simcell_calibration_{kind}.json"
+        self.rng = np.random.default_rng([0xBA5E, seed])
+        self.calibration: Calibration | None = None
+
+    def bind(self, cell: Cell) -> None:
+        write_calibration(cell, self.calibration_path)
+        self.calibration = load_calibration(self.calibration_path)
+        self.rng = np.random.default_rng([0xBA5E, cell.seed])
+
+    def propose(self, cell: Cell, obs: Observation) -> Proposal:
+        cal = self.calibration
+        t0 = time.perf_counter()
+        if self.name == "planar":
+            pixel = baselines.planar_region(obs.depth_m, cal, self.params)
+        elif self.name == "highest":
+            pixel = baselines.highest_point(obs.depth_m, cal)
+        else:
+            pixel = baselines.random_point(obs.depth_m, cal, self.rng)
+        robot = (
+            None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
+        )
+        ms = (time.perf_counter() - t0) * 1000.0
+        overlay = obs.rgb.copy()
+        if cal.roi_polygon is not None:
+            cv2.polylines(overlay, [np.round(cal.roi_polygon).astype(np.int32)], True, (0, 200, 255), 1)
+        if pixel is not None:
+            cv2.circle(overlay, (round(pixel[0]), round(pixel[1])), 5, (255, 40, 40), -1, cv2.LINE_AA)
+        return Proposal(robot, pixel, ms, "" if pixel is not None else "no grasp found", overlay)
+
+    def close(self) -> None:
+        pass
+
+
+class OraclePicker:
+    """The appliance's ranking on the simulator's exact boundary and occlusion maps.
+
+    Not a method a cell can run: the ceiling of ours, i.e. what the ranking and the gripper
+    achieve with a perfect network. It separates the network's errors from the rest of the
+    chain (candidates, ranking, grasp point, suction) when reading the report.
+    """
+
+    name = "oracle"
+
+    def __init__(
+        self,
+        workdir: Path,
+        pick_height_mm: float,
+        config: str | Path = EMBEDDED_CONFIG,
+        max_area: float | str | None = "auto",
+    ):
+        from edge.config import ConfigError, load_config
+        from edge.postprocess import RankingParams
+
+        try:
+            r = load_config(config, check_files=False).ranking
+        except ConfigError as exc:
+            raise PickerError(str(exc)) from exc
+        self.max_area = max_area
+        self.configured = RankingParams(
+            alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
+            patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
+        )  # fmt: skip
+        self.pick_height_mm = pick_height_mm
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.calibration_path = workdir / "simcell_calibration_oracle.json"
+        self.calibration: Calibration | None = None
+
+    def bind(self, cell: Cell) -> None:
+        write_calibration(cell, self.calibration_path)
+        self.calibration = load_calibration(self.calibration_path)
+        area = cell_max_area(cell, self.max_area)
+        self.params = self.configured if area is None else replace(self.configured, max_area=area)
+
+    def propose(self, cell: Cell, obs: Observation) -> Proposal:
+        from edge.overlay import draw_overlay
+        from edge.postprocess import rank
+        from mikado.ground_truth import ground_truth
+
+        cal = self.calibration
+        t0 = time.perf_counter()
+        boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
+        y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
+        ranking = rank(y, z, self.params, return_labels=True)
+        roi = np.round(cal.roi_polygon).astype(np.float32) if cal.roi_polygon is not None else None
+        options = [] if ranking.grasp is None else [(ranking.grasp.u, ranking.grasp.v)]
+        options += [tuple(c.centroid) for c in ranking.candidates]
+        pixel = next(
+            (
+                p
+                for p in options
+                if roi is None or cv2.pointPolygonTest(roi, (float(p[0]), float(p[1])), False) >= 0
+            ),
+            None,
+        )
+        robot = (
+            None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
+        )
+        ms = (time.perf_counter() - t0) * 1000.0
+        overlay = draw_overlay(obs.rgb, y, z, ranking, self.params)
+        return Proposal(robot, pixel, ms, "" if pixel is not None else "no candidate in the ROI", overlay)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,150 @@
+"""Tables and plots from attempt records: Table C.3-style Markdown and Figure 5.18-style curves."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from simcell.scoring import METRICS, metrics, picks_per_minute
+
+METHOD_LABELS = {
+    "ours": "ours (bicameral + ranking)",
+    "oracle": "ranking on exact maps (ceiling)",
+    "planar": "planar region (industrial)",
+    "highest": "highest point",
+    "random": "random point",
+}
+
+
+def read_records(folder: Path, pattern: str = "records_*.jsonl") -> list[dict]:
+    records = []
+    for path in sorted(folder.glob(pattern)):
+        for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_no}: not a JSON record ({exc.msg})") from exc
+    return records
+
+
+def _cell(value) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.2f}".replace("0.", ".", 1) if value < 1 else f"{value:.2f}"
+
+
+def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, str, dict]]:
+    """(family, method, metrics + PPM) per family and method, then "overall" per method."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["family"], r["method"])].append(r)
+        groups[("overall", r["method"])].append(r)
+    families = sorted({f for f, _ in groups if f != "overall"}) + ["overall"]
+    methods = [m for m in METHOD_LABELS if any(k[1] == m for k in groups)]
+    rows = []
+    for family in families:
+        for method in methods:
+            recs = groups.get((family, method))
+            if recs:
+                row = metrics(recs)
+                row["PPM"] = picks_per_minute(recs, robot_motion_s)
+                row["vision_ms"] = float(np.median([r["vision_ms"] for r in recs]))
+                failures = [r for r in recs if r["q1"] != "yes"]
+                floor = sum(bool(r.get("on_floor")) for r in failures)
+                row["FF"] = floor / len(failures) if failures else float("nan")
+                rows.append((family, method, row))
+    return rows
+
+
+def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
+    head = ["product family", "method", *METRICS, "FF", "PPM", "vision ms (median)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for family, method, row in rows:
+        values = [_cell(row[m]) for m in [*METRICS, "FF"]] + [f"{row['PPM']:.1f}", f"{row['vision_ms']:.0f}"]
+        lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def plot_success(rows: list[tuple[str, str, dict]], path: Path) -> None:
+    """SR (solid bars) and SV (hatched extension) per family and method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = list(dict.fromkeys(f for f, _, _ in rows))
+    methods = list(dict.fromkeys(m for _, m, _ in rows))
+    lookup = {(f, m): r for f, m, r in rows}
+    width = 0.8 / max(1, len(methods))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(families) + 2), 4))
+    for k, method in enumerate(methods):
+        xs = np.arange(len(families)) + (k - (len(methods) - 1) / 2) * width
+        sr = [lookup.get((f, method), {}).get("SR", np.nan) for f in families]
+        sv = [lookup.get((f, method), {}).get("SV", np.nan) for f in families]
+        bars = ax.bar(xs, sr, width, label=METHOD_LABELS.get(method, method))
+        ax.bar(
+            xs,
+            np.subtract(sv, sr),
+            width,
+            bottom=sr,
+            color=bars.patches[0].get_facecolor(),
+            alpha=0.35,
+            hatch="//",
+        )
+    ax.set_xticks(np.arange(len(families)), families, rotation=20)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate: SR (solid), SV (hatched)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep_points(records: list[dict]) -> dict[str, list[tuple[float, float, float, int]]]:
+    """Per model label: (mean luminance, SR, SV, NO) per light gain, sorted by luminance."""
+    groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["model_label"], r["light_gain"])].append(r)
+    out: dict[str, list] = defaultdict(list)
+    for (label, _gain), recs in groups.items():
+        m = metrics(recs)
+        out[label].append((float(np.mean([r["luminance"] for r in recs])), m["SR"], m["SV"], m["NO"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def plot_sweep(points: dict[str, list], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, pts in points.items():
+        lum, sr, sv = (np.array([p[i] for p in pts]) for i in range(3))
+        (line,) = ax.plot(lum, sr, "-o", label=f"{label} SR")
+        ax.plot(lum, sv, "--", color=line.get_color(), label=f"{label} SV")
+    ax.set_xlabel("global image luminance (mean grey level, 0-255)")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep_table(points: dict[str, list]) -> str:
+    lines = ["| model | luminance | SR | SV | NO |", "|---|---:|---:|---:|---:|"]
+    for label, pts in points.items():
+        for lum, sr, sv, n in pts:
+            lines.append(f"| {label} | {lum:.0f} | {_cell(sr)} | {_cell(sv)} | {n} |")
+    return "\n".join(lines)

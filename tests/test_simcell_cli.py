@@ -1,0 +1,135 @@
+"""`binpick simcell` end to end as subprocesses: the appliance's own cycle over Modbus TCP, a
+baseline, the report, the GIF, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from appliance_helpers import tiny_model
+
+pytest.importorskip("mujoco")
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def binpick(*args: str, timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """An untrained F25 and an appliance configuration that makes its meaningless maps one candidate."""
+    tmp = tmp_path_factory.mktemp("simcell_model")
+    model = tiny_model(tmp, 64, 64)
+    text = (ROOT / "firmware_config" / "embedded.toml").read_text()
+    text = text.replace("alpha = 0.1", "alpha = 0.999").replace("beta = 0.1", "beta = 0.5")
+    text = text.replace("min_area = 0.0005", "min_area = 16").replace("max_area = 0.5", "max_area = 1e9")
+    text = text.replace(
+        'registers = "registers.toml"', f'registers = "{ROOT / "firmware_config" / "registers.toml"}"'
+    )
+    config = tmp / "untrained.toml"
+    config.write_text(text)
+    return model, config
+
+
+def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
+    model, config = untrained
+    out = tmp_path / "out"
+    common = [
+        "--family",
+        "rigid_box",
+        "--sequences",
+        "1",
+        "--size",
+        "64",
+        "--instances",
+        "3",
+        "--out",
+        str(out),
+    ]
+    proc = binpick("simcell", "run", *common, "--method", "ours,planar", "--plc", "--model", str(model),
+                   "--config", str(config), "--threads", "1", "--max-area", "config")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for method in ("ours", "planar"):
+        records = [json.loads(line) for line in (out / f"records_{method}.jsonl").read_text().splitlines()]
+        assert 1 <= len(records) <= 5  # budget: 1.5 x 3 instances
+        for r in records:
+            assert r["method"] == method and r["family"] == "rigid_box"
+            assert r["q1"] in ("yes", "no", "more")
+        if method == "ours":
+            # The grasp went through the calibration file and the registers: robot millimetres.
+            grasped = [r for r in records if "robot_mm" in r]
+            assert grasped and all(r["vision_ms"] > 0 and len(r["robot_mm"]) == 3 for r in grasped)
+    info = json.loads((out / "run.json").read_text())
+    assert info["plc"] is True and info["held_out"]["textures"] is True
+    report = binpick("simcell", "report", "--out", str(out))
+    assert report.returncode == 0, report.stderr
+    table = (out / "report.md").read_text()
+    assert "| rigid_box | ours (bicameral + ranking) |" in table
+    assert "| overall | planar region (industrial) |" in table
+    assert (out / "report.png").stat().st_size > 1000
+
+
+def test_gif_of_a_few_baseline_cycles(tmp_path):
+    out = tmp_path / "gif"
+    proc = binpick("simcell", "gif", "--method", "highest", "--family", "square_sachet", "--cycles", "2",
+                   "--size", "64", "--instances", "3", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    gif = out / "cycles_highest.gif"
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames == 2 and image.size == (128, 64 + 34)  # two panels side by side, caption
+    assert len((out / "gif_records_highest.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--family", "teapot"], "--family 'teapot': expected 'all' or some of"),
+        (["run", "--method", "magic"], "--method 'magic': expected all or some of"),
+        (["run", "--instances", "5-2"], "--instances '5-2': expected 1 <= MIN <= MAX"),
+        (
+            ["run", "--method", "ours", "--model", "/nonexistent.onnx"],
+            "/nonexistent.onnx: model file not found",
+        ),
+        (["report", "--out", "/nonexistent-simcell"], "no records_*.jsonl found"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(args, message):
+    proc = (
+        binpick("simcell", *args, "--out", "/nonexistent-simcell")
+        if args[0] == "run"
+        else binpick("simcell", *args)
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lighting_sweep_takes_two_models_and_measures_luminance(tmp_path, untrained):
+    model, config = untrained
+    out = tmp_path / "sweep"
+    proc = binpick("simcell", "sweep", "--model-mikado", str(model), "--model-mikado-plus", str(model),
+                   "--config", str(config), "--threads", "1", "--max-area", "config", "--family", "rigid_box",
+                   "--sequences", "1", "--size", "64", "--instances", "2", "--gains", "0.4,2.0",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "sweep_records.jsonl").read_text().splitlines()]
+    assert {r["model_label"] for r in records} == {"mikado", "mikado+"}
+    dark = [r["luminance"] for r in records if r["light_gain"] == 0.4]
+    bright = [r["luminance"] for r in records if r["light_gain"] == 2.0]
+    assert max(dark) < min(bright)  # the gain changes the image the model sees
+    assert "| mikado+ |" in (out / "sweep.md").read_text() and (out / "sweep.png").is_file()
