@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("bicameral.commands.finetune", "fine-tune a checkpoint, first encoder blocks frozen"),
     "eval": ("bicameral.commands.eval", "score a model: ODS/OIS/AP/AP60 and instance-level picking scores"),
     "model-card": ("bicameral.commands.model_card", "write a model card from provenance and eval scores"),
+    "export": ("bicameral.commands.export", "export a training checkpoint to an ONNX model file"),
 }
 
 

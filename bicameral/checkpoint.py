@@ -1,0 +1,147 @@
+"""Checkpoints: one file that rebuilds a trained network and says how to feed it.
+
+A checkpoint is a dict saved with `torch.save` and read back with `weights_only=True` (no
+arbitrary code runs on load):
+
+    format          "binpick-checkpoint"
+    version         1
+    config          {"variant", "width", "in_channels", "encoder"}   (NetworkConfig)
+    state_dict      the model's parameters
+    preprocess      contracts.md section 2 record (channel_order, rgb_scale, mean, std, depth_unit)
+    provenance      JSON-able dict: dataset, preset, iterations, epochs, hardware, seconds, commit, date
+    optimizer_state optimizer.state_dict() or None (to resume training)
+    extra           JSON-able dict for the trainer's own bookkeeping (step, scheduler, metrics ...)
+
+`binpick export` turns `config`, `preprocess` and `provenance` into the ONNX metadata, so the
+appliance learns from the model file alone how it was trained. Writes are atomic (temp file in
+the same directory, fsync, rename): a crash mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bicameral.networks import BicameralNet, NetworkConfig
+from edge.model_file import CHANNELS, ModelFileError, Preprocess
+
+FORMAT = "binpick-checkpoint"
+VERSION = 1
+INPUT_KIND_BY_CHANNELS = {v: k for k, v in CHANNELS.items()}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the key."""
+
+
+def _config(config: NetworkConfig | dict) -> NetworkConfig:
+    return config.validate() if isinstance(config, NetworkConfig) else NetworkConfig.from_dict(dict(config))
+
+
+def _json_able(name: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be JSON-serialisable: {exc}") from None
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call `write(file_object)` on a temp file next to `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: BicameralNet,
+    config: NetworkConfig | dict,
+    preprocess: Preprocess | dict,
+    provenance: dict,
+    optimizer_state: dict | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write a checkpoint atomically; validates config against the model and preprocess against
+    the input channels so that a bad checkpoint fails at save time, not at export on the cell."""
+    cfg = _config(config)
+    if cfg != model.config:
+        raise ValueError(f"config {cfg.to_dict()} does not describe this model {model.config.to_dict()}")
+    record = preprocess.to_dict() if isinstance(preprocess, Preprocess) else dict(preprocess)
+    try:
+        Preprocess.from_dict(record, cfg.in_channels)
+    except ModelFileError as exc:
+        raise ValueError(str(exc)) from None
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "preprocess": record,
+        "provenance": _json_able("provenance", provenance),
+        "optimizer_state": optimizer_state,
+        "extra": _json_able("extra", extra),
+    }
+    atomic_write(path, lambda f: torch.save(checkpoint, f))
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The validated checkpoint dict (no model built)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint '{path}' cannot be read: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint '{path}': 'format' is not {FORMAT!r} (not a binpick checkpoint)")
+    if data.get("version") != VERSION:
+        raise CheckpointError(
+            f"checkpoint '{path}': 'version' = {data.get('version')!r}, this code reads {VERSION}"
+        )
+    for key in ("config", "state_dict", "preprocess", "provenance"):
+        if not isinstance(data.get(key), dict):
+            raise CheckpointError(f"checkpoint '{path}': key '{key}' is missing or not a dict")
+    try:
+        config = NetworkConfig.from_dict(data["config"])
+        Preprocess.from_dict(data["preprocess"], config.in_channels)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint '{path}': {exc}") from None
+    return data
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[BicameralNet, dict]:
+    """Rebuild the network from a checkpoint (eval mode); returns (model, checkpoint dict)."""
+    data = read_checkpoint(path)
+    model = BicameralNet(NetworkConfig.from_dict(data["config"]))
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"checkpoint '{path}': state_dict does not fit config {data['config']}: {exc}"
+        ) from None
+    return model.to(device).eval(), data
+
+
+def checkpoint_preprocess(data: dict) -> Preprocess:
+    config = NetworkConfig.from_dict(data["config"])
+    return Preprocess.from_dict(data["preprocess"], config.in_channels)
