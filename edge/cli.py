@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("bicameral.commands.eval", "score a model: ODS/OIS/AP/AP60 and instance-level picking scores"),
     "model-card": ("bicameral.commands.model_card", "write a model card from provenance and eval scores"),
     "export": ("bicameral.commands.export", "export a training checkpoint to an ONNX model file"),
+    "mikado": (
+        "mikado.commands.mikado",
+        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
+    ),
 }
 
 

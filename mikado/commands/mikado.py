@@ -1,0 +1,202 @@
+"""`binpick mikado generate|stats|preview|coco`: synthetic piles with exact ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from edge.cli import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="mikado_command", metavar="ACTION", required=True)
+
+    gen = sub.add_parser(
+        "generate",
+        help="generate a dataset of synthetic piles",
+        description="Generate Mikado scenes (contracts.md §3) into --out.",
+    )
+    gen.add_argument("--preset", default="mikado+", help="mikado | mikado+ (default mikado+)")
+    gen.add_argument("--count", type=int, required=True, help="number of scenes in the whole dataset")
+    gen.add_argument("--out", required=True, help="dataset directory")
+    gen.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    gen.add_argument("--width", type=int, default=640)
+    gen.add_argument("--height", type=int, default=512)
+    gen.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="local processes (default: all cores)"
+    )
+    gen.add_argument("--shard", default=None, help="k/N: make only scenes with index %% N == k (0 <= k < N)")
+    gen.add_argument("--no-resume", action="store_true", help="regenerate scenes that already exist")
+    gen.add_argument("--instances", default=None, help="MIN-MAX dropped instances (overrides the preset)")
+    gen.add_argument("--families", default=None, help="comma-separated families (overrides the preset)")
+    gen.add_argument("--heterogeneous", type=float, default=None, help="probability of a mixed scene (0..1)")
+    gen.add_argument(
+        "--textures", action="append", default=[], help="folder of print images (PNG/JPEG); repeatable"
+    )
+    gen.add_argument(
+        "--backgrounds", action="append", default=[], help="folder of background images; repeatable"
+    )
+    gen.add_argument("--no-progress", action="store_true")
+
+    st = sub.add_parser(
+        "stats",
+        help="instances, occlusions and background per image",
+        description="Dataset statistics as in thesis Figures 3.16 and 5.4.",
+    )
+    st.add_argument("dataset")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    pv = sub.add_parser(
+        "preview",
+        help="contact sheet of RGB with boundaries and occluding sides",
+        description="Contact sheet: boundaries in blue, occluding (upper) sides in orange.",
+    )
+    pv.add_argument("dataset")
+    pv.add_argument("--out", default=None, help="PNG to write (default DATASET/preview.png)")
+    pv.add_argument("--count", type=int, default=16, help="scenes on the sheet (default 16)")
+    pv.add_argument("--columns", type=int, default=4)
+    pv.add_argument("--tile", type=int, default=320, help="tile width in pixels")
+
+    co = sub.add_parser(
+        "coco",
+        help="(re)write DATASET/annotations_coco.json from the scene files",
+        description="Index every complete scene into one COCO file (after sharded runs).",
+    )
+    co.add_argument("dataset")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    out: dict = {}
+    if args.instances:
+        try:
+            lo, hi = (int(v) for v in args.instances.split("-"))
+        except ValueError:
+            raise CommandError(f"--instances {args.instances!r}: expected MIN-MAX, e.g. 15-40") from None
+        out["instances"] = [lo, hi]
+    if args.families:
+        out["families"] = [f.strip() for f in args.families.split(",") if f.strip()]
+    if args.heterogeneous is not None:
+        out["heterogeneous"] = args.heterogeneous
+    if args.textures:
+        out["texture_dirs"] = [str(Path(d).resolve()) for d in args.textures]
+    if args.backgrounds:
+        out["background_dirs"] = [str(Path(d).resolve()) for d in args.backgrounds]
+    return out
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mikado.coco import write_coco
+    from mikado.generate import Job, parse_shard, pending, prepare_dataset, run, validate_job
+
+    if args.count < 1:
+        raise CommandError(f"--count {args.count}: expected at least 1")
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}: expected at least 1")
+    overrides = _overrides(args)
+    try:
+        shard = parse_shard(args.shard)
+        validate_job(
+            args.preset,
+            args.width,
+            args.height,
+            {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()},
+        )
+        for d in overrides.get("texture_dirs", []) + overrides.get("background_dirs", []):
+            from mikado.textures import list_images
+
+            list_images(d)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from None
+    job = Job(
+        str(Path(args.out)),
+        args.preset,
+        args.seed,
+        args.width,
+        args.height,
+        {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()},
+    )
+    try:
+        prepare_dataset(job, args.count)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    todo = pending(job, args.count, shard, resume=not args.no_resume)
+    total_in_shard = len(range(shard[0], args.count, shard[1]))
+    print(
+        f"mikado: {len(todo)} scene(s) to make ({total_in_shard - len(todo)} already done) "
+        f"in {args.out}, preset {args.preset}, {args.width}x{args.height}, {args.workers} worker(s)",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+    done = 0
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="scene", dynamic_ncols=True)
+    try:
+        for _index, _timings in run(job, todo, min(args.workers, max(1, len(todo)))):
+            done += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{done / (time.perf_counter() - t0):.2f} scenes/s")
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    if done:
+        print(
+            f"mikado: made {done} scene(s) in {elapsed:.1f} s ({done / elapsed:.2f} scenes/s)",
+            file=sys.stderr,
+        )
+    if shard[1] == 1:
+        path = write_coco(Path(args.out))
+        print(f"mikado: wrote {path}", file=sys.stderr)
+    else:
+        print(
+            "mikado: sharded run; once every shard is done run `binpick mikado coco DATASET`", file=sys.stderr
+        )
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+
+    from mikado.stats import dataset_stats, format_stats
+
+    try:
+        stats = dataset_stats(Path(args.dataset))
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from mikado.preview import contact_sheet
+
+    out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
+    try:
+        path = contact_sheet(Path(args.dataset), out, args.count, args.columns, args.tile)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    print(path)
+    return 0
+
+
+def _coco(args: argparse.Namespace) -> int:
+    from mikado.coco import write_coco
+
+    try:
+        print(write_coco(Path(args.dataset)))
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return {"generate": _generate, "stats": _stats, "preview": _preview, "coco": _coco}[args.mikado_command](
+        args
+    )

@@ -1,0 +1,122 @@
+"""Scene files on disk (contracts.md §3): writing one scene atomically, reading it back.
+
+A scene is written into a temporary sibling directory and renamed into place, so a scene
+directory that exists is complete: `generate --resume` skips exactly the finished scenes even
+after a crash or a killed batch job. PNGs are written with a fixed compression level and no
+timestamps, so the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mikado.pile import Scene
+
+DEPTH_SCALE_M = 0.0001  # one depth unit = 0.1 mm
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+SCENE_DIGITS = 6
+
+
+def scene_dir(dataset: Path, index: int) -> Path:
+    return Path(dataset) / "scenes" / f"{index:0{SCENE_DIGITS}d}"
+
+
+def _png(path: Path, img: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), img, PNG_PARAMS):
+        raise OSError(f"cannot write {path}")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def scene_metadata(scene: Scene, index: int) -> dict:
+    meta = dict(scene.params)
+    meta["index"] = index
+    meta["camera"] = {**scene.params["camera"], **scene.camera.to_dict()}
+    meta["instances"] = [
+        {**plan, **inst.to_dict()}
+        for plan, inst in zip(scene.params["instances"], scene.instances, strict=True)
+    ]
+    meta["depth_scale_m"] = DEPTH_SCALE_M
+    return meta
+
+
+def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
+    """Write one scene's files; returns its directory."""
+    final = scene_dir(dataset, index)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "masks").mkdir(parents=True)
+    _png(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR))
+    depth = np.clip(np.round(scene.depth_m / DEPTH_SCALE_M), 0, 65535).astype(np.uint16)
+    _png(tmp / "depth.png", depth)
+    _png(tmp / "labels.png", scene.labels.astype(np.uint16))
+    _png(tmp / "boundaries.png", scene.boundaries.astype(np.uint8) * 255)
+    _png(tmp / "occlusions.png", scene.occlusions.astype(np.uint8) * 255)
+    for inst in scene.instances:
+        _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255)
+        _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255)
+    write_json_atomic(tmp / "scene.json", scene_metadata(scene, index))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def is_complete(path: Path) -> bool:
+    """A scene directory is complete once it exists (it is renamed into place last)."""
+    return (Path(path) / "scene.json").is_file()
+
+
+def _read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise FileNotFoundError(f"missing or unreadable image {path}")
+    return img
+
+
+def read_scene(path: Path, masks: bool = False) -> dict:
+    """A scene's arrays and metadata: rgb (RGB), depth_m, labels, boundaries, occlusions (bool)."""
+    path = Path(path)
+    meta_path = path / "scene.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{path} is not a Mikado scene (no scene.json)")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    out = {
+        "meta": meta,
+        "rgb": cv2.cvtColor(_read_png(path / "rgb.png", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),
+        "depth_m": _read_png(path / "depth.png").astype(np.float32) * float(meta["depth_scale_m"]),
+        "labels": _read_png(path / "labels.png"),
+        "boundaries": _read_png(path / "boundaries.png") > 0,
+        "occlusions": _read_png(path / "occlusions.png") > 0,
+    }
+    if masks:
+        out["visible"] = {
+            i["id"]: _read_png(path / "masks" / f"visible_{i['id']}.png") > 0 for i in meta["instances"]
+        }
+        out["amodal"] = {
+            i["id"]: _read_png(path / "masks" / f"amodal_{i['id']}.png") > 0 for i in meta["instances"]
+        }
+    return out
+
+
+def list_scenes(dataset: Path) -> list[Path]:
+    root = Path(dataset) / "scenes"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{dataset} is not a Mikado dataset (no scenes/ directory)")
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_complete(p))
