@@ -54,7 +54,7 @@ STAGES=${STAGES:-data train export eval card}
 LOG_DIR=${OUT:-$RUN_DIR}/logs
 mkdir -p "$LOG_DIR" "$RUN_DIR" "$(dirname "$MODEL")"
 
-binpick() { "$PYTHON" -m edge.cli "$@"; }
+binpick() { "$PYTHON" -m edge "$@"; }
 log() { echo "[make_bundled_model $(date -u +%H:%M:%S) +$(($(date +%s) - START))s] $*" | tee -a "$LOG_DIR/make_bundled_model.log"; }
 has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
 elapsed() { echo $(($(date +%s) - START)); }
@@ -73,7 +73,7 @@ EOF
 if has_stage data; then
     log "training set: $TRAIN_COUNT $PRESET scenes ${IMAGE_SIZE}px, seed $TRAIN_SEED, $WORKERS workers, at most ${DATA_BUDGET}s"
     set +e
-    timeout --signal=INT "$DATA_BUDGET" "$PYTHON" -m edge.cli mikado generate --preset "$PRESET" \
+    timeout --signal=INT "$DATA_BUDGET" "$PYTHON" -m edge mikado generate --preset "$PRESET" \
         --count "$TRAIN_COUNT" --seed "$TRAIN_SEED" --width "$IMAGE_SIZE" --height "$IMAGE_SIZE" \
         --workers "$WORKERS" --out "$DATA_DIR/train" 2>&1 | tee "$LOG_DIR/generate_train.log"
     status=${PIPESTATUS[0]}

@@ -105,7 +105,7 @@ def test_ddp_two_gloo_processes_under_torchrun(data, tmp_path):
     done = subprocess.run(
         [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "edge.cli", "train", "--data", str(data), "--out", str(run), "--width", "0.0625",
+            "-m", "edge", "train", "--data", str(data), "--out", str(run), "--width", "0.0625",
             "--crop", "32", "--batch-size", "1", "--iterations", "3", "--val-every", "3",
             "--workers", "0", "--device", "cpu", "--no-progress",
         ],

@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def binpick(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m edge.cli ARGS` from the source tree; fail with its output on error."""
+    """Run `python -m edge ARGS` from the source tree; fail with its output on error."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     full_env.setdefault("MUJOCO_GL", "osmesa")
     done = subprocess.run(
-        [sys.executable, "-m", "edge.cli", *args],
+        [sys.executable, "-m", "edge", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

@@ -37,11 +37,10 @@ def parse_tolerance(text: str) -> str | float:
 
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError
-    from edge.model_file import ModelFileError
-
     from bicameral.data import DatasetError
     from bicameral.evaluation.evaluate import evaluate, plot_pr, summary_table, write_json
     from bicameral.evaluation.predictors import load_predictor
+    from edge.model_file import ModelFileError
 
     tolerance = parse_tolerance(args.tolerance)
     if not Path(args.model).is_file():

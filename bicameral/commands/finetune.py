@@ -17,7 +17,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError, read_checkpoint
-
     from bicameral.data import INPUT_CHANNELS
 
     try:

@@ -18,9 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError
-    from edge.model_file import ModelFileError
-
     from bicameral.model_card import model_facts, render_model_card, write_model_card
+    from edge.model_file import ModelFileError
 
     try:
         facts = model_facts(args.model)

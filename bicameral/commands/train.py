@@ -1,7 +1,7 @@
 """`binpick train`: train a bicameral network on Mikado scenes (thesis defaults).
 
 Run it directly for one CPU or GPU, or through torchrun for several GPUs or machines:
-`torchrun --nproc_per_node 8 -m edge.cli train ...` (the same arguments; rank 0 logs and saves).
+`torchrun --nproc_per_node 8 -m edge train ...` (the same arguments; rank 0 logs and saves).
 """
 
 from __future__ import annotations
@@ -94,7 +94,6 @@ def config_from_args(args: argparse.Namespace, **overrides):
 
 def run(config) -> int:
     from bicameral.checkpoint import CheckpointError
-
     from bicameral.data import DatasetError
     from bicameral.train import TrainingError, train
 

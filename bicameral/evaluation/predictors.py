@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from edge.model_file import ModelInfo, pad_to_multiple, preprocess, read_model_info
 
 
@@ -66,8 +67,8 @@ class CheckpointPredictor:
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         import torch
-        from bicameral.checkpoint import load_checkpoint
 
+        from bicameral.checkpoint import load_checkpoint
         from bicameral.data import INPUT_CHANNELS
 
         self.torch = torch
