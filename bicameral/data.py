@@ -22,9 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
 from edge.model_file import ModelInfo, Preprocess, default_preprocess
 from edge.model_file import preprocess as appliance_preprocess
-from torch.utils.data import Dataset
 
 INPUT_CHANNELS = {"rgb": 3, "depth": 1, "rgbd": 4}
 
@@ -41,6 +42,9 @@ class AugmentConfig:
     """
 
     geometric: bool = True
+    warp_probability: float = (
+        0.5  # arbitrary rotation+scale (ground truth re-derived); else flips/quarter turns
+    )
     flip: bool = True
     max_rotation_deg: float = 180.0
     scale_range: tuple[float, float] = (0.8, 1.25)
@@ -132,21 +136,25 @@ def read_dataset_info(root: str | Path) -> dict:
         raise DatasetError(f"{path}: invalid JSON ({exc})") from exc
 
 
+ARRAYS = ("rgb", "depth", "labels", "boundaries", "occlusions")
+
+
 @dataclass
 class Scene:
-    """One frame's arrays; `labels` and `depth_m` are only read when needed."""
+    """One frame's arrays; those not asked for in `read_scene(..., arrays)` are None."""
 
     path: Path
-    rgb: np.ndarray  # HxWx3 uint8, RGB order
-    depth_m: np.ndarray  # HxW float32 metres
-    labels: np.ndarray  # HxW int32
-    boundaries: np.ndarray  # HxW uint8 0/1
-    occlusions: np.ndarray  # HxW uint8 0/1
     meta: dict
+    rgb: np.ndarray | None = None  # HxWx3 uint8, RGB order
+    depth_m: np.ndarray | None = None  # HxW float32 metres
+    labels: np.ndarray | None = None  # HxW int32
+    boundaries: np.ndarray | None = None  # HxW uint8 0/1
+    occlusions: np.ndarray | None = None  # HxW uint8 0/1
 
 
-def read_scene(path: str | Path) -> Scene:
-    """Read every array of one scene folder, validating sizes against each other."""
+def read_scene(path: str | Path, arrays: tuple[str, ...] = ARRAYS) -> Scene:
+    """Read the requested arrays of one scene folder (PNG decoding is most of a training
+    sample's cost, so callers ask only for what they use), validating sizes against each other."""
     path = Path(path)
     try:
         meta = json.loads((path / "scene.json").read_text())
@@ -154,21 +162,34 @@ def read_scene(path: str | Path) -> Scene:
         raise DatasetError(f"{path / 'scene.json'}: unreadable ({exc})") from exc
     if "depth_scale_m" not in meta:
         raise DatasetError(f"{path / 'scene.json'}: missing key 'depth_scale_m'")
-    rgb = cv2.cvtColor(_read(path / "rgb.png", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    depth_m = _read(path / "depth.png").astype(np.float32) * np.float32(meta["depth_scale_m"])
-    labels = _read(path / "labels.png").astype(np.int32)
-    boundaries = (_read(path / "boundaries.png") > 127).astype(np.uint8)
-    occlusions = (_read(path / "occlusions.png") > 127).astype(np.uint8)
-    shape = rgb.shape[:2]
+    scene = Scene(path, meta)
+    if "rgb" in arrays:
+        scene.rgb = cv2.cvtColor(_read(path / "rgb.png", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if "depth" in arrays:
+        scene.depth_m = _read(path / "depth.png").astype(np.float32) * np.float32(meta["depth_scale_m"])
+    if "labels" in arrays:
+        scene.labels = _read(path / "labels.png").astype(np.int32)
+    if "boundaries" in arrays:
+        scene.boundaries = (_read(path / "boundaries.png") > 127).astype(np.uint8)
+    if "occlusions" in arrays:
+        scene.occlusions = (_read(path / "occlusions.png") > 127).astype(np.uint8)
+    shape = None
     for name, array in (
-        ("depth.png", depth_m),
-        ("labels.png", labels),
-        ("boundaries.png", boundaries),
-        ("occlusions.png", occlusions),
+        ("rgb.png", scene.rgb),
+        ("depth.png", scene.depth_m),
+        ("labels.png", scene.labels),
+        ("boundaries.png", scene.boundaries),
+        ("occlusions.png", scene.occlusions),
     ):
-        if array.shape[:2] != shape:
-            raise DatasetError(f"{path / name}: size {array.shape[:2]} differs from rgb.png {shape}")
-    return Scene(path, rgb, depth_m, labels, boundaries, occlusions, meta)
+        if array is None:
+            continue
+        if shape is None:
+            shape = array.shape[:2]
+        elif array.shape[:2] != shape:
+            raise DatasetError(
+                f"{path / name}: size {array.shape[:2]} differs from the scene's other maps {shape}"
+            )
+    return scene
 
 
 def focal_length_px(meta: dict) -> float:
@@ -279,13 +300,31 @@ class MikadoScenes(Dataset):
         return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
 
     def __getitem__(self, index: int):
-        scene = read_scene(self.scenes[index])
         rng = self._rng()
-        rgb, depth, boundaries, occlusions = scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions
-        if self.crop is not None:
-            rgb, depth, boundaries, occlusions = self._crop(scene, rng)
-        if self.augment is not None and self.augment.dynamic and self.input_kind != "depth":
-            rgb = _dynamic_rgb(rgb, rng, self.augment)
+        cfg = self.augment
+        warp = (
+            self.crop is not None
+            and cfg is not None
+            and cfg.geometric
+            and rng.random() < cfg.warp_probability
+        )
+        needed = {"rgb", "depth"}  # the depth plane also feeds the ground truth of warped crops
+        needed |= {"labels"} if warp else {"boundaries", "occlusions"}
+        scene = read_scene(self.scenes[index], tuple(needed))
+        if warp:
+            rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
+        else:
+            rgb, depth, boundaries, occlusions = scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions
+            if self.crop is not None:
+                rgb, depth, boundaries, occlusions = _plain_crop(
+                    [rgb, depth, boundaries, occlusions], rng, self.crop
+                )
+            if cfg is not None and cfg.geometric:
+                rgb, depth, boundaries, occlusions = _exact_symmetry(
+                    [rgb, depth, boundaries, occlusions], rng, cfg
+                )
+        if cfg is not None and cfg.dynamic and self.input_kind != "depth":
+            rgb = _dynamic_rgb(rgb, rng, cfg)
         if self.depth_noise is not None and self.input_kind != "rgb":
             depth = degrade_depth(depth, focal_length_px(scene.meta), self.depth_noise, rng)
         image = normalise(
@@ -300,16 +339,14 @@ class MikadoScenes(Dataset):
             torch.from_numpy(occlusions[None].astype(np.float32)),
         )
 
-    def _crop(self, scene: Scene, rng: np.random.Generator):
-        size = int(self.crop)
-        cfg = self.augment
-        if cfg is None or not cfg.geometric:
-            return self._plain_crop(scene, rng, size)
+    def _warped_crop(self, scene: Scene, rng: np.random.Generator):
+        """Rotated/scaled/flipped crop; boundaries and occlusions re-derived by Mikado's rules."""
         from mikado.ground_truth import ground_truth
 
+        size = int(self.crop)
         # Warp a margin around the crop so the 9×9 occlusion windows at its edge see real pixels.
         margin = 8
-        matrix = _random_affine(rng, scene.rgb.shape[:2], size + 2 * margin, cfg)
+        matrix = _random_affine(rng, scene.rgb.shape[:2], size + 2 * margin, self.augment)
         rgb = _warp(scene.rgb, matrix, size + 2 * margin, nearest=False)
         depth = _warp(scene.depth_m, matrix, size + 2 * margin, nearest=True)
         labels = _warp(scene.labels.astype(np.float32), matrix, size + 2 * margin, nearest=True)
@@ -322,24 +359,38 @@ class MikadoScenes(Dataset):
             np.asarray(occlusions[inner, inner] > 0, np.uint8),
         )
 
-    @staticmethod
-    def _plain_crop(scene: Scene, rng: np.random.Generator, size: int):
-        height, width = scene.rgb.shape[:2]
-        arrays = [scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions]
-        if height < size or width < size:  # pad small frames (zero ground truth in the padding)
-            pad_y, pad_x = max(0, size - height), max(0, size - width)
-            arrays = [np.pad(a, ((0, pad_y), (0, pad_x)) + ((0, 0),) * (a.ndim - 2)) for a in arrays]
-            height, width = arrays[0].shape[:2]
-        y = int(rng.integers(0, height - size + 1))
-        x = int(rng.integers(0, width - size + 1))
-        return [np.ascontiguousarray(a[y : y + size, x : x + size]) for a in arrays]
+
+def _plain_crop(arrays: list[np.ndarray], rng: np.random.Generator, size: int) -> list[np.ndarray]:
+    """The same random `size`×`size` window of every array (zero-padded when the frame is smaller)."""
+    height, width = arrays[0].shape[:2]
+    if height < size or width < size:
+        pad_y, pad_x = max(0, size - height), max(0, size - width)
+        arrays = [np.pad(a, ((0, pad_y), (0, pad_x)) + ((0, 0),) * (a.ndim - 2)) for a in arrays]
+        height, width = arrays[0].shape[:2]
+    y = int(rng.integers(0, height - size + 1))
+    x = int(rng.integers(0, width - size + 1))
+    return [a[y : y + size, x : x + size] for a in arrays]
+
+
+def _exact_symmetry(
+    arrays: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> list[np.ndarray]:
+    """Random flip and quarter turn: exact for the ground truth (4-adjacency and square windows
+    are symmetric under them), so no re-derivation is needed."""
+    turns = int(rng.integers(0, 4)) if cfg.max_rotation_deg >= 90 else 0
+    flip = cfg.flip and rng.random() < 0.5
+    out = []
+    for a in arrays:
+        a = np.rot90(a, turns, axes=(0, 1))
+        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
+    return out
 
 
 def depth_statistics(scenes: Sequence[str | Path], limit: int = 32) -> tuple[float, float]:
     """Mean and standard deviation (m) of valid depth over up to `limit` scenes, for normalising."""
     values = []
     for path in list(scenes)[:limit]:
-        scene = read_scene(path)
+        scene = read_scene(path, ("depth",))
         valid = scene.depth_m[scene.depth_m > 0]
         values.append(valid[:: max(1, valid.size // 4096)])
     data = np.concatenate(values) if values else np.array([1.0])

@@ -32,12 +32,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
-from bicameral.checkpoint import read_checkpoint, save_checkpoint
-from bicameral.init import initialise
-from bicameral.losses import bicameral_loss
-from bicameral.networks import BicameralNet, NetworkConfig, build_network
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from bicameral.checkpoint import read_checkpoint, save_checkpoint
 from bicameral.data import (
     INPUT_CHANNELS,
     AugmentConfig,
@@ -48,6 +45,9 @@ from bicameral.data import (
     preprocess_record,
     read_dataset_info,
 )
+from bicameral.init import initialise
+from bicameral.losses import bicameral_loss
+from bicameral.networks import BicameralNet, NetworkConfig, build_network
 
 
 class TrainingError(ValueError):
@@ -266,7 +266,16 @@ def _loader(dataset, batch_size, shuffle, workers, dist_info, device, seed, drop
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         drop_last=drop_last,
+        worker_init_fn=_single_threaded_worker if workers > 0 else None,
     )
+
+
+def _single_threaded_worker(_: int) -> None:
+    """Workers already run in parallel: OpenCV's and torch's own thread pools would oversubscribe."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def _to_device(batch, device, channels_last):

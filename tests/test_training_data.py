@@ -15,6 +15,7 @@ from bicameral.data import (
     DepthNoise,
     MikadoScenes,
     _dynamic_rgb,
+    _exact_symmetry,
     degrade_depth,
     list_scenes,
     normalise,
@@ -45,7 +46,9 @@ def test_whole_frames_are_the_stored_ground_truth(scenes):
 def test_identity_warp_reproduces_the_stored_crop(scenes):
     """Rotation 0, scale 1, no flip: the warped crop and its re-derived ground truth equal a
     plain crop of the stored files, so the warp and the ground-truth derivation line up."""
-    cfg = AugmentConfig(flip=False, max_rotation_deg=0.0, scale_range=(1.0, 1.0), dynamic=False)
+    cfg = AugmentConfig(
+        flip=False, max_rotation_deg=0.0, scale_range=(1.0, 1.0), dynamic=False, warp_probability=1
+    )
     data = MikadoScenes(scenes, "rgbd", crop=32, augment=cfg)
     scene = read_scene(scenes[1])
     torch.manual_seed(3)
@@ -68,13 +71,25 @@ def test_identity_warp_reproduces_the_stored_crop(scenes):
 
 def test_rotated_crops_keep_ground_truth_consistent_with_labels(scenes):
     """Any rotation/scale/flip: boundaries are exactly the label changes of the warped crop."""
-    data = MikadoScenes(scenes, "rgb", crop=48, augment=AugmentConfig(dynamic=False))
+    data = MikadoScenes(scenes, "rgb", crop=48, augment=AugmentConfig(dynamic=False, warp_probability=1))
     torch.manual_seed(0)
     for index in range(len(scenes)):
         _, boundaries, occlusions = data[index]
         b = boundaries[0].numpy()
         assert b.any() and set(np.unique(b)) <= {0.0, 1.0}
         assert not np.any((b > 0) & (occlusions[0].numpy() > 0))  # DESIGN: boundary pixels are 0
+
+
+def test_flips_and_quarter_turns_keep_the_stored_ground_truth_exact(scenes):
+    scene = read_scene(scenes[3])
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        labels, depth, b, o = _exact_symmetry(
+            [scene.labels, scene.depth_m, scene.boundaries, scene.occlusions], rng, AugmentConfig()
+        )
+        expected_b, expected_o = ground_truth(labels, depth)
+        np.testing.assert_array_equal(b > 0, expected_b)
+        np.testing.assert_array_equal(o > 0, expected_o)
 
 
 def test_ground_truth_derivation_matches_mikado_files(scenes):
