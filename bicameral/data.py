@@ -42,9 +42,9 @@ class AugmentConfig:
     """
 
     geometric: bool = True
-    warp_probability: float = (
-        0.5  # arbitrary rotation+scale (ground truth re-derived); else flips/quarter turns
-    )
+    # Share of crops rotated/scaled arbitrarily (their ground truth re-derived from the warped
+    # labels and depth); the others get exact flips and quarter turns of the stored maps.
+    warp_probability: float = 0.5
     flip: bool = True
     max_rotation_deg: float = 180.0
     scale_range: tuple[float, float] = (0.8, 1.25)
