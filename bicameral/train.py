@@ -379,6 +379,8 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
         model.load_state_dict(resume_state["state_dict"])
     frozen = freeze_encoder_blocks(model, config.freeze_blocks)
     channels_last = device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop and frame sizes: let cuDNN pick kernels
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -479,12 +481,16 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
 
         progress = tqdm(total=total, initial=iteration, unit="it", dynamic_ncols=True, file=sys.stderr)
 
-    def should_stop(last_val_s: float) -> bool:
-        local = 0
+    def should_stop(last_val_s: float, check_clock: bool = True) -> bool:
+        """Counters are the same on every rank; the clock is read on each and agreed by all-reduce
+        (under DDP only every 10th step, to keep the host sync off the hot path)."""
         if config.iterations is not None and iteration >= config.iterations:
-            local = 1
+            return True
         if config.epochs is not None and epoch >= config.epochs:
-            local = 1
+            return True
+        if not check_clock or config.time_budget_s is None:
+            return False
+        local = 0
         # Keep room for the final validation and checkpoint inside the budget.
         budget = config.time_budget_s
         if budget is not None and time.monotonic() - start_wall + last_val_s >= budget:
@@ -533,7 +539,7 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
 
     net.train()
     last_val_s = 0.0
-    running = [0.0, 0.0, 0.0]
+    running = torch.zeros(3, device=device)
     window_start, window_iters = time.monotonic(), 0
     validated_at = -1
     stopped = should_stop(0.0)
@@ -546,46 +552,47 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
             image, boundaries, occlusions = _to_device(batch, device, channels_last)
             with _autocast(device, autocast_dtype):
                 b_logits, o_logits = net(image)
-            loss, lb, lo = bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at iteration {iteration}; try a lower --lr")
+            losses = torch.stack(bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions))
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(losses[0]).backward()
             scaler.step(optimizer)
             scaler.update()
             iteration += 1
             window_iters += 1
-            running[0] += loss.item()
-            running[1] += lb.item()
-            running[2] += lo.item()
-            if dist_info.is_main:
-                if iteration % config.log_every == 0:
-                    writer.add_scalar("train/loss", loss.item(), iteration)
-                    writer.add_scalar("train/boundary_loss", lb.item(), iteration)
-                    writer.add_scalar("train/occlusion_loss", lo.item(), iteration)
-                if progress is not None:
-                    progress.update(1)
-                    postfix = {"loss": f"{loss.item():.4f}", "epoch": epoch}
-                    if config.time_budget_s is not None:
-                        left = config.time_budget_s - (time.monotonic() - start_wall)
-                        postfix["budget_left"] = f"{max(left, 0):.0f}s"
-                    progress.set_postfix(postfix, refresh=False)
+            running += losses.detach()  # summed on the device: no host sync per step
+            if iteration % config.log_every == 0:
+                logged = losses.detach().tolist()  # one sync every log_every steps
+                if not math.isfinite(logged[0]):
+                    raise TrainingError(f"loss is {logged[0]} at iteration {iteration}; try a lower --lr")
+                if dist_info.is_main:
+                    for name, value in zip(("loss", "boundary_loss", "occlusion_loss"), logged, strict=True):
+                        writer.add_scalar(f"train/{name}", value, iteration)
+                    if progress is not None:
+                        postfix = {"loss": f"{logged[0]:.4f}", "epoch": epoch}
+                        if config.time_budget_s is not None:
+                            left = config.time_budget_s - (time.monotonic() - start_wall)
+                            postfix["budget_left"] = f"{max(left, 0):.0f}s"
+                        progress.set_postfix(postfix, refresh=False)
+            if progress is not None:
+                progress.update(1)
             if config.val_every is not None and iteration % config.val_every == 0:
-                last_val_s = validate_and_log(running, window_start, window_iters)
+                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
                 validated_at = iteration
-                running, window_start, window_iters = [0.0, 0.0, 0.0], time.monotonic(), 0
-            stopped = should_stop(last_val_s)
+                running.zero_()
+                window_start, window_iters = time.monotonic(), 0
+            stopped = should_stop(last_val_s, check_clock=not dist_info.enabled or iteration % 10 == 0)
             if stopped:
                 break
         else:
             epoch += 1
             if config.val_every is None:
-                last_val_s = validate_and_log(running, window_start, window_iters)
+                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
                 validated_at = iteration
-                running, window_start, window_iters = [0.0, 0.0, 0.0], time.monotonic(), 0
+                running.zero_()
+                window_start, window_iters = time.monotonic(), 0
             stopped = should_stop(last_val_s)
     if validated_at != iteration:  # same on every rank: the final point is validated and saved
-        validate_and_log(running, window_start, window_iters)
+        validate_and_log(running.tolist(), window_start, window_iters)
     if progress is not None:
         progress.close()
     if writer is not None:
