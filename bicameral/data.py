@@ -119,7 +119,10 @@ def list_scenes(root: str | Path) -> list[Path]:
     scenes_dir = root / "scenes"
     if not scenes_dir.is_dir():
         raise DatasetError(f"{root}: not a Mikado dataset (no scenes/ folder; see contracts.md §3)")
-    scenes = sorted(p for p in scenes_dir.iterdir() if (p / "scene.json").is_file())
+    # Hidden folders are scenes still being written (Mikado renames them into place when done).
+    scenes = sorted(
+        p for p in scenes_dir.iterdir() if not p.name.startswith(".") and (p / "scene.json").is_file()
+    )
     if not scenes:
         raise DatasetError(f"{scenes_dir}: no finished scene (no scene.json in any sub-folder)")
     return scenes

@@ -13,7 +13,7 @@
 #   DATA_BUDGET    seconds allowed for generating the training set; the scenes finished by then
 #                  are used [TOTAL_BUDGET/4]
 #   TRAIN_COUNT    training scenes [3000]        TEST_COUNT   held-out test scenes [100]
-#   IMAGE_SIZE     rendered frame size [512]     PRESET       Mikado preset [mikado+]
+#   IMAGE_WIDTH, IMAGE_HEIGHT  rendered frame size [640, 512]   PRESET  Mikado preset [mikado+]
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
 #   CROP [256]  BATCH [8]  LR [1e-4]  WORKERS (data generation and loading) [nproc]
@@ -34,7 +34,8 @@ TOTAL_BUDGET=${TOTAL_BUDGET:-540}
 DATA_BUDGET=${DATA_BUDGET:-$((TOTAL_BUDGET / 4))}
 TRAIN_COUNT=${TRAIN_COUNT:-3000}
 TEST_COUNT=${TEST_COUNT:-100}
-IMAGE_SIZE=${IMAGE_SIZE:-512}
+IMAGE_WIDTH=${IMAGE_WIDTH:-640}
+IMAGE_HEIGHT=${IMAGE_HEIGHT:-512}
 PRESET=${PRESET:-mikado+}
 TRAIN_SEED=${TRAIN_SEED:-1000}
 TEST_SEED=${TEST_SEED:-7000000}
@@ -44,6 +45,8 @@ CROP=${CROP:-256}
 BATCH=${BATCH:-8}
 LR=${LR:-1e-4}
 WORKERS=${WORKERS:-$(nproc)}
+# DataLoader processes: all cores but the training process's own, at most 14.
+LOADER_WORKERS=${LOADER_WORKERS:-$(( WORKERS > 15 ? 14 : (WORKERS > 1 ? WORKERS - 1 : 1) ))}
 EXPORT=${EXPORT:-dynamic}
 WIDTH_TAG=$(echo "$WIDTH" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9\n' '_')
 MODEL=${MODEL:-models/bicameral_${WIDTH_TAG}.onnx}
@@ -71,10 +74,10 @@ print(f"torch {torch.__version__}, CUDA GPU: {gpu}")
 EOF
 
 if has_stage data; then
-    log "training set: $TRAIN_COUNT $PRESET scenes ${IMAGE_SIZE}px, seed $TRAIN_SEED, $WORKERS workers, at most ${DATA_BUDGET}s"
+    log "training set: $TRAIN_COUNT $PRESET scenes ${IMAGE_WIDTH}x${IMAGE_HEIGHT}, seed $TRAIN_SEED, $WORKERS workers, at most ${DATA_BUDGET}s"
     set +e
     timeout --signal=INT "$DATA_BUDGET" "$PYTHON" -m edge mikado generate --preset "$PRESET" \
-        --count "$TRAIN_COUNT" --seed "$TRAIN_SEED" --width "$IMAGE_SIZE" --height "$IMAGE_SIZE" \
+        --count "$TRAIN_COUNT" --seed "$TRAIN_SEED" --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" \
         --workers "$WORKERS" --out "$DATA_DIR/train" 2>&1 | tee "$LOG_DIR/generate_train.log"
     status=${PIPESTATUS[0]}
     set -e
@@ -85,7 +88,7 @@ if has_stage data; then
     fi
     log "test set: $TEST_COUNT $PRESET scenes, seed $TEST_SEED (disjoint from training)"
     binpick mikado generate --preset "$PRESET" --count "$TEST_COUNT" --seed "$TEST_SEED" \
-        --width "$IMAGE_SIZE" --height "$IMAGE_SIZE" --workers "$WORKERS" --out "$DATA_DIR/test" \
+        --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" --workers "$WORKERS" --out "$DATA_DIR/test" \
         2>&1 | tee "$LOG_DIR/generate_test.log"
 fi
 TRAIN_SCENES=$(find "$DATA_DIR/train/scenes" -name scene.json 2>/dev/null | wc -l)
@@ -103,7 +106,7 @@ if has_stage train; then
     [[ -n "${ENCODER_WEIGHTS:-}" ]] && extra+=(--encoder-weights "$ENCODER_WEIGHTS")
     binpick train --data "$DATA_DIR/train" --out "$RUN_DIR" --width "$WIDTH" --input "$INPUT" \
         --crop "$CROP" --batch-size "$BATCH" --lr "$LR" --time-budget "$TIME_BUDGET" \
-        --workers "$(( WORKERS > 8 ? 8 : WORKERS ))" --val-every "${VAL_EVERY:-500}" "${extra[@]}" \
+        --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-500}" "${extra[@]}" \
         2> >(tee "$LOG_DIR/train.stderr.log" >&2) | tee "$LOG_DIR/train.log"
 fi
 
@@ -127,7 +130,7 @@ fi
 
 if has_stage card; then
     card="$(dirname "$MODEL")/README.md"
-    notes=(--note "Made by scripts/make_bundled_model.sh: $TRAIN_SCENES training scenes (seed $TRAIN_SEED), $TEST_COUNT test scenes (seed $TEST_SEED), ${IMAGE_SIZE}px, training budget ${TIME_BUDGET:-n/a}s.")
+    notes=(--note "Made by scripts/make_bundled_model.sh: $TRAIN_SCENES training scenes (seed $TRAIN_SEED), $TEST_COUNT test scenes (seed $TEST_SEED), ${IMAGE_WIDTH}x${IMAGE_HEIGHT}, training budget ${TIME_BUDGET:-n/a}s.")
     if ! "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
         notes+=(--note "Trained on a CPU in a short session, far below the thesis's training; retrain on a GPU with scripts/make_bundled_model.sh (see docs/training.md).")
     fi
