@@ -16,9 +16,10 @@
 #   IMAGE_WIDTH, IMAGE_HEIGHT  rendered frame size [640, 512]   PRESET  Mikado preset [mikado+]
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
-#   CROP [256]  BATCH [8]  LR [1e-4]  WORKERS (data generation and loading) [nproc]
+#   CROP [256]  BATCH [8]  LR [1e-4]  VAL_EVERY (iterations) [500]
+#   WORKERS (data generation) [nproc]  LOADER_WORKERS (training DataLoader) [nproc-1, at most 14]
 #   ENCODER_WEIGHTS  torchvision VGG16 state dict for the encoder (F100 only) [none: from scratch]
-#   EXPORT         dynamic | <size> (square static export) [dynamic]
+#   EXPORT         dynamic | HEIGHTxWIDTH (static export, e.g. 512x640) [dynamic]
 #   MODEL          output model [models/bicameral_<width>.onnx]   MODEL_ID [1]
 #   DATA_DIR [data/bundled]  RUN_DIR [runs/bundled]  STAGES "data train export eval card" [all]
 #   OUT            if set, logs, eval JSON, PR plot, training CSV and the card are copied there
@@ -111,7 +112,13 @@ if has_stage train; then
 fi
 
 if has_stage export; then
-    if [[ "$EXPORT" == dynamic ]]; then size=(--dynamic); else size=(--height "$EXPORT" --width "$EXPORT"); fi
+    if [[ "$EXPORT" == dynamic ]]; then
+        size=(--dynamic)
+    elif [[ "$EXPORT" =~ ^([0-9]+)x([0-9]+)$ ]]; then
+        size=(--height "${BASH_REMATCH[1]}" --width "${BASH_REMATCH[2]}")
+    else
+        log "EXPORT=$EXPORT: expected 'dynamic' or HEIGHTxWIDTH such as 512x640"; exit 2
+    fi
     log "exporting $RUN_DIR/best.pt -> $MODEL (${size[*]})"
     binpick export --checkpoint "$RUN_DIR/best.pt" --onnx "$MODEL" "${size[@]}" --model-id "$MODEL_ID" \
         2>&1 | tee "$LOG_DIR/export.log"
