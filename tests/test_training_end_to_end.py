@@ -45,6 +45,14 @@ def test_eval_reports_bad_inputs_in_one_line(tmp_path):
     assert done.returncode == 2 and "m.pt" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_train_reports_bad_inputs_in_one_line(tmp_path):
+    run = str(tmp_path / "run")
+    done = binpick_failing("train", "--data", str(tmp_path), "--out", run, "--iterations", "1")
+    assert done.returncode == 2 and "not a Mikado dataset" in done.stderr and "Traceback" not in done.stderr
+    done = binpick_failing("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "--time-budget" in done.stderr
+
+
 def binpick_failing(*args: str):
     import os
     import subprocess
