@@ -284,17 +284,23 @@ class MikadoScenes(Dataset):
         crop: int | None = 256,
         augment: AugmentConfig | None = None,
         depth_noise: DepthNoise | None = None,
+        crops_per_scene: int = 1,
     ) -> None:
         if input_kind not in INPUT_CHANNELS:
             raise DatasetError(f"input must be one of {sorted(INPUT_CHANNELS)}, got {input_kind!r}")
         if not scenes:
             raise DatasetError("no scenes given")
+        if crops_per_scene < 1 or (crop is None and crops_per_scene != 1):
+            raise DatasetError(
+                f"crops_per_scene must be >= 1 (and 1 for whole frames), got {crops_per_scene}"
+            )
         self.scenes = [Path(s) for s in scenes]
         self.input_kind = input_kind
         self.preprocess = preprocess or preprocess_record(input_kind)
         self.crop = crop
         self.augment = augment
         self.depth_noise = depth_noise
+        self.crops_per_scene = crops_per_scene
 
     def __len__(self) -> int:
         return len(self.scenes)
@@ -303,29 +309,34 @@ class MikadoScenes(Dataset):
         return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
 
     def __getitem__(self, index: int):
+        """One sample `(image, boundaries, occlusions)`; with `crops_per_scene` K > 1, K crops of
+        the same scene stacked as [K, ...] (decoding the PNGs once for all of them)."""
         rng = self._rng()
         cfg = self.augment
-        warp = (
-            self.crop is not None
-            and cfg is not None
-            and cfg.geometric
-            and rng.random() < cfg.warp_probability
-        )
+        geometric = self.crop is not None and cfg is not None and cfg.geometric
+        warps = [geometric and rng.random() < cfg.warp_probability for _ in range(self.crops_per_scene)]
         needed = {"rgb", "depth"}  # the depth plane also feeds the ground truth of warped crops
-        needed |= {"labels"} if warp else {"boundaries", "occlusions"}
+        if any(warps):
+            needed.add("labels")
+        if not all(warps):
+            needed |= {"boundaries", "occlusions"}
         scene = read_scene(self.scenes[index], tuple(needed))
+        samples = [self._sample(scene, rng, warp, geometric) for warp in warps]
+        if self.crops_per_scene == 1:
+            return samples[0]
+        return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
+
+    def _sample(self, scene: Scene, rng: np.random.Generator, warp: bool, geometric: bool):
+        cfg = self.augment
         if warp:
             rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
         else:
-            rgb, depth, boundaries, occlusions = scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions
+            maps = [scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions]
             if self.crop is not None:
-                rgb, depth, boundaries, occlusions = _plain_crop(
-                    [rgb, depth, boundaries, occlusions], rng, self.crop
-                )
-            if cfg is not None and cfg.geometric:
-                rgb, depth, boundaries, occlusions = _exact_symmetry(
-                    [rgb, depth, boundaries, occlusions], rng, cfg
-                )
+                maps = _plain_crop(maps, rng, self.crop)
+            if geometric:
+                maps = _exact_symmetry(maps, rng, cfg)
+            rgb, depth, boundaries, occlusions = maps
         if cfg is not None and cfg.dynamic and self.input_kind != "depth":
             rgb = _dynamic_rgb(rgb, rng, cfg)
         if self.depth_noise is not None and self.input_kind != "rgb":

@@ -68,7 +68,8 @@ class TrainConfig:
     encoder: str = "vgg16"
     encoder_weights: str | None = None
     crop: int = 256
-    batch_size: int = 8  # per process; the global batch is batch_size × world size
+    batch_size: int = 8  # crops per process; the global batch is batch_size × world size
+    crops_per_scene: int = 1  # >1: several crops from each decoded scene (data-loading throughput)
     lr: float = 1e-4
     weight_decay: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
@@ -103,6 +104,10 @@ class TrainConfig:
             raise TrainingError(f"--time-budget must be positive seconds, got {self.time_budget_s}")
         if self.crop % 16:
             raise TrainingError(f"--crop must be a multiple of 16 (the encoder's stride), got {self.crop}")
+        if self.crops_per_scene < 1 or self.batch_size % self.crops_per_scene:
+            raise TrainingError(
+                f"--batch-size {self.batch_size}: not a multiple of --crops-per-scene {self.crops_per_scene}"
+            )
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise TrainingError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if not 0 <= self.freeze_blocks <= 5:
@@ -279,7 +284,9 @@ def _single_threaded_worker(_: int) -> None:
 
 
 def _to_device(batch, device, channels_last):
-    image, boundaries, occlusions = (t.to(device, non_blocking=True) for t in batch)
+    # [B, K, C, H, W] from K crops per scene -> [B*K, C, H, W]
+    image, boundaries, occlusions = (t.flatten(0, 1) if t.dim() == 5 else t for t in batch)
+    image, boundaries, occlusions = (t.to(device, non_blocking=True) for t in (image, boundaries, occlusions))
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
     return image, boundaries, occlusions
@@ -363,11 +370,14 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
     info = read_dataset_info(config.data)
     augment = AugmentConfig(preset=str(info.get("preset", "mikado+"))) if config.augment else None
     noise = DepthNoise() if config.depth_noise else None
-    train_set = MikadoScenes(train_scenes, config.input_kind, preprocess, config.crop, augment, noise)
+    train_set = MikadoScenes(
+        train_scenes, config.input_kind, preprocess, config.crop, augment, noise, config.crops_per_scene
+    )
+    scenes_per_batch = config.batch_size // config.crops_per_scene
     val_set = MikadoScenes(val_scenes, config.input_kind, preprocess, None, None, noise)  # whole frames
-    drop_last = len(train_set) >= config.batch_size * dist_info.world_size
+    drop_last = len(train_set) >= scenes_per_batch * dist_info.world_size
     train_loader = _loader(
-        train_set, config.batch_size, True, config.workers, dist_info, device, config.seed, drop_last
+        train_set, scenes_per_batch, True, config.workers, dist_info, device, config.seed, drop_last
     )
     val_loader = _loader(
         val_set, min(config.batch_size, 4), False, min(config.workers, 2), dist_info, device, 0, False
@@ -426,6 +436,7 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
         "input": config.input_kind,
         "crop": config.crop,
         "batch_size": config.batch_size * dist_info.world_size,
+        "crops_per_scene": config.crops_per_scene,
         "optimizer": f"Adam(lr={config.lr}, betas={tuple(config.betas)}, eps={config.eps}, "
         f"weight_decay={config.weight_decay})",
         "hardware": hardware_description(device, dist_info.world_size),

@@ -17,6 +17,8 @@
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
 #   CROP [256]  BATCH [8]  LR [1e-4]  VAL_EVERY (iterations) [500]
+#   CROPS_PER_SCENE  crops cut from each decoded scene; raise it (2, 4) when log.csv shows data
+#                  loading limiting iterations/s [1]
 #   WORKERS (data generation) [nproc]  LOADER_WORKERS (training DataLoader) [nproc-1, at most 14]
 #   ENCODER_WEIGHTS  torchvision VGG16 state dict for the encoder (F100 only) [none: from scratch]
 #   EXPORT         dynamic | HEIGHTxWIDTH (static export, e.g. 512x640) [dynamic]
@@ -106,7 +108,8 @@ if has_stage train; then
     extra=()
     [[ -n "${ENCODER_WEIGHTS:-}" ]] && extra+=(--encoder-weights "$ENCODER_WEIGHTS")
     binpick train --data "$DATA_DIR/train" --out "$RUN_DIR" --width "$WIDTH" --input "$INPUT" \
-        --crop "$CROP" --batch-size "$BATCH" --lr "$LR" --time-budget "$TIME_BUDGET" \
+        --crop "$CROP" --batch-size "$BATCH" --crops-per-scene "${CROPS_PER_SCENE:-1}" --lr "$LR" \
+        --time-budget "$TIME_BUDGET" \
         --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-500}" "${extra[@]}" \
         2> >(tee "$LOG_DIR/train.stderr.log" >&2) | tee "$LOG_DIR/train.log"
 fi

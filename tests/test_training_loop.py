@@ -90,6 +90,16 @@ def test_finetune_freezes_the_first_blocks(data, tmp_path):
     assert ckpt["provenance"]["frozen_blocks"] == 2 and "pretraining" in ckpt["provenance"]
 
 
+def test_several_crops_per_scene_fill_the_same_batch(data, tmp_path):
+    run = tmp_path / "run"
+    tiny = {**TINY, "batch_size": 4}
+    summary = train(TrainConfig(data=str(data), out_dir=str(run), iterations=2, crops_per_scene=2, **tiny))
+    assert summary["iterations"] == 2
+    assert read_checkpoint(run / "last.pt")["provenance"]["crops_per_scene"] == 2
+    with pytest.raises(TrainingError, match="not a multiple of --crops-per-scene"):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, crops_per_scene=3, **tiny))
+
+
 def test_bad_configurations_are_named(data, tmp_path):
     with pytest.raises(TrainingError, match="at least one of"):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path)))

@@ -27,6 +27,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no geometric or dynamic augmentation")  # fmt: skip
     parser.add_argument("--crop", type=int, default=256, help="random crop size (256, thesis)")
     parser.add_argument("--batch-size", type=int, default=8, help="crops per batch and process (8, thesis)")
+    parser.add_argument("--crops-per-scene", type=int, default=1,
+                        help="crops per decoded scene (1; raise it if loading limits it/s)")  # fmt: skip
     parser.add_argument("--lr", type=float, default=1e-4, help="fixed Adam learning rate (1e-4, thesis)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (1e-4, thesis)")
     parser.add_argument("--epochs", type=int, help="stop after this many epochs")
@@ -75,6 +77,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
         "augment": args.augment,
         "crop": args.crop,
         "batch_size": args.batch_size,
+        "crops_per_scene": args.crops_per_scene,
         "lr": args.lr,
         "weight_decay": args.weight_decay,
         "epochs": args.epochs,
