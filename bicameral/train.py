@@ -414,7 +414,8 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
         extra = resume_state.get("extra", {})
         iteration = int(extra.get("iteration", 0))
         epoch = int(extra.get("epoch", 0))
-        best_val = float(extra.get("best_val_loss", math.inf))
+        best = extra.get("best_val_loss")  # None when no validation had a finite loss
+        best_val = float(best) if best is not None else math.inf
         trained_s = float(extra.get("training_seconds", 0.0))
         if resume_state.get("optimizer_state"):
             optimizer.load_state_dict(resume_state["optimizer_state"])
