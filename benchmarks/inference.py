@@ -75,6 +75,8 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
+        # Other work on the machine inflates every figure (ratios less so): report it.
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -98,14 +100,29 @@ def median_ms(
     return statistics.median(times)
 
 
+def interleaved_median_ms(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int
+) -> dict[str, float]:
+    """Median wall time of each candidate, timed in alternation (A, B, A, B ...) so that load
+    from other processes on a shared machine hits both sides of a ratio alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def bench_cpu(width: str, size: int, repeats: int, warmup: int, threads: int) -> dict:
     import onnxruntime as ort
 
     torch.manual_seed(0)
     model = build_network("bicameral", width).eval()
     x = torch.randn(1, 3, size, size)
-    with torch.inference_mode():
-        torch_ms = median_ms(lambda: model(x), repeats, warmup)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
@@ -113,15 +130,22 @@ def bench_cpu(width: str, size: int, repeats: int, warmup: int, threads: int) ->
     proto = to_onnx(model, size, size)
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     feed = {"image": x.numpy()}
-    ort_ms = median_ms(lambda: session.run(None, feed), repeats, warmup)
+
+    def torch_eager() -> object:
+        with torch.inference_mode():
+            return model(x)
+
+    ms = interleaved_median_ms(
+        {"torch": torch_eager, "ort": lambda: session.run(None, feed)}, repeats, warmup
+    )
     return {
         "device": "cpu",
         "width": width,
         "size": size,
         "parameters": count_parameters(model),
-        "torch_eager_ms": round(torch_ms, 2),
-        "onnxruntime_ms": round(ort_ms, 2),
-        "torch_over_ort": round(torch_ms / ort_ms, 3),
+        "torch_eager_ms": round(ms["torch"], 2),
+        "onnxruntime_ms": round(ms["ort"], 2),
+        "torch_over_ort": round(ms["torch"] / ms["ort"], 3),
     }
 
 
@@ -236,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.device in ("auto", "cpu"):
         repeats = args.repeats or (3 if args.quick else 7)
-        print(f"CPU: batch 1, median of {repeats} runs after 1 warm-up; ORT all graph optimisations, "
-              f"{threads} intra-op threads")  # fmt: skip
+        print(f"CPU: batch 1, median of {repeats} interleaved runs after 1 warm-up; "
+              f"ORT all graph optimisations, {threads} intra-op threads")  # fmt: skip
         for width in args.widths:
             for size in args.sizes:
                 row = bench_cpu(width, size, repeats, 1, threads)
@@ -258,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {width} {size}: done", flush=True)
         print_cuda(results["cuda"])
 
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+        start, end = info["load_average_1min"], info["load_average_1min_end"]
+        print(f"\nload average (1 min): {start} at start, {end} at end")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_name(args.json.name + ".tmp")

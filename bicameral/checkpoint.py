@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from bicameral.networks import BicameralNet, NetworkConfig
 from edge.model_file import CHANNELS, ModelFileError, Preprocess
@@ -70,9 +71,21 @@ def atomic_write(path: str | Path, write) -> None:
         raise
 
 
+def unwrap(model: nn.Module) -> BicameralNet:
+    """The BicameralNet inside torch.compile / DataParallel / DDP wrappers (their state-dict keys
+    carry prefixes that a plain network could not load)."""
+    while True:
+        if isinstance(model, BicameralNet):
+            return model
+        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            raise TypeError(f"save_checkpoint needs a BicameralNet, got {type(model).__name__}")
+        model = inner
+
+
 def save_checkpoint(
     path: str | Path,
-    model: BicameralNet,
+    model: nn.Module,
     config: NetworkConfig | dict,
     preprocess: Preprocess | dict,
     provenance: dict,
@@ -81,6 +94,7 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint atomically; validates config against the model and preprocess against
     the input channels so that a bad checkpoint fails at save time, not at export on the cell."""
+    model = unwrap(model)
     cfg = _config(config)
     if cfg != model.config:
         raise ValueError(f"config {cfg.to_dict()} does not describe this model {model.config.to_dict()}")

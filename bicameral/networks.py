@@ -81,6 +81,9 @@ class NetworkConfig:
         unknown = set(data) - {"variant", "width", "in_channels", "encoder"}
         if unknown:
             raise ValueError(f"unknown network config keys {sorted(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("width"), str) and data["width"].upper() in WIDTHS:
+            data["width"] = WIDTHS[data["width"].upper()]
         return cls(**data).validate()
 
 

@@ -245,9 +245,10 @@ def preprocess(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | No
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"rgb must be uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
         size = rgb.shape[:2]
-        for c in range(3):
-            planes.append((rgb[:, :, c].astype(np.float32) * np.float32(p.rgb_scale) - np.float32(p.mean[c]))
-                          / np.float32(p.std[c]))  # fmt: skip
+        mean = np.asarray(p.mean[:3], np.float32)
+        std = np.asarray(p.std[:3], np.float32)
+        normalised = (rgb.astype(np.float32) * np.float32(p.rgb_scale) - mean) / std
+        planes.extend(normalised.transpose(2, 0, 1))
     if info.uses_depth:
         if depth_m is None:
             raise ValueError(f"model input is {info.input_kind!r}: a depth frame (metres) is required")

@@ -37,6 +37,17 @@ def test_round_trip_rebuilds_identical_model(tmp_path) -> None:
     assert [p.name for p in tmp_path.joinpath("run").iterdir()] == ["ckpt.pt"]  # no temp file left
 
 
+def test_wrapped_model_and_thesis_width_names(tmp_path) -> None:
+    model = build_network("bicameral", "F25")
+    wrapped = torch.nn.DataParallel(model)  # state-dict keys carry 'module.'
+    config = {"variant": "bicameral", "width": "F25", "in_channels": 3, "encoder": "vgg16"}
+    save_checkpoint(tmp_path / "w.pt", wrapped, config, default_preprocess("rgb"), {})
+    loaded, data = load_checkpoint(tmp_path / "w.pt")
+    assert data["config"]["width"] == 0.25 and "encoder.convs.0.weight" in data["state_dict"]
+    with pytest.raises(TypeError, match="needs a BicameralNet"):
+        save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(1, 1), config, default_preprocess("rgb"), {})
+
+
 def test_save_rejects_inconsistent_inputs(tmp_path) -> None:
     model = build_network("bicameral", 0.125)
     with pytest.raises(ValueError, match="does not describe this model"):

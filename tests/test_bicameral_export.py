@@ -27,6 +27,14 @@ CONTRACT_KEYS = {
     "binpick.model_id", "binpick.provenance",
 }  # fmt: skip
 
+# Operators of the exported graphs, all in TensorRT's ONNX parser support matrix (onnx-tensorrt
+# docs/operators.md, TensorRT 8.2 and later). MaxUnpool and CumSum are deliberately absent.
+TENSORRT_OPS = {
+    "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "DepthToSpace", "Div", "Equal", "Gather",
+    "Identity", "MaxPool", "Mod", "Mul", "Neg", "Pad", "ReduceMax", "Relu", "Reshape", "Resize", "Shape",
+    "Sigmoid", "Slice", "Split", "Squeeze", "Sub", "Transpose", "Unsqueeze",
+}  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def f25(tmp_path_factory) -> tuple[Path, torch.nn.Module]:
@@ -56,6 +64,7 @@ def test_static_export_contract(f25, tmp_path) -> None:
     assert proto.opset_import[0].version >= 17
     ops = {n.op_type for n in proto.graph.node}
     assert "MaxUnpool" not in ops and "DepthToSpace" in ops  # exact mask unpooling instead
+    assert ops <= TENSORRT_OPS, ops - TENSORRT_OPS
     assert [i.name for i in proto.graph.input] == ["image"]
     assert [o.name for o in proto.graph.output] == ["boundaries", "occlusions"]
     props = {p.key: p.value for p in proto.metadata_props}
@@ -92,6 +101,9 @@ def test_dynamic_and_odd_sizes(f25, tmp_path) -> None:
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "dyn.onnx")).metadata_props}
     assert props["binpick.input_height"] == props["binpick.input_width"] == "0"
     export_checkpoint(ckpt, tmp_path / "odd.onnx", height=37, width=45)  # padded and cropped in-graph
+    for name in ("dyn.onnx", "odd.onnx"):
+        ops = {n.op_type for n in onnx.load(str(tmp_path / name)).graph.node}
+        assert "MaxUnpool" not in ops and ops <= TENSORRT_OPS, ops - TENSORRT_OPS
     x = rng.normal(size=(1, 3, 37, 45)).astype(np.float32)
     for g, e in zip(run_ort(tmp_path / "odd.onnx", x), torch_probabilities(model, x), strict=True):
         assert g.shape == (1, 1, 37, 45) and np.abs(g - e).max() <= 1e-4

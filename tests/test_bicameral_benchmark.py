@@ -1,0 +1,36 @@
+"""benchmarks/inference.py runs end to end on a tiny configuration and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_inference_benchmark_smoke(tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--device", "cpu", "--widths", "F25",
+           "--sizes", "32", "--repeats", "1", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "machine: cpu=" in done.stdout and "torch/ORT" in done.stdout
+    result = json.loads(out.read_text())
+    (row,) = result["cpu"]
+    assert row["width"] == "F25" and row["size"] == 32 and row["parameters"] == 2_145_426
+    assert row["torch_eager_ms"] > 0 and row["onnxruntime_ms"] > 0
+    ratio = row["torch_eager_ms"] / row["onnxruntime_ms"]  # of the rounded figures
+    assert abs(row["torch_over_ort"] - ratio) <= 0.01 * ratio
+    assert result["machine"]["physical_cores"] >= 1
+
+
+def test_cuda_request_without_gpu_is_a_clear_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--device", "cuda"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "torch.cuda.is_available() is False" in done.stderr
