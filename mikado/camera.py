@@ -62,7 +62,7 @@ def sample_camera(
     cropping its border, sometimes showing the rim."""
     fovy = float(rng.uniform(40.0, 55.0))
     half_x, half_y = bin_size_m[0] / 2, bin_size_m[1] / 2
-    margin = float(rng.uniform(0.8, 1.0))
+    margin = float(rng.uniform(0.66, 0.86))
     tan_y = np.tan(np.deg2rad(fovy) / 2)
     yaw = float(rng.integers(0, 4) * np.pi / 2 + rng.uniform(-0.2, 0.2))
     # Rotated bin extents in the image axes decide the height that fits it in view.

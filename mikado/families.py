@@ -105,7 +105,7 @@ def stick_sachet(length=150.0, width=25.0, thickness=7.0, seal=8.0) -> Template:
         * _profile(x / (length / 2), seal / (length / 2), 6)
         * _profile(y / (width / 2), 0.08, 2)
     )
-    return _assemble("stick_sachet", x, y, h, h, pieces=(5, 1))
+    return _assemble("stick_sachet", x, y, h, h, pieces=(3, 1))
 
 
 def pillow_sachet(length=90.0, width=65.0, thickness=14.0, seal=6.0) -> Template:
@@ -118,7 +118,7 @@ def pillow_sachet(length=90.0, width=65.0, thickness=14.0, seal=6.0) -> Template
         * _profile(x / (length / 2), seal / (length / 2), 4)
         * _profile(y / (width / 2), 0.05, 2.5)
     )
-    return _assemble("pillow_sachet", x, y, h, h, pieces=(3, 2))
+    return _assemble("pillow_sachet", x, y, h, h, pieces=(2, 2))
 
 
 def square_sachet(side=75.0, thickness=6.0, seal=5.0) -> Template:

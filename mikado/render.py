@@ -12,7 +12,8 @@ import atexit
 
 import mujoco
 import numpy as np
-from mujoco.rendering.classic import gl_context
+
+from mikado.gl import select_backend
 
 COLLISION_GROUP = 3  # collision pieces live here and are never drawn
 
@@ -21,10 +22,8 @@ class OffscreenRenderer:
     """One GL context for the process; render any model up to (max_width, max_height)."""
 
     def __init__(self, max_width: int, max_height: int):
-        if gl_context.GLContext is None:
-            raise RuntimeError("MuJoCo has no OpenGL backend here; set MUJOCO_GL=osmesa or egl")
         self.max_width, self.max_height = max_width, max_height
-        self._gl = gl_context.GLContext(max_width, max_height)
+        self._gl = _gl_context_class()(max_width, max_height)
         self._gl.make_current()
         # Free the context before interpreter teardown; PyOpenGL cannot do it during teardown.
         atexit.register(self.close)
@@ -83,6 +82,26 @@ class OffscreenRenderer:
         if self._gl is not None:
             self._gl.free()
             self._gl = None
+
+
+def _gl_context_class() -> type:
+    """The GL context class of our backend choice, imported directly: mujoco picks its own at
+    import time, which is wrong when mujoco was imported before mikado chose (e.g. GLFW on a
+    headless machine)."""
+    backend = select_backend()
+    try:
+        if backend == "osmesa":
+            from mujoco.osmesa import GLContext
+        elif backend == "egl":
+            from mujoco.egl import GLContext
+        else:
+            from mujoco.glfw import GLContext
+    except ImportError as exc:
+        raise RuntimeError(
+            f"cannot load MuJoCo's {backend!r} OpenGL backend ({exc}); on a CPU install libosmesa6 and use "
+            "MUJOCO_GL=osmesa, on a GPU use MUJOCO_GL=egl"
+        ) from exc
+    return GLContext
 
 
 def _linear_depth(model: mujoco.MjModel, zbuf: np.ndarray) -> np.ndarray:

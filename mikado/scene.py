@@ -30,9 +30,10 @@ GENERATOR_VERSION = "1"
 WALL_HEIGHT_M = 0.12
 WALL_THICKNESS_M = 0.02
 TIMESTEP_S = 0.004
-MAX_STEPS = 1500
-SETTLE_CHECK_EVERY = 50
-SETTLE_SPEED_M_S = 0.01
+MAX_STEPS = 600
+SETTLE_CHECK_EVERY = 25
+SETTLE_SPEED_M_S = 0.02
+SETTLE_SPIN_RAD_S = 0.5
 MAX_MEAN_PILE_HEIGHT_M = 0.04
 MIN_COLLISION_THICKNESS_MM = 3.0
 FREE_DAMPING = 0.002  # N m s/rad (and N s/m): air drag and a soft product's internal damping
@@ -72,6 +73,7 @@ class PilePlan:
     height: int
     heterogeneous: bool
     bin_size_m: tuple[float, float]
+    rim_height_m: float  # the visible bin wall; collisions use taller invisible walls
     background: str
     luminance: tuple[float, float] | None  # (gain, gamma) applied to the prints
     camera: CameraParams
@@ -87,7 +89,8 @@ class PilePlan:
             "height": self.height,
             "heterogeneous": self.heterogeneous,
             "bin_size_m": list(self.bin_size_m),
-            "bin_wall_height_m": WALL_HEIGHT_M,
+            "bin_collision_wall_height_m": 2 * WALL_HEIGHT_M,
+            "bin_rim_height_m": self.rim_height_m,
             "background": self.background,
             "luminance": None if self.luminance is None else list(self.luminance),
             "camera": self.camera.to_dict(),
@@ -116,6 +119,35 @@ def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v @ m.reshape(3, 3).T
 
 
+def _place(rng: np.random.Generator, hull: np.ndarray, bx: float, by: float):
+    """Orientation and centre of one instance over the bin floor.
+
+    The centre is drawn uniformly over the floor first and the orientation is redrawn (a few
+    times) until the rotated bounding box fits there, so piles spread into corners and long
+    products near a wall lie along it; if nothing fits, the best try is shifted inside.
+    """
+    tx, ty = rng.uniform(-bx / 2, bx / 2), rng.uniform(-by / 2, by / 2)
+    best = None
+    for _ in range(12):
+        q = _random_rotation(rng)
+        rv = _rotate(q, hull)
+        lo, hi = rv.min(axis=0), rv.max(axis=0)
+        mid = (lo + hi) / 2
+        over = max(0.0, abs(tx) + (hi[0] - lo[0]) / 2 - bx / 2) + max(
+            0.0, abs(ty) + (hi[1] - lo[1]) / 2 - by / 2
+        )
+        if best is None or over < best[0]:
+            best = (over, q, lo, hi, mid)
+        if over == 0.0:
+            break
+    _, q, lo, hi, mid = best
+    half = (hi - lo) / 2
+    cx = float(np.clip(tx, -bx / 2 + half[0], bx / 2 - half[0])) if half[0] < bx / 2 else 0.0
+    cy = float(np.clip(ty, -by / 2 + half[1], by / 2 - half[1])) if half[1] < by / 2 else 0.0
+    # (cx, cy) is where the box centre goes; the body origin sits `mid` away from it.
+    return q, lo, hi, cx - mid[0], cy - mid[1]
+
+
 def _texture_pool(preset: Preset) -> tuple[list[str], list[str]]:
     prints = [f"proc:{i}" for i in range(preset.n_textures)]
     backs = [f"proc:{i}" for i in range(preset.n_backgrounds)]
@@ -123,6 +155,11 @@ def _texture_pool(preset: Preset) -> tuple[list[str], list[str]]:
         prints += [str(p) for p in textures.list_images(d)]
     for d in preset.background_dirs:
         backs += [str(p) for p in textures.list_images(d)]
+    if not prints or not backs:
+        raise ValueError(
+            f"preset {preset.name!r} has no {'print' if not prints else 'background'} textures: "
+            "n_textures/n_backgrounds is 0 and no image folder was given"
+        )
     return prints, backs
 
 
@@ -167,8 +204,8 @@ def sample_plan(seed: int, preset: Preset, width: int, height: int) -> PilePlan:
     # mean pile height so the pile stays well below the rim and the camera.
     volume = sum(float(np.ptp(v[:, 0]) * np.ptp(v[:, 1]) * np.ptp(v[:, 2])) for _, v in meshes)
     area = max(footprint / fill, volume / MAX_MEAN_PILE_HEIGHT_M)
-    bx = max(np.sqrt(area * aspect), 1.3 * longest)
-    by = max(area / bx, 1.1 * longest)
+    bx = max(np.sqrt(area * aspect), 1.4 * longest)
+    by = max(area / bx, 1.15 * longest)
     bin_size = (float(bx), float(by))
     # Initial stack: rotated AABBs dropped onto a 5 mm height map, lowest free spot first.
     cell = 0.005
@@ -178,12 +215,8 @@ def sample_plan(seed: int, preset: Preset, width: int, height: int) -> PilePlan:
     for k, ((tpl, verts), hull, d, fam, size, tex) in enumerate(
         zip(meshes, hulls, deformations, families, sizes, prints_of, strict=True), start=1
     ):
-        q = _random_rotation(rng)
-        rv = _rotate(q, hull)
-        lo, hi = rv.min(axis=0), rv.max(axis=0)
+        q, lo, hi, cx, cy = _place(rng, hull, bx, by)
         ext = hi - lo
-        cx = rng.uniform(-bx / 2 - lo[0], bx / 2 - hi[0]) if ext[0] < bx else -(lo[0] + hi[0]) / 2
-        cy = rng.uniform(-by / 2 - lo[1], by / 2 - hi[1]) if ext[1] < by else -(lo[1] + hi[1]) / 2
         i0 = int(np.clip((cx + lo[0] + bx / 2) / cell, 0, gx - 1))
         i1 = int(np.clip((cx + hi[0] + bx / 2) / cell, i0 + 1, gx))
         j0 = int(np.clip((cy + lo[1] + by / 2) / cell, 0, gy - 1))
@@ -206,6 +239,7 @@ def sample_plan(seed: int, preset: Preset, width: int, height: int) -> PilePlan:
             )
         )
     background = backs[int(rng.integers(len(backs)))]
+    rim_height = float(rng.uniform(0.03, 0.06))
     luminance = (float(rng.uniform(0.6, 1.3)), float(rng.uniform(0.7, 1.4))) if preset.luminance else None
     camera = sample_camera(rng, bin_size, width / height, volume / (bx * by))
     lights = sample_lights(rng, camera.position_m[2])
@@ -216,6 +250,7 @@ def sample_plan(seed: int, preset: Preset, width: int, height: int) -> PilePlan:
         height=height,
         heterogeneous=hetero,
         bin_size_m=bin_size,
+        rim_height_m=rim_height,
         background=background,
         luminance=luminance,
         camera=camera,
@@ -263,7 +298,7 @@ def build_model(plan: PilePlan) -> tuple[mujoco.MjModel, list[int]]:
     spec.add_material(name="background", textures=["", "background"], texrepeat=[3, 3], texuniform=True)
     world = spec.worldbody
     bx, by = plan.bin_size_m
-    t, hgt = WALL_THICKNESS_M, WALL_HEIGHT_M
+    t, hgt, rim = WALL_THICKNESS_M, WALL_HEIGHT_M, plan.rim_height_m
     box = mujoco.mjtGeom.mjGEOM_BOX
     # The floor is a plane (a half-space: nothing tunnels through it); the walls are thick
     # (invisible) boxes, twice the rim height, whose inner faces bound the bin; the rendered
@@ -280,10 +315,10 @@ def build_model(plan: PilePlan) -> tuple[mujoco.MjModel, list[int]]:
     ):
         world.add_geom(name=name, type=box, size=size, pos=pos, group=COLLISION_GROUP, rgba=[1, 1, 1, 0])
     for name, size, pos in (
-        ("rim_px", [t / 2, by / 2 + t, hgt / 2], [bx / 2 + t / 2, 0, hgt / 2]),
-        ("rim_nx", [t / 2, by / 2 + t, hgt / 2], [-bx / 2 - t / 2, 0, hgt / 2]),
-        ("rim_py", [bx / 2, t / 2, hgt / 2], [0, by / 2 + t / 2, hgt / 2]),
-        ("rim_ny", [bx / 2, t / 2, hgt / 2], [0, -by / 2 - t / 2, hgt / 2]),
+        ("rim_px", [t / 2, by / 2 + t, rim / 2], [bx / 2 + t / 2, 0, rim / 2]),
+        ("rim_nx", [t / 2, by / 2 + t, rim / 2], [-bx / 2 - t / 2, 0, rim / 2]),
+        ("rim_py", [bx / 2, t / 2, rim / 2], [0, by / 2 + t / 2, rim / 2]),
+        ("rim_ny", [bx / 2, t / 2, rim / 2], [0, -by / 2 - t / 2, rim / 2]),
     ):
         world.add_geom(
             name=name, type=box, size=size, pos=pos, material="background", contype=0, conaffinity=0
@@ -373,9 +408,9 @@ def settle(model: mujoco.MjModel, data: mujoco.MjData, max_steps: int = MAX_STEP
         steps += SETTLE_CHECK_EVERY
         v = data.qvel.reshape(-1, 6)
         if (
-            steps >= 150
+            steps >= 100
             and float(np.abs(v[:, :3]).max()) < SETTLE_SPEED_M_S
-            and float(np.abs(v[:, 3:]).max()) < 0.3
+            and float(np.abs(v[:, 3:]).max()) < SETTLE_SPIN_RAD_S
         ):
             settled = True
             break

@@ -137,7 +137,7 @@ def _generate(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=len(todo), unit="scene", dynamic_ncols=True)
     try:
-        for _index, _timings in run(job, todo, min(args.workers, max(1, len(todo)))):
+        for _index, _timings in _checked(run(job, todo, min(args.workers, max(1, len(todo))))):
             done += 1
             if bar is not None:
                 bar.update(1)
@@ -159,6 +159,29 @@ def _generate(args: argparse.Namespace) -> int:
             "mikado: sharded run; once every shard is done run `binpick mikado coco DATASET`", file=sys.stderr
         )
     return 0
+
+
+def _checked(results):
+    """Scene results, with a missing OpenGL backend or a full disk turned into one-line errors."""
+    try:
+        yield from results
+    except (RuntimeError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _require_sim_extra() -> None:
+    missing = []
+    for module in ("mujoco", "pycocotools", "tqdm"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+        except RuntimeError as exc:  # mujoco refuses a bad MUJOCO_GL at import time
+            raise CommandError(f"cannot load {module}: {exc}") from None
+    if missing:
+        raise CommandError(
+            f"Mikado needs {', '.join(missing)}: install the `sim` extra (pip install 'binpick[sim]')"
+        )
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -197,6 +220,7 @@ def _coco(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    _require_sim_extra()
     return {"generate": _generate, "stats": _stats, "preview": _preview, "coco": _coco}[args.mikado_command](
         args
     )

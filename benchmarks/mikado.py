@@ -1,0 +1,245 @@
+"""Mikado throughput and where the time goes, plus side-by-side ratios against what a user
+would otherwise write.
+
+1. Throughput: scenes/s writing a real dataset (512x512, 30 instances, preset mikado+ and
+   mikado) with all local workers, and the median split per scene between physics (model
+   build + settling), rendering, ground truth (labels, boundaries, occlusions, amodal masks)
+   and writing the files.
+2. Side by side, medians over repeats, same process:
+   a. amodal masks by rasterising the posed meshes (ours) vs one MuJoCo segmentation render
+      per instance with the others hidden (the obvious way);
+   b. rendering RGB+depth+segmentation with one GL context kept per process (ours) vs a new
+      `mujoco.Renderer` per scene (the documented API; every pile is a new model).
+The thesis's Blender pipeline took about 5 minutes per scene; that figure is quoted, not run.
+
+    PYTHONPATH=. python benchmarks/mikado.py [--scenes 20] [--workers N] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and this file would shadow the
+# `mikado` package it measures: put the repository root there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from mikado.gl import select_backend  # noqa: E402
+
+select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own backend choice
+
+import mujoco  # noqa: E402
+
+from mikado.generate import Job, prepare_dataset, run  # noqa: E402
+from mikado.pile import _amodal_mask, _renderer, simulate  # noqa: E402
+from mikado.presets import get_preset  # noqa: E402
+from mikado.render import COLLISION_GROUP  # noqa: E402
+from mikado.scene import sample_plan  # noqa: E402
+
+THESIS_SECONDS_PER_SCENE = 300.0
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "mujoco": mujoco.__version__,
+        "gl": os.environ.get("MUJOCO_GL"),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def throughput(preset: str, scenes: int, workers: int, size: int, instances: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Job(str(Path(tmp) / "ds"), preset, 1234, size, size, {"instances": (instances, instances)})
+        prepare_dataset(job, scenes)
+        t0 = time.perf_counter()
+        timings = [t for _, t in run(job, list(range(scenes)), workers)]
+        wall = time.perf_counter() - t0
+    split = {
+        k: statistics.median(t[k] for t in timings)
+        for k in ("physics_s", "render_s", "ground_truth_s", "write_s", "cpu_s")
+    }
+    cpu_per_scene = statistics.mean(t["cpu_s"] for t in timings)
+    return {
+        "preset": preset,
+        "scenes": scenes,
+        "workers": workers,
+        "size": size,
+        "instances": instances,
+        "wall_s": wall,
+        "scenes_per_s": scenes / wall,
+        "median_split_s": split,
+        "thesis_speedup": THESIS_SECONDS_PER_SCENE / (wall / scenes),
+        "cpu_s_per_scene": cpu_per_scene,
+        # What the machine would give with nobody else on it: every core busy with Mikado.
+        "unloaded_estimate_scenes_per_s": (os.cpu_count() or 1) / cpu_per_scene,
+    }
+
+
+def amodal_side_by_side(repeats: int, size: int) -> dict:
+    plan = sample_plan(77, get_preset("mikado+", instances=(30, 30)), size, size)
+    model, data, visual_geoms, _ = simulate(plan)
+    cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+    rend = _renderer(size, size)
+    _, _, _ = rend.render(model, data, cam_id, size, size)
+    from mikado.camera import intrinsics, world_from_camera
+    from mikado.pile import Camera
+
+    cam = Camera(
+        intrinsics(plan.camera.fovy_deg, size, size),
+        world_from_camera(data.cam_xpos[cam_id], data.cam_xmat[cam_id]),
+        size,
+        size,
+    )
+    bodies = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"inst{i.id}") for i in plan.instances]
+
+    def ours():
+        return [
+            _amodal_mask(i.vertices_m, i.template.faces, data.xpos[b], data.xmat[b].reshape(3, 3), cam)
+            for i, b in zip(plan.instances, bodies, strict=True)
+        ]
+
+    hidden = 5  # visual geoms of the other instances go to a group the option switches off
+    groups = model.geom_group.copy()
+    seg = mujoco.Renderer(model, size, size)  # one context for all passes: fair to the baseline
+    seg.enable_segmentation_rendering()
+    option = mujoco.MjvOption()
+    option.geomgroup[:] = 1
+    option.geomgroup[COLLISION_GROUP] = 0
+    option.geomgroup[hidden] = 0
+
+    def per_instance_render():
+        masks = []
+        for g in visual_geoms:
+            model.geom_group[:] = groups
+            model.geom_group[visual_geoms] = hidden
+            model.geom_group[g] = 0
+            seg.update_scene(data, cam_id, option)
+            ids = seg.render()[..., 0]
+            masks.append(ids == g)
+        model.geom_group[:] = groups
+        return masks
+
+    a, b = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        m_ours = ours()
+        a.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        m_ref = per_instance_render()
+        b.append(time.perf_counter() - t0)
+    seg.close()
+    ious = [
+        float((x & y).sum() / max(1, (x | y).sum())) for x, y in zip(m_ours, m_ref, strict=True) if y.any()
+    ]
+    return {
+        "instances": len(visual_geoms),
+        "ours_s": statistics.median(a),
+        "per_instance_render_s": statistics.median(b),
+        "speedup": statistics.median(b) / statistics.median(a),
+        "median_iou_vs_render": statistics.median(ious),
+    }
+
+
+def renderer_side_by_side(repeats: int, size: int) -> dict:
+    plan = sample_plan(78, get_preset("mikado+", instances=(30, 30)), size, size)
+    model, data, _, _ = simulate(plan)
+    cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+    rend = _renderer(size, size)
+    rend.render(model, data, cam_id, size, size)
+
+    def naive():
+        r = mujoco.Renderer(model, size, size)
+        r.update_scene(data, cam_id)
+        rgb = r.render()
+        r.enable_depth_rendering()
+        depth = r.render()
+        r.disable_depth_rendering()
+        r.enable_segmentation_rendering()
+        seg = r.render()
+        r.close()
+        return rgb, depth, seg
+
+    a, b = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        rend.render(model, data, cam_id, size, size)
+        a.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        naive()
+        b.append(time.perf_counter() - t0)
+    return {
+        "ours_s": statistics.median(a),
+        "mujoco_renderer_per_scene_s": statistics.median(b),
+        "speedup": statistics.median(b) / statistics.median(a),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenes", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--instances", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    report = {"machine": machine()}
+    report["throughput"] = [
+        throughput(p, args.scenes, args.workers, args.size, args.instances) for p in ("mikado+", "mikado")
+    ]
+    report["amodal"] = amodal_side_by_side(args.repeats, args.size)
+    report["renderer"] = renderer_side_by_side(args.repeats, args.size)
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    m = report["machine"]
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, MUJOCO_GL={m['gl']}, "
+        f"load {m['loadavg_start']} -> {m['loadavg_end']}"
+    )
+    for t in report["throughput"]:
+        s = t["median_split_s"]
+        print(
+            f"{t['preset']:8s} {t['size']}x{t['size']}, {t['instances']} instances, {t['workers']} workers: "
+            f"{t['scenes_per_s']:.2f} scenes/s ({t['scenes']} scenes in {t['wall_s']:.1f} s; "
+            f"{t['thesis_speedup']:.0f}x the thesis's 5 min/scene); median per scene: "
+            f"physics {s['physics_s']:.3f} s, render {s['render_s']:.3f} s, "
+            f"ground truth {s['ground_truth_s']:.3f} s, write {s['write_s']:.3f} s; "
+            f"CPU {t['cpu_s_per_scene']:.2f} s/scene -> {t['unloaded_estimate_scenes_per_s']:.2f} scenes/s "
+            f"on {os.cpu_count()} idle cores"
+        )
+    a = report["amodal"]
+    print(
+        f"amodal masks ({a['instances']} instances): rasterised {a['ours_s'] * 1000:.1f} ms "
+        f"vs one render per instance {a['per_instance_render_s'] * 1000:.1f} ms -> {a['speedup']:.1f}x "
+        f"(median IoU {a['median_iou_vs_render']:.3f})"
+    )
+    r = report["renderer"]
+    print(
+        f"render rgb+depth+seg: kept GL context {r['ours_s'] * 1000:.1f} ms vs new mujoco.Renderer per scene "
+        f"{r['mujoco_renderer_per_scene_s'] * 1000:.1f} ms -> {r['speedup']:.1f}x"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

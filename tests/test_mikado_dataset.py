@@ -1,0 +1,196 @@
+"""Dataset files: format, determinism, shards, resume, COCO, stats, preview and the CLI."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from edge.cli import main as binpick
+from mikado.generate import Job, make_scene, parse_shard, pending, prepare_dataset, scene_seed
+from mikado.io import read_scene, scene_dir
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--width", "96", "--height", "64", "--instances", "4-5", "--no-progress"]
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "mikado", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mk") / "ds"
+    assert (
+        binpick(
+            [
+                "mikado",
+                "generate",
+                "--preset",
+                "mikado+",
+                "--count",
+                "3",
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                *TINY,
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_scene_files_follow_the_contract(dataset):
+    info = json.loads((dataset / "dataset.json").read_text())
+    assert info["preset"] == "mikado+" and info["count"] == 3 and info["width"] == 96
+    d = scene_dir(dataset, 1)
+    for name in ("rgb.png", "depth.png", "labels.png", "boundaries.png", "occlusions.png", "scene.json"):
+        assert (d / name).is_file(), name
+    assert cv2.imread(str(d / "depth.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert cv2.imread(str(d / "labels.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    b = cv2.imread(str(d / "boundaries.png"), cv2.IMREAD_UNCHANGED)
+    assert b.dtype == np.uint8 and set(np.unique(b)) <= {0, 255}
+    meta = json.loads((d / "scene.json").read_text())
+    assert meta["seed"] == scene_seed(0, 1) and meta["depth_scale_m"] == 0.0001
+    assert np.array(meta["camera"]["K"]).shape == (3, 3)
+    assert np.array(meta["camera"]["T_world_camera"]).shape == (4, 4)
+    for inst in meta["instances"]:
+        assert {"id", "family", "pose", "occlusion_rate", "visible_px", "amodal_px", "deformation"} <= set(
+            inst
+        )
+        assert (d / "masks" / f"visible_{inst['id']}.png").is_file()
+        assert (d / "masks" / f"amodal_{inst['id']}.png").is_file()
+    s = read_scene(d, masks=True)
+    assert abs(s["depth_m"][s["labels"] > 0].mean() - meta["camera"]["T_world_camera"][2][3]) < 1.0
+    for inst in meta["instances"]:
+        assert s["visible"][inst["id"]].sum() == inst["visible_px"]
+
+
+def test_coco_file_loads_with_pycocotools(dataset):
+    coco = COCO(str(dataset / "annotations_coco.json"))
+    assert len(coco.getImgIds()) == 3
+    ann = coco.loadAnns(coco.getAnnIds(imgIds=[2]))[0]
+    img = coco.loadImgs([2])[0]
+    labels = cv2.imread(
+        str(dataset / img["file_name"]).replace("rgb.png", "labels.png"), cv2.IMREAD_UNCHANGED
+    )
+    np.testing.assert_array_equal(coco.annToMask(ann) > 0, labels == ann["instance_id"])
+
+
+def test_same_seed_gives_identical_files_whatever_the_worker_count(dataset, tmp_path):
+    other = tmp_path / "again"
+    proc = run_cli(
+        "generate", "--preset", "mikado+", "--count", "3", "--out", str(other), "--workers", "2", *TINY
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert digest(other) == digest(dataset)
+
+
+def test_shards_partition_the_dataset_and_resume_skips_finished_scenes(tmp_path):
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "a/b", "1", "-1/2"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+    job = Job(str(tmp_path / "ds"), "mikado", 7, 64, 48, {"instances": (3, 3)})
+    shards = [pending(job, 10, (k, 3), resume=True) for k in range(3)]
+    assert sorted(sum(shards, [])) == list(range(10))
+    prepare_dataset(job, 10)
+    make_scene(job, 4)
+    assert 4 not in pending(job, 10, (1, 3), resume=True)
+    assert 4 in pending(job, 10, (1, 3), resume=False)
+    with pytest.raises(ValueError, match="another dataset"):
+        prepare_dataset(Job(job.dataset, "mikado+", 7, 64, 48, {}), 10)
+
+
+def test_stats_and_preview(dataset, tmp_path, capsys):
+    assert binpick(["mikado", "stats", str(dataset), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["scenes"] == 3
+    assert 0 < stats["background_fraction"]["mean"] < 1
+    assert stats["thesis"]["mikado+"]["instances"] == 31.5
+    sheet = tmp_path / "sheet.png"
+    assert (
+        binpick(["mikado", "preview", str(dataset), "--out", str(sheet), "--columns", "2", "--tile", "48"])
+        == 0
+    )
+    img = cv2.imread(str(sheet))
+    assert img.shape[1] == 96 and img.shape[0] == 2 * 32
+    blue = (img[..., 0] == 255) & (img[..., 1] == 0) & (img[..., 2] == 0)
+    assert blue.any()
+
+
+def test_user_errors_are_one_line(tmp_path):
+    proc = run_cli("generate", "--count", "2", "--out", str(tmp_path / "x"), "--shard", "2/2")
+    assert proc.returncode == 2 and "shard" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("generate", "--count", "2", "--out", str(tmp_path / "x"), "--preset", "nope")
+    assert proc.returncode == 2 and "unknown preset" in proc.stderr
+    proc = run_cli(
+        "generate", "--count", "2", "--out", str(tmp_path / "x"), "--textures", str(tmp_path / "none")
+    )
+    assert proc.returncode == 2 and "texture folder" in proc.stderr
+    proc = run_cli("stats", str(tmp_path))
+    assert proc.returncode == 2 and "not a Mikado dataset" in proc.stderr
+
+
+def test_user_texture_folders_are_used(tmp_path):
+    prints = tmp_path / "prints"
+    prints.mkdir()
+    cv2.imwrite(str(prints / "red.png"), np.full((20, 30, 3), (0, 0, 255), np.uint8))
+    import mikado
+
+    s = mikado.render_pile(2, "mikado", 64, 64, instances=(3, 3), n_textures=0, texture_dirs=(str(prints),))
+    assert all(i["texture"].endswith("red.png") for i in s.params["instances"])
+    fg = s.rgb[s.labels > 0].astype(int)
+    assert (fg[:, 0] > fg[:, 2]).mean() > 0.8  # red prints stay red under the lights
+
+
+def test_sharded_generation_equals_unsharded_then_coco_indexes_all(dataset, tmp_path, capsys):
+    out = tmp_path / "sharded"
+    for shard in ("1/2", "0/2"):
+        assert (
+            binpick(
+                [
+                    "mikado",
+                    "generate",
+                    "--preset",
+                    "mikado+",
+                    "--count",
+                    "3",
+                    "--out",
+                    str(out),
+                    "--workers",
+                    "1",
+                    "--shard",
+                    shard,
+                    *TINY,
+                ]
+            )
+            == 0
+        )
+    assert not (out / "annotations_coco.json").exists()
+    assert digest(out / "scenes") == digest(dataset / "scenes")
+    assert binpick(["mikado", "coco", str(out)]) == 0
+    assert (out / "annotations_coco.json").read_bytes() == (dataset / "annotations_coco.json").read_bytes()
