@@ -77,7 +77,7 @@ def draw_overlay(
         c = (round(g.u), round(g.v))
         cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
         text = f"{g.score:.2f} {g.angle_deg:.0f}deg"
-        org = (min(max(c[0] + 8, 0), out.shape[1] - 90), min(max(c[1] - 8, 12), out.shape[0] - 4))
+        org = (max(0, min(c[0] + 8, out.shape[1] - 90)), max(12, min(c[1] - 8, out.shape[0] - 4)))
         cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out

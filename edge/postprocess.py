@@ -71,7 +71,7 @@ class RankingParams:
         return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     """One instance candidate: a 4-connected component of non-boundary pixels.
 
@@ -102,7 +102,7 @@ class Candidate:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Grasp:
     """Where to pick the best candidate: pixel (u, v), orientation and extents of that candidate.
 
@@ -165,27 +165,28 @@ else:
     _IMPORT_ERROR = None
 
 
+# The column order of the native candidate table (edge._hotpath.CANDIDATE_FIELDS).
+_NATIVE_FIELDS = (
+    "label", "area", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "centroid_u", "centroid_v",
+    "contour_length", "s1", "s2", "score", "angle_deg", "major_px", "minor_px",
+)  # fmt: skip
+
+
 def _native() -> Any:
     if _hotpath is None:
         raise ImportError(_BUILD_HINT) from _IMPORT_ERROR
     return _hotpath
 
 
-def _candidate_from_row(row: np.ndarray, fields: tuple[str, ...]) -> Candidate:
-    r = dict(zip(fields, row.tolist(), strict=True))
-    return Candidate(
-        label=int(r["label"]),
-        area=int(r["area"]),
-        bbox=(int(r["bbox_x"]), int(r["bbox_y"]), int(r["bbox_w"]), int(r["bbox_h"])),
-        centroid=(r["centroid_u"], r["centroid_v"]),
-        contour_length=int(r["contour_length"]),
-        s1=r["s1"],
-        s2=r["s2"],
-        score=r["score"],
-        angle_deg=r["angle_deg"],
-        major_px=r["major_px"],
-        minor_px=r["minor_px"],
-    )
+def _candidates_from_table(table: np.ndarray, fields: tuple[str, ...]) -> list[Candidate]:
+    """Rows of the native table (columns named by `fields`) as Candidates; built positionally
+    because this runs for every candidate of every frame."""
+    if fields != _NATIVE_FIELDS:
+        raise ImportError(f"edge._hotpath returns columns {fields}, expected {_NATIVE_FIELDS}: rebuild it")
+    return [
+        Candidate(int(k), int(a), (int(x), int(y), int(w), int(h)), (u, v), int(n), s1, s2, sc, ang, ma, mi)
+        for k, a, x, y, w, h, u, v, n, s1, s2, sc, ang, ma, mi in table.tolist()
+    ]
 
 
 def rank(
@@ -217,6 +218,5 @@ def rank(
         float(params.margin),
         bool(return_labels),
     )
-    fields = tuple(native.CANDIDATE_FIELDS)
-    candidates = [_candidate_from_row(row, fields) for row in table]
+    candidates = _candidates_from_table(table, tuple(native.CANDIDATE_FIELDS))
     return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
