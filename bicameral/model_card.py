@@ -53,6 +53,12 @@ def width_name(width: float) -> str:
     return f"F{100 * float(width):g}"
 
 
+def _size(size) -> str:
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        return f"{size[0]}x{size[1]} px"
+    return "unknown size"
+
+
 def _hours(seconds) -> str:
     if seconds is None:
         return "unknown"
@@ -75,8 +81,9 @@ def render_model_card(facts: dict, evaluation: dict | None, notes: list[str] | N
         f"| Width | {name} ({facts['width']} of the thesis's filters) |",
         f"| Input | {facts['input']}, export size {facts['input_size']} |",
         f"| Model id | {facts['model_id']} |",
-        f"| Training data | {p.get('preset', 'unknown')}, {p.get('dataset_scenes', '?')} scenes "
-        f"(seed {p.get('dataset_seed', '?')}), {p.get('validation_scenes', '?')} held out for validation |",
+        f"| Training data | {p.get('preset', 'unknown')}, {p.get('dataset_scenes', '?')} scenes of "
+        f"{_size(p.get('image_size'))} (seed {p.get('dataset_seed', '?')}), "
+        f"{p.get('validation_scenes', '?')} more held out for validation |",
         f"| Crops, batch | {p.get('crop', '?')}² crops, batch {p.get('batch_size', '?')} |",
         f"| Optimiser | {p.get('optimizer', '?')} |",
         f"| Iterations | {p.get('iterations', '?')} ({p.get('epochs', '?')} epochs) |",

@@ -433,6 +433,7 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
         "preset": info.get("preset", "unknown"),
         "dataset_scenes": len(train_scenes),
         "dataset_seed": info.get("seed", info.get("base_seed")),
+        "image_size": [info.get("width"), info.get("height")],
         "validation_scenes": len(val_scenes),
         "input": config.input_kind,
         "crop": config.crop,
