@@ -19,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="instance scores via edge.postprocess (auto: skip if not built)")  # fmt: skip
     parser.add_argument("--out", default="eval", help="output folder for eval.json and pr.png (eval/)")
     parser.add_argument("--limit", type=int, help="score only the first N frames")
+    parser.add_argument("--depth-noise", action="store_true",
+                        help="stereo-like depth noise, as train --depth-noise")  # fmt: skip
     parser.add_argument("--device", default="auto", help="checkpoints: auto, cpu, cuda")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
@@ -47,7 +49,9 @@ def main(args: argparse.Namespace) -> int:
         raise CommandError(f"--model {args.model}: no such file")
     try:
         predictor = load_predictor(args.model, args.device)
-        result = evaluate(predictor, args.data, tolerance, args.instances, args.limit, args.progress)
+        result = evaluate(
+            predictor, args.data, tolerance, args.instances, args.limit, args.progress, args.depth_noise
+        )
     except (DatasetError, CheckpointError, ModelFileError, ImportError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     out = Path(args.out)

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bicameral.data import list_scenes, read_dataset_info, read_scene
+from bicameral.data import (
+    DepthNoise,
+    degrade_depth,
+    focal_length_px,
+    list_scenes,
+    read_dataset_info,
+    read_scene,
+)
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 
 # Thesis Table 5.5: bicameral networks trained and tested on Mikado (cross-validated).
@@ -36,9 +43,11 @@ def evaluate(
     instances: str = "auto",
     limit: int | None = None,
     progress: bool = True,
+    depth_noise: bool = False,
 ) -> dict:
     """Score `predictor` on the scenes of `data`; `instances`: "auto" (skip with a note when the
-    native ranking is missing), "on" (required) or "off"."""
+    native ranking is missing), "on" (required) or "off". `depth_noise` degrades each frame's
+    depth like a stereo camera (seeded by the frame index, so every model sees the same noise)."""
     scenes = list_scenes(data)[:limit] if limit else list_scenes(data)
     boundaries = BoundaryAccumulator(tolerance)
     occlusions = BoundaryAccumulator(tolerance)
@@ -61,10 +70,14 @@ def evaluate(
         iterator = tqdm(scenes, unit="frame", file=sys.stderr, dynamic_ncols=True)
     inference_s = 0.0
     start = time.monotonic()
-    for path in iterator:
+    for index, path in enumerate(iterator):
         scene = read_scene(path)
+        depth = scene.depth_m
+        if depth_noise:
+            noise_rng = np.random.default_rng(index)
+            depth = degrade_depth(depth, focal_length_px(scene.meta), DepthNoise(), noise_rng)
         t0 = time.monotonic()
-        b, o = predictor(scene.rgb, scene.depth_m)
+        b, o = predictor(scene.rgb, depth)
         inference_s += time.monotonic() - t0
         boundaries.add(b, scene.boundaries)
         occlusions.add(o, scene.occlusions)
@@ -84,6 +97,7 @@ def evaluate(
             "nms": False,
             "thinning": False,
             "tolerance": tolerance,
+            "depth_noise": depth_noise,
         },
         "boundaries": boundaries.scores().to_dict(),
         "occlusions": occlusions.scores().to_dict(),
