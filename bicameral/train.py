@@ -62,6 +62,7 @@ class TrainConfig:
     out_dir: str
     val_data: str | None = None
     val_fraction: float = 0.05
+    val_count: int | None = None  # held-out scenes; overrides val_fraction (bounds validation time)
     variant: str = "bicameral"
     width: float = 0.25
     input_kind: str = "rgb"
@@ -216,13 +217,16 @@ def freeze_encoder_blocks(model: BicameralNet, blocks: int) -> int:
 
 
 def split_scenes(config: TrainConfig) -> tuple[list[Path], list[Path]]:
-    """Training and validation scenes: `val_data`, or the last `val_fraction` of `data`."""
+    """Training and validation scenes: `val_data`, or the last `val_count` (else `val_fraction`)
+    scenes of `data`."""
     scenes = list_scenes(config.data)
     if config.val_data:
         return scenes, list_scenes(config.val_data)
     if len(scenes) < 2:
         raise TrainingError(f"{config.data}: {len(scenes)} scene(s); need 2+ to hold one out or --val-data")
-    held_out = max(1, int(round(len(scenes) * config.val_fraction)))
+    held_out = config.val_count or max(1, int(round(len(scenes) * config.val_fraction)))
+    if held_out >= len(scenes):
+        raise TrainingError(f"{config.data}: cannot hold out {held_out} of {len(scenes)} scenes to validate")
     return scenes[:-held_out], scenes[-held_out:]
 
 
@@ -380,7 +384,7 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
         train_set, scenes_per_batch, True, config.workers, dist_info, device, config.seed, drop_last
     )
     val_loader = _loader(
-        val_set, min(config.batch_size, 4), False, min(config.workers, 2), dist_info, device, 0, False
+        val_set, min(config.batch_size, 4), False, min(config.workers, 4), dist_info, device, 0, False
     )
 
     model, init_data = build_model(config)

@@ -16,7 +16,7 @@
 #   IMAGE_WIDTH, IMAGE_HEIGHT  rendered frame size [640, 512]   PRESET  Mikado preset [mikado+]
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
-#   CROP [256]  BATCH [8]  LR [1e-4]  VAL_EVERY (iterations) [500]
+#   CROP [256]  BATCH [8]  LR [1e-4]  VAL_EVERY (iterations) [1000]  VAL_COUNT (held-out scenes) [5 %, at most 48]
 #   CROPS_PER_SCENE  crops cut from each decoded scene; raise it (2, 4) when log.csv shows data
 #                  loading limiting iterations/s [1]
 #   WORKERS (data generation) [nproc]  LOADER_WORKERS (training DataLoader) [nproc-1, at most 14]
@@ -94,7 +94,9 @@ if has_stage data; then
         --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" --workers "$WORKERS" --out "$DATA_DIR/test" \
         2>&1 | tee "$LOG_DIR/generate_test.log"
 fi
-TRAIN_SCENES=$(find "$DATA_DIR/train/scenes" -name scene.json 2>/dev/null | wc -l)
+TRAIN_SCENES=$(find "$DATA_DIR/train/scenes" -mindepth 2 -maxdepth 2 -name scene.json -not -path '*/.*' 2>/dev/null | wc -l)
+# Validation frames bound the time each validation takes: 5 % of the scenes, 1 to 48.
+VAL_COUNT=${VAL_COUNT:-$(( TRAIN_SCENES / 20 < 1 ? 1 : (TRAIN_SCENES / 20 > 48 ? 48 : TRAIN_SCENES / 20) ))}
 log "training scenes on disk: $TRAIN_SCENES"
 
 if has_stage train; then
@@ -110,7 +112,8 @@ if has_stage train; then
     binpick train --data "$DATA_DIR/train" --out "$RUN_DIR" --width "$WIDTH" --input "$INPUT" \
         --crop "$CROP" --batch-size "$BATCH" --crops-per-scene "${CROPS_PER_SCENE:-1}" --lr "$LR" \
         --time-budget "$TIME_BUDGET" \
-        --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-500}" "${extra[@]}" \
+        --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-1000}" --val-count "$VAL_COUNT" \
+        "${extra[@]}" \
         2> >(tee "$LOG_DIR/train.stderr.log" >&2) | tee "$LOG_DIR/train.log"
 fi
 

@@ -105,6 +105,8 @@ def test_bad_configurations_are_named(data, tmp_path):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path)))
     with pytest.raises(TrainingError, match="multiple of 16"):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, crop=40))
+    with pytest.raises(TrainingError, match="cannot hold out 6 of 6"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, val_count=6))
     with pytest.raises(TrainingError, match="--input"):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, input_kind="ir"))
 

@@ -19,6 +19,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder: checkpoints, log.csv, tensorboard/")
     parser.add_argument("--val-data", help="validation dataset (default: hold out --val-fraction of --data)")
     parser.add_argument("--val-fraction", type=float, default=0.05, help="held-out share of --data (0.05)")
+    parser.add_argument("--val-count", type=int, help="held-out scenes of --data (overrides --val-fraction)")
     parser.add_argument("--input", dest="input_kind", choices=["rgb", "depth", "rgbd"], default=None,
                         help="input modality (train default rgb; finetune: the checkpoint's)")  # fmt: skip
     parser.add_argument("--depth-noise", action="store_true",
@@ -72,6 +73,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
         "out_dir": args.out,
         "val_data": args.val_data,
         "val_fraction": args.val_fraction,
+        "val_count": args.val_count,
         "input_kind": args.input_kind or "rgb",
         "depth_noise": args.depth_noise,
         "augment": args.augment,
