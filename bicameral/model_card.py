@@ -133,6 +133,12 @@ def render_model_card(facts: dict, evaluation: dict | None, notes: list[str] | N
                 "training time or hardware differ.",
             ]
         lines.append("")
+    notes = list(notes or [])
+    if "CPU" in str(p.get("hardware", "")):
+        notes.append(
+            "Trained on a CPU in a short session, far below the thesis's training: retrain on a GPU "
+            "with scripts/make_bundled_model.sh (docs/training.md)."
+        )
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
