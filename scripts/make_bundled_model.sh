@@ -79,12 +79,12 @@ EOF
 if has_stage data; then
     log "training set: $TRAIN_COUNT $PRESET scenes ${IMAGE_WIDTH}x${IMAGE_HEIGHT}, seed $TRAIN_SEED, $WORKERS workers, at most ${DATA_BUDGET}s"
     set +e
-    timeout --signal=INT "$DATA_BUDGET" "$PYTHON" -m edge mikado generate --preset "$PRESET" \
+    timeout --signal=INT --kill-after=30 "$DATA_BUDGET" "$PYTHON" -m edge mikado generate --preset "$PRESET" \
         --count "$TRAIN_COUNT" --seed "$TRAIN_SEED" --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" \
         --workers "$WORKERS" --out "$DATA_DIR/train" 2>&1 | tee "$LOG_DIR/generate_train.log"
     status=${PIPESTATUS[0]}
     set -e
-    if [[ $status -eq 124 || $status -eq 130 ]]; then
+    if [[ $status -eq 124 || $status -eq 130 || $status -eq 137 ]]; then
         log "data budget reached: training on the scenes finished so far"
     elif [[ $status -ne 0 ]]; then
         log "generating the training set failed (exit $status); see $LOG_DIR/generate_train.log"; exit "$status"
