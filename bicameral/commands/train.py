@@ -34,7 +34,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (1e-4, thesis)")
     parser.add_argument("--epochs", type=int, help="stop after this many epochs")
     parser.add_argument("--iterations", type=int, help="stop after this many optimizer steps")
-    parser.add_argument("--time-budget", dest="time_budget_s", type=float,
+    parser.add_argument("--time-budget", dest="time_budget_s", type=float, metavar="SECONDS",
                         help="stop cleanly after this many seconds (wall clock, whole run)")  # fmt: skip
     parser.add_argument("--val-every", type=int, help="validate every K iterations (default: each epoch)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader worker processes per GPU (4)")
