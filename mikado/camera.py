@@ -62,13 +62,13 @@ def sample_camera(
     cropping its border, sometimes showing the rim."""
     fovy = float(rng.uniform(40.0, 55.0))
     half_x, half_y = bin_size_m[0] / 2, bin_size_m[1] / 2
-    margin = float(rng.uniform(0.66, 0.86))
+    margin = float(rng.uniform(0.58, 0.8))
     tan_y = np.tan(np.deg2rad(fovy) / 2)
     yaw = float(rng.integers(0, 4) * np.pi / 2 + rng.uniform(-0.2, 0.2))
     # Rotated bin extents in the image axes decide the height that fits it in view.
     ex = abs(np.cos(yaw)) * half_x + abs(np.sin(yaw)) * half_y
     ey = abs(np.sin(yaw)) * half_x + abs(np.cos(yaw)) * half_y
-    height = margin * max(ey / tan_y, ex / (tan_y * aspect)) + 2 * pile_height_m
+    height = margin * max(ey / tan_y, ex / (tan_y * aspect)) + pile_height_m
     pos = np.array([rng.normal(0, 0.01), rng.normal(0, 0.01), height])
     target = np.array([rng.normal(0, 0.01), rng.normal(0, 0.01), 0.0])
     up = np.array([-np.sin(yaw), np.cos(yaw), 0.0])

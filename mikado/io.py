@@ -12,11 +12,13 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from mikado.pile import Scene
+if TYPE_CHECKING:  # reading scenes needs no simulator
+    from mikado.pile import Scene
 
 DEPTH_SCALE_M = 0.0001  # one depth unit = 0.1 mm
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]

@@ -101,7 +101,7 @@ def _amodal_mask(
     world = vertices_body @ rot.T + pos
     uv = project(world, cam.k, cam.t_world_camera)
     shift = 4  # sub-pixel vertex precision for fillConvexPoly
-    pts = np.round((uv + 0.0) * (1 << shift)).astype(np.int32)
+    pts = np.round(uv * (1 << shift)).astype(np.int32)
     mask = np.zeros((cam.height, cam.width), np.uint8)
     tri = pts[faces]
     for t in tri:

@@ -55,8 +55,18 @@ def test_tiny_scene_end_to_end():
     np.testing.assert_array_equal(b, s.boundaries)
     np.testing.assert_array_equal(occ, s.occlusions)
     assert s.occlusions.any()
-    cam_z = s.camera.t_world_camera[2, 3]
-    assert s.depth_m.min() > 0 and s.depth_m.max() < cam_z + 0.01  # the floor is the farthest thing
+    # Back-project every pixel with K, depth and T_world_camera: nothing lies below the floor,
+    # the background is floor or rim, instances lie above the floor (checks all three together).
+    v, u = np.mgrid[0:96, 0:128]
+    k = s.camera.k
+    rays = np.stack([(u - k[0, 2]) / k[0, 0], (v - k[1, 2]) / k[1, 1], np.ones((96, 128))], -1)
+    t = s.camera.t_world_camera
+    z = ((rays * s.depth_m[..., None]) @ t[:3, :3].T + t[:3, 3])[..., 2]
+    assert z.min() > -0.002
+    background = s.labels == 0
+    assert np.median(z[background]) < 0.002  # mostly bin floor
+    assert z[background].max() < s.params["bin_rim_height_m"] + 0.002
+    assert np.median(z[~background]) > 0.001
     k = s.camera.k
     assert k[0, 0] == k[1, 1] and k[0, 2] == pytest.approx(63.5) and k[1, 2] == pytest.approx(47.5)
     for inst in s.instances:

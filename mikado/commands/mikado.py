@@ -75,21 +75,22 @@ def _overrides(args: argparse.Namespace) -> dict:
             lo, hi = (int(v) for v in args.instances.split("-"))
         except ValueError:
             raise CommandError(f"--instances {args.instances!r}: expected MIN-MAX, e.g. 15-40") from None
-        out["instances"] = [lo, hi]
+        out["instances"] = (lo, hi)
     if args.families:
-        out["families"] = [f.strip() for f in args.families.split(",") if f.strip()]
+        out["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
     if args.heterogeneous is not None:
         out["heterogeneous"] = args.heterogeneous
     if args.textures:
-        out["texture_dirs"] = [str(Path(d).resolve()) for d in args.textures]
+        out["texture_dirs"] = tuple(str(Path(d).resolve()) for d in args.textures)
     if args.backgrounds:
-        out["background_dirs"] = [str(Path(d).resolve()) for d in args.backgrounds]
+        out["background_dirs"] = tuple(str(Path(d).resolve()) for d in args.backgrounds)
     return out
 
 
 def _generate(args: argparse.Namespace) -> int:
     from mikado.coco import write_coco
     from mikado.generate import Job, parse_shard, pending, prepare_dataset, run, validate_job
+    from mikado.textures import list_images
 
     if args.count < 1:
         raise CommandError(f"--count {args.count}: expected at least 1")
@@ -98,26 +99,12 @@ def _generate(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     try:
         shard = parse_shard(args.shard)
-        validate_job(
-            args.preset,
-            args.width,
-            args.height,
-            {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()},
-        )
-        for d in overrides.get("texture_dirs", []) + overrides.get("background_dirs", []):
-            from mikado.textures import list_images
-
+        validate_job(args.preset, args.width, args.height, overrides)
+        for d in overrides.get("texture_dirs", ()) + overrides.get("background_dirs", ()):
             list_images(d)
     except (ValueError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
-    job = Job(
-        str(Path(args.out)),
-        args.preset,
-        args.seed,
-        args.width,
-        args.height,
-        {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()},
-    )
+    job = Job(str(Path(args.out)), args.preset, args.seed, args.width, args.height, overrides)
     try:
         prepare_dataset(job, args.count)
     except ValueError as exc:
@@ -169,9 +156,9 @@ def _checked(results):
         raise CommandError(str(exc)) from None
 
 
-def _require_sim_extra() -> None:
+def _require_sim_extra(modules: tuple[str, ...] = ("mujoco", "pycocotools", "tqdm")) -> None:
     missing = []
-    for module in ("mujoco", "pycocotools", "tqdm"):
+    for module in modules:
         try:
             __import__(module)
         except ImportError:
@@ -220,7 +207,10 @@ def _coco(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    _require_sim_extra()
+    if args.mikado_command == "generate":
+        _require_sim_extra()
+    elif args.mikado_command == "coco":
+        _require_sim_extra(("pycocotools",))
     return {"generate": _generate, "stats": _stats, "preview": _preview, "coco": _coco}[args.mikado_command](
         args
     )
