@@ -36,9 +36,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "mikado.commands.mikado",
         "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
     ),
+    "train": (
+        "bicameral.commands.train",
+        "train a bicameral network on Mikado scenes (thesis defaults)",
+    ),
+    "finetune": (
+        "bicameral.commands.finetune",
+        "fine-tune a checkpoint, first encoder blocks frozen",
+    ),
     "export": (
         "bicameral.commands.export",
         "export a training checkpoint to an ONNX model file",
+    ),
+    "eval": (
+        "bicameral.commands.eval",
+        "score a model: ODS/OIS/AP/AP60 and instance-level picking scores",
+    ),
+    "model-card": (
+        "bicameral.commands.model_card",
+        "write a model card from provenance and eval scores",
     ),
     "simcell": (
         "simcell.commands.simcell",

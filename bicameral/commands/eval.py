@@ -1,0 +1,62 @@
+"""`binpick eval`: ODS/OIS/AP/AP60 of boundaries and occlusions, and instance-level picking
+scores, of an exported model (.onnx, ONNX Runtime) or a training checkpoint (PyTorch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge.cli import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model.onnx (binpick export) or a checkpoint .pt")
+    parser.add_argument("--data", required=True, help="Mikado dataset folder to score on")
+    parser.add_argument("--tolerance", default="pixel",
+                        help="pixel (0 px, synthetic ground truth), bsds (0.0075 x diagonal, hand labels) "
+                        "or a radius in pixels")  # fmt: skip
+    parser.add_argument("--instances", choices=["auto", "on", "off"], default="auto",
+                        help="instance scores via edge.postprocess (auto: skip if not built)")  # fmt: skip
+    parser.add_argument("--out", default="eval", help="output folder for eval.json and pr.png (eval/)")
+    parser.add_argument("--limit", type=int, help="score only the first N frames")
+    parser.add_argument("--depth-noise", action="store_true",
+                        help="stereo-like depth noise, as train --depth-noise")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="checkpoints: auto, cpu, cuda")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def parse_tolerance(text: str) -> str | float:
+    if text in ("pixel", "bsds"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(f"--tolerance {text!r}: expected pixel, bsds or a radius in pixels") from None
+    if value < 0:
+        raise CommandError(f"--tolerance {value}: a radius cannot be negative")
+    return value
+
+
+def main(args: argparse.Namespace) -> int:
+    from bicameral.checkpoint import CheckpointError
+    from bicameral.data import DatasetError
+    from bicameral.evaluation.evaluate import evaluate, plot_pr, summary_table, write_json
+    from bicameral.evaluation.predictors import load_predictor
+    from edge.model_file import ModelFileError
+
+    tolerance = parse_tolerance(args.tolerance)
+    if not Path(args.model).is_file():
+        raise CommandError(f"--model {args.model}: no such file")
+    try:
+        predictor = load_predictor(args.model, args.device)
+        result = evaluate(
+            predictor, args.data, tolerance, args.instances, args.limit, args.progress, args.depth_noise
+        )
+    except (DatasetError, CheckpointError, ModelFileError, ImportError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    out = Path(args.out)
+    write_json(result, out / "eval.json")
+    plot_pr(result, out / "pr.png")
+    print(summary_table(result))
+    print(f"wrote {out / 'eval.json'} and {out / 'pr.png'}")
+    return 0

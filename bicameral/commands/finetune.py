@@ -1,0 +1,37 @@
+"""`binpick finetune`: continue training a checkpoint on (few) real images with the first k
+encoder blocks frozen (thesis Table 5.3: three frozen blocks transferred best from Mikado)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bicameral.commands.train import add_common_arguments, config_from_args, run
+from edge.cli import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="pretrained checkpoint (a run's best.pt)")
+    parser.add_argument("--freeze-blocks", type=int, default=3, help="freeze VGG16 blocks 1..k (3, thesis)")
+    add_common_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from bicameral.checkpoint import CheckpointError, read_checkpoint
+    from bicameral.data import INPUT_CHANNELS
+
+    try:
+        data = read_checkpoint(args.checkpoint)
+    except CheckpointError as exc:
+        raise CommandError(str(exc)) from None
+    channels = data["config"]["in_channels"]
+    input_kind = args.input_kind or {v: k for k, v in INPUT_CHANNELS.items()}[channels]
+    config = config_from_args(
+        args,
+        input_kind=input_kind,
+        variant=data["config"]["variant"],
+        width=float(data["config"]["width"]),
+        encoder=data["config"].get("encoder", "vgg16"),
+        init_checkpoint=args.checkpoint,
+        freeze_blocks=args.freeze_blocks,
+    )
+    return run(config)

@@ -1,0 +1,39 @@
+"""`binpick model-card`: write a model's README from its provenance and a `binpick eval` JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge.cli import CommandError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model.onnx (or a checkpoint)")
+    parser.add_argument("--eval", dest="eval_json", help="eval.json written by binpick eval")
+    parser.add_argument("--out", default="models/README.md", help="card to write (models/README.md)")
+    parser.add_argument("--note", action="append", default=[], help="a Notes line (repeatable)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from bicameral.checkpoint import CheckpointError
+    from bicameral.model_card import model_facts, render_model_card, write_model_card
+    from edge.model_file import ModelFileError
+
+    try:
+        facts = model_facts(args.model)
+    except (ModelFileError, CheckpointError) as exc:
+        raise CommandError(str(exc)) from None
+    evaluation = None
+    if args.eval_json:
+        try:
+            evaluation = json.loads(Path(args.eval_json).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CommandError(f"--eval {args.eval_json}: {exc}") from None
+        for key in ("boundaries", "occlusions"):
+            if key not in evaluation:
+                raise CommandError(f"--eval {args.eval_json}: key '{key}' missing (not a binpick eval JSON)")
+    write_model_card(args.out, render_model_card(facts, evaluation, args.note))
+    print(f"wrote {args.out}")
+    return 0

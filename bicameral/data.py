@@ -1,0 +1,411 @@
+"""Training and evaluation samples read from Mikado scene folders (contracts.md §3).
+
+One `MikadoScenes` dataset serves training (random crops, geometric and dynamic augmentation,
+depth noise) and evaluation (whole frames, untouched). Everything random is drawn from a NumPy
+generator seeded from torch's per-worker RNG, so `torch.manual_seed` makes a run reproducible
+while every epoch and every DataLoader worker still sees fresh augmentations.
+
+Geometric augmentation (flip, rotation, scale) is applied to the label and depth maps and the
+boundary/occlusion ground truth is then *re-derived* from them with Mikado's own definition:
+warping a one-pixel-wide boundary map with interpolation would blur or break it, and the
+synthetic ground truth is meant to stay pixel-exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edge.model_file import ModelInfo, Preprocess, default_preprocess
+from edge.model_file import preprocess as appliance_preprocess
+
+INPUT_CHANNELS = {"rgb": 3, "depth": 1, "rgbd": 4}
+
+
+class DatasetError(ValueError):
+    """A dataset folder that does not follow contracts.md §3 (message names the file and key)."""
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation (thesis Section 5.1.2); ranges are empirical, as in the thesis.
+
+    `preset` decides the Mikado+ extras: RGB channel permutation and under/over-exposure.
+    """
+
+    geometric: bool = True
+    # Share of crops rotated/scaled arbitrarily (their ground truth re-derived from the warped
+    # labels and depth); the others get exact flips and quarter turns of the stored maps.
+    warp_probability: float = 0.5
+    flip: bool = True
+    max_rotation_deg: float = 180.0
+    scale_range: tuple[float, float] = (0.8, 1.25)
+    dynamic: bool = True
+    blur_probability: float = 0.5
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
+    jitter_gain: float = 0.1  # each RGB channel scaled by 1 ± this
+    jitter_offset: float = 12.0  # and shifted by ± this many 8-bit levels
+    preset: str = "mikado+"
+    exposure_probability: float = 0.5
+    exposure_gamma: tuple[float, float] = (0.5, 2.0)  # <1 over-exposes, >1 under-exposes
+
+
+@dataclass(frozen=True)
+class DepthNoise:
+    """Stereo-like depth degradation (thesis appendix C.1.2 renders two views and runs stereo).
+
+    We model what such a reconstruction does to a perfect depth map, without rendering a second
+    view: disparity noise and sub-pixel quantisation (so the error grows with z²), holes where the
+    second camera cannot see (the shadow to the side of every foreground edge, along the
+    baseline), and a few dropout blobs and speckles (low texture, specularities). Holes are 0 m.
+    """
+
+    baseline_m: float = 0.06
+    disparity_sigma_px: float = 0.15
+    subpixel: float = 1.0 / 8.0
+    blobs_max: int = 3
+    blob_radius_frac: tuple[float, float] = (0.01, 0.05)
+    speckle_probability: float = 0.002
+
+
+def preprocess_record(input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5) -> dict:
+    """The `binpick.preprocess` record (contracts.md §2) for an input modality: ImageNet
+    statistics for RGB (what a pretrained VGG16 encoder expects), the dataset's for depth."""
+    if input_kind not in INPUT_CHANNELS:
+        raise DatasetError(f"input must be one of {sorted(INPUT_CHANNELS)}, got {input_kind!r}")
+    return default_preprocess(input_kind, depth_mean_m, depth_std_m).to_dict()
+
+
+def normalise(
+    rgb: np.ndarray | None, depth_m: np.ndarray | None, input_kind: str, preprocess: dict
+) -> np.ndarray:
+    """Pixels to the network's CxHxW float32 tensor with the appliance's own code
+    (`edge.model_file.preprocess`), so training and deployment cannot disagree on the formula."""
+    channels = INPUT_CHANNELS[input_kind]
+    info = ModelInfo(
+        path=Path("<training>"),
+        variant="",
+        width=1.0,
+        encoder="",
+        input_kind=input_kind,
+        channels=channels,
+        input_height=0,
+        input_width=0,
+        preprocess=Preprocess.from_dict(preprocess, channels),
+        model_id=0,
+        size_multiple=1,
+    )
+    return appliance_preprocess(info, rgb, depth_m)[0]
+
+
+def _read(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise DatasetError(f"{path}: missing or unreadable image")
+    return image
+
+
+def list_scenes(root: str | Path) -> list[Path]:
+    """Scene folders of a Mikado dataset, sorted; a clear error when the folder is not one."""
+    root = Path(root)
+    scenes_dir = root / "scenes"
+    if not scenes_dir.is_dir():
+        raise DatasetError(f"{root}: not a Mikado dataset (no scenes/ folder; see contracts.md §3)")
+    # Hidden folders are scenes still being written (Mikado renames them into place when done).
+    scenes = sorted(
+        p for p in scenes_dir.iterdir() if not p.name.startswith(".") and (p / "scene.json").is_file()
+    )
+    if not scenes:
+        raise DatasetError(f"{scenes_dir}: no finished scene (no scene.json in any sub-folder)")
+    return scenes
+
+
+def read_dataset_info(root: str | Path) -> dict:
+    """`dataset.json` (preset, count, seed, ...) or {} when absent (e.g. a hand-made folder)."""
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: invalid JSON ({exc})") from exc
+
+
+ARRAYS = ("rgb", "depth", "labels", "boundaries", "occlusions")
+
+
+@dataclass
+class Scene:
+    """One frame's arrays; those not asked for in `read_scene(..., arrays)` are None."""
+
+    path: Path
+    meta: dict
+    rgb: np.ndarray | None = None  # HxWx3 uint8, RGB order
+    depth_m: np.ndarray | None = None  # HxW float32 metres
+    labels: np.ndarray | None = None  # HxW int32
+    boundaries: np.ndarray | None = None  # HxW uint8 0/1
+    occlusions: np.ndarray | None = None  # HxW uint8 0/1
+
+
+def read_scene(path: str | Path, arrays: tuple[str, ...] = ARRAYS) -> Scene:
+    """Read the requested arrays of one scene folder (PNG decoding is most of a training
+    sample's cost, so callers ask only for what they use), validating sizes against each other."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "scene.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path / 'scene.json'}: unreadable ({exc})") from exc
+    if "depth_scale_m" not in meta:
+        raise DatasetError(f"{path / 'scene.json'}: missing key 'depth_scale_m'")
+    scene = Scene(path, meta)
+    if "rgb" in arrays:
+        scene.rgb = cv2.cvtColor(_read(path / "rgb.png", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if "depth" in arrays:
+        scene.depth_m = _read(path / "depth.png").astype(np.float32) * np.float32(meta["depth_scale_m"])
+    if "labels" in arrays:
+        scene.labels = _read(path / "labels.png").astype(np.int32)
+    if "boundaries" in arrays:
+        scene.boundaries = (_read(path / "boundaries.png") > 127).astype(np.uint8)
+    if "occlusions" in arrays:
+        scene.occlusions = (_read(path / "occlusions.png") > 127).astype(np.uint8)
+    shape = None
+    for name, array in (
+        ("rgb.png", scene.rgb),
+        ("depth.png", scene.depth_m),
+        ("labels.png", scene.labels),
+        ("boundaries.png", scene.boundaries),
+        ("occlusions.png", scene.occlusions),
+    ):
+        if array is None:
+            continue
+        if shape is None:
+            shape = array.shape[:2]
+        elif array.shape[:2] != shape:
+            raise DatasetError(
+                f"{path / name}: size {array.shape[:2]} differs from the scene's other maps {shape}"
+            )
+    return scene
+
+
+def focal_length_px(meta: dict) -> float:
+    """fx of the scene camera (contracts.md §3 `camera.K`), or a 60° field of view if absent."""
+    camera = meta.get("camera", {})
+    try:
+        return float(np.asarray(camera["K"], dtype=np.float64).reshape(3, 3)[0, 0])
+    except (KeyError, ValueError, TypeError):
+        width = float(camera.get("width", 512))
+        return width / (2.0 * math.tan(math.radians(30.0)))
+
+
+def degrade_depth(depth_m: np.ndarray, fx: float, noise: DepthNoise, rng: np.random.Generator) -> np.ndarray:
+    """Apply the stereo-like noise and hole model of `DepthNoise` to a perfect depth map."""
+    valid = depth_m > 0
+    z = np.where(valid, depth_m, 1.0).astype(np.float64)
+    disparity = fx * noise.baseline_m / z
+    noisy = disparity + rng.normal(0.0, noise.disparity_sigma_px, disparity.shape)
+    noisy = np.maximum(np.round(noisy / noise.subpixel) * noise.subpixel, noise.subpixel)
+    out = (fx * noise.baseline_m / noisy).astype(np.float32)
+    # Stereo shadow: the second camera sits at +baseline along u, so a point is hidden when a
+    # nearer point k pixels to its left shifts over it (disparity[u-k] - k > disparity[u]).
+    hidden = np.zeros(depth_m.shape, bool)
+    max_shift = int(math.ceil(disparity.max() - disparity.min())) if valid.any() else 0
+    for k in range(1, min(max_shift, depth_m.shape[1] - 1) + 1):
+        hidden[:, k:] |= disparity[:, :-k] - k > disparity[:, k:] + 0.5
+    height, width = depth_m.shape
+    for _ in range(int(rng.integers(0, noise.blobs_max + 1))):
+        radius = rng.uniform(*noise.blob_radius_frac) * max(height, width)
+        axes = (max(1, int(radius)), max(1, int(radius * rng.uniform(0.3, 1.0))))
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        blob = np.zeros(depth_m.shape, np.uint8)
+        cv2.ellipse(blob, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        hidden |= blob.astype(bool)
+    hidden |= rng.random(depth_m.shape) < noise.speckle_probability
+    out[hidden | ~valid] = np.nan
+    return out
+
+
+def _random_affine(rng: np.random.Generator, shape: tuple[int, int], out_size: int, cfg: AugmentConfig):
+    """2x3 matrix mapping output pixels to source pixels: a random crop, rotated, scaled, flipped."""
+    height, width = shape
+    angle = math.radians(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
+    scale = math.exp(rng.uniform(math.log(cfg.scale_range[0]), math.log(cfg.scale_range[1])))
+    flip = -1.0 if (cfg.flip and rng.random() < 0.5) else 1.0
+    # Source centre anywhere the rotated crop's centre can sit inside the image.
+    half = out_size / (2.0 * scale)
+    cx = rng.uniform(min(half, width / 2), max(width - half, width / 2))
+    cy = rng.uniform(min(half, height / 2), max(height - half, height / 2))
+    c, s = math.cos(angle) / scale, math.sin(angle) / scale
+    linear = np.array([[c * flip, -s], [s * flip, c]])
+    offset = np.array([cx, cy]) - linear @ np.array([(out_size - 1) / 2.0, (out_size - 1) / 2.0])
+    return np.hstack([linear, offset[:, None]]).astype(np.float64)
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, size: int, nearest: bool) -> np.ndarray:
+    flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(image, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def _dynamic_rgb(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Section 5.1.2: blur one image in two, jitter RGB; Mikado+ adds permutation and exposure."""
+    out = rgb.astype(np.float32)
+    if rng.random() < cfg.blur_probability:
+        out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(*cfg.blur_sigma)))
+    gain = 1.0 + rng.uniform(-cfg.jitter_gain, cfg.jitter_gain, 3)
+    offset = rng.uniform(-cfg.jitter_offset, cfg.jitter_offset, 3)
+    out = out * gain.astype(np.float32) + offset.astype(np.float32)
+    if cfg.preset == "mikado+":
+        out = out[..., rng.permutation(3)]
+        if rng.random() < cfg.exposure_probability:
+            gamma = math.exp(rng.uniform(math.log(cfg.exposure_gamma[0]), math.log(cfg.exposure_gamma[1])))
+            out = 255.0 * (np.clip(out, 0, 255) / 255.0) ** gamma
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+class MikadoScenes(Dataset):
+    """Mikado scenes as `(image CxHxW float32, boundaries 1xHxW, occlusions 1xHxW)` tensors.
+
+    With `crop` set, each item is a random `crop`×`crop` window (augmented when `augment` is
+    given); without, the whole frame untouched (evaluation, validation).
+    """
+
+    def __init__(
+        self,
+        scenes: Sequence[str | Path],
+        input_kind: str = "rgb",
+        preprocess: dict | None = None,
+        crop: int | None = 256,
+        augment: AugmentConfig | None = None,
+        depth_noise: DepthNoise | None = None,
+        crops_per_scene: int = 1,
+    ) -> None:
+        if input_kind not in INPUT_CHANNELS:
+            raise DatasetError(f"input must be one of {sorted(INPUT_CHANNELS)}, got {input_kind!r}")
+        if not scenes:
+            raise DatasetError("no scenes given")
+        if crops_per_scene < 1 or (crop is None and crops_per_scene != 1):
+            raise DatasetError(
+                f"crops_per_scene must be >= 1 (and 1 for whole frames), got {crops_per_scene}"
+            )
+        self.scenes = [Path(s) for s in scenes]
+        self.input_kind = input_kind
+        self.preprocess = preprocess or preprocess_record(input_kind)
+        self.crop = crop
+        self.augment = augment
+        self.depth_noise = depth_noise
+        self.crops_per_scene = crops_per_scene
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+
+    def __getitem__(self, index: int):
+        """One sample `(image, boundaries, occlusions)`; with `crops_per_scene` K > 1, K crops of
+        the same scene stacked as [K, ...] (decoding the PNGs once for all of them)."""
+        rng = self._rng()
+        cfg = self.augment
+        geometric = self.crop is not None and cfg is not None and cfg.geometric
+        warps = [geometric and rng.random() < cfg.warp_probability for _ in range(self.crops_per_scene)]
+        needed = {"rgb", "depth"}  # the depth plane also feeds the ground truth of warped crops
+        if any(warps):
+            needed.add("labels")
+        if not all(warps):
+            needed |= {"boundaries", "occlusions"}
+        scene = read_scene(self.scenes[index], tuple(needed))
+        samples = [self._sample(scene, rng, warp, geometric) for warp in warps]
+        if self.crops_per_scene == 1:
+            return samples[0]
+        return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
+
+    def _sample(self, scene: Scene, rng: np.random.Generator, warp: bool, geometric: bool):
+        cfg = self.augment
+        if warp:
+            rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
+        else:
+            maps = [scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions]
+            if self.crop is not None:
+                maps = _plain_crop(maps, rng, self.crop)
+            if geometric:
+                maps = _exact_symmetry(maps, rng, cfg)
+            rgb, depth, boundaries, occlusions = maps
+        if cfg is not None and cfg.dynamic and self.input_kind != "depth":
+            rgb = _dynamic_rgb(rgb, rng, cfg)
+        if self.depth_noise is not None and self.input_kind != "rgb":
+            depth = degrade_depth(depth, focal_length_px(scene.meta), self.depth_noise, rng)
+        image = normalise(
+            rgb if self.input_kind != "depth" else None,
+            depth if self.input_kind != "rgb" else None,
+            self.input_kind,
+            self.preprocess,
+        )
+        return (
+            torch.from_numpy(np.ascontiguousarray(image)),
+            torch.from_numpy(boundaries[None].astype(np.float32)),
+            torch.from_numpy(occlusions[None].astype(np.float32)),
+        )
+
+    def _warped_crop(self, scene: Scene, rng: np.random.Generator):
+        """Rotated/scaled/flipped crop; boundaries and occlusions re-derived by Mikado's rules."""
+        from mikado.ground_truth import ground_truth
+
+        size = int(self.crop)
+        # Warp a margin around the crop so the 9×9 occlusion windows at its edge see real pixels.
+        margin = 8
+        matrix = _random_affine(rng, scene.rgb.shape[:2], size + 2 * margin, self.augment)
+        rgb = _warp(scene.rgb, matrix, size + 2 * margin, nearest=False)
+        depth = _warp(scene.depth_m, matrix, size + 2 * margin, nearest=True)
+        labels = _warp(scene.labels.astype(np.float32), matrix, size + 2 * margin, nearest=True)
+        boundaries, occlusions = ground_truth(labels.astype(np.int32), depth)
+        inner = slice(margin, margin + size)
+        return (
+            np.ascontiguousarray(rgb[inner, inner]),
+            np.ascontiguousarray(depth[inner, inner]),
+            np.asarray(boundaries[inner, inner] > 0, np.uint8),
+            np.asarray(occlusions[inner, inner] > 0, np.uint8),
+        )
+
+
+def _plain_crop(arrays: list[np.ndarray], rng: np.random.Generator, size: int) -> list[np.ndarray]:
+    """The same random `size`×`size` window of every array (zero-padded when the frame is smaller)."""
+    height, width = arrays[0].shape[:2]
+    if height < size or width < size:
+        pad_y, pad_x = max(0, size - height), max(0, size - width)
+        arrays = [np.pad(a, ((0, pad_y), (0, pad_x)) + ((0, 0),) * (a.ndim - 2)) for a in arrays]
+        height, width = arrays[0].shape[:2]
+    y = int(rng.integers(0, height - size + 1))
+    x = int(rng.integers(0, width - size + 1))
+    return [a[y : y + size, x : x + size] for a in arrays]
+
+
+def _exact_symmetry(
+    arrays: list[np.ndarray], rng: np.random.Generator, cfg: AugmentConfig
+) -> list[np.ndarray]:
+    """Random flip and quarter turn: exact for the ground truth (4-adjacency and square windows
+    are symmetric under them), so no re-derivation is needed."""
+    turns = int(rng.integers(0, 4)) if cfg.max_rotation_deg >= 90 else 0
+    flip = cfg.flip and rng.random() < 0.5
+    out = []
+    for a in arrays:
+        a = np.rot90(a, turns, axes=(0, 1))
+        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
+    return out
+
+
+def depth_statistics(scenes: Sequence[str | Path], limit: int = 32) -> tuple[float, float]:
+    """Mean and standard deviation (m) of valid depth over up to `limit` scenes, for normalising."""
+    values = []
+    for path in list(scenes)[:limit]:
+        scene = read_scene(path, ("depth",))
+        valid = scene.depth_m[scene.depth_m > 0]
+        values.append(valid[:: max(1, valid.size // 4096)])
+    data = np.concatenate(values) if values else np.array([1.0])
+    return float(data.mean()), float(max(data.std(), 1e-3))

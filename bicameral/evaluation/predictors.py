@@ -1,0 +1,109 @@
+"""Run a model on a frame: an exported ONNX file (ONNX Runtime, as on the appliance) or a
+training checkpoint (PyTorch). Both return the two probability maps at the frame's size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edge.model_file import ModelInfo, pad_to_multiple, preprocess, read_model_info
+
+
+class OnnxPredictor:
+    """The appliance's path: metadata from `edge.model_file`, inference with ONNX Runtime."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.info: ModelInfo = read_model_info(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        available = ort.get_available_providers()
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_kind = self.info.input_kind
+        self.description = {
+            "model": str(path),
+            "backend": "onnxruntime",
+            "variant": self.info.variant,
+            "width": self.info.width,
+            "input": self.info.input_kind,
+            "provenance": self.info.provenance,
+        }
+
+    def __call__(self, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        height, width = (rgb if rgb is not None else depth_m).shape[:2]
+        if self.info.dynamic:
+            tensor = preprocess_padded(self.info, rgb, depth_m)
+        else:
+            if (height, width) != (self.info.input_height, self.info.input_width):
+                raise ValueError(
+                    f"{self.info.path}: exported for {self.info.input_height}x{self.info.input_width} "
+                    f"but the frames are {height}x{width}; export with --dynamic or at this size"
+                )
+            tensor = preprocess(self.info, rgb, depth_m)
+        boundaries, occlusions = self.session.run(["boundaries", "occlusions"], {"image": tensor})
+        return boundaries[0, 0, :height, :width], occlusions[0, 0, :height, :width]
+
+
+def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> np.ndarray:
+    """Pad the frame to the model's size multiple (edge pixels), then preprocess it."""
+    multiple = info.size_multiple
+
+    def pad(a):
+        if a is None:
+            return None
+        ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
+        return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
+
+    tensor = preprocess(info, pad(rgb), pad(depth_m))
+    return pad_to_multiple(tensor, multiple)[0]
+
+
+class CheckpointPredictor:
+    """A training checkpoint run in PyTorch (GPU when available), sigmoid on the logits."""
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        import torch
+
+        from bicameral.checkpoint import load_checkpoint
+        from bicameral.data import INPUT_CHANNELS
+
+        self.torch = torch
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model, data = load_checkpoint(path, self.device)
+        channels = self.model.config.in_channels
+        self.input_kind = {v: k for k, v in INPUT_CHANNELS.items()}[channels]
+        self.preprocess = data["preprocess"]
+        self.description = {
+            "model": str(path),
+            "backend": f"pytorch ({self.device})",
+            "variant": self.model.config.variant,
+            "width": self.model.config.width,
+            "input": self.input_kind,
+            "provenance": data.get("provenance", {}),
+        }
+
+    def __call__(self, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        from bicameral.data import normalise
+
+        tensor = normalise(rgb, depth_m, self.input_kind, self.preprocess)
+        with self.torch.no_grad():
+            image = self.torch.from_numpy(tensor)[None].to(self.device)
+            b, o = self.model(image)
+        return (
+            self.torch.sigmoid(b)[0, 0].float().cpu().numpy(),
+            self.torch.sigmoid(o)[0, 0].float().cpu().numpy(),
+        )
+
+
+def load_predictor(path: str | Path, device: str = "auto"):
+    """`.onnx` → ONNX Runtime; anything else is read as a training checkpoint."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return OnnxPredictor(path)
+    return CheckpointPredictor(path, device)

@@ -1,0 +1,628 @@
+"""Training loop of thesis Section 4.1.3 / 5.2, for one CPU, one GPU or many (torchrun + DDP).
+
+Defaults are the thesis's: Adam (β1 .9, β2 .999, ε 1e-8), fixed learning rate 1e-4, weight decay
+1e-4 (L2, as Caffe applies it), batches of eight 256×256 random crops, a new random permutation
+of the training images every epoch. Stopping is by epochs, iterations or a wall-clock budget
+(`time_budget_s`), whichever comes first, so a fixed GPU window is used fully and ends with a
+clean checkpoint.
+
+Under `torchrun` every process trains on its share of each epoch (DistributedSampler) and
+gradients are averaged by DistributedDataParallel; only rank 0 writes logs and checkpoints, and
+the stop decision (budget reached on rank 0) is shared by an all-reduce so no rank is left
+waiting in a collective.
+
+Outputs in `out_dir`: `last.pt` (resumable: optimizer state, counters), `best.pt` (lowest
+validation loss), `log.csv`, `tensorboard/`, `config.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as torch_dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from bicameral.checkpoint import read_checkpoint, save_checkpoint
+from bicameral.data import (
+    INPUT_CHANNELS,
+    AugmentConfig,
+    DepthNoise,
+    MikadoScenes,
+    depth_statistics,
+    list_scenes,
+    preprocess_record,
+    read_dataset_info,
+)
+from bicameral.init import initialise
+from bicameral.losses import bicameral_loss
+from bicameral.networks import BicameralNet, NetworkConfig, build_network
+
+
+class TrainingError(ValueError):
+    """A configuration or data problem reported to the user as one line."""
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; stored as `config.json` and in the checkpoint provenance."""
+
+    data: str
+    out_dir: str
+    val_data: str | None = None
+    val_fraction: float = 0.05
+    val_count: int | None = None  # held-out scenes; overrides val_fraction (bounds validation time)
+    variant: str = "bicameral"
+    width: float = 0.25
+    input_kind: str = "rgb"
+    encoder: str = "vgg16"
+    encoder_weights: str | None = None
+    crop: int = 256
+    batch_size: int = 8  # crops per process; the global batch is batch_size × world size
+    crops_per_scene: int = 1  # >1: several crops from each decoded scene (data-loading throughput)
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    epochs: int | None = None
+    iterations: int | None = None
+    time_budget_s: float | None = None
+    val_every: int | None = None  # iterations; None = once per epoch
+    workers: int = 4
+    seed: int = 0
+    amp: str = "auto"  # auto | bf16 | fp16 | off (GPU only; CPU trains in float32)
+    augment: bool = True
+    depth_noise: bool = False
+    resume: str | None = None
+    init_checkpoint: str | None = None  # fine-tuning starts from these weights
+    freeze_blocks: int = 0
+    device: str = "auto"
+    progress: bool = True
+    log_every: int = 10
+    extra_provenance: dict = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        if self.input_kind not in INPUT_CHANNELS:
+            raise TrainingError(f"--input must be one of {sorted(INPUT_CHANNELS)}, got {self.input_kind!r}")
+        if self.epochs is None and self.iterations is None and self.time_budget_s is None:
+            raise TrainingError("give at least one of --epochs, --iterations, --time-budget")
+        for name in ("epochs", "iterations", "batch_size", "crop", "val_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise TrainingError(f"--time-budget must be positive seconds, got {self.time_budget_s}")
+        if self.crop % 16:
+            raise TrainingError(f"--crop must be a multiple of 16 (the encoder's stride), got {self.crop}")
+        if self.crops_per_scene < 1 or self.batch_size % self.crops_per_scene:
+            raise TrainingError(
+                f"--batch-size {self.batch_size}: not a multiple of --crops-per-scene {self.crops_per_scene}"
+            )
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise TrainingError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
+        if not 0 <= self.freeze_blocks <= 5:
+            raise TrainingError(f"--freeze-blocks must be 0..5 (VGG16 blocks), got {self.freeze_blocks}")
+        return self
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (world of 1 when run directly)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_kind: str) -> Distributed:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPUs)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return Distributed(
+        rank=torch_dist.get_rank(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        world_size=torch_dist.get_world_size(),
+    )
+
+
+def pick_device(requested: str, dist_info: Distributed | None = None) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TrainingError("--device cuda requested but no CUDA GPU is visible")
+        if requested == "cuda":
+            index = dist_info.local_rank if dist_info else 0
+            torch.cuda.set_device(index)
+            return torch.device("cuda", index)
+    return torch.device(requested)
+
+
+def amp_dtype(device: torch.device, requested: str) -> torch.dtype | None:
+    """Autocast dtype: bf16 where the GPU has it (no loss scaling needed), else fp16; CPU: none."""
+    if device.type != "cuda" or requested == "off":
+        return None
+    if requested == "bf16" or (requested == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+def hardware_description(device: torch.device, world_size: int) -> str:
+    if device.type == "cuda":
+        return f"{world_size} × {torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{world_size} × CPU {cpu} ({os.cpu_count()} logical cores)"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def freeze_encoder_blocks(model: BicameralNet, blocks: int) -> int:
+    """Freeze the first `blocks` VGG16 blocks of every encoder (thesis Fig. 5.7, Table 5.3).
+
+    A block is the run of convolutions between two poolings. Returns how many parameters froze.
+    """
+    if blocks == 0:
+        return 0
+    frozen = 0
+    for encoder in model.encoder_modules():
+        sizes = getattr(encoder, "block_sizes", None)
+        if sizes is None or not hasattr(encoder, "convs"):
+            raise TrainingError(f"--freeze-blocks needs a VGG16 encoder, not {model.config.encoder!r}")
+        for conv in list(encoder.convs)[: sum(sizes[:blocks])]:
+            for parameter in conv.parameters():
+                parameter.requires_grad_(False)
+                frozen += parameter.numel()
+    return frozen
+
+
+def split_scenes(config: TrainConfig) -> tuple[list[Path], list[Path]]:
+    """Training and validation scenes: `val_data`, or the last `val_count` (else `val_fraction`)
+    scenes of `data`."""
+    scenes = list_scenes(config.data)
+    if config.val_data:
+        return scenes, list_scenes(config.val_data)
+    if len(scenes) < 2:
+        raise TrainingError(f"{config.data}: {len(scenes)} scene(s); need 2+ to hold one out or --val-data")
+    held_out = config.val_count or max(1, int(round(len(scenes) * config.val_fraction)))
+    if held_out >= len(scenes):
+        raise TrainingError(f"{config.data}: cannot hold out {held_out} of {len(scenes)} scenes to validate")
+    return scenes[:-held_out], scenes[-held_out:]
+
+
+class CsvLog:
+    """Append-only CSV of validation points; survives resumes (header written once)."""
+
+    FIELDS = [
+        "iteration",
+        "epoch",
+        "train_loss",
+        "train_boundary_loss",
+        "train_occlusion_loss",
+        "val_loss",
+        "val_boundary_loss",
+        "val_occlusion_loss",
+        "lr",
+        "elapsed_s",
+        "iterations_per_s",
+    ]
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            with path.open("w", newline="") as f:
+                csv.DictWriter(f, self.FIELDS).writeheader()
+
+    def write(self, row: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.FIELDS).writerow({k: row.get(k, "") for k in self.FIELDS})
+
+
+def _loader(dataset, batch_size, shuffle, workers, dist_info, device, seed, drop_last):
+    if dist_info.enabled:
+        sampler = DistributedSampler(
+            dataset, dist_info.world_size, dist_info.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        sampler = RandomSampler(dataset, generator=generator) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=drop_last,
+        worker_init_fn=_single_threaded_worker if workers > 0 else None,
+    )
+
+
+def _single_threaded_worker(_: int) -> None:
+    """Workers already run in parallel: OpenCV's and torch's own thread pools would oversubscribe."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _to_device(batch, device, channels_last):
+    # [B, K, C, H, W] from K crops per scene -> [B*K, C, H, W]
+    image, boundaries, occlusions = (t.flatten(0, 1) if t.dim() == 5 else t for t in batch)
+    image, boundaries, occlusions = (t.to(device, non_blocking=True) for t in (image, boundaries, occlusions))
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return image, boundaries, occlusions
+
+
+@torch.no_grad()
+def validation_loss(model, loader, device, autocast_dtype, channels_last, dist_info) -> tuple[float, ...]:
+    """Mean (total, boundary, occlusion) loss over the validation frames, across all ranks."""
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    for batch in loader:
+        image, boundaries, occlusions = _to_device(batch, device, channels_last)
+        with _autocast(device, autocast_dtype):
+            b_logits, o_logits = model(image)
+        total, lb, lo = bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions)
+        n = image.shape[0]
+        values = [total.item() * n, lb.item() * n, lo.item() * n, n]
+        sums += torch.tensor(values, dtype=torch.float64, device=device)
+    if dist_info.enabled:
+        torch_dist.all_reduce(sums)
+    model.train()
+    count = max(sums[3].item(), 1.0)
+    return sums[0].item() / count, sums[1].item() / count, sums[2].item() / count
+
+
+def _autocast(device, dtype):
+    return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def build_model(config: TrainConfig) -> tuple[BicameralNet, dict | None]:
+    """A fresh initialised network, or the weights of `init_checkpoint` (fine-tuning)."""
+    if config.init_checkpoint:
+        data = read_checkpoint(config.init_checkpoint)
+        net_config = NetworkConfig.from_dict(data["config"])
+        if net_config.in_channels != INPUT_CHANNELS[config.input_kind]:
+            raise TrainingError(
+                f"{config.init_checkpoint}: trained on {net_config.in_channels}-channel input, "
+                f"but --input {config.input_kind} has {INPUT_CHANNELS[config.input_kind]}"
+            )
+        model = BicameralNet(net_config)
+        model.load_state_dict(data["state_dict"])
+        return model, data
+    model = build_network(config.variant, config.width, INPUT_CHANNELS[config.input_kind], config.encoder)
+    try:
+        initialise(model, config.encoder_weights)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(str(exc)) from None
+    return model, None
+
+
+def train(config: TrainConfig) -> dict:
+    """Run one training job; returns a summary (paths, iterations, losses, seconds)."""
+    config.validate()
+    device_kind = "cuda" if (config.device == "auto" and torch.cuda.is_available()) else config.device
+    dist_info = setup_distributed("cuda" if device_kind.startswith("cuda") else "cpu")
+    try:
+        return _train(config, dist_info)
+    finally:
+        if dist_info.enabled and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, dist_info: Distributed) -> dict:
+    start_wall = time.monotonic()
+    device = pick_device(config.device, dist_info)
+    torch.manual_seed(config.seed + dist_info.rank)
+    out_dir = Path(config.out_dir)
+    if dist_info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    train_scenes, val_scenes = split_scenes(config)
+    resume_state = read_checkpoint(config.resume) if config.resume else None
+    if resume_state is not None:
+        preprocess = resume_state["preprocess"]
+    elif config.init_checkpoint:
+        preprocess = read_checkpoint(config.init_checkpoint)["preprocess"]
+    elif config.input_kind == "rgb":
+        preprocess = preprocess_record("rgb")
+    else:
+        preprocess = preprocess_record(config.input_kind, *depth_statistics(train_scenes))
+    info = read_dataset_info(config.data)
+    augment = AugmentConfig(preset=str(info.get("preset", "mikado+"))) if config.augment else None
+    noise = DepthNoise() if config.depth_noise else None
+    train_set = MikadoScenes(
+        train_scenes, config.input_kind, preprocess, config.crop, augment, noise, config.crops_per_scene
+    )
+    scenes_per_batch = config.batch_size // config.crops_per_scene
+    val_set = MikadoScenes(val_scenes, config.input_kind, preprocess, None, None, noise)  # whole frames
+    drop_last = len(train_set) >= scenes_per_batch * dist_info.world_size
+    train_loader = _loader(
+        train_set, scenes_per_batch, True, config.workers, dist_info, device, config.seed, drop_last
+    )
+    val_loader = _loader(
+        val_set, min(config.batch_size, 4), False, min(config.workers, 4), dist_info, device, 0, False
+    )
+
+    model, init_data = build_model(config)
+    if resume_state is not None:
+        model = BicameralNet(NetworkConfig.from_dict(resume_state["config"]))
+        model.load_state_dict(resume_state["state_dict"])
+    frozen = freeze_encoder_blocks(model, config.freeze_blocks)
+    channels_last = device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop and frame sizes: let cuDNN pick kernels
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = model
+    if dist_info.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.lr,
+        betas=tuple(config.betas),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
+    autocast_dtype = amp_dtype(device, config.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
+
+    iteration, epoch, best_val, trained_s = 0, 0, math.inf, 0.0
+    if resume_state is not None:
+        extra = resume_state.get("extra", {})
+        iteration = int(extra.get("iteration", 0))
+        epoch = int(extra.get("epoch", 0))
+        best = extra.get("best_val_loss")  # None when no validation had a finite loss
+        best_val = float(best) if best is not None else math.inf
+        trained_s = float(extra.get("training_seconds", 0.0))
+        if resume_state.get("optimizer_state"):
+            optimizer.load_state_dict(resume_state["optimizer_state"])
+
+    writer = csv_log = None
+    if dist_info.is_main:
+        (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+        csv_log = CsvLog(out_dir / "log.csv")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=iteration or None)
+
+    provenance_base = {
+        "dataset": str(Path(config.data).resolve()),
+        "preset": info.get("preset", "unknown"),
+        "dataset_scenes": len(train_scenes),
+        "dataset_seed": info.get("seed", info.get("base_seed")),
+        "image_size": [info.get("width"), info.get("height")],
+        "validation_scenes": len(val_scenes),
+        "input": config.input_kind,
+        "crop": config.crop,
+        "batch_size": config.batch_size * dist_info.world_size,
+        "crops_per_scene": config.crops_per_scene,
+        "optimizer": f"Adam(lr={config.lr}, betas={tuple(config.betas)}, eps={config.eps}, "
+        f"weight_decay={config.weight_decay})",
+        "hardware": hardware_description(device, dist_info.world_size),
+        "amp": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
+        "git_commit": git_commit(),
+        "encoder_weights": config.encoder_weights,
+        "augmentation": asdict(augment) if augment else None,
+        "depth_noise": asdict(noise) if noise else None,
+        **config.extra_provenance,
+    }
+    if init_data is not None:
+        provenance_base["finetuned_from"] = str(config.init_checkpoint)
+        provenance_base["frozen_blocks"] = config.freeze_blocks
+        provenance_base["pretraining"] = init_data.get("provenance", {})
+
+    def save(path: Path, val: float, with_optimizer: bool) -> None:
+        provenance = {
+            **provenance_base,
+            "iterations": iteration,
+            "epochs": epoch,
+            "training_seconds": round(trained_s + session_s(), 1),
+            "validation_loss": val,
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        save_checkpoint(
+            path,
+            model,
+            model.config,
+            preprocess,
+            provenance,
+            optimizer_state=optimizer.state_dict() if with_optimizer else None,
+            extra={
+                "iteration": iteration,
+                "epoch": epoch,
+                "best_val_loss": best_val if math.isfinite(best_val) else None,
+                "training_seconds": trained_s + session_s(),
+            },
+        )
+
+    session_start = time.monotonic()
+
+    def session_s() -> float:
+        return time.monotonic() - session_start
+
+    steps_per_epoch = max(len(train_loader), 1)
+    total = config.iterations
+    if config.epochs is not None:
+        by_epochs = config.epochs * steps_per_epoch
+        total = by_epochs if total is None else min(total, by_epochs)
+    progress = None
+    if dist_info.is_main and config.progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=total, initial=iteration, unit="it", dynamic_ncols=True, file=sys.stderr)
+
+    def should_stop(last_val_s: float, check_clock: bool = True) -> bool:
+        """Counters are the same on every rank; the clock is read on each and agreed by all-reduce
+        (under DDP only every 10th step, to keep the host sync off the hot path)."""
+        if config.iterations is not None and iteration >= config.iterations:
+            return True
+        if config.epochs is not None and epoch >= config.epochs:
+            return True
+        if not check_clock or config.time_budget_s is None:
+            return False
+        local = 0
+        # Keep room for the final validation and checkpoint inside the budget.
+        budget = config.time_budget_s
+        if budget is not None and time.monotonic() - start_wall + last_val_s >= budget:
+            local = 1
+        if dist_info.enabled:
+            flag = torch.tensor([local], device=device)
+            torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
+            local = int(flag.item())
+        return bool(local)
+
+    def validate_and_log(running: list[float], window_start: float, window_iters: int) -> float:
+        nonlocal best_val
+        t0 = time.monotonic()
+        val, val_b, val_o = validation_loss(net, val_loader, device, autocast_dtype, channels_last, dist_info)
+        if dist_info.is_main:
+            n = max(window_iters, 1)
+            rate = window_iters / max(time.monotonic() - window_start, 1e-9)
+            row = {
+                "iteration": iteration,
+                "epoch": epoch,
+                "train_loss": running[0] / n,
+                "train_boundary_loss": running[1] / n,
+                "train_occlusion_loss": running[2] / n,
+                "val_loss": val,
+                "val_boundary_loss": val_b,
+                "val_occlusion_loss": val_o,
+                "lr": config.lr,
+                "elapsed_s": round(trained_s + session_s(), 2),
+                "iterations_per_s": round(rate, 3),
+            }
+            csv_log.write(row)
+            writer.add_scalar("val/loss", val, iteration)
+            writer.add_scalar("val/boundary_loss", val_b, iteration)
+            writer.add_scalar("val/occlusion_loss", val_o, iteration)
+            if val < best_val:
+                best_val = val
+                save(out_dir / "best.pt", val, with_optimizer=False)
+            save(out_dir / "last.pt", val, with_optimizer=True)
+            writer.flush()
+        if dist_info.enabled:  # everyone learns the best loss (for the summary) and waits for rank 0's files
+            value = best_val if math.isfinite(best_val) else -1.0
+            shared = torch.tensor([value], device=device, dtype=torch.float64)
+            torch_dist.broadcast(shared, 0)
+            best_val = shared.item() if shared.item() >= 0 else math.inf
+        return time.monotonic() - t0
+
+    net.train()
+    last_val_s = 0.0
+    running = torch.zeros(3, device=device)
+    window_start, window_iters = time.monotonic(), 0
+    validated_at = -1
+    stopped = should_stop(0.0)
+    while not stopped:
+        if dist_info.enabled:
+            train_loader.sampler.set_epoch(epoch)
+        elif isinstance(train_loader.sampler, RandomSampler):
+            train_loader.sampler.generator.manual_seed(config.seed * 100_003 + epoch)
+        for batch in train_loader:
+            image, boundaries, occlusions = _to_device(batch, device, channels_last)
+            with _autocast(device, autocast_dtype):
+                b_logits, o_logits = net(image)
+            losses = torch.stack(bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses[0]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            iteration += 1
+            window_iters += 1
+            running += losses.detach()  # summed on the device: no host sync per step
+            if iteration % config.log_every == 0:
+                logged = losses.detach().tolist()  # one sync every log_every steps
+                if not math.isfinite(logged[0]):
+                    raise TrainingError(f"loss is {logged[0]} at iteration {iteration}; try a lower --lr")
+                if dist_info.is_main:
+                    for name, value in zip(("loss", "boundary_loss", "occlusion_loss"), logged, strict=True):
+                        writer.add_scalar(f"train/{name}", value, iteration)
+                    if progress is not None:
+                        postfix = {"loss": f"{logged[0]:.4f}", "epoch": epoch}
+                        if config.time_budget_s is not None:
+                            left = config.time_budget_s - (time.monotonic() - start_wall)
+                            postfix["budget_left"] = f"{max(left, 0):.0f}s"
+                        progress.set_postfix(postfix, refresh=False)
+            if progress is not None:
+                progress.update(1)
+            if config.val_every is not None and iteration % config.val_every == 0:
+                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
+                validated_at = iteration
+                running.zero_()
+                window_start, window_iters = time.monotonic(), 0
+            stopped = should_stop(last_val_s, check_clock=not dist_info.enabled or iteration % 10 == 0)
+            if stopped:
+                break
+        else:
+            epoch += 1
+            if config.val_every is None:
+                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
+                validated_at = iteration
+                running.zero_()
+                window_start, window_iters = time.monotonic(), 0
+            stopped = should_stop(last_val_s)
+    if validated_at != iteration:  # same on every rank: the final point is validated and saved
+        validate_and_log(running.tolist(), window_start, window_iters)
+    if progress is not None:
+        progress.close()
+    if writer is not None:
+        writer.close()
+    return {
+        "out_dir": str(out_dir),
+        "best": str(out_dir / "best.pt"),
+        "last": str(out_dir / "last.pt"),
+        "iterations": iteration,
+        "epochs": epoch,
+        "best_val_loss": best_val,
+        "training_seconds": round(trained_s + session_s(), 1),
+        "frozen_parameters": frozen,
+        "world_size": dist_info.world_size,
+        "device": str(device),
+    }

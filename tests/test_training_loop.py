@@ -1,0 +1,131 @@
+"""The training loop on a tiny real Mikado set: stopping rules, checkpoints, logs, resume,
+fine-tuning with frozen blocks, and DDP with two gloo processes under torchrun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from training_scenes import REPO, mikado_scenes
+
+from bicameral.checkpoint import load_checkpoint, read_checkpoint
+from bicameral.train import TrainConfig, TrainingError, train
+
+TINY = {"width": 0.0625, "crop": 32, "batch_size": 2, "workers": 0, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return mikado_scenes(tmp_path_factory.getbasetemp())
+
+
+def _rows(run):
+    with open(run / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_iterations_checkpoints_and_logs(data, tmp_path):
+    run = tmp_path / "run"
+    summary = train(TrainConfig(data=str(data), out_dir=str(run), iterations=4, val_every=2, **TINY))
+    assert summary["iterations"] == 4
+    rows = _rows(run)
+    assert [int(r["iteration"]) for r in rows] == [2, 4]
+    assert all(float(r["val_loss"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
+    assert min(float(r["val_loss"]) for r in rows) == pytest.approx(summary["best_val_loss"])
+    model, ckpt = load_checkpoint(run / "best.pt")
+    assert model.config.width == 0.0625 and model.config.in_channels == 3
+    p = ckpt["provenance"]
+    assert p["preset"] == "mikado+" and p["dataset_scenes"] == 5 and p["validation_scenes"] == 1
+    assert p["hardware"].startswith("1 × CPU") and p["training_seconds"] > 0
+    assert read_checkpoint(run / "last.pt")["optimizer_state"]  # resumable
+    assert any((run / "tensorboard").iterdir())
+    assert json.loads((run / "config.json").read_text())["iterations"] == 4
+
+
+def test_resume_continues_counters_and_log(data, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(data), out_dir=str(run), iterations=2, val_every=2, **TINY))
+    summary = train(
+        TrainConfig(
+            data=str(data), out_dir=str(run), iterations=4, val_every=2, resume=str(run / "last.pt"), **TINY
+        )
+    )
+    assert summary["iterations"] == 4
+    assert [int(r["iteration"]) for r in _rows(run)] == [2, 4]
+    assert read_checkpoint(run / "last.pt")["provenance"]["iterations"] == 4
+
+
+def test_time_budget_stops_cleanly(data, tmp_path):
+    run = tmp_path / "run"
+    summary = train(TrainConfig(data=str(data), out_dir=str(run), time_budget_s=6.0, **TINY))
+    assert summary["iterations"] >= 1
+    assert summary["training_seconds"] < 6.0 + 10.0  # the final validation and save come after
+    assert (run / "best.pt").is_file() and _rows(run)[-1]["iteration"] == str(summary["iterations"])
+
+
+def test_finetune_freezes_the_first_blocks(data, tmp_path):
+    base = tmp_path / "base"
+    train(TrainConfig(data=str(data), out_dir=str(base), iterations=1, **TINY))
+    before, _ = load_checkpoint(base / "best.pt")
+    tuned_dir = tmp_path / "tuned"
+    summary = train(
+        TrainConfig(
+            data=str(data), out_dir=str(tuned_dir), iterations=3, val_every=3, lr=1e-2,
+            init_checkpoint=str(base / "best.pt"), freeze_blocks=2, **TINY,
+        )
+    )  # fmt: skip
+    after, ckpt = load_checkpoint(tuned_dir / "last.pt")
+    frozen_convs = sum(before.encoder.block_sizes[:2])
+    for i, (a, b) in enumerate(zip(before.encoder.convs, after.encoder.convs, strict=True)):
+        same = torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+        assert same == (i < frozen_convs), f"conv {i}"
+    assert summary["frozen_parameters"] == sum(
+        p.numel() for c in list(before.encoder.convs)[:frozen_convs] for p in c.parameters()
+    )
+    assert ckpt["provenance"]["frozen_blocks"] == 2 and "pretraining" in ckpt["provenance"]
+
+
+def test_several_crops_per_scene_fill_the_same_batch(data, tmp_path):
+    run = tmp_path / "run"
+    tiny = {**TINY, "batch_size": 4}
+    summary = train(TrainConfig(data=str(data), out_dir=str(run), iterations=2, crops_per_scene=2, **tiny))
+    assert summary["iterations"] == 2
+    assert read_checkpoint(run / "last.pt")["provenance"]["crops_per_scene"] == 2
+    with pytest.raises(TrainingError, match="not a multiple of --crops-per-scene"):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, crops_per_scene=3, **tiny))
+
+
+def test_bad_configurations_are_named(data, tmp_path):
+    with pytest.raises(TrainingError, match="at least one of"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path)))
+    with pytest.raises(TrainingError, match="multiple of 16"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, crop=40))
+    with pytest.raises(TrainingError, match="cannot hold out 6 of 6"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, val_count=6))
+    with pytest.raises(TrainingError, match="--input"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, input_kind="ir"))
+
+
+def test_ddp_two_gloo_processes_under_torchrun(data, tmp_path):
+    run = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "edge", "train", "--data", str(data), "--out", str(run), "--width", "0.0625",
+            "--crop", "32", "--batch-size", "1", "--iterations", "3", "--val-every", "3",
+            "--workers", "0", "--device", "cpu", "--no-progress",
+        ],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout[done.stdout.index("{") :])  # rank 0 alone prints it
+    assert summary["world_size"] == 2 and summary["iterations"] == 3
+    provenance = read_checkpoint(run / "best.pt")["provenance"]
+    assert provenance["batch_size"] == 2 and provenance["hardware"].startswith("2 × CPU")
+    assert len(_rows(run)) == 1  # rank 0 alone logs
