@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The one prepared call made on a lent GPU machine (16 cores, one H100/H200, Python 3.12 with
+# torch CUDA, no internet), from the repository root. It records how the bundled model and the
+# GPU figures were produced, so a later session can run it again:
+#   1. unpack the carried EGL loaders (.gl/*.deb) and wheels (.whl: mujoco, pycocotools);
+#   2. generate the Mikado+ training and held-out test sets on 12 CPU cores in the background,
+#      while the GPU runs the CUDA post-processing check and both GPU benchmarks
+#      (scripts/gpu_check.sh, benchmarks/inference.py --device cuda);
+#   3. train, export, evaluate and card the bundled F25 model in the time left
+#      (scripts/make_bundled_model.sh);
+#   4. pack everything into $OUT: the ONNX model, its checkpoint, its card, results.tgz (logs, JSON).
+# DEADLINE is the whole script's wall-clock budget in seconds (the device tool allows 600 a call).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+DEADLINE=${DEADLINE:-560}
+OUT=${OUT:-out/lent_gpu}
+RES=${RES:-/tmp/binpick_results}
+MODEL=models/bicameral_f25_rgb.onnx
+mkdir -p "$OUT" "$RES"
+elapsed() { echo $(($(date +%s) - T0)); }
+say() { echo "[lent_gpu_run +$(elapsed)s] $*" | tee -a "$RES/lent_gpu_run.log"; }
+
+if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+fi
+PYTHON=${PYTHON:-python3}
+export PYTHONPATH="$PWD:/tmp/site" MUJOCO_GL=${MUJOCO_GL:-egl} PYTHONUNBUFFERED=1 PYTHON BINPICK_PYTHON=${PYTHON:-python3}
+nvidia-smi >"$RES/nvidia-smi.txt" 2>&1
+say "$(nproc) cores; $($PYTHON -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))' 2>&1)"
+
+# 1. Data on the CPU cores (the GPU is free for the checks meanwhile).
+say "data: ${TRAIN_COUNT:-3000} train / ${TEST_COUNT:-100} test scenes, budget ${DATA_BUDGET:-170}s"
+(env OUT="$RES/bundled" STAGES=data DATA_BUDGET="${DATA_BUDGET:-170}" WORKERS="${WORKERS:-12}" \
+    TRAIN_COUNT="${TRAIN_COUNT:-3000}" TEST_COUNT="${TEST_COUNT:-100}" MODEL=$MODEL \
+    scripts/make_bundled_model.sh >"$RES/data.log" 2>&1; echo "data exit $?" >>"$RES/data.log") &
+DATA_PID=$!
+
+# 2. GPU checks while the data is generated.
+OUT="$RES/gpu_check" timeout 200 scripts/gpu_check.sh >"$RES/gpu_check.log" 2>&1
+say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
+timeout 110 "$PYTHON" benchmarks/inference.py --device cuda --json "$RES/inference_gpu.json" \
+    >"$RES/inference_gpu.log" 2>&1
+say "inference benchmark exit $?"
+wait "$DATA_PID"
+say "$(tail -n 1 "$RES/data.log"); $(find data/bundled/train/scenes -name scene.json 2>/dev/null | wc -l) training scenes"
+
+# 3. Train / export / eval / card in what is left (30 s kept for packing).
+LEFT=$((DEADLINE - $(elapsed) - 30))
+say "train+export+eval+card with TOTAL_BUDGET=${LEFT}s"
+env OUT="$RES/bundled" STAGES="train export eval card" TOTAL_BUDGET="$LEFT" MODEL=$MODEL \
+    TEST_COUNT="${TEST_COUNT:-100}" CROPS_PER_SCENE="${CROPS_PER_SCENE:-2}" \
+    scripts/make_bundled_model.sh >"$RES/train.log" 2>&1
+say "make_bundled_model exit $?"
+
+# 4. Pack (at most 8 files come back).
+cp -f "$MODEL" models/README.md "$OUT/" 2>/dev/null
+cp -f runs/bundled/best.pt "$OUT/bicameral_f25_rgb.pt" 2>/dev/null
+cp -f runs/bundled/eval/pr.png "$OUT/pr.png" 2>/dev/null
+cp -rf runs/bundled/eval runs/bundled/log.csv "$RES/" 2>/dev/null
+tar czf "$OUT/results.tgz" -C "$RES" .
+say "done"
+ls -la "$OUT"
