@@ -27,7 +27,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 PYTHON=${PYTHON:-python3}
 export PYTHONPATH="$PWD:/tmp/site" MUJOCO_GL=${MUJOCO_GL:-egl} PYTHONUNBUFFERED=1 PYTHON BINPICK_PYTHON=${PYTHON:-python3}
+export TQDM_MININTERVAL=10  # keep the training log short
 nvidia-smi >"$RES/nvidia-smi.txt" 2>&1
+"$PYTHON" -c "import edge._hotpath" 2>/dev/null || scripts/build_native_inplace.sh >"$RES/build_native.log" 2>&1
 say "$(nproc) cores; $($PYTHON -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))' 2>&1)"
 
 # 1. Data on the CPU cores (the GPU is free for the checks meanwhile).

@@ -131,7 +131,7 @@ if has_stage export; then
 fi
 
 if has_stage eval; then
-    if ! "$PYTHON" -c "import edge.postprocess" 2>/dev/null && [[ -x scripts/build_native_inplace.sh ]]; then
+    if ! "$PYTHON" -c "import edge._hotpath" 2>/dev/null && [[ -x scripts/build_native_inplace.sh ]]; then
         log "native hot path not importable: trying scripts/build_native_inplace.sh"
         BINPICK_PYTHON="$PYTHON" scripts/build_native_inplace.sh >"$LOG_DIR/build_native.log" 2>&1 \
             || log "native build failed (see $LOG_DIR/build_native.log): instance-level scores will be skipped"
