@@ -1,0 +1,198 @@
+"""Instance candidates and occlusion-aware ranking: the typed API over the native hot path.
+
+The appliance calls `rank` once per frame on the network's boundary and
+occlusion maps. All the work happens in one native call (`edge._hotpath`,
+C++ in `src_cpp/`), which releases the GIL; this module only validates the
+parameters early (so a bad configuration fails when it is loaded, not on the
+first frame) and turns the native table into dataclasses that serialise to
+JSON. The definitions (thresholds, s1, s2, grasp, angle, extents) are in
+docs/hotpath.md; `edge.postprocess_reference` is the readable NumPy twin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+_BUILD_HINT = (
+    "the native module edge._hotpath is not built: install the project (pip install .) "
+    "or run scripts/build_native_inplace.sh"
+)
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    """Thresholds and weights of the ranking (thesis appendix B defaults: alpha = beta = 0.1).
+
+    Area bounds: a value >= 1 is a number of pixels, a value < 1 a fraction of
+    the image (so 1.0 means one pixel; use `math.inf` for "no upper bound").
+    """
+
+    alpha: float = 0.1
+    beta: float = 0.1
+    min_area: float = 0.0005
+    max_area: float = 0.5
+    patch: int = 9
+    w1: float = 1.0
+    w2: float = 1.0
+    margin: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta", "min_area", "max_area", "w1", "w2", "margin"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise ValueError(f"{name}: expected a number, got {value!r}")
+        checks = [
+            ("alpha", 0.0 <= self.alpha <= 1.0, "a number in [0, 1]"),
+            ("beta", 0.0 <= self.beta <= 1.0, "a number in [0, 1]"),
+            ("min_area", math.isfinite(self.min_area) and self.min_area >= 0, "a finite number >= 0"),
+            ("max_area", self.max_area > 0, "a number > 0 or inf"),
+            ("w1", math.isfinite(self.w1) and self.w1 >= 0, "a finite number >= 0"),
+            ("w2", math.isfinite(self.w2) and self.w2 >= 0, "a finite number >= 0"),
+            ("margin", math.isfinite(self.margin) and self.margin >= 0, "a finite number >= 0 (pixels)"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        patch = self.patch
+        if (
+            isinstance(patch, bool)
+            or not isinstance(patch, int | np.integer)
+            or not 1 <= patch <= 1001
+            or patch % 2 == 0
+        ):
+            raise ValueError(f"patch: expected an odd integer in [1, 1001], got {patch!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One instance candidate: a 4-connected component of non-boundary pixels.
+
+    `label` is its value in `Ranking.labels` (1..N in raster order of the
+    candidate's first pixel). `bbox` is (x, y, w, h) and `centroid` (u, v), u
+    being the column. `contour_length` is the number of boundary pixels
+    4-adjacent to it (the pixels s1 averages over). `angle_deg` is the major
+    axis' angle from the image +u axis towards +v, in (-90, 90]; `major_px` and
+    `minor_px` are the candidate's full extents along its major and minor axes.
+    """
+
+    label: int
+    area: int
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]
+    contour_length: int
+    s1: float
+    s2: float
+    score: float
+    angle_deg: float
+    major_px: float
+    minor_px: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bbox"] = list(self.bbox)
+        d["centroid"] = list(self.centroid)
+        return d
+
+
+@dataclass(frozen=True)
+class Grasp:
+    """Where to pick the best candidate: pixel (u, v), orientation and extents of that candidate.
+
+    `method` is "centroid", or "inscribed" when the centroid was outside the
+    candidate or within `margin` px of its border (then (u, v) is the centre of
+    the largest inscribed circle).
+    """
+
+    u: float
+    v: float
+    angle_deg: float
+    major_px: float
+    minor_px: float
+    score: float
+    candidate_index: int
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Ranking:
+    """The ranked candidates of one frame (best first), the grasp, and the labels when asked for."""
+
+    candidates: list[Candidate]
+    grasp: Grasp | None
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [c.to_dict() for c in self.candidates],
+            "grasp": None if self.grasp is None else self.grasp.to_dict(),
+        }
+
+
+def _native() -> Any:
+    try:
+        from edge import _hotpath
+    except ImportError as exc:
+        raise ImportError(_BUILD_HINT) from exc
+    return _hotpath
+
+
+def _candidate_from_row(row: np.ndarray, fields: tuple[str, ...]) -> Candidate:
+    r = dict(zip(fields, row.tolist(), strict=True))
+    return Candidate(
+        label=int(r["label"]),
+        area=int(r["area"]),
+        bbox=(int(r["bbox_x"]), int(r["bbox_y"]), int(r["bbox_w"]), int(r["bbox_h"])),
+        centroid=(r["centroid_u"], r["centroid_v"]),
+        contour_length=int(r["contour_length"]),
+        s1=r["s1"],
+        s2=r["s2"],
+        score=r["score"],
+        angle_deg=r["angle_deg"],
+        major_px=r["major_px"],
+        minor_px=r["minor_px"],
+    )
+
+
+def rank(
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    params: RankingParams | None = None,
+    return_labels: bool = False,
+) -> Ranking:
+    """Rank the instance candidates of one frame from its boundary map Y and occlusion map Z.
+
+    Y and Z are H x W, float32 probabilities in [0, 1] or uint8 probability*255,
+    any strides. Raises ValueError naming the argument on a wrong type, dtype,
+    rank or shape.
+    """
+    params = RankingParams() if params is None else params
+    if not isinstance(params, RankingParams):
+        raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
+    native = _native()
+    table, grasp, labels = native.rank(
+        boundaries,
+        occlusions,
+        float(params.alpha),
+        float(params.beta),
+        float(params.min_area),
+        float(params.max_area),
+        int(params.patch),
+        float(params.w1),
+        float(params.w2),
+        float(params.margin),
+        bool(return_labels),
+    )
+    fields = tuple(native.CANDIDATE_FIELDS)
+    candidates = [_candidate_from_row(row, fields) for row in table]
+    return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)

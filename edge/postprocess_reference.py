@@ -1,0 +1,157 @@
+"""The ranking of `edge.postprocess`, written plainly in NumPy/SciPy for readability and for the tests.
+
+Same definitions as the native hot path (docs/hotpath.md), one candidate at a
+time with full-image masks: slow, but each step reads like its definition.
+Two details are written the way the native code does them on purpose, so the
+two agree exactly rather than approximately:
+- thresholds compare float64 values (a float32 0.1 is not <= the float64 0.1);
+- the principal angle comes from exact integer moments (Python ints), so
+  symmetric shapes get angle 0 instead of atan2 of rounding noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from edge.postprocess import Candidate, Grasp, Ranking, RankingParams
+
+FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
+
+
+def _check_map(name: str, value: object) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.uint8) or value.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D numpy array of float32 or uint8")
+    return value
+
+
+def binarise(
+    boundaries: np.ndarray, occlusions: np.ndarray, params: RankingParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Non-boundary mask (Y <= alpha) and occluding mask (Z > beta); uint8 maps are probability*255."""
+    y_scale = 255.0 if boundaries.dtype == np.uint8 else 1.0
+    z_scale = 255.0 if occlusions.dtype == np.uint8 else 1.0
+    non_boundary = boundaries.astype(np.float64) <= params.alpha * y_scale  # NaN -> boundary
+    occluding = occlusions.astype(np.float64) > params.beta * z_scale  # NaN -> not occluding
+    return non_boundary, occluding
+
+
+def candidate_labels(non_boundary: np.ndarray, params: RankingParams) -> np.ndarray:
+    """4-connected components within the area bounds, numbered 1..N in raster order of their first pixel."""
+    raw, count = ndimage.label(non_boundary, structure=FOUR_CONNECTED)
+    image_px = non_boundary.size
+    min_px = params.min_area if params.min_area >= 1 else params.min_area * image_px
+    max_px = params.max_area if params.max_area >= 1 else params.max_area * image_px
+    labels = np.zeros(raw.shape, np.int32)
+    flat = raw.ravel()
+    first_pixel = {int(k): int(i) for k, i in zip(*np.unique(flat, return_index=True), strict=True) if k != 0}
+    next_label = 1
+    for k in sorted(first_pixel, key=first_pixel.get):
+        area = int(np.count_nonzero(raw == k))
+        if min_px <= area <= max_px:
+            labels[raw == k] = next_label
+            next_label += 1
+    return labels
+
+
+def principal_angle_deg(xs: np.ndarray, ys: np.ndarray) -> float:
+    """Major-axis angle from +u towards +v in (-90, 90], from exact moments n*mu (Python ints)."""
+    n = len(xs)
+    sx, sy = int(xs.sum()), int(ys.sum())
+    sxx, syy, sxy = int((xs * xs).sum()), int((ys * ys).sum()), int((xs * ys).sum())
+    m20, m02, m11 = n * sxx - sx * sx, n * syy - sy * sy, n * sxy - sx * sy
+    return math.degrees(0.5 * math.atan2(float(2 * m11), float(m20 - m02)))
+
+
+def contour_score(
+    mask: np.ndarray, non_boundary: np.ndarray, occluding: np.ndarray, patch: int
+) -> tuple[float, int]:
+    """s1 and the contour length: over the boundary pixels 4-adjacent to the candidate, the mean
+    of the in-image part of each PxP patch of XNOR(in candidate, occluding)."""
+    contour = ndimage.binary_dilation(mask, structure=FOUR_CONNECTED) & ~non_boundary
+    r = patch // 2
+    h, w = mask.shape
+    means = []
+    for y, x in zip(*np.nonzero(contour), strict=True):
+        window = np.s_[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)]
+        means.append(np.mean(mask[window] == occluding[window]))
+    return (sum(means) / len(means) if means else 0.0), len(means)
+
+
+def grasp_point(mask: np.ndarray, centroid: tuple[float, float], margin: float) -> tuple[float, float, str]:
+    """The centroid, or the inscribed-circle centre (first maximum of the distance transform in
+    raster order) when the centroid's pixel is outside the candidate or within `margin` of its border.
+    Pixels outside the image count as outside the candidate."""
+    ys, xs = np.nonzero(mask)
+    y0, x0 = ys.min(), xs.min()
+    crop = np.pad(mask[y0 : ys.max() + 1, x0 : xs.max() + 1], 1)
+    distance = ndimage.distance_transform_edt(crop)
+    cu, cv = centroid
+    cx, cy = math.floor(cu + 0.5), math.floor(cv + 0.5)
+    if distance[cy - y0 + 1, cx - x0 + 1] > margin:
+        return cu, cv, "centroid"
+    iy, ix = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(ix + x0 - 1), float(iy + y0 - 1), "inscribed"
+
+
+def rank_reference(
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    params: RankingParams | None = None,
+    return_labels: bool = False,
+) -> Ranking:
+    """Same contract as `edge.postprocess.rank`."""
+    params = RankingParams() if params is None else params
+    boundaries = _check_map("boundaries", boundaries)
+    occlusions = _check_map("occlusions", occlusions)
+    if boundaries.shape != occlusions.shape:
+        raise ValueError(
+            f"occlusions: expected the shape of boundaries {boundaries.shape}, got {occlusions.shape}"
+        )
+    non_boundary, occluding = binarise(boundaries, occlusions, params)
+    labels = candidate_labels(non_boundary, params)
+    count = int(labels.max()) if labels.size else 0
+
+    unscored = []
+    for k in range(1, count + 1):
+        mask = labels == k
+        ys, xs = np.nonzero(mask)
+        area = len(xs)
+        centroid = (int(xs.sum()) / area, int(ys.sum()) / area)
+        angle = principal_angle_deg(xs.astype(np.int64), ys.astype(np.int64))
+        c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        along, across = xs * c + ys * s, -xs * s + ys * c
+        s1, contour_length = contour_score(mask, non_boundary, occluding, params.patch)
+        unscored.append(
+            dict(
+                label=k,
+                area=area,
+                bbox=(
+                    int(xs.min()),
+                    int(ys.min()),
+                    int(xs.max() - xs.min() + 1),
+                    int(ys.max() - ys.min() + 1),
+                ),
+                centroid=centroid,
+                contour_length=contour_length,
+                s1=s1,
+                angle_deg=angle,
+                major_px=float(along.max() - along.min() + 1),
+                minor_px=float(across.max() - across.min() + 1),
+            )
+        )
+    largest = max((c["area"] for c in unscored), default=1)
+    candidates = []
+    for c in unscored:
+        s2 = c["area"] / largest
+        candidates.append(Candidate(**c, s2=s2, score=params.w1 * c["s1"] + params.w2 * s2))
+    candidates.sort(key=lambda c: (-c.score, c.label))
+
+    grasp = None
+    if candidates:
+        best = candidates[0]
+        u, v, method = grasp_point(labels == best.label, best.centroid, params.margin)
+        grasp = Grasp(u, v, best.angle_deg, best.major_px, best.minor_px, best.score, 0, method)
+    return Ranking(candidates=candidates, grasp=grasp, labels=labels if return_labels else None)

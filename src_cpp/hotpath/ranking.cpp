@@ -1,0 +1,176 @@
+#include "ranking.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+#include <type_traits>
+
+#include "binarize.hpp"
+#include "connected_components.hpp"
+#include "contour_score.hpp"
+#include "distance_transform.hpp"
+#include "moments.hpp"
+
+namespace binpick {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+void require(bool ok, const std::string& name, double value, const std::string& expected) {
+    if (ok) return;
+    std::ostringstream msg;
+    msg << name << ": expected " << expected << ", got " << value;
+    throw InvalidArgument(msg.str());
+}
+
+// Area bounds: values >= 1 are pixels, values < 1 fractions of the image.
+double area_bound_px(double value, std::int64_t image_px) {
+    return value >= 1.0 ? value : value * static_cast<double>(image_px);
+}
+
+template <typename T>
+constexpr double probability_scale() {
+    return std::is_same<T, std::uint8_t>::value ? 255.0 : 1.0;
+}
+
+void choose_grasp(const RankingResult& res, const ComponentStats& best_stats, const std::int32_t* labels,
+                  std::int64_t height, std::int64_t width, double margin, GraspResult& g) {
+    const CandidateResult& best = res.candidates.front();
+    g.valid = true;
+    g.angle_deg = best.angle_deg;
+    g.major_px = best.major_px;
+    g.minor_px = best.minor_px;
+    g.score = best.score;
+    g.candidate_index = 0;
+    const CandidateDistance dist = candidate_distance(labels, height, width, best.label, best_stats.min_x,
+                                                      best_stats.min_y, best_stats.max_x, best_stats.max_y);
+    const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5));
+    const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5));
+    // Outside the candidate the squared distance is 0, so one test covers both cases.
+    if (std::sqrt(dist.at(cx, cy)) > margin) {
+        g.u = best.centroid_u;
+        g.v = best.centroid_v;
+        g.method = GraspMethod::centroid;
+        return;
+    }
+    // Inscribed-circle centre: the first (raster order) maximum of the distance.
+    double best_d = -1.0;
+    std::int64_t bx = cx, by = cy;
+    for (std::int64_t y = 0; y < dist.box_h; ++y) {
+        for (std::int64_t x = 0; x < dist.box_w; ++x) {
+            const double d = dist.sq_dist[y * dist.box_w + x];
+            if (d > best_d) {
+                best_d = d;
+                bx = x + dist.box_x;
+                by = y + dist.box_y;
+            }
+        }
+    }
+    g.u = static_cast<double>(bx);
+    g.v = static_cast<double>(by);
+    g.method = GraspMethod::inscribed;
+}
+
+}  // namespace
+
+void validate(const RankingParams& p) {
+    require(std::isfinite(p.alpha) && p.alpha >= 0.0 && p.alpha <= 1.0, "alpha", p.alpha, "a number in [0, 1]");
+    require(std::isfinite(p.beta) && p.beta >= 0.0 && p.beta <= 1.0, "beta", p.beta, "a number in [0, 1]");
+    require(std::isfinite(p.min_area) && p.min_area >= 0.0, "min_area", p.min_area,
+            "a finite number >= 0 (pixels if >= 1, image fraction if < 1)");
+    require(!std::isnan(p.max_area) && p.max_area > 0.0, "max_area", p.max_area,
+            "a number > 0 or inf (pixels if >= 1, image fraction if < 1)");
+    require(p.patch >= 1 && p.patch % 2 == 1 && p.patch <= 1001, "patch", p.patch, "an odd integer in [1, 1001]");
+    require(std::isfinite(p.w1) && p.w1 >= 0.0, "w1", p.w1, "a finite number >= 0");
+    require(std::isfinite(p.w2) && p.w2 >= 0.0, "w2", p.w2, "a finite number >= 0");
+    require(std::isfinite(p.margin) && p.margin >= 0.0, "margin", p.margin, "a finite number >= 0 (pixels)");
+}
+
+template <typename TY, typename TZ>
+RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedView<TZ>& occlusions,
+                              const RankingParams& params, std::int32_t* labels_out) {
+    validate(params);
+    const std::int64_t h = boundaries.height, w = boundaries.width;
+    RankingResult res;
+    if (h == 0 || w == 0) return res;
+    const std::size_t n_px = static_cast<std::size_t>(h * w);
+
+    std::vector<std::uint8_t> non_boundary(n_px), occluding(n_px);
+    threshold_at_most(boundaries, params.alpha * probability_scale<TY>(), non_boundary.data());
+    threshold_above(occlusions, params.beta * probability_scale<TZ>(), occluding.data());
+
+    const Components comps = label_components(non_boundary.data(), h, w);
+
+    // Area filter; survivors keep their raster order and are renumbered 1..N.
+    const double min_px = area_bound_px(params.min_area, h * w);
+    const double max_px = area_bound_px(params.max_area, h * w);
+    std::vector<std::int32_t> new_id(comps.stats.size() + 1, 0);
+    std::vector<const ComponentStats*> kept;
+    for (std::size_t c = 0; c < comps.stats.size(); ++c) {
+        const double area = static_cast<double>(comps.stats[c].area);
+        if (area >= min_px && area <= max_px) {
+            kept.push_back(&comps.stats[c]);
+            new_id[c + 1] = static_cast<std::int32_t>(kept.size());
+        }
+    }
+    std::vector<std::int32_t> own_labels;
+    std::int32_t* labels = labels_out;
+    if (!labels) {
+        own_labels.resize(n_px);
+        labels = own_labels.data();
+    }
+    paint_labels(comps, new_id, h, w, labels);
+    const auto count = static_cast<std::int32_t>(kept.size());
+    if (count == 0) return res;
+
+    std::vector<double> angle(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) angle[i] = principal_angle(*kept[i]);
+    const std::vector<ContourMeasures> contour =
+        measure_contours(labels, non_boundary.data(), occluding.data(), h, w, params.patch, count, angle);
+
+    std::int64_t largest = 0;
+    for (const ComponentStats* s : kept) largest = std::max(largest, s->area);
+
+    res.candidates.resize(kept.size());
+    for (std::size_t i = 0; i < kept.size(); ++i) {
+        const ComponentStats& s = *kept[i];
+        const ContourMeasures& m = contour[i + 1];
+        CandidateResult& c = res.candidates[i];
+        c.label = static_cast<std::int32_t>(i + 1);
+        c.area = s.area;
+        c.bbox_x = s.min_x;
+        c.bbox_y = s.min_y;
+        c.bbox_w = s.max_x - s.min_x + 1;
+        c.bbox_h = s.max_y - s.min_y + 1;
+        c.centroid_u = static_cast<double>(s.sum_x) / static_cast<double>(s.area);
+        c.centroid_v = static_cast<double>(s.sum_y) / static_cast<double>(s.area);
+        c.contour_length = m.contour_length;
+        // No boundary pixel touches it: no evidence that it is on top.
+        c.s1 = m.contour_length > 0 ? m.s1_sum / static_cast<double>(m.contour_length) : 0.0;
+        c.s2 = static_cast<double>(s.area) / static_cast<double>(largest);
+        c.score = params.w1 * c.s1 + params.w2 * c.s2;
+        c.angle_deg = angle[i] * (180.0 / kPi);
+        c.major_px = m.max_a - m.min_a + 1.0;
+        c.minor_px = m.max_b - m.min_b + 1.0;
+    }
+    // Best first; equal scores keep label (raster) order, so the result is deterministic.
+    std::stable_sort(res.candidates.begin(), res.candidates.end(),
+                     [](const CandidateResult& a, const CandidateResult& b) { return a.score > b.score; });
+    choose_grasp(res, *kept[res.candidates.front().label - 1], labels, h, w, params.margin, res.grasp);
+    return res;
+}
+
+template RankingResult rank_candidates<float, float>(const StridedView<float>&, const StridedView<float>&,
+                                                     const RankingParams&, std::int32_t*);
+template RankingResult rank_candidates<float, std::uint8_t>(const StridedView<float>&,
+                                                            const StridedView<std::uint8_t>&,
+                                                            const RankingParams&, std::int32_t*);
+template RankingResult rank_candidates<std::uint8_t, float>(const StridedView<std::uint8_t>&,
+                                                            const StridedView<float>&, const RankingParams&,
+                                                            std::int32_t*);
+template RankingResult rank_candidates<std::uint8_t, std::uint8_t>(const StridedView<std::uint8_t>&,
+                                                                   const StridedView<std::uint8_t>&,
+                                                                   const RankingParams&, std::int32_t*);
+
+}  // namespace binpick

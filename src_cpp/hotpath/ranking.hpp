@@ -1,0 +1,62 @@
+// Candidates and occlusion-aware ranking (thesis Section 4.4, DESIGN.md
+// "Candidates and ranking"): the whole post-processing of one frame.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "image_view.hpp"
+
+namespace binpick {
+
+struct RankingParams {
+    double alpha = 0.1;      // boundary: Y > alpha (probability scale)
+    double beta = 0.1;       // occluding side: Z > beta
+    double min_area = 0.0005;  // >= 1: pixels; < 1: fraction of the image
+    double max_area = 0.5;
+    int patch = 9;           // odd side of the XNOR patch
+    double w1 = 1.0, w2 = 1.0;
+    double margin = 3.0;     // px: centroid closer than this to the border -> inscribed centre
+};
+
+// Raised for bad arguments; the binding turns it into Python's ValueError.
+struct InvalidArgument : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
+void validate(const RankingParams& p);
+
+struct CandidateResult {
+    std::int32_t label = 0;
+    std::int64_t area = 0;
+    std::int32_t bbox_x = 0, bbox_y = 0, bbox_w = 0, bbox_h = 0;
+    double centroid_u = 0, centroid_v = 0;
+    std::int64_t contour_length = 0;
+    double s1 = 0, s2 = 0, score = 0;
+    double angle_deg = 0, major_px = 0, minor_px = 0;
+};
+
+enum class GraspMethod : int { centroid = 0, inscribed = 1 };
+
+struct GraspResult {
+    bool valid = false;
+    double u = 0, v = 0, angle_deg = 0, major_px = 0, minor_px = 0, score = 0;
+    std::int32_t candidate_index = 0;
+    GraspMethod method = GraspMethod::centroid;
+};
+
+struct RankingResult {
+    std::vector<CandidateResult> candidates;  // best first
+    GraspResult grasp;
+};
+
+// Runs the whole post-processing. `labels_out`, when not null, receives the
+// h x w (contiguous) candidate labels: 1..N in raster order of each
+// candidate's first pixel, 0 for boundary pixels and filtered components.
+template <typename TY, typename TZ>
+RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedView<TZ>& occlusions,
+                              const RankingParams& params, std::int32_t* labels_out);
+
+}  // namespace binpick

@@ -1,0 +1,146 @@
+// pybind11 binding of the hot path: `edge._hotpath.rank(...)`.
+//
+// Why this shape: one call per frame, arrays read in place through their
+// strides, the GIL released for the whole computation, and the candidates
+// returned as one float64 table (cheap to cross the language boundary);
+// edge/postprocess.py turns them into typed dataclasses.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+#include "../hotpath/ranking.hpp"
+
+namespace py = pybind11;
+using binpick::StridedView;
+
+namespace {
+
+const char* const kCandidateFields[] = {"label",      "area",     "bbox_x",   "bbox_y", "bbox_w",
+                                        "bbox_h",     "centroid_u", "centroid_v", "contour_length",
+                                        "s1",         "s2",       "score",    "angle_deg", "major_px",
+                                        "minor_px"};
+constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
+
+enum class MapType { float32, uint8 };
+
+py::array as_map(const py::handle& obj, const char* name) {
+    if (!py::isinstance<py::array>(obj)) {
+        std::ostringstream msg;
+        msg << name << ": expected a 2-D numpy array of float32 or uint8, got "
+            << std::string(py::str(py::type::of(obj).attr("__name__")));
+        throw py::value_error(msg.str());
+    }
+    py::array arr = py::reinterpret_borrow<py::array>(obj);
+    const bool f32 = arr.dtype().is(py::dtype::of<float>()) || arr.dtype().equal(py::dtype::of<float>());
+    const bool u8 = arr.dtype().equal(py::dtype::of<std::uint8_t>());
+    if (!f32 && !u8) {
+        throw py::value_error(std::string(name) + ": expected dtype float32 (probabilities in [0, 1]) or " +
+                              "uint8 (probability*255), got " + std::string(py::str(arr.dtype())));
+    }
+    if (arr.ndim() != 2) {
+        throw py::value_error(std::string(name) + ": expected a 2-D (H, W) map, got " +
+                              std::to_string(arr.ndim()) + " dimensions");
+    }
+    return arr;
+}
+
+MapType type_of(const py::array& arr) {
+    return arr.dtype().equal(py::dtype::of<float>()) ? MapType::float32 : MapType::uint8;
+}
+
+template <typename T>
+StridedView<T> view_of(const py::array& arr) {
+    StridedView<T> v;
+    v.data = static_cast<const char*>(arr.data());
+    v.height = arr.shape(0);
+    v.width = arr.shape(1);
+    v.row_stride = arr.strides(0);
+    v.col_stride = arr.strides(1);
+    return v;
+}
+
+template <typename TY, typename TZ>
+binpick::RankingResult run(const py::array& y, const py::array& z, const binpick::RankingParams& p,
+                           std::int32_t* labels) {
+    const StridedView<TY> vy = view_of<TY>(y);
+    const StridedView<TZ> vz = view_of<TZ>(z);
+    py::gil_scoped_release release;
+    return binpick::rank_candidates<TY, TZ>(vy, vz, p, labels);
+}
+
+py::tuple rank(const py::object& boundaries, const py::object& occlusions, double alpha, double beta,
+               double min_area, double max_area, int patch, double w1, double w2, double margin,
+               bool return_labels) {
+    const py::array y = as_map(boundaries, "boundaries");
+    const py::array z = as_map(occlusions, "occlusions");
+    if (y.shape(0) != z.shape(0) || y.shape(1) != z.shape(1)) {
+        std::ostringstream msg;
+        msg << "occlusions: expected the shape of boundaries (" << y.shape(0) << ", " << y.shape(1) << "), got ("
+            << z.shape(0) << ", " << z.shape(1) << ")";
+        throw py::value_error(msg.str());
+    }
+    binpick::RankingParams p{alpha, beta, min_area, max_area, patch, w1, w2, margin};
+    try {
+        binpick::validate(p);
+    } catch (const binpick::InvalidArgument& e) {
+        throw py::value_error(e.what());
+    }
+
+    py::object labels_obj = py::none();
+    std::int32_t* labels = nullptr;
+    if (return_labels) {
+        py::array_t<std::int32_t> labels_arr({y.shape(0), y.shape(1)});
+        labels = labels_arr.mutable_data();
+        labels_obj = labels_arr;
+    }
+
+    binpick::RankingResult res;
+    const MapType ty = type_of(y), tz = type_of(z);
+    if (ty == MapType::float32 && tz == MapType::float32)
+        res = run<float, float>(y, z, p, labels);
+    else if (ty == MapType::float32)
+        res = run<float, std::uint8_t>(y, z, p, labels);
+    else if (tz == MapType::float32)
+        res = run<std::uint8_t, float>(y, z, p, labels);
+    else
+        res = run<std::uint8_t, std::uint8_t>(y, z, p, labels);
+
+    const auto n = static_cast<py::ssize_t>(res.candidates.size());
+    py::array_t<double> table({n, static_cast<py::ssize_t>(kNumFields)});
+    double* t = table.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+        const binpick::CandidateResult& c = res.candidates[static_cast<std::size_t>(i)];
+        const double row[kNumFields] = {
+            static_cast<double>(c.label), static_cast<double>(c.area), static_cast<double>(c.bbox_x),
+            static_cast<double>(c.bbox_y), static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
+            c.centroid_u, c.centroid_v, static_cast<double>(c.contour_length), c.s1, c.s2, c.score,
+            c.angle_deg, c.major_px, c.minor_px};
+        std::copy(row, row + kNumFields, t + i * kNumFields);
+    }
+    py::object grasp = py::none();
+    if (res.grasp.valid) {
+        const binpick::GraspResult& g = res.grasp;
+        grasp = py::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
+                               g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
+    }
+    return py::make_tuple(table, grasp, labels_obj);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_hotpath, m) {
+    m.doc() = "binpick native hot path: candidates (4-connected components) and occlusion-aware ranking.";
+    py::tuple fields(kNumFields);
+    for (int i = 0; i < kNumFields; ++i) fields[i] = py::str(kCandidateFields[i]);
+    m.attr("CANDIDATE_FIELDS") = fields;
+    m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"),
+          py::arg("min_area"), py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"),
+          py::arg("margin"), py::arg("return_labels") = false,
+          "Rank the instance candidates of one frame.\n\n"
+          "Returns (table, grasp, labels): table is an (N, len(CANDIDATE_FIELDS)) float64 array, best\n"
+          "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, candidate_index,\n"
+          "method) or None; labels is an (H, W) int32 array or None. Raises ValueError on bad input.");
+}
