@@ -1,24 +1,27 @@
-// CUDA kernels of the ranking hot path and their host orchestration.
+// CUDA kernels of the ranking hot path and their orchestration on one stream.
 //
-// Pipeline (one stream, three small device-to-host transfers):
-//   init      binarise Y and Z; link each candidate pixel to the start of its horizontal
-//             run inside its warp (ballot), or to the previous warp's last pixel
-//   merge     union-find across rows, only where the left neighbours do not already join
-//   compress  every pixel points at its root (the component's first pixel in raster order)
-//   scan      exclusive sum of root flags -> dense labels 1..n in raster order
-//   -- host reads n --
-//   relabel   labels[p] = dense label or 0 on boundary pixels
-//   stats     area, bbox and raw moments per component, one atomic set per horizontal run
-//   contour   for every boundary pixel and each distinct 4-neighbour component: +1 contour
-//             pixel and + the XNOR agreement count over the patch
-//   filter    area filter and the largest kept area
-//   score     s1, s2, score in double with explicit round-to-nearest operations (no FMA
-//             contraction, so the values equal the CPU's bit for bit)
-//   sort      stable descending radix sort on the score: ties keep raster (label) order
-//   gather    ranked records; the host copies the count and the first records in one go
-// Race notes: union-find links only ever decrease parent values (atomicMin), every other
-// cross-thread write is an atomic on a per-component counter, and each kernel boundary is
-// the only synchronisation needed (no kernel reads what it writes except through atomics).
+//   init       binarise Y and Z (double comparisons, as the CPU); link each candidate pixel
+//              to the start of its run inside its warp's row segment (ballot), the segment's
+//              first pixel to the previous segment's last pixel when both are candidates
+//   merge      union-find across rows, only where the left neighbours do not already join
+//   compress   every pixel points at its root (the component's first pixel in raster order)
+//   pairs      per boundary pixel: how many distinct components touch it (4-neighbourhood)
+//   scans      root flags -> component numbers 1..n in raster order; pair counts -> offsets
+//   -- host reads n and the pair total (first sync) --
+//   relabel    labels[p] = component number, 0 on boundary pixels
+//   stats      area, bbox and raw moments per component, one atomic set per horizontal run
+//   filter     area filter (the CPU's double comparison), largest kept area, kept numbering
+//   axes       principal axes of kept candidates from their exact integer moments
+//   contour    per boundary pixel: one (component, term) pair per touching component, at the
+//              pixel's scanned offset (raster order); extents along the axes
+//   sort       stable radix sort of the pairs by component: raster order within a component
+//   score      per candidate, the contour terms summed sequentially in raster order (the
+//              CPU's order, so s1 is the same double); s2, score; stable descending sort
+//   gather     ranked records -- host copies counts and records (second sync), then the best
+//              candidate's label crop (third sync)
+// Races: union-find links only ever lower parent values (atomicMin with retry); all other
+// cross-thread writes are atomics on per-component counters or min/max; each kernel reads
+// what earlier kernels wrote, so kernel boundaries are the only barriers needed.
 #include "cuda_ranker.hpp"
 
 #include <cub/device/device_radix_sort.cuh>
@@ -35,8 +38,9 @@ namespace {
 
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;
-constexpr int kStatsChunk = 16;   // pixels of one row per thread in the statistics pass
+constexpr int kStatsChunk = 16;  // pixels of one row per thread in the statistics pass
 constexpr int kThreads = 256;
+constexpr double kInf = __builtin_huge_val();
 
 void check(cudaError_t status, const char* what) {
     if (status != cudaSuccess) {
@@ -56,56 +60,119 @@ struct ParentAtomicMin {
 
 struct LabelAt {
     const int32_t* labels;
-    int width;
-    __device__ int32_t operator()(int x, int y) const { return labels[static_cast<int64_t>(y) * width + x]; }
+    int64_t width;
+    __device__ int32_t operator()(int64_t x, int64_t y) const { return labels[y * width + x]; }
 };
 
-struct OccludedAt {
+struct OccludingAt {
     const uint8_t* flags;
-    int width;
-    __device__ bool operator()(int x, int y) const {
-        return (flags[static_cast<int64_t>(y) * width + x] & 2u) != 0;
+    int64_t width;
+    __device__ bool operator()(int64_t x, int64_t y) const { return (flags[y * width + x] & 2u) != 0; }
+};
+
+// Per-component device arrays, carved out of one allocation.
+struct Components {
+    unsigned long long* area;
+    unsigned long long* sum_x;
+    unsigned long long* sum_y;
+    unsigned long long* sum_xx;
+    unsigned long long* sum_xy;
+    unsigned long long* sum_yy;
+    unsigned long long* min_a;  // ordered bits of doubles
+    unsigned long long* max_a;
+    unsigned long long* min_b;
+    unsigned long long* max_b;
+    double* cos_t;
+    double* sin_t;
+    double* s1;
+    double* s2;
+    double* keys_in;
+    double* keys_out;
+    int* min_x;
+    int* min_y;
+    int* max_x;
+    int* max_y;
+    int32_t* keep;
+    int32_t* kept_rank;
+    int32_t* seg_begin;
+    int32_t* seg_end;
+    int32_t* ids_in;
+    int32_t* ids_out;
+
+    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * (16 * 8 + 10 * 4); }
+
+    static Components carve(void* block, int64_t n) {
+        Components c{};
+        auto* p = static_cast<char*>(block);
+        auto take = [&](auto*& field, size_t elem) {
+            field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(p);
+            p += static_cast<size_t>(n) * elem;
+        };
+        take(c.area, 8);
+        take(c.sum_x, 8);
+        take(c.sum_y, 8);
+        take(c.sum_xx, 8);
+        take(c.sum_xy, 8);
+        take(c.sum_yy, 8);
+        take(c.min_a, 8);
+        take(c.max_a, 8);
+        take(c.min_b, 8);
+        take(c.max_b, 8);
+        take(c.cos_t, 8);
+        take(c.sin_t, 8);
+        take(c.s1, 8);
+        take(c.s2, 8);
+        take(c.keys_in, 8);
+        take(c.keys_out, 8);
+        take(c.min_x, 4);
+        take(c.min_y, 4);
+        take(c.max_x, 4);
+        take(c.max_y, 4);
+        take(c.keep, 4);
+        take(c.kept_rank, 4);
+        take(c.seg_begin, 4);
+        take(c.seg_end, 4);
+        take(c.ids_in, 4);
+        take(c.ids_out, 4);
+        return c;
     }
 };
 
-__global__ void init_kernel(MapView y_map, MapView z_map, Thresholds t, int width, int height,
-                            int32_t* parent, uint8_t* flags) {
+__global__ void init_kernel(MapView y_map, MapView z_map, double alpha, double beta, int64_t width,
+                            int64_t height, int32_t* parent, uint8_t* flags) {
     const int lane = threadIdx.x;
-    const int x0 = blockIdx.x * kWarp;
-    const int x = x0 + lane;
-    const int row = blockIdx.y * blockDim.y + threadIdx.y;
+    const int64_t x0 = static_cast<int64_t>(blockIdx.x) * kWarp;
+    const int64_t x = x0 + lane;
+    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
     if (row >= height) return;  // uniform for the warp: one warp is one row segment
     const bool inside = x < width;
-    bool boundary = true;
-    bool occluded = false;
+    bool candidate = false;
+    bool occluding = false;
     if (inside) {
-        boundary = above(y_map, x, row, t.alpha, t.alpha_u8);
-        occluded = above(z_map, x, row, t.beta, t.beta_u8);
+        candidate = is_candidate_pixel(y_map, x, row, alpha);
+        occluding = is_occluding_pixel(z_map, x, row, beta);
     }
-    const bool candidate = inside && !boundary;
     const unsigned candidate_mask = __ballot_sync(0xffffffffu, candidate);
     if (!inside) return;
-    const int64_t p = static_cast<int64_t>(row) * width + x;
-    flags[p] = static_cast<uint8_t>((boundary ? 1u : 0u) | (occluded ? 2u : 0u));
+    const int64_t p = row * width + x;
+    flags[p] = static_cast<uint8_t>((candidate ? 0u : 1u) | (occluding ? 2u : 0u));
     if (!candidate) {
         parent[p] = -1;
         return;
     }
-    const unsigned gaps_below = ~candidate_mask & ((1u << lane) - 1u);
-    const int run_start_lane = gaps_below ? kWarp - __clz(gaps_below) : 0;
-    const int64_t row_base = static_cast<int64_t>(row) * width;
-    int64_t target = row_base + x0 + run_start_lane;
-    if (run_start_lane == 0 && lane == 0 && x0 > 0 && !above(y_map, x0 - 1, row, t.alpha, t.alpha_u8)) {
+    const int start = run_start_lane(candidate_mask, lane);
+    int64_t target = row * width + x0 + start;
+    if (lane == 0 && x0 > 0 && is_candidate_pixel(y_map, x0 - 1, row, alpha)) {
         target = p - 1;  // continue the run of the previous warp segment
     }
     parent[p] = static_cast<int32_t>(target);
 }
 
-__global__ void merge_kernel(int width, int height, int32_t* parent, const uint8_t* flags) {
-    const int x = blockIdx.x * blockDim.x + threadIdx.x;
-    const int row = blockIdx.y * blockDim.y + threadIdx.y;
+__global__ void merge_kernel(int64_t width, int64_t height, int32_t* parent, const uint8_t* flags) {
+    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
     if (x >= width || row >= height || row == 0) return;
-    const int64_t p = static_cast<int64_t>(row) * width + x;
+    const int64_t p = row * width + x;
     const int64_t up = p - width;
     if ((flags[p] & 1u) || (flags[up] & 1u)) return;
     // Left and up-left both candidates: this pair is already joined through them.
@@ -125,11 +192,44 @@ __global__ void compress_kernel(int64_t pixels, int32_t* parent, int32_t* is_roo
     is_root[p] = (root == p) ? 1 : 0;
 }
 
-__global__ void count_kernel(int64_t pixels, const int32_t* dense, const int32_t* is_root,
-                             unsigned long long* scalars) {
+// The 4-neighbours of (x, row) in the CPU's order: left, right, up, down; -1 outside.
+__device__ void neighbour_indices(int64_t x, int64_t row, int64_t width, int64_t height, int64_t out[4]) {
+    const int64_t p = row * width + x;
+    out[0] = x > 0 ? p - 1 : -1;
+    out[1] = x + 1 < width ? p + 1 : -1;
+    out[2] = row > 0 ? p - width : -1;
+    out[3] = row + 1 < height ? p + width : -1;
+}
+
+__global__ void pair_count_kernel(int64_t width, int64_t height, const int32_t* parent, const uint8_t* flags,
+                                  int32_t* pair_count) {
+    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
+    if (x >= width || row >= height) return;
+    const int64_t p = row * width + x;
+    int count = 0;
+    if (flags[p] & 1u) {
+        int64_t nb[4];
+        neighbour_indices(x, row, width, height, nb);
+        int32_t seen[4];
+        for (int k = 0; k < 4; ++k) {
+            if (nb[k] < 0) continue;
+            const int32_t root = parent[nb[k]];
+            if (root < 0) continue;
+            bool dup = false;
+            for (int j = 0; j < count; ++j) dup = dup || seen[j] == root;
+            if (!dup) seen[count++] = root;
+        }
+    }
+    pair_count[p] = count;
+}
+
+__global__ void count_kernel(int64_t pixels, const int32_t* dense, const int32_t* is_root, const int32_t* pair_offset,
+                             const int32_t* pair_count, unsigned long long* scalars) {
     scalars[0] = static_cast<unsigned long long>(dense[pixels - 1] + is_root[pixels - 1]);
-    scalars[1] = 0;
+    scalars[1] = static_cast<unsigned long long>(pair_offset[pixels - 1] + pair_count[pixels - 1]);
     scalars[2] = 0;
+    scalars[3] = 0;
 }
 
 __global__ void relabel_kernel(int64_t pixels, const int32_t* parent, const int32_t* dense, int32_t* labels) {
@@ -139,38 +239,24 @@ __global__ void relabel_kernel(int64_t pixels, const int32_t* parent, const int3
     labels[p] = root < 0 ? 0 : dense[root] + 1;
 }
 
-struct ComponentArrays {
-    unsigned long long* area;
-    unsigned long long* sum_x;
-    unsigned long long* sum_y;
-    unsigned long long* sum_xx;
-    unsigned long long* sum_xy;
-    unsigned long long* sum_yy;
-    unsigned long long* xnor;
-    unsigned int* contour;
-    int* min_x;
-    int* min_y;
-    int* max_x;
-    int* max_y;
-    double* s1;
-    double* s2;
-};
-
-__global__ void reset_components_kernel(int64_t n, ComponentArrays c) {
+__global__ void reset_components_kernel(int64_t n, Components c) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    c.area[i] = c.sum_x[i] = c.sum_y[i] = c.sum_xx[i] = c.sum_xy[i] = c.sum_yy[i] = c.xnor[i] = 0;
-    c.contour[i] = 0;
+    c.area[i] = c.sum_x[i] = c.sum_y[i] = c.sum_xx[i] = c.sum_xy[i] = c.sum_yy[i] = 0;
+    c.min_a[i] = c.min_b[i] = ordered_bits(kInf);
+    c.max_a[i] = c.max_b[i] = ordered_bits(-kInf);
     c.min_x[i] = INT_MAX;
     c.min_y[i] = INT_MAX;
     c.max_x[i] = -1;
     c.max_y[i] = -1;
+    c.seg_begin[i] = 0;
+    c.seg_end[i] = 0;
 }
 
-__device__ void flush_run(const ComponentArrays& c, int32_t label, int a, int b, int row) {
+__device__ void flush_run(const Components& c, int32_t label, int64_t a, int64_t b, int64_t row) {
     const int i = label - 1;
-    const unsigned long long n = static_cast<unsigned long long>(b - a + 1);
-    const unsigned long long y = static_cast<unsigned long long>(row);
+    const auto n = static_cast<unsigned long long>(b - a + 1);
+    const auto y = static_cast<unsigned long long>(row);
     const unsigned long long sx = sum_range(a, b);
     atomicAdd(c.area + i, n);
     atomicAdd(c.sum_x + i, sx);
@@ -178,22 +264,23 @@ __device__ void flush_run(const ComponentArrays& c, int32_t label, int a, int b,
     atomicAdd(c.sum_xx + i, sum_range_squares(a, b));
     atomicAdd(c.sum_xy + i, y * sx);
     atomicAdd(c.sum_yy + i, y * y * n);
-    atomicMin(c.min_x + i, a);
-    atomicMax(c.max_x + i, b);
-    atomicMin(c.min_y + i, row);
-    atomicMax(c.max_y + i, row);
+    // Plain reads first: bounds only move outwards, so a stale value only costs an atomic.
+    if (a < c.min_x[i]) atomicMin(c.min_x + i, static_cast<int>(a));
+    if (b > c.max_x[i]) atomicMax(c.max_x + i, static_cast<int>(b));
+    if (row < c.min_y[i]) atomicMin(c.min_y + i, static_cast<int>(row));
+    if (row > c.max_y[i]) atomicMax(c.max_y + i, static_cast<int>(row));
 }
 
-__global__ void stats_kernel(int width, int height, const int32_t* labels, ComponentArrays c) {
-    const int chunk = blockIdx.x * blockDim.x + threadIdx.x;
-    const int row = blockIdx.y;
-    const int xs = chunk * kStatsChunk;
+__global__ void stats_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
+    const int64_t chunk = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = blockIdx.y;
+    const int64_t xs = chunk * kStatsChunk;
     if (xs >= width || row >= height) return;
-    const int xe = min(width, xs + kStatsChunk);
-    const int32_t* line = labels + static_cast<int64_t>(row) * width;
+    const int64_t xe = min(width, xs + kStatsChunk);
+    const int32_t* line = labels + row * width;
     int32_t current = 0;
-    int run_start = xs;
-    for (int x = xs; x < xe; ++x) {
+    int64_t run_start = xs;
+    for (int64_t x = xs; x < xe; ++x) {
         const int32_t label = line[x];
         if (label != current) {
             if (current > 0) flush_run(c, current, run_start, x - 1, row);
@@ -204,103 +291,172 @@ __global__ void stats_kernel(int width, int height, const int32_t* labels, Compo
     if (current > 0) flush_run(c, current, run_start, xe - 1, row);
 }
 
-__global__ void contour_kernel(int width, int height, int half, const int32_t* labels, const uint8_t* flags,
-                               ComponentArrays c) {
-    const int x = blockIdx.x * blockDim.x + threadIdx.x;
-    const int row = blockIdx.y * blockDim.y + threadIdx.y;
+__global__ void filter_kernel(int64_t n, double min_px, double max_px, Components c, unsigned long long* scalars) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const unsigned long long area = c.area[i];
+    const double a = static_cast<double>(area);
+    const bool keep = a >= min_px && a <= max_px;
+    c.keep[i] = keep ? 1 : 0;
+    if (keep) {
+        atomicMax(scalars + 2, area);
+        atomicAdd(scalars + 3, 1ull);
+    }
+}
+
+// Principal axes from the exact integer central moments (n * mu, 128-bit), as moments.hpp.
+__global__ void axes_kernel(int64_t n, Components c) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n || !c.keep[i]) return;
+    const __int128 area = static_cast<__int128>(c.area[i]);
+    const __int128 sx = static_cast<__int128>(c.sum_x[i]);
+    const __int128 sy = static_cast<__int128>(c.sum_y[i]);
+    const __int128 m20 = area * static_cast<__int128>(c.sum_xx[i]) - sx * sx;
+    const __int128 m02 = area * static_cast<__int128>(c.sum_yy[i]) - sy * sy;
+    const __int128 m11 = area * static_cast<__int128>(c.sum_xy[i]) - sx * sy;
+    const double angle = 0.5 * atan2(static_cast<double>(2 * m11), static_cast<double>(m20 - m02));
+    c.cos_t[i] = cos(angle);
+    c.sin_t[i] = sin(angle);
+}
+
+__device__ void extend(const Components& c, int32_t label, int64_t x, int64_t y) {
+    const int i = label - 1;
+    const double ct = c.cos_t[i];
+    const double st = c.sin_t[i];
+    const unsigned long long a = ordered_bits(project_major(x, y, ct, st));
+    const unsigned long long b = ordered_bits(project_minor(x, y, ct, st));
+    if (a < c.min_a[i]) atomicMin(c.min_a + i, a);
+    if (a > c.max_a[i]) atomicMax(c.max_a + i, a);
+    if (b < c.min_b[i]) atomicMin(c.min_b + i, b);
+    if (b > c.max_b[i]) atomicMax(c.max_b + i, b);
+}
+
+__global__ void contour_kernel(int64_t width, int64_t height, int64_t half, const int32_t* labels,
+                               const uint8_t* flags, const int32_t* pair_offset, Components c, int32_t* pair_keys,
+                               double* pair_terms) {
+    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
     if (x >= width || row >= height) return;
-    const int64_t p = static_cast<int64_t>(row) * width + x;
+    const int64_t p = row * width + x;
     if (!(flags[p] & 1u)) return;
+    int64_t nb[4];
+    neighbour_indices(x, row, width, height, nb);
     int32_t touching[4];
     int count = 0;
-    const int32_t neighbours[4] = {
-        row > 0 ? labels[p - width] : 0,
-        x > 0 ? labels[p - 1] : 0,
-        x + 1 < width ? labels[p + 1] : 0,
-        row + 1 < height ? labels[p + width] : 0,
-    };
     for (int k = 0; k < 4; ++k) {
-        const int32_t label = neighbours[k];
-        if (label <= 0) continue;
-        bool seen = false;
-        for (int j = 0; j < count; ++j) seen = seen || (touching[j] == label);
-        if (!seen) touching[count++] = label;
+        if (nb[k] < 0) continue;
+        const int32_t label = labels[nb[k]];
+        if (label == 0) continue;
+        if (c.keep[label - 1]) extend(c, label, nb[k] % width, nb[k] / width);
+        bool dup = false;
+        for (int j = 0; j < count; ++j) dup = dup || touching[j] == label;
+        if (!dup) touching[count++] = label;
     }
     const LabelAt label_at{labels, width};
-    const OccludedAt occluded_at{flags, width};
-    for (int j = 0; j < count; ++j) {
+    const OccludingAt occluding_at{flags, width};
+    int64_t out = pair_offset[p];
+    for (int j = 0; j < count; ++j, ++out) {
         const int32_t label = touching[j];
-        const uint32_t agree = xnor_patch_count(label_at, occluded_at, label, x, row, half, width, height);
-        atomicAdd(c.xnor + (label - 1), static_cast<unsigned long long>(agree));
-        atomicAdd(c.contour + (label - 1), 1u);
+        pair_keys[out] = label;
+        pair_terms[out] =
+            c.keep[label - 1] ? contour_term(label_at, occluding_at, label, x, row, half, width, height) : 0.0;
     }
 }
 
-__global__ void filter_kernel(int64_t n, unsigned long long min_area, unsigned long long max_area,
-                              ComponentArrays c, unsigned long long* scalars) {
+// Candidate pixels on the image edge are contour pixels too (for the extents).
+__global__ void edge_extents_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const unsigned long long area = c.area[i];
-    if (area >= min_area && area <= max_area) {
-        atomicMax(scalars + 2, area);
-        atomicAdd(scalars + 1, 1ull);
-    }
-}
-
-__global__ void score_kernel(int64_t n, unsigned long long min_area, unsigned long long max_area,
-                             double patch_area, double w1, double w2, ComponentArrays c,
-                             const unsigned long long* scalars, double* keys, int32_t* ids) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    ids[i] = static_cast<int32_t>(i);
-    const unsigned long long area = c.area[i];
-    if (area < min_area || area > max_area) {
-        keys[i] = -1.0;  // scores are >= 0: filtered components sort after every candidate
+    int64_t x, y;
+    if (i < width) {
+        x = i, y = 0;
+    } else if (i < 2 * width) {
+        x = i - width, y = height - 1;
+    } else if (i < 2 * width + height) {
+        x = 0, y = i - 2 * width;
+    } else if (i < 2 * (width + height)) {
+        x = width - 1, y = i - 2 * width - height;
+    } else {
         return;
     }
-    const unsigned int contour = c.contour[i];
-    const double s1 = contour == 0 ? 0.0
-                                   : __ddiv_rn(static_cast<double>(c.xnor[i]),
-                                               __dmul_rn(patch_area, static_cast<double>(contour)));
-    const double s2 = __ddiv_rn(static_cast<double>(area), static_cast<double>(scalars[2]));
-    c.s1[i] = s1;
-    c.s2[i] = s2;
-    keys[i] = __dadd_rn(__dmul_rn(w1, s1), __dmul_rn(w2, s2));
+    const int32_t label = labels[y * width + x];
+    if (label != 0 && c.keep[label - 1]) extend(c, label, x, y);
 }
 
-__global__ void gather_kernel(int64_t n, const double* keys, const int32_t* ids, ComponentArrays c,
-                              const unsigned long long* scalars, CandidateRecord* records) {
+__global__ void segments_kernel(int64_t pairs, const int32_t* keys, Components c) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= pairs) return;
+    const int32_t k = keys[i];
+    if (i == 0 || keys[i - 1] != k) c.seg_begin[k - 1] = static_cast<int32_t>(i);
+    if (i == pairs - 1 || keys[i + 1] != k) c.seg_end[k - 1] = static_cast<int32_t>(i + 1);
+}
+
+__global__ void score_kernel(int64_t n, double w1, double w2, const double* terms, Components c,
+                             const unsigned long long* scalars) {
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    c.ids_in[i] = static_cast<int32_t>(i);
+    if (!c.keep[i]) {
+        c.keys_in[i] = -1.0;  // scores are >= 0: filtered components sort after every candidate
+        return;
+    }
+    // Sequential sum in raster order, as the CPU accumulates s1_sum.
+    const int32_t begin = c.seg_begin[i];
+    const int32_t end = c.seg_end[i];
+    double sum = 0.0;
+    for (int32_t j = begin; j < end; ++j) sum = __dadd_rn(sum, terms[j]);
+    const int32_t length = end - begin;
+    const double s1 = length > 0 ? __ddiv_rn(sum, static_cast<double>(length)) : 0.0;
+    const double s2 = __ddiv_rn(static_cast<double>(c.area[i]), static_cast<double>(scalars[2]));
+    c.s1[i] = s1;
+    c.s2[i] = s2;
+    c.keys_in[i] = __dadd_rn(__dmul_rn(w1, s1), __dmul_rn(w2, s2));
+}
+
+__global__ void gather_kernel(int64_t n, Components c, const unsigned long long* scalars,
+                              CandidateRecord* records) {
     const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (r >= n || r >= static_cast<int64_t>(scalars[1])) return;
-    const int32_t i = ids[r];
+    if (r >= n || r >= static_cast<int64_t>(scalars[3])) return;
+    const int32_t i = c.ids_out[r];
     CandidateRecord rec;
-    rec.label = i + 1;
+    rec.label = c.kept_rank[i] + 1;
+    rec.component = i + 1;
     rec.min_x = c.min_x[i];
     rec.min_y = c.min_y[i];
     rec.max_x = c.max_x[i];
     rec.max_y = c.max_y[i];
-    rec.contour = c.contour[i];
-    rec.area = c.area[i];
-    rec.sum_x = c.sum_x[i];
-    rec.sum_y = c.sum_y[i];
-    rec.sum_xx = c.sum_xx[i];
-    rec.sum_xy = c.sum_xy[i];
-    rec.sum_yy = c.sum_yy[i];
-    rec.xnor_agree = c.xnor[i];
+    rec.area = static_cast<int64_t>(c.area[i]);
+    rec.contour_length = c.seg_end[i] - c.seg_begin[i];
+    rec.sum_x = static_cast<int64_t>(c.sum_x[i]);
+    rec.sum_y = static_cast<int64_t>(c.sum_y[i]);
+    rec.sum_xx = static_cast<int64_t>(c.sum_xx[i]);
+    rec.sum_xy = static_cast<int64_t>(c.sum_xy[i]);
+    rec.sum_yy = static_cast<int64_t>(c.sum_yy[i]);
     rec.s1 = c.s1[i];
     rec.s2 = c.s2[i];
-    rec.score = keys[r];
+    rec.score = c.keys_out[r];
+    rec.min_a = from_ordered_bits(c.min_a[i]);
+    rec.max_a = from_ordered_bits(c.max_a[i]);
+    rec.min_b = from_ordered_bits(c.min_b[i]);
+    rec.max_b = from_ordered_bits(c.max_b[i]);
     records[r] = rec;
+}
+
+// The CPU path's label image: kept candidates 1..N in raster order, 0 elsewhere.
+__global__ void cpu_labels_kernel(int64_t pixels, const int32_t* labels, Components c, int32_t* out) {
+    const int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (p >= pixels) return;
+    const int32_t label = labels[p];
+    out[p] = (label != 0 && c.keep[label - 1]) ? c.kept_rank[label - 1] + 1 : 0;
 }
 
 unsigned blocks_for(int64_t items, int threads) {
     return static_cast<unsigned>(std::max<int64_t>(1, (items + threads - 1) / threads));
 }
 
-int threshold_u8(float t) {
-    // value > t  <=>  value > floor(t * 255) for an 8-bit value representing value / 255.
-    const double scaled = std::floor(static_cast<double>(t) * 255.0);
-    return static_cast<int>(std::min(255.0, std::max(-1.0, scaled)));
+int bits_for(int64_t n) {
+    int bits = 1;
+    while (bits < 31 && (int64_t{1} << bits) <= n) ++bits;
+    return bits;
 }
 
 class DeviceGuard {
@@ -310,6 +466,8 @@ public:
         if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
     }
     ~DeviceGuard() { cudaSetDevice(previous_); }
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
 
 private:
     int previous_ = 0;
@@ -317,8 +475,8 @@ private:
 
 template <typename T>
 void device_alloc(T** ptr, int64_t count, const char* what) {
-    check(cudaMalloc(reinterpret_cast<void**>(ptr), sizeof(T) * static_cast<size_t>(std::max<int64_t>(1, count))),
-          what);
+    const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(1, count));
+    check(cudaMalloc(reinterpret_cast<void**>(ptr), bytes), what);
 }
 
 }  // namespace
@@ -335,191 +493,234 @@ CudaRanker::CudaRanker(int device) : device_(device) {
           "cudaMallocHost(scalars)");
     check(cudaMallocHost(reinterpret_cast<void**>(&host_records_), kRecordsInFirstCopy * sizeof(CandidateRecord)),
           "cudaMallocHost(records)");
+    check(cudaMalloc(reinterpret_cast<void**>(&scalars_), 4 * sizeof(unsigned long long)), "cudaMalloc(scalars)");
     check(cudaEventCreate(&start_), "cudaEventCreate");
     check(cudaEventCreate(&stop_), "cudaEventCreate");
 }
 
 CudaRanker::~CudaRanker() {
-    DeviceGuard guard(device_);
-    release();
-    cudaFreeHost(host_scalars_);
-    cudaFreeHost(host_records_);
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
+    try {
+        DeviceGuard guard(device_);
+        release();
+        cudaFree(scalars_);
+        cudaFree(cub_temp_);
+        cudaFreeHost(host_scalars_);
+        cudaFreeHost(host_records_);
+        cudaEventDestroy(start_);
+        cudaEventDestroy(stop_);
+    } catch (...) {  // never throw from a destructor (e.g. the driver is already shutting down)
+    }
 }
 
 void CudaRanker::release() {
-    void* buffers[] = {parent_, labels_, is_root_, dense_,  flags_,    staging_, area_,    sum_x_,
-                       sum_y_,  sum_xx_, sum_xy_,  sum_yy_, xnor_,     contour_, min_x_,   min_y_,
-                       max_x_,  max_y_,  s1_,      s2_,     keys_in_,  keys_out_, ids_in_, ids_out_,
-                       records_, scalars_, cub_temp_};
+    void* buffers[] = {parent_,        labels_,        is_root_,        dense_,          pair_count_,
+                       pair_offset_,   flags_,         staging_,        comp_block_,     records_,
+                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_};
     for (void* b : buffers) cudaFree(b);
-    parent_ = labels_ = is_root_ = dense_ = nullptr;
+    parent_ = labels_ = is_root_ = dense_ = pair_count_ = pair_offset_ = nullptr;
     flags_ = nullptr;
-    staging_ = nullptr;
-    area_ = sum_x_ = sum_y_ = sum_xx_ = sum_xy_ = sum_yy_ = xnor_ = nullptr;
-    contour_ = nullptr;
-    min_x_ = min_y_ = max_x_ = max_y_ = nullptr;
-    s1_ = s2_ = keys_in_ = keys_out_ = nullptr;
-    ids_in_ = ids_out_ = nullptr;
+    staging_ = comp_block_ = nullptr;
     records_ = nullptr;
-    scalars_ = nullptr;
-    cub_temp_ = nullptr;
-    capacity_ = comp_capacity_ = 0;
-    cub_temp_bytes_ = 0;
+    pair_keys_in_ = pair_keys_out_ = nullptr;
+    pair_terms_in_ = pair_terms_out_ = nullptr;
+    pixel_capacity_ = comp_capacity_ = pair_capacity_ = 0;
 }
 
-void CudaRanker::reserve(int64_t pixels) {
-    if (pixels <= capacity_) return;
+void CudaRanker::reserve_pixels(int64_t pixels) {
+    if (pixels <= pixel_capacity_) return;
     release();
     const int64_t comps = pixels / 2 + 2;  // 4-connectivity: at most ceil(pixels / 2) components
     device_alloc(&parent_, pixels, "cudaMalloc(parent)");
     device_alloc(&labels_, pixels, "cudaMalloc(labels)");
     device_alloc(&is_root_, pixels, "cudaMalloc(is_root)");
     device_alloc(&dense_, pixels, "cudaMalloc(dense)");
+    device_alloc(&pair_count_, pixels, "cudaMalloc(pair_count)");
+    device_alloc(&pair_offset_, pixels, "cudaMalloc(pair_offset)");
     device_alloc(&flags_, pixels, "cudaMalloc(flags)");
     device_alloc(reinterpret_cast<float**>(&staging_), 2 * pixels, "cudaMalloc(staging)");
-    device_alloc(&area_, comps, "cudaMalloc(area)");
-    device_alloc(&sum_x_, comps, "cudaMalloc(sum_x)");
-    device_alloc(&sum_y_, comps, "cudaMalloc(sum_y)");
-    device_alloc(&sum_xx_, comps, "cudaMalloc(sum_xx)");
-    device_alloc(&sum_xy_, comps, "cudaMalloc(sum_xy)");
-    device_alloc(&sum_yy_, comps, "cudaMalloc(sum_yy)");
-    device_alloc(&xnor_, comps, "cudaMalloc(xnor)");
-    device_alloc(&contour_, comps, "cudaMalloc(contour)");
-    device_alloc(&min_x_, comps, "cudaMalloc(min_x)");
-    device_alloc(&min_y_, comps, "cudaMalloc(min_y)");
-    device_alloc(&max_x_, comps, "cudaMalloc(max_x)");
-    device_alloc(&max_y_, comps, "cudaMalloc(max_y)");
-    device_alloc(&s1_, comps, "cudaMalloc(s1)");
-    device_alloc(&s2_, comps, "cudaMalloc(s2)");
-    device_alloc(&keys_in_, comps, "cudaMalloc(keys)");
-    device_alloc(&keys_out_, comps, "cudaMalloc(keys)");
-    device_alloc(&ids_in_, comps, "cudaMalloc(ids)");
-    device_alloc(&ids_out_, comps, "cudaMalloc(ids)");
+    check(cudaMalloc(&comp_block_, Components::bytes(comps)), "cudaMalloc(components)");
     device_alloc(&records_, comps, "cudaMalloc(records)");
-    device_alloc(&scalars_, 4, "cudaMalloc(scalars)");
-    size_t scan_bytes = 0;
-    size_t sort_bytes = 0;
-    check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, is_root_, dense_, static_cast<int>(pixels)),
-          "cub scan size");
-    check(cub::DeviceRadixSort::SortPairsDescending(nullptr, sort_bytes, keys_in_, keys_out_, ids_in_, ids_out_,
-                                                     static_cast<int>(comps)),
-          "cub sort size");
-    cub_temp_bytes_ = std::max(scan_bytes, sort_bytes);
-    check(cudaMalloc(&cub_temp_, cub_temp_bytes_), "cudaMalloc(cub temp)");
-    capacity_ = pixels;
+    pixel_capacity_ = pixels;
     comp_capacity_ = comps;
 }
 
-RankOutput CudaRanker::rank_host(const void* y, const void* z, MapDtype y_dtype, MapDtype z_dtype, int height,
-                                 int width, const RankParams& params, cudaStream_t stream, bool want_labels) {
-    DeviceGuard guard(device_);
-    const int64_t pixels = static_cast<int64_t>(height) * width;
-    reserve(pixels);
-    const size_t y_bytes = static_cast<size_t>(pixels) * (y_dtype == MapDtype::UInt8 ? 1 : 4);
-    const size_t z_bytes = static_cast<size_t>(pixels) * (z_dtype == MapDtype::UInt8 ? 1 : 4);
-    auto* y_dev = static_cast<uint8_t*>(staging_);
-    auto* z_dev = y_dev + static_cast<size_t>(pixels) * 4;
-    if (pixels > 0) {
-        check(cudaMemcpyAsync(y_dev, y, y_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(boundaries)");
-        check(cudaMemcpyAsync(z_dev, z, z_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(occlusions)");
+void CudaRanker::reserve_pairs(int64_t pairs) {
+    if (pairs <= pair_capacity_) return;
+    for (void* b : {static_cast<void*>(pair_keys_in_), static_cast<void*>(pair_keys_out_),
+                    static_cast<void*>(pair_terms_in_), static_cast<void*>(pair_terms_out_)}) {
+        cudaFree(b);
     }
-    const MapView yv{y_dev, y_dtype, width, 1};
-    const MapView zv{z_dev, z_dtype, width, 1};
-    return rank(yv, zv, height, width, params, stream, want_labels);
+    const int64_t capacity = std::max<int64_t>(pairs, 1024);
+    device_alloc(&pair_keys_in_, capacity, "cudaMalloc(pair keys)");
+    device_alloc(&pair_keys_out_, capacity, "cudaMalloc(pair keys)");
+    device_alloc(&pair_terms_in_, capacity, "cudaMalloc(pair terms)");
+    device_alloc(&pair_terms_out_, capacity, "cudaMalloc(pair terms)");
+    pair_capacity_ = capacity;
 }
 
-RankOutput CudaRanker::rank(const MapView& y, const MapView& z, int height, int width, const RankParams& params,
-                            cudaStream_t stream, bool want_labels) {
+void CudaRanker::reserve_temp(size_t bytes) {
+    if (bytes <= cub_temp_bytes_) return;
+    cudaFree(cub_temp_);
+    cub_temp_ = nullptr;
+    cub_temp_bytes_ = 0;
+    check(cudaMalloc(&cub_temp_, bytes), "cudaMalloc(cub temp)");
+    cub_temp_bytes_ = bytes;
+}
+
+CudaRankOutput CudaRanker::rank_host(const void* y, const void* z, MapDtype y_dtype, MapDtype z_dtype,
+                                     int64_t height, int64_t width, const binpick::RankingParams& params,
+                                     cudaStream_t stream, int32_t* labels_out) {
     DeviceGuard guard(device_);
+    const int64_t pixels = height * width;
+    if (pixels <= 0) {
+        return rank(MapView{nullptr, y_dtype, width, 1}, MapView{nullptr, z_dtype, width, 1}, height, width,
+                    params, stream, labels_out);
+    }
+    if (pixels >= INT_MAX) throw std::invalid_argument("image too large: at most 2^31 - 1 pixels");
+    reserve_pixels(pixels);
+    auto* y_dev = static_cast<uint8_t*>(staging_);
+    auto* z_dev = y_dev + static_cast<size_t>(pixels) * 4;
+    const size_t y_bytes = static_cast<size_t>(pixels) * (y_dtype == MapDtype::UInt8 ? 1 : 4);
+    const size_t z_bytes = static_cast<size_t>(pixels) * (z_dtype == MapDtype::UInt8 ? 1 : 4);
+    check(cudaMemcpyAsync(y_dev, y, y_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(boundaries)");
+    check(cudaMemcpyAsync(z_dev, z, z_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(occlusions)");
+    return rank(MapView{y_dev, y_dtype, width, 1}, MapView{z_dev, z_dtype, width, 1}, height, width, params, stream,
+                labels_out);
+}
+
+CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out) {
+    binpick::validate(params);
     if (height < 0 || width < 0) throw std::invalid_argument("height and width must be >= 0");
-    const int64_t pixels = static_cast<int64_t>(height) * width;
+    const int64_t pixels = height * width;
+    CudaRankOutput out;
+    if (pixels == 0) return out;
     if (pixels >= INT_MAX || height > 65535) {
         throw std::invalid_argument("image too large: at most 65535 rows and 2^31 - 1 pixels");
     }
-    if (params.patch < 1 || params.patch % 2 == 0) throw std::invalid_argument("patch must be odd and >= 1");
-    RankOutput out;
-    if (pixels == 0) return out;
-    reserve(pixels);
-
-    const Thresholds t{params.alpha, params.beta, threshold_u8(params.alpha), threshold_u8(params.beta)};
-    const ComponentArrays comps{area_,  sum_x_, sum_y_, sum_xx_, sum_xy_, sum_yy_, xnor_,
-                                contour_, min_x_, min_y_, max_x_, max_y_, s1_,  s2_};
+    DeviceGuard guard(device_);
+    reserve_pixels(pixels);
+    const Components comps = Components::carve(comp_block_, comp_capacity_);
+    const double y_scale = y.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
+    const double z_scale = z.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
     check(cudaEventRecord(start_, stream), "cudaEventRecord");
 
+    // Labelling.
     const dim3 warp_block(kWarp, kRowsPerBlock);
     const dim3 pixel_grid(blocks_for(width, kWarp), blocks_for(height, kRowsPerBlock));
-    init_kernel<<<pixel_grid, warp_block, 0, stream>>>(y, z, t, width, height, parent_, flags_);
+    const unsigned flat_blocks = blocks_for(pixels, kThreads);
+    init_kernel<<<pixel_grid, warp_block, 0, stream>>>(y, z, params.alpha * y_scale, params.beta * z_scale, width,
+                                                       height, parent_, flags_);
     merge_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, parent_, flags_);
-    compress_kernel<<<blocks_for(pixels, kThreads), kThreads, 0, stream>>>(pixels, parent_, is_root_);
-    size_t temp_bytes = cub_temp_bytes_;
-    check(cub::DeviceScan::ExclusiveSum(cub_temp_, temp_bytes, is_root_, dense_, static_cast<int>(pixels), stream),
-          "cub scan");
-    count_kernel<<<1, 1, 0, stream>>>(pixels, dense_, is_root_, scalars_);
-    relabel_kernel<<<blocks_for(pixels, kThreads), kThreads, 0, stream>>>(pixels, parent_, dense_, labels_);
+    compress_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, parent_, is_root_);
+    pair_count_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, parent_, flags_, pair_count_);
+    size_t scan_bytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, is_root_, dense_, static_cast<int>(pixels)),
+          "cub scan size");
+    reserve_temp(scan_bytes);
+    check(cub::DeviceScan::ExclusiveSum(cub_temp_, scan_bytes, is_root_, dense_, static_cast<int>(pixels), stream),
+          "cub scan (components)");
+    check(cub::DeviceScan::ExclusiveSum(cub_temp_, scan_bytes, pair_count_, pair_offset_, static_cast<int>(pixels),
+                                        stream),
+          "cub scan (pairs)");
+    count_kernel<<<1, 1, 0, stream>>>(pixels, dense_, is_root_, pair_offset_, pair_count_, scalars_);
+    relabel_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, parent_, dense_, labels_);
     check(cudaGetLastError(), "labelling kernels");
-    check(cudaMemcpyAsync(host_scalars_, scalars_, sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
-          "cudaMemcpy(count)");
+    check(cudaMemcpyAsync(host_scalars_, scalars_, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpy(counts)");
     check(cudaStreamSynchronize(stream), "labelling");
-    const int64_t n = static_cast<int64_t>(host_scalars_[0]);
+    const auto n = static_cast<int64_t>(host_scalars_[0]);
+    const auto pairs = static_cast<int64_t>(host_scalars_[1]);
     out.n_components = n;
 
+    std::vector<CandidateRecord> ranked;
+    std::vector<int32_t> best_crop;
     if (n > 0) {
+        reserve_pairs(pairs);
         const unsigned comp_blocks = blocks_for(n, kThreads);
         reset_components_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
-        const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), height);
+        const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), static_cast<unsigned>(height));
         stats_kernel<<<stats_grid, kWarp, 0, stream>>>(width, height, labels_, comps);
+        const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
+        const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
+        filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, min_px, max_px, comps, scalars_);
+        size_t keep_scan_bytes = 0;
+        check(cub::DeviceScan::ExclusiveSum(nullptr, keep_scan_bytes, comps.keep, comps.kept_rank, static_cast<int>(n)),
+              "cub scan size");
+        size_t pair_sort_bytes = 0;
+        check(cub::DeviceRadixSort::SortPairs(nullptr, pair_sort_bytes, pair_keys_in_, pair_keys_out_, pair_terms_in_,
+                                              pair_terms_out_, static_cast<int>(std::max<int64_t>(pairs, 1)), 0,
+                                              bits_for(n)),
+              "cub sort size");
+        size_t rank_sort_bytes = 0;
+        check(cub::DeviceRadixSort::SortPairsDescending(nullptr, rank_sort_bytes, comps.keys_in, comps.keys_out,
+                                                         comps.ids_in, comps.ids_out, static_cast<int>(n)),
+              "cub sort size");
+        reserve_temp(std::max({keep_scan_bytes, pair_sort_bytes, rank_sort_bytes}));
+        check(cub::DeviceScan::ExclusiveSum(cub_temp_, keep_scan_bytes, comps.keep, comps.kept_rank,
+                                            static_cast<int>(n), stream),
+              "cub scan (kept)");
+        axes_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
         contour_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, params.patch / 2, labels_, flags_,
-                                                              comps);
-        filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, params.min_area_px, params.max_area_px, comps,
-                                                            scalars_);
-        const double patch_area = static_cast<double>(params.patch) * static_cast<double>(params.patch);
-        score_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, params.min_area_px, params.max_area_px, patch_area,
-                                                           params.w1, params.w2, comps, scalars_, keys_in_,
-                                                           ids_in_);
-        temp_bytes = cub_temp_bytes_;
-        check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, temp_bytes, keys_in_, keys_out_, ids_in_,
-                                                         ids_out_, static_cast<int>(n), 0, 64, stream),
-              "cub sort");
-        gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, keys_out_, ids_out_, comps, scalars_, records_);
+                                                              pair_offset_, comps, pair_keys_in_, pair_terms_in_);
+        edge_extents_kernel<<<blocks_for(2 * (width + height), kThreads), kThreads, 0, stream>>>(width, height,
+                                                                                                 labels_, comps);
+        if (pairs > 0) {
+            check(cub::DeviceRadixSort::SortPairs(cub_temp_, pair_sort_bytes, pair_keys_in_, pair_keys_out_,
+                                                  pair_terms_in_, pair_terms_out_, static_cast<int>(pairs), 0,
+                                                  bits_for(n), stream),
+                  "cub sort (pairs)");
+            segments_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream>>>(pairs, pair_keys_out_, comps);
+        }
+        score_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, params.w1, params.w2, pair_terms_out_, comps,
+                                                           scalars_);
+        check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, rank_sort_bytes, comps.keys_in, comps.keys_out,
+                                                         comps.ids_in, comps.ids_out, static_cast<int>(n), 0, 64,
+                                                         stream),
+              "cub sort (ranking)");
+        gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps, scalars_, records_);
+        if (labels_out) {
+            cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
+        }
         check(cudaGetLastError(), "ranking kernels");
         const int64_t first = std::min<int64_t>(n, kRecordsInFirstCopy);
-        check(cudaMemcpyAsync(host_scalars_, scalars_, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+        check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
                               stream),
               "cudaMemcpy(kept)");
         check(cudaMemcpyAsync(host_records_, records_, first * sizeof(CandidateRecord), cudaMemcpyDeviceToHost,
                               stream),
               "cudaMemcpy(records)");
         check(cudaStreamSynchronize(stream), "ranking");
-        const int64_t kept = static_cast<int64_t>(host_scalars_[1]);
-        out.ranked.resize(static_cast<size_t>(kept));
-        std::copy(host_records_, host_records_ + std::min(kept, first), out.ranked.begin());
+        const auto kept = static_cast<int64_t>(host_scalars_[3]);
+        ranked.resize(static_cast<size_t>(kept));
+        std::copy(host_records_, host_records_ + std::min(kept, first), ranked.begin());
         if (kept > first) {
-            check(cudaMemcpyAsync(out.ranked.data() + first, records_ + first,
-                                  (kept - first) * sizeof(CandidateRecord), cudaMemcpyDeviceToHost, stream),
+            check(cudaMemcpyAsync(ranked.data() + first, records_ + first, (kept - first) * sizeof(CandidateRecord),
+                                  cudaMemcpyDeviceToHost, stream),
                   "cudaMemcpy(more records)");
         }
         if (kept > 0) {
-            const CandidateRecord& best = out.ranked[0];
-            out.crop_width = best.max_x - best.min_x + 1;
-            out.crop_height = best.max_y - best.min_y + 1;
-            out.best_crop.resize(static_cast<size_t>(out.crop_width) * out.crop_height);
-            check(cudaMemcpy2DAsync(out.best_crop.data(), out.crop_width * sizeof(int32_t),
+            const CandidateRecord& best = ranked.front();
+            const int64_t crop_w = best.max_x - best.min_x + 1;
+            const int64_t crop_h = best.max_y - best.min_y + 1;
+            best_crop.resize(static_cast<size_t>(crop_w * crop_h));
+            check(cudaMemcpy2DAsync(best_crop.data(), crop_w * sizeof(int32_t),
                                     labels_ + static_cast<int64_t>(best.min_y) * width + best.min_x,
-                                    width * sizeof(int32_t), out.crop_width * sizeof(int32_t), out.crop_height,
+                                    width * sizeof(int32_t), crop_w * sizeof(int32_t), crop_h,
                                     cudaMemcpyDeviceToHost, stream),
                   "cudaMemcpy(best crop)");
         }
-    }
-    if (want_labels) {
-        out.labels.resize(static_cast<size_t>(pixels));
-        check(cudaMemcpyAsync(out.labels.data(), labels_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
-              "cudaMemcpy(labels)");
+        if (labels_out) {
+            check(cudaMemcpyAsync(labels_out, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy(labels)");
+        }
+    } else if (labels_out) {
+        std::fill(labels_out, labels_out + pixels, 0);
     }
     check(cudaEventRecord(stop_, stream), "cudaEventRecord");
     check(cudaStreamSynchronize(stream), "result copy");
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
+    out.result = finish_on_host(ranked, best_crop, params.margin);
     return out;
 }
 

@@ -1,26 +1,32 @@
-// Python bindings of the CUDA ranking (`edge._hotpath_cuda`). The wrapper
-// edge/postprocess_cuda.py turns numpy arrays, __cuda_array_interface__ objects and
-// DLPack tensors into the calls below and the returned records into Candidates.
+// Python bindings of the CUDA ranking (`edge._hotpath_cuda`).
+//
+// Same return shape as `edge._hotpath.rank` (candidate table in CANDIDATE_FIELDS order,
+// grasp tuple, labels), so edge/postprocess_cuda.py builds the same dataclasses as the
+// CPU path. edge/postprocess_cuda.py turns numpy arrays, __cuda_array_interface__
+// objects and DLPack tensors into the two calls below.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cuda_runtime_api.h>
 
-#include <cstring>
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "cuda_ranker.hpp"
 
 namespace py = pybind11;
-using binpick_cuda::CandidateRecord;
 using binpick_cuda::CudaRanker;
+using binpick_cuda::CudaRankOutput;
 using binpick_cuda::MapDtype;
 using binpick_cuda::MapView;
-using binpick_cuda::RankOutput;
-using binpick_cuda::RankParams;
 
 namespace {
+
+const char* const kCandidateFields[] = {"label",      "area",       "bbox_x",     "bbox_y",         "bbox_w",
+                                        "bbox_h",     "centroid_u", "centroid_v", "contour_length", "s1",
+                                        "s2",         "score",      "angle_deg",  "major_px",       "minor_px"};
+constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
 
 MapDtype dtype_from_code(int code, const char* name) {
     if (code == 0) return MapDtype::Float32;
@@ -35,11 +41,11 @@ void check_device_pointer(uintptr_t address, int device, const char* name) {
     cudaPointerAttributes attributes{};
     const cudaError_t status = cudaPointerGetAttributes(&attributes, reinterpret_cast<const void*>(address));
     if (status != cudaSuccess) {
-        cudaGetLastError();  // clear the sticky-free error state of a failed query
+        cudaGetLastError();  // clear the error of the failed query
         throw std::invalid_argument(std::string(name) + ": not a CUDA pointer (" + cudaGetErrorString(status) + ")");
     }
     if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged) {
-        throw std::invalid_argument(std::string(name) + ": expected device memory, got host memory");
+        throw std::invalid_argument(std::string(name) + ": expected GPU memory, got a host pointer");
     }
     if (attributes.type == cudaMemoryTypeDevice && attributes.device != device) {
         throw std::invalid_argument(std::string(name) + ": memory is on CUDA device " +
@@ -48,38 +54,35 @@ void check_device_pointer(uintptr_t address, int device, const char* name) {
     }
 }
 
-RankParams make_params(float alpha, float beta, uint64_t min_area_px, uint64_t max_area_px, int patch, double w1,
-                       double w2) {
-    RankParams p;
-    p.alpha = alpha;
-    p.beta = beta;
-    p.min_area_px = min_area_px;
-    p.max_area_px = max_area_px;
-    p.patch = patch;
-    p.w1 = w1;
-    p.w2 = w2;
-    return p;
+binpick::RankingParams make_params(double alpha, double beta, double min_area, double max_area, int patch, double w1,
+                                   double w2, double margin) {
+    return binpick::RankingParams{alpha, beta, min_area, max_area, patch, w1, w2, margin};
 }
 
-py::dict to_python(RankOutput&& out, int height, int width) {
-    py::dict result;
-    result["n_components"] = out.n_components;
-    result["records"] = py::bytes(reinterpret_cast<const char*>(out.ranked.data()),
-                                  out.ranked.size() * sizeof(CandidateRecord));
-    py::array_t<int32_t> crop({out.crop_height, out.crop_width});
-    if (!out.best_crop.empty()) {
-        std::memcpy(crop.mutable_data(), out.best_crop.data(), out.best_crop.size() * sizeof(int32_t));
+py::tuple to_python(const CudaRankOutput& out, py::object labels) {
+    const auto& res = out.result;
+    const auto n = static_cast<py::ssize_t>(res.candidates.size());
+    py::array_t<double> table({n, static_cast<py::ssize_t>(kNumFields)});
+    double* t = table.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+        const binpick::CandidateResult& c = res.candidates[static_cast<std::size_t>(i)];
+        const double row[kNumFields] = {static_cast<double>(c.label),  static_cast<double>(c.area),
+                                        static_cast<double>(c.bbox_x), static_cast<double>(c.bbox_y),
+                                        static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
+                                        c.centroid_u,                  c.centroid_v,
+                                        static_cast<double>(c.contour_length),
+                                        c.s1,                          c.s2,
+                                        c.score,                       c.angle_deg,
+                                        c.major_px,                    c.minor_px};
+        std::copy(row, row + kNumFields, t + i * kNumFields);
     }
-    result["best_crop"] = crop;
-    if (!out.labels.empty()) {
-        py::array_t<int32_t> labels({height, width});
-        std::memcpy(labels.mutable_data(), out.labels.data(), out.labels.size() * sizeof(int32_t));
-        result["labels"] = labels;
-    } else {
-        result["labels"] = py::none();
+    py::object grasp = py::none();
+    if (res.grasp.valid) {
+        const binpick::GraspResult& g = res.grasp;
+        grasp = py::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
+                               g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
     }
-    result["device_ms"] = out.device_ms;
-    return result;
+    return py::make_tuple(table, grasp, labels, out.n_components, out.device_ms);
 }
 
 py::tuple cuda_status() {
@@ -95,9 +98,10 @@ py::tuple cuda_status() {
 }  // namespace
 
 PYBIND11_MODULE(_hotpath_cuda, m) {
-    m.doc() = "CUDA ranking of instance candidates (labelling, statistics, XNOR score, sort) on the GPU.";
-    m.attr("RECORD_SIZE") = static_cast<int>(sizeof(CandidateRecord));
-    m.attr("RECORDS_IN_FIRST_COPY") = binpick_cuda::kRecordsInFirstCopy;
+    m.doc() = "CUDA twin of edge._hotpath: candidates and occlusion-aware ranking with the maps on the GPU.";
+    py::tuple fields(kNumFields);
+    for (int i = 0; i < kNumFields; ++i) fields[i] = py::str(kCandidateFields[i]);
+    m.attr("CANDIDATE_FIELDS") = fields;
     m.def("cuda_status", &cuda_status, "(device count, message): 0 and the CUDA error where no GPU is usable.");
 
     py::class_<CudaRanker>(m, "Ranker")
@@ -106,11 +110,14 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
         .def(
             "rank_device",
             [](CudaRanker& self, uintptr_t y_ptr, int y_dtype, int64_t y_row_stride, int64_t y_col_stride,
-               uintptr_t z_ptr, int z_dtype, int64_t z_row_stride, int64_t z_col_stride, int height, int width,
-               float alpha, float beta, uint64_t min_area_px, uint64_t max_area_px, int patch, double w1, double w2,
-               uintptr_t stream, bool return_labels) {
-                const int64_t pixels = static_cast<int64_t>(height) * width;
-                if (pixels > 0) {
+               uintptr_t z_ptr, int z_dtype, int64_t z_row_stride, int64_t z_col_stride, int64_t height,
+               int64_t width, double alpha, double beta, double min_area, double max_area, int patch, double w1,
+               double w2, double margin, uintptr_t stream, bool return_labels) {
+                const binpick::RankingParams params =
+                    make_params(alpha, beta, min_area, max_area, patch, w1, w2, margin);
+                binpick::validate(params);
+                if (height < 0 || width < 0) throw std::invalid_argument("height, width: expected >= 0");
+                if (height * width > 0) {
                     check_device_pointer(y_ptr, self.device(), "boundaries");
                     check_device_pointer(z_ptr, self.device(), "occlusions");
                 }
@@ -118,27 +125,35 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                                 y_row_stride, y_col_stride};
                 const MapView z{reinterpret_cast<const void*>(z_ptr), dtype_from_code(z_dtype, "occlusions"),
                                 z_row_stride, z_col_stride};
-                const RankParams params = make_params(alpha, beta, min_area_px, max_area_px, patch, w1, w2);
-                RankOutput out;
+                py::object labels_obj = py::none();
+                int32_t* labels = nullptr;
+                if (return_labels) {
+                    py::array_t<int32_t> arr({height, width});
+                    labels = arr.mutable_data();
+                    labels_obj = arr;
+                }
+                CudaRankOutput out;
                 {
                     py::gil_scoped_release release;
-                    out = self.rank(y, z, height, width, params, reinterpret_cast<cudaStream_t>(stream),
-                                    return_labels);
+                    out = self.rank(y, z, height, width, params, reinterpret_cast<cudaStream_t>(stream), labels);
                 }
-                return to_python(std::move(out), height, width);
+                return to_python(out, labels_obj);
             },
             py::arg("y_ptr"), py::arg("y_dtype"), py::arg("y_row_stride"), py::arg("y_col_stride"), py::arg("z_ptr"),
             py::arg("z_dtype"), py::arg("z_row_stride"), py::arg("z_col_stride"), py::arg("height"),
-            py::arg("width"), py::arg("alpha"), py::arg("beta"), py::arg("min_area_px"), py::arg("max_area_px"),
-            py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("stream") = 0, py::arg("return_labels") = false,
-            "Rank maps already on this GPU (strides in elements; stream is a cudaStream_t as an integer).")
+            py::arg("width"), py::arg("alpha"), py::arg("beta"), py::arg("min_area"), py::arg("max_area"),
+            py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"), py::arg("stream") = 0,
+            py::arg("return_labels") = false,
+            "Rank maps already on this GPU (strides in elements; stream: a cudaStream_t as an integer).\n"
+            "Returns (table, grasp, labels, n_components, device_ms), table and grasp as edge._hotpath.rank.")
         .def(
             "rank_host",
-            [](CudaRanker& self, py::array y, py::array z, float alpha, float beta, uint64_t min_area_px,
-               uint64_t max_area_px, int patch, double w1, double w2, uintptr_t stream, bool return_labels) {
+            [](CudaRanker& self, py::array y, py::array z, double alpha, double beta, double min_area,
+               double max_area, int patch, double w1, double w2, double margin, uintptr_t stream,
+               bool return_labels) {
                 auto dtype_of = [](const py::array& a, const char* name) {
-                    if (a.dtype().is(py::dtype::of<float>())) return MapDtype::Float32;
-                    if (a.dtype().is(py::dtype::of<uint8_t>())) return MapDtype::UInt8;
+                    if (a.dtype().equal(py::dtype::of<float>())) return MapDtype::Float32;
+                    if (a.dtype().equal(py::dtype::of<uint8_t>())) return MapDtype::UInt8;
                     throw std::invalid_argument(std::string(name) + ": expected float32 or uint8");
                 };
                 if (y.ndim() != 2 || z.ndim() != 2 || y.shape(0) != z.shape(0) || y.shape(1) != z.shape(1)) {
@@ -149,18 +164,28 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                 }
                 const MapDtype yd = dtype_of(y, "boundaries");
                 const MapDtype zd = dtype_of(z, "occlusions");
-                const int height = static_cast<int>(y.shape(0));
-                const int width = static_cast<int>(y.shape(1));
-                const RankParams params = make_params(alpha, beta, min_area_px, max_area_px, patch, w1, w2);
-                RankOutput out;
+                const int64_t height = y.shape(0);
+                const int64_t width = y.shape(1);
+                const binpick::RankingParams params =
+                    make_params(alpha, beta, min_area, max_area, patch, w1, w2, margin);
+                binpick::validate(params);
+                py::object labels_obj = py::none();
+                int32_t* labels = nullptr;
+                if (return_labels) {
+                    py::array_t<int32_t> arr({height, width});
+                    labels = arr.mutable_data();
+                    labels_obj = arr;
+                }
+                CudaRankOutput out;
                 {
                     py::gil_scoped_release release;
                     out = self.rank_host(y.data(), z.data(), yd, zd, height, width, params,
-                                         reinterpret_cast<cudaStream_t>(stream), return_labels);
+                                         reinterpret_cast<cudaStream_t>(stream), labels);
                 }
-                return to_python(std::move(out), height, width);
+                return to_python(out, labels_obj);
             },
-            py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"), py::arg("min_area_px"),
-            py::arg("max_area_px"), py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("stream") = 0,
-            py::arg("return_labels") = false, "Rank C-contiguous host maps (copied to the GPU first).");
+            py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"), py::arg("min_area"),
+            py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"),
+            py::arg("stream") = 0, py::arg("return_labels") = false,
+            "Rank C-contiguous host maps (copied to the GPU first); returns as rank_device.");
 }

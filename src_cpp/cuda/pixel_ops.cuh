@@ -1,9 +1,15 @@
 // Per-pixel arithmetic shared by the CUDA kernels and their host-side check.
 //
 // Everything here is __host__ __device__ and free of CUDA runtime calls, so the
-// same code that runs in the kernels is compiled by a plain C++ compiler in the
-// host check (tests/cuda_host_check.cpp): the union-find, the run sums and the
-// XNOR patch count are then verified on a machine without a GPU.
+// code that runs in the kernels is also compiled by a plain C++ compiler in
+// src_cpp/cuda/host_check.cpp, which replays the kernels sequentially on a machine
+// without a GPU: the union-find, the run sums and the contour terms are verified
+// there against the CPU path.
+//
+// Conventions are the CPU hot path's (src_cpp/hotpath/binarize.hpp,
+// contour_score.cpp): values are promoted to double and compared with the
+// double threshold (uint8 maps hold probability*255), NaN is a boundary pixel
+// and not occluding, and the XNOR patch is clipped to the image.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +22,7 @@
 
 namespace binpick_cuda {
 
-// Which input element type a map has (the wrapper maps numpy/DLPack dtypes onto these).
+// Which element type a map has (the wrapper maps numpy/DLPack dtypes onto these).
 enum class MapDtype : int { Float32 = 0, UInt8 = 1 };
 
 // A strided 2-D view of one probability map; strides are in elements, so any
@@ -28,25 +34,20 @@ struct MapView {
     int64_t col_stride;
 };
 
-// The two binarisation thresholds in both element types: floats compare as
-// `value > alpha`, 8-bit maps as `value > floor(alpha * 255)`, which is the same
-// test on the exact real value v/255 and avoids a per-pixel division.
-struct Thresholds {
-    float alpha;
-    float beta;
-    int alpha_u8;
-    int beta_u8;
-};
-
-// True where the map value is above the threshold. NaN compares false, so a NaN
-// boundary value is a candidate pixel and a NaN occlusion value is "not occluding",
-// exactly like the CPU path's `Y > alpha` test.
-BP_HD bool above(const MapView& m, int64_t x, int64_t y, float t, int t_u8) {
+BP_HD double value_at(const MapView& m, int64_t x, int64_t y) {
     const int64_t offset = y * m.row_stride + x * m.col_stride;
-    if (m.dtype == MapDtype::UInt8) {
-        return static_cast<int>(static_cast<const uint8_t*>(m.data)[offset]) > t_u8;
-    }
-    return static_cast<const float*>(m.data)[offset] > t;
+    if (m.dtype == MapDtype::UInt8) return static_cast<double>(static_cast<const uint8_t*>(m.data)[offset]);
+    return static_cast<double>(static_cast<const float*>(m.data)[offset]);
+}
+
+// Y <= alpha (false for NaN): the pixel belongs to an instance candidate.
+BP_HD bool is_candidate_pixel(const MapView& y_map, int64_t x, int64_t y, double alpha_scaled) {
+    return value_at(y_map, x, y) <= alpha_scaled;
+}
+
+// Z > beta (false for NaN): the pixel is on the occluding side.
+BP_HD bool is_occluding_pixel(const MapView& z_map, int64_t x, int64_t y, double beta_scaled) {
+    return value_at(z_map, x, y) > beta_scaled;
 }
 
 // Closed-form sums of x and x^2 over the run a..b (inclusive), so a whole
@@ -61,11 +62,25 @@ BP_HD uint64_t sum_range_squares(uint64_t a, uint64_t b) {
     return sum_squares_to(b) - (a == 0 ? 0 : sum_squares_to(a - 1));
 }
 
-// Union-find over the label array L (L[i] <= i always, every chain ends at the
+// Index in its warp-wide row segment of the first pixel of the candidate run that
+// contains `lane`, from the ballot of candidate pixels (bit i = lane i is a candidate).
+BP_HD int run_start_lane(uint32_t candidate_mask, int lane) {
+    const uint32_t gaps_below = ~candidate_mask & ((lane == 0) ? 0u : ((1u << lane) - 1u));
+    if (gaps_below == 0) return 0;
+#if defined(__CUDA_ARCH__)
+    return 32 - __clz(gaps_below);
+#else
+    int highest = 31;
+    while (!(gaps_below & (1u << highest))) --highest;
+    return highest + 1;
+#endif
+}
+
+// Union-find over the parent array (parent[i] <= i always, every chain ends at the
 // component's smallest pixel index). Values only ever decrease, so a stale read
-// still points into the right component; the retry loop in `unite` makes the
-// link atomic (Playne & Hawick 2018, "A new algorithm for parallel connected-
-// component labelling on GPUs").
+// still points into the right component; the retry loop in `unite` makes the link
+// atomic (Playne & Hawick 2018, "A new algorithm for parallel connected-component
+// labelling on GPUs").
 template <typename Load>
 BP_HD int32_t find_root(Load load, int32_t i) {
     int32_t parent = load(i);
@@ -76,7 +91,7 @@ BP_HD int32_t find_root(Load load, int32_t i) {
     return i;
 }
 
-// `atomic_min(i, v)` must store min(L[i], v) and return the previous L[i].
+// `atomic_min(i, v)` must store min(parent[i], v) and return the previous parent[i].
 template <typename Load, typename AtomicMin>
 BP_HD void unite(Load load, AtomicMin atomic_min, int32_t a, int32_t b) {
     bool done = false;
@@ -97,28 +112,53 @@ BP_HD void unite(Load load, AtomicMin atomic_min, int32_t a, int32_t b) {
     }
 }
 
-// The XNOR contour count of one boundary pixel (px, py) for component `label`:
-// over the patch x patch window centred on it, the number of pixels where
-// "belongs to the component" equals "occlusion map above beta". Pixels outside
-// the image are neither in the component nor occluding, so they agree (count 1);
-// the normalisation therefore always divides by the full patch area.
-template <typename LabelAt, typename OccludedAt>
-BP_HD uint32_t xnor_patch_count(LabelAt label_at, OccludedAt occluded_at, int32_t label, int px, int py,
-                                int half, int width, int height) {
-    uint32_t agree = 0;
-    for (int dy = -half; dy <= half; ++dy) {
-        const int y = py + dy;
-        for (int dx = -half; dx <= half; ++dx) {
-            const int x = px + dx;
-            if (x < 0 || y < 0 || x >= width || y >= height) {
-                ++agree;
-                continue;
-            }
-            const bool in_component = label_at(x, y) == label;
-            agree += (in_component == occluded_at(x, y)) ? 1u : 0u;
+// Contour term of one boundary pixel (px, py) for candidate `label`: the fraction of
+// the patch (clipped to the image) where "in the candidate" equals "occluding".
+// Same operations as the CPU's contour_score.cpp, so the double is the same.
+template <typename LabelAt, typename OccludingAt>
+BP_HD double contour_term(LabelAt label_at, OccludingAt occluding_at, int32_t label, int64_t px, int64_t py,
+                          int64_t half, int64_t width, int64_t height) {
+    const int64_t y0 = py - half < 0 ? 0 : py - half;
+    const int64_t y1 = py + half > height - 1 ? height - 1 : py + half;
+    const int64_t x0 = px - half < 0 ? 0 : px - half;
+    const int64_t x1 = px + half > width - 1 ? width - 1 : px + half;
+    int64_t mismatches = 0;
+    for (int64_t y = y0; y <= y1; ++y) {
+        for (int64_t x = x0; x <= x1; ++x) {
+            mismatches += static_cast<int64_t>((label_at(x, y) == label) != occluding_at(x, y));
         }
     }
-    return agree;
+    const double n_patch = static_cast<double>((y1 - y0 + 1) * (x1 - x0 + 1));
+    return (n_patch - static_cast<double>(mismatches)) / n_patch;
+}
+
+// Projections of a contour pixel on the candidate's major (a) and minor (b) axes,
+// written as the CPU writes them (no fused multiply-add: the module is built with
+// --fmad=false, the CPU build has no FMA contraction on x86-64).
+BP_HD double project_major(int64_t x, int64_t y, double c, double s) {
+    return static_cast<double>(x) * c + static_cast<double>(y) * s;
+}
+
+BP_HD double project_minor(int64_t x, int64_t y, double c, double s) {
+    return -static_cast<double>(x) * s + static_cast<double>(y) * c;
+}
+
+// Doubles as unsigned integers with the same order, so per-candidate extents are
+// kept with integer atomicMin/atomicMax (there is no double atomicMin).
+BP_HD uint64_t ordered_bits(double d) {
+    union {
+        double d;
+        uint64_t u;
+    } v{d};
+    return (v.u & 0x8000000000000000ull) ? ~v.u : (v.u | 0x8000000000000000ull);
+}
+
+BP_HD double from_ordered_bits(uint64_t u) {
+    union {
+        uint64_t u;
+        double d;
+    } v{(u & 0x8000000000000000ull) ? (u & 0x7fffffffffffffffull) : ~u};
+    return v.d;
 }
 
 }  // namespace binpick_cuda
