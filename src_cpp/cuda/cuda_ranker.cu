@@ -23,6 +23,7 @@
 // cross-thread writes are atomics on per-component counters or min/max; each kernel reads
 // what earlier kernels wrote, so kernel boundaries are the only barriers needed.
 #include "cuda_ranker.hpp"
+#include "kernel_bodies.cuh"
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
@@ -40,7 +41,6 @@ constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 8;
 constexpr int kStatsChunk = 16;  // pixels of one row per thread in the statistics pass
 constexpr int kThreads = 256;
-constexpr double kInf = __builtin_huge_val();
 
 void check(cudaError_t status, const char* what) {
     if (status != cudaSuccess) {
@@ -58,395 +58,108 @@ struct ParentAtomicMin {
     __device__ int32_t operator()(int32_t i, int32_t v) const { return atomicMin(parent + i, v); }
 };
 
-struct LabelAt {
-    const int32_t* labels;
-    int64_t width;
-    __device__ int32_t operator()(int64_t x, int64_t y) const { return labels[y * width + x]; }
-};
+__device__ __forceinline__ int64_t thread_x() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t thread_y() { return static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; }
 
-struct OccludingAt {
-    const uint8_t* flags;
-    int64_t width;
-    __device__ bool operator()(int64_t x, int64_t y) const { return (flags[y * width + x] & 2u) != 0; }
-};
-
-// Per-component device arrays, carved out of one allocation.
-struct Components {
-    unsigned long long* area;
-    unsigned long long* sum_x;
-    unsigned long long* sum_y;
-    unsigned long long* sum_xx;
-    unsigned long long* sum_xy;
-    unsigned long long* sum_yy;
-    unsigned long long* min_a;  // ordered bits of doubles
-    unsigned long long* max_a;
-    unsigned long long* min_b;
-    unsigned long long* max_b;
-    double* cos_t;
-    double* sin_t;
-    double* s1;
-    double* s2;
-    double* keys_in;
-    double* keys_out;
-    int* min_x;
-    int* min_y;
-    int* max_x;
-    int* max_y;
-    int32_t* keep;
-    int32_t* kept_rank;
-    int32_t* seg_begin;
-    int32_t* seg_end;
-    int32_t* ids_in;
-    int32_t* ids_out;
-
-    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * (16 * 8 + 10 * 4); }
-
-    static Components carve(void* block, int64_t n) {
-        Components c{};
-        auto* p = static_cast<char*>(block);
-        auto take = [&](auto*& field, size_t elem) {
-            field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(p);
-            p += static_cast<size_t>(n) * elem;
-        };
-        take(c.area, 8);
-        take(c.sum_x, 8);
-        take(c.sum_y, 8);
-        take(c.sum_xx, 8);
-        take(c.sum_xy, 8);
-        take(c.sum_yy, 8);
-        take(c.min_a, 8);
-        take(c.max_a, 8);
-        take(c.min_b, 8);
-        take(c.max_b, 8);
-        take(c.cos_t, 8);
-        take(c.sin_t, 8);
-        take(c.s1, 8);
-        take(c.s2, 8);
-        take(c.keys_in, 8);
-        take(c.keys_out, 8);
-        take(c.min_x, 4);
-        take(c.min_y, 4);
-        take(c.max_x, 4);
-        take(c.max_y, 4);
-        take(c.keep, 4);
-        take(c.kept_rank, 4);
-        take(c.seg_begin, 4);
-        take(c.seg_end, 4);
-        take(c.ids_in, 4);
-        take(c.ids_out, 4);
-        return c;
-    }
-};
-
+// One warp = one 32-pixel row segment: blockDim.x == 32, so the ballot covers the segment.
 __global__ void init_kernel(MapView y_map, MapView z_map, double alpha, double beta, int64_t width,
                             int64_t height, int32_t* parent, uint8_t* flags) {
     const int lane = threadIdx.x;
     const int64_t x0 = static_cast<int64_t>(blockIdx.x) * kWarp;
     const int64_t x = x0 + lane;
-    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
-    if (row >= height) return;  // uniform for the warp: one warp is one row segment
+    const int64_t row = thread_y();
+    if (row >= height) return;  // uniform for the warp
     const bool inside = x < width;
-    bool candidate = false;
-    bool occluding = false;
-    if (inside) {
-        candidate = is_candidate_pixel(y_map, x, row, alpha);
-        occluding = is_occluding_pixel(z_map, x, row, beta);
-    }
+    const bool candidate = inside && is_candidate_pixel(y_map, x, row, alpha);
+    const bool occluding = inside && is_occluding_pixel(z_map, x, row, beta);
     const unsigned candidate_mask = __ballot_sync(0xffffffffu, candidate);
     if (!inside) return;
-    const int64_t p = row * width + x;
-    flags[p] = static_cast<uint8_t>((candidate ? 0u : 1u) | (occluding ? 2u : 0u));
-    if (!candidate) {
-        parent[p] = -1;
-        return;
-    }
-    const int start = run_start_lane(candidate_mask, lane);
-    int64_t target = row * width + x0 + start;
-    if (lane == 0 && x0 > 0 && is_candidate_pixel(y_map, x0 - 1, row, alpha)) {
-        target = p - 1;  // continue the run of the previous warp segment
-    }
-    parent[p] = static_cast<int32_t>(target);
+    init_pixel(y_map, alpha, width, x0, lane, row, candidate, occluding, candidate_mask, parent, flags);
 }
 
 __global__ void merge_kernel(int64_t width, int64_t height, int32_t* parent, const uint8_t* flags) {
-    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
-    if (x >= width || row >= height || row == 0) return;
-    const int64_t p = row * width + x;
-    const int64_t up = p - width;
-    if ((flags[p] & 1u) || (flags[up] & 1u)) return;
-    // Left and up-left both candidates: this pair is already joined through them.
-    if (x > 0 && !(flags[p - 1] & 1u) && !(flags[up - 1] & 1u)) return;
-    unite(ParentLoad{parent}, ParentAtomicMin{parent}, static_cast<int32_t>(p), static_cast<int32_t>(up));
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
+    if (x >= width || row >= height) return;
+    merge_pixel(x, row, width, flags, ParentLoad{parent}, ParentAtomicMin{parent});
 }
 
 __global__ void compress_kernel(int64_t pixels, int32_t* parent, int32_t* is_root) {
-    const int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (p >= pixels) return;
-    if (parent[p] < 0) {
-        is_root[p] = 0;
-        return;
-    }
-    const int32_t root = find_root(ParentLoad{parent}, static_cast<int32_t>(p));
-    parent[p] = root;
-    is_root[p] = (root == p) ? 1 : 0;
-}
-
-// The 4-neighbours of (x, row) in the CPU's order: left, right, up, down; -1 outside.
-__device__ void neighbour_indices(int64_t x, int64_t row, int64_t width, int64_t height, int64_t out[4]) {
-    const int64_t p = row * width + x;
-    out[0] = x > 0 ? p - 1 : -1;
-    out[1] = x + 1 < width ? p + 1 : -1;
-    out[2] = row > 0 ? p - width : -1;
-    out[3] = row + 1 < height ? p + width : -1;
+    const int64_t p = thread_x();
+    if (p < pixels) compress_pixel(p, parent, is_root, ParentLoad{parent});
 }
 
 __global__ void pair_count_kernel(int64_t width, int64_t height, const int32_t* parent, const uint8_t* flags,
                                   int32_t* pair_count) {
-    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
-    if (x >= width || row >= height) return;
-    const int64_t p = row * width + x;
-    int count = 0;
-    if (flags[p] & 1u) {
-        int64_t nb[4];
-        neighbour_indices(x, row, width, height, nb);
-        int32_t seen[4];
-        for (int k = 0; k < 4; ++k) {
-            if (nb[k] < 0) continue;
-            const int32_t root = parent[nb[k]];
-            if (root < 0) continue;
-            bool dup = false;
-            for (int j = 0; j < count; ++j) dup = dup || seen[j] == root;
-            if (!dup) seen[count++] = root;
-        }
-    }
-    pair_count[p] = count;
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
+    if (x < width && row < height) pair_count_pixel(x, row, width, height, parent, flags, pair_count);
 }
 
 __global__ void count_kernel(int64_t pixels, const int32_t* dense, const int32_t* is_root, const int32_t* pair_offset,
                              const int32_t* pair_count, unsigned long long* scalars) {
-    scalars[0] = static_cast<unsigned long long>(dense[pixels - 1] + is_root[pixels - 1]);
-    scalars[1] = static_cast<unsigned long long>(pair_offset[pixels - 1] + pair_count[pixels - 1]);
-    scalars[2] = 0;
-    scalars[3] = 0;
+    count_scalars(pixels, dense, is_root, pair_offset, pair_count, scalars);
 }
 
 __global__ void relabel_kernel(int64_t pixels, const int32_t* parent, const int32_t* dense, int32_t* labels) {
-    const int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (p >= pixels) return;
-    const int32_t root = parent[p];
-    labels[p] = root < 0 ? 0 : dense[root] + 1;
+    const int64_t p = thread_x();
+    if (p < pixels) relabel_pixel(p, parent, dense, labels);
 }
 
 __global__ void reset_components_kernel(int64_t n, Components c) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    c.area[i] = c.sum_x[i] = c.sum_y[i] = c.sum_xx[i] = c.sum_xy[i] = c.sum_yy[i] = 0;
-    c.min_a[i] = c.min_b[i] = ordered_bits(kInf);
-    c.max_a[i] = c.max_b[i] = ordered_bits(-kInf);
-    c.min_x[i] = INT_MAX;
-    c.min_y[i] = INT_MAX;
-    c.max_x[i] = -1;
-    c.max_y[i] = -1;
-    c.seg_begin[i] = 0;
-    c.seg_end[i] = 0;
-}
-
-__device__ void flush_run(const Components& c, int32_t label, int64_t a, int64_t b, int64_t row) {
-    const int i = label - 1;
-    const auto n = static_cast<unsigned long long>(b - a + 1);
-    const auto y = static_cast<unsigned long long>(row);
-    const unsigned long long sx = sum_range(a, b);
-    atomicAdd(c.area + i, n);
-    atomicAdd(c.sum_x + i, sx);
-    atomicAdd(c.sum_y + i, y * n);
-    atomicAdd(c.sum_xx + i, sum_range_squares(a, b));
-    atomicAdd(c.sum_xy + i, y * sx);
-    atomicAdd(c.sum_yy + i, y * y * n);
-    // Plain reads first: bounds only move outwards, so a stale value only costs an atomic.
-    if (a < c.min_x[i]) atomicMin(c.min_x + i, static_cast<int>(a));
-    if (b > c.max_x[i]) atomicMax(c.max_x + i, static_cast<int>(b));
-    if (row < c.min_y[i]) atomicMin(c.min_y + i, static_cast<int>(row));
-    if (row > c.max_y[i]) atomicMax(c.max_y + i, static_cast<int>(row));
+    const int64_t i = thread_x();
+    if (i < n) reset_component(i, c);
 }
 
 __global__ void stats_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
-    const int64_t chunk = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t xs = thread_x() * kStatsChunk;
     const int64_t row = blockIdx.y;
-    const int64_t xs = chunk * kStatsChunk;
     if (xs >= width || row >= height) return;
-    const int64_t xe = min(width, xs + kStatsChunk);
-    const int32_t* line = labels + row * width;
-    int32_t current = 0;
-    int64_t run_start = xs;
-    for (int64_t x = xs; x < xe; ++x) {
-        const int32_t label = line[x];
-        if (label != current) {
-            if (current > 0) flush_run(c, current, run_start, x - 1, row);
-            current = label;
-            run_start = x;
-        }
-    }
-    if (current > 0) flush_run(c, current, run_start, xe - 1, row);
+    stats_chunk<DeviceAtomics>(xs, min(width, xs + kStatsChunk), row, width, labels, c);
 }
 
 __global__ void filter_kernel(int64_t n, double min_px, double max_px, Components c, unsigned long long* scalars) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    const unsigned long long area = c.area[i];
-    const double a = static_cast<double>(area);
-    const bool keep = a >= min_px && a <= max_px;
-    c.keep[i] = keep ? 1 : 0;
-    if (keep) {
-        atomicMax(scalars + 2, area);
-        atomicAdd(scalars + 3, 1ull);
-    }
+    const int64_t i = thread_x();
+    if (i < n) filter_component<DeviceAtomics>(i, min_px, max_px, c, scalars);
 }
 
-// Principal axes from the exact integer central moments (n * mu, 128-bit), as moments.hpp.
 __global__ void axes_kernel(int64_t n, Components c) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n || !c.keep[i]) return;
-    const __int128 area = static_cast<__int128>(c.area[i]);
-    const __int128 sx = static_cast<__int128>(c.sum_x[i]);
-    const __int128 sy = static_cast<__int128>(c.sum_y[i]);
-    const __int128 m20 = area * static_cast<__int128>(c.sum_xx[i]) - sx * sx;
-    const __int128 m02 = area * static_cast<__int128>(c.sum_yy[i]) - sy * sy;
-    const __int128 m11 = area * static_cast<__int128>(c.sum_xy[i]) - sx * sy;
-    const double angle = 0.5 * atan2(static_cast<double>(2 * m11), static_cast<double>(m20 - m02));
-    c.cos_t[i] = cos(angle);
-    c.sin_t[i] = sin(angle);
-}
-
-__device__ void extend(const Components& c, int32_t label, int64_t x, int64_t y) {
-    const int i = label - 1;
-    const double ct = c.cos_t[i];
-    const double st = c.sin_t[i];
-    const unsigned long long a = ordered_bits(project_major(x, y, ct, st));
-    const unsigned long long b = ordered_bits(project_minor(x, y, ct, st));
-    if (a < c.min_a[i]) atomicMin(c.min_a + i, a);
-    if (a > c.max_a[i]) atomicMax(c.max_a + i, a);
-    if (b < c.min_b[i]) atomicMin(c.min_b + i, b);
-    if (b > c.max_b[i]) atomicMax(c.max_b + i, b);
+    const int64_t i = thread_x();
+    if (i < n) axes_component(i, c);
 }
 
 __global__ void contour_kernel(int64_t width, int64_t height, int64_t half, const int32_t* labels,
                                const uint8_t* flags, const int32_t* pair_offset, Components c, int32_t* pair_keys,
                                double* pair_terms) {
-    const int64_t x = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    const int64_t row = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
     if (x >= width || row >= height) return;
-    const int64_t p = row * width + x;
-    if (!(flags[p] & 1u)) return;
-    int64_t nb[4];
-    neighbour_indices(x, row, width, height, nb);
-    int32_t touching[4];
-    int count = 0;
-    for (int k = 0; k < 4; ++k) {
-        if (nb[k] < 0) continue;
-        const int32_t label = labels[nb[k]];
-        if (label == 0) continue;
-        if (c.keep[label - 1]) extend(c, label, nb[k] % width, nb[k] / width);
-        bool dup = false;
-        for (int j = 0; j < count; ++j) dup = dup || touching[j] == label;
-        if (!dup) touching[count++] = label;
-    }
-    const LabelAt label_at{labels, width};
-    const OccludingAt occluding_at{flags, width};
-    int64_t out = pair_offset[p];
-    for (int j = 0; j < count; ++j, ++out) {
-        const int32_t label = touching[j];
-        pair_keys[out] = label;
-        pair_terms[out] =
-            c.keep[label - 1] ? contour_term(label_at, occluding_at, label, x, row, half, width, height) : 0.0;
-    }
+    contour_pixel<DeviceAtomics>(x, row, width, height, half, labels, flags, pair_offset, c, pair_keys, pair_terms);
 }
 
-// Candidate pixels on the image edge are contour pixels too (for the extents).
 __global__ void edge_extents_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    int64_t x, y;
-    if (i < width) {
-        x = i, y = 0;
-    } else if (i < 2 * width) {
-        x = i - width, y = height - 1;
-    } else if (i < 2 * width + height) {
-        x = 0, y = i - 2 * width;
-    } else if (i < 2 * (width + height)) {
-        x = width - 1, y = i - 2 * width - height;
-    } else {
-        return;
-    }
-    const int32_t label = labels[y * width + x];
-    if (label != 0 && c.keep[label - 1]) extend(c, label, x, y);
+    edge_extent<DeviceAtomics>(thread_x(), width, height, labels, c);
 }
 
 __global__ void segments_kernel(int64_t pairs, const int32_t* keys, Components c) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= pairs) return;
-    const int32_t k = keys[i];
-    if (i == 0 || keys[i - 1] != k) c.seg_begin[k - 1] = static_cast<int32_t>(i);
-    if (i == pairs - 1 || keys[i + 1] != k) c.seg_end[k - 1] = static_cast<int32_t>(i + 1);
+    const int64_t i = thread_x();
+    if (i < pairs) segment_pair(i, pairs, keys, c);
 }
 
 __global__ void score_kernel(int64_t n, double w1, double w2, const double* terms, Components c,
                              const unsigned long long* scalars) {
-    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    c.ids_in[i] = static_cast<int32_t>(i);
-    if (!c.keep[i]) {
-        c.keys_in[i] = -1.0;  // scores are >= 0: filtered components sort after every candidate
-        return;
-    }
-    // Sequential sum in raster order, as the CPU accumulates s1_sum.
-    const int32_t begin = c.seg_begin[i];
-    const int32_t end = c.seg_end[i];
-    double sum = 0.0;
-    for (int32_t j = begin; j < end; ++j) sum = __dadd_rn(sum, terms[j]);
-    const int32_t length = end - begin;
-    const double s1 = length > 0 ? __ddiv_rn(sum, static_cast<double>(length)) : 0.0;
-    const double s2 = __ddiv_rn(static_cast<double>(c.area[i]), static_cast<double>(scalars[2]));
-    c.s1[i] = s1;
-    c.s2[i] = s2;
-    c.keys_in[i] = __dadd_rn(__dmul_rn(w1, s1), __dmul_rn(w2, s2));
+    const int64_t i = thread_x();
+    if (i < n) score_component(i, w1, w2, terms, c, scalars);
 }
 
-__global__ void gather_kernel(int64_t n, Components c, const unsigned long long* scalars,
-                              CandidateRecord* records) {
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (r >= n || r >= static_cast<int64_t>(scalars[3])) return;
-    const int32_t i = c.ids_out[r];
-    CandidateRecord rec;
-    rec.label = c.kept_rank[i] + 1;
-    rec.component = i + 1;
-    rec.min_x = c.min_x[i];
-    rec.min_y = c.min_y[i];
-    rec.max_x = c.max_x[i];
-    rec.max_y = c.max_y[i];
-    rec.area = static_cast<int64_t>(c.area[i]);
-    rec.contour_length = c.seg_end[i] - c.seg_begin[i];
-    rec.sum_x = static_cast<int64_t>(c.sum_x[i]);
-    rec.sum_y = static_cast<int64_t>(c.sum_y[i]);
-    rec.sum_xx = static_cast<int64_t>(c.sum_xx[i]);
-    rec.sum_xy = static_cast<int64_t>(c.sum_xy[i]);
-    rec.sum_yy = static_cast<int64_t>(c.sum_yy[i]);
-    rec.s1 = c.s1[i];
-    rec.s2 = c.s2[i];
-    rec.score = c.keys_out[r];
-    rec.min_a = from_ordered_bits(c.min_a[i]);
-    rec.max_a = from_ordered_bits(c.max_a[i]);
-    rec.min_b = from_ordered_bits(c.min_b[i]);
-    rec.max_b = from_ordered_bits(c.max_b[i]);
-    records[r] = rec;
+__global__ void gather_kernel(int64_t n, Components c, const unsigned long long* scalars, CandidateRecord* records) {
+    const int64_t r = thread_x();
+    if (r < n && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
 }
 
-// The CPU path's label image: kept candidates 1..N in raster order, 0 elsewhere.
 __global__ void cpu_labels_kernel(int64_t pixels, const int32_t* labels, Components c, int32_t* out) {
-    const int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (p >= pixels) return;
-    const int32_t label = labels[p];
-    out[p] = (label != 0 && c.keep[label - 1]) ? c.kept_rank[label - 1] + 1 : 0;
+    const int64_t p = thread_x();
+    if (p < pixels) cpu_label_pixel(p, labels, c, out);
 }
 
 unsigned blocks_for(int64_t items, int threads) {

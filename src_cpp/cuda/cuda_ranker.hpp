@@ -15,32 +15,9 @@
 
 #include "hotpath/ranking.hpp"
 #include "pixel_ops.cuh"
+#include "ranking_records.hpp"
 
 namespace binpick_cuda {
-
-// One kept candidate as copied back to the host (ranked order).
-struct CandidateRecord {
-    int32_t label;      // 1..N among kept candidates, raster order of the first pixel (the CPU's label)
-    int32_t component;  // 1..n among all components (the value in the device label image)
-    int32_t min_x;
-    int32_t min_y;
-    int32_t max_x;
-    int32_t max_y;
-    int64_t area;
-    int64_t contour_length;
-    int64_t sum_x;
-    int64_t sum_y;
-    int64_t sum_xx;
-    int64_t sum_xy;
-    int64_t sum_yy;
-    double s1;
-    double s2;
-    double score;
-    double min_a;
-    double max_a;
-    double min_b;
-    double max_b;
-};
 
 struct CudaRankOutput {
     binpick::RankingResult result;
@@ -111,12 +88,5 @@ private:
 
 // Number of records copied back together with the counts in the first transfer.
 constexpr int kRecordsInFirstCopy = 256;
-
-// Finishes the ranking on the host exactly as the CPU path does: candidate fields from
-// the records (angle from exact integer moments) and the grasp from the best candidate's
-// label crop (inscribed-circle centre by the CPU's distance transform). Exposed for the
-// host check.
-binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked,
-                                      const std::vector<int32_t>& best_crop, double margin);
 
 }  // namespace binpick_cuda

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cuda_ranker.hpp"
+#include "ranking_records.hpp"
 #include "hotpath/connected_components.hpp"
 #include "hotpath/distance_transform.hpp"
 #include "hotpath/moments.hpp"

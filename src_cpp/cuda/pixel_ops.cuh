@@ -132,17 +132,6 @@ BP_HD double contour_term(LabelAt label_at, OccludingAt occluding_at, int32_t la
     return (n_patch - static_cast<double>(mismatches)) / n_patch;
 }
 
-// Projections of a contour pixel on the candidate's major (a) and minor (b) axes,
-// written as the CPU writes them (no fused multiply-add: the module is built with
-// --fmad=false, the CPU build has no FMA contraction on x86-64).
-BP_HD double project_major(int64_t x, int64_t y, double c, double s) {
-    return static_cast<double>(x) * c + static_cast<double>(y) * s;
-}
-
-BP_HD double project_minor(int64_t x, int64_t y, double c, double s) {
-    return -static_cast<double>(x) * s + static_cast<double>(y) * c;
-}
-
 // Doubles as unsigned integers with the same order, so per-candidate extents are
 // kept with integer atomicMin/atomicMax (there is no double atomicMin).
 BP_HD uint64_t ordered_bits(double d) {
