@@ -16,6 +16,10 @@ from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "detect": (
+        "edge.commands.detect",
+        "rank instance candidates in saved boundary/occlusion maps; JSON + overlay",
+    ),
 }
 
 

@@ -71,7 +71,7 @@ class RankingParams:
         return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     """One instance candidate: a 4-connected component of non-boundary pixels.
 
@@ -102,7 +102,7 @@ class Candidate:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Grasp:
     """Where to pick the best candidate: pixel (u, v), orientation and extents of that candidate.
 
@@ -139,29 +139,54 @@ class Ranking:
         }
 
 
+def binarise(
+    boundaries: np.ndarray, occlusions: np.ndarray, params: RankingParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The masks the ranking works on: non-boundary (Y <= alpha) and occluding side (Z > beta).
+
+    The native call does this itself; this is for drawing and for the NumPy
+    reference. Values are compared as float64 (a float32 0.1 is above the
+    float64 0.1); uint8 maps are probability*255, so their thresholds are
+    alpha*255 and beta*255. NaN is a boundary and not occluding.
+    """
+    y_scale = 255.0 if boundaries.dtype == np.uint8 else 1.0
+    z_scale = 255.0 if occlusions.dtype == np.uint8 else 1.0
+    non_boundary = boundaries.astype(np.float64) <= params.alpha * y_scale
+    occluding = occlusions.astype(np.float64) > params.beta * z_scale
+    return non_boundary, occluding
+
+
+try:  # imported here so the first frame does not pay for loading it
+    from edge import _hotpath
+except ImportError as _exc:  # reported on use, so `binpick --help` works before a build
+    _hotpath = None
+    _IMPORT_ERROR: ImportError | None = _exc
+else:
+    _IMPORT_ERROR = None
+
+
+# The column order of the native candidate table (edge._hotpath.CANDIDATE_FIELDS).
+_NATIVE_FIELDS = (
+    "label", "area", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "centroid_u", "centroid_v",
+    "contour_length", "s1", "s2", "score", "angle_deg", "major_px", "minor_px",
+)  # fmt: skip
+
+
 def _native() -> Any:
-    try:
-        from edge import _hotpath
-    except ImportError as exc:
-        raise ImportError(_BUILD_HINT) from exc
+    if _hotpath is None:
+        raise ImportError(_BUILD_HINT) from _IMPORT_ERROR
     return _hotpath
 
 
-def _candidate_from_row(row: np.ndarray, fields: tuple[str, ...]) -> Candidate:
-    r = dict(zip(fields, row.tolist(), strict=True))
-    return Candidate(
-        label=int(r["label"]),
-        area=int(r["area"]),
-        bbox=(int(r["bbox_x"]), int(r["bbox_y"]), int(r["bbox_w"]), int(r["bbox_h"])),
-        centroid=(r["centroid_u"], r["centroid_v"]),
-        contour_length=int(r["contour_length"]),
-        s1=r["s1"],
-        s2=r["s2"],
-        score=r["score"],
-        angle_deg=r["angle_deg"],
-        major_px=r["major_px"],
-        minor_px=r["minor_px"],
-    )
+def _candidates_from_table(table: np.ndarray, fields: tuple[str, ...]) -> list[Candidate]:
+    """Rows of the native table (columns named by `fields`) as Candidates; built positionally
+    because this runs for every candidate of every frame."""
+    if fields != _NATIVE_FIELDS:
+        raise ImportError(f"edge._hotpath returns columns {fields}, expected {_NATIVE_FIELDS}: rebuild it")
+    return [
+        Candidate(int(k), int(a), (int(x), int(y), int(w), int(h)), (u, v), int(n), s1, s2, sc, ang, ma, mi)
+        for k, a, x, y, w, h, u, v, n, s1, s2, sc, ang, ma, mi in table.tolist()
+    ]
 
 
 def rank(
@@ -193,6 +218,5 @@ def rank(
         float(params.margin),
         bool(return_labels),
     )
-    fields = tuple(native.CANDIDATE_FIELDS)
-    candidates = [_candidate_from_row(row, fields) for row in table]
+    candidates = _candidates_from_table(table, tuple(native.CANDIDATE_FIELDS))
     return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)

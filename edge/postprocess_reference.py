@@ -4,7 +4,7 @@ Same definitions as the native hot path (docs/hotpath.md), one candidate at a
 time with full-image masks: slow, but each step reads like its definition.
 Two details are written the way the native code does them on purpose, so the
 two agree exactly rather than approximately:
-- thresholds compare float64 values (a float32 0.1 is not <= the float64 0.1);
+- thresholds compare float64 values (`edge.postprocess.binarise`, shared with the overlay);
 - the principal angle comes from exact integer moments (Python ints), so
   symmetric shapes get angle 0 instead of atan2 of rounding noise.
 """
@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from edge.postprocess import Candidate, Grasp, Ranking, RankingParams
+from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, binarise
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -25,17 +25,6 @@ def _check_map(name: str, value: object) -> np.ndarray:
     if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.uint8) or value.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D numpy array of float32 or uint8")
     return value
-
-
-def binarise(
-    boundaries: np.ndarray, occlusions: np.ndarray, params: RankingParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """Non-boundary mask (Y <= alpha) and occluding mask (Z > beta); uint8 maps are probability*255."""
-    y_scale = 255.0 if boundaries.dtype == np.uint8 else 1.0
-    z_scale = 255.0 if occlusions.dtype == np.uint8 else 1.0
-    non_boundary = boundaries.astype(np.float64) <= params.alpha * y_scale  # NaN -> boundary
-    occluding = occlusions.astype(np.float64) > params.beta * z_scale  # NaN -> not occluding
-    return non_boundary, occluding
 
 
 def candidate_labels(non_boundary: np.ndarray, params: RankingParams) -> np.ndarray:

@@ -11,39 +11,64 @@
 // not occluding (not "> beta").
 #pragma once
 
+#include <cmath>
 #include <cstdint>
-#include <vector>
+#include <limits>
 
 #include "image_view.hpp"
 
 namespace binpick {
 
-// mask[y*w+x] = 1 where value <= threshold (NaN -> 0).
-template <typename T>
-void threshold_at_most(const StridedView<T>& img, double threshold, std::uint8_t* mask) {
+// Why not compare in double per pixel: it halves the SIMD width. These
+// rewrite the float64 comparison into an exactly equivalent one on the map's
+// own type.
+//
+// For a float32 value v and a float64 threshold t: v <= t  <=>  v <= t_down,
+// where t_down is the largest float32 not above t (v is a float32 itself); and
+// v > t <=> v > t_down for every non-NaN v (NaN fails both, as in float64).
+inline float float_at_or_below(double t) {
+    float f = static_cast<float>(t);
+    if (static_cast<double>(f) > t) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+}
+
+// mask[y*w+x] = 1 where (double)value <= threshold (NaN -> 0), or > threshold when `above`.
+inline void threshold_map(const StridedView<float>& img, double threshold, bool above, std::uint8_t* mask) {
+    const float t = float_at_or_below(threshold);
     const std::int64_t w = img.width;
     for (std::int64_t y = 0; y < img.height; ++y) {
         std::uint8_t* out = mask + y * w;
         if (img.row_contiguous()) {
-            const T* in = img.row(y);
-            for (std::int64_t x = 0; x < w; ++x) out[x] = static_cast<double>(in[x]) <= threshold;
+            const float* in = img.row(y);
+            if (above)
+                for (std::int64_t x = 0; x < w; ++x) out[x] = in[x] > t;
+            else
+                for (std::int64_t x = 0; x < w; ++x) out[x] = in[x] <= t;
         } else {
-            for (std::int64_t x = 0; x < w; ++x) out[x] = static_cast<double>(img.at(y, x)) <= threshold;
+            for (std::int64_t x = 0; x < w; ++x) {
+                const float v = img.at(y, x);
+                out[x] = above ? v > t : v <= t;
+            }
         }
     }
 }
 
-// mask[y*w+x] = 1 where value > threshold (NaN -> 0).
-template <typename T>
-void threshold_above(const StridedView<T>& img, double threshold, std::uint8_t* mask) {
+// uint8 maps: a 256-entry table holds the float64 comparison for every value.
+inline void threshold_map(const StridedView<std::uint8_t>& img, double threshold, bool above,
+                          std::uint8_t* mask) {
+    std::uint8_t table[256];
+    for (int v = 0; v < 256; ++v) {
+        const bool at_most = static_cast<double>(v) <= threshold;
+        table[v] = above ? !at_most : at_most;
+    }
     const std::int64_t w = img.width;
     for (std::int64_t y = 0; y < img.height; ++y) {
         std::uint8_t* out = mask + y * w;
         if (img.row_contiguous()) {
-            const T* in = img.row(y);
-            for (std::int64_t x = 0; x < w; ++x) out[x] = static_cast<double>(in[x]) > threshold;
+            const std::uint8_t* in = img.row(y);
+            for (std::int64_t x = 0; x < w; ++x) out[x] = table[in[x]];
         } else {
-            for (std::int64_t x = 0; x < w; ++x) out[x] = static_cast<double>(img.at(y, x)) > threshold;
+            for (std::int64_t x = 0; x < w; ++x) out[x] = table[img.at(y, x)];
         }
     }
 }

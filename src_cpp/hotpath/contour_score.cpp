@@ -1,107 +1,104 @@
 #include "contour_score.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <cstring>
 
 namespace binpick {
 namespace {
 
-struct Axes {
-    double c, s;
+struct Touch {
+    std::int64_t x;
+    std::int32_t label;
 };
 
-inline void extend(ContourMeasures& m, const Axes& ax, std::int64_t x, std::int64_t y) {
-    const double a = static_cast<double>(x) * ax.c + static_cast<double>(y) * ax.s;
-    const double b = -static_cast<double>(x) * ax.s + static_cast<double>(y) * ax.c;
-    if (!m.has_extent) {
-        m.min_a = m.max_a = a;
-        m.min_b = m.max_b = b;
-        m.has_extent = true;
-        return;
+// Candidates 4-adjacent to boundary pixel (x, y), each once, appended to `touches`.
+inline void collect_touches(const std::int32_t* labels, std::int64_t height, std::int64_t width, std::int64_t x,
+                            std::int64_t y, std::vector<Touch>& touches) {
+    const std::int32_t* at = labels + y * width + x;
+    const std::int32_t around[4] = {x > 0 ? at[-1] : 0, x + 1 < width ? at[1] : 0, y > 0 ? at[-width] : 0,
+                                    y + 1 < height ? at[width] : 0};
+    const std::size_t first = touches.size();
+    for (const std::int32_t k : around) {
+        if (k == 0) continue;
+        bool seen = false;
+        for (std::size_t j = first; j < touches.size(); ++j) seen |= touches[j].label == k;
+        if (!seen) touches.push_back({x, k});
     }
-    m.min_a = std::min(m.min_a, a);
-    m.max_a = std::max(m.max_a, a);
-    m.min_b = std::min(m.min_b, b);
-    m.max_b = std::max(m.max_b, b);
-}
-
-// Number of patch pixels where "in candidate k" differs from "occluding".
-inline std::int64_t patch_mismatches(const std::int32_t* labels, const std::uint8_t* occluding,
-                                     std::int64_t width, std::int64_t y0, std::int64_t y1, std::int64_t x0,
-                                     std::int64_t x1, std::int32_t k) {
-    std::int64_t mismatches = 0;
-    for (std::int64_t y = y0; y <= y1; ++y) {
-        const std::int32_t* lr = labels + y * width;
-        const std::uint8_t* orow = occluding + y * width;
-        int row_count = 0;
-        for (std::int64_t x = x0; x <= x1; ++x) row_count += static_cast<int>(lr[x] == k) ^ orow[x];
-        mismatches += row_count;
-    }
-    return mismatches;
 }
 
 }  // namespace
 
+// Why per boundary run and per column: the patches of neighbouring boundary
+// pixels of a row overlap in all but one column, so for each run of boundary
+// pixels and each candidate it touches, the per-column mismatch counts
+// (in candidate XOR occluding) over the patch's rows are computed once and
+// every pixel's patch sum is a difference of their prefix sums. Along a
+// horizontal contour this reads each pixel P times instead of P*P times; a
+// single touching pixel costs the same P*P as the direct sum.
 std::vector<ContourMeasures> measure_contours(const std::int32_t* labels, const std::uint8_t* non_boundary,
                                               const std::uint8_t* occluding, std::int64_t height,
-                                              std::int64_t width, int patch, std::int32_t count,
-                                              const std::vector<double>& angle_rad) {
+                                              std::int64_t width, int patch, std::int32_t count) {
     std::vector<ContourMeasures> out(static_cast<std::size_t>(count) + 1);  // index = label
     if (count == 0) return out;
-    std::vector<Axes> axes(static_cast<std::size_t>(count) + 1);
-    for (std::int32_t k = 1; k <= count; ++k) axes[k] = {std::cos(angle_rad[k - 1]), std::sin(angle_rad[k - 1])};
     const std::int64_t r = patch / 2;
+    std::vector<Touch> touches;
+    std::vector<std::int32_t> run_labels;
+    std::vector<std::int32_t> column, prefix;
 
     for (std::int64_t y = 0; y < height; ++y) {
         const std::uint8_t* nb_row = non_boundary + y * width;
-        const std::int32_t* lab = labels + y * width;
-        for (std::int64_t x = 0; x < width; ++x) {
-            if (nb_row[x]) continue;  // only boundary pixels carry contour terms
-            // Up to four distinct candidates touch this boundary pixel.
-            std::int32_t touching[4];
-            int n_touching = 0;
-            std::int64_t nx[4], ny[4];
-            int n_nb = 0;
-            if (x > 0) { nx[n_nb] = x - 1; ny[n_nb++] = y; }
-            if (x + 1 < width) { nx[n_nb] = x + 1; ny[n_nb++] = y; }
-            if (y > 0) { nx[n_nb] = x; ny[n_nb++] = y - 1; }
-            if (y + 1 < height) { nx[n_nb] = x; ny[n_nb++] = y + 1; }
-            for (int i = 0; i < n_nb; ++i) {
-                const std::int32_t k = labels[ny[i] * width + nx[i]];
-                if (k == 0) continue;
-                extend(out[k], axes[k], nx[i], ny[i]);
-                bool seen = false;
-                for (int j = 0; j < n_touching; ++j) seen |= touching[j] == k;
-                if (!seen) touching[n_touching++] = k;
-            }
-            if (n_touching == 0) continue;
-            (void)lab;
-            // Patch clipped to the image: only in-image pixels count.
-            const std::int64_t y0 = std::max<std::int64_t>(0, y - r), y1 = std::min(height - 1, y + r);
-            const std::int64_t x0 = std::max<std::int64_t>(0, x - r), x1 = std::min(width - 1, x + r);
-            const double n_patch = static_cast<double>((y1 - y0 + 1) * (x1 - x0 + 1));
-            for (int j = 0; j < n_touching; ++j) {
-                const std::int32_t k = touching[j];
-                const std::int64_t mism = patch_mismatches(labels, occluding, width, y0, y1, x0, x1, k);
+        const std::int64_t y0 = std::max<std::int64_t>(0, y - r), y1 = std::min(height - 1, y + r);
+        std::int64_t x = 0;
+        while (x < width) {
+            // The next run [bx0, bx1) of boundary pixels in this row.
+            const void* start = std::memchr(nb_row + x, 0, static_cast<std::size_t>(width - x));
+            if (!start) break;
+            const std::int64_t bx0 = static_cast<const std::uint8_t*>(start) - nb_row;
+            const void* stop = std::memchr(nb_row + bx0, 1, static_cast<std::size_t>(width - bx0));
+            const std::int64_t bx1 = stop ? static_cast<const std::uint8_t*>(stop) - nb_row : width;
+            x = bx1;
+
+            touches.clear();
+            for (std::int64_t bx = bx0; bx < bx1; ++bx) collect_touches(labels, height, width, bx, y, touches);
+            if (touches.empty()) continue;
+            run_labels.clear();
+            for (const Touch& t : touches)
+                if (std::find(run_labels.begin(), run_labels.end(), t.label) == run_labels.end())
+                    run_labels.push_back(t.label);
+
+            for (const std::int32_t k : run_labels) {
+                // Columns any patch of a pixel touching k reaches, clipped to the image.
+                std::int64_t first = width, last = -1;
+                for (const Touch& t : touches)
+                    if (t.label == k) {
+                        first = std::min(first, t.x);
+                        last = std::max(last, t.x);
+                    }
+                const std::int64_t c0 = std::max<std::int64_t>(0, first - r);
+                const std::int64_t c1 = std::min(width - 1, last + r);
+                const std::int64_t n_cols = c1 - c0 + 1;
+                column.assign(static_cast<std::size_t>(n_cols), 0);
+                for (std::int64_t yy = y0; yy <= y1; ++yy) {
+                    const std::int32_t* lr = labels + yy * width + c0;
+                    const std::uint8_t* orow = occluding + yy * width + c0;
+                    std::int32_t* col = column.data();
+                    for (std::int64_t c = 0; c < n_cols; ++c) col[c] += static_cast<std::int32_t>(lr[c] == k) ^ orow[c];
+                }
+                prefix.assign(static_cast<std::size_t>(n_cols) + 1, 0);
+                for (std::int64_t c = 0; c < n_cols; ++c) prefix[c + 1] = prefix[c] + column[c];
+
                 ContourMeasures& m = out[k];
-                m.contour_length += 1;
-                m.s1_sum += (n_patch - static_cast<double>(mism)) / n_patch;
+                for (const Touch& t : touches) {
+                    if (t.label != k) continue;
+                    // Patch clipped to the image: only in-image pixels count.
+                    const std::int64_t a = std::max<std::int64_t>(0, t.x - r), b = std::min(width - 1, t.x + r);
+                    const std::int64_t mismatches = prefix[b - c0 + 1] - prefix[a - c0];
+                    const double n_patch = static_cast<double>((y1 - y0 + 1) * (b - a + 1));
+                    m.contour_length += 1;
+                    m.s1_sum += (n_patch - static_cast<double>(mismatches)) / n_patch;
+                }
             }
         }
-    }
-
-    // Candidate pixels on the image edge are contour pixels too (for extents).
-    auto edge_pixel = [&](std::int64_t x, std::int64_t y) {
-        const std::int32_t k = labels[y * width + x];
-        if (k != 0) extend(out[k], axes[k], x, y);
-    };
-    for (std::int64_t x = 0; x < width; ++x) {
-        edge_pixel(x, 0);
-        edge_pixel(x, height - 1);
-    }
-    for (std::int64_t y = 0; y < height; ++y) {
-        edge_pixel(0, y);
-        edge_pixel(width - 1, y);
     }
     return out;
 }

@@ -1,55 +1,20 @@
 #include "distance_transform.hpp"
 
 #include <algorithm>
-#include <limits>
+#include <cmath>
 
 namespace binpick {
 namespace {
 
-// 1-D squared distance transform of f (Felzenszwalb & Huttenlocher 2012), in place via scratch buffers.
-void edt_1d(const double* f, std::int64_t n, double* d, std::vector<std::int64_t>& v, std::vector<double>& z) {
-    const double inf = std::numeric_limits<double>::infinity();
-    v.assign(static_cast<std::size_t>(n), 0);
-    z.assign(static_cast<std::size_t>(n) + 1, 0.0);
-    std::int64_t k = 0;
-    // Skip leading infinite samples: parabolas rooted at infinity never win.
-    std::int64_t first = 0;
-    while (first < n && f[first] == inf) ++first;
-    if (first == n) {
-        for (std::int64_t q = 0; q < n; ++q) d[q] = inf;
-        return;
-    }
-    v[0] = first;
-    z[0] = -inf;
-    z[1] = inf;
-    for (std::int64_t q = first + 1; q < n; ++q) {
-        if (f[q] == inf) continue;
-        double s;
-        for (;;) {
-            const std::int64_t p = v[k];
-            s = ((f[q] + static_cast<double>(q * q)) - (f[p] + static_cast<double>(p * p))) /
-                (2.0 * static_cast<double>(q - p));
-            if (s <= z[k] && k > 0)
-                --k;
-            else
-                break;
-        }
-        ++k;
-        v[k] = q;
-        z[k] = s;
-        z[k + 1] = inf;
-    }
-    k = 0;
-    for (std::int64_t q = 0; q < n; ++q) {
-        while (z[k + 1] < static_cast<double>(q)) ++k;
-        const double dq = static_cast<double>(q - v[k]);
-        d[q] = dq * dq + f[v[k]];
-    }
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {  // b > 0
+    std::int64_t q = a / b;
+    if ((a % b != 0) && (a < 0)) --q;
+    return q;
 }
 
 }  // namespace
 
-CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t height, std::int64_t width,
+CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t /*height*/, std::int64_t width,
                                      std::int32_t label, std::int64_t min_x, std::int64_t min_y,
                                      std::int64_t max_x, std::int64_t max_y) {
     CandidateDistance out;
@@ -58,29 +23,73 @@ CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t he
     out.box_w = max_x - min_x + 3;
     out.box_h = max_y - min_y + 3;
     const std::int64_t bw = out.box_w, bh = out.box_h;
-    const double inf = std::numeric_limits<double>::infinity();
-    out.sq_dist.assign(static_cast<std::size_t>(bw * bh), 0.0);
-    for (std::int64_t y = 0; y < bh; ++y) {
-        const std::int64_t iy = y + out.box_y;
-        if (iy < 0 || iy >= height) continue;
-        for (std::int64_t x = 0; x < bw; ++x) {
-            const std::int64_t ix = x + out.box_x;
-            if (ix >= 0 && ix < width && labels[iy * width + ix] == label) out.sq_dist[y * bw + x] = inf;
+
+    // Phase 1: per column, distance to the nearest non-candidate pixel in that
+    // column (rows processed in memory order so the inner loops run along rows).
+    // The padding ring is outside the candidate, so every distance is finite.
+    // int32: squared distances within a padded box stay far below 2^31 for any image up to 32k px.
+    std::vector<std::int32_t> g(static_cast<std::size_t>(bw * bh), 0);
+    for (std::int64_t y = 1; y < bh - 1; ++y) {
+        const std::int32_t* lab = labels + (y + out.box_y) * width + out.box_x;
+        std::int32_t* row = g.data() + y * bw;
+        const std::int32_t* above = row - bw;
+        for (std::int64_t x = 1; x < bw - 1; ++x) row[x] = lab[x] == label ? above[x] + 1 : 0;
+    }
+    for (std::int64_t y = bh - 2; y >= 1; --y) {
+        std::int32_t* row = g.data() + y * bw;
+        const std::int32_t* below = row + bw;
+        for (std::int64_t x = 1; x < bw - 1; ++x) row[x] = std::min(row[x], below[x] + 1);
+    }
+
+    // Phase 2: per row, lower envelope of the parabolas (x - i)^2 + g(i)^2.
+    out.sq_dist.assign(g.size(), 0);
+    std::vector<std::int64_t> s(static_cast<std::size_t>(bw)), t(static_cast<std::size_t>(bw)), g2(s.size());
+    for (std::int64_t y = 1; y < bh - 1; ++y) {
+        const std::int32_t* gy = g.data() + y * bw;
+        for (std::int64_t x = 0; x < bw; ++x) g2[x] = static_cast<std::int64_t>(gy[x]) * gy[x];
+        const std::int64_t* gr = g2.data();
+        auto f = [gr](std::int64_t x, std::int64_t i) { return (x - i) * (x - i) + gr[i]; };
+        auto sep = [gr](std::int64_t i, std::int64_t u) {
+            return floor_div(u * u - i * i + gr[u] - gr[i], 2 * (u - i));
+        };
+        std::int64_t q = 0;
+        s[0] = 0;
+        t[0] = 0;
+        for (std::int64_t u = 1; u < bw; ++u) {
+            while (q >= 0 && f(t[q], s[q]) > f(t[q], u)) --q;
+            if (q < 0) {
+                q = 0;
+                s[0] = u;
+            } else {
+                const std::int64_t w = 1 + sep(s[q], u);
+                if (w < bw) {
+                    ++q;
+                    s[q] = u;
+                    t[q] = w;
+                }
+            }
+        }
+        std::int64_t* out_row = out.sq_dist.data() + y * bw;
+        for (std::int64_t u = bw - 1; u >= 0; --u) {
+            out_row[u] = f(u, s[q]);
+            if (u == t[q]) --q;
         }
     }
-    std::vector<std::int64_t> v;
-    std::vector<double> z, f(static_cast<std::size_t>(std::max(bw, bh))), d(f.size());
-    for (std::int64_t x = 0; x < bw; ++x) {  // columns
-        for (std::int64_t y = 0; y < bh; ++y) f[y] = out.sq_dist[y * bw + x];
-        edt_1d(f.data(), bh, d.data(), v, z);
-        for (std::int64_t y = 0; y < bh; ++y) out.sq_dist[y * bw + x] = d[y];
-    }
-    for (std::int64_t y = 0; y < bh; ++y) {  // rows
-        double* row = out.sq_dist.data() + y * bw;
-        std::copy(row, row + bw, f.begin());
-        edt_1d(f.data(), bw, row, v, z);
-    }
     return out;
+}
+
+bool near_candidate_border(const std::int32_t* labels, std::int64_t height, std::int64_t width,
+                           std::int32_t label, std::int64_t x, std::int64_t y, double radius) {
+    const auto r = static_cast<std::int64_t>(std::floor(radius));
+    for (std::int64_t dy = -r; dy <= r; ++dy) {
+        for (std::int64_t dx = -r; dx <= r; ++dx) {
+            if (std::sqrt(static_cast<double>(dx * dx + dy * dy)) > radius) continue;
+            const std::int64_t qx = x + dx, qy = y + dy;
+            if (qx < 0 || qy < 0 || qx >= width || qy >= height) return true;
+            if (labels[qy * width + qx] != label) return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace binpick

@@ -1,9 +1,11 @@
 // Exact Euclidean distance transform inside one candidate, for the grasp's
 // inscribed-circle centre.
 //
-// Why only the bounding box: the grasp needs the transform of the best
-// candidate alone, so it runs on that candidate's bounding box padded by one
-// pixel (Felzenszwalb & Huttenlocher's separable algorithm), never the image.
+// Why only the bounding box, and why Meijster's algorithm: the grasp needs the
+// transform of the best candidate alone, so it runs on that candidate's
+// bounding box padded by one pixel, never on the image; Meijster, Roerdink &
+// Hesselink's two-phase algorithm is exact, linear, and works in integers (so
+// ties between equally distant pixels are exact, as in SciPy's EDT).
 #pragma once
 
 #include <cstdint>
@@ -13,9 +15,7 @@ namespace binpick {
 
 struct CandidateDistance {
     std::int64_t box_x = 0, box_y = 0, box_w = 0, box_h = 0;  // padded box in image pixels
-    std::vector<double> sq_dist;  // squared distance to the nearest non-candidate pixel, box_h x box_w
-
-    double at(std::int64_t x, std::int64_t y) const { return sq_dist[(y - box_y) * box_w + (x - box_x)]; }
+    std::vector<std::int64_t> sq_dist;  // squared distance to the nearest non-candidate pixel, box_h x box_w
 };
 
 // Pixels outside the image count as outside the candidate: the picture ends
@@ -23,5 +23,11 @@ struct CandidateDistance {
 CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t height, std::int64_t width,
                                      std::int32_t label, std::int64_t min_x, std::int64_t min_y,
                                      std::int64_t max_x, std::int64_t max_y);
+
+// True when some pixel within Euclidean distance `radius` of (x, y) -- the pixel
+// itself included -- is outside the candidate or outside the image. Equivalent
+// to "distance transform at (x, y) <= radius", without computing the transform.
+bool near_candidate_border(const std::int32_t* labels, std::int64_t height, std::int64_t width,
+                           std::int32_t label, std::int64_t x, std::int64_t y, double radius);
 
 }  // namespace binpick

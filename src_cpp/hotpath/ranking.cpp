@@ -43,23 +43,38 @@ void choose_grasp(const RankingResult& res, const ComponentStats& best_stats, co
     g.minor_px = best.minor_px;
     g.score = best.score;
     g.candidate_index = 0;
-    const CandidateDistance dist = candidate_distance(labels, height, width, best.label, best_stats.min_x,
-                                                      best_stats.min_y, best_stats.max_x, best_stats.max_y);
     const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5));
     const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5));
-    // Outside the candidate the squared distance is 0, so one test covers both cases.
-    if (std::sqrt(dist.at(cx, cy)) > margin) {
+    // The centroid's pixel is usable when no non-candidate pixel lies within `margin` of it
+    // (a centroid outside the candidate fails this at distance 0).
+    // A window search is cheaper than the transform unless the margin exceeds the candidate's box.
+    const double window = (2.0 * std::floor(margin) + 1.0) * (2.0 * std::floor(margin) + 1.0);
+    const double box = static_cast<double>(best.bbox_w + 2) * static_cast<double>(best.bbox_h + 2);
+    CandidateDistance dist;
+    bool near_border;
+    if (window <= box) {
+        near_border = near_candidate_border(labels, height, width, best.label, cx, cy, margin);
+    } else {
+        dist = candidate_distance(labels, height, width, best.label, best_stats.min_x, best_stats.min_y,
+                                  best_stats.max_x, best_stats.max_y);
+        const std::int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
+        near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
+    }
+    if (!near_border) {
         g.u = best.centroid_u;
         g.v = best.centroid_v;
         g.method = GraspMethod::centroid;
         return;
     }
-    // Inscribed-circle centre: the first (raster order) maximum of the distance.
-    double best_d = -1.0;
+    // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
+    if (dist.sq_dist.empty())
+        dist = candidate_distance(labels, height, width, best.label, best_stats.min_x, best_stats.min_y,
+                                  best_stats.max_x, best_stats.max_y);
+    std::int64_t best_d = -1;
     std::int64_t bx = cx, by = cy;
     for (std::int64_t y = 0; y < dist.box_h; ++y) {
         for (std::int64_t x = 0; x < dist.box_w; ++x) {
-            const double d = dist.sq_dist[y * dist.box_w + x];
+            const std::int64_t d = dist.sq_dist[y * dist.box_w + x];
             if (d > best_d) {
                 best_d = d;
                 bx = x + dist.box_x;
@@ -97,8 +112,8 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     const std::size_t n_px = static_cast<std::size_t>(h * w);
 
     std::vector<std::uint8_t> non_boundary(n_px), occluding(n_px);
-    threshold_at_most(boundaries, params.alpha * probability_scale<TY>(), non_boundary.data());
-    threshold_above(occlusions, params.beta * probability_scale<TZ>(), occluding.data());
+    threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.data());
+    threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.data());
 
     const Components comps = label_components(non_boundary.data(), h, w);
 
@@ -126,8 +141,9 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
 
     std::vector<double> angle(kept.size());
     for (std::size_t i = 0; i < kept.size(); ++i) angle[i] = principal_angle(*kept[i]);
+    const std::vector<AxisExtents> extents = axis_extents(comps, new_id, angle);
     const std::vector<ContourMeasures> contour =
-        measure_contours(labels, non_boundary.data(), occluding.data(), h, w, params.patch, count, angle);
+        measure_contours(labels, non_boundary.data(), occluding.data(), h, w, params.patch, count);
 
     std::int64_t largest = 0;
     for (const ComponentStats* s : kept) largest = std::max(largest, s->area);
@@ -151,8 +167,9 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
         c.s2 = static_cast<double>(s.area) / static_cast<double>(largest);
         c.score = params.w1 * c.s1 + params.w2 * c.s2;
         c.angle_deg = angle[i] * (180.0 / kPi);
-        c.major_px = m.max_a - m.min_a + 1.0;
-        c.minor_px = m.max_b - m.min_b + 1.0;
+        const AxisExtents& e = extents[i + 1];
+        c.major_px = e.max_a - e.min_a + 1.0;
+        c.minor_px = e.max_b - e.min_b + 1.0;
     }
     // Best first; equal scores keep label (raster) order, so the result is deterministic.
     std::stable_sort(res.candidates.begin(), res.candidates.end(),

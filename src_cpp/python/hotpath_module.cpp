@@ -44,6 +44,18 @@ py::array as_map(const py::handle& obj, const char* name) {
         throw py::value_error(std::string(name) + ": expected a 2-D (H, W) map, got " +
                               std::to_string(arr.ndim()) + " dimensions");
     }
+    // Misaligned float32 views (e.g. from a byte buffer at an odd offset) cannot be read in
+    // place portably; copy those (rare) into an aligned array.
+    const auto item = static_cast<std::uintptr_t>(arr.itemsize());
+    const bool aligned = reinterpret_cast<std::uintptr_t>(arr.data()) % item == 0 &&
+                         static_cast<std::uintptr_t>(arr.strides(0)) % item == 0 &&
+                         static_cast<std::uintptr_t>(arr.strides(1)) % item == 0;
+    if (!aligned) {
+        py::list requirements;
+        requirements.append("C");
+        requirements.append("A");
+        arr = py::module_::import("numpy").attr("require")(arr, py::none(), requirements);
+    }
     return arr;
 }
 

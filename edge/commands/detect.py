@@ -1,0 +1,183 @@
+"""`binpick detect`: rank the instance candidates of saved boundary/occlusion maps, write JSON and an overlay.
+
+The offline twin of the appliance's per-frame step: it lets an integrator
+check thresholds and weights on frames saved from the cell, and is the quick
+start's demonstration on the bundled example (examples/pile/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.cli import CommandError
+from edge.postprocess import RankingParams, rank
+
+DEFAULTS = RankingParams()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--boundaries", required=True, type=Path, help="boundary map Y: 8/16-bit grey PNG or .npy"
+    )
+    parser.add_argument(
+        "--occlusions", required=True, type=Path, help="occlusion map Z: 8/16-bit grey PNG or .npy"
+    )
+    parser.add_argument("--image", type=Path, help="camera image drawn under the overlay (same size)")
+    parser.add_argument("--out", required=True, type=Path, help="JSON result to write")
+    parser.add_argument("--overlay", type=Path, help="overlay PNG to write")
+    parser.add_argument(
+        "--alpha", type=float, default=DEFAULTS.alpha, help="boundary threshold (default %(default)s)"
+    )
+    parser.add_argument(
+        "--beta", type=float, default=DEFAULTS.beta, help="occlusion threshold (default %(default)s)"
+    )
+    parser.add_argument(
+        "--min-area",
+        type=float,
+        default=DEFAULTS.min_area,
+        help="px if >= 1, image fraction if < 1 (%(default)s)",
+    )
+    parser.add_argument(
+        "--max-area",
+        type=float,
+        default=DEFAULTS.max_area,
+        help="px if >= 1, image fraction if < 1 (%(default)s)",
+    )
+    parser.add_argument(
+        "--patch", type=int, default=DEFAULTS.patch, help="odd XNOR patch size (default %(default)s)"
+    )
+    parser.add_argument("--w1", type=float, default=DEFAULTS.w1, help="weight of s1 (default %(default)s)")
+    parser.add_argument("--w2", type=float, default=DEFAULTS.w2, help="weight of s2 (default %(default)s)")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULTS.margin,
+        help="px from the border below which the grasp moves "
+        "to the inscribed-circle centre (default %(default)s)",
+    )
+
+
+def read_map(path: Path) -> np.ndarray:
+    """A probability map as uint8 (8-bit PNG: probability*255) or float32 (16-bit PNG scaled, or .npy)."""
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{path}: not a readable .npy file ({exc})") from exc
+        if data.ndim != 2 or data.dtype not in (np.float32, np.float64, np.uint8):
+            raise CommandError(
+                f"{path}: expected a 2-D float32/float64/uint8 array, got {data.dtype} {data.shape}"
+            )
+        return data if data.dtype == np.uint8 else data.astype(np.float32)
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise CommandError(f"{path}: not a readable image")
+    if data.ndim != 2:
+        raise CommandError(f"{path}: expected a single-channel (grey) map, got {data.shape[2]} channels")
+    if data.dtype == np.uint16:
+        return (data.astype(np.float32) / 65535.0).astype(np.float32)
+    if data.dtype != np.uint8:
+        raise CommandError(f"{path}: expected 8- or 16-bit pixels, got {data.dtype}")
+    return data
+
+
+def read_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise CommandError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _size(a: np.ndarray) -> str:
+    return f"{a.shape[1]}x{a.shape[0]}"
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        params = RankingParams(
+            alpha=args.alpha,
+            beta=args.beta,
+            min_area=args.min_area,
+            max_area=math.inf if math.isinf(args.max_area) else args.max_area,
+            patch=args.patch,
+            w1=args.w1,
+            w2=args.w2,
+            margin=args.margin,
+        )
+    except ValueError as exc:
+        raise CommandError(f"--{str(exc).replace('_', '-')}") from exc
+    boundaries = read_map(args.boundaries)
+    occlusions = read_map(args.occlusions)
+    if occlusions.shape != boundaries.shape:
+        raise CommandError(
+            f"{args.occlusions}: size {_size(occlusions)} does not match "
+            f"{args.boundaries} ({_size(boundaries)})"
+        )
+    image = read_image(args.image) if args.image is not None else None
+    if image is not None and image.shape[:2] != boundaries.shape:
+        raise CommandError(
+            f"{args.image}: size {_size(image)} does not match {args.boundaries} ({_size(boundaries)})"
+        )
+
+    start = time.perf_counter()
+    ranking = rank(boundaries, occlusions, params, return_labels=args.overlay is not None)
+    elapsed_ms = (time.perf_counter() - start) * 1e3
+
+    result = {
+        "image": {"width": int(boundaries.shape[1]), "height": int(boundaries.shape[0])},
+        "inputs": {
+            "boundaries": str(args.boundaries),
+            "occlusions": str(args.occlusions),
+            "image": None if args.image is None else str(args.image),
+        },
+        "params": params.to_dict(),
+        "rank_ms": round(elapsed_ms, 3),
+        **ranking.to_dict(),
+    }
+    write_atomically(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    if args.overlay is not None:
+        from edge.overlay import draw_overlay
+
+        picture = draw_overlay(image, boundaries, occlusions, ranking, params)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise CommandError(f"{args.overlay}: could not encode the overlay as PNG")
+        write_atomically(args.overlay, png.tobytes())
+
+    g = ranking.grasp
+    if g is None:
+        print(f"no candidate survived the area filter; wrote {args.out}")
+    else:
+        print(
+            f"{len(ranking.candidates)} candidates; grasp at u={g.u:.1f} v={g.v:.1f} "
+            f"angle={g.angle_deg:.1f} deg "
+            f"score={g.score:.3f} ({g.method}); wrote {args.out}"
+            + (f" and {args.overlay}" if args.overlay else "")
+        )
+    return 0

@@ -1,0 +1,83 @@
+"""The thesis-style picture of one frame's ranking (thesis Figs. 4.23-4.25), for `binpick detect` and the
+appliance's status page.
+
+Drawn on the camera image (or, without one, on the boundary map in grey):
+boundaries blue, occluding side orange (over the blue), the best candidate filled
+translucent green with its contour, the other candidates outlined thinly,
+and the grasp marked by a cross along the candidate's major/minor axes
+(lengths = its extents) with its score. Colours are RGB.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from edge.postprocess import Ranking, RankingParams, binarise
+
+BOUNDARY_RGB = (40, 90, 255)
+OCCLUDING_RGB = (255, 150, 0)
+BEST_RGB = (40, 220, 70)
+OTHER_RGB = (235, 235, 235)
+GRASP_RGB = (255, 40, 40)
+
+
+def _base_image(image: np.ndarray | None, boundaries: np.ndarray) -> np.ndarray:
+    if image is None:
+        y = boundaries.astype(np.float32) / (255.0 if boundaries.dtype == np.uint8 else 1.0)
+        grey = (255 - np.clip(np.nan_to_num(y, nan=1.0), 0, 1) * 255).astype(np.uint8)
+        return np.dstack([grey] * 3)
+    if image.ndim == 2:
+        return np.dstack([image] * 3).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image.astype(np.uint8).copy()
+    raise ValueError(f"image: expected H x W x 3 RGB or H x W grey, got shape {image.shape}")
+
+
+def draw_overlay(
+    image: np.ndarray | None,
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    ranking: Ranking,
+    params: RankingParams,
+) -> np.ndarray:
+    """RGB uint8 picture of the ranking; `ranking` must carry labels (rank(..., return_labels=True))."""
+    if ranking.labels is None:
+        raise ValueError("ranking: expected labels, call rank(..., return_labels=True)")
+    if image is not None and image.shape[:2] != boundaries.shape:
+        raise ValueError(f"image: expected size {boundaries.shape[::-1]}, got {image.shape[1::-1]}")
+    out = _base_image(image, boundaries)
+    non_boundary, occluding = binarise(boundaries, occlusions, params)
+    labels = ranking.labels
+
+    for c in ranking.candidates[1:]:
+        mask = (labels == c.label).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, OTHER_RGB, 1)
+    if ranking.candidates:
+        best = ranking.candidates[0]
+        mask = labels == best.label
+        out[mask] = (0.55 * out[mask] + 0.45 * np.array(BEST_RGB)).astype(np.uint8)
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, BEST_RGB, 2)
+    out[~non_boundary] = BOUNDARY_RGB
+    out[occluding] = OCCLUDING_RGB  # on top: with thick boundaries the occluding side lies inside them
+
+    g = ranking.grasp
+    if g is not None:
+        a = math.radians(g.angle_deg)
+        ux, uy = math.cos(a), math.sin(a)  # major axis, image coordinates (v down)
+        centre = np.array([g.u, g.v])
+        for (dx, dy), length in (((ux, uy), g.major_px), ((-uy, ux), g.minor_px)):
+            half = 0.5 * length * np.array([dx, dy])
+            p0, p1 = np.round(centre - half).astype(int), np.round(centre + half).astype(int)
+            cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), GRASP_RGB, 2, cv2.LINE_AA)
+        c = (round(g.u), round(g.v))
+        cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
+        text = f"{g.score:.2f} {g.angle_deg:.0f}deg"
+        org = (max(0, min(c[0] + 8, out.shape[1] - 90)), max(12, min(c[1] - 8, out.shape[0] - 4)))
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    return out

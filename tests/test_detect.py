@@ -1,0 +1,193 @@
+"""`binpick detect` end to end (real files, real subprocess) and the overlay drawing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, draw_overlay
+from edge.postprocess import RankingParams, rank
+from edge.synthetic_pile import make_pile
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "pile"
+
+
+def binpick(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "detect", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd or ROOT,
+        env=env,
+    )
+
+
+@pytest.fixture
+def small_maps(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    pile = make_pile(8, 96, 128, instances=10, noise=0.03)
+    y8 = np.round(pile.boundaries * 255).astype(np.uint8)
+    z8 = np.round(pile.occlusions * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "y.png"), y8)
+    cv2.imwrite(str(tmp_path / "z.png"), z8)
+    return tmp_path / "y.png", tmp_path / "z.png", y8, z8
+
+
+def test_bundled_example_quick_start_command(tmp_path: Path):
+    out, overlay = tmp_path / "out" / "result.json", tmp_path / "out" / "overlay.png"
+    proc = binpick(
+        "--boundaries", EXAMPLE / "boundaries.png", "--occlusions", EXAMPLE / "occlusions.png",
+        "--image", EXAMPLE / "rgb.png", "--out", out, "--overlay", overlay,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "candidates; grasp at" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["image"] == {"width": 512, "height": 512}
+    assert result["params"] == RankingParams().to_dict()
+    assert len(result["candidates"]) >= 20
+    scores = [c["score"] for c in result["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    for c in result["candidates"]:
+        assert c["score"] == pytest.approx(c["s1"] + c["s2"])
+    assert result["grasp"]["score"] == scores[0]
+    picture = cv2.imread(str(overlay))
+    assert picture.shape == (512, 512, 3)
+
+
+def test_json_matches_the_api(small_maps, tmp_path: Path):
+    y_path, z_path, y8, z8 = small_maps
+    out = tmp_path / "r.json"
+    proc = binpick(
+        "--boundaries", y_path, "--occlusions", z_path, "--out", out, "--patch", "5", "--w2", "0.5"
+    )
+    assert proc.returncode == 0, proc.stderr
+    params = RankingParams(patch=5, w2=0.5)
+    expected = rank(y8, z8, params)
+    result = json.loads(out.read_text())
+    assert result["params"] == params.to_dict()
+    assert result["candidates"] == [c.to_dict() for c in expected.candidates]
+    assert result["grasp"] == expected.grasp.to_dict()
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left nothing behind
+
+
+def test_sixteen_bit_and_npy_maps(small_maps, tmp_path: Path):
+    _, _, y8, z8 = small_maps
+    y16 = (y8.astype(np.uint32) * 257).astype(np.uint16)  # exact: 255 -> 65535
+    cv2.imwrite(str(tmp_path / "y16.png"), y16)
+    np.save(tmp_path / "z.npy", z8.astype(np.float32) / 255)
+    out = tmp_path / "r.json"
+    proc = binpick("--boundaries", tmp_path / "y16.png", "--occlusions", tmp_path / "z.npy", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    expected = rank(y8, z8)
+    assert [c["area"] for c in json.loads(out.read_text())["candidates"]] == [
+        c.area for c in expected.candidates
+    ]
+
+
+def test_no_candidate_writes_null_grasp(tmp_path: Path):
+    cv2.imwrite(str(tmp_path / "y.png"), np.full((8, 8), 255, np.uint8))  # all boundary
+    cv2.imwrite(str(tmp_path / "z.png"), np.zeros((8, 8), np.uint8))
+    out = tmp_path / "r.json"
+    proc = binpick("--boundaries", tmp_path / "y.png", "--occlusions", tmp_path / "z.png", "--out", out,
+                   "--overlay", tmp_path / "o.png")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["candidates"] == [] and result["grasp"] is None
+    assert (tmp_path / "o.png").is_file()
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("binpick detect: error:")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_missing_file(small_maps, tmp_path: Path):
+    y_path, _, _, _ = small_maps
+    proc = binpick(
+        "--boundaries", y_path, "--occlusions", tmp_path / "nope.png", "--out", tmp_path / "r.json"
+    )
+    _one_line_error(proc, "nope.png", "no such file")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_unreadable_file(small_maps, tmp_path: Path):
+    y_path, _, _, _ = small_maps
+    (tmp_path / "junk.png").write_text("not a png")
+    proc = binpick(
+        "--boundaries", tmp_path / "junk.png", "--occlusions", y_path, "--out", tmp_path / "r.json"
+    )
+    _one_line_error(proc, "junk.png", "not a readable image")
+
+
+def test_colour_map_is_rejected(small_maps, tmp_path: Path):
+    y_path, z_path, y8, _ = small_maps
+    cv2.imwrite(str(tmp_path / "rgb_y.png"), np.dstack([y8] * 3))
+    proc = binpick(
+        "--boundaries", tmp_path / "rgb_y.png", "--occlusions", z_path, "--out", tmp_path / "r.json"
+    )
+    _one_line_error(proc, "rgb_y.png", "single-channel")
+
+
+def test_mismatched_sizes(small_maps, tmp_path: Path):
+    y_path, _, _, _ = small_maps
+    cv2.imwrite(str(tmp_path / "small.png"), np.zeros((10, 10), np.uint8))
+    proc = binpick(
+        "--boundaries", y_path, "--occlusions", tmp_path / "small.png", "--out", tmp_path / "r.json"
+    )
+    _one_line_error(proc, "small.png", "10x10", "128x96")
+    cv2.imwrite(str(tmp_path / "img.png"), np.zeros((10, 10, 3), np.uint8))
+    proc = binpick("--boundaries", y_path, "--occlusions", y_path, "--image", tmp_path / "img.png",
+                   "--out", tmp_path / "r.json")  # fmt: skip
+    _one_line_error(proc, "img.png", "does not match")
+
+
+def test_bad_parameter(small_maps, tmp_path: Path):
+    y_path, z_path, _, _ = small_maps
+    proc = binpick(
+        "--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json", "--patch", "4"
+    )
+    _one_line_error(proc, "--patch", "odd")
+    proc = binpick(
+        "--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json", "--min-area", "-1"
+    )
+    _one_line_error(proc, "--min-area")
+
+
+def test_overlay_colours():
+    y = np.zeros((40, 60), np.float32)
+    y[:, 30] = 1  # two halves, the left one on top
+    z = np.zeros_like(y)
+    z[:, 29] = 1
+    params = RankingParams(min_area=1, max_area=math.inf)
+    ranking = rank(y, z, params, return_labels=True)
+    image = np.full((40, 60, 3), 100, np.uint8)
+    out = draw_overlay(image, y, z, ranking, params)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert tuple(out[38, 30]) == BOUNDARY_RGB  # bottom rows: away from the grasp mark and its text
+    assert tuple(out[38, 29]) == OCCLUDING_RGB
+    best_fill = out[35, 5].astype(int)  # inside the best (left) candidate
+    assert best_fill[1] > best_fill[0] and best_fill[1] > best_fill[2]  # tinted green
+    assert tuple(out[35, 45]) == (100, 100, 100)  # the other candidate keeps the image
+    g = ranking.grasp
+    assert tuple(out[round(g.v), round(g.u)]) == GRASP_RGB
+    assert (image == 100).all()  # drawn on a copy
+
+
+def test_overlay_needs_labels():
+    y = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="labels"):
+        draw_overlay(None, y, y, rank(y, y, RankingParams(max_area=math.inf)), RankingParams())
