@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.postprocess import Grasp, Ranking, RankingParams, _candidate_from_row
+from edge.postprocess import Grasp, Ranking, RankingParams, _candidates_from_table
 
 try:  # the module exists only where CUDA was found at build time
     from edge import _hotpath_cuda as _native
@@ -245,8 +245,7 @@ class CudaRanker:
         table, grasp, labels, n_components, device_ms = raw
         self.last_device_ms = float(device_ms)
         self.last_component_count = int(n_components)
-        fields = tuple(_native.CANDIDATE_FIELDS)
-        candidates = [_candidate_from_row(row, fields) for row in table]
+        candidates = _candidates_from_table(table, tuple(_native.CANDIDATE_FIELDS))
         return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
 
 

@@ -150,3 +150,15 @@ def test_replay_edge_cases(host_check: Path, tmp_path: Path) -> None:
         for params in (loose, RankingParams(min_area=10)):
             cpu = rank(y, z, params, return_labels=True)
             assert_identical(cpu, replay(host_check, tmp_path, y, z, params, seed=3), name)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.15])
+def test_replay_synthetic_pile(host_check: Path, tmp_path: Path, noise: float) -> None:
+    pytest.importorskip("cv2", reason="edge.synthetic_pile draws with OpenCV")
+    from edge.synthetic_pile import make_pile
+
+    pile = make_pile(1, 512, 512, instances=30, noise=noise)
+    cpu = rank(pile.boundaries, pile.occlusions, return_labels=True)
+    assert cpu.candidates
+    replayed = replay(host_check, tmp_path, pile.boundaries, pile.occlusions, RankingParams(), seed=5)
+    assert_identical(cpu, replayed, f"pile noise {noise}")

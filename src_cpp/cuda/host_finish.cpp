@@ -56,8 +56,8 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
     }
     if (ranked.empty()) return res;
 
-    // The CPU's choose_grasp (src_cpp/hotpath/ranking.cpp) on the best candidate's crop:
-    // outside the crop is outside the candidate, as outside its bounding box in the image.
+    // The CPU's choose_grasp (src_cpp/hotpath/ranking.cpp, in an anonymous namespace there)
+    // on the best candidate's crop of the component labels.
     const CandidateRecord& best_record = ranked.front();
     const binpick::CandidateResult& best = res.candidates.front();
     const int64_t crop_w = best_record.max_x - best_record.min_x + 1;
@@ -69,28 +69,46 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
     g.minor_px = best.minor_px;
     g.score = best.score;
     g.candidate_index = 0;
-    const binpick::CandidateDistance dist = binpick::candidate_distance(
-        best_crop.data(), crop_h, crop_w, best_record.component, 0, 0, crop_w - 1, crop_h - 1);
-    const auto cx = static_cast<int64_t>(std::floor(best.centroid_u + 0.5));
-    const auto cy = static_cast<int64_t>(std::floor(best.centroid_v + 0.5));
-    if (std::sqrt(dist.at(cx - best_record.min_x, cy - best_record.min_y)) > margin) {
+    // In crop coordinates: outside the crop is outside the candidate, as outside its bbox.
+    const int32_t* crop = best_crop.data();
+    const int32_t component = best_record.component;
+    const auto cx = static_cast<int64_t>(std::floor(best.centroid_u + 0.5)) - best_record.min_x;
+    const auto cy = static_cast<int64_t>(std::floor(best.centroid_v + 0.5)) - best_record.min_y;
+    const double window = (2.0 * std::floor(margin) + 1.0) * (2.0 * std::floor(margin) + 1.0);
+    const double box = static_cast<double>(best.bbox_w + 2) * static_cast<double>(best.bbox_h + 2);
+    binpick::CandidateDistance dist;
+    bool near_border;
+    if (window <= box) {
+        near_border = binpick::near_candidate_border(crop, crop_h, crop_w, component, cx, cy, margin);
+    } else {
+        dist = binpick::candidate_distance(crop, crop_h, crop_w, component, 0, 0, crop_w - 1, crop_h - 1);
+        const int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
+        near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
+    }
+    if (!near_border) {
         g.u = best.centroid_u;
         g.v = best.centroid_v;
         g.method = binpick::GraspMethod::centroid;
         return res;
     }
-    double best_d = -1.0;
+    // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
+    if (dist.sq_dist.empty()) {
+        dist = binpick::candidate_distance(crop, crop_h, crop_w, component, 0, 0, crop_w - 1, crop_h - 1);
+    }
+    int64_t best_d = -1;
     int64_t bx = cx, by = cy;
     for (int64_t y = 0; y < dist.box_h; ++y) {
         for (int64_t x = 0; x < dist.box_w; ++x) {
-            const double d = dist.sq_dist[y * dist.box_w + x];
+            const int64_t d = dist.sq_dist[y * dist.box_w + x];
             if (d > best_d) {
                 best_d = d;
-                bx = x + dist.box_x + best_record.min_x;
-                by = y + dist.box_y + best_record.min_y;
+                bx = x + dist.box_x;
+                by = y + dist.box_y;
             }
         }
     }
+    bx += best_record.min_x;
+    by += best_record.min_y;
     g.u = static_cast<double>(bx);
     g.v = static_cast<double>(by);
     g.method = binpick::GraspMethod::inscribed;
