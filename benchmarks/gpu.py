@@ -30,13 +30,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bicameral import build_network  # noqa: E402
-from edge.synthetic_pile import make_pile  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edge.postprocess import RankingParams, rank  # noqa: E402
@@ -129,7 +129,9 @@ def conv_flops(model: nn.Module, height: int, width: int) -> int:
             handles.append(m.register_forward_hook(deconv_hook))
     weight = next(model.parameters())
     with torch.inference_mode():
-        model(torch.zeros(1, model.config.in_channels, height, width, device=weight.device, dtype=weight.dtype))
+        model(
+            torch.zeros(1, model.config.in_channels, height, width, device=weight.device, dtype=weight.dtype)
+        )
     for h in handles:
         h.remove()
     return total
@@ -181,6 +183,42 @@ class GraphedNetwork:
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def numpy_pile(seed: int, size: int, instances: int, noise: float) -> SimpleNamespace:
+    """Where OpenCV (used by edge.synthetic_pile) is missing: filled ellipses in painter's order;
+    a boundary pixel has a 4-neighbour of another label, the occluding side is the upper one."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((size, size), np.int32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    for k in range(1, instances + 1):
+        cx, cy = rng.uniform(0, size, 2)
+        a, b = rng.uniform(0.05, 0.12) * size, rng.uniform(0.03, 0.08) * size
+        t = rng.uniform(0, np.pi)
+        u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+        v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+        labels[(u / a) ** 2 + (v / b) ** 2 <= 1] = k
+    padded = np.pad(labels, 1, mode="edge")
+    neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+    boundary = np.zeros(labels.shape, bool)
+    occluding = np.zeros(labels.shape, bool)
+    for n in neighbours:
+        boundary |= n != labels
+        occluding |= n < labels
+    y = boundary.astype(np.float32)
+    z = occluding.astype(np.float32)
+    if noise > 0:
+        y = np.clip(y + rng.normal(0, noise, y.shape).astype(np.float32), 0, 1)
+        z = np.clip(z + rng.normal(0, noise, z.shape).astype(np.float32), 0, 1)
+    return SimpleNamespace(labels=labels, boundaries=y, occlusions=z)
+
+
+def synthetic_pile(seed: int, size: int, instances: int, noise: float) -> tuple[object, str]:
+    try:
+        from edge.synthetic_pile import make_pile
+    except ImportError:
+        return numpy_pile(seed, size, instances, noise), "NumPy ellipses (OpenCV missing)"
+    return make_pile(seed, size, size, instances=instances, noise=noise), "edge.synthetic_pile"
 
 
 def pile_rgb(pile_labels: np.ndarray) -> np.ndarray:
@@ -333,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
-    pile = make_pile(0, args.size, args.size, instances=30, noise=0.15)
+    pile, pile_source = synthetic_pile(0, args.size, instances=30, noise=0.15)
+    info["pile"] = pile_source
     ranker = CudaRanker()
     post = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
     print(f"post-processing: {post}", flush=True)
