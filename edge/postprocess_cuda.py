@@ -148,13 +148,17 @@ def _from_dlpack(obj: Any, name: str, stream: int | None) -> _DeviceMap:
 
 def _device_map(obj: Any, name: str, stream: int | None) -> _DeviceMap:
     if hasattr(obj, "__cuda_array_interface__"):
-        return _from_cuda_array_interface(obj, name)
-    if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
-        return _from_dlpack(obj, name, stream)
-    raise ValueError(
-        f"{name}: expected a numpy array, a __cuda_array_interface__ object or a DLPack CUDA tensor, "
-        f"got {type(obj).__name__}"
-    )
+        view = _from_cuda_array_interface(obj, name)
+    elif hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
+        view = _from_dlpack(obj, name, stream)
+    else:
+        raise ValueError(
+            f"{name}: expected a numpy array, a __cuda_array_interface__ object or a DLPack CUDA tensor, "
+            f"got {type(obj).__name__}"
+        )
+    if view.dtype_code == 0 and view.pointer % 4:  # the kernels load float32 directly
+        raise ValueError(f"{name}: float32 data at a misaligned address {view.pointer:#x}")
+    return view
 
 
 def _torch_stream(obj: Any) -> int | None:

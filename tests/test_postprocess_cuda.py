@@ -1,7 +1,7 @@
 """The CUDA ranking (edge.postprocess_cuda) against the CPU hot path (edge.postprocess).
 
-Runs only where `edge._hotpath_cuda` is built and a CUDA device answers; elsewhere every test
-is skipped with the reason. The GPU result must equal the CPU's: same candidates in the same
+The comparisons run only where `edge._hotpath_cuda` is built and a CUDA device answers
+(elsewhere they are skipped with the reason); the input parsing at the end runs everywhere. The GPU result must equal the CPU's: same candidates in the same
 order (labels, areas, boxes, centroids, contour lengths exactly; scores, angles and extents
 within 1e-9, far inside the 1e-6 the hot path promises), the same grasp and the same label
 image.
@@ -18,7 +18,7 @@ from edge.postprocess import Ranking, RankingParams, rank
 from edge.postprocess_cuda import CudaRanker, cuda_available, rank_cuda
 
 CUDA_OK, CUDA_WHY = cuda_available()
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not CUDA_OK, reason=CUDA_WHY)]
+gpu = pytest.mark.skipif(not CUDA_OK, reason=CUDA_WHY)
 
 TOL = 1e-9
 
@@ -101,6 +101,8 @@ PARAMS = [
 ]
 
 
+@pytest.mark.gpu
+@gpu
 @pytest.mark.parametrize("seed", range(48))
 def test_random_maps_match_cpu(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -117,6 +119,8 @@ def test_random_maps_match_cpu(seed: int) -> None:
     compare(y, z, params, f"seed {seed} shape {(h, w)}")
 
 
+@pytest.mark.gpu
+@gpu
 @pytest.mark.parametrize("noise", [0.0, 0.15])
 @pytest.mark.parametrize("seed", range(4))
 def test_synthetic_piles_match_cpu(seed: int, noise: float) -> None:
@@ -129,6 +133,8 @@ def test_synthetic_piles_match_cpu(seed: int, noise: float) -> None:
     compare(as_u8(pile.boundaries), as_u8(pile.occlusions), context=f"uint8 pile {seed}")
 
 
+@pytest.mark.gpu
+@gpu
 def test_equal_scores_keep_raster_order() -> None:
     """Four identical squares score exactly alike: the order must be the CPU's (label order)."""
     y = np.ones((64, 64), np.float32)
@@ -157,11 +163,15 @@ def test_equal_scores_keep_raster_order() -> None:
         ),
     ],
 )
+@pytest.mark.gpu
+@gpu
 def test_edge_cases_match_cpu(name: str, y: np.ndarray, z: np.ndarray) -> None:
     compare(y, z, RankingParams(min_area=0, max_area=math.inf), name)
     compare(y, z, RankingParams(), name)
 
 
+@pytest.mark.gpu
+@gpu
 def test_nan_maps_match_cpu() -> None:
     rng = np.random.default_rng(7)
     y = blobs(rng, 96, 80, 2)
@@ -172,6 +182,8 @@ def test_nan_maps_match_cpu() -> None:
     compare(y, z, RankingParams(min_area=0), "NaN")
 
 
+@pytest.mark.gpu
+@gpu
 @pytest.mark.parametrize("size", [64, 512])
 def test_checkerboard_many_components(size: int) -> None:
     """The most components 4-connectivity allows (size^2/2): large sorts, more records than one copy."""
@@ -182,6 +194,8 @@ def test_checkerboard_many_components(size: int) -> None:
     assert len(gpu.candidates) == size * size // 2
 
 
+@pytest.mark.gpu
+@gpu
 def test_non_contiguous_host_maps() -> None:
     rng = np.random.default_rng(3)
     y = blobs(rng, 130, 170, 2)
@@ -190,6 +204,8 @@ def test_non_contiguous_host_maps() -> None:
     compare(y.T, z.T, context="transposed")
 
 
+@pytest.mark.gpu
+@gpu
 def test_repeated_calls_are_deterministic() -> None:
     rng = np.random.default_rng(11)
     y = blobs(rng, 256, 256, 2)
@@ -203,6 +219,8 @@ def test_repeated_calls_are_deterministic() -> None:
     assert ranker.last_device_ms > 0
 
 
+@pytest.mark.gpu
+@gpu
 def test_workspace_grows_and_shrinks_between_sizes() -> None:
     rng = np.random.default_rng(5)
     ranker = CudaRanker()
@@ -211,6 +229,8 @@ def test_workspace_grows_and_shrinks_between_sizes() -> None:
         assert_same(rank(y, z, return_labels=True), ranker.rank(y, z, return_labels=True), f"{(h, w)}")
 
 
+@pytest.mark.gpu
+@gpu
 def test_torch_device_tensors_stay_on_the_gpu() -> None:
     torch = torch_cuda()
     rng = np.random.default_rng(2)
@@ -236,6 +256,8 @@ def test_torch_device_tensors_stay_on_the_gpu() -> None:
     assert_same(cpu, rank_cuda(yt[None, None][0, 0], zt[None, None][0, 0], return_labels=True), "NCHW view")
 
 
+@pytest.mark.gpu
+@gpu
 def test_dlpack_only_tensors() -> None:
     torch = torch_cuda()
 
@@ -263,6 +285,8 @@ def test_dlpack_only_tensors() -> None:
     )
 
 
+@pytest.mark.gpu
+@gpu
 def test_runs_on_a_given_stream() -> None:
     torch = torch_cuda()
     rng = np.random.default_rng(9)
@@ -276,6 +300,8 @@ def test_runs_on_a_given_stream() -> None:
     assert_same(rank(y, z, return_labels=True), gpu, "side stream")
 
 
+@pytest.mark.gpu
+@gpu
 def test_bad_inputs_name_the_argument() -> None:
     y = np.zeros((8, 8), np.float32)
     with pytest.raises(ValueError, match="boundaries"):
@@ -303,3 +329,69 @@ def test_bad_inputs_name_the_argument() -> None:
     fake = HostMemoryPretendingToBeDevice(y)
     with pytest.raises(ValueError, match="boundaries"):
         rank_cuda(fake, fake)
+
+
+# Input parsing, checked without a GPU (the pointers are never dereferenced here).
+
+
+class FakeCudaArray:
+    def __init__(self, shape, typestr="<f4", pointer=0x10000, strides=None, stream=None):
+        self.__cuda_array_interface__ = {
+            "shape": shape, "typestr": typestr, "data": (pointer, False), "strides": strides, "version": 3,
+        }  # fmt: skip
+        if stream is not None:
+            self.__cuda_array_interface__["stream"] = stream
+
+
+def test_cuda_array_interface_is_read_in_elements() -> None:
+    from edge.postprocess_cuda import _device_map
+
+    view = _device_map(FakeCudaArray((5, 7)), "boundaries", None)
+    assert (view.pointer, view.dtype_code, view.row_stride, view.col_stride) == (0x10000, 0, 7, 1)
+    assert (view.height, view.width, view.stream) == (5, 7, None)
+    transposed = _device_map(FakeCudaArray((7, 5), "|u1", strides=(1, 7), stream=2), "occlusions", None)
+    assert (transposed.dtype_code, transposed.row_stride, transposed.col_stride, transposed.stream) == (
+        1,
+        1,
+        7,
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fake", "message"),
+    [
+        (FakeCudaArray((5, 7), "<f8"), "float32 or uint8"),
+        (FakeCudaArray((1, 5, 7)), "HxW"),
+        (FakeCudaArray((5, 7), pointer=0x10002), "misaligned"),
+        (FakeCudaArray((5, 7), strides=(30, 6)), "strides"),
+        (object(), "numpy array"),
+    ],
+)
+def test_bad_device_inputs_name_the_argument(fake, message: str) -> None:
+    from edge.postprocess_cuda import _device_map
+
+    with pytest.raises(ValueError, match=f"boundaries: .*{message}"):
+        _device_map(fake, "boundaries", None)
+
+
+def test_dlpack_tensor_is_parsed_through_its_capsule() -> None:
+    """NumPy's (host) DLPack capsule, presented as a CUDA tensor, checks the DLTensor layout."""
+    from edge.postprocess_cuda import _device_map
+
+    base = np.zeros((9, 12), np.float32)
+    view_of = base[1:8:2, 2:11:3]
+
+    class AsIfOnCuda:
+        def __dlpack__(self, stream=None):
+            return view_of.__dlpack__()
+
+        def __dlpack_device__(self):
+            return (2, 0)
+
+    view = _device_map(AsIfOnCuda(), "boundaries", None)
+    assert view.pointer == view_of.__array_interface__["data"][0]
+    assert (view.height, view.width, view.row_stride, view.col_stride) == (4, 3, 24, 3)
+    assert view.dtype_code == 0
+    with pytest.raises(ValueError, match="boundaries: DLPack tensor is not on a CUDA device"):
+        _device_map(view_of, "boundaries", None)
