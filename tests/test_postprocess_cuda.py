@@ -1,15 +1,17 @@
 """The CUDA ranking (edge.postprocess_cuda) against the CPU hot path (edge.postprocess).
 
 The comparisons run only where `edge._hotpath_cuda` is built and a CUDA device answers
-(elsewhere they are skipped with the reason); the input parsing at the end runs everywhere. The GPU result must equal the CPU's: same candidates in the same
-order (labels, areas, boxes, centroids, contour lengths exactly; scores, angles and extents
-within 1e-9, far inside the 1e-6 the hot path promises), the same grasp and the same label
-image.
+(elsewhere they are skipped with the reason; with BINPICK_REQUIRE_GPU=1 they fail instead);
+the input parsing at the end runs everywhere. The GPU result must equal the CPU's: same
+candidates in the same order (labels, areas, boxes, centroids, contour lengths exactly;
+scores, angles and extents within 1e-9, far inside the 1e-6 the hot path promises), the same
+grasp and the same label image.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -18,13 +20,20 @@ from edge.postprocess import Ranking, RankingParams, rank
 from edge.postprocess_cuda import CudaRanker, cuda_available, rank_cuda
 
 CUDA_OK, CUDA_WHY = cuda_available()
-gpu = pytest.mark.skipif(not CUDA_OK, reason=CUDA_WHY)
+# scripts/gpu_check.sh sets BINPICK_REQUIRE_GPU=1: on the GPU machine a missing GPU is a failure.
+REQUIRE_GPU = os.environ.get("BINPICK_REQUIRE_GPU") == "1"
+gpu = pytest.mark.skipif(not CUDA_OK and not REQUIRE_GPU, reason=CUDA_WHY)
 
 TOL = 1e-9
 
 
 def torch_cuda():
     """torch when it has a usable CUDA device (for the device-input tests), else skip."""
+    if REQUIRE_GPU:
+        import torch
+
+        assert torch.cuda.is_available(), "BINPICK_REQUIRE_GPU=1 but torch has no CUDA device"
+        return torch
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch has no CUDA device")
