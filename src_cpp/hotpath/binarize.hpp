@@ -4,7 +4,7 @@
 // converting once into contiguous masks lets every later stage (labelling,
 // patch scoring) run over plain bytes.
 //
-// Convention (shared with edge/postprocess_reference.py): the value is promoted
+// Convention (the same as edge.postprocess.binarise): the value is promoted
 // to float64 and compared with the float64 threshold; uint8 maps hold
 // probability*255, so their threshold is t*255. NaN compares false, so a NaN
 // boundary pixel is a boundary (not "<= alpha") and a NaN occlusion pixel is

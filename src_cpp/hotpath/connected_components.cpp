@@ -42,8 +42,6 @@ void add_run(ComponentStats& s, const Run& r) {
         s.min_x = r.x0;
         s.max_x = r.x1 - 1;
         s.min_y = s.max_y = r.y;
-        s.first_y = r.y;
-        s.first_x = r.x0;
     } else {
         s.min_x = std::min(s.min_x, r.x0);
         s.max_x = std::max(s.max_x, r.x1 - 1);
@@ -59,7 +57,6 @@ void add_run(ComponentStats& s, const Run& r) {
 }
 
 void merge_into(ComponentStats& dst, const ComponentStats& src) {
-    // src was created after dst (larger provisional label), so dst keeps its first pixel.
     dst.area += src.area;
     dst.sum_x += src.sum_x;
     dst.sum_y += src.sum_y;
@@ -140,13 +137,16 @@ Components label_components(const std::uint8_t* mask, std::int64_t height, std::
 
 void paint_labels(const Components& comps, const std::vector<std::int32_t>& new_id, std::int64_t height,
                   std::int64_t width, std::int32_t* labels) {
-    std::fill(labels, labels + height * width, 0);
+    // Every pixel written once: gaps between runs get 0 as the runs are painted (raster order).
+    std::int64_t cursor = 0;  // next unwritten pixel, flat index
     for (const Run& r : comps.runs) {
-        const std::int32_t id = new_id[r.label];
-        if (id == 0) continue;
-        std::int32_t* row = labels + static_cast<std::int64_t>(r.y) * width;
-        std::fill(row + r.x0, row + r.x1, id);
+        const std::int64_t start = static_cast<std::int64_t>(r.y) * width + r.x0;
+        const std::int64_t stop = static_cast<std::int64_t>(r.y) * width + r.x1;
+        std::fill(labels + cursor, labels + start, 0);
+        std::fill(labels + start, labels + stop, new_id[r.label]);
+        cursor = stop;
     }
+    std::fill(labels + cursor, labels + height * width, 0);
 }
 
 }  // namespace binpick

@@ -17,7 +17,6 @@ struct ComponentStats {
     std::int64_t sum_x = 0, sum_y = 0;                // first moments (x = column, y = row)
     std::int64_t sum_xx = 0, sum_yy = 0, sum_xy = 0;  // raw second moments
     std::int32_t min_x = 0, max_x = 0, min_y = 0, max_y = 0;  // inclusive bounding box
-    std::int32_t first_y = 0, first_x = 0;            // first pixel in raster order
 };
 
 struct Run {
