@@ -18,6 +18,7 @@ mkdir -p "$OUT"
 PY=${BINPICK_PYTHON:-$(command -v python3)}
 export PYTHONPATH=${PYTHONPATH:-.}
 export CUDAARCHS=${CUDAARCHS:-90}
+export BINPICK_BUILD_JOBS=${BINPICK_BUILD_JOBS:-$(nproc)}
 export BINPICK_PYTHON=$PY PY
 export BINPICK_REQUIRE_GPU=1  # the GPU test fails, rather than skips, without a usable GPU
 failures=0
