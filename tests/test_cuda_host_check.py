@@ -130,11 +130,12 @@ def test_replay_edge_cases(host_check: Path, tmp_path: Path) -> None:
     checker = (np.indices((40, 40)).sum(axis=0) % 2).astype(np.float32)
     nan_map = smooth(np.random.default_rng(1), 50, 60, 3).astype(np.float32)
     nan_map[::7, ::5] = np.nan
-    squares = np.ones((64, 64), np.float32)
-    occ = np.zeros((64, 64), np.float32)
-    for top, left in [(4, 4), (4, 36), (36, 4), (36, 36)]:
-        squares[top : top + 20, left : left + 20] = 0.0
-        occ[top : top + 20, left : left + 20] = 1.0
+    tile = (np.random.default_rng(0).random((26, 26)) < 0.5).astype(np.float32)
+    squares = np.ones((100, 100), np.float32)
+    occ = np.zeros((100, 100), np.float32)
+    for top, left in [(10, 10), (10, 60), (60, 10), (60, 60)]:  # equal scores: a tie to keep in order
+        squares[top : top + 16, left : left + 16] = 0.0
+        occ[top - 5 : top + 21, left - 5 : left + 21] = tile
     maps = {
         "all boundary": (np.ones((9, 70), np.float32), np.ones((9, 70), np.float32)),
         "no boundary": (np.zeros((9, 70), np.float32), np.zeros((9, 70), np.float32)),
