@@ -1,0 +1,398 @@
+"""End-to-end GPU latency of one pick: host image in -> grasp out, F100 and F25 at 512x512.
+
+Per network width, measured side by side in one run on one GPU (printed with the table):
+  - end to end: 8-bit RGB numpy image -> pinned copy -> GPU -> preprocessing, network and sigmoid
+    (PyTorch, fp16, channels-last, one CUDA graph) -> CUDA ranking of the maps in place
+    (edge.postprocess_cuda) -> Grasp on the host; p50/p95 and each stage's share;
+  - the same with the maps copied to the host and ranked by the CPU hot path (edge.postprocess),
+    the alternative a user would pick;
+  - the compute floor: the network's FLOPs, counted analytically from its convolutions, over the
+    fp16 matrix throughput measured in this run (a large matmul).
+And once: the GPU post-processing alone (target <= 0.5 ms at 512x512) vs the CPU hot path, on a
+synthetic 30-instance pile (edge.synthetic_pile), since an untrained network's maps are not a
+realistic pile. End-to-end figures are given both for ranking the network's own maps and for
+ranking that pile in their place (network still run): the second is the realistic cycle.
+
+The network is untrained (latency does not depend on the weights); the normalisation uses
+ImageNet mean/std.
+
+    PYTHONPATH=. python benchmarks/gpu.py --json gpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from bicameral import build_network  # noqa: E402
+from torch import nn  # noqa: E402
+
+from edge.postprocess import RankingParams, rank  # noqa: E402
+from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "gpu": torch.cuda.get_device_name(0),
+        "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+        "sm_count": props.multi_processor_count,
+        "cuda": torch.version.cuda,
+        "torch": torch.__version__,
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def percentiles(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"p50_ms": round(statistics.median(ordered), 4), "p95_ms": round(p95, 4), "runs": len(ordered)}
+
+
+def timed_runs(fn: Callable[[], object], repeats: int, warmup: int) -> list[float]:
+    """Wall-clock milliseconds of `fn`, which must return only once its result is on the host."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def matmul_tflops(n: int = 8192, repeats: int = 20) -> float:
+    """Dense fp16 matrix throughput (tensor cores) in TFLOP/s, the floor's denominator."""
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        a @ b
+    stop.record()
+    stop.synchronize()
+    seconds = start.elapsed_time(stop) / 1000 / repeats
+    return 2 * n**3 / seconds / 1e12
+
+
+def conv_flops(model: nn.Module, height: int, width: int) -> int:
+    """FLOPs (2 per multiply-add) of every convolution for one image, from the layer shapes."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        per_output = (module.in_channels // module.groups) * kh * kw
+        total += 2 * per_output * output[0].numel()
+
+    def deconv_hook(module: nn.ConvTranspose2d, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        per_input = (module.out_channels // module.groups) * kh * kw
+        total += 2 * per_input * inputs[0][0].numel()
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.ConvTranspose2d):
+            handles.append(m.register_forward_hook(deconv_hook))
+    weight = next(model.parameters())
+    with torch.inference_mode():
+        model(
+            torch.zeros(1, model.config.in_channels, height, width, device=weight.device, dtype=weight.dtype)
+        )
+    for h in handles:
+        h.remove()
+    return total
+
+
+class GraphedNetwork:
+    """uint8 HxWx3 on the GPU -> normalised fp16 channels-last -> network -> sigmoid -> float32 maps.
+
+    The whole chain is one CUDA graph replayed per frame: no per-layer launch cost and no
+    allocation; the outputs live in static tensors the ranking reads in place.
+    """
+
+    def __init__(self, width: str, height_px: int, width_px: int) -> None:
+        torch.manual_seed(0)
+        model = build_network("bicameral", width).eval().to("cuda").half()
+        model = model.to(memory_format=torch.channels_last)
+        model.set_export_mode(True)  # capture-safe unpooling (elementwise mask form)
+        self.model = model
+        self.image = torch.zeros(height_px, width_px, 3, dtype=torch.uint8, device="cuda")
+        self.pinned = torch.zeros(height_px, width_px, 3, dtype=torch.uint8).pin_memory()
+        mean = torch.tensor(IMAGENET_MEAN, device="cuda", dtype=torch.float16).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device="cuda", dtype=torch.float16).view(1, 3, 1, 1)
+        self._scale = (1.0 / (255.0 * std)).contiguous()
+        self._shift = (-mean / std).contiguous()
+        self.boundaries = torch.zeros(height_px, width_px, device="cuda")
+        self.occlusions = torch.zeros(height_px, width_px, device="cuda")
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode():
+            with torch.cuda.stream(stream):
+                for _ in range(3):
+                    self._forward()
+            torch.cuda.current_stream().wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self._forward()
+        torch.cuda.synchronize()
+
+    def _forward(self) -> None:
+        x = self.image.permute(2, 0, 1).unsqueeze(0).half()
+        x = (x * self._scale + self._shift).contiguous(memory_format=torch.channels_last)
+        y_logits, z_logits = self.model(x)
+        self.boundaries.copy_(torch.sigmoid(y_logits[0, 0].float()))
+        self.occlusions.copy_(torch.sigmoid(z_logits[0, 0].float()))
+
+    def upload(self, rgb: np.ndarray) -> None:
+        self.pinned.numpy()[...] = rgb
+        self.image.copy_(self.pinned, non_blocking=True)
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+def numpy_pile(seed: int, size: int, instances: int, noise: float) -> SimpleNamespace:
+    """Where OpenCV (used by edge.synthetic_pile) is missing: filled ellipses in painter's order;
+    a boundary pixel has a 4-neighbour of another label, the occluding side is the upper one."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((size, size), np.int32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    for k in range(1, instances + 1):
+        cx, cy = rng.uniform(0, size, 2)
+        a, b = rng.uniform(0.05, 0.12) * size, rng.uniform(0.03, 0.08) * size
+        t = rng.uniform(0, np.pi)
+        u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
+        v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
+        labels[(u / a) ** 2 + (v / b) ** 2 <= 1] = k
+    padded = np.pad(labels, 1, mode="edge")
+    neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+    boundary = np.zeros(labels.shape, bool)
+    occluding = np.zeros(labels.shape, bool)
+    for n in neighbours:
+        boundary |= n != labels
+        occluding |= n < labels
+    y = boundary.astype(np.float32)
+    z = occluding.astype(np.float32)
+    if noise > 0:
+        y = np.clip(y + rng.normal(0, noise, y.shape).astype(np.float32), 0, 1)
+        z = np.clip(z + rng.normal(0, noise, z.shape).astype(np.float32), 0, 1)
+    return SimpleNamespace(labels=labels, boundaries=y, occlusions=z)
+
+
+def synthetic_pile(seed: int, size: int, instances: int, noise: float) -> tuple[object, str]:
+    try:
+        from edge.synthetic_pile import make_pile
+    except ImportError:
+        return numpy_pile(seed, size, instances, noise), "NumPy ellipses (OpenCV missing)"
+    return make_pile(seed, size, size, instances=instances, noise=noise), "edge.synthetic_pile"
+
+
+def pile_rgb(pile_labels: np.ndarray) -> np.ndarray:
+    """A colour picture of the pile (the camera image stand-in; content does not change timing)."""
+    rng = np.random.default_rng(0)
+    palette = rng.integers(40, 255, size=(int(pile_labels.max()) + 1, 3), dtype=np.uint8)
+    palette[0] = (20, 20, 20)
+    return palette[pile_labels]
+
+
+def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) -> dict:
+    y_gpu = torch.from_numpy(pile.boundaries).cuda()
+    z_gpu = torch.from_numpy(pile.occlusions).cuda()
+    torch.cuda.synchronize()
+    params = RankingParams()
+    device_ms: list[float] = []
+
+    def gpu_call() -> None:
+        ranker.rank(y_gpu, z_gpu, params)
+        device_ms.append(ranker.last_device_ms)
+
+    gpu = timed_runs(gpu_call, repeats, warmup=20)
+    device_ms = device_ms[20:]
+    cpu = timed_runs(lambda: rank(pile.boundaries, pile.occlusions, params), cpu_repeats, warmup=2)
+    ranking = ranker.rank(y_gpu, z_gpu, params)
+    row = {
+        "candidates": len(ranking.candidates),
+        "components": ranker.last_component_count,
+        "gpu_wall": percentiles(gpu),
+        "gpu_device": percentiles(device_ms),
+        "cpu_hotpath": percentiles(cpu),
+    }
+    row["cpu_over_gpu"] = round(row["cpu_hotpath"]["p50_ms"] / row["gpu_wall"]["p50_ms"], 2)
+    row["meets_0_5_ms"] = row["gpu_wall"]["p50_ms"] <= 0.5
+    return row
+
+
+def bench_end_to_end(
+    width: str, pile, ranker: CudaRanker, tflops: float, repeats: int, cpu_repeats: int
+) -> dict:
+    h, w = pile.boundaries.shape
+    net = GraphedNetwork(width, h, w)
+    rgb = pile_rgb(pile.labels)
+    pile_y = torch.from_numpy(pile.boundaries).cuda()
+    pile_z = torch.from_numpy(pile.occlusions).cuda()
+    params = RankingParams()
+    stream = torch.cuda.current_stream()
+
+    def cycle(maps: tuple[torch.Tensor, torch.Tensor]) -> None:
+        net.upload(rgb)
+        net.replay()
+        ranker.rank(maps[0], maps[1], params, stream=stream.cuda_stream)  # returns with the grasp on the host
+
+    stages: dict[str, list[float]] = {"upload": [], "inference": [], "postprocess": []}
+
+    def staged_cycle() -> None:
+        """One cycle with a synchronisation after each stage, to apportion the time."""
+        t0 = time.perf_counter()
+        net.upload(rgb)
+        torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        net.replay()
+        torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        ranker.rank(pile_y, pile_z, params, stream=stream.cuda_stream)
+        t3 = time.perf_counter()
+        for name, ms in zip(stages, ((t1 - t0), (t2 - t1), (t3 - t2)), strict=True):
+            stages[name].append(ms * 1000)
+
+    def cpu_cycle() -> None:
+        """The alternative: maps copied to the host, ranked by the CPU hot path. Like the headline
+        figure, it ranks the pile in place of the untrained network's maps (after copying those)."""
+        net.upload(rgb)
+        net.replay()
+        net.boundaries.cpu(), net.occlusions.cpu()
+        rank(pile.boundaries, pile.occlusions, params)
+
+    with torch.inference_mode():
+        own = timed_runs(lambda: cycle((net.boundaries, net.occlusions)), repeats, warmup=20)
+        own_candidates = len(ranker.rank(net.boundaries, net.occlusions, params).candidates)
+        realistic = timed_runs(lambda: cycle((pile_y, pile_z)), repeats, warmup=20)
+        timed_runs(staged_cycle, repeats, warmup=0)
+        cpu_alt = timed_runs(cpu_cycle, cpu_repeats, warmup=3)
+        flops = conv_flops(net.model, h, w)
+    stage_p50 = {k: statistics.median(v) for k, v in stages.items()}
+    total = sum(stage_p50.values())
+    row = {
+        "width": width,
+        "size": f"{h}x{w}",
+        "end_to_end_network_maps": percentiles(own),
+        "network_maps_candidates": own_candidates,
+        "end_to_end_pile_maps": percentiles(realistic),
+        "end_to_end_cpu_postprocess": percentiles(cpu_alt),
+        "stage_p50_ms": {k: round(v, 4) for k, v in stage_p50.items()},
+        "stage_share": {k: round(v / total, 3) for k, v in stage_p50.items()},
+        "gflops": round(flops / 1e9, 2),
+        "matmul_tflops": round(tflops, 1),
+        "compute_floor_ms": round(flops / (tflops * 1e12) * 1000, 4),
+    }
+    row["cpu_postprocess_over_gpu"] = round(
+        row["end_to_end_cpu_postprocess"]["p50_ms"] / row["end_to_end_pile_maps"]["p50_ms"], 2
+    )
+    return row
+
+
+TARGETS_MS = {"F100": 5.0, "F25": 2.0}
+
+
+def print_table(info: dict, post: dict, rows: list[dict]) -> None:
+    print("\nmachine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    print(
+        f"\nGPU post-processing alone, 512x512 pile ({post['candidates']} candidates of "
+        f"{post['components']} components): p50 {post['gpu_wall']['p50_ms']:.3f} ms wall "
+        f"(p95 {post['gpu_wall']['p95_ms']:.3f}), {post['gpu_device']['p50_ms']:.3f} ms GPU events; "
+        f"CPU hot path p50 {post['cpu_hotpath']['p50_ms']:.3f} ms -> {post['cpu_over_gpu']}x; "
+        f"target <= 0.5 ms: {'met' if post['meets_0_5_ms'] else 'NOT met'}"
+    )
+    head = (
+        f"\n{'net':>5} {'e2e p50':>8} {'e2e p95':>8} {'target':>7} {'floor':>7} {'GFLOP':>7} "
+        f"{'upload':>7} {'infer':>7} {'post':>7} {'own-maps p50':>13} {'CPU-post p50':>13}"
+    )
+    print(head + "   (ms; e2e ranks the pile maps; stage shares from synchronised cycles)")
+    for r in rows:
+        e2e = r["end_to_end_pile_maps"]
+        share = r["stage_share"]
+        target = TARGETS_MS.get(r["width"])
+        print(
+            f"{r['width']:>5} {e2e['p50_ms']:>8.3f} {e2e['p95_ms']:>8.3f} {target or '-':>7} "
+            f"{r['compute_floor_ms']:>7.3f} {r['gflops']:>7.1f} "
+            f"{share['upload']:>6.0%} {share['inference']:>7.0%} {share['postprocess']:>7.0%} "
+            f"{r['end_to_end_network_maps']['p50_ms']:>13.3f} "
+            f"{r['end_to_end_cpu_postprocess']['p50_ms']:>13.3f}"
+        )
+    print(f"fp16 matmul throughput (8192^3): {rows[0]['matmul_tflops'] if rows else '-'} TFLOP/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", nargs="+", default=["F100", "F25"])
+    parser.add_argument("--size", type=int, default=512, help="square image side in pixels")
+    parser.add_argument("--repeats", type=int, default=300, help="timed GPU cycles per figure")
+    parser.add_argument("--cpu-repeats", type=int, default=30, help="timed cycles with CPU post-processing")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    if not torch.cuda.is_available():
+        print("error: torch.cuda.is_available() is False: this benchmark needs a CUDA GPU", file=sys.stderr)
+        return 2
+    ok, why = cuda_available()
+    if not ok:
+        print(f"error: {why} (build it: scripts/gpu_check.sh)", file=sys.stderr)
+        return 2
+    torch.backends.cudnn.benchmark = True
+    info = machine()
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+    pile, pile_source = synthetic_pile(0, args.size, instances=30, noise=0.15)
+    info["pile"] = pile_source
+    ranker = CudaRanker()
+    post = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
+    print(f"post-processing: {post}", flush=True)
+    tflops = matmul_tflops()
+    rows = []
+    for width in args.widths:
+        rows.append(bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats))
+        torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
+        print(f"{width}: {rows[-1]}", flush=True)
+    print_table(info, post, rows)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        result = {"machine": info, "postprocess": post, "end_to_end": rows, "targets_ms": TARGETS_MS}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,440 @@
+// CUDA kernels of the ranking hot path and their orchestration on one stream.
+//
+//   init       binarise Y and Z (double comparisons, as the CPU); link each candidate pixel
+//              to the start of its run inside its warp's row segment (ballot), the segment's
+//              first pixel to the previous segment's last pixel when both are candidates
+//   merge      union-find across rows, only where the left neighbours do not already join
+//   compress   every pixel points at its root (the component's first pixel in raster order)
+//   pairs      per boundary pixel: how many distinct components touch it (4-neighbourhood)
+//   scans      root flags -> component numbers 1..n in raster order; pair counts -> offsets
+//   -- host reads n and the pair total (first sync) --
+//   relabel    labels[p] = component number, 0 on boundary pixels
+//   stats      area, bbox and raw moments per component, one atomic set per horizontal run
+//   filter     area filter (the CPU's double comparison), largest kept area, kept numbering
+//   axes       principal axes of kept candidates from their exact integer moments
+//   contour    per boundary pixel: one (component, term) pair per touching component, at the
+//              pixel's scanned offset (raster order); extents along the axes
+//   sort       stable radix sort of the pairs by component: raster order within a component
+//   score      per candidate, the contour terms summed sequentially in raster order (the
+//              CPU's order, so s1 is the same double); s2, score; stable descending sort
+//   gather     ranked records -- host copies counts and records (second sync), then the best
+//              candidate's label crop (third sync)
+// Races: union-find links only ever lower parent values (atomicMin with retry); all other
+// cross-thread writes are atomics on per-component counters or min/max; each kernel reads
+// what earlier kernels wrote, so kernel boundaries are the only barriers needed.
+#include "cuda_ranker.hpp"
+#include "kernel_bodies.cuh"
+
+#include <cub/device/device_radix_sort.cuh>
+#include <cub/device/device_scan.cuh>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace binpick_cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerBlock = 8;
+constexpr int kStatsChunk = 16;  // pixels of one row per thread in the statistics pass
+constexpr int kThreads = 256;
+
+void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) {
+        throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
+    }
+}
+
+struct ParentLoad {
+    const volatile int32_t* parent;
+    __device__ int32_t operator()(int32_t i) const { return parent[i]; }
+};
+
+struct ParentAtomicMin {
+    int32_t* parent;
+    __device__ int32_t operator()(int32_t i, int32_t v) const { return atomicMin(parent + i, v); }
+};
+
+__device__ __forceinline__ int64_t thread_x() { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t thread_y() { return static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; }
+
+// One warp = one 32-pixel row segment: blockDim.x == 32, so the ballot covers the segment.
+__global__ void init_kernel(MapView y_map, MapView z_map, double alpha, double beta, int64_t width,
+                            int64_t height, int32_t* parent, uint8_t* flags) {
+    const int lane = threadIdx.x;
+    const int64_t x0 = static_cast<int64_t>(blockIdx.x) * kWarp;
+    const int64_t x = x0 + lane;
+    const int64_t row = thread_y();
+    if (row >= height) return;  // uniform for the warp
+    const bool inside = x < width;
+    const bool candidate = inside && is_candidate_pixel(y_map, x, row, alpha);
+    const bool occluding = inside && is_occluding_pixel(z_map, x, row, beta);
+    const unsigned candidate_mask = __ballot_sync(0xffffffffu, candidate);
+    if (!inside) return;
+    init_pixel(y_map, alpha, width, x0, lane, row, candidate, occluding, candidate_mask, parent, flags);
+}
+
+__global__ void merge_kernel(int64_t width, int64_t height, int32_t* parent, const uint8_t* flags) {
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
+    if (x >= width || row >= height) return;
+    merge_pixel(x, row, width, flags, ParentLoad{parent}, ParentAtomicMin{parent});
+}
+
+__global__ void compress_kernel(int64_t pixels, int32_t* parent, int32_t* is_root) {
+    const int64_t p = thread_x();
+    if (p < pixels) compress_pixel(p, parent, is_root, ParentLoad{parent});
+}
+
+__global__ void pair_count_kernel(int64_t width, int64_t height, const int32_t* parent, const uint8_t* flags,
+                                  int32_t* pair_count) {
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
+    if (x < width && row < height) pair_count_pixel(x, row, width, height, parent, flags, pair_count);
+}
+
+__global__ void count_kernel(int64_t pixels, const int32_t* dense, const int32_t* is_root, const int32_t* pair_offset,
+                             const int32_t* pair_count, unsigned long long* scalars) {
+    count_scalars(pixels, dense, is_root, pair_offset, pair_count, scalars);
+}
+
+__global__ void relabel_kernel(int64_t pixels, const int32_t* parent, const int32_t* dense, int32_t* labels) {
+    const int64_t p = thread_x();
+    if (p < pixels) relabel_pixel(p, parent, dense, labels);
+}
+
+__global__ void reset_components_kernel(int64_t n, Components c) {
+    const int64_t i = thread_x();
+    if (i < n) reset_component(i, c);
+}
+
+__global__ void stats_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
+    const int64_t xs = thread_x() * kStatsChunk;
+    const int64_t row = blockIdx.y;
+    if (xs >= width || row >= height) return;
+    stats_chunk<DeviceAtomics>(xs, min(width, xs + kStatsChunk), row, width, labels, c);
+}
+
+__global__ void filter_kernel(int64_t n, double min_px, double max_px, Components c, unsigned long long* scalars) {
+    const int64_t i = thread_x();
+    if (i < n) filter_component<DeviceAtomics>(i, min_px, max_px, c, scalars);
+}
+
+__global__ void axes_kernel(int64_t n, Components c) {
+    const int64_t i = thread_x();
+    if (i < n) axes_component(i, c);
+}
+
+__global__ void contour_kernel(int64_t width, int64_t height, int64_t half, const int32_t* labels,
+                               const uint8_t* flags, const int32_t* pair_offset, Components c, int32_t* pair_keys,
+                               double* pair_terms) {
+    const int64_t x = thread_x();
+    const int64_t row = thread_y();
+    if (x >= width || row >= height) return;
+    contour_pixel<DeviceAtomics>(x, row, width, height, half, labels, flags, pair_offset, c, pair_keys, pair_terms);
+}
+
+__global__ void edge_extents_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
+    edge_extent<DeviceAtomics>(thread_x(), width, height, labels, c);
+}
+
+__global__ void segments_kernel(int64_t pairs, const int32_t* keys, Components c) {
+    const int64_t i = thread_x();
+    if (i < pairs) segment_pair(i, pairs, keys, c);
+}
+
+__global__ void score_kernel(int64_t n, double w1, double w2, const double* terms, Components c,
+                             const unsigned long long* scalars) {
+    const int64_t i = thread_x();
+    if (i < n) score_component(i, w1, w2, terms, c, scalars);
+}
+
+__global__ void gather_kernel(int64_t n, Components c, const unsigned long long* scalars, CandidateRecord* records) {
+    const int64_t r = thread_x();
+    if (r < n && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
+}
+
+__global__ void cpu_labels_kernel(int64_t pixels, const int32_t* labels, Components c, int32_t* out) {
+    const int64_t p = thread_x();
+    if (p < pixels) cpu_label_pixel(p, labels, c, out);
+}
+
+unsigned blocks_for(int64_t items, int threads) {
+    return static_cast<unsigned>(std::max<int64_t>(1, (items + threads - 1) / threads));
+}
+
+int bits_for(int64_t n) {
+    int bits = 1;
+    while (bits < 31 && (int64_t{1} << bits) <= n) ++bits;
+    return bits;
+}
+
+class DeviceGuard {
+public:
+    explicit DeviceGuard(int device) {
+        check(cudaGetDevice(&previous_), "cudaGetDevice");
+        if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    }
+    ~DeviceGuard() { cudaSetDevice(previous_); }
+    DeviceGuard(const DeviceGuard&) = delete;
+    DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+private:
+    int previous_ = 0;
+};
+
+template <typename T>
+void device_alloc(T** ptr, int64_t count, const char* what) {
+    const size_t bytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(1, count));
+    check(cudaMalloc(reinterpret_cast<void**>(ptr), bytes), what);
+}
+
+}  // namespace
+
+CudaRanker::CudaRanker(int device) : device_(device) {
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    if (device < 0 || device >= count) {
+        throw std::invalid_argument("device: expected 0.." + std::to_string(count - 1) + ", got " +
+                                    std::to_string(device));
+    }
+    DeviceGuard guard(device_);
+    check(cudaMallocHost(reinterpret_cast<void**>(&host_scalars_), 4 * sizeof(unsigned long long)),
+          "cudaMallocHost(scalars)");
+    check(cudaMallocHost(reinterpret_cast<void**>(&host_records_), kRecordsInFirstCopy * sizeof(CandidateRecord)),
+          "cudaMallocHost(records)");
+    check(cudaMalloc(reinterpret_cast<void**>(&scalars_), 4 * sizeof(unsigned long long)), "cudaMalloc(scalars)");
+    check(cudaEventCreate(&start_), "cudaEventCreate");
+    check(cudaEventCreate(&stop_), "cudaEventCreate");
+}
+
+CudaRanker::~CudaRanker() {
+    try {
+        DeviceGuard guard(device_);
+        release();
+        cudaFree(scalars_);
+        cudaFree(cub_temp_);
+        cudaFreeHost(host_scalars_);
+        cudaFreeHost(host_records_);
+        cudaEventDestroy(start_);
+        cudaEventDestroy(stop_);
+    } catch (...) {  // never throw from a destructor (e.g. the driver is already shutting down)
+    }
+}
+
+void CudaRanker::release() {
+    void* buffers[] = {parent_,        labels_,        is_root_,        dense_,          pair_count_,
+                       pair_offset_,   flags_,         staging_,        comp_block_,     records_,
+                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_};
+    for (void* b : buffers) cudaFree(b);
+    parent_ = labels_ = is_root_ = dense_ = pair_count_ = pair_offset_ = nullptr;
+    flags_ = nullptr;
+    staging_ = comp_block_ = nullptr;
+    records_ = nullptr;
+    pair_keys_in_ = pair_keys_out_ = nullptr;
+    pair_terms_in_ = pair_terms_out_ = nullptr;
+    pixel_capacity_ = comp_capacity_ = pair_capacity_ = 0;
+}
+
+void CudaRanker::reserve_pixels(int64_t pixels) {
+    if (pixels <= pixel_capacity_) return;
+    release();
+    const int64_t comps = pixels / 2 + 2;  // 4-connectivity: at most ceil(pixels / 2) components
+    device_alloc(&parent_, pixels, "cudaMalloc(parent)");
+    device_alloc(&labels_, pixels, "cudaMalloc(labels)");
+    device_alloc(&is_root_, pixels, "cudaMalloc(is_root)");
+    device_alloc(&dense_, pixels, "cudaMalloc(dense)");
+    device_alloc(&pair_count_, pixels, "cudaMalloc(pair_count)");
+    device_alloc(&pair_offset_, pixels, "cudaMalloc(pair_offset)");
+    device_alloc(&flags_, pixels, "cudaMalloc(flags)");
+    device_alloc(reinterpret_cast<float**>(&staging_), 2 * pixels, "cudaMalloc(staging)");
+    check(cudaMalloc(&comp_block_, Components::bytes(comps)), "cudaMalloc(components)");
+    device_alloc(&records_, comps, "cudaMalloc(records)");
+    pixel_capacity_ = pixels;
+    comp_capacity_ = comps;
+}
+
+void CudaRanker::reserve_pairs(int64_t pairs) {
+    if (pairs <= pair_capacity_) return;
+    for (void* b : {static_cast<void*>(pair_keys_in_), static_cast<void*>(pair_keys_out_),
+                    static_cast<void*>(pair_terms_in_), static_cast<void*>(pair_terms_out_)}) {
+        cudaFree(b);
+    }
+    const int64_t capacity = std::max<int64_t>(pairs, 1024);
+    device_alloc(&pair_keys_in_, capacity, "cudaMalloc(pair keys)");
+    device_alloc(&pair_keys_out_, capacity, "cudaMalloc(pair keys)");
+    device_alloc(&pair_terms_in_, capacity, "cudaMalloc(pair terms)");
+    device_alloc(&pair_terms_out_, capacity, "cudaMalloc(pair terms)");
+    pair_capacity_ = capacity;
+}
+
+void CudaRanker::reserve_temp(size_t bytes) {
+    if (bytes <= cub_temp_bytes_) return;
+    cudaFree(cub_temp_);
+    cub_temp_ = nullptr;
+    cub_temp_bytes_ = 0;
+    check(cudaMalloc(&cub_temp_, bytes), "cudaMalloc(cub temp)");
+    cub_temp_bytes_ = bytes;
+}
+
+CudaRankOutput CudaRanker::rank_host(const void* y, const void* z, MapDtype y_dtype, MapDtype z_dtype,
+                                     int64_t height, int64_t width, const binpick::RankingParams& params,
+                                     cudaStream_t stream, int32_t* labels_out) {
+    DeviceGuard guard(device_);
+    const int64_t pixels = height * width;
+    if (pixels <= 0) {
+        return rank(MapView{nullptr, y_dtype, width, 1}, MapView{nullptr, z_dtype, width, 1}, height, width,
+                    params, stream, labels_out);
+    }
+    if (pixels >= INT_MAX) throw std::invalid_argument("image too large: at most 2^31 - 1 pixels");
+    reserve_pixels(pixels);
+    auto* y_dev = static_cast<uint8_t*>(staging_);
+    auto* z_dev = y_dev + static_cast<size_t>(pixels) * 4;
+    const size_t y_bytes = static_cast<size_t>(pixels) * (y_dtype == MapDtype::UInt8 ? 1 : 4);
+    const size_t z_bytes = static_cast<size_t>(pixels) * (z_dtype == MapDtype::UInt8 ? 1 : 4);
+    check(cudaMemcpyAsync(y_dev, y, y_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(boundaries)");
+    check(cudaMemcpyAsync(z_dev, z, z_bytes, cudaMemcpyHostToDevice, stream), "cudaMemcpy(occlusions)");
+    return rank(MapView{y_dev, y_dtype, width, 1}, MapView{z_dev, z_dtype, width, 1}, height, width, params, stream,
+                labels_out);
+}
+
+CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out) {
+    binpick::validate(params);
+    if (height < 0 || width < 0) throw std::invalid_argument("height and width must be >= 0");
+    const int64_t pixels = height * width;
+    CudaRankOutput out;
+    if (pixels == 0) return out;
+    if (pixels >= INT_MAX || height > 65535) {
+        throw std::invalid_argument("image too large: at most 65535 rows and 2^31 - 1 pixels");
+    }
+    DeviceGuard guard(device_);
+    reserve_pixels(pixels);
+    const Components comps = Components::carve(comp_block_, comp_capacity_);
+    const double y_scale = y.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
+    const double z_scale = z.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
+    check(cudaEventRecord(start_, stream), "cudaEventRecord");
+
+    // Labelling.
+    const dim3 warp_block(kWarp, kRowsPerBlock);
+    const dim3 pixel_grid(blocks_for(width, kWarp), blocks_for(height, kRowsPerBlock));
+    const unsigned flat_blocks = blocks_for(pixels, kThreads);
+    init_kernel<<<pixel_grid, warp_block, 0, stream>>>(y, z, params.alpha * y_scale, params.beta * z_scale, width,
+                                                       height, parent_, flags_);
+    merge_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, parent_, flags_);
+    compress_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, parent_, is_root_);
+    pair_count_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, parent_, flags_, pair_count_);
+    size_t scan_bytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, is_root_, dense_, static_cast<int>(pixels)),
+          "cub scan size");
+    reserve_temp(scan_bytes);
+    check(cub::DeviceScan::ExclusiveSum(cub_temp_, scan_bytes, is_root_, dense_, static_cast<int>(pixels), stream),
+          "cub scan (components)");
+    check(cub::DeviceScan::ExclusiveSum(cub_temp_, scan_bytes, pair_count_, pair_offset_, static_cast<int>(pixels),
+                                        stream),
+          "cub scan (pairs)");
+    count_kernel<<<1, 1, 0, stream>>>(pixels, dense_, is_root_, pair_offset_, pair_count_, scalars_);
+    relabel_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, parent_, dense_, labels_);
+    check(cudaGetLastError(), "labelling kernels");
+    check(cudaMemcpyAsync(host_scalars_, scalars_, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpy(counts)");
+    check(cudaStreamSynchronize(stream), "labelling");
+    const auto n = static_cast<int64_t>(host_scalars_[0]);
+    const auto pairs = static_cast<int64_t>(host_scalars_[1]);
+    out.n_components = n;
+
+    std::vector<CandidateRecord> ranked;
+    std::vector<int32_t> best_crop;
+    if (n > 0) {
+        reserve_pairs(pairs);
+        const unsigned comp_blocks = blocks_for(n, kThreads);
+        reset_components_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
+        const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), static_cast<unsigned>(height));
+        stats_kernel<<<stats_grid, kWarp, 0, stream>>>(width, height, labels_, comps);
+        const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
+        const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
+        filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, min_px, max_px, comps, scalars_);
+        size_t keep_scan_bytes = 0;
+        check(cub::DeviceScan::ExclusiveSum(nullptr, keep_scan_bytes, comps.keep, comps.kept_rank, static_cast<int>(n)),
+              "cub scan size");
+        size_t pair_sort_bytes = 0;
+        check(cub::DeviceRadixSort::SortPairs(nullptr, pair_sort_bytes, pair_keys_in_, pair_keys_out_, pair_terms_in_,
+                                              pair_terms_out_, static_cast<int>(std::max<int64_t>(pairs, 1)), 0,
+                                              bits_for(n)),
+              "cub sort size");
+        size_t rank_sort_bytes = 0;
+        check(cub::DeviceRadixSort::SortPairsDescending(nullptr, rank_sort_bytes, comps.keys_in, comps.keys_out,
+                                                         comps.ids_in, comps.ids_out, static_cast<int>(n)),
+              "cub sort size");
+        reserve_temp(std::max({keep_scan_bytes, pair_sort_bytes, rank_sort_bytes}));
+        check(cub::DeviceScan::ExclusiveSum(cub_temp_, keep_scan_bytes, comps.keep, comps.kept_rank,
+                                            static_cast<int>(n), stream),
+              "cub scan (kept)");
+        axes_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
+        contour_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, params.patch / 2, labels_, flags_,
+                                                              pair_offset_, comps, pair_keys_in_, pair_terms_in_);
+        edge_extents_kernel<<<blocks_for(2 * (width + height), kThreads), kThreads, 0, stream>>>(width, height,
+                                                                                                 labels_, comps);
+        if (pairs > 0) {
+            check(cub::DeviceRadixSort::SortPairs(cub_temp_, pair_sort_bytes, pair_keys_in_, pair_keys_out_,
+                                                  pair_terms_in_, pair_terms_out_, static_cast<int>(pairs), 0,
+                                                  bits_for(n), stream),
+                  "cub sort (pairs)");
+            segments_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream>>>(pairs, pair_keys_out_, comps);
+        }
+        score_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, params.w1, params.w2, pair_terms_out_, comps,
+                                                           scalars_);
+        check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, rank_sort_bytes, comps.keys_in, comps.keys_out,
+                                                         comps.ids_in, comps.ids_out, static_cast<int>(n), 0, 64,
+                                                         stream),
+              "cub sort (ranking)");
+        gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps, scalars_, records_);
+        if (labels_out) {
+            cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
+        }
+        check(cudaGetLastError(), "ranking kernels");
+        const int64_t first = std::min<int64_t>(n, kRecordsInFirstCopy);
+        check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                              stream),
+              "cudaMemcpy(kept)");
+        check(cudaMemcpyAsync(host_records_, records_, first * sizeof(CandidateRecord), cudaMemcpyDeviceToHost,
+                              stream),
+              "cudaMemcpy(records)");
+        check(cudaStreamSynchronize(stream), "ranking");
+        const auto kept = static_cast<int64_t>(host_scalars_[3]);
+        ranked.resize(static_cast<size_t>(kept));
+        std::copy(host_records_, host_records_ + std::min(kept, first), ranked.begin());
+        if (kept > first) {
+            check(cudaMemcpyAsync(ranked.data() + first, records_ + first, (kept - first) * sizeof(CandidateRecord),
+                                  cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy(more records)");
+        }
+        if (kept > 0) {
+            const CandidateRecord& best = ranked.front();
+            const int64_t crop_w = best.max_x - best.min_x + 1;
+            const int64_t crop_h = best.max_y - best.min_y + 1;
+            best_crop.resize(static_cast<size_t>(crop_w * crop_h));
+            check(cudaMemcpy2DAsync(best_crop.data(), crop_w * sizeof(int32_t),
+                                    labels_ + static_cast<int64_t>(best.min_y) * width + best.min_x,
+                                    width * sizeof(int32_t), crop_w * sizeof(int32_t), crop_h,
+                                    cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy(best crop)");
+        }
+        if (labels_out) {
+            check(cudaMemcpyAsync(labels_out, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy(labels)");
+        }
+    } else if (labels_out) {
+        std::fill(labels_out, labels_out + pixels, 0);
+    }
+    check(cudaEventRecord(stop_, stream), "cudaEventRecord");
+    check(cudaStreamSynchronize(stream), "result copy");
+    check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
+    out.result = finish_on_host(ranked, best_crop, params.margin);
+    return out;
+}
+
+}  // namespace binpick_cuda

@@ -1,0 +1,92 @@
+// GPU twin of the CPU hot path: maps on the device in, the CPU path's RankingResult out.
+//
+// Labelling, statistics, contour terms, extents, area filter, scores and both sorts run
+// on the GPU; the host receives one small block of per-candidate records and the best
+// candidate's bounding-box crop of the labels, and finishes with the CPU path's own code
+// (principal angle from exact integer moments, exact distance transform for the grasp),
+// so the result equals `binpick::rank_candidates`'.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hotpath/ranking.hpp"
+#include "pixel_ops.cuh"
+#include "ranking_records.hpp"
+
+namespace binpick_cuda {
+
+struct CudaRankOutput {
+    binpick::RankingResult result;
+    int64_t n_components = 0;  // before the area filter
+    float device_ms = 0.0f;    // GPU time from the first kernel to the last copy (events)
+};
+
+// Owns the device workspace for one GPU and reuses it between calls (no cudaMalloc on
+// the hot path once the largest image size has been seen). Not thread-safe: one call
+// at a time per instance (the Python wrapper holds a lock).
+class CudaRanker {
+public:
+    explicit CudaRanker(int device);
+    ~CudaRanker();
+    CudaRanker(const CudaRanker&) = delete;
+    CudaRanker& operator=(const CudaRanker&) = delete;
+
+    // Maps already on this device (any strides, in elements). Runs on `stream`.
+    // `y_scale`/`z_scale`: 255 for uint8 maps (probability*255), 1 for float32.
+    // `labels_out`: host buffer of height*width int32 for the CPU path's labels, or null.
+    CudaRankOutput rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                        const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out);
+
+    // Host maps (contiguous, row-major): copied into a device staging buffer first.
+    CudaRankOutput rank_host(const void* y, const void* z, MapDtype y_dtype, MapDtype z_dtype, int64_t height,
+                             int64_t width, const binpick::RankingParams& params, cudaStream_t stream,
+                             int32_t* labels_out);
+
+    int device() const { return device_; }
+
+private:
+    void reserve_pixels(int64_t pixels);
+    void reserve_pairs(int64_t pairs);
+    void reserve_temp(size_t bytes);
+    void release();
+
+    int device_;
+    int64_t pixel_capacity_ = 0;
+    int64_t comp_capacity_ = 0;
+    int64_t pair_capacity_ = 0;
+    // Per pixel.
+    int32_t* parent_ = nullptr;      // union-find forest, -1 on boundary pixels
+    int32_t* labels_ = nullptr;      // component 1..n, 0 on boundary pixels
+    int32_t* is_root_ = nullptr;     // root flags, later the CPU-numbered labels
+    int32_t* dense_ = nullptr;       // exclusive scan of is_root_
+    int32_t* pair_count_ = nullptr;  // distinct components 4-adjacent to a boundary pixel
+    int32_t* pair_offset_ = nullptr; // exclusive scan of pair_count_
+    uint8_t* flags_ = nullptr;       // bit 0: boundary (not Y <= alpha), bit 1: occluding (Z > beta)
+    void* staging_ = nullptr;        // host maps land here: 2 * 4 bytes per pixel
+    // Per component (device arrays, one struct of pointers in the .cu).
+    void* comp_block_ = nullptr;
+    // Per (boundary pixel, touching component) pair.
+    int32_t* pair_keys_in_ = nullptr;
+    int32_t* pair_keys_out_ = nullptr;
+    double* pair_terms_in_ = nullptr;
+    double* pair_terms_out_ = nullptr;
+    CandidateRecord* records_ = nullptr;
+    // Scalars: [0] components, [1] pairs, [2] largest kept area, [3] kept count.
+    unsigned long long* scalars_ = nullptr;
+    void* cub_temp_ = nullptr;
+    size_t cub_temp_bytes_ = 0;
+    // Pinned host mirror of the scalars and the first records.
+    unsigned long long* host_scalars_ = nullptr;
+    CandidateRecord* host_records_ = nullptr;
+    cudaEvent_t start_ = nullptr;
+    cudaEvent_t stop_ = nullptr;
+};
+
+// Number of records copied back together with the counts in the first transfer.
+constexpr int kRecordsInFirstCopy = 256;
+
+}  // namespace binpick_cuda
