@@ -84,8 +84,9 @@ def test_amodal_silhouette_matches_the_render_of_an_unoccluded_instance():
     assert iou > 0.93, iou
 
 
-def test_settled_pile_neither_interpenetrates_nor_floats():
-    plan = sample_plan(5, get_preset("mikado", instances=(14, 14)), 64, 64)
+@pytest.mark.parametrize(("preset", "seed"), [("mikado", 5), ("mikado", 7), ("mikado+", 4), ("mikado+", 7)])
+def test_settled_pile_neither_interpenetrates_nor_floats(preset, seed):
+    plan = sample_plan(seed, get_preset(preset, instances=(30, 30)), 64, 64)
     model, data, _, outcome = simulate(plan)
     assert outcome["settled"]
     floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
