@@ -5,7 +5,7 @@
 #   1. unpack the carried EGL loaders (.gl/*.deb) and wheels (.whl: mujoco, pycocotools);
 #   2. generate the Mikado+ training and held-out test sets on 12 CPU cores in the background,
 #      while the GPU runs the CUDA post-processing check and both GPU benchmarks
-#      (scripts/gpu_check.sh, benchmarks/inference.py --device cuda);
+#      (scripts/gpu_check.sh, and benchmarks/inference.py --device cuda unless INFERENCE_BENCHMARK=0);
 #   3. train, export, evaluate and card the bundled F25 model in the time left
 #      (scripts/make_bundled_model.sh);
 #   4. pack everything into $OUT: the ONNX model, its checkpoint, its card, results.tgz (logs, JSON).
@@ -42,9 +42,11 @@ DATA_PID=$!
 # 2. GPU checks while the data is generated.
 OUT="$RES/gpu_check" timeout 200 scripts/gpu_check.sh >"$RES/gpu_check.log" 2>&1
 say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
-timeout 110 "$PYTHON" benchmarks/inference.py --device cuda --json "$RES/inference_gpu.json" \
-    >"$RES/inference_gpu.log" 2>&1
-say "inference benchmark exit $?"
+if [ "${INFERENCE_BENCHMARK:-1}" = 1 ]; then
+    timeout 110 "$PYTHON" benchmarks/inference.py --device cuda --json "$RES/inference_gpu.json" \
+        >"$RES/inference_gpu.log" 2>&1
+    say "inference benchmark exit $?"
+fi
 wait "$DATA_PID"
 say "$(tail -n 1 "$RES/data.log"); $(find data/bundled/train/scenes -name scene.json 2>/dev/null | wc -l) training scenes"
 
