@@ -22,6 +22,8 @@ elapsed() { echo $(($(date +%s) - T0)); }
 say() { echo "[lent_gpu_run +$(elapsed)s] $*" | tee -a "$RES/lent_gpu_run.log"; }
 
 if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+EGL_VENDOR=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+[ -f "$EGL_VENDOR" ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR
 if compgen -G ".whl/*.whl" >/dev/null; then
     "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
