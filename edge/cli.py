@@ -16,10 +16,7 @@ from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "mikado": (
-        "mikado.commands.mikado",
-        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
-    ),
+    "mikado": ("mikado.commands.mikado", "synthetic piles with exact ground truth: generate, stats, preview"),
 }
 
 
