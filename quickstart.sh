@@ -10,11 +10,9 @@ shift || true
 case "$action" in
     run)
         scripts/bootstrap.sh
-        exec .venv/bin/binpick detect \
-            --boundaries examples/pile/boundaries.png \
-            --occlusions examples/pile/occlusions.png \
-            --image examples/pile/rgb.png \
-            --out out/result.json --overlay out/overlay.png
+        # Embedded default: simulated bin camera, bundled model on ONNX Runtime (CPU),
+        # Modbus TCP on 127.0.0.1:5020, status page on 127.0.0.1:8080; one line per grasp.
+        exec .venv/bin/binpick run --config firmware_config/embedded.toml --cycles "${1:-10}" --print
         ;;
     test)
         scripts/bootstrap.sh
