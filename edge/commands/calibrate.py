@@ -3,7 +3,8 @@
 Every question has a flag, so the same wizard runs interactively at the cell or scripted from a
 commissioning script (`--non-interactive`: a missing answer is an error naming the flag, never a
 hang). Steps: 1 intrinsics, 2 camera to robot, 3 pick plane and region, 4 validation, 5 write.
-Images come from folders: this branch has no `edge.camera` module to capture from.
+Images come from folders, or are captured from the appliance's camera (`--camera CONFIG.toml`)
+and saved in the report folder, so a camera run can be repeated from folders later.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,11 @@ import numpy as np
 
 from edge import __version__
 from edge.calibration_file import Calibration, CalibrationError, load_calibration, save_calibration
+from edge.camera import CorruptFrame
 from edge.cli import CommandError
 from edge.geometry import CameraModel, GeometryError, PixelToRobot, Plane, RigidTransform
 from edge.wizard.boards import Board, load_board
+from edge.wizard.capture import CameraCapture, CaptureError
 from edge.wizard.intrinsics import IntrinsicsError, calibrate_intrinsics, undistorted_preview
 from edge.wizard.robot import (
     HAND_EYE_METHODS,
@@ -60,6 +64,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--accept-failed", action="store_true", help="write the file even when a check fails")
     g.add_argument(
         "--render-board", metavar="PNG", help="write a printable image of --board (10 px/mm) and exit"
+    )
+    c = parser.add_argument_group("capture from the camera (steps 1 and 2)")
+    c.add_argument(
+        "--camera",
+        metavar="CONFIG.toml",
+        help="capture the views and the floor image from the camera of this appliance configuration "
+        "(saved under <out-dir>/<cell>-report/capture-*); --images / --floor-image take precedence",
+    )
+    c.add_argument(
+        "--camera-views", type=int, metavar="N", help="--non-interactive: capture N intrinsics views"
+    )
+    c.add_argument(
+        "--camera-interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="--non-interactive: seconds between captures, to move the board (default 2)",
     )
     s1 = parser.add_argument_group("step 1: intrinsics")
     s1.add_argument("--images", help="folder of board images for the intrinsics")
@@ -249,7 +270,93 @@ def _choose_board(w: Wizard, args) -> tuple[Path, Board]:
     return path, board
 
 
-def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[CameraModel, dict]:
+def _judge(w: Wizard, collector: ViewCollector, label: str, name: str, image: np.ndarray | None) -> None:
+    """One view through the per-view check, with the ok/refused line the technician acts on."""
+    if image is None:
+        w.say(f"  {label} {name}: refused: cannot be read as an image")
+        return
+    verdict = collector.consider(name, image)
+    if verdict.accepted:
+        w.say(f"  {label} {name}: ok, {verdict.reason}")
+    else:
+        w.say(f"  {label} {name}: refused: {verdict.reason} -> {verdict.advice}")
+
+
+def _views_from_folder(
+    w: Wizard, args, board: Board, rules: ViewRules
+) -> tuple[ViewCollector, np.ndarray, int]:
+    folder = w.ask("Folder of board images", args.images, _existing_dir, "--images")
+    files = _list_images(folder)
+    if not files:
+        raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    first = None
+    for path in files:
+        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if first is not None:
+            break
+    if first is None:
+        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
+    collector = ViewCollector(board, (first.shape[1], first.shape[0]), rules)
+    for i, path in enumerate(files, 1):
+        _judge(w, collector, f"[{i:2d}/{len(files)}]", path.name, cv2.imread(str(path), cv2.IMREAD_COLOR))
+    return collector, first, len(files)
+
+
+def _parse_capture(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("", "c", "capture"):
+        return True
+    if t in ("done", "d"):
+        return False
+    raise ValueError("press Enter to capture a view, or type done")
+
+
+def _views_from_camera(
+    w: Wizard, args, board: Board, rules: ViewRules, capture: CameraCapture
+) -> tuple[ViewCollector, np.ndarray, int]:
+    """Capture views one by one, each judged at once like a folder's images (and saved)."""
+    if w.interactive:
+        w.say(f"Capturing from {capture.name}: press Enter for each view, type 'done' when finished.")
+    else:
+        if args.camera_views is None:
+            raise CommandError("--camera-views is required with --camera and --non-interactive")
+        w.say(f"Capturing {args.camera_views} views from {capture.name}, every {args.camera_interval:g} s.")
+    collector, first, taken = None, None, 0
+    while True:
+        if w.interactive:
+            if not w.ask(
+                f"View {taken + 1}: Enter = capture, 'done' = finish", None, _parse_capture, "--camera-views"
+            ):
+                if collector is not None and collector.accepted:
+                    break
+                w.say("  ! no view accepted yet: capture at least one")
+                continue
+        else:
+            if taken >= args.camera_views:
+                break
+            if taken:
+                time.sleep(args.camera_interval)
+        taken += 1
+        name = f"view-{taken:03d}.png"
+        total = "" if w.interactive else f"/{args.camera_views}"
+        try:
+            image = capture.grab()
+        except CorruptFrame as exc:
+            w.say(f"  [{taken:2d}{total}] {name}: refused: {exc}")
+            continue
+        capture.save(f"views/{name}", image)
+        if collector is None:
+            first, collector = image, ViewCollector(board, (image.shape[1], image.shape[0]), rules)
+        _judge(w, collector, f"[{taken:2d}{total}]", name, image)
+    if collector is None:
+        raise CommandError(f"camera {capture.name}: no frame captured")
+    w.say(f"  views saved in {capture.views} (repeat this step with --images {capture.views})")
+    return collector, first, taken
+
+
+def step_intrinsics(
+    w: Wizard, args, board: Board, report_dir: Path, capture: CameraCapture | None = None
+) -> tuple[CameraModel, dict]:
     w.step(
         1,
         "intrinsics",
@@ -267,32 +374,14 @@ def step_intrinsics(w: Wizard, args, board: Board, report_dir: Path) -> tuple[Ca
         )
         camera = CameraModel(previous.camera_matrix, previous.dist_coeffs, previous.image_size)
         return camera, dict(previous.intrinsics_report, reused_from=str(args.intrinsics_from))
-    folder = w.ask("Folder of board images", args.images, _existing_dir, "--images")
-    files = _list_images(folder)
-    if not files:
-        raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    first = None
-    for path in files:
-        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if first is not None:
-            break
-    if first is None:
-        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
-    size = (first.shape[1], first.shape[0])
     rules = ViewRules(min_corner_fraction=args.min_corner_fraction, max_edge_width_px=args.max_edge_width_px)
-    collector = ViewCollector(board, size, rules)
-    for i, path in enumerate(files, 1):
-        try:
-            verdict = collector.consider(path.name, _read_image(path))
-        except StepError as exc:
-            w.say(f"  [{i:2d}/{len(files)}] {path.name}: refused: {exc}")
-            continue
-        if verdict.accepted:
-            w.say(f"  [{i:2d}/{len(files)}] {path.name}: ok, {verdict.reason}")
-        else:
-            w.say(f"  [{i:2d}/{len(files)}] {path.name}: refused: {verdict.reason} -> {verdict.advice}")
+    if capture is not None and args.images is None:
+        collector, first, count = _views_from_camera(w, args, board, rules, capture)
+    else:
+        collector, first, count = _views_from_folder(w, args, board, rules)
+    size = collector.image_size
     w.say(
-        f"Accepted {len(collector.accepted)} of {len(files)} views. Coverage of the image "
+        f"Accepted {len(collector.accepted)} of {count} views. Coverage of the image "
         f"({100 * collector.coverage_fraction():.0f}% of cells):"
     )
     w.say(collector.coverage_text())
@@ -381,7 +470,35 @@ def _optional_xyz(what: str) -> Callable[[str], np.ndarray | None]:
     return parse
 
 
-def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, report_dir: Path):
+def _floor_from_camera(w: Wizard, args, capture: CameraCapture) -> tuple[Path, np.ndarray]:
+    """Capture the floor image (on Enter, or after --camera-interval when scripted) and keep it."""
+    if w.interactive:
+        w.ask(
+            f"Lay the board on the bin floor, then Enter = capture from {capture.name}",
+            None,
+            _parse_enter,
+            "--floor-image",
+        )
+    else:
+        time.sleep(args.camera_interval)
+    try:
+        image = capture.grab()
+    except CorruptFrame as exc:
+        raise StepError(f"floor image: {exc}") from None
+    path = capture.save("floor.png", image)
+    w.say(f"  captured {path} (repeat this step with --floor-image {path})")
+    return path, image
+
+
+def _parse_enter(text: str) -> bool:
+    if text.strip():
+        raise ValueError("press Enter to capture")
+    return True
+
+
+def step_camera_to_robot(
+    w: Wizard, args, board: Board, camera: CameraModel, report_dir: Path, capture: CameraCapture | None = None
+):
     w.step(
         2,
         "camera to robot",
@@ -389,18 +506,27 @@ def step_camera_to_robot(w: Wizard, args, board: Board, camera: CameraModel, rep
         "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
         "coordinates (mm).",
     )
-    floor_path, floor_image = w.ask(
-        "Image of the board on the bin floor", args.floor_image, _image_file, "--floor-image"
-    )
-    if (floor_image.shape[1], floor_image.shape[0]) != camera.image_size:
-        raise CommandError(
-            f"{floor_path}: image is {floor_image.shape[1]}x{floor_image.shape[0]}, the intrinsics are for "
-            f"{camera.image_size[0]}x{camera.image_size[1]}"
-        )
-    try:
-        pose = locate_board(board, floor_image, camera)
-    except StepError as exc:
-        raise CommandError(f"{floor_path}: {exc}") from None
+    while True:
+        if capture is not None and args.floor_image is None:
+            floor_path, floor_image = _floor_from_camera(w, args, capture)
+        else:
+            floor_path, floor_image = w.ask(
+                "Image of the board on the bin floor", args.floor_image, _image_file, "--floor-image"
+            )
+        if (floor_image.shape[1], floor_image.shape[0]) != camera.image_size:
+            raise CommandError(
+                f"{floor_path}: image is {floor_image.shape[1]}x{floor_image.shape[0]}, "
+                f"the intrinsics are for {camera.image_size[0]}x{camera.image_size[1]}"
+            )
+        try:
+            pose = locate_board(board, floor_image, camera)
+            break
+        except StepError as exc:
+            if capture is None or args.floor_image is not None or not w.interactive:
+                raise CommandError(f"{floor_path}: {exc}") from None
+            w.say(
+                f"  {floor_path.name}: refused: {exc} -> lay the board flat, fully in view, and capture again"
+            )
     distance = float(np.linalg.norm(pose.camera_from_board.translation))
     w.say(
         f"  board found: {pose.detection.count} corners, {distance:.0f} mm from the camera, "
@@ -678,15 +804,22 @@ def main(args: argparse.Namespace) -> int:
             f"{board.square_mm:g} mm"
         )
         return 0
+    if args.camera_views is not None and args.camera_views < 1:
+        raise CommandError(f"--camera-views {args.camera_views}: expected at least 1 view")
+    if not 0 <= args.camera_interval <= 3600:
+        raise CommandError(f"--camera-interval {args.camera_interval:g}: expected 0 to 3600 seconds")
     w.say(f"binpick calibration wizard {__version__}: {STEPS} steps. Ctrl-C stops without writing anything.")
     cell = w.ask("Cell name", args.cell, _cell_name, "--cell", "cell")
     out_dir = Path(args.out_dir)
     report_dir = out_dir / f"{cell}-report"
     board_path, board = _choose_board(w, args)
+    capture = None
     try:
-        camera, intrinsics = step_intrinsics(w, args, board, report_dir)
+        if args.camera:
+            capture = CameraCapture(args.camera, report_dir)
+        camera, intrinsics = step_intrinsics(w, args, board, report_dir, capture)
         pose, transform, extrinsics, hand_eye, floor_image, centre_px = step_camera_to_robot(
-            w, args, board, camera, report_dir
+            w, args, board, camera, report_dir, capture
         )
         plane, source, offset, roi, floor = step_plane_and_region(
             w, args, camera, transform, pose, floor_image, report_dir
@@ -697,6 +830,11 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_FAILED_CHECK
     except (StepError, GeometryError) as exc:
         raise CommandError(f"{exc}. Nothing was written.") from None
+    except CaptureError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        if capture is not None:
+            capture.close()  # before step 5: the appliance may take the camera back right after
     w.step(5, "write", "")
     cal = Calibration(
         cell=cell,
