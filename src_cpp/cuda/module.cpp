@@ -9,11 +9,11 @@
 
 #include <cuda_runtime_api.h>
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "cuda_ranker.hpp"
+#include "python/ranking_to_python.hpp"
 
 namespace py = pybind11;
 using binpick_cuda::CudaRanker;
@@ -22,11 +22,6 @@ using binpick_cuda::MapDtype;
 using binpick_cuda::MapView;
 
 namespace {
-
-const char* const kCandidateFields[] = {"label",      "area",       "bbox_x",     "bbox_y",         "bbox_w",
-                                        "bbox_h",     "centroid_u", "centroid_v", "contour_length", "s1",
-                                        "s2",         "score",      "angle_deg",  "major_px",       "minor_px"};
-constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
 
 MapDtype dtype_from_code(int code, const char* name) {
     if (code == 0) return MapDtype::Float32;
@@ -60,29 +55,9 @@ binpick::RankingParams make_params(double alpha, double beta, double min_area, d
 }
 
 py::tuple to_python(const CudaRankOutput& out, py::object labels) {
-    const auto& res = out.result;
-    const auto n = static_cast<py::ssize_t>(res.candidates.size());
-    py::array_t<double> table({n, static_cast<py::ssize_t>(kNumFields)});
-    double* t = table.mutable_data();
-    for (py::ssize_t i = 0; i < n; ++i) {
-        const binpick::CandidateResult& c = res.candidates[static_cast<std::size_t>(i)];
-        const double row[kNumFields] = {static_cast<double>(c.label),  static_cast<double>(c.area),
-                                        static_cast<double>(c.bbox_x), static_cast<double>(c.bbox_y),
-                                        static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
-                                        c.centroid_u,                  c.centroid_v,
-                                        static_cast<double>(c.contour_length),
-                                        c.s1,                          c.s2,
-                                        c.score,                       c.angle_deg,
-                                        c.major_px,                    c.minor_px};
-        std::copy(row, row + kNumFields, t + i * kNumFields);
-    }
-    py::object grasp = py::none();
-    if (res.grasp.valid) {
-        const binpick::GraspResult& g = res.grasp;
-        grasp = py::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
-                               g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
-    }
-    return py::make_tuple(table, grasp, labels, out.n_components, out.device_ms);
+    return py::make_tuple(binpick_python::candidate_table(out.result),
+                          binpick_python::grasp_tuple(out.result.grasp), labels, out.n_components,
+                          out.device_ms);
 }
 
 py::tuple cuda_status() {
@@ -99,9 +74,7 @@ py::tuple cuda_status() {
 
 PYBIND11_MODULE(_hotpath_cuda, m) {
     m.doc() = "CUDA twin of edge._hotpath: candidates and occlusion-aware ranking with the maps on the GPU.";
-    py::tuple fields(kNumFields);
-    for (int i = 0; i < kNumFields; ++i) fields[i] = py::str(kCandidateFields[i]);
-    m.attr("CANDIDATE_FIELDS") = fields;
+    m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
     m.def("cuda_status", &cuda_status, "(device count, message): 0 and the CUDA error where no GPU is usable.");
 
     py::class_<CudaRanker>(m, "Ranker")
@@ -125,13 +98,7 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                                 y_row_stride, y_col_stride};
                 const MapView z{reinterpret_cast<const void*>(z_ptr), dtype_from_code(z_dtype, "occlusions"),
                                 z_row_stride, z_col_stride};
-                py::object labels_obj = py::none();
-                int32_t* labels = nullptr;
-                if (return_labels) {
-                    py::array_t<int32_t> arr({height, width});
-                    labels = arr.mutable_data();
-                    labels_obj = arr;
-                }
+                const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, height, width);
                 CudaRankOutput out;
                 {
                     py::gil_scoped_release release;
@@ -169,13 +136,7 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                 const binpick::RankingParams params =
                     make_params(alpha, beta, min_area, max_area, patch, w1, w2, margin);
                 binpick::validate(params);
-                py::object labels_obj = py::none();
-                int32_t* labels = nullptr;
-                if (return_labels) {
-                    py::array_t<int32_t> arr({height, width});
-                    labels = arr.mutable_data();
-                    labels_obj = arr;
-                }
+                const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, height, width);
                 CudaRankOutput out;
                 {
                     py::gil_scoped_release release;

@@ -9,6 +9,7 @@
 #include "connected_components.hpp"
 #include "contour_score.hpp"
 #include "distance_transform.hpp"
+#include "grasp.hpp"
 #include "moments.hpp"
 
 namespace binpick {
@@ -33,59 +34,6 @@ constexpr double probability_scale() {
     return std::is_same<T, std::uint8_t>::value ? 255.0 : 1.0;
 }
 
-void choose_grasp(const RankingResult& res, const ComponentStats& best_stats, const std::int32_t* labels,
-                  std::int64_t height, std::int64_t width, double margin, GraspResult& g) {
-    const CandidateResult& best = res.candidates.front();
-    g.valid = true;
-    g.angle_deg = best.angle_deg;
-    g.major_px = best.major_px;
-    g.minor_px = best.minor_px;
-    g.score = best.score;
-    g.candidate_index = 0;
-    const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5));
-    const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5));
-    // The centroid's pixel is usable when no non-candidate pixel lies within `margin` of it
-    // (a centroid outside the candidate fails this at distance 0).
-    // A window search is cheaper than the transform unless the margin exceeds the candidate's box.
-    const double window = (2.0 * std::floor(margin) + 1.0) * (2.0 * std::floor(margin) + 1.0);
-    const double box = static_cast<double>(best.bbox_w + 2) * static_cast<double>(best.bbox_h + 2);
-    CandidateDistance dist;
-    bool near_border;
-    if (window <= box) {
-        near_border = near_candidate_border(labels, height, width, best.label, cx, cy, margin);
-    } else {
-        dist = candidate_distance(labels, height, width, best.label, best_stats.min_x, best_stats.min_y,
-                                  best_stats.max_x, best_stats.max_y);
-        const std::int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
-        near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
-    }
-    if (!near_border) {
-        g.u = best.centroid_u;
-        g.v = best.centroid_v;
-        g.method = GraspMethod::centroid;
-        return;
-    }
-    // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
-    if (dist.sq_dist.empty())
-        dist = candidate_distance(labels, height, width, best.label, best_stats.min_x, best_stats.min_y,
-                                  best_stats.max_x, best_stats.max_y);
-    std::int64_t best_d = -1;
-    std::int64_t bx = cx, by = cy;
-    for (std::int64_t y = 0; y < dist.box_h; ++y) {
-        for (std::int64_t x = 0; x < dist.box_w; ++x) {
-            const std::int64_t d = dist.sq_dist[y * dist.box_w + x];
-            if (d > best_d) {
-                best_d = d;
-                bx = x + dist.box_x;
-                by = y + dist.box_y;
-            }
-        }
-    }
-    g.u = static_cast<double>(bx);
-    g.v = static_cast<double>(by);
-    g.method = GraspMethod::inscribed;
-}
-
 }  // namespace
 
 void validate(const RankingParams& p) {
@@ -99,6 +47,62 @@ void validate(const RankingParams& p) {
     require(std::isfinite(p.w1) && p.w1 >= 0.0, "w1", p.w1, "a finite number >= 0");
     require(std::isfinite(p.w2) && p.w2 >= 0.0, "w2", p.w2, "a finite number >= 0");
     require(std::isfinite(p.margin) && p.margin >= 0.0, "margin", p.margin, "a finite number >= 0 (pixels)");
+}
+
+GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels, std::int64_t height,
+                         std::int64_t width, std::int32_t component, std::int64_t origin_x,
+                         std::int64_t origin_y, double margin) {
+    GraspResult g;
+    g.valid = true;
+    g.angle_deg = best.angle_deg;
+    g.major_px = best.major_px;
+    g.minor_px = best.minor_px;
+    g.score = best.score;
+    g.candidate_index = 0;
+    // The candidate's centroid pixel and bounding box in `labels` coordinates.
+    const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5)) - origin_x;
+    const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5)) - origin_y;
+    const std::int64_t min_x = best.bbox_x - origin_x, min_y = best.bbox_y - origin_y;
+    const std::int64_t max_x = min_x + best.bbox_w - 1, max_y = min_y + best.bbox_h - 1;
+    // The centroid's pixel is usable when no non-candidate pixel lies within `margin` of it
+    // (a centroid outside the candidate fails this at distance 0).
+    // A window search is cheaper than the transform unless the margin exceeds the candidate's box.
+    const double window = (2.0 * std::floor(margin) + 1.0) * (2.0 * std::floor(margin) + 1.0);
+    const double box = static_cast<double>(best.bbox_w + 2) * static_cast<double>(best.bbox_h + 2);
+    CandidateDistance dist;
+    bool near_border;
+    if (window <= box) {
+        near_border = near_candidate_border(labels, height, width, component, cx, cy, margin);
+    } else {
+        dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
+        const std::int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
+        near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
+    }
+    if (!near_border) {
+        g.u = best.centroid_u;
+        g.v = best.centroid_v;
+        g.method = GraspMethod::centroid;
+        return g;
+    }
+    // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
+    if (dist.sq_dist.empty())
+        dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
+    std::int64_t best_d = -1;
+    std::int64_t bx = cx, by = cy;
+    for (std::int64_t y = 0; y < dist.box_h; ++y) {
+        for (std::int64_t x = 0; x < dist.box_w; ++x) {
+            const std::int64_t d = dist.sq_dist[y * dist.box_w + x];
+            if (d > best_d) {
+                best_d = d;
+                bx = x + dist.box_x;
+                by = y + dist.box_y;
+            }
+        }
+    }
+    g.u = static_cast<double>(bx + origin_x);
+    g.v = static_cast<double>(by + origin_y);
+    g.method = GraspMethod::inscribed;
+    return g;
 }
 
 template <typename TY, typename TZ>
@@ -173,7 +177,8 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     // Best first; equal scores keep label (raster) order, so the result is deterministic.
     std::stable_sort(res.candidates.begin(), res.candidates.end(),
                      [](const CandidateResult& a, const CandidateResult& b) { return a.score > b.score; });
-    choose_grasp(res, *kept[res.candidates.front().label - 1], labels, h, w, params.margin, res.grasp);
+    const CandidateResult& best = res.candidates.front();
+    res.grasp = choose_grasp(best, labels, h, w, best.label, 0, 0, params.margin);
     return res;
 }
 

@@ -12,17 +12,12 @@
 #include <string>
 
 #include "../hotpath/ranking.hpp"
+#include "ranking_to_python.hpp"
 
 namespace py = pybind11;
 using binpick::StridedView;
 
 namespace {
-
-const char* const kCandidateFields[] = {"label",      "area",     "bbox_x",   "bbox_y", "bbox_w",
-                                        "bbox_h",     "centroid_u", "centroid_v", "contour_length",
-                                        "s1",         "s2",       "score",    "angle_deg", "major_px",
-                                        "minor_px"};
-constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
 
 enum class MapType { float32, uint8 };
 
@@ -101,13 +96,7 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, doubl
         throw py::value_error(e.what());
     }
 
-    py::object labels_obj = py::none();
-    std::int32_t* labels = nullptr;
-    if (return_labels) {
-        py::array_t<std::int32_t> labels_arr({y.shape(0), y.shape(1)});
-        labels = labels_arr.mutable_data();
-        labels_obj = labels_arr;
-    }
+    const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, y.shape(0), y.shape(1));
 
     binpick::RankingResult res;
     const MapType ty = type_of(y), tz = type_of(z);
@@ -120,34 +109,15 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, doubl
     else
         res = run<std::uint8_t, std::uint8_t>(y, z, p, labels);
 
-    const auto n = static_cast<py::ssize_t>(res.candidates.size());
-    py::array_t<double> table({n, static_cast<py::ssize_t>(kNumFields)});
-    double* t = table.mutable_data();
-    for (py::ssize_t i = 0; i < n; ++i) {
-        const binpick::CandidateResult& c = res.candidates[static_cast<std::size_t>(i)];
-        const double row[kNumFields] = {
-            static_cast<double>(c.label), static_cast<double>(c.area), static_cast<double>(c.bbox_x),
-            static_cast<double>(c.bbox_y), static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
-            c.centroid_u, c.centroid_v, static_cast<double>(c.contour_length), c.s1, c.s2, c.score,
-            c.angle_deg, c.major_px, c.minor_px};
-        std::copy(row, row + kNumFields, t + i * kNumFields);
-    }
-    py::object grasp = py::none();
-    if (res.grasp.valid) {
-        const binpick::GraspResult& g = res.grasp;
-        grasp = py::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
-                               g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
-    }
-    return py::make_tuple(table, grasp, labels_obj);
+    return py::make_tuple(binpick_python::candidate_table(res), binpick_python::grasp_tuple(res.grasp),
+                          labels_obj);
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_hotpath, m) {
     m.doc() = "binpick native hot path: candidates (4-connected components) and occlusion-aware ranking.";
-    py::tuple fields(kNumFields);
-    for (int i = 0; i < kNumFields; ++i) fields[i] = py::str(kCandidateFields[i]);
-    m.attr("CANDIDATE_FIELDS") = fields;
+    m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
     m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"),
           py::arg("min_area"), py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"),
           py::arg("margin"), py::arg("return_labels") = false,

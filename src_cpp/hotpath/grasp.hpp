@@ -1,0 +1,22 @@
+// The grasp point on the best candidate (DESIGN.md "Candidates and ranking"), shared by the
+// CPU hot path (ranking.cpp) and the CUDA path's host end (src_cpp/cuda/host_finish.cpp),
+// so both choose the same point to the bit.
+#pragma once
+
+#include <cstdint>
+
+#include "ranking.hpp"
+
+namespace binpick {
+
+// The grasp on `best`: its centroid where no non-candidate pixel lies within `margin` of the
+// centroid's pixel, else the inscribed-circle centre (the first maximum, in raster order, of
+// the candidate's distance transform). `labels` is a height x width label image whose pixel
+// (0, 0) is image pixel (origin_x, origin_y): the whole image (origin 0, 0) or a crop holding
+// the candidate's bounding box (outside the crop counts as outside the candidate);
+// `component` is the candidate's value in it. Coordinates in the result are the image's.
+GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels, std::int64_t height,
+                         std::int64_t width, std::int32_t component, std::int64_t origin_x,
+                         std::int64_t origin_y, double margin);
+
+}  // namespace binpick

@@ -1,0 +1,64 @@
+// A RankingResult as Python sees it, shared by edge._hotpath (hotpath_module.cpp) and
+// edge._hotpath_cuda (src_cpp/cuda/module.cpp), so that both return the same candidate
+// table and grasp tuple: one float64 row per candidate in CANDIDATE_FIELDS order, best first.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "../hotpath/ranking.hpp"
+
+namespace binpick_python {
+
+inline constexpr const char* kCandidateFields[] = {
+    "label",          "area", "bbox_x", "bbox_y",    "bbox_w",   "bbox_h",  "centroid_u", "centroid_v",
+    "contour_length", "s1",   "s2",     "score",     "angle_deg", "major_px", "minor_px"};
+inline constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
+
+// The module's CANDIDATE_FIELDS tuple.
+inline pybind11::tuple candidate_fields() {
+    pybind11::tuple fields(kNumFields);
+    for (int i = 0; i < kNumFields; ++i) fields[i] = pybind11::str(kCandidateFields[i]);
+    return fields;
+}
+
+// The optional labels output: a new (height, width) int32 array and its buffer where wanted,
+// else None and null.
+inline std::pair<pybind11::object, std::int32_t*> labels_output(bool wanted, pybind11::ssize_t height,
+                                                                pybind11::ssize_t width) {
+    if (!wanted) return {pybind11::none(), nullptr};
+    pybind11::array_t<std::int32_t> labels({height, width});
+    std::int32_t* data = labels.mutable_data();
+    return {std::move(labels), data};
+}
+
+// The (N, len(CANDIDATE_FIELDS)) float64 candidate table.
+inline pybind11::array_t<double> candidate_table(const binpick::RankingResult& res) {
+    const auto n = static_cast<pybind11::ssize_t>(res.candidates.size());
+    pybind11::array_t<double> table({n, static_cast<pybind11::ssize_t>(kNumFields)});
+    double* t = table.mutable_data();
+    for (pybind11::ssize_t i = 0; i < n; ++i) {
+        const binpick::CandidateResult& c = res.candidates[static_cast<std::size_t>(i)];
+        const double row[kNumFields] = {
+            static_cast<double>(c.label), static_cast<double>(c.area), static_cast<double>(c.bbox_x),
+            static_cast<double>(c.bbox_y), static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
+            c.centroid_u, c.centroid_v, static_cast<double>(c.contour_length), c.s1, c.s2, c.score,
+            c.angle_deg, c.major_px, c.minor_px};
+        std::copy(row, row + kNumFields, t + i * kNumFields);
+    }
+    return table;
+}
+
+// (u, v, angle_deg, major_px, minor_px, score, candidate_index, method), or None without a grasp.
+inline pybind11::object grasp_tuple(const binpick::GraspResult& g) {
+    if (!g.valid) return pybind11::none();
+    return pybind11::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
+                                g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
+}
+
+}  // namespace binpick_python
