@@ -33,19 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from edge.config import Config  # noqa: E402
 from edge.health.stats import STAGES  # noqa: E402
+from edge.machine import cpu_model_name  # noqa: E402
 from edge.supervisor import Supervisor  # noqa: E402
 
 BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def models(size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None) -> tuple[Path, Path, str]:
@@ -152,7 +143,8 @@ def main() -> int:
 
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"machine: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
+    cpu = cpu_model_name() or platform.processor() or "unknown CPU"
+    print(f"machine: {cpu}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
           f"python {platform.python_version()}, "
           f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "

@@ -36,24 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bicameral import build_network  # noqa: E402
 from torch import nn  # noqa: E402
 
+from bicameral import build_network  # noqa: E402
+from edge.machine import cpu_model  # noqa: E402
 from edge.postprocess import RankingParams, rank  # noqa: E402
 from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict:

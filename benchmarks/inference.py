@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from bicameral.export import to_onnx  # noqa: E402
 from bicameral.networks import WIDTHS, build_network, count_parameters  # noqa: E402
+from edge.machine import cpu_model  # noqa: E402
 
 
 def physical_cores() -> int:
@@ -53,16 +54,6 @@ def physical_cores() -> int:
     except OSError:
         pass
     return os.cpu_count() or 1
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict:

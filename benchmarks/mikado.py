@@ -39,6 +39,7 @@ select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own
 
 import mujoco  # noqa: E402
 
+from edge.machine import cpu_model_name  # noqa: E402
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402
 from mikado.pile import _amodal_mask, _renderer, simulate  # noqa: E402
 from mikado.presets import get_preset  # noqa: E402
@@ -49,16 +50,8 @@ THESIS_SECONDS_PER_SCENE = 300.0
 
 
 def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": model,
+        "cpu": cpu_model_name() or "unknown",
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "mujoco": mujoco.__version__,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from edge.machine import cpu_model
 from edge.postprocess import RankingParams, rank
 from edge.synthetic_pile import make_pile
 
@@ -104,17 +105,6 @@ def check_same_result(y: np.ndarray, z: np.ndarray, p: RankingParams) -> None:
     assert a.keys() == b.keys(), "the two implementations found different candidates"
     worst = max(abs(a[k].score - b[k]["score"]) for k in a)
     assert worst < 1e-5, f"scores differ by {worst}"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_interleaved(

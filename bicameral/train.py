@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -48,6 +47,7 @@ from bicameral.data import (
 from bicameral.init import initialise
 from bicameral.losses import bicameral_loss
 from bicameral.networks import BicameralNet, NetworkConfig, build_network
+from edge.machine import cpu_model
 
 
 class TrainingError(ValueError):
@@ -172,15 +172,7 @@ def amp_dtype(device: torch.device, requested: str) -> torch.dtype | None:
 def hardware_description(device: torch.device, world_size: int) -> str:
     if device.type == "cuda":
         return f"{world_size} × {torch.cuda.get_device_name(device)}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{world_size} × CPU {cpu} ({os.cpu_count()} logical cores)"
+    return f"{world_size} × CPU {cpu_model()} ({os.cpu_count()} logical cores)"
 
 
 def git_commit() -> str:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from edge.cli import CommandError
+from edge.machine import cpu_model_name
 
 DEFAULT_OUT = "out/simcell"
 
@@ -189,15 +190,11 @@ def _picker(method: str, args, out: Path, model=None):
 
 
 def _machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {
+        "cpu": cpu_model_name() or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def _run_sequences(
