@@ -17,6 +17,8 @@ from pathlib import Path
 
 import tomllib
 
+from edge.postprocess import RankingParams
+
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names the file, key, value and the expectation."""
@@ -60,14 +62,19 @@ class InferenceSection:
 
 @dataclass
 class RankingSection:
-    alpha: float = 0.1
-    beta: float = 0.1
-    min_area: float = 0.0005
-    max_area: float = 0.5
-    patch: int = 9
-    w1: float = 1.0
-    w2: float = 1.0
-    margin: float = 3.0
+    # The defaults are the ranking's own (edge.postprocess.RankingParams).
+    alpha: float = RankingParams.alpha
+    beta: float = RankingParams.beta
+    min_area: float = RankingParams.min_area
+    max_area: float = RankingParams.max_area
+    patch: int = RankingParams.patch
+    w1: float = RankingParams.w1
+    w2: float = RankingParams.w2
+    margin: float = RankingParams.margin
+
+    def params(self) -> RankingParams:
+        """This section as the parameters `edge.postprocess.rank` takes."""
+        return RankingParams(**dataclasses.asdict(self))
 
 
 @dataclass

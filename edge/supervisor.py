@@ -177,13 +177,8 @@ class Supervisor:
         except CameraError as exc:
             raise StartupError(str(exc)) from exc
         from edge.inference.predictor import Predictor
-        from edge.postprocess import RankingParams
 
-        r = cfg.ranking
-        self.ranking_params = RankingParams(
-            alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
-            patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
-        )  # fmt: skip
+        self.ranking_params = cfg.ranking.params()
         if cfg.inference.backend in ("tensorrt", "auto"):
             # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
             self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")

@@ -308,17 +308,13 @@ class OraclePicker:
         max_area: float | str | None = "auto",
     ):
         from edge.config import ConfigError, load_config
-        from edge.postprocess import RankingParams
 
         try:
-            r = load_config(config, check_files=False).ranking
+            ranking = load_config(config, check_files=False).ranking
         except ConfigError as exc:
             raise PickerError(str(exc)) from exc
         self.max_area = max_area
-        self.configured = RankingParams(
-            alpha=r.alpha, beta=r.beta, min_area=r.min_area, max_area=r.max_area,
-            patch=r.patch, w1=r.w1, w2=r.w2, margin=r.margin,
-        )  # fmt: skip
+        self.configured = ranking.params()
         self.pick_height_mm = pick_height_mm
         workdir.mkdir(parents=True, exist_ok=True)
         self.calibration_path = workdir / "simcell_calibration_oracle.json"
