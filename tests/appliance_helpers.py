@@ -63,6 +63,11 @@ def socat_pair(folder: Path):
         proc.wait(timeout=5)
 
 
+# The test appliances' Modbus RTU link (a socat pty pair): its baud rate, and mbpoll's options
+# for it (8 data bits, no parity, device 1).
+RTU_BAUDRATE = 38400
+MBPOLL_RTU = ("-m", "rtu", "-b", str(RTU_BAUDRATE), "-P", "none", "-a", "1")
+
 MBPOLL_VALUE = re.compile(r"^\[(\d+)\]:\s+(-?[\d.]+(?:e[+-]?\d+)?)", re.MULTILINE)
 
 

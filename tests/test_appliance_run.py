@@ -11,6 +11,8 @@ import urllib.request
 
 import pytest
 from appliance_helpers import (
+    MBPOLL_RTU,
+    RTU_BAUDRATE,
     Appliance,
     appliance_config,
     mbpoll,
@@ -40,7 +42,7 @@ def triggered(tmp_path_factory, model):
     tmp = tmp_path_factory.mktemp("triggered")
     folder = write_pile_folder(tmp / "frames", count=4)
     with socat_pair(tmp) as (server_tty, client_tty):
-        rtu = f'rtu_enabled = true\nrtu_port = "{server_tty}"\nrtu_baudrate = 38400\n'
+        rtu = f'rtu_enabled = true\nrtu_port = "{server_tty}"\nrtu_baudrate = {RTU_BAUDRATE}\n'
         config, port, http = appliance_config(
             tmp, model, camera=f'source = "folder"\nfolder = "{folder}"', plc=rtu
         )
@@ -136,24 +138,8 @@ def test_mbpoll_reads_the_grasp_registers_from_the_running_appliance(triggered):
 def test_mbpoll_reads_the_same_grasp_over_rtu_through_a_socat_pty_pair(triggered):
     _, port, _, _, client_tty = triggered
     tcp = ("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
-    rtu = (
-        "-m",
-        "rtu",
-        "-b",
-        "38400",
-        "-P",
-        "none",
-        "-a",
-        "1",
-        "-r",
-        str(A["x"]),
-        "-c",
-        "3",
-        "-t",
-        "4:float",
-        "-B",
-    )
-    sequence = ("-m", "rtu", "-b", "38400", "-P", "none", "-a", "1", "-r", str(A["sequence_id"]), "-c", "1")
+    rtu = (*MBPOLL_RTU, "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
+    sequence = (*MBPOLL_RTU, "-r", str(A["sequence_id"]), "-c", "1")
     before = mbpoll(*sequence, client_tty, timeout=15)
     over_rtu = mbpoll(*rtu, client_tty, timeout=15)
     over_tcp = mbpoll(*tcp, "127.0.0.1")

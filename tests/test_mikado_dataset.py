@@ -39,27 +39,18 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
+def generate(out: Path, *extra: str) -> int:
+    """`binpick mikado generate` of the module's dataset (3 tiny mikado+ scenes) into `out`."""
+    return binpick(
+        ["mikado", "generate", "--preset", "mikado+", "--count", "3", "--out", str(out), "--workers", "1",
+         *extra, *TINY]
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mk") / "ds"
-    assert (
-        binpick(
-            [
-                "mikado",
-                "generate",
-                "--preset",
-                "mikado+",
-                "--count",
-                "3",
-                "--out",
-                str(out),
-                "--workers",
-                "1",
-                *TINY,
-            ]
-        )
-        == 0
-    )
+    assert generate(out) == 0
     return out
 
 
@@ -170,26 +161,7 @@ def test_user_texture_folders_are_used(tmp_path):
 def test_sharded_generation_equals_unsharded_then_coco_indexes_all(dataset, tmp_path, capsys):
     out = tmp_path / "sharded"
     for shard in ("1/2", "0/2"):
-        assert (
-            binpick(
-                [
-                    "mikado",
-                    "generate",
-                    "--preset",
-                    "mikado+",
-                    "--count",
-                    "3",
-                    "--out",
-                    str(out),
-                    "--workers",
-                    "1",
-                    "--shard",
-                    shard,
-                    *TINY,
-                ]
-            )
-            == 0
-        )
+        assert generate(out, "--shard", shard) == 0
     assert not (out / "annotations_coco.json").exists()
     assert digest(out / "scenes") == digest(dataset / "scenes")
     assert binpick(["mikado", "coco", str(out)]) == 0

@@ -7,7 +7,15 @@ import asyncio
 import socket
 
 import pytest
-from appliance_helpers import free_port, mbpoll, socat_pair, wait_port, wait_until
+from appliance_helpers import (
+    MBPOLL_RTU,
+    RTU_BAUDRATE,
+    free_port,
+    mbpoll,
+    socat_pair,
+    wait_port,
+    wait_until,
+)
 from pymodbus.client import AsyncModbusTcpClient
 
 from edge.config import PlcSection
@@ -28,7 +36,7 @@ def plc(tmp_path):
     """A running PlcService on a free TCP port (and RTU on a socat pty), with a fresh bank."""
     with socat_pair(tmp_path) as (server_tty, client_tty):
         port = free_port()
-        cfg = PlcSection(tcp_port=port, rtu_enabled=True, rtu_port=server_tty, rtu_baudrate=38400)
+        cfg = PlcSection(tcp_port=port, rtu_enabled=True, rtu_port=server_tty, rtu_baudrate=RTU_BAUDRATE)
         bank = RegisterBank(MAP, triggered=True)
         service = PlcService(bank, cfg)
         service.start()
@@ -74,9 +82,8 @@ def test_mbpoll_is_one_based_without_dash_zero(plc):
 def test_mbpoll_reads_the_grasp_over_rtu_through_a_socat_pty_pair(plc):
     bank, _, client_tty, _ = plc
     bank.publish(GRASP)
-    rtu = ("-m", "rtu", "-b", "38400", "-P", "none", "-a", "1")
     floats = mbpoll(
-        *rtu, "-r", str(MAP["x"].address), "-c", "3", "-t", "4:float", "-B", client_tty, timeout=15
+        *MBPOLL_RTU, "-r", str(MAP["x"].address), "-c", "3", "-t", "4:float", "-B", client_tty, timeout=15
     )
     assert [floats[MAP[n].address] for n in ("x", "y", "z")] == [412.5, -87.25, 103.0]
 
@@ -84,20 +91,7 @@ def test_mbpoll_reads_the_grasp_over_rtu_through_a_socat_pty_pair(plc):
 def test_a_trigger_written_over_rtu_is_seen_over_tcp(plc):
     """One register map, one handshake state, two transports."""
     bank, port, client_tty, _ = plc
-    mbpoll(
-        "-m",
-        "rtu",
-        "-b",
-        "38400",
-        "-P",
-        "none",
-        "-a",
-        "1",
-        "-r",
-        str(MAP["trigger_id"].address),
-        client_tty,
-        "77",
-    )
+    mbpoll(*MBPOLL_RTU, "-r", str(MAP["trigger_id"].address), client_tty, "77")
     assert bank.wait_trigger(2.0) == 77
     bank.accept_trigger(77)
     words = mbpoll("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(MAP["trigger_ack"].address), "-c", "1",
