@@ -2,7 +2,8 @@
 
 Per network width, measured side by side in one run on one GPU (printed with the table):
   - end to end: 8-bit RGB numpy image -> pinned copy -> GPU -> preprocessing, network and sigmoid
-    (PyTorch, fp16, channels-last, one CUDA graph) -> CUDA ranking of the maps in place
+    (PyTorch, fp16, channels-last, one CUDA graph: bicameral.graphed, as the
+    appliance's torch-cuda backend) -> CUDA ranking of the maps in place
     (edge.postprocess_cuda) -> Grasp on the host; p50/p95 and each stage's share;
   - the same with the maps copied to the host and ranked by the CPU hot path (edge.postprocess),
     the alternative a user would pick;
@@ -39,6 +40,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bicameral import build_network  # noqa: E402
+from bicameral.graphed import GraphedNetwork  # noqa: E402
 from edge.machine import cpu_model  # noqa: E402
 from edge.postprocess import RankingParams, rank  # noqa: E402
 from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
@@ -128,52 +130,12 @@ def conv_flops(model: nn.Module, height: int, width: int) -> int:
     return total
 
 
-class GraphedNetwork:
-    """uint8 HxWx3 on the GPU -> normalised fp16 channels-last -> network -> sigmoid -> float32 maps.
-
-    The whole chain is one CUDA graph replayed per frame: no per-layer launch cost and no
-    allocation; the outputs live in static tensors the ranking reads in place.
-    """
-
-    def __init__(self, width: str, height_px: int, width_px: int) -> None:
-        torch.manual_seed(0)
-        model = build_network("bicameral", width).eval().to("cuda").half()
-        model = model.to(memory_format=torch.channels_last)
-        model.set_export_mode(True)  # capture-safe unpooling (elementwise mask form)
-        self.model = model
-        self.image = torch.zeros(height_px, width_px, 3, dtype=torch.uint8, device="cuda")
-        self.pinned = torch.zeros(height_px, width_px, 3, dtype=torch.uint8).pin_memory()
-        mean = torch.tensor(IMAGENET_MEAN, device="cuda", dtype=torch.float16).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device="cuda", dtype=torch.float16).view(1, 3, 1, 1)
-        self._scale = (1.0 / (255.0 * std)).contiguous()
-        self._shift = (-mean / std).contiguous()
-        self.boundaries = torch.zeros(height_px, width_px, device="cuda")
-        self.occlusions = torch.zeros(height_px, width_px, device="cuda")
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.inference_mode():
-            with torch.cuda.stream(stream):
-                for _ in range(3):
-                    self._forward()
-            torch.cuda.current_stream().wait_stream(stream)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self._forward()
-        torch.cuda.synchronize()
-
-    def _forward(self) -> None:
-        x = self.image.permute(2, 0, 1).unsqueeze(0).half()
-        x = (x * self._scale + self._shift).contiguous(memory_format=torch.channels_last)
-        y_logits, z_logits = self.model(x)
-        self.boundaries.copy_(torch.sigmoid(y_logits[0, 0].float()))
-        self.occlusions.copy_(torch.sigmoid(z_logits[0, 0].float()))
-
-    def upload(self, rgb: np.ndarray) -> None:
-        self.pinned.numpy()[...] = rgb
-        self.image.copy_(self.pinned, non_blocking=True)
-
-    def replay(self) -> None:
-        self.graph.replay()
+def graphed_network(width: str, height_px: int, width_px: int) -> GraphedNetwork:
+    """An untrained bicameral network of this width, captured as the appliance's torch-cuda
+    backend captures it (bicameral.graphed), with the ImageNet normalisation inside the graph."""
+    torch.manual_seed(0)
+    model = build_network("bicameral", width)
+    return GraphedNetwork(model, (3, height_px, width_px), mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def numpy_pile(seed: int, size: int, instances: int, noise: float) -> SimpleNamespace:
@@ -251,7 +213,7 @@ def bench_end_to_end(
     width: str, pile, ranker: CudaRanker, tflops: float, repeats: int, cpu_repeats: int
 ) -> dict:
     h, w = pile.boundaries.shape
-    net = GraphedNetwork(width, h, w)
+    net = graphed_network(width, h, w)
     rgb = pile_rgb(pile.labels)
     pile_y = torch.from_numpy(pile.boundaries).cuda()
     pile_z = torch.from_numpy(pile.occlusions).cuda()

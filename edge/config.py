@@ -53,11 +53,11 @@ class CameraSection:
 @dataclass
 class InferenceSection:
     model: str = "../models/bicameral_f25_rgb.onnx"
-    backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch | auto
-    device: str = "cpu"  # cpu | cuda | auto
+    backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch | torch-cuda | auto
+    device: str = "cpu"  # cpu | cuda | auto (torch-cuda: cuda or auto)
     threads: int = 0  # 0 = physical cores
-    fp16: bool = False  # tensorrt: build an fp16 engine
-    torch_checkpoint: str = ""  # torch backend: training checkpoint (development only)
+    fp16: bool = False  # tensorrt: build an fp16 engine; torch-cuda: run in fp16 (else fp32)
+    torch_checkpoint: str = ""  # torch (development) and torch-cuda (GPU servers): training checkpoint
 
 
 @dataclass
@@ -131,7 +131,7 @@ CHOICES: dict[str, tuple] = {
     "appliance.mode": ("free-run", "triggered"),
     "appliance.log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "camera.source": ("simulated", "opencv", "folder", "genicam"),
-    "inference.backend": ("onnxruntime", "tensorrt", "torch", "auto"),
+    "inference.backend": ("onnxruntime", "tensorrt", "torch", "torch-cuda", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
     "plc.rtu_parity": ("N", "E", "O"),
     "plc.rtu_stopbits": (1, 2),
@@ -249,9 +249,15 @@ def _cross_checks(path: Path, c: Config) -> None:
         raise ConfigError(f"{path}: camera.cti = {c.camera.cti!r}: expected an existing GenTL producer file")
     if not Path(c.inference.model).is_file():
         raise ConfigError(f"{path}: inference.model = {c.inference.model!r}: expected an existing ONNX file")
-    if c.inference.backend == "torch" and not c.inference.torch_checkpoint:
+    if c.inference.backend in ("torch", "torch-cuda") and not c.inference.torch_checkpoint:
         raise ConfigError(
-            f"{path}: inference.torch_checkpoint = '': expected a checkpoint for backend 'torch'"
+            f"{path}: inference.torch_checkpoint = '': expected a checkpoint for backend "
+            f"{c.inference.backend!r}"
+        )
+    if c.inference.backend == "torch-cuda" and c.inference.device == "cpu":
+        raise ConfigError(
+            f"{path}: inference.device = 'cpu': backend 'torch-cuda' runs on the GPU "
+            "(expected 'cuda' or 'auto'; for the CPU use backend 'torch' or 'onnxruntime')"
         )
     if not Path(c.plc.registers).is_file():
         raise ConfigError(f"{path}: plc.registers = {c.plc.registers!r}: expected an existing register map")

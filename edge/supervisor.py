@@ -308,9 +308,7 @@ class Supervisor:
         t = _lap(stages, "inference", t)
         stages["preprocess"] = maps.preprocess_ms  # reported on its own, taken out of inference
         stages["inference"] -= maps.preprocess_ms
-        from edge.postprocess import rank
-
-        ranking = rank(maps.boundaries, maps.occlusions, self.ranking_params, return_labels=True)
+        ranking = self.predictor.rank(maps, self.ranking_params)  # on the GPU when the maps are there
         t = _lap(stages, "ranking", t)
         context = (frame, maps, ranking)
         if not ranking.candidates:

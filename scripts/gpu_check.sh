@@ -4,7 +4,8 @@
 #   1. builds the CPU hot path in place if it does not import (scripts/build_native_inplace.sh);
 #   2. builds edge._hotpath_cuda in place (src_cpp/cuda, standalone CMake, sm_90 unless
 #      CUDAARCHS says otherwise);
-#   3. runs tests/test_postprocess_cuda.py (GPU result == CPU result on many maps);
+#   3. runs tests/test_postprocess_cuda.py (GPU result == CPU result on many maps) and
+#      tests/test_appliance_torch_cuda.py (the appliance's torch-cuda backend, GPU ranking);
 #   4. runs benchmarks/gpu.py (end-to-end latency, F100 and F25 at 512x512).
 # Everything it writes goes to $OUT (default out/gpu_check): environment.txt, build logs,
 # pytest.log + junit.xml, benchmark.log + gpu.json, and summary.txt (one line per step).
@@ -89,8 +90,9 @@ build_cuda() {
 step "build edge._hotpath_cuda (sm_$CUDAARCHS)" 240 "$OUT/build_cuda.log" \
     env STARTED="$STARTED" bash -c "$(declare -f build_cuda); build_cuda"
 
-step "tests/test_postprocess_cuda.py" 240 "$OUT/pytest.log" \
-    "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_postprocess_cuda.py --junitxml="$OUT/junit.xml"
+step "tests/test_postprocess_cuda.py tests/test_appliance_torch_cuda.py" 300 "$OUT/pytest.log" \
+    "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_postprocess_cuda.py \
+    tests/test_appliance_torch_cuda.py --junitxml="$OUT/junit.xml"
 tail -n 3 "$OUT/pytest.log" | tee -a "$SUMMARY"
 
 step "benchmarks/gpu.py" 240 "$OUT/benchmark.log" \

@@ -15,6 +15,9 @@ class InferenceBackend(ABC):
     """A loaded model on one runtime. `infer` is called from one thread at a time."""
 
     name: str = "backend"
+    # True: the backend also offers `infer_device(tensor)`, the maps as CUDA tensors, so the
+    # ranking can run on the GPU (edge.inference.predictor.gpu_ranker decides whether it does).
+    keeps_maps_on_gpu: bool = False
 
     @abstractmethod
     def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

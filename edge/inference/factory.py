@@ -44,4 +44,10 @@ def load_backend(cfg: InferenceSection, input_shape: tuple[int, int, int, int]) 
         from edge.inference.torch_backend import TorchBackend
 
         return TorchBackend(cfg.torch_checkpoint, cfg.device, cfg.threads)
-    raise InferenceError(f"inference.backend = {name!r}: expected onnxruntime, tensorrt, torch or auto")
+    if name == "torch-cuda":
+        from edge.inference.torch_backend import TorchCudaBackend
+
+        return TorchCudaBackend(cfg.torch_checkpoint, input_shape, cfg.fp16)
+    raise InferenceError(
+        f"inference.backend = {name!r}: expected onnxruntime, tensorrt, torch, torch-cuda or auto"
+    )

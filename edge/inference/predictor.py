@@ -5,12 +5,18 @@ preprocessing. A static model gets the camera image resized to its export size; 
 gets the image at camera size, edge-padded to a multiple of 16 and the maps cropped back. The
 scale back to camera pixels is reported so the grasp lands on the image the calibration was
 made for.
+
+Where the backend keeps its maps on the GPU and the CUDA ranking is built, the maps stay there
+and `Predictor.rank` ranks them in place (`gpu_ranker` decides, once); only the ranking comes
+back. Everywhere else the maps come to the host and the CPU hot path ranks them.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +24,9 @@ import numpy as np
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
+from edge.postprocess import Ranking, RankingParams, rank
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +37,58 @@ class Maps:
     scale_y: float
     model_rgb: np.ndarray  # the image as the model saw it (for overlays)
     preprocess_ms: float = 0.0  # resize + normalisation, inside the inference stage's time
+
+
+class DeviceMaps(Maps):
+    """Maps left on the GPU (`device`: two float32 HxW CUDA tensors, this cycle's own copies).
+
+    `boundaries` and `occlusions` are copied to the host only when something reads them (the
+    overlay, a snapshot), so a cycle that only ranks never moves the maps off the GPU.
+    """
+
+    def __init__(
+        self,
+        device: tuple[Any, Any],
+        scale_x: float,
+        scale_y: float,
+        model_rgb: np.ndarray,
+        preprocess_ms: float,
+    ) -> None:
+        self.device = device
+        self.scale_x, self.scale_y = scale_x, scale_y
+        self.model_rgb = model_rgb
+        self.preprocess_ms = preprocess_ms
+        self._host: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _host_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._host is None:
+            self._host = (self.device[0].cpu().numpy(), self.device[1].cpu().numpy())
+        return self._host
+
+    @property
+    def boundaries(self) -> np.ndarray:  # type: ignore[override]
+        return self._host_maps()[0]
+
+    @property
+    def occlusions(self) -> np.ndarray:  # type: ignore[override]
+        return self._host_maps()[1]
+
+
+def gpu_ranker(backend: InferenceBackend):
+    """The CUDA ranker when the maps can stay on the GPU, else None (the CPU path, unchanged).
+
+    The one place that decides: the backend must produce CUDA maps and `edge._hotpath_cuda`
+    must be built and see a device.
+    """
+    if not backend.keeps_maps_on_gpu:
+        return None
+    from edge.postprocess_cuda import CudaRanker, cuda_available
+
+    ok, why = cuda_available()
+    if not ok:
+        log.warning("%s: ranking on the CPU, the CUDA ranking is unavailable (%s)", backend.name, why)
+        return None
+    return CudaRanker()
 
 
 class Predictor:
@@ -47,6 +108,7 @@ class Predictor:
         self.backend: InferenceBackend = load_backend(
             cfg, (1, self.channels, self.input_height, self.input_width)
         )
+        self.ranker = gpu_ranker(self.backend)
 
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
         from edge.model_file import pad_to_multiple, preprocess
@@ -68,13 +130,25 @@ class Predictor:
         except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
             raise InferenceError(f"preprocessing failed: {exc}") from exc
         preprocess_ms = (time.perf_counter() - started) * 1000.0
+        if self.ranker is not None:
+            y, z = self.backend.infer_device(tensor)  # type: ignore[attr-defined]
+            # Copies on the GPU: the backend's static outputs are overwritten by the next frame.
+            device = (y[:h, :w].clone(), z[:h, :w].clone())
+            return DeviceMaps(device, width / w, height / h, rgb, preprocess_ms)
         boundaries, occlusions = self.backend.infer(tensor)
         boundaries, occlusions = boundaries[:h, :w], occlusions[:h, :w]
         return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
 
+    def rank(self, maps: Maps, params: RankingParams) -> Ranking:
+        """Rank this predictor's maps where they are: on the GPU, or by the CPU hot path."""
+        if isinstance(maps, DeviceMaps) and self.ranker is not None:
+            return self.ranker.rank(maps.device[0], maps.device[1], params, return_labels=True)
+        return rank(maps.boundaries, maps.occlusions, params, return_labels=True)
+
     def describe(self) -> dict:
         return {
             **self.backend.describe(),
+            "ranking": "cuda" if self.ranker is not None else "cpu",
             "model": str(self.info.path),
             "variant": f"{self.info.variant} x{self.info.width:g} ({self.info.input_kind})",
             "input": [self.channels, self.info.input_height or "dynamic", self.info.input_width or "dynamic"],

@@ -1,4 +1,6 @@
-"""PyTorch eager, for development: runs a training checkpoint without exporting it first.
+"""PyTorch: eager for development (`torch`), and a CUDA-graph backend for GPU servers (`torch-cuda`).
+
+Both run a training checkpoint without exporting it first.
 
 torch is imported only when this backend is chosen (the appliance itself never needs it).
 """
@@ -42,3 +44,75 @@ class TorchBackend(InferenceBackend):
 
     def describe(self) -> dict:
         return {"backend": self.name, "device": self.device, "threads": self.torch.get_num_threads()}
+
+
+class TorchCudaBackend(InferenceBackend):
+    """PyTorch on an x86 GPU server: fp16 (`inference.fp16`, else fp32), channels-last, one CUDA graph.
+
+    The graph is captured once for the configured input size (bicameral.graphed, the same code
+    benchmarks/gpu.py times), so a frame costs one host->GPU copy and one graph replay.
+    `infer_device` leaves the maps on the GPU for `edge.postprocess_cuda`; `infer` copies them
+    back for the CPU ranking. Refused, in one line naming the key, where CUDA is not available.
+    """
+
+    name = "torch-cuda"
+    keeps_maps_on_gpu = True
+
+    def __init__(self, checkpoint: str, input_shape: tuple[int, int, int, int], fp16: bool = True):
+        try:
+            import torch
+
+            from bicameral.checkpoint import CheckpointError, load_checkpoint
+            from bicameral.graphed import GraphedNetwork
+        except ImportError as exc:
+            raise InferenceError(
+                f"inference.backend = 'torch-cuda' needs PyTorch with CUDA (`pip install .[train]`) ({exc})"
+            ) from exc
+        if not torch.cuda.is_available():
+            raise InferenceError(
+                "inference.backend = 'torch-cuda' but PyTorch sees no CUDA GPU "
+                "(torch.cuda.is_available() is False); use backend 'onnxruntime' or 'torch'"
+            )
+        self.torch = torch
+        try:
+            model, _ = load_checkpoint(checkpoint, device="cuda")
+        except CheckpointError as exc:
+            raise InferenceError(str(exc)) from exc
+        torch.backends.cudnn.benchmark = True  # one input size for the process's lifetime
+        self.input_shape = tuple(input_shape)
+        self.precision = "fp16" if fp16 else "fp32"
+        try:
+            self.net = GraphedNetwork(
+                model, self.input_shape[1:], torch.float16 if fp16 else torch.float32, device="cuda"
+            )
+        except RuntimeError as exc:  # capture or out-of-memory errors
+            raise InferenceError(f"torch-cuda: capturing the CUDA graph failed: {exc}") from exc
+
+    def infer_device(self, tensor: np.ndarray):
+        """(boundaries, occlusions) as float32 HxW torch CUDA tensors, valid until the next call."""
+        if tuple(tensor.shape) != self.input_shape:
+            raise InferenceError(
+                f"torch-cuda graph captured for {self.input_shape}, got {tuple(tensor.shape)}"
+            )
+        try:
+            self.net.upload(np.ascontiguousarray(tensor, np.float32))
+            self.net.replay()
+        except RuntimeError as exc:
+            raise InferenceError(f"torch-cuda inference failed: {exc}") from exc
+        return self.net.boundaries, self.net.occlusions
+
+    def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y, z = self.infer_device(tensor)
+        return y.cpu().numpy(), z.cpu().numpy()
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "device": self.torch.cuda.get_device_name(0),
+            "precision": self.precision,
+            "cuda_graph": list(self.input_shape),
+        }
+
+    def close(self) -> None:
+        self.net = None
+        self.torch.cuda.empty_cache()
