@@ -71,10 +71,15 @@ class RankingSection:
     w1: float = RankingParams.w1
     w2: float = RankingParams.w2
     margin: float = RankingParams.margin
+    # Not a ranking parameter: pick first, in rank order, the candidates with occluding-side
+    # evidence on their own contour (edge.occluding_side); false = the plain ranking's order.
+    prefer_occluding_side: bool = False
 
     def params(self) -> RankingParams:
         """This section as the parameters `edge.postprocess.rank` takes."""
-        return RankingParams(**dataclasses.asdict(self))
+        values = dataclasses.asdict(self)
+        values.pop("prefer_occluding_side")
+        return RankingParams(**values)
 
 
 @dataclass

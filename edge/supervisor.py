@@ -336,6 +336,8 @@ class Supervisor:
         roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
         grasp = ranking.grasp
         options = []
+        if self.config.ranking.prefer_occluding_side:
+            options += self._occluding_side_options(ranking, maps)
         if grasp is not None:
             options.append((grasp.u, grasp.v, grasp.angle_deg, grasp.major_px, grasp.minor_px, grasp.score))
         for c in ranking.candidates:
@@ -358,6 +360,27 @@ class Supervisor:
                                                    maps.scale_y * math.cos(math.radians(angle))),
                 }  # fmt: skip
         return None
+
+    def _occluding_side_options(self, ranking, maps) -> list[tuple]:
+        """Grasp options of the candidates with occluding-side evidence on their own contour
+        (`edge.occluding_side`), in rank order; the caller appends the plain ranked options after
+        them, so a frame where none qualifies is picked exactly as without this preference."""
+        from edge.occluding_side import occluding_side_evidence
+
+        options = []
+        for i, c in enumerate(ranking.candidates):
+            evidence = occluding_side_evidence(
+                maps.boundaries, maps.occlusions, ranking.labels, c, self.ranking_params
+            )
+            if evidence <= 0:
+                continue
+            if i == 0 and ranking.grasp is not None:
+                g = ranking.grasp
+                options.append((g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score))
+            else:
+                u, v = _grasp_pixel(ranking.labels, c, self.ranking_params.margin)
+                options.append((u, v, c.angle_deg, c.major_px, c.minor_px, c.score))
+        return options
 
     def _to_robot(self, request_id: int, pick: dict, maps, count: int) -> PublishedResult:
         u, v, angle = pick["u"], pick["v"], pick["angle_deg"]
@@ -550,3 +573,17 @@ def _lap(stages: dict, name: str, t: float) -> float:
     now = time.monotonic()
     stages[name] = (now - t) * 1000.0
     return now
+
+
+def _grasp_pixel(labels: np.ndarray, candidate, margin: float) -> tuple[float, float]:
+    """The ranking's grasp rule for any candidate (docs/hotpath.md): its centroid, or the centre of
+    its largest inscribed circle when the centroid is outside it or within `margin` px of its border."""
+    x, y, w, h = candidate.bbox
+    crop = np.pad((labels[y : y + h, x : x + w] == candidate.label).astype(np.uint8), 1)
+    distance = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    cu, cv_ = candidate.centroid
+    cx, cy = math.floor(cu + 0.5) - x + 1, math.floor(cv_ + 0.5) - y + 1
+    if 0 <= cy < distance.shape[0] and 0 <= cx < distance.shape[1] and distance[cy, cx] > margin:
+        return cu, cv_
+    iy, ix = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(ix + x - 1), float(iy + y - 1)
