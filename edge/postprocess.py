@@ -220,3 +220,16 @@ def rank(
     )
     candidates = _candidates_from_table(table, tuple(native.CANDIDATE_FIELDS))
     return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
+
+
+def grasp_point(labels: np.ndarray, candidate: Candidate, margin: float) -> tuple[float, float, str]:
+    """The grasp `rank` would choose for `candidate` (centroid or inscribed-circle centre),
+    from the labels image `rank(..., return_labels=True)` returned: for callers that pick another
+    candidate than the best one (the appliance's ROI and occluding-side preferences), so there is
+    one grasp rule, the native one."""
+    x, y, w, h = (int(v) for v in candidate.bbox)
+    u, v, method = _native().grasp_point(
+        labels, int(candidate.label), float(candidate.centroid[0]), float(candidate.centroid[1]),
+        x, y, w, h, float(margin),
+    )  # fmt: skip
+    return float(u), float(v), str(method)

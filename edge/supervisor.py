@@ -366,6 +366,7 @@ class Supervisor:
         (`edge.occluding_side`), in rank order; the caller appends the plain ranked options after
         them, so a frame where none qualifies is picked exactly as without this preference."""
         from edge.occluding_side import occluding_side_evidence
+        from edge.postprocess import grasp_point
 
         options = []
         for i, c in enumerate(ranking.candidates):
@@ -378,7 +379,7 @@ class Supervisor:
                 g = ranking.grasp
                 options.append((g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score))
             else:
-                u, v = _grasp_pixel(ranking.labels, c, self.ranking_params.margin)
+                u, v, _ = grasp_point(ranking.labels, c, self.ranking_params.margin)
                 options.append((u, v, c.angle_deg, c.major_px, c.minor_px, c.score))
         return options
 
@@ -573,17 +574,3 @@ def _lap(stages: dict, name: str, t: float) -> float:
     now = time.monotonic()
     stages[name] = (now - t) * 1000.0
     return now
-
-
-def _grasp_pixel(labels: np.ndarray, candidate, margin: float) -> tuple[float, float]:
-    """The ranking's grasp rule for any candidate (docs/hotpath.md): its centroid, or the centre of
-    its largest inscribed circle when the centroid is outside it or within `margin` px of its border."""
-    x, y, w, h = candidate.bbox
-    crop = np.pad((labels[y : y + h, x : x + w] == candidate.label).astype(np.uint8), 1)
-    distance = cv2.distanceTransform(crop, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    cu, cv_ = candidate.centroid
-    cx, cy = math.floor(cu + 0.5) - x + 1, math.floor(cv_ + 0.5) - y + 1
-    if 0 <= cy < distance.shape[0] and 0 <= cx < distance.shape[1] and distance[cy, cx] > margin:
-        return cu, cv_
-    iy, ix = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    return float(ix + x - 1), float(iy + y - 1)

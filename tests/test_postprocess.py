@@ -454,3 +454,31 @@ def test_releases_the_gil():
     # Holding the GIL would stall this loop for the whole call; released, it keeps ticking.
     assert len(gaps) > 3
     assert max(gaps) < 0.5 * alone, (max(gaps), alone)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grasp_point_of_any_candidate_is_the_ranking_rule(seed):
+    """`grasp_point` gives the best candidate exactly the ranking's grasp, and every candidate the
+    NumPy twin's grasp: the appliance's preferences reuse the one native rule."""
+    from edge.postprocess import grasp_point
+    from edge.postprocess_reference import grasp_point as reference_grasp_point
+
+    pile = make_pile(seed, 160, 160, instances=8, noise=0.03)
+    params = RankingParams(margin=6.0)
+    ranking = rank(pile.boundaries, pile.occlusions, params, return_labels=True)
+    assert ranking.candidates and ranking.grasp is not None
+    best = grasp_point(ranking.labels, ranking.candidates[0], params.margin)
+    assert best == (ranking.grasp.u, ranking.grasp.v, ranking.grasp.method)
+    for c in ranking.candidates:
+        u, v, method = grasp_point(ranking.labels, c, params.margin)
+        ref_u, ref_v, ref_method = reference_grasp_point(ranking.labels == c.label, c.centroid, params.margin)
+        assert (u, v, method) == (pytest.approx(ref_u, abs=1e-9), pytest.approx(ref_v, abs=1e-9), ref_method)
+
+
+def test_grasp_point_rejects_a_box_outside_the_labels():
+    from edge.postprocess import grasp_point
+
+    labels = np.ones((8, 8), np.int32)
+    c = Candidate(1, 64, (4, 4, 8, 8), (7.5, 7.5), 0, 0.0, 0.0, 0.0, 0.0, 8.0, 8.0)
+    with pytest.raises(ValueError, match="bbox"):
+        grasp_point(labels, c, 1.0)

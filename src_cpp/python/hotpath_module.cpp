@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "../hotpath/grasp.hpp"
 #include "../hotpath/ranking.hpp"
 #include "ranking_to_python.hpp"
 
@@ -113,6 +114,33 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, doubl
                           labels_obj);
 }
 
+// The grasp rule of `rank` applied to any candidate of a labels image returned by `rank`, so a
+// caller that prefers another candidate than the best one (the appliance's ROI and
+// occluding-side checks) gets the very point the ranking would have chosen for it.
+py::tuple grasp_point(const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& labels,
+                      std::int32_t label, double centroid_u, double centroid_v, std::int32_t bbox_x,
+                      std::int32_t bbox_y, std::int32_t bbox_w, std::int32_t bbox_h, double margin) {
+    if (labels.ndim() != 2) throw py::value_error("labels: expected a 2-D (H, W) int32 label image");
+    const std::int64_t h = labels.shape(0), w = labels.shape(1);
+    if (bbox_w < 1 || bbox_h < 1 || bbox_x < 0 || bbox_y < 0 || bbox_x + bbox_w > w || bbox_y + bbox_h > h)
+        throw py::value_error("bbox: expected a box of at least 1x1 inside the label image");
+    if (!(margin >= 0)) throw py::value_error("margin: expected a number >= 0");
+    binpick::CandidateResult c;
+    c.label = label;
+    c.centroid_u = centroid_u;
+    c.centroid_v = centroid_v;
+    c.bbox_x = bbox_x;
+    c.bbox_y = bbox_y;
+    c.bbox_w = bbox_w;
+    c.bbox_h = bbox_h;
+    binpick::GraspResult g;
+    {
+        py::gil_scoped_release release;
+        g = binpick::choose_grasp(c, labels.data(), h, w, label, 0, 0, margin);
+    }
+    return py::make_tuple(g.u, g.v, g.method == binpick::GraspMethod::centroid ? "centroid" : "inscribed");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_hotpath, m) {
@@ -125,4 +153,8 @@ PYBIND11_MODULE(_hotpath, m) {
           "Returns (table, grasp, labels): table is an (N, len(CANDIDATE_FIELDS)) float64 array, best\n"
           "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, candidate_index,\n"
           "method) or None; labels is an (H, W) int32 array or None. Raises ValueError on bad input.");
+    m.def("grasp_point", &grasp_point, py::arg("labels"), py::arg("label"), py::arg("centroid_u"),
+          py::arg("centroid_v"), py::arg("bbox_x"), py::arg("bbox_y"), py::arg("bbox_w"), py::arg("bbox_h"),
+          py::arg("margin"),
+          "The grasp `rank` would choose for the candidate `label` of `labels`: (u, v, method).");
 }
