@@ -13,11 +13,13 @@ restart the service instead of leaving a silent cell.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -335,14 +337,16 @@ class Supervisor:
         """The best-ranked grasp whose point lies inside the calibration's ROI (camera pixels)."""
         roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
         grasp = ranking.grasp
-        options = []
-        if self.config.ranking.prefer_occluding_side:
-            options += self._occluding_side_options(ranking, maps)
+        plain = []
         if grasp is not None:
-            options.append((grasp.u, grasp.v, grasp.angle_deg, grasp.major_px, grasp.minor_px, grasp.score))
+            plain.append((grasp.u, grasp.v, grasp.angle_deg, grasp.major_px, grasp.minor_px, grasp.score))
         for c in ranking.candidates:
-            options.append((c.centroid[0], c.centroid[1], c.angle_deg, c.major_px, c.minor_px, c.score))
-        for u, v, angle, major, minor, score in options:
+            plain.append((c.centroid[0], c.centroid[1], c.angle_deg, c.major_px, c.minor_px, c.score))
+        # Lazily: the occluding-side evidence is computed only until a grasp inside the ROI is found.
+        preferred = (
+            self._occluding_side_options(ranking, maps) if self.config.ranking.prefer_occluding_side else ()
+        )
+        for u, v, angle, major, minor, score in itertools.chain(preferred, plain):
             u_cam, v_cam = u * maps.scale_x, v * maps.scale_y
             inside = (
                 roi is None or cv2.pointPolygonTest(np.asarray(roi, np.float32), (u_cam, v_cam), False) >= 0
@@ -361,14 +365,13 @@ class Supervisor:
                 }  # fmt: skip
         return None
 
-    def _occluding_side_options(self, ranking, maps) -> list[tuple]:
+    def _occluding_side_options(self, ranking, maps) -> Iterator[tuple]:
         """Grasp options of the candidates with occluding-side evidence on their own contour
         (`edge.occluding_side`), in rank order; the caller appends the plain ranked options after
         them, so a frame where none qualifies is picked exactly as without this preference."""
         from edge.occluding_side import occluding_side_evidence
         from edge.postprocess import grasp_point
 
-        options = []
         for i, c in enumerate(ranking.candidates):
             evidence = occluding_side_evidence(
                 maps.boundaries, maps.occlusions, ranking.labels, c, self.ranking_params
@@ -377,11 +380,10 @@ class Supervisor:
                 continue
             if i == 0 and ranking.grasp is not None:
                 g = ranking.grasp
-                options.append((g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score))
+                yield (g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
             else:
                 u, v, _ = grasp_point(ranking.labels, c, self.ranking_params.margin)
-                options.append((u, v, c.angle_deg, c.major_px, c.minor_px, c.score))
-        return options
+                yield (u, v, c.angle_deg, c.major_px, c.minor_px, c.score)
 
     def _to_robot(self, request_id: int, pick: dict, maps, count: int) -> PublishedResult:
         u, v, angle = pick["u"], pick["v"], pick["angle_deg"]
