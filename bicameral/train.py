@@ -339,7 +339,12 @@ def train(config: TrainConfig) -> dict:
     device_kind = "cuda" if (config.device == "auto" and torch.cuda.is_available()) else config.device
     dist_info = setup_distributed("cuda" if device_kind.startswith("cuda") else "cpu")
     try:
-        return _train(config, dist_info)
+        summary = _train(config, dist_info)
+        if dist_info.enabled:
+            # Every rank reaches the end before the group is torn down: a gloo rank destroyed
+            # while its peer still finishes (rank 0 saves and logs) was seen to abort at exit.
+            torch_dist.barrier()
+        return summary
     finally:
         if dist_info.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
