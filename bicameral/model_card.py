@@ -7,10 +7,9 @@ model it describes. Scores are set next to the thesis's Table 5.5 for the same w
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from bicameral.checkpoint import atomic_write
 from bicameral.evaluation.evaluate import THESIS_TABLE_5_5
 
 
@@ -145,9 +144,4 @@ def render_model_card(facts: dict, evaluation: dict | None, notes: list[str] | N
 
 
 def write_model_card(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(text.encode()))

@@ -9,14 +9,13 @@ model on the frames as rendered.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bicameral.checkpoint import atomic_write
 from bicameral.data import (
     DepthNoise,
     degrade_depth,
@@ -126,12 +125,7 @@ def summary_table(result: dict) -> str:
 
 def write_json(result: dict, path: str | Path) -> None:
     """Atomic write, so a half-written file never looks like a result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=2, default=float)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(json.dumps(result, indent=2, default=float).encode()))
 
 
 def plot_pr(result: dict, path: str | Path, label: str | None = None) -> None:
