@@ -336,6 +336,8 @@ class Supervisor:
     def _pick_in_roi(self, ranking, maps) -> dict | None:
         """The best-ranked grasp whose point lies inside the calibration's ROI (camera pixels)."""
         roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
+        if roi is not None:  # None: no ROI, the whole image
+            roi = np.asarray(roi, np.float32)
         grasp = ranking.grasp
         plain = []
         if grasp is not None:
@@ -348,20 +350,14 @@ class Supervisor:
         )
         for u, v, angle, major, minor, score in itertools.chain(preferred, plain):
             u_cam, v_cam = u * maps.scale_x, v * maps.scale_y
-            inside = (
-                roi is None or cv2.pointPolygonTest(np.asarray(roi, np.float32), (u_cam, v_cam), False) >= 0
-            )
-            if inside:
+            if roi is None or cv2.pointPolygonTest(roi, (u_cam, v_cam), False) >= 0:
                 rad = math.radians(angle)  # the axis direction, re-measured in camera pixels
-                angle_cam = math.degrees(
-                    math.atan2(math.sin(rad) * maps.scale_y, math.cos(rad) * maps.scale_x)
-                )
+                cos, sin = math.cos(rad), math.sin(rad)
                 return {
-                    "u": u_cam, "v": v_cam, "angle_deg": angle_cam, "score": score,
-                    "major_px": major * math.hypot(maps.scale_x * math.cos(math.radians(angle)),
-                                                   maps.scale_y * math.sin(math.radians(angle))),
-                    "minor_px": minor * math.hypot(maps.scale_x * math.sin(math.radians(angle)),
-                                                   maps.scale_y * math.cos(math.radians(angle))),
+                    "u": u_cam, "v": v_cam, "score": score,
+                    "angle_deg": math.degrees(math.atan2(sin * maps.scale_y, cos * maps.scale_x)),
+                    "major_px": major * math.hypot(maps.scale_x * cos, maps.scale_y * sin),
+                    "minor_px": minor * math.hypot(maps.scale_x * sin, maps.scale_y * cos),
                 }  # fmt: skip
         return None
 
@@ -542,8 +538,7 @@ def prometheus_text(sup: Supervisor) -> str:
         "# TYPE binpick_cycle_duration_milliseconds summary",
     ]
     for stage, p in sup.stats.percentiles().items():
-        for q in ("p50", "p95", "p99"):
-            quantile = {"p50": "0.5", "p95": "0.95", "p99": "0.99"}[q]
+        for q, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
             lines.append(
                 f'binpick_cycle_duration_milliseconds{{stage="{stage}",quantile="{quantile}"}} {p[q]}'
             )

@@ -14,7 +14,7 @@ from edge.supervisor import Supervisor
 pytestmark = pytest.mark.timeout(120)
 
 
-def calibration(roi: list[list[float]]) -> Calibration:
+def calibration(roi: list[list[float]] | None) -> Calibration:
     """A camera 800 mm above a floor at z = 20 mm, looking down (same layout as the calibration tests)."""
     t = np.eye(4)
     t[:3, :3] = np.diag([1.0, -1.0, -1.0])
@@ -24,7 +24,7 @@ def calibration(roi: list[list[float]]) -> Calibration:
         camera_matrix=np.array([[120.0, 0, 48.0], [0, 120.0, 48.0], [0, 0, 1]]),
         dist_coeffs=np.zeros(5), robot_from_camera=t,
         plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0,
-        roi_polygon=np.array(roi, float),
+        roi_polygon=None if roi is None else np.array(roi, float),
         intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
         extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
         board={"name": "test", "type": "chessboard"},
@@ -90,3 +90,11 @@ def test_a_grasp_outside_the_roi_is_an_empty_roi_error(setup, tmp_path):
     assert outcome.error == "empty_roi"
     assert sup.bank.value("error_code") == sup.register_map.error_code("empty_roi")
     assert not sup.bank.flag("result_valid")
+
+
+def test_a_calibration_without_roi_accepts_the_whole_image(setup, tmp_path):
+    path = tmp_path / "cal.json"
+    save_calibration(calibration(None), path)
+    sup = supervisor(setup, str(path))
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and not outcome.pixel_mode
