@@ -121,11 +121,10 @@ class Predictor:
             if depth_m is not None:
                 depth_m = cv2.resize(depth_m, size, interpolation=cv2.INTER_NEAREST)
         try:
+            tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
             if self.info.dynamic:
-                tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
                 tensor, (h, w) = pad_to_multiple(tensor, self.info.size_multiple)
             else:
-                tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
                 h, w = tensor.shape[-2:]
         except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
             raise InferenceError(f"preprocessing failed: {exc}") from exc
