@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from edge.plc.register_map import RegisterMap, float_to_words
+from edge.plc.register_map import RegisterMap, float_to_words, words_to_float
 
 MODES = {0: "idle", 1: "run", 2: "calibration"}
 
@@ -224,8 +224,6 @@ class RegisterBank:
 
     def snapshot(self) -> dict[str, int]:
         """Every named register (float pairs decoded) and status bit, for the status page."""
-        from edge.plc.register_map import words_to_float
-
         with self._lock:
             words = list(self._words)
         out: dict = {}
