@@ -92,14 +92,14 @@ def feel(cell: Cell, xy_m: tuple[float, float], cup: SuctionCup) -> Touch:
     start_z = cell.rim_height_m + 0.5
     down = np.array([0.0, 0.0, -1.0])
     geom = np.zeros(1, np.int32)
+    offsets = _ray_offsets(cup)
     hits, heights = [], []
-    for dx, dy in _ray_offsets(cup):
+    for dx, dy in offsets:
         origin = np.array([xy_m[0] + dx, xy_m[1] + dy, start_z])
         dist = mujoco.mj_ray(cell.model, cell.data, origin, down, _VISUAL, 1, -1, geom)
         hits.append(cell.instance_at_geom(int(geom[0])) if dist >= 0 else 0)
         heights.append(start_z - dist if dist >= 0 else 0.0)
     heights = np.asarray(heights)
-    offsets = _ray_offsets(cup)
     point = np.array([xy_m[0], xy_m[1], float(heights[0])])  # the surface under the cup's centre
     # Plane z = a x + b y + c through the touched points: tilt and roughness.
     design = np.column_stack([offsets, np.ones(len(offsets))])

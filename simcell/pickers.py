@@ -211,9 +211,9 @@ class AppliancePicker:
         self._write("trigger_id", self._trigger)
         deadline = time.monotonic() + timeout
         busy = self.map.bit_mask("busy")
+        a = {n: self.map[n].address for n in ("trigger_ack", "sequence_id", "status", "request_id")}
         while True:
             words = self._read()
-            a = {n: self.map[n].address for n in ("trigger_ack", "sequence_id", "status", "request_id")}
             if (
                 words[a["trigger_ack"]] == self._trigger
                 and not words[a["status"]] & busy
