@@ -21,6 +21,9 @@ INPUT_NAME = "image"
 OUTPUT_NAMES = ("boundaries", "occlusions")
 CHANNELS = {"rgb": 3, "depth": 1, "rgbd": 4}
 PREFIX = "binpick."
+# ImageNet statistics: the VGG16 encoder's pretraining normalised RGB with these.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ModelFileError(ValueError):
@@ -34,8 +37,8 @@ class Preprocess:
 
     channel_order: str = "RGB"
     rgb_scale: float = 1.0 / 255.0
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     depth_unit: str = "m"
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,10 +90,9 @@ def default_preprocess(input_kind: str, depth_mean_m: float = 1.0, depth_std_m: 
     caller's (training should pass its dataset's), defaulting to a bin about 1 m from the camera."""
     if input_kind not in CHANNELS:
         raise ValueError(f"input kind {input_kind!r}, expected one of {sorted(CHANNELS)}")
-    rgb_mean, rgb_std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     depth_mean, depth_std = (depth_mean_m,), (depth_std_m,)
-    mean = {"rgb": rgb_mean, "depth": depth_mean, "rgbd": rgb_mean + depth_mean}[input_kind]
-    std = {"rgb": rgb_std, "depth": depth_std, "rgbd": rgb_std + depth_std}[input_kind]
+    mean = {"rgb": IMAGENET_MEAN, "depth": depth_mean, "rgbd": IMAGENET_MEAN + depth_mean}[input_kind]
+    std = {"rgb": IMAGENET_STD, "depth": depth_std, "rgbd": IMAGENET_STD + depth_std}[input_kind]
     return Preprocess(mean=mean, std=std)
 
 
