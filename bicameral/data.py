@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edge.model_file import ModelInfo, Preprocess, default_preprocess
+from edge.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess
 from edge.model_file import preprocess as appliance_preprocess
 
-INPUT_CHANNELS = {"rgb": 3, "depth": 1, "rgbd": 4}
+INPUT_CHANNELS = CHANNELS
 
 
 class DatasetError(ValueError):

@@ -26,8 +26,9 @@ from torch import Tensor, nn
 
 from bicameral.decoders import DecoderPath, OutputHead, stage_filters
 from bicameral.encoders import build_encoder
+from edge.model_file import CHANNELS
 
-INPUT_CHANNELS: dict[str, int] = {"rgb": 3, "depth": 1, "rgbd": 4}
+INPUT_CHANNELS: dict[str, int] = CHANNELS  # the model file's input kinds
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bicameral.checkpoint import CheckpointError, read_checkpoint
-    from bicameral.data import INPUT_CHANNELS
+    from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, CheckpointError, read_checkpoint
 
     try:
         data = read_checkpoint(args.checkpoint)
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
     channels = data["config"]["in_channels"]
-    input_kind = args.input_kind or {v: k for k, v in INPUT_CHANNELS.items()}[channels]
+    input_kind = args.input_kind or INPUT_KIND_BY_CHANNELS[channels]
     config = config_from_args(
         args,
         input_kind=input_kind,

@@ -68,8 +68,7 @@ class CheckpointPredictor:
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         import torch
 
-        from bicameral.checkpoint import load_checkpoint
-        from bicameral.data import INPUT_CHANNELS
+        from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, load_checkpoint
 
         self.torch = torch
         if device == "auto":
@@ -77,7 +76,7 @@ class CheckpointPredictor:
         self.device = torch.device(device)
         self.model, data = load_checkpoint(path, self.device)
         channels = self.model.config.in_channels
-        self.input_kind = {v: k for k, v in INPUT_CHANNELS.items()}[channels]
+        self.input_kind = INPUT_KIND_BY_CHANNELS[channels]
         self.preprocess = data["preprocess"]
         self.description = {
             "model": str(path),
