@@ -232,7 +232,7 @@ class Supervisor:
             self.status_server.stop()
         if self.camera is not None:
             self.camera.close()
-            self.lingering_threads = getattr(self.camera, "lingering_threads", lambda: 0)()
+            self.lingering_threads = self.camera.lingering_threads()
         cycle_stuck = self._cycle_thread is not None and self._cycle_thread.is_alive()
         self.lingering_threads += int(cycle_stuck)
         if self.predictor is not None and not cycle_stuck:  # never free a model a cycle still runs

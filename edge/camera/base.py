@@ -64,6 +64,10 @@ class CameraSource(ABC):
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release the device; safe to call twice."""
 
+    def lingering_threads(self) -> int:
+        """Driver threads still stuck in a read after `close` (the process should then exit hard)."""
+        return 0
+
     def status(self) -> dict:
         """State for the status page: at least `state` ("streaming", "reopening", "down", "ready")."""
         return {"state": "ready", "source": self.name}

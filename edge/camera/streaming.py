@@ -85,7 +85,6 @@ class StreamingSource(CameraSource):
             )
 
     def lingering_threads(self) -> int:
-        """Driver threads still stuck in a read after `close` (the process should then exit hard)."""
         return sum(t.is_alive() for t in self._threads)
 
     def _watch(self) -> None:
