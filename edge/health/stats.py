@@ -25,7 +25,6 @@ class CycleStats:
         self.last_error = ""
         self.last_error_time = 0.0
         self.last_result: dict = {}
-        self.last_overlay_png: bytes = b""
         self.state = "starting"
 
     def record(self, stages: dict[str, float], error_name: str, result: dict) -> None:
@@ -45,10 +44,6 @@ class CycleStats:
         with self._lock:
             self.last_error = message
             self.last_error_time = time.time()
-
-    def set_overlay(self, png: bytes) -> None:
-        with self._lock:
-            self.last_overlay_png = png
 
     def percentiles(self) -> dict:
         with self._lock:
