@@ -15,7 +15,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from mikado.families import FAMILIES
-from mikado.io import list_scenes, write_json_atomic
+from mikado.io import _read_png, list_scenes, write_json_atomic
 
 CATEGORIES = [{"id": i + 1, "name": name, "supercategory": "product"} for i, name in enumerate(FAMILIES)]
 CATEGORY_ID = {c["name"]: c["id"] for c in CATEGORIES}
@@ -55,8 +55,8 @@ def build_coco(dataset: Path, scenes: list[Path] | None = None) -> dict:
         for inst in meta["instances"]:
             if inst["visible_px"] == 0:
                 continue
-            vis = cv2.imread(str(path / "masks" / f"visible_{inst['id']}.png"), cv2.IMREAD_GRAYSCALE) > 0
-            amo = cv2.imread(str(path / "masks" / f"amodal_{inst['id']}.png"), cv2.IMREAD_GRAYSCALE) > 0
+            vis = _read_png(path / "masks" / f"visible_{inst['id']}.png", cv2.IMREAD_GRAYSCALE) > 0
+            amo = _read_png(path / "masks" / f"amodal_{inst['id']}.png", cv2.IMREAD_GRAYSCALE) > 0
             rle, area, bbox = _rle(vis)
             amodal_rle, amodal_area, _ = _rle(amo)
             annotations.append(

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mikado.io import list_scenes
+from mikado.io import _read_png, list_scenes
 
 THESIS = {
     "mikado": {"instances": 20.1, "occlusions": 52.9, "background": 0.24},
@@ -25,16 +25,12 @@ THESIS = {
 def scene_stats(path: Path, min_overlap_px: int | None = None) -> dict:
     with open(path / "scene.json") as f:
         meta = json.load(f)
-    labels = cv2.imread(str(path / "labels.png"), cv2.IMREAD_UNCHANGED)
-    if labels is None:
-        raise FileNotFoundError(f"missing or unreadable {path / 'labels.png'}")
+    labels = _read_png(path / "labels.png")
     thr = min_overlap_px if min_overlap_px is not None else max(5, int(1e-4 * labels.size))
     pairs = set()
     visible = [i for i in meta["instances"] if i["visible_px"] > 0]
     for inst in meta["instances"]:
-        amodal = cv2.imread(str(path / "masks" / f"amodal_{inst['id']}.png"), cv2.IMREAD_GRAYSCALE)
-        if amodal is None:
-            raise FileNotFoundError(f"missing or unreadable amodal mask of instance {inst['id']} in {path}")
+        amodal = _read_png(path / "masks" / f"amodal_{inst['id']}.png", cv2.IMREAD_GRAYSCALE)
         under = labels[amodal > 0]
         ids, counts = np.unique(under[(under != 0) & (under != inst["id"])], return_counts=True)
         for other, c in zip(ids.tolist(), counts.tolist(), strict=True):
