@@ -178,15 +178,27 @@ def _native() -> Any:
     return _hotpath
 
 
-def _candidates_from_table(table: np.ndarray, fields: tuple[str, ...]) -> list[Candidate]:
-    """Rows of the native table (columns named by `fields`) as Candidates; built positionally
-    because this runs for every candidate of every frame."""
+def _native_params(params: RankingParams | None) -> tuple:
+    """`params` (None: the defaults) as the native rank calls take them, positionally after the maps."""
+    params = RankingParams() if params is None else params
+    if not isinstance(params, RankingParams):
+        raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
+    return (
+        float(params.alpha), float(params.beta), float(params.min_area), float(params.max_area),
+        int(params.patch), float(params.w1), float(params.w2), float(params.margin),
+    )  # fmt: skip
+
+
+def _ranking_from_native(table: np.ndarray, grasp, labels, fields: tuple[str, ...]) -> Ranking:
+    """A native rank call's result as a Ranking. The candidates are built positionally from the
+    table's rows (columns named by `fields`) because this runs for every candidate of every frame."""
     if fields != _NATIVE_FIELDS:
         raise ImportError(f"edge._hotpath returns columns {fields}, expected {_NATIVE_FIELDS}: rebuild it")
-    return [
+    candidates = [
         Candidate(int(k), int(a), (int(x), int(y), int(w), int(h)), (u, v), int(n), s1, s2, sc, ang, ma, mi)
         for k, a, x, y, w, h, u, v, n, s1, s2, sc, ang, ma, mi in table.tolist()
     ]
+    return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
 
 
 def rank(
@@ -201,25 +213,10 @@ def rank(
     any strides. Raises ValueError naming the argument on a wrong type, dtype,
     rank or shape.
     """
-    params = RankingParams() if params is None else params
-    if not isinstance(params, RankingParams):
-        raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
+    numeric = _native_params(params)
     native = _native()
-    table, grasp, labels = native.rank(
-        boundaries,
-        occlusions,
-        float(params.alpha),
-        float(params.beta),
-        float(params.min_area),
-        float(params.max_area),
-        int(params.patch),
-        float(params.w1),
-        float(params.w2),
-        float(params.margin),
-        bool(return_labels),
-    )
-    candidates = _candidates_from_table(table, tuple(native.CANDIDATE_FIELDS))
-    return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
+    table, grasp, labels = native.rank(boundaries, occlusions, *numeric, bool(return_labels))
+    return _ranking_from_native(table, grasp, labels, tuple(native.CANDIDATE_FIELDS))
 
 
 def grasp_point(labels: np.ndarray, candidate: Candidate, margin: float) -> tuple[float, float, str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.postprocess import Grasp, Ranking, RankingParams, _candidates_from_table
+from edge.postprocess import Ranking, RankingParams, _native_params, _ranking_from_native
 
 try:  # the module exists only where CUDA was found at build time
     from edge import _hotpath_cuda as _native
@@ -214,13 +214,7 @@ class CudaRanker:
         names, else (torch tensors) on PyTorch's current stream, else on the legacy default stream.
         The call returns when the result is on the host.
         """
-        params = RankingParams() if params is None else params
-        if not isinstance(params, RankingParams):
-            raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
-        numeric = (
-            float(params.alpha), float(params.beta), float(params.min_area), float(params.max_area),
-            int(params.patch), float(params.w1), float(params.w2), float(params.margin),
-        )  # fmt: skip
+        numeric = _native_params(params)
         on_host = isinstance(boundaries, np.ndarray), isinstance(occlusions, np.ndarray)
         if all(on_host):
             y, z = _host_map(boundaries, "boundaries"), _host_map(occlusions, "occlusions")
@@ -249,8 +243,7 @@ class CudaRanker:
         table, grasp, labels, n_components, device_ms = raw
         self.last_device_ms = float(device_ms)
         self.last_component_count = int(n_components)
-        candidates = _candidates_from_table(table, tuple(_native.CANDIDATE_FIELDS))
-        return Ranking(candidates=candidates, grasp=None if grasp is None else Grasp(*grasp), labels=labels)
+        return _ranking_from_native(table, grasp, labels, tuple(_native.CANDIDATE_FIELDS))
 
 
 _RANKERS: dict[int, CudaRanker] = {}
