@@ -469,9 +469,11 @@ class Supervisor:
     def overlay_png(self) -> bytes:
         with self._last_lock:
             last = self._last
-        if last is None:
-            return b""
-        (frame, maps, ranking), outcome = last
+        return b"" if last is None else self._render_overlay(last)
+
+    def _render_overlay(self, last) -> bytes:
+        """PNG of the annotated image of `last` ((frame, maps, ranking), outcome)."""
+        (frame, maps, ranking), _ = last
         try:
             image = annotate(maps, ranking, self.ranking_params, frame.rgb)
         except Exception as exc:  # a drawing bug must not break the status page
@@ -502,7 +504,7 @@ class Supervisor:
             None if maps is None else maps.occlusions,
             result,
             self.config.to_dict(),
-            self.overlay_png() if last is not None else b"",
+            b"" if last is None else self._render_overlay(last),
         )
         log.info("snapshot written to %s", folder)
         return str(folder)
