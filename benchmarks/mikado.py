@@ -41,7 +41,7 @@ import mujoco  # noqa: E402
 
 from edge.machine import cpu_model_name  # noqa: E402
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402
-from mikado.pile import _amodal_mask, _renderer, simulate  # noqa: E402
+from mikado.pile import _amodal_mask, _renderer, simulate, top_camera  # noqa: E402
 from mikado.presets import get_preset  # noqa: E402
 from mikado.render import COLLISION_GROUP  # noqa: E402
 from mikado.scene import sample_plan  # noqa: E402
@@ -91,18 +91,9 @@ def throughput(preset: str, scenes: int, workers: int, size: int, instances: int
 def amodal_side_by_side(repeats: int, size: int) -> dict:
     plan = sample_plan(77, get_preset("mikado+", instances=(30, 30)), size, size)
     model, data, visual_geoms, _ = simulate(plan)
-    cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+    cam_id, cam = top_camera(model, data, plan)
     rend = _renderer(size, size)
     _, _, _ = rend.render(model, data, cam_id, size, size)
-    from mikado.camera import intrinsics, world_from_camera
-    from mikado.pile import Camera
-
-    cam = Camera(
-        intrinsics(plan.camera.fovy_deg, size, size),
-        world_from_camera(data.cam_xpos[cam_id], data.cam_xmat[cam_id]),
-        size,
-        size,
-    )
     bodies = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"inst{i.id}") for i in plan.instances]
 
     def ours():

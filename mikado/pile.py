@@ -109,6 +109,22 @@ def _amodal_mask(
     return mask.astype(bool)
 
 
+def label_lut(model: mujoco.MjModel, plan: PilePlan, visual_geoms: list[int]) -> np.ndarray:
+    """Geom id + 1 -> instance id (0 for the bin, the floor or no geom) for the renderer's ids."""
+    lut = np.zeros(model.ngeom + 1, np.uint16)
+    for inst, g in zip(plan.instances, visual_geoms, strict=True):
+        lut[g + 1] = inst.id
+    return lut
+
+
+def top_camera(model: mujoco.MjModel, data: mujoco.MjData, plan: PilePlan) -> tuple[int, Camera]:
+    """The "top" camera's id and its calibration (K, pose) at the plan's image size."""
+    cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+    k = intrinsics(plan.camera.fovy_deg, plan.width, plan.height)
+    t_wc = world_from_camera(data.cam_xpos[cam_id], data.cam_xmat[cam_id])
+    return cam_id, Camera(k, t_wc, plan.width, plan.height)
+
+
 def simulate(plan: PilePlan) -> tuple[mujoco.MjModel, mujoco.MjData, list[int], dict]:
     """Build the model and let the pile settle; returns the physics outcome too."""
     model, visual_geoms = build_model(plan)
@@ -142,17 +158,11 @@ def render_pile(
     plan = sample_plan(seed, get_preset(preset, **overrides), width, height)
     model, data, visual_geoms, outcome = simulate(plan)
     t1 = time.perf_counter()
-    cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+    cam_id, camera = top_camera(model, data, plan)
     rgb, depth, geom_ids = _renderer(width, height).render(model, data, cam_id, width, height)
     t2 = time.perf_counter()
-    lut = np.zeros(model.ngeom + 1, np.uint16)
-    for inst, g in zip(plan.instances, visual_geoms, strict=True):
-        lut[g + 1] = inst.id
-    labels = lut[geom_ids + 1]
+    labels = label_lut(model, plan, visual_geoms)[geom_ids + 1]
     boundaries, occlusions = ground_truth(labels, depth, depth_tolerance_m)
-    k = intrinsics(plan.camera.fovy_deg, width, height)
-    t_wc = world_from_camera(data.cam_xpos[cam_id], data.cam_xmat[cam_id])
-    camera = Camera(k, t_wc, width, height)
     instances = []
     for inst in plan.instances:
         body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, f"inst{inst.id}")

@@ -17,8 +17,7 @@ from dataclasses import dataclass, replace
 import mujoco
 import numpy as np
 
-from mikado.camera import intrinsics, world_from_camera
-from mikado.pile import Camera, _amodal_mask, _renderer, simulate
+from mikado.pile import _amodal_mask, _renderer, label_lut, simulate, top_camera
 from mikado.presets import get_preset
 from mikado.scene import WALL_HEIGHT_M, PilePlan, sample_plan, settle
 
@@ -73,13 +72,7 @@ class Cell:
         if light_gain != 1.0:
             self.model.vis.headlight.ambient[:] *= light_gain
             self.model.vis.headlight.diffuse[:] *= light_gain
-        self.cam_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
-        self.camera = Camera(
-            intrinsics(plan.camera.fovy_deg, width, height),
-            world_from_camera(self.data.cam_xpos[self.cam_id], self.data.cam_xmat[self.cam_id]),
-            width,
-            height,
-        )
+        self.cam_id, self.camera = top_camera(self.model, self.data, plan)
         self.family_of = {inst.id: inst.family for inst in plan.instances}
         self.body_of = {
             inst.id: mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, f"inst{inst.id}")
@@ -88,9 +81,7 @@ class Cell:
         self.instance_of_body = {b: i for i, b in self.body_of.items()}
         self.in_bin: set[int] = set(self.body_of)
         self.parked: list[int] = []
-        self._label_lut = np.zeros(self.model.ngeom + 1, np.uint16)
-        for inst, g in zip(plan.instances, self.visual_geoms, strict=True):
-            self._label_lut[g + 1] = inst.id
+        self._label_lut = label_lut(self.model, plan, self.visual_geoms)
         self.rim_height_m = WALL_HEIGHT_M
         self.bin_size_m = plan.bin_size_m
 
