@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model_file import ModelInfo, pad_to_multiple, preprocess, read_model_info
+from edge.model_file import ModelInfo, preprocess, read_model_info
 
 
 class OnnxPredictor:
@@ -58,8 +58,7 @@ def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarr
         ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
         return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
 
-    tensor = preprocess(info, pad(rgb), pad(depth_m))
-    return pad_to_multiple(tensor, multiple)[0]
+    return preprocess(info, pad(rgb), pad(depth_m))  # already a multiple: nothing left to pad
 
 
 class CheckpointPredictor:
