@@ -24,6 +24,7 @@ import numpy as np
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
+from edge.model_file import ModelFileError, pad_to_multiple, preprocess, read_model_info
 from edge.postprocess import Ranking, RankingParams, rank
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,6 @@ def gpu_ranker(backend: InferenceBackend):
 
 class Predictor:
     def __init__(self, cfg: InferenceSection, camera_size: tuple[int, int]):
-        from edge.model_file import ModelFileError, read_model_info
-
         try:
             self.info = read_model_info(cfg.model)
         except ModelFileError as exc:
@@ -111,8 +110,6 @@ class Predictor:
         self.ranker = gpu_ranker(self.backend)
 
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
-        from edge.model_file import pad_to_multiple, preprocess
-
         started = time.perf_counter()
         height, width = rgb.shape[:2]
         if not self.info.dynamic and (width, height) != (self.input_width, self.input_height):
