@@ -231,6 +231,8 @@ def _run_sequences(
 
 
 def _write_run_info(out: Path, args, settings, methods: list[str], families: list[str]) -> None:
+    from simcell.cell import HELD_OUT_TEXTURE_BASE
+
     info = {
         "command": " ".join(sys.argv),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -242,7 +244,7 @@ def _write_run_info(out: Path, args, settings, methods: list[str], families: lis
         "plc": args.plc,
         "held_out": {
             "textures": not args.training_textures,
-            "texture_id_offset": 1_000_000,
+            "texture_id_offset": HELD_OUT_TEXTURE_BASE,
         },
         "settings": settings.to_dict(),
         "machine": _machine(),
