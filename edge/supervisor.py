@@ -31,9 +31,11 @@ from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
+from edge.occluding_side import occluding_side_evidence
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
+from edge.postprocess import grasp_point
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
@@ -365,9 +367,6 @@ class Supervisor:
         """Grasp options of the candidates with occluding-side evidence on their own contour
         (`edge.occluding_side`), in rank order; the caller appends the plain ranked options after
         them, so a frame where none qualifies is picked exactly as without this preference."""
-        from edge.occluding_side import occluding_side_evidence
-        from edge.postprocess import grasp_point
-
         for i, c in enumerate(ranking.candidates):
             evidence = occluding_side_evidence(
                 maps.boundaries, maps.occlusions, ranking.labels, c, self.ranking_params
