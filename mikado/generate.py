@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mikado.io import is_complete, scene_dir, write_json_atomic
+from mikado.io import DEPTH_SCALE_M, is_complete, scene_dir, write_json_atomic
 from mikado.presets import PRESETS, get_preset
 
 GENERATOR_VERSION = "1"
@@ -66,7 +66,7 @@ def _dataset_info(job: Job, count: int) -> dict:
         "height": job.height,
         "overrides": job.overrides,
         "scene_seed": "SeedSequence([base_seed, index]) -> uint64 >> 1",
-        "depth_scale_m": 0.0001,
+        "depth_scale_m": DEPTH_SCALE_M,
     }
 
 
