@@ -124,11 +124,15 @@ class StreamingSource(CameraSource):
         log.warning("camera %s lost: %s; reopening", self.name, reason)
         with self._cond:
             self._generation += 1
-            self._worker_alive = False
-            self._last_error = reason
-            self._state = "down"
-            self._reopens += 1
-            self._cond.notify_all()
+            self._mark_down(reason)
+
+    def _mark_down(self, reason: str) -> None:
+        """The current connection is gone (caller holds `_cond`); the watchdog reopens."""
+        self._worker_alive = False
+        self._last_error = reason
+        self._state = "down"
+        self._reopens += 1
+        self._cond.notify_all()
 
     def _work(self, generation: int) -> None:
         connection = None
@@ -164,11 +168,7 @@ class StreamingSource(CameraSource):
         except Exception as exc:  # a driver error ends this connection; the watchdog reopens
             with self._cond:
                 if generation == self._generation:
-                    self._last_error = str(exc)
-                    self._state = "down"
-                    self._worker_alive = False
-                    self._reopens += 1
-                    self._cond.notify_all()
+                    self._mark_down(str(exc))
             log.warning("camera %s: %s", self.name, exc)
         finally:
             if connection is not None:
