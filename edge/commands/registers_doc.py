@@ -26,8 +26,7 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         f"Generated from `{source_name}` by `binpick registers-doc`; do not edit by hand.",
         "",
         f"Protocol version **{m.protocol_version}**. Modbus TCP (port 5020 by default, 502 in production) "
-        "and "
-        "Modbus RTU serve the same holding registers (function codes 3, 6, 16; 4 reads the same words).",
+        "and Modbus RTU serve the same holding registers (function codes 3, 6, 16; 4 reads the same words).",
         "",
         "- **Address** is the 0-based protocol address; **4xxxx** is the 1-based PLC notation "
         "(`mbpoll -r` counts from 1 too; `mbpoll -0 -r` uses the 0-based address).",
@@ -61,8 +60,8 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "## Error codes (registers `error_code` and `result_error`)",
         "",
         "| Code | Name | Meaning |",
+        "|---:|---|---|",
     ]
-    lines.append("|---:|---|---|")
     for e in sorted(m.errors.values(), key=lambda e: e.code):
         lines.append(f"| {e.code} | `{e.name}` | {e.description} |")
     lines += [
