@@ -515,8 +515,11 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
             local = int(flag.item())
         return bool(local)
 
-    def validate_and_log(running: list[float], window_start: float, window_iters: int) -> float:
-        nonlocal best_val
+    def validate_and_log() -> float:
+        """Validate, log the training window since the last call, start the next window; returns
+        the seconds the validation took."""
+        nonlocal best_val, window_start, window_iters, validated_at
+        totals = running.tolist()
         t0 = time.monotonic()
         val, val_b, val_o = validation_loss(net, val_loader, device, autocast_dtype, channels_last, dist_info)
         if dist_info.is_main:
@@ -525,9 +528,9 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
             row = {
                 "iteration": iteration,
                 "epoch": epoch,
-                "train_loss": running[0] / n,
-                "train_boundary_loss": running[1] / n,
-                "train_occlusion_loss": running[2] / n,
+                "train_loss": totals[0] / n,
+                "train_boundary_loss": totals[1] / n,
+                "train_occlusion_loss": totals[2] / n,
                 "val_loss": val,
                 "val_boundary_loss": val_b,
                 "val_occlusion_loss": val_o,
@@ -549,7 +552,11 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
             shared = torch.tensor([value], device=device, dtype=torch.float64)
             torch_dist.broadcast(shared, 0)
             best_val = shared.item() if shared.item() >= 0 else math.inf
-        return time.monotonic() - t0
+        elapsed = time.monotonic() - t0
+        running.zero_()
+        window_start, window_iters = time.monotonic(), 0
+        validated_at = iteration
+        return elapsed
 
     net.train()
     last_val_s = 0.0
@@ -590,23 +597,17 @@ def _train(config: TrainConfig, dist_info: Distributed) -> dict:
             if progress is not None:
                 progress.update(1)
             if config.val_every is not None and iteration % config.val_every == 0:
-                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
-                validated_at = iteration
-                running.zero_()
-                window_start, window_iters = time.monotonic(), 0
+                last_val_s = validate_and_log()
             stopped = should_stop(last_val_s, check_clock=not dist_info.enabled or iteration % 10 == 0)
             if stopped:
                 break
         else:
             epoch += 1
             if config.val_every is None:
-                last_val_s = validate_and_log(running.tolist(), window_start, window_iters)
-                validated_at = iteration
-                running.zero_()
-                window_start, window_iters = time.monotonic(), 0
+                last_val_s = validate_and_log()
             stopped = should_stop(last_val_s)
     if validated_at != iteration:  # same on every rank: the final point is validated and saved
-        validate_and_log(running.tolist(), window_start, window_iters)
+        validate_and_log()
     if progress is not None:
         progress.close()
     if writer is not None:
