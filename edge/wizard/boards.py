@@ -165,27 +165,23 @@ class Board:
         return Detection(ids, corners.reshape(-1, 2).astype(np.float32), objects, self.total_corners)
 
 
-def _board_fail(path: Path, name: str, value, expected: str) -> CalibrationError:
-    return CalibrationError(path, name, value, expected)
-
-
 def load_board(path: str | Path) -> Board:
     """Read and check a board file; errors name the file and the field."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise _board_fail(p, "<file>", "<missing>", "a board file (see calibration/boards/)") from None
+        raise CalibrationError(p, "<file>", "<missing>", "a board file (see calibration/boards/)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _board_fail(p, "<file>", str(exc), "a readable JSON board definition") from None
+        raise CalibrationError(p, "<file>", str(exc), "a readable JSON board definition") from None
     if not isinstance(data, dict):
-        raise _board_fail(p, "<root>", type(data).__name__, "a JSON object")
+        raise CalibrationError(p, "<root>", type(data).__name__, "a JSON object")
 
     def need(name, check, expected):
         if name not in data:
-            raise _board_fail(p, name, "<missing>", expected)
+            raise CalibrationError(p, name, "<missing>", expected)
         if not check(data[name]):
-            raise _board_fail(p, name, data[name], expected)
+            raise CalibrationError(p, name, data[name], expected)
         return data[name]
 
     def is_pos(x):
@@ -202,7 +198,7 @@ def load_board(path: str | Path) -> Board:
             "[columns, rows] of inner corners, each >= 3",
         )
         if (cols + rows) % 2 == 0:
-            raise _board_fail(
+            raise CalibrationError(
                 p,
                 "inner_corners",
                 [cols, rows],
@@ -235,14 +231,16 @@ def load_board(path: str | Path) -> Board:
             markers_needed
             > cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)).bytesList.shape[0]
         ):
-            raise _board_fail(
+            raise CalibrationError(
                 p, "dictionary", dictionary, f"a dictionary with at least {markers_needed} markers"
             )
     default_touch = {"A": [0, 0], "B": [cols - 1, 0], "C": [cols - 1, rows - 1], "D": [0, rows - 1]}
     touch_raw = data.get("touch_points", default_touch)
     touch: dict[str, int] = {}
     if not isinstance(touch_raw, dict) or len(touch_raw) < 3:
-        raise _board_fail(p, "touch_points", touch_raw, "an object of at least 3 labels -> [column, row]")
+        raise CalibrationError(
+            p, "touch_points", touch_raw, "an object of at least 3 labels -> [column, row]"
+        )
     for label, cr in touch_raw.items():
         if not (
             isinstance(cr, list)
@@ -251,7 +249,7 @@ def load_board(path: str | Path) -> Board:
             and 0 <= cr[0] < cols
             and 0 <= cr[1] < rows
         ):
-            raise _board_fail(
+            raise CalibrationError(
                 p, f"touch_points.{label}", cr, f"[column, row] with 0 <= column < {cols}, 0 <= row < {rows}"
             )
         touch[str(label)] = cr[1] * cols + cr[0]
