@@ -86,7 +86,7 @@ def read_map(path: Path) -> np.ndarray:
     if data.ndim != 2:
         raise CommandError(f"{path}: expected a single-channel (grey) map, got {data.shape[2]} channels")
     if data.dtype == np.uint16:
-        return (data.astype(np.float32) / 65535.0).astype(np.float32)
+        return data.astype(np.float32) / np.float32(65535.0)
     if data.dtype != np.uint8:
         raise CommandError(f"{path}: expected 8- or 16-bit pixels, got {data.dtype}")
     return data
