@@ -284,6 +284,10 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(sections)})")
     config = Config(**{name: _section(path, name, hints[name], raw[name]) for name in raw}, source=str(path))
     _resolve_paths(config, path.parent)
+    try:  # RankingParams holds the ranking's own rules (odd patch, area bounds): one place for them
+        config.ranking.params()
+    except ValueError as exc:
+        raise ConfigError(f"{path}: ranking.{exc}") from None
     if check_files:
         _cross_checks(path, config)
     return config

@@ -52,6 +52,7 @@ def write(tmp_path, text: str) -> Path:
         ("[calibration]\nrequired = true\n", "calibration.required = true: expected calibration.file"),
         ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
         ("[camera\n", "not valid TOML"),
+        ("[ranking]\npatch = 4\n", "ranking.patch: expected an odd integer"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, expected):
