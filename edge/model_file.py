@@ -236,7 +236,7 @@ def preprocess(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | No
     rgb: uint8 HxWx3 in R, G, B order (convert OpenCV's BGR first); depth_m: float32 HxW metres.
     Non-finite depth (holes of a depth camera) becomes the depth mean, i.e. 0 after normalisation.
     The frame must have the model's export size (static) or a multiple of `info.size_multiple`
-    (dynamic; see `pad_to_multiple`).
+    (dynamic; `preprocess_padded` pads any frame for such a model).
     """
     planes: list[np.ndarray] = []
     size: tuple[int, int] | None = None
@@ -273,7 +273,7 @@ def preprocess(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | No
     if info.dynamic and (height % info.size_multiple or width % info.size_multiple):
         raise ValueError(
             f"frame is {height}x{width}; this dynamic model needs multiples of {info.size_multiple} "
-            "(use pad_to_multiple and crop the outputs back)"
+            "(use preprocess_padded and crop the outputs back)"
         )
     return np.ascontiguousarray(np.stack(planes)[None], dtype=np.float32)
 
@@ -285,3 +285,18 @@ def pad_to_multiple(tensor: np.ndarray, multiple: int) -> tuple[np.ndarray, tupl
     if pad_h or pad_w:
         tensor = np.pad(tensor, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
     return tensor, (height, width)
+
+
+def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> np.ndarray:
+    """For a dynamic-size model: edge-pad the frame(s) to the model's size multiple, then
+    `preprocess`. Padding the frames rather than the tensor keeps `preprocess`'s size check whole;
+    the caller crops the outputs back to the frame's size."""
+    multiple = info.size_multiple
+
+    def pad(a: np.ndarray | None) -> np.ndarray | None:
+        if a is None:
+            return None
+        ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
+        return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
+
+    return preprocess(info, pad(rgb), pad(depth_m))

@@ -4,6 +4,7 @@ key and the guarded errors (TensorRT itself is not installed here, see docs/appl
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,13 @@ def test_tensorrt_engine_cache_key_names_model_hash_gpu_and_version(tmp_path):
 def test_tensorrt_backend_without_tensorrt_says_what_to_install(model):
     with pytest.raises(InferenceError, match="TensorRT"):
         load_backend(InferenceSection(model=str(model), backend="tensorrt", device="cuda"), (1, 3, 64, 64))
+
+
+def test_a_dynamic_model_takes_frames_of_any_size():
+    """A camera's 1080-row frame is not a multiple of 16: the frame is padded for the model and the
+    maps come back at the frame's own size (the bundled model is exported with dynamic sizes)."""
+    bundled = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+    rgb = np.random.default_rng(2).integers(0, 255, (72, 100, 3), dtype=np.uint8)
+    maps = Predictor(InferenceSection(model=str(bundled), threads=1), (100, 72)).predict(rgb)
+    assert maps.boundaries.shape == maps.occlusions.shape == (72, 100)
+    assert (maps.scale_x, maps.scale_y) == (1.0, 1.0)

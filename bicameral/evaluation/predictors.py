@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model_file import ModelInfo, preprocess, read_model_info
+from edge.model_file import ModelInfo, preprocess, preprocess_padded, read_model_info
 
 
 class OnnxPredictor:
@@ -46,19 +46,6 @@ class OnnxPredictor:
             tensor = preprocess(self.info, rgb, depth_m)
         boundaries, occlusions = self.session.run(["boundaries", "occlusions"], {"image": tensor})
         return boundaries[0, 0, :height, :width], occlusions[0, 0, :height, :width]
-
-
-def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> np.ndarray:
-    """Pad the frame to the model's size multiple (edge pixels), then preprocess it."""
-    multiple = info.size_multiple
-
-    def pad(a):
-        if a is None:
-            return None
-        ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
-        return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
-
-    return preprocess(info, pad(rgb), pad(depth_m))  # already a multiple: nothing left to pad
 
 
 class CheckpointPredictor:

@@ -24,7 +24,7 @@ import numpy as np
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
-from edge.model_file import ModelFileError, pad_to_multiple, preprocess, read_model_info
+from edge.model_file import ModelFileError, preprocess, preprocess_padded, read_model_info
 from edge.postprocess import Ranking, RankingParams, rank
 
 log = logging.getLogger(__name__)
@@ -117,12 +117,10 @@ class Predictor:
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             if depth_m is not None:
                 depth_m = cv2.resize(depth_m, size, interpolation=cv2.INTER_NEAREST)
+        h, w = rgb.shape[:2]  # the frame the model sees; outputs are cropped back to it
         try:
-            tensor = preprocess(self.info, rgb, depth_m if self.info.uses_depth else None)
-            if self.info.dynamic:
-                tensor, (h, w) = pad_to_multiple(tensor, self.info.size_multiple)
-            else:
-                h, w = tensor.shape[-2:]
+            prepare = preprocess_padded if self.info.dynamic else preprocess
+            tensor = prepare(self.info, rgb, depth_m if self.info.uses_depth else None)
         except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
             raise InferenceError(f"preprocessing failed: {exc}") from exc
         preprocess_ms = (time.perf_counter() - started) * 1000.0
