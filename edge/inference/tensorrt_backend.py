@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from edge.atomic_file import write_atomically
 from edge.inference.base import InferenceBackend, InferenceError, split_outputs
 
 log = logging.getLogger(__name__)
@@ -98,13 +97,6 @@ def build_engine(trt, model_path: Path, fp16: bool, input_shape: tuple[int, int,
     return bytes(serialized)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 class TensorRtBackend(InferenceBackend):
     name = "tensorrt"
 
@@ -123,7 +115,7 @@ class TensorRtBackend(InferenceBackend):
             )
             data = build_engine(trt, Path(model_path), fp16, input_shape)
             try:
-                _write_atomic(self.engine_file, data)
+                write_atomically(self.engine_file, data)
             except OSError as exc:
                 log.warning("TensorRT: cannot cache the engine at %s (%s)", self.engine_file, exc)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
