@@ -10,13 +10,18 @@ cell: floor candidates s1 0.39 on average, products 0.35), and the area term dec
 gap, often the largest region, wins (docs/simcell.md, "Why the floor wins").
 
 Inside the band the network's Z is still sided: it is higher next to the instance that occludes.
-This module measures that, for one candidate C, on the boundary pixels (Y > alpha) only:
+This module measures that, for one candidate C:
 
-    evidence(C) = mean Z over band pixels within r/2 of C  -  mean Z over band pixels within (r/2, r] of C
+    evidence(C) = mean Z over C's own side  -  mean Z over the far side
 
-(4-connected distance, r = patch // 2, the ranking's own patch radius; uint8 maps are scaled to
-[0, 1]). A product on top has its occluding side next to itself (evidence > 0); the bin floor
-between products, or an instance under others, has it on the far side (evidence <= 0).
+C's own side is its rim (C's pixels within r/2 of its border) and the boundary pixels (Y > alpha)
+within r/2 of C; the far side is every pixel at a distance in (r/2, r] of C (4-connected
+distances, r = patch // 2, the ranking's own patch radius; uint8 maps are scaled to [0, 1]).
+Both kinds of Z are covered: a network's, spread over the band, and the ground truth's, a one-pixel
+line on the upper instance's non-boundary pixels (DESIGN "Ground truth"), which lies in C's rim
+when C is on top and on the neighbour's rim, in the far side, when C is the floor between them.
+A product on top has its occluding side next to itself (evidence > 0); the bin floor between
+products, or an instance under others, has it on the far side (evidence <= 0).
 The appliance uses it to order grasps (`prefer_occluding_side`), not to change s1, s2 or score.
 """
 
@@ -57,8 +62,11 @@ def occluding_side_evidence(
     zs = np.nan_to_num(zs, nan=0.0)
     near_zone = cv2.dilate(mask, _CROSS, iterations=near).astype(bool)
     far_zone = cv2.dilate(mask, _CROSS, iterations=r).astype(bool)
-    own = band & near_zone
-    far = band & far_zone & ~near_zone
+    rim = mask.astype(bool) & ~cv2.erode(
+        mask, _CROSS, iterations=near, borderType=cv2.BORDER_REPLICATE
+    ).astype(bool)
+    own = (band & near_zone) | rim
+    far = far_zone & ~near_zone
     if not own.any() or not far.any():
         return 0.0
     return float(zs[own].mean() - zs[far].mean())

@@ -13,13 +13,11 @@ restart the service instead of leaving a silent cell.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,15 +25,14 @@ import numpy as np
 
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
+from edge.grasp_selection import select_grasp
 from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
-from edge.occluding_side import occluding_side_evidence
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
-from edge.postprocess import grasp_point
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
@@ -336,49 +333,22 @@ class Supervisor:
         return outcome
 
     def _pick_in_roi(self, ranking, maps) -> dict | None:
-        """The best-ranked grasp whose point lies inside the calibration's ROI (camera pixels)."""
+        """The grasp `edge.grasp_selection` chooses inside the calibration's ROI, in camera pixels."""
         roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
-        if roi is not None:  # None: no ROI, the whole image
-            roi = np.asarray(roi, np.float32)
-        grasp = ranking.grasp
-        plain = []
-        if grasp is not None:
-            plain.append((grasp.u, grasp.v, grasp.angle_deg, grasp.major_px, grasp.minor_px, grasp.score))
-        for c in ranking.candidates:
-            plain.append((c.centroid[0], c.centroid[1], c.angle_deg, c.major_px, c.minor_px, c.score))
-        # Lazily: the occluding-side evidence is computed only until a grasp inside the ROI is found.
-        preferred = (
-            self._occluding_side_options(ranking, maps) if self.config.ranking.prefer_occluding_side else ()
-        )
-        for u, v, angle, major, minor, score in itertools.chain(preferred, plain):
-            u_cam, v_cam = u * maps.scale_x, v * maps.scale_y
-            if roi is None or cv2.pointPolygonTest(roi, (u_cam, v_cam), False) >= 0:
-                rad = math.radians(angle)  # the axis direction, re-measured in camera pixels
-                cos, sin = math.cos(rad), math.sin(rad)
-                return {
-                    "u": u_cam, "v": v_cam, "score": score,
-                    "angle_deg": math.degrees(math.atan2(sin * maps.scale_y, cos * maps.scale_x)),
-                    "major_px": major * math.hypot(maps.scale_x * cos, maps.scale_y * sin),
-                    "minor_px": minor * math.hypot(maps.scale_x * sin, maps.scale_y * cos),
-                }  # fmt: skip
-        return None
-
-    def _occluding_side_options(self, ranking, maps) -> Iterator[tuple]:
-        """Grasp options of the candidates with occluding-side evidence on their own contour
-        (`edge.occluding_side`), in rank order; the caller appends the plain ranked options after
-        them, so a frame where none qualifies is picked exactly as without this preference."""
-        for i, c in enumerate(ranking.candidates):
-            evidence = occluding_side_evidence(
-                maps.boundaries, maps.occlusions, ranking.labels, c, self.ranking_params
-            )
-            if evidence <= 0:
-                continue
-            if i == 0 and ranking.grasp is not None:
-                g = ranking.grasp
-                yield (g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
-            else:
-                u, v, _ = grasp_point(ranking.labels, c, self.ranking_params.margin)
-                yield (u, v, c.angle_deg, c.major_px, c.minor_px, c.score)
+        option = select_grasp(
+            ranking, maps.boundaries, maps.occlusions, self.ranking_params,
+            self.config.ranking.prefer_occluding_side, roi, (maps.scale_x, maps.scale_y),
+        )  # fmt: skip
+        if option is None:
+            return None
+        rad = math.radians(option.angle_deg)  # the axis direction, re-measured in camera pixels
+        cos, sin = math.cos(rad), math.sin(rad)
+        return {
+            "u": option.u * maps.scale_x, "v": option.v * maps.scale_y, "score": option.score,
+            "angle_deg": math.degrees(math.atan2(sin * maps.scale_y, cos * maps.scale_x)),
+            "major_px": option.major_px * math.hypot(maps.scale_x * cos, maps.scale_y * sin),
+            "minor_px": option.minor_px * math.hypot(maps.scale_x * sin, maps.scale_y * cos),
+        }  # fmt: skip
 
     def _to_robot(self, request_id: int, pick: dict, maps, count: int) -> PublishedResult:
         u, v, angle = pick["u"], pick["v"], pick["angle_deg"]

@@ -315,6 +315,7 @@ class OraclePicker:
             raise PickerError(str(exc)) from exc
         self.max_area = max_area
         self.configured = ranking.params()
+        self.prefer_occluding_side = ranking.prefer_occluding_side  # as the appliance chooses
         self.pick_height_mm = pick_height_mm
         workdir.mkdir(parents=True, exist_ok=True)
         self.calibration_path = workdir / "simcell_calibration_oracle.json"
@@ -327,6 +328,7 @@ class OraclePicker:
         self.params = self.configured if area is None else replace(self.configured, max_area=area)
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
+        from edge.grasp_selection import select_grasp
         from edge.overlay import draw_overlay
         from edge.postprocess import rank
         from mikado.ground_truth import ground_truth
@@ -336,17 +338,8 @@ class OraclePicker:
         boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
         y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
         ranking = rank(y, z, self.params, return_labels=True)
-        roi = np.round(cal.roi_polygon).astype(np.float32) if cal.roi_polygon is not None else None
-        options = [] if ranking.grasp is None else [(ranking.grasp.u, ranking.grasp.v)]
-        options += [tuple(c.centroid) for c in ranking.candidates]
-        pixel = next(
-            (
-                p
-                for p in options
-                if roi is None or cv2.pointPolygonTest(roi, (float(p[0]), float(p[1])), False) >= 0
-            ),
-            None,
-        )
+        option = select_grasp(ranking, y, z, self.params, self.prefer_occluding_side, cal.roi_polygon)
+        pixel = None if option is None else (option.u, option.v)
         robot = (
             None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
         )

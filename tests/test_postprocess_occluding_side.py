@@ -48,8 +48,24 @@ def test_evidence_is_positive_for_the_product_and_negative_for_the_floor(dtype):
     assert len(ranking.candidates) == 2
     floor = max(ranking.candidates, key=lambda c: c.area)
     product = min(ranking.candidates, key=lambda c: c.area)
-    assert occluding_side_evidence(y, z, ranking.labels, product, PARAMS) > 0.4
+    assert occluding_side_evidence(y, z, ranking.labels, product, PARAMS) > 0.05
     assert occluding_side_evidence(y, z, ranking.labels, floor, PARAMS) < -0.4
+
+
+def test_exact_maps_one_pixel_occluding_line_is_sided_too():
+    """Ground truth puts Z on the upper instance's own rim, outside the boundary band: the
+    evidence must see it there (the simulated cell's exact-map ceiling relies on it)."""
+    from mikado.ground_truth import ground_truth
+
+    labels = np.zeros((96, 96), np.int32)
+    labels[30:62, 30:62] = 1
+    depth = np.where(labels == 1, 0.40, 0.43)
+    y, z = (m.astype(np.float32) for m in ground_truth(labels, depth))
+    ranking = rank(y, z, PARAMS, return_labels=True)
+    floor = max(ranking.candidates, key=lambda c: c.area)
+    product = min(ranking.candidates, key=lambda c: c.area)
+    assert occluding_side_evidence(y, z, ranking.labels, product, PARAMS) > 0.1
+    assert occluding_side_evidence(y, z, ranking.labels, floor, PARAMS) < -0.05
 
 
 def test_plain_ranking_prefers_the_floor_here():
@@ -69,7 +85,6 @@ def _pick(prefer: bool):
         config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=prefer)),
         ranking_params=PARAMS,
     )
-    fake._occluding_side_options = lambda r, m: Supervisor._occluding_side_options(fake, r, m)
     maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
     return Supervisor._pick_in_roi(fake, ranking, maps), ranking
 
@@ -97,7 +112,6 @@ def test_no_candidate_with_evidence_falls_back_to_the_ranking():
         config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=True)),
         ranking_params=PARAMS,
     )
-    fake._occluding_side_options = lambda r, m: Supervisor._occluding_side_options(fake, r, m)
     maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
     pick = Supervisor._pick_in_roi(fake, ranking, maps)
     assert pick["score"] == ranking.candidates[0].score

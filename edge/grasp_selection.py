@@ -1,0 +1,98 @@
+"""Which ranked candidate the robot gets: the first grasp inside the ROI, occluding side first.
+
+The ranking (`edge.postprocess.rank`) orders every candidate of the frame; the cell can only use
+a grasp inside its calibration's ROI (the bin floor's image polygon), and, with
+`prefer_occluding_side`, the candidates whose contour shows the occluding side on their own side
+(`edge.occluding_side`) go first. Both the appliance's supervisor and the simulated cell's
+exact-map ceiling (`simcell` oracle) call this one function, so the ceiling is what the appliance
+would do with a perfect network, not a different rule.
+
+Every option's point is the ranking's own grasp rule for that candidate (`grasp_point`: centroid,
+or inscribed-circle centre when the centroid is outside or within `margin` px of the border), and
+options are produced lazily: a frame whose best candidate qualifies costs nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.occluding_side import occluding_side_evidence
+from edge.postprocess import Candidate, Ranking, RankingParams, grasp_point
+
+
+@dataclass(frozen=True)
+class GraspOption:
+    """One candidate's grasp, in the pixels of the maps the ranking ran on."""
+
+    u: float
+    v: float
+    angle_deg: float
+    major_px: float
+    minor_px: float
+    score: float
+    candidate_index: int
+
+
+def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -> GraspOption:
+    grasp = ranking.grasp
+    if index == 0 and grasp is not None:
+        u, v = grasp.u, grasp.v
+    elif ranking.labels is None:
+        u, v = candidate.centroid  # no labels to place an inscribed centre on
+    else:
+        u, v, _ = grasp_point(ranking.labels, candidate, margin)
+    c = candidate
+    return GraspOption(u, v, c.angle_deg, c.major_px, c.minor_px, c.score, index)
+
+
+def ranked_options(
+    ranking: Ranking,
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    params: RankingParams,
+    prefer_occluding_side: bool,
+) -> Iterator[GraspOption]:
+    """Grasp options in the order the cell should try them (lazily).
+
+    With `prefer_occluding_side`, first the candidates with positive occluding-side evidence in
+    rank order, then every candidate in rank order (so a frame where none qualifies is picked
+    exactly as without the preference). Needs `ranking.labels` for the preference."""
+    if prefer_occluding_side and ranking.labels is not None:
+        for i, c in enumerate(ranking.candidates):
+            if occluding_side_evidence(boundaries, occlusions, ranking.labels, c, params) > 0:
+                yield _option(ranking, i, c, params.margin)
+    for i, c in enumerate(ranking.candidates):
+        yield _option(ranking, i, c, params.margin)
+
+
+def first_in_roi(
+    options: Iterator[GraspOption],
+    roi_polygon: np.ndarray | None,
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> GraspOption | None:
+    """The first option whose point, scaled to camera pixels by `scale`, lies in `roi_polygon`
+    (camera pixels; None = the whole image)."""
+    roi = None if roi_polygon is None else np.asarray(roi_polygon, np.float32)
+    sx, sy = scale
+    for option in options:
+        if roi is None or cv2.pointPolygonTest(roi, (option.u * sx, option.v * sy), False) >= 0:
+            return option
+    return None
+
+
+def select_grasp(
+    ranking: Ranking,
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    params: RankingParams,
+    prefer_occluding_side: bool,
+    roi_polygon: np.ndarray | None,
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> GraspOption | None:
+    """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI."""
+    options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
+    return first_in_roi(options, roi_polygon, scale)

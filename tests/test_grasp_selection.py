@@ -1,0 +1,44 @@
+"""edge.grasp_selection: the one rule the appliance and the simulated cell's ceiling choose by."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("edge._hotpath")
+
+from edge.grasp_selection import ranked_options, select_grasp  # noqa: E402
+from edge.postprocess import RankingParams, grasp_point, rank  # noqa: E402
+
+PARAMS = RankingParams(min_area=10, max_area=np.inf, margin=3.0)
+
+
+def _two_regions() -> tuple[np.ndarray, np.ndarray]:
+    """A large L-shaped region (its centroid is outside it) left, a small square right."""
+    y = np.ones((64, 96), np.float32)
+    y[4:60, 4:14] = 0.0
+    y[50:60, 4:44] = 0.0  # L: centroid outside
+    y[20:40, 60:80] = 0.0
+    return y, np.zeros_like(y)
+
+
+def test_every_option_uses_the_rankings_grasp_rule():
+    y, z = _two_regions()
+    ranking = rank(y, z, PARAMS, return_labels=True)
+    options = list(ranked_options(ranking, y, z, PARAMS, prefer_occluding_side=False))
+    assert [o.candidate_index for o in options] == list(range(len(ranking.candidates)))
+    for option, candidate in zip(options, ranking.candidates):
+        u, v, _ = grasp_point(ranking.labels, candidate, PARAMS.margin)
+        assert (option.u, option.v) == pytest.approx((u, v))
+        assert ranking.labels[round(option.v), round(option.u)] == candidate.label
+
+
+def test_roi_skips_to_the_next_candidates_own_grasp():
+    y, z = _two_regions()
+    ranking = rank(y, z, PARAMS, return_labels=True)
+    best = ranking.candidates[0]
+    assert best.area > 400  # the L wins on area
+    roi = np.array([[50, 0], [95, 0], [95, 63], [50, 63]], np.float32)  # the right half only
+    option = select_grasp(ranking, y, z, PARAMS, False, roi)
+    assert option is not None and option.candidate_index == 1
+    assert 60 <= option.u < 80 and 20 <= option.v < 40
+    nowhere = np.array([[90, 0], [95, 0], [95, 3], [90, 3]], np.float32)
+    assert select_grasp(ranking, y, z, PARAMS, False, nowhere) is None
