@@ -25,7 +25,7 @@ def test_every_option_uses_the_rankings_grasp_rule():
     ranking = rank(y, z, PARAMS, return_labels=True)
     options = list(ranked_options(ranking, y, z, PARAMS, prefer_occluding_side=False))
     assert [o.candidate_index for o in options] == list(range(len(ranking.candidates)))
-    for option, candidate in zip(options, ranking.candidates):
+    for option, candidate in zip(options, ranking.candidates, strict=True):
         u, v, _ = grasp_point(ranking.labels, candidate, PARAMS.margin)
         assert (option.u, option.v) == pytest.approx((u, v))
         assert ranking.labels[round(option.v), round(option.u)] == candidate.label
