@@ -107,6 +107,14 @@ class PlcSection:
 
 
 @dataclass
+class PickFeedbackSection:
+    # After the PLC reports a failed pick (registers pick_outcome / pick_outcome_id), offer other
+    # instances than the failed one for this many cycles (0 = ignore the reports).
+    forget_after_cycles: int = 3
+    radius_px: float = 12.0  # camera pixels: grasps this close to a failed one are avoided too
+
+
+@dataclass
 class HealthSection:
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
@@ -125,6 +133,7 @@ class Config:
     ranking: RankingSection = field(default_factory=RankingSection)
     calibration: CalibrationSection = field(default_factory=CalibrationSection)
     plc: PlcSection = field(default_factory=PlcSection)
+    pick_feedback: PickFeedbackSection = field(default_factory=PickFeedbackSection)
     health: HealthSection = field(default_factory=HealthSection)
     source: str = ""  # the file it came from
 
@@ -163,6 +172,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "plc.rtu_baudrate": (300, 4_000_000),
     "plc.heartbeat_period_s": (0.05, 1.0),  # the heartbeat must count at >= 1 Hz
     "plc.result_ttl_s": (0, 86400),
+    "pick_feedback.forget_after_cycles": (0, 1000),
+    "pick_feedback.radius_px": (0, 1e5),
     "health.http_port": (0, 65535),
     "health.snapshot_keep": (1, 100000),
     "health.snapshot_min_interval_s": (0, 86400),

@@ -14,7 +14,7 @@ options are produced lazily: a frame whose best candidate qualifies costs nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -84,6 +84,23 @@ def first_in_roi(
     return None
 
 
+def _avoids(
+    ranking: Ranking, option: GraspOption, avoid: Sequence[tuple[float, float]], radius: float
+) -> bool:
+    """True when the option's candidate holds a point to avoid, or its grasp lies within
+    `radius` of one (the product may have slid a little since it failed)."""
+    labels = ranking.labels
+    label = ranking.candidates[option.candidate_index].label
+    for u, v in avoid:
+        if (option.u - u) ** 2 + (option.v - v) ** 2 < radius**2:
+            return True
+        row, col = round(v), round(u)
+        inside = labels is not None and 0 <= row < labels.shape[0] and 0 <= col < labels.shape[1]
+        if inside and labels[row, col] == label:
+            return True
+    return False
+
+
 def select_grasp(
     ranking: Ranking,
     boundaries: np.ndarray,
@@ -92,7 +109,18 @@ def select_grasp(
     prefer_occluding_side: bool,
     roi_polygon: np.ndarray | None,
     scale: tuple[float, float] = (1.0, 1.0),
+    avoid: Sequence[tuple[float, float]] = (),
+    avoid_radius: float = 0.0,
 ) -> GraspOption | None:
-    """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI."""
+    """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI.
+
+    `avoid` (map pixels) are recently failed grasps (`edge.pick_feedback`): candidates holding one
+    go last, not never, so a frame where every candidate failed recently still gets a grasp."""
     options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
+    if avoid:
+        fresh = (o for o in options if not _avoids(ranking, o, avoid, avoid_radius))
+        chosen = first_in_roi(fresh, roi_polygon, scale)
+        if chosen is not None:
+            return chosen
+        options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
     return first_in_roi(options, roi_polygon, scale)

@@ -30,6 +30,7 @@ from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
+from edge.pick_feedback import FailedPickMemory
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
@@ -134,6 +135,8 @@ class Supervisor:
         self.predictor = None
         self.calibration = Calibration(config.calibration.file, config.calibration.required)
         self.ranking_params = None
+        feedback = config.pick_feedback
+        self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
         self.status_server = None
         self.stall_limit_s = max(15.0, 3 * config.camera.timeout_s)  # no cycle progress this long = hung
         self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
@@ -286,6 +289,10 @@ class Supervisor:
     def _cycle(self, request_id: int) -> CycleOutcome:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
+        for sequence, outcome in self.bank.take_pick_outcomes():
+            if self.failed_picks.outcome(sequence, outcome):
+                log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
+        avoid = self.failed_picks.begin_cycle()
         self.calibration.refresh()
         self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
         if self.calibration.required and self.calibration.pixel_mode:
@@ -316,7 +323,7 @@ class Supervisor:
             return self._failure(
                 request_id, "no_candidate", "no instance candidate in the image", stages, context
             )
-        pick = self._pick_in_roi(ranking, maps)
+        pick = self._pick_in_roi(ranking, maps, avoid)
         if pick is None:
             n = len(ranking.candidates)
             return self._failure(
@@ -326,18 +333,23 @@ class Supervisor:
         t = _lap(stages, "geometry", t)
         result.latency_ms = (time.monotonic() - start) * 1000.0
         sequence = self.bank.publish(result)
+        self.failed_picks.published(sequence, pick["u"], pick["v"])
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
         outcome.detail = {"pick": pick}
         self._remember(context, outcome)
         return outcome
 
-    def _pick_in_roi(self, ranking, maps) -> dict | None:
-        """The grasp `edge.grasp_selection` chooses inside the calibration's ROI, in camera pixels."""
+    def _pick_in_roi(self, ranking, maps, avoid=()) -> dict | None:
+        """The grasp `edge.grasp_selection` chooses inside the calibration's ROI, in camera pixels,
+        away from the recently failed grasps `avoid` (camera pixels)."""
         roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
+        sx, sy = maps.scale_x, maps.scale_y
         option = select_grasp(
             ranking, maps.boundaries, maps.occlusions, self.ranking_params,
-            self.config.ranking.prefer_occluding_side, roi, (maps.scale_x, maps.scale_y),
+            self.config.ranking.prefer_occluding_side, roi, (sx, sy),
+            avoid=[(u / sx, v / sy) for u, v in avoid],
+            avoid_radius=self.failed_picks.radius_px / max(sx, sy),
         )  # fmt: skip
         if option is None:
             return None
@@ -431,6 +443,9 @@ class Supervisor:
                 "last_rejection": self.bank.last_rejection,
             },
             "registers": self.bank.snapshot(),
+            "failed_picks_avoided": [
+                (round(x.u, 1), round(x.v, 1), x.cycles_left) for x in self.failed_picks.spots
+            ],
             "snapshots": self.snapshots.list()[-5:],
             "config": self.config.source,
         }

@@ -12,6 +12,7 @@ None of them knows what an instance is; all see the calibrated depth camera and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +21,7 @@ import numpy as np
 from edge.calibration_file import Calibration
 
 MIN_OBJECT_HEIGHT_MM = 3.0  # below this a point is the bin floor
+Avoid = Sequence[tuple[float, float]]  # camera pixels of recently failed grasps
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,25 @@ def cup_radius_px(cal: Calibration, radius_mm: float) -> float:
     return radius_mm / cal.mm_per_pixel_at((w - 1) / 2, (h - 1) / 2)
 
 
-def highest_point(depth_m: np.ndarray, cal: Calibration) -> tuple[float, float] | None:
+def _discs(shape: tuple[int, int], points: Avoid, radius: float) -> np.ndarray:
+    """Boolean mask of the discs of `radius` px around `points` (recently failed grasps)."""
+    mask = np.zeros(shape, np.uint8)
+    for u, v in points:
+        cv2.circle(mask, (round(u), round(v)), max(1, round(radius)), 1, -1)
+    return mask.astype(bool)
+
+
+def highest_point(
+    depth_m: np.ndarray, cal: Calibration, avoid: Avoid = (), avoid_radius: float = 0.0
+) -> tuple[float, float] | None:
+    """The highest ROI point, away from `avoid` (failed grasps) unless nothing else is left."""
     height = height_map(robot_points(depth_m, cal), cal).astype(np.float32)
     height = cv2.medianBlur(height, 5)
     height[~roi_mask(cal, height.shape)] = -np.inf
+    if avoid:
+        away = np.where(_discs(height.shape, avoid, avoid_radius), -np.inf, height)
+        if np.isfinite(away).any():
+            height = away
     v, u = np.unravel_index(int(np.argmax(height)), height.shape)
     return (float(u), float(v)) if np.isfinite(height[v, u]) else None
 
@@ -85,9 +102,16 @@ def random_point(
 
 
 def planar_region(
-    depth_m: np.ndarray, cal: Calibration, params: PlanarParams = PlanarParams()
+    depth_m: np.ndarray,
+    cal: Calibration,
+    params: PlanarParams = PlanarParams(),
+    avoid: Avoid = (),
+    avoid_radius: float = 0.0,
 ) -> tuple[float, float] | None:
-    """The industrial planar-region grasp, or None when no planar patch exists."""
+    """The industrial planar-region grasp, or None when no planar patch exists.
+
+    Regions holding a recently failed grasp (`avoid`, with `avoid_radius` px) go last, as the
+    appliance's candidates do (`edge.grasp_selection`)."""
     pts = robot_points(depth_m, cal).astype(np.float64)
     height = height_map(pts, cal)
     radius = max(2, round(cup_radius_px(cal, params.cup_radius_mm)))
@@ -133,7 +157,21 @@ def planar_region(
             + params.w_height * r[4] / height_max
         )
 
-    best = max(fitting, key=score)[0]
-    masked = np.where(labels == best, inward, -1.0)
-    v, u = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    return float(u), float(v)
+    def point(label: int) -> tuple[float, float]:
+        masked = np.where(labels == label, inward, -1.0)
+        v, u = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        return float(u), float(v)
+
+    def avoided(label: int, u: float, v: float) -> bool:
+        h, w = labels.shape
+        return any(
+            (u - a) ** 2 + (v - b) ** 2 < avoid_radius**2
+            or (0 <= round(b) < h and 0 <= round(a) < w and labels[round(b), round(a)] == label)
+            for a, b in avoid
+        )
+
+    for region in sorted(fitting, key=score, reverse=True):
+        u, v = point(region[0])
+        if not avoided(region[0], u, v):
+            return u, v
+    return point(max(fitting, key=score)[0])

@@ -31,6 +31,7 @@ class LoopSettings:
     cycles_per_instance: float = 1.5
     max_consecutive_failures: int = 4
     stop_below_fraction: float = 0.0  # > 0: end when fewer than this share of the pile remains (bulk only)
+    pick_feedback: bool = True  # the robot reports each pick's outcome (edge.pick_feedback)
     pick_height_mm: float = 20.0
     held_out_textures: bool = True
     light_gain: float = 1.0
@@ -145,6 +146,8 @@ def run_sequence(
                 robot_mm=[float(v) for v in proposal.robot_mm],
             )
         failures_in_row = 0 if record["q1"] == "yes" else failures_in_row + 1
+        if settings.pick_feedback and proposal.robot_mm is not None:
+            picker.report(bool(record["extracted"]))  # what the vacuum sensor knows: held or not
         record["sim_s"] = time.perf_counter() - t_attempt
         records.append(record)
         if on_attempt is not None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
+from edge.pick_feedback import FAILED, PICKED, FailedPickMemory
 from simcell import baselines
 from simcell.calibration import write_calibration
 from simcell.cell import Cell, Observation
@@ -47,6 +48,18 @@ def default_model_path() -> Path:
     from edge.config import load_config
 
     return Path(load_config(EMBEDDED_CONFIG, check_files=False).inference.model)
+
+
+def pick_feedback_memory(config: str | Path = EMBEDDED_CONFIG) -> FailedPickMemory:
+    """The failed-pick memory the appliance configuration `config` sets ([pick_feedback]), for the
+    methods that are not the appliance: every method of the cell gets the same memory."""
+    from edge.config import ConfigError, load_config
+
+    try:
+        feedback = load_config(config, check_files=False).pick_feedback
+    except ConfigError as exc:
+        raise PickerError(str(exc)) from exc
+    return FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
 
 
 AUTO_AREA_FACTOR = 1.5
@@ -135,6 +148,7 @@ class AppliancePicker:
         self._sup = None
         self._client = None
         self._trigger = 0
+        self._last_sequence = 0  # of the last published grasp, for the pick outcome
 
     def start(self) -> None:
         from edge.plc.register_map import RegisterMapError
@@ -180,14 +194,23 @@ class AppliancePicker:
         )
 
     # ------------------------------------------------------------------ the PLC's side
-    def _write(self, name: str, value: int) -> None:
+    def _write(self, name: str, *values: int) -> None:
+        """Write `values` from register `name` on (function 16 over Modbus when several)."""
         address = self.map[name].address
         if self._client is None:
-            self._sup.bank.plc_write(address, [value])
+            self._sup.bank.plc_write(address, list(values))
+            return
+        if len(values) == 1:
+            response = self._client.write_register(address, values[0], device_id=1)
         else:
-            response = self._client.write_register(address, value, device_id=1)
-            if response.isError():
-                raise PickerError(f"Modbus write of {name} refused: {response}")
+            response = self._client.write_registers(address, list(values), device_id=1)
+        if response.isError():
+            raise PickerError(f"Modbus write of {name} refused: {response}")
+
+    def report(self, picked: bool) -> None:
+        """The robot's vacuum sensor tells the PLC, the PLC tells the appliance (registers.toml)."""
+        if self._last_sequence:
+            self._write("pick_outcome", PICKED if picked else FAILED, self._last_sequence)
 
     def _read(self) -> list[int]:
         if self._client is None:
@@ -231,6 +254,7 @@ class AppliancePicker:
         latency = self._float(words, "latency") or round_trip_ms
         overlay = self._overlay()
         error = words[self.map["result_error"].address]
+        self._last_sequence = 0 if error else words[a["sequence_id"]]
         if error:
             name = self.map.error_name(error)
             return Proposal(None, None, latency, f"appliance error {name}", overlay)
@@ -245,12 +269,32 @@ class AppliancePicker:
         return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-class BaselinePicker:
+class RemembersFailedPicks:
+    """The appliance's failed-pick memory (`edge.pick_feedback`) for the methods that are not the
+    appliance, so that every method of the cell gets the same second chances."""
+
+    memory: FailedPickMemory
+    _last_pixel: tuple[float, float] | None = None
+
+    def report(self, picked: bool) -> None:
+        """What the robot's vacuum sensor said about the last proposal."""
+        if not picked and self._last_pixel is not None:
+            self.memory.failed_at(*self._last_pixel)
+
+
+class BaselinePicker(RemembersFailedPicks):
     """A depth-map baseline, mapped to the robot through the same calibration file."""
 
     def __init__(
-        self, kind: str, workdir: Path, pick_height_mm: float, seed: int = 0, cup_radius_mm: float = 7.5
+        self,
+        kind: str,
+        workdir: Path,
+        pick_height_mm: float,
+        seed: int = 0,
+        cup_radius_mm: float = 7.5,
+        memory: FailedPickMemory | None = None,
     ):
+        self.memory = memory or FailedPickMemory(0, 0.0)
         if kind not in ("planar", "highest", "random"):
             raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")
         self.name = kind
@@ -269,12 +313,14 @@ class BaselinePicker:
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         cal = self.calibration
         t0 = time.perf_counter()
+        avoid, radius = self.memory.begin_cycle(), self.memory.radius_px
         if self.name == "planar":
-            pixel = baselines.planar_region(obs.depth_m, cal, self.params)
+            pixel = baselines.planar_region(obs.depth_m, cal, self.params, avoid, radius)
         elif self.name == "highest":
-            pixel = baselines.highest_point(obs.depth_m, cal)
-        else:
+            pixel = baselines.highest_point(obs.depth_m, cal, avoid, radius)
+        else:  # a random point needs no memory: it is somewhere else next time anyway
             pixel = baselines.random_point(obs.depth_m, cal, self.rng)
+        self._last_pixel = pixel
         robot = (
             None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
         )
@@ -290,7 +336,7 @@ class BaselinePicker:
         pass
 
 
-class OraclePicker:
+class OraclePicker(RemembersFailedPicks):
     """The appliance's ranking on the simulator's exact boundary and occlusion maps.
 
     Not a method a cell can run: the ceiling of ours, i.e. what the ranking and the gripper
@@ -306,6 +352,7 @@ class OraclePicker:
         pick_height_mm: float,
         config: str | Path = EMBEDDED_CONFIG,
         max_area: float | str | None = "auto",
+        memory: FailedPickMemory | None = None,
     ):
         from edge.config import ConfigError, load_config
 
@@ -313,6 +360,7 @@ class OraclePicker:
             ranking = load_config(config, check_files=False).ranking
         except ConfigError as exc:
             raise PickerError(str(exc)) from exc
+        self.memory = memory or FailedPickMemory(0, 0.0)
         self.max_area = max_area
         self.configured = ranking.params()
         self.prefer_occluding_side = ranking.prefer_occluding_side  # as the appliance chooses
@@ -338,8 +386,13 @@ class OraclePicker:
         boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
         y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
         ranking = rank(y, z, self.params, return_labels=True)
-        option = select_grasp(ranking, y, z, self.params, self.prefer_occluding_side, cal.roi_polygon)
+        avoid = self.memory.begin_cycle()
+        option = select_grasp(
+            ranking, y, z, self.params, self.prefer_occluding_side, cal.roi_polygon,
+            avoid=avoid, avoid_radius=self.memory.radius_px,
+        )  # fmt: skip
         pixel = None if option is None else (option.u, option.v)
+        self._last_pixel = pixel
         robot = (
             None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
         )

@@ -203,6 +203,33 @@ def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
     asyncio.run(scenario())
 
 
+def test_a_failed_pick_reported_over_modbus_is_remembered_by_the_appliance(triggered):
+    """The PLC writes pick_outcome = failed and the sequence id in one function-16 request; the
+    next cycle lists that grasp as avoided (status page), with [pick_feedback]'s lifetime."""
+    _, port, http, *_ = triggered
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        await client.connect()
+        try:
+            words = await trigger_cycle(client, 7001, (await read_all(client))[A["sequence_id"]])
+            assert words[A["result_error"]] == 0, words
+            sequence = words[A["sequence_id"]]
+            u = words_to_float(words[A["x"]], words[A["x"] + 1])  # pixel mode: x, y are u, v
+            v = words_to_float(words[A["y"]], words[A["y"] + 1])
+            written = await client.write_registers(A["pick_outcome"], [2, sequence], device_id=1)
+            assert not written.isError(), written
+            await trigger_cycle(client, 7002, sequence)
+            return u, v
+        finally:
+            client.close()
+
+    u, v = asyncio.run(scenario())
+    spots = status_json(http)["failed_picks_avoided"]
+    assert len(spots) == 1 and spots[0][2] == 2  # 3 cycles by default, one spent
+    assert spots[0][0] == pytest.approx(u, abs=0.1) and spots[0][1] == pytest.approx(v, abs=0.1)
+
+
 def test_status_page_metrics_overlay_and_on_demand_snapshot(triggered):
     _, port, http, tmp, _ = triggered
     base = f"http://127.0.0.1:{http}"

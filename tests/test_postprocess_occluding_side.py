@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from edge.occluding_side import occluding_side_evidence
+from edge.pick_feedback import FailedPickMemory
 from edge.postprocess import RankingParams, rank
 from edge.supervisor import Supervisor
 
@@ -84,6 +85,7 @@ def _pick(prefer: bool):
         calibration=SimpleNamespace(pixel_mode=True),
         config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=prefer)),
         ranking_params=PARAMS,
+        failed_picks=FailedPickMemory(0, 0.0),
     )
     maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
     return Supervisor._pick_in_roi(fake, ranking, maps), ranking
@@ -111,6 +113,7 @@ def test_no_candidate_with_evidence_falls_back_to_the_ranking():
         calibration=SimpleNamespace(pixel_mode=True),
         config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=True)),
         ranking_params=PARAMS,
+        failed_picks=FailedPickMemory(0, 0.0),
     )
     maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
     pick = Supervisor._pick_in_roi(fake, ranking, maps)

@@ -14,6 +14,8 @@ Handshake (triggered mode):
 4. the PLC writes `result_ack` = sequence_id; result_valid falls.
 A result is never shown twice as new (sequence ids only grow, result_ack drops the flag) and a
 stale one is never shown as fresh (a new trigger and `result_ttl_s` drop the flag).
+5. (optional) after the robot's attempt, the PLC writes `pick_outcome` and `pick_outcome_id` =
+   the sequence_id it tried; the supervisor takes them with `take_pick_outcomes`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class RegisterBank:
         self._trigger_event = threading.Condition(self._lock)
         self._pending_trigger: int | None = None
         self._result_time = 0.0
+        self._pick_outcomes: list[tuple[int, int]] = []
         self.rejected_writes = 0
         self.last_rejection = ""
         self._initialised = False
@@ -135,6 +138,8 @@ class RegisterBank:
                 self._set_bit("result_valid", False)
             if "mode" in written:
                 self._set_bit("ready", self._initialised and self._get("mode") == 1)
+            if "pick_outcome_id" in written and self._get("pick_outcome_id") != 0:
+                self._pick_outcomes.append((self._get("pick_outcome_id"), self._get("pick_outcome")))
 
     def _check_write(self, address: int, values: list[int]) -> None:
         for offset, value in enumerate(values):
@@ -221,6 +226,12 @@ class RegisterBank:
             expired = time.monotonic() - self._result_time > result_ttl_s
             if result_ttl_s > 0 and expired and self._bit("result_valid"):
                 self._set_bit("result_valid", False)
+
+    def take_pick_outcomes(self) -> list[tuple[int, int]]:
+        """The (sequence_id, outcome) pairs the PLC reported since the last call, oldest first."""
+        with self._lock:
+            outcomes, self._pick_outcomes = self._pick_outcomes, []
+            return outcomes
 
     def snapshot(self) -> dict[str, int]:
         """Every named register (float pairs decoded) and status bit, for the status page."""

@@ -58,6 +58,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
     p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
+    p.add_argument(
+        "--no-pick-feedback",
+        action="store_true",
+        help="the robot does not report pick outcomes (every method repeats a failed grasp on an "
+        "unchanged pile; the thesis's loop) [reports, as the configuration's [pick_feedback] sets]",
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +149,7 @@ def _settings(args, light_gain: float = 1.0):
         pick_height_mm=args.pick_height_mm,
         held_out_textures=not args.training_textures,
         stop_below_fraction=args.stop_below,
+        pick_feedback=not args.no_pick_feedback,
         cup=SuctionCup(radius_mm=args.cup_radius_mm),
         light_gain=light_gain,
     )
@@ -161,9 +168,17 @@ def _max_area(text: str) -> float | str | None:
 
 
 def _picker(method: str, args, out: Path, model=None):
-    from simcell.pickers import EMBEDDED_CONFIG, AppliancePicker, BaselinePicker, OraclePicker, PickerError
+    from simcell.pickers import (
+        EMBEDDED_CONFIG,
+        AppliancePicker,
+        BaselinePicker,
+        OraclePicker,
+        PickerError,
+        pick_feedback_memory,
+    )
 
     try:
+        config = args.config or EMBEDDED_CONFIG
         if method == "ours":
             picker = AppliancePicker(
                 model or args.model,
@@ -173,17 +188,19 @@ def _picker(method: str, args, out: Path, model=None):
                 args.pick_height_mm,
                 plc=args.plc,
                 threads=args.threads,
-                config=args.config or EMBEDDED_CONFIG,
+                config=config,
                 max_area=_max_area(args.max_area),
             )
         elif method == "oracle":
             picker = OraclePicker(
-                out / "work", args.pick_height_mm, args.config or EMBEDDED_CONFIG, _max_area(args.max_area)
-            )
+                out / "work", args.pick_height_mm, config, _max_area(args.max_area),
+                memory=pick_feedback_memory(config),
+            )  # fmt: skip
         else:
             picker = BaselinePicker(
-                method, out / "work", args.pick_height_mm, seed=args.seed, cup_radius_mm=args.cup_radius_mm
-            )
+                method, out / "work", args.pick_height_mm, seed=args.seed,
+                cup_radius_mm=args.cup_radius_mm, memory=pick_feedback_memory(config),
+            )  # fmt: skip
     except PickerError as exc:
         raise CommandError(str(exc)) from exc
     return picker

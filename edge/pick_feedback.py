@@ -1,0 +1,73 @@
+"""Failed picks the robot reported: where not to send it again for the next few cycles.
+
+A grasp can be right about the instance and still fail: the surface under the cup is tilted or
+crumpled, the product is in unstable equilibrium (thesis Section 5.3.3 lists these). Nothing in
+the next image tells the network so, and a pile that did not move gives the same grasp again, so
+a cell without feedback repeats the failure until an operator steps in. With the PLC's
+`pick_outcome` (registers.toml), the appliance remembers each failed grasp's point for
+`forget_after_cycles` cycles and offers another instance meanwhile (`edge.grasp_selection`).
+One class serves the supervisor and the simulated cell's depth baselines, so every method of
+`binpick simcell` gets the same memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+PICKED, FAILED = 1, 2
+
+
+@dataclass
+class FailedSpot:
+    u: float  # camera pixels
+    v: float
+    cycles_left: int
+
+
+class FailedPickMemory:
+    """Camera-pixel points of recently failed grasps, each forgotten after a number of cycles."""
+
+    def __init__(self, forget_after_cycles: int, radius_px: float, remember_published: int = 64):
+        self.forget_after_cycles = int(forget_after_cycles)
+        self.radius_px = float(radius_px)
+        self._published: OrderedDict[int, tuple[float, float]] = OrderedDict()
+        self._remember_published = remember_published
+        self.spots: list[FailedSpot] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.forget_after_cycles > 0
+
+    def published(self, sequence_id: int, u: float, v: float) -> None:
+        """A grasp went out under `sequence_id` (camera pixels): an outcome may name it later."""
+        self._published[sequence_id] = (u, v)
+        self._published.move_to_end(sequence_id)
+        while len(self._published) > self._remember_published:
+            self._published.popitem(last=False)
+
+    def outcome(self, sequence_id: int, outcome: int) -> bool:
+        """Record the PLC's report on a published grasp; True when it added a failed spot."""
+        point = self._published.get(sequence_id)
+        if not self.enabled or outcome != FAILED or point is None:
+            return False
+        self.spots.append(FailedSpot(point[0], point[1], self.forget_after_cycles))
+        return True
+
+    def failed_at(self, u: float, v: float) -> None:
+        """A failed grasp at a known point (callers that hold no sequence ids: the cell's baselines)."""
+        if self.enabled:
+            self.spots.append(FailedSpot(u, v, self.forget_after_cycles))
+
+    def begin_cycle(self) -> list[tuple[float, float]]:
+        """The points to avoid in this cycle; each spot counts this cycle against its lifetime."""
+        live = [s for s in self.spots if s.cycles_left > 0]
+        for spot in live:
+            spot.cycles_left -= 1
+        self.spots = [s for s in live if s.cycles_left > 0]
+        return [(s.u, s.v) for s in live]
+
+    def avoided(self, u: float, v: float, avoid: list[tuple[float, float]]) -> bool:
+        """True when (u, v) lies within `radius_px` of a point to avoid."""
+        r2 = self.radius_px**2
+        return any((u - a) ** 2 + (v - b) ** 2 < r2 for a, b in avoid)

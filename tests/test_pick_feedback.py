@@ -1,0 +1,92 @@
+"""Pick feedback: the PLC reports a failed pick, the appliance offers another instance for a while.
+
+Parts: `edge.pick_feedback.FailedPickMemory` (what is remembered and for how long), the register
+bank (the PLC's write), `edge.grasp_selection` (which candidate goes last) and the simulated
+cell's baselines (same memory for every method).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.pick_feedback import FAILED, PICKED, FailedPickMemory
+from edge.plc.bank import RegisterBank, WriteRejected
+from edge.plc.register_map import RegisterMap
+
+MAP = RegisterMap.load()
+
+
+def test_a_failed_published_grasp_is_avoided_for_its_cycles_then_forgotten():
+    memory = FailedPickMemory(forget_after_cycles=2, radius_px=5.0)
+    memory.published(7, 40.0, 50.0)
+    memory.published(8, 10.0, 10.0)
+    assert memory.outcome(8, PICKED) is False  # a success changes nothing
+    assert memory.outcome(99, FAILED) is False  # an id it never published: ignored
+    assert memory.outcome(7, FAILED) is True
+    assert memory.begin_cycle() == [(40.0, 50.0)]
+    assert memory.begin_cycle() == [(40.0, 50.0)]
+    assert memory.begin_cycle() == []  # forgotten after 2 cycles
+    assert memory.avoided(42.0, 53.0, [(40.0, 50.0)]) and not memory.avoided(46.0, 50.0, [(40.0, 50.0)])
+
+
+def test_zero_cycles_disables_the_memory():
+    memory = FailedPickMemory(forget_after_cycles=0, radius_px=5.0)
+    memory.published(1, 3.0, 4.0)
+    assert memory.outcome(1, FAILED) is False
+    memory.failed_at(3.0, 4.0)
+    assert memory.begin_cycle() == []
+
+
+def test_the_plc_reports_an_outcome_in_one_write_and_out_of_range_values_are_refused():
+    bank = RegisterBank(MAP)
+    address = MAP["pick_outcome"].address
+    assert MAP["pick_outcome_id"].address == address + 1  # one function-16 write: outcome, id
+    bank.plc_write(address, [FAILED, 1234])
+    bank.plc_write(address, [PICKED, 1235])
+    assert bank.take_pick_outcomes() == [(1234, FAILED), (1235, PICKED)]
+    assert bank.take_pick_outcomes() == []
+    with pytest.raises(WriteRejected):
+        bank.plc_write(address, [3, 1236])
+    assert bank.take_pick_outcomes() == []
+
+
+def test_selection_skips_the_candidate_holding_a_failed_grasp_and_falls_back_when_all_failed():
+    pytest.importorskip("edge._hotpath")
+    from edge.grasp_selection import select_grasp
+    from edge.postprocess import RankingParams, rank
+
+    params = RankingParams(min_area=10, max_area=np.inf)
+    y = np.ones((48, 96), np.float32)
+    y[8:40, 4:44] = 0.0  # large: ranked first on area
+    y[12:36, 60:84] = 0.0
+    z = np.zeros_like(y)
+    ranking = rank(y, z, params, return_labels=True)
+    best = select_grasp(ranking, y, z, params, False, None)
+    assert best.candidate_index == 0 and best.u < 44
+    # The robot failed at a point of the large region (not its grasp point): its instance waits.
+    second = select_grasp(ranking, y, z, params, False, None, avoid=[(10.0, 12.0)], avoid_radius=3.0)
+    assert second.candidate_index == 1 and second.u > 60
+    # Both failed recently: the frame still gets a grasp, in rank order.
+    both = [(10.0, 12.0), (70.0, 20.0)]
+    again = select_grasp(ranking, y, z, params, False, None, avoid=both, avoid_radius=3.0)
+    assert again.candidate_index == 0
+
+
+def test_cell_baselines_move_away_from_a_failed_grasp(tmp_path):
+    pytest.importorskip("mujoco")
+    from simcell.cell import Cell
+    from simcell.pickers import BaselinePicker
+
+    cell = Cell(5, "mikado+", 192, 192, families=("square_sachet",), heterogeneous=0.0, instances=(8, 8))
+    for kind in ("planar", "highest"):
+        memory = FailedPickMemory(forget_after_cycles=1, radius_px=12.0)
+        picker = BaselinePicker(kind, tmp_path / kind, 20.0, memory=memory)
+        picker.bind(cell)
+        obs = cell.observe()
+        first = picker.propose(cell, obs).pixel
+        assert picker.propose(cell, obs).pixel == first  # no report: the same grasp again
+        picker.report(picked=False)
+        moved = picker.propose(cell, obs).pixel
+        assert np.hypot(moved[0] - first[0], moved[1] - first[1]) >= 12.0, (kind, first, moved)
+        assert picker.propose(cell, obs).pixel == first  # one cycle later it is forgotten
