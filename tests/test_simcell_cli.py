@@ -133,3 +133,10 @@ def test_lighting_sweep_takes_two_models_and_measures_luminance(tmp_path, untrai
     bright = [r["luminance"] for r in records if r["light_gain"] == 2.0]
     assert max(dark) < min(bright)  # the gain changes the image the model sees
     assert "| mikado+ |" in (out / "sweep.md").read_text() and (out / "sweep.png").is_file()
+
+
+def test_lighting_sweep_without_any_model_says_so_in_one_line(tmp_path):
+    proc = binpick("simcell", "sweep", "--family", "rigid_box", "--out", str(tmp_path / "sweep"))
+    assert proc.returncode != 0
+    assert "give --model-mikado, --model-mikado-plus or both" in proc.stderr
+    assert "Traceback" not in proc.stderr

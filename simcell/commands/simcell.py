@@ -80,8 +80,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     sweep = sub.add_parser("sweep", help="success rate vs global image luminance for two models")
     _add_common(sweep)
-    sweep.add_argument("--model-mikado", required=True, help="model trained on the mikado preset")
-    sweep.add_argument("--model-mikado-plus", required=True, help="model trained on the mikado+ preset")
+    sweep.add_argument("--model-mikado", default=None, help="model trained on the mikado preset")
+    sweep.add_argument(
+        "--model-mikado-plus", default=None, help="model trained on the mikado+ preset (give one or both)"
+    )
     sweep.add_argument("--gains", default="0.3,0.5,0.75,1.0,1.4,2.0", help="light intensity factors")
     gif = sub.add_parser("gif", help="an animated GIF of a few picking cycles")
     _add_common(gif)
@@ -334,10 +336,13 @@ def _sweep(args) -> int:
     if any(g <= 0 for g in gains):
         raise CommandError(f"--gains {args.gains!r}: expected positive factors")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "sweep_records.jsonl"
     path.unlink(missing_ok=True)
-    for label, model in (("mikado", args.model_mikado), ("mikado+", args.model_mikado_plus)):
+    models = [(k, m) for k, m in (("mikado", args.model_mikado), ("mikado+", args.model_mikado_plus)) if m]
+    if not models:
+        raise CommandError("sweep: give --model-mikado, --model-mikado-plus or both")
+    out.mkdir(parents=True, exist_ok=True)
+    for label, model in models:
         picker = _picker("ours", args, out, model=model)
         try:
             for gain in gains:
