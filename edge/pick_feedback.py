@@ -59,6 +59,10 @@ class FailedPickMemory:
         if self.enabled:
             self.spots.append(FailedSpot(u, v, self.forget_after_cycles))
 
+    def clear(self) -> None:
+        """Forget every failed spot (a new bin: the old points mean nothing there)."""
+        self.spots.clear()
+
     def begin_cycle(self) -> list[tuple[float, float]]:
         """The points to avoid in this cycle; each spot counts this cycle against its lifetime."""
         live = [s for s in self.spots if s.cycles_left > 0]

@@ -188,6 +188,7 @@ class AppliancePicker:
         if self._sup is None:
             self.start()
             self._configured_params = self._sup.ranking_params
+        self._sup.failed_picks.clear()  # a new pile: every sequence starts from a clean memory
         area = cell_max_area(cell, self.max_area)
         self._sup.ranking_params = (
             self._configured_params if area is None else replace(self._configured_params, max_area=area)
@@ -309,6 +310,7 @@ class BaselinePicker(RemembersFailedPicks):
         write_calibration(cell, self.calibration_path)
         self.calibration = load_calibration(self.calibration_path)
         self.rng = np.random.default_rng([0xBA5E, cell.seed])
+        self.memory.clear()
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         cal = self.calibration
@@ -374,6 +376,7 @@ class OraclePicker(RemembersFailedPicks):
         self.calibration = load_calibration(self.calibration_path)
         area = cell_max_area(cell, self.max_area)
         self.params = self.configured if area is None else replace(self.configured, max_area=area)
+        self.memory.clear()
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         from edge.grasp_selection import select_grasp

@@ -90,3 +90,6 @@ def test_cell_baselines_move_away_from_a_failed_grasp(tmp_path):
         moved = picker.propose(cell, obs).pixel
         assert np.hypot(moved[0] - first[0], moved[1] - first[1]) >= 12.0, (kind, first, moved)
         assert picker.propose(cell, obs).pixel == first  # one cycle later it is forgotten
+        picker.report(picked=False)
+        picker.bind(cell)  # a new pile starts with a clean memory: sequences stay independent
+        assert picker.propose(cell, obs).pixel == first
