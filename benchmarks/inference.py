@@ -28,32 +28,7 @@ import torch  # noqa: E402
 
 from bicameral.export import to_onnx  # noqa: E402
 from bicameral.networks import WIDTHS, build_network, count_parameters  # noqa: E402
-from edge.machine import cpu_model  # noqa: E402
-
-
-def physical_cores() -> int:
-    """Physical cores (not hyper-threads) from /proc/cpuinfo; os.cpu_count() elsewhere."""
-    try:
-        cores = set()
-        physical = core = None
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "physical id":
-                physical = value.strip()
-            elif key == "core id":
-                core = value.strip()
-            elif not line.strip():
-                if core is not None:
-                    cores.add((physical, core))
-                physical = core = None
-        if core is not None:
-            cores.add((physical, core))
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return os.cpu_count() or 1
+from edge.machine import cpu_model, physical_cores  # noqa: E402
 
 
 def machine() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -20,3 +21,25 @@ def cpu_model_name() -> str | None:
 def cpu_model() -> str:
     """The CPU's model name, else what `platform` knows of it."""
     return cpu_model_name() or platform.processor() or platform.machine()
+
+
+def physical_cores() -> int:
+    """Physical cores, not hyper-threads: ONNX Runtime and torch run fastest with one thread per
+    physical core (DESIGN.md). Counted from /proc/cpuinfo's (physical id, core id) pairs; where it
+    has no core ids (most ARM boards, Jetsons included, which have no SMT) every logical CPU is a
+    core."""
+    try:
+        pairs = set()
+        physical = None
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "physical id":
+                physical = value.strip()
+            elif key == "core id":
+                pairs.add((physical, value.strip()))
+        if pairs:
+            return len(pairs)
+    except OSError:
+        pass
+    return os.cpu_count() or 1

@@ -40,24 +40,3 @@ def split_outputs(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
             f"model has outputs {sorted(outputs)}, expected 'boundaries' and 'occlusions'"
         ) from exc
     return np.asarray(y, np.float32).reshape(y.shape[-2:]), np.asarray(z, np.float32).reshape(z.shape[-2:])
-
-
-def physical_cores() -> int:
-    """Physical cores (ONNX Runtime is fastest with one thread per physical core, DESIGN.md)."""
-    import os
-
-    try:
-        with open("/proc/cpuinfo", encoding="ascii") as f:
-            pairs = set()
-            phys = core = None
-            for line in f:
-                if line.startswith("physical id"):
-                    phys = line.split(":")[1].strip()
-                elif line.startswith("core id"):
-                    core = line.split(":")[1].strip()
-                    pairs.add((phys, core))
-            if pairs:
-                return len(pairs)
-    except OSError:
-        pass
-    return max(1, (os.cpu_count() or 2) // 2)

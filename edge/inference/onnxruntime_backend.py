@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.inference.base import InferenceBackend, InferenceError, physical_cores, split_outputs
+from edge.inference.base import InferenceBackend, InferenceError, split_outputs
+from edge.machine import physical_cores
 
 # Preference order when the device allows a GPU; the CPU provider always closes the list.
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.inference.base import InferenceBackend, InferenceError, physical_cores
+from edge.inference.base import InferenceBackend, InferenceError
+from edge.machine import physical_cores
 
 
 class TorchBackend(InferenceBackend):
