@@ -315,7 +315,9 @@ class MikadoScenes(Dataset):
         cfg = self.augment
         geometric = self.crop is not None and cfg is not None and cfg.geometric
         warps = [geometric and rng.random() < cfg.warp_probability for _ in range(self.crops_per_scene)]
-        needed = {"rgb", "depth"}  # the depth plane also feeds the ground truth of warped crops
+        needed = {"rgb"}
+        if self.input_kind != "rgb" or any(warps):  # depth also feeds the ground truth of warped crops
+            needed.add("depth")
         if any(warps):
             needed.add("labels")
         if not all(warps):
@@ -330,13 +332,18 @@ class MikadoScenes(Dataset):
         cfg = self.augment
         if warp:
             rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
-        else:
-            maps = [scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions]
+        else:  # an RGB model's plain crops never decode the depth plane (None here)
+            planes = (scene.rgb, scene.depth_m, scene.boundaries, scene.occlusions)
+            maps = [m for m in planes if m is not None]
             if self.crop is not None:
                 maps = _plain_crop(maps, rng, self.crop)
             if geometric:
                 maps = _exact_symmetry(maps, rng, cfg)
-            rgb, depth, boundaries, occlusions = maps
+            if scene.depth_m is None:
+                rgb, boundaries, occlusions = maps
+                depth = None
+            else:
+                rgb, depth, boundaries, occlusions = maps
         if cfg is not None and cfg.dynamic and self.input_kind != "depth":
             rgb = _dynamic_rgb(rgb, rng, cfg)
         if self.depth_noise is not None and self.input_kind != "rgb":

@@ -161,3 +161,18 @@ def test_bad_dataset_folders_are_named(tmp_path):
         read_scene(tmp_path / "scenes" / "000000")
     with pytest.raises(DatasetError, match="input must be"):
         MikadoScenes([tmp_path], "thermal")
+
+
+def test_rgb_plain_crops_never_decode_the_depth_plane(scenes, tmp_path):
+    """Decoding PNGs is most of a sample's cost: an RGB model's plain crops skip depth.png (a
+    copy of one scene without it still samples), while RGB-D needs it and names the file."""
+    import shutil
+
+    copy = tmp_path / "scene"
+    shutil.copytree(scenes[0], copy)
+    (copy / "depth.png").unlink()
+    plain = AugmentConfig(dynamic=False, warp_probability=0.0)
+    image, boundaries, _ = MikadoScenes([copy], "rgb", crop=32, augment=plain)[0]
+    assert image.shape == (3, 32, 32) and boundaries.shape == (1, 32, 32)
+    with pytest.raises(DatasetError, match="depth.png"):
+        MikadoScenes([copy], "rgbd", crop=32, augment=plain)[0]
