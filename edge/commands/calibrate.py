@@ -289,16 +289,21 @@ def _views_from_folder(
     files = _list_images(folder)
     if not files:
         raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    first = None
-    for path in files:
-        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if first is not None:
-            break
-    if first is None:
-        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
-    collector = ViewCollector(board, (first.shape[1], first.shape[0]), rules)
+    collector, first = None, None
+    unreadable_before: list[tuple[int, Path]] = []  # judged once the image size is known
     for i, path in enumerate(files, 1):
-        _judge(w, collector, f"[{i:2d}/{len(files)}]", path.name, cv2.imread(str(path), cv2.IMREAD_COLOR))
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # each file decoded once
+        if collector is None:
+            if image is None:
+                unreadable_before.append((i, path))
+                continue
+            first = image
+            collector = ViewCollector(board, (first.shape[1], first.shape[0]), rules)
+            for j, earlier in unreadable_before:
+                _judge(w, collector, f"[{j:2d}/{len(files)}]", earlier.name, None)
+        _judge(w, collector, f"[{i:2d}/{len(files)}]", path.name, image)
+    if collector is None:
+        raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
     return collector, first, len(files)
 
 
