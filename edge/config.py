@@ -56,6 +56,9 @@ class InferenceSection:
     backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch | torch-cuda | auto
     device: str = "cpu"  # cpu | cuda | auto (torch-cuda: cuda or auto)
     threads: int = 0  # 0 = physical cores
+    # Dynamic-size models: the camera frame is resized by this factor before inference, so that
+    # products span about as many pixels as in the training scenes (see docs/appliance.md).
+    input_scale: float = 1.0
     fp16: bool = False  # tensorrt: build an fp16 engine; torch-cuda: run in fp16 (else fp32)
     torch_checkpoint: str = ""  # torch (development) and torch-cuda (GPU servers): training checkpoint
 
@@ -159,6 +162,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "camera.backoff_initial_s": (0.01, 600),
     "camera.backoff_max_s": (0.01, 3600),
     "inference.threads": (0, 1024),
+    "inference.input_scale": (0.1, 4),
     "ranking.alpha": (0, 1),
     "ranking.beta": (0, 1),
     "ranking.min_area": (0, 1e9),

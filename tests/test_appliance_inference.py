@@ -87,3 +87,19 @@ def test_a_dynamic_model_takes_frames_of_any_size():
     maps = Predictor(InferenceSection(model=str(bundled), threads=1), (100, 72)).predict(rgb)
     assert maps.boundaries.shape == maps.occlusions.shape == (72, 100)
     assert (maps.scale_x, maps.scale_y) == (1.0, 1.0)
+
+
+def test_input_scale_resizes_frames_for_a_dynamic_model_and_maps_come_back_to_camera_pixels():
+    bundled = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+    rgb = np.random.default_rng(3).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    cfg = InferenceSection(model=str(bundled), threads=1, input_scale=0.5)
+    predictor = Predictor(cfg, (128, 96))
+    assert predictor.describe()["input"] == [3, "dynamic", "dynamic"]
+    maps = predictor.predict(rgb)
+    assert maps.boundaries.shape == (48, 64)  # the model saw half the camera's pixels per side
+    assert (maps.scale_x, maps.scale_y) == (2.0, 2.0)  # grasps land on camera pixels
+
+
+def test_input_scale_on_a_fixed_size_model_is_refused_by_name(model):
+    with pytest.raises(InferenceError, match="inference.input_scale = 0.5: only for dynamic-size models"):
+        Predictor(InferenceSection(model=str(model), input_scale=0.5), (64, 64))

@@ -2,9 +2,11 @@
 
 The ONNX metadata (contracts.md §2, read by `edge.model_file`) gives the input size, channels and
 preprocessing. A static model gets the camera image resized to its export size; a dynamic one
-gets the image at camera size, edge-padded to a multiple of 16 and the maps cropped back. The
-scale back to camera pixels is reported so the grasp lands on the image the calibration was
-made for.
+gets the image at camera size times `inference.input_scale` (1 by default), edge-padded to a
+multiple of 16 and the maps cropped back: the scale lets products span as many pixels as they did
+in the training scenes when the camera sees them larger (a close camera over a small bin) and
+costs less. The scale back to camera pixels is reported so the grasp lands on the image the
+calibration was made for.
 
 Where the backend keeps its maps on the GPU and the CUDA ranking is built, the maps stay there
 and `Predictor.rank` ranks them in place (`gpu_ranker` decides, once); only the ranking comes
@@ -100,6 +102,14 @@ class Predictor:
             raise InferenceError(str(exc)) from exc
         width, height = camera_size
         multiple = self.info.size_multiple
+        self.input_scale = float(cfg.input_scale)
+        if self.input_scale != 1.0 and not self.info.dynamic:
+            raise InferenceError(
+                f"inference.input_scale = {self.input_scale:g}: only for dynamic-size models; "
+                f"{cfg.model} is exported at {self.info.input_width}x{self.info.input_height} "
+                "(every frame is resized to that)"
+            )
+        width, height = self._scaled(width, height)
         self.input_height = self.info.input_height or _ceil(height, multiple)
         self.input_width = self.info.input_width or _ceil(width, multiple)
         self.channels = self.info.channels
@@ -112,8 +122,9 @@ class Predictor:
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
         started = time.perf_counter()
         height, width = rgb.shape[:2]
-        if not self.info.dynamic and (width, height) != (self.input_width, self.input_height):
-            size = (self.input_width, self.input_height)
+        static = (self.input_width, self.input_height)
+        size = self._scaled(width, height) if self.info.dynamic else static
+        if (width, height) != size:
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             if depth_m is not None:
                 depth_m = cv2.resize(depth_m, size, interpolation=cv2.INTER_NEAREST)
@@ -132,6 +143,11 @@ class Predictor:
         boundaries, occlusions = self.backend.infer(tensor)
         boundaries, occlusions = boundaries[:h, :w], occlusions[:h, :w]
         return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
+
+    def _scaled(self, width: int, height: int) -> tuple[int, int]:
+        """The frame size a dynamic model sees: the camera's times `inference.input_scale`."""
+        s = self.input_scale
+        return max(16, round(width * s)), max(16, round(height * s))
 
     def rank(self, maps: Maps, params: RankingParams) -> Ranking:
         """Rank this predictor's maps where they are: on the GPU, or by the CPU hot path."""
