@@ -10,13 +10,21 @@
 #      (scripts/make_bundled_model.sh);
 #   4. pack everything into $OUT: the ONNX model, its checkpoint, its card, results.tgz (logs, JSON).
 # DEADLINE is the whole script's wall-clock budget in seconds (the device tool allows 600 a call).
+# Another model than the bundled one (e.g. the `mikado`-preset model of the simcell lighting sweep):
+#   TAG=mikado PRESET=mikado MODEL=models/bicameral_f25_rgb_mikado.onnx \
+#   CARD=models/bicameral_f25_rgb_mikado.md MODEL_ID=2 GPU_CHECK=0 INFERENCE_BENCHMARK=0 scripts/lent_gpu_run.sh
+# (TAG names data/TAG and runs/TAG; every other setting is the bundled model's recipe).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-560}
 OUT=${OUT:-out/lent_gpu}
 RES=${RES:-/tmp/binpick_results}
-MODEL=models/bicameral_f25_rgb.onnx
+MODEL=${MODEL:-models/bicameral_f25_rgb.onnx}
+TAG=${TAG:-bundled}
+PRESET=${PRESET:-mikado+}
+CARD=${CARD:-$(dirname "$MODEL")/README.md}
+export PRESET CARD DATA_DIR="data/$TAG" RUN_DIR="runs/$TAG"
 mkdir -p "$OUT" "$RES"
 elapsed() { echo $(($(date +%s) - T0)); }
 say() { echo "[lent_gpu_run +$(elapsed)s] $*" | tee -a "$RES/lent_gpu_run.log"; }
@@ -36,35 +44,37 @@ say "$(nproc) cores; $($PYTHON -c 'import torch; print(torch.__version__, torch.
 
 # 1. Data on the CPU cores (the GPU is free for the checks meanwhile).
 say "data: ${TRAIN_COUNT:-3000} train / ${TEST_COUNT:-100} test scenes, budget ${DATA_BUDGET:-170}s"
-(env OUT="$RES/bundled" STAGES=data DATA_BUDGET="${DATA_BUDGET:-170}" WORKERS="${WORKERS:-12}" \
+(env OUT="$RES/$TAG" STAGES=data DATA_BUDGET="${DATA_BUDGET:-170}" WORKERS="${WORKERS:-12}" \
     TRAIN_COUNT="${TRAIN_COUNT:-3000}" TEST_COUNT="${TEST_COUNT:-100}" MODEL=$MODEL \
     scripts/make_bundled_model.sh >"$RES/data.log" 2>&1; echo "data exit $?" >>"$RES/data.log") &
 DATA_PID=$!
 
 # 2. GPU checks while the data is generated.
-OUT="$RES/gpu_check" timeout 200 scripts/gpu_check.sh >"$RES/gpu_check.log" 2>&1
-say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
+if [ "${GPU_CHECK:-1}" = 1 ]; then
+    OUT="$RES/gpu_check" timeout 200 scripts/gpu_check.sh >"$RES/gpu_check.log" 2>&1
+    say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
+fi
 if [ "${INFERENCE_BENCHMARK:-1}" = 1 ]; then
     timeout 110 "$PYTHON" benchmarks/inference.py --device cuda --json "$RES/inference_gpu.json" \
         >"$RES/inference_gpu.log" 2>&1
     say "inference benchmark exit $?"
 fi
 wait "$DATA_PID"
-say "$(tail -n 1 "$RES/data.log"); $(find data/bundled/train/scenes -name scene.json 2>/dev/null | wc -l) training scenes"
+say "$(tail -n 1 "$RES/data.log"); $(find "data/$TAG/train/scenes" -name scene.json 2>/dev/null | wc -l) training scenes"
 
 # 3. Train / export / eval / card in what is left (30 s kept for packing).
 LEFT=$((DEADLINE - $(elapsed) - 30))
 say "train+export+eval+card with TOTAL_BUDGET=${LEFT}s"
-env OUT="$RES/bundled" STAGES="train export eval card" TOTAL_BUDGET="$LEFT" MODEL=$MODEL \
+env OUT="$RES/$TAG" STAGES="train export eval card" TOTAL_BUDGET="$LEFT" MODEL=$MODEL \
     TEST_COUNT="${TEST_COUNT:-100}" CROPS_PER_SCENE="${CROPS_PER_SCENE:-2}" \
     scripts/make_bundled_model.sh >"$RES/train.log" 2>&1
 say "make_bundled_model exit $?"
 
 # 4. Pack (at most 8 files come back).
-cp -f "$MODEL" models/README.md "$OUT/" 2>/dev/null
-cp -f runs/bundled/best.pt "$OUT/bicameral_f25_rgb.pt" 2>/dev/null
-cp -f runs/bundled/eval/pr.png "$OUT/pr.png" 2>/dev/null
-cp -rf runs/bundled/eval runs/bundled/log.csv "$RES/" 2>/dev/null
+cp -f "$MODEL" "$CARD" "$OUT/" 2>/dev/null
+cp -f "runs/$TAG/best.pt" "$OUT/$(basename "${MODEL%.onnx}").pt" 2>/dev/null
+cp -f "runs/$TAG/eval/pr.png" "$OUT/pr.png" 2>/dev/null
+cp -rf "runs/$TAG/eval" "runs/$TAG/log.csv" "$RES/" 2>/dev/null
 tar czf "$OUT/results.tgz" -C "$RES" .
 say "done"
 ls -la "$OUT"

@@ -23,6 +23,7 @@
 #   ENCODER_WEIGHTS  torchvision VGG16 state dict for the encoder (F100 only) [none: from scratch]
 #   EXPORT         dynamic | HEIGHTxWIDTH (static export, e.g. 512x640) [dynamic]
 #   MODEL          output model [models/bicameral_<width>.onnx]   MODEL_ID [1]
+#   CARD           the model card [the model's folder's README.md: the bundled model's card]
 #   DATA_DIR [data/bundled]  RUN_DIR [runs/bundled]  STAGES "data train export eval card" [all]
 #   OUT            if set, logs, eval JSON, PR plot, training CSV and the card are copied there
 #   PYTHON         interpreter [python3]
@@ -142,7 +143,7 @@ if has_stage eval; then
 fi
 
 if has_stage card; then
-    card="$(dirname "$MODEL")/README.md"
+    card=${CARD:-$(dirname "$MODEL")/README.md}
     notes=(--note "Made by scripts/make_bundled_model.sh (training and test sets generated with different base seeds).")
     log "writing the model card $card"
     binpick model-card --model "$MODEL" --eval "$RUN_DIR/eval/eval.json" --out "$card" "${notes[@]}"
@@ -150,7 +151,7 @@ fi
 
 if [[ -n "${OUT:-}" ]]; then
     for f in "$RUN_DIR/log.csv" "$RUN_DIR/config.json" "$RUN_DIR/eval/eval.json" "$RUN_DIR/eval/pr.png" \
-        "$(dirname "$MODEL")/README.md"; do
+        "${CARD:-$(dirname "$MODEL")/README.md}"; do
         [[ -f "$f" ]] && cp "$f" "$OUT/"
     done
     [[ -d "$RUN_DIR/tensorboard" ]] && cp -r "$RUN_DIR/tensorboard" "$OUT/"
