@@ -15,38 +15,24 @@ options are produced lazily: a frame whose best candidate qualifies costs nothin
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from edge.occluding_side import occluding_side_evidence
-from edge.postprocess import Candidate, Ranking, RankingParams, grasp_point
+from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, grasp_point
 
 
-@dataclass(frozen=True)
-class GraspOption:
-    """One candidate's grasp, in the pixels of the maps the ranking ran on."""
-
-    u: float
-    v: float
-    angle_deg: float
-    major_px: float
-    minor_px: float
-    score: float
-    candidate_index: int
-
-
-def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -> GraspOption:
-    grasp = ranking.grasp
-    if index == 0 and grasp is not None:
-        u, v = grasp.u, grasp.v
-    elif ranking.labels is None:
-        u, v = candidate.centroid  # no labels to place an inscribed centre on
+def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -> Grasp:
+    """The candidate's grasp by the ranking's own rule (the best one's is the ranking's grasp)."""
+    if index == 0 and ranking.grasp is not None:
+        return ranking.grasp
+    if ranking.labels is None:  # no labels to place an inscribed centre on
+        (u, v), method = candidate.centroid, "centroid"
     else:
-        u, v, _ = grasp_point(ranking.labels, candidate, margin)
+        u, v, method = grasp_point(ranking.labels, candidate, margin)
     c = candidate
-    return GraspOption(u, v, c.angle_deg, c.major_px, c.minor_px, c.score, index)
+    return Grasp(u, v, c.angle_deg, c.major_px, c.minor_px, c.score, index, method)
 
 
 def ranked_options(
@@ -55,7 +41,7 @@ def ranked_options(
     occlusions: np.ndarray,
     params: RankingParams,
     prefer_occluding_side: bool,
-) -> Iterator[GraspOption]:
+) -> Iterator[Grasp]:
     """Grasp options in the order the cell should try them (lazily).
 
     With `prefer_occluding_side`, first the candidates with positive occluding-side evidence in
@@ -70,10 +56,10 @@ def ranked_options(
 
 
 def first_in_roi(
-    options: Iterator[GraspOption],
+    options: Iterator[Grasp],
     roi_polygon: np.ndarray | None,
     scale: tuple[float, float] = (1.0, 1.0),
-) -> GraspOption | None:
+) -> Grasp | None:
     """The first option whose point, scaled to camera pixels by `scale`, lies in `roi_polygon`
     (camera pixels; None = the whole image)."""
     roi = None if roi_polygon is None else np.asarray(roi_polygon, np.float32)
@@ -84,9 +70,7 @@ def first_in_roi(
     return None
 
 
-def _avoids(
-    ranking: Ranking, option: GraspOption, avoid: Sequence[tuple[float, float]], radius: float
-) -> bool:
+def _avoids(ranking: Ranking, option: Grasp, avoid: Sequence[tuple[float, float]], radius: float) -> bool:
     """True when the option's candidate holds a point to avoid, or its grasp lies within
     `radius` of one (the product may have slid a little since it failed)."""
     labels = ranking.labels
@@ -111,7 +95,7 @@ def select_grasp(
     scale: tuple[float, float] = (1.0, 1.0),
     avoid: Sequence[tuple[float, float]] = (),
     avoid_radius: float = 0.0,
-) -> GraspOption | None:
+) -> Grasp | None:
     """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI.
 
     `avoid` (map pixels) are recently failed grasps (`edge.pick_feedback`): candidates holding one
