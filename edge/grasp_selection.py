@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge.occluding_side import occluding_side_evidence
+from edge.pick_feedback import waits
 from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, grasp_point
 
 
@@ -70,21 +71,6 @@ def first_in_roi(
     return None
 
 
-def _avoids(ranking: Ranking, option: Grasp, avoid: Sequence[tuple[float, float]], radius: float) -> bool:
-    """True when the option's candidate holds a point to avoid, or its grasp lies within
-    `radius` of one (the product may have slid a little since it failed)."""
-    labels = ranking.labels
-    label = ranking.candidates[option.candidate_index].label
-    for u, v in avoid:
-        if (option.u - u) ** 2 + (option.v - v) ** 2 < radius**2:
-            return True
-        row, col = round(v), round(u)
-        inside = labels is not None and 0 <= row < labels.shape[0] and 0 <= col < labels.shape[1]
-        if inside and labels[row, col] == label:
-            return True
-    return False
-
-
 def select_grasp(
     ranking: Ranking,
     boundaries: np.ndarray,
@@ -102,7 +88,12 @@ def select_grasp(
     go last, not never, so a frame where every candidate failed recently still gets a grasp."""
     options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
     if avoid:
-        fresh = (o for o in options if not _avoids(ranking, o, avoid, avoid_radius))
+        labels = ranking.labels
+        fresh = (
+            o
+            for o in options
+            if not waits(o.u, o.v, ranking.candidates[o.candidate_index].label, labels, avoid, avoid_radius)
+        )
         chosen = first_in_roi(fresh, roi_polygon, scale)
         if chosen is not None:
             return chosen

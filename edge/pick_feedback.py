@@ -13,7 +13,10 @@ One class serves the supervisor and the simulated cell's depth baselines, so eve
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 PICKED, FAILED = 1, 2
 
@@ -71,7 +74,23 @@ class FailedPickMemory:
         self.spots = [s for s in live if s.cycles_left > 0]
         return [(s.u, s.v) for s in live]
 
-    def avoided(self, u: float, v: float, avoid: list[tuple[float, float]]) -> bool:
-        """True when (u, v) lies within `radius_px` of a point to avoid."""
-        r2 = self.radius_px**2
-        return any((u - a) ** 2 + (v - b) ** 2 < r2 for a, b in avoid)
+
+def waits(
+    u: float,
+    v: float,
+    label: int,
+    labels: np.ndarray | None,
+    avoid: Sequence[tuple[float, float]],
+    radius: float,
+) -> bool:
+    """True when a grasp at (u, v) on region `label` of `labels` should wait its turn: the region
+    holds a recently failed point, or the grasp lies within `radius` of one (the product may have
+    slid a little). Same pixels for all arguments; `labels` None checks the radius only."""
+    for a, b in avoid:
+        if (u - a) ** 2 + (v - b) ** 2 < radius**2:
+            return True
+        row, col = round(b), round(a)
+        inside = labels is not None and 0 <= row < labels.shape[0] and 0 <= col < labels.shape[1]
+        if inside and labels[row, col] == label:
+            return True
+    return False

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edge.calibration_file import Calibration
+from edge.pick_feedback import waits
 
 MIN_OBJECT_HEIGHT_MM = 3.0  # below this a point is the bin floor
 Avoid = Sequence[tuple[float, float]]  # camera pixels of recently failed grasps
@@ -162,16 +163,8 @@ def planar_region(
         v, u = np.unravel_index(int(np.argmax(masked)), masked.shape)
         return float(u), float(v)
 
-    def avoided(label: int, u: float, v: float) -> bool:
-        h, w = labels.shape
-        return any(
-            (u - a) ** 2 + (v - b) ** 2 < avoid_radius**2
-            or (0 <= round(b) < h and 0 <= round(a) < w and labels[round(b), round(a)] == label)
-            for a, b in avoid
-        )
-
     for region in sorted(fitting, key=score, reverse=True):
         u, v = point(region[0])
-        if not avoided(region[0], u, v):
+        if not waits(u, v, region[0], labels, avoid, avoid_radius):
             return u, v
     return point(max(fitting, key=score)[0])

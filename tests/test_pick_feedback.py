@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.pick_feedback import FAILED, PICKED, FailedPickMemory
+from edge.pick_feedback import FAILED, PICKED, FailedPickMemory, waits
 from edge.plc.bank import RegisterBank, WriteRejected
 from edge.plc.register_map import RegisterMap
 
@@ -27,7 +27,16 @@ def test_a_failed_published_grasp_is_avoided_for_its_cycles_then_forgotten():
     assert memory.begin_cycle() == [(40.0, 50.0)]
     assert memory.begin_cycle() == [(40.0, 50.0)]
     assert memory.begin_cycle() == []  # forgotten after 2 cycles
-    assert memory.avoided(42.0, 53.0, [(40.0, 50.0)]) and not memory.avoided(46.0, 50.0, [(40.0, 50.0)])
+
+
+def test_a_grasp_waits_inside_the_failed_region_or_near_the_failed_point():
+    labels = np.zeros((20, 20), np.int32)
+    labels[:, 10:] = 7
+    failed = [(15.0, 5.0)]  # a point of region 7
+    assert waits(12.0, 18.0, 7, labels, failed, radius=3.0)  # far from it, but the same region
+    assert waits(13.0, 5.0, 0, labels, failed, radius=3.0)  # another region, but within the radius
+    assert not waits(3.0, 5.0, 0, labels, failed, radius=3.0)
+    assert not waits(12.0, 18.0, 7, None, failed, radius=3.0)  # no labels: the radius alone
 
 
 def test_zero_cycles_disables_the_memory():
