@@ -59,6 +59,10 @@ class InferenceSection:
     # Dynamic-size models: the camera frame is resized by this factor before inference, so that
     # products span about as many pixels as in the training scenes (see docs/appliance.md).
     input_scale: float = 1.0
+    # Test-time augmentation: the maps are averaged over this many views of the frame (1 = the
+    # frame only, 2 = and its mirror image, 4 = and its vertical and double flips): more robust
+    # boundaries for that many inferences per cycle (see docs/appliance.md).
+    tta_views: int = 1
     fp16: bool = False  # tensorrt: build an fp16 engine; torch-cuda: run in fp16 (else fp32)
     torch_checkpoint: str = ""  # torch (development) and torch-cuda (GPU servers): training checkpoint
 
@@ -150,6 +154,7 @@ CHOICES: dict[str, tuple] = {
     "camera.source": ("simulated", "opencv", "folder", "genicam"),
     "inference.backend": ("onnxruntime", "tensorrt", "torch", "torch-cuda", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
+    "inference.tta_views": (1, 2, 4),
     "plc.rtu_parity": ("N", "E", "O"),
     "plc.rtu_stopbits": (1, 2),
     "plc.rtu_bytesize": (7, 8),

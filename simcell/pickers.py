@@ -116,10 +116,11 @@ class AppliancePicker:
         threads: int = 0,
         config: str | Path = EMBEDDED_CONFIG,
         max_area: float | str | None = "auto",
+        tta_views: int | None = None,
     ):
         """`config` is an appliance configuration whose ranking and inference sections are used
-        as they are (but `max_area`, see `cell_max_area`); camera, calibration, PLC port and
-        status page are the cell's."""
+        as they are (but `max_area`, see `cell_max_area`, and `tta_views` when given); camera,
+        calibration, PLC port and status page are the cell's."""
         from edge.config import ConfigError, load_config
 
         try:
@@ -136,6 +137,8 @@ class AppliancePicker:
         cfg.camera.width, cfg.camera.height = width, height
         cfg.inference.model = str(model)
         cfg.inference.threads = threads
+        if tta_views is not None:
+            cfg.inference.tta_views = tta_views
         cfg.calibration.file = str(self.calibration_path)
         cfg.calibration.required = True
         cfg.calibration.pick_height_mm = pick_height_mm

@@ -103,3 +103,36 @@ def test_input_scale_resizes_frames_for_a_dynamic_model_and_maps_come_back_to_ca
 def test_input_scale_on_a_fixed_size_model_is_refused_by_name(model):
     with pytest.raises(InferenceError, match="inference.input_scale = 0.5: only for dynamic-size models"):
         Predictor(InferenceSection(model=str(model), input_scale=0.5), (64, 64))
+
+
+@pytest.mark.parametrize("views", [2, 4])
+def test_tta_views_average_the_maps_of_the_flipped_frames(views):
+    """Each view is the flipped frame (padded on its own far side, so odd sizes stay right) and its
+    maps are flipped back before averaging: the result is the mean computed by hand from separate
+    predictions on flipped frames."""
+    bundled = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+    rgb = np.random.default_rng(4).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    one = Predictor(InferenceSection(model=str(bundled), threads=1), (70, 50))
+    flips = [(1,), (0,), (0, 1)][: views - 1]
+    expected_b = [one.predict(rgb).boundaries]
+    expected_o = [one.predict(rgb).occlusions]
+    for axes in flips:
+        maps = one.predict(np.ascontiguousarray(np.flip(rgb, axes)))
+        expected_b.append(np.flip(maps.boundaries, axes))
+        expected_o.append(np.flip(maps.occlusions, axes))
+    tta = Predictor(InferenceSection(model=str(bundled), threads=1, tta_views=views), (70, 50))
+    maps = tta.predict(rgb)
+    assert tta.describe()["tta_views"] == views
+    assert maps.boundaries.shape == (50, 70)
+    np.testing.assert_allclose(maps.boundaries, np.mean(expected_b, axis=0), atol=1e-5)
+    np.testing.assert_allclose(maps.occlusions, np.mean(expected_o, axis=0), atol=1e-5)
+    assert not np.allclose(maps.boundaries, expected_b[0], atol=1e-3)  # the views did change it
+
+
+def test_tta_views_other_than_1_2_4_are_refused_by_name(tmp_path):
+    from edge.config import ConfigError, load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[inference]\ntta_views = 3\n")
+    with pytest.raises(ConfigError, match="inference.tta_views"):
+        load_config(cfg, check_files=False)

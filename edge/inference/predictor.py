@@ -30,6 +30,8 @@ from edge.model_file import ModelFileError, preprocess, preprocess_padded, read_
 from edge.postprocess import Ranking, RankingParams, rank
 
 log = logging.getLogger(__name__)
+# inference.tta_views -> the extra views' flipped axes (0 = rows, 1 = columns of frame and maps)
+VIEW_FLIPS = {1: (), 2: ((1,),), 4: ((1,), (0,), (0, 1))}
 
 
 @dataclass
@@ -94,6 +96,10 @@ def gpu_ranker(backend: InferenceBackend):
     return CudaRanker()
 
 
+def _flipped(image: np.ndarray | None, axes: tuple[int, ...]) -> np.ndarray | None:
+    return image if image is None or not axes else np.ascontiguousarray(np.flip(image, axes))
+
+
 class Predictor:
     def __init__(self, cfg: InferenceSection, camera_size: tuple[int, int]):
         try:
@@ -118,6 +124,7 @@ class Predictor:
             cfg, (1, self.channels, self.input_height, self.input_width)
         )
         self.ranker = gpu_ranker(self.backend)
+        self.view_flips: tuple[tuple[int, ...], ...] = VIEW_FLIPS[cfg.tta_views]
 
     def predict(self, rgb: np.ndarray, depth_m: np.ndarray | None = None) -> Maps:
         started = time.perf_counter()
@@ -129,20 +136,52 @@ class Predictor:
             if depth_m is not None:
                 depth_m = cv2.resize(depth_m, size, interpolation=cv2.INTER_NEAREST)
         h, w = rgb.shape[:2]  # the frame the model sees; outputs are cropped back to it
-        try:
-            prepare = preprocess_padded if self.info.dynamic else preprocess
-            tensor = prepare(self.info, rgb, depth_m if self.info.uses_depth else None)
-        except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
-            raise InferenceError(f"preprocessing failed: {exc}") from exc
+        prepare = preprocess_padded if self.info.dynamic else preprocess
+        depth = depth_m if self.info.uses_depth else None
+        views = []
+        for axes in ((),) + self.view_flips:  # each view is a flipped frame, padded on its own
+            try:
+                views.append((axes, prepare(self.info, _flipped(rgb, axes), _flipped(depth, axes))))
+            except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
+                raise InferenceError(f"preprocessing failed: {exc}") from exc
         preprocess_ms = (time.perf_counter() - started) * 1000.0
         if self.ranker is not None:
-            y, z = self.backend.infer_device(tensor)  # type: ignore[attr-defined]
-            # Copies on the GPU: the backend's static outputs are overwritten by the next frame.
-            device = (y[:h, :w].clone(), z[:h, :w].clone())
-            return DeviceMaps(device, width / w, height / h, rgb, preprocess_ms)
+            y, z = self._infer_views_device(views, h, w)
+            return DeviceMaps((y, z), width / w, height / h, rgb, preprocess_ms)
+        boundaries, occlusions = self._infer_views(views, h, w)
+        return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
+
+    def _infer_views(self, views, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """The frame's maps, averaged over its `inference.tta_views` views: each view's maps are
+        cropped to the frame and flipped back first."""
+        (_, tensor), *others = views
         boundaries, occlusions = self.backend.infer(tensor)
         boundaries, occlusions = boundaries[:h, :w], occlusions[:h, :w]
-        return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
+        if not others:
+            return boundaries, occlusions
+        boundaries, occlusions = boundaries.astype(np.float32), occlusions.astype(np.float32)
+        for axes, tensor in others:
+            b, o = self.backend.infer(tensor)
+            boundaries += np.flip(b[:h, :w], axes)
+            occlusions += np.flip(o[:h, :w], axes)
+        return boundaries / np.float32(len(views)), occlusions / np.float32(len(views))
+
+    def _infer_views_device(self, views, h: int, w: int):
+        """`_infer_views` for a backend whose maps stay on the GPU (torch tensors). Each view's
+        maps are copied at once: the backend's static outputs are overwritten by the next call.
+        More than one view has not run on a GPU yet (docs/gpu.md)."""
+        import torch
+
+        (_, tensor), *others = views
+        y, z = self.backend.infer_device(tensor)  # type: ignore[attr-defined]
+        y, z = y[:h, :w].clone(), z[:h, :w].clone()
+        for axes, tensor in others:
+            b, o = self.backend.infer_device(tensor)  # type: ignore[attr-defined]
+            y += torch.flip(b[:h, :w], axes)
+            z += torch.flip(o[:h, :w], axes)
+        if others:
+            y, z = y / len(views), z / len(views)
+        return y, z
 
     def _scaled(self, width: int, height: int) -> tuple[int, int]:
         """The frame size a dynamic model sees: the camera's times `inference.input_scale`."""
@@ -163,6 +202,7 @@ class Predictor:
             "variant": f"{self.info.variant} x{self.info.width:g} ({self.info.input_kind})",
             "input": [self.channels, self.info.input_height or "dynamic", self.info.input_width or "dynamic"],
             "model_id": self.model_id,
+            "tta_views": len(self.view_flips) + 1,
         }
 
 

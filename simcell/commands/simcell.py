@@ -57,6 +57,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "or 'config' to keep the appliance configuration's [auto]",
     )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
+    p.add_argument(
+        "--tta-views",
+        type=int,
+        choices=(1, 2, 4),
+        default=None,
+        help="ours: average the maps over 1, 2 or 4 flipped views [the configuration's inference.tta_views]",
+    )
     p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
     p.add_argument(
         "--no-pick-feedback",
@@ -190,6 +197,7 @@ def _picker(method: str, args, out: Path, model=None):
                 args.pick_height_mm,
                 plc=args.plc,
                 threads=args.threads,
+                tta_views=args.tta_views,
                 config=config,
                 max_area=_max_area(args.max_area),
             )
