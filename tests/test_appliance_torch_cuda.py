@@ -112,13 +112,14 @@ def test_gpu_maps_fall_back_to_the_cpu_ranking_without_the_cuda_module():
     assert gpu_ranker(GpuBackend()) is None
 
 
-def torch_cuda_predictor(model: Path, fp16: bool = True) -> Predictor:
+def torch_cuda_predictor(model: Path, fp16: bool = True, tta_views: int = 1) -> Predictor:
     cfg = InferenceSection(
         model=str(model),
         backend="torch-cuda",
         device="cuda",
         fp16=fp16,
         torch_checkpoint=str(model.parent / "f25.pt"),
+        tta_views=tta_views,
     )
     return Predictor(cfg, (128, 96))
 
@@ -158,3 +159,17 @@ def test_gpu_ranking_of_the_maps_equals_the_cpu_ranking(model):
         on_cpu = rank(maps.boundaries, maps.occlusions, params, return_labels=True)
         assert on_cpu.candidates, "no candidate: the comparison would be empty"
         assert_same(on_cpu, on_gpu, f"frame {frame}")
+
+
+@gpu
+def test_torch_cuda_tta_views_equal_the_cpu_torch_views(model):
+    """Four flipped views averaged on the GPU (each view's static output copied before the next
+    replay overwrites it) give the CPU backend's four-view average."""
+    rgb = np.random.default_rng(5).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    cpu_cfg = InferenceSection(
+        model=str(model), backend="torch", torch_checkpoint=str(model.parent / "f25.pt"), tta_views=4
+    )
+    cpu_maps = Predictor(cpu_cfg, (128, 96)).predict(rgb)
+    maps = torch_cuda_predictor(model, tta_views=4).predict(rgb)
+    np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
+    np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)
