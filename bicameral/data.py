@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from edge.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess
 from edge.model_file import preprocess as appliance_preprocess
+from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
 
 INPUT_CHANNELS = CHANNELS
 
@@ -56,24 +57,6 @@ class AugmentConfig:
     preset: str = "mikado+"
     exposure_probability: float = 0.5
     exposure_gamma: tuple[float, float] = (0.5, 2.0)  # <1 over-exposes, >1 under-exposes
-
-
-@dataclass(frozen=True)
-class DepthNoise:
-    """Stereo-like depth degradation (thesis appendix C.1.2 renders two views and runs stereo).
-
-    We model what such a reconstruction does to a perfect depth map, without rendering a second
-    view: disparity noise and sub-pixel quantisation (so the error grows with z²), holes where the
-    second camera cannot see (the shadow to the side of every foreground edge, along the
-    baseline), and a few dropout blobs and speckles (low texture, specularities). Holes are 0 m.
-    """
-
-    baseline_m: float = 0.06
-    disparity_sigma_px: float = 0.15
-    subpixel: float = 1.0 / 8.0
-    blobs_max: int = 3
-    blob_radius_frac: tuple[float, float] = (0.01, 0.05)
-    speckle_probability: float = 0.002
 
 
 def preprocess_record(input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5) -> dict:
@@ -203,33 +186,6 @@ def focal_length_px(meta: dict) -> float:
     except (KeyError, ValueError, TypeError):
         width = float(camera.get("width", 512))
         return width / (2.0 * math.tan(math.radians(30.0)))
-
-
-def degrade_depth(depth_m: np.ndarray, fx: float, noise: DepthNoise, rng: np.random.Generator) -> np.ndarray:
-    """Apply the stereo-like noise and hole model of `DepthNoise` to a perfect depth map."""
-    valid = depth_m > 0
-    z = np.where(valid, depth_m, 1.0).astype(np.float64)
-    disparity = fx * noise.baseline_m / z
-    noisy = disparity + rng.normal(0.0, noise.disparity_sigma_px, disparity.shape)
-    noisy = np.maximum(np.round(noisy / noise.subpixel) * noise.subpixel, noise.subpixel)
-    out = (fx * noise.baseline_m / noisy).astype(np.float32)
-    # Stereo shadow: the second camera sits at +baseline along u, so a point is hidden when a
-    # nearer point k pixels to its left shifts over it (disparity[u-k] - k > disparity[u]).
-    hidden = np.zeros(depth_m.shape, bool)
-    max_shift = int(math.ceil(disparity.max() - disparity.min())) if valid.any() else 0
-    for k in range(1, min(max_shift, depth_m.shape[1] - 1) + 1):
-        hidden[:, k:] |= disparity[:, :-k] - k > disparity[:, k:] + 0.5
-    height, width = depth_m.shape
-    for _ in range(int(rng.integers(0, noise.blobs_max + 1))):
-        radius = rng.uniform(*noise.blob_radius_frac) * max(height, width)
-        axes = (max(1, int(radius)), max(1, int(radius * rng.uniform(0.3, 1.0))))
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        blob = np.zeros(depth_m.shape, np.uint8)
-        cv2.ellipse(blob, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-        hidden |= blob.astype(bool)
-    hidden |= rng.random(depth_m.shape) < noise.speckle_probability
-    out[hidden | ~valid] = np.nan
-    return out
 
 
 def _random_affine(rng: np.random.Generator, shape: tuple[int, int], out_size: int, cfg: AugmentConfig):

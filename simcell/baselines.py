@@ -1,6 +1,8 @@
 """Gripper-oriented baselines on the depth map, as an industrial suction cell would run them.
 
-None of them knows what an instance is; all see the calibrated depth camera and the bin ROI:
+None of them knows what an instance is; all see the calibrated depth camera and the bin ROI. The
+depth map may have holes (NaN, a stereo camera's shadows): a cup-sized window touching one is
+never planar, a hole is never the highest point.
 - `planar`: the industrial baseline of thesis Section 5.3.4 / Table C.5: planar patches the size
   of the suction cup (plane fitted to the 3-D points under a cup-sized window: small residual,
   small tilt), grouped into connected planar regions; regions where the cup fits are ranked by
@@ -82,8 +84,9 @@ def highest_point(
 ) -> tuple[float, float] | None:
     """The highest ROI point, away from `avoid` (failed grasps) unless nothing else is left."""
     height = height_map(robot_points(depth_m, cal), cal).astype(np.float32)
+    height = np.nan_to_num(height, nan=-1e6)  # a sensor's holes: never the highest point
     height = cv2.medianBlur(height, 5)
-    height[~roi_mask(cal, height.shape)] = -np.inf
+    height[(height < -1e5) | ~roi_mask(cal, height.shape)] = -np.inf
     if avoid:
         away = np.where(_discs(height.shape, avoid, avoid_radius), -np.inf, height)
         if np.isfinite(away).any():
@@ -114,12 +117,16 @@ def planar_region(
     Regions holding a recently failed grasp (`avoid`, with `avoid_radius` px) go last, as the
     appliance's candidates do (`edge.grasp_selection`)."""
     pts = robot_points(depth_m, cal).astype(np.float64)
-    height = height_map(pts, cal)
+    height = height_map(pts, cal)  # NaN in holes: never above the floor
     radius = max(2, round(cup_radius_px(cal, params.cup_radius_mm)))
     size = (2 * radius + 1, 2 * radius + 1)
 
     def box(a: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(a, cv2.CV_64F, size, borderType=cv2.BORDER_REPLICATE)
+
+    hole = ~np.isfinite(pts).all(axis=-1)
+    touches_hole = box(hole.astype(np.float64)) > 0  # no plane is fitted across missing data
+    pts = np.where(hole[..., None], 0.0, pts)
 
     mean = np.stack([box(pts[..., i]) for i in range(3)], axis=-1)
     cov = np.empty(pts.shape[:2] + (3, 3))
@@ -134,6 +141,7 @@ def planar_region(
         (residual <= params.max_residual_mm)
         & (cos_tilt >= math.cos(math.radians(params.max_tilt_deg)))
         & (height >= MIN_OBJECT_HEIGHT_MM)
+        & ~touches_hole
         & roi_mask(cal, depth_m.shape)
     ).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(planar, connectivity=4)

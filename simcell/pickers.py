@@ -21,6 +21,7 @@ import numpy as np
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
 from edge.pick_feedback import FAILED, PICKED, FailedPickMemory
+from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import write_calibration
 from simcell.cell import Cell, Observation
@@ -297,11 +298,19 @@ class BaselinePicker(RemembersFailedPicks):
         seed: int = 0,
         cup_radius_mm: float = 7.5,
         memory: FailedPickMemory | None = None,
+        depth: str = "exact",
     ):
+        """`depth`: "exact" (the simulator's depth map) or "stereo" (what a stereo or
+        laser-triangulation camera makes of it: noise growing with z², shadow holes beside edges,
+        dropouts; `mikado.depth_noise`, drawn per pile and attempt)."""
+        if depth not in ("exact", "stereo"):
+            raise PickerError(f"depth {depth!r}: expected exact or stereo")
+        self.depth = depth
         self.memory = memory or FailedPickMemory(0, 0.0)
         if kind not in ("planar", "highest", "random"):
             raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")
-        self.name = kind
+        self.kind = kind
+        self.name = kind if depth == "exact" else f"{kind}_stereo"
         self.pick_height_mm = pick_height_mm
         self.params = baselines.PlanarParams(cup_radius_mm=cup_radius_mm)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -313,18 +322,22 @@ class BaselinePicker(RemembersFailedPicks):
         write_calibration(cell, self.calibration_path)
         self.calibration = load_calibration(self.calibration_path)
         self.rng = np.random.default_rng([0xBA5E, cell.seed])
+        self.noise_rng = np.random.default_rng([0x57E0, cell.seed])  # the sensor's own draws
         self.memory.clear()
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         cal = self.calibration
+        depth = obs.depth_m
+        if self.depth == "stereo":  # the sensor's work, not the method's: outside its vision time
+            depth = degrade_depth(depth, float(cal.camera_matrix[0, 0]), DepthNoise(), self.noise_rng)
         t0 = time.perf_counter()
         avoid, radius = self.memory.begin_cycle(), self.memory.radius_px
-        if self.name == "planar":
-            pixel = baselines.planar_region(obs.depth_m, cal, self.params, avoid, radius)
-        elif self.name == "highest":
-            pixel = baselines.highest_point(obs.depth_m, cal, avoid, radius)
+        if self.kind == "planar":
+            pixel = baselines.planar_region(depth, cal, self.params, avoid, radius)
+        elif self.kind == "highest":
+            pixel = baselines.highest_point(depth, cal, avoid, radius)
         else:  # a random point needs no memory: it is somewhere else next time anyway
-            pixel = baselines.random_point(obs.depth_m, cal, self.rng)
+            pixel = baselines.random_point(depth, cal, self.rng)
         self._last_pixel = pixel
         robot = (
             None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))

@@ -15,7 +15,9 @@ METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
     "oracle": "ranking on exact maps (ceiling)",
     "planar": "planar region (industrial)",
+    "planar_stereo": "planar region (industrial), stereo depth",
     "highest": "highest point",
+    "highest_stereo": "highest point, stereo depth",
     "random": "random point",
 }
 

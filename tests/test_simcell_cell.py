@@ -125,3 +125,28 @@ def test_bulk_only_sequences_stop_when_the_pile_thins(tmp_path):
     records = run_sequence(BaselinePicker("planar", tmp_path, 20.0), "pillow_sachet", 7, settings, "s0")
     assert all(not r["extracted"] for r in records[:-1])  # it ran until the first product left...
     assert records[-1]["extracted"] or len(records) == settings.max_consecutive_failures  # ...then stopped
+
+
+def test_planar_baseline_on_stereo_depth_is_the_planar_rule_on_the_sensors_map(tmp_path):
+    """`--baseline-depth stereo`: the planar rule runs on the degraded map (same sensor draw),
+    and no cup window it picks touches a hole of that map."""
+    import cv2
+
+    from mikado.depth_noise import DepthNoise, degrade_depth
+    from simcell import baselines
+
+    cell = Cell(5, "mikado+", 192, 192, families=("square_sachet",), heterogeneous=0.0, instances=(6, 6))
+    picker = BaselinePicker("planar", tmp_path, 20.0, depth="stereo")
+    assert picker.name == "planar_stereo"
+    picker.bind(cell)
+    obs = cell.observe()
+    proposal = picker.propose(cell, obs)
+    cal = picker.calibration
+    sensor = degrade_depth(obs.depth_m, float(cal.camera_matrix[0, 0]), DepthNoise(),
+                           np.random.default_rng([0x57E0, cell.seed]))  # fmt: skip
+    assert np.isnan(sensor).any()  # the sensor has holes: the case under test
+    assert proposal.pixel == baselines.planar_region(sensor, cal)
+    u, v = (round(c) for c in proposal.pixel)
+    r = max(2, round(baselines.cup_radius_px(cal, 7.5)))
+    holes = cv2.dilate(np.isnan(sensor).astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+    assert not holes[v, u]

@@ -58,6 +58,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
     p.add_argument(
+        "--baseline-depth",
+        choices=("exact", "stereo"),
+        default="exact",
+        help="depth map the depth baselines see: the simulator's, or a stereo camera's "
+        "(noise, shadow holes, dropouts; mikado.depth_noise) [exact]",
+    )
+    p.add_argument(
         "--tta-views",
         type=int,
         choices=(1, 2, 4),
@@ -210,6 +217,7 @@ def _picker(method: str, args, out: Path, model=None):
             picker = BaselinePicker(
                 method, out / "work", args.pick_height_mm, seed=args.seed,
                 cup_radius_mm=args.cup_radius_mm, memory=pick_feedback_memory(config),
+                depth=args.baseline_depth,
             )  # fmt: skip
     except PickerError as exc:
         raise CommandError(str(exc)) from exc
@@ -286,14 +294,14 @@ def _run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _write_run_info(out, args, settings, methods, families)
     for method in methods:
-        path = out / f"records_{method}.jsonl"
-        path.unlink(missing_ok=True)
         picker = _picker(method, args, out)
+        path = out / f"records_{picker.name}.jsonl"  # e.g. planar_stereo with --baseline-depth stereo
+        path.unlink(missing_ok=True)
         try:
             n = _run_sequences(picker, families, args, settings, path)
         finally:
             picker.close()
-        print(f"{method}: {n} attempts -> {path}", file=sys.stderr)
+        print(f"{picker.name}: {n} attempts -> {path}", file=sys.stderr)
     print(f"records in {out}; tables with: binpick simcell report --out {out}")
     return 0
 
