@@ -78,8 +78,10 @@ def test_plain_ranking_prefers_the_floor_here():
     assert abs(best.s1 - ranking.candidates[1].s1) < 0.05  # s1 barely separates them
 
 
-def _pick(prefer: bool):
-    y, z = _scene()
+def _pick(prefer: bool, y: np.ndarray | None = None, z: np.ndarray | None = None):
+    """The supervisor's own grasp choice (pixel mode, no ROI) on the scene or on given maps."""
+    if y is None:
+        y, z = _scene()
     ranking = rank(y, z, PARAMS, return_labels=True)
     fake = SimpleNamespace(
         calibration=SimpleNamespace(pixel_mode=True),
@@ -108,13 +110,5 @@ def test_appliance_without_the_preference_keeps_the_ranking_order():
 def test_no_candidate_with_evidence_falls_back_to_the_ranking():
     y, z = _scene()
     z[:] = 0.0  # no occlusion anywhere: no candidate qualifies
-    ranking = rank(y, z, PARAMS, return_labels=True)
-    fake = SimpleNamespace(
-        calibration=SimpleNamespace(pixel_mode=True),
-        config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=True)),
-        ranking_params=PARAMS,
-        failed_picks=FailedPickMemory(0, 0.0),
-    )
-    maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
-    pick = Supervisor._pick_in_roi(fake, ranking, maps)
+    pick, ranking = _pick(True, y, z)
     assert pick["score"] == ranking.candidates[0].score
