@@ -38,13 +38,7 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
         const CandidateRecord& r = ranked[i];
         binpick::CandidateResult& c = res.candidates[i];
         c.label = r.label;
-        c.area = r.area;
-        c.bbox_x = r.min_x;
-        c.bbox_y = r.min_y;
-        c.bbox_w = r.max_x - r.min_x + 1;
-        c.bbox_h = r.max_y - r.min_y + 1;
-        c.centroid_u = static_cast<double>(r.sum_x) / static_cast<double>(r.area);
-        c.centroid_v = static_cast<double>(r.sum_y) / static_cast<double>(r.area);
+        binpick::set_box_and_centroid(c, r);
         c.contour_length = r.contour_length;
         c.s1 = r.s1;
         c.s2 = r.s2;

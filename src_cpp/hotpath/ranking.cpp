@@ -157,13 +157,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
         const ContourMeasures& m = contour[i + 1];
         CandidateResult& c = res.candidates[i];
         c.label = static_cast<std::int32_t>(i + 1);
-        c.area = s.area;
-        c.bbox_x = s.min_x;
-        c.bbox_y = s.min_y;
-        c.bbox_w = s.max_x - s.min_x + 1;
-        c.bbox_h = s.max_y - s.min_y + 1;
-        c.centroid_u = static_cast<double>(s.sum_x) / static_cast<double>(s.area);
-        c.centroid_v = static_cast<double>(s.sum_y) / static_cast<double>(s.area);
+        set_box_and_centroid(c, s);
         c.contour_length = m.contour_length;
         // No boundary pixel touches it: no evidence that it is on top.
         c.s1 = m.contour_length > 0 ? m.s1_sum / static_cast<double>(m.contour_length) : 0.0;

@@ -38,6 +38,20 @@ struct CandidateResult {
     double angle_deg = 0, major_px = 0, minor_px = 0;
 };
 
+// Box and centroid of a candidate from its component statistics (any record with min_x, min_y,
+// max_x, max_y, sum_x, sum_y and area: the CPU labelling's and the CUDA ranking's alike), so
+// both paths derive them by one rule.
+template <typename Stats>
+inline void set_box_and_centroid(CandidateResult& c, const Stats& s) {
+    c.area = s.area;
+    c.bbox_x = s.min_x;
+    c.bbox_y = s.min_y;
+    c.bbox_w = s.max_x - s.min_x + 1;
+    c.bbox_h = s.max_y - s.min_y + 1;
+    c.centroid_u = static_cast<double>(s.sum_x) / static_cast<double>(s.area);
+    c.centroid_v = static_cast<double>(s.sum_y) / static_cast<double>(s.area);
+}
+
 enum class GraspMethod : int { centroid = 0, inscribed = 1 };
 
 struct GraspResult {
