@@ -83,6 +83,9 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "`result_valid` it uses the grasp, else `result_error` tells why.",
         "5. The PLC writes `result_ack` = `sequence_id`; `result_valid` falls, so the same result is never "
         "taken twice.",
+        "6. Optional, after the robot's attempt: the PLC writes `pick_outcome` (1 picked, 2 failed) and "
+        "`pick_outcome_id` = the `sequence_id` it tried, in one write; after a failure the appliance "
+        "offers other instances for `[pick_feedback] forget_after_cycles` cycles.",
         "",
         "Free-run mode: the appliance cycles continuously; each finished cycle writes a new block and "
         "`sequence_id`; `result_valid` falls on failure, on `result_ack`, and after `plc.result_ttl_s`.",
@@ -96,6 +99,8 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "   # x y z angle score",
         f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['trigger_id'].address} -1 127.0.0.1 42"
         "          # write trigger 42",
+        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['pick_outcome'].address} -1 127.0.0.1 2 7"
+        "        # pick of sequence 7 failed",
         "```",
         "",
     ]
