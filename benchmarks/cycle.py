@@ -46,22 +46,12 @@ def models(size: int, work: Path, onnx_path: Path | None, checkpoint: Path | Non
     checkpoint = BUNDLED.with_suffix(".pt")
     if BUNDLED.is_file() and checkpoint.is_file():
         return BUNDLED, checkpoint, f"bundled {BUNDLED.name}"
-    import torch
 
-    from bicameral.checkpoint import save_checkpoint
-    from bicameral.export import export_checkpoint
-    from bicameral.init import initialise
-    from bicameral.networks import build_network
-    from edge.model_file import default_preprocess
+    from bicameral.export import export_untrained_f25
 
-    torch.manual_seed(0)
-    model = initialise(build_network("bicameral", "F25"))
     checkpoint = work / "f25_untrained.pt"
-    save_checkpoint(
-        checkpoint, model, model.config, default_preprocess("rgb"), {"dataset": "none (benchmark)"}
-    )
     onnx_path = work / f"f25_untrained_{size}.onnx"
-    export_checkpoint(checkpoint, onnx_path, height=size, width=size, model_id=1)
+    export_untrained_f25(checkpoint, onnx_path, size, size, 1, "none (benchmark)")
     why = "bundled model missing" if not BUNDLED.is_file() else "bundled model has no checkpoint for PyTorch"
     return onnx_path, checkpoint, f"untrained F25 exported at {size}x{size} ({why})"
 

@@ -173,3 +173,22 @@ def export_checkpoint(
     data = proto.SerializeToString()
     atomic_write(onnx_path, lambda f: f.write(data))
     return ExportReport(Path(onnx_path), len(proto.graph.node), op_types, diff)
+
+
+def export_untrained_f25(
+    checkpoint_path: str | Path, onnx_path: str | Path, height: int, width: int, model_id: int, dataset: str
+) -> ExportReport:
+    """An untrained RGB F25 (seed 0) saved as a checkpoint and exported like a trained one.
+
+    Its maps mean nothing; it exercises the whole plumbing (metadata, backends, timing) where no
+    trained model is at hand: the appliance tests and the cycle benchmark use it. `dataset` is
+    the provenance note the checkpoint records."""
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.init import initialise
+    from bicameral.networks import build_network
+    from edge.model_file import default_preprocess
+
+    torch.manual_seed(0)
+    model = initialise(build_network("bicameral", "F25"))
+    save_checkpoint(checkpoint_path, model, model.config, default_preprocess("rgb"), {"dataset": dataset})
+    return export_checkpoint(checkpoint_path, onnx_path, height=height, width=width, model_id=model_id)

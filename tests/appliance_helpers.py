@@ -94,21 +94,11 @@ def tiny_model(folder: Path, height: int = 64, width: int = 64) -> Path:
     """
     if (height, width) in _TINY_MODELS:
         return _TINY_MODELS[(height, width)]
-    torch = pytest.importorskip("torch")
-    from bicameral.checkpoint import save_checkpoint
-    from bicameral.export import export_checkpoint
-    from bicameral.init import initialise
-    from bicameral.networks import build_network
-    from edge.model_file import default_preprocess
+    pytest.importorskip("torch")
+    from bicameral.export import export_untrained_f25
 
-    torch.manual_seed(0)
-    model = initialise(build_network("bicameral", "F25"))
-    checkpoint = folder / "f25.pt"
-    save_checkpoint(
-        checkpoint, model, model.config, default_preprocess("rgb"), {"dataset": "none (untrained test model)"}
-    )
     onnx_path = folder / f"f25_{height}x{width}.onnx"
-    export_checkpoint(checkpoint, onnx_path, height=height, width=width, model_id=4242)
+    export_untrained_f25(folder / "f25.pt", onnx_path, height, width, 4242, "none (untrained test model)")
     _TINY_MODELS[(height, width)] = onnx_path
     return onnx_path
 
