@@ -17,8 +17,8 @@
 //   sort       stable radix sort of the pairs by component: raster order within a component
 //   score      per candidate, the contour terms summed sequentially in raster order (the
 //              CPU's order, so s1 is the same double); s2, score; stable descending sort
-//   gather     ranked records -- host copies counts and records (second sync), then the best
-//              candidate's label crop (third sync)
+//   gather     ranked records; the best candidate's bounding-box bit mask
+//   -- host copies counts, the first records and the mask together (second and last sync) --
 // Races: union-find links only ever lower parent values (atomicMin with retry); all other
 // cross-thread writes are atomics on per-component counters or min/max; each kernel reads
 // what earlier kernels wrote, so kernel boundaries are the only barriers needed.
@@ -157,6 +157,13 @@ __global__ void gather_kernel(int64_t n, Components c, const unsigned long long*
     if (r < n && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
 }
 
+__global__ void best_box_mask_kernel(int64_t words, int64_t width, const int32_t* labels,
+                                     const unsigned long long* scalars, const CandidateRecord* records,
+                                     uint32_t* mask) {
+    const int64_t w = thread_x();
+    if (w < words) best_box_mask_word(w, width, labels, scalars, records, mask);
+}
+
 __global__ void cpu_labels_kernel(int64_t pixels, const int32_t* labels, Components c, int32_t* out) {
     const int64_t p = thread_x();
     if (p < pixels) cpu_label_pixel(p, labels, c, out);
@@ -219,6 +226,7 @@ CudaRanker::~CudaRanker() {
         cudaFree(cub_temp_);
         cudaFreeHost(host_scalars_);
         cudaFreeHost(host_records_);
+        cudaFreeHost(host_box_mask_);
         cudaEventDestroy(start_);
         cudaEventDestroy(stop_);
     } catch (...) {  // never throw from a destructor (e.g. the driver is already shutting down)
@@ -228,8 +236,11 @@ CudaRanker::~CudaRanker() {
 void CudaRanker::release() {
     void* buffers[] = {parent_,        labels_,        is_root_,        dense_,          pair_count_,
                        pair_offset_,   flags_,         staging_,        comp_block_,     records_,
-                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_};
+                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_, box_mask_};
     for (void* b : buffers) cudaFree(b);
+    cudaFreeHost(host_box_mask_);
+    box_mask_ = nullptr;
+    host_box_mask_ = nullptr;
     parent_ = labels_ = is_root_ = dense_ = pair_count_ = pair_offset_ = nullptr;
     flags_ = nullptr;
     staging_ = comp_block_ = nullptr;
@@ -253,6 +264,9 @@ void CudaRanker::reserve_pixels(int64_t pixels) {
     device_alloc(reinterpret_cast<float**>(&staging_), 2 * pixels, "cudaMalloc(staging)");
     check(cudaMalloc(&comp_block_, Components::bytes(comps)), "cudaMalloc(components)");
     device_alloc(&records_, comps, "cudaMalloc(records)");
+    device_alloc(&box_mask_, box_mask_words(pixels), "cudaMalloc(box mask)");
+    check(cudaMallocHost(reinterpret_cast<void**>(&host_box_mask_), box_mask_words(pixels) * sizeof(uint32_t)),
+          "cudaMallocHost(box mask)");
     pixel_capacity_ = pixels;
     comp_capacity_ = comps;
 }
@@ -392,10 +406,15 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
                                                          stream),
               "cub sort (ranking)");
         gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps, scalars_, records_);
+        const int64_t words = box_mask_words(pixels);
+        best_box_mask_kernel<<<blocks_for(words, kThreads), kThreads, 0, stream>>>(words, width, labels_, scalars_,
+                                                                                   records_, box_mask_);
         if (labels_out) {
             cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
         }
         check(cudaGetLastError(), "ranking kernels");
+        // One round trip: counts, the first records and the best candidate's box mask together
+        // (the mask's size is fixed by the image, so nothing waits for the kept count).
         const int64_t first = std::min<int64_t>(n, kRecordsInFirstCopy);
         check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
                               stream),
@@ -403,35 +422,29 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
         check(cudaMemcpyAsync(host_records_, records_, first * sizeof(CandidateRecord), cudaMemcpyDeviceToHost,
                               stream),
               "cudaMemcpy(records)");
-        check(cudaStreamSynchronize(stream), "ranking");
-        const auto kept = static_cast<int64_t>(host_scalars_[3]);
-        ranked.resize(static_cast<size_t>(kept));
-        std::copy(host_records_, host_records_ + std::min(kept, first), ranked.begin());
-        if (kept > first) {
-            check(cudaMemcpyAsync(ranked.data() + first, records_ + first, (kept - first) * sizeof(CandidateRecord),
-                                  cudaMemcpyDeviceToHost, stream),
-                  "cudaMemcpy(more records)");
-        }
-        if (kept > 0) {
-            const CandidateRecord& best = ranked.front();
-            const int64_t crop_w = best.max_x - best.min_x + 1;
-            const int64_t crop_h = best.max_y - best.min_y + 1;
-            best_crop.resize(static_cast<size_t>(crop_w * crop_h));
-            check(cudaMemcpy2DAsync(best_crop.data(), crop_w * sizeof(int32_t),
-                                    labels_ + static_cast<int64_t>(best.min_y) * width + best.min_x,
-                                    width * sizeof(int32_t), crop_w * sizeof(int32_t), crop_h,
-                                    cudaMemcpyDeviceToHost, stream),
-                  "cudaMemcpy(best crop)");
-        }
+        check(cudaMemcpyAsync(host_box_mask_, box_mask_, words * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream),
+              "cudaMemcpy(best box mask)");
         if (labels_out) {
             check(cudaMemcpyAsync(labels_out, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
                   "cudaMemcpy(labels)");
         }
-    } else if (labels_out) {
-        std::fill(labels_out, labels_out + pixels, 0);
+        check(cudaEventRecord(stop_, stream), "cudaEventRecord");
+        check(cudaStreamSynchronize(stream), "ranking");
+        const auto kept = static_cast<int64_t>(host_scalars_[3]);
+        ranked.resize(static_cast<size_t>(kept));
+        std::copy(host_records_, host_records_ + std::min(kept, first), ranked.begin());
+        if (kept > first) {  // more candidates than the first copy holds: rare, one more round trip
+            check(cudaMemcpyAsync(ranked.data() + first, records_ + first, (kept - first) * sizeof(CandidateRecord),
+                                  cudaMemcpyDeviceToHost, stream),
+                  "cudaMemcpy(more records)");
+            check(cudaStreamSynchronize(stream), "more records");
+        }
+        if (kept > 0) best_crop = crop_from_box_mask(ranked.front(), host_box_mask_);
+    } else {
+        if (labels_out) std::fill(labels_out, labels_out + pixels, 0);
+        check(cudaEventRecord(stop_, stream), "cudaEventRecord");
+        check(cudaStreamSynchronize(stream), "ranking");
     }
-    check(cudaEventRecord(stop_, stream), "cudaEventRecord");
-    check(cudaStreamSynchronize(stream), "result copy");
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
     out.result = finish_on_host(ranked, best_crop, params.margin);
     return out;

@@ -1,8 +1,8 @@
 // GPU twin of the CPU hot path: maps on the device in, the CPU path's RankingResult out.
 //
 // Labelling, statistics, contour terms, extents, area filter, scores and both sorts run
-// on the GPU; the host receives one small block of per-candidate records and the best
-// candidate's bounding-box crop of the labels, and finishes with the CPU path's own code
+// on the GPU; the host receives, in one copy, the counts, the per-candidate records and a bit
+// mask of the best candidate over its bounding box, and finishes with the CPU path's own code
 // (principal angle from exact integer moments, exact distance transform for the grasp),
 // so the result equals `binpick::rank_candidates`'.
 #pragma once
@@ -75,13 +75,16 @@ private:
     double* pair_terms_in_ = nullptr;
     double* pair_terms_out_ = nullptr;
     CandidateRecord* records_ = nullptr;
+    uint32_t* box_mask_ = nullptr;  // the best candidate's box mask (best_box_mask_word)
     // Scalars: [0] components, [1] pairs, [2] largest kept area, [3] kept count.
     unsigned long long* scalars_ = nullptr;
     void* cub_temp_ = nullptr;
     size_t cub_temp_bytes_ = 0;
-    // Pinned host mirror of the scalars and the first records.
+    // Pinned host mirror of the scalars, the first records and the box mask: copied back together
+    // after the ranking, with one synchronisation.
     unsigned long long* host_scalars_ = nullptr;
     CandidateRecord* host_records_ = nullptr;
+    uint32_t* host_box_mask_ = nullptr;
     cudaEvent_t start_ = nullptr;
     cudaEvent_t stop_ = nullptr;
 };

@@ -138,13 +138,13 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     std::vector<bc::CandidateRecord> ranked(static_cast<size_t>(kept));
     for (int64_t r = 0; r < kept; ++r) bc::gather_record(r, c, ranked.data());
     for (int64_t p = 0; p < pixels; ++p) bc::cpu_label_pixel(p, labels.data(), c, cpu_labels.data());
-    std::vector<int32_t> crop;
-    if (kept > 0) {
-        const bc::CandidateRecord& best = ranked.front();
-        for (int64_t yy = best.min_y; yy <= best.max_y; ++yy) {
-            for (int64_t xx = best.min_x; xx <= best.max_x; ++xx) crop.push_back(labels[yy * width + xx]);
-        }
+    // The best candidate's box mask, as the GPU computes it, and the crop the host rebuilds from it.
+    std::vector<uint32_t> box_mask(static_cast<size_t>(bc::box_mask_words(pixels)), 0xdeadbeefu);
+    for (int64_t w = 0; w < bc::box_mask_words(pixels); ++w) {
+        bc::best_box_mask_word(w, width, labels.data(), scalars, ranked.data(), box_mask.data());
     }
+    std::vector<int32_t> crop;
+    if (kept > 0) crop = bc::crop_from_box_mask(ranked.front(), box_mask.data());
     return bc::finish_on_host(ranked, crop, params.margin);
 }
 

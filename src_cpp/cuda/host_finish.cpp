@@ -30,6 +30,15 @@ binpick::ComponentStats stats_of(const CandidateRecord& r) {
 
 }  // namespace
 
+std::vector<int32_t> crop_from_box_mask(const CandidateRecord& best, const uint32_t* mask) {
+    const int64_t box_pixels = (int64_t{best.max_x} - best.min_x + 1) * (int64_t{best.max_y} - best.min_y + 1);
+    std::vector<int32_t> crop(static_cast<size_t>(box_pixels), 0);
+    for (int64_t r = 0; r < box_pixels; ++r) {
+        if ((mask[r / 32] >> (r % 32)) & 1u) crop[static_cast<size_t>(r)] = best.component;
+    }
+    return crop;
+}
+
 binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked,
                                       const std::vector<int32_t>& best_crop, double margin) {
     binpick::RankingResult res;

@@ -420,6 +420,28 @@ BP_HD void gather_record(int64_t r, const Components& c, CandidateRecord* record
     records[r] = rec;
 }
 
+// Word `word` of the best candidate's box mask: bit b says whether pixel 32*word + b of its
+// bounding box (row-major inside the box) belongs to the best candidate. The host rebuilds the
+// grasp's crop from it (crop_from_box_mask), so the crop travels in the same device->host copy
+// as the counts and the records: one round trip after the ranking instead of two.
+BP_HD void best_box_mask_word(int64_t word, int64_t width, const int32_t* labels, const unsigned long long* scalars,
+                              const CandidateRecord* records, uint32_t* mask) {
+    if (scalars[3] == 0) return;  // no kept candidate: no grasp, nothing to crop
+    const CandidateRecord& best = records[0];
+    const int64_t box_w = int64_t{best.max_x} - best.min_x + 1;
+    const int64_t box_pixels = box_w * (int64_t{best.max_y} - best.min_y + 1);
+    const int64_t first = word * 32;
+    if (first >= box_pixels) return;
+    uint32_t bits = 0;
+    for (int b = 0; b < 32 && first + b < box_pixels; ++b) {
+        const int64_t r = first + b;
+        const int64_t x = best.min_x + r % box_w;
+        const int64_t y = best.min_y + r / box_w;
+        if (labels[y * width + x] == best.component) bits |= 1u << b;
+    }
+    mask[word] = bits;
+}
+
 // The CPU path's label image: kept candidates 1..N in raster order, 0 elsewhere.
 BP_HD void cpu_label_pixel(int64_t p, const int32_t* labels, const Components& c, int32_t* out) {
     const int32_t label = labels[p];

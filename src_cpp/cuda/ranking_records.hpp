@@ -34,6 +34,15 @@ struct CandidateRecord {
     double max_b;
 };
 
+// 32-bit words of the best candidate's box mask (best_box_mask_word) for an image of `pixels`
+// pixels: enough for any bounding box, so the copy's size is known before the ranking runs.
+inline int64_t box_mask_words(int64_t pixels) { return (pixels + 31) / 32; }
+
+// The best candidate's bounding-box crop of the labels, rebuilt from its box mask: the
+// candidate's component number where the bit is set, 0 elsewhere. choose_grasp only asks
+// whether a pixel is the candidate's, so this crop gives the grasp the full label crop gives.
+std::vector<int32_t> crop_from_box_mask(const CandidateRecord& best, const uint32_t* mask);
+
 // Finishes the ranking on the host exactly as the CPU path does: candidate fields from the
 // records (angle from exact integer moments) and the grasp from the best candidate's
 // bounding-box crop of the component labels (`best_crop`, row-major, its bbox size).
