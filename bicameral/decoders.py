@@ -33,7 +33,7 @@ def upsample(features: Tensor, encoded: EncoderOutput, stage: int) -> Tensor:
     indices = encoded.indices[stage]
     if indices is not None:
         return unpool_with_indices(features, indices, output_size=tuple(skip.shape[-2:]))
-    return unpool_with_mask(features, skip)
+    return unpool_with_mask(features, skip, mask=encoded.unpool_mask(stage))
 
 
 class DecoderStage(nn.Module):

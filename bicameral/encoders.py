@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from bicameral.unpool import first_max_mask
 
 
 def scaled(channels: int, width: float) -> int:
@@ -36,12 +38,28 @@ class EncoderOutput:
         by interpolation (DenseNet) or when the encoder runs in export mode (the exact mask
         unpooling then recovers the positions from the skip, which is the pre-pool tensor).
     unpool: per stage, True when the stage max-unpools (VGG16), False when it interpolates.
+    masks: the export path's first-max masks, filled by `unpool_mask` on first use.
     """
 
     skips: list[Tensor]
     bottom: Tensor
     indices: list[Tensor | None]
     unpool: list[bool]
+    masks: dict[int, Tensor] = field(default_factory=dict, repr=False)
+
+    def unpool_mask(self, stage: int) -> Tensor:
+        """The first-max mask of skip `stage` (0-based), computed once per encoder pass.
+
+        Several decoder paths unpool at the same stage (the bicameral boundary and occlusion
+        decoders, the hybrids' branches) and the mask depends only on the skip: recomputing it per
+        path doubled the mask kernels PyTorch runs (eager or in a CUDA graph). The ONNX exporter
+        merged the duplicates by itself, so exported graphs are unchanged.
+        """
+        mask = self.masks.get(stage)
+        if mask is None:
+            mask = first_max_mask(self.skips[stage])
+            self.masks[stage] = mask
+        return mask
 
 
 # VGG16 "D" configuration: 13 conv3x3 layers in 5 blocks.

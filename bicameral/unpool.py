@@ -45,15 +45,16 @@ def unpool_with_indices(values: Tensor, indices: Tensor, output_size: tuple[int,
     return F.max_unpool2d(values, indices, kernel_size=2, stride=2, output_size=output_size)
 
 
-def unpool_with_mask(values: Tensor, pre_pool: Tensor) -> Tensor:
+def unpool_with_mask(values: Tensor, pre_pool: Tensor, mask: Tensor | None = None) -> Tensor:
     """Exact `max_unpool2d` equivalent from the pre-pool tensor (export path, no MaxUnpool node).
 
     `values` [N, C, H/2, W/2] goes to the first-max position of each window of `pre_pool`
-    [N, C, H, W]; every other position is 0.
+    [N, C, H, W]; every other position is 0. `mask`, when given, is `first_max_mask(pre_pool)`
+    already computed (decoder paths unpooling the same skip share it: `EncoderOutput.unpool_mask`).
     """
     if values.shape[1] != pre_pool.shape[1]:
         raise ValueError(
             f"unpool_with_mask: values have {values.shape[1]} channels, pre-pool features {pre_pool.shape[1]}"
         )
     spread = F.interpolate(values, scale_factor=2.0, mode="nearest")
-    return spread * first_max_mask(pre_pool)
+    return spread * (first_max_mask(pre_pool) if mask is None else mask)

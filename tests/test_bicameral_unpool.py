@@ -1,12 +1,14 @@
-"""The export path's mask unpooling equals max_unpool2d exactly, ties included."""
+"""The export path's mask unpooling equals max_unpool2d exactly, ties included; one mask per stage."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bicameral import build_network, decoders, encoders
 from bicameral.unpool import first_max_mask, unpool_with_indices, unpool_with_mask
 
 
@@ -58,3 +60,41 @@ def test_matches_max_unpool2d_on_tie_heavy_inputs(n, c, h, w, seed, levels) -> N
     _, idx = F.max_pool2d(x, 2, 2, return_indices=True)
     assert torch.equal(out, unpool_with_indices(values, idx, (2 * h, 2 * w)))
     assert torch.equal(first_max_mask(x).view(n, c, h, 2, w, 2).sum(dim=(3, 5)), torch.ones(n, c, h, w))
+
+
+@pytest.mark.parametrize(
+    ("variant", "masks"), [("bicameral", 4), ("two_stream", 8), ("m2_b2", 4), ("multi_task", 4)]
+)
+def test_export_mode_computes_each_stage_mask_once_with_the_same_outputs(variant, masks, monkeypatch) -> None:
+    """Decoder paths unpooling the same skip share its mask (bicameral: 4 masks, not 8), and the
+    outputs are bit-identical to every path recomputing it (the form before the sharing)."""
+    torch.manual_seed(0)
+    net = build_network(variant, 0.25).eval()
+    net.set_export_mode(True)
+    x = torch.round(torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(1)))
+    shapes = []
+
+    def counting_mask(pre_pool: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(pre_pool.shape))
+        return first_max_mask(pre_pool)
+
+    monkeypatch.setattr(encoders, "first_max_mask", counting_mask)
+    with torch.no_grad():
+        shared = net(x)
+    assert len(shapes) == masks and len(set(shapes)) == 4  # one per stage (per encoder)
+
+    def recomputing_upsample(features: torch.Tensor, encoded, stage: int) -> torch.Tensor:
+        return unpool_with_mask(features, encoded.skips[stage])
+
+    monkeypatch.setattr(decoders, "upsample", recomputing_upsample)
+    with torch.no_grad():
+        recomputed = net(x)
+    assert all(torch.equal(a, b) for a, b in zip(shared, recomputed, strict=True))
+
+
+def test_graphed_network_names_a_bad_unpool_form() -> None:
+    """Checked before anything touches CUDA, so it is a clear error on any machine."""
+    from bicameral.graphed import GraphedNetwork
+
+    with pytest.raises(ValueError, match=r"unpool must be one of \['mask', 'indices'\], got 'maxunpool'"):
+        GraphedNetwork(build_network("bicameral", 0.125), (3, 32, 32), unpool="maxunpool")
