@@ -17,12 +17,20 @@ ranking that pile in their place (network still run): the second is the realisti
 The network is untrained (latency does not depend on the weights); the normalisation uses
 ImageNet mean/std.
 
+Then, per width, the inference variants side by side (bicameral.graphed's `unpool` and `compile`
+options: "mask" as above, "indices", and with --compile both again through torch.compile): graph
+replay alone timed by CUDA events, build/compile seconds, and each variant's maps against the
+"mask" maps of the same image, so the fastest variant that still gives the same maps can be
+chosen from one run. One GPU run is all there is, so a variant that fails records its error and
+the rest go on, and a time budget skips what is left rather than lose the whole log to a timeout.
+
     PYTHONPATH=. python benchmarks/gpu.py --json gpu.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,7 +50,7 @@ from torch import nn  # noqa: E402
 from bicameral import build_network  # noqa: E402
 from bicameral.graphed import GraphedNetwork  # noqa: E402
 from edge.machine import cpu_model  # noqa: E402
-from edge.postprocess import RankingParams, rank  # noqa: E402
+from edge.postprocess import RankingParams, _native_params, rank  # noqa: E402
 from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -130,12 +138,22 @@ def conv_flops(model: nn.Module, height: int, width: int) -> int:
     return total
 
 
-def graphed_network(width: str, height_px: int, width_px: int) -> GraphedNetwork:
+def graphed_network(
+    width: str, height_px: int, width_px: int, unpool: str = "mask", compile: bool = False
+) -> GraphedNetwork:
     """An untrained bicameral network of this width, captured as the appliance's torch-cuda
-    backend captures it (bicameral.graphed), with the ImageNet normalisation inside the graph."""
+    backend captures it (bicameral.graphed), with the ImageNet normalisation inside the graph.
+    Seeded, so every variant of a width has the same weights and their maps can be compared."""
     torch.manual_seed(0)
     model = build_network("bicameral", width)
-    return GraphedNetwork(model, (3, height_px, width_px), mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    return GraphedNetwork(
+        model,
+        (3, height_px, width_px),
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        unpool=unpool,
+        compile=compile,
+    )
 
 
 def numpy_pile(seed: int, size: int, instances: int, noise: float) -> SimpleNamespace:
@@ -195,6 +213,18 @@ def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) 
 
     gpu = timed_runs(gpu_call, repeats, warmup=20)
     device_ms = device_ms[20:]
+    # Where the wall time over the device time goes: the native call alone (C++, driver and
+    # both synchronisations, without the Python wrapper's argument checks and Candidate objects),
+    # and one tiny device->host round trip (the floor of each synchronisation).
+    native_args = (
+        y_gpu.data_ptr(), 0, y_gpu.stride(0), y_gpu.stride(1),
+        z_gpu.data_ptr(), 0, z_gpu.stride(0), z_gpu.stride(1),
+        y_gpu.shape[0], y_gpu.shape[1], *_native_params(params),
+        torch.cuda.current_stream().cuda_stream, False,
+    )  # fmt: skip
+    native = timed_runs(lambda: ranker._native.rank_device(*native_args), repeats, warmup=5)
+    tiny = torch.zeros(4, device="cuda")
+    round_trip = timed_runs(lambda: tiny.cpu(), repeats, warmup=5)
     cpu = timed_runs(lambda: rank(pile.boundaries, pile.occlusions, params), cpu_repeats, warmup=2)
     ranking = ranker.rank(y_gpu, z_gpu, params)
     row = {
@@ -202,6 +232,8 @@ def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) 
         "components": ranker.last_component_count,
         "gpu_wall": percentiles(gpu),
         "gpu_device": percentiles(device_ms),
+        "gpu_native_call_wall": percentiles(native),
+        "tiny_device_to_host_round_trip": percentiles(round_trip),
         "cpu_hotpath": percentiles(cpu),
     }
     row["cpu_over_gpu"] = round(row["cpu_hotpath"]["p50_ms"] / row["gpu_wall"]["p50_ms"], 2)
@@ -277,6 +309,228 @@ def bench_end_to_end(
     return row
 
 
+# ---------------------------------------------------------------- inference variants
+
+# (unpool, compile), the reference first: the other variants' maps are compared with its maps.
+VARIANT_FORMS: tuple[tuple[str, bool], ...] = (
+    ("mask", False),
+    ("indices", False),
+    ("mask", True),
+    ("indices", True),
+)
+REFERENCE_FORM = VARIANT_FORMS[0]
+VARIANT_WARMUP = 20
+MIN_VARIANT_REPLAYS = 100
+
+
+def variant_name(unpool: str, compiled: bool) -> str:
+    return unpool + ("+compile" if compiled else "")
+
+
+def variant_plan(widths: list[str], compile: bool) -> list[tuple[str, str, bool]]:
+    """(width, unpool, compile) in measuring order: form by form, every width's reference first.
+
+    The cheap forms of every width come before any compilation (a minute each), so a slow compile
+    cannot eat the budget of the uncompiled variants; the references come before everything
+    else, so a variant that wrecks the CUDA context (a device-side assert is sticky) can only cost
+    the variants after it, never the maps they are compared with.
+    """
+    forms = [form for form in VARIANT_FORMS if compile or not form[1]]
+    return [(width, unpool, compiled) for unpool, compiled in forms for width in widths]
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An exception as one line, with what it was raised while handling (a failed CUDA graph
+    capture raises again when the capture ends; the first error is the one that explains it)."""
+    parts = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 3:
+        parts.append(" ".join(f"{type(seen).__name__}: {seen}".split()))
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+    text = " <- ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest |a - b|, computed in float64 so that the difference itself is not rounded."""
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+Maps = tuple[np.ndarray, np.ndarray]
+MeasureVariant = Callable[[str, str, bool], tuple[dict, Maps]]
+
+
+def run_variants(
+    plan: list[tuple[str, str, bool]],
+    measure: MeasureVariant,
+    budget_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    log: Callable[[str], None] = print,
+    on_row: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """One row per planned variant: measured ("ok"), "failed" with the error, or "skipped" once
+    `budget_s` seconds have passed since the first variant started.
+
+    `measure(width, unpool, compile)` returns (timing fields, (boundaries, occlusions) maps);
+    each variant's maps are compared with its width's reference maps (None where the reference
+    did not run). The budget is checked before a variant starts, so the last one can overrun it:
+    `log` says when each starts and `on_row` gets the rows after each, so whatever kills an
+    overrunning run leaves the finished variants on record.
+    """
+    start = clock()
+    references: dict[str, Maps] = {}
+    rows = []
+    for width, unpool, compiled in plan:
+        row: dict = {"width": width, "variant": variant_name(unpool, compiled), "unpool": unpool}
+        row["compile"] = compiled
+        elapsed = clock() - start
+        if elapsed >= budget_s:
+            row["status"] = "skipped"
+            row["error"] = f"variant budget of {budget_s:g} s spent ({elapsed:.0f} s elapsed)"
+        else:
+            log(f"variant {width} {row['variant']}: started {elapsed:.0f} s into the budget")
+            try:
+                timing, maps = measure(width, unpool, compiled)
+            except Exception as exc:  # one GPU run: record it, go on with the next variant
+                row["status"] = "failed"
+                row["error"] = one_line(exc)
+            else:
+                row["status"] = "ok"
+                row.update(timing)
+                if (unpool, compiled) == REFERENCE_FORM:
+                    references[width] = maps
+                reference = references.get(width)
+                for name, ours, theirs in zip(
+                    ("boundaries", "occlusions"), maps, reference or (None, None), strict=True
+                ):
+                    row[f"max_abs_diff_{name}"] = None if theirs is None else max_abs_diff(ours, theirs)
+        rows.append(row)
+        log(variant_progress(row))
+        if on_row is not None:
+            on_row(rows)
+    return rows
+
+
+def variant_progress(row: dict) -> str:
+    text = f"variant {row['width']} {row['variant']}: {row['status']}"
+    if row["status"] == "ok":
+        return text + (
+            f", replay p50 {row['replay_device']['p50_ms']:.3f} ms (events), build {row['build_s']:.1f} s"
+        )
+    return text + f" ({row['error']})"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _diff(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def format_variants_table(rows: list[dict], widths: list[str]) -> str:
+    """The "inference variants" table: per width, the variants in VARIANT_FORMS order."""
+    order = {variant_name(*form): i for i, form in enumerate(VARIANT_FORMS)}
+    rank = {w: i for i, w in enumerate(widths)}
+    ordered = sorted(rows, key=lambda r: (rank.get(r["width"], len(rank)), order.get(r["variant"], 99)))
+    reference_p50 = {
+        r["width"]: r["replay_device"]["p50_ms"]
+        for r in rows
+        if r["status"] == "ok" and (r["unpool"], r["compile"]) == REFERENCE_FORM
+    }
+    lines = [
+        "\ninference variants (graph replay only: CUDA events around each single replay; "
+        "max|d| = largest difference of the float32 maps from the same width's mask maps)",
+        f"{'net':>5} {'variant':<16} {'p50 ms':>8} {'p95 ms':>8} {'wall p50':>9} {'vs mask':>8} "
+        f"{'build s':>8} {'max|dY|':>8} {'max|dZ|':>8}  status",
+    ]
+    for r in ordered:
+        device = r.get("replay_device") or {}
+        wall = r.get("replay_wall") or {}
+        p50 = device.get("p50_ms")
+        reference = reference_p50.get(r["width"])
+        speedup = "-" if p50 is None or reference is None else f"{reference / p50:.2f}x"
+        build = "-" if r.get("build_s") is None else f"{r['build_s']:.1f}"
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
+        lines.append(
+            f"{r['width']:>5} {r['variant']:<16} {_ms(p50):>8} {_ms(device.get('p95_ms')):>8} "
+            f"{_ms(wall.get('p50_ms')):>9} {speedup:>8} {build:>8} "
+            f"{_diff(r.get('max_abs_diff_boundaries')):>8} {_diff(r.get('max_abs_diff_occlusions')):>8}  "
+            f"{status}"
+        )
+    return "\n".join(lines)
+
+
+def time_replays(net: GraphedNetwork, replays: int, warmup: int = VARIANT_WARMUP) -> tuple[list, list]:
+    """(device ms by CUDA events, wall ms) of single replays, each waited for before the next,
+    as the appliance replays one frame at a time."""
+    for _ in range(warmup):
+        net.replay()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    device_ms, wall_ms = [], []
+    for _ in range(replays):
+        t0 = time.perf_counter()
+        start.record()
+        net.replay()
+        stop.record()
+        stop.synchronize()
+        wall_ms.append((time.perf_counter() - t0) * 1000)
+        device_ms.append(start.elapsed_time(stop))
+    return device_ms, wall_ms
+
+
+def measure_variant(
+    width: str, unpool: str, compiled: bool, image: np.ndarray, replays: int
+) -> tuple[dict, Maps]:
+    """Build, time and read back one variant; its network is freed before the next is built."""
+    net = None
+    try:
+        t0 = time.perf_counter()
+        net = graphed_network(width, image.shape[0], image.shape[1], unpool=unpool, compile=compiled)
+        build_s = time.perf_counter() - t0
+        net.upload(image)
+        net.replay()
+        torch.cuda.synchronize()
+        maps = (net.boundaries.cpu().numpy(), net.occlusions.cpu().numpy())
+        device_ms, wall_ms = time_replays(net, replays)
+        timing = {
+            "build_s": round(build_s, 2),
+            "replay_device": percentiles(device_ms),
+            "replay_wall": percentiles(wall_ms),
+        }
+        return timing, maps
+    finally:
+        del net
+        # A failure here would hide the variant's own error; the next variant reports a broken GPU.
+        with contextlib.suppress(Exception):
+            if compiled:
+                torch._dynamo.reset()  # drop the compiled code (and what it holds) with the network
+            torch.cuda.empty_cache()
+
+
+def bench_variants(
+    widths: list[str],
+    size: int,
+    compile: bool,
+    budget_s: float,
+    replays: int,
+    on_row: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """Every variant on the same random 8-bit image (the references' maps are what the others
+    are compared with, so the input must not change between them)."""
+    image = np.random.default_rng(1).integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+    return run_variants(
+        variant_plan(widths, compile),
+        lambda width, unpool, compiled: measure_variant(width, unpool, compiled, image, replays),
+        budget_s,
+        log=lambda line: print(line, flush=True),
+        on_row=on_row,
+    )
+
+
 TARGETS_MS = {"F100": 5.0, "F25": 2.0}
 
 
@@ -285,7 +539,9 @@ def print_table(info: dict, post: dict, rows: list[dict]) -> None:
     print(
         f"\nGPU post-processing alone, 512x512 pile ({post['candidates']} candidates of "
         f"{post['components']} components): p50 {post['gpu_wall']['p50_ms']:.3f} ms wall "
-        f"(p95 {post['gpu_wall']['p95_ms']:.3f}), {post['gpu_device']['p50_ms']:.3f} ms GPU events; "
+        f"(p95 {post['gpu_wall']['p95_ms']:.3f}), {post['gpu_device']['p50_ms']:.3f} ms GPU events, "
+        f"{post['gpu_native_call_wall']['p50_ms']:.3f} ms native call alone, "
+        f"{post['tiny_device_to_host_round_trip']['p50_ms']:.3f} ms per tiny device->host round trip; "
         f"CPU hot path p50 {post['cpu_hotpath']['p50_ms']:.3f} ms -> {post['cpu_over_gpu']}x; "
         f"target <= 0.5 ms: {'met' if post['meets_0_5_ms'] else 'NOT met'}"
     )
@@ -308,41 +564,99 @@ def print_table(info: dict, post: dict, rows: list[dict]) -> None:
     print(f"fp16 matmul throughput (8192^3): {rows[0]['matmul_tflops'] if rows else '-'} TFLOP/s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def non_negative_seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", nargs="+", default=["F100", "F25"])
     parser.add_argument("--size", type=int, default=512, help="square image side in pixels")
     parser.add_argument("--repeats", type=int, default=300, help="timed GPU cycles per figure")
     parser.add_argument("--cpu-repeats", type=int, default=30, help="timed cycles with CPU post-processing")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--no-variants",
+        dest="variants",
+        action="store_false",
+        help="skip the inference variants (unpooling forms, torch.compile) measured after the table",
+    )
+    parser.add_argument(
+        "--variants-only",
+        action="store_true",
+        help="only the inference variants (device-timed, so a busy CPU barely skews them; "
+        "needs no edge._hotpath_cuda)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the torch.compile variants (off by default: each compiles for a minute or more)",
+    )
+    parser.add_argument(
+        "--variant-budget-s",
+        type=non_negative_seconds,
+        default=150.0,
+        help="seconds after which the variants not yet started are skipped (default 150)",
+    )
     args = parser.parse_args(argv)
+    if args.variants_only and not args.variants:
+        parser.error("--variants-only and --no-variants leave nothing to measure")
+    return args
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     if not torch.cuda.is_available():
         print("error: torch.cuda.is_available() is False: this benchmark needs a CUDA GPU", file=sys.stderr)
         return 2
-    ok, why = cuda_available()
-    if not ok:
-        print(f"error: {why} (build it: scripts/gpu_check.sh)", file=sys.stderr)
-        return 2
+    if not args.variants_only:
+        ok, why = cuda_available()
+        if not ok:
+            print(f"error: {why} (build it: scripts/gpu_check.sh)", file=sys.stderr)
+            return 2
     torch.backends.cudnn.benchmark = True
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
-    pile, pile_source = synthetic_pile(0, args.size, instances=30, noise=0.15)
-    info["pile"] = pile_source
-    ranker = CudaRanker()
-    post = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
-    print(f"post-processing: {post}", flush=True)
-    tflops = matmul_tflops()
-    rows = []
-    for width in args.widths:
-        rows.append(bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats))
-        torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
-        print(f"{width}: {rows[-1]}", flush=True)
-    print_table(info, post, rows)
+    result: dict = {"machine": info}
+    if not args.variants_only:
+        pile, pile_source = synthetic_pile(0, args.size, instances=30, noise=0.15)
+        info["pile"] = pile_source
+        ranker = CudaRanker()
+        post = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
+        print(f"post-processing: {post}", flush=True)
+        tflops = matmul_tflops()
+        rows = []
+        for width in args.widths:
+            rows.append(bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats))
+            torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
+            print(f"{width}: {rows[-1]}", flush=True)
+        print_table(info, post, rows)
+        result.update(postprocess=post, end_to_end=rows, targets_ms=TARGETS_MS)
+        write_json(args.json, result)  # already on disk should the variants overrun a timeout
+    if args.variants:
+        result["variant_budget_s"] = args.variant_budget_s
+        variants = bench_variants(
+            args.widths,
+            args.size,
+            args.compile,
+            args.variant_budget_s,
+            replays=max(MIN_VARIANT_REPLAYS, args.repeats),
+            on_row=lambda done: write_json(args.json, {**result, "inference_variants": done}),
+        )
+        print(format_variants_table(variants, args.widths))
+        result["inference_variants"] = variants
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        result = {"machine": info, "postprocess": post, "end_to_end": rows, "targets_ms": TARGETS_MS}
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

@@ -10,6 +10,16 @@ Two input forms:
     host image -> grasp path);
   - otherwise: the [1, C, H, W] float32 tensor the appliance's preprocessing already made from
     the model file's metadata (edge.model_file.preprocess), so both paths normalise alike.
+
+Two unpooling forms (`unpool`), because which one is faster inside a graph is measured, not known:
+  - "mask" (default, what the appliance runs): the export path's exact mask unpooling
+    (bicameral.unpool), elementwise work that the ONNX/TensorRT deployments run too;
+  - "indices": the encoder keeps max-pooling's indices and the decoders call `max_unpool2d`,
+    fewer kernels per stage, but PyTorch's CUDA kernel takes NCHW-contiguous inputs, so the
+    channels-last tensors are converted around it. benchmarks/gpu.py times both and compares
+    their maps.
+`compile=True` runs the network through `torch.compile` (Inductor's fused Triton kernels) and
+captures the compiled code in the same single graph.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+
+UNPOOL_FORMS: tuple[str, ...] = ("mask", "indices")
 
 
 class GraphedNetwork:
@@ -32,12 +44,26 @@ class GraphedNetwork:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         device: str | torch.device = "cuda",
+        unpool: str = "mask",
+        compile: bool = False,
     ) -> None:
+        """`unpool`: "mask" or "indices" (module docstring). `compile`: torch.compile the network in
+        its default mode, not "reduce-overhead"/"max-autotune": those capture CUDA graphs of their
+        own (cudagraph trees), which cannot be nested inside the graph captured here. The first
+        warm-up call compiles, so the capture records the compiled kernels and never compiles
+        (a compilation during capture fails: Dynamo reads the CUDA RNG state, which a capture
+        forbids)."""
+        if unpool not in UNPOOL_FORMS:
+            raise ValueError(f"GraphedNetwork: unpool must be one of {list(UNPOOL_FORMS)}, got {unpool!r}")
         channels, height, width = input_shape
         model = model.eval().to(device=device, dtype=dtype).to(memory_format=torch.channels_last)
         if hasattr(model, "set_export_mode"):
-            model.set_export_mode(True)  # capture-safe unpooling (elementwise mask form)
-        self.model = model
+            model.set_export_mode(unpool == "mask")
+        self.model = model  # the plain module (hooks, FLOP counting), also when compiled
+        self.unpool = unpool
+        self.compiled = compile
+        # dynamic=False: the graph has one input size for its lifetime; compile for exactly that.
+        self._network = torch.compile(model, dynamic=False) if compile else model
         self.dtype = dtype
         self.normalise = mean is not None
         if self.normalise:
@@ -79,7 +105,7 @@ class GraphedNetwork:
             x = x * self._scale + self._shift
         else:
             x = self.input.to(self.dtype)
-        y_logits, z_logits = self.model(x.contiguous(memory_format=torch.channels_last))
+        y_logits, z_logits = self._network(x.contiguous(memory_format=torch.channels_last))
         self.boundaries.copy_(torch.sigmoid(y_logits[0, 0].float()))
         self.occlusions.copy_(torch.sigmoid(z_logits[0, 0].float()))
 
