@@ -534,19 +534,20 @@ def bench_variants(
 TARGETS_MS = {"F100": 5.0, "F25": 2.0}
 
 
-def print_table(info: dict, post: dict, rows: list[dict]) -> None:
+def print_table(info: dict, posts: dict[str, dict], rows: list[dict]) -> None:
     print("\nmachine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    print(
-        f"\nGPU post-processing alone, 512x512 pile ({post['candidates']} candidates of "
-        f"{post['components']} components): p50 {post['gpu_wall']['p50_ms']:.3f} ms wall "
-        f"(p95 {post['gpu_wall']['p95_ms']:.3f}), {post['gpu_device']['p50_ms']:.3f} ms GPU events, "
-        f"{post['gpu_native_call_wall']['p50_ms']:.3f} ms native call alone, "
-        f"{post['tiny_device_to_host_round_trip']['p50_ms']:.3f} ms per tiny device->host round trip; "
-        f"CPU hot path p50 {post['cpu_hotpath']['p50_ms']:.3f} ms -> {post['cpu_over_gpu']}x; "
-        f"target <= 0.5 ms: {'met' if post['meets_0_5_ms'] else 'NOT met'}"
-    )
+    for mode, post in posts.items():
+        print(
+            f"\nGPU post-processing alone ({mode} ranking), 512x512 pile ({post['candidates']} candidates of "
+            f"{post['components']} components): p50 {post['gpu_wall']['p50_ms']:.3f} ms wall "
+            f"(p95 {post['gpu_wall']['p95_ms']:.3f}), {post['gpu_device']['p50_ms']:.3f} ms GPU events, "
+            f"{post['gpu_native_call_wall']['p50_ms']:.3f} ms native call alone, "
+            f"{post['tiny_device_to_host_round_trip']['p50_ms']:.3f} ms per tiny device->host round trip; "
+            f"CPU hot path p50 {post['cpu_hotpath']['p50_ms']:.3f} ms -> {post['cpu_over_gpu']}x; "
+            f"target <= 0.5 ms: {'met' if post['meets_0_5_ms'] else 'NOT met'}"
+        )
     head = (
-        f"\n{'net':>5} {'e2e p50':>8} {'e2e p95':>8} {'target':>7} {'floor':>7} {'GFLOP':>7} "
+        f"\n{'net':>5} {'ranking':>8} {'e2e p50':>8} {'e2e p95':>8} {'target':>7} {'floor':>7} {'GFLOP':>7} "
         f"{'upload':>7} {'infer':>7} {'post':>7} {'own-maps p50':>13} {'CPU-post p50':>13}"
     )
     print(head + "   (ms; e2e ranks the pile maps; stage shares from synchronised cycles)")
@@ -555,7 +556,8 @@ def print_table(info: dict, post: dict, rows: list[dict]) -> None:
         share = r["stage_share"]
         target = TARGETS_MS.get(r["width"])
         print(
-            f"{r['width']:>5} {e2e['p50_ms']:>8.3f} {e2e['p95_ms']:>8.3f} {target or '-':>7} "
+            f"{r['width']:>5} {r['ranking']:>8} {e2e['p50_ms']:>8.3f} {e2e['p95_ms']:>8.3f} "
+            f"{target or '-':>7} "
             f"{r['compute_floor_ms']:>7.3f} {r['gflops']:>7.1f} "
             f"{share['upload']:>6.0%} {share['inference']:>7.0%} {share['postprocess']:>7.0%} "
             f"{r['end_to_end_network_maps']['p50_ms']:>13.3f} "
@@ -574,6 +576,13 @@ def non_negative_seconds(text: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", nargs="+", default=["F100", "F25"])
+    parser.add_argument(
+        "--ranking-modes",
+        nargs="+",
+        choices=["direct", "graph"],
+        default=["direct", "graph"],
+        help="CUDA ranking modes to time (edge.postprocess_cuda.CudaRanker graph=False/True)",
+    )
     parser.add_argument("--size", type=int, default=512, help="square image side in pixels")
     parser.add_argument("--repeats", type=int, default=300, help="timed GPU cycles per figure")
     parser.add_argument("--cpu-repeats", type=int, default=30, help="timed cycles with CPU post-processing")
@@ -631,17 +640,20 @@ def main(argv: list[str] | None = None) -> int:
     if not args.variants_only:
         pile, pile_source = synthetic_pile(0, args.size, instances=30, noise=0.15)
         info["pile"] = pile_source
-        ranker = CudaRanker()
-        post = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
-        print(f"post-processing: {post}", flush=True)
         tflops = matmul_tflops()
+        posts: dict[str, dict] = {}
         rows = []
-        for width in args.widths:
-            rows.append(bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats))
-            torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
-            print(f"{width}: {rows[-1]}", flush=True)
-        print_table(info, post, rows)
-        result.update(postprocess=post, end_to_end=rows, targets_ms=TARGETS_MS)
+        for mode in args.ranking_modes:  # side by side: the CUDA ranking's direct and graph modes
+            ranker = CudaRanker(graph=mode == "graph")
+            posts[mode] = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
+            print(f"post-processing ({mode}): {posts[mode]}", flush=True)
+            for width in args.widths:
+                row = bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats)
+                rows.append({"ranking": mode, **row})
+                torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
+                print(f"{width} ({mode}): {rows[-1]}", flush=True)
+        print_table(info, posts, rows)
+        result.update(postprocess=posts, end_to_end=rows, targets_ms=TARGETS_MS)
         write_json(args.json, result)  # already on disk should the variants overrun a timeout
     if args.variants:
         result["variant_budget_s"] = args.variant_budget_s

@@ -5,11 +5,12 @@
 #   2. builds edge._hotpath_cuda in place (src_cpp/cuda, standalone CMake, sm_90 unless
 #      CUDAARCHS says otherwise);
 #   3. runs tests/test_postprocess_cuda.py (GPU result == CPU result on many maps) and
-#      tests/test_appliance_torch_cuda.py (the appliance's torch-cuda backend, GPU ranking);
+#      tests/test_appliance_torch_cuda.py (the appliance's torch-cuda backend, GPU ranking),
+#      once per mode of the CUDA ranking (direct, graph);
 #   4. runs benchmarks/gpu.py (end-to-end latency, F100 and F25 at 512x512), unless
 #      GPU_CHECK_BENCHMARK=0 (scripts/lent_gpu_run.sh times it later, on a quiet machine).
 # Everything it writes goes to $OUT (default out/gpu_check): environment.txt, build logs,
-# pytest.log + junit.xml, benchmark.log + gpu.json, and summary.txt (one line per step).
+# pytest_MODE.log + junit_MODE.xml, benchmark.log + gpu.json, and summary.txt (one line per step).
 #
 #   PYTHONPATH=. OUT=/tmp/out scripts/gpu_check.sh
 # Exit status: 0 when every step passed, else the number of failed steps.
@@ -91,10 +92,16 @@ build_cuda() {
 step "build edge._hotpath_cuda (sm_$CUDAARCHS)" 240 "$OUT/build_cuda.log" \
     env STARTED="$STARTED" bash -c "$(declare -f build_cuda); build_cuda"
 
-step "tests/test_postprocess_cuda.py tests/test_appliance_torch_cuda.py" 300 "$OUT/pytest.log" \
-    "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_postprocess_cuda.py \
-    tests/test_appliance_torch_cuda.py --junitxml="$OUT/junit.xml"
-tail -n 3 "$OUT/pytest.log" | tee -a "$SUMMARY"
+# Both modes of the CUDA ranking (edge.postprocess_cuda: direct, and one captured graph per input).
+for mode in direct graph; do
+    graph=0
+    [ "$mode" = graph ] && graph=1
+    step "tests/test_postprocess_cuda.py tests/test_appliance_torch_cuda.py ($mode ranking)" 300 \
+        "$OUT/pytest_$mode.log" env BINPICK_CUDA_GRAPH_RANKING=$graph \
+        "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_postprocess_cuda.py \
+        tests/test_appliance_torch_cuda.py --junitxml="$OUT/junit_$mode.xml"
+    tail -n 3 "$OUT/pytest_$mode.log" | tee -a "$SUMMARY"
+done
 
 if [ "${GPU_CHECK_BENCHMARK:-1}" = 1 ]; then
     step "benchmarks/gpu.py" 240 "$OUT/benchmark.log" \

@@ -249,6 +249,43 @@ def test_workspace_grows_and_shrinks_between_sizes() -> None:
 
 @pytest.mark.gpu
 @gpu
+def test_graph_mode_replays_follow_the_map_contents() -> None:
+    """A captured graph reads the maps' addresses: new contents in the same tensors, and new
+    parameters (a re-capture), must each give the CPU's ranking of what is there now."""
+    torch = torch_cuda()
+    rng = np.random.default_rng(23)
+    ranker = CudaRanker(graph=True)
+    assert ranker.graph
+    yt = torch.empty((180, 220), dtype=torch.float32, device="cuda")
+    zt = torch.empty_like(yt)
+    for frame, params in enumerate([RankingParams(), RankingParams(), RankingParams(alpha=0.3, patch=5)] * 2):
+        y, z = blobs(rng, 180, 220, 2), blobs(rng, 180, 220, 1)
+        yt.copy_(torch.from_numpy(y))
+        zt.copy_(torch.from_numpy(z))
+        assert_same(rank(y, z, params, return_labels=True), ranker.rank(yt, zt, params, return_labels=True),
+                    f"frame {frame}")  # fmt: skip
+        without_labels = ranker.rank(yt, zt, params)  # another graph: no label copy
+        assert without_labels.labels is None and without_labels.candidates == rank(y, z, params).candidates
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("noise", [0.0, 0.15])
+def test_graph_and_direct_modes_agree(noise: float) -> None:
+    pytest.importorskip("cv2", reason="edge.synthetic_pile draws with OpenCV, not installed here")
+    from edge.synthetic_pile import make_pile
+
+    pile = make_pile(4, 512, 512, instances=30, noise=noise)
+    direct, graphed = CudaRanker(graph=False), CudaRanker(graph=True)
+    for _ in range(2):  # the second graph call is a replay
+        a = direct.rank(pile.boundaries, pile.occlusions, return_labels=True)
+        b = graphed.rank(pile.boundaries, pile.occlusions, return_labels=True)
+        assert_same(a, b, f"noise {noise}")
+        assert direct.last_component_count == graphed.last_component_count
+
+
+@pytest.mark.gpu
+@gpu
 def test_torch_device_tensors_stay_on_the_gpu() -> None:
     torch = torch_cuda()
     rng = np.random.default_rng(2)

@@ -19,6 +19,11 @@
 //              CPU's order, so s1 is the same double); s2, score; stable descending sort
 //   gather     ranked records; the best candidate's bounding-box bit mask
 //   -- host copies counts, the first records and the mask together (second and last sync) --
+// Graph mode (CudaRanker(device, true)): the same launches, captured once per input (map
+// addresses, size, parameters) into one CUDA graph and replayed, with no synchronisation
+// between labelling and ranking: the component- and pair-sized steps run over their capacities
+// and read the true counts on the device, and pad_sort_inputs makes the extra sort items sort
+// after the real ones, so the result is the direct mode's.
 // Races: union-find links only ever lower parent values (atomicMin with retry); all other
 // cross-thread writes are atomics on per-component counters or min/max; each kernel reads
 // what earlier kernels wrote, so kernel boundaries are the only barriers needed.
@@ -106,9 +111,21 @@ __global__ void relabel_kernel(int64_t pixels, const int32_t* parent, const int3
     if (p < pixels) relabel_pixel(p, parent, dense, labels);
 }
 
-__global__ void reset_components_kernel(int64_t n, Components c) {
+// Component- and pair-sized kernels take `items` (the grid's extent: the true count, or the
+// capacity when the ranking is captured in a graph) and the true counts from `scalars` on the
+// device ([0] components, [1] pairs, [3] kept), so one launch serves both.
+__device__ __forceinline__ int64_t component_count(const unsigned long long* scalars) {
+    return static_cast<int64_t>(scalars[0]);
+}
+
+__global__ void reset_components_kernel(int64_t items, Components c, const unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < n) reset_component(i, c);
+    if (i < items && i < component_count(scalars)) reset_component(i, c);
+}
+
+__global__ void pad_sort_inputs_kernel(int64_t components, int64_t pairs, int32_t pair_sentinel,
+                                       const unsigned long long* scalars, Components c, int32_t* pair_keys) {
+    pad_sort_inputs(thread_x(), components, pairs, pair_sentinel, scalars, c, pair_keys);
 }
 
 __global__ void stats_kernel(int64_t width, int64_t height, const int32_t* labels, Components c) {
@@ -118,14 +135,15 @@ __global__ void stats_kernel(int64_t width, int64_t height, const int32_t* label
     stats_chunk<DeviceAtomics>(xs, min(width, xs + kStatsChunk), row, width, labels, c);
 }
 
-__global__ void filter_kernel(int64_t n, double min_px, double max_px, Components c, unsigned long long* scalars) {
+__global__ void filter_kernel(int64_t items, double min_px, double max_px, Components c,
+                              unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < n) filter_component<DeviceAtomics>(i, min_px, max_px, c, scalars);
+    if (i < items && i < component_count(scalars)) filter_component<DeviceAtomics>(i, min_px, max_px, c, scalars);
 }
 
-__global__ void axes_kernel(int64_t n, Components c) {
+__global__ void axes_kernel(int64_t items, Components c, const unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < n) axes_component(i, c);
+    if (i < items && i < component_count(scalars)) axes_component(i, c);
 }
 
 __global__ void contour_kernel(int64_t width, int64_t height, int64_t half, const int32_t* labels,
@@ -141,20 +159,22 @@ __global__ void edge_extents_kernel(int64_t width, int64_t height, const int32_t
     edge_extent<DeviceAtomics>(thread_x(), width, height, labels, c);
 }
 
-__global__ void segments_kernel(int64_t pairs, const int32_t* keys, Components c) {
+__global__ void segments_kernel(int64_t items, const int32_t* keys, Components c, const unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < pairs) segment_pair(i, pairs, keys, c);
+    const auto pairs = static_cast<int64_t>(scalars[1]);
+    if (i < items && i < pairs) segment_pair(i, pairs, keys, c);
 }
 
-__global__ void score_kernel(int64_t n, double w1, double w2, const double* terms, Components c,
+__global__ void score_kernel(int64_t items, double w1, double w2, const double* terms, Components c,
                              const unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < n) score_component(i, w1, w2, terms, c, scalars);
+    if (i < items && i < component_count(scalars)) score_component(i, w1, w2, terms, c, scalars);
 }
 
-__global__ void gather_kernel(int64_t n, Components c, const unsigned long long* scalars, CandidateRecord* records) {
+__global__ void gather_kernel(int64_t items, Components c, const unsigned long long* scalars,
+                              CandidateRecord* records) {
     const int64_t r = thread_x();
-    if (r < n && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
+    if (r < items && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
 }
 
 __global__ void best_box_mask_kernel(int64_t words, int64_t width, const int32_t* labels,
@@ -201,7 +221,7 @@ void device_alloc(T** ptr, int64_t count, const char* what) {
 
 }  // namespace
 
-CudaRanker::CudaRanker(int device) : device_(device) {
+CudaRanker::CudaRanker(int device, bool graph_mode) : device_(device), graph_mode_(graph_mode) {
     int count = 0;
     check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
     if (device < 0 || device >= count) {
@@ -227,6 +247,8 @@ CudaRanker::~CudaRanker() {
         cudaFreeHost(host_scalars_);
         cudaFreeHost(host_records_);
         cudaFreeHost(host_box_mask_);
+        drop_graph();
+        if (capture_stream_) cudaStreamDestroy(capture_stream_);
         cudaEventDestroy(start_);
         cudaEventDestroy(stop_);
     } catch (...) {  // never throw from a destructor (e.g. the driver is already shutting down)
@@ -239,8 +261,11 @@ void CudaRanker::release() {
                        pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_, box_mask_};
     for (void* b : buffers) cudaFree(b);
     cudaFreeHost(host_box_mask_);
+    cudaFreeHost(host_labels_);
     box_mask_ = nullptr;
     host_box_mask_ = nullptr;
+    host_labels_ = nullptr;
+    ++workspace_generation_;  // a captured graph points into the old buffers
     parent_ = labels_ = is_root_ = dense_ = pair_count_ = pair_offset_ = nullptr;
     flags_ = nullptr;
     staging_ = comp_block_ = nullptr;
@@ -278,6 +303,7 @@ void CudaRanker::reserve_pairs(int64_t pairs) {
         cudaFree(b);
     }
     const int64_t capacity = std::max<int64_t>(pairs, 1024);
+    ++workspace_generation_;
     device_alloc(&pair_keys_in_, capacity, "cudaMalloc(pair keys)");
     device_alloc(&pair_keys_out_, capacity, "cudaMalloc(pair keys)");
     device_alloc(&pair_terms_in_, capacity, "cudaMalloc(pair terms)");
@@ -290,6 +316,7 @@ void CudaRanker::reserve_temp(size_t bytes) {
     cudaFree(cub_temp_);
     cub_temp_ = nullptr;
     cub_temp_bytes_ = 0;
+    ++workspace_generation_;
     check(cudaMalloc(&cub_temp_, bytes), "cudaMalloc(cub temp)");
     cub_temp_bytes_ = bytes;
 }
@@ -315,24 +342,11 @@ CudaRankOutput CudaRanker::rank_host(const void* y, const void* z, MapDtype y_dt
                 labels_out);
 }
 
-CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
-                                const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out) {
-    binpick::validate(params);
-    if (height < 0 || width < 0) throw std::invalid_argument("height and width must be >= 0");
+void CudaRanker::enqueue_labelling(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                   const binpick::RankingParams& params, cudaStream_t stream) {
     const int64_t pixels = height * width;
-    CudaRankOutput out;
-    if (pixels == 0) return out;
-    if (pixels >= INT_MAX || height > 65535) {
-        throw std::invalid_argument("image too large: at most 65535 rows and 2^31 - 1 pixels");
-    }
-    DeviceGuard guard(device_);
-    reserve_pixels(pixels);
-    const Components comps = Components::carve(comp_block_, comp_capacity_);
     const double y_scale = y.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
     const double z_scale = z.dtype == MapDtype::UInt8 ? 255.0 : 1.0;
-    check(cudaEventRecord(start_, stream), "cudaEventRecord");
-
-    // Labelling.
     const dim3 warp_block(kWarp, kRowsPerBlock);
     const dim3 pixel_grid(blocks_for(width, kWarp), blocks_for(height, kRowsPerBlock));
     const unsigned flat_blocks = blocks_for(pixels, kThreads);
@@ -353,100 +367,217 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
     count_kernel<<<1, 1, 0, stream>>>(pixels, dense_, is_root_, pair_offset_, pair_count_, scalars_);
     relabel_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, parent_, dense_, labels_);
     check(cudaGetLastError(), "labelling kernels");
+}
+
+size_t CudaRanker::ranking_temp_bytes(const RankingSizes& sizes) {
+    size_t keep_scan_bytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, keep_scan_bytes, static_cast<int32_t*>(nullptr),
+                                        static_cast<int32_t*>(nullptr), static_cast<int>(sizes.components)),
+          "cub scan size");
+    size_t pair_sort_bytes = 0;
+    check(cub::DeviceRadixSort::SortPairs(nullptr, pair_sort_bytes, static_cast<int32_t*>(nullptr),
+                                          static_cast<int32_t*>(nullptr), static_cast<double*>(nullptr),
+                                          static_cast<double*>(nullptr),
+                                          static_cast<int>(std::max<int64_t>(sizes.pairs, 1)), 0, sizes.pair_bits),
+          "cub sort size");
+    size_t rank_sort_bytes = 0;
+    check(cub::DeviceRadixSort::SortPairsDescending(nullptr, rank_sort_bytes, static_cast<double*>(nullptr),
+                                                     static_cast<double*>(nullptr), static_cast<int32_t*>(nullptr),
+                                                     static_cast<int32_t*>(nullptr),
+                                                     static_cast<int>(sizes.components)),
+          "cub sort size");
+    return std::max({keep_scan_bytes, pair_sort_bytes, rank_sort_bytes});
+}
+
+void CudaRanker::enqueue_ranking(const RankingSizes& sizes, int64_t height, int64_t width,
+                                 const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_dst) {
+    const int64_t pixels = height * width;
+    const Components comps = Components::carve(comp_block_, comp_capacity_);
+    const dim3 warp_block(kWarp, kRowsPerBlock);
+    const dim3 pixel_grid(blocks_for(width, kWarp), blocks_for(height, kRowsPerBlock));
+    const unsigned flat_blocks = blocks_for(pixels, kThreads);
+    const unsigned comp_blocks = blocks_for(sizes.components, kThreads);
+    reset_components_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, comps, scalars_);
+    if (sizes.padded) {
+        const int32_t sentinel = static_cast<int32_t>((int64_t{1} << sizes.pair_bits) - 1);
+        pad_sort_inputs_kernel<<<blocks_for(std::max(sizes.components, sizes.pairs), kThreads), kThreads, 0,
+                                 stream>>>(sizes.components, sizes.pairs, sentinel, scalars_, comps, pair_keys_in_);
+    }
+    const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), static_cast<unsigned>(height));
+    stats_kernel<<<stats_grid, kWarp, 0, stream>>>(width, height, labels_, comps);
+    const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
+    const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
+    filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, min_px, max_px, comps, scalars_);
+    size_t temp_bytes = cub_temp_bytes_;
+    check(cub::DeviceScan::ExclusiveSum(cub_temp_, temp_bytes, comps.keep, comps.kept_rank,
+                                        static_cast<int>(sizes.components), stream),
+          "cub scan (kept)");
+    axes_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, comps, scalars_);
+    contour_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, params.patch / 2, labels_, flags_,
+                                                          pair_offset_, comps, pair_keys_in_, pair_terms_in_);
+    edge_extents_kernel<<<blocks_for(2 * (width + height), kThreads), kThreads, 0, stream>>>(width, height, labels_,
+                                                                                             comps);
+    if (sizes.pairs > 0) {
+        temp_bytes = cub_temp_bytes_;
+        check(cub::DeviceRadixSort::SortPairs(cub_temp_, temp_bytes, pair_keys_in_, pair_keys_out_, pair_terms_in_,
+                                              pair_terms_out_, static_cast<int>(sizes.pairs), 0, sizes.pair_bits,
+                                              stream),
+              "cub sort (pairs)");
+        segments_kernel<<<blocks_for(sizes.pairs, kThreads), kThreads, 0, stream>>>(sizes.pairs, pair_keys_out_,
+                                                                                   comps, scalars_);
+    }
+    score_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, params.w1, params.w2, pair_terms_out_, comps,
+                                                       scalars_);
+    temp_bytes = cub_temp_bytes_;
+    check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, temp_bytes, comps.keys_in, comps.keys_out, comps.ids_in,
+                                                     comps.ids_out, static_cast<int>(sizes.components), 0, 64, stream),
+          "cub sort (ranking)");
+    gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, comps, scalars_, records_);
+    const int64_t words = box_mask_words(pixels);
+    best_box_mask_kernel<<<blocks_for(words, kThreads), kThreads, 0, stream>>>(words, width, labels_, scalars_,
+                                                                               records_, box_mask_);
+    if (labels_dst) {
+        cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
+    }
+    check(cudaGetLastError(), "ranking kernels");
+    // One round trip: the counts, the first records and the best candidate's box mask together
+    // (the mask's size is fixed by the image, so nothing waits for the kept count).
+    check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpy(counts)");
+    check(cudaMemcpyAsync(host_records_, records_, sizes.first_records * sizeof(CandidateRecord),
+                          cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpy(records)");
+    check(cudaMemcpyAsync(host_box_mask_, box_mask_, words * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpy(best box mask)");
+    if (labels_dst) {
+        check(cudaMemcpyAsync(labels_dst, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
+              "cudaMemcpy(labels)");
+    }
+}
+
+binpick::RankingResult CudaRanker::collect(int64_t first_records, double margin, cudaStream_t stream) {
+    const auto kept = static_cast<int64_t>(host_scalars_[3]);
+    std::vector<CandidateRecord> ranked(static_cast<size_t>(kept));
+    std::copy(host_records_, host_records_ + std::min(kept, first_records), ranked.begin());
+    if (kept > first_records) {  // more candidates than the first copy holds: rare, one more round trip
+        check(cudaMemcpyAsync(ranked.data() + first_records, records_ + first_records,
+                              (kept - first_records) * sizeof(CandidateRecord), cudaMemcpyDeviceToHost, stream),
+              "cudaMemcpy(more records)");
+        check(cudaStreamSynchronize(stream), "more records");
+    }
+    std::vector<int32_t> best_crop;
+    if (kept > 0) best_crop = crop_from_box_mask(ranked.front(), host_box_mask_);
+    return finish_on_host(ranked, best_crop, margin);
+}
+
+CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out) {
+    binpick::validate(params);
+    if (height < 0 || width < 0) throw std::invalid_argument("height and width must be >= 0");
+    const int64_t pixels = height * width;
+    CudaRankOutput out;
+    if (pixels == 0) return out;
+    if (pixels >= INT_MAX || height > 65535) {
+        throw std::invalid_argument("image too large: at most 65535 rows and 2^31 - 1 pixels");
+    }
+    DeviceGuard guard(device_);
+    reserve_pixels(pixels);
+    if (graph_mode_) return rank_graphed(y, z, height, width, params, stream, labels_out);
+
+    check(cudaEventRecord(start_, stream), "cudaEventRecord");
+    enqueue_labelling(y, z, height, width, params, stream);
     check(cudaMemcpyAsync(host_scalars_, scalars_, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
           "cudaMemcpy(counts)");
     check(cudaStreamSynchronize(stream), "labelling");
     const auto n = static_cast<int64_t>(host_scalars_[0]);
     const auto pairs = static_cast<int64_t>(host_scalars_[1]);
     out.n_components = n;
-
-    std::vector<CandidateRecord> ranked;
-    std::vector<int32_t> best_crop;
-    if (n > 0) {
-        reserve_pairs(pairs);
-        const unsigned comp_blocks = blocks_for(n, kThreads);
-        reset_components_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
-        const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), static_cast<unsigned>(height));
-        stats_kernel<<<stats_grid, kWarp, 0, stream>>>(width, height, labels_, comps);
-        const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
-        const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
-        filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, min_px, max_px, comps, scalars_);
-        size_t keep_scan_bytes = 0;
-        check(cub::DeviceScan::ExclusiveSum(nullptr, keep_scan_bytes, comps.keep, comps.kept_rank, static_cast<int>(n)),
-              "cub scan size");
-        size_t pair_sort_bytes = 0;
-        check(cub::DeviceRadixSort::SortPairs(nullptr, pair_sort_bytes, pair_keys_in_, pair_keys_out_, pair_terms_in_,
-                                              pair_terms_out_, static_cast<int>(std::max<int64_t>(pairs, 1)), 0,
-                                              bits_for(n)),
-              "cub sort size");
-        size_t rank_sort_bytes = 0;
-        check(cub::DeviceRadixSort::SortPairsDescending(nullptr, rank_sort_bytes, comps.keys_in, comps.keys_out,
-                                                         comps.ids_in, comps.ids_out, static_cast<int>(n)),
-              "cub sort size");
-        reserve_temp(std::max({keep_scan_bytes, pair_sort_bytes, rank_sort_bytes}));
-        check(cub::DeviceScan::ExclusiveSum(cub_temp_, keep_scan_bytes, comps.keep, comps.kept_rank,
-                                            static_cast<int>(n), stream),
-              "cub scan (kept)");
-        axes_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps);
-        contour_kernel<<<pixel_grid, warp_block, 0, stream>>>(width, height, params.patch / 2, labels_, flags_,
-                                                              pair_offset_, comps, pair_keys_in_, pair_terms_in_);
-        edge_extents_kernel<<<blocks_for(2 * (width + height), kThreads), kThreads, 0, stream>>>(width, height,
-                                                                                                 labels_, comps);
-        if (pairs > 0) {
-            check(cub::DeviceRadixSort::SortPairs(cub_temp_, pair_sort_bytes, pair_keys_in_, pair_keys_out_,
-                                                  pair_terms_in_, pair_terms_out_, static_cast<int>(pairs), 0,
-                                                  bits_for(n), stream),
-                  "cub sort (pairs)");
-            segments_kernel<<<blocks_for(pairs, kThreads), kThreads, 0, stream>>>(pairs, pair_keys_out_, comps);
-        }
-        score_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, params.w1, params.w2, pair_terms_out_, comps,
-                                                           scalars_);
-        check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, rank_sort_bytes, comps.keys_in, comps.keys_out,
-                                                         comps.ids_in, comps.ids_out, static_cast<int>(n), 0, 64,
-                                                         stream),
-              "cub sort (ranking)");
-        gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(n, comps, scalars_, records_);
-        const int64_t words = box_mask_words(pixels);
-        best_box_mask_kernel<<<blocks_for(words, kThreads), kThreads, 0, stream>>>(words, width, labels_, scalars_,
-                                                                                   records_, box_mask_);
-        if (labels_out) {
-            cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
-        }
-        check(cudaGetLastError(), "ranking kernels");
-        // One round trip: counts, the first records and the best candidate's box mask together
-        // (the mask's size is fixed by the image, so nothing waits for the kept count).
-        const int64_t first = std::min<int64_t>(n, kRecordsInFirstCopy);
-        check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
-                              stream),
-              "cudaMemcpy(kept)");
-        check(cudaMemcpyAsync(host_records_, records_, first * sizeof(CandidateRecord), cudaMemcpyDeviceToHost,
-                              stream),
-              "cudaMemcpy(records)");
-        check(cudaMemcpyAsync(host_box_mask_, box_mask_, words * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream),
-              "cudaMemcpy(best box mask)");
-        if (labels_out) {
-            check(cudaMemcpyAsync(labels_out, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
-                  "cudaMemcpy(labels)");
-        }
-        check(cudaEventRecord(stop_, stream), "cudaEventRecord");
-        check(cudaStreamSynchronize(stream), "ranking");
-        const auto kept = static_cast<int64_t>(host_scalars_[3]);
-        ranked.resize(static_cast<size_t>(kept));
-        std::copy(host_records_, host_records_ + std::min(kept, first), ranked.begin());
-        if (kept > first) {  // more candidates than the first copy holds: rare, one more round trip
-            check(cudaMemcpyAsync(ranked.data() + first, records_ + first, (kept - first) * sizeof(CandidateRecord),
-                                  cudaMemcpyDeviceToHost, stream),
-                  "cudaMemcpy(more records)");
-            check(cudaStreamSynchronize(stream), "more records");
-        }
-        if (kept > 0) best_crop = crop_from_box_mask(ranked.front(), host_box_mask_);
-    } else {
+    if (n == 0) {
         if (labels_out) std::fill(labels_out, labels_out + pixels, 0);
         check(cudaEventRecord(stop_, stream), "cudaEventRecord");
         check(cudaStreamSynchronize(stream), "ranking");
+        check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
+        return out;
     }
+    reserve_pairs(pairs);
+    const RankingSizes sizes{n, pairs, bits_for(n), std::min<int64_t>(n, kRecordsInFirstCopy), false};
+    reserve_temp(ranking_temp_bytes(sizes));
+    enqueue_ranking(sizes, height, width, params, stream, labels_out);
+    check(cudaEventRecord(stop_, stream), "cudaEventRecord");
+    check(cudaStreamSynchronize(stream), "ranking");
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
-    out.result = finish_on_host(ranked, best_crop, params.margin);
+    out.result = collect(sizes.first_records, params.margin, stream);
+    return out;
+}
+
+bool CudaRanker::GraphKey::operator==(const GraphKey& o) const {
+    auto same_map = [](const MapView& a, const MapView& b) {
+        return a.data == b.data && a.dtype == b.dtype && a.row_stride == b.row_stride && a.col_stride == b.col_stride;
+    };
+    return same_map(y, o.y) && same_map(z, o.z) && height == o.height && width == o.width &&
+           params.alpha == o.params.alpha && params.beta == o.params.beta && params.min_area == o.params.min_area &&
+           params.max_area == o.params.max_area && params.patch == o.params.patch && params.w1 == o.params.w1 &&
+           params.w2 == o.params.w2 && labels == o.labels && workspace == o.workspace;
+}
+
+void CudaRanker::drop_graph() {
+    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+    graph_exec_ = nullptr;
+}
+
+CudaRankOutput CudaRanker::rank_graphed(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                        const binpick::RankingParams& params, cudaStream_t stream,
+                                        int32_t* labels_out) {
+    const int64_t pixels = height * width;
+    if (4 * pixels >= INT_MAX) throw std::invalid_argument("image too large for the graph mode: at most 2^29 pixels");
+    // Sized for the worst case, so that nothing on the way waits for the counts: every
+    // component-sized step runs over the component capacity and every pair-sized step over
+    // 4 pairs per pixel (a boundary pixel touches at most 4 components); kernels read the true
+    // counts on the device, and the sorts' extra items are padded to sort after the real ones.
+    reserve_pairs(4 * pixels);
+    if (labels_out && !host_labels_) {
+        check(cudaMallocHost(reinterpret_cast<void**>(&host_labels_), pixel_capacity_ * sizeof(int32_t)),
+              "cudaMallocHost(labels)");
+    }
+    const RankingSizes sizes{comp_capacity_, pair_capacity_, bits_for(comp_capacity_),
+                             std::min<int64_t>(comp_capacity_, kRecordsInFirstCopy), true};
+    size_t scan_bytes = 0;
+    check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, is_root_, dense_, static_cast<int>(pixels)),
+          "cub scan size");
+    reserve_temp(std::max(scan_bytes, ranking_temp_bytes(sizes)));
+    const GraphKey key{y, z, height, width, params, labels_out != nullptr, workspace_generation_};
+    if (!graph_exec_ || !(key == graph_key_)) {
+        drop_graph();
+        if (!capture_stream_) {
+            check(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking), "cudaStreamCreate(capture)");
+        }
+        check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        cudaGraph_t graph = nullptr;
+        try {
+            enqueue_labelling(y, z, height, width, params, capture_stream_);
+            enqueue_ranking(sizes, height, width, params, capture_stream_, labels_out ? host_labels_ : nullptr);
+        } catch (...) {
+            cudaStreamEndCapture(capture_stream_, &graph);
+            if (graph) cudaGraphDestroy(graph);
+            cudaGetLastError();
+            throw;
+        }
+        check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
+        const cudaError_t status = cudaGraphInstantiate(&graph_exec_, graph, 0);
+        cudaGraphDestroy(graph);
+        if (status != cudaSuccess) graph_exec_ = nullptr;
+        check(status, "cudaGraphInstantiate");
+        graph_key_ = key;
+    }
+    CudaRankOutput out;
+    check(cudaEventRecord(start_, stream), "cudaEventRecord");
+    check(cudaGraphLaunch(graph_exec_, stream), "cudaGraphLaunch");
+    check(cudaEventRecord(stop_, stream), "cudaEventRecord");
+    check(cudaStreamSynchronize(stream), "ranking");
+    check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
+    out.n_components = static_cast<int64_t>(host_scalars_[0]);
+    if (labels_out) std::copy(host_labels_, host_labels_ + pixels, labels_out);
+    out.result = collect(sizes.first_records, params.margin, stream);
     return out;
 }
 

@@ -30,7 +30,11 @@ struct CudaRankOutput {
 // at a time per instance (the Python wrapper holds a lock).
 class CudaRanker {
 public:
-    explicit CudaRanker(int device);
+    // graph_mode: capture the whole ranking in one CUDA graph per input (pointers, size, params)
+    // and replay it: no synchronisation between labelling and ranking, one launch per frame.
+    // It sizes every step for the worst case (component capacity, 4 pairs per pixel) instead of
+    // reading the counts first; the result is the same.
+    explicit CudaRanker(int device, bool graph_mode = false);
     ~CudaRanker();
     CudaRanker(const CudaRanker&) = delete;
     CudaRanker& operator=(const CudaRanker&) = delete;
@@ -47,8 +51,38 @@ public:
                              int32_t* labels_out);
 
     int device() const { return device_; }
+    bool graph_mode() const { return graph_mode_; }
 
 private:
+    // Item counts of the component- and pair-sized steps: the true counts (direct mode) or the
+    // capacities with padding (graph mode).
+    struct RankingSizes {
+        int64_t components;
+        int64_t pairs;
+        int pair_bits;          // key bits of the pair sort
+        int64_t first_records;  // records copied back with the counts
+        bool padded;
+    };
+    // What a captured graph depends on; a new key re-captures.
+    struct GraphKey {
+        MapView y{}, z{};
+        int64_t height = 0, width = 0;
+        binpick::RankingParams params{};
+        bool labels = false;
+        uint64_t workspace = 0;
+        bool operator==(const GraphKey& o) const;
+    };
+
+    void enqueue_labelling(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                           const binpick::RankingParams& params, cudaStream_t stream);
+    void enqueue_ranking(const RankingSizes& sizes, int64_t height, int64_t width,
+                         const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_dst);
+    size_t ranking_temp_bytes(const RankingSizes& sizes);
+    binpick::RankingResult collect(int64_t first_records, double margin, cudaStream_t stream);
+    CudaRankOutput rank_graphed(const MapView& y, const MapView& z, int64_t height, int64_t width,
+                                const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out);
+    void drop_graph();
+
     void reserve_pixels(int64_t pixels);
     void reserve_pairs(int64_t pairs);
     void reserve_temp(size_t bytes);
@@ -85,6 +119,12 @@ private:
     unsigned long long* host_scalars_ = nullptr;
     CandidateRecord* host_records_ = nullptr;
     uint32_t* host_box_mask_ = nullptr;
+    int32_t* host_labels_ = nullptr;  // graph mode: pinned landing place of the labels
+    bool graph_mode_ = false;
+    cudaStream_t capture_stream_ = nullptr;
+    cudaGraphExec_t graph_exec_ = nullptr;
+    GraphKey graph_key_{};
+    uint64_t workspace_generation_ = 0;  // bumped whenever a buffer moves
     cudaEvent_t start_ = nullptr;
     cudaEvent_t stop_ = nullptr;
 };

@@ -374,6 +374,20 @@ BP_HD void segment_pair(int64_t i, int64_t pairs, const int32_t* keys, const Com
     if (i == pairs - 1 || keys[i + 1] != k) c.seg_end[k - 1] = static_cast<int32_t>(i + 1);
 }
 
+// Graph mode's padding (cuda_ranker.cu, rank_graphed): the sorts and the kept-numbering scan run
+// over capacities, so the items past the true counts are made to sort after every real one:
+// components get no keep flag and a score key below every real key (filtered ones have -1),
+// pairs the largest key the pair sort's bits hold (above every component number).
+BP_HD void pad_sort_inputs(int64_t i, int64_t components, int64_t pairs, int32_t pair_sentinel,
+                           const unsigned long long* scalars, const Components& c, int32_t* pair_keys) {
+    if (i >= static_cast<int64_t>(scalars[0]) && i < components) {
+        c.keep[i] = 0;
+        c.keys_in[i] = -2.0;
+        c.ids_in[i] = static_cast<int32_t>(i);
+    }
+    if (i >= static_cast<int64_t>(scalars[1]) && i < pairs) pair_keys[i] = pair_sentinel;
+}
+
 // score: the contour terms summed sequentially in raster order (the CPU's order), s1, s2, score.
 BP_HD void score_component(int64_t i, double w1, double w2, const double* terms, const Components& c,
                            const unsigned long long* scalars) {

@@ -78,8 +78,9 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
     m.def("cuda_status", &cuda_status, "(device count, message): 0 and the CUDA error where no GPU is usable.");
 
     py::class_<CudaRanker>(m, "Ranker")
-        .def(py::init<int>(), py::arg("device") = 0)
+        .def(py::init<int, bool>(), py::arg("device") = 0, py::arg("graph") = false)
         .def_property_readonly("device", &CudaRanker::device)
+        .def_property_readonly("graph", &CudaRanker::graph_mode)
         .def(
             "rank_device",
             [](CudaRanker& self, uintptr_t y_ptr, int y_dtype, int64_t y_row_stride, int64_t y_col_stride,
