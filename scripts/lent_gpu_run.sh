@@ -61,8 +61,8 @@ if [ "${GPU_CHECK:-1}" = 1 ]; then
     say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
 fi
 if [ "${VARIANTS:-1}" = 1 ]; then
-    timeout "${VARIANTS_TIMEOUT:-200}" "$PYTHON" benchmarks/gpu.py --variants-only --compile \
-        --variant-budget-s "${VARIANT_BUDGET:-150}" --json "$RES/gpu_variants.json" >"$RES/gpu_variants.log" 2>&1
+    timeout "${VARIANTS_TIMEOUT:-140}" "$PYTHON" benchmarks/gpu.py --variants-only --compile \
+        --variant-budget-s "${VARIANT_BUDGET:-100}" --json "$RES/gpu_variants.json" >"$RES/gpu_variants.log" 2>&1
     say "inference variants exit $?"
 fi
 if [ "${INFERENCE_BENCHMARK:-0}" = 1 ]; then
@@ -75,10 +75,13 @@ say "$(tail -n 1 "$RES/data.log"); $(find "data/$TAG/train/scenes" -name scene.j
 
 # 3. The end-to-end benchmark on the quiet machine.
 if [ "${GPU_BENCHMARK:-1}" = 1 ]; then
-    timeout "${GPU_BENCHMARK_TIMEOUT:-120}" "$PYTHON" benchmarks/gpu.py --no-variants --repeats 300 \
+    timeout "${GPU_BENCHMARK_TIMEOUT:-100}" "$PYTHON" benchmarks/gpu.py --no-variants --repeats 300 \
         --cpu-repeats 20 --json "$RES/gpu.json" >"$RES/gpu_benchmark.log" 2>&1
     say "end-to-end benchmark exit $?"
 fi
+
+# The GPU results so far, in case the training overruns the call's limit.
+tar czf "$OUT/results_gpu.tgz" -C "$RES" . && say "packed the GPU results"
 
 # 4. Train / export / eval / card in what is left (30 s kept for packing).
 LEFT=$((DEADLINE - $(elapsed) - 30))

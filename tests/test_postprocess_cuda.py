@@ -250,16 +250,17 @@ def test_workspace_grows_and_shrinks_between_sizes() -> None:
 @pytest.mark.gpu
 @gpu
 def test_graph_mode_replays_follow_the_map_contents() -> None:
-    """A captured graph reads the maps' addresses: new contents in the same tensors, and new
-    parameters (a re-capture), must each give the CPU's ranking of what is there now."""
+    """A captured graph reads the maps' addresses: new contents in the same tensors, buffers that
+    alternate (graphs kept per address), and new parameters (a re-capture) must each give the
+    CPU's ranking of what is there now."""
     torch = torch_cuda()
     rng = np.random.default_rng(23)
     ranker = CudaRanker(graph=True)
     assert ranker.graph
-    yt = torch.empty((180, 220), dtype=torch.float32, device="cuda")
-    zt = torch.empty_like(yt)
-    for frame, params in enumerate([RankingParams(), RankingParams(), RankingParams(alpha=0.3, patch=5)] * 2):
+    buffers = [torch.empty((2, 180, 220), dtype=torch.float32, device="cuda") for _ in range(2)]
+    for frame, params in enumerate([RankingParams(), RankingParams(), RankingParams(alpha=0.3, patch=5)] * 3):
         y, z = blobs(rng, 180, 220, 2), blobs(rng, 180, 220, 1)
+        yt, zt = buffers[frame % 2]
         yt.copy_(torch.from_numpy(y))
         zt.copy_(torch.from_numpy(z))
         assert_same(rank(y, z, params, return_labels=True), ranker.rank(yt, zt, params, return_labels=True),

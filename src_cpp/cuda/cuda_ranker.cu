@@ -247,7 +247,7 @@ CudaRanker::~CudaRanker() {
         cudaFreeHost(host_scalars_);
         cudaFreeHost(host_records_);
         cudaFreeHost(host_box_mask_);
-        drop_graph();
+        drop_graphs();
         if (capture_stream_) cudaStreamDestroy(capture_stream_);
         cudaEventDestroy(start_);
         cudaEventDestroy(stop_);
@@ -266,6 +266,7 @@ void CudaRanker::release() {
     host_box_mask_ = nullptr;
     host_labels_ = nullptr;
     ++workspace_generation_;  // a captured graph points into the old buffers
+    drop_graphs();
     parent_ = labels_ = is_root_ = dense_ = pair_count_ = pair_offset_ = nullptr;
     flags_ = nullptr;
     staging_ = comp_block_ = nullptr;
@@ -520,9 +521,47 @@ bool CudaRanker::GraphKey::operator==(const GraphKey& o) const {
            params.w2 == o.params.w2 && labels == o.labels && workspace == o.workspace;
 }
 
-void CudaRanker::drop_graph() {
-    if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
-    graph_exec_ = nullptr;
+void CudaRanker::drop_graphs() {
+    for (const CachedGraph& g : graphs_) cudaGraphExecDestroy(g.exec);
+    graphs_.clear();
+}
+
+cudaGraphExec_t CudaRanker::graph_for(const GraphKey& key, const RankingSizes& sizes, const MapView& y,
+                                      const MapView& z, int64_t height, int64_t width,
+                                      const binpick::RankingParams& params, bool labels) {
+    for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
+        if (it->key == key) {
+            const CachedGraph hit = *it;
+            graphs_.erase(it);
+            graphs_.push_back(hit);
+            return hit.exec;
+        }
+    }
+    if (!capture_stream_) {
+        check(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking), "cudaStreamCreate(capture)");
+    }
+    check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+        enqueue_labelling(y, z, height, width, params, capture_stream_);
+        enqueue_ranking(sizes, height, width, params, capture_stream_, labels ? host_labels_ : nullptr);
+    } catch (...) {
+        cudaStreamEndCapture(capture_stream_, &graph);
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        throw;
+    }
+    check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(status, "cudaGraphInstantiate");
+    if (graphs_.size() >= kCachedGraphs) {
+        cudaGraphExecDestroy(graphs_.front().exec);
+        graphs_.erase(graphs_.begin());
+    }
+    graphs_.push_back({key, exec});
+    return exec;
 }
 
 CudaRankOutput CudaRanker::rank_graphed(const MapView& y, const MapView& z, int64_t height, int64_t width,
@@ -546,32 +585,10 @@ CudaRankOutput CudaRanker::rank_graphed(const MapView& y, const MapView& z, int6
           "cub scan size");
     reserve_temp(std::max(scan_bytes, ranking_temp_bytes(sizes)));
     const GraphKey key{y, z, height, width, params, labels_out != nullptr, workspace_generation_};
-    if (!graph_exec_ || !(key == graph_key_)) {
-        drop_graph();
-        if (!capture_stream_) {
-            check(cudaStreamCreateWithFlags(&capture_stream_, cudaStreamNonBlocking), "cudaStreamCreate(capture)");
-        }
-        check(cudaStreamBeginCapture(capture_stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-        cudaGraph_t graph = nullptr;
-        try {
-            enqueue_labelling(y, z, height, width, params, capture_stream_);
-            enqueue_ranking(sizes, height, width, params, capture_stream_, labels_out ? host_labels_ : nullptr);
-        } catch (...) {
-            cudaStreamEndCapture(capture_stream_, &graph);
-            if (graph) cudaGraphDestroy(graph);
-            cudaGetLastError();
-            throw;
-        }
-        check(cudaStreamEndCapture(capture_stream_, &graph), "cudaStreamEndCapture");
-        const cudaError_t status = cudaGraphInstantiate(&graph_exec_, graph, 0);
-        cudaGraphDestroy(graph);
-        if (status != cudaSuccess) graph_exec_ = nullptr;
-        check(status, "cudaGraphInstantiate");
-        graph_key_ = key;
-    }
+    const cudaGraphExec_t exec = graph_for(key, sizes, y, z, height, width, params, labels_out != nullptr);
     CudaRankOutput out;
     check(cudaEventRecord(start_, stream), "cudaEventRecord");
-    check(cudaGraphLaunch(graph_exec_, stream), "cudaGraphLaunch");
+    check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
     check(cudaEventRecord(stop_, stream), "cudaEventRecord");
     check(cudaStreamSynchronize(stream), "ranking");
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");

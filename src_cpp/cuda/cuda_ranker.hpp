@@ -81,7 +81,10 @@ private:
     binpick::RankingResult collect(int64_t first_records, double margin, cudaStream_t stream);
     CudaRankOutput rank_graphed(const MapView& y, const MapView& z, int64_t height, int64_t width,
                                 const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out);
-    void drop_graph();
+    cudaGraphExec_t graph_for(const GraphKey& key, const RankingSizes& sizes, const MapView& y, const MapView& z,
+                              int64_t height, int64_t width, const binpick::RankingParams& params,
+                              bool labels);
+    void drop_graphs();
 
     void reserve_pixels(int64_t pixels);
     void reserve_pairs(int64_t pairs);
@@ -122,8 +125,14 @@ private:
     int32_t* host_labels_ = nullptr;  // graph mode: pinned landing place of the labels
     bool graph_mode_ = false;
     cudaStream_t capture_stream_ = nullptr;
-    cudaGraphExec_t graph_exec_ = nullptr;
-    GraphKey graph_key_{};
+    // The last few captured graphs, most recent last: a caller whose map buffers alternate
+    // between a few addresses (PyTorch's caching allocator handing back the previous frame's
+    // block) replays rather than re-captures.
+    struct CachedGraph {
+        GraphKey key;
+        cudaGraphExec_t exec;
+    };
+    std::vector<CachedGraph> graphs_;
     uint64_t workspace_generation_ = 0;  // bumped whenever a buffer moves
     cudaEvent_t start_ = nullptr;
     cudaEvent_t stop_ = nullptr;
@@ -131,5 +140,8 @@ private:
 
 // Number of records copied back together with the counts in the first transfer.
 constexpr int kRecordsInFirstCopy = 256;
+
+// Captured graphs a ranker keeps (graph mode), least recently used dropped first.
+constexpr size_t kCachedGraphs = 4;
 
 }  // namespace binpick_cuda
