@@ -223,7 +223,7 @@ def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) 
         torch.cuda.current_stream().cuda_stream, False,
     )  # fmt: skip
     native = timed_runs(lambda: ranker._native.rank_device(*native_args), repeats, warmup=5)
-    tiny = torch.zeros(4, device="cuda")
+    tiny = torch.zeros(4, device=y_gpu.device)
     round_trip = timed_runs(lambda: tiny.cpu(), repeats, warmup=5)
     cpu = timed_runs(lambda: rank(pile.boundaries, pile.occlusions, params), cpu_repeats, warmup=2)
     ranking = ranker.rank(y_gpu, z_gpu, params)
@@ -242,10 +242,9 @@ def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) 
 
 
 def bench_end_to_end(
-    width: str, pile, ranker: CudaRanker, tflops: float, repeats: int, cpu_repeats: int
+    width: str, net: GraphedNetwork, pile, ranker: CudaRanker, tflops: float, repeats: int, cpu_repeats: int
 ) -> dict:
     h, w = pile.boundaries.shape
-    net = graphed_network(width, h, w)
     rgb = pile_rgb(pile.labels)
     pile_y = torch.from_numpy(pile.boundaries).cuda()
     pile_z = torch.from_numpy(pile.occlusions).cuda()
@@ -547,7 +546,8 @@ def print_table(info: dict, posts: dict[str, dict], rows: list[dict]) -> None:
             f"target <= 0.5 ms: {'met' if post['meets_0_5_ms'] else 'NOT met'}"
         )
     head = (
-        f"\n{'net':>5} {'ranking':>8} {'e2e p50':>8} {'e2e p95':>8} {'target':>7} {'floor':>7} {'GFLOP':>7} "
+        f"\n{'net':>5} {'network':>8} {'ranking':>8} {'e2e p50':>8} {'e2e p95':>8} {'target':>7} "
+        f"{'floor':>7} {'GFLOP':>7} "
         f"{'upload':>7} {'infer':>7} {'post':>7} {'own-maps p50':>13} {'CPU-post p50':>13}"
     )
     print(head + "   (ms; e2e ranks the pile maps; stage shares from synchronised cycles)")
@@ -556,7 +556,8 @@ def print_table(info: dict, posts: dict[str, dict], rows: list[dict]) -> None:
         share = r["stage_share"]
         target = TARGETS_MS.get(r["width"])
         print(
-            f"{r['width']:>5} {r['ranking']:>8} {e2e['p50_ms']:>8.3f} {e2e['p95_ms']:>8.3f} "
+            f"{r['width']:>5} {r['network']:>8} {r['ranking']:>8} "
+            f"{e2e['p50_ms']:>8.3f} {e2e['p95_ms']:>8.3f} "
             f"{target or '-':>7} "
             f"{r['compute_floor_ms']:>7.3f} {r['gflops']:>7.1f} "
             f"{share['upload']:>6.0%} {share['inference']:>7.0%} {share['postprocess']:>7.0%} "
@@ -576,6 +577,12 @@ def non_negative_seconds(text: str) -> float:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", nargs="+", default=["F100", "F25"])
+    parser.add_argument(
+        "--no-e2e-compile",
+        dest="e2e_compile",
+        action="store_false",
+        help="end to end: time only the eager network in its graph, not also the torch.compile'd one",
+    )
     parser.add_argument(
         "--ranking-modes",
         nargs="+",
@@ -643,15 +650,23 @@ def main(argv: list[str] | None = None) -> int:
         tflops = matmul_tflops()
         posts: dict[str, dict] = {}
         rows = []
-        for mode in args.ranking_modes:  # side by side: the CUDA ranking's direct and graph modes
-            ranker = CudaRanker(graph=mode == "graph")
+        rankers = {mode: CudaRanker(graph=mode == "graph") for mode in args.ranking_modes}
+        for mode, ranker in rankers.items():  # side by side: the CUDA ranking's direct and graph modes
             posts[mode] = bench_postprocess(pile, ranker, args.repeats, args.cpu_repeats)
             print(f"post-processing ({mode}): {posts[mode]}", flush=True)
-            for width in args.widths:
-                row = bench_end_to_end(width, pile, ranker, tflops, args.repeats, args.cpu_repeats)
-                rows.append({"ranking": mode, **row})
+        size = pile.boundaries.shape
+        for width in args.widths:
+            for compiled in (False, True) if args.e2e_compile else (False,):
+                started = time.perf_counter()
+                net = graphed_network(width, *size, compile=compiled)
+                build_s = round(time.perf_counter() - started, 1)
+                for mode, ranker in rankers.items():
+                    row = bench_end_to_end(width, net, pile, ranker, tflops, args.repeats, args.cpu_repeats)
+                    rows.append({"ranking": mode, "network": "compiled" if compiled else "graph",
+                                 "build_s": build_s, **row})  # fmt: skip
+                    print(f"{width} ({mode}, {rows[-1]['network']}): {rows[-1]}", flush=True)
+                del net
                 torch.cuda.empty_cache()  # the benchmarked network is gone; free its memory
-                print(f"{width} ({mode}): {rows[-1]}", flush=True)
         print_table(info, posts, rows)
         result.update(postprocess=posts, end_to_end=rows, targets_ms=TARGETS_MS)
         write_json(args.json, result)  # already on disk should the variants overrun a timeout

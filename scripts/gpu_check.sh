@@ -7,8 +7,9 @@
 #   3. runs tests/test_postprocess_cuda.py (GPU result == CPU result on many maps) and
 #      tests/test_appliance_torch_cuda.py (the appliance's torch-cuda backend, GPU ranking),
 #      once per mode of the CUDA ranking (direct, graph);
-#   4. runs benchmarks/gpu.py (end-to-end latency, F100 and F25 at 512x512), unless
-#      GPU_CHECK_BENCHMARK=0 (scripts/lent_gpu_run.sh times it later, on a quiet machine).
+#   4. runs benchmarks/gpu.py (end-to-end latency, F100 and F25 at 512x512; its arguments from
+#      GPU_BENCHMARK_ARGS), unless GPU_CHECK_BENCHMARK=0 (scripts/lent_gpu_run.sh times it later,
+#      on a quiet machine).
 # Everything it writes goes to $OUT (default out/gpu_check): environment.txt, build logs,
 # pytest_MODE.log + junit_MODE.xml, benchmark.log + gpu.json, and summary.txt (one line per step).
 #
@@ -105,7 +106,7 @@ done
 
 if [ "${GPU_CHECK_BENCHMARK:-1}" = 1 ]; then
     step "benchmarks/gpu.py" 240 "$OUT/benchmark.log" \
-        "$PY" benchmarks/gpu.py --repeats 200 --cpu-repeats 20 --json "$OUT/gpu.json"
+        "$PY" benchmarks/gpu.py ${GPU_BENCHMARK_ARGS:---repeats 200 --cpu-repeats 20} --json "$OUT/gpu.json"
     sed -n '/^GPU post-processing alone/,$p' "$OUT/benchmark.log" | tee -a "$SUMMARY"
 fi
 

@@ -60,6 +60,11 @@ def config(tmp_path: Path, inference: str):
 def test_torch_cuda_is_a_backend_choice(tmp_path):
     c = config(tmp_path, 'backend = "torch-cuda"\ndevice = "cuda"\nfp16 = true\ntorch_checkpoint = "f25.pt"')
     assert (c.inference.backend, c.inference.device, c.inference.fp16) == ("torch-cuda", "cuda", True)
+    assert c.inference.torch_compile is False
+    compiled = config(
+        tmp_path, 'backend = "torch-cuda"\ndevice = "cuda"\ntorch_checkpoint = "f25.pt"\ntorch_compile = true'
+    )
+    assert compiled.inference.torch_compile is True
     assert c.inference.torch_checkpoint == str(tmp_path / "f25.pt")
     assert config(tmp_path, 'backend = "torch-cuda"\ndevice = "auto"\ntorch_checkpoint = "f25.pt"')
 
@@ -70,6 +75,11 @@ def test_torch_cuda_is_a_backend_choice(tmp_path):
         ('backend = "torch-cuda"\ndevice = "cuda"', r"inference.torch_checkpoint = '': .*'torch-cuda'"),
         ('backend = "torch-cuda"\ntorch_checkpoint = "f25.pt"', r"inference.device = 'cpu': .*'torch-cuda'"),
         ('backend = "torch_cuda"', r"inference.backend = 'torch_cuda': expected one of .*'torch-cuda'"),
+        ("torch_compile = true", r"inference.torch_compile = true: only for backend 'torch-cuda'"),
+        (
+            'backend = "torch-cuda"\ndevice = "cuda"\ntorch_checkpoint = "f25.pt"\ntorch_compile = "yes"',
+            r"inference.torch_compile",
+        ),
     ],
 )
 def test_torch_cuda_mistakes_are_named(tmp_path, inference, expected):
@@ -112,7 +122,9 @@ def test_gpu_maps_fall_back_to_the_cpu_ranking_without_the_cuda_module():
     assert gpu_ranker(GpuBackend()) is None
 
 
-def torch_cuda_predictor(model: Path, fp16: bool = True, tta_views: int = 1) -> Predictor:
+def torch_cuda_predictor(
+    model: Path, fp16: bool = True, tta_views: int = 1, compile: bool = False
+) -> Predictor:
     cfg = InferenceSection(
         model=str(model),
         backend="torch-cuda",
@@ -120,6 +132,7 @@ def torch_cuda_predictor(model: Path, fp16: bool = True, tta_views: int = 1) -> 
         fp16=fp16,
         torch_checkpoint=str(model.parent / "f25.pt"),
         tta_views=tta_views,
+        torch_compile=compile,
     )
     return Predictor(cfg, (128, 96))
 
@@ -173,3 +186,19 @@ def test_torch_cuda_tta_views_equal_the_cpu_torch_views(model):
     maps = torch_cuda_predictor(model, tta_views=4).predict(rgb)
     np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
     np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)
+
+
+@gpu
+def test_torch_cuda_compiled_maps_equal_the_cpu_torch_maps(model):
+    """inference.torch_compile: the compiled network captured in the graph gives the same maps."""
+    rgb = np.random.default_rng(7).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    cpu_cfg = InferenceSection(
+        model=str(model), backend="torch", torch_checkpoint=str(model.parent / "f25.pt")
+    )
+    cpu_maps = Predictor(cpu_cfg, (128, 96)).predict(rgb)
+    predictor = torch_cuda_predictor(model, compile=True)
+    assert predictor.describe()["torch_compile"] is True
+    for _ in range(2):
+        maps = predictor.predict(rgb)
+        np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
+        np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)

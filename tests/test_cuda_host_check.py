@@ -163,3 +163,23 @@ def test_replay_synthetic_pile(host_check: Path, tmp_path: Path, noise: float) -
     assert cpu.candidates
     replayed = replay(host_check, tmp_path, pile.boundaries, pile.occlusions, RankingParams(), seed=5)
     assert_identical(cpu, replayed, f"pile noise {noise}")
+
+
+def test_replay_grasp_rules(host_check: Path, tmp_path: Path) -> None:
+    """The device-side grasp: both methods, and both of choose_grasp's centroid tests (the window
+    search, and the transform when the margin's window exceeds the candidate's box)."""
+    y = np.ones((90, 120), np.float32)
+    y[20:60, 10:50] = 0.0  # a 40x40 square
+    yy, xx = np.mgrid[0:90, 0:120]
+    r = np.hypot(yy - 45, xx - 90)
+    y[(r >= 10) & (r <= 22)] = 0.0  # a ring: its centroid lies in the hole
+    z = np.zeros_like(y)
+    loose = dict(min_area=0, max_area=math.inf)
+    seen = set()
+    for margin, w2 in [(3.0, 1.0), (30.0, 1.0), (3.0, 0.0), (25.0, 0.0), (0.0, 0.0)]:
+        params = RankingParams(margin=margin, w2=w2, **loose)
+        cpu = rank(y, z, params, return_labels=True)
+        replayed = replay(host_check, tmp_path, y, z, params, seed=2)
+        assert_identical(cpu, replayed, f"margin {margin} w2 {w2}")
+        seen.add(cpu.grasp.method)
+    assert seen == {"centroid", "inscribed"}

@@ -214,3 +214,64 @@ def test_variants_only_run_end_to_end_on_a_cpu_stand_in(bench, monkeypatch, tmp_
     assert indices["replay_device"]["runs"] == bench.MIN_VARIANT_REPLAYS and indices["build_s"] >= 0
     printed = capsys.readouterr().out
     assert "\ninference variants" in printed and f"wrote {out}" in printed
+
+
+def test_end_to_end_table_runs_on_a_cpu_stand_in(bench, monkeypatch, tmp_path, capsys) -> None:
+    """main() --no-variants with the GPU pieces replaced by CPU stand-ins (the CPU hot path for the
+    CUDA ranking, the real seeded network on the CPU for the graph): every (network, ranking mode)
+    row reaches the JSON and the table."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from edge.postprocess import rank
+
+    class CpuGraph:
+        def __init__(
+            self, width: str, height: int, width_px: int, unpool: str = "mask", compile: bool = False
+        ):
+            torch.manual_seed(0)
+            self.model = bench.build_network("bicameral", width).eval()
+            self.input = torch.zeros(height, width_px, 3, dtype=torch.uint8)
+            self.boundaries = torch.zeros(height, width_px)
+            self.occlusions = torch.zeros(height, width_px)
+
+        def upload(self, array: np.ndarray) -> None:
+            self.input.copy_(torch.from_numpy(array))
+
+        def replay(self) -> None:
+            with torch.no_grad():
+                y, z = self.model(self.input.permute(2, 0, 1)[None].float() / 255)
+            self.boundaries.copy_(torch.sigmoid(y[0, 0]))
+            self.occlusions.copy_(torch.sigmoid(z[0, 0]))
+
+    class CpuRanker:
+        def __init__(self, graph: bool = False) -> None:
+            self.graph = graph
+            self.last_device_ms = 0.1
+            self.last_component_count = 0
+            self._native = SimpleNamespace(rank_device=lambda *args: None)
+
+        def rank(self, y, z, params=None, return_labels=False, stream=None):
+            return rank(np.asarray(y), np.asarray(z), params, return_labels=return_labels)
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *args: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda *args: SimpleNamespace(cuda_stream=0))
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self, *args, **kwargs: self)
+    monkeypatch.setattr(bench, "cuda_available", lambda: (True, "stand-in"))
+    monkeypatch.setattr(bench, "CudaRanker", CpuRanker)
+    monkeypatch.setattr(bench, "machine", lambda: {"gpu": "CPU stand-in"})
+    monkeypatch.setattr(bench, "matmul_tflops", lambda: 100.0)
+    monkeypatch.setattr(bench, "graphed_network", CpuGraph)
+    out = tmp_path / "e2e.json"
+    argv = ["--no-variants", "--widths", "F25", "--size", "64", "--repeats", "2", "--cpu-repeats", "1"]
+    assert bench.main([*argv, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["postprocess"]) == {"direct", "graph"}
+    rows = [(r["width"], r["network"], r["ranking"]) for r in result["end_to_end"]]
+    assert rows == [("F25", n, m) for n in ("graph", "compiled") for m in ("direct", "graph")]
+    printed = capsys.readouterr().out
+    assert "GPU post-processing alone (graph ranking)" in printed and "compiled" in printed

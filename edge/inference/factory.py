@@ -47,7 +47,7 @@ def load_backend(cfg: InferenceSection, input_shape: tuple[int, int, int, int]) 
     if name == "torch-cuda":
         from edge.inference.torch_backend import TorchCudaBackend
 
-        return TorchCudaBackend(cfg.torch_checkpoint, input_shape, cfg.fp16)
+        return TorchCudaBackend(cfg.torch_checkpoint, input_shape, cfg.fp16, compile=cfg.torch_compile)
     raise InferenceError(
         f"inference.backend = {name!r}: expected onnxruntime, tensorrt, torch, torch-cuda or auto"
     )

@@ -48,7 +48,8 @@ class TorchBackend(InferenceBackend):
 
 
 class TorchCudaBackend(InferenceBackend):
-    """PyTorch on an x86 GPU server: fp16 (`inference.fp16`, else fp32), channels-last, one CUDA graph.
+    """PyTorch on an x86 GPU server: fp16 (`inference.fp16`, else fp32), channels-last, one CUDA graph,
+    optionally compiled first (`inference.torch_compile`).
 
     The graph is captured once for the configured input size (bicameral.graphed, the same code
     benchmarks/gpu.py times), so a frame costs one host->GPU copy and one graph replay.
@@ -59,7 +60,13 @@ class TorchCudaBackend(InferenceBackend):
     name = "torch-cuda"
     keeps_maps_on_gpu = True
 
-    def __init__(self, checkpoint: str, input_shape: tuple[int, int, int, int], fp16: bool = True):
+    def __init__(
+        self,
+        checkpoint: str,
+        input_shape: tuple[int, int, int, int],
+        fp16: bool = True,
+        compile: bool = False,
+    ):
         try:
             import torch
 
@@ -84,10 +91,16 @@ class TorchCudaBackend(InferenceBackend):
         self.precision = "fp16" if fp16 else "fp32"
         try:
             self.net = GraphedNetwork(
-                model, self.input_shape[1:], torch.float16 if fp16 else torch.float32, device="cuda"
+                model,
+                self.input_shape[1:],
+                torch.float16 if fp16 else torch.float32,
+                device="cuda",
+                compile=compile,
             )
-        except RuntimeError as exc:  # capture or out-of-memory errors
-            raise InferenceError(f"torch-cuda: capturing the CUDA graph failed: {exc}") from exc
+        except Exception as exc:  # capture, out-of-memory or (torch.compile) compiler errors
+            what = "compiling and capturing" if compile else "capturing"
+            raise InferenceError(f"torch-cuda: {what} the CUDA graph failed: {exc}") from exc
+        self.compiled = compile
 
     def infer_device(self, tensor: np.ndarray):
         """(boundaries, occlusions) as float32 HxW torch CUDA tensors, valid until the next call."""
@@ -112,6 +125,7 @@ class TorchCudaBackend(InferenceBackend):
             "device": self.torch.cuda.get_device_name(0),
             "precision": self.precision,
             "cuda_graph": list(self.input_shape),
+            "torch_compile": self.compiled,
         }
 
     def close(self) -> None:

@@ -17,8 +17,10 @@
 //   sort       stable radix sort of the pairs by component: raster order within a component
 //   score      per candidate, the contour terms summed sequentially in raster order (the
 //              CPU's order, so s1 is the same double); s2, score; stable descending sort
-//   gather     ranked records; the best candidate's bounding-box bit mask
-//   -- host copies counts, the first records and the mask together (second and last sync) --
+//   gather     ranked records
+//   grasp      the best candidate's distance transform (Meijster: columns, then rows), its
+//              first maximum and the centroid test: the two facts of the grasp rule
+//   -- host copies the counts with the grasp's facts and the first records (second and last sync) --
 // Graph mode (CudaRanker(device, true)): the same launches, captured once per input (map
 // addresses, size, parameters) into one CUDA graph and replayed, with no synchronisation
 // between labelling and ranking: the component- and pair-sized steps run over their capacities
@@ -177,11 +179,22 @@ __global__ void gather_kernel(int64_t items, Components c, const unsigned long l
     if (r < items && r < static_cast<int64_t>(scalars[3])) gather_record(r, c, records);
 }
 
-__global__ void best_box_mask_kernel(int64_t words, int64_t width, const int32_t* labels,
-                                     const unsigned long long* scalars, const CandidateRecord* records,
-                                     uint32_t* mask) {
-    const int64_t w = thread_x();
-    if (w < words) best_box_mask_word(w, width, labels, scalars, records, mask);
+__global__ void grasp_columns_kernel(int64_t columns, int64_t width, const int32_t* labels,
+                                     const unsigned long long* scalars, const CandidateRecord* records, int64_t* g2) {
+    const int64_t x = thread_x();
+    if (x < columns) grasp_column(x, width, labels, scalars, records, g2);
+}
+
+__global__ void grasp_rows_kernel(int64_t rows, unsigned long long* scalars, const CandidateRecord* records,
+                                  const int64_t* g2, int64_t* s, int64_t* t, int64_t* row_best) {
+    const int64_t y = thread_x();
+    if (y < rows) grasp_row(y, scalars, records, g2, s, t, row_best);
+}
+
+__global__ void grasp_pick_kernel(int64_t width, int64_t height, double margin, const int32_t* labels,
+                                  unsigned long long* scalars, const CandidateRecord* records,
+                                  const int64_t* row_best) {
+    grasp_pick(width, height, margin, labels, scalars, records, row_best);
 }
 
 __global__ void cpu_labels_kernel(int64_t pixels, const int32_t* labels, Components c, int32_t* out) {
@@ -229,11 +242,12 @@ CudaRanker::CudaRanker(int device, bool graph_mode) : device_(device), graph_mod
                                     std::to_string(device));
     }
     DeviceGuard guard(device_);
-    check(cudaMallocHost(reinterpret_cast<void**>(&host_scalars_), 4 * sizeof(unsigned long long)),
+    check(cudaMallocHost(reinterpret_cast<void**>(&host_scalars_), kScalarCount * sizeof(unsigned long long)),
           "cudaMallocHost(scalars)");
     check(cudaMallocHost(reinterpret_cast<void**>(&host_records_), kRecordsInFirstCopy * sizeof(CandidateRecord)),
           "cudaMallocHost(records)");
-    check(cudaMalloc(reinterpret_cast<void**>(&scalars_), 4 * sizeof(unsigned long long)), "cudaMalloc(scalars)");
+    check(cudaMalloc(reinterpret_cast<void**>(&scalars_), kScalarCount * sizeof(unsigned long long)),
+          "cudaMalloc(scalars)");
     check(cudaEventCreate(&start_), "cudaEventCreate");
     check(cudaEventCreate(&stop_), "cudaEventCreate");
 }
@@ -246,7 +260,7 @@ CudaRanker::~CudaRanker() {
         cudaFree(cub_temp_);
         cudaFreeHost(host_scalars_);
         cudaFreeHost(host_records_);
-        cudaFreeHost(host_box_mask_);
+        release_grasp();
         drop_graphs();
         if (capture_stream_) cudaStreamDestroy(capture_stream_);
         cudaEventDestroy(start_);
@@ -258,12 +272,9 @@ CudaRanker::~CudaRanker() {
 void CudaRanker::release() {
     void* buffers[] = {parent_,        labels_,        is_root_,        dense_,          pair_count_,
                        pair_offset_,   flags_,         staging_,        comp_block_,     records_,
-                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_, box_mask_};
+                       pair_keys_in_,  pair_keys_out_, pair_terms_in_,  pair_terms_out_};
     for (void* b : buffers) cudaFree(b);
-    cudaFreeHost(host_box_mask_);
     cudaFreeHost(host_labels_);
-    box_mask_ = nullptr;
-    host_box_mask_ = nullptr;
     host_labels_ = nullptr;
     ++workspace_generation_;  // a captured graph points into the old buffers
     drop_graphs();
@@ -290,9 +301,6 @@ void CudaRanker::reserve_pixels(int64_t pixels) {
     device_alloc(reinterpret_cast<float**>(&staging_), 2 * pixels, "cudaMalloc(staging)");
     check(cudaMalloc(&comp_block_, Components::bytes(comps)), "cudaMalloc(components)");
     device_alloc(&records_, comps, "cudaMalloc(records)");
-    device_alloc(&box_mask_, box_mask_words(pixels), "cudaMalloc(box mask)");
-    check(cudaMallocHost(reinterpret_cast<void**>(&host_box_mask_), box_mask_words(pixels) * sizeof(uint32_t)),
-          "cudaMallocHost(box mask)");
     pixel_capacity_ = pixels;
     comp_capacity_ = comps;
 }
@@ -320,6 +328,32 @@ void CudaRanker::reserve_temp(size_t bytes) {
     ++workspace_generation_;
     check(cudaMalloc(&cub_temp_, bytes), "cudaMalloc(cub temp)");
     cub_temp_bytes_ = bytes;
+}
+
+void CudaRanker::release_grasp() {
+    for (void* b : {static_cast<void*>(grasp_g2_), static_cast<void*>(grasp_s_), static_cast<void*>(grasp_t_),
+                    static_cast<void*>(grasp_row_best_)}) {
+        cudaFree(b);
+    }
+    grasp_g2_ = grasp_s_ = grasp_t_ = grasp_row_best_ = nullptr;
+    grasp_box_capacity_ = grasp_row_capacity_ = 0;
+}
+
+void CudaRanker::reserve_grasp(int64_t height, int64_t width) {
+    // Any bounding box fits the image; padded by one pixel on each side.
+    const int64_t box = (height + 2) * (width + 2);
+    const int64_t rows = height + 2;
+    if (box <= grasp_box_capacity_ && rows <= grasp_row_capacity_) return;
+    const int64_t box_capacity = std::max(box, grasp_box_capacity_);
+    const int64_t row_capacity = std::max(rows, grasp_row_capacity_);
+    release_grasp();
+    ++workspace_generation_;
+    device_alloc(&grasp_g2_, box_capacity, "cudaMalloc(grasp transform)");
+    device_alloc(&grasp_s_, box_capacity, "cudaMalloc(grasp scratch)");
+    device_alloc(&grasp_t_, box_capacity, "cudaMalloc(grasp scratch)");
+    device_alloc(&grasp_row_best_, 2 * row_capacity, "cudaMalloc(grasp rows)");
+    grasp_box_capacity_ = box_capacity;
+    grasp_row_capacity_ = row_capacity;
 }
 
 CudaRankOutput CudaRanker::rank_host(const void* y, const void* z, MapDtype y_dtype, MapDtype z_dtype,
@@ -434,29 +468,31 @@ void CudaRanker::enqueue_ranking(const RankingSizes& sizes, int64_t height, int6
                                                      comps.ids_out, static_cast<int>(sizes.components), 0, 64, stream),
           "cub sort (ranking)");
     gather_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, comps, scalars_, records_);
-    const int64_t words = box_mask_words(pixels);
-    best_box_mask_kernel<<<blocks_for(words, kThreads), kThreads, 0, stream>>>(words, width, labels_, scalars_,
-                                                                               records_, box_mask_);
+    // The grasp's facts on the device (kernel_bodies.cuh grasp_*), sized for the largest box.
+    grasp_columns_kernel<<<blocks_for(width + 2, kThreads), kThreads, 0, stream>>>(width + 2, width, labels_, scalars_,
+                                                                                  records_, grasp_g2_);
+    grasp_rows_kernel<<<blocks_for(height + 2, kThreads), kThreads, 0, stream>>>(
+        height + 2, scalars_, records_, grasp_g2_, grasp_s_, grasp_t_, grasp_row_best_);
+    grasp_pick_kernel<<<1, 1, 0, stream>>>(width, height, params.margin, labels_, scalars_, records_,
+                                           grasp_row_best_);
     if (labels_dst) {
         cpu_labels_kernel<<<flat_blocks, kThreads, 0, stream>>>(pixels, labels_, comps, is_root_);
     }
     check(cudaGetLastError(), "ranking kernels");
-    // One round trip: the counts, the first records and the best candidate's box mask together
-    // (the mask's size is fixed by the image, so nothing waits for the kept count).
-    check(cudaMemcpyAsync(host_scalars_, scalars_, 4 * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+    // One round trip: the counts with the grasp's facts, and the first records.
+    check(cudaMemcpyAsync(host_scalars_, scalars_, kScalarCount * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                          stream),
           "cudaMemcpy(counts)");
     check(cudaMemcpyAsync(host_records_, records_, sizes.first_records * sizeof(CandidateRecord),
                           cudaMemcpyDeviceToHost, stream),
           "cudaMemcpy(records)");
-    check(cudaMemcpyAsync(host_box_mask_, box_mask_, words * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream),
-          "cudaMemcpy(best box mask)");
     if (labels_dst) {
         check(cudaMemcpyAsync(labels_dst, is_root_, pixels * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
               "cudaMemcpy(labels)");
     }
 }
 
-binpick::RankingResult CudaRanker::collect(int64_t first_records, double margin, cudaStream_t stream) {
+binpick::RankingResult CudaRanker::collect(int64_t first_records, cudaStream_t stream) {
     const auto kept = static_cast<int64_t>(host_scalars_[3]);
     std::vector<CandidateRecord> ranked(static_cast<size_t>(kept));
     std::copy(host_records_, host_records_ + std::min(kept, first_records), ranked.begin());
@@ -466,9 +502,7 @@ binpick::RankingResult CudaRanker::collect(int64_t first_records, double margin,
               "cudaMemcpy(more records)");
         check(cudaStreamSynchronize(stream), "more records");
     }
-    std::vector<int32_t> best_crop;
-    if (kept > 0) best_crop = crop_from_box_mask(ranked.front(), host_box_mask_);
-    return finish_on_host(ranked, best_crop, margin);
+    return finish_on_host(ranked, host_scalars_);
 }
 
 CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t height, int64_t width,
@@ -483,6 +517,7 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
     }
     DeviceGuard guard(device_);
     reserve_pixels(pixels);
+    reserve_grasp(height, width);
     if (graph_mode_) return rank_graphed(y, z, height, width, params, stream, labels_out);
 
     check(cudaEventRecord(start_, stream), "cudaEventRecord");
@@ -507,7 +542,7 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
     check(cudaEventRecord(stop_, stream), "cudaEventRecord");
     check(cudaStreamSynchronize(stream), "ranking");
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
-    out.result = collect(sizes.first_records, params.margin, stream);
+    out.result = collect(sizes.first_records, stream);
     return out;
 }
 
@@ -594,7 +629,7 @@ CudaRankOutput CudaRanker::rank_graphed(const MapView& y, const MapView& z, int6
     check(cudaEventElapsedTime(&out.device_ms, start_, stop_), "cudaEventElapsedTime");
     out.n_components = static_cast<int64_t>(host_scalars_[0]);
     if (labels_out) std::copy(host_labels_, host_labels_ + pixels, labels_out);
-    out.result = collect(sizes.first_records, params.margin, stream);
+    out.result = collect(sizes.first_records, stream);
     return out;
 }
 

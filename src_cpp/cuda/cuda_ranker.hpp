@@ -1,10 +1,11 @@
 // GPU twin of the CPU hot path: maps on the device in, the CPU path's RankingResult out.
 //
 // Labelling, statistics, contour terms, extents, area filter, scores and both sorts run
-// on the GPU; the host receives, in one copy, the counts, the per-candidate records and a bit
-// mask of the best candidate over its bounding box, and finishes with the CPU path's own code
-// (principal angle from exact integer moments, exact distance transform for the grasp),
-// so the result equals `binpick::rank_candidates`'.
+// on the GPU, and so does the grasp's distance transform (by the CPU path's own geometry,
+// hotpath/grasp_geometry.hpp); the host receives, in one copy, the counts, the grasp's two
+// facts and the per-candidate records, and finishes with the CPU path's own code (principal
+// angle from exact integer moments, binpick::grasp_result), so the result equals
+// `binpick::rank_candidates`'.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -78,7 +79,9 @@ private:
     void enqueue_ranking(const RankingSizes& sizes, int64_t height, int64_t width,
                          const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_dst);
     size_t ranking_temp_bytes(const RankingSizes& sizes);
-    binpick::RankingResult collect(int64_t first_records, double margin, cudaStream_t stream);
+    binpick::RankingResult collect(int64_t first_records, cudaStream_t stream);
+    void reserve_grasp(int64_t height, int64_t width);
+    void release_grasp();
     CudaRankOutput rank_graphed(const MapView& y, const MapView& z, int64_t height, int64_t width,
                                 const binpick::RankingParams& params, cudaStream_t stream, int32_t* labels_out);
     cudaGraphExec_t graph_for(const GraphKey& key, const RankingSizes& sizes, const MapView& y, const MapView& z,
@@ -112,16 +115,22 @@ private:
     double* pair_terms_in_ = nullptr;
     double* pair_terms_out_ = nullptr;
     CandidateRecord* records_ = nullptr;
-    uint32_t* box_mask_ = nullptr;  // the best candidate's box mask (best_box_mask_word)
-    // Scalars: [0] components, [1] pairs, [2] largest kept area, [3] kept count.
+    // The grasp's distance transform (kernel_bodies.cuh grasp_*): squared column distances and
+    // the row pass's scratch over the padded box, and each row's first maximum.
+    int64_t* grasp_g2_ = nullptr;
+    int64_t* grasp_s_ = nullptr;
+    int64_t* grasp_t_ = nullptr;
+    int64_t* grasp_row_best_ = nullptr;
+    int64_t grasp_box_capacity_ = 0;
+    int64_t grasp_row_capacity_ = 0;
+    // Scalars: ScalarIndex (ranking_records.hpp).
     unsigned long long* scalars_ = nullptr;
     void* cub_temp_ = nullptr;
     size_t cub_temp_bytes_ = 0;
-    // Pinned host mirror of the scalars, the first records and the box mask: copied back together
+    // Pinned host mirror of the scalars (ScalarIndex) and the first records: copied back together
     // after the ranking, with one synchronisation.
     unsigned long long* host_scalars_ = nullptr;
     CandidateRecord* host_records_ = nullptr;
-    uint32_t* host_box_mask_ = nullptr;
     int32_t* host_labels_ = nullptr;  // graph mode: pinned landing place of the labels
     bool graph_mode_ = false;
     cudaStream_t capture_stream_ = nullptr;

@@ -88,7 +88,7 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     }
     std::exclusive_scan(is_root.begin(), is_root.end(), dense.begin(), 0);
     std::exclusive_scan(pair_count.begin(), pair_count.end(), pair_offset.begin(), 0);
-    unsigned long long scalars[4];
+    unsigned long long scalars[bc::kScalarCount] = {};
     bc::count_scalars(pixels, dense.data(), is_root.data(), pair_offset.data(), pair_count.data(), scalars);
     for (int64_t p = 0; p < pixels; ++p) bc::relabel_pixel(p, parent.data(), dense.data(), labels.data());
     const auto n = static_cast<int64_t>(scalars[0]);
@@ -138,14 +138,16 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     std::vector<bc::CandidateRecord> ranked(static_cast<size_t>(kept));
     for (int64_t r = 0; r < kept; ++r) bc::gather_record(r, c, ranked.data());
     for (int64_t p = 0; p < pixels; ++p) bc::cpu_label_pixel(p, labels.data(), c, cpu_labels.data());
-    // The best candidate's box mask, as the GPU computes it, and the crop the host rebuilds from it.
-    std::vector<uint32_t> box_mask(static_cast<size_t>(bc::box_mask_words(pixels)), 0xdeadbeefu);
-    for (int64_t w = 0; w < bc::box_mask_words(pixels); ++w) {
-        bc::best_box_mask_word(w, width, labels.data(), scalars, ranked.data(), box_mask.data());
+    // The grasp's facts, as the GPU finds them: columns, rows (each with its own scratch), pick.
+    const size_t box_capacity = static_cast<size_t>((height + 2) * (width + 2));
+    std::vector<int64_t> g2(box_capacity, -7), s(box_capacity, -7), t(box_capacity, -7),
+        row_best(static_cast<size_t>(2 * (height + 2)), -7);
+    for (int64_t x = 0; x < width + 2; ++x) bc::grasp_column(x, width, labels.data(), scalars, ranked.data(), g2.data());
+    for (int64_t y = 0; y < height + 2; ++y) {
+        bc::grasp_row(y, scalars, ranked.data(), g2.data(), s.data(), t.data(), row_best.data());
     }
-    std::vector<int32_t> crop;
-    if (kept > 0) crop = bc::crop_from_box_mask(ranked.front(), box_mask.data());
-    return bc::finish_on_host(ranked, crop, params.margin);
+    bc::grasp_pick(width, height, params.margin, labels.data(), scalars, ranked.data(), row_best.data());
+    return bc::finish_on_host(ranked, scalars);
 }
 
 }  // namespace

@@ -30,17 +30,7 @@ binpick::ComponentStats stats_of(const CandidateRecord& r) {
 
 }  // namespace
 
-std::vector<int32_t> crop_from_box_mask(const CandidateRecord& best, const uint32_t* mask) {
-    const int64_t box_pixels = (int64_t{best.max_x} - best.min_x + 1) * (int64_t{best.max_y} - best.min_y + 1);
-    std::vector<int32_t> crop(static_cast<size_t>(box_pixels), 0);
-    for (int64_t r = 0; r < box_pixels; ++r) {
-        if ((mask[r / 32] >> (r % 32)) & 1u) crop[static_cast<size_t>(r)] = best.component;
-    }
-    return crop;
-}
-
-binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked,
-                                      const std::vector<int32_t>& best_crop, double margin) {
+binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked, const unsigned long long* scalars) {
     binpick::RankingResult res;
     res.candidates.resize(ranked.size());
     for (std::size_t i = 0; i < ranked.size(); ++i) {
@@ -57,13 +47,9 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
         c.minor_px = r.max_b - r.min_b + 1.0;
     }
     if (ranked.empty()) return res;
-
-    // The CPU's choose_grasp on the best candidate's crop of the component labels.
-    const CandidateRecord& best_record = ranked.front();
-    const int64_t crop_w = best_record.max_x - best_record.min_x + 1;
-    const int64_t crop_h = best_record.max_y - best_record.min_y + 1;
-    res.grasp = binpick::choose_grasp(res.candidates.front(), best_crop.data(), crop_h, crop_w,
-                                      best_record.component, best_record.min_x, best_record.min_y, margin);
+    res.grasp = binpick::grasp_result(res.candidates.front(), scalars[kScalarNearBorder] != 0,
+                                      static_cast<int64_t>(scalars[kScalarInscribedX]),
+                                      static_cast<int64_t>(scalars[kScalarInscribedY]));
     return res;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "hotpath/grasp_geometry.hpp"
 #include "pixel_ops.cuh"
 #include "ranking_records.hpp"
 
@@ -434,26 +435,98 @@ BP_HD void gather_record(int64_t r, const Components& c, CandidateRecord* record
     records[r] = rec;
 }
 
-// Word `word` of the best candidate's box mask: bit b says whether pixel 32*word + b of its
-// bounding box (row-major inside the box) belongs to the best candidate. The host rebuilds the
-// grasp's crop from it (crop_from_box_mask), so the crop travels in the same device->host copy
-// as the counts and the records: one round trip after the ranking instead of two.
-BP_HD void best_box_mask_word(int64_t word, int64_t width, const int32_t* labels, const unsigned long long* scalars,
-                              const CandidateRecord* records, uint32_t* mask) {
-    if (scalars[3] == 0) return;  // no kept candidate: no grasp, nothing to crop
+// The grasp on the device: the two facts binpick::grasp_result turns on (grasp.hpp), found by
+// the CPU path's own geometry (hotpath/grasp_geometry.hpp) so that only they come back, in
+// scalars[kScalarNearBorder..kScalarInscribedY], with the counts.
+//   grasp_column  per column of the best candidate's padded box: Meijster phase 1, squared
+//   grasp_row     per row: phase 2 (lower_envelope_row), the row's first maximum, and the
+//                 squared distance at the centroid's pixel
+//   grasp_pick    one thread: the centroid test (window search or transform, as choose_grasp
+//                 decides) and the first maximum in raster order (the inscribed-circle centre)
+struct GraspBox {
+    int64_t x, y, w, h;  // the bounding box padded by one pixel, as binpick::candidate_distance
+};
+
+BP_HD GraspBox grasp_box(const CandidateRecord& best) {
+    return {int64_t{best.min_x} - 1, int64_t{best.min_y} - 1, int64_t{best.max_x} - best.min_x + 3,
+            int64_t{best.max_y} - best.min_y + 3};
+}
+
+BP_HD void grasp_column(int64_t x, int64_t width, const int32_t* labels, const unsigned long long* scalars,
+                        const CandidateRecord* records, int64_t* g2) {
+    if (scalars[kScalarKept] == 0) return;
     const CandidateRecord& best = records[0];
-    const int64_t box_w = int64_t{best.max_x} - best.min_x + 1;
-    const int64_t box_pixels = box_w * (int64_t{best.max_y} - best.min_y + 1);
-    const int64_t first = word * 32;
-    if (first >= box_pixels) return;
-    uint32_t bits = 0;
-    for (int b = 0; b < 32 && first + b < box_pixels; ++b) {
-        const int64_t r = first + b;
-        const int64_t x = best.min_x + r % box_w;
-        const int64_t y = best.min_y + r / box_w;
-        if (labels[y * width + x] == best.component) bits |= 1u << b;
+    const GraspBox b = grasp_box(best);
+    if (x >= b.w) return;
+    // Down: run length of candidate pixels ending here; the padding ring is outside.
+    int64_t g = 0;
+    g2[x] = 0;
+    for (int64_t y = 1; y < b.h - 1; ++y) {
+        const bool member = x >= 1 && x < b.w - 1 && labels[(y + b.y) * width + (x + b.x)] == best.component;
+        g = member ? g + 1 : 0;
+        g2[y * b.w + x] = g;
     }
-    mask[word] = bits;
+    g2[(b.h - 1) * b.w + x] = 0;
+    // Up: the nearer of the two ends, squared for phase 2.
+    int64_t below = 0;
+    for (int64_t y = b.h - 2; y >= 1; --y) {
+        const int64_t down = g2[y * b.w + x];
+        const int64_t v = down < below + 1 ? down : below + 1;
+        g2[y * b.w + x] = v * v;
+        below = v;
+    }
+}
+
+BP_HD void grasp_row(int64_t y, unsigned long long* scalars, const CandidateRecord* records, const int64_t* g2,
+                     int64_t* s, int64_t* t, int64_t* row_best) {
+    if (scalars[kScalarKept] == 0) return;
+    const CandidateRecord& best = records[0];
+    const GraspBox b = grasp_box(best);
+    if (y >= b.h) return;
+    const int64_t cx = binpick::centroid_pixel(best.sum_x, best.area) - b.x;
+    const int64_t cy = binpick::centroid_pixel(best.sum_y, best.area) - b.y;
+    int64_t best_d = 0, best_u = 0;  // the padding rows: all 0, first maximum at u = 0
+    if (y >= 1 && y < b.h - 1) {
+        best_d = -1;
+        int64_t at_centroid = -1;
+        // u arrives from b.w - 1 down to 0: ">=" keeps the leftmost of equal maxima.
+        binpick::lower_envelope_row(g2 + y * b.w, b.w, s + y * b.w, t + y * b.w, [&](int64_t u, int64_t d2) {
+            if (d2 >= best_d) {
+                best_d = d2;
+                best_u = u;
+            }
+            if (u == cx) at_centroid = d2;
+        });
+        if (y == cy) scalars[kScalarCentroidSqDist] = static_cast<unsigned long long>(at_centroid);
+    }
+    row_best[2 * y] = best_d;
+    row_best[2 * y + 1] = best_u;
+}
+
+BP_HD void grasp_pick(int64_t width, int64_t height, double margin, const int32_t* labels,
+                      unsigned long long* scalars, const CandidateRecord* records, const int64_t* row_best) {
+    if (scalars[kScalarKept] == 0) return;
+    const CandidateRecord& best = records[0];
+    const GraspBox b = grasp_box(best);
+    const int64_t cx = binpick::centroid_pixel(best.sum_x, best.area);
+    const int64_t cy = binpick::centroid_pixel(best.sum_y, best.area);
+    // choose_grasp's test, by its own rule: a window search unless the window exceeds the box.
+    const double window = (2.0 * floor(margin) + 1.0) * (2.0 * floor(margin) + 1.0);
+    const double box = static_cast<double>(b.w) * static_cast<double>(b.h);
+    const bool near_border =
+        window <= box ? binpick::near_candidate_border(labels, height, width, best.component, cx, cy, margin)
+                      : !(sqrt(static_cast<double>(scalars[kScalarCentroidSqDist])) > margin);
+    int64_t best_d = -1, bx = 0, by = 0;
+    for (int64_t y = 0; y < b.h; ++y) {
+        if (row_best[2 * y] > best_d) {
+            best_d = row_best[2 * y];
+            bx = row_best[2 * y + 1];
+            by = y;
+        }
+    }
+    scalars[kScalarNearBorder] = near_border ? 1 : 0;
+    scalars[kScalarInscribedX] = static_cast<unsigned long long>(bx + b.x);
+    scalars[kScalarInscribedY] = static_cast<unsigned long long>(by + b.y);
 }
 
 // The CPU path's label image: kept candidates 1..N in raster order, 0 elsewhere.

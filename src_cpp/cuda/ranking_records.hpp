@@ -34,19 +34,23 @@ struct CandidateRecord {
     double max_b;
 };
 
-// 32-bit words of the best candidate's box mask (best_box_mask_word) for an image of `pixels`
-// pixels: enough for any bounding box, so the copy's size is known before the ranking runs.
-inline int64_t box_mask_words(int64_t pixels) { return (pixels + 31) / 32; }
-
-// The best candidate's bounding-box crop of the labels, rebuilt from its box mask: the
-// candidate's component number where the bit is set, 0 elsewhere. choose_grasp only asks
-// whether a pixel is the candidate's, so this crop gives the grasp the full label crop gives.
-std::vector<int32_t> crop_from_box_mask(const CandidateRecord& best, const uint32_t* mask);
+// The device scalars, copied back together after the ranking: the counts, then the grasp's
+// two facts (kernel_bodies.cuh grasp_*) for binpick::grasp_result.
+enum ScalarIndex : int {
+    kScalarComponents = 0,      // before the area filter
+    kScalarPairs = 1,           // (boundary pixel, touching component) pairs
+    kScalarLargest = 2,         // largest kept area
+    kScalarKept = 3,            // kept candidates
+    kScalarNearBorder = 4,      // 1: the best candidate's centroid pixel is within the margin of its border
+    kScalarInscribedX = 5,      // its inscribed-circle centre, image pixels
+    kScalarInscribedY = 6,
+    kScalarCentroidSqDist = 7,  // squared distance transform at the centroid pixel
+    kScalarCount = 8
+};
 
 // Finishes the ranking on the host exactly as the CPU path does: candidate fields from the
-// records (angle from exact integer moments) and the grasp from the best candidate's
-// bounding-box crop of the component labels (`best_crop`, row-major, its bbox size).
-binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked,
-                                      const std::vector<int32_t>& best_crop, double margin);
+// records (angle from exact integer moments) and the grasp by the CPU's rule
+// (binpick::grasp_result) from the facts the device found (`scalars`, ScalarIndex).
+binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked, const unsigned long long* scalars);
 
 }  // namespace binpick_cuda

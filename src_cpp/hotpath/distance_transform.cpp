@@ -1,18 +1,9 @@
 #include "distance_transform.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <vector>
 
 namespace binpick {
-namespace {
-
-inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {  // b > 0
-    std::int64_t q = a / b;
-    if ((a % b != 0) && (a < 0)) --q;
-    return q;
-}
-
-}  // namespace
 
 CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t /*height*/, std::int64_t width,
                                      std::int32_t label, std::int64_t min_x, std::int64_t min_y,
@@ -41,55 +32,19 @@ CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t /*
         for (std::int64_t x = 1; x < bw - 1; ++x) row[x] = std::min(row[x], below[x] + 1);
     }
 
-    // Phase 2: per row, lower envelope of the parabolas (x - i)^2 + g(i)^2.
+    // Phase 2: per row, lower envelope of the parabolas (x - i)^2 + g(i)^2 (grasp_geometry.hpp,
+    // shared with the CUDA ranking's device-side grasp).
     out.sq_dist.assign(g.size(), 0);
     std::vector<std::int64_t> s(static_cast<std::size_t>(bw)), t(static_cast<std::size_t>(bw)), g2(s.size());
     for (std::int64_t y = 1; y < bh - 1; ++y) {
         const std::int32_t* gy = g.data() + y * bw;
         for (std::int64_t x = 0; x < bw; ++x) g2[x] = static_cast<std::int64_t>(gy[x]) * gy[x];
-        const std::int64_t* gr = g2.data();
-        auto f = [gr](std::int64_t x, std::int64_t i) { return (x - i) * (x - i) + gr[i]; };
-        auto sep = [gr](std::int64_t i, std::int64_t u) {
-            return floor_div(u * u - i * i + gr[u] - gr[i], 2 * (u - i));
-        };
-        std::int64_t q = 0;
-        s[0] = 0;
-        t[0] = 0;
-        for (std::int64_t u = 1; u < bw; ++u) {
-            while (q >= 0 && f(t[q], s[q]) > f(t[q], u)) --q;
-            if (q < 0) {
-                q = 0;
-                s[0] = u;
-            } else {
-                const std::int64_t w = 1 + sep(s[q], u);
-                if (w < bw) {
-                    ++q;
-                    s[q] = u;
-                    t[q] = w;
-                }
-            }
-        }
         std::int64_t* out_row = out.sq_dist.data() + y * bw;
-        for (std::int64_t u = bw - 1; u >= 0; --u) {
-            out_row[u] = f(u, s[q]);
-            if (u == t[q]) --q;
-        }
+        lower_envelope_row(g2.data(), bw, s.data(), t.data(), [out_row](std::int64_t u, std::int64_t d2) {
+            out_row[u] = d2;
+        });
     }
     return out;
-}
-
-bool near_candidate_border(const std::int32_t* labels, std::int64_t height, std::int64_t width,
-                           std::int32_t label, std::int64_t x, std::int64_t y, double radius) {
-    const auto r = static_cast<std::int64_t>(std::floor(radius));
-    for (std::int64_t dy = -r; dy <= r; ++dy) {
-        for (std::int64_t dx = -r; dx <= r; ++dx) {
-            if (std::sqrt(static_cast<double>(dx * dx + dy * dy)) > radius) continue;
-            const std::int64_t qx = x + dx, qy = y + dy;
-            if (qx < 0 || qy < 0 || qx >= width || qy >= height) return true;
-            if (labels[qy * width + qx] != label) return true;
-        }
-    }
-    return false;
 }
 
 }  // namespace binpick

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "grasp_geometry.hpp"  // near_candidate_border, lower_envelope_row
+
 namespace binpick {
 
 struct CandidateDistance {
@@ -23,11 +25,5 @@ struct CandidateDistance {
 CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t height, std::int64_t width,
                                      std::int32_t label, std::int64_t min_x, std::int64_t min_y,
                                      std::int64_t max_x, std::int64_t max_y);
-
-// True when some pixel within Euclidean distance `radius` of (x, y) -- the pixel
-// itself included -- is outside the candidate or outside the image. Equivalent
-// to "distance transform at (x, y) <= radius", without computing the transform.
-bool near_candidate_border(const std::int32_t* labels, std::int64_t height, std::int64_t width,
-                           std::int32_t label, std::int64_t x, std::int64_t y, double radius);
 
 }  // namespace binpick

@@ -19,4 +19,11 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
                          std::int64_t width, std::int32_t component, std::int64_t origin_x,
                          std::int64_t origin_y, double margin);
 
+// The grasp rule itself, from the two facts it turns on: whether the centroid's pixel lies
+// within `margin` of a non-candidate pixel, and (used only then) the inscribed-circle centre
+// in image pixels. choose_grasp finds both on a label image; the CUDA ranking finds them on
+// the device (kernel_bodies.cuh) and hands them to this same rule.
+GraspResult grasp_result(const CandidateResult& best, bool centroid_near_border, std::int64_t inscribed_u,
+                         std::int64_t inscribed_v);
+
 }  // namespace binpick

@@ -49,9 +49,8 @@ void validate(const RankingParams& p) {
     require(std::isfinite(p.margin) && p.margin >= 0.0, "margin", p.margin, "a finite number >= 0 (pixels)");
 }
 
-GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels, std::int64_t height,
-                         std::int64_t width, std::int32_t component, std::int64_t origin_x,
-                         std::int64_t origin_y, double margin) {
+GraspResult grasp_result(const CandidateResult& best, bool centroid_near_border, std::int64_t inscribed_u,
+                         std::int64_t inscribed_v) {
     GraspResult g;
     g.valid = true;
     g.angle_deg = best.angle_deg;
@@ -59,6 +58,21 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
     g.minor_px = best.minor_px;
     g.score = best.score;
     g.candidate_index = 0;
+    if (!centroid_near_border) {
+        g.u = best.centroid_u;
+        g.v = best.centroid_v;
+        g.method = GraspMethod::centroid;
+    } else {
+        g.u = static_cast<double>(inscribed_u);
+        g.v = static_cast<double>(inscribed_v);
+        g.method = GraspMethod::inscribed;
+    }
+    return g;
+}
+
+GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels, std::int64_t height,
+                         std::int64_t width, std::int32_t component, std::int64_t origin_x,
+                         std::int64_t origin_y, double margin) {
     // The candidate's centroid pixel and bounding box in `labels` coordinates.
     const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5)) - origin_x;
     const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5)) - origin_y;
@@ -78,12 +92,7 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
         const std::int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
         near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
     }
-    if (!near_border) {
-        g.u = best.centroid_u;
-        g.v = best.centroid_v;
-        g.method = GraspMethod::centroid;
-        return g;
-    }
+    if (!near_border) return grasp_result(best, false, 0, 0);
     // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
     if (dist.sq_dist.empty())
         dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
@@ -99,10 +108,7 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
             }
         }
     }
-    g.u = static_cast<double>(bx + origin_x);
-    g.v = static_cast<double>(by + origin_y);
-    g.method = GraspMethod::inscribed;
-    return g;
+    return grasp_result(best, true, bx + origin_x, by + origin_y);
 }
 
 template <typename TY, typename TZ>
