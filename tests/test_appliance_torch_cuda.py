@@ -138,14 +138,18 @@ def torch_cuda_predictor(
 
 
 @gpu
-def test_torch_cuda_maps_equal_the_cpu_torch_maps(model):
+@pytest.mark.parametrize("compile", [False, True], ids=["graph", "compiled"])
+def test_torch_cuda_maps_equal_the_cpu_torch_maps(model, compile):
+    """The captured network (compiled first with inference.torch_compile, or not) gives the
+    CPU backend's maps."""
     rgb = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
     cpu_cfg = InferenceSection(
         model=str(model), backend="torch", torch_checkpoint=str(model.parent / "f25.pt")
     )
     cpu_maps = Predictor(cpu_cfg, (128, 96)).predict(rgb)
-    predictor = torch_cuda_predictor(model)
+    predictor = torch_cuda_predictor(model, compile=compile)
     assert predictor.describe()["precision"] == "fp16"
+    assert predictor.describe()["torch_compile"] is compile
     tensor_maps = predictor.backend.infer(np.zeros((1, 3, 64, 64), np.float32))  # the host-copy path too
     assert tensor_maps[0].shape == (64, 64)
     for _ in range(2):  # the graph is replayed, not re-captured: the second frame must agree too
@@ -186,19 +190,3 @@ def test_torch_cuda_tta_views_equal_the_cpu_torch_views(model):
     maps = torch_cuda_predictor(model, tta_views=4).predict(rgb)
     np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
     np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)
-
-
-@gpu
-def test_torch_cuda_compiled_maps_equal_the_cpu_torch_maps(model):
-    """inference.torch_compile: the compiled network captured in the graph gives the same maps."""
-    rgb = np.random.default_rng(7).integers(0, 255, (96, 128, 3), dtype=np.uint8)
-    cpu_cfg = InferenceSection(
-        model=str(model), backend="torch", torch_checkpoint=str(model.parent / "f25.pt")
-    )
-    cpu_maps = Predictor(cpu_cfg, (128, 96)).predict(rgb)
-    predictor = torch_cuda_predictor(model, compile=True)
-    assert predictor.describe()["torch_compile"] is True
-    for _ in range(2):
-        maps = predictor.predict(rgb)
-        np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
-        np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)

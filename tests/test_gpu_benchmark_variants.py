@@ -159,28 +159,39 @@ def test_arguments(bench) -> None:
     assert done.returncode == 0 and "--variant-budget-s" in done.stdout and "--no-variants" in done.stdout
 
 
+class CpuGraph:
+    """benchmarks/gpu.py's graphed_network on the CPU: the real seeded network, no graph."""
+
+    def __init__(self, width: str, height: int, width_px: int, unpool: str = "mask", compile: bool = False):
+        import torch
+
+        from bicameral import build_network
+
+        torch.manual_seed(0)
+        self.model = build_network("bicameral", width).eval()
+        self.model.set_export_mode(unpool == "mask")
+        self.input = torch.zeros(height, width_px, 3, dtype=torch.uint8)
+        self.boundaries = torch.zeros(height, width_px)
+        self.occlusions = torch.zeros(height, width_px)
+
+    def upload(self, array: np.ndarray) -> None:
+        import torch
+
+        self.input.copy_(torch.from_numpy(array))
+
+    def replay(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            y, z = self.model(self.input.permute(2, 0, 1)[None].float() / 255)
+        self.boundaries.copy_(torch.sigmoid(y[0, 0]))
+        self.occlusions.copy_(torch.sigmoid(z[0, 0]))
+
+
 def test_variants_only_run_end_to_end_on_a_cpu_stand_in(bench, monkeypatch, tmp_path, capsys) -> None:
     """main() --variants-only with the CUDA pieces replaced by CPU stand-ins that run the real
     seeded network: the rows reach the JSON and the table, and "indices" gives the mask maps."""
     import torch
-
-    class CpuGraph:
-        def __init__(self, width: str, height: int, width_px: int, unpool: str, compile: bool) -> None:
-            torch.manual_seed(0)
-            self.model = bench.build_network("bicameral", width).eval()
-            self.model.set_export_mode(unpool == "mask")
-            self.input = torch.zeros(height, width_px, 3, dtype=torch.uint8)
-            self.boundaries = torch.zeros(height, width_px)
-            self.occlusions = torch.zeros(height, width_px)
-
-        def upload(self, array: np.ndarray) -> None:
-            self.input.copy_(torch.from_numpy(array))
-
-        def replay(self) -> None:
-            with torch.no_grad():
-                y, z = self.model(self.input.permute(2, 0, 1)[None].float() / 255)
-            self.boundaries.copy_(torch.sigmoid(y[0, 0]))
-            self.occlusions.copy_(torch.sigmoid(z[0, 0]))
 
     class Event:
         def __init__(self, enable_timing: bool = False) -> None:
@@ -225,25 +236,6 @@ def test_end_to_end_table_runs_on_a_cpu_stand_in(bench, monkeypatch, tmp_path, c
     import torch
 
     from edge.postprocess import rank
-
-    class CpuGraph:
-        def __init__(
-            self, width: str, height: int, width_px: int, unpool: str = "mask", compile: bool = False
-        ):
-            torch.manual_seed(0)
-            self.model = bench.build_network("bicameral", width).eval()
-            self.input = torch.zeros(height, width_px, 3, dtype=torch.uint8)
-            self.boundaries = torch.zeros(height, width_px)
-            self.occlusions = torch.zeros(height, width_px)
-
-        def upload(self, array: np.ndarray) -> None:
-            self.input.copy_(torch.from_numpy(array))
-
-        def replay(self) -> None:
-            with torch.no_grad():
-                y, z = self.model(self.input.permute(2, 0, 1)[None].float() / 255)
-            self.boundaries.copy_(torch.sigmoid(y[0, 0]))
-            self.occlusions.copy_(torch.sigmoid(z[0, 0]))
 
     class CpuRanker:
         def __init__(self, graph: bool = False) -> None:
