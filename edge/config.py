@@ -66,7 +66,7 @@ class InferenceSection:
     fp16: bool = False  # tensorrt: build an fp16 engine; torch-cuda: run in fp16 (else fp32)
     torch_checkpoint: str = ""  # torch (development) and torch-cuda (GPU servers): training checkpoint
     # torch-cuda: compile the network (torch.compile, Inductor's fused kernels) before capturing its
-    # CUDA graph: 10-20 s more at start, about 1.8x faster inference on an H100 (docs/gpu.md).
+    # CUDA graph: 9-19 s more at start, 1.75-1.9x faster inference on an H100 (docs/gpu.md).
     torch_compile: bool = False
 
 

@@ -1,12 +1,12 @@
 """GPU twin of `edge.postprocess.rank`: the maps stay on the GPU, only the ranking comes back.
 
 The CUDA module `edge._hotpath_cuda` (built only where CMake finds a CUDA compiler) labels
-the candidates, gathers their statistics, scores and sorts them on the GPU; only one compact
-record per kept candidate and the best candidate's label crop come back, and the host
-finishes with the CPU path's own C++ (angle from exact moments, distance transform for the
-grasp). The native call returns the same table as `edge._hotpath.rank`, so this module
-builds the same `Candidate`/`Grasp`/`Ranking` objects and the two paths agree exactly
-(docs/gpu.md).
+the candidates, gathers their statistics, scores and sorts them on the GPU, and finds the
+grasp's distance transform there too; only one compact record per kept candidate and the
+grasp's two facts come back, and the host finishes with the CPU path's own C++ (angle from
+exact moments, the grasp rule). The native call returns the same table as
+`edge._hotpath.rank`, so this module builds the same `Candidate`/`Grasp`/`Ranking` objects and
+the two paths agree exactly (docs/gpu.md).
 
 Inputs may be host numpy arrays (copied to the GPU), objects exposing
 `__cuda_array_interface__` (PyTorch CUDA tensors, CuPy, Numba) or DLPack CUDA tensors
@@ -16,7 +16,6 @@ Inputs may be host numpy arrays (copied to the GPU), objects exposing
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -187,33 +186,22 @@ def _host_map(array: Any, name: str) -> np.ndarray:
 
 # Graph mode (one captured CUDA graph per input, no synchronisation inside the ranking) or
 # direct mode (the counts are read back first, every step sized exactly). Both give the same
-# result; BINPICK_CUDA_GRAPH_RANKING=0/1 overrides the default, so that scripts/gpu_check.sh runs
-# the GPU tests in both modes.
+# result; direct is the default, measured faster on an H100 (docs/gpu.md "Graph mode").
 GRAPH_MODE_DEFAULT = False
-GRAPH_MODE_ENV = "BINPICK_CUDA_GRAPH_RANKING"
-
-
-def graph_mode_default() -> bool:
-    value = os.environ.get(GRAPH_MODE_ENV, "")
-    if value == "":
-        return GRAPH_MODE_DEFAULT
-    if value not in ("0", "1"):
-        raise ValueError(f"{GRAPH_MODE_ENV}={value!r}: expected 0 or 1")
-    return value == "1"
 
 
 class CudaRanker:
     """One GPU's ranking workspace; reuse it across frames (no allocation once warm).
 
     `graph`: capture the ranking as one CUDA graph per input (map addresses, size, parameters)
-    and replay it, rather than reading the counts back halfway (None: `graph_mode_default()`).
+    and replay it, rather than reading the counts back halfway (None: GRAPH_MODE_DEFAULT).
     """
 
     def __init__(self, device: int = 0, graph: bool | None = None) -> None:
         ok, why = cuda_available()
         if not ok:
             raise RuntimeError(f"CUDA ranking unavailable: {why}")
-        self.graph = graph_mode_default() if graph is None else bool(graph)
+        self.graph = GRAPH_MODE_DEFAULT if graph is None else bool(graph)
         self._native = _native.Ranker(device, self.graph)
         self._lock = threading.Lock()  # the workspace serves one call at a time
         self.last_device_ms = 0.0

@@ -53,8 +53,15 @@ def host_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def replay(
-    binary: Path, tmp: Path, y: np.ndarray, z: np.ndarray, params: RankingParams, seed: int
+    binary: Path,
+    tmp: Path,
+    y: np.ndarray,
+    z: np.ndarray,
+    params: RankingParams,
+    seed: int,
+    padded: bool = False,
 ) -> Ranking:
+    """The host replay's ranking; `padded` replays graph mode (capacity-sized steps, padded sorts)."""
     dtype = {np.dtype(np.float32): "f32", np.dtype(np.uint8): "u8"}
     np.ascontiguousarray(y).tofile(tmp / "y.raw")
     np.ascontiguousarray(z).tofile(tmp / "z.raw")
@@ -63,7 +70,7 @@ def replay(
         dtype[y.dtype], dtype[z.dtype], repr(params.alpha), repr(params.beta),
         repr(params.min_area), repr(float(params.max_area)), str(params.patch), repr(params.w1),
         repr(params.w2), repr(params.margin), str(seed), str(tmp / "labels.raw"),
-    ]  # fmt: skip
+    ] + (["padded"] if padded else [])  # fmt: skip
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
     candidates, grasp = [], None
     for line in out.splitlines():
@@ -109,8 +116,9 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["direct", "graph"])
 @pytest.mark.parametrize("case", range(len(CASES) * 3))
-def test_replay_matches_cpu(host_check: Path, tmp_path: Path, case: int) -> None:
+def test_replay_matches_cpu(host_check: Path, tmp_path: Path, case: int, padded: bool) -> None:
     (h, w), params = CASES[case % len(CASES)]
     rng = np.random.default_rng(case)
     passes = int(rng.integers(0, 6))
@@ -122,7 +130,9 @@ def test_replay_matches_cpu(host_check: Path, tmp_path: Path, case: int) -> None
     if case % 2 == 1:
         z = np.round(z * 255).astype(np.uint8)
     cpu = rank(y, z, params, return_labels=True)
-    assert_identical(cpu, replay(host_check, tmp_path, y, z, params, seed=case), f"case {case}")
+    assert_identical(
+        cpu, replay(host_check, tmp_path, y, z, params, seed=case, padded=padded), f"case {case}"
+    )
 
 
 def test_replay_edge_cases(host_check: Path, tmp_path: Path) -> None:
@@ -150,7 +160,8 @@ def test_replay_edge_cases(host_check: Path, tmp_path: Path) -> None:
     for name, (y, z) in maps.items():
         for params in (loose, RankingParams(min_area=10)):
             cpu = rank(y, z, params, return_labels=True)
-            assert_identical(cpu, replay(host_check, tmp_path, y, z, params, seed=3), name)
+            for padded in (False, True):
+                assert_identical(cpu, replay(host_check, tmp_path, y, z, params, seed=3, padded=padded), name)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.15])
@@ -161,8 +172,9 @@ def test_replay_synthetic_pile(host_check: Path, tmp_path: Path, noise: float) -
     pile = make_pile(1, 512, 512, instances=30, noise=noise)
     cpu = rank(pile.boundaries, pile.occlusions, return_labels=True)
     assert cpu.candidates
-    replayed = replay(host_check, tmp_path, pile.boundaries, pile.occlusions, RankingParams(), seed=5)
-    assert_identical(cpu, replayed, f"pile noise {noise}")
+    for padded in (False, True):
+        replayed = replay(host_check, tmp_path, pile.boundaries, pile.occlusions, RankingParams(), 5, padded)
+        assert_identical(cpu, replayed, f"pile noise {noise}, padded {padded}")
 
 
 def test_replay_grasp_rules(host_check: Path, tmp_path: Path) -> None:

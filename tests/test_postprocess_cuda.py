@@ -251,14 +251,17 @@ def test_workspace_grows_and_shrinks_between_sizes() -> None:
 @gpu
 def test_graph_mode_replays_follow_the_map_contents() -> None:
     """A captured graph reads the maps' addresses: new contents in the same tensors, buffers that
-    alternate (graphs kept per address), and new parameters (a re-capture) must each give the
-    CPU's ranking of what is there now."""
+    alternate (graphs kept per address), and new parameters (a re-capture, the grasp's margin
+    too) must each give the CPU's ranking of what is there now."""
     torch = torch_cuda()
     rng = np.random.default_rng(23)
     ranker = CudaRanker(graph=True)
     assert ranker.graph
     buffers = [torch.empty((2, 180, 220), dtype=torch.float32, device="cuda") for _ in range(2)]
-    for frame, params in enumerate([RankingParams(), RankingParams(), RankingParams(alpha=0.3, patch=5)] * 3):
+    found = RankingParams(alpha=0.3, patch=5)  # candidates on these maps (the defaults find none)
+    # The last change is the grasp's margin alone: 0 grasps most of these at the centroid, 3 inside.
+    changes = [RankingParams(), found, found, RankingParams(alpha=0.3, patch=5, margin=0.0)]
+    for frame, params in enumerate(changes * 3):
         y, z = blobs(rng, 180, 220, 2), blobs(rng, 180, 220, 1)
         yt, zt = buffers[frame % 2]
         yt.copy_(torch.from_numpy(y))

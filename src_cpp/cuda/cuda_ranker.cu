@@ -206,12 +206,6 @@ unsigned blocks_for(int64_t items, int threads) {
     return static_cast<unsigned>(std::max<int64_t>(1, (items + threads - 1) / threads));
 }
 
-int bits_for(int64_t n) {
-    int bits = 1;
-    while (bits < 31 && (int64_t{1} << bits) <= n) ++bits;
-    return bits;
-}
-
 class DeviceGuard {
 public:
     explicit DeviceGuard(int device) {
@@ -290,7 +284,7 @@ void CudaRanker::release() {
 void CudaRanker::reserve_pixels(int64_t pixels) {
     if (pixels <= pixel_capacity_) return;
     release();
-    const int64_t comps = pixels / 2 + 2;  // 4-connectivity: at most ceil(pixels / 2) components
+    const int64_t comps = component_capacity(pixels);
     device_alloc(&parent_, pixels, "cudaMalloc(parent)");
     device_alloc(&labels_, pixels, "cudaMalloc(labels)");
     device_alloc(&is_root_, pixels, "cudaMalloc(is_root)");
@@ -536,7 +530,7 @@ CudaRankOutput CudaRanker::rank(const MapView& y, const MapView& z, int64_t heig
         return out;
     }
     reserve_pairs(pairs);
-    const RankingSizes sizes{n, pairs, bits_for(n), std::min<int64_t>(n, kRecordsInFirstCopy), false};
+    const RankingSizes sizes{n, pairs, pair_key_bits(n), std::min<int64_t>(n, kRecordsInFirstCopy), false};
     reserve_temp(ranking_temp_bytes(sizes));
     enqueue_ranking(sizes, height, width, params, stream, labels_out);
     check(cudaEventRecord(stop_, stream), "cudaEventRecord");
@@ -550,10 +544,8 @@ bool CudaRanker::GraphKey::operator==(const GraphKey& o) const {
     auto same_map = [](const MapView& a, const MapView& b) {
         return a.data == b.data && a.dtype == b.dtype && a.row_stride == b.row_stride && a.col_stride == b.col_stride;
     };
-    return same_map(y, o.y) && same_map(z, o.z) && height == o.height && width == o.width &&
-           params.alpha == o.params.alpha && params.beta == o.params.beta && params.min_area == o.params.min_area &&
-           params.max_area == o.params.max_area && params.patch == o.params.patch && params.w1 == o.params.w1 &&
-           params.w2 == o.params.w2 && labels == o.labels && workspace == o.workspace;
+    return same_map(y, o.y) && same_map(z, o.z) && height == o.height && width == o.width && params == o.params &&
+           labels == o.labels && workspace == o.workspace;
 }
 
 void CudaRanker::drop_graphs() {
@@ -603,17 +595,19 @@ CudaRankOutput CudaRanker::rank_graphed(const MapView& y, const MapView& z, int6
                                         const binpick::RankingParams& params, cudaStream_t stream,
                                         int32_t* labels_out) {
     const int64_t pixels = height * width;
-    if (4 * pixels >= INT_MAX) throw std::invalid_argument("image too large for the graph mode: at most 2^29 pixels");
+    if (pair_capacity(pixels) >= INT_MAX) {
+        throw std::invalid_argument("image too large for the graph mode: at most 2^29 pixels");
+    }
     // Sized for the worst case, so that nothing on the way waits for the counts: every
     // component-sized step runs over the component capacity and every pair-sized step over
     // 4 pairs per pixel (a boundary pixel touches at most 4 components); kernels read the true
     // counts on the device, and the sorts' extra items are padded to sort after the real ones.
-    reserve_pairs(4 * pixels);
+    reserve_pairs(pair_capacity(pixels));
     if (labels_out && !host_labels_) {
         check(cudaMallocHost(reinterpret_cast<void**>(&host_labels_), pixel_capacity_ * sizeof(int32_t)),
               "cudaMallocHost(labels)");
     }
-    const RankingSizes sizes{comp_capacity_, pair_capacity_, bits_for(comp_capacity_),
+    const RankingSizes sizes{comp_capacity_, pair_capacity_, pair_key_bits(comp_capacity_),
                              std::min<int64_t>(comp_capacity_, kRecordsInFirstCopy), true};
     size_t scan_bytes = 0;
     check(cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, is_root_, dense_, static_cast<int>(pixels)),

@@ -2,8 +2,8 @@
 //
 // Labelling, statistics, contour terms, extents, area filter, scores and both sorts run
 // on the GPU, and so does the grasp's distance transform (by the CPU path's own geometry,
-// hotpath/grasp_geometry.hpp); the host receives, in one copy, the counts, the grasp's two
-// facts and the per-candidate records, and finishes with the CPU path's own code (principal
+// hotpath/grasp_geometry.hpp); after reading the counts, the host receives in one copy the
+// counts, the grasp's two facts and the per-candidate records, and finishes with the CPU path's own code (principal
 // angle from exact integer moments, binpick::grasp_result), so the result equals
 // `binpick::rank_candidates`'.
 #pragma once

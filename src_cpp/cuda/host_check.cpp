@@ -8,7 +8,8 @@
 // atomics under contention, memory visibility), which the GPU test covers.
 //
 // Usage: host_check Y.raw Z.raw HEIGHT WIDTH Y_DTYPE Z_DTYPE ALPHA BETA MIN_AREA MAX_AREA
-//                   PATCH W1 W2 MARGIN SEED LABELS_OUT.raw
+//                   PATCH W1 W2 MARGIN SEED LABELS_OUT.raw [padded]
+// (padded: graph mode's capacity-sized steps and padded sorts)
 // dtype: f32 or u8; maps row-major. Prints the ranked candidates (edge._hotpath's
 // CANDIDATE_FIELDS order) one per line, then the grasp line; writes the CPU-numbered
 // labels (int32) to LABELS_OUT.raw.
@@ -42,8 +43,11 @@ bc::MapDtype parse_dtype(const std::string& s) {
     throw std::runtime_error("dtype: expected f32 or u8, got " + s);
 }
 
+// `padded`: replay graph mode, whose component- and pair-sized steps run over the worst-case
+// capacities with the sort inputs padded (pad_sort_inputs) instead of over the true counts.
 binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_t height, int64_t width,
-                              const binpick::RankingParams& params, unsigned seed, std::vector<int32_t>& cpu_labels) {
+                              const binpick::RankingParams& params, unsigned seed, bool padded,
+                              std::vector<int32_t>& cpu_labels) {
     binpick::validate(params);
     const int64_t pixels = height * width;
     cpu_labels.assign(static_cast<size_t>(pixels), 0);
@@ -95,9 +99,21 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     const auto pairs = static_cast<int64_t>(scalars[1]);
     if (n == 0) return {};
 
-    std::vector<char> block(bc::Components::bytes(n));
-    const bc::Components c = bc::Components::carve(block.data(), n);
+    const int64_t comp_items = padded ? bc::component_capacity(pixels) : n;
+    const int64_t pair_items = padded ? bc::pair_capacity(pixels) : std::max<int64_t>(pairs, 1);
+    const int pair_bits = bc::pair_key_bits(comp_items);
+    // Poisoned like reused device memory: every value read must have been written first.
+    std::vector<char> block(bc::Components::bytes(comp_items), 0x5a);
+    const bc::Components c = bc::Components::carve(block.data(), comp_items);
+    std::vector<int32_t> keys(static_cast<size_t>(pair_items), 0x5a5a5a5a);
+    std::vector<double> terms(keys.size(), -7.0);
     for (int64_t i = 0; i < n; ++i) bc::reset_component(i, c);
+    if (padded) {
+        const auto sentinel = static_cast<int32_t>((int64_t{1} << pair_bits) - 1);
+        for (int64_t i = 0; i < std::max(comp_items, pair_items); ++i) {
+            bc::pad_sort_inputs(i, comp_items, pair_items, sentinel, scalars, c, keys.data());
+        }
+    }
     for (int64_t row = 0; row < height; ++row) {
         for (int64_t xs = 0; xs < width; xs += 16) {
             bc::stats_chunk<bc::HostAtomics>(xs, std::min(width, xs + 16), row, width, labels.data(), c);
@@ -106,31 +122,32 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
     const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
     for (int64_t i = 0; i < n; ++i) bc::filter_component<bc::HostAtomics>(i, min_px, max_px, c, scalars);
-    std::exclusive_scan(c.keep, c.keep + n, c.kept_rank, 0);
+    std::exclusive_scan(c.keep, c.keep + comp_items, c.kept_rank, 0);
     for (int64_t i = 0; i < n; ++i) bc::axes_component(i, c);
-    std::vector<int32_t> keys(static_cast<size_t>(std::max<int64_t>(pairs, 1)));
-    std::vector<double> terms(keys.size());
     for (int64_t p = 0; p < pixels; ++p) {
         bc::contour_pixel<bc::HostAtomics>(p % width, p / width, width, height, params.patch / 2, labels.data(),
                                           flags.data(), pair_offset.data(), c, keys.data(), terms.data());
     }
     for (int64_t i = 0; i < 2 * (width + height); ++i) bc::edge_extent<bc::HostAtomics>(i, width, height, labels.data(), c);
-    // CUB's stable radix sort of the pairs by component.
-    std::vector<int64_t> idx(static_cast<size_t>(pairs));
+    // CUB's stable radix sort of the pairs by component, over the key bits it is given.
+    const int64_t sorted_pairs = padded ? pair_items : pairs;
+    const int32_t key_mask = static_cast<int32_t>((int64_t{1} << pair_bits) - 1);
+    std::vector<int64_t> idx(static_cast<size_t>(sorted_pairs));
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](int64_t a, int64_t b) { return (keys[a] & key_mask) < (keys[b] & key_mask); });
     std::vector<int32_t> keys_sorted(keys.size());
     std::vector<double> terms_sorted(terms.size());
-    for (int64_t i = 0; i < pairs; ++i) {
+    for (int64_t i = 0; i < sorted_pairs; ++i) {
         keys_sorted[i] = keys[idx[i]];
         terms_sorted[i] = terms[idx[i]];
     }
     for (int64_t i = 0; i < pairs; ++i) bc::segment_pair(i, pairs, keys_sorted.data(), c);
     for (int64_t i = 0; i < n; ++i) bc::score_component(i, params.w1, params.w2, terms_sorted.data(), c, scalars);
     // CUB's stable descending radix sort of the scores.
-    std::vector<int32_t> ids(c.ids_in, c.ids_in + n);
+    std::vector<int32_t> ids(c.ids_in, c.ids_in + comp_items);
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return c.keys_in[a] > c.keys_in[b]; });
-    for (int64_t r = 0; r < n; ++r) {
+    for (int64_t r = 0; r < comp_items; ++r) {
         c.ids_out[r] = ids[r];
         c.keys_out[r] = c.keys_in[ids[r]];
     }
@@ -153,9 +170,9 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 17) {
+    if (argc != 17 && argc != 18) {
         std::cerr << "usage: host_check Y.raw Z.raw H W YDTYPE ZDTYPE ALPHA BETA MIN_AREA MAX_AREA PATCH W1 W2 "
-                     "MARGIN SEED LABELS_OUT.raw\n";
+                     "MARGIN SEED LABELS_OUT.raw [padded]\n";
         return 2;
     }
     try {
@@ -175,7 +192,8 @@ int main(int argc, char** argv) {
         const bc::MapView y{ybuf.data(), yd, width, 1};
         const bc::MapView z{zbuf.data(), zd, width, 1};
         std::vector<int32_t> labels;
-        const binpick::RankingResult res = replay(y, z, height, width, params, seed, labels);
+        const bool padded = argc == 18 && std::string(argv[17]) == "padded";
+        const binpick::RankingResult res = replay(y, z, height, width, params, seed, padded, labels);
         for (const binpick::CandidateResult& cr : res.candidates) {
             std::printf("%d %lld %d %d %d %d %.17g %.17g %lld %.17g %.17g %.17g %.17g %.17g %.17g\n", cr.label,
                         static_cast<long long>(cr.area), cr.bbox_x, cr.bbox_y, cr.bbox_w, cr.bbox_h, cr.centroid_u,

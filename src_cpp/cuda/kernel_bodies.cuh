@@ -375,6 +375,18 @@ BP_HD void segment_pair(int64_t i, int64_t pairs, const int32_t* keys, const Com
     if (i == pairs - 1 || keys[i + 1] != k) c.seg_end[k - 1] = static_cast<int32_t>(i + 1);
 }
 
+// Key bits of the pair sort for component numbers up to n: the sort reads only these bits.
+BP_HD int pair_key_bits(int64_t n) {
+    int bits = 1;
+    while (bits < 31 && (int64_t{1} << bits) <= n) ++bits;
+    return bits;
+}
+
+// Worst cases, which graph mode sizes everything for: with 4-connectivity at most
+// ceil(pixels / 2) components (+1 spare), and a boundary pixel touches at most 4 components.
+BP_HD int64_t component_capacity(int64_t pixels) { return pixels / 2 + 2; }
+BP_HD int64_t pair_capacity(int64_t pixels) { return 4 * pixels; }
+
 // Graph mode's padding (cuda_ranker.cu, rank_graphed): the sorts and the kept-numbering scan run
 // over capacities, so the items past the true counts are made to sort after every real one:
 // components get no keep flag and a score key below every real key (filtered ones have -1),
@@ -511,11 +523,10 @@ BP_HD void grasp_pick(int64_t width, int64_t height, double margin, const int32_
     const int64_t cx = binpick::centroid_pixel(best.sum_x, best.area);
     const int64_t cy = binpick::centroid_pixel(best.sum_y, best.area);
     // choose_grasp's test, by its own rule: a window search unless the window exceeds the box.
-    const double window = (2.0 * floor(margin) + 1.0) * (2.0 * floor(margin) + 1.0);
-    const double box = static_cast<double>(b.w) * static_cast<double>(b.h);
     const bool near_border =
-        window <= box ? binpick::near_candidate_border(labels, height, width, best.component, cx, cy, margin)
-                      : !(sqrt(static_cast<double>(scalars[kScalarCentroidSqDist])) > margin);
+        binpick::window_search_pays(margin, b.w, b.h)
+            ? binpick::near_candidate_border(labels, height, width, best.component, cx, cy, margin)
+            : binpick::within_margin(static_cast<int64_t>(scalars[kScalarCentroidSqDist]), margin);
     int64_t best_d = -1, bx = 0, by = 0;
     for (int64_t y = 0; y < b.h; ++y) {
         if (row_best[2 * y] > best_d) {

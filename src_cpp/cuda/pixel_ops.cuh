@@ -14,8 +14,11 @@
 
 #include <cstdint>
 
+#include "hotpath/host_device.hpp"
+
+// The kernel bodies: host-and-device (BINPICK_HD) and inlined into their kernels.
 #if defined(__CUDACC__)
-#define BP_HD __host__ __device__ __forceinline__
+#define BP_HD BINPICK_HD __forceinline__
 #else
 #define BP_HD inline
 #endif

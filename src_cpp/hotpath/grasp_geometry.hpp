@@ -1,19 +1,18 @@
 // The grasp's geometry in functions that compile for the CPU and, under nvcc, for the GPU too,
 // so the CUDA ranking finds the grasp on the device by the CPU path's own arithmetic:
 // Meijster's lower-envelope pass over one row of the distance transform, the window test
-// around the centroid, and the centroid's pixel. Integer and correctly rounded operations
-// only, so both processors give the same bits.
+// around the centroid, the choice between that test and the transform, and the centroid's
+// pixel. Integer and correctly rounded operations only, so both processors give the same bits.
+// Meijster's phase 1 (a run length per column) is written twice on purpose: row by row on the
+// CPU (distance_transform.cpp, memory order) and one column per thread on the GPU
+// (kernel_bodies.cuh grasp_column); tests/test_cuda_host_check.py holds them equal.
 #pragma once
 
 #include <math.h>
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define BINPICK_HD __host__ __device__
-#else
-#define BINPICK_HD
-#endif
+#include "host_device.hpp"
 
 namespace binpick {
 
@@ -72,9 +71,27 @@ BINPICK_HD inline bool near_candidate_border(const std::int32_t* labels, std::in
     return false;
 }
 
-// The pixel holding a centroid coordinate (sum / area, the candidate table's centroid).
+// The pixel holding a coordinate (the grasp tests the centroid's pixel).
+BINPICK_HD inline std::int64_t pixel_of(double coordinate) {
+    return static_cast<std::int64_t>(floor(coordinate + 0.5));
+}
+
+// The pixel of a centroid coordinate from the integer sums, as set_box_and_centroid computes it.
 BINPICK_HD inline std::int64_t centroid_pixel(std::int64_t sum, std::int64_t area) {
-    return static_cast<std::int64_t>(floor(static_cast<double>(sum) / static_cast<double>(area) + 0.5));
+    return pixel_of(static_cast<double>(sum) / static_cast<double>(area));
+}
+
+// Whether the centroid test searches the margin's window (cheaper) rather than reading the
+// distance transform: unless the window exceeds the candidate's padded box. Both give the same
+// answer; the choice only saves time, and both paths make it alike.
+BINPICK_HD inline bool window_search_pays(double margin, std::int64_t padded_box_w, std::int64_t padded_box_h) {
+    const double window = (2.0 * floor(margin) + 1.0) * (2.0 * floor(margin) + 1.0);
+    return window <= static_cast<double>(padded_box_w) * static_cast<double>(padded_box_h);
+}
+
+// The transform's answer to the centroid test: a non-candidate pixel within `margin`.
+BINPICK_HD inline bool within_margin(std::int64_t sq_dist, double margin) {
+    return !(sqrt(static_cast<double>(sq_dist)) > margin);
 }
 
 }  // namespace binpick

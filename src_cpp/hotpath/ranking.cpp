@@ -74,23 +74,19 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
                          std::int64_t width, std::int32_t component, std::int64_t origin_x,
                          std::int64_t origin_y, double margin) {
     // The candidate's centroid pixel and bounding box in `labels` coordinates.
-    const auto cx = static_cast<std::int64_t>(std::floor(best.centroid_u + 0.5)) - origin_x;
-    const auto cy = static_cast<std::int64_t>(std::floor(best.centroid_v + 0.5)) - origin_y;
+    const std::int64_t cx = pixel_of(best.centroid_u) - origin_x;
+    const std::int64_t cy = pixel_of(best.centroid_v) - origin_y;
     const std::int64_t min_x = best.bbox_x - origin_x, min_y = best.bbox_y - origin_y;
     const std::int64_t max_x = min_x + best.bbox_w - 1, max_y = min_y + best.bbox_h - 1;
     // The centroid's pixel is usable when no non-candidate pixel lies within `margin` of it
     // (a centroid outside the candidate fails this at distance 0).
-    // A window search is cheaper than the transform unless the margin exceeds the candidate's box.
-    const double window = (2.0 * std::floor(margin) + 1.0) * (2.0 * std::floor(margin) + 1.0);
-    const double box = static_cast<double>(best.bbox_w + 2) * static_cast<double>(best.bbox_h + 2);
     CandidateDistance dist;
     bool near_border;
-    if (window <= box) {
+    if (window_search_pays(margin, best.bbox_w + 2, best.bbox_h + 2)) {
         near_border = near_candidate_border(labels, height, width, component, cx, cy, margin);
     } else {
         dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
-        const std::int64_t d2 = dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)];
-        near_border = !(std::sqrt(static_cast<double>(d2)) > margin);
+        near_border = within_margin(dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)], margin);
     }
     if (!near_border) return grasp_result(best, false, 0, 0);
     // Inscribed-circle centre: the first (raster order) maximum of the distance transform.

@@ -21,6 +21,13 @@ struct RankingParams {
     double margin = 3.0;     // px: centroid closer than this to the border -> inscribed centre
 };
 
+// Every field, so that what depends on the parameters (the CUDA ranking's captured graphs)
+// cannot miss one.
+inline bool operator==(const RankingParams& a, const RankingParams& b) {
+    return a.alpha == b.alpha && a.beta == b.beta && a.min_area == b.min_area && a.max_area == b.max_area &&
+           a.patch == b.patch && a.w1 == b.w1 && a.w2 == b.w2 && a.margin == b.margin;
+}
+
 // Raised for bad arguments; the binding turns it into Python's ValueError.
 struct InvalidArgument : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
