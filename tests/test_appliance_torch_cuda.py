@@ -190,3 +190,29 @@ def test_torch_cuda_tta_views_equal_the_cpu_torch_views(model):
     maps = torch_cuda_predictor(model, tta_views=4).predict(rgb)
     np.testing.assert_allclose(maps.boundaries, cpu_maps.boundaries, atol=FP16_ATOL)
     np.testing.assert_allclose(maps.occlusions, cpu_maps.occlusions, atol=FP16_ATOL)
+
+
+def test_a_failed_capture_is_refused_in_one_line(model, monkeypatch, caplog):
+    """A capture or compiler failure (pages long from Inductor) becomes one line naming the step;
+    the log keeps the whole message."""
+    torch = pytest.importorskip("torch")
+    import bicameral.checkpoint
+    import bicameral.graphed
+    from edge.inference.torch_backend import TorchCudaBackend
+
+    def failing_capture(*args, **kwargs):
+        raise RuntimeError("\nInductor: C++ compile error\n  /tmp/x.cpp:1: error: something\n")
+
+    real_load = bicameral.checkpoint.load_checkpoint
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        bicameral.checkpoint, "load_checkpoint", lambda path, device: real_load(path, device="cpu")
+    )
+    monkeypatch.setattr(bicameral.graphed, "GraphedNetwork", failing_capture)
+    with pytest.raises(InferenceError) as err:
+        TorchCudaBackend(str(model.parent / "f25.pt"), (1, 3, 64, 64), compile=True)
+    assert (
+        str(err.value)
+        == "torch-cuda: compiling and capturing the CUDA graph failed: Inductor: C++ compile error"
+    )
+    assert "/tmp/x.cpp:1: error: something" in caplog.text

@@ -7,10 +7,14 @@ torch is imported only when this backend is chosen (the appliance itself never n
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.machine import physical_cores
+
+log = logging.getLogger(__name__)
 
 
 class TorchBackend(InferenceBackend):
@@ -99,7 +103,10 @@ class TorchCudaBackend(InferenceBackend):
             )
         except Exception as exc:  # capture, out-of-memory or (torch.compile) compiler errors
             what = "compiling and capturing" if compile else "capturing"
-            raise InferenceError(f"torch-cuda: {what} the CUDA graph failed: {exc}") from exc
+            # Compiler errors run to pages: the log keeps all of it, the one-line refusal its first line.
+            log.error("torch-cuda: %s the CUDA graph failed:\n%s", what, exc)
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise InferenceError(f"torch-cuda: {what} the CUDA graph failed: {first.strip()}") from exc
         self.compiled = compile
 
     def infer_device(self, tensor: np.ndarray):
