@@ -428,14 +428,14 @@ void CudaRanker::enqueue_ranking(const RankingSizes& sizes, int64_t height, int6
     const unsigned comp_blocks = blocks_for(sizes.components, kThreads);
     reset_components_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, comps, scalars_);
     if (sizes.padded) {
-        const int32_t sentinel = static_cast<int32_t>((int64_t{1} << sizes.pair_bits) - 1);
         pad_sort_inputs_kernel<<<blocks_for(std::max(sizes.components, sizes.pairs), kThreads), kThreads, 0,
-                                 stream>>>(sizes.components, sizes.pairs, sentinel, scalars_, comps, pair_keys_in_);
+                                 stream>>>(sizes.components, sizes.pairs, pair_key_sentinel(sizes.pair_bits), scalars_,
+                                           comps, pair_keys_in_);
     }
     const dim3 stats_grid(blocks_for(blocks_for(width, kStatsChunk), kWarp), static_cast<unsigned>(height));
     stats_kernel<<<stats_grid, kWarp, 0, stream>>>(width, height, labels_, comps);
-    const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
-    const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
+    const double min_px = binpick::area_bound_px(params.min_area, pixels);
+    const double max_px = binpick::area_bound_px(params.max_area, pixels);
     filter_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, min_px, max_px, comps, scalars_);
     size_t temp_bytes = cub_temp_bytes_;
     check(cub::DeviceScan::ExclusiveSum(cub_temp_, temp_bytes, comps.keep, comps.kept_rank,

@@ -109,9 +109,8 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     std::vector<double> terms(keys.size(), -7.0);
     for (int64_t i = 0; i < n; ++i) bc::reset_component(i, c);
     if (padded) {
-        const auto sentinel = static_cast<int32_t>((int64_t{1} << pair_bits) - 1);
         for (int64_t i = 0; i < std::max(comp_items, pair_items); ++i) {
-            bc::pad_sort_inputs(i, comp_items, pair_items, sentinel, scalars, c, keys.data());
+            bc::pad_sort_inputs(i, comp_items, pair_items, bc::pair_key_sentinel(pair_bits), scalars, c, keys.data());
         }
     }
     for (int64_t row = 0; row < height; ++row) {
@@ -119,8 +118,8 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
             bc::stats_chunk<bc::HostAtomics>(xs, std::min(width, xs + 16), row, width, labels.data(), c);
         }
     }
-    const double min_px = params.min_area >= 1.0 ? params.min_area : params.min_area * static_cast<double>(pixels);
-    const double max_px = params.max_area >= 1.0 ? params.max_area : params.max_area * static_cast<double>(pixels);
+    const double min_px = binpick::area_bound_px(params.min_area, pixels);
+    const double max_px = binpick::area_bound_px(params.max_area, pixels);
     for (int64_t i = 0; i < n; ++i) bc::filter_component<bc::HostAtomics>(i, min_px, max_px, c, scalars);
     std::exclusive_scan(c.keep, c.keep + comp_items, c.kept_rank, 0);
     for (int64_t i = 0; i < n; ++i) bc::axes_component(i, c);
@@ -131,7 +130,7 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
     for (int64_t i = 0; i < 2 * (width + height); ++i) bc::edge_extent<bc::HostAtomics>(i, width, height, labels.data(), c);
     // CUB's stable radix sort of the pairs by component, over the key bits it is given.
     const int64_t sorted_pairs = padded ? pair_items : pairs;
-    const int32_t key_mask = static_cast<int32_t>((int64_t{1} << pair_bits) - 1);
+    const int32_t key_mask = bc::pair_key_sentinel(pair_bits);  // all the sorted bits
     std::vector<int64_t> idx(static_cast<size_t>(sorted_pairs));
     std::iota(idx.begin(), idx.end(), 0);
     std::stable_sort(idx.begin(), idx.end(),

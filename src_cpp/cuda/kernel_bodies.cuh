@@ -382,6 +382,9 @@ BP_HD int pair_key_bits(int64_t n) {
     return bits;
 }
 
+// The largest key those bits hold: graph mode's padded pairs carry it, so they sort last.
+BP_HD int32_t pair_key_sentinel(int bits) { return static_cast<int32_t>((int64_t{1} << bits) - 1); }
+
 // Worst cases, which graph mode sizes everything for: with 4-connectivity at most
 // ceil(pixels / 2) components (+1 spare), and a boundary pixel touches at most 4 components.
 BP_HD int64_t component_capacity(int64_t pixels) { return pixels / 2 + 2; }

@@ -24,11 +24,6 @@ void require(bool ok, const std::string& name, double value, const std::string& 
     throw InvalidArgument(msg.str());
 }
 
-// Area bounds: values >= 1 are pixels, values < 1 fractions of the image.
-double area_bound_px(double value, std::int64_t image_px) {
-    return value >= 1.0 ? value : value * static_cast<double>(image_px);
-}
-
 template <typename T>
 constexpr double probability_scale() {
     return std::is_same<T, std::uint8_t>::value ? 255.0 : 1.0;

@@ -28,6 +28,12 @@ inline bool operator==(const RankingParams& a, const RankingParams& b) {
            a.patch == b.patch && a.w1 == b.w1 && a.w2 == b.w2 && a.margin == b.margin;
 }
 
+// An area bound in pixels: values >= 1 are pixels, values < 1 fractions of the image. The CUDA
+// ranking filters with the same doubles.
+inline double area_bound_px(double value, std::int64_t image_px) {
+    return value >= 1.0 ? value : value * static_cast<double>(image_px);
+}
+
 // Raised for bad arguments; the binding turns it into Python's ValueError.
 struct InvalidArgument : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
