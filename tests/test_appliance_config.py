@@ -77,22 +77,22 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
     assert c.health.snapshot_dir == str(tmp_path / "snaps")
 
 
-def test_check_config_command_reports_one_line_and_exit_2(tmp_path):
-    path = write(tmp_path, "[ranking]\nalpha = 1.5\n")
-    proc = subprocess.run(
+def check_config(path: Path) -> subprocess.CompletedProcess:
+    """`binpick run --check-config` on `path`, as a subprocess."""
+    return subprocess.run(
         [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
+
+
+def test_check_config_command_reports_one_line_and_exit_2(tmp_path):
+    proc = check_config(write(tmp_path, "[ranking]\nalpha = 1.5\n"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "ranking.alpha = 1.5: expected a value in [0, 1]" in proc.stderr
 
 
 def test_check_config_accepts_a_good_file(tmp_path):
-    path = write(tmp_path, "[camera]\nsource = 'simulated'\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
-    )  # fmt: skip
+    proc = check_config(write(tmp_path, "[camera]\nsource = 'simulated'\n"))
     assert proc.returncode == 0, proc.stderr
     assert '"source": "simulated"' in proc.stdout
