@@ -168,8 +168,7 @@ class Predictor:
 
     def _infer_views_device(self, views, h: int, w: int):
         """`_infer_views` for a backend whose maps stay on the GPU (torch tensors). Each view's
-        maps are copied at once: the backend's static outputs are overwritten by the next call.
-        More than one view has not run on a GPU yet (docs/gpu.md)."""
+        maps are copied at once: the backend's static outputs are overwritten by the next call."""
         import torch
 
         (_, tensor), *others = views
