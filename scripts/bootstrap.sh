@@ -38,7 +38,12 @@ STAMP="$VENV/.binpick-deps-stamp"
 DEPS_HASH=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$DEPS_HASH" ]; then
     echo "bootstrap: installing Python dependencies (first run takes a few minutes)"
-    "$VENV/bin/python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
+    # Build requirements first: ours (scikit-build-core, pybind11, cmake, ninja) and those of the
+    # one dependency published only as an sdist (pyedgeeval: numpy, Cython, setuptools, wheel).
+    # --no-build-isolation below builds every sdist in this venv, so they must be here; a warm
+    # pip wheel cache hides their absence (issue 15), scripts/check_fresh_install.sh proves it.
+    "$VENV/bin/python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja \
+        numpy Cython setuptools wheel
     "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".[train,sim,test]"
     echo "$DEPS_HASH" >"$STAMP"
 else
