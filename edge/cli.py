@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from binpick_core.errors import CommandError
 from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
@@ -61,10 +62,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "simulated bin-picking cell: closed-loop picking benchmark, baselines, report",
     ),
 }
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit code 2, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
