@@ -77,11 +77,11 @@ def tree_copy(tmp_path_factory) -> Path:
         ),
         ("binpick_core/model_file.py", "import mikado.io", "The factory above", "mikado.io"),
         # torch / MuJoCo in the appliance outside a plug-in point, directly or through the factory
-        ("edge/geometry.py", "import torch", "import no torch", "edge.geometry -> torch"),
+        ("edge/geometry.py", "import torch", "import no package of", "edge.geometry -> torch"),
         (
             "edge/camera/folder_source.py",
             "import mujoco",
-            "import no torch",
+            "import no package of",
             "edge.camera.folder_source -> mujoco",
         ),
     ],

@@ -74,8 +74,10 @@ def test_factory_command_without_its_extra_names_it(tmp_path, args, extra):
 
 
 def test_extra_table_matches_pyproject():
-    """`edge.cli.EXTRA_OF_MODULE` names, for each module, an extra that really brings it."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    """`edge.cli.EXTRA_OF_MODULE` names, for each module, an extra that really brings it, and the
+    import contract forbids each in `edge/`."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
 
     def names(extra: str) -> set[str]:
         out: set[str] = set()
@@ -90,3 +92,10 @@ def test_extra_table_matches_pyproject():
     for module, extra in EXTRA_OF_MODULE.items():
         assert module in names(extra), f"{module}: not in the {extra!r} extra of pyproject.toml"
     assert set(NOT_INSTALLED) <= set(EXTRA_OF_MODULE)
+    # and the import contract forbids every one of them in the appliance
+    (forbidden,) = [
+        c
+        for c in pyproject["tool"]["importlinter"]["contracts"]
+        if c["id"] == "appliance-without-factory-packages"
+    ]
+    assert set(EXTRA_OF_MODULE) <= set(forbidden["forbidden_modules"])
