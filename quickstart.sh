@@ -17,6 +17,8 @@ case "$action" in
     test)
         scripts/bootstrap.sh
         .venv/bin/ruff check .
+        # The layers (docs/contracts.md section 0): a wrong-way import fails here, before the tests.
+        .venv/bin/lint-imports --no-cache --no-logo
         exec .venv/bin/python -m pytest -q "$@"
         ;;
     *)

@@ -1,6 +1,6 @@
 """The bicameral network zoo (thesis Chapter 4), its losses, checkpoints and ONNX export.
 
-Needs torch (the `train` extra); the appliance reads exported models with `edge.model_file`.
+Needs torch (the `train` extra); the appliance reads exported models with `binpick_core.model_file`.
 """
 
 from bicameral.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint

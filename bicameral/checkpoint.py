@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bicameral.networks import BicameralNet, NetworkConfig
-from edge.model_file import CHANNELS, ModelFileError, Preprocess
+from binpick_core.model_file import CHANNELS, ModelFileError, Preprocess
 
 FORMAT = "binpick-checkpoint"
 VERSION = 1

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edge.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess
-from edge.model_file import preprocess as appliance_preprocess
+from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess
+from binpick_core.model_file import preprocess as appliance_preprocess
 from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
 
 INPUT_CHANNELS = CHANNELS
@@ -71,7 +71,7 @@ def normalise(
     rgb: np.ndarray | None, depth_m: np.ndarray | None, input_kind: str, preprocess: dict
 ) -> np.ndarray:
     """Pixels to the network's CxHxW float32 tensor with the appliance's own code
-    (`edge.model_file.preprocess`), so training and deployment cannot disagree on the formula."""
+    (`binpick_core.model_file.preprocess`), so training and deployment cannot disagree on the formula."""
     channels = INPUT_CHANNELS[input_kind]
     info = ModelInfo(
         path=Path("<training>"),

@@ -5,7 +5,7 @@ The graph takes the normalised `image` [N, C, H, W] float32 and returns `boundar
 the same numbers). Unpooling uses the exact mask form (`bicameral.unpool`), so the graph has no
 MaxUnpool node and TensorRT's ONNX parser accepts it. The metadata records variant, width,
 encoder, input kind, export size, preprocessing, model id and training provenance: the appliance
-configures itself from the file alone (`edge.model_file.read_model_info`).
+configures itself from the file alone (`binpick_core.model_file.read_model_info`).
 
 Exported with torch's TorchScript-based exporter (`dynamo=False`): the torch.export-based one
 needs `onnxscript`, which is not in our pinned environment, and gains nothing for this static,
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, atomic_write, checkpoint_preprocess, load_checkpoint
 from bicameral.networks import BicameralNet
-from edge.model_file import FORMAT, INPUT_NAME, OUTPUT_NAMES
+from binpick_core.model_file import FORMAT, INPUT_NAME, OUTPUT_NAMES
 
 OPSET = 17
 # ORT vs PyTorch (fp32) limits: the 1e-4 for fp32 graphs; fp16 compute rounds at ~1e-3.
@@ -186,7 +186,7 @@ def export_untrained_f25(
     from bicameral.checkpoint import save_checkpoint
     from bicameral.init import initialise
     from bicameral.networks import build_network
-    from edge.model_file import default_preprocess
+    from binpick_core.model_file import default_preprocess
 
     torch.manual_seed(0)
     model = initialise(build_network("bicameral", "F25"))

@@ -9,7 +9,7 @@ Two input forms:
   - `mean`/`std` given: an 8-bit HxWxC image, normalised inside the graph (the benchmark's
     host image -> grasp path);
   - otherwise: the [1, C, H, W] float32 tensor the appliance's preprocessing already made from
-    the model file's metadata (edge.model_file.preprocess), so both paths normalise alike.
+    the model file's metadata (binpick_core.model_file.preprocess), so both paths normalise alike.
 
 Two unpooling forms (`unpool`), because which one is faster inside a graph is measured, not known:
   - "mask" (default, what the appliance runs): the export path's exact mask unpooling

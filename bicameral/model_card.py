@@ -17,7 +17,7 @@ def model_facts(path: str | Path) -> dict:
     """Variant, width, input and provenance of an .onnx (metadata) or a checkpoint."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
-        from edge.model_file import read_model_info
+        from binpick_core.model_file import read_model_info
 
         info = read_model_info(path)
         size = "dynamic" if info.dynamic else f"{info.input_width}x{info.input_height}"

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from bicameral.decoders import DecoderPath, OutputHead, stage_filters
 from bicameral.encoders import build_encoder
-from edge.model_file import CHANNELS
+from binpick_core.model_file import CHANNELS
 
 INPUT_CHANNELS: dict[str, int] = CHANNELS  # the model file's input kinds
 

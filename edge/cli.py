@@ -3,6 +3,10 @@
 Subcommands are registered by module path and imported only when invoked, so
 `binpick --help` and the appliance never pull in torch or mujoco. A subcommand
 module exposes `configure(parser)` (adds its arguments) and `main(args) -> int`.
+
+The factory's subcommands are named here as strings: this table is one of the appliance's
+documented plug-in points (docs/contracts.md section 0), never a static import. Where a command
+needs an extra that `pip install .` leaves out, the user gets one line naming it, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from binpick_core.errors import CommandError
 from edge import __version__
 
 # name -> (module, one-line help). Keep sorted by the order a user meets them.
@@ -63,8 +68,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit code 2, no traceback."""
+# Top-level modules of the optional extras (pyproject.toml `[project.optional-dependencies]`;
+# tests/test_layers.py ties the two): a missing one names the extra that brings it.
+EXTRA_OF_MODULE: dict[str, str] = {
+    "torch": "train",
+    "tensorboard": "train",
+    "scipy": "train",
+    "mujoco": "sim",
+    "pycocotools": "sim",
+    "tqdm": "sim",
+    "matplotlib": "sim",
+}
+
+
+def missing_extra(exc: ImportError) -> str | None:
+    """The extra that would have provided the module `exc` failed to import, if it is one of ours."""
+    top = (getattr(exc, "name", None) or "").split(".")[0]
+    return EXTRA_OF_MODULE.get(top)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,16 +113,27 @@ def _configure_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _configure_subcommand(build_parser(), argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 0
-    module = importlib.import_module(args._module)
+    name = next((a for a in argv if not a.startswith("-")), "")
     try:
+        parser = _configure_subcommand(build_parser(), argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help()
+            return 0
+        module = importlib.import_module(args._module)
         return int(module.main(args) or 0)
     except CommandError as exc:
-        print(f"binpick {args.command}: error: {exc}", file=sys.stderr)
+        print(f"binpick {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(
+            f"binpick {name}: error: needs the `{extra}` extra, which is not installed here ({exc}); "
+            f"install it with `pip install .[{extra}]`",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

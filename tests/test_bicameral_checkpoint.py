@@ -9,7 +9,7 @@ import torch
 
 from bicameral import CheckpointError, build_network, initialise, load_checkpoint, save_checkpoint
 from bicameral.encoders import VGG16_TORCHVISION_CONV_INDEX, VGG16Encoder
-from edge.model_file import default_preprocess
+from binpick_core.model_file import default_preprocess
 
 PROVENANCE = {"dataset": "mikado-test", "iterations": 3, "git_commit": "abc123"}
 

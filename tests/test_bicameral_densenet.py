@@ -11,7 +11,7 @@ from bicameral import build_network, initialise, save_checkpoint
 from bicameral.encoders import DenseNet121Encoder
 from bicameral.export import export_checkpoint
 from bicameral.init import load_state_dict_file
-from edge.model_file import default_preprocess, read_model_info
+from binpick_core.model_file import default_preprocess, read_model_info
 
 
 def test_loads_torchvision_state_dict_with_legacy_keys(tmp_path) -> None:

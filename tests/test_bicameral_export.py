@@ -17,7 +17,7 @@ import torch
 
 from bicameral import build_network, initialise, save_checkpoint
 from bicameral.export import export_checkpoint
-from edge.model_file import default_preprocess
+from binpick_core.model_file import default_preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = {"dataset": "mikado-smoke", "preset": "mikado+", "iterations": 0, "git_commit": "test"}
@@ -119,7 +119,7 @@ def test_fp16_export_runs_with_float32_io(f25, tmp_path) -> None:
 
 
 def test_exported_f25_runs_without_torch(f25, tmp_path) -> None:
-    """The appliance path: edge.model_file + onnxruntime in a fresh process that never imports torch."""
+    """The appliance path: binpick_core.model_file + onnxruntime in a fresh process without torch."""
     ckpt, model = f25
     onnx_path = tmp_path / "appliance.onnx"
     export_checkpoint(ckpt, onnx_path, height=48, width=64, model_id=7)
@@ -130,7 +130,7 @@ def test_exported_f25_runs_without_torch(f25, tmp_path) -> None:
         import sys
         import numpy as np
         import onnxruntime as ort
-        from edge.model_file import preprocess, read_model_info
+        from binpick_core.model_file import preprocess, read_model_info
         info = read_model_info({str(onnx_path)!r})
         assert (info.variant, info.width, info.model_id, info.input_kind) == ("bicameral", 0.25, 7, "rgb")
         x = preprocess(info, np.load({str(tmp_path / "rgb.npy")!r}), None)

@@ -1,4 +1,4 @@
-"""edge.model_file: metadata validation with errors naming the key, and the contract's preprocessing."""
+"""binpick_core.model_file: metadata validation with errors naming the key, and the preprocessing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edge.model_file import ModelFileError, pad_to_multiple, preprocess, read_model_info
+from binpick_core.model_file import ModelFileError, pad_to_multiple, preprocess, read_model_info
 
 
 def metadata(**overrides: str) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The two ways `binpick eval` runs a model agree: a checkpoint in PyTorch and its ONNX export
-in ONNX Runtime (through the appliance's `edge.model_file` preprocessing), for RGB-D input too."""
+in ONNX Runtime (through the appliance's `binpick_core.model_file` preprocessing), for RGB-D input too."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     from bicameral.data import DatasetError
     from bicameral.evaluation.evaluate import evaluate, plot_pr, summary_table, write_json
     from bicameral.evaluation.predictors import load_predictor
-    from edge.model_file import ModelFileError
+    from binpick_core.model_file import ModelFileError
 
     tolerance = parse_tolerance(args.tolerance)
     if not Path(args.model).is_file():

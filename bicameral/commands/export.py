@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

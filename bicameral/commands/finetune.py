@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bicameral.commands.train import add_common_arguments, config_from_args, run
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError
     from bicameral.model_card import model_facts, render_model_card, write_model_card
-    from edge.model_file import ModelFileError
+    from binpick_core.model_file import ModelFileError
 
     try:
         facts = model_facts(args.model)

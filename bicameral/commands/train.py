@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.model_file import ModelInfo, preprocess, preprocess_padded, read_model_info
+from binpick_core.model_file import ModelInfo, preprocess, preprocess_padded, read_model_info
 
 
 class OnnxPredictor:
-    """The appliance's path: metadata from `edge.model_file`, inference with ONNX Runtime."""
+    """The appliance's path: metadata from `binpick_core.model_file`, inference with ONNX Runtime."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort

@@ -1,4 +1,9 @@
-"""A simulated bin: every grab renders a new Mikado pile, so the whole loop runs without hardware."""
+"""A simulated bin: every grab renders a new Mikado pile, so the whole loop runs without hardware.
+
+A plug-in point of the appliance (docs/contracts.md section 0): the one camera module allowed to
+import the factory (`mikado`, the `sim` extra), and only when the camera is opened, so that
+`pip install .` without the extra still runs every other source and refuses this one in one line.
+"""
 
 from __future__ import annotations
 

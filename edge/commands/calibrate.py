@@ -21,10 +21,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from binpick_core.errors import CommandError
 from edge import __version__
 from edge.calibration_file import Calibration, CalibrationError, load_calibration, save_calibration
 from edge.camera import CorruptFrame
-from edge.cli import CommandError
 from edge.geometry import CameraModel, GeometryError, PixelToRobot, Plane, RigidTransform
 from edge.wizard.boards import Board, load_board
 from edge.wizard.capture import CameraCapture, CaptureError

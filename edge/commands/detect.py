@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from binpick_core.errors import CommandError
 from edge.atomic_file import write_atomically
-from edge.cli import CommandError
 from edge.postprocess import RankingParams, rank
 
 DEFAULTS = RankingParams()

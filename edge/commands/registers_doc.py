@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 from edge.plc.register_map import DEFAULT_MAP_PATH, RegisterMap, RegisterMapError
 
 DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "registers.md"

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

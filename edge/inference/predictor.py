@@ -1,6 +1,6 @@
 """Frame in, probability maps out: the model's own metadata decides size and normalisation.
 
-The ONNX metadata (contracts.md §2, read by `edge.model_file`) gives the input size, channels and
+The ONNX metadata (contracts.md §2, read by `binpick_core.model_file`) gives the input size, channels and
 preprocessing. A static model gets the camera image resized to its export size; a dynamic one
 gets the image at camera size times `inference.input_scale` (1 by default), edge-padded to a
 multiple of 16 and the maps cropped back: the scale lets products span as many pixels as they did
@@ -23,10 +23,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from binpick_core.model_file import ModelFileError, preprocess, preprocess_padded, read_model_info
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
-from edge.model_file import ModelFileError, preprocess, preprocess_padded, read_model_info
 from edge.postprocess import Ranking, RankingParams, rank
 
 log = logging.getLogger(__name__)

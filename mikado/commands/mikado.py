@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

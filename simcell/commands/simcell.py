@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.cli import CommandError
+from binpick_core.errors import CommandError
 from edge.machine import cpu_model_name
 
 DEFAULT_OUT = "out/simcell"
