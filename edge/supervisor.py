@@ -290,7 +290,7 @@ class Supervisor:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
         for sequence, outcome in self.bank.take_pick_outcomes():
-            if self.failed_picks.outcome(sequence, outcome):
+            if self.failed_picks.outcome(sequence, outcome == self.register_map.pick_outcome.failed):
                 log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
         avoid = self.failed_picks.begin_cycle()
         self.calibration.refresh()
