@@ -16,16 +16,13 @@ import json
 import socket
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script too
+from pymodbus.client import ModbusTcpClient
 
-from pymodbus.client import ModbusTcpClient  # noqa: E402
-
-from edge.config import PlcSection  # noqa: E402
-from edge.plc.bank import PublishedResult, RegisterBank  # noqa: E402
-from edge.plc.register_map import RegisterMap  # noqa: E402
-from edge.plc.service import PlcService  # noqa: E402
+from edge.config import PlcSection
+from edge.plc.bank import PublishedResult, RegisterBank
+from edge.plc.register_map import RegisterMap
+from edge.plc.service import PlcService
 
 RESULTS = [
     PublishedResult(request_id=11, error=0, x=412.5, y=-87.25, z=103.0, angle=-33.5, score=1.625,

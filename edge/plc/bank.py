@@ -151,9 +151,8 @@ class RegisterBank:
                     f"write to read-only register {address + offset} ({name})", ILLEGAL_ADDRESS
                 )
             if reg.enum:
-                allowed = self.map.enums[reg.enum]
-                if value not in allowed._value2member_map_:
-                    names = ", ".join(f"{int(v)} ({v.name})" for v in allowed)
+                if not self.map.enum_name(reg.enum, value):
+                    names = ", ".join(f"{int(v)} ({v.name})" for v in self.map.enums[reg.enum])
                     raise WriteRejected(f"{reg.name} = {value} is not one of {names}", ILLEGAL_VALUE)
             elif not 0 <= value <= reg.max:
                 raise WriteRejected(f"{reg.name} = {value} out of range 0..{reg.max}", ILLEGAL_VALUE)

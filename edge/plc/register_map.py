@@ -63,10 +63,6 @@ class EnumValue:
     name: str
     description: str
 
-    @property
-    def code(self) -> int:  # error codes are called codes in the docs and the log
-        return self.value
-
 
 def float_to_words(value: float, word_order: str) -> tuple[int, int]:
     """float32 as the two registers the PLC reads first and second, in `word_order` (WORD_ORDERS)."""
@@ -100,6 +96,7 @@ class RegisterMap:
             name: enum.IntEnum(_class_name(name), {v.name: v.value for v in values})
             for name, values in self.enum_values.items()
         }
+        self._names = {name: {v.value: v.name for v in values} for name, values in self.enum_values.items()}
         self.errors = {e.name: e for e in self.enum_values["error"]}
         self.status = enum.IntFlag("Status", {b.name: 1 << b.bit for b in bits})
         self.protocol_version = protocol_version
@@ -154,12 +151,11 @@ class RegisterMap:
         return int(self.error[name])
 
     def error_name(self, code: int) -> str:
-        return self.error(code).name if code in self.error._value2member_map_ else f"unknown({code})"
+        return self.enum_name("error", code) or f"unknown({code})"
 
     def enum_name(self, enum_name: str, value: int) -> str:
         """Name of `value` in enumeration `enum_name` ("" when it has none)."""
-        members = self.enums[enum_name]._value2member_map_
-        return members[value].name if value in members else ""
+        return self._names[enum_name].get(value, "")
 
     def block(self, name: str) -> tuple[int, int]:
         """(first address, word count) of the registers tagged `block = name`."""
