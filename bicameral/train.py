@@ -11,6 +11,11 @@ gradients are averaged by DistributedDataParallel; only rank 0 writes logs and c
 the stop decision (budget reached on rank 0) is shared by an all-reduce so no rank is left
 waiting in a collective.
 
+The job is a `Trainer`: its setup builds data, model and optimizer once; its state is explicit
+(`Counters`: iteration, epoch, best loss, checkpointed; the `TrainWindow` of losses since the
+last validation); its methods are one step, validation with logging and checkpoints, the stopping
+rule and the epoch loop.
+
 Outputs in `out_dir`: `last.pt` (resumable: optimizer state, counters), `best.pt` (lowest
 validation loss), `log.csv`, `tensorboard/`, `config.json`.
 """
@@ -339,7 +344,7 @@ def train(config: TrainConfig) -> dict:
     device_kind = "cuda" if (config.device == "auto" and torch.cuda.is_available()) else config.device
     dist_info = setup_distributed("cuda" if device_kind.startswith("cuda") else "cpu")
     try:
-        summary = _train(config, dist_info)
+        summary = Trainer(config, dist_info).run()
         if dist_info.enabled:
             # Every rank reaches the end before the group is torn down: a gloo rank destroyed
             # while its peer still finishes (rank 0 saves and logs) was seen to abort at exit.
@@ -350,277 +355,381 @@ def train(config: TrainConfig) -> dict:
             torch_dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, dist_info: Distributed) -> dict:
-    start_wall = time.monotonic()
-    device = pick_device(config.device, dist_info)
-    torch.manual_seed(config.seed + dist_info.rank)
-    out_dir = Path(config.out_dir)
-    if dist_info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Counters:
+    """Where the run stands; saved in `last.pt` so a resume continues them."""
 
-    train_scenes, val_scenes = split_scenes(config)
-    resume_state = read_checkpoint(config.resume) if config.resume else None
-    if resume_state is not None:
-        preprocess = resume_state["preprocess"]
-    elif config.init_checkpoint:
-        preprocess = read_checkpoint(config.init_checkpoint)["preprocess"]
-    elif config.input_kind == "rgb":
-        preprocess = preprocess_record("rgb")
-    else:
-        preprocess = preprocess_record(config.input_kind, *depth_statistics(train_scenes))
-    info = read_dataset_info(config.data)
-    augment = AugmentConfig(preset=str(info.get("preset", "mikado+"))) if config.augment else None
-    noise = DepthNoise() if config.depth_noise else None
-    train_set = MikadoScenes(
-        train_scenes, config.input_kind, preprocess, config.crop, augment, noise, config.crops_per_scene
-    )
-    scenes_per_batch = config.batch_size // config.crops_per_scene
-    val_set = MikadoScenes(val_scenes, config.input_kind, preprocess, None, None, noise)  # whole frames
-    drop_last = len(train_set) >= scenes_per_batch * dist_info.world_size
-    train_loader = _loader(
-        train_set, scenes_per_batch, True, config.workers, dist_info, device, config.seed, drop_last
-    )
-    val_loader = _loader(
-        val_set, min(config.batch_size, 4), False, min(config.workers, 4), dist_info, device, 0, False
-    )
+    iteration: int = 0
+    epoch: int = 0
+    best_val: float = math.inf  # lowest validation loss so far (inf: none finite yet)
+    trained_s: float = 0.0  # training seconds of the sessions before this one (resume)
 
-    model, init_data = build_model(config)
-    if resume_state is not None:
-        model = BicameralNet(NetworkConfig.from_dict(resume_state["config"]))
-        model.load_state_dict(resume_state["state_dict"])
-    frozen = freeze_encoder_blocks(model, config.freeze_blocks)
-    channels_last = device.type == "cuda"
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop and frame sizes: let cuDNN pick kernels
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    net = model
-    if dist_info.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    optimizer = torch.optim.Adam(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.lr,
-        betas=tuple(config.betas),
-        eps=config.eps,
-        weight_decay=config.weight_decay,
-    )
-    autocast_dtype = amp_dtype(device, config.amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
-
-    iteration, epoch, best_val, trained_s = 0, 0, math.inf, 0.0
-    if resume_state is not None:
-        extra = resume_state.get("extra", {})
-        iteration = int(extra.get("iteration", 0))
-        epoch = int(extra.get("epoch", 0))
+    @classmethod
+    def resumed(cls, state: dict | None) -> Counters:
+        if state is None:
+            return cls()
+        extra = state.get("extra", {})
         best = extra.get("best_val_loss")  # None when no validation had a finite loss
-        best_val = float(best) if best is not None else math.inf
-        trained_s = float(extra.get("training_seconds", 0.0))
-        if resume_state.get("optimizer_state"):
-            optimizer.load_state_dict(resume_state["optimizer_state"])
+        return cls(
+            iteration=int(extra.get("iteration", 0)),
+            epoch=int(extra.get("epoch", 0)),
+            best_val=float(best) if best is not None else math.inf,
+            trained_s=float(extra.get("training_seconds", 0.0)),
+        )
 
-    writer = csv_log = None
-    if dist_info.is_main:
-        (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
-        csv_log = CsvLog(out_dir / "log.csv")
-        from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out_dir / "tensorboard"), purge_step=iteration or None)
+@dataclass
+class TrainWindow:
+    """The training losses since the last validation point (one row of log.csv)."""
 
-    provenance_base = {
-        "dataset": str(Path(config.data).resolve()),
-        "preset": info.get("preset", "unknown"),
-        "dataset_scenes": len(train_scenes),
-        "dataset_seed": info.get("seed", info.get("base_seed")),
-        "image_size": [info.get("width"), info.get("height")],
-        "validation_scenes": len(val_scenes),
-        "input": config.input_kind,
-        "crop": config.crop,
-        "batch_size": config.batch_size * dist_info.world_size,
-        "crops_per_scene": config.crops_per_scene,
-        "optimizer": f"Adam(lr={config.lr}, betas={tuple(config.betas)}, eps={config.eps}, "
-        f"weight_decay={config.weight_decay})",
-        "hardware": hardware_description(device, dist_info.world_size),
-        "amp": str(autocast_dtype).replace("torch.", "") if autocast_dtype else "fp32",
-        "git_commit": git_commit(),
-        "encoder_weights": config.encoder_weights,
-        "augmentation": asdict(augment) if augment else None,
-        "depth_noise": asdict(noise) if noise else None,
-        **config.extra_provenance,
-    }
-    if init_data is not None:
-        provenance_base["finetuned_from"] = str(config.init_checkpoint)
-        provenance_base["frozen_blocks"] = config.freeze_blocks
-        provenance_base["pretraining"] = init_data.get("provenance", {})
+    running: torch.Tensor  # summed (total, boundary, occlusion) losses, kept on the device
+    start: float = field(default_factory=time.monotonic)
+    iterations: int = 0
 
-    def save(path: Path, val: float, with_optimizer: bool) -> None:
+    def add(self, losses: torch.Tensor) -> None:
+        self.running += losses.detach()  # summed on the device: no host sync per step
+        self.iterations += 1
+
+    def reset(self) -> None:
+        self.running.zero_()
+        self.start, self.iterations = time.monotonic(), 0
+
+
+class Trainer:
+    """One training job: data, model and optimizer built once, then explicit steps.
+
+    State lives in named attributes: `counters` (iteration, epoch, best loss; checkpointed), the
+    current log `window`, and `validated_at` (the iteration of the last validation, so the final
+    point is validated exactly once). `run` is the loop: `train_step` per batch, `validate_and_log`
+    every `val_every` steps (or per epoch), `should_stop` after each.
+    """
+
+    def __init__(self, config: TrainConfig, dist_info: Distributed) -> None:
+        self.start_wall = time.monotonic()
+        self.config, self.dist_info = config, dist_info
+        self.device = pick_device(config.device, dist_info)
+        torch.manual_seed(config.seed + dist_info.rank)
+        self.out_dir = Path(config.out_dir)
+        if dist_info.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.train_scenes, self.val_scenes = split_scenes(config)
+        resume_state = read_checkpoint(config.resume) if config.resume else None
+        self._build_data(resume_state)
+        init_data = self._build_model(resume_state)
+        self.counters = Counters.resumed(resume_state)
+        if resume_state is not None and resume_state.get("optimizer_state"):
+            self.optimizer.load_state_dict(resume_state["optimizer_state"])
+        self._open_logs()
+        self.provenance_base = self._provenance(init_data)
+        self.session_start = time.monotonic()
+        self.progress = self._progress_bar()
+        self.window = TrainWindow(torch.zeros(3, device=self.device))
+        self.validated_at = -1
+        self.last_val_s = 0.0  # how long the last validation took (kept free inside the budget)
+
+    # ------------------------------------------------------------------ setup
+    def _build_data(self, resume_state: dict | None) -> None:
+        config, dist_info = self.config, self.dist_info
+        if resume_state is not None:
+            self.preprocess = resume_state["preprocess"]
+        elif config.init_checkpoint:
+            self.preprocess = read_checkpoint(config.init_checkpoint)["preprocess"]
+        elif config.input_kind == "rgb":
+            self.preprocess = preprocess_record("rgb")
+        else:
+            self.preprocess = preprocess_record(config.input_kind, *depth_statistics(self.train_scenes))
+        self.info = read_dataset_info(config.data)
+        self.augment = (
+            AugmentConfig(preset=str(self.info.get("preset", "mikado+"))) if config.augment else None
+        )
+        self.noise = DepthNoise() if config.depth_noise else None
+        train_set = MikadoScenes(
+            self.train_scenes,
+            config.input_kind,
+            self.preprocess,
+            config.crop,
+            self.augment,
+            self.noise,
+            config.crops_per_scene,
+        )
+        scenes_per_batch = config.batch_size // config.crops_per_scene
+        val_set = MikadoScenes(  # whole frames
+            self.val_scenes, config.input_kind, self.preprocess, None, None, self.noise
+        )
+        drop_last = len(train_set) >= scenes_per_batch * dist_info.world_size
+        self.train_loader = _loader(
+            train_set, scenes_per_batch, True, config.workers, dist_info, self.device, config.seed, drop_last
+        )
+        self.val_loader = _loader(
+            val_set,
+            min(config.batch_size, 4),
+            False,
+            min(config.workers, 4),
+            dist_info,
+            self.device,
+            0,
+            False,
+        )
+
+    def _build_model(self, resume_state: dict | None) -> dict | None:
+        """Model (`self.model`, and `self.net` wrapped for DDP), optimizer, AMP; returns the
+        fine-tuning checkpoint (None when training from scratch)."""
+        config, device = self.config, self.device
+        model, init_data = build_model(config)
+        if resume_state is not None:
+            model = BicameralNet(NetworkConfig.from_dict(resume_state["config"]))
+            model.load_state_dict(resume_state["state_dict"])
+        self.frozen = freeze_encoder_blocks(model, config.freeze_blocks)
+        self.channels_last = device.type == "cuda"
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop and frame sizes: let cuDNN pick kernels
+        model = model.to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = self.net = model
+        if self.dist_info.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        self.optimizer = torch.optim.Adam(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=config.lr,
+            betas=tuple(config.betas),
+            eps=config.eps,
+            weight_decay=config.weight_decay,
+        )
+        self.autocast_dtype = amp_dtype(device, config.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        return init_data
+
+    def _open_logs(self) -> None:
+        """config.json, log.csv and TensorBoard, on rank 0 only."""
+        self.writer = self.csv_log = None
+        if self.dist_info.is_main:
+            (self.out_dir / "config.json").write_text(json.dumps(asdict(self.config), indent=2, default=str))
+            self.csv_log = CsvLog(self.out_dir / "log.csv")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(
+                str(self.out_dir / "tensorboard"), purge_step=self.counters.iteration or None
+            )
+
+    def _provenance(self, init_data: dict | None) -> dict:
+        """The checkpoint provenance that does not change during the run."""
+        config, info = self.config, self.info
+        base = {
+            "dataset": str(Path(config.data).resolve()),
+            "preset": info.get("preset", "unknown"),
+            "dataset_scenes": len(self.train_scenes),
+            "dataset_seed": info.get("seed", info.get("base_seed")),
+            "image_size": [info.get("width"), info.get("height")],
+            "validation_scenes": len(self.val_scenes),
+            "input": config.input_kind,
+            "crop": config.crop,
+            "batch_size": config.batch_size * self.dist_info.world_size,
+            "crops_per_scene": config.crops_per_scene,
+            "optimizer": f"Adam(lr={config.lr}, betas={tuple(config.betas)}, eps={config.eps}, "
+            f"weight_decay={config.weight_decay})",
+            "hardware": hardware_description(self.device, self.dist_info.world_size),
+            "amp": str(self.autocast_dtype).replace("torch.", "") if self.autocast_dtype else "fp32",
+            "git_commit": git_commit(),
+            "encoder_weights": config.encoder_weights,
+            "augmentation": asdict(self.augment) if self.augment else None,
+            "depth_noise": asdict(self.noise) if self.noise else None,
+            **config.extra_provenance,
+        }
+        if init_data is not None:
+            base["finetuned_from"] = str(config.init_checkpoint)
+            base["frozen_blocks"] = config.freeze_blocks
+            base["pretraining"] = init_data.get("provenance", {})
+        return base
+
+    def _progress_bar(self):
+        if not (self.dist_info.is_main and self.config.progress):
+            return None
+        from tqdm import tqdm
+
+        config = self.config
+        total = config.iterations
+        if config.epochs is not None:
+            by_epochs = config.epochs * max(len(self.train_loader), 1)
+            total = by_epochs if total is None else min(total, by_epochs)
+        return tqdm(
+            total=total, initial=self.counters.iteration, unit="it", dynamic_ncols=True, file=sys.stderr
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def session_s(self) -> float:
+        return time.monotonic() - self.session_start
+
+    def save(self, path: Path, val: float, with_optimizer: bool) -> None:
+        c = self.counters
         provenance = {
-            **provenance_base,
-            "iterations": iteration,
-            "epochs": epoch,
-            "training_seconds": round(trained_s + session_s(), 1),
+            **self.provenance_base,
+            "iterations": c.iteration,
+            "epochs": c.epoch,
+            "training_seconds": round(c.trained_s + self.session_s(), 1),
             "validation_loss": val,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         save_checkpoint(
             path,
-            model,
-            model.config,
-            preprocess,
+            self.model,
+            self.model.config,
+            self.preprocess,
             provenance,
-            optimizer_state=optimizer.state_dict() if with_optimizer else None,
+            optimizer_state=self.optimizer.state_dict() if with_optimizer else None,
             extra={
-                "iteration": iteration,
-                "epoch": epoch,
-                "best_val_loss": best_val if math.isfinite(best_val) else None,
-                "training_seconds": trained_s + session_s(),
+                "iteration": c.iteration,
+                "epoch": c.epoch,
+                "best_val_loss": c.best_val if math.isfinite(c.best_val) else None,
+                "training_seconds": c.trained_s + self.session_s(),
             },
         )
 
-    session_start = time.monotonic()
-
-    def session_s() -> float:
-        return time.monotonic() - session_start
-
-    steps_per_epoch = max(len(train_loader), 1)
-    total = config.iterations
-    if config.epochs is not None:
-        by_epochs = config.epochs * steps_per_epoch
-        total = by_epochs if total is None else min(total, by_epochs)
-    progress = None
-    if dist_info.is_main and config.progress:
-        from tqdm import tqdm
-
-        progress = tqdm(total=total, initial=iteration, unit="it", dynamic_ncols=True, file=sys.stderr)
-
-    def should_stop(last_val_s: float, check_clock: bool = True) -> bool:
+    # ------------------------------------------------------------------ stopping
+    def should_stop(self, check_clock: bool = True) -> bool:
         """Counters are the same on every rank; the clock is read on each and agreed by all-reduce
         (under DDP only every 10th step, to keep the host sync off the hot path)."""
-        if config.iterations is not None and iteration >= config.iterations:
+        config, c = self.config, self.counters
+        if config.iterations is not None and c.iteration >= config.iterations:
             return True
-        if config.epochs is not None and epoch >= config.epochs:
+        if config.epochs is not None and c.epoch >= config.epochs:
             return True
         if not check_clock or config.time_budget_s is None:
             return False
         local = 0
         # Keep room for the final validation and checkpoint inside the budget.
-        budget = config.time_budget_s
-        if budget is not None and time.monotonic() - start_wall + last_val_s >= budget:
+        if time.monotonic() - self.start_wall + self.last_val_s >= config.time_budget_s:
             local = 1
-        if dist_info.enabled:
-            flag = torch.tensor([local], device=device)
+        if self.dist_info.enabled:
+            flag = torch.tensor([local], device=self.device)
             torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MAX)
             local = int(flag.item())
         return bool(local)
 
-    def validate_and_log() -> float:
-        """Validate, log the training window since the last call, start the next window; returns
-        the seconds the validation took."""
-        nonlocal best_val, window_start, window_iters, validated_at
-        totals = running.tolist()
+    # ------------------------------------------------------------------ one step
+    def train_step(self, batch) -> torch.Tensor:
+        """One optimizer step on `batch`; returns the (total, boundary, occlusion) losses."""
+        image, boundaries, occlusions = _to_device(batch, self.device, self.channels_last)
+        with _autocast(self.device, self.autocast_dtype):
+            b_logits, o_logits = self.net(image)
+        losses = torch.stack(bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses[0]).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.counters.iteration += 1
+        self.window.add(losses)
+        return losses
+
+    def log_step(self, losses: torch.Tensor) -> None:
+        """Every `log_every` steps: check the loss is finite, write it to TensorBoard and the bar."""
+        config, iteration = self.config, self.counters.iteration
+        if iteration % config.log_every == 0:
+            logged = losses.detach().tolist()  # one sync every log_every steps
+            if not math.isfinite(logged[0]):
+                raise TrainingError(f"loss is {logged[0]} at iteration {iteration}; try a lower --lr")
+            if self.dist_info.is_main:
+                for name, value in zip(("loss", "boundary_loss", "occlusion_loss"), logged, strict=True):
+                    self.writer.add_scalar(f"train/{name}", value, iteration)
+                if self.progress is not None:
+                    postfix = {"loss": f"{logged[0]:.4f}", "epoch": self.counters.epoch}
+                    if config.time_budget_s is not None:
+                        left = config.time_budget_s - (time.monotonic() - self.start_wall)
+                        postfix["budget_left"] = f"{max(left, 0):.0f}s"
+                    self.progress.set_postfix(postfix, refresh=False)
+        if self.progress is not None:
+            self.progress.update(1)
+
+    # ------------------------------------------------------------------ validation
+    def validate_and_log(self) -> None:
+        """Validate, log the training window since the last call, save checkpoints (rank 0), start
+        the next window; `last_val_s` becomes the seconds the validation took."""
+        c, window, dist_info = self.counters, self.window, self.dist_info
+        totals = window.running.tolist()
         t0 = time.monotonic()
-        val, val_b, val_o = validation_loss(net, val_loader, device, autocast_dtype, channels_last, dist_info)
+        val, val_b, val_o = validation_loss(
+            self.net, self.val_loader, self.device, self.autocast_dtype, self.channels_last, dist_info
+        )
         if dist_info.is_main:
-            n = max(window_iters, 1)
-            rate = window_iters / max(time.monotonic() - window_start, 1e-9)
+            n = max(window.iterations, 1)
+            rate = window.iterations / max(time.monotonic() - window.start, 1e-9)
             row = {
-                "iteration": iteration,
-                "epoch": epoch,
+                "iteration": c.iteration,
+                "epoch": c.epoch,
                 "train_loss": totals[0] / n,
                 "train_boundary_loss": totals[1] / n,
                 "train_occlusion_loss": totals[2] / n,
                 "val_loss": val,
                 "val_boundary_loss": val_b,
                 "val_occlusion_loss": val_o,
-                "lr": config.lr,
-                "elapsed_s": round(trained_s + session_s(), 2),
+                "lr": self.config.lr,
+                "elapsed_s": round(c.trained_s + self.session_s(), 2),
                 "iterations_per_s": round(rate, 3),
             }
-            csv_log.write(row)
-            writer.add_scalar("val/loss", val, iteration)
-            writer.add_scalar("val/boundary_loss", val_b, iteration)
-            writer.add_scalar("val/occlusion_loss", val_o, iteration)
-            if val < best_val:
-                best_val = val
-                save(out_dir / "best.pt", val, with_optimizer=False)
-            save(out_dir / "last.pt", val, with_optimizer=True)
-            writer.flush()
+            self.csv_log.write(row)
+            self.writer.add_scalar("val/loss", val, c.iteration)
+            self.writer.add_scalar("val/boundary_loss", val_b, c.iteration)
+            self.writer.add_scalar("val/occlusion_loss", val_o, c.iteration)
+            if val < c.best_val:
+                c.best_val = val
+                self.save(self.out_dir / "best.pt", val, with_optimizer=False)
+            self.save(self.out_dir / "last.pt", val, with_optimizer=True)
+            self.writer.flush()
         if dist_info.enabled:  # everyone learns the best loss (for the summary) and waits for rank 0's files
-            value = best_val if math.isfinite(best_val) else -1.0
-            shared = torch.tensor([value], device=device, dtype=torch.float64)
+            value = c.best_val if math.isfinite(c.best_val) else -1.0
+            shared = torch.tensor([value], device=self.device, dtype=torch.float64)
             torch_dist.broadcast(shared, 0)
-            best_val = shared.item() if shared.item() >= 0 else math.inf
-        elapsed = time.monotonic() - t0
-        running.zero_()
-        window_start, window_iters = time.monotonic(), 0
-        validated_at = iteration
-        return elapsed
+            c.best_val = shared.item() if shared.item() >= 0 else math.inf
+        self.last_val_s = time.monotonic() - t0
+        window.reset()
+        self.validated_at = c.iteration
 
-    net.train()
-    last_val_s = 0.0
-    running = torch.zeros(3, device=device)
-    window_start, window_iters = time.monotonic(), 0
-    validated_at = -1
-    stopped = should_stop(0.0)
-    while not stopped:
-        if dist_info.enabled:
-            train_loader.sampler.set_epoch(epoch)
-        elif isinstance(train_loader.sampler, RandomSampler):
-            train_loader.sampler.generator.manual_seed(config.seed * 100_003 + epoch)
-        for batch in train_loader:
-            image, boundaries, occlusions = _to_device(batch, device, channels_last)
-            with _autocast(device, autocast_dtype):
-                b_logits, o_logits = net(image)
-            losses = torch.stack(bicameral_loss(b_logits.float(), o_logits.float(), boundaries, occlusions))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses[0]).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            iteration += 1
-            window_iters += 1
-            running += losses.detach()  # summed on the device: no host sync per step
-            if iteration % config.log_every == 0:
-                logged = losses.detach().tolist()  # one sync every log_every steps
-                if not math.isfinite(logged[0]):
-                    raise TrainingError(f"loss is {logged[0]} at iteration {iteration}; try a lower --lr")
-                if dist_info.is_main:
-                    for name, value in zip(("loss", "boundary_loss", "occlusion_loss"), logged, strict=True):
-                        writer.add_scalar(f"train/{name}", value, iteration)
-                    if progress is not None:
-                        postfix = {"loss": f"{logged[0]:.4f}", "epoch": epoch}
-                        if config.time_budget_s is not None:
-                            left = config.time_budget_s - (time.monotonic() - start_wall)
-                            postfix["budget_left"] = f"{max(left, 0):.0f}s"
-                        progress.set_postfix(postfix, refresh=False)
-            if progress is not None:
-                progress.update(1)
-            if config.val_every is not None and iteration % config.val_every == 0:
-                last_val_s = validate_and_log()
-            stopped = should_stop(last_val_s, check_clock=not dist_info.enabled or iteration % 10 == 0)
-            if stopped:
-                break
-        else:
-            epoch += 1
-            if config.val_every is None:
-                last_val_s = validate_and_log()
-            stopped = should_stop(last_val_s)
-    if validated_at != iteration:  # same on every rank: the final point is validated and saved
-        validate_and_log()
-    if progress is not None:
-        progress.close()
-    if writer is not None:
-        writer.close()
-    return {
-        "out_dir": str(out_dir),
-        "best": str(out_dir / "best.pt"),
-        "last": str(out_dir / "last.pt"),
-        "iterations": iteration,
-        "epochs": epoch,
-        "best_val_loss": best_val,
-        "training_seconds": round(trained_s + session_s(), 1),
-        "frozen_parameters": frozen,
-        "world_size": dist_info.world_size,
-        "device": str(device),
-    }
+    # ------------------------------------------------------------------ the loop
+    def run_epoch(self) -> bool:
+        """Train through one epoch (or until a stop); True when the run is to stop."""
+        config, c, loader = self.config, self.counters, self.train_loader
+        if self.dist_info.enabled:
+            loader.sampler.set_epoch(c.epoch)
+        elif isinstance(loader.sampler, RandomSampler):
+            loader.sampler.generator.manual_seed(config.seed * 100_003 + c.epoch)
+        for batch in loader:
+            self.log_step(self.train_step(batch))
+            if config.val_every is not None and c.iteration % config.val_every == 0:
+                self.validate_and_log()
+            if self.should_stop(check_clock=not self.dist_info.enabled or c.iteration % 10 == 0):
+                return True
+        c.epoch += 1
+        if config.val_every is None:
+            self.validate_and_log()
+        return self.should_stop()
+
+    def run(self) -> dict:
+        """Train until a stopping rule holds, validate the final point; returns the summary."""
+        self.net.train()
+        stopped = self.should_stop()
+        while not stopped:
+            stopped = self.run_epoch()
+        if self.validated_at != self.counters.iteration:  # same on every rank: final point validated, saved
+            self.validate_and_log()
+        if self.progress is not None:
+            self.progress.close()
+        if self.writer is not None:
+            self.writer.close()
+        return self.summary()
+
+    def summary(self) -> dict:
+        c = self.counters
+        return {
+            "out_dir": str(self.out_dir),
+            "best": str(self.out_dir / "best.pt"),
+            "last": str(self.out_dir / "last.pt"),
+            "iterations": c.iteration,
+            "epochs": c.epoch,
+            "best_val_loss": c.best_val,
+            "training_seconds": round(c.trained_s + self.session_s(), 1),
+            "frozen_parameters": self.frozen,
+            "world_size": self.dist_info.world_size,
+            "device": str(self.device),
+        }

@@ -4,7 +4,8 @@ A grasp can be right about the instance and still fail: the surface under the cu
 crumpled, the product is in unstable equilibrium (thesis Section 5.3.3 lists these). Nothing in
 the next image tells the network so, and a pile that did not move gives the same grasp again, so
 a cell without feedback repeats the failure until an operator steps in. With the PLC's
-`pick_outcome` (registers.toml), the appliance remembers each failed grasp's point for
+`pick_outcome` (registers.toml; its values are the map's `pick_outcome` enumeration, decoded by
+`edge.plc`), the appliance remembers each failed grasp's point for
 `forget_after_cycles` cycles and offers another instance meanwhile (`edge.grasp_selection`).
 One class serves the supervisor and the simulated cell's depth baselines, so every method of
 `binpick simcell` gets the same memory.
@@ -17,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-PICKED, FAILED = 1, 2
 
 
 @dataclass
@@ -49,10 +48,11 @@ class FailedPickMemory:
         while len(self._published) > self._remember_published:
             self._published.popitem(last=False)
 
-    def outcome(self, sequence_id: int, outcome: int) -> bool:
-        """Record the PLC's report on a published grasp; True when it added a failed spot."""
+    def outcome(self, sequence_id: int, failed: bool) -> bool:
+        """Record the PLC's report on a published grasp (`failed`: the pick failed); True when it
+        added a failed spot."""
         point = self._published.get(sequence_id)
-        if not self.enabled or outcome != FAILED or point is None:
+        if not self.enabled or not failed or point is None:
             return False
         self.spots.append(FailedSpot(point[0], point[1], self.forget_after_cycles))
         return True

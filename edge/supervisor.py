@@ -79,8 +79,10 @@ class CycleOutcome:
         )
 
 
-class Calibration:
-    """The calibration file, reloaded when it changes on disk (the wizard replaces it atomically)."""
+class CalibrationWatcher:
+    """Watches the calibration file and reloads it when it changes on disk (the wizard replaces
+    it atomically); `current` is the loaded `edge.calibration_file.Calibration` or None (pixel
+    mode)."""
 
     def __init__(self, path: str, required: bool):
         self.path = path
@@ -133,7 +135,7 @@ class Supervisor:
         self.snapshots = SnapshotRing(config.health.snapshot_dir, config.health.snapshot_keep)
         self.camera: CameraSource | None = None
         self.predictor = None
-        self.calibration = Calibration(config.calibration.file, config.calibration.required)
+        self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
         self.ranking_params = None
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
@@ -290,7 +292,7 @@ class Supervisor:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
         for sequence, outcome in self.bank.take_pick_outcomes():
-            if self.failed_picks.outcome(sequence, outcome):
+            if self.failed_picks.outcome(sequence, outcome == self.register_map.pick_outcome.failed):
                 log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
         avoid = self.failed_picks.begin_cycle()
         self.calibration.refresh()

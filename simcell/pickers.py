@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
-from edge.pick_feedback import FAILED, PICKED, FailedPickMemory
+from edge.pick_feedback import FailedPickMemory
 from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import write_calibration
@@ -215,7 +215,8 @@ class AppliancePicker:
     def report(self, picked: bool) -> None:
         """The robot's vacuum sensor tells the PLC, the PLC tells the appliance (registers.toml)."""
         if self._last_sequence:
-            self._write("pick_outcome", PICKED if picked else FAILED, self._last_sequence)
+            outcome = self.map.pick_outcome.picked if picked else self.map.pick_outcome.failed
+            self._write("pick_outcome", int(outcome), self._last_sequence)
 
     def _read(self) -> list[int]:
         if self._client is None:
@@ -226,10 +227,8 @@ class AppliancePicker:
         return response.registers
 
     def _float(self, words: list[int], name: str) -> float:
-        from edge.plc.register_map import words_to_float
-
         a = self.map[name].address
-        return words_to_float(words[a], words[a + 1])
+        return self.map.words_to_float(words[a], words[a + 1])
 
     def propose(self, cell: Cell, obs: Observation, timeout: float = 120.0) -> Proposal:
         self.camera.observation = obs

@@ -24,10 +24,11 @@ from appliance_helpers import (
 )
 from pymodbus.client import AsyncModbusTcpClient
 
-from edge.plc.register_map import RegisterMap, words_to_float
+from edge.plc.register_map import RegisterMap
 
 pytestmark = pytest.mark.timeout(150)
 MAP = RegisterMap.load()
+words_to_float = MAP.words_to_float  # the word order registers.toml states
 A = {name: reg.address for name, reg in MAP.by_name.items()}
 
 

@@ -10,20 +10,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.pick_feedback import FAILED, PICKED, FailedPickMemory, waits
+from edge.pick_feedback import FailedPickMemory, waits
 from edge.plc.bank import RegisterBank, WriteRejected
 from edge.plc.register_map import RegisterMap
 
 MAP = RegisterMap.load()
+PICKED, FAILED = MAP.pick_outcome.picked, MAP.pick_outcome.failed
 
 
 def test_a_failed_published_grasp_is_avoided_for_its_cycles_then_forgotten():
     memory = FailedPickMemory(forget_after_cycles=2, radius_px=5.0)
     memory.published(7, 40.0, 50.0)
     memory.published(8, 10.0, 10.0)
-    assert memory.outcome(8, PICKED) is False  # a success changes nothing
-    assert memory.outcome(99, FAILED) is False  # an id it never published: ignored
-    assert memory.outcome(7, FAILED) is True
+    assert memory.outcome(8, failed=False) is False  # a success changes nothing
+    assert memory.outcome(99, failed=True) is False  # an id it never published: ignored
+    assert memory.outcome(7, failed=True) is True
     assert memory.begin_cycle() == [(40.0, 50.0)]
     assert memory.begin_cycle() == [(40.0, 50.0)]
     assert memory.begin_cycle() == []  # forgotten after 2 cycles
@@ -42,7 +43,7 @@ def test_a_grasp_waits_inside_the_failed_region_or_near_the_failed_point():
 def test_zero_cycles_disables_the_memory():
     memory = FailedPickMemory(forget_after_cycles=0, radius_px=5.0)
     memory.published(1, 3.0, 4.0)
-    assert memory.outcome(1, FAILED) is False
+    assert memory.outcome(1, failed=True) is False
     memory.failed_at(3.0, 4.0)
     assert memory.begin_cycle() == []
 

@@ -98,7 +98,7 @@ def test_readers_never_see_a_torn_result_block():
     torn = []
 
     def reader():
-        from edge.plc.register_map import words_to_float
+        words_to_float = MAP.words_to_float
 
         while not stop.is_set():
             words = bank.read(start, count)

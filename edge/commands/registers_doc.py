@@ -17,21 +17,60 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if --out is not up to date (for CI)")
 
 
+# Section titles of the enumerations' tables (an enumeration not listed gets a plain title).
+ENUM_TITLES = {"mode": "Modes", "pick_outcome": "Pick outcomes", "error": "Error codes"}
+
+
+def _float_lines(m: RegisterMap) -> list[str]:
+    first = "first" if m.word_order == "ABCD" else "second"
+    mbpoll_flag = " -B" if m.word_order == "ABCD" else ""
+    return [
+        f'- float32 takes two registers, **{m.word_order_text}** (`float_word_order = "{m.word_order}"`): '
+        f"the {first} register holds the sign, exponent and "
+        f"high mantissa bits (IEEE 754 big-endian). With mbpoll: `-t 4:float{mbpoll_flag}`.",
+    ]
+
+
+def _enum_sections(m: RegisterMap) -> list[str]:
+    lines: list[str] = []
+    for name in sorted(m.enum_values, key=lambda n: (n == "error", n)):  # error codes last, as before
+        users = [f"`{r.name}`" for r in m.registers if r.enum == name]
+        where = (
+            f"register {users[0]}"
+            if len(users) == 1
+            else f"registers {', '.join(users[:-1])} and {users[-1]}"
+        )
+        column = "Code" if name == "error" else "Value"
+        title = ENUM_TITLES.get(name, f"Values of `{name}`")
+        lines += [
+            "",
+            f"## {title} ({where})" if users else f"## {title}",
+            "",
+            f"| {column} | Name | Meaning |",
+        ]
+        lines.append("|---:|---|---|")
+        lines += [f"| {v.value} | `{v.name}` | {v.description} |" for v in m.enum_values[name]]
+    return lines
+
+
 def render(register_map: RegisterMap, source_name: str) -> str:
     """The register documentation; generated, so it cannot drift from the map."""
     m = register_map
+    mode, outcome = m.mode, m.pick_outcome
+    high_first = " -B" if m.word_order == "ABCD" else ""  # mbpoll's flag for high word first
     lines = [
         "# PLC registers",
         "",
-        f"Generated from `{source_name}` by `binpick registers-doc`; do not edit by hand.",
+        f"Generated from `{source_name}` by `binpick registers-doc`; do not edit by hand. The appliance "
+        "reads the same file: addresses, the float word order, the status bits and the value tables below "
+        "are data there, not constants in the code.",
         "",
         f"Protocol version **{m.protocol_version}**. Modbus TCP (port 5020 by default, 502 in production) "
         "and Modbus RTU serve the same holding registers (function codes 3, 6, 16; 4 reads the same words).",
         "",
         "- **Address** is the 0-based protocol address; **4xxxx** is the 1-based PLC notation "
         "(`mbpoll -r` counts from 1 too; `mbpoll -0 -r` uses the 0-based address).",
-        f"- float32 takes two registers, **{m.word_order}**: the first register holds the sign, exponent and "
-        "high mantissa bits (IEEE 754 big-endian). With mbpoll: `-t 4:float -B`.",
+        *_float_lines(m),
         "- Access **r**: written by the appliance, a PLC write is rejected "
         "(Modbus exception 2 and error code "
         f"{m.error_code('invalid_plc_write')}). Access **w**: written by the PLC.",
@@ -55,22 +94,14 @@ def render(register_map: RegisterMap, source_name: str) -> str:
     ]
     for b in sorted(m.bits.values(), key=lambda b: b.bit):
         lines.append(f"| {b.bit} | 0x{1 << b.bit:04X} | `{b.name}` | {b.description} |")
-    lines += [
-        "",
-        "## Error codes (registers `error_code` and `result_error`)",
-        "",
-        "| Code | Name | Meaning |",
-        "|---:|---|---|",
-    ]
-    for e in sorted(m.errors.values(), key=lambda e: e.code):
-        lines.append(f"| {e.code} | `{e.name}` | {e.description} |")
+    lines += _enum_sections(m)
     lines += [
         "",
         "## Handshake",
         "",
         'Triggered mode (`appliance.mode = "triggered"`):',
         "",
-        "1. The PLC writes `mode` = 1 (run) once, then, per pick, a new non-zero `trigger_id` "
+        f"1. The PLC writes `mode` = {int(mode.run)} (run) once, then, per pick, a new non-zero `trigger_id` "
         "(e.g. a counter).",
         "2. The appliance copies it into `trigger_ack`, sets `busy` and clears `result_valid`: the previous "
         "result is stale from now on.",
@@ -83,7 +114,8 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "`result_valid` it uses the grasp, else `result_error` tells why.",
         "5. The PLC writes `result_ack` = `sequence_id`; `result_valid` falls, so the same result is never "
         "taken twice.",
-        "6. Optional, after the robot's attempt: the PLC writes `pick_outcome` (1 picked, 2 failed) and "
+        "6. Optional, after the robot's attempt: the PLC writes `pick_outcome` "
+        f"({int(outcome.picked)} picked, {int(outcome.failed)} failed) and "
         "`pick_outcome_id` = the `sequence_id` it tried, in one write; after a failure the appliance "
         "offers other instances for `[pick_feedback] forget_after_cycles` cycles.",
         "",
@@ -95,11 +127,11 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "",
         "```",
         "mbpoll -m tcp -p 5020 -a 1 -0 -r 0 -c 12 -1 127.0.0.1                      # header words",
-        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['x'].address} -c 5 -t 4:float -B -1 127.0.0.1"
+        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['x'].address} -c 5 -t 4:float{high_first} -1 127.0.0.1"
         "   # x y z angle score",
         f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['trigger_id'].address} -1 127.0.0.1 42"
         "          # write trigger 42",
-        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['pick_outcome'].address} -1 127.0.0.1 2 7"
+        f"mbpoll -m tcp -p 5020 -a 1 -0 -r {m['pick_outcome'].address} -1 127.0.0.1 {int(outcome.failed)} 7"
         "        # pick of sequence 7 failed",
         "```",
         "",

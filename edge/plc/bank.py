@@ -20,13 +20,12 @@ stale one is never shown as fresh (a new trigger and `result_ttl_s` drop the fla
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from dataclasses import dataclass
 
-from edge.plc.register_map import RegisterMap, float_to_words, words_to_float
-
-MODES = {0: "idle", 1: "run", 2: "calibration"}
+from edge.plc.register_map import RegisterMap
 
 
 @dataclass
@@ -68,12 +67,12 @@ class RegisterBank:
         self._trigger_event = threading.Condition(self._lock)
         self._pending_trigger: int | None = None
         self._result_time = 0.0
-        self._pick_outcomes: list[tuple[int, int]] = []
+        self._pick_outcomes: list[tuple[int, enum.IntEnum]] = []
         self.rejected_writes = 0
         self.last_rejection = ""
         self._initialised = False
         self._set("protocol_version", register_map.protocol_version)
-        self._set("mode", 1)
+        self._set("mode", register_map.mode.run)
         self._set_bit("triggered", triggered)
 
     # ----------------------------------------------------------------- raw access
@@ -88,7 +87,7 @@ class RegisterBank:
 
     def _set_float(self, name: str, value: float) -> None:
         address = self._addr(name)
-        self._words[address], self._words[address + 1] = float_to_words(value)
+        self._words[address], self._words[address + 1] = self.map.float_to_words(value)
 
     def _set_bit(self, name: str, on: bool) -> None:
         mask = self.map.bit_mask(name)
@@ -112,7 +111,8 @@ class RegisterBank:
 
     @property
     def mode(self) -> str:
-        return MODES.get(self.value("mode"), "idle")
+        """Name of the PLC's mode (an enum.mode name of the map)."""
+        return self.map.enum_name("mode", self.value("mode")) or self.map.mode.idle.name
 
     # ----------------------------------------------------------------- PLC side
     def plc_write(self, address: int, values: list[int]) -> None:
@@ -137,9 +137,10 @@ class RegisterBank:
             if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
                 self._set_bit("result_valid", False)
             if "mode" in written:
-                self._set_bit("ready", self._initialised and self._get("mode") == 1)
+                self._set_bit("ready", self._initialised and self._get("mode") == self.map.mode.run)
             if "pick_outcome_id" in written and self._get("pick_outcome_id") != 0:
-                self._pick_outcomes.append((self._get("pick_outcome_id"), self._get("pick_outcome")))
+                outcome = self.map.pick_outcome(self._get("pick_outcome"))  # checked on write
+                self._pick_outcomes.append((self._get("pick_outcome_id"), outcome))
 
     def _check_write(self, address: int, values: list[int]) -> None:
         for offset, value in enumerate(values):
@@ -149,7 +150,11 @@ class RegisterBank:
                 raise WriteRejected(
                     f"write to read-only register {address + offset} ({name})", ILLEGAL_ADDRESS
                 )
-            if not 0 <= value <= reg.max:
+            if reg.enum:
+                if not self.map.enum_name(reg.enum, value):
+                    names = ", ".join(f"{int(v)} ({v.name})" for v in self.map.enums[reg.enum])
+                    raise WriteRejected(f"{reg.name} = {value} is not one of {names}", ILLEGAL_VALUE)
+            elif not 0 <= value <= reg.max:
                 raise WriteRejected(f"{reg.name} = {value} out of range 0..{reg.max}", ILLEGAL_VALUE)
 
     # ----------------------------------------------------------------- appliance side
@@ -158,7 +163,7 @@ class RegisterBank:
         with self._lock:
             self._initialised = True
             self._set("model_id", model_id & 0xFFFF)
-            self._set_bit("ready", self._get("mode") == 1)
+            self._set_bit("ready", self._get("mode") == self.map.mode.run)
 
     def wait_trigger(self, timeout: float) -> int | None:
         """Block until the PLC requests a cycle; returns its trigger id (None on timeout)."""
@@ -227,8 +232,9 @@ class RegisterBank:
             if result_ttl_s > 0 and expired and self._bit("result_valid"):
                 self._set_bit("result_valid", False)
 
-    def take_pick_outcomes(self) -> list[tuple[int, int]]:
-        """The (sequence_id, outcome) pairs the PLC reported since the last call, oldest first."""
+    def take_pick_outcomes(self) -> list[tuple[int, enum.IntEnum]]:
+        """The (sequence_id, outcome) pairs the PLC reported since the last call, oldest first;
+        each outcome a member of the map's `pick_outcome` enumeration."""
         with self._lock:
             outcomes, self._pick_outcomes = self._pick_outcomes, []
             return outcomes
@@ -240,7 +246,7 @@ class RegisterBank:
         out: dict = {}
         for reg in self.map.registers:
             if reg.type == "float32":
-                out[reg.name] = round(words_to_float(words[reg.address], words[reg.address + 1]), 4)
+                out[reg.name] = round(self.map.words_to_float(words[reg.address], words[reg.address + 1]), 4)
             else:
                 out[reg.name] = words[reg.address]
         status = words[self.map["status"].address]

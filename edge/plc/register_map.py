@@ -1,11 +1,16 @@
-"""The register map, read from `firmware_config/registers.toml` (the one source of addresses).
+"""The register map, read from `firmware_config/registers.toml` (the one source of the protocol).
 
-Everything that touches a register address (servers, supervisor, docs, tests) goes through
-`RegisterMap`, so moving a register is a one-line change in the TOML file.
+Everything that touches the protocol (servers, supervisor, simulated cell, docs, tests) goes
+through `RegisterMap`: addresses, the float32 word order, the enumerations (modes, pick outcomes,
+error codes) and the status bits are all data in the TOML file, so none of them is written a
+second time in Python. A map's enumerations are `IntEnum` classes built from its file
+(`m.mode.run`, `m.pick_outcome.failed`, `m.error.no_candidate`), its status bits an `IntFlag`
+(`m.status.busy`).
 """
 
 from __future__ import annotations
 
+import enum
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +18,12 @@ from pathlib import Path
 import tomllib
 
 REGISTER_TYPES = {"uint16": 1, "bits": 1, "float32": 2}
+# float32 word orders a map may state. Modbus sends the bytes of each word big-endian; only the
+# order of the two words varies between devices.
+WORD_ORDERS = {
+    "ABCD": "high word first (ABCD)",
+    "CDAB": "low word first (CDAB)",
+}
 DEFAULT_MAP_PATH = Path(__file__).resolve().parents[2] / "firmware_config" / "registers.toml"
 
 
@@ -30,6 +41,7 @@ class Register:
     block: str = ""
     unit: str = ""
     max: int = 65535
+    enum: str = ""  # name of the enumeration of the values it holds ("" = any 0..max)
 
     @property
     def size(self) -> int:
@@ -44,30 +56,34 @@ class Bit:
 
 
 @dataclass(frozen=True)
-class ErrorCode:
-    code: int
+class EnumValue:
+    """One value of an enumeration (a mode, a pick outcome, an error code)."""
+
+    value: int
     name: str
     description: str
 
 
-def float_to_words(value: float) -> tuple[int, int]:
-    """float32 as two registers, high word first (the word order documented in the map)."""
+def float_to_words(value: float, word_order: str) -> tuple[int, int]:
+    """float32 as the two registers the PLC reads first and second, in `word_order` (WORD_ORDERS)."""
     high, low = struct.unpack(">HH", struct.pack(">f", float(value)))
-    return high, low
+    return (high, low) if word_order == "ABCD" else (low, high)
 
 
-def words_to_float(high: int, low: int) -> float:
+def words_to_float(first: int, second: int, word_order: str) -> float:
+    """The float32 in two registers (first = lower address) sent in `word_order`."""
+    high, low = (first, second) if word_order == "ABCD" else (second, first)
     return struct.unpack(">f", struct.pack(">HH", high, low))[0]
 
 
 class RegisterMap:
-    """Named registers, status bits and error codes, validated on load."""
+    """Named registers, word order, enumerations and status bits, validated on load."""
 
     def __init__(
         self,
         registers: list[Register],
         bits: list[Bit],
-        errors: list[ErrorCode],
+        enums: dict[str, list[EnumValue]],
         protocol_version: int,
         word_order: str,
         source: str = "",
@@ -75,7 +91,14 @@ class RegisterMap:
         self.registers = sorted(registers, key=lambda r: r.address)
         self.by_name = {r.name: r for r in self.registers}
         self.bits = {b.name: b for b in bits}
-        self.errors = {e.name: e for e in errors}
+        self.enum_values = {name: sorted(values, key=lambda v: v.value) for name, values in enums.items()}
+        self.enums: dict[str, type[enum.IntEnum]] = {
+            name: enum.IntEnum(_class_name(name), {v.name: v.value for v in values})
+            for name, values in self.enum_values.items()
+        }
+        self._names = {name: {v.value: v.name for v in values} for name, values in self.enum_values.items()}
+        self.errors = {e.name: e for e in self.enum_values["error"]}
+        self.status = enum.IntFlag("Status", {b.name: 1 << b.bit for b in bits})
         self.protocol_version = protocol_version
         self.word_order = word_order
         self.source = source
@@ -92,14 +115,47 @@ class RegisterMap:
         """The register covering `address` (None for a gap or beyond the map)."""
         return self._owner[address] if 0 <= address < self.size else None
 
+    # The enumerations every appliance needs (their names are checked on load).
+    @property
+    def mode(self) -> type[enum.IntEnum]:
+        """Values of register `mode`: idle, run, calibration."""
+        return self.enums["mode"]
+
+    @property
+    def pick_outcome(self) -> type[enum.IntEnum]:
+        """Values of register `pick_outcome`: not_reported, picked, failed."""
+        return self.enums["pick_outcome"]
+
+    @property
+    def error(self) -> type[enum.IntEnum]:
+        """Values of registers `error_code` and `result_error`."""
+        return self.enums["error"]
+
+    @property
+    def word_order_text(self) -> str:
+        """The word order in words, for docs and messages."""
+        return WORD_ORDERS[self.word_order]
+
+    def float_to_words(self, value: float) -> tuple[int, int]:
+        """float32 as two registers in this map's word order."""
+        return float_to_words(value, self.word_order)
+
+    def words_to_float(self, first: int, second: int) -> float:
+        """The float32 in two registers (lower address first) in this map's word order."""
+        return words_to_float(first, second, self.word_order)
+
     def bit_mask(self, name: str) -> int:
-        return 1 << self.bits[name].bit
+        return int(self.status[name])
 
     def error_code(self, name: str) -> int:
-        return self.errors[name].code
+        return int(self.error[name])
 
     def error_name(self, code: int) -> str:
-        return next((e.name for e in self.errors.values() if e.code == code), f"unknown({code})")
+        return self.enum_name("error", code) or f"unknown({code})"
+
+    def enum_name(self, enum_name: str, value: int) -> str:
+        """Name of `value` in enumeration `enum_name` ("" when it has none)."""
+        return self._names[enum_name].get(value, "")
 
     def block(self, name: str) -> tuple[int, int]:
         """(first address, word count) of the registers tagged `block = name`."""
@@ -117,23 +173,69 @@ class RegisterMap:
         except tomllib.TOMLDecodeError as exc:
             raise RegisterMapError(f"{path}: not valid TOML ({exc})") from exc
         header = data.get("map", {})
+        word_order = header.get("float_word_order")
+        if word_order not in WORD_ORDERS:
+            expected = ", ".join(f"{k!r} ({v})" for k, v in WORD_ORDERS.items())
+            raise RegisterMapError(
+                f"{path}: map.float_word_order = {word_order!r}, expected one of {expected}"
+            )
         registers = [_register(path, i, entry) for i, entry in enumerate(data.get("register", []))]
-        bits = [
-            Bit(name=e["name"], bit=int(e["bit"]), description=e["description"]) for e in data.get("bit", [])
-        ]
-        errors = [
-            ErrorCode(code=int(e["code"]), name=e["name"], description=e["description"])
-            for e in data.get("error", [])
-        ]
-        _check_layout(path, registers, bits, errors)
-        return cls(
-            registers,
-            bits,
-            errors,
-            int(header.get("protocol_version", 1)),
-            str(header.get("float_word_order", "")),
-            str(path),
+        bits = [_bit(path, i, entry) for i, entry in enumerate(data.get("bit", []))]
+        enum_tables = data.get("enum", {})
+        if not isinstance(enum_tables, dict):
+            raise RegisterMapError(f"{path}: enum must be tables [[enum.NAME]], got {enum_tables!r}")
+        enums = {name: _enum(path, name, entries) for name, entries in enum_tables.items()}
+        _check_layout(path, registers, bits, enums)
+        return cls(registers, bits, enums, int(header.get("protocol_version", 1)), word_order, str(path))
+
+
+def _class_name(enum_name: str) -> str:
+    return "".join(part.capitalize() for part in enum_name.split("_"))
+
+
+def _entry_name(where: str, key: str, entry: dict) -> str:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise RegisterMapError(f"{where}: {key}.name = {name!r}, expected an identifier (letters, digits, _)")
+    return name
+
+
+def _bit(path: Path, index: int, entry: dict) -> Bit:
+    key = f"bit[{index}]"
+    where = f"{path}: {key} ({entry.get('name', '?')})"
+    name = _entry_name(where, key, entry)
+    bit = entry.get("bit")
+    if not isinstance(bit, int) or isinstance(bit, bool) or not 0 <= bit <= 15:
+        raise RegisterMapError(f"{where}: {key}.bit = {bit!r}, expected an integer 0..15 (a bit of a uint16)")
+    return Bit(name=name, bit=bit, description=str(entry.get("description", "")))
+
+
+def _enum(path: Path, enum_name: str, entries: object) -> list[EnumValue]:
+    if not isinstance(entries, list) or not entries:
+        raise RegisterMapError(
+            f"{path}: enum.{enum_name} = {entries!r}, expected [[enum.{enum_name}]] entries"
         )
+    values: list[EnumValue] = []
+    seen_values: dict[int, str] = {}
+    for index, entry in enumerate(entries):
+        key = f"enum.{enum_name}[{index}]"
+        where = f"{path}: {key} ({entry.get('name', '?')})"
+        name = _entry_name(where, key, entry)
+        value = entry.get("value")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+            raise RegisterMapError(f"{where}: {key}.value = {value!r}, expected an integer 0..65535")
+        if value in seen_values:
+            raise RegisterMapError(
+                f"{where}: {key}.value = {value}, expected a value not used by another entry "
+                f"(already {seen_values[value]!r})"
+            )
+        if name in {v.name for v in values}:
+            raise RegisterMapError(
+                f"{where}: {key}.name = {name!r}, expected a name not used twice in enum.{enum_name}"
+            )
+        seen_values[value] = name
+        values.append(EnumValue(value=value, name=name, description=str(entry.get("description", ""))))
+    return values
 
 
 def _register(path: Path, index: int, entry: dict) -> Register:
@@ -148,6 +250,8 @@ def _register(path: Path, index: int, entry: dict) -> Register:
     address = entry["address"]
     if not isinstance(address, int) or not 0 <= address <= 65534:
         raise RegisterMapError(f"{where}: address = {address!r}, expected an integer 0..65534")
+    if "enum" in entry and "max" in entry:
+        raise RegisterMapError(f"{where}: both enum and max, expected one (an enumeration sets the values)")
     return Register(
         name=entry["name"],
         address=address,
@@ -157,6 +261,7 @@ def _register(path: Path, index: int, entry: dict) -> Register:
         block=entry.get("block", ""),
         unit=entry.get("unit", ""),
         max=int(entry.get("max", 65535)),
+        enum=str(entry.get("enum", "")),
     )
 
 
@@ -184,30 +289,50 @@ REQUIRED_REGISTERS = [
     "sequence_id",
 ]
 REQUIRED_BITS = ["ready", "busy", "result_valid", "error", "pixel_mode", "camera_ok", "triggered"]
-REQUIRED_ERRORS = [
-    "ok",
-    "no_image",
-    "no_candidate",
-    "empty_roi",
-    "camera_lost",
-    "calibration_missing",
-    "model_error",
-    "invalid_plc_write",
-    "not_running",
-    "internal",
-]
+# The enumeration values the code names (edge.plc.bank, edge.supervisor, simcell).
+REQUIRED_ENUMS = {
+    "mode": ["idle", "run", "calibration"],
+    "pick_outcome": ["not_reported", "picked", "failed"],
+    "error": [
+        "ok",
+        "no_image",
+        "no_candidate",
+        "empty_roi",
+        "camera_lost",
+        "calibration_missing",
+        "model_error",
+        "invalid_plc_write",
+        "not_running",
+        "internal",
+    ],
+}
+# Registers whose values the code interprets through an enumeration.
+REQUIRED_REGISTER_ENUMS = {
+    "mode": "mode",
+    "error_code": "error",
+    "result_error": "error",
+    "pick_outcome": "pick_outcome",
+}
 
 
-def _check_layout(path: Path, registers: list[Register], bits: list[Bit], errors: list[ErrorCode]) -> None:
+def _check_layout(
+    path: Path, registers: list[Register], bits: list[Bit], enums: dict[str, list[EnumValue]]
+) -> None:
     names = {r.name for r in registers}
-    for group, have, need in (
-        ("register", names, REQUIRED_REGISTERS),
-        ("bit", {b.name for b in bits}, REQUIRED_BITS),
-        ("error", {e.name for e in errors}, REQUIRED_ERRORS),
-    ):
+    groups = [("register", names, REQUIRED_REGISTERS), ("bit", {b.name for b in bits}, REQUIRED_BITS)]
+    groups += [(f"enum.{e}", {v.name for v in enums.get(e, [])}, need) for e, need in REQUIRED_ENUMS.items()]
+    for group, have, need in groups:
         missing = [n for n in need if n not in have]
         if missing:
             raise RegisterMapError(f"{path}: missing {group} entries {missing}")
+    for reg in registers:
+        expected = REQUIRED_REGISTER_ENUMS.get(reg.name)
+        if reg.enum and reg.enum not in enums:
+            raise RegisterMapError(
+                f"{path}: register {reg.name}: enum = {reg.enum!r}, expected one of {sorted(enums)}"
+            )
+        if expected and reg.enum != expected:
+            raise RegisterMapError(f"{path}: register {reg.name}: enum = {reg.enum!r}, expected {expected!r}")
     used: dict[int, str] = {}
     for reg in registers:
         for address in range(reg.address, reg.address + reg.size):
@@ -219,7 +344,13 @@ def _check_layout(path: Path, registers: list[Register], bits: list[Bit], errors
     result = sorted((r for r in registers if r.block == "result"), key=lambda r: r.address)
     if result[-1].name != "sequence_id":
         raise RegisterMapError(f"{path}: sequence_id must be the last register of the result block")
-    if len({b.bit for b in bits}) != len(bits) or any(not 0 <= b.bit <= 15 for b in bits):
-        raise RegisterMapError(f"{path}: status bits must be distinct and in 0..15")
-    if len({e.code for e in errors}) != len(errors):
-        raise RegisterMapError(f"{path}: error codes must be distinct")
+    seen: dict[int, str] = {}
+    for index, b in enumerate(bits):
+        if b.bit in seen:
+            raise RegisterMapError(
+                f"{path}: bit[{index}] ({b.name}): bit = {b.bit}, expected a bit not used by another "
+                f"status bit (already {seen[b.bit]!r})"
+            )
+        seen[b.bit] = b.name
+    if len({b.name for b in bits}) != len(bits):
+        raise RegisterMapError(f"{path}: status bit names must be distinct")
