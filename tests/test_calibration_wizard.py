@@ -318,9 +318,14 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     extra = ["--hand-eye-poses", str(tmp_path / "poses.json"), "--hand-eye-images", str(images)]
     proc = run(argv, extra + ["--hand-eye-method", "TSAI"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "hand-eye (TSAI, 8 poses)" in proc.stdout
+    assert "hand-eye (TSAI, 8 poses, eye-to-hand)" in proc.stdout
+    assert "predicted error on the bin floor" in proc.stdout and "PASS" in proc.stdout
     cal = load_calibration(tmp_path / "he.json")
     assert cal.extrinsics_report["method"] == "hand-eye:TSAI" and cal.hand_eye["method"] == "TSAI"
+    # the refinement's uncertainty and the pick-plane prediction are in the file
+    assert cal.extrinsics_report["passed"] and cal.extrinsics_report["predicted_error_mm"] < 1.0
+    assert len(cal.hand_eye["camera_position_sigma_mm"]) == 3 and len(cal.hand_eye["check_points"]) == 5
+    assert np.linalg.norm(np.array(cal.hand_eye["matrix"])[:3, 3] - base_from_camera.translation) < 1.0
     exact = PixelToRobot(TEST_CAMERA, base_from_camera, Plane([0, 0, 1], FLOOR_Z_MM + 20.0))
     uv = np.array([[u, v] for u in (100, 320, 540) for v in (80, 240, 400)], float)
     got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
@@ -334,7 +339,7 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
 def test_bad_inputs_are_one_line_errors(cell, tmp_path):
     bad_board = tmp_path / "board.json"
     bad_board.write_text(
-        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [8, 6]})
+        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [2, 6]})
     )
     proc = run(scripted_args(cell, tmp_path, **{"--board": str(bad_board)}))
     assert proc.returncode == 2 and "'inner_corners'" in proc.stderr and "Traceback" not in proc.stderr

@@ -19,8 +19,9 @@ from edge.cli import CommandError
 from edge.geometry import GeometryError
 from edge.wizard.boards import load_board
 from edge.wizard.capture import CameraCapture, CaptureError
+from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, SETUPS
 from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, choose_board, write_image
-from edge.wizard.robot import HAND_EYE_METHODS, StepError
+from edge.wizard.robot import StepError
 from edge.wizard.step_camera_to_robot import step_camera_to_robot
 from edge.wizard.step_intrinsics import step_intrinsics
 from edge.wizard.step_plane import step_plane_and_region
@@ -69,9 +70,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s1.add_argument("--images", help="folder of board images for the intrinsics")
     s1.add_argument("--intrinsics-from", help="reuse the intrinsics of an existing calibration file instead")
     s1.add_argument("--rms-threshold-px", type=float, default=0.5, help="pass/fail RMS reprojection error")
-    s1.add_argument("--max-edge-width-px", type=float, default=ViewRules.max_edge_width_px, help="blur limit")
     s1.add_argument(
-        "--min-corner-fraction", type=float, default=ViewRules.min_corner_fraction, help="partial-view limit"
+        "--max-edge-width-px",
+        type=float,
+        default=ViewRules.max_edge_width_px,
+        help=f"blur limit in pixels, the floor (default {ViewRules.max_edge_width_px:g})",
+    )
+    s1.add_argument(
+        "--max-edge-width-fraction",
+        type=float,
+        default=ViewRules.max_edge_width_fraction,
+        help="blur limit as a share of the square's side in pixels; the larger limit applies "
+        f"(default {ViewRules.max_edge_width_fraction:g})",
+    )
+    s1.add_argument(
+        "--min-corners",
+        type=int,
+        default=ViewRules.min_corners,
+        help=f"fewest corners in a view, over >= 2 rows and 2 columns (default {ViewRules.min_corners})",
     )
     s2 = parser.add_argument_group("step 2: camera to robot")
     s2.add_argument("--floor-image", help="image of the board lying flat on the bin floor")
@@ -95,7 +111,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s2.add_argument("--residual-threshold-mm", type=float, default=2.0, help="pass/fail RMS residual")
     s2.add_argument("--hand-eye-poses", help="JSON of robot poses with the board in the gripper (optional)")
     s2.add_argument("--hand-eye-images", help="folder of the images named in --hand-eye-poses")
-    s2.add_argument("--hand-eye-method", default="PARK", choices=sorted(HAND_EYE_METHODS))
+    s2.add_argument(
+        "--hand-eye-method", default="PARK", choices=sorted(HAND_EYE_METHODS), help="closed form (the start)"
+    )
+    s2.add_argument(
+        "--hand-eye-setup",
+        default="eye-to-hand",
+        choices=SETUPS,
+        help="eye-to-hand: fixed camera, board in the gripper (default); eye-in-hand: camera on the gripper",
+    )
+    s2.add_argument(
+        "--hand-eye-tolerance-mm",
+        type=float,
+        default=DEFAULT_TOLERANCE_MM,
+        help=f"pass/fail: predicted 3-sigma error on the bin floor (default {DEFAULT_TOLERANCE_MM:g} mm)",
+    )
     s3 = parser.add_argument_group("step 3: pick plane and region")
     s3.add_argument("--plane", help="'board' (default: the board surface) or 'nx,ny,nz,d' (robot frame, mm)")
     s3.add_argument("--pick-offset-mm", help="pick plane height above the bin floor (mm, default 0)")

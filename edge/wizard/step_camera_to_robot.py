@@ -112,6 +112,8 @@ def step_camera_to_robot(
         "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
         "coordinates (mm).",
     )
+    if board.symmetric:
+        raise CommandError(f"--board: step 2 {board.orientation_problem()}")
     while True:
         if capture is not None and args.floor_image is None:
             floor_path, floor_image = _floor_from_camera(w, args, capture)
@@ -148,7 +150,8 @@ def step_camera_to_robot(
     camera_points = touch_points_camera(board, pose)
     labels = list(camera_points)
     robot_points = _parse_robot_points(args.robot_point, labels)
-    hand_eye = step_hand_eye(w, args, board, camera)
+    solved = step_hand_eye(w, args, board, camera, pose)
+    hand_eye, hand_eye_transform = solved if solved is not None else (None, None)
     if w.interactive and not args.robot_point:
         registers = _robot_registers(args)
         w.say("  For each point enter x,y,z in mm; Enter skips a point (3 needed, 4 recommended).")
@@ -180,23 +183,21 @@ def step_camera_to_robot(
         for line in fit.advice:
             w.say(f"  advice: {line}")
     else:
-        transform = hand_eye.robot_from_camera
-        rms = hand_eye.consistency_rms_mm
-        passed = rms <= args.residual_threshold_mm and not hand_eye.warnings
+        transform, passed = hand_eye_transform, hand_eye.passed
         report = {
             "method": f"hand-eye:{hand_eye.method}",
-            "rms_mm": round(rms, 4),
-            "threshold_mm": args.residual_threshold_mm,
+            "setup": hand_eye.setup,
+            "predicted_error_mm": round(hand_eye.predicted_error_mm, 4),
+            "tolerance_mm": hand_eye.tolerance_mm,
+            "camera_position_sigma_mm": [round(float(x), 4) for x in hand_eye.camera_position_sigma_mm],
+            "rms_px": round(hand_eye.rms_px, 4),
+            "rms_mm": round(hand_eye.rms_mm, 4),  # the refined residuals on the board, in mm
             "passed": passed,
             "points": [],
         }
-        w.say(
-            f"  hand-eye spread {rms:.3f} mm (limit {args.residual_threshold_mm:g} mm): "
-            + ("PASS" if passed else "FAIL")
-        )
     if hand_eye is not None and robot_points:
         centre = transform.apply(pose.camera_from_board.translation)
-        other = hand_eye.robot_from_camera.apply(pose.camera_from_board.translation)
+        other = hand_eye_transform.apply(pose.camera_from_board.translation)
         w.say(
             f"  hand-eye and board points differ by {np.linalg.norm(centre - other):.2f} mm "
             "at the board origin"

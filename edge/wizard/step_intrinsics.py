@@ -132,7 +132,11 @@ def step_intrinsics(
         )
         camera = CameraModel(previous.camera_matrix, previous.dist_coeffs, previous.image_size)
         return camera, dict(previous.intrinsics_report, reused_from=str(args.intrinsics_from))
-    rules = ViewRules(min_corner_fraction=args.min_corner_fraction, max_edge_width_px=args.max_edge_width_px)
+    rules = ViewRules(
+        min_corners=args.min_corners,
+        max_edge_width_px=args.max_edge_width_px,
+        max_edge_width_fraction=args.max_edge_width_fraction,
+    )
     if capture is not None and args.images is None:
         collector, first, count = _views_from_camera(w, args, board, rules, capture)
     else:
