@@ -156,6 +156,15 @@ def main(args: argparse.Namespace) -> int:
         raise CommandError(f"--camera-views {args.camera_views}: expected at least 1 view")
     if not 0 <= args.camera_interval <= 3600:
         raise CommandError(f"--camera-interval {args.camera_interval:g}: expected 0 to 3600 seconds")
+    if args.min_corners < 4:
+        raise CommandError(f"--min-corners {args.min_corners}: expected at least 4 (a pose needs 4 corners)")
+    if args.max_edge_width_px <= 0 or not 0 <= args.max_edge_width_fraction < 1:
+        raise CommandError(
+            f"--max-edge-width-px {args.max_edge_width_px:g} / --max-edge-width-fraction "
+            f"{args.max_edge_width_fraction:g}: expected > 0 px and a share from 0 to below 1"
+        )
+    if not args.hand_eye_tolerance_mm > 0:
+        raise CommandError(f"--hand-eye-tolerance-mm {args.hand_eye_tolerance_mm:g}: expected > 0 mm")
     w.say(f"binpick calibration wizard {__version__}: {STEPS} steps. Ctrl-C stops without writing anything.")
     cell = w.ask("Cell name", args.cell, cell_name, "--cell", "cell")
     out_dir = Path(args.out_dir)

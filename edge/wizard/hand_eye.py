@@ -251,6 +251,11 @@ def closed_form(
         [c.translation.reshape(3, 1) for c in camera_from_board],
         method=HAND_EYE_METHODS[method],
     )
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(t))):
+        raise HandEyeError(
+            f"the closed form ({method}) found no solution from these poses: the gripper must rotate about "
+            "at least two different axes between poses (tilt it, not only turn it)"
+        )
     cam = RigidTransform(r, t.ravel())
     # eye-to-hand: gripper <- board = (gripper <- base) X C_i; eye-in-hand: base <- board = G_i X C_i
     boards = [m.compose(cam).compose(c) for m, c in zip(motion, camera_from_board, strict=True)]
