@@ -316,7 +316,7 @@ def refine(
     bread = np.linalg.pinv(jac.T @ jac)
     corner = float(res @ res) / dof * bread  # s^2 (J^T J)^-1: independent corner errors
     # Robot pose errors move a whole view's board at once: its corners' errors are correlated,
-    # which s^2 (J^T J)^-1 ignores (measured: it understates the error 5-15x with 1 mm / 0.1 deg
+    # which s^2 (J^T J)^-1 ignores (measured: it understates the error 8-24x with 1 mm / 0.1-0.2 deg
     # of pose noise). The cluster-robust ("sandwich") form from the same Jacobian treats each
     # view as one independent sample.
     meat = np.zeros((12, 12))

@@ -136,6 +136,15 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
         f"  camera position 1-sigma x {sx:.2f}  y {sy:.2f}  z {sz:.2f} mm, rotation 1-sigma "
         f"{rx:.3f} {ry:.3f} {rz:.3f} deg; largest pose rotation {result.max_rotation_deg:.0f} deg"
     )
+    corner = np.sqrt(np.clip(np.diag(result.covariance_corner)[3:6], 0.0, None))
+    view = np.sqrt(np.clip(np.diag(result.covariance_view)[3:6], 0.0, None))
+    w.say(
+        "  (position 1-sigma if corner errors were independent: "
+        + " ".join(f"{x:.2f}" for x in corner)
+        + " mm; with errors shared within a view, e.g. robot pose errors: "
+        + " ".join(f"{x:.2f}" for x in view)
+        + " mm; the larger is used)"
+    )
     worst = sorted(result.per_view_px.items(), key=lambda kv: -kv[1])[:3]
     w.say("  worst views: " + ", ".join(f"{n} {e:.2f} px" for n, e in worst))
     verdict = "PASS" if result.passed else "FAIL"
