@@ -109,7 +109,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s2.add_argument("--robot-device-id", type=int, default=1, help="Modbus device (unit) id of the robot")
     s2.add_argument("--robot-word-order", default="big", choices=("big", "little"), help="float32 word order")
     s2.add_argument("--residual-threshold-mm", type=float, default=2.0, help="pass/fail RMS residual")
-    s2.add_argument("--hand-eye-poses", help="JSON of robot poses with the board in the gripper (optional)")
+    s2.add_argument(
+        "--hand-eye-poses", help="JSON of robot poses, one per image (optional; see --hand-eye-setup)"
+    )
     s2.add_argument("--hand-eye-images", help="folder of the images named in --hand-eye-poses")
     s2.add_argument(
         "--hand-eye-method", default="PARK", choices=sorted(HAND_EYE_METHODS), help="closed form (the start)"
