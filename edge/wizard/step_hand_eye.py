@@ -116,7 +116,10 @@ def step_hand_eye(
         )
     except HandEyeError as exc:
         raise CommandError(str(exc)) from None
-    result.predict_at(_check_points(camera, floor))
+    points = _check_points(camera, floor)
+    if not points:
+        raise CommandError("hand-eye: no image corner's ray meets the floor plane; check the floor image")
+    result.predict_at(points)
     robot_from_camera = (
         result.robot_from_camera if capture is None else capture.compose(result.robot_from_camera)
     )
