@@ -113,6 +113,10 @@ def test_a_symmetric_chessboard_calibrates_intrinsics_and_is_refused_in_step_2(t
     for f in sorted(views.iterdir()):
         collector.consider(f.name, cv2.imread(str(f)))
     assert len(collector.accepted) == 10
+    # the same view numbered from the other end (the detector may start at either) is a duplicate
+    seen = collector.accepted[0].detection
+    flipped = Detection(seen.total - 1 - seen.ids, seen.image_points, seen.object_points, seen.total)
+    assert collector._duplicate_of(flipped)[0] == collector.accepted[0].name
     result = calibrate_intrinsics(collector)
     np.testing.assert_allclose(result.camera_matrix, TEST_CAMERA.camera_matrix, rtol=0.005, atol=0.005 * 640)
     argv = [sys.executable, "-m", "edge", "calibrate", "--non-interactive", "--cell", "sym"]

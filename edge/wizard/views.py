@@ -187,15 +187,18 @@ class ViewCollector:
 
     def _duplicate_of(self, det: Detection) -> tuple[str, float] | None:
         diagonal = float(np.hypot(*self.image_size))
+        # a symmetric chessboard may be numbered from either end: compare both numberings
+        numberings = [det.ids] + ([det.total - 1 - det.ids] if self.board.symmetric else [])
         for prior in self.accepted:
-            shared, a, b = np.intersect1d(det.ids, prior.detection.ids, return_indices=True)
-            if len(shared) < 0.5 * min(det.count, prior.detection.count):
-                continue
-            shift = float(
-                np.linalg.norm(det.image_points[a] - prior.detection.image_points[b], axis=1).mean()
-            )
-            if shift < self.rules.duplicate_shift * diagonal:
-                return prior.name, shift
+            for ids in numberings:
+                shared, a, b = np.intersect1d(ids, prior.detection.ids, return_indices=True)
+                if len(shared) < 0.5 * min(det.count, prior.detection.count):
+                    continue
+                shift = float(
+                    np.linalg.norm(det.image_points[a] - prior.detection.image_points[b], axis=1).mean()
+                )
+                if shift < self.rules.duplicate_shift * diagonal:
+                    return prior.name, shift
         return None
 
     def coverage(self) -> np.ndarray:
