@@ -162,7 +162,7 @@ def test_undistorted_preview_straightens_lines():
     [
         ({"type": "circles"}, "type"),
         ({"square_mm": 0}, "square_mm"),
-        ({"inner_corners": [8, 6]}, "inner_corners"),
+        ({"inner_corners": [2, 6]}, "inner_corners"),
         ({"touch_points": {"A": [0, 0], "B": [99, 0], "C": [1, 1]}}, "touch_points.B"),
     ],
 )

@@ -1,8 +1,7 @@
-"""Camera to robot: board pose, rigid fit, plane, validation and hand-eye on synthetic cells."""
+"""Camera to robot: board pose, rigid fit, plane and validation on synthetic cells (hand-eye: own file)."""
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from synthetic_board_views import (
@@ -19,9 +18,7 @@ from edge.wizard.robot import (
     StepError,
     board_plane_in_robot,
     fit_camera_to_robot,
-    hand_eye_eye_to_hand,
     locate_board,
-    rotation_diversity,
     touch_points_camera,
     validation_record,
 )
@@ -93,46 +90,6 @@ def test_board_not_found_is_a_step_error():
     board = load_board(BOARDS / "chessboard-9x6-25mm.json")
     with pytest.raises(StepError, match="not found"):
         locate_board(board, np.full((480, 640), 90, np.uint8), TEST_CAMERA)
-
-
-def _hand_eye_poses(rotation_deg_range: float, axes: str, seed: int = 2, count: int = 8):
-    """base <- gripper poses and the resulting camera <- board poses for a fixed camera."""
-    rng = np.random.default_rng(seed)
-    base_from_camera = robot_from_camera_truth()
-    gripper_from_board = RigidTransform(cv2.Rodrigues(np.array([0.1, -0.2, 0.3]))[0], [10.0, -25.0, 120.0])
-    grippers, boards = [], []
-    for _ in range(count):
-        angles = np.radians(rng.uniform(-rotation_deg_range, rotation_deg_range, 3))
-        if axes == "z":
-            angles[:2] = 0.0
-        rot = cv2.Rodrigues(angles)[0] @ np.diag([1.0, -1.0, -1.0])  # tool pointing down, tilted
-        g = RigidTransform(rot, [500.0, -150.0, 250.0] + rng.uniform(-80, 80, 3))
-        grippers.append(g)
-        boards.append(base_from_camera.inverse().compose(g).compose(gripper_from_board))
-    return grippers, boards, base_from_camera
-
-
-@pytest.mark.parametrize("method", ["PARK", "TSAI", "DANIILIDIS"])
-def test_hand_eye_recovers_the_camera_and_accepts_the_method(method):
-    grippers, boards, truth = _hand_eye_poses(30.0, "xyz")
-    result = hand_eye_eye_to_hand(grippers, boards, method)
-    assert transform_error_mm(result.robot_from_camera, truth) < 1.0
-    assert result.consistency_rms_mm < 0.5 and not result.warnings
-    assert result.report()["method"] == method
-
-
-def test_hand_eye_warns_when_rotations_lack_diversity():
-    grippers, boards, _ = _hand_eye_poses(30.0, "z")
-    result = hand_eye_eye_to_hand(grippers, boards, "PARK")
-    assert any("one axis" in w for w in result.warnings)
-    grippers, boards, _ = _hand_eye_poses(4.0, "xyz")
-    assert any("tilt the gripper more" in w for w in hand_eye_eye_to_hand(grippers, boards).warnings)
-    max_deg, spread = rotation_diversity([np.eye(3), np.eye(3)])
-    assert max_deg == 0.0 and spread == 0.0
-    with pytest.raises(StepError, match="unknown"):
-        hand_eye_eye_to_hand(grippers, boards, "MAGIC")
-    with pytest.raises(StepError, match="at least 3"):
-        hand_eye_eye_to_hand(grippers[:2], boards[:2])
 
 
 def test_robot_position_read_from_modbus_registers():

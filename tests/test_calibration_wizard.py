@@ -318,9 +318,14 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     extra = ["--hand-eye-poses", str(tmp_path / "poses.json"), "--hand-eye-images", str(images)]
     proc = run(argv, extra + ["--hand-eye-method", "TSAI"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "hand-eye (TSAI, 8 poses)" in proc.stdout
+    assert "hand-eye (TSAI, 8 poses, eye-to-hand)" in proc.stdout
+    assert "predicted error on the bin floor" in proc.stdout and "PASS" in proc.stdout
     cal = load_calibration(tmp_path / "he.json")
     assert cal.extrinsics_report["method"] == "hand-eye:TSAI" and cal.hand_eye["method"] == "TSAI"
+    # the refinement's uncertainty and the pick-plane prediction are in the file
+    assert cal.extrinsics_report["passed"] and cal.extrinsics_report["predicted_error_mm"] < 1.0
+    assert len(cal.hand_eye["camera_position_sigma_mm"]) == 3 and len(cal.hand_eye["check_points"]) == 5
+    assert np.linalg.norm(np.array(cal.hand_eye["matrix"])[:3, 3] - base_from_camera.translation) < 1.0
     exact = PixelToRobot(TEST_CAMERA, base_from_camera, Plane([0, 0, 1], FLOOR_Z_MM + 20.0))
     uv = np.array([[u, v] for u in (100, 320, 540) for v in (80, 240, 400)], float)
     got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
@@ -331,10 +336,60 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     assert load_calibration(tmp_path / "he.json").extrinsics_report["method"] == "board-points"
 
 
+def test_eye_in_hand_from_a_poses_file_with_the_capture_pose(cell, tmp_path):
+    """Camera on the gripper, board fixed on the bin floor; the floor image is taken from "capture"."""
+    import cv2
+    from synthetic_board_views import corners_in_view, render_view
+
+    from edge.geometry import RigidTransform
+
+    board = load_board(BOARD)
+    gripper_from_camera = RigidTransform(cv2.Rodrigues(np.array([0.02, -0.03, 1.5]))[0], [30.0, -20.0, 80.0])
+    # from the capture pose the camera sees exactly the cell's floor image
+    capture = cell["robot_from_camera"].compose(gripper_from_camera.inverse())
+    base_from_board = cell["robot_from_board"]
+    rng = np.random.default_rng(12)
+    poses, images = [], tmp_path / "eye_in_hand"
+    images.mkdir()
+    while len(poses) < 8:
+        wiggle = RigidTransform(
+            cv2.Rodrigues(np.radians(rng.uniform(-20, 20, 3)))[0], rng.uniform(-60, 60, 3)
+        )
+        gripper = capture.compose(wiggle)
+        camera_from_board = gripper.compose(gripper_from_camera).inverse().compose(base_from_board)
+        if corners_in_view(board, TEST_CAMERA, camera_from_board) < 1.0:
+            continue
+        name = f"pose{len(poses):02d}.png"
+        cv2.imwrite(
+            str(images / name), render_view(board, TEST_CAMERA, camera_from_board, 0.6, 2.0, 40 + len(poses))
+        )
+        poses.append({"image": name, "matrix": gripper.matrix().tolist()})
+    argv = scripted_args(cell, tmp_path, **{"--cell": "eih"})
+    extra = ["--hand-eye-images", str(images), "--hand-eye-setup", "eye-in-hand"]
+    (tmp_path / "no_capture.json").write_text(json.dumps({"poses": poses}))
+    proc = run(argv, extra + ["--hand-eye-poses", str(tmp_path / "no_capture.json")])
+    assert proc.returncode == 2 and '"capture"' in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "poses.json").write_text(
+        json.dumps({"capture": {"matrix": capture.matrix().tolist()}, "poses": poses})
+    )
+    proc = run(argv, extra + ["--hand-eye-poses", str(tmp_path / "poses.json")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "eye-in-hand" in proc.stdout and "PASS" in proc.stdout
+    cal = load_calibration(tmp_path / "eih.json")
+    assert cal.hand_eye["setup"] == "eye-in-hand" and cal.extrinsics_report["passed"]
+    np.testing.assert_allclose(
+        np.array(cal.hand_eye["matrix"])[:3, 3], gripper_from_camera.translation, atol=1.0
+    )
+    exact = PixelToRobot(TEST_CAMERA, cell["robot_from_camera"], Plane([0, 0, 1], FLOOR_Z_MM + 20.0))
+    uv = np.array([[u, v] for u in (100, 320, 540) for v in (80, 240, 400)], float)
+    got = np.array([cal.pixel_to_robot(u, v) for u, v in uv])
+    assert np.linalg.norm(got - exact.pixels_to_robot(uv), axis=1).max() < 1.0
+
+
 def test_bad_inputs_are_one_line_errors(cell, tmp_path):
     bad_board = tmp_path / "board.json"
     bad_board.write_text(
-        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [8, 6]})
+        json.dumps({"name": "x", "type": "chessboard", "square_mm": 25, "inner_corners": [2, 6]})
     )
     proc = run(scripted_args(cell, tmp_path, **{"--board": str(bad_board)}))
     assert proc.returncode == 2 and "'inner_corners'" in proc.stderr and "Traceback" not in proc.stderr

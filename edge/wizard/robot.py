@@ -6,8 +6,7 @@ the robot coordinates. A least-squares rigid fit between the same corners in the
 and in the robot frame gives robot <- camera; what is left over (residual per point) is the
 honest measure of the whole chain: intrinsics, board pose, tool-centre point and typing.
 
-Optionally, hand-eye calibration from robot poses with the board held by the gripper
-(eye-to-hand: the camera is fixed above the bin) through cv2.calibrateHandEye.
+Hand-eye calibration (robot poses instead of touched points) is in `edge.wizard.hand_eye`.
 """
 
 from __future__ import annotations
@@ -19,14 +18,6 @@ import numpy as np
 
 from edge.geometry import CameraModel, PixelToRobot, Plane, RigidTransform, fit_rigid_transform
 from edge.wizard.boards import Board, Detection
-
-HAND_EYE_METHODS = {
-    "TSAI": cv2.CALIB_HAND_EYE_TSAI,
-    "PARK": cv2.CALIB_HAND_EYE_PARK,
-    "HORAUD": cv2.CALIB_HAND_EYE_HORAUD,
-    "ANDREFF": cv2.CALIB_HAND_EYE_ANDREFF,
-    "DANIILIDIS": cv2.CALIB_HAND_EYE_DANIILIDIS,
-}
 
 
 class StepError(ValueError):
@@ -183,91 +174,3 @@ def validation_record(floor: PixelToRobot, pixel: tuple[float, float], touched_m
         "touched_mm": [round(float(x), 4) for x in touched],
         "error_mm": round(float(np.linalg.norm(predicted - touched)), 4),
     }
-
-
-@dataclass
-class HandEyeResult:
-    robot_from_camera: RigidTransform
-    method: str
-    consistency_rms_mm: float  # spread of the board position in the gripper frame across poses
-    max_rotation_deg: float
-    axis_spread: float  # 0 = all relative rotations about one axis (degenerate), 1 = well spread
-    warnings: list[str] = field(default_factory=list)
-
-    def report(self) -> dict:
-        return {
-            "method": self.method,
-            "matrix": self.robot_from_camera.matrix().tolist(),
-            "consistency_rms_mm": round(self.consistency_rms_mm, 4),
-            "max_rotation_deg": round(self.max_rotation_deg, 2),
-            "axis_spread": round(self.axis_spread, 3),
-            "warnings": self.warnings,
-        }
-
-
-def rotation_diversity(rotations: list[np.ndarray]) -> tuple[float, float]:
-    """Largest relative rotation (deg) between poses and how spread the relative rotation axes are.
-
-    Hand-eye needs relative motions about at least two non-parallel axes; rotating about one
-    axis only leaves the translation along it undetermined whatever the solver.
-    """
-    angles, axes = [], []
-    for i in range(len(rotations)):
-        for j in range(i + 1, len(rotations)):
-            rvec, _ = cv2.Rodrigues(rotations[i].T @ rotations[j])
-            angle = float(np.linalg.norm(rvec))
-            angles.append(np.degrees(angle))
-            if angle > np.radians(2.0):
-                axes.append(rvec.ravel() / angle)
-    if len(axes) < 2:
-        return (max(angles) if angles else 0.0), 0.0
-    singular = np.linalg.svd(np.array(axes), compute_uv=False)
-    return float(max(angles)), float(singular[1] / singular[0])
-
-
-def hand_eye_eye_to_hand(
-    base_from_gripper: list[RigidTransform],
-    camera_from_board: list[RigidTransform],
-    method: str = "PARK",
-    min_rotation_deg: float = 20.0,
-    min_axis_spread: float = 0.3,
-) -> HandEyeResult:
-    """robot (base) <- camera for a fixed camera and a board held by the gripper.
-
-    calibrateHandEye solves the eye-in-hand problem; passing gripper <- base instead of
-    base <- gripper turns it into eye-to-hand, and its "camera to gripper" answer becomes
-    camera to base (OpenCV documents this substitution).
-    """
-    if method not in HAND_EYE_METHODS:
-        raise StepError(f"hand-eye method {method!r} unknown; choose one of {', '.join(HAND_EYE_METHODS)}")
-    if len(base_from_gripper) != len(camera_from_board) or len(base_from_gripper) < 3:
-        raise StepError(
-            f"hand-eye needs at least 3 robot poses, each with a board image; got {len(base_from_gripper)} "
-            f"poses and {len(camera_from_board)} board poses"
-        )
-    gripper_from_base = [t.inverse() for t in base_from_gripper]
-    r, t = cv2.calibrateHandEye(
-        [g.rotation for g in gripper_from_base],
-        [g.translation.reshape(3, 1) for g in gripper_from_base],
-        [c.rotation for c in camera_from_board],
-        [c.translation.reshape(3, 1) for c in camera_from_board],
-        method=HAND_EYE_METHODS[method],
-    )
-    base_from_camera = RigidTransform(r, t.ravel())
-    in_gripper = np.array(
-        [
-            g.compose(base_from_camera).compose(c).translation
-            for g, c in zip(gripper_from_base, camera_from_board, strict=True)
-        ]
-    )
-    spread = float(np.sqrt(np.mean(np.sum((in_gripper - in_gripper.mean(axis=0)) ** 2, axis=1))))
-    max_rot, axis_spread = rotation_diversity([b.rotation for b in base_from_gripper])
-    warnings = []
-    if max_rot < min_rotation_deg:
-        warnings.append(
-            f"poses differ by at most {max_rot:.0f} degrees of rotation (< {min_rotation_deg:g}): "
-            "tilt the gripper more between poses"
-        )
-    if axis_spread < min_axis_spread:
-        warnings.append("the poses rotate about (almost) one axis only: add poses tilted about another axis")
-    return HandEyeResult(base_from_camera, method, spread, max_rot, axis_spread, warnings)

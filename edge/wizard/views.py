@@ -1,9 +1,15 @@
 """Judging calibration views one at a time, so the technician hears at once what to retake.
 
-A view is refused for a reason the technician can act on: no board, too little of the board,
-blur, or the same position as a view already taken. Accepted views feed a coverage map of the
-image area, because intrinsics (distortion above all) are only as good as the image area the
-corners covered.
+A view is refused for a reason the technician can act on: no board, too few corners or corners
+on a line, blur, or the same position as a view already taken. Accepted views feed a coverage
+map of the image area, because intrinsics (distortion above all) are only as good as the image
+area the corners covered.
+
+Both limits are absolute or relative to the board *as seen*, never to the board's size: a fine
+board larger than the field of view (macro lens) shows a small share of its corners in every
+view and is as good for the intrinsics as a whole board, as long as each view has enough corners
+spread over at least two rows and two columns; and blur is judged against the square's size in
+pixels, because a lens that magnifies the board also magnifies its edges.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ from edge.wizard.boards import Board, Detection
 
 @dataclass(frozen=True)
 class ViewRules:
-    """Thresholds for accepting a view; defaults suit boards that fill 1/4 to 3/4 of the frame."""
+    """Thresholds for accepting a view (docs/calibration.md says how to set them)."""
 
-    min_corner_fraction: float = 0.25  # ChArUco views with less of the board are "partial"
-    min_corners: int = 8
-    max_edge_width_px: float = 4.0  # blur: a sharp edge spans ~1-2 px, Gaussian sigma s spans 2.5 s
+    min_corners: int = 12  # corners seen (ChArUco: any share of the board), over >= 2 rows and columns
+    min_line_spread: float = 0.25  # squares: RMS distance of the corners from their best-fit line
+    max_edge_width_px: float = 4.0  # blur floor: a sharp edge spans ~1-2 px, Gaussian sigma s spans 2.5 s
+    max_edge_width_fraction: float = 0.1  # blur limit relative to the square's side in pixels
     duplicate_shift: float = 0.02  # of the image diagonal, mean shift of shared corners
+
+    def edge_limit_px(self, square_px: float) -> float:
+        """The blur limit for a view whose squares measure `square_px`: the larger of the two rules."""
+        return max(self.max_edge_width_px, self.max_edge_width_fraction * square_px)
 
 
 @dataclass
@@ -34,6 +45,38 @@ class ViewVerdict:
     advice: str = ""
     detection: Detection | None = None
     edge_width_px: float | None = None
+
+
+def square_size_px(board: Board, det: Detection) -> float:
+    """Median side (px) of the board's squares in this view, from corners adjacent on the board."""
+    cols, rows = det.ids % board.columns, det.ids // board.columns
+    where = {int(i): k for k, i in enumerate(det.ids)}
+    sides = []
+    for k, (c, r) in enumerate(zip(cols, rows, strict=True)):
+        for neighbour in (
+            int(r * board.columns + c + 1) if c + 1 < board.columns else None,
+            int((r + 1) * board.columns + c) if r + 1 < board.rows else None,
+        ):
+            if neighbour is not None and neighbour in where:
+                sides.append(float(np.linalg.norm(det.image_points[where[neighbour]] - det.image_points[k])))
+    if sides:
+        return float(np.median(sides))
+    return 0.0
+
+
+def spread_problem(board: Board, det: Detection, min_line_spread: float) -> str | None:
+    """Why these corners cannot constrain a pose (too few rows or columns, or on a line), or None."""
+    cols, rows = det.ids % board.columns, det.ids // board.columns
+    if len(np.unique(cols)) < 2 or len(np.unique(rows)) < 2:
+        return (
+            f"corners on {len(np.unique(rows))} row(s) and {len(np.unique(cols))} column(s), 2 of each needed"
+        )
+    grid = np.column_stack([cols, rows]).astype(np.float64)
+    singular = np.linalg.svd(grid - grid.mean(axis=0), compute_uv=False)
+    across = float(singular[-1] / np.sqrt(len(grid)))
+    if across < min_line_spread:
+        return f"corners almost on one line ({across:.2f} squares across it, {min_line_spread:g} needed)"
+    return None
 
 
 def edge_width_px(gray: np.ndarray, points: np.ndarray) -> float:
@@ -97,21 +140,30 @@ class ViewCollector:
                 else "check the board file (dictionary, legacy_pattern) and the light"
             )
             return ViewVerdict(name, False, "no board found", f"{hint}; avoid glare and keep the board flat")
-        if det.count < self.rules.min_corners or det.fraction < self.rules.min_corner_fraction:
+        if det.count < self.rules.min_corners:
             return ViewVerdict(
                 name,
                 False,
-                f"partial board: {det.count} of {det.total} corners ({100 * det.fraction:.0f}% < "
-                f"{100 * self.rules.min_corner_fraction:.0f}%)",
+                f"partial board: {det.count} of {det.total} corners (< {self.rules.min_corners})",
                 "bring more of the board into the frame",
                 det,
             )
-        width = edge_width_px(gray, det.image_points)
-        if width > self.rules.max_edge_width_px:
+        spread = spread_problem(self.board, det, self.rules.min_line_spread)
+        if spread is not None:
             return ViewVerdict(
                 name,
                 False,
-                f"blurry: edges {width:.1f} px wide (> {self.rules.max_edge_width_px:g} px)",
+                f"partial board: {spread}",
+                "bring more rows and columns of the board into view",
+                det,
+            )
+        width = edge_width_px(gray, det.image_points)
+        limit = self.rules.edge_limit_px(square_size_px(self.board, det))
+        if width > limit:
+            return ViewVerdict(
+                name,
+                False,
+                f"blurry: edges {width:.1f} px wide (> {limit:.1f} px)",
                 "hold the board still, refocus, or add light to shorten the exposure",
                 det,
                 width,
@@ -135,15 +187,18 @@ class ViewCollector:
 
     def _duplicate_of(self, det: Detection) -> tuple[str, float] | None:
         diagonal = float(np.hypot(*self.image_size))
+        # a symmetric chessboard may be numbered from either end: compare both numberings
+        numberings = [det.ids] + ([det.total - 1 - det.ids] if self.board.symmetric else [])
         for prior in self.accepted:
-            shared, a, b = np.intersect1d(det.ids, prior.detection.ids, return_indices=True)
-            if len(shared) < 0.5 * min(det.count, prior.detection.count):
-                continue
-            shift = float(
-                np.linalg.norm(det.image_points[a] - prior.detection.image_points[b], axis=1).mean()
-            )
-            if shift < self.rules.duplicate_shift * diagonal:
-                return prior.name, shift
+            for ids in numberings:
+                shared, a, b = np.intersect1d(ids, prior.detection.ids, return_indices=True)
+                if len(shared) < 0.5 * min(det.count, prior.detection.count):
+                    continue
+                shift = float(
+                    np.linalg.norm(det.image_points[a] - prior.detection.image_points[b], axis=1).mean()
+                )
+                if shift < self.rules.duplicate_shift * diagonal:
+                    return prior.name, shift
         return None
 
     def coverage(self) -> np.ndarray:

@@ -1,0 +1,409 @@
+"""Hand-eye calibration: closed form as the start, then a joint reprojection refinement with its uncertainty.
+
+The closed-form solvers (OpenCV's `calibrateHandEye`: Tsai, Park, Horaud, Andreff, Daniilidis)
+fit relative motions and ignore how well each board corner was seen; judged by how consistent
+their answer is across poses, they fail real cells whose robot poses carry a millimetre or two
+of error. What integrators' tools do (ROS-Industrial calibration, MoveIt calibration) is what
+this module does: take the closed form as the starting point and refine *both* unknown
+transforms jointly, over all views, on the board-corner reprojection error with the intrinsics
+fixed (Levenberg-Marquardt, SciPy `least_squares`). The Jacobian at the optimum gives the
+parameters' covariance, s^2 (J^T J)^-1 with s^2 the residual variance, and from it the 1-sigma
+uncertainty of the camera pose and of any point the appliance will compute through it: the
+pass/fail is on that predicted error where the robot picks, in millimetres.
+
+s^2 (J^T J)^-1 assumes every corner's error independent. Robot pose errors break that: they
+move a whole view's board at once. Measured on synthetic eye-to-hand sets (12, 16 and 30 views,
+0.3 px corner noise, camera 700 mm above a gripper tilted +-30 degrees; docs/calibration.md
+has the table): with exact robot poses it predicts the pick-plane error well (1-sigma
+0.08-0.12 mm, actual 0.07-0.16 mm), but with 1 mm and/or 0.1-0.2 degree of pose noise per view it
+said 0.12-0.45 mm where the refined camera put pick-plane points 1.3-12.8 mm off. The same
+Jacobian in the view-clustered ("sandwich") form, (J^T J)^-1 (sum over views of J_v^T r_v r_v^T
+J_v) (J^T J)^-1 scaled by m/(m-1), treats each view as one sample and said 0.6-4.7 mm there.
+Both are reported; the predicted error uses the larger, so a set with bad robot poses fails
+instead of passing on an optimistic number.
+
+Two set-ups, twelve unknowns each (two rotation vectors, two translations):
+
+* eye-to-hand (camera fixed above the bin, board held by the gripper): unknowns base <- camera
+  and gripper <- board; view i sees camera <- board = (base <- camera)^-1 (base <- gripper_i)
+  (gripper <- board).
+* eye-in-hand (camera on the gripper, board fixed in the cell): unknowns gripper <- camera and
+  base <- board; view i sees camera <- board = (gripper <- camera)^-1 (base <- gripper_i)^-1
+  (base <- board).
+
+The camera transform is parameterised as a small rotation (rotation vector, in the robot
+frame, left of the start rotation) and a translation in the robot frame, so the covariance of
+the translation block is directly the camera position's covariance in robot millimetres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.optimize import least_squares
+
+from edge.geometry import CameraModel, RigidTransform
+
+HAND_EYE_METHODS = {
+    "TSAI": cv2.CALIB_HAND_EYE_TSAI,
+    "PARK": cv2.CALIB_HAND_EYE_PARK,
+    "HORAUD": cv2.CALIB_HAND_EYE_HORAUD,
+    "ANDREFF": cv2.CALIB_HAND_EYE_ANDREFF,
+    "DANIILIDIS": cv2.CALIB_HAND_EYE_DANIILIDIS,
+}
+SETUPS = ("eye-to-hand", "eye-in-hand")
+DEFAULT_TOLERANCE_MM = 2.0  # predicted 3-sigma error at the pick plane, same as the touch-point limit
+SIGMA_FACTOR = 3.0  # the predicted error is 3 sigma along the worst direction (99.7 % of one axis)
+
+
+class HandEyeError(ValueError):
+    """Hand-eye cannot be solved from this material; the message says what to add or fix."""
+
+
+@dataclass(frozen=True)
+class BoardView:
+    """One robot pose and the board corners seen at it."""
+
+    name: str
+    base_from_gripper: RigidTransform
+    object_points: np.ndarray  # (N, 3) board frame, mm
+    image_points: np.ndarray  # (N, 2) pixels
+
+
+@dataclass
+class HandEyeResult:
+    setup: str
+    method: str
+    robot_from_camera: RigidTransform  # eye-to-hand: base <- camera; eye-in-hand: gripper <- camera
+    board_transform: RigidTransform  # eye-to-hand: gripper <- board; eye-in-hand: base <- board
+    closed_form: RigidTransform  # the closed form's camera transform, the refinement's start
+    consistency_rms_mm: float  # closed form: spread of the board in the gripper (base) frame
+    rms_px: float  # refined: board-corner reprojection RMS over all views
+    rms_mm: float  # the same residuals in mm on the board (pixels times the board's distance / focal length)
+    per_view_px: dict[str, float]
+    covariance_corner: np.ndarray  # (12, 12) s^2 (J^T J)^-1; order: camera rotvec (rad), t (mm), board ditto
+    covariance_view: np.ndarray  # (12, 12) the same Jacobian, errors correlated within a view (sandwich)
+    max_rotation_deg: float
+    axis_spread: float  # 0 = all relative rotations about one axis (degenerate), 1 = well spread
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM
+    check_points: list[dict] = field(default_factory=list)  # predicted error at pick-plane points
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def covariances(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.covariance_corner, self.covariance_view
+
+    @property
+    def camera_position_sigma_mm(self) -> np.ndarray:
+        """1-sigma of the camera position along the robot (gripper) frame's x, y, z (the larger model)."""
+        return np.max([np.sqrt(np.clip(np.diag(c)[3:6], 0.0, None)) for c in self.covariances], axis=0)
+
+    @property
+    def camera_rotation_sigma_deg(self) -> np.ndarray:
+        """1-sigma of the camera rotation about the robot (gripper) frame's x, y, z (the larger model)."""
+        return np.degrees(
+            np.max([np.sqrt(np.clip(np.diag(c)[0:3], 0.0, None)) for c in self.covariances], axis=0)
+        )
+
+    @property
+    def refinement_shift_mm(self) -> float:
+        """How far the refinement moved the camera from the closed form's answer."""
+        return float(np.linalg.norm(self.robot_from_camera.translation - self.closed_form.translation))
+
+    def point_sigma_mm(self, points_camera: np.ndarray, covariance: np.ndarray | None = None) -> np.ndarray:
+        """(N, 3) 1-sigma semi-axes (largest first, mm) of camera-frame points mapped into the robot frame.
+
+        X p = R p + t with R = exp(w) R0: d(X p) = -[R p]x dw + dt, so the point's covariance is
+        J C J^T with J = [-[R p]x, I] and C the camera block of the covariance. Without a
+        covariance given, each point gets the larger of the two models' answers.
+        """
+        if covariance is None:
+            return np.maximum(*(self.point_sigma_mm(points_camera, c) for c in self.covariances))
+        pts = np.asarray(points_camera, np.float64).reshape(-1, 3)
+        mapped = (self.robot_from_camera.rotation @ pts.T).T
+        block = covariance[:6, :6]
+        out = []
+        for q in mapped:
+            jac = np.hstack([-_skew(q), np.eye(3)])
+            eig = np.linalg.eigvalsh(jac @ block @ jac.T)
+            out.append(np.sqrt(np.clip(eig, 0.0, None))[::-1])
+        return np.array(out)
+
+    def predict_at(self, labelled_points_camera: dict[str, np.ndarray]) -> None:
+        """Record the predicted error (SIGMA_FACTOR x the worst-direction 1-sigma) at these points."""
+        names = list(labelled_points_camera)
+        sig = self.point_sigma_mm(np.array([labelled_points_camera[n] for n in names]))
+        self.check_points = [
+            {
+                "name": n,
+                "camera_mm": [round(float(x), 3) for x in labelled_points_camera[n]],
+                "sigma_mm": [round(float(x), 4) for x in s],
+                "predicted_error_mm": round(float(SIGMA_FACTOR * s[0]), 4),
+            }
+            for n, s in zip(names, sig, strict=True)
+        ]
+
+    @property
+    def predicted_error_mm(self) -> float:
+        if not self.check_points:
+            raise HandEyeError("no pick-plane points given: call predict_at first")
+        return max(p["predicted_error_mm"] for p in self.check_points)
+
+    @property
+    def passed(self) -> bool:
+        return self.predicted_error_mm <= self.tolerance_mm
+
+    def report(self) -> dict:
+        """The calibration file's "hand_eye" section."""
+        return {
+            "setup": self.setup,
+            "method": self.method,
+            "refinement": "joint LM on the board-corner reprojection error, intrinsics fixed",
+            "matrix": self.robot_from_camera.matrix().tolist(),
+            "board_matrix": self.board_transform.matrix().tolist(),
+            "closed_form_matrix": self.closed_form.matrix().tolist(),
+            "closed_form_shift_mm": round(self.refinement_shift_mm, 4),
+            "consistency_rms_mm": round(self.consistency_rms_mm, 4),
+            "rms_px": round(self.rms_px, 4),
+            "rms_mm": round(self.rms_mm, 4),
+            "per_view_px": {k: round(v, 4) for k, v in self.per_view_px.items()},
+            "camera_position_sigma_mm": [round(float(x), 4) for x in self.camera_position_sigma_mm],
+            "camera_rotation_sigma_deg": [round(float(x), 5) for x in self.camera_rotation_sigma_deg],
+            "camera_position_sigma_corner_mm": _sigmas(self.covariance_corner, 3),
+            "camera_position_sigma_view_mm": _sigmas(self.covariance_view, 3),
+            "covariance_corner": np.round(self.covariance_corner, 12).tolist(),
+            "covariance_view": np.round(self.covariance_view, 12).tolist(),
+            "covariance_order": "camera rotvec (rad), camera t (mm), board rotvec (rad), board t (mm)",
+            "check_points": self.check_points,
+            "sigma_factor": SIGMA_FACTOR,
+            "predicted_error_mm": round(self.predicted_error_mm, 4) if self.check_points else None,
+            "tolerance_mm": self.tolerance_mm,
+            "passed": self.passed if self.check_points else None,
+            "max_rotation_deg": round(self.max_rotation_deg, 2),
+            "axis_spread": round(self.axis_spread, 3),
+            "warnings": self.warnings,
+        }
+
+
+def _sigmas(covariance: np.ndarray, start: int) -> list[float]:
+    return [round(float(x), 4) for x in np.sqrt(np.clip(np.diag(covariance)[start : start + 3], 0.0, None))]
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def rotation_diversity(rotations: list[np.ndarray]) -> tuple[float, float]:
+    """Largest relative rotation (deg) between poses and how spread the relative rotation axes are.
+
+    Hand-eye needs relative motions about at least two non-parallel axes; rotating about one
+    axis only leaves the translation along it undetermined whatever the solver.
+    """
+    angles, axes = [], []
+    for i in range(len(rotations)):
+        for j in range(i + 1, len(rotations)):
+            rvec, _ = cv2.Rodrigues(rotations[i].T @ rotations[j])
+            angle = float(np.linalg.norm(rvec))
+            angles.append(np.degrees(angle))
+            if angle > np.radians(2.0):
+                axes.append(rvec.ravel() / angle)
+    if len(axes) < 2:
+        return (max(angles) if angles else 0.0), 0.0
+    singular = np.linalg.svd(np.array(axes), compute_uv=False)
+    return float(max(angles)), float(singular[1] / singular[0])
+
+
+def _mean_transform(transforms: list[RigidTransform]) -> RigidTransform:
+    """Chordal mean: the rotation nearest the mean matrix (SVD), the mean translation."""
+    u, _, vt = np.linalg.svd(np.mean([t.rotation for t in transforms], axis=0))
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        r = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    return RigidTransform(r, np.mean([t.translation for t in transforms], axis=0))
+
+
+def board_pose(view: BoardView, camera: CameraModel) -> RigidTransform:
+    """camera <- board of one view (IPPE, refined by LM), the closed form's input."""
+    obj = view.object_points.astype(np.float64).reshape(-1, 1, 3)
+    img = view.image_points.astype(np.float64).reshape(-1, 1, 2)
+    ok, rvec, tvec = cv2.solvePnP(obj, img, camera.camera_matrix, camera.dist_coeffs, flags=cv2.SOLVEPNP_IPPE)
+    if not ok:
+        raise HandEyeError(f"{view.name}: no board pose (solvePnP): check the intrinsics and the board file")
+    rvec, tvec = cv2.solvePnPRefineLM(obj, img, camera.camera_matrix, camera.dist_coeffs, rvec, tvec)
+    return RigidTransform.from_rvec_tvec(rvec, tvec)
+
+
+def closed_form(
+    setup: str, base_from_gripper: list[RigidTransform], camera_from_board: list[RigidTransform], method: str
+) -> tuple[RigidTransform, RigidTransform, float]:
+    """OpenCV's closed form: (camera transform, board transform, spread of the board estimates in mm).
+
+    calibrateHandEye solves eye-in-hand; passing gripper <- base instead of base <- gripper turns
+    it into eye-to-hand, and its "camera to gripper" answer becomes camera to base (OpenCV
+    documents this substitution).
+    """
+    motion = base_from_gripper if setup == "eye-in-hand" else [g.inverse() for g in base_from_gripper]
+    r, t = cv2.calibrateHandEye(
+        [m.rotation for m in motion],
+        [m.translation.reshape(3, 1) for m in motion],
+        [c.rotation for c in camera_from_board],
+        [c.translation.reshape(3, 1) for c in camera_from_board],
+        method=HAND_EYE_METHODS[method],
+    )
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(t))):
+        raise HandEyeError(
+            f"the closed form ({method}) found no solution from these poses: the gripper must rotate about "
+            "at least two different axes between poses (tilt it, not only turn it)"
+        )
+    cam = RigidTransform(r, t.ravel())
+    # eye-to-hand: gripper <- board = (gripper <- base) X C_i; eye-in-hand: base <- board = G_i X C_i
+    boards = [m.compose(cam).compose(c) for m, c in zip(motion, camera_from_board, strict=True)]
+    spread_pts = np.array([b.translation for b in boards])
+    spread = float(np.sqrt(np.mean(np.sum((spread_pts - spread_pts.mean(axis=0)) ** 2, axis=1))))
+    return cam, _mean_transform(boards), spread
+
+
+def _camera_from_board(setup: str, camera: RigidTransform, board: RigidTransform, g: RigidTransform):
+    if setup == "eye-to-hand":
+        return camera.inverse().compose(g).compose(board)
+    return camera.inverse().compose(g.inverse()).compose(board)
+
+
+def _apply(params: np.ndarray, start_cam: RigidTransform, start_board: RigidTransform):
+    cam = RigidTransform(
+        cv2.Rodrigues(params[0:3])[0] @ start_cam.rotation, start_cam.translation + params[3:6]
+    )
+    board = RigidTransform(
+        cv2.Rodrigues(params[6:9])[0] @ start_board.rotation, start_board.translation + params[9:12]
+    )
+    return cam, board
+
+
+def refine(
+    setup: str,
+    views: list[BoardView],
+    camera: CameraModel,
+    start_cam: RigidTransform,
+    start_board: RigidTransform,
+):
+    """Joint LM over all views on the reprojection error.
+
+    Returns camera, board, residuals (px, x/y interleaved) and two covariances of the 12
+    parameters: s^2 (J^T J)^-1 (independent corner errors) and the view-clustered sandwich form.
+    """
+
+    def residuals(params: np.ndarray) -> np.ndarray:
+        cam, board = _apply(params, start_cam, start_board)
+        out = []
+        for v in views:
+            cb = _camera_from_board(setup, cam, board, v.base_from_gripper)
+            rvec, _ = cv2.Rodrigues(cb.rotation)
+            proj, _ = cv2.projectPoints(
+                v.object_points.astype(np.float64).reshape(-1, 1, 3),
+                rvec,
+                cb.translation,
+                camera.camera_matrix,
+                camera.dist_coeffs,
+            )
+            out.append((proj.reshape(-1, 2) - v.image_points.reshape(-1, 2)).ravel())
+        return np.concatenate(out)
+
+    solution = least_squares(residuals, np.zeros(12), method="lm", x_scale="jac", xtol=1e-12, ftol=1e-12)
+    res, jac = solution.fun, solution.jac
+    dof = max(len(res) - 12, 1)
+    bread = np.linalg.pinv(jac.T @ jac)
+    corner = float(res @ res) / dof * bread  # s^2 (J^T J)^-1: independent corner errors
+    # Robot pose errors move a whole view's board at once: its corners' errors are correlated,
+    # which s^2 (J^T J)^-1 ignores (measured: it understates the error 8-24x with 1 mm / 0.1-0.2 deg
+    # of pose noise). The cluster-robust ("sandwich") form from the same Jacobian treats each
+    # view as one independent sample.
+    meat = np.zeros((12, 12))
+    offset = 0
+    for v in views:
+        n = 2 * len(v.object_points)
+        g = jac[offset : offset + n].T @ res[offset : offset + n]
+        meat += np.outer(g, g)
+        offset += n
+    m = len(views)
+    per_view = m / max(m - 1, 1) * bread @ meat @ bread
+    cam, board = _apply(solution.x, start_cam, start_board)
+    return cam, board, res, corner, per_view
+
+
+def calibrate_hand_eye(
+    views: list[BoardView],
+    camera: CameraModel,
+    setup: str = "eye-to-hand",
+    method: str = "PARK",
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    min_rotation_deg: float = 20.0,
+    min_axis_spread: float = 0.3,
+) -> HandEyeResult:
+    """Closed form, then the joint reprojection refinement and its covariance (see the module doc)."""
+    if setup not in SETUPS:
+        raise HandEyeError(f"hand-eye set-up {setup!r} unknown; choose one of {', '.join(SETUPS)}")
+    if method not in HAND_EYE_METHODS:
+        raise HandEyeError(f"hand-eye method {method!r} unknown; choose one of {', '.join(HAND_EYE_METHODS)}")
+    if len(views) < 3:
+        raise HandEyeError(
+            f"hand-eye needs at least 3 robot poses, each with a board image, got {len(views)}"
+        )
+    grippers = [v.base_from_gripper for v in views]
+    boards = [board_pose(v, camera) for v in views]
+    start_cam, start_board, spread = closed_form(setup, grippers, boards, method)
+    cam, board, res, cov_corner, cov_view = refine(setup, views, camera, start_cam, start_board)
+    per_view, offset, in_mm = {}, 0, []
+    focal = float(np.sqrt(camera.camera_matrix[0, 0] * camera.camera_matrix[1, 1]))
+    for v in views:
+        n = 2 * len(v.object_points)
+        per_view[v.name] = float(np.sqrt(np.mean(res[offset : offset + n] ** 2) * 2))
+        seen = _camera_from_board(setup, cam, board, v.base_from_gripper).apply(
+            v.object_points.astype(np.float64)
+        )
+        in_mm.append(res[offset : offset + n] * float(np.median(seen[:, 2])) / focal)
+        offset += n
+    rms = float(np.sqrt(np.mean(res**2) * 2))
+    rms_mm = float(np.sqrt(np.mean(np.concatenate(in_mm) ** 2) * 2))
+    max_rot, axis_spread = rotation_diversity([g.rotation for g in grippers])
+    warnings = []
+    if max_rot < min_rotation_deg:
+        warnings.append(
+            f"poses differ by at most {max_rot:.0f} degrees of rotation (< {min_rotation_deg:g}): "
+            "tilt the gripper more between poses"
+        )
+    if axis_spread < min_axis_spread:
+        warnings.append("the poses rotate about (almost) one axis only: add poses tilted about another axis")
+    return HandEyeResult(
+        setup=setup,
+        method=method,
+        robot_from_camera=cam,
+        board_transform=board,
+        closed_form=start_cam,
+        consistency_rms_mm=spread,
+        rms_px=rms,
+        rms_mm=rms_mm,
+        per_view_px=per_view,
+        covariance_corner=cov_corner,
+        covariance_view=cov_view,
+        max_rotation_deg=max_rot,
+        axis_spread=axis_spread,
+        tolerance_mm=tolerance_mm,
+        warnings=warnings,
+    )
+
+
+def plane_points_camera(
+    camera: CameraModel, camera_from_plane: RigidTransform, pixels: dict[str, tuple[float, float]]
+) -> dict[str, np.ndarray]:
+    """Camera-frame points where the rays of `pixels` meet the plane z = 0 of `camera_from_plane`."""
+    normal = camera_from_plane.rotation[:, 2]
+    d = float(normal @ camera_from_plane.translation)
+    rays = camera.pixels_to_rays(np.array(list(pixels.values()), np.float64))
+    out = {}
+    for name, ray in zip(pixels, rays, strict=True):
+        denom = float(normal @ ray)
+        if abs(denom) > 1e-12 and d / denom > 0:
+            out[name] = ray * (d / denom)
+    return out

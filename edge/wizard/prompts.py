@@ -1,0 +1,181 @@
+"""The wizard's conversation: questions answered by a flag, by the technician, or by a default.
+
+Shared by every step of `binpick calibrate`: the question/answer loop (a flag wins, then the
+prompt, then the default; `--non-interactive` never asks), the parsers that turn typed text into
+values (a bad answer is explained and asked again), image files in and out, and the board choice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from binpick_core.errors import CommandError
+from edge.calibration_file import CalibrationError
+from edge.wizard.boards import Board, load_board
+from edge.wizard.robot import StepError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+STEPS = 5
+
+
+class Stop(Exception):
+    """A check failed and the technician chose not to go on: nothing is written, exit 1."""
+
+
+class Wizard:
+    """Questions answered by a flag, by the technician, or (non-interactive) by a default."""
+
+    def __init__(self, interactive: bool):
+        self.interactive = interactive
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+
+    def step(self, number: int, title: str, what: str) -> None:
+        self.say()
+        self.say(f"=== Step {number}/{STEPS}: {title} ===")
+        self.say(what)
+
+    def ask(
+        self,
+        question: str,
+        given: str | None,
+        parse: Callable[[str], Any],
+        flag: str,
+        default: str | None = None,
+    ) -> Any:
+        if given is not None:
+            try:
+                value = parse(given)
+            except ValueError as exc:
+                raise CommandError(f"{flag} {given!r}: {exc}") from None
+            self.say(f"{question}: {given}   (from {flag})")
+            return value
+        if not self.interactive:
+            if default is None:
+                raise CommandError(f"{flag} is required with --non-interactive ({question.lower()})")
+            self.say(f"{question}: {default}   (default)")
+            return parse(default)
+        suffix = f" [{default}]" if default is not None else ""
+        while True:
+            try:
+                raw = input(f"{question}{suffix}: ").strip()
+            except EOFError:
+                raise CommandError(
+                    "input ended before the wizard finished; script it with flags and --non-interactive"
+                ) from None
+            if not raw and default is not None:
+                raw = default
+            try:
+                return parse(raw)
+            except ValueError as exc:
+                self.say(f"  ! {exc}; try again")
+
+    def confirm(self, question: str, accept_flag: bool) -> bool:
+        if accept_flag:
+            self.say(f"{question} yes   (from --accept-failed)")
+            return True
+        if not self.interactive:
+            return False
+        return self.ask(question + " (y/n)", None, _parse_yes_no, "--accept-failed", default="n")
+
+
+def _parse_yes_no(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("y", "yes"):
+        return True
+    if t in ("n", "no", ""):
+        return False
+    raise ValueError("answer y or n")
+
+
+def floats(text: str, count: int, what: str) -> np.ndarray:
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    try:
+        values = np.array([float(p) for p in parts])
+    except ValueError:
+        raise ValueError(f"expected {count} numbers for {what}, got {text!r}") from None
+    if len(values) != count or not np.all(np.isfinite(values)):
+        raise ValueError(f"expected {count} numbers for {what} separated by commas, got {text!r}")
+    return values
+
+
+def existing_dir(text: str) -> Path:
+    p = Path(text).expanduser()
+    if not p.is_dir():
+        raise ValueError(f"{text!r} is not a folder")
+    return p
+
+
+def existing_file(text: str) -> Path:
+    p = Path(text).expanduser()
+    if not p.is_file():
+        raise ValueError(f"{text!r} is not a file")
+    return p
+
+
+def cell_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", text):
+        raise ValueError("use letters, digits, '-', '_' or '.' (e.g. cell-a)")
+    return text
+
+
+def image_file(text: str) -> tuple[Path, np.ndarray]:
+    path = existing_file(text)
+    try:
+        return path, read_image(path)
+    except StepError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise StepError(f"{path}: cannot be read as an image")
+    return image
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise CommandError(f"cannot write {path}")
+
+
+def _board_file(text: str) -> tuple[Path, Board]:
+    path = existing_file(text)
+    try:
+        return path, load_board(path)
+    except CalibrationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def choose_board(w: Wizard, args) -> tuple[Path, Board]:
+    boards = sorted(Path(args.out_dir, "boards").glob("*.json"))
+    default = str(boards[0]) if boards else None
+    if args.board is None and w.interactive and boards:
+        w.say("Boards found: " + ", ".join(str(b) for b in boards))
+    path, board = w.ask("Board definition file", args.board, _board_file, "--board", default)
+    w.say(
+        f"  board {board.name}: {board.kind}, {board.columns}x{board.rows} inner corners, "
+        f"{board.square_mm:g} mm squares" + (", legacy layout" if board.legacy_pattern else "")
+    )
+    return path, board
+
+
+def optional_xyz(what: str) -> Callable[[str], np.ndarray | None]:
+    def parse(text: str) -> np.ndarray | None:
+        if text.strip().lower() in ("", "skip", "-"):
+            return None
+        return floats(text, 3, what)
+
+    return parse

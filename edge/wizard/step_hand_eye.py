@@ -1,0 +1,164 @@
+"""Optional part of step 2, hand-eye: robot poses instead of (or besides) touched board points.
+
+`--hand-eye-poses poses.json --hand-eye-images DIR`: each pose's image gives the board corners,
+the pose file the gripper in the robot base frame. `edge.wizard.hand_eye` solves the closed
+form, refines it jointly on the reprojection error and predicts the error at the bin floor;
+that prediction, not the closed form's spread, is the pass/fail.
+
+Set-ups (`--hand-eye-setup`): `eye-to-hand` (default; camera fixed above the bin, board held by
+the gripper) gives robot <- camera directly. `eye-in-hand` (camera on the gripper, board fixed
+in the cell) gives gripper <- camera; the appliance then needs the pose the robot takes to look
+at the bin, `"capture"` in the poses file, and the floor image must be taken from that pose.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from binpick_core.errors import CommandError
+from edge.geometry import CameraModel, RigidTransform
+from edge.wizard.boards import Board
+from edge.wizard.hand_eye import (
+    BoardView,
+    HandEyeError,
+    HandEyeResult,
+    calibrate_hand_eye,
+    plane_points_camera,
+)
+from edge.wizard.prompts import Wizard, read_image
+from edge.wizard.robot import BoardPose, StepError
+
+
+def _pose_matrix(entry: dict, where: str) -> RigidTransform:
+    if "matrix" in entry:
+        m = np.asarray(entry["matrix"], dtype=np.float64)
+        if m.shape != (4, 4):
+            raise CommandError(f"{where}.matrix: expected a 4x4 matrix (robot base <- gripper, mm)")
+        return RigidTransform.from_matrix(m)
+    if "xyz_mm" in entry and "rpy_deg" in entry:
+        roll, pitch, yaw = np.radians(np.asarray(entry["rpy_deg"], dtype=np.float64))
+        rz = cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
+        ry = cv2.Rodrigues(np.array([0.0, pitch, 0.0]))[0]
+        rx = cv2.Rodrigues(np.array([roll, 0.0, 0.0]))[0]
+        return RigidTransform(rz @ ry @ rx, entry["xyz_mm"])
+    raise CommandError(
+        f"{where}: give 'matrix' (4x4) or 'xyz_mm' and 'rpy_deg' (R = Rz(yaw) Ry(pitch) Rx(roll))"
+    )
+
+
+def _check_points(camera: CameraModel, floor: BoardPose) -> dict[str, np.ndarray]:
+    """Where the predicted error is judged: the bin floor seen at the image's corners and centre.
+
+    The region of interest is chosen later (step 3) and lies inside the image, and the error of a
+    mapped point grows with its distance from where the board was seen, so the image's corners
+    bound it.
+    """
+    w, h = camera.image_size
+    pixels = {
+        "top-left": (0.0, 0.0),
+        "top-right": (w - 1.0, 0.0),
+        "bottom-right": (w - 1.0, h - 1.0),
+        "bottom-left": (0.0, h - 1.0),
+        "centre": ((w - 1) / 2.0, (h - 1) / 2.0),
+    }
+    return plane_points_camera(camera, floor.camera_from_board, pixels)
+
+
+def step_hand_eye(
+    w: Wizard, args, board: Board, camera: CameraModel, floor: BoardPose
+) -> tuple[HandEyeResult, RigidTransform] | None:
+    """Hand-eye from the poses file, or None without one; returns the result and robot <- camera."""
+    if not args.hand_eye_poses:
+        return None
+    if not args.hand_eye_images:
+        raise CommandError("--hand-eye-poses needs --hand-eye-images (the folder of the board images)")
+    if board.symmetric:
+        raise CommandError(f"--hand-eye-poses: {board.orientation_problem()}")
+    path = Path(args.hand_eye_poses)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["poses"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(
+            f'{path}: expected JSON {{"poses": [{{"image": ..., "matrix": ...}}]}} ({exc})'
+        ) from None
+    capture = None
+    if args.hand_eye_setup == "eye-in-hand":
+        if not isinstance(data.get("capture"), dict):
+            raise CommandError(
+                f'{path}: eye-in-hand needs "capture": the robot pose (base <- gripper) from which the '
+                "camera looks at the bin and took the floor image ('matrix' or 'xyz_mm' + 'rpy_deg')"
+            )
+        capture = _pose_matrix(data["capture"], f"{path}: capture")
+    views = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: poses[{i}]"
+        if not isinstance(entry, dict) or "image" not in entry:
+            raise CommandError(f"{where}: expected an object with 'image'")
+        try:
+            image = read_image(Path(args.hand_eye_images) / entry["image"])
+        except StepError as exc:
+            raise CommandError(f"{where}: {exc}") from None
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        det = board.detect(gray, camera.camera_matrix, camera.dist_coeffs)
+        if det is None or det.count < 6:
+            raise CommandError(f"{where} ({entry['image']}): the board was not found; retake this pose")
+        views.append(
+            BoardView(str(entry["image"]), _pose_matrix(entry, where), det.object_points, det.image_points)
+        )
+    try:
+        result = calibrate_hand_eye(
+            views, camera, args.hand_eye_setup, args.hand_eye_method, args.hand_eye_tolerance_mm
+        )
+    except HandEyeError as exc:
+        raise CommandError(str(exc)) from None
+    points = _check_points(camera, floor)
+    if not points:
+        raise CommandError("hand-eye: no image corner's ray meets the floor plane; check the floor image")
+    result.predict_at(points)
+    robot_from_camera = (
+        result.robot_from_camera if capture is None else capture.compose(result.robot_from_camera)
+    )
+    _say(w, result, len(views))
+    return result, robot_from_camera
+
+
+def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
+    w.say(
+        f"  hand-eye ({result.method}, {count} poses, {result.setup}): closed form spread "
+        f"{result.consistency_rms_mm:.2f} mm; refined on all views: reprojection {result.rms_px:.3f} px, "
+        f"camera moved {result.refinement_shift_mm:.2f} mm"
+    )
+    sx, sy, sz = result.camera_position_sigma_mm
+    rx, ry, rz = result.camera_rotation_sigma_deg
+    w.say(
+        f"  camera position 1-sigma x {sx:.2f}  y {sy:.2f}  z {sz:.2f} mm, rotation 1-sigma "
+        f"{rx:.3f} {ry:.3f} {rz:.3f} deg; largest pose rotation {result.max_rotation_deg:.0f} deg"
+    )
+    corner = np.sqrt(np.clip(np.diag(result.covariance_corner)[3:6], 0.0, None))
+    view = np.sqrt(np.clip(np.diag(result.covariance_view)[3:6], 0.0, None))
+    w.say(
+        "  (position 1-sigma if corner errors were independent: "
+        + " ".join(f"{x:.2f}" for x in corner)
+        + " mm; with errors shared within a view, e.g. robot pose errors: "
+        + " ".join(f"{x:.2f}" for x in view)
+        + " mm; the larger is used)"
+    )
+    worst = sorted(result.per_view_px.items(), key=lambda kv: -kv[1])[:3]
+    w.say("  worst views: " + ", ".join(f"{n} {e:.2f} px" for n, e in worst))
+    verdict = "PASS" if result.passed else "FAIL"
+    w.say(
+        f"  predicted error on the bin floor (3 sigma, worst of the image corners): "
+        f"{result.predicted_error_mm:.2f} mm (limit {result.tolerance_mm:g} mm): {verdict}"
+    )
+    for warning in result.warnings:
+        w.say(f"  WARNING: {warning}")
+    if not result.passed:
+        w.say(
+            "  advice: add poses (15-25), tilt the gripper more about two axes, check the robot's pose "
+            "format (mm, Rz Ry Rx) and that each image belongs to its pose; retake the worst views"
+        )

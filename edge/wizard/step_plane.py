@@ -1,0 +1,98 @@
+"""Step 3 of the wizard, pick plane and region: the bin floor, the pick height and the bin's outline.
+
+One camera measures no depth: a pixel's ray meets a plane parallel to the bin floor (the board's
+surface, or a plane entered by hand), raised by the pick offset. The region of interest is the
+whole image, a pixel polygon, or the bin's corners touched with the robot and projected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from binpick_core.errors import CommandError
+from edge.geometry import GeometryError, PixelToRobot, Plane
+from edge.wizard.prompts import Wizard, floats, write_image
+from edge.wizard.robot import board_plane_in_robot
+
+
+def _parse_plane(text: str) -> Plane | None:
+    if text.strip().lower() in ("", "board"):
+        return None
+    v = floats(text, 4, "the plane nx,ny,nz,d")
+    try:
+        return Plane(v[:3], v[3])
+    except GeometryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _parse_offset(text: str) -> float:
+    value = floats(text, 1, "the pick offset")[0]
+    if not -500 <= value <= 1000:
+        raise ValueError(f"pick offset {value} mm is outside -500..1000 mm")
+    return float(value)
+
+
+def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image, report_dir: Path):
+    w.step(
+        3,
+        "pick plane and region",
+        "Depth comes from a plane parallel to the bin floor (one camera cannot measure it). The floor is\n"
+        "taken from the board; the pick plane is raised by the pick offset (about half a pile's height).",
+    )
+    plane = w.ask(
+        "Bin floor plane ('board' or nx,ny,nz,d in robot mm)", args.plane, _parse_plane, "--plane", "board"
+    )
+    source = "entered"
+    if plane is None:
+        plane, source = board_plane_in_robot(pose, transform), "board"
+    w.say(
+        f"  floor plane: normal ({', '.join(f'{x:+.4f}' for x in plane.normal)}), "
+        f"offset {plane.offset:.2f} mm ({source})"
+    )
+    offset = w.ask(
+        "Pick height above the floor (mm)", args.pick_offset_mm, _parse_offset, "--pick-offset-mm", "0"
+    )
+    try:
+        floor = PixelToRobot(camera, transform, plane)
+    except GeometryError as exc:
+        raise CommandError(f"plane: {exc}") from None
+    width, height = camera.image_size
+
+    def parse_roi(text: str):
+        t = text.strip()
+        if t.lower() in ("", "image"):
+            return None  # the whole image (contracts.md: roi_polygon None)
+        if t.lower().startswith("robot:"):
+            corners = [floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
+            if len(corners) < 3:
+                raise ValueError("at least 3 bin corners are needed")
+            try:
+                return floor.robots_to_pixels(np.array(corners))
+            except GeometryError as exc:
+                raise ValueError(str(exc)) from None
+        poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
+        if len(poly) < 3:
+            raise ValueError("at least 3 vertices u,v;u,v;u,v are needed")
+        return poly
+
+    roi = w.ask(
+        "Region of interest ('image', 'u,v;u,v;...' pixels, or 'robot:x,y,z;...' bin corners)",
+        args.roi,
+        parse_roi,
+        "--roi",
+        "image",
+    )
+    overlay = floor_image.copy()
+    drawn = (
+        roi
+        if roi is not None
+        else np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    )
+    cv2.polylines(overlay, [np.round(drawn).astype(np.int32).reshape(-1, 1, 2)], True, (0, 255, 0), 2)
+    write_image(report_dir / "roi.png", overlay)
+    what = "the whole image" if roi is None else f"{len(roi)} vertices"
+    w.say(f"  region: {what}, drawn in {report_dir / 'roi.png'}")
+    return plane, source, offset, roi, floor

@@ -1,0 +1,54 @@
+"""Step 4 of the wizard, validation: predict an image point in robot mm, touch it, record the error."""
+
+from __future__ import annotations
+
+from binpick_core.errors import CommandError
+from edge.geometry import GeometryError, PixelToRobot
+from edge.wizard.prompts import Wizard, floats, optional_xyz
+from edge.wizard.robot import validation_record
+
+
+def step_validation(w: Wizard, args, floor: PixelToRobot, centre_px, threshold_mm: float) -> list[dict]:
+    w.step(
+        4,
+        "validation",
+        "The wizard maps an image point to robot coordinates; touch that point with the tool tip and enter\n"
+        "where the robot is. The error is recorded in the file.",
+    )
+
+    def parse_pixel(text: str):
+        if text.strip().upper() in ("", "V"):
+            return centre_px
+        return tuple(floats(text, 2, "the pixel u,v"))
+
+    pixel = w.ask(
+        "Image point to check ('V' = board point V, or u,v)",
+        args.validate_pixel,
+        parse_pixel,
+        "--validate-pixel",
+        "V",
+    )
+    try:
+        predicted = floor.pixel_to_robot(*pixel)
+    except GeometryError as exc:
+        raise CommandError(f"--validate-pixel: {exc}") from None
+    w.say(
+        f"  pixel ({pixel[0]:.1f}, {pixel[1]:.1f}) is at robot x {predicted[0]:.2f}  y {predicted[1]:.2f}  "
+        f"z {predicted[2]:.2f} mm on the floor"
+    )
+    touched = w.ask(
+        "Robot coordinates where the tip touches that point (x,y,z or 'skip')",
+        args.validate_touch,
+        optional_xyz("the touched point"),
+        "--validate-touch",
+        "skip",
+    )
+    if touched is None:
+        w.say("  validation skipped (recommended after every calibration)")
+        return []
+    record = validation_record(floor, pixel, touched)
+    record["threshold_mm"] = threshold_mm
+    record["passed"] = record["error_mm"] <= threshold_mm
+    verdict = "PASS" if record["passed"] else "FAIL: check the tool-centre point and redo step 2"
+    w.say(f"  touch error {record['error_mm']:.2f} mm (limit {threshold_mm:g} mm): {verdict}")
+    return [record]
