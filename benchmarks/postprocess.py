@@ -29,7 +29,7 @@ import numpy as np
 
 from edge.machine import cpu_model
 from edge.postprocess import RankingParams, rank
-from edge.synthetic_pile import make_pile
+from mikado.flat_piles import make_pile
 
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.synthetic_pile import make_pile
+from mikado.flat_piles import make_pile
 
 SEED = 2
 # Package colours: printed film bags and trays (RGB).
