@@ -142,7 +142,8 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
         terms_sorted[i] = terms[idx[i]];
     }
     for (int64_t i = 0; i < pairs; ++i) bc::segment_pair(i, pairs, keys_sorted.data(), c);
-    for (int64_t i = 0; i < n; ++i) bc::score_component(i, params.w1, params.w2, params.score, terms_sorted.data(), c, scalars);
+    for (int64_t i = 0; i < n; ++i)
+        bc::score_component(i, params.w1, params.w2, params.score, terms_sorted.data(), c, scalars);
     // CUB's stable descending radix sort of the scores.
     std::vector<int32_t> ids(c.ids_in, c.ids_in + comp_items);
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return c.keys_in[a] > c.keys_in[b]; });

@@ -112,8 +112,8 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
             py::arg("y_ptr"), py::arg("y_dtype"), py::arg("y_row_stride"), py::arg("y_col_stride"), py::arg("z_ptr"),
             py::arg("z_dtype"), py::arg("z_row_stride"), py::arg("z_col_stride"), py::arg("height"),
             py::arg("width"), py::arg("alpha"), py::arg("beta"), py::arg("min_area"), py::arg("max_area"),
-            py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"), py::arg("score"), py::arg("stream") = 0,
-            py::arg("return_labels") = false,
+            py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"), py::arg("score"),
+            py::arg("stream") = 0, py::arg("return_labels") = false,
             "Rank maps already on this GPU (strides in elements; stream: a cudaStream_t as an integer).\n"
             "Returns (table, grasp, labels, n_components, device_ms), table and grasp as edge._hotpath.rank.")
         .def(
