@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator  # noqa: E402
 from edge.machine import cpu_model  # noqa: E402
+from mikado.ground_truth import boundaries_from_labels  # noqa: E402
 
 
 def sample(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,9 +34,7 @@ def sample(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
         centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         axes = (int(rng.integers(8, width // 5)), int(rng.integers(8, height // 5)))
         cv2.ellipse(labels, centre, axes, float(rng.uniform(0, 180)), 0, 360, k, -1)
-    gt = np.zeros((height, width), bool)
-    gt[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    gt[1:] |= labels[1:] != labels[:-1]
+    gt = boundaries_from_labels(labels)
     shifted = np.roll(np.roll(gt, 1, axis=1), int(rng.integers(-1, 2)), axis=0)
     pred = np.where(shifted, rng.uniform(0.2, 1, gt.shape), 0.0)
     pred += rng.uniform(0, 1, gt.shape) * (rng.random(gt.shape) < 0.08)

@@ -10,7 +10,7 @@ Per network width, measured side by side in one run on one GPU (printed with the
   - the compute floor: the network's FLOPs, counted analytically from its convolutions, over the
     fp16 matrix throughput measured in this run (a large matmul).
 And once: the GPU post-processing alone (target <= 0.5 ms at 512x512) vs the CPU hot path, on a
-synthetic 30-instance pile (edge.synthetic_pile), since an untrained network's maps are not a
+synthetic 30-instance pile (mikado.flat_piles), since an untrained network's maps are not a
 realistic pile. End-to-end figures are given both for ranking the network's own maps and for
 ranking that pile in their place (network still run): the second is the realistic cycle.
 
@@ -39,7 +39,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +51,7 @@ from bicameral.graphed import GraphedNetwork  # noqa: E402
 from edge.machine import cpu_model  # noqa: E402
 from edge.postprocess import RankingParams, _native_params, rank  # noqa: E402
 from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
+from mikado.flat_piles import make_pile  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -156,40 +156,9 @@ def graphed_network(
     )
 
 
-def numpy_pile(seed: int, size: int, instances: int, noise: float) -> SimpleNamespace:
-    """Where OpenCV (used by edge.synthetic_pile) is missing: filled ellipses in painter's order;
-    a boundary pixel has a 4-neighbour of another label, the occluding side is the upper one."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros((size, size), np.int32)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    for k in range(1, instances + 1):
-        cx, cy = rng.uniform(0, size, 2)
-        a, b = rng.uniform(0.05, 0.12) * size, rng.uniform(0.03, 0.08) * size
-        t = rng.uniform(0, np.pi)
-        u = (xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)
-        v = -(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)
-        labels[(u / a) ** 2 + (v / b) ** 2 <= 1] = k
-    padded = np.pad(labels, 1, mode="edge")
-    neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
-    boundary = np.zeros(labels.shape, bool)
-    occluding = np.zeros(labels.shape, bool)
-    for n in neighbours:
-        boundary |= n != labels
-        occluding |= n < labels
-    y = boundary.astype(np.float32)
-    z = occluding.astype(np.float32)
-    if noise > 0:
-        y = np.clip(y + rng.normal(0, noise, y.shape).astype(np.float32), 0, 1)
-        z = np.clip(z + rng.normal(0, noise, z.shape).astype(np.float32), 0, 1)
-    return SimpleNamespace(labels=labels, boundaries=y, occlusions=z)
-
-
 def synthetic_pile(seed: int, size: int, instances: int, noise: float) -> tuple[object, str]:
-    try:
-        from edge.synthetic_pile import make_pile
-    except ImportError:
-        return numpy_pile(seed, size, instances, noise), "NumPy ellipses (OpenCV missing)"
-    return make_pile(seed, size, size, instances=instances, noise=noise), "edge.synthetic_pile"
+    """The pile the post-processing is timed on, with its source's name for the report."""
+    return make_pile(seed, size, size, instances=instances, noise=noise), "mikado.flat_piles"
 
 
 def pile_rgb(pile_labels: np.ndarray) -> np.ndarray:

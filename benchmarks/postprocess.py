@@ -29,7 +29,8 @@ import numpy as np
 
 from edge.machine import cpu_model
 from edge.postprocess import RankingParams, rank
-from edge.synthetic_pile import make_pile
+from edge.postprocess_reference import area_term
+from mikado.flat_piles import make_pile
 
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -76,7 +77,7 @@ def rank_opencv_numpy(y: np.ndarray, z: np.ndarray, p: RankingParams) -> dict:
                 "centroid": tuple(centroids[k]),
                 "s1": s1,
                 "s2": s2,
-                "score": p.w1 * s1 + p.w2 * s2,
+                "score": p.w1 * s1 + p.w2 * area_term(p.score, s2),
                 "angle_deg": math.degrees(angle),
                 "major_px": float(along.max() - along.min() + 1),
                 "minor_px": float(across.max() - across.min() + 1),

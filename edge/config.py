@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tomllib
 
-from edge.postprocess import RankingParams
+from edge.postprocess import SCORES, RankingParams
 
 
 class ConfigError(ValueError):
@@ -81,6 +81,7 @@ class RankingSection:
     w1: float = RankingParams.w1
     w2: float = RankingParams.w2
     margin: float = RankingParams.margin
+    score: str = RankingParams.score  # "contour" or "thesis" (docs/hotpath.md, "Score")
     # Not a ranking parameter: pick first, in rank order, the candidates with occluding-side
     # evidence on their own contour (edge.occluding_side); false = the plain ranking's order.
     prefer_occluding_side: bool = False
@@ -158,6 +159,7 @@ CHOICES: dict[str, tuple] = {
     "inference.backend": ("onnxruntime", "tensorrt", "torch", "torch-cuda", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
     "inference.tta_views": (1, 2, 4),
+    "ranking.score": SCORES,
     "plc.rtu_parity": ("N", "E", "O"),
     "plc.rtu_stopbits": (1, 2),
     "plc.rtu_bytesize": (7, 8),

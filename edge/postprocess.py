@@ -24,12 +24,19 @@ _BUILD_HINT = (
 )
 
 
+# How s1 and s2 make the score (docs/hotpath.md, "Score"): "thesis" = w1*s1 + w2*s2 (thesis Eq.
+# 4.10); "contour" = w1*s1 + w2*[s2 >= AREA_GATE], the area kept only as a gate (the default).
+SCORES = ("thesis", "contour")
+AREA_GATE = 0.05  # the contour score's gate on s2 (src_cpp/hotpath/ranking.hpp kAreaGate)
+
+
 @dataclass(frozen=True)
 class RankingParams:
     """Thresholds and weights of the ranking (thesis appendix B defaults: alpha = beta = 0.1).
 
     Area bounds: a value >= 1 is a number of pixels, a value < 1 a fraction of
     the image (so 1.0 means one pixel; use `math.inf` for "no upper bound").
+    `score` names how s1 and s2 combine (`SCORES`; docs/hotpath.md "Score").
     """
 
     alpha: float = 0.1
@@ -40,8 +47,11 @@ class RankingParams:
     w1: float = 1.0
     w2: float = 1.0
     margin: float = 3.0
+    score: str = "contour"
 
     def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ValueError(f"score: expected one of {', '.join(map(repr, SCORES))}, got {self.score!r}")
         for name in ("alpha", "beta", "min_area", "max_area", "w1", "w2", "margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real):
@@ -185,7 +195,7 @@ def _native_params(params: RankingParams | None) -> tuple:
         raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
     return (
         float(params.alpha), float(params.beta), float(params.min_area), float(params.max_area),
-        int(params.patch), float(params.w1), float(params.w2), float(params.margin),
+        int(params.patch), float(params.w1), float(params.w2), float(params.margin), params.score,
     )  # fmt: skip
 
 

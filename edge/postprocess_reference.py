@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, binarise
+from edge.postprocess import AREA_GATE, Candidate, Grasp, Ranking, RankingParams, binarise
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -85,6 +85,14 @@ def grasp_point(mask: np.ndarray, centroid: tuple[float, float], margin: float) 
     return float(ix + x0 - 1), float(iy + y0 - 1), "inscribed"
 
 
+def area_term(score: str, s2: float) -> float:
+    """The area term of the score: s2 itself ("thesis") or its gate ("contour": 1 when the
+    candidate is at least AREA_GATE of the largest one, else 0)."""
+    if score == "thesis":
+        return s2
+    return 1.0 if s2 >= AREA_GATE else 0.0
+
+
 def rank_reference(
     boundaries: np.ndarray,
     occlusions: np.ndarray,
@@ -135,7 +143,8 @@ def rank_reference(
     candidates = []
     for c in unscored:
         s2 = c["area"] / largest
-        candidates.append(Candidate(**c, s2=s2, score=params.w1 * c["s1"] + params.w2 * s2))
+        score = params.w1 * c["s1"] + params.w2 * area_term(params.score, s2)
+        candidates.append(Candidate(**c, s2=s2, score=score))
     candidates.sort(key=lambda c: (-c.score, c.label))
 
     grasp = None

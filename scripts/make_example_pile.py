@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.synthetic_pile import make_pile
+from mikado.flat_piles import make_pile
+from mikado.ground_truth import boundaries_from_labels
 
 SEED = 2
 # Package colours: printed film bags and trays (RGB).
@@ -31,9 +32,7 @@ def render_rgb(labels: np.ndarray, seed: int) -> np.ndarray:
     colours = PALETTE[rng.integers(0, len(PALETTE), labels.max() + 1)]
     colours[0] = (90, 90, 95)
     rgb = colours[labels]
-    edges = np.zeros(labels.shape, np.uint8)
-    edges[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edges[1:, :] |= labels[1:, :] != labels[:-1, :]
+    edges = boundaries_from_labels(labels).astype(np.uint8)
     inside = cv2.distanceTransform((1 - edges).astype(np.uint8), cv2.DIST_L2, 3)
     shade = 0.55 + 0.45 * np.clip(inside / 12.0, 0, 1)
     shade[labels == 0] = 1.0

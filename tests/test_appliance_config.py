@@ -53,6 +53,7 @@ def write(tmp_path, text: str) -> Path:
         ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
         ("[camera\n", "not valid TOML"),
         ("[ranking]\npatch = 4\n", "ranking.patch: expected an odd integer"),
+        ("[ranking]\nscore = 'area'\n", "ranking.score = 'area': expected one of 'thesis', 'contour'"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, expected):
@@ -61,6 +62,12 @@ def test_mistakes_are_named(tmp_path, text, expected):
         load_config(path)
     assert str(path) in str(err.value)
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("score", ["thesis", "contour"])
+def test_ranking_score_reaches_the_ranking_params(tmp_path, score):
+    config = load_config(write(tmp_path, f"[ranking]\nscore = '{score}'\n"))
+    assert config.ranking.params().score == score
 
 
 def test_missing_model_is_named(tmp_path):

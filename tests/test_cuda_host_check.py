@@ -69,7 +69,7 @@ def replay(
         str(binary), str(tmp / "y.raw"), str(tmp / "z.raw"), str(y.shape[0]), str(y.shape[1]),
         dtype[y.dtype], dtype[z.dtype], repr(params.alpha), repr(params.beta),
         repr(params.min_area), repr(float(params.max_area)), str(params.patch), repr(params.w1),
-        repr(params.w2), repr(params.margin), str(seed), str(tmp / "labels.raw"),
+        repr(params.w2), repr(params.margin), params.score, str(seed), str(tmp / "labels.raw"),
     ] + (["padded"] if padded else [])  # fmt: skip
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True).stdout
     candidates, grasp = [], None
@@ -166,8 +166,8 @@ def test_replay_edge_cases(host_check: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("noise", [0.0, 0.15])
 def test_replay_synthetic_pile(host_check: Path, tmp_path: Path, noise: float) -> None:
-    pytest.importorskip("cv2", reason="edge.synthetic_pile draws with OpenCV")
-    from edge.synthetic_pile import make_pile
+    pytest.importorskip("cv2", reason="mikado.flat_piles draws with OpenCV")
+    from mikado.flat_piles import make_pile
 
     pile = make_pile(1, 512, 512, instances=30, noise=noise)
     cpu = rank(pile.boundaries, pile.occlusions, return_labels=True)

@@ -15,7 +15,7 @@ import pytest
 
 from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, draw_overlay
 from edge.postprocess import RankingParams, rank
-from edge.synthetic_pile import make_pile
+from mikado.flat_piles import make_pile
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pile"
@@ -57,8 +57,8 @@ def test_bundled_example_quick_start_command(tmp_path: Path):
     assert len(result["candidates"]) >= 20
     scores = [c["score"] for c in result["candidates"]]
     assert scores == sorted(scores, reverse=True)
-    for c in result["candidates"]:
-        assert c["score"] == pytest.approx(c["s1"] + c["s2"])
+    for c in result["candidates"]:  # the default contour score: s1 + [s2 >= 0.05]
+        assert c["score"] == pytest.approx(c["s1"] + (c["s2"] >= 0.05))
     assert result["grasp"]["score"] == scores[0]
     picture = cv2.imread(str(overlay))
     assert picture.shape == (512, 512, 3)
@@ -68,10 +68,11 @@ def test_json_matches_the_api(small_maps, tmp_path: Path):
     y_path, z_path, y8, z8 = small_maps
     out = tmp_path / "r.json"
     proc = binpick(
-        "--boundaries", y_path, "--occlusions", z_path, "--out", out, "--patch", "5", "--w2", "0.5"
-    )
+        "--boundaries", y_path, "--occlusions", z_path, "--out", out, "--patch", "5", "--w2", "0.5",
+        "--score", "thesis",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    params = RankingParams(patch=5, w2=0.5)
+    params = RankingParams(patch=5, w2=0.5, score="thesis")
     expected = rank(y8, z8, params)
     result = json.loads(out.read_text())
     assert result["params"] == params.to_dict()

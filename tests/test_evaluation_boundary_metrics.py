@@ -13,19 +13,17 @@ from bicameral.evaluation.boundary_metrics import (
     match_counts,
     tolerance_px,
 )
+from mikado.ground_truth import boundaries_from_labels
 
 
 def _pile(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """A label image of overlapping ellipses and its 4-adjacency boundary map."""
+    """A label image of overlapping ellipses and its boundary map (mikado.ground_truth, DESIGN.md)."""
     labels = np.zeros((height, width), np.int32)
     for k in range(1, 10):
         centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         axes = (int(rng.integers(8, 30)), int(rng.integers(8, 25)))
         cv2.ellipse(labels, centre, axes, float(rng.uniform(0, 180)), 0, 360, k, -1)
-    gt = np.zeros((height, width), bool)
-    gt[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    gt[1:] |= labels[1:] != labels[:-1]
-    return labels, gt
+    return labels, boundaries_from_labels(labels)
 
 
 def _noisy_prediction(rng: np.random.Generator, gt: np.ndarray) -> np.ndarray:
@@ -92,8 +90,10 @@ def test_perfect_and_empty_predictions():
     perfect.add(gt.astype(np.float32), gt)
     s = perfect.scores()
     assert s.ods == pytest.approx(1.0) and s.ois == pytest.approx(1.0)
-    graded = BoundaryAccumulator("pixel")  # every positive is right, confidence spread out
-    graded.add(np.where(gt, rng.uniform(0.0, 1.0, gt.shape), 0.0).astype(np.float32), gt)
+    # Every positive is right, confidence spread out over the thresholds (each boundary pixel is
+    # found at the lowest one, so the curve reaches recall 1).
+    graded = BoundaryAccumulator("pixel")
+    graded.add(np.where(gt, rng.uniform(THRESHOLDS[0], 1.0, gt.shape), 0.0).astype(np.float32), gt)
     s = graded.scores()
     assert s.ap60 == pytest.approx(1.0)
     assert s.ap > 0.95

@@ -8,7 +8,8 @@ pytest.importorskip("edge._hotpath")
 from edge.grasp_selection import ranked_options, select_grasp  # noqa: E402
 from edge.postprocess import RankingParams, grasp_point, rank  # noqa: E402
 
-PARAMS = RankingParams(min_area=10, max_area=np.inf, margin=3.0)
+# The thesis score: these scenes are built so the area term decides the order.
+PARAMS = RankingParams(min_area=10, max_area=np.inf, margin=3.0, score="thesis")
 
 
 def _two_regions() -> tuple[np.ndarray, np.ndarray]:

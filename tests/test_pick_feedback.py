@@ -66,7 +66,7 @@ def test_selection_skips_the_candidate_holding_a_failed_grasp_and_falls_back_whe
     from edge.grasp_selection import select_grasp
     from edge.postprocess import RankingParams, rank
 
-    params = RankingParams(min_area=10, max_area=np.inf)
+    params = RankingParams(min_area=10, max_area=np.inf, score="thesis")  # the area term decides here
     y = np.ones((48, 96), np.float32)
     y[8:40, 4:44] = 0.0  # large: ranked first on area
     y[12:36, 60:84] = 0.0

@@ -13,7 +13,7 @@ import pytest
 from edge import _hotpath
 from edge.postprocess import Candidate, RankingParams, rank
 from edge.postprocess_reference import rank_reference
-from edge.synthetic_pile import make_pile
+from mikado.flat_piles import make_pile
 
 ALL = RankingParams(min_area=0, max_area=math.inf)  # keep every component
 
@@ -82,13 +82,38 @@ def test_patch_clipped_to_image_counts_only_inside_pixels():
 
 
 def test_weights_and_area_score():
+    """The thesis score: w1*s1 + w2*s2, the area term linear."""
     y = np.zeros((10, 10), np.float32)
     y[:, 4] = 1  # left 4 columns (40 px), right 5 columns (50 px)
     z = np.zeros_like(y)
-    r = rank(y, z, RankingParams(min_area=1, max_area=math.inf, w1=0.0, w2=2.0))
+    r = rank(y, z, RankingParams(min_area=1, max_area=math.inf, w1=0.0, w2=2.0, score="thesis"))
     assert [c.area for c in r.candidates] == [50, 40]
     assert [c.s2 for c in r.candidates] == [1.0, 0.8]
     assert [c.score for c in r.candidates] == [2.0, 1.6]
+
+
+@pytest.mark.parametrize("rank_fn", [rank, rank_reference])
+def test_contour_score_keeps_the_area_as_a_gate(rank_fn):
+    """The contour score: w1*s1 + w2*[s2 >= 0.05]; s2 is reported as before."""
+    y = np.ones((10, 20), np.float32)
+    y[:, :10] = 0  # 100 px
+    y[0, 12:17] = 0  # 5 px: s2 = 0.05, the gate is inclusive
+    y[3, 12:16] = 0  # 4 px: s2 = 0.04, below the gate
+    z = np.zeros_like(y)
+    params = RankingParams(min_area=1, max_area=math.inf, w1=0.0, w2=2.0, score="contour")
+    r = rank_fn(y, z, params)
+    got = [(c.area, c.s2, c.score) for c in r.candidates]
+    assert got == [(100, 1.0, 2.0), (5, 0.05, 2.0), (4, 0.04, 0.0)]
+    # Equal gates: s1 alone orders them, however different the areas.
+    y2 = np.zeros((10, 10), np.float32)
+    y2[:, 4] = 1  # left 40 px, right 50 px; the left one's occluding side along the boundary
+    z2 = np.zeros_like(y2)
+    z2[:, 3] = 1
+    r = rank_fn(y2, z2, RankingParams(min_area=1, max_area=math.inf, patch=3))
+    assert [c.area for c in r.candidates] == [40, 50]
+    assert r.candidates[0].score == pytest.approx(r.candidates[0].s1 + 1.0)
+    thesis = rank_fn(y2, z2, RankingParams(min_area=1, max_area=math.inf, patch=3, score="thesis"))
+    assert [c.s1 for c in thesis.candidates] == [c.s1 for c in r.candidates]
 
 
 def test_area_bounds_in_pixels_and_fractions():
@@ -336,6 +361,8 @@ def test_bad_maps_raise_value_error_naming_the_argument(y, z, name, expected):
         ("w2", math.inf),
         ("margin", -0.5),
         ("margin", "3"),
+        ("score", "area"),
+        ("score", 1),
     ],
 )
 def test_bad_params_raise_value_error_naming_the_field(field, value):
@@ -352,10 +379,13 @@ def test_bad_params_raise_value_error_naming_the_field(field, value):
         ("max_area", 0.0),
         ("patch", 2),
         ("margin", -1.0),
+        ("score", "Thesis"),
     ],
 )
 def test_native_call_validates_params_too(field, value):
-    args = dict(alpha=0.1, beta=0.1, min_area=0.0, max_area=1e9, patch=9, w1=1.0, w2=1.0, margin=3.0)
+    args = dict(
+        alpha=0.1, beta=0.1, min_area=0.0, max_area=1e9, patch=9, w1=1.0, w2=1.0, margin=3.0, score="thesis"
+    )
     args[field] = value
     with pytest.raises(ValueError, match=f"^{field}: expected"):
         _hotpath.rank(GOOD, GOOD, **args)
@@ -369,10 +399,11 @@ def test_params_must_be_ranking_params():
 # --- agreement with the NumPy twin and with OpenCV ---------------------------------------
 
 
+@pytest.mark.parametrize("score", ["contour", "thesis"])
 @pytest.mark.parametrize("seed", range(4))
-def test_native_matches_reference_on_synthetic_piles(seed):
+def test_native_matches_reference_on_synthetic_piles(seed, score):
     pile = make_pile(seed, 96, 112, instances=12, noise=0.03 * (seed % 2))
-    params = RankingParams(margin=float(seed))
+    params = RankingParams(margin=float(seed), score=score)
     assert_same_ranking(
         rank(pile.boundaries, pile.occlusions, params, return_labels=True),
         rank_reference(pile.boundaries, pile.occlusions, params, return_labels=True),

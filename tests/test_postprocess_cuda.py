@@ -143,8 +143,8 @@ def test_random_maps_match_cpu(seed: int) -> None:
 @pytest.mark.parametrize("noise", [0.0, 0.15])
 @pytest.mark.parametrize("seed", range(4))
 def test_synthetic_piles_match_cpu(seed: int, noise: float) -> None:
-    pytest.importorskip("cv2", reason="edge.synthetic_pile draws with OpenCV, not installed here")
-    from edge.synthetic_pile import make_pile
+    pytest.importorskip("cv2", reason="mikado.flat_piles draws with OpenCV, not installed here")
+    from mikado.flat_piles import make_pile
 
     pile = make_pile(seed, 512, 512, instances=30, noise=noise)
     gpu = compare(pile.boundaries, pile.occlusions, context=f"pile {seed} noise {noise}")
@@ -277,8 +277,8 @@ def test_graph_mode_replays_follow_the_map_contents() -> None:
 @gpu
 @pytest.mark.parametrize("noise", [0.0, 0.15])
 def test_graph_and_direct_modes_agree(noise: float) -> None:
-    pytest.importorskip("cv2", reason="edge.synthetic_pile draws with OpenCV, not installed here")
-    from edge.synthetic_pile import make_pile
+    pytest.importorskip("cv2", reason="mikado.flat_piles draws with OpenCV, not installed here")
+    from mikado.flat_piles import make_pile
 
     pile = make_pile(4, 512, 512, instances=30, noise=noise)
     direct, graphed = CudaRanker(graph=False), CudaRanker(graph=True)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edge.postprocess import RankingParams, rank
+from edge.postprocess import AREA_GATE, RankingParams, rank
 from edge.postprocess_reference import rank_reference
 
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -41,6 +41,7 @@ params_strategy = st.builds(
     w1=st.sampled_from([0.0, 1.0, 2.5]),
     w2=st.sampled_from([0.0, 1.0]),
     margin=st.sampled_from([0.0, 1.0, 3.0]),
+    score=st.sampled_from(["contour", "thesis"]),
 )
 
 
@@ -86,7 +87,8 @@ def test_invariants(yz, params):
         assert 0.0 <= c.s1 <= 1.0 and 0.0 < c.s2 <= 1.0
         assert -90.0 < c.angle_deg <= 90.0
         assert c.minor_px >= 1.0 and 1.0 <= c.major_px <= math.hypot(*y.shape) + 1
-        assert abs(c.score - (params.w1 * c.s1 + params.w2 * c.s2)) <= 1e-12
+        area_term = c.s2 if params.score == "thesis" else float(c.s2 >= AREA_GATE)
+        assert abs(c.score - (params.w1 * c.s1 + params.w2 * area_term)) <= 1e-12
     g = r.grasp
     if g is not None:
         best = r.candidates[0]

@@ -18,7 +18,7 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import write_atomically
-from edge.postprocess import RankingParams, rank
+from edge.postprocess import SCORES, RankingParams, rank
 
 DEFAULTS = RankingParams()
 
@@ -56,6 +56,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--w1", type=float, default=DEFAULTS.w1, help="weight of s1 (default %(default)s)")
     parser.add_argument("--w2", type=float, default=DEFAULTS.w2, help="weight of s2 (default %(default)s)")
+    parser.add_argument(
+        "--score",
+        choices=SCORES,
+        default=DEFAULTS.score,
+        help="how s1 and s2 combine: contour = w1*s1 + w2*[s2 >= 0.05], thesis = w1*s1 + w2*s2 "
+        "(default %(default)s; docs/hotpath.md)",
+    )
     parser.add_argument(
         "--margin",
         type=float,
@@ -115,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
             w1=args.w1,
             w2=args.w2,
             margin=args.margin,
+            score=args.score,
         )
     except ValueError as exc:
         raise CommandError(f"--{str(exc).replace('_', '-')}") from exc

@@ -167,10 +167,10 @@ __global__ void segments_kernel(int64_t items, const int32_t* keys, Components c
     if (i < items && i < pairs) segment_pair(i, pairs, keys, c);
 }
 
-__global__ void score_kernel(int64_t items, double w1, double w2, const double* terms, Components c,
-                             const unsigned long long* scalars) {
+__global__ void score_kernel(int64_t items, double w1, double w2, binpick::ScoreRule rule, const double* terms,
+                             Components c, const unsigned long long* scalars) {
     const int64_t i = thread_x();
-    if (i < items && i < component_count(scalars)) score_component(i, w1, w2, terms, c, scalars);
+    if (i < items && i < component_count(scalars)) score_component(i, w1, w2, rule, terms, c, scalars);
 }
 
 __global__ void gather_kernel(int64_t items, Components c, const unsigned long long* scalars,
@@ -455,8 +455,8 @@ void CudaRanker::enqueue_ranking(const RankingSizes& sizes, int64_t height, int6
         segments_kernel<<<blocks_for(sizes.pairs, kThreads), kThreads, 0, stream>>>(sizes.pairs, pair_keys_out_,
                                                                                    comps, scalars_);
     }
-    score_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, params.w1, params.w2, pair_terms_out_, comps,
-                                                       scalars_);
+    score_kernel<<<comp_blocks, kThreads, 0, stream>>>(sizes.components, params.w1, params.w2, params.score,
+                                                       pair_terms_out_, comps, scalars_);
     temp_bytes = cub_temp_bytes_;
     check(cub::DeviceRadixSort::SortPairsDescending(cub_temp_, temp_bytes, comps.keys_in, comps.keys_out, comps.ids_in,
                                                      comps.ids_out, static_cast<int>(sizes.components), 0, 64, stream),

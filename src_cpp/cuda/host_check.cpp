@@ -142,7 +142,8 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
         terms_sorted[i] = terms[idx[i]];
     }
     for (int64_t i = 0; i < pairs; ++i) bc::segment_pair(i, pairs, keys_sorted.data(), c);
-    for (int64_t i = 0; i < n; ++i) bc::score_component(i, params.w1, params.w2, terms_sorted.data(), c, scalars);
+    for (int64_t i = 0; i < n; ++i)
+        bc::score_component(i, params.w1, params.w2, params.score, terms_sorted.data(), c, scalars);
     // CUB's stable descending radix sort of the scores.
     std::vector<int32_t> ids(c.ids_in, c.ids_in + comp_items);
     std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return c.keys_in[a] > c.keys_in[b]; });
@@ -169,9 +170,9 @@ binpick::RankingResult replay(const bc::MapView& y, const bc::MapView& z, int64_
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 17 && argc != 18) {
+    if (argc != 18 && argc != 19) {
         std::cerr << "usage: host_check Y.raw Z.raw H W YDTYPE ZDTYPE ALPHA BETA MIN_AREA MAX_AREA PATCH W1 W2 "
-                     "MARGIN SEED LABELS_OUT.raw [padded]\n";
+                     "MARGIN SCORE SEED LABELS_OUT.raw [padded]\n";
         return 2;
     }
     try {
@@ -187,11 +188,12 @@ int main(int argc, char** argv) {
         params.w1 = std::strtod(argv[12], nullptr);
         params.w2 = std::strtod(argv[13], nullptr);
         params.margin = std::strtod(argv[14], nullptr);
-        const auto seed = static_cast<unsigned>(std::strtoul(argv[15], nullptr, 10));
+        params.score = binpick::score_rule_from_name(argv[15]);
+        const auto seed = static_cast<unsigned>(std::strtoul(argv[16], nullptr, 10));
         const bc::MapView y{ybuf.data(), yd, width, 1};
         const bc::MapView z{zbuf.data(), zd, width, 1};
         std::vector<int32_t> labels;
-        const bool padded = argc == 18 && std::string(argv[17]) == "padded";
+        const bool padded = argc == 19 && std::string(argv[18]) == "padded";
         const binpick::RankingResult res = replay(y, z, height, width, params, seed, padded, labels);
         for (const binpick::CandidateResult& cr : res.candidates) {
             std::printf("%d %lld %d %d %d %d %.17g %.17g %lld %.17g %.17g %.17g %.17g %.17g %.17g\n", cr.label,
@@ -205,7 +207,7 @@ int main(int argc, char** argv) {
                         g.minor_px, g.score, g.candidate_index,
                         g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
         }
-        std::ofstream out(argv[16], std::ios::binary);
+        std::ofstream out(argv[17], std::ios::binary);
         out.write(reinterpret_cast<const char*>(labels.data()),
                   static_cast<std::streamsize>(labels.size() * sizeof(int32_t)));
     } catch (const std::exception& e) {

@@ -404,9 +404,10 @@ BP_HD void pad_sort_inputs(int64_t i, int64_t components, int64_t pairs, int32_t
     if (i >= static_cast<int64_t>(scalars[1]) && i < pairs) pair_keys[i] = pair_sentinel;
 }
 
-// score: the contour terms summed sequentially in raster order (the CPU's order), s1, s2, score.
-BP_HD void score_component(int64_t i, double w1, double w2, const double* terms, const Components& c,
-                           const unsigned long long* scalars) {
+// score: the contour terms summed sequentially in raster order (the CPU's order), s1, s2, and the
+// score by the rule's area term (binpick::area_term, the CPU's own).
+BP_HD void score_component(int64_t i, double w1, double w2, binpick::ScoreRule rule, const double* terms,
+                           const Components& c, const unsigned long long* scalars) {
     c.ids_in[i] = static_cast<int32_t>(i);
     if (!c.keep[i]) {
         c.keys_in[i] = -1.0;  // scores are >= 0: filtered components sort after every candidate
@@ -421,7 +422,7 @@ BP_HD void score_component(int64_t i, double w1, double w2, const double* terms,
     const double s2 = div_rn(static_cast<double>(c.area[i]), static_cast<double>(scalars[2]));
     c.s1[i] = s1;
     c.s2[i] = s2;
-    c.keys_in[i] = add_rn(mul_rn(w1, s1), mul_rn(w2, s2));
+    c.keys_in[i] = add_rn(mul_rn(w1, s1), mul_rn(w2, binpick::area_term(rule, s2)));
 }
 
 BP_HD void gather_record(int64_t r, const Components& c, CandidateRecord* records) {

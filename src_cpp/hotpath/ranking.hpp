@@ -7,9 +7,23 @@
 #include <string>
 #include <vector>
 
+#include "host_device.hpp"
 #include "image_view.hpp"
 
 namespace binpick {
+
+// How a candidate's contour term s1 and area term s2 make its score (docs/hotpath.md, "Score"):
+//   thesis:  w1 * s1 + w2 * s2                      (thesis Eq. 4.10, DESIGN.md)
+//   contour: w1 * s1 + w2 * [s2 >= kAreaGate]       (the default)
+// The contour rule keeps the area only as a gate: a candidate too small for its contour patches
+// to say anything about it (they see mostly its surroundings) ranks after the others.
+enum class ScoreRule : std::int32_t { thesis = 0, contour = 1 };
+
+// The contour rule's gate on s2 (area / largest candidate's area).
+constexpr double kAreaGate = 0.05;
+
+// Every score rule's name, as the configuration spells it (`[ranking] score`).
+inline const char* score_rule_name(ScoreRule rule) { return rule == ScoreRule::thesis ? "thesis" : "contour"; }
 
 struct RankingParams {
     double alpha = 0.1;      // boundary: Y > alpha (probability scale)
@@ -19,13 +33,14 @@ struct RankingParams {
     int patch = 9;           // odd side of the XNOR patch
     double w1 = 1.0, w2 = 1.0;
     double margin = 3.0;     // px: centroid closer than this to the border -> inscribed centre
+    ScoreRule score = ScoreRule::contour;
 };
 
 // Every field, so that what depends on the parameters (the CUDA ranking's captured graphs)
 // cannot miss one.
 inline bool operator==(const RankingParams& a, const RankingParams& b) {
     return a.alpha == b.alpha && a.beta == b.beta && a.min_area == b.min_area && a.max_area == b.max_area &&
-           a.patch == b.patch && a.w1 == b.w1 && a.w2 == b.w2 && a.margin == b.margin;
+           a.patch == b.patch && a.w1 == b.w1 && a.w2 == b.w2 && a.margin == b.margin && a.score == b.score;
 }
 
 // An area bound in pixels: values >= 1 are pixels, values < 1 fractions of the image. The CUDA
@@ -40,6 +55,16 @@ struct InvalidArgument : std::invalid_argument {
 };
 
 void validate(const RankingParams& p);
+
+// The rule named `name` ("thesis" or "contour"); InvalidArgument naming `score` otherwise.
+ScoreRule score_rule_from_name(const std::string& name);
+
+// The area term as the rule uses it: s2 itself (thesis) or its gate (contour). The CPU ranking,
+// the CUDA ranking and its host replay all take it from here; the score is then w1*s1 + w2*term.
+BINPICK_HD inline double area_term(ScoreRule rule, double s2) {
+    if (rule == ScoreRule::thesis) return s2;
+    return s2 >= kAreaGate ? 1.0 : 0.0;
+}
 
 struct CandidateResult {
     std::int32_t label = 0;

@@ -81,7 +81,7 @@ binpick::RankingResult run(const py::array& y, const py::array& z, const binpick
 
 py::tuple rank(const py::object& boundaries, const py::object& occlusions, double alpha, double beta,
                double min_area, double max_area, int patch, double w1, double w2, double margin,
-               bool return_labels) {
+               const std::string& score, bool return_labels) {
     const py::array y = as_map(boundaries, "boundaries");
     const py::array z = as_map(occlusions, "occlusions");
     if (y.shape(0) != z.shape(0) || y.shape(1) != z.shape(1)) {
@@ -92,6 +92,7 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, doubl
     }
     binpick::RankingParams p{alpha, beta, min_area, max_area, patch, w1, w2, margin};
     try {
+        p.score = binpick::score_rule_from_name(score);
         binpick::validate(p);
     } catch (const binpick::InvalidArgument& e) {
         throw py::value_error(e.what());
@@ -148,8 +149,8 @@ PYBIND11_MODULE(_hotpath, m) {
     m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
     m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"),
           py::arg("min_area"), py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"),
-          py::arg("margin"), py::arg("return_labels") = false,
-          "Rank the instance candidates of one frame.\n\n"
+          py::arg("margin"), py::arg("score"), py::arg("return_labels") = false,
+          "Rank the instance candidates of one frame (score: 'thesis' or 'contour').\n\n"
           "Returns (table, grasp, labels): table is an (N, len(CANDIDATE_FIELDS)) float64 array, best\n"
           "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, candidate_index,\n"
           "method) or None; labels is an (H, W) int32 array or None. Raises ValueError on bad input.");

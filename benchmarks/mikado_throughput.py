@@ -12,7 +12,7 @@ would otherwise write.
       `mujoco.Renderer` per scene (the documented API; every pile is a new model).
 The thesis's Blender pipeline took about 5 minutes per scene; that figure is quoted, not run.
 
-    PYTHONPATH=. python benchmarks/mikado.py [--scenes 20] [--workers N] [--json out.json]
+    PYTHONPATH=. python benchmarks/mikado_throughput.py [--scenes 20] [--workers N] [--json out.json]
 """
 
 from __future__ import annotations
