@@ -6,48 +6,117 @@
 namespace binpick {
 namespace {
 
-struct Touch {
-    std::int64_t x;
-    std::int32_t label;
+// Columns of a candidate's correction sums: its box widened by the patch radius and one pixel
+// (a contour pixel lies at most one pixel outside the box), clipped to the image.
+struct Band {
+    std::int64_t col0 = 0;    // first image column
+    std::int64_t offset = 0;  // start in the flat buffer
 };
 
-// Candidates 4-adjacent to boundary pixel (x, y), each once, appended to `touches`.
-inline void collect_touches(const std::int32_t* labels, std::int64_t height, std::int64_t width, std::int64_t x,
-                            std::int64_t y, std::vector<Touch>& touches) {
-    const std::int32_t* at = labels + y * width + x;
-    const std::int32_t around[4] = {x > 0 ? at[-1] : 0, x + 1 < width ? at[1] : 0, y > 0 ? at[-width] : 0,
-                                    y + 1 < height ? at[width] : 0};
-    const std::size_t first = touches.size();
-    for (const std::int32_t k : around) {
-        if (k == 0) continue;
-        bool seen = false;
-        for (std::size_t j = first; j < touches.size(); ++j) seen |= touches[j].label == k;
-        if (!seen) touches.push_back({x, k});
+// Index of each row's first run (runs are in raster order); entry `height` = runs.size().
+std::vector<std::size_t> row_starts(const std::vector<Run>& runs, std::int64_t height) {
+    std::vector<std::size_t> begin(static_cast<std::size_t>(height) + 1);
+    std::size_t i = 0;
+    for (std::int64_t y = 0; y <= height; ++y) {
+        begin[static_cast<std::size_t>(y)] = i;
+        while (i < runs.size() && runs[i].y == y) ++i;
     }
+    return begin;
 }
 
 }  // namespace
 
-// Why per boundary run and per column: the patches of neighbouring boundary
-// pixels of a row overlap in all but one column, so for each run of boundary
-// pixels and each candidate it touches, the per-column mismatch counts
-// (in candidate XOR occluding) over the patch's rows are computed once and
-// every pixel's patch sum is a difference of their prefix sums. Along a
-// horizontal contour this reads each pixel P times instead of P*P times; a
-// single touching pixel costs the same P*P as the direct sum.
-std::vector<ContourMeasures> measure_contours(const std::int32_t* labels, const std::uint8_t* non_boundary,
+std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
+                                              std::int32_t count, const std::uint8_t* non_boundary,
                                               const std::uint8_t* occluding, std::int64_t height,
-                                              std::int64_t width, int patch, std::int32_t count) {
+                                              std::int64_t width, int patch) {
     std::vector<ContourMeasures> out(static_cast<std::size_t>(count) + 1);  // index = label
-    if (count == 0) return out;
+    if (count == 0 || height == 0 || width == 0) return out;
     const std::int64_t r = patch / 2;
-    std::vector<Touch> touches;
-    std::vector<std::int32_t> run_labels;
-    std::vector<std::int32_t> column, prefix;
+    const std::vector<Run>& runs = comps.runs;
+    const std::vector<std::size_t> row_begin = row_starts(runs, height);
+
+    std::vector<Band> band(static_cast<std::size_t>(count) + 1);
+    std::int64_t band_total = 0;
+    for (std::size_t c = 0; c < comps.stats.size(); ++c) {
+        const std::int32_t k = new_id[c + 1];
+        if (k == 0) continue;
+        const ComponentStats& s = comps.stats[c];
+        const std::int64_t col0 = std::max<std::int64_t>(0, s.min_x - r - 1);
+        const std::int64_t col1 = std::min<std::int64_t>(width - 1, s.max_x + r + 1);
+        band[static_cast<std::size_t>(k)] = {col0, band_total};
+        band_total += col1 - col0 + 1;
+    }
+    // occ_sum[x]: occluding pixels of column x in the current row's patch rows.
+    // correction[band k + x - col0]: the sum of (1 - 2*occluding) over candidate k's pixels there.
+    // Summed over a patch's columns they give its mismatch count for k. int16: both are bounded
+    // by the patch side (<= 1001), and half-width integers halve the vector work of the sweep.
+    std::vector<std::int16_t> occ_sum(static_cast<std::size_t>(width), 0);
+    std::vector<std::int16_t> correction(static_cast<std::size_t>(band_total), 0);
+
+    // The correction of row yy's candidate runs, added (sign +1) or removed (-1).
+    auto slide_runs = [&](std::int64_t yy, int sign) {
+        const std::uint8_t* occ = occluding + yy * width;
+        for (std::size_t i = row_begin[static_cast<std::size_t>(yy)]; i < row_begin[static_cast<std::size_t>(yy) + 1];
+             ++i) {
+            const std::int32_t k = new_id[static_cast<std::size_t>(runs[i].label)];
+            if (k == 0) continue;
+            const Band& b = band[static_cast<std::size_t>(k)];
+            // Locals, not the run's fields: the stores below could alias them and stop vectorisation.
+            const std::int64_t x0 = runs[i].x0, x1 = runs[i].x1;
+            std::int16_t* cor = correction.data() + b.offset - b.col0;
+            if (sign > 0)
+                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<std::int16_t>(cor[x] + 1 - 2 * occ[x]);
+            else
+                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<std::int16_t>(cor[x] - 1 + 2 * occ[x]);
+        }
+    };
+
+    // Candidate labels of rows y-1, y, y+1, painted from the runs (0 = boundary or dropped).
+    std::vector<std::int32_t> ring(static_cast<std::size_t>(3 * width));
+    auto ring_row = [&](std::int64_t yy) { return ring.data() + (yy % 3) * width; };
+    auto paint_row = [&](std::int64_t yy) {
+        std::int32_t* lab = ring_row(yy);
+        std::int64_t cursor = 0;  // every pixel written once: gaps get 0 as the runs are painted
+        for (std::size_t i = row_begin[static_cast<std::size_t>(yy)]; i < row_begin[static_cast<std::size_t>(yy) + 1];
+             ++i) {
+            const std::int64_t x0 = runs[i].x0, x1 = runs[i].x1;
+            std::fill(lab + cursor, lab + x0, 0);
+            std::fill(lab + x0, lab + x1, new_id[static_cast<std::size_t>(runs[i].label)]);
+            cursor = x1;
+        }
+        std::fill(lab + cursor, lab + width, 0);
+    };
+
+    for (std::int64_t yy = 0; yy < std::min(r, height); ++yy) {
+        const std::uint8_t* occ = occluding + yy * width;
+        for (std::int64_t x = 0; x < width; ++x) occ_sum[x] = static_cast<std::int16_t>(occ_sum[x] + occ[x]);
+        slide_runs(yy, +1);
+    }
+    paint_row(0);
+    if (height > 1) paint_row(1);
 
     for (std::int64_t y = 0; y < height; ++y) {
-        const std::uint8_t* nb_row = non_boundary + y * width;
+        // Slide the sums to the patch rows of row y: [y - r, y + r], clipped to the image.
+        const bool enter = y + r < height, leave = y - r - 1 >= 0;
+        const std::uint8_t* occ_in = occluding + (y + r) * width;
+        const std::uint8_t* occ_out = occluding + (y - r - 1) * width;
+        std::int16_t* os = occ_sum.data();
+        if (enter && leave)
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] + occ_in[x] - occ_out[x]);
+        else if (enter)
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] + occ_in[x]);
+        else if (leave)
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] - occ_out[x]);
+        if (enter) slide_runs(y + r, +1);
+        if (leave) slide_runs(y - r - 1, -1);
+        if (y >= 1 && y + 1 < height) paint_row(y + 1);
+
         const std::int64_t y0 = std::max<std::int64_t>(0, y - r), y1 = std::min(height - 1, y + r);
+        const std::int32_t* up = y > 0 ? ring_row(y - 1) : nullptr;
+        const std::int32_t* row = ring_row(y);
+        const std::int32_t* down = y + 1 < height ? ring_row(y + 1) : nullptr;
+        const std::uint8_t* nb_row = non_boundary + y * width;
         std::int64_t x = 0;
         while (x < width) {
             // The next run [bx0, bx1) of boundary pixels in this row.
@@ -57,43 +126,25 @@ std::vector<ContourMeasures> measure_contours(const std::int32_t* labels, const 
             const void* stop = std::memchr(nb_row + bx0, 1, static_cast<std::size_t>(width - bx0));
             const std::int64_t bx1 = stop ? static_cast<const std::uint8_t*>(stop) - nb_row : width;
             x = bx1;
-
-            touches.clear();
-            for (std::int64_t bx = bx0; bx < bx1; ++bx) collect_touches(labels, height, width, bx, y, touches);
-            if (touches.empty()) continue;
-            run_labels.clear();
-            for (const Touch& t : touches)
-                if (std::find(run_labels.begin(), run_labels.end(), t.label) == run_labels.end())
-                    run_labels.push_back(t.label);
-
-            for (const std::int32_t k : run_labels) {
-                // Columns any patch of a pixel touching k reaches, clipped to the image.
-                std::int64_t first = width, last = -1;
-                for (const Touch& t : touches)
-                    if (t.label == k) {
-                        first = std::min(first, t.x);
-                        last = std::max(last, t.x);
-                    }
-                const std::int64_t c0 = std::max<std::int64_t>(0, first - r);
-                const std::int64_t c1 = std::min(width - 1, last + r);
-                const std::int64_t n_cols = c1 - c0 + 1;
-                column.assign(static_cast<std::size_t>(n_cols), 0);
-                for (std::int64_t yy = y0; yy <= y1; ++yy) {
-                    const std::int32_t* lr = labels + yy * width + c0;
-                    const std::uint8_t* orow = occluding + yy * width + c0;
-                    std::int32_t* col = column.data();
-                    for (std::int64_t c = 0; c < n_cols; ++c) col[c] += static_cast<std::int32_t>(lr[c] == k) ^ orow[c];
-                }
-                prefix.assign(static_cast<std::size_t>(n_cols) + 1, 0);
-                for (std::int64_t c = 0; c < n_cols; ++c) prefix[c + 1] = prefix[c] + column[c];
-
-                ContourMeasures& m = out[k];
-                for (const Touch& t : touches) {
-                    if (t.label != k) continue;
-                    // Patch clipped to the image: only in-image pixels count.
-                    const std::int64_t a = std::max<std::int64_t>(0, t.x - r), b = std::min(width - 1, t.x + r);
-                    const std::int64_t mismatches = prefix[b - c0 + 1] - prefix[a - c0];
-                    const double n_patch = static_cast<double>((y1 - y0 + 1) * (b - a + 1));
+            for (std::int64_t bx = bx0; bx < bx1; ++bx) {
+                // The candidates 4-adjacent to this boundary pixel, each once.
+                std::int32_t around[4] = {bx > 0 ? row[bx - 1] : 0, bx + 1 < width ? row[bx + 1] : 0,
+                                          up ? up[bx] : 0, down ? down[bx] : 0};
+                if ((around[0] | around[1] | around[2] | around[3]) == 0) continue;
+                // Patch clipped to the image: only in-image pixels count.
+                const std::int64_t a = std::max<std::int64_t>(0, bx - r), b = std::min(width - 1, bx + r);
+                const double n_patch = static_cast<double>((y1 - y0 + 1) * (b - a + 1));
+                std::int64_t occ_in_patch = 0;
+                for (std::int64_t c = a; c <= b; ++c) occ_in_patch += os[c];
+                for (int j = 0; j < 4; ++j) {
+                    const std::int32_t k = around[j];
+                    if (k == 0 || (j > 0 && around[0] == k) || (j > 1 && around[1] == k) || (j > 2 && around[2] == k))
+                        continue;
+                    const Band& bk = band[static_cast<std::size_t>(k)];
+                    const std::int16_t* cor = correction.data() + bk.offset - bk.col0;
+                    std::int64_t mismatches = occ_in_patch;
+                    for (std::int64_t c = a; c <= b; ++c) mismatches += cor[c];
+                    ContourMeasures& m = out[static_cast<std::size_t>(k)];
                     m.contour_length += 1;
                     m.s1_sum += (n_patch - static_cast<double>(mismatches)) / n_patch;
                 }

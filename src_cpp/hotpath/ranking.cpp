@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <type_traits>
 
@@ -14,8 +15,6 @@
 
 namespace binpick {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 void require(bool ok, const std::string& name, double value, const std::string& expected) {
     if (ok) return;
@@ -102,6 +101,25 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
     return grasp_result(best, true, bx + origin_x, by + origin_y);
 }
 
+namespace {
+
+// The candidate `c`'s bounding box (bbox_h x bbox_w, contiguous) holding c.label on its pixels and
+// 0 elsewhere: what choose_grasp needs when no full label image is painted.
+std::vector<std::int32_t> paint_component_box(const Components& comps, const std::vector<std::int32_t>& new_id,
+                                              const CandidateResult& c) {
+    std::vector<std::int32_t> box(static_cast<std::size_t>(c.bbox_w) * static_cast<std::size_t>(c.bbox_h), 0);
+    const auto first = std::lower_bound(comps.runs.begin(), comps.runs.end(), c.bbox_y,
+                                        [](const Run& r, std::int32_t y) { return r.y < y; });
+    for (auto it = first; it != comps.runs.end() && it->y < c.bbox_y + c.bbox_h; ++it) {
+        if (new_id[static_cast<std::size_t>(it->label)] != c.label) continue;
+        std::int32_t* row = box.data() + static_cast<std::size_t>(it->y - c.bbox_y) * c.bbox_w - c.bbox_x;
+        std::fill(row + it->x0, row + it->x1, c.label);
+    }
+    return box;
+}
+
+}  // namespace
+
 template <typename TY, typename TZ>
 RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedView<TZ>& occlusions,
                               const RankingParams& params, std::int32_t* labels_out) {
@@ -111,11 +129,12 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     if (h == 0 || w == 0) return res;
     const std::size_t n_px = static_cast<std::size_t>(h * w);
 
-    std::vector<std::uint8_t> non_boundary(n_px), occluding(n_px);
-    threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.data());
-    threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.data());
+    // Every byte is written by the thresholding: no zero-fill first.
+    const std::unique_ptr<std::uint8_t[]> non_boundary(new std::uint8_t[n_px]), occluding(new std::uint8_t[n_px]);
+    threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.get());
+    threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.get());
 
-    const Components comps = label_components(non_boundary.data(), h, w);
+    const Components comps = label_components(non_boundary.get(), h, w);
 
     // Area filter; survivors keep their raster order and are renumbered 1..N.
     const double min_px = area_bound_px(params.min_area, h * w);
@@ -129,13 +148,8 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
             new_id[c + 1] = static_cast<std::int32_t>(kept.size());
         }
     }
-    std::vector<std::int32_t> own_labels;
-    std::int32_t* labels = labels_out;
-    if (!labels) {
-        own_labels.resize(n_px);
-        labels = own_labels.data();
-    }
-    paint_labels(comps, new_id, h, w, labels);
+    // The label image is painted only when asked for: the scoring reads the runs.
+    if (labels_out) paint_labels(comps, new_id, h, w, labels_out);
     const auto count = static_cast<std::int32_t>(kept.size());
     if (count == 0) return res;
 
@@ -143,7 +157,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     for (std::size_t i = 0; i < kept.size(); ++i) angle[i] = principal_angle(*kept[i]);
     const std::vector<AxisExtents> extents = axis_extents(comps, new_id, angle);
     const std::vector<ContourMeasures> contour =
-        measure_contours(labels, non_boundary.data(), occluding.data(), h, w, params.patch, count);
+        measure_contours(comps, new_id, count, non_boundary.get(), occluding.get(), h, w, params.patch);
 
     std::int64_t largest = 0;
     for (const ComponentStats* s : kept) largest = std::max(largest, s->area);
@@ -169,7 +183,14 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     std::stable_sort(res.candidates.begin(), res.candidates.end(),
                      [](const CandidateResult& a, const CandidateResult& b) { return a.score > b.score; });
     const CandidateResult& best = res.candidates.front();
-    res.grasp = choose_grasp(best, labels, h, w, best.label, 0, 0, params.margin);
+    if (labels_out) {
+        res.grasp = choose_grasp(best, labels_out, h, w, best.label, 0, 0, params.margin);
+    } else {
+        // The grasp needs the best candidate alone: its box, painted from its runs.
+        const std::vector<std::int32_t> crop = paint_component_box(comps, new_id, best);
+        res.grasp = choose_grasp(best, crop.data(), best.bbox_h, best.bbox_w, best.label, best.bbox_x, best.bbox_y,
+                                 params.margin);
+    }
     return res;
 }
 
