@@ -1,7 +1,6 @@
 #include "contour_score.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 namespace binpick {
 namespace {
@@ -27,7 +26,7 @@ std::vector<std::size_t> row_starts(const std::vector<Run>& runs, std::int64_t h
 }  // namespace
 
 std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
-                                              std::int32_t count, const std::uint8_t* non_boundary,
+                                              std::int32_t count,
                                               const std::uint8_t* occluding, std::int64_t height,
                                               std::int64_t width, int patch) {
     std::vector<ContourMeasures> out(static_cast<std::size_t>(count) + 1);  // index = label
@@ -72,29 +71,30 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
         }
     };
 
-    // Candidate labels of rows y-1, y, y+1, painted from the runs (0 = boundary or dropped).
-    std::vector<std::int32_t> ring(static_cast<std::size_t>(3 * width));
-    auto ring_row = [&](std::int64_t yy) { return ring.data() + (yy % 3) * width; };
-    auto paint_row = [&](std::int64_t yy) {
-        std::int32_t* lab = ring_row(yy);
-        std::int64_t cursor = 0;  // every pixel written once: gaps get 0 as the runs are painted
-        for (std::size_t i = row_begin[static_cast<std::size_t>(yy)]; i < row_begin[static_cast<std::size_t>(yy) + 1];
-             ++i) {
-            const std::int64_t x0 = runs[i].x0, x1 = runs[i].x1;
-            std::fill(lab + cursor, lab + x0, 0);
-            std::fill(lab + x0, lab + x1, new_id[static_cast<std::size_t>(runs[i].label)]);
-            cursor = x1;
-        }
-        std::fill(lab + cursor, lab + width, 0);
-    };
-
     for (std::int64_t yy = 0; yy < std::min(r, height); ++yy) {
         const std::uint8_t* occ = occluding + yy * width;
         for (std::int64_t x = 0; x < width; ++x) occ_sum[x] = static_cast<std::int16_t>(occ_sum[x] + occ[x]);
         slide_runs(yy, +1);
     }
-    paint_row(0);
-    if (height > 1) paint_row(1);
+
+    // The candidate label of each pixel of row yy, read by walking its runs left to right:
+    // `at(x)` for increasing x (0 = boundary, dropped, or outside the image).
+    struct RowCursor {
+        const Run* it = nullptr;
+        const Run* end = nullptr;
+        std::int32_t at(std::int64_t x, const std::vector<std::int32_t>& ids) {
+            while (it != end && it->x1 <= x) ++it;
+            return it != end && it->x0 <= x ? ids[static_cast<std::size_t>(it->label)] : 0;
+        }
+    };
+    auto cursor = [&](std::int64_t yy) {
+        RowCursor c;
+        if (yy >= 0 && yy < height) {
+            c.it = runs.data() + row_begin[static_cast<std::size_t>(yy)];
+            c.end = runs.data() + row_begin[static_cast<std::size_t>(yy) + 1];
+        }
+        return c;
+    };
 
     for (std::int64_t y = 0; y < height; ++y) {
         // Slide the sums to the patch rows of row y: [y - r, y + r], clipped to the image.
@@ -110,31 +110,30 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
             for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] - occ_out[x]);
         if (enter) slide_runs(y + r, +1);
         if (leave) slide_runs(y - r - 1, -1);
-        if (y >= 1 && y + 1 < height) paint_row(y + 1);
 
         const std::int64_t y0 = std::max<std::int64_t>(0, y - r), y1 = std::min(height - 1, y + r);
-        const std::int32_t* up = y > 0 ? ring_row(y - 1) : nullptr;
-        const std::int32_t* row = ring_row(y);
-        const std::int32_t* down = y + 1 < height ? ring_row(y + 1) : nullptr;
-        const std::uint8_t* nb_row = non_boundary + y * width;
-        std::int64_t x = 0;
-        while (x < width) {
-            // The next run [bx0, bx1) of boundary pixels in this row.
-            const void* start = std::memchr(nb_row + x, 0, static_cast<std::size_t>(width - x));
-            if (!start) break;
-            const std::int64_t bx0 = static_cast<const std::uint8_t*>(start) - nb_row;
-            const void* stop = std::memchr(nb_row + bx0, 1, static_cast<std::size_t>(width - bx0));
-            const std::int64_t bx1 = stop ? static_cast<const std::uint8_t*>(stop) - nb_row : width;
-            x = bx1;
-            for (std::int64_t bx = bx0; bx < bx1; ++bx) {
+        const std::int64_t patch_rows = y1 - y0 + 1;
+        RowCursor up = cursor(y - 1), down = cursor(y + 1);
+        // The boundary pixels of row y are the gaps between its runs; a gap's left neighbour is
+        // the run before it, its right neighbour the run after it.
+        const Run* row_run = runs.data() + row_begin[static_cast<std::size_t>(y)];
+        const Run* row_end = runs.data() + row_begin[static_cast<std::size_t>(y) + 1];
+        std::int64_t g0 = 0;
+        std::int32_t left = 0;
+        for (;; ++row_run) {
+            const bool last = row_run == row_end;
+            const std::int64_t g1 = last ? width : row_run->x0;
+            const std::int32_t right = last ? 0 : new_id[static_cast<std::size_t>(row_run->label)];
+            for (std::int64_t bx = g0; bx < g1; ++bx) {
                 // The candidates 4-adjacent to this boundary pixel, each once.
-                std::int32_t around[4] = {bx > 0 ? row[bx - 1] : 0, bx + 1 < width ? row[bx + 1] : 0,
-                                          up ? up[bx] : 0, down ? down[bx] : 0};
+                const std::int32_t around[4] = {bx == g0 ? left : 0, bx + 1 == g1 ? right : 0, up.at(bx, new_id),
+                                                down.at(bx, new_id)};
                 if ((around[0] | around[1] | around[2] | around[3]) == 0) continue;
                 // Patch clipped to the image: only in-image pixels count.
                 const std::int64_t a = std::max<std::int64_t>(0, bx - r), b = std::min(width - 1, bx + r);
-                const double n_patch = static_cast<double>((y1 - y0 + 1) * (b - a + 1));
-                std::int64_t occ_in_patch = 0;
+                const double n_patch = static_cast<double>(patch_rows * (b - a + 1));
+                // int32: a patch holds at most 1001 x 1001 pixels.
+                std::int32_t occ_in_patch = 0;
                 for (std::int64_t c = a; c <= b; ++c) occ_in_patch += os[c];
                 for (int j = 0; j < 4; ++j) {
                     const std::int32_t k = around[j];
@@ -142,13 +141,16 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
                         continue;
                     const Band& bk = band[static_cast<std::size_t>(k)];
                     const std::int16_t* cor = correction.data() + bk.offset - bk.col0;
-                    std::int64_t mismatches = occ_in_patch;
+                    std::int32_t mismatches = occ_in_patch;
                     for (std::int64_t c = a; c <= b; ++c) mismatches += cor[c];
                     ContourMeasures& m = out[static_cast<std::size_t>(k)];
                     m.contour_length += 1;
                     m.s1_sum += (n_patch - static_cast<double>(mismatches)) / n_patch;
                 }
             }
+            if (last) break;
+            g0 = row_run->x1;
+            left = right;
         }
     }
     return out;

@@ -8,9 +8,10 @@
 // pixels (+1 - 2*occluding each). Both are kept as per-column sums over the
 // patch's rows, slid down one row at a time: the first over the whole row, the
 // second over k's runs only (each candidate pixel enters and leaves once). A
-// contour pixel then costs a few additions, never a P x P read, and no
-// per-candidate or full-image label image is needed: labels of the rows
-// around the current one are painted from the runs into a three-row ring.
+// contour pixel then costs a few additions, never a P x P read. No label
+// image is read either: a row's boundary pixels are the gaps between its runs,
+// and their neighbours above and below are found by walking the adjacent rows'
+// runs alongside.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +26,11 @@ struct ContourMeasures {
     double s1_sum = 0.0;              // sum over those pixels of the patch's XNOR mean, raster order
 };
 
-// comps: the labelling of `non_boundary` (1 where Y <= alpha); new_id maps its component ids to
-// candidate labels 1..count (0 = dropped). occluding: 1 where Z > beta. Both masks h x w
-// contiguous. Result index = candidate label (entry 0 unused).
+// comps: the labelling of the non-boundary mask (1 where Y <= alpha), whose complement is the
+// boundary; new_id maps its component ids to candidate labels 1..count (0 = dropped).
+// occluding: 1 where Z > beta, h x w contiguous. Result index = candidate label (entry 0 unused).
 std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
-                                              std::int32_t count, const std::uint8_t* non_boundary,
+                                              std::int32_t count,
                                               const std::uint8_t* occluding, std::int64_t height,
                                               std::int64_t width, int patch);
 

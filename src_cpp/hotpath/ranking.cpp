@@ -103,19 +103,43 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
 
 namespace {
 
-// The candidate `c`'s bounding box (bbox_h x bbox_w, contiguous) holding c.label on its pixels and
-// 0 elsewhere: what choose_grasp needs when no full label image is painted.
-std::vector<std::int32_t> paint_component_box(const Components& comps, const std::vector<std::int32_t>& new_id,
-                                              const CandidateResult& c) {
-    std::vector<std::int32_t> box(static_cast<std::size_t>(c.bbox_w) * static_cast<std::size_t>(c.bbox_h), 0);
-    const auto first = std::lower_bound(comps.runs.begin(), comps.runs.end(), c.bbox_y,
-                                        [](const Run& r, std::int32_t y) { return r.y < y; });
-    for (auto it = first; it != comps.runs.end() && it->y < c.bbox_y + c.bbox_h; ++it) {
-        if (new_id[static_cast<std::size_t>(it->label)] != c.label) continue;
-        std::int32_t* row = box.data() + static_cast<std::size_t>(it->y - c.bbox_y) * c.bbox_w - c.bbox_x;
-        std::fill(row + it->x0, row + it->x1, c.label);
+// The pixels of candidate `label` inside the box (x0, y0, w, h) of the image: a w x h
+// contiguous crop holding `label` on the candidate's pixels and 0 elsewhere, from the runs.
+std::vector<std::int32_t> paint_crop(const Components& comps, const std::vector<std::int32_t>& new_id,
+                                     std::int32_t label, std::int64_t x0, std::int64_t y0, std::int64_t w,
+                                     std::int64_t h) {
+    std::vector<std::int32_t> crop(static_cast<std::size_t>(w * h), 0);
+    const auto first = std::lower_bound(comps.runs.begin(), comps.runs.end(), y0,
+                                        [](const Run& r, std::int64_t y) { return r.y < y; });
+    for (auto it = first; it != comps.runs.end() && it->y < y0 + h; ++it) {
+        if (new_id[static_cast<std::size_t>(it->label)] != label) continue;
+        const std::int64_t a = std::max<std::int64_t>(it->x0, x0), b = std::min<std::int64_t>(it->x1, x0 + w);
+        if (a >= b) continue;
+        std::int32_t* row = crop.data() + (it->y - y0) * w - x0;
+        std::fill(row + a, row + b, label);
     }
-    return box;
+    return crop;
+}
+
+// choose_grasp without a full label image: the centroid test first reads only the window
+// around the centroid (the usual case ends there), the whole box only when the inscribed
+// centre is needed. Outside a crop counts as outside the candidate, as outside its box.
+GraspResult grasp_from_runs(const Components& comps, const std::vector<std::int32_t>& new_id,
+                            const CandidateResult& best, double margin) {
+    if (window_search_pays(margin, best.bbox_w + 2, best.bbox_h + 2)) {
+        const auto reach = static_cast<std::int64_t>(std::floor(margin));
+        const std::int64_t cx = pixel_of(best.centroid_u), cy = pixel_of(best.centroid_v);
+        const std::int64_t x0 = std::max<std::int64_t>(best.bbox_x, cx - reach);
+        const std::int64_t y0 = std::max<std::int64_t>(best.bbox_y, cy - reach);
+        const std::int64_t x1 = std::min<std::int64_t>(best.bbox_x + best.bbox_w - 1, cx + reach);
+        const std::int64_t y1 = std::min<std::int64_t>(best.bbox_y + best.bbox_h - 1, cy + reach);
+        const std::vector<std::int32_t> window = paint_crop(comps, new_id, best.label, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+        if (!near_candidate_border(window.data(), y1 - y0 + 1, x1 - x0 + 1, best.label, cx - x0, cy - y0, margin))
+            return grasp_result(best, false, 0, 0);
+    }
+    const std::vector<std::int32_t> box =
+        paint_crop(comps, new_id, best.label, best.bbox_x, best.bbox_y, best.bbox_w, best.bbox_h);
+    return choose_grasp(best, box.data(), best.bbox_h, best.bbox_w, best.label, best.bbox_x, best.bbox_y, margin);
 }
 
 }  // namespace
@@ -157,7 +181,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     for (std::size_t i = 0; i < kept.size(); ++i) angle[i] = principal_angle(*kept[i]);
     const std::vector<AxisExtents> extents = axis_extents(comps, new_id, angle);
     const std::vector<ContourMeasures> contour =
-        measure_contours(comps, new_id, count, non_boundary.get(), occluding.get(), h, w, params.patch);
+        measure_contours(comps, new_id, count, occluding.get(), h, w, params.patch);
 
     std::int64_t largest = 0;
     for (const ComponentStats* s : kept) largest = std::max(largest, s->area);
@@ -186,10 +210,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     if (labels_out) {
         res.grasp = choose_grasp(best, labels_out, h, w, best.label, 0, 0, params.margin);
     } else {
-        // The grasp needs the best candidate alone: its box, painted from its runs.
-        const std::vector<std::int32_t> crop = paint_component_box(comps, new_id, best);
-        res.grasp = choose_grasp(best, crop.data(), best.bbox_h, best.bbox_w, best.label, best.bbox_x, best.bbox_y,
-                                 params.margin);
+        res.grasp = grasp_from_runs(comps, new_id, best, params.margin);
     }
     return res;
 }
