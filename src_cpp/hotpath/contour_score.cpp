@@ -23,14 +23,25 @@ std::vector<std::size_t> row_starts(const std::vector<Run>& runs, std::int64_t h
     return begin;
 }
 
-}  // namespace
+// Sum of n (a patch side, usually 9) small column sums. Kept scalar: the vectoriser's set-up for
+// a handful of narrow integers costs more than the additions.
+template <typename Sum>
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+inline std::int32_t sum_of(const Sum* values, std::int64_t n) {
+    std::int32_t total = 0;
+    for (std::int64_t i = 0; i < n; ++i) total += values[i];
+    return total;
+}
 
-std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
-                                              std::int32_t count,
-                                              const std::uint8_t* occluding, std::int64_t height,
-                                              std::int64_t width, int patch) {
-    std::vector<ContourMeasures> out(static_cast<std::size_t>(count) + 1);  // index = label
-    if (count == 0 || height == 0 || width == 0) return out;
+// The sweep, with the column sums held in `Sum`: both sums are bounded by the patch side, so
+// int8 holds them for patches up to 127 (every practical one; 16 lanes per 128-bit vector and
+// no widening of the 0/1 bytes) and int16 up to the largest allowed (1001).
+template <typename Sum>
+void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std::int32_t count,
+           const std::uint8_t* occluding, std::int64_t height, std::int64_t width, int patch,
+           std::vector<ContourMeasures>& out) {
     const std::int64_t r = patch / 2;
     const std::vector<Run>& runs = comps.runs;
     const std::vector<std::size_t> row_begin = row_starts(runs, height);
@@ -48,10 +59,9 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
     }
     // occ_sum[x]: occluding pixels of column x in the current row's patch rows.
     // correction[band k + x - col0]: the sum of (1 - 2*occluding) over candidate k's pixels there.
-    // Summed over a patch's columns they give its mismatch count for k. int16: both are bounded
-    // by the patch side (<= 1001), and half-width integers halve the vector work of the sweep.
-    std::vector<std::int16_t> occ_sum(static_cast<std::size_t>(width), 0);
-    std::vector<std::int16_t> correction(static_cast<std::size_t>(band_total), 0);
+    // Summed over a patch's columns they give its mismatch count for k.
+    std::vector<Sum> occ_sum(static_cast<std::size_t>(width), 0);
+    std::vector<Sum> correction(static_cast<std::size_t>(band_total), 0);
 
     // The correction of row yy's candidate runs, added (sign +1) or removed (-1).
     auto slide_runs = [&](std::int64_t yy, int sign) {
@@ -63,17 +73,17 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
             const Band& b = band[static_cast<std::size_t>(k)];
             // Locals, not the run's fields: the stores below could alias them and stop vectorisation.
             const std::int64_t x0 = runs[i].x0, x1 = runs[i].x1;
-            std::int16_t* cor = correction.data() + b.offset - b.col0;
+            Sum* cor = correction.data() + b.offset - b.col0;
             if (sign > 0)
-                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<std::int16_t>(cor[x] + 1 - 2 * occ[x]);
+                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<Sum>(cor[x] + 1 - 2 * occ[x]);
             else
-                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<std::int16_t>(cor[x] - 1 + 2 * occ[x]);
+                for (std::int64_t x = x0; x < x1; ++x) cor[x] = static_cast<Sum>(cor[x] - 1 + 2 * occ[x]);
         }
     };
 
     for (std::int64_t yy = 0; yy < std::min(r, height); ++yy) {
         const std::uint8_t* occ = occluding + yy * width;
-        for (std::int64_t x = 0; x < width; ++x) occ_sum[x] = static_cast<std::int16_t>(occ_sum[x] + occ[x]);
+        for (std::int64_t x = 0; x < width; ++x) occ_sum[x] = static_cast<Sum>(occ_sum[x] + occ[x]);
         slide_runs(yy, +1);
     }
 
@@ -101,13 +111,13 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
         const bool enter = y + r < height, leave = y - r - 1 >= 0;
         const std::uint8_t* occ_in = occluding + (y + r) * width;
         const std::uint8_t* occ_out = occluding + (y - r - 1) * width;
-        std::int16_t* os = occ_sum.data();
+        Sum* os = occ_sum.data();
         if (enter && leave)
-            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] + occ_in[x] - occ_out[x]);
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<Sum>(os[x] + occ_in[x] - occ_out[x]);
         else if (enter)
-            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] + occ_in[x]);
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<Sum>(os[x] + occ_in[x]);
         else if (leave)
-            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<std::int16_t>(os[x] - occ_out[x]);
+            for (std::int64_t x = 0; x < width; ++x) os[x] = static_cast<Sum>(os[x] - occ_out[x]);
         if (enter) slide_runs(y + r, +1);
         if (leave) slide_runs(y - r - 1, -1);
 
@@ -133,16 +143,14 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
                 const std::int64_t a = std::max<std::int64_t>(0, bx - r), b = std::min(width - 1, bx + r);
                 const double n_patch = static_cast<double>(patch_rows * (b - a + 1));
                 // int32: a patch holds at most 1001 x 1001 pixels.
-                std::int32_t occ_in_patch = 0;
-                for (std::int64_t c = a; c <= b; ++c) occ_in_patch += os[c];
+                const std::int32_t occ_in_patch = sum_of(os + a, b - a + 1);
                 for (int j = 0; j < 4; ++j) {
                     const std::int32_t k = around[j];
                     if (k == 0 || (j > 0 && around[0] == k) || (j > 1 && around[1] == k) || (j > 2 && around[2] == k))
                         continue;
                     const Band& bk = band[static_cast<std::size_t>(k)];
-                    const std::int16_t* cor = correction.data() + bk.offset - bk.col0;
-                    std::int32_t mismatches = occ_in_patch;
-                    for (std::int64_t c = a; c <= b; ++c) mismatches += cor[c];
+                    const Sum* cor = correction.data() + bk.offset - bk.col0;
+                    const std::int32_t mismatches = occ_in_patch + sum_of(cor + a, b - a + 1);
                     ContourMeasures& m = out[static_cast<std::size_t>(k)];
                     m.contour_length += 1;
                     m.s1_sum += (n_patch - static_cast<double>(mismatches)) / n_patch;
@@ -153,6 +161,19 @@ std::vector<ContourMeasures> measure_contours(const Components& comps, const std
             left = right;
         }
     }
+}
+
+}  // namespace
+
+std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
+                                              std::int32_t count, const std::uint8_t* occluding, std::int64_t height,
+                                              std::int64_t width, int patch) {
+    std::vector<ContourMeasures> out(static_cast<std::size_t>(count) + 1);  // index = label
+    if (count == 0 || height == 0 || width == 0) return out;
+    if (patch <= 127)
+        sweep<std::int8_t>(comps, new_id, count, occluding, height, width, patch, out);
+    else
+        sweep<std::int16_t>(comps, new_id, count, occluding, height, width, patch, out);
     return out;
 }
 
