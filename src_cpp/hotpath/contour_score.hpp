@@ -28,7 +28,9 @@ struct ContourMeasures {
 
 // comps: the labelling of the non-boundary mask (1 where Y <= alpha), whose complement is the
 // boundary; new_id maps its component ids to candidate labels 1..count (0 = dropped).
-// occluding: 1 where Z > beta, h x w contiguous. Result index = candidate label (entry 0 unused).
+// occluding: 1 where Z > beta, h x w contiguous and followed by kContourPadding readable bytes
+// (it is read 16 bytes at a time). Result index = candidate label (entry 0 unused).
+inline constexpr std::int64_t kContourPadding = 16;
 std::vector<ContourMeasures> measure_contours(const Components& comps, const std::vector<std::int32_t>& new_id,
                                               std::int32_t count,
                                               const std::uint8_t* occluding, std::int64_t height,

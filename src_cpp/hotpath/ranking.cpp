@@ -153,8 +153,11 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     if (h == 0 || w == 0) return res;
     const std::size_t n_px = static_cast<std::size_t>(h * w);
 
-    // Every byte is written by the thresholding: no zero-fill first.
-    const std::unique_ptr<std::uint8_t[]> non_boundary(new std::uint8_t[n_px]), occluding(new std::uint8_t[n_px]);
+    // Every byte is written by the thresholding: no zero-fill first. measure_contours reads
+    // `occluding` 16 bytes at a time: 16 spare (zeroed) bytes after it.
+    const std::unique_ptr<std::uint8_t[]> non_boundary(new std::uint8_t[n_px]),
+        occluding(new std::uint8_t[n_px + kContourPadding]);
+    std::fill(occluding.get() + n_px, occluding.get() + n_px + kContourPadding, 0);
     threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.get());
     threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.get());
 
