@@ -158,6 +158,9 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
         return c;
     };
 
+    constexpr std::int64_t kMaxTable = 4096;  // patches of up to 4096 pixels (side 63) are tabled
+    std::vector<double> xnor_mean;
+    std::int64_t table_n = -1;
     for (std::int64_t y = 0; y < height; ++y) {
         // Slide the sums to the patch rows of row y: [y - r, y + r], clipped to the image.
         const bool enter = y + r < height, leave = y - r - 1 >= 0;
@@ -175,6 +178,18 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
 
         const std::int64_t y0 = std::max<std::int64_t>(0, y - r), y1 = std::min(height - 1, y + r);
         const std::int64_t patch_rows = y1 - y0 + 1;
+        // A whole-width patch's XNOR mean for each mismatch count, divided once per patch size
+        // (it changes only in the first and last r rows) instead of once per contour pixel:
+        // the same division, so the same bits.
+        const std::int64_t full_n = patch_rows * patch;
+        if (full_n != table_n && full_n <= kMaxTable) {
+            xnor_mean.resize(static_cast<std::size_t>(full_n) + 1);
+            for (std::int64_t mm = 0; mm <= full_n; ++mm)
+                xnor_mean[static_cast<std::size_t>(mm)] =
+                    (static_cast<double>(full_n) - static_cast<double>(mm)) / static_cast<double>(full_n);
+            table_n = full_n;
+        }
+        const bool use_table = table_n == full_n;
         RowCursor up = cursor(y - 1), down = cursor(y + 1);
         // The boundary pixels of row y are the gaps between its runs; a gap's left neighbour is
         // the run before it, its right neighbour the run after it.
@@ -193,19 +208,22 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
                 if ((around[0] | around[1] | around[2] | around[3]) == 0) continue;
                 // Patch clipped to the image: only in-image pixels count.
                 const std::int64_t a = std::max<std::int64_t>(0, bx - r), b = std::min(width - 1, bx + r);
-                const double n_patch = static_cast<double>(patch_rows * (b - a + 1));
+                const std::int64_t n_cols = b - a + 1;
+                const double n_patch = static_cast<double>(patch_rows * n_cols);
+                const bool tabled = use_table && n_cols == patch;
                 // int32: a patch holds at most 1001 x 1001 pixels.
-                const std::int32_t occ_in_patch = sum_of(os + a, b - a + 1);
+                const std::int32_t occ_in_patch = sum_of(os + a, n_cols);
                 for (int j = 0; j < 4; ++j) {
                     const std::int32_t k = around[j];
                     if (k == 0 || (j > 0 && around[0] == k) || (j > 1 && around[1] == k) || (j > 2 && around[2] == k))
                         continue;
                     const Band& bk = band[static_cast<std::size_t>(k)];
                     const Sum* cor = correction.data() + bk.offset - bk.col0;
-                    const std::int32_t mismatches = occ_in_patch + sum_of(cor + a, b - a + 1);
+                    const std::int32_t mismatches = occ_in_patch + sum_of(cor + a, n_cols);
                     ContourMeasures& m = out[static_cast<std::size_t>(k)];
                     m.contour_length += 1;
-                    m.s1_sum += (n_patch - static_cast<double>(mismatches)) / n_patch;
+                    m.s1_sum += tabled ? xnor_mean[static_cast<std::size_t>(mismatches)]
+                                       : (n_patch - static_cast<double>(mismatches)) / n_patch;
                 }
             }
             if (last) break;
