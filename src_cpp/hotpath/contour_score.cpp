@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <type_traits>
 
 #if defined(__SSE2__)
@@ -148,6 +149,11 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
             while (it != end && it->x1 <= x) ++it;
             return it != end && it->x0 <= x ? ids[static_cast<std::size_t>(it->label)] : 0;
         }
+        // After at(x) found no candidate at x: the next position where one may start.
+        std::int64_t next_after(std::int64_t x) const {
+            if (it == end) return std::numeric_limits<std::int64_t>::max();
+            return it->x0 > x ? it->x0 : it->x1;
+        }
     };
     auto cursor = [&](std::int64_t yy) {
         RowCursor c;
@@ -205,7 +211,13 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
                 // The candidates 4-adjacent to this boundary pixel, each once.
                 const std::int32_t around[4] = {bx == g0 ? left : 0, bx + 1 == g1 ? right : 0, up.at(bx, new_id),
                                                 down.at(bx, new_id)};
-                if ((around[0] | around[1] | around[2] | around[3]) == 0) continue;
+                if ((around[0] | around[1] | around[2] | around[3]) == 0) {
+                    // Nothing above or below until the next run there: skip to it (but not past
+                    // the gap's last pixel, which has a right neighbour).
+                    const std::int64_t skip = std::min({up.next_after(bx), down.next_after(bx), g1 - 1});
+                    if (skip > bx + 1) bx = skip - 1;
+                    continue;
+                }
                 // Patch clipped to the image: only in-image pixels count.
                 const std::int64_t a = std::max<std::int64_t>(0, bx - r), b = std::min(width - 1, bx + r);
                 const std::int64_t n_cols = b - a + 1;
