@@ -133,8 +133,9 @@ GraspResult grasp_from_runs(const Components& comps, const std::vector<std::int3
         const std::int64_t y0 = std::max<std::int64_t>(best.bbox_y, cy - reach);
         const std::int64_t x1 = std::min<std::int64_t>(best.bbox_x + best.bbox_w - 1, cx + reach);
         const std::int64_t y1 = std::min<std::int64_t>(best.bbox_y + best.bbox_h - 1, cy + reach);
-        const std::vector<std::int32_t> window = paint_crop(comps, new_id, best.label, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
-        if (!near_candidate_border(window.data(), y1 - y0 + 1, x1 - x0 + 1, best.label, cx - x0, cy - y0, margin))
+        const std::int64_t ww = x1 - x0 + 1, wh = y1 - y0 + 1;
+        const std::vector<std::int32_t> window = paint_crop(comps, new_id, best.label, x0, y0, ww, wh);
+        if (!near_candidate_border(window.data(), wh, ww, best.label, cx - x0, cy - y0, margin))
             return grasp_result(best, false, 0, 0);
     }
     const std::vector<std::int32_t> box =
