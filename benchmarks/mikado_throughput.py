@@ -9,7 +9,10 @@ would otherwise write.
    a. amodal masks by rasterising the posed meshes (ours) vs one MuJoCo segmentation render
       per instance with the others hidden (the obvious way);
    b. rendering RGB+depth+segmentation with one GL context kept per process (ours) vs a new
-      `mujoco.Renderer` per scene (the documented API; every pile is a new model).
+      `mujoco.Renderer` per scene (the documented API; every pile is a new model);
+   c. writing one scene's files (mikado.io.write_scene: PNG filter and zlib strategy per kind
+      of image) vs the same files written with one `cv2.imwrite` setting, zlib level 1 and
+      libpng's default filters (what io.py did before; the pixels are the same either way).
 The thesis's Blender pipeline took about 5 minutes per scene; that figure is quoted, not run.
 
     PYTHONPATH=. python benchmarks/mikado_throughput.py [--scenes 20] [--workers N] [--json out.json]
@@ -41,6 +44,7 @@ import mujoco  # noqa: E402
 
 from edge.machine import cpu_model_name  # noqa: E402
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402
+from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402
 from mikado.pile import _amodal_mask, _renderer, simulate, top_camera  # noqa: E402
 from mikado.presets import get_preset  # noqa: E402
 from mikado.render import COLLISION_GROUP  # noqa: E402
@@ -178,6 +182,57 @@ def renderer_side_by_side(repeats: int, size: int) -> dict:
     }
 
 
+def write_uniform(scene, folder: Path) -> None:
+    """The scene's image files with one PNG setting for all (zlib level 1, default filters)."""
+    import cv2
+    import numpy as np
+
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    depth = np.clip(np.round(scene.depth_m / DEPTH_SCALE_M), 0, 65535).astype(np.uint16)
+    images = {
+        "rgb.png": cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR),
+        "depth.png": depth,
+        "labels.png": scene.labels.astype(np.uint16),
+        "boundaries.png": scene.boundaries.astype(np.uint8) * 255,
+        "occlusions.png": scene.occlusions.astype(np.uint8) * 255,
+    }
+    for inst in scene.instances:
+        images[f"masks/visible_{inst.id}.png"] = inst.visible.astype(np.uint8) * 255
+        images[f"masks/amodal_{inst.id}.png"] = inst.amodal.astype(np.uint8) * 255
+    for name, img in images.items():
+        if not cv2.imwrite(str(folder / name), img, PNG_LEVEL):
+            raise OSError(f"cannot write {folder / name}")
+
+
+def writing_side_by_side(repeats: int, size: int, instances: int) -> dict:
+    from mikado.pile import render_pile
+
+    scene = render_pile(79, "mikado+", size, size, instances=(instances, instances))
+    a, b, a_cpu, b_cpu = [], [], [], []  # wall and this thread's CPU (libpng encodes in it)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            c0, t0 = time.thread_time(), time.perf_counter()
+            ours = write_scene(scene, Path(tmp) / "ours", i)
+            a.append(time.perf_counter() - t0)
+            a_cpu.append(time.thread_time() - c0)
+            c0, t0 = time.thread_time(), time.perf_counter()
+            write_uniform(scene, Path(tmp) / "uniform" / str(i))
+            b.append(time.perf_counter() - t0)
+            b_cpu.append(time.thread_time() - c0)
+        ours_bytes = sum(f.stat().st_size for f in ours.rglob("*.png"))
+        uniform_bytes = sum(f.stat().st_size for f in (Path(tmp) / "uniform" / "0").rglob("*.png"))
+    return {
+        "files": 5 + 2 * len(scene.instances),
+        "ours_s": statistics.median(a),
+        "uniform_level1_s": statistics.median(b),
+        "speedup": statistics.median(b) / statistics.median(a),
+        "ours_cpu_s": statistics.median(a_cpu),
+        "uniform_level1_cpu_s": statistics.median(b_cpu),
+        "ours_png_bytes": ours_bytes,
+        "uniform_png_bytes": uniform_bytes,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=20)
@@ -193,6 +248,7 @@ def main() -> None:
     ]
     report["amodal"] = amodal_side_by_side(args.repeats, args.size)
     report["renderer"] = renderer_side_by_side(args.repeats, args.size)
+    report["writing"] = writing_side_by_side(args.repeats, args.size, args.instances)
     report["machine"]["loadavg_end"] = os.getloadavg()
     m = report["machine"]
     print(
@@ -220,6 +276,13 @@ def main() -> None:
     print(
         f"render rgb+depth+seg: kept GL context {r['ours_s'] * 1000:.1f} ms vs new mujoco.Renderer per scene "
         f"{r['mujoco_renderer_per_scene_s'] * 1000:.1f} ms -> {r['speedup']:.1f}x"
+    )
+    w = report["writing"]
+    print(
+        f"write one scene ({w['files']} PNGs): per-kind filter+strategy {w['ours_s'] * 1000:.1f} ms "
+        f"vs one level-1 setting {w['uniform_level1_s'] * 1000:.1f} ms -> {w['speedup']:.1f}x "
+        f"(CPU {w['ours_cpu_s'] * 1000:.1f} vs {w['uniform_level1_cpu_s'] * 1000:.1f} ms; "
+        f"{w['ours_png_bytes'] / 1e6:.2f} MB vs {w['uniform_png_bytes'] / 1e6:.2f} MB)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

@@ -1,15 +1,16 @@
 """Benchmark: the native ranking call vs what a user would write with OpenCV + NumPy.
 
 Both sides get the same 512x512 boundary/occlusion maps of synthetic piles
-(~30 instances, edge.synthetic_pile) and compute the same thing: candidates,
+(~30 instances, mikado.flat_piles) and compute the same thing: candidates,
 s1, s2, score, ranking, angle/extents and the grasp. The alternative is a
 careful user's version: OpenCV's connectedComponentsWithStats, then per
 candidate NumPy/OpenCV work cropped to the candidate's bounding box (no
 full-image mask per candidate). Its scores are checked against ours before
 timing, so the comparison is of equal work.
 
-Runs are interleaved (ours, theirs, ours, ...) so machine load hits both
-alike; the process is pinned to one core and OpenCV to one thread.
+Runs are interleaved, in an order shuffled every round, so machine load and
+cache state hit all alike; the process is pinned to one core and OpenCV to
+one thread.
 
 Usage: PYTHONPATH=. python benchmarks/postprocess.py [--frames 5] [--repeats 40]
 """
@@ -20,6 +21,7 @@ import argparse
 import math
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -112,10 +114,17 @@ def time_interleaved(
     funcs: dict[str, Callable[[], object]], repeats: int
 ) -> dict[str, list[tuple[float, float]]]:
     """(wall, CPU) seconds per run. CPU time of this thread shows the cost without the
-    waiting a loaded machine adds; the native call runs in this thread too."""
+    waiting a loaded machine adds; the native call runs in this thread too. The order is
+    shuffled every round (fixed seed): a run right after the OpenCV version finds the maps
+    evicted from the caches by its temporaries, and no method should always be the one
+    that follows it."""
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in funcs}
+    order = list(funcs)
+    shuffle = random.Random(0).shuffle
     for _ in range(repeats):
-        for name, f in funcs.items():
+        shuffle(order)
+        for name in order:
+            f = funcs[name]
             cpu0, start = time.thread_time(), time.perf_counter()
             f()
             times[name].append((time.perf_counter() - start, time.thread_time() - cpu0))
@@ -152,6 +161,9 @@ def main() -> int:
         non_boundary = (y <= params.alpha).astype(np.uint8)
         funcs = {
             "binpick rank() (native, one call)": lambda y=y, z=z: rank(y, z, params),
+            "  binpick rank(return_labels=True), as the appliance calls it": lambda y=y, z=z: rank(
+                y, z, params, return_labels=True
+            ),
             "OpenCV CCWithStats + NumPy scoring": lambda y=y, z=z: rank_opencv_numpy(y, z, params),
             "  for scale: OpenCV connectedComponents only": lambda nb=non_boundary: cv2.connectedComponents(
                 nb, connectivity=4

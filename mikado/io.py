@@ -21,7 +21,20 @@ if TYPE_CHECKING:  # reading scenes needs no simulator
     from mikado.pile import Scene
 
 DEPTH_SCALE_M = 0.0001  # one depth unit = 0.1 mm
-PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+# zlib level 1 everywhere; the PNG row filter and zlib strategy are chosen per kind of image,
+# because libpng's default (try every filter on every row) costs most of the writing time:
+# - 0/255 masks (boundaries, occlusions, the 60 per-instance masks): no filter, run-length
+#   strategy. Long runs of equal bytes are what RLE encodes, and it is 7x faster than the
+#   default and smaller (docs/mikado.md "Writing").
+# - RGB: the Sub filter (neighbouring pixels are alike) with RLE: 2x faster, same size.
+# - uint16 depth and labels: the Up filter (rows are alike).
+# Every choice is lossless: the pixels read back are the ones written.
+PNG_LEVEL = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+PNG_MASK = [*PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
+            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
+PNG_RGB = [*PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
+           cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
+PNG_UINT16 = [*PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 SCENE_DIGITS = 6
 
 
@@ -29,8 +42,8 @@ def scene_dir(dataset: Path, index: int) -> Path:
     return Path(dataset) / "scenes" / f"{index:0{SCENE_DIGITS}d}"
 
 
-def _png(path: Path, img: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), img, PNG_PARAMS):
+def _png(path: Path, img: np.ndarray, params: list[int]) -> None:
+    if not cv2.imwrite(str(path), img, params):
         raise OSError(f"cannot write {path}")
 
 
@@ -63,15 +76,15 @@ def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "masks").mkdir(parents=True)
-    _png(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR))
+    _png(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR), PNG_RGB)
     depth = np.clip(np.round(scene.depth_m / DEPTH_SCALE_M), 0, 65535).astype(np.uint16)
-    _png(tmp / "depth.png", depth)
-    _png(tmp / "labels.png", scene.labels.astype(np.uint16))
-    _png(tmp / "boundaries.png", scene.boundaries.astype(np.uint8) * 255)
-    _png(tmp / "occlusions.png", scene.occlusions.astype(np.uint8) * 255)
+    _png(tmp / "depth.png", depth, PNG_UINT16)
+    _png(tmp / "labels.png", scene.labels.astype(np.uint16), PNG_UINT16)
+    _png(tmp / "boundaries.png", scene.boundaries.astype(np.uint8) * 255, PNG_MASK)
+    _png(tmp / "occlusions.png", scene.occlusions.astype(np.uint8) * 255, PNG_MASK)
     for inst in scene.instances:
-        _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255)
-        _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255)
+        _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
+        _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
     write_json_atomic(tmp / "scene.json", scene_metadata(scene, index))
     if final.exists():
         shutil.rmtree(final)

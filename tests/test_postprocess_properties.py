@@ -4,6 +4,7 @@ keeps its invariants."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
@@ -109,3 +110,34 @@ def test_transposing_the_maps_transposes_the_result(yz, params):
     key = lambda c: (c.area, round(c.s1, 9), round(c.s2, 9))  # noqa: E731
     assert sorted(map(key, a.candidates)) == sorted(map(key, b.candidates))
     assert np.array_equal(a.labels.T != 0, b.labels != 0)
+
+
+@SETTINGS
+@given(maps(), params_strategy, st.sampled_from([0.0, 1.0, 2.5, 7.0, 40.0]))
+def test_result_does_not_depend_on_asking_for_labels(yz, params, margin):
+    """Without `return_labels` the native path paints no label image (the grasp reads the best
+    candidate's runs, the window around its centroid first): the same candidates and grasp."""
+    y, z = yz
+    params = replace(params, margin=margin)
+    with_labels = rank(y, z, params, return_labels=True)
+    without = rank(y, z, params)
+    assert without.labels is None
+    assert without.candidates == with_labels.candidates
+    assert without.grasp == with_labels.grasp
+
+
+def test_pile_result_does_not_depend_on_asking_for_labels():
+    """The same on synthetic piles, where candidates are large and the inscribed centre is used."""
+    from mikado.flat_piles import make_pile
+
+    methods = set()
+    for seed in range(4):
+        pile = make_pile(seed, 96, 128, 12, noise=0.03)
+        for margin in (3.0, 12.0, 60.0):
+            params = RankingParams(margin=margin)
+            with_labels = rank(pile.boundaries, pile.occlusions, params, return_labels=True)
+            without = rank(pile.boundaries, pile.occlusions, params)
+            assert without.candidates == with_labels.candidates
+            assert without.grasp == with_labels.grasp
+            methods.add(with_labels.grasp.method)
+    assert methods == {"centroid", "inscribed"}

@@ -11,8 +11,6 @@
 namespace binpick_cuda {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
-
 binpick::ComponentStats stats_of(const CandidateRecord& r) {
     binpick::ComponentStats s;
     s.area = r.area;
@@ -42,7 +40,7 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
         c.s1 = r.s1;
         c.s2 = r.s2;
         c.score = r.score;
-        c.angle_deg = binpick::principal_angle(stats_of(r)) * (180.0 / kPi);
+        c.angle_deg = binpick::principal_angle(stats_of(r)) * (180.0 / binpick::kPi);
         c.major_px = r.max_a - r.min_a + 1.0;
         c.minor_px = r.max_b - r.min_b + 1.0;
     }

@@ -20,6 +20,9 @@ using wide_int = __int128;
 using wide_int = long double;  // 64-bit mantissa: exact up to ~2048x2048 components
 #endif
 
+// One pi for every angle of the hot path (the CPU ranking and the CUDA path's host end).
+inline constexpr double kPi = 3.14159265358979323846;
+
 // Angle in radians of the major axis from the image +x (column) axis towards
 // +y (row, downwards), in (-pi/2, pi/2]; 0 for isotropic shapes.
 inline double principal_angle(const ComponentStats& s) {

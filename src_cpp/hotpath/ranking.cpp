@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <type_traits>
 
@@ -14,8 +15,6 @@
 
 namespace binpick {
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 void require(bool ok, const std::string& name, double value, const std::string& expected) {
     if (ok) return;
@@ -110,6 +109,50 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
     return grasp_result(best, true, bx + origin_x, by + origin_y);
 }
 
+namespace {
+
+// The pixels of candidate `label` inside the box (x0, y0, w, h) of the image: a w x h
+// contiguous crop holding `label` on the candidate's pixels and 0 elsewhere, from the runs.
+std::vector<std::int32_t> paint_crop(const Components& comps, const std::vector<std::int32_t>& new_id,
+                                     std::int32_t label, std::int64_t x0, std::int64_t y0, std::int64_t w,
+                                     std::int64_t h) {
+    std::vector<std::int32_t> crop(static_cast<std::size_t>(w * h), 0);
+    const auto first = std::lower_bound(comps.runs.begin(), comps.runs.end(), y0,
+                                        [](const Run& r, std::int64_t y) { return r.y < y; });
+    for (auto it = first; it != comps.runs.end() && it->y < y0 + h; ++it) {
+        if (new_id[static_cast<std::size_t>(it->label)] != label) continue;
+        const std::int64_t a = std::max<std::int64_t>(it->x0, x0), b = std::min<std::int64_t>(it->x1, x0 + w);
+        if (a >= b) continue;
+        std::int32_t* row = crop.data() + (it->y - y0) * w - x0;
+        std::fill(row + a, row + b, label);
+    }
+    return crop;
+}
+
+// choose_grasp without a full label image: the centroid test first reads only the window
+// around the centroid (the usual case ends there), the whole box only when the inscribed
+// centre is needed. Outside a crop counts as outside the candidate, as outside its box.
+GraspResult grasp_from_runs(const Components& comps, const std::vector<std::int32_t>& new_id,
+                            const CandidateResult& best, double margin) {
+    if (window_search_pays(margin, best.bbox_w + 2, best.bbox_h + 2)) {
+        const auto reach = static_cast<std::int64_t>(std::floor(margin));
+        const std::int64_t cx = pixel_of(best.centroid_u), cy = pixel_of(best.centroid_v);
+        const std::int64_t x0 = std::max<std::int64_t>(best.bbox_x, cx - reach);
+        const std::int64_t y0 = std::max<std::int64_t>(best.bbox_y, cy - reach);
+        const std::int64_t x1 = std::min<std::int64_t>(best.bbox_x + best.bbox_w - 1, cx + reach);
+        const std::int64_t y1 = std::min<std::int64_t>(best.bbox_y + best.bbox_h - 1, cy + reach);
+        const std::int64_t ww = x1 - x0 + 1, wh = y1 - y0 + 1;
+        const std::vector<std::int32_t> window = paint_crop(comps, new_id, best.label, x0, y0, ww, wh);
+        if (!near_candidate_border(window.data(), wh, ww, best.label, cx - x0, cy - y0, margin))
+            return grasp_result(best, false, 0, 0);
+    }
+    const std::vector<std::int32_t> box =
+        paint_crop(comps, new_id, best.label, best.bbox_x, best.bbox_y, best.bbox_w, best.bbox_h);
+    return choose_grasp(best, box.data(), best.bbox_h, best.bbox_w, best.label, best.bbox_x, best.bbox_y, margin);
+}
+
+}  // namespace
+
 template <typename TY, typename TZ>
 RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedView<TZ>& occlusions,
                               const RankingParams& params, std::int32_t* labels_out) {
@@ -119,11 +162,15 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     if (h == 0 || w == 0) return res;
     const std::size_t n_px = static_cast<std::size_t>(h * w);
 
-    std::vector<std::uint8_t> non_boundary(n_px), occluding(n_px);
-    threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.data());
-    threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.data());
+    // Every byte is written by the thresholding: no zero-fill first. measure_contours reads
+    // `occluding` 16 bytes at a time: 16 spare (zeroed) bytes after it.
+    const std::unique_ptr<std::uint8_t[]> non_boundary(new std::uint8_t[n_px]),
+        occluding(new std::uint8_t[n_px + kContourPadding]);
+    std::fill(occluding.get() + n_px, occluding.get() + n_px + kContourPadding, 0);
+    threshold_map(boundaries, params.alpha * probability_scale<TY>(), /*above=*/false, non_boundary.get());
+    threshold_map(occlusions, params.beta * probability_scale<TZ>(), /*above=*/true, occluding.get());
 
-    const Components comps = label_components(non_boundary.data(), h, w);
+    const Components comps = label_components(non_boundary.get(), h, w);
 
     // Area filter; survivors keep their raster order and are renumbered 1..N.
     const double min_px = area_bound_px(params.min_area, h * w);
@@ -137,13 +184,8 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
             new_id[c + 1] = static_cast<std::int32_t>(kept.size());
         }
     }
-    std::vector<std::int32_t> own_labels;
-    std::int32_t* labels = labels_out;
-    if (!labels) {
-        own_labels.resize(n_px);
-        labels = own_labels.data();
-    }
-    paint_labels(comps, new_id, h, w, labels);
+    // The label image is painted only when asked for: the scoring reads the runs.
+    if (labels_out) paint_labels(comps, new_id, h, w, labels_out);
     const auto count = static_cast<std::int32_t>(kept.size());
     if (count == 0) return res;
 
@@ -151,7 +193,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     for (std::size_t i = 0; i < kept.size(); ++i) angle[i] = principal_angle(*kept[i]);
     const std::vector<AxisExtents> extents = axis_extents(comps, new_id, angle);
     const std::vector<ContourMeasures> contour =
-        measure_contours(labels, non_boundary.data(), occluding.data(), h, w, params.patch, count);
+        measure_contours(comps, new_id, count, occluding.get(), h, w, params.patch);
 
     std::int64_t largest = 0;
     for (const ComponentStats* s : kept) largest = std::max(largest, s->area);
@@ -177,7 +219,11 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
     std::stable_sort(res.candidates.begin(), res.candidates.end(),
                      [](const CandidateResult& a, const CandidateResult& b) { return a.score > b.score; });
     const CandidateResult& best = res.candidates.front();
-    res.grasp = choose_grasp(best, labels, h, w, best.label, 0, 0, params.margin);
+    if (labels_out) {
+        res.grasp = choose_grasp(best, labels_out, h, w, best.label, 0, 0, params.margin);
+    } else {
+        res.grasp = grasp_from_runs(comps, new_id, best, params.margin);
+    }
     return res;
 }
 
