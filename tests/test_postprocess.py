@@ -463,7 +463,8 @@ def test_to_dict_is_json_ready():
 def test_releases_the_gil():
     """A Python thread keeps running while the native call works on a large frame."""
     tile = make_pile(5, 256, 256, instances=15, noise=0.05)
-    y, z = np.tile(tile.boundaries, (12, 12)), np.tile(tile.occlusions, (12, 12))  # 3072 x 3072
+    # 5120 x 5120: long enough (~0.1 s) that a loaded machine's scheduling gaps stay well below half
+    y, z = np.tile(tile.boundaries, (20, 20)), np.tile(tile.occlusions, (20, 20))
     start = time.perf_counter()
     rank(y, z)
     alone = time.perf_counter() - start
