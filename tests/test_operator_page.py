@@ -182,7 +182,8 @@ def test_a_page_of_another_site_cannot_act_with_the_operators_credentials(applia
             driver.get(f"http://127.0.0.1:{other.server_address[1]}/elsewhere.html")
             driver.execute_async_script(
                 "const done = arguments[0];"
-                f"fetch('{base}/snapshot', {{method: 'POST', mode: 'no-cors'}}).then(() => done(), () => done());"
+                f"fetch('{base}/snapshot', {{method: 'POST', mode: 'no-cors'}})"
+                ".then(() => done(), () => done());"
             )
             wait_until(lambda: "refused" in caplog.text, 10, what="the refusal in the log")
     finally:
