@@ -174,6 +174,9 @@ snapshot_on_failure = false
                     "p50_ms": round(statistics.median(cycles), 2) if cycles else None,
                     "process_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 2),
                     "non_cycle_cpu_pct": round(100 * ((cpu1 - cpu0) - (cyc1 - cyc0)) / wall, 2),
+                    # the cycle thread's own CPU per cycle: blind to waiting for a core (the
+                    # machine's load), it rises if the viewers slowed the cycle's work itself
+                    "cycle_cpu_ms_per_cycle": round(1000 * (cyc1 - cyc0) / max(1, len(cycles)), 1),
                     "encodes": enc1 - enc0, "publications": pub1 - pub0, "cycle_ms": cycles,
                 }  # fmt: skip
                 phases.append(phase)
@@ -213,6 +216,8 @@ snapshot_on_failure = false
         "cycle_p50_change_pct_pooled": round(100 * (pooled[n] / pooled[0] - 1), 2),
         "cycle_p50_ratio_median_of_pairs": round(statistics.median(ratios), 4),
         "cycle_p50_change_pct": round(100 * (statistics.median(ratios) - 1), 2),
+        "cycle_cpu_ms_per_cycle_0_viewers": statistics.median(pick(0, "cycle_cpu_ms_per_cycle")),
+        f"cycle_cpu_ms_per_cycle_{n}_viewers": statistics.median(pick(n, "cycle_cpu_ms_per_cycle")),
         "server_cpu_per_viewer_pct_of_core_non_cycle": round(non_cycle_delta / n, 3),
         "server_cpu_per_viewer_pct_of_core_process": round(process_delta / n, 3),
         "encodes_per_publication": round(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,16 @@ class StatusProvider:
     snapshot: Callable[[str], str]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A viewer that closes its tab resets its connections: not worth a traceback in the journal."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        log.exception("status page: request from %s failed", client_address[0])
+
+
 class StatusServer:
     def __init__(
         self,
@@ -63,8 +74,7 @@ class StatusServer:
             raise ValueError(f"status page on {host}: beyond loopback it needs users or tokens")
         self.stopping = threading.Event()
         handler = _make_handler(provider, self.auth, self.stopping)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), handler)
         self.address = self.httpd.server_address[:2]
         self.provider = provider
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="status-http", daemon=True)
