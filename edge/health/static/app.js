@@ -173,7 +173,7 @@ const fmtMs = (v, max) => (max >= 2000 ? `${(v / 1000).toFixed(max >= 20000 ? 0 
 function niceMax(v) {
   if (!(v > 0)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  return [1, 2, 2.5, 5, 10].map((k) => k * p).find((c) => c >= v * 1.1) || 10 * p;
+  return [1, 2, 4, 6, 8, 10].map((k) => k * p).find((c) => c >= v * 1.1) || 10 * p;  // quarters read well
 }
 
 function renderCharts(chart, binS, now) {
