@@ -81,7 +81,8 @@ def viewer_process(base: str, count: int, kind: str, stop, ready) -> None:
                 break
             if line.lower().startswith(b"content-length:"):
                 size = int(line.split(b":")[1])
-                body.fp.readline()  # blank line
+                while body.fp.readline().strip():  # the part's other headers, up to the blank line
+                    pass
                 body.fp.read(size)
         stream.close()
 
