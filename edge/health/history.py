@@ -143,9 +143,13 @@ class CellHistory:
 def _crop(rgb: np.ndarray, u: float, v: float, size_px: float) -> np.ndarray:
     h, w = rgb.shape[:2]
     half = int(max(24.0, min(size_px, max(h, w)) * 0.75))
-    x0, y0 = int(u) - half, int(v) - half
-    pad = cv2.copyMakeBorder(rgb, half, half, half, half, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    crop = pad[y0 + half : y0 + 3 * half, x0 + half : x0 + 3 * half]
+    x0, y0, x1, y1 = int(u) - half, int(v) - half, int(u) + half, int(v) + half
+    inside = rgb[max(0, y0) : max(0, min(h, y1)), max(0, x0) : max(0, min(w, x1))]  # a view, no copy
+    if inside.size == 0:
+        inside = np.zeros((1, 1, 3), np.uint8)
+    top, left = max(0, -y0), max(0, -x0)  # black where the square leaves the image
+    bottom, right = 2 * half - top - inside.shape[0], 2 * half - left - inside.shape[1]
+    crop = cv2.copyMakeBorder(inside, top, max(0, bottom), left, max(0, right), cv2.BORDER_CONSTANT, value=0)
     thumb = cv2.resize(crop, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
     c = THUMB_PX // 2
     cv2.drawMarker(thumb, (c, c), (255, 40, 40), cv2.MARKER_CROSS, 14, 2)
