@@ -109,6 +109,7 @@ def test_the_image_follows_each_publication_within_one_cycle(alice, appliance):
     assert alice.execute_script("return arguments[0].naturalWidth", live) == 96
     # one encode per publication, whoever watches
     assert sup.frames.encodes - encodes_before <= sup.frames.latest.version - version_before + 1
+    assert "binpick_page_viewers 1" in sup.metrics()  # alice's event stream
 
 
 def test_the_charts_render(alice):
