@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edge.commands.calibrate",
         "calibration wizard: intrinsics, camera to robot, pick plane, validation",
     ),
+    "hash-password": (
+        "edge.commands.hash_password",
+        "salted hash of a status-page password or token, for [health] users / tokens",
+    ),
     "registers-doc": (
         "edge.commands.registers_doc",
         "write docs/registers.md from the register map",

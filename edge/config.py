@@ -115,6 +115,12 @@ class PlcSection:
     rtu_bytesize: int = 8
     heartbeat_period_s: float = 0.5
     result_ttl_s: float = 0.0  # > 0: result_valid falls when the result is older than this
+    # Modbus TCP allow-list (addresses or CIDR ranges): when either list is non-empty, hosts in
+    # allowed_clients read and write, hosts in readonly_clients only read, every other host is
+    # refused at connect (logged, rate-limited). Both empty: any host (the loopback default).
+    # The RTU line is not concerned.
+    allowed_clients: list[str] = field(default_factory=list)
+    readonly_clients: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,6 +140,12 @@ class HealthSection:
     snapshot_keep: int = 50
     snapshot_on_failure: bool = True
     snapshot_min_interval_s: float = 5.0  # at most one failure snapshot per interval
+    # Who may open the status page ("viewer") and act on it ("operator": snapshots, later actions).
+    # users: "NAME:ROLE:HASH" for HTTP basic auth; tokens: "NAME:ROLE:HASH" for
+    # "Authorization: Bearer <token>" (a Prometheus scraper). HASH comes from
+    # `binpick hash-password`; there is no default password. A bind beyond loopback needs one.
+    users: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -205,7 +217,8 @@ PATH_KEYS = (
 
 
 def _expected(tp) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return names.get(tp, "a list of strings" if tp == list[str] else str(tp))
 
 
 def _coerce(where: str, value, tp):
@@ -216,6 +229,8 @@ def _coerce(where: str, value, tp):
     elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+    elif tp == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:
         ok = isinstance(value, tp)
     if not ok:
@@ -302,6 +317,45 @@ def _cross_checks(path: Path, c: Config) -> None:
         raise ConfigError(f"{path}: appliance.mode = 'triggered' needs plc.tcp_enabled or plc.rtu_enabled")
 
 
+def _network_checks(path: Path, c: Config) -> None:
+    """Who may reach the appliance: client lists parse, credentials parse, and a status page bound
+    beyond loopback has credentials. (Independent of files: checked even without check_files.)"""
+    from edge.health.auth import CredentialError, parse_credentials
+    from edge.plc.access import parse_networks
+
+    for key in ("allowed_clients", "readonly_clients"):
+        try:
+            parse_networks(getattr(c.plc, key))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: plc.{key}: {exc}") from None
+    for key in ("users", "tokens"):
+        try:
+            parse_credentials(getattr(c.health, key))
+        except CredentialError as exc:
+            raise ConfigError(f"{path}: health.{key}: {exc}") from None
+    if (
+        c.health.http_enabled
+        and not _loopback(c.health.http_host)
+        and not (c.health.users or c.health.tokens)
+    ):
+        raise ConfigError(
+            f"{path}: health.http_host = {c.health.http_host!r} is beyond loopback: expected "
+            "health.users or health.tokens (make a hash with `binpick hash-password`)"
+        )
+
+
+def _loopback(host: str) -> bool:
+    """True for a loopback address or 'localhost' (names other than that count as beyond loopback)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
     try:
         raw = tomllib.loads(text)
@@ -318,6 +372,7 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         config.ranking.params()
     except ValueError as exc:
         raise ConfigError(f"{path}: ranking.{exc}") from None
+    _network_checks(path, config)
     if check_files:
         _cross_checks(path, config)
     return config

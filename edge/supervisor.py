@@ -26,6 +26,8 @@ import numpy as np
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
 from edge.grasp_selection import select_grasp
+from edge.health.history import CellHistory
+from edge.health.live import FrameHub
 from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing
 from edge.health.stats import CycleStats
@@ -140,6 +142,9 @@ class Supervisor:
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
         self.status_server = None
+        # the operator page's picks, charts and error log
+        self.history = CellHistory(self.register_map.pick_outcome)
+        self.frames = FrameHub(lambda: self.overlay_image(".jpg"))  # the page's live image
         self.stall_limit_s = max(15.0, 3 * config.camera.timeout_s)  # no cycle progress this long = hung
         self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
         self._cycle_thread: threading.Thread | None = None
@@ -161,7 +166,9 @@ class Supervisor:
             from edge.health.status_server import StatusServer
 
             try:
-                self.status_server = StatusServer(self, cfg.health.http_host, cfg.health.http_port)
+                self.status_server = StatusServer(
+                    self, cfg.health.http_host, cfg.health.http_port, cfg.health.users, cfg.health.tokens
+                )
                 self.status_server.start()
                 log.info("status page on http://%s:%d/", *self.status_server.address)
             except OSError as exc:
@@ -292,6 +299,7 @@ class Supervisor:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
         for sequence, outcome in self.bank.take_pick_outcomes():
+            self.history.pick_outcome(sequence, outcome)
             if self.failed_picks.outcome(sequence, outcome == self.register_map.pick_outcome.failed):
                 log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
         avoid = self.failed_picks.begin_cycle()
@@ -336,6 +344,7 @@ class Supervisor:
         result.latency_ms = (time.monotonic() - start) * 1000.0
         sequence = self.bank.publish(result)
         self.failed_picks.published(sequence, pick["u"], pick["v"])
+        self.history.published(sequence, frame.rgb, pick["u"], pick["v"], pick["score"], pick["major_px"])
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
         outcome.detail = {"pick": pick}
@@ -404,7 +413,7 @@ class Supervisor:
         ):
             self._last_failure_snapshot = now
             try:
-                self.snapshot(f"failure-{error}", outcome)
+                outcome.detail["snapshot"] = os.path.basename(self.snapshot(f"failure-{error}", outcome))
             except OSError as exc:
                 log.error("failure snapshot not written: %s", exc)
         return outcome
@@ -420,12 +429,17 @@ class Supervisor:
             **{k: v for k, v in vars(outcome.result).items() if k not in ("request_id", "error")},
         }
         self.stats.record(outcome.stages_ms, outcome.error, payload)
+        self.history.cycle(
+            sum(outcome.stages_ms.values()), outcome.error, outcome.message, outcome.sequence,
+            outcome.detail.get("snapshot", ""),
+        )  # fmt: skip
         if self.print_lines:
             print(outcome.line(self._cycles), flush=True)
 
     def _remember(self, context, outcome: CycleOutcome) -> None:
         with self._last_lock:
             self._last = (context, outcome)
+        self.frames.publish(outcome.sequence, outcome.error)
 
     # ------------------------------------------------------------------ status page provider
     def status(self) -> dict:
@@ -441,6 +455,7 @@ class Supervisor:
             "inference": self.predictor.describe() if self.predictor else {},
             "plc": {
                 **self.plc.state,
+                "tcp_clients": self.plc.gate.state(),
                 "rejected_writes": self.bank.rejected_writes,
                 "last_rejection": self.bank.last_rejection,
             },
@@ -453,20 +468,31 @@ class Supervisor:
         }
 
     def overlay_png(self) -> bytes:
+        return self.overlay_image(".png")
+
+    def overlay_image(self, ext: str) -> bytes:
+        """The last annotated image encoded as `ext` (".png", ".jpg"); b"" before the first."""
         with self._last_lock:
             last = self._last
-        return b"" if last is None else self._render_overlay(last)
+        return b"" if last is None else self._render_overlay(last, ext)
 
-    def _render_overlay(self, last) -> bytes:
-        """PNG of the annotated image of `last` ((frame, maps, ranking), outcome)."""
+    def overview(self) -> dict:
+        """Everything the operator's page shows (edge.health.overview)."""
+        from edge.health.overview import overview
+
+        return overview(self)
+
+    def _render_overlay(self, last, ext: str = ".png") -> bytes:
+        """The annotated image of `last` ((frame, maps, ranking), outcome), encoded as `ext`."""
         (frame, maps, ranking), _ = last
         try:
             image = annotate(maps, ranking, self.ranking_params, frame.rgb)
         except Exception as exc:  # a drawing bug must not break the status page
             log.error("overlay failed: %s", exc)
             image = frame.rgb
-        ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        return png.tobytes() if ok else b""
+        params = [cv2.IMWRITE_JPEG_QUALITY, 85] if ext == ".jpg" else []
+        ok, data = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+        return data.tobytes() if ok else b""
 
     def metrics(self) -> str:
         return prometheus_text(self)
@@ -542,6 +568,15 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_plc_rejected_writes_total PLC writes rejected (read-only register or out of range).",
         "# TYPE binpick_plc_rejected_writes_total counter",
         f"binpick_plc_rejected_writes_total {sup.bank.rejected_writes}",
+        "# HELP binpick_plc_refused_connections_total Modbus TCP connections refused by plc.allowed_clients.",
+        "# TYPE binpick_plc_refused_connections_total counter",
+        f"binpick_plc_refused_connections_total {sup.plc.gate.refused_connections}",
+        "# HELP binpick_plc_refused_requests_total Writes of plc.readonly_clients refused.",
+        "# TYPE binpick_plc_refused_requests_total counter",
+        f"binpick_plc_refused_requests_total {sup.plc.gate.refused_requests}",
+        "# HELP binpick_page_viewers Open live streams of the operator's page.",
+        "# TYPE binpick_page_viewers gauge",
+        f"binpick_page_viewers {sup.frames.viewers}",
         "# HELP binpick_result_sequence Sequence id of the last published result.",
         "# TYPE binpick_result_sequence gauge",
         f"binpick_result_sequence {regs['sequence_id']}",

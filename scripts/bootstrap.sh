@@ -10,8 +10,9 @@ VENV=${BINPICK_VENV:-$ROOT/.venv}
 PY=${BINPICK_PYTHON:-$(command -v python3.11 || command -v python3)}
 
 # Debian packages: a C++ compiler for the native module, OSMesa for offscreen
-# MuJoCo rendering on a CPU, and the real peers the tests talk to.
-APT_PACKAGES=(g++ libosmesa6 mbpoll socat ffmpeg systemd)
+# MuJoCo rendering on a CPU, and the real peers the tests talk to (Chromium and
+# its driver: the operator page's browser tests).
+APT_PACKAGES=(g++ libosmesa6 mbpoll socat ffmpeg systemd chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -39,7 +39,8 @@ class SnapshotRing:
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._count += 1
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{time.time() % 1 * 1e6:06.0f}"
+            now = time.time()  # one clock read: two could straddle a second and sort out of order
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now % 1 * 1e6):06d}"
             name = f"{stamp}-{self._count:06d}-{reason}"
             tmp = self.folder / f".{name}.tmp"
             tmp.mkdir()

@@ -1,24 +1,46 @@
-"""The local status page: HTML at /, JSON at /status.json, Prometheus at /metrics,
-the last annotated image at /overlay.png, and POST /snapshot for an on-demand snapshot.
+"""The appliance's web server: the operator's page at /, JSON at /status.json, Prometheus at
+/metrics, the live annotated image (/events server-sent events + /live.jpg, or /live.mjpg),
+pick thumbnails, failure snapshots, and actions (POST /snapshot).
 
-stdlib `ThreadingHTTPServer` in a daemon thread: a few requests a minute from a technician's
-browser and a Prometheus scraper do not justify a web framework on the appliance.
+stdlib `ThreadingHTTPServer` in a daemon thread, static files from `static/` (no build chain, no
+JavaScript library: the charts are hand-written SVG). A viewer costs one thread blocked on the
+frame hub's condition; frames are drawn and encoded once per publication for all viewers
+(`edge.health.live`).
+
+Access (`edge.health.auth`): with credentials configured every request needs them (401 and an
+empty body otherwise), viewers may GET, operators may also POST; each POST passes the CSRF check
+and is logged with who made it. Without credentials the server only binds to loopback (the
+configuration refuses anything else) and every local client is an operator.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
+import re
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from edge.health.auth import Authenticator, Identity
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
+KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
 
 
 class StatusProvider:
-    """What the page shows; the supervisor implements these."""
+    """What the page shows; the supervisor implements these. The operator page's parts (`frames`,
+    `history`, `overview`, `snapshots`) are optional: without them only the basic endpoints answer."""
 
     status: Callable[[], dict]
     metrics: Callable[[], str]
@@ -26,69 +48,107 @@ class StatusProvider:
     snapshot: Callable[[str], str]
 
 
-def render_html(status: dict) -> str:
-    def cell(value) -> str:
-        return html.escape(json.dumps(value, indent=1, default=str))
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
 
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td><pre>{cell(v)}</pre></td></tr>" for k, v in status.items()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='2'>"
-        f"<title>binpick: {html.escape(str(status.get('state', '?')))}</title>"
-        "<style>body{font-family:sans-serif}th{text-align:left;vertical-align:top;padding-right:1em}"
-        "pre{margin:0}</style></head><body>"
-        f"<h1>binpick — {html.escape(str(status.get('state', '?')))}</h1>"
-        "<p><img src='/overlay.png' width='512' alt='last annotated image'></p>"
-        "<form method='post' action='/snapshot'><button>Take a snapshot</button></form>"
-        f"<table>{rows}</table><p><a href='/metrics'>metrics</a> · <a href='/status.json'>json</a></p>"
-        "</body></html>"
-    )
+    def handle_error(self, request, client_address) -> None:
+        """A viewer that closes its tab resets its connections: not worth a traceback in the journal."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        log.exception("status page: request from %s failed", client_address[0])
 
 
 class StatusServer:
-    def __init__(self, provider: StatusProvider, host: str, port: int):
-        handler = _make_handler(provider)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+    def __init__(
+        self,
+        provider: StatusProvider,
+        host: str,
+        port: int,
+        users: list[str] | None = None,
+        tokens: list[str] | None = None,
+    ):
+        from edge.config import _loopback
+
+        self.auth = Authenticator(users or [], tokens or [], open_access=_loopback(host))
+        if not self.auth.open and not (self.auth.users or self.auth.tokens):
+            raise ValueError(f"status page on {host}: beyond loopback it needs users or tokens")
+        self.stopping = threading.Event()
+        handler = _make_handler(provider, self.auth, self.stopping)
+        self.httpd = _Server((host, port), handler)
         self.address = self.httpd.server_address[:2]
+        self.provider = provider
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="status-http", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()
+        frames = getattr(self.provider, "frames", None)
+        if frames is not None:
+            frames.wake_all()
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
-def _make_handler(provider: StatusProvider):
+def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threading.Event):
+    frames = getattr(provider, "frames", None)
+    history = getattr(provider, "history", None)
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "binpick"
+        protocol_version = "HTTP/1.1"
+        identity: Identity | None = None
 
         def log_message(self, fmt, *args):  # route to logging, not stderr
             log.debug("http %s: " + fmt, self.address_string(), *args)
 
-        def _send(self, code: int, body: bytes, content_type: str) -> None:
+        def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
+        def _text(self, code: int, text: str) -> None:
+            self._send(code, text.encode(), "text/plain; charset=utf-8")
+
+        def _json(self, data) -> None:
+            self._send(200, json.dumps(data, default=str).encode(), "application/json")
+
+        def _authenticate(self) -> bool:
+            self.identity = auth.identify(self.headers.get("Authorization"))
+            if self.identity is None:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="binpick", charset="UTF-8"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            return True
+
+        # ------------------------------------------------------------------ GET
         def do_GET(self):  # noqa: N802 - http.server's naming
+            if not self._authenticate():
+                return
+            url = urlsplit(self.path)
             try:
-                self._get(self.path.split("?")[0])
+                self._get(url.path, parse_qs(url.query))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a viewer closed its tab mid-answer
             except Exception as exc:  # a status bug must show up on the page, not kill the request silently
                 log.exception("status page %s failed", self.path)
-                self._send(500, f"status page error: {exc}\n".encode(), "text/plain")
+                self._text(500, f"status page error: {exc}\n")
 
-        def _get(self, path: str) -> None:
+        def _get(self, path: str, query: dict) -> None:
             if path == "/":
-                self._send(200, render_html(provider.status()).encode(), "text/html; charset=utf-8")
+                self._page()
             elif path == "/status.json":
-                self._send(200, json.dumps(provider.status(), default=str).encode(), "application/json")
+                self._json(provider.status())
             elif path == "/metrics":
                 self._send(200, provider.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
             elif path == "/overlay.png":
@@ -96,19 +156,184 @@ def _make_handler(provider: StatusProvider):
                 if png:
                     self._send(200, png, "image/png")
                 else:
-                    self._send(404, b"no image yet\n", "text/plain")
+                    self._text(404, "no image yet\n")
+            elif path.startswith("/static/") and (STATIC / path[8:]).suffix in STATIC_TYPES:
+                self._static(path[8:])
+            elif frames is not None and path == "/api/overview.json":
+                self._json(provider.overview())
+            elif frames is not None and path == "/events":
+                self._events()
+            elif frames is not None and path == "/live.jpg":
+                self._live_jpeg()
+            elif frames is not None and path == "/live.mjpg":
+                self._mjpeg()
+            elif history is not None and path.startswith("/picks/") and path.endswith(".jpg"):
+                self._thumbnail(path[7:-4])
+            elif getattr(provider, "snapshots", None) is not None and path.startswith("/snapshots/"):
+                self._snapshot_file(path[11:])
             else:
-                self._send(404, b"not found\n", "text/plain")
+                self._text(404, "not found\n")
 
+        def _page(self) -> None:
+            if frames is None:
+                self._json(provider.status())  # a provider without the page's parts: the JSON
+                return
+            page = (STATIC / "index.html").read_text(encoding="utf-8")
+            page = page.replace("{{csrf}}", auth.csrf_token(self.identity))
+            page = page.replace("{{user}}", _attr(self.identity.name))
+            page = page.replace("{{can_act}}", "true" if self.identity.can_act else "false")
+            self._send(200, page.encode(), "text/html; charset=utf-8", {"Content-Security-Policy": CSP})
+
+        def _static(self, name: str) -> None:
+            path = (STATIC / name).resolve()
+            if STATIC not in path.parents or not path.is_file():
+                self._text(404, "not found\n")
+                return
+            self._send(200, path.read_bytes(), STATIC_TYPES[path.suffix])
+
+        def _live_jpeg(self) -> None:
+            latest, data = frames.jpeg()
+            if not data:
+                self._text(404, "no image yet\n")
+                return
+            self._send(200, data, "image/jpeg", {"X-Frame-Sequence": str(latest.sequence)})
+
+        def _stream_headers(self, content_type: str) -> None:
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.send_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+            self.end_headers()
+
+        def _events(self) -> None:
+            """Server-sent events: `frame` at each publication (the page then loads /live.jpg)."""
+            self._stream_headers("text/event-stream")
+            frames.viewer(+1)
+            try:
+                seen = -1
+                while not stopping.is_set():
+                    latest = frames.wait(seen, KEEPALIVE_S)
+                    if stopping.is_set():
+                        break
+                    if latest.version == seen:
+                        self.wfile.write(b": keep-alive\n\n")
+                    else:
+                        seen = latest.version
+                        data = {"version": latest.version, "sequence": latest.sequence,
+                                "time": latest.time, "error": latest.error}  # fmt: skip
+                        self.wfile.write(f"event: frame\ndata: {json.dumps(data)}\n\n".encode())
+                    self.wfile.flush()
+            finally:
+                frames.viewer(-1)
+
+        def _mjpeg(self) -> None:
+            """multipart/x-mixed-replace: for an <img> elsewhere (a line dashboard) or a video tool.
+            Each part ends with the next boundary, so a browser shows it without waiting for more."""
+            self._stream_headers("multipart/x-mixed-replace; boundary=binpickframe")
+            frames.viewer(+1)
+            try:
+                self.wfile.write(b"--binpickframe\r\n")
+                seen = 0 if frames.latest.version == 0 else -1
+                while not stopping.is_set():
+                    latest = frames.wait(seen, KEEPALIVE_S)
+                    if stopping.is_set() or latest.version == seen:
+                        continue
+                    seen = latest.version
+                    _, data = frames.jpeg()
+                    head = (
+                        f"Content-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n"
+                        f"X-Frame-Sequence: {latest.sequence}\r\n\r\n"
+                    )
+                    self.wfile.write(head.encode() + data + b"\r\n--binpickframe\r\n")
+                    self.wfile.flush()
+            finally:
+                frames.viewer(-1)
+
+        def _thumbnail(self, sequence: str) -> None:
+            data = history.thumbnail(int(sequence)) if sequence.isdigit() else b""
+            if data:
+                self._send(200, data, "image/jpeg", {"Cache-Control": "private, max-age=3600"})
+            else:
+                self._text(404, "no such pick\n")
+
+        def _snapshot_file(self, rest: str) -> None:
+            ring = provider.snapshots
+            name, _, file = rest.partition("/")
+            if name not in ring.list():
+                self._text(404, "no such snapshot\n")
+                return
+            folder = ring.folder / name
+            if not file:
+                self._send(200, _snapshot_index(name, folder).encode(), "text/html; charset=utf-8")
+            elif SNAPSHOT_FILE.match(file) and (folder / file).is_file():
+                kind = "image/png" if file.endswith(".png") else "application/json"
+                self._send(200, (folder / file).read_bytes(), kind)
+            else:
+                self._text(404, "no such file\n")
+
+        # ------------------------------------------------------------------ POST (actions)
         def do_POST(self):  # noqa: N802
-            if self.path.split("?")[0] != "/snapshot":
-                self._send(404, b"not found\n", "text/plain")
+            if not self._authenticate():
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 65536))
+            path = urlsplit(self.path).path
+            if path != "/snapshot":
+                self._text(404, "not found\n")
+                return
+            who = f"{self.identity.name}@{self.client_address[0]}"
+            if not self.identity.can_act:
+                log.warning("action %s by %s refused: viewer only", path, who)
+                self._text(403, "forbidden: this user may view, not act\n")
+                return
+            ok, why = auth.csrf_ok(self.identity, self.headers, self.headers.get("Host", ""))
+            if not ok:
+                log.warning("action %s by %s refused: %s", path, who, why)
+                self._text(403, f"forbidden: {why}\n")
                 return
             try:
                 folder = provider.snapshot("on-demand")
             except Exception as exc:  # report, never kill the page
-                self._send(500, f"snapshot failed: {exc}\n".encode(), "text/plain")
+                log.error("action snapshot by %s failed: %s", who, exc)
+                if history is not None:
+                    history.action(self.identity.name, "snapshot", f"failed: {exc}")
+                self._text(500, f"snapshot failed: {exc}\n")
                 return
-            self._send(200, json.dumps({"snapshot": folder}).encode(), "application/json")
+            log.info("action snapshot by %s: %s", who, folder)
+            if history is not None:
+                history.action(self.identity.name, "snapshot", Path(folder).name)
+            self._json({"snapshot": folder, "name": Path(folder).name, "by": self.identity.name})
 
     return Handler
+
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _attr(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _snapshot_index(name: str, folder: Path) -> str:
+    files = sorted(p.name for p in folder.iterdir() if SNAPSHOT_FILE.match(p.name))
+    images = "".join(
+        f"<figure><img src='{f}' alt='{f}'><figcaption>{f}</figcaption></figure>"
+        for f in files
+        if f.endswith(".png")
+    )
+    links = " · ".join(f"<a href='{f}'>{f}</a>" for f in files)
+    result = (folder / "result.json").read_text() if (folder / "result.json").is_file() else "{}"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        f"<title>snapshot {_attr(name)}</title><link rel='stylesheet' href='/static/app.css'></head>"
+        f"<body class='snapshot'><header><a href='/'>&larr; binpick</a><h1>{_attr(name)}</h1></header>"
+        f"<p>{links}</p><pre>{_attr(result)}</pre><div class='figures'>{images}</div></body></html>"
+    )

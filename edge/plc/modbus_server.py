@@ -5,6 +5,12 @@ bank and attach it to each server through the SimDevice `action` hook, which see
 before pymodbus touches its own copy: reads are filled from the bank, writes are validated and
 applied by the bank (a rejected write answers a Modbus exception and sets the error code). So the
 TCP and the serial server share one register map and one handshake state.
+
+The TCP server's per-connection handler is subclassed to apply the allow-list
+(`edge.plc.access.ClientGate`): pymodbus 3.16 creates one `ServerRequestHandler` per connection in
+`callback_new_connection`, and the peer address is known in its `connection_made`; a refused host
+is closed there, before a byte of it is read, and a read-only host's writes are answered with an
+exception in `handle_request`, before the datastore (and so the bank) sees them.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ from __future__ import annotations
 import logging
 
 from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from edge.plc.access import REFUSED, ClientGate
 from edge.plc.bank import RegisterBank, WriteRejected
 
 log = logging.getLogger(__name__)
@@ -44,9 +53,45 @@ def _device(bank: RegisterBank, device_id: int) -> SimDevice:
     return SimDevice(id=device_id, simdata=[simdata], action=action)
 
 
-def tcp_server(bank: RegisterBank, host: str, port: int) -> ModbusTcpServer:
-    """A TCP server answering every unit id (device id 0 = all); start with `serve_forever`."""
-    return ModbusTcpServer(_device(bank, 0), address=(host, port))
+class _GatedHandler(ServerRequestHandler):
+    """One TCP connection, admitted and policed by the server's `ClientGate`."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        if self.server.gate.connected(id(self), str(peer[0]), int(peer[1])) == REFUSED:
+            self.close()
+
+    def callback_disconnected(self, exc: Exception | None) -> None:
+        self.server.gate.disconnected(id(self))
+        super().callback_disconnected(exc)
+
+    async def handle_request(self):
+        pdu = self.last_pdu
+        if pdu is not None and not self.server.gate.request(id(self), pdu.function_code):
+            response = ExceptionResponse(pdu.function_code, ExcCodes.ILLEGAL_FUNCTION)
+            response.transaction_id = pdu.transaction_id
+            response.dev_id = pdu.dev_id
+            self.server_send(response, self.last_addr)
+            return
+        await super().handle_request()
+
+
+class GatedTcpServer(ModbusTcpServer):
+    """`ModbusTcpServer` whose connections pass through `gate`."""
+
+    def __init__(self, *args, gate: ClientGate, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+
+    def callback_new_connection(self):
+        return _GatedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
+def tcp_server(bank: RegisterBank, host: str, port: int, gate: ClientGate | None = None) -> GatedTcpServer:
+    """A TCP server answering every unit id (device id 0 = all), admitting the hosts `gate` allows
+    (None: any host); start with `serve_forever`."""
+    return GatedTcpServer(_device(bank, 0), address=(host, port), gate=gate or ClientGate([], []))
 
 
 def rtu_server(

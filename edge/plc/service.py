@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from edge.config import PlcSection
+from edge.plc.access import ClientGate
 from edge.plc.bank import RegisterBank
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class PlcService:
         self.cfg = cfg
         self.alive = alive  # False freezes the heartbeat (see RegisterBank.tick)
         self.state: dict[str, str] = {}
+        self.gate = ClientGate(cfg.allowed_clients, cfg.readonly_clients)  # Modbus TCP only
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -52,7 +54,7 @@ class PlcService:
         servers = []
         if p.tcp_enabled:
             try:
-                server = tcp_server(self.bank, p.tcp_host, p.tcp_port)
+                server = tcp_server(self.bank, p.tcp_host, p.tcp_port, self.gate)
                 await server.serve_forever(background=True)
                 servers.append(server)
                 self.state["tcp"] = f"listening on {p.tcp_host}:{p.tcp_port}"

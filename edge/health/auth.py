@@ -1,0 +1,181 @@
+"""Who may see the status page and who may act on it: salted password hashes, HTTP basic and
+bearer credentials, and the CSRF rules of every action.
+
+Credentials live in the configuration (`[health] users` / `tokens`) as `NAME:ROLE:HASH`, the hash
+made by `binpick hash-password` (hashlib.scrypt, a random salt per entry; the stdlib holds all it
+takes). Roles: "viewer" sees the page, "operator" also acts (POST). Scrypt costs tens of
+milliseconds on purpose, so a verified Authorization header is remembered (by its SHA-256) for a
+few minutes: a page that polls does not pay it on every request.
+
+CSRF: every action is a POST that must carry `X-CSRF-Token`, an HMAC of the user name under a key
+drawn at start (so it lives as long as the process, one per user), and whose Origin / Referer, when
+the browser sends one, names this very host. A request from another site cannot read the token
+and a browser always sends its Origin on a cross-site POST.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+ROLES = ("viewer", "operator")
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+CACHE_SECONDS = 300.0
+
+
+class CredentialError(ValueError):
+    """A malformed credential entry; the message names the entry and what was expected."""
+
+
+def hash_secret(secret: str, salt: bytes | None = None) -> str:
+    """`scrypt$N$r$p$SALT$HASH` (base64) of a password or token, with a fresh 16-byte salt."""
+    if not secret:
+        raise CredentialError("an empty password or token is not accepted")
+    salt = secrets.token_bytes(16) if salt is None else salt
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_secret(secret: str, encoded: str) -> bool:
+    """True when `secret` matches the `scrypt$...` hash (constant-time comparison)."""
+    try:
+        kind, n, r, p, salt, digest = encoded.split("$")
+        if kind != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    role: str
+    hash: str
+
+    @property
+    def can_act(self) -> bool:
+        return self.role == "operator"
+
+
+def parse_credentials(entries: list[str]) -> list[Credential]:
+    """`NAME:ROLE:HASH` entries, validated (names unique, role known, hash well-formed)."""
+    out: list[Credential] = []
+    for entry in entries:
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise CredentialError(f"{_redact(entry)!r}: expected 'NAME:ROLE:HASH'")
+        name, role, hashed = parts
+        if not name or not name.isprintable() or " " in name:
+            raise CredentialError(f"{_redact(entry)!r}: expected a user name without spaces or colons")
+        if role not in ROLES:
+            raise CredentialError(f"{_redact(entry)!r}: role {role!r}, expected one of {', '.join(ROLES)}")
+        fields = hashed.split("$")
+        if len(fields) != 6 or fields[0] != "scrypt" or not all(f.isdigit() for f in fields[1:4]):
+            raise CredentialError(
+                f"{_redact(entry)!r}: expected a hash 'scrypt$N$r$p$SALT$HASH' from `binpick hash-password`"
+            )
+        if any(c.name == name for c in out):
+            raise CredentialError(f"user {name!r} is listed twice")
+        out.append(Credential(name, role, hashed))
+    return out
+
+
+def _redact(entry: str) -> str:
+    head = entry.split(":")[:2]
+    return ":".join(head) + (":..." if entry.count(":") >= 2 else "")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who made a request: `name` for the log, `can_act` for POSTs."""
+
+    name: str
+    can_act: bool
+
+
+class Authenticator:
+    """Checks a request's Authorization header against the configured users and tokens."""
+
+    def __init__(self, users: list[str], tokens: list[str], open_access: bool):
+        self.users = {c.name: c for c in parse_credentials(users)}
+        self.tokens = parse_credentials(tokens)
+        #: no credentials configured (allowed on a loopback bind only): everyone is "local", acting
+        self.open = open_access and not (self.users or self.tokens)
+        self._key = secrets.token_bytes(32)
+        self._cache: dict[bytes, tuple[float, Identity | None]] = {}
+        self._lock = threading.Lock()
+
+    def identify(self, authorization: str | None) -> Identity | None:
+        """The identity of a request, or None (answer 401)."""
+        if self.open:
+            return Identity("local", True)
+        if not authorization:
+            return None
+        key = hashlib.sha256(authorization.encode("utf-8", "replace")).digest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        identity = self._check(authorization)
+        with self._lock:
+            if len(self._cache) > 256:  # bounded: failed guesses must not grow it without limit
+                self._cache.clear()
+            self._cache[key] = (now, identity)
+        return identity
+
+    def _check(self, authorization: str) -> Identity | None:
+        scheme, _, value = authorization.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "basic":
+            try:
+                name, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return None
+            user = self.users.get(name)
+            if user is not None and verify_secret(password, user.hash):
+                return Identity(user.name, user.can_act)
+            return None
+        if scheme.lower() == "bearer" and value:
+            for token in self.tokens:
+                if verify_secret(value, token.hash):
+                    return Identity(token.name, token.can_act)
+        return None
+
+    def csrf_token(self, identity: Identity) -> str:
+        """The token the page sends back with each action (per user, per process)."""
+        return hmac.new(self._key, identity.name.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, identity: Identity, headers, host: str) -> tuple[bool, str]:
+        """(allowed, why not) for an action by `identity` with these request headers.
+
+        The token is required whenever credentials are configured, and from any browser (it sends
+        Origin, Referer or Sec-Fetch-Site); a script on an open loopback page (curl) needs none.
+        """
+        origin = headers.get("Origin")
+        referer = headers.get("Referer")
+        fetch_site = headers.get("Sec-Fetch-Site")
+        for label, url in (("Origin", origin), ("Referer", referer)):
+            if url is not None and urlsplit(url).netloc != host:
+                return False, f"{label} {url!r} is not this page ({host})"
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return False, f"Sec-Fetch-Site {fetch_site!r}"
+        browser = origin is not None or referer is not None or fetch_site is not None
+        if self.open and not browser:
+            return True, ""
+        token = headers.get("X-CSRF-Token") or ""
+        if not hmac.compare_digest(token, self.csrf_token(identity)):
+            return False, "missing or wrong X-CSRF-Token"
+        return True, ""
