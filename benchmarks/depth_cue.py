@@ -53,9 +53,7 @@ def main() -> int:
     scenes = list_scenes(args.data)
     scenes = scenes[: args.limit] if args.limit else scenes
     depths = ("stereo", "exact")
-    accs = {
-        (d, v): (BoundaryAccumulator("pixel"), InstanceAccumulator()) for d in depths for v in VARIANTS
-    }
+    accs = {(d, v): (BoundaryAccumulator("pixel"), InstanceAccumulator()) for d in depths for v in VARIANTS}
     cue_ms: list[float] = []
     started = time.monotonic()
     for index, path in enumerate(scenes):

@@ -13,6 +13,10 @@ from simcell.scoring import METRICS, metrics, picks_per_minute
 
 METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
+    "ours_cue": "ours + depth cue, stereo depth",
+    "ours_cue_exact": "ours + depth cue, exact depth",
+    "cue": "depth cue only (+ network boundaries), stereo depth",
+    "cue_exact": "depth cue only (+ network boundaries), exact depth",
     "oracle": "ranking on exact maps (ceiling)",
     "planar": "planar region (industrial)",
     "planar_stereo": "planar region (industrial), stereo depth",
