@@ -171,3 +171,71 @@ def test_orbbec_without_its_package_says_which_in_one_line():
 
     with pytest.raises(CameraError, match=r"pip install pyorbbecsdk2"):
         OrbbecConnection("", 1.0)
+
+
+def test_a_depth_cue_needs_a_camera_with_depth(tmp_path):
+    from edge.config import ConfigError, load_config
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    path = tmp_path / "c.toml"
+    registers = root / "firmware_config" / "registers.toml"
+    base = f'[plc]\nregisters = "{registers}"\n[inference]\nmodel = "m.onnx"\ndepth_cue = "fuse"\n'
+    path.write_text(base + '[camera]\nsource = "opencv"\nuri = "0"\n')
+    with pytest.raises(
+        ConfigError, match=r"inference.depth_cue = 'fuse': camera.source 'opencv' delivers no depth"
+    ):
+        load_config(path)
+    path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "none"\n')
+    with pytest.raises(ConfigError, match="camera.source 'simulated' delivers no depth"):
+        load_config(path)
+    path.write_text(base.replace('"fuse"', '"on"'))
+    with pytest.raises(
+        ConfigError, match=r"inference.depth_cue = 'on': expected one of 'off', 'fuse', 'only'"
+    ):
+        load_config(path)
+    path.write_text(base + '[camera]\nsource = "realsense"\n')
+    cfg = load_config(path)
+    assert (cfg.inference.depth_cue, cfg.inference.depth_cue_fusion, cfg.camera.source) == (
+        "fuse", "mean", "realsense",
+    )  # fmt: skip
+
+
+def test_an_rgbd_model_and_the_depth_cue_run_through_the_appliance_on_rgbd_frames(tmp_path):
+    """Plumbing of RGB-D end to end: an untrained RGB-D F25 exported like a trained one, a replay
+    folder with a depth file beside each image, the appliance in free-run with the depth cue
+    fused. The frame without a depth file fails as the RGB-D model's input error, in one line."""
+    pytest.importorskip("torch")
+    import torch
+    from appliance_helpers import Appliance, appliance_config, write_pile_folder
+
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.export import export_checkpoint
+    from bicameral.init import initialise
+    from bicameral.networks import build_network
+    from edge.model_file import default_preprocess, read_model_info
+
+    torch.manual_seed(0)
+    net = initialise(build_network("bicameral", "F25", in_channels=4))
+    save_checkpoint(
+        tmp_path / "rgbd.pt", net, net.config, default_preprocess("rgbd", 0.5, 0.1), {"dataset": "none"}
+    )
+    model = tmp_path / "rgbd.onnx"
+    export_checkpoint(tmp_path / "rgbd.pt", model, height=64, width=64, model_id=4343)
+    assert read_model_info(model).input_kind == "rgbd"
+    folder = write_pile_folder(tmp_path / "frames", count=3, size=64)
+    for i in (0, 1):
+        depth = np.full((64, 64), 500, np.uint16)
+        depth[20:40, 20:40] = 480
+        cv2.imwrite(str(folder / f"frame_{i:03d}_depth.png"), depth)
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera=f'source = "folder"\nfolder = "{folder}"\nloop = false'
+    )
+    config.write_text(config.read_text().replace("threads = 1\n", 'threads = 1\ndepth_cue = "fuse"\n'))
+    app = Appliance(config, tmp_path, "--cycles", "3")
+    assert app.proc.wait(timeout=120) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("cycle 1 seq 1 grasp") and lines[1].startswith("cycle 2 seq 2 grasp"), lines
+    assert "error model_error" in lines[2] and "depth" in lines[2], lines
+    app.stop()
