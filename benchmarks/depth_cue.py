@@ -38,6 +38,8 @@ VARIANTS = {
     "max": DepthCueParams(mode="fuse", fusion="max"),
     "mean": DepthCueParams(mode="fuse", fusion="mean", weight=0.5),
     "max+Y": DepthCueParams(mode="fuse", fusion="max", boundaries=True),
+    "mean+Y": DepthCueParams(mode="fuse", fusion="mean", weight=0.5, boundaries=True),
+    "cue+Y": DepthCueParams(mode="only", boundaries=True),
 }
 
 
@@ -48,12 +50,14 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="")
+    ap.add_argument("--variants", default="all", help="comma-separated subset of " + ",".join(VARIANTS))
     args = ap.parse_args()
     predictor = OnnxPredictor(args.model, threads=args.threads)
     scenes = list_scenes(args.data)
     scenes = scenes[: args.limit] if args.limit else scenes
     depths = ("stereo", "exact")
-    accs = {(d, v): (BoundaryAccumulator("pixel"), InstanceAccumulator()) for d in depths for v in VARIANTS}
+    variants = VARIANTS if args.variants == "all" else {k: VARIANTS[k] for k in args.variants.split(",")}
+    accs = {(d, v): (BoundaryAccumulator("pixel"), InstanceAccumulator()) for d in depths for v in variants}
     cue_ms: list[float] = []
     started = time.monotonic()
     for index, path in enumerate(scenes):
@@ -65,7 +69,7 @@ def main() -> int:
             if depth_kind == "stereo":
                 rng = np.random.default_rng(index)  # bicameral.evaluation's seeding
                 depth = degrade_depth(depth, focal_length_px(scene.meta), DepthNoise(), rng)
-            for name, params in VARIANTS.items():
+            for name, params in variants.items():
                 yy, zz = y, z
                 if params is not None:
                     t0 = time.perf_counter()

@@ -79,7 +79,7 @@ class InferenceSection:
     depth_cue_fusion: str = "mean"  # mean: (1 - w) Z + w cue | max
     depth_cue_weight: float = 0.5
     depth_cue_step_mm: float = 3.0  # smallest depth step that is an occlusion
-    depth_cue_boundaries: bool = False  # also raise the boundary map at every depth step
+    depth_cue_boundaries: bool = True  # also raise the boundary map at every depth step
 
 
 @dataclass
