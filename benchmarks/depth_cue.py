@@ -2,7 +2,7 @@
 
 Scores (bicameral.evaluation: occlusion ODS/AP at pixel tolerance, and the top candidate of the
 appliance's ranking on an unoccluded instance) for:
-- `rgb`: the network alone (its Z),
+- `rgb`: the network alone (its Z; an RGB-D or depth model gets the same depth as the cue),
 - `cue`: the depth cue alone (`edge.depth_cue`, Z replaced; the network's Y still bounds the
   candidates, the ranking needs a boundary map),
 - `max`, `mean`: the network's Z fused with the cue (`[inference] depth_cue = "fuse"`),
@@ -62,13 +62,17 @@ def main() -> int:
     started = time.monotonic()
     for index, path in enumerate(scenes):
         scene = read_scene(path)
-        y, z = predictor(scene.rgb, None)
+        uses_depth = predictor.info.uses_depth  # an RGB-D model sees the same depth as the cue
+        if not uses_depth:
+            y, z = predictor(scene.rgb, None)
         instances = scene.meta.get("instances", [])
         for depth_kind in depths:
             depth = scene.depth_m
             if depth_kind == "stereo":
                 rng = np.random.default_rng(index)  # bicameral.evaluation's seeding
                 depth = degrade_depth(depth, focal_length_px(scene.meta), DepthNoise(), rng)
+            if uses_depth:
+                y, z = predictor(scene.rgb if predictor.info.uses_rgb else None, depth)
             for name, params in variants.items():
                 yy, zz = y, z
                 if params is not None:

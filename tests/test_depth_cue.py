@@ -239,3 +239,21 @@ def test_an_rgbd_model_and_the_depth_cue_run_through_the_appliance_on_rgbd_frame
     assert lines[0].startswith("cycle 1 seq 1 grasp") and lines[1].startswith("cycle 2 seq 2 grasp"), lines
     assert "error model_error" in lines[2] and "depth" in lines[2], lines
     app.stop()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs the sim extra (Mikado)")
+def test_the_simulated_camera_gives_stereo_depth_by_default_exact_when_asked():
+    from edge.camera.simulated import SimulatedBin
+
+    frames = {}
+    for kind in ("stereo", "exact", "none"):
+        source = SimulatedBin("mikado+", 96, 96, seed=4, depth=kind)
+        source.open()
+        frames[kind] = source.grab(60)
+    exact, stereo = frames["exact"].depth_m, frames["stereo"].depth_m
+    assert frames["none"].depth_m is None
+    assert np.isfinite(exact).all() and np.array_equal(exact, frames["exact"].extras["scene"].depth_m)
+    assert np.isnan(stereo).any() and stereo.shape == exact.shape  # holes: a depth camera's map
+    valid = np.isfinite(stereo)
+    assert 0 < np.abs(stereo[valid] - exact[valid]).mean() < 0.003  # noise of about a millimetre
+    assert SimulatedBin("mikado+", 96, 96).depth == "stereo"
