@@ -337,7 +337,7 @@ class BaselinePicker(RemembersFailedPicks):
         if kind not in ("planar", "highest", "random"):
             raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")
         self.kind = kind
-        self.name = kind if depth == "exact" else f"{kind}_stereo"
+        self.name = kind if depth == "exact" or kind == "random" else f"{kind}_stereo"  # random: no depth
         self.pick_height_mm = pick_height_mm
         self.params = baselines.PlanarParams(cup_radius_mm=cup_radius_mm)
         workdir.mkdir(parents=True, exist_ok=True)
