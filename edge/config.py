@@ -34,7 +34,7 @@ class ApplianceSection:
 
 @dataclass
 class CameraSection:
-    source: str = "simulated"  # simulated | opencv | folder | genicam
+    source: str = "simulated"  # simulated | opencv | folder | genicam | realsense | orbbec
     uri: str = ""  # opencv: device index, /dev/videoN, GStreamer pipeline, rtsp:// or http:// URL, video file
     folder: str = ""  # folder: images replayed in name order
     pattern: str = "*.png"
@@ -44,7 +44,12 @@ class CameraSection:
     preset: str = "mikado+"  # simulated: Mikado preset
     seed: int = 0  # simulated: first pile's seed (one new pile per frame)
     cti: str = ""  # genicam: GenTL producer (.cti) file
-    serial: str = ""  # genicam: camera serial number ("" = first found)
+    serial: str = ""  # genicam, realsense, orbbec: camera serial number ("" = first found)
+    # Depth with each frame (docs/appliance.md "Depth"): folder pairs NAME.png with
+    # NAME<depth_suffix>.png|.npy|.exr ("" = no depth); a 16-bit PNG's unit is depth_unit_mm.
+    depth_suffix: str = "_depth"
+    depth_unit_mm: float = 1.0
+    simulated_depth: str = "stereo"  # simulated: stereo (a depth camera's noise and holes) | exact | none
     timeout_s: float = 2.0  # no frame for this long = source lost, torn down and reopened
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
@@ -68,6 +73,13 @@ class InferenceSection:
     # torch-cuda: compile the network (torch.compile, Inductor's fused kernels) before capturing its
     # CUDA graph: 9-19 s more at start, 1.75-1.9x faster inference on an H100 (docs/gpu.md).
     torch_compile: bool = False
+    # The geometric occlusion cue from the frame's depth (edge/depth_cue.py): "off", "fuse" (with the
+    # network's occlusion map by depth_cue_fusion) or "only" (the cue replaces it).
+    depth_cue: str = "off"
+    depth_cue_fusion: str = "mean"  # mean: (1 - w) Z + w cue | max
+    depth_cue_weight: float = 0.5
+    depth_cue_step_mm: float = 3.0  # smallest depth step that is an occlusion
+    depth_cue_boundaries: bool = True  # also raise the boundary map at every depth step
 
 
 @dataclass
@@ -167,7 +179,10 @@ class Config:
 CHOICES: dict[str, tuple] = {
     "appliance.mode": ("free-run", "triggered"),
     "appliance.log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
-    "camera.source": ("simulated", "opencv", "folder", "genicam"),
+    "camera.source": ("simulated", "opencv", "folder", "genicam", "realsense", "orbbec"),
+    "camera.simulated_depth": ("stereo", "exact", "none"),
+    "inference.depth_cue": ("off", "fuse", "only"),
+    "inference.depth_cue_fusion": ("mean", "max"),
     "inference.backend": ("onnxruntime", "tensorrt", "torch", "torch-cuda", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
     "inference.tta_views": (1, 2, 4),
@@ -185,6 +200,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "camera.backoff_max_s": (0.01, 3600),
     "inference.threads": (0, 1024),
     "inference.input_scale": (0.1, 4),
+    "inference.depth_cue_weight": (0, 1),
+    "inference.depth_cue_step_mm": (0.1, 1000),
+    "camera.depth_unit_mm": (1e-6, 1000),
     "ranking.alpha": (0, 1),
     "ranking.beta": (0, 1),
     "ranking.min_area": (0, 1e9),
@@ -292,6 +310,12 @@ def _cross_checks(path: Path, c: Config) -> None:
         )
     if c.camera.source == "genicam" and c.camera.cti and not Path(c.camera.cti).is_file():
         raise ConfigError(f"{path}: camera.cti = {c.camera.cti!r}: expected an existing GenTL producer file")
+    if c.inference.depth_cue != "off" and not camera_has_depth(c.camera):
+        raise ConfigError(
+            f"{path}: inference.depth_cue = {c.inference.depth_cue!r}: camera.source "
+            f"{c.camera.source!r} delivers no depth (expected simulated with simulated_depth stereo or "
+            "exact, folder with a depth_suffix, realsense or orbbec; or depth_cue = 'off')"
+        )
     if not Path(c.inference.model).is_file():
         raise ConfigError(f"{path}: inference.model = {c.inference.model!r}: expected an existing ONNX file")
     if c.inference.backend in ("torch", "torch-cuda") and not c.inference.torch_checkpoint:
@@ -354,6 +378,15 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def camera_has_depth(camera: CameraSection) -> bool:
+    """Whether the configured source can deliver a depth map with its frames."""
+    if camera.source == "simulated":
+        return camera.simulated_depth != "none"
+    if camera.source == "folder":
+        return bool(camera.depth_suffix)
+    return camera.source in ("realsense", "orbbec")
 
 
 def parse_config(text: str, path: Path, check_files: bool = True) -> Config:

@@ -25,6 +25,7 @@ import numpy as np
 
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
+from edge.depth_cue import DepthCueStage
 from edge.grasp_selection import select_grasp
 from edge.health.history import CellHistory
 from edge.health.live import FrameHub
@@ -139,6 +140,7 @@ class Supervisor:
         self.predictor = None
         self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
         self.ranking_params = None
+        self.depth_cue = DepthCueStage.from_config(config.inference)  # edge/depth_cue.py
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
         self.status_server = None
@@ -326,6 +328,7 @@ class Supervisor:
         t = _lap(stages, "inference", t)
         stages["preprocess"] = maps.preprocess_ms  # reported on its own, taken out of inference
         stages["inference"] -= maps.preprocess_ms
+        maps = self.depth_cue.apply(maps, frame.depth_m)  # [inference] depth_cue; off: unchanged
         ranking = self.predictor.rank(maps, self.ranking_params)  # on the GPU when the maps are there
         t = _lap(stages, "ranking", t)
         context = (frame, maps, ranking)
@@ -453,6 +456,7 @@ class Supervisor:
             "cycle_ms": self.stats.percentiles(),
             "camera": self.camera.status() if self.camera else {},
             "inference": self.predictor.describe() if self.predictor else {},
+            "depth_cue": self.depth_cue.status(),
             "plc": {
                 **self.plc.state,
                 "tcp_clients": self.plc.gate.state(),

@@ -1,8 +1,9 @@
 """What a depth camera does to a perfect depth map: the stereo-like degradation of the thesis.
 
 Training uses it for depth models (thesis appendix C.1.2 renders two views and runs stereo) and
-the simulated cell uses it for the depth baselines' camera (`binpick simcell --baseline-depth
-stereo`): an industrial cell's depth comes from stereo or laser triangulation, never exact.
+the simulated cell and the appliance's simulated camera use it as their depth camera by default
+(`binpick simcell --depth stereo`, `[camera] simulated_depth = "stereo"`): an industrial cell's
+depth comes from stereo or laser triangulation, never exact.
 NumPy and OpenCV only, so the appliance side (no torch) can use it.
 """
 

@@ -16,6 +16,7 @@
 #   IMAGE_WIDTH, IMAGE_HEIGHT  rendered frame size [640, 512]   PRESET  Mikado preset [mikado+]
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
+#   DEPTH_NOISE    1: depth inputs trained and evaluated on stereo-noise depth (--depth-noise) [0]
 #   CROP [256]  BATCH [8]  LR [1e-4]  VAL_EVERY (iterations) [1000]  VAL_COUNT (held-out scenes) [5 %, at most 48]
 #   CROPS_PER_SCENE  crops cut from each decoded scene; raise it (2, 4) when log.csv shows data
 #                  loading limiting iterations/s [1]
@@ -45,6 +46,8 @@ TRAIN_SEED=${TRAIN_SEED:-1000}
 TEST_SEED=${TEST_SEED:-7000000}
 WIDTH=${WIDTH:-F25}
 INPUT=${INPUT:-rgb}
+DEPTH_NOISE=${DEPTH_NOISE:-0}  # 1: train and evaluate depth inputs on stereo-noise depth (mikado.depth_noise)
+noise=(); [[ "$DEPTH_NOISE" == 1 ]] && noise=(--depth-noise)
 CROP=${CROP:-256}
 BATCH=${BATCH:-8}
 LR=${LR:-1e-4}
@@ -112,7 +115,7 @@ if has_stage train; then
     [[ -n "${ENCODER_WEIGHTS:-}" ]] && extra+=(--encoder-weights "$ENCODER_WEIGHTS")
     binpick train --data "$DATA_DIR/train" --out "$RUN_DIR" --width "$WIDTH" --input "$INPUT" \
         --crop "$CROP" --batch-size "$BATCH" --crops-per-scene "${CROPS_PER_SCENE:-1}" --lr "$LR" \
-        --time-budget "$TIME_BUDGET" \
+        --time-budget "$TIME_BUDGET" "${noise[@]}" \
         --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-1000}" --val-count "$VAL_COUNT" \
         "${extra[@]}" \
         2> >(tee "$LOG_DIR/train.stderr.log" >&2) | tee "$LOG_DIR/train.log"
@@ -139,7 +142,7 @@ if has_stage eval; then
     fi
     log "evaluating $MODEL on $DATA_DIR/test (pixel-exact tolerance)"
     binpick eval --model "$MODEL" --data "$DATA_DIR/test" --out "$RUN_DIR/eval" --tolerance pixel \
-        --no-progress 2>&1 | tee "$LOG_DIR/eval.log"
+        --no-progress "${noise[@]}" 2>&1 | tee "$LOG_DIR/eval.log"
 fi
 
 if has_stage card; then

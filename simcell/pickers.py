@@ -28,7 +28,20 @@ from simcell.cell import Cell, Observation
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_CONFIG = ROOT / "firmware_config" / "embedded.toml"
-METHODS = ("ours", "oracle", "planar", "highest", "random")
+METHODS = ("ours", "ours_cue", "cue", "oracle", "planar", "highest", "random")
+# The appliance with its depth cue ([inference] depth_cue, edge/depth_cue.py): fused with the
+# network's occlusion map, or in its place.
+CUE_METHODS = {"ours_cue": "fuse", "cue": "only"}
+DEPTHS = ("stereo", "exact")
+
+
+def sensor_depth(obs: Observation, cal: Calibration, depth: str, rng: np.random.Generator) -> np.ndarray:
+    """The depth map a method gets this attempt: the simulator's ("exact"), or what a stereo or
+    laser-triangulation camera makes of it ("stereo": noise growing with z², shadow holes beside
+    edges, dropouts; `mikado.depth_noise`, one draw per attempt from the pile's own generator)."""
+    if depth == "exact":
+        return obs.depth_m
+    return degrade_depth(obs.depth_m, float(cal.camera_matrix[0, 0]), DepthNoise(), rng)
 
 
 class PickerError(RuntimeError):
@@ -79,12 +92,14 @@ def cell_max_area(cell: Cell, setting: float | str | None) -> float | None:
 
 
 class CellCamera(CameraSource):
-    """A camera that delivers the frame the cell rendered last (RGB and depth)."""
+    """A camera that delivers the frame the cell rendered last: RGB and the depth of the cell's
+    depth camera (`depth_m`, set with the observation: stereo-noise or exact, see `sensor_depth`)."""
 
     name = "simcell"
 
     def __init__(self):
         self.observation: Observation | None = None
+        self.depth_m: np.ndarray | None = None
         self._index = 0
 
     def open(self) -> None:
@@ -94,7 +109,7 @@ class CellCamera(CameraSource):
         if self.observation is None:
             raise CameraError("simcell: no frame rendered yet")
         self._index += 1
-        return make_frame(self.observation.rgb, self._index, self.name, depth_m=self.observation.depth_m)
+        return make_frame(self.observation.rgb, self._index, self.name, depth_m=self.depth_m)
 
 
 def _free_port() -> int:
@@ -118,10 +133,13 @@ class AppliancePicker:
         config: str | Path = EMBEDDED_CONFIG,
         max_area: float | str | None = "auto",
         tta_views: int | None = None,
+        depth: str = "stereo",
+        depth_cue: str | None = None,
     ):
         """`config` is an appliance configuration whose ranking and inference sections are used
-        as they are (but `max_area`, see `cell_max_area`, and `tta_views` when given); camera,
-        calibration, PLC port and status page are the cell's."""
+        as they are (but `max_area`, see `cell_max_area`, `tta_views` and `depth_cue` ("off",
+        "fuse", "only") when given); camera, calibration, PLC port and status page are the
+        cell's. `depth`: the depth camera the appliance gets with each frame (see `sensor_depth`)."""
         from edge.config import ConfigError, load_config
 
         try:
@@ -140,6 +158,15 @@ class AppliancePicker:
         cfg.inference.threads = threads
         if tta_views is not None:
             cfg.inference.tta_views = tta_views
+        if depth_cue is not None:
+            cfg.inference.depth_cue = depth_cue
+        if depth not in DEPTHS:
+            raise PickerError(f"depth {depth!r}: expected stereo or exact")
+        self.depth = depth
+        cue = cfg.inference.depth_cue
+        self.name = "ours" if cue == "off" else {"fuse": "ours_cue", "only": "cue"}[cue]
+        if cue != "off" and depth == "exact":
+            self.name += "_exact"
         cfg.calibration.file = str(self.calibration_path)
         cfg.calibration.required = True
         cfg.calibration.pick_height_mm = pick_height_mm
@@ -192,6 +219,7 @@ class AppliancePicker:
         if self._sup is None:
             self.start()
             self._configured_params = self._sup.ranking_params
+        self.noise_rng = np.random.default_rng([0x57E0, cell.seed])  # the depth camera's own draws
         self._sup.failed_picks.clear()  # a new pile: every sequence starts from a clean memory
         area = cell_max_area(cell, self.max_area)
         self._sup.ranking_params = (
@@ -232,6 +260,7 @@ class AppliancePicker:
 
     def propose(self, cell: Cell, obs: Observation, timeout: float = 120.0) -> Proposal:
         self.camera.observation = obs
+        self.camera.depth_m = sensor_depth(obs, self.calibration, self.depth, self.noise_rng)
         self._trigger = self._trigger % 60000 + 1
         before = self._read()[self.map["sequence_id"].address]
         started = time.perf_counter()
@@ -297,19 +326,17 @@ class BaselinePicker(RemembersFailedPicks):
         seed: int = 0,
         cup_radius_mm: float = 7.5,
         memory: FailedPickMemory | None = None,
-        depth: str = "exact",
+        depth: str = "stereo",
     ):
-        """`depth`: "exact" (the simulator's depth map) or "stereo" (what a stereo or
-        laser-triangulation camera makes of it: noise growing with z², shadow holes beside edges,
-        dropouts; `mikado.depth_noise`, drawn per pile and attempt)."""
-        if depth not in ("exact", "stereo"):
+        """`depth`: "stereo" or "exact", see `sensor_depth`."""
+        if depth not in DEPTHS:
             raise PickerError(f"depth {depth!r}: expected exact or stereo")
         self.depth = depth
         self.memory = memory or FailedPickMemory(0, 0.0)
         if kind not in ("planar", "highest", "random"):
             raise PickerError(f"unknown baseline {kind!r}; expected planar, highest or random")
         self.kind = kind
-        self.name = kind if depth == "exact" else f"{kind}_stereo"
+        self.name = kind if depth == "exact" or kind == "random" else f"{kind}_stereo"  # random: no depth
         self.pick_height_mm = pick_height_mm
         self.params = baselines.PlanarParams(cup_radius_mm=cup_radius_mm)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -326,9 +353,7 @@ class BaselinePicker(RemembersFailedPicks):
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
         cal = self.calibration
-        depth = obs.depth_m
-        if self.depth == "stereo":  # the sensor's work, not the method's: outside its vision time
-            depth = degrade_depth(depth, float(cal.camera_matrix[0, 0]), DepthNoise(), self.noise_rng)
+        depth = sensor_depth(obs, cal, self.depth, self.noise_rng)  # the sensor's work: outside vision time
         t0 = time.perf_counter()
         avoid, radius = self.memory.begin_cycle(), self.memory.radius_px
         if self.kind == "planar":

@@ -13,6 +13,10 @@ from simcell.scoring import METRICS, metrics, picks_per_minute
 
 METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
+    "ours_cue": "ours + depth cue, stereo depth",
+    "ours_cue_exact": "ours + depth cue, exact depth",
+    "cue": "depth cue in place of Z, stereo depth",
+    "cue_exact": "depth cue in place of Z, exact depth",
     "oracle": "ranking on exact maps (ceiling)",
     "planar": "planar region (industrial)",
     "planar_stereo": "planar region (industrial), stereo depth",

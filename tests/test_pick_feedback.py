@@ -91,7 +91,8 @@ def test_cell_baselines_move_away_from_a_failed_grasp(tmp_path):
     cell = Cell(5, "mikado+", 192, 192, families=("square_sachet",), heterogeneous=0.0, instances=(8, 8))
     for kind in ("planar", "highest"):
         memory = FailedPickMemory(forget_after_cycles=1, radius_px=12.0)
-        picker = BaselinePicker(kind, tmp_path / kind, 20.0, memory=memory)
+        # exact depth: a stereo camera's fresh noise draw each attempt would move the grasp by itself
+        picker = BaselinePicker(kind, tmp_path / kind, 20.0, memory=memory, depth="exact")
         picker.bind(cell)
         obs = cell.observe()
         first = picker.propose(cell, obs).pixel

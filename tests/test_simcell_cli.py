@@ -59,10 +59,11 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
         "--out",
         str(out),
     ]
-    proc = binpick("simcell", "run", *common, "--method", "ours,planar", "--plc", "--model", str(model),
-                   "--config", str(config), "--threads", "1", "--max-area", "config")  # fmt: skip
+    proc = binpick("simcell", "run", *common, "--method", "ours,ours_cue,planar", "--plc", "--model",
+                   str(model), "--config", str(config), "--threads", "1", "--max-area", "config")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for method in ("ours", "planar"):
+    # Stereo depth is every method's default depth: the depth methods' records say so.
+    for method in ("ours", "ours_cue", "planar_stereo"):
         records = [json.loads(line) for line in (out / f"records_{method}.jsonl").read_text().splitlines()]
         assert 1 <= len(records) <= 5  # budget: 1.5 x 3 instances
         for r in records:
@@ -78,7 +79,8 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
     assert report.returncode == 0, report.stderr
     table = (out / "report.md").read_text()
     assert "| rigid_box | ours (bicameral + ranking) |" in table
-    assert "| overall | planar region (industrial) |" in table
+    assert "| overall | planar region (industrial), stereo depth |" in table
+    assert "| overall | ours + depth cue, stereo depth |" in table
     assert (out / "report.png").stat().st_size > 1000
 
 

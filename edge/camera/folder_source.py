@@ -1,29 +1,95 @@
-"""Replay a folder of images in name order: for commissioning and regression runs on saved frames."""
+"""Replay a folder of images in name order: for commissioning and regression runs on saved frames.
+
+Depth (optional): beside `NAME.png` a file `NAME<depth_suffix>.png|.npy|.exr` (suffix `_depth`
+by default) is that frame's depth map, aligned to the image (same size):
+- `.png`: 16-bit single channel, one unit = `camera.depth_unit_mm` millimetres (RealSense and
+  Orbbec save 1 mm; Mikado's scenes 0.1 mm), 0 = no depth;
+- `.npy`: float metres, HxW; `.exr`: float metres, first channel (OpenCV needs
+  OPENCV_IO_ENABLE_OPENEXR=1 to read EXR);
+non-finite or non-positive values are holes. Files ending in the suffix are never replayed as
+images. A frame without a depth file has none (`Frame.depth_m` is None).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.camera.base import CameraError, CameraSource, CorruptFrame, Frame, make_frame
 
+DEPTH_EXTENSIONS = (".png", ".npy", ".exr")
+
+
+def read_depth(path: Path, unit_mm: float) -> np.ndarray:
+    """One depth file as HxW float32 metres, holes NaN (CorruptFrame when unreadable)."""
+    if path.suffix == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CorruptFrame(f"{path}: not a readable .npy depth map ({exc})") from exc
+        depth = np.asarray(depth, np.float32)
+    else:
+        depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if depth is None:
+            raise CorruptFrame(f"{path}: not a decodable depth image")
+        if depth.ndim == 3:
+            depth = depth[..., 0]
+        if path.suffix == ".png":
+            if depth.dtype != np.uint16:
+                raise CorruptFrame(f"{path}: expected a 16-bit depth PNG, got {depth.dtype}")
+            raw = depth
+            depth = raw.astype(np.float32) * np.float32(unit_mm / 1000.0)
+            depth[raw == 0] = np.nan
+        depth = np.asarray(depth, np.float32)
+    if depth.ndim != 2:
+        raise CorruptFrame(f"{path}: expected an HxW depth map, got shape {depth.shape}")
+    depth = depth.copy()
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
 
 class FolderSource(CameraSource):
-    def __init__(self, folder: str, pattern: str = "*.png", loop: bool = True):
+    def __init__(
+        self,
+        folder: str,
+        pattern: str = "*.png",
+        loop: bool = True,
+        depth_suffix: str = "_depth",
+        depth_unit_mm: float = 1.0,
+    ):
         self.folder = Path(folder)
         self.pattern = pattern
         self.loop = loop
+        self.depth_suffix = depth_suffix
+        self.depth_unit_mm = depth_unit_mm
         self.name = f"folder:{folder}"
         self.files: list[Path] = []
         self._next = 0
         self._index = 0
         self._corrupt = 0
+        self._with_depth = 0
 
     def open(self) -> None:
-        self.files = sorted(p for p in self.folder.glob(self.pattern) if p.is_file())
+        suffix = self.depth_suffix
+        self.files = sorted(
+            p
+            for p in self.folder.glob(self.pattern)
+            if p.is_file() and not (suffix and p.stem.endswith(suffix))
+        )
         if not self.files:
             raise CameraError(f"{self.folder}: no file matches {self.pattern!r}")
+
+    def depth_file(self, image: Path) -> Path | None:
+        """The depth file paired with `image`, or None."""
+        if not self.depth_suffix:
+            return None
+        for ext in DEPTH_EXTENSIONS:
+            candidate = image.with_name(f"{image.stem}{self.depth_suffix}{ext}")
+            if candidate.is_file():
+                return candidate
+        return None
 
     def grab(self, timeout: float) -> Frame:
         if self._next >= len(self.files):
@@ -37,8 +103,25 @@ class FolderSource(CameraSource):
         if bgr is None:
             self._corrupt += 1
             raise CorruptFrame(f"{path}: not a decodable image")
-        frame = make_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._index, self.name)
+        depth = None
+        depth_path = self.depth_file(path)
+        if depth_path is not None:
+            try:
+                depth = read_depth(depth_path, self.depth_unit_mm)
+            except CorruptFrame:
+                self._corrupt += 1
+                raise
+            if depth.shape != bgr.shape[:2]:
+                self._corrupt += 1
+                raise CorruptFrame(
+                    f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]} px, its image "
+                    f"{path.name} {bgr.shape[1]}x{bgr.shape[0]} px (expected the same size, aligned)"
+                )
+            self._with_depth += 1
+        frame = make_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._index, self.name, depth_m=depth)
         frame.extras["path"] = str(path)
+        if depth_path is not None:
+            frame.extras["depth_path"] = str(depth_path)
         return frame
 
     def status(self) -> dict:
@@ -46,6 +129,7 @@ class FolderSource(CameraSource):
             "source": self.name,
             "state": "ready",
             "frames": self._index,
+            "frames_with_depth": self._with_depth,
             "images": len(self.files),
             "corrupt_frames": self._corrupt,
         }

@@ -3,6 +3,10 @@
 A plug-in point of the appliance (docs/contracts.md section 0): the one camera module allowed to
 import the factory (`mikado`, the `sim` extra), and only when the camera is opened, so that
 `pip install .` without the extra still runs every other source and refuses this one in one line.
+
+Depth (`camera.simulated_depth`): "stereo" (default) is what a real cell's depth camera gives,
+Mikado's exact depth degraded by `mikado.depth_noise` (noise growing with z², shadow holes,
+dropouts; seeded by the pile's seed); "exact" is the renderer's own; "none" sends RGB only.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from edge.camera.base import CameraError, CameraSource, Frame, make_frame
 
 
 class SimulatedBin(CameraSource):
-    def __init__(self, preset: str, width: int, height: int, seed: int = 0):
+    def __init__(self, preset: str, width: int, height: int, seed: int = 0, depth: str = "stereo"):
+        if depth not in ("stereo", "exact", "none"):
+            raise ValueError(f"simulated depth {depth!r}: expected stereo, exact or none")
+        self.depth = depth
         self.preset = preset
         self.width = width
         self.height = height
@@ -36,10 +43,23 @@ class SimulatedBin(CameraSource):
         seed = self.seed + self._index
         scene = self._render(seed, self.preset, width=self.width, height=self.height)
         self._index += 1
-        frame = make_frame(scene.rgb, self._index, self.name, depth_m=getattr(scene, "depth_m", None))
+        frame = make_frame(scene.rgb, self._index, self.name, depth_m=self._depth(scene, seed))
         frame.extras["seed"] = seed
         frame.extras["scene"] = scene
         return frame
+
+    def _depth(self, scene, seed: int):
+        depth = getattr(scene, "depth_m", None)
+        if depth is None or self.depth == "none":
+            return None
+        if self.depth == "exact":
+            return depth
+        import numpy as np
+
+        from mikado.depth_noise import DepthNoise, degrade_depth
+
+        rng = np.random.default_rng([0x57E0, seed])  # the sensor's own draws, per pile
+        return degrade_depth(depth, float(scene.camera.k[0][0]), DepthNoise(), rng)
 
     def status(self) -> dict:
         return {"source": self.name, "state": "ready" if self._render else "down", "frames": self._index}

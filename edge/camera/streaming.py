@@ -25,8 +25,9 @@ MAX_CONSECUTIVE_BAD_FRAMES = 5
 
 
 class Connection(Protocol):
-    def read(self) -> np.ndarray | None:
-        """Block for the next RGB frame; None when the stream ended or failed."""
+    def read(self) -> np.ndarray | tuple[np.ndarray, np.ndarray] | None:
+        """Block for the next RGB frame (or an (RGB, depth in metres) pair from an RGB-D
+        camera); None when the stream ended or failed."""
 
     def release(self) -> None: ...
 
@@ -146,7 +147,10 @@ class StreamingSource(CameraSource):
                 try:
                     if image is None:
                         raise CorruptFrame(f"{self.name}: read failed (undecodable frame or end of stream)")
-                    frame = make_frame(image, 0, self.name)
+                    depth = None
+                    if isinstance(image, tuple):  # an RGB-D connection: (rgb, depth in metres)
+                        image, depth = image
+                    frame = make_frame(image, 0, self.name, depth_m=depth)
                 except CorruptFrame as exc:
                     # One bad frame (a garbled JPEG in an MJPEG stream) is skipped; a run of them
                     # means the stream is gone (or a video file ended): reconnect.

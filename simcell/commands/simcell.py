@@ -58,11 +58,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads, 0 = physical cores [0]")
     p.add_argument(
+        "--depth",
         "--baseline-depth",
-        choices=("exact", "stereo"),
-        default="exact",
-        help="depth map the depth baselines see: the simulator's, or a stereo camera's "
-        "(noise, shadow holes, dropouts; mikado.depth_noise) [exact]",
+        dest="depth",
+        choices=("stereo", "exact"),
+        default="stereo",
+        help="the cell's depth camera, for every method that uses depth (the depth cue, the depth "
+        "baselines): a stereo camera's (noise, shadow holes, dropouts; mikado.depth_noise) or the "
+        "simulator's exact map [stereo]",
     )
     p.add_argument(
         "--tta-views",
@@ -85,7 +88,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", help="run picking sequences and write attempt records")
     _add_common(run)
     run.add_argument(
-        "--method", default="all", help="ours, oracle, planar, highest, random, a list or all [all]"
+        "--method",
+        default="all",
+        help="ours, ours_cue (+ depth cue), cue (depth cue only), oracle, planar, highest, random, "
+        "a list or all [all]",
     )
     report = sub.add_parser("report", help="Markdown tables per family and a plot from the records")
     report.add_argument("--out", default=DEFAULT_OUT, help=f"folder of the records [{DEFAULT_OUT}]")
@@ -185,6 +191,7 @@ def _max_area(text: str) -> float | str | None:
 
 def _picker(method: str, args, out: Path, model=None):
     from simcell.pickers import (
+        CUE_METHODS,
         EMBEDDED_CONFIG,
         AppliancePicker,
         BaselinePicker,
@@ -195,7 +202,7 @@ def _picker(method: str, args, out: Path, model=None):
 
     try:
         config = args.config or EMBEDDED_CONFIG
-        if method == "ours":
+        if method in ("ours", *CUE_METHODS):
             picker = AppliancePicker(
                 model or args.model,
                 args.size,
@@ -207,6 +214,8 @@ def _picker(method: str, args, out: Path, model=None):
                 tta_views=args.tta_views,
                 config=config,
                 max_area=_max_area(args.max_area),
+                depth=args.depth,
+                depth_cue=CUE_METHODS.get(method, "off"),
             )
         elif method == "oracle":
             picker = OraclePicker(
@@ -217,7 +226,7 @@ def _picker(method: str, args, out: Path, model=None):
             picker = BaselinePicker(
                 method, out / "work", args.pick_height_mm, seed=args.seed,
                 cup_radius_mm=args.cup_radius_mm, memory=pick_feedback_memory(config),
-                depth=args.baseline_depth,
+                depth=args.depth,
             )  # fmt: skip
     except PickerError as exc:
         raise CommandError(str(exc)) from exc
@@ -295,7 +304,7 @@ def _run(args) -> int:
     _write_run_info(out, args, settings, methods, families)
     for method in methods:
         picker = _picker(method, args, out)
-        path = out / f"records_{picker.name}.jsonl"  # e.g. planar_stereo with --baseline-depth stereo
+        path = out / f"records_{picker.name}.jsonl"  # e.g. planar_stereo, ours_cue_exact with --depth exact
         path.unlink(missing_ok=True)
         try:
             n = _run_sequences(picker, families, args, settings, path)

@@ -1,0 +1,115 @@
+"""Occlusion maps from RGB, from depth, and both, on the same held-out Mikado scenes.
+
+Scores (bicameral.evaluation: occlusion ODS/AP at pixel tolerance, and the top candidate of the
+appliance's ranking on an unoccluded instance) for:
+- `rgb`: the network alone (its Z; an RGB-D or depth model gets the same depth as the cue),
+- `cue`: the depth cue alone (`edge.depth_cue`, Z replaced; the network's Y still bounds the
+  candidates, the ranking needs a boundary map),
+- `max`, `mean`: the network's Z fused with the cue (`[inference] depth_cue = "fuse"`),
+on stereo-noise depth (`mikado.depth_noise`, seeded per frame: every variant sees the same noise)
+and on the exact depth. One inference per frame, shared by every variant.
+
+    python benchmarks/depth_cue.py --data /path/to/heldout_mikadoplus --model models/bicameral_f25_rgb.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene  # noqa: E402
+from bicameral.evaluation.boundary_metrics import BoundaryAccumulator  # noqa: E402
+from bicameral.evaluation.instance_metrics import InstanceAccumulator  # noqa: E402
+from bicameral.evaluation.predictors import OnnxPredictor  # noqa: E402
+from edge.depth_cue import DepthCueParams, apply_to_maps  # noqa: E402
+
+VARIANTS = {
+    "rgb": None,
+    "cue": DepthCueParams(mode="only"),
+    "max": DepthCueParams(mode="fuse", fusion="max"),
+    "mean": DepthCueParams(mode="fuse", fusion="mean", weight=0.5),
+    "max+Y": DepthCueParams(mode="fuse", fusion="max", boundaries=True),
+    "mean+Y": DepthCueParams(mode="fuse", fusion="mean", weight=0.5, boundaries=True),
+    "cue+Y": DepthCueParams(mode="only", boundaries=True),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", default=str(ROOT / "models" / "bicameral_f25_rgb.onnx"))
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="")
+    ap.add_argument("--variants", default="all", help="comma-separated subset of " + ",".join(VARIANTS))
+    args = ap.parse_args()
+    predictor = OnnxPredictor(args.model, threads=args.threads)
+    scenes = list_scenes(args.data)
+    scenes = scenes[: args.limit] if args.limit else scenes
+    depths = ("stereo", "exact")
+    variants = VARIANTS if args.variants == "all" else {k: VARIANTS[k] for k in args.variants.split(",")}
+    accs = {(d, v): (BoundaryAccumulator("pixel"), InstanceAccumulator()) for d in depths for v in variants}
+    cue_ms: list[float] = []
+    started = time.monotonic()
+    for index, path in enumerate(scenes):
+        scene = read_scene(path)
+        uses_depth = predictor.info.uses_depth  # an RGB-D model sees the same depth as the cue
+        if not uses_depth:
+            y, z = predictor(scene.rgb, None)
+        instances = scene.meta.get("instances", [])
+        for depth_kind in depths:
+            depth = scene.depth_m
+            if depth_kind == "stereo":
+                rng = np.random.default_rng(index)  # bicameral.evaluation's seeding
+                depth = degrade_depth(depth, focal_length_px(scene.meta), DepthNoise(), rng)
+            if uses_depth:
+                y, z = predictor(scene.rgb if predictor.info.uses_rgb else None, depth)
+            for name, params in variants.items():
+                yy, zz = y, z
+                if params is not None:
+                    t0 = time.perf_counter()
+                    yy, zz = apply_to_maps(y, z, depth, params)
+                    cue_ms.append((time.perf_counter() - t0) * 1000.0)
+                occ, inst = accs[(depth_kind, name)]
+                occ.add(zz, scene.occlusions)
+                inst.add(yy, zz, scene.labels, instances)
+        print(f"{index + 1}/{len(scenes)} frames, {time.monotonic() - started:.0f} s", file=sys.stderr)
+    rows = []
+    for (depth_kind, name), (occ, inst) in accs.items():
+        o, i = occ.scores(), inst.scores().to_dict()
+        rows.append(
+            {
+                "depth": depth_kind,
+                "variant": name,
+                "params": None if VARIANTS[name] is None else replace(VARIANTS[name]).__dict__,
+                "occlusion_ods": round(o.ods, 3),
+                "occlusion_ap": round(o.ap, 3),
+                "top_unoccluded": round(i["best_candidate_success"], 3),
+                "frames": o.images,
+            }
+        )
+    print("| depth | variant | occlusion ODS | occlusion AP | top candidate unoccluded |")
+    print("|---|---|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['depth']} | {r['variant']} | {r['occlusion_ods']:.3f} | {r['occlusion_ap']:.3f} "
+            f"| {r['top_unoccluded']:.3f} |"
+        )
+    print(f"depth cue + fusion: median {np.median(cue_ms):.1f} ms per frame", file=sys.stderr)
+    if args.out:
+        summary = {"rows": rows, "cue_ms_median": float(np.median(cue_ms))}
+        Path(args.out).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
