@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bicameral.commands.export",
         "export a training checkpoint to an ONNX model file",
     ),
+    "quantize": (
+        "bicameral.commands.quantize",
+        "quantise a model file to int8 (NNCF, calibrated on Mikado frames) for the openvino backend",
+    ),
     "eval": (
         "bicameral.commands.eval",
         "score a model: ODS/OIS/AP/AP60 and instance-level picking scores",
