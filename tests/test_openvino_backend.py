@@ -78,8 +78,10 @@ def test_bundled_int8_model_runs_as_int8_and_stays_close_to_fp32():
     props = {p.key: p.value for p in onnx.load(str(BUNDLED_INT8), load_external_data=False).metadata_props}
     assert props["binpick.precision"] == "int8"
     assert json.loads(props["binpick.calibration"])["frames"] > 0
-    backend = openvino_backend(BUNDLED_INT8)
-    assert backend.describe()["int8"] is True
+    backend = openvino_backend(BUNDLED_INT8, "auto")  # auto: fp32 around the int8 kernels
+    assert backend.describe()["int8"] is True and backend.precision == "fp32"
+    with pytest.raises(InferenceError, match="'bf16' with the int8 model"):
+        openvino_backend(BUNDLED_INT8, "bf16")
     x = scene_tensor()
     for got, ref in zip(backend.infer(x), ort_fp32(BUNDLED, x), strict=True):
         assert np.abs(got - ref).mean() <= INT8_MEAN_ABS

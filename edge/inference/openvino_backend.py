@@ -3,10 +3,13 @@
 The same ONNX model file as every other backend (contracts.md section 2): fp32 as exported, or
 int8 as written by `binpick quantize` (NNCF post-training quantisation, QuantizeLinear /
 DequantizeLinear pairs that OpenVINO runs as int8 kernels, VNNI/AMX where the CPU has them).
-`inference.precision` is the precision of what is not int8: `fp32`, `bf16` (only where the CPU
-reports BF16 in OPTIMIZATION_CAPABILITIES; refused by name elsewhere), or `auto` (bf16 where
-the CPU has it, else fp32). Denormal weights are flushed at load (edge.denormals) and the CPU
-plugin's own denormal flushing is switched on (CPU_DENORMALS_OPTIMIZATION) for its threads.
+`inference.precision` is the precision of an fp32 file's compute: `fp32`, `bf16` (only where the
+CPU reports BF16 in OPTIMIZATION_CAPABILITIES; refused by name elsewhere), or `auto` (bf16 where
+the CPU has it, else fp32). An int8 file runs its non-int8 parts in fp32: with the bf16 hint
+OpenVINO 2026.4 ruins its maps (mean |diff| 0.36 against fp32 on a Mikado+ frame, held-out
+boundary ODS 0.688 -> 0.451), so `auto` picks fp32 for it and `bf16` is refused by name.
+Denormal weights are flushed at load (edge.denormals) and the CPU plugin's own denormal flushing
+is switched on (CPU_DENORMALS_OPTIMIZATION) for its threads.
 
 A dynamic-size model is reshaped to the one input size the predictor will send, so OpenVINO
 compiles static kernels for it. The `openvino` package comes with the `x86` extra.
@@ -71,12 +74,20 @@ class OpenVinoBackend(InferenceBackend):
         ov = import_openvino()
         core = ov.Core()
         self.capabilities = cpu_capabilities(core)
-        self.precision = resolve_precision(precision, self.capabilities)
         self.threads = threads or physical_cores()
         try:
             proto, self.denormals_flushed = load_flushed(model_path)
+        except Exception as exc:  # onnx's DecodeError, a missing file
+            raise InferenceError(f"{model_path}: not a readable ONNX model ({exc})") from exc
+        self.quantized = any(node.op_type == "QuantizeLinear" for node in proto.graph.node)
+        if self.quantized and precision == "bf16":
+            raise InferenceError(
+                f"inference.precision = 'bf16' with the int8 model {model_path}: OpenVINO's bf16 hint "
+                "ruins an int8 model's maps (docs/appliance.md); use 'fp32' or 'auto'"
+            )
+        self.precision = "fp32" if self.quantized else resolve_precision(precision, self.capabilities)
+        try:
             model = core.read_model(proto.SerializeToString())
-            self.quantized = any(node.op_type == "QuantizeLinear" for node in proto.graph.node)
             del proto
             if model.inputs[0].partial_shape.is_dynamic:
                 model.reshape({model.inputs[0]: ov.PartialShape(list(input_shape))})
