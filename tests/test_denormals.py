@@ -137,3 +137,22 @@ def test_torch_backend_flushes_the_checkpoint_in_memory_and_sets_flush_to_zero(p
         assert backend.describe()["flush_denormal"] is torch.set_flush_denormal(True)
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_model_card_reports_the_flush_and_the_scores_before_and_after():
+    from bicameral.model_card import render_model_card
+
+    def scores(ods: float) -> dict:
+        return {
+            k: {"ods": ods, "ois": ods, "ap": ods - 0.05, "ap60": ods - 0.1}
+            for k in ("boundaries", "occlusions")
+        }
+
+    facts = {
+        "file": "m.onnx", "variant": "bicameral", "width": 0.25, "encoder": "vgg16", "input": "rgb",
+        "input_size": "dynamic", "model_id": 1, "provenance": {}, "denormals_flushed": 168111,
+    }  # fmt: skip
+    card = render_model_card(facts, scores(0.6881), before=scores(0.6879))
+    assert "set 168111 denormal float32 weights to zero" in card
+    assert "| boundaries | 0.6879 | 0.6881 | 0.6379 | 0.6381 |" in card
+    assert "Denormal weights" not in render_model_card({**facts, "denormals_flushed": None}, scores(0.6))
