@@ -1,12 +1,16 @@
-"""End-to-end appliance cycle latency: ONNX Runtime vs PyTorch eager, side by side, on this CPU.
+"""End-to-end appliance cycle latency on this CPU, every backend side by side.
 
     PYTHONPATH=. python benchmarks/cycle.py [--cycles 30] [--size 512] [--camera simulated|folder]
+                                            [--backends onnxruntime openvino-int8 ...]
 
 The same `Supervisor.cycle_once` the appliance runs (capture → preprocess+infer → rank → ROI →
-geometry → publish into the register bank), once with the ONNX Runtime backend (the appliance's
-default) and once with the PyTorch eager backend (what a developer runs from a checkpoint), the
-two alternating cycle by cycle so both see the same machine load. Reports p50/p95 of the cycle
-with and without capture, each stage's share of the median cycle, and the PyTorch/ORT ratio.
+geometry → publish into the register bank), once per backend: ONNX Runtime fp32 (the appliance's
+default), OpenVINO fp32, bf16 (where the CPU has it) and int8 (`models/*_int8.onnx`, with bf16
+for the rest where the CPU has it), and PyTorch eager on the checkpoint, all alternating cycle by
+cycle so they see the same machine load. A backend that cannot load here (openvino not
+installed, no bf16) is listed as skipped with its one-line reason. Reports p50/p95 of the cycle
+with and without capture, each stage's share of the median cycle, and each backend's speed-up
+over ONNX Runtime.
 
 Model: `--model M.onnx --checkpoint M.pt`, else `models/bicameral_f25_rgb.onnx` (the bundled
 model) with its checkpoint `models/bicameral_f25_rgb.pt` when both exist; otherwise an
@@ -33,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge.config import Config  # noqa: E402
 from edge.health.stats import STAGES  # noqa: E402
-from edge.machine import cpu_model_name  # noqa: E402
+from edge.machine import cpu_features, cpu_model_name  # noqa: E402
 from edge.supervisor import Supervisor  # noqa: E402
 
 BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
@@ -56,8 +60,29 @@ def models(size: int, work: Path, onnx_path: Path | None, checkpoint: Path | Non
     return onnx_path, checkpoint, f"untrained F25 exported at {size}x{size} ({why})"
 
 
+# label -> (inference.backend, inference.precision, the int8 file instead of the fp32 one)
+BACKENDS = {
+    "onnxruntime": ("onnxruntime", "fp32", False),
+    "openvino-fp32": ("openvino", "fp32", False),
+    "openvino-bf16": ("openvino", "bf16", False),
+    "openvino-int8": ("openvino", "auto", True),
+    "torch": ("torch", "fp32", False),
+}
+
+
+def int8_model(onnx_path: Path) -> Path:
+    """Where `binpick quantize` output for `onnx_path` is bundled (models/X_int8.onnx)."""
+    return onnx_path.with_name(onnx_path.stem + "_int8.onnx")
+
+
 def make_config(
-    backend: str, onnx_path: Path, checkpoint: Path, camera: str, size: int, threads: int
+    backend: str,
+    onnx_path: Path,
+    checkpoint: Path,
+    camera: str,
+    size: int,
+    threads: int,
+    precision: str = "fp32",
 ) -> Config:
     c = Config()
     c.camera.source = camera
@@ -67,6 +92,7 @@ def make_config(
         c.camera.pattern = "rgb.png"
     c.inference.model = str(onnx_path)
     c.inference.backend = backend
+    c.inference.precision = precision
     c.inference.torch_checkpoint = str(checkpoint)
     c.inference.threads = threads
     c.plc.registers = str(ROOT / "firmware_config" / "registers.toml")
@@ -105,7 +131,13 @@ def main() -> int:
         "--model", type=Path, help="ONNX model (with --checkpoint: the same weights for PyTorch)"
     )
     parser.add_argument("--checkpoint", type=Path, help="training checkpoint of --model")
+    parser.add_argument(
+        "--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS),
+        help="backends to run side by side (default: all; those that cannot load here are skipped)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if "onnxruntime" not in args.backends:
+        parser.error("--backends: onnxruntime is the reference row, keep it")
     import importlib.util
     import logging
 
@@ -113,11 +145,23 @@ def main() -> int:
     camera = args.camera or ("simulated" if importlib.util.find_spec("mikado") else "folder")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, checkpoint, model_text = models(args.size, Path(tmp), args.model, args.checkpoint)
-        supervisors = {}
-        for backend in ("onnxruntime", "torch"):
-            sup = Supervisor(make_config(backend, onnx_path, checkpoint, camera, args.size, args.threads))
-            sup.open_parts()
-            supervisors[backend] = sup
+        supervisors, skipped = {}, {}
+        for label in args.backends:
+            backend, precision, int8 = BACKENDS[label]
+            model = int8_model(onnx_path) if int8 else onnx_path
+            if not model.is_file():
+                skipped[label] = f"{model.name} not found (binpick quantize writes it)"
+                continue
+            cfg = make_config(backend, model, checkpoint, camera, args.size, args.threads, precision)
+            sup = Supervisor(cfg)
+            try:
+                sup.open_parts()
+            except Exception as exc:  # InferenceError (missing package, no bf16) or a camera fault
+                skipped[label] = str(exc).splitlines()[0]
+                if getattr(sup, "camera", None) is not None:
+                    sup.camera.close()
+                continue
+            supervisors[label] = sup
         outcomes: dict[str, list] = {b: [] for b in supervisors}
         for i in range(args.warmup + args.cycles):
             for backend, sup in supervisors.items():  # alternate: same load for both
@@ -125,31 +169,47 @@ def main() -> int:
                 if i >= args.warmup:
                     outcomes[backend].append(outcome)
         threads = {b: s.predictor.describe().get("threads") for b, s in supervisors.items()}
+        precisions = {
+            b: s.predictor.describe().get("precision", "fp32")
+            + (" int8" if s.predictor.describe().get("int8") else "")
+            for b, s in supervisors.items()
+        }
         for sup in supervisors.values():
             sup.camera.close()
     results = {b: summarise(o) for b, o in outcomes.items()}
     import onnxruntime
     import torch
 
+    try:
+        import openvino
+
+        openvino_text = f", openvino {openvino.__version__.split('-')[0]}"
+    except ImportError:
+        openvino_text = ", openvino not installed"
+
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     cpu = cpu_model_name() or platform.processor() or "unknown CPU"
-    print(f"machine: {cpu}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
+    features = ", ".join(cpu_features()) or "none listed"
+    print(f"machine: {cpu} ({features}), {os.cpu_count()} logical CPUs, load average {load} at the end; "
           f"python {platform.python_version()}, "
-          f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")  # fmt: skip
+          f"onnxruntime {onnxruntime.__version__}{openvino_text}, torch {torch.__version__}")  # fmt: skip
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
           f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
           f"threads {threads}")  # fmt: skip
     print()
     print(
-        "| backend | cycle p50 (ms) | cycle p95 (ms) | without capture p50 | without capture p95 | outcomes |"
+        "| backend | precision | cycle p50 (ms) | cycle p95 (ms) | without capture p50 | without capture p95 "
+        "| vs onnxruntime (p50 without capture) | outcomes |"
     )
-    print("|---|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    base = results["onnxruntime"]["compute"][0]
     for backend, r in results.items():
-        print(f"| {backend} | {r['total'][0]:.1f} | {r['total'][1]:.1f} | {r['compute'][0]:.1f} | "
-              f"{r['compute'][1]:.1f} | {r['errors']} |")  # fmt: skip
-    ratio = results["torch"]["compute"][0] / results["onnxruntime"]["compute"][0]
-    print(f"\nPyTorch eager / ONNX Runtime, median cycle without capture: {ratio:.2f}x")
+        print(f"| {backend} | {precisions[backend]} | {r['total'][0]:.1f} | {r['total'][1]:.1f} | "
+              f"{r['compute'][0]:.1f} | {r['compute'][1]:.1f} | {base / r['compute'][0]:.2f}x | "
+              f"{r['errors']} |")  # fmt: skip
+    for label, why in skipped.items():
+        print(f"\nskipped {label}: {why}")
     print("\nShare of each stage in the median cycle (capture included):\n")
     print("| stage | " + " | ".join(f"{b} ms | {b} %" for b in results) + " |")
     print("|---|" + "---:|---:|" * len(results))

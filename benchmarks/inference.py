@@ -1,12 +1,20 @@
-"""Inference latency of the bicameral network: PyTorch eager vs ONNX Runtime (CPU), and PyTorch
+"""Inference latency of the bicameral network on the CPU, every backend side by side, and PyTorch
 CUDA fp32 / fp16 / channels-last / CUDA graphs when a GPU is present.
 
-Every figure is the median over repeated single-image (batch 1) forward passes after warm-up,
-measured side by side in one run on one machine, which is printed with the table. The ONNX model
-is the deployable graph `binpick export` writes (exact mask unpooling, sigmoid outputs), built
-in memory from an untrained network: latency does not depend on the weights.
+First the model that ships (`models/bicameral_f25_rgb.onnx`, denormal weights flushed by export)
+on every CPU backend the appliance offers, through the appliance's own backend classes: ONNX
+Runtime fp32, OpenVINO fp32 / bf16 (where the CPU has it) / int8 (`models/*_int8.onnx`, written by
+`binpick quantize`), PyTorch eager on its checkpoint; and ONNX Runtime on the same weights with
+the denormals left in (the file as it shipped before issue 15). A compute-floor row sets them
+against the hardware: the model's convolution GFLOP divided by a measured fp32 sgemm rate
+(torch.mm, large square matrices, the same thread count). Then untrained networks of each
+width (the second table; latency hardly depends on the weights once denormals are gone).
 
-    python benchmarks/inference.py --quick                 # CPU, F100/F50/F25 at 256 and 512
+Every figure is the median over repeated single-image (batch 1) runs after warm-up, the
+candidates timed in alternation so that other load on the machine hits them alike; the machine
+(CPU model, AVX-512 BF16/VNNI, AMX) and its load are printed with the tables.
+
+    python benchmarks/inference.py --quick                 # CPU: shipped model, then widths at 256, 512
     python benchmarks/inference.py --device cuda --json gpu.json   # GPU paths only (~1-2 min)
 """
 
@@ -24,11 +32,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bicameral.export import to_onnx  # noqa: E402
 from bicameral.networks import WIDTHS, build_network, count_parameters  # noqa: E402
-from edge.machine import cpu_model, physical_cores  # noqa: E402
+from edge.machine import cpu_features, cpu_model, physical_cores  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
 
 def machine() -> dict:
@@ -41,9 +53,16 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
+        "cpu_features": cpu_features(),
         # Other work on the machine inflates every figure (ratios less so): report it.
         "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
+    try:
+        import openvino
+
+        info["openvino"] = openvino.__version__.split("-")[0]
+    except ImportError:
+        info["openvino"] = None
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
@@ -113,6 +132,148 @@ def bench_cpu(width: str, size: int, repeats: int, warmup: int, threads: int) ->
         "onnxruntime_ms": round(ms["ort"], 2),
         "torch_over_ort": round(ms["torch"] / ms["ort"], 3),
     }
+
+
+def conv_gflop(model: torch.nn.Module, size: int) -> float:
+    """GFLOP of one forward pass at size x size: 2 x multiply-adds of every convolution."""
+    flops = 0
+
+    def hook(module: torch.nn.Module, _inputs, output: torch.Tensor) -> None:
+        nonlocal flops
+        k = module.weight[0].numel()  # in_channels / groups x kernel area
+        flops += 2 * k * output.numel()
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, model.config.in_channels, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return flops / 1e9
+
+
+def sgemm_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """Measured fp32 matrix-multiply rate (GFLOP/s) of torch.mm at `threads` threads: the best
+    this CPU does on dense fp32 work, the yardstick for the compute floor."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ms = median_ms(lambda: torch.mm(a, b), repeats, 1)
+    return 2 * n**3 / (ms / 1000) / 1e9
+
+
+def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], object]], dict]:
+    """name -> one inference of the shipped model on that backend, built with the appliance's own
+    backend classes; and notes (what was skipped and why)."""
+    import onnxruntime as ort
+
+    from bicameral.checkpoint import load_checkpoint
+    from bicameral.export import to_onnx
+    from binpick_core.model_file import preprocess_padded, read_model_info
+    from edge.config import InferenceSection
+    from edge.inference import InferenceError, load_backend
+
+    info = read_model_info(BUNDLED)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    x = preprocess_padded(info, rgb, None)
+    shape = tuple(x.shape)
+    fns: dict[str, Callable[[], object]] = {}
+    notes: dict = {}
+
+    def backend(label: str, model: Path, name: str, **kwargs) -> None:
+        cfg = InferenceSection(model=str(model), backend=name, threads=threads, **kwargs)
+        try:
+            loaded = load_backend(cfg, shape)
+        except InferenceError as exc:
+            notes[label] = str(exc)
+            return
+        fns[label] = lambda: loaded.infer(x)
+
+    backend("onnxruntime fp32", BUNDLED, "onnxruntime")
+    checkpoint = BUNDLED.with_suffix(".pt")
+    if checkpoint.is_file():  # the same weights with their denormals, as exported before issue 15
+        model, _ = load_checkpoint(checkpoint)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        raw = ort.InferenceSession(to_onnx(model, None, None).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+        fns["onnxruntime fp32, denormals kept"] = lambda: raw.run(None, {"image": x})
+    int8 = BUNDLED.with_name(BUNDLED.stem + "_int8.onnx")
+    backend("openvino fp32", BUNDLED, "openvino", precision="fp32")
+    if "openvino fp32" in fns:
+        backend("openvino bf16", BUNDLED, "openvino", precision="bf16")
+        if int8.is_file():
+            backend("openvino int8", int8, "openvino", precision="fp32")
+        else:
+            notes["openvino int8"] = f"{int8.name} not found (binpick quantize writes it)"
+    if checkpoint.is_file():
+        backend("torch eager fp32", BUNDLED, "torch", torch_checkpoint=str(checkpoint))
+    if "torch eager fp32" in fns:
+        # The torch backend switches flush-to-zero on for this (the calling) thread, which ONNX
+        # Runtime also computes on: on only while torch runs, so the other rows keep their own.
+        torch_infer = fns["torch eager fp32"]
+
+        def torch_with_ftz() -> object:
+            torch.set_flush_denormal(True)
+            try:
+                return torch_infer()
+            finally:
+                torch.set_flush_denormal(False)
+
+        torch.set_flush_denormal(False)
+        fns["torch eager fp32"] = torch_with_ftz
+    return fns, notes
+
+
+def bench_shipped(size: int, repeats: int, warmup: int, threads: int) -> dict:
+    """The shipped model on every CPU backend, interleaved, plus the compute floor."""
+    from bicameral.checkpoint import load_checkpoint
+
+    fns, notes = shipped_candidates(size, threads)
+    ms = interleaved_median_ms(fns, repeats, warmup)
+    model, _ = (
+        load_checkpoint(BUNDLED.with_suffix(".pt"))
+        if BUNDLED.with_suffix(".pt").is_file()
+        else (build_network("bicameral", "F25").eval(), None)
+    )
+    gflop = conv_gflop(model, size)
+    rate = sgemm_gflops(threads)
+    base = ms.get("onnxruntime fp32")
+    rows = [
+        {
+            "backend": name,
+            "ms": round(value, 2),
+            "speedup_vs_ort_fp32": round(base / value, 2) if base else None,
+        }
+        for name, value in ms.items()
+    ]
+    floor = 1000 * gflop / rate
+    rows.append({"backend": "compute floor (GFLOP / sgemm rate)", "ms": round(floor, 2),
+                 "speedup_vs_ort_fp32": round(base / floor, 2) if base else None})  # fmt: skip
+    return {
+        "model": str(BUNDLED.relative_to(ROOT)),
+        "size": size,
+        "gflop": round(gflop, 2),
+        "sgemm_gflops": round(rate, 1),
+        "rows": rows,
+        "skipped": notes,
+    }
+
+
+def print_shipped(result: dict) -> None:
+    print(f"\n{result['model']} at {result['size']}x{result['size']}: {result['gflop']} GFLOP; "
+          f"sgemm {result['sgemm_gflops']} GFLOP/s")  # fmt: skip
+    print(f"{'backend':>34} {'ms':>9} {'vs ORT fp32':>12}")
+    for r in result["rows"]:
+        speedup = "-" if r["speedup_vs_ort_fp32"] is None else f"{r['speedup_vs_ort_fp32']:.2f}x"
+        print(f"{r['backend']:>34} {r['ms']:>9.1f} {speedup:>12}")
+    for name, why in result["skipped"].items():
+        print(f"  skipped {name}: {why}")
 
 
 def bench_cuda(width: str, size: int, repeats: int, warmup: int) -> dict:
@@ -209,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (CPU 3, GPU 20)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--shipped-sizes", nargs="*", type=int, default=None,
+        help="sizes for the shipped model's table (default: --sizes); none: skip it",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -222,10 +387,22 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     info["threads"] = threads
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    results: dict = {"machine": info, "cpu": [], "cuda": []}
+    results: dict = {"machine": info, "shipped": [], "cpu": [], "cuda": []}
+
+    if args.device in ("auto", "cpu") and BUNDLED.is_file():
+        repeats = args.repeats or (5 if args.quick else 11)
+        print(f"\nShipped model, CPU: batch 1, median of {repeats} interleaved runs after 2 warm-ups, "
+              f"{threads} threads")  # fmt: skip
+        for size in args.sizes if args.shipped_sizes is None else args.shipped_sizes:
+            if size % 16:
+                parser.error(f"size {size}: the shipped model is dynamic, sizes must be multiples of 16")
+            results["shipped"].append(bench_shipped(size, repeats, 2, threads))
+            print_shipped(results["shipped"][-1])
+        torch.set_num_threads(threads)
 
     if args.device in ("auto", "cpu"):
         repeats = args.repeats or (3 if args.quick else 7)
+        print("\nUntrained networks (a second table: the same architecture, fresh weights)")
         print(f"CPU: batch 1, median of {repeats} interleaved runs after 1 warm-up; "
               f"ORT all graph optimisations, {threads} intra-op threads")  # fmt: skip
         for width in args.widths:

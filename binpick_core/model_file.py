@@ -113,6 +113,7 @@ class ModelInfo:
     provenance: dict[str, Any] = field(default_factory=dict)
     size_multiple: int = 16
     fp16: bool = False  # weights/compute in fp16 inside the graph; I/O stays float32
+    denormals_flushed: int | None = None  # denormal weights set to 0 by export; None: not recorded
 
     @property
     def dynamic(self) -> bool:
@@ -199,6 +200,11 @@ def parse_metadata(props: dict[str, str], where: str = "model") -> dict[str, Any
         "provenance": provenance,
         "size_multiple": multiple,
         "fp16": props.get("binpick.fp16", "0") == "1",
+        "denormals_flushed": (
+            _int(props, "binpick.denormals_flushed", where, 0, 2**62)
+            if "binpick.denormals_flushed" in props
+            else None
+        ),
     }
 
 

@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bicameral.commands.export",
         "export a training checkpoint to an ONNX model file",
     ),
+    "quantize": (
+        "bicameral.commands.quantize",
+        "quantise a model file to int8 (NNCF, calibrated on Mikado frames) for the openvino backend",
+    ),
     "eval": (
         "bicameral.commands.eval",
         "score a model: ODS/OIS/AP/AP60 and instance-level picking scores",
@@ -82,6 +86,8 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "pycocotools": "sim",
     "tqdm": "sim",
     "matplotlib": "sim",
+    "openvino": "x86",
+    "nncf": "x86",
 }
 
 

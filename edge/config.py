@@ -58,7 +58,7 @@ class CameraSection:
 @dataclass
 class InferenceSection:
     model: str = "../models/bicameral_f25_rgb.onnx"
-    backend: str = "onnxruntime"  # onnxruntime | tensorrt | torch | torch-cuda | auto
+    backend: str = "onnxruntime"  # onnxruntime | openvino | tensorrt | torch | torch-cuda | auto
     device: str = "cpu"  # cpu | cuda | auto (torch-cuda: cuda or auto)
     threads: int = 0  # 0 = physical cores
     # Dynamic-size models: the camera frame is resized by this factor before inference, so that
@@ -69,6 +69,9 @@ class InferenceSection:
     # boundaries for that many inferences per cycle (see docs/appliance.md).
     tta_views: int = 1
     fp16: bool = False  # tensorrt: build an fp16 engine; torch-cuda: run in fp16 (else fp32)
+    # openvino: precision of what is not int8 in the model: fp32, bf16 (CPUs with BF16 only) or auto
+    # (bf16 where the CPU has it). An int8 model is a file of its own (binpick quantize).
+    precision: str = "fp32"
     torch_checkpoint: str = ""  # torch (development) and torch-cuda (GPU servers): training checkpoint
     # torch-cuda: compile the network (torch.compile, Inductor's fused kernels) before capturing its
     # CUDA graph: 9-19 s more at start, 1.75-1.9x faster inference on an H100 (docs/gpu.md).
@@ -183,7 +186,8 @@ CHOICES: dict[str, tuple] = {
     "camera.simulated_depth": ("stereo", "exact", "none"),
     "inference.depth_cue": ("off", "fuse", "only"),
     "inference.depth_cue_fusion": ("mean", "max"),
-    "inference.backend": ("onnxruntime", "tensorrt", "torch", "torch-cuda", "auto"),
+    "inference.backend": ("onnxruntime", "openvino", "tensorrt", "torch", "torch-cuda", "auto"),
+    "inference.precision": ("fp32", "bf16", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
     "inference.tta_views": (1, 2, 4),
     "ranking.score": SCORES,
@@ -327,6 +331,16 @@ def _cross_checks(path: Path, c: Config) -> None:
         raise ConfigError(
             f"{path}: inference.torch_compile = true: only for backend 'torch-cuda', "
             f"got backend {c.inference.backend!r}"
+        )
+    if c.inference.precision != "fp32" and c.inference.backend != "openvino":
+        raise ConfigError(
+            f"{path}: inference.precision = {c.inference.precision!r}: only for backend 'openvino', "
+            f"got backend {c.inference.backend!r} (tensorrt and torch-cuda use inference.fp16)"
+        )
+    if c.inference.backend == "openvino" and c.inference.device == "cuda":
+        raise ConfigError(
+            f"{path}: inference.device = 'cuda': backend 'openvino' runs on the CPU "
+            "(expected 'cpu' or 'auto')"
         )
     if c.inference.backend == "torch-cuda" and c.inference.device == "cpu":
         raise ConfigError(

@@ -18,6 +18,22 @@ def cpu_model_name() -> str | None:
     return None
 
 
+# /proc/cpuinfo flags that decide which precisions an x86 CPU runs fast (benchmarks print them).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+
+
+def cpu_features() -> list[str]:
+    """The CPU_FEATURES this CPU has (empty where /proc/cpuinfo has no flags line, e.g. ARM)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
+    return [f for f in CPU_FEATURES if f in flags]
+
+
 def cpu_model() -> str:
     """The CPU's model name, else what `platform` knows of it."""
     return cpu_model_name() or platform.processor() or platform.machine()

@@ -45,7 +45,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$DEPS_HASH" ]; then
     # pip wheel cache hides their absence (issue 15), scripts/check_fresh_install.sh proves it.
     "$VENV/bin/python" -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja \
         numpy Cython setuptools wheel
-    "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".[train,sim,test]"
+    "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".[train,sim,test,x86]"
     echo "$DEPS_HASH" >"$STAMP"
 else
     # Incremental rebuild of the native module (build/ is kept between runs).

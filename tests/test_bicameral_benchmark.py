@@ -14,7 +14,7 @@ def test_inference_benchmark_smoke(tmp_path) -> None:
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--device", "cpu", "--widths", "F25",
            "--sizes", "32", "--repeats", "1", "--json", str(out)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert "machine: cpu=" in done.stdout and "torch/ORT" in done.stdout
     result = json.loads(out.read_text())
@@ -24,6 +24,12 @@ def test_inference_benchmark_smoke(tmp_path) -> None:
     ratio = row["torch_eager_ms"] / row["onnxruntime_ms"]  # of the rounded figures
     assert abs(row["torch_over_ort"] - ratio) <= 0.01 * ratio
     assert result["machine"]["physical_cores"] >= 1
+    # The shipped model's table: ORT fp32 first, every row timed, the compute floor last.
+    (shipped,) = result["shipped"]
+    names = [r["backend"] for r in shipped["rows"]]
+    assert names[0] == "onnxruntime fp32" and names[-1].startswith("compute floor")
+    assert all(r["ms"] > 0 for r in shipped["rows"]) and shipped["gflop"] > 0 and shipped["sgemm_gflops"] > 0
+    assert shipped["rows"][0]["speedup_vs_ort_fp32"] == 1.0
 
 
 def test_cuda_request_without_gpu_is_a_clear_error() -> None:

@@ -22,6 +22,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth-noise", action="store_true",
                         help="stereo-like depth noise, as train --depth-noise")  # fmt: skip
     parser.add_argument("--device", default="auto", help="checkpoints: auto, cpu, cuda")
+    parser.add_argument("--backend", choices=["onnxruntime", "openvino"], default="onnxruntime",
+                        help=".onnx runtime (onnxruntime runs the file as written)")  # fmt: skip
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                        help="openvino: precision of what is not int8 (as inference.precision)")  # fmt: skip
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -43,16 +47,17 @@ def main(args: argparse.Namespace) -> int:
     from bicameral.evaluation.evaluate import evaluate, plot_pr, summary_table, write_json
     from bicameral.evaluation.predictors import load_predictor
     from binpick_core.model_file import ModelFileError
+    from edge.inference.base import InferenceError
 
     tolerance = parse_tolerance(args.tolerance)
     if not Path(args.model).is_file():
         raise CommandError(f"--model {args.model}: no such file")
     try:
-        predictor = load_predictor(args.model, args.device)
+        predictor = load_predictor(args.model, args.device, args.backend, args.precision)
         result = evaluate(
             predictor, args.data, tolerance, args.instances, args.limit, args.progress, args.depth_noise
         )
-    except (DatasetError, CheckpointError, ModelFileError, ImportError, ValueError) as exc:
+    except (DatasetError, CheckpointError, ModelFileError, ImportError, ValueError, InferenceError) as exc:
         raise CommandError(str(exc)) from None
     out = Path(args.out)
     write_json(result, out / "eval.json")

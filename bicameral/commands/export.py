@@ -8,7 +8,12 @@ from binpick_core.errors import CommandError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint written by binpick train")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint written by binpick train, or an exported .onnx to re-export (denormal "
+        "weights flushed, metadata kept; size options do not apply)",
+    )
     parser.add_argument("--onnx", required=True, help="output model file (written atomically)")
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
@@ -25,7 +30,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError
-    from bicameral.export import export_checkpoint
+    from bicameral.export import export_checkpoint, reexport_onnx
+    from binpick_core.model_file import ModelFileError
+
+    if args.checkpoint.lower().endswith(".onnx"):
+        if args.dynamic or args.height is not None or args.width is not None or args.fp16:
+            raise CommandError(
+                "re-exporting an .onnx keeps its size and precision: drop --dynamic/--height/--width/--fp16"
+            )
+        try:
+            report = reexport_onnx(args.checkpoint, args.onnx, verify=not args.no_verify)
+        except (ModelFileError, RuntimeError) as exc:
+            raise CommandError(str(exc)) from None
+        check = "not verified"
+        if report.max_abs_diff is not None:
+            check = f"flushed vs original max |diff| {report.max_abs_diff:.2e}"
+        print(f"wrote {report.path} (re-exported {args.checkpoint}, {check})")
+        print(denormal_line(report))
+        return 0
 
     if args.dynamic and (args.height is not None or args.width is not None):
         raise CommandError("--dynamic excludes --height/--width")
@@ -52,4 +74,14 @@ def main(args: argparse.Namespace) -> int:
         else f"ORT vs PyTorch max |diff| {report.max_abs_diff:.2e}"
     )
     print(f"wrote {report.path} ({size}, {report.nodes} nodes, {check})")
+    print(denormal_line(report))
     return 0
+
+
+def denormal_line(report) -> str:
+    """What export says about denormal weights (recorded as binpick.denormals_flushed)."""
+    share = 100 * report.denormals_flushed / max(report.float_weights, 1)
+    return (
+        f"denormal weights flushed to zero: {report.denormals_flushed} of {report.float_weights} "
+        f"float32 weights ({share:.2f} %); the max |diff| above includes their effect"
+    )

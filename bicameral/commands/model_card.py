@@ -12,6 +12,10 @@ from binpick_core.errors import CommandError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model.onnx (or a checkpoint)")
     parser.add_argument("--eval", dest="eval_json", help="eval.json written by binpick eval")
+    parser.add_argument(
+        "--eval-before",
+        help="eval.json of the model before its denormal weights were flushed (the card shows both)",
+    )
     parser.add_argument("--out", default="models/README.md", help="card to write (models/README.md)")
     parser.add_argument("--note", action="append", default=[], help="a Notes line (repeatable)")
 
@@ -25,15 +29,22 @@ def main(args: argparse.Namespace) -> int:
         facts = model_facts(args.model)
     except (ModelFileError, CheckpointError) as exc:
         raise CommandError(str(exc)) from None
-    evaluation = None
-    if args.eval_json:
-        try:
-            evaluation = json.loads(Path(args.eval_json).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CommandError(f"--eval {args.eval_json}: {exc}") from None
-        for key in ("boundaries", "occlusions"):
-            if key not in evaluation:
-                raise CommandError(f"--eval {args.eval_json}: key '{key}' missing (not a binpick eval JSON)")
-    write_model_card(args.out, render_model_card(facts, evaluation, args.note))
+    evaluation = read_eval("--eval", args.eval_json)
+    before = read_eval("--eval-before", args.eval_before)
+    write_model_card(args.out, render_model_card(facts, evaluation, args.note, before))
     print(f"wrote {args.out}")
     return 0
+
+
+def read_eval(option: str, path: str | None) -> dict | None:
+    """A `binpick eval` JSON, or one clear error naming the option and the file."""
+    if not path:
+        return None
+    try:
+        evaluation = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{option} {path}: {exc}") from None
+    for key in ("boundaries", "occlusions"):
+        if key not in evaluation:
+            raise CommandError(f"{option} {path}: key '{key}' missing (not a binpick eval JSON)")
+    return evaluation

@@ -48,6 +48,42 @@ class OnnxPredictor:
         return boundaries[0, 0, :height, :width], occlusions[0, 0, :height, :width]
 
 
+class OpenVinoPredictor:
+    """A model file on the appliance's OpenVINO backend (`edge.inference.openvino_backend`) at
+    `precision` (fp32, bf16, auto); int8 when the file is (binpick quantize). The backend is
+    compiled for the first frame's padded size and again only when the size changes."""
+
+    def __init__(self, path: str | Path, precision: str = "fp32", threads: int | None = None) -> None:
+        from edge.inference.openvino_backend import import_openvino
+
+        import_openvino()  # the missing-package error now, not at the first frame
+        self.info: ModelInfo = read_model_info(path)
+        self.path, self.precision, self.threads = str(path), precision, threads or 0
+        self.backend = None
+        self.input_kind = self.info.input_kind
+        self.description = {
+            "model": str(path),
+            "backend": "openvino",
+            "variant": self.info.variant,
+            "width": self.info.width,
+            "input": self.info.input_kind,
+            "provenance": self.info.provenance,
+        }
+
+    def __call__(self, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        from edge.inference.openvino_backend import OpenVinoBackend
+
+        height, width = (rgb if rgb is not None else depth_m).shape[:2]
+        tensor = (preprocess_padded if self.info.dynamic else preprocess)(self.info, rgb, depth_m)
+        if self.backend is None or self.backend.input_shape != tensor.shape:
+            self.backend = OpenVinoBackend(self.path, tensor.shape, self.threads, self.precision)
+            self.description.update(
+                precision=self.backend.precision, int8=self.backend.quantized, device=self.backend.device_name
+            )
+        boundaries, occlusions = self.backend.infer(tensor)
+        return boundaries[:height, :width], occlusions[:height, :width]
+
+
 class CheckpointPredictor:
     """A training checkpoint run in PyTorch (GPU when available), sigmoid on the logits."""
 
@@ -86,9 +122,14 @@ class CheckpointPredictor:
         )
 
 
-def load_predictor(path: str | Path, device: str = "auto"):
-    """`.onnx` → ONNX Runtime; anything else is read as a training checkpoint."""
+def load_predictor(
+    path: str | Path, device: str = "auto", backend: str = "onnxruntime", precision: str = "fp32"
+):
+    """`.onnx` → ONNX Runtime (the file as written) or OpenVINO; anything else is read as a
+    training checkpoint."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
+        if backend == "openvino":
+            return OpenVinoPredictor(path, precision)
         return OnnxPredictor(path)
     return CheckpointPredictor(path, device)

@@ -17,6 +17,7 @@ def available_backends() -> dict[str, bool]:
         "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
         "tensorrt": importlib.util.find_spec("tensorrt") is not None,
         "torch": importlib.util.find_spec("torch") is not None,
+        "openvino": importlib.util.find_spec("openvino") is not None,
     }
 
 
@@ -36,6 +37,10 @@ def load_backend(cfg: InferenceSection, input_shape: tuple[int, int, int, int]) 
         from edge.inference.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(cfg.model, cfg.device, cfg.threads)
+    if name == "openvino":
+        from edge.inference.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(cfg.model, input_shape, cfg.threads, cfg.precision)
     if name == "tensorrt":
         from edge.inference.tensorrt_backend import TensorRtBackend
 
@@ -49,5 +54,5 @@ def load_backend(cfg: InferenceSection, input_shape: tuple[int, int, int, int]) 
 
         return TorchCudaBackend(cfg.torch_checkpoint, input_shape, cfg.fp16, compile=cfg.torch_compile)
     raise InferenceError(
-        f"inference.backend = {name!r}: expected onnxruntime, tensorrt, torch, torch-cuda or auto"
+        f"inference.backend = {name!r}: expected onnxruntime, openvino, tensorrt, torch, torch-cuda or auto"
     )

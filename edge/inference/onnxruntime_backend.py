@@ -1,9 +1,15 @@
-"""ONNX Runtime: the default backend (CPU; CUDA or TensorRT execution providers when present)."""
+"""ONNX Runtime: the default backend (CPU; CUDA or TensorRT execution providers when present).
+
+The model is loaded with its denormal weights flushed (edge.denormals, a warning with the count
+when the file still has any) and the session's threads treat denormal activations as zero
+(`session.set_denormal_as_zero`, ORT's flush-to-zero/denormals-are-zero for its own threads).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from edge.denormals import load_flushed
 from edge.inference.base import InferenceBackend, InferenceError, split_outputs
 from edge.machine import physical_cores
 
@@ -33,10 +39,12 @@ class OnnxRuntimeBackend(InferenceBackend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or physical_cores()
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         providers = choose_providers(device, ort.get_available_providers())
         try:
-            self.session = ort.InferenceSession(model_path, options, providers=providers)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            proto, self.denormals_flushed = load_flushed(model_path)
+            self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=providers)
+        except Exception as exc:  # onnx's DecodeError, ORT's own Fail/InvalidGraph types
             raise InferenceError(f"{model_path}: ONNX Runtime cannot load the model ({exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -50,4 +58,9 @@ class OnnxRuntimeBackend(InferenceBackend):
         return split_outputs(dict(zip(self.output_names, values, strict=True)))
 
     def describe(self) -> dict:
-        return {"backend": self.name, "providers": self.session.get_providers(), "threads": self.threads}
+        return {
+            "backend": self.name,
+            "providers": self.session.get_providers(),
+            "threads": self.threads,
+            "denormals_flushed_at_load": self.denormals_flushed,
+        }

@@ -1,0 +1,146 @@
+"""fp32 model file -> int8 model file: NNCF post-training quantisation calibrated on Mikado frames.
+
+The result is an ONNX file like any other (contracts.md section 2, every metadata key kept) with
+QuantizeLinear/DequantizeLinear pairs around the convolutions. OpenVINO (`inference.backend =
+"openvino"`) runs them as int8 kernels (VNNI/AMX); ONNX Runtime can load it too, but its CPU
+provider gains nothing on this graph. The metadata adds `binpick.precision` = "int8" and
+`binpick.calibration` (JSON: dataset folder, preset, seed, frames, NNCF version, preset of the
+quantiser), so the file says how it was made.
+
+Calibration frames are the dataset's RGB images, preprocessed exactly as the appliance does
+(`binpick_core.model_file.preprocess`), at the size the appliance will run (a static model's export size;
+for a dynamic model `size`, default 512x512, centre-cropped or edge-padded from the frame).
+NNCF's ONNX path cannot take a Cast whose output is a graph output when that Cast changes
+nothing (its nop-Cast pass looks the output up in value_info): such Casts, which the exporter
+writes after the sigmoids, become Identity first; the numbers do not change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+
+from bicameral.checkpoint import atomic_write
+from binpick_core.model_file import INPUT_NAME, ModelInfo, preprocess, read_model_info
+from edge.denormals import flush_denormals, set_metadata
+
+DEFAULT_FRAMES = 32
+DEFAULT_SIZE = 512
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    quantized_nodes: int  # QuantizeLinear nodes in the result
+    max_abs_diff: float  # int8 vs fp32 (ONNX Runtime), on the first calibration frame
+    bytes: int
+
+
+def calibration_frames(
+    data: str | Path, info: ModelInfo, count: int, size: tuple[int, int]
+) -> list[np.ndarray]:
+    """The first `count` scenes' RGB frames of a Mikado dataset as model input tensors."""
+    scenes = sorted(p for p in (Path(data) / "scenes").glob("*/rgb.png"))
+    if not scenes:
+        raise ValueError(f"--calibration {data}: no scenes/*/rgb.png (a binpick mikado generate folder)")
+    if not info.uses_rgb or info.uses_depth:
+        raise ValueError(
+            f"{info.path}: input {info.input_kind!r}; quantisation is calibrated on RGB models only"
+        )
+    height, width = size
+    tensors = []
+    for path in scenes[:count]:
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        pad_h, pad_w = max(0, height - rgb.shape[0]), max(0, width - rgb.shape[1])
+        if pad_h or pad_w:
+            rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        top, left = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
+        tensors.append(
+            preprocess(info, np.ascontiguousarray(rgb[top : top + height, left : left + width]), None)
+        )
+    return tensors
+
+
+def identity_for_nop_casts(proto: onnx.ModelProto) -> int:
+    """Replace Casts to the type their input already has by Identity (see the module docstring)."""
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    }
+    changed = 0
+    for node in proto.graph.node:
+        if node.op_type != "Cast":
+            continue
+        to = next(a.i for a in node.attribute if a.name == "to")
+        if types.get(node.input[0]) == to:
+            node.op_type = "Identity"
+            del node.attribute[:]
+            changed += 1
+    return changed
+
+
+def quantize_int8(
+    model_path: str | Path,
+    calibration: str | Path,
+    out_path: str | Path,
+    frames: int = DEFAULT_FRAMES,
+    size: tuple[int, int] | None = None,
+) -> QuantizeReport:
+    """Quantise `model_path` to int8 with NNCF on `frames` frames of the Mikado dataset
+    `calibration`; writes `out_path` atomically. Raises ValueError on bad input."""
+    import nncf
+    import onnxruntime as ort
+
+    info = read_model_info(model_path)
+    if info.fp16:
+        raise ValueError(f"{model_path}: an fp16 export; quantise the fp32 export")
+    if size is None:
+        size = (info.input_height, info.input_width) if not info.dynamic else (DEFAULT_SIZE, DEFAULT_SIZE)
+    if info.dynamic and (size[0] % info.size_multiple or size[1] % info.size_multiple):
+        raise ValueError(f"calibration size {size[0]}x{size[1]}: expected multiples of {info.size_multiple}")
+    tensors = calibration_frames(calibration, info, frames, size)
+    proto = onnx.load(str(model_path))
+    flush_denormals(proto)  # an older file: quantise what the appliance would run
+    identity_for_nop_casts(proto)
+    quantized = nncf.quantize(
+        proto,
+        nncf.Dataset(tensors, lambda t: {INPUT_NAME: t}),
+        preset=nncf.QuantizationPreset.PERFORMANCE,
+        subset_size=len(tensors),
+    )
+    dataset_info = {}
+    if (Path(calibration) / "dataset.json").is_file():
+        dataset_info = json.loads((Path(calibration) / "dataset.json").read_text())
+    record = {
+        "dataset": str(calibration),
+        "preset": dataset_info.get("preset"),
+        "seed": dataset_info.get("base_seed"),
+        "frames": len(tensors),
+        "size": list(size),
+        "method": f"nncf {nncf.__version__} post-training quantisation, preset performance",
+    }
+    # nncf keeps the model's metadata_props; set ours over them.
+    for entry in proto.metadata_props:
+        set_metadata(quantized, entry.key, entry.value)
+    set_metadata(quantized, "binpick.precision", "int8")
+    set_metadata(quantized, "binpick.calibration", json.dumps(record, sort_keys=True))
+    quantized.producer_name = "binpick quantize"
+    onnx.checker.check_model(quantized, full_check=True)
+    data = quantized.SerializeToString()
+    x = tensors[0]
+    reference, got = (
+        ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: x})
+        for m in (proto.SerializeToString(), data)
+    )
+    diff = float(max(np.abs(a - b).max() for a, b in zip(reference, got, strict=True)))
+    atomic_write(out_path, lambda f: f.write(data))
+    nodes = sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
+    return QuantizeReport(Path(out_path), len(tensors), size, nodes, diff, len(data))
