@@ -11,6 +11,17 @@ import numpy as np
 from binpick_core.model_file import ModelInfo, preprocess, preprocess_padded, read_model_info
 
 
+def describe(path: str | Path, backend: str, info: ModelInfo) -> dict:
+    """What an evaluation reports of the model it ran (the same keys for every backend)."""
+    return {
+        "model": str(path),
+        "backend": backend,
+        "variant": info.variant,
+        "width": info.width,
+        "input": info.input_kind,
+        "provenance": info.provenance,
+    }
+
 class OnnxPredictor:
     """The appliance's path: metadata from `binpick_core.model_file`, inference with ONNX Runtime."""
 
@@ -24,14 +35,7 @@ class OnnxPredictor:
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_kind = self.info.input_kind
-        self.description = {
-            "model": str(path),
-            "backend": "onnxruntime",
-            "variant": self.info.variant,
-            "width": self.info.width,
-            "input": self.info.input_kind,
-            "provenance": self.info.provenance,
-        }
+        self.description = describe(path, "onnxruntime", self.info)
 
     def __call__(self, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         height, width = (rgb if rgb is not None else depth_m).shape[:2]
@@ -61,14 +65,7 @@ class OpenVinoPredictor:
         self.path, self.precision, self.threads = str(path), precision, threads or 0
         self.backend = None
         self.input_kind = self.info.input_kind
-        self.description = {
-            "model": str(path),
-            "backend": "openvino",
-            "variant": self.info.variant,
-            "width": self.info.width,
-            "input": self.info.input_kind,
-            "provenance": self.info.provenance,
-        }
+        self.description = describe(path, "openvino", self.info)
 
     def __call__(self, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         from edge.inference.openvino_backend import OpenVinoBackend
