@@ -81,7 +81,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXTRA_OF_MODULE: dict[str, str] = {
     "torch": "train",
     "tensorboard": "train",
-    "scipy": "train",
     "mujoco": "sim",
     "pycocotools": "sim",
     "tqdm": "sim",

@@ -12,7 +12,9 @@ from appliance_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The packages `pip install .` leaves out (the `sim` and `train` extras) and the factory itself.
+# The packages `pip install .` leaves out (the `sim` and `train` extras) and the factory itself, and
+# SciPy: installed with the appliance for the calibration wizard's hand-eye refinement only, so the
+# run path must not even try it.
 FACTORY_ONLY = ("torch", "scipy", "mujoco", "tensorboard", "pycocotools", "bicameral", "mikado", "simcell")
 
 # A finder ahead of all others refuses the blocked packages, as on a machine without them

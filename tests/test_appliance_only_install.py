@@ -1,6 +1,6 @@
 """The appliance installs and runs alone: `pip install .` (no extras) into a fresh venv builds the
 native module, and `binpick run` there replays a folder camera through the bundled model and prints
-grasps, with torch, MuJoCo and SciPy absent. Choosing what needs an extra there ends in one line
+grasps, with torch and MuJoCo absent. Choosing what needs an extra there ends in one line
 naming it.
 
 Slow (a venv, the dependencies from pip's cache or index, a C++ build: about 2 minutes on two
