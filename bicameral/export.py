@@ -33,8 +33,7 @@ from torch import Tensor, nn
 from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, atomic_write, checkpoint_preprocess, load_checkpoint
 from bicameral.networks import BicameralNet
 from binpick_core.model_file import FORMAT, INPUT_NAME, OUTPUT_NAMES
-from edge.denormals import METADATA_KEY as DENORMALS_KEY
-from edge.denormals import count_denormals, flush_denormals, set_metadata
+from edge.denormals import count_denormals, flush_and_record, set_metadata
 
 OPSET = 17
 # ORT vs PyTorch (fp32) limits: the 1e-4 for fp32 graphs; fp16 compute rounds at ~1e-3.
@@ -162,11 +161,10 @@ def export_checkpoint(
         raise ValueError(f"model id {model_id} out of range 0..65535 (a PLC register)")
     model, checkpoint = load_checkpoint(checkpoint_path)
     proto = to_onnx(model, height, width, fp16=fp16)
-    flushed = flush_denormals(proto)
-    _, float_weights = count_denormals(proto)
     for key, value in metadata(model, checkpoint, height or 0, width or 0, model_id, fp16).items():
         set_metadata(proto, key, value)
-    set_metadata(proto, DENORMALS_KEY, str(flushed))
+    flushed = flush_and_record(proto)
+    _, float_weights = count_denormals(proto)
     proto.producer_name = "binpick export"
     onnx.checker.check_model(proto, full_check=True)
     op_types = tuple(sorted({node.op_type for node in proto.graph.node}))
@@ -195,10 +193,8 @@ def reexport_onnx(source: str | Path, onnx_path: str | Path, verify: bool = True
     info = read_model_info(source)  # a binpick model file, or ModelFileError
     proto = onnx.load(str(source))
     original = proto.SerializeToString()
-    flushed = flush_denormals(proto)
+    flushed = flush_and_record(proto)
     _, float_weights = count_denormals(proto)
-    before = {p.key: p.value for p in proto.metadata_props}.get(DENORMALS_KEY, "0")
-    set_metadata(proto, DENORMALS_KEY, str(int(before) + flushed if before.isdigit() else flushed))
     proto.producer_name = "binpick export"
     onnx.checker.check_model(proto, full_check=True)
     diff = None

@@ -27,7 +27,7 @@ import onnx
 
 from bicameral.checkpoint import atomic_write
 from binpick_core.model_file import INPUT_NAME, ModelInfo, preprocess, read_model_info
-from edge.denormals import flush_denormals, set_metadata
+from edge.denormals import flush_and_record, set_metadata
 
 DEFAULT_FRAMES = 32
 DEFAULT_SIZE = 512
@@ -106,9 +106,14 @@ def quantize_int8(
         size = (info.input_height, info.input_width) if not info.dynamic else (DEFAULT_SIZE, DEFAULT_SIZE)
     if info.dynamic and (size[0] % info.size_multiple or size[1] % info.size_multiple):
         raise ValueError(f"calibration size {size[0]}x{size[1]}: expected multiples of {info.size_multiple}")
+    if not info.dynamic and tuple(size) != (info.input_height, info.input_width):
+        raise ValueError(
+            f"{model_path}: exported for {info.input_height}x{info.input_width}, calibration size "
+            f"{size[0]}x{size[1]}: expected the export size (or a --dynamic export)"
+        )
     tensors = calibration_frames(calibration, info, frames, size)
     proto = onnx.load(str(model_path))
-    flush_denormals(proto)  # an older file: quantise what the appliance would run
+    flush_and_record(proto)  # an older file: quantise what the appliance would run
     identity_for_nop_casts(proto)
     quantized = nncf.quantize(
         proto,

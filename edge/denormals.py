@@ -77,6 +77,15 @@ def flush_denormals(proto) -> int:
     return flushed
 
 
+def flush_and_record(proto) -> int:
+    """Flush `proto`'s denormal weights and add their count to its `METADATA_KEY` (the sum with any
+    earlier flush, so a file flushed twice still says how many it lost); returns this flush's count."""
+    flushed = flush_denormals(proto)
+    before = {p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY, "0")
+    set_metadata(proto, METADATA_KEY, str(int(before) + flushed if before.isdigit() else flushed))
+    return flushed
+
+
 def set_metadata(proto, key: str, value: str) -> None:
     """Set one metadata_props entry, replacing an existing one with the same key."""
     for entry in proto.metadata_props:
