@@ -371,6 +371,14 @@ def _network_checks(path: Path, c: Config) -> None:
             parse_credentials(getattr(c.health, key))
         except CredentialError as exc:
             raise ConfigError(f"{path}: health.{key}: {exc}") from None
+    if c.plc.tcp_enabled and not _loopback(c.plc.tcp_host) and not (
+        c.plc.allowed_clients or c.plc.readonly_clients
+    ):
+        raise ConfigError(
+            f"{path}: plc.tcp_host = {c.plc.tcp_host!r} is beyond loopback: expected "
+            "plc.allowed_clients (the PLC's address or range) or plc.readonly_clients, so that no "
+            "other host on the network can drive the appliance"
+        )
     if (
         c.health.http_enabled
         and not _loopback(c.health.http_host)

@@ -29,6 +29,7 @@ from edge.depth_cue import DepthCueStage
 from edge.grasp_selection import select_grasp
 from edge.health.history import CellHistory
 from edge.health.live import FrameHub
+from edge.health.overview import public_config
 from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing
 from edge.health.stats import CycleStats
@@ -519,7 +520,7 @@ class Supervisor:
             None if maps is None else maps.boundaries,
             None if maps is None else maps.occlusions,
             result,
-            self.config.to_dict(),
+            public_config(self.config),  # viewers may fetch it: never the credential hashes
             b"" if last is None else self._render_overlay(last),
         )
         log.info("snapshot written to %s", folder)
