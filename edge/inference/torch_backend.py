@@ -8,6 +8,7 @@ torch is imported only when this backend is chosen (the appliance itself never n
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -41,11 +42,17 @@ class TorchBackend(InferenceBackend):
         # Then flush-to-zero / denormals-are-zero for torch's CPU threads on x86 (False where the
         # CPU has no such mode): denormal activations cost like denormal weights (edge.denormals).
         # Set after the count, as loading under FTZ would silently zero the weights uncounted.
+        # The mode is a per-thread CPU register: set here (to report whether the CPU has it) and
+        # again in each thread that infers (the appliance's cycle thread is not this one).
         self.flush_denormal = torch.set_flush_denormal(True)
+        self._ftz_threads = threading.local()
         self.device = device
 
     def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
+        if not getattr(self._ftz_threads, "set", False):
+            torch.set_flush_denormal(True)
+            self._ftz_threads.set = True
         with torch.inference_mode():
             boundary, occlusion = self.model(torch.from_numpy(tensor).to(self.device))
             y = torch.sigmoid(boundary)[0, 0].float().cpu().numpy()
