@@ -59,7 +59,7 @@ def fake_plc(port: int, stop: threading.Event) -> None:
             error = rr.registers[regs["result_error"].address]
             if sequence != seen and error == 0:
                 seen = sequence
-                outcome = 2 if sequence % 5 == 0 else 1
+                outcome = regs.pick_outcome.failed if sequence % 5 == 0 else regs.pick_outcome.picked
                 client.write_registers(regs["pick_outcome"].address, [outcome, sequence], device_id=1)
         except Exception:  # the appliance restarts its server: try again
             time.sleep(0.5)

@@ -105,7 +105,8 @@ def test_the_image_follows_each_publication_within_one_cycle(alice, appliance):
     sequences = [s["sequence"] for s in shown]
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
     live = alice.find_element("id", "live")
-    assert int(live.get_attribute("data-sequence")) == shown[-1]["sequence"]
+    # a newer frame may have arrived since `shown` was read, never an older one
+    assert int(live.get_attribute("data-sequence")) >= shown[-1]["sequence"]
     assert alice.execute_script("return arguments[0].naturalWidth", live) == 96
     # one encode per publication, whoever watches
     assert sup.frames.encodes - encodes_before <= sup.frames.latest.version - version_before + 1
