@@ -18,15 +18,54 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 ROLES = ("viewer", "operator")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 CACHE_SECONDS = 300.0
+CACHE_ENTRIES = 256
+#: at most this many scrypt checks at once (each takes ~16 MiB and tens of ms of a core): a flood of
+#: guesses queues here instead of exhausting the appliance's memory and CPUs
+SCRYPT_SLOTS = threading.BoundedSemaphore(2)
+_dummy_lock = threading.Lock()
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """A hash computed once, checked for an unknown user name so it costs what a known one does."""
+    global _dummy_hash
+    with _dummy_lock:
+        if _dummy_hash is None:
+            _dummy_hash = hash_secret(secrets.token_hex(16))
+        return _dummy_hash
+
+
+def local_host(host: str | None) -> bool:
+    """True when a Host header names this machine's loopback (`localhost`, `127.0.0.1`, `[::1]` or
+    another loopback address, with or without a port). A DNS-rebound name never does."""
+    host = (host or "").strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return False
+        name, rest = host[1:end], host[end + 1 :]
+    else:
+        name, colon, port = host.partition(":")
+        rest = colon + port
+    if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class CredentialError(ValueError):
@@ -114,7 +153,7 @@ class Authenticator:
         #: no credentials configured (allowed on a loopback bind only): everyone is "local", acting
         self.open = open_access and not (self.users or self.tokens)
         self._key = secrets.token_bytes(32)
-        self._cache: dict[bytes, tuple[float, Identity | None]] = {}
+        self._cache: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
         self._lock = threading.Lock()
 
     def identify(self, authorization: str | None) -> Identity | None:
@@ -131,10 +170,17 @@ class Authenticator:
             return hit[1]
         identity = self._check(authorization)
         with self._lock:
-            if len(self._cache) > 256:  # bounded: failed guesses must not grow it without limit
-                self._cache.clear()
-            self._cache[key] = (now, identity)
+            self._cache.pop(key, None)
+            if identity is not None:  # failures are not remembered: guesses cannot fill it
+                while len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.popitem(last=False)  # the oldest goes
+                self._cache[key] = (now, identity)
         return identity
+
+    @staticmethod
+    def _verify(secret: str, encoded: str) -> bool:
+        with SCRYPT_SLOTS:
+            return verify_secret(secret, encoded)
 
     def _check(self, authorization: str) -> Identity | None:
         scheme, _, value = authorization.strip().partition(" ")
@@ -145,12 +191,14 @@ class Authenticator:
             except (ValueError, UnicodeDecodeError):
                 return None
             user = self.users.get(name)
-            if user is not None and verify_secret(password, user.hash):
+            # an unknown name runs scrypt on a dummy hash: its answer takes as long as a known one's
+            ok = self._verify(password, user.hash if user is not None else _dummy())
+            if user is not None and ok:
                 return Identity(user.name, user.can_act)
             return None
         if scheme.lower() == "bearer" and value:
             for token in self.tokens:
-                if verify_secret(value, token.hash):
+                if self._verify(value, token.hash):
                     return Identity(token.name, token.can_act)
         return None
 

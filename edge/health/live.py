@@ -31,6 +31,7 @@ class FrameHub:
         self._encode_lock = threading.Lock()
         self.encodes = 0  # frames drawn and encoded (benchmarks check one per publication)
         self.viewers = 0
+        self.closed = False  # set by wake_all (server shutdown): waits return, streams end
 
     def publish(self, sequence: int, error: str = "ok") -> None:
         with self._cond:
@@ -40,12 +41,13 @@ class FrameHub:
     def wait(self, after: int, timeout: float) -> Published:
         """The latest publication once its version exceeds `after` (or the current one on timeout)."""
         with self._cond:
-            self._cond.wait_for(lambda: self.latest.version > after, timeout)
+            self._cond.wait_for(lambda: self.latest.version > after or self.closed, timeout)
             return self.latest
 
     def wake_all(self) -> None:
-        """Release every waiting viewer (server shutdown)."""
+        """Release every waiting viewer, now and from then on (server shutdown)."""
         with self._cond:
+            self.closed = True
             self._cond.notify_all()
 
     def jpeg(self) -> tuple[Published, bytes]:

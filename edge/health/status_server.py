@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from edge.health.auth import Authenticator, Identity
+from edge.health.auth import Authenticator, Identity, local_host
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -36,6 +36,7 @@ STATIC_TYPES = {
 }
 SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
+MAX_BODY = 65536  # the largest POST body read (actions carry none)
 
 
 class StatusProvider:
@@ -105,6 +106,9 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
 
         def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
             self.send_response(code)
+            if code >= 400 and self.command == "POST":
+                self.close_connection = True
+                self.send_header("Connection", "close")  # whatever is left of the request goes with it
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -121,13 +125,26 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
         def _json(self, data) -> None:
             self._send(200, json.dumps(data, default=str).encode(), "application/json")
 
+        def _refuse(self, code: int, headers: dict | None = None) -> None:
+            """An empty answer that closes the connection (the request's body is never read)."""
+            self.send_response(code)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+
         def _authenticate(self) -> bool:
+            if auth.open and not local_host(self.headers.get("Host")):
+                # open loopback: a page of a DNS-rebound name (evil.example -> 127.0.0.1) reaches this
+                # server with its own Host, and would pass the Origin check; only loopback names do
+                log.warning("status page: Host %r refused (open loopback page)", self.headers.get("Host"))
+                self._refuse(421)
+                return False
             self.identity = auth.identify(self.headers.get("Authorization"))
             if self.identity is None:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="binpick", charset="UTF-8"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._refuse(401, {"WWW-Authenticate": 'Basic realm="binpick", charset="UTF-8"'})
                 return False
             return True
 
@@ -213,9 +230,9 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
             frames.viewer(+1)
             try:
                 seen = -1
-                while not stopping.is_set():
+                while not (stopping.is_set() or frames.closed):
                     latest = frames.wait(seen, KEEPALIVE_S)
-                    if stopping.is_set():
+                    if stopping.is_set() or frames.closed:
                         break
                     if latest.version == seen:
                         self.wfile.write(b": keep-alive\n\n")
@@ -236,9 +253,9 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
             try:
                 self.wfile.write(b"--binpickframe\r\n")
                 seen = 0 if frames.latest.version == 0 else -1
-                while not stopping.is_set():
+                while not (stopping.is_set() or frames.closed):
                     latest = frames.wait(seen, KEEPALIVE_S)
-                    if stopping.is_set() or latest.version == seen:
+                    if stopping.is_set() or frames.closed or latest.version == seen:
                         continue
                     seen = latest.version
                     _, data = frames.jpeg()
@@ -277,9 +294,19 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
         def do_POST(self):  # noqa: N802
             if not self._authenticate():
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.headers.get("Content-Length")
+            raw = "0" if raw is None else raw.strip()
+            if not (raw.isascii() and raw.isdigit()):  # "-1", "abc", "1e3": refused, never read
+                self._text(400, "bad request: Content-Length\n")
+                return
+            length = int(raw)
+            if length > MAX_BODY:
+                self._text(413, "request body too large\n")
+                return
+            if self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # a chunked body is not read: it must not become a request
             if length:
-                self.rfile.read(min(length, 65536))
+                self.rfile.read(length)
             path = urlsplit(self.path).path
             if path != "/snapshot":
                 self._text(404, "not found\n")

@@ -1,0 +1,262 @@
+"""Hardening of the status page: Host names on an open loopback page (DNS rebinding), strict POST
+body lengths, scrypt timing and load, and shutdown of the live streams. Each test fails without
+its fix."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import threading
+import time
+
+import pytest
+from appliance_helpers import free_port
+from test_status_access import ALICE, SCRAPER, Provider
+
+from edge.health import auth as auth_module
+from edge.health.auth import Authenticator, local_host
+from edge.health.live import FrameHub
+from edge.health.status_server import StatusServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def open_server():
+    provider = Provider()
+    srv = StatusServer(provider, "127.0.0.1", free_port())
+    srv.start()
+    try:
+        yield srv.address[1], provider, srv
+    finally:
+        srv.stop()
+
+
+def raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:
+    """Everything the server answers to `request` until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:  # it closed with our unread bytes: what came before counts
+                data = b""
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+
+def request(port: int, method: str, path: str, headers: dict, body: bytes = b""):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders(body or None)
+        response = conn.getresponse()
+        return response.status, response.read(), response.headers
+    finally:
+        conn.close()
+
+
+def test_local_host_names():
+    local = ("localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8080", "127.0.0.5:1")
+    for host in local:
+        assert local_host(host), host
+    for host in ("", None, "evil.example", "evil.example:8080", "127.0.0.1.nip.io", "localhost.evil.example",
+                 "[::1", "::1", "127.0.0.1:80x", "10.0.0.1", "0.0.0.0:80", "localhost:"):  # fmt: skip
+        assert not local_host(host), host
+
+
+def test_open_page_refuses_a_rebound_host_name(open_server):
+    port, provider, _ = open_server
+    for method, path in (("GET", "/"), ("GET", "/status.json"), ("GET", "/events"), ("POST", "/snapshot")):
+        rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}",
+                   "Sec-Fetch-Site": "same-origin", "Content-Length": "0"}  # fmt: skip
+        status, body, headers = request(port, method, path, rebound)
+        assert (status, body) == (421, b""), path
+        assert headers["Connection"] == "close"
+    assert request(port, "GET", "/status.json", {"Content-Length": "0"})[0] == 421  # no Host at all
+    assert provider.snapshots_taken == []
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "localhost"):
+        status, body, _ = request(port, "GET", "/status.json", {"Host": host})
+        assert status == 200 and b"running" in body
+    assert request(port, "POST", "/snapshot", {"Host": f"127.0.0.1:{port}", "Content-Length": "0"})[0] == 200
+    assert provider.snapshots_taken == ["on-demand"]
+
+
+def test_credentials_page_answers_any_host_name():
+    provider = Provider()
+    srv = StatusServer(provider, "127.0.0.1", free_port(), users=[ALICE])
+    srv.start()
+    try:
+        port = srv.address[1]
+        basic = "Basic " + base64.b64encode(b"alice:alice-pass").decode()
+        named = {"Host": "binpick.plant.example", "Authorization": basic}
+        status, _, _ = request(port, "GET", "/status.json", named)
+        assert status == 200  # behind a reverse proxy or a DNS name: credentials guard it
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", "+5", " ", "٣"])
+def test_a_bad_content_length_is_400_and_closes(open_server, length):
+    port, provider, _ = open_server
+    head = f"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {length}\r\n\r\n"
+    answer = raw(port, head.encode("utf-8"))  # returns only once the server closes the connection
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert b"Connection: close" in answer
+    assert provider.snapshots_taken == []
+
+
+def test_a_body_too_large_is_413_and_not_left_in_the_stream(open_server):
+    port, provider, _ = open_server
+    smuggled = f"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n".encode()
+    body = smuggled + b"x" * (65537 - len(smuggled))
+    head = f"POST /nothing HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n\r\n"
+    answer = raw(port, head.encode())  # before: the server waited for 65536 bytes of it
+    assert answer.startswith(b"HTTP/1.1 413") and answer.count(b"HTTP/1.1") == 1, answer
+    assert b"Connection: close" in answer
+    assert provider.snapshots_taken == []
+    # a body within the limit is read whole; the next request on the connection is answered
+    ok = f"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 3\r\n\r\nabc"
+    bad = f"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: x\r\n\r\n"
+    answer = raw(port, (ok + bad).encode())
+    assert answer.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 400" in answer
+    assert provider.snapshots_taken == ["on-demand"]
+
+
+def test_refusals_of_a_post_and_401s_close_the_connection():
+    provider = Provider()
+    srv = StatusServer(provider, "127.0.0.1", free_port(), users=[ALICE])
+    srv.start()
+    try:
+        port = srv.address[1]
+        host = f"Host: 127.0.0.1:{port}\r\n"
+        # a 401 whose body (the next "request") is never read: the connection closes after it
+        inner = f"POST /snapshot HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n"
+        unauthorized = f"POST /snapshot HTTP/1.1\r\n{host}Content-Length: {len(inner)}\r\n\r\n{inner}"
+        answer = raw(port, unauthorized.encode())
+        assert answer.startswith(b"HTTP/1.1 401") and answer.count(b"HTTP/1.1 ") == 1, answer
+        assert b"Connection: close" in answer
+        basic = "Basic " + base64.b64encode(b"alice:alice-pass").decode()
+        # a 403 (no CSRF token) to a POST closes as well
+        forbidden = f"POST /snapshot HTTP/1.1\r\n{host}Authorization: {basic}\r\nContent-Length: 0\r\n\r\n"
+        answer = raw(port, (forbidden + forbidden).encode())
+        assert answer.startswith(b"HTTP/1.1 403") and answer.count(b"HTTP/1.1 ") == 1, answer
+        assert provider.snapshots_taken == []
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts scrypt checks (and how many run at once) of every Authenticator."""
+    auth_module._dummy()  # the dummy hash is made once, before counting
+    calls: list[str] = []
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+    real = auth_module.verify_secret
+
+    def verify(secret, encoded):
+        with lock:
+            calls.append(secret)
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        try:
+            time.sleep(state.get("sleep", 0.0))
+            return state["result"](secret, encoded) if "result" in state else real(secret, encoded)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(auth_module, "verify_secret", verify)
+    return calls, state
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_an_unknown_user_costs_one_scrypt_like_a_known_one(counted):
+    calls, _ = counted
+    auth = Authenticator([ALICE], [], open_access=True)
+    assert auth.identify(basic("mallory", "guess")) is None
+    assert calls == ["guess"]
+    assert auth.identify(basic("alice", "wrong")) is None
+    assert calls == ["guess", "wrong"]
+
+
+def test_failures_are_not_cached_successes_are(counted):
+    calls, _ = counted
+    auth = Authenticator([ALICE], [], open_access=True)
+    for _ in range(3):
+        assert auth.identify(basic("alice", "wrong")) is None
+    assert len(calls) == 3 and not auth._cache
+    for _ in range(3):
+        assert auth.identify(basic("alice", "alice-pass")).name == "alice"
+    assert len(calls) == 4 and len(auth._cache) == 1
+
+
+def test_a_full_cache_drops_its_oldest_entry(counted):
+    calls, state = counted
+    state["result"] = lambda secret, encoded: True
+    auth = Authenticator([], [SCRAPER], open_access=False)
+    for i in range(300):
+        assert auth.identify(f"Bearer t{i}").name == "prometheus"
+    assert len(calls) == 300 and len(auth._cache) <= auth_module.CACHE_ENTRIES
+    for i in (299, 200, 100):  # recent entries stay: no scrypt
+        auth.identify(f"Bearer t{i}")
+    assert len(calls) == 300
+    auth.identify("Bearer t0")  # the oldest went
+    assert len(calls) == 301
+
+
+def test_at_most_two_scrypt_checks_run_at_once(counted):
+    calls, state = counted
+    state["sleep"] = 0.05
+    state["result"] = lambda secret, encoded: False
+    auth = Authenticator([ALICE], [], open_access=True)
+    threads = [threading.Thread(target=auth.identify, args=(basic("alice", f"guess{i}"),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 8 and state["most"] == 2
+
+
+def test_wake_all_releases_waiting_viewers_at_once():
+    hub = FrameHub(lambda: b"")
+    released = []
+    waiters = [threading.Thread(target=lambda: released.append(hub.wait(0, 30.0))) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    time.sleep(0.1)
+    start = time.monotonic()
+    hub.wake_all()
+    for t in waiters:
+        t.join(5)
+    assert len(released) == 3 and time.monotonic() - start < 2
+    assert hub.closed
+    start = time.monotonic()
+    hub.wait(0, 30.0)  # after shutdown a wait does not block either
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize("path", ["/events", "/live.mjpg"])
+def test_stop_ends_the_live_streams_at_once(open_server, path):
+    port, provider, srv = open_server
+    provider.frames.publish(1)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        deadline = time.monotonic() + 5
+        while provider.frames.viewers == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        start = time.monotonic()
+        provider.frames.wake_all()  # what stop() does first, without closing the listening socket
+        while sock.recv(65536):
+            pass  # the server ends the stream and closes
+        assert time.monotonic() - start < 3
