@@ -358,7 +358,7 @@ def _cross_checks(path: Path, c: Config) -> None:
 def _network_checks(path: Path, c: Config) -> None:
     """Who may reach the appliance: client lists parse, credentials parse, and a status page bound
     beyond loopback has credentials. (Independent of files: checked even without check_files.)"""
-    from edge.health.auth import CredentialError, parse_credentials
+    from edge.health.auth import CredentialError, loopback_address, parse_credentials
     from edge.plc.access import parse_networks
 
     for key in ("allowed_clients", "readonly_clients"):
@@ -371,7 +371,7 @@ def _network_checks(path: Path, c: Config) -> None:
             parse_credentials(getattr(c.health, key))
         except CredentialError as exc:
             raise ConfigError(f"{path}: health.{key}: {exc}") from None
-    if c.plc.tcp_enabled and not _loopback(c.plc.tcp_host) and not (
+    if c.plc.tcp_enabled and not loopback_address(c.plc.tcp_host) and not (
         c.plc.allowed_clients or c.plc.readonly_clients
     ):
         raise ConfigError(
@@ -381,25 +381,13 @@ def _network_checks(path: Path, c: Config) -> None:
         )
     if (
         c.health.http_enabled
-        and not _loopback(c.health.http_host)
+        and not loopback_address(c.health.http_host)
         and not (c.health.users or c.health.tokens)
     ):
         raise ConfigError(
             f"{path}: health.http_host = {c.health.http_host!r} is beyond loopback: expected "
             "health.users or health.tokens (make a hash with `binpick hash-password`)"
         )
-
-
-def _loopback(host: str) -> bool:
-    """True for a loopback address or 'localhost' (names other than that count as beyond loopback)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def camera_has_depth(camera: CameraSection) -> bool:

@@ -60,6 +60,12 @@ def local_host(host: str | None) -> bool:
         rest = colon + port
     if rest and not (rest.startswith(":") and rest[1:].isascii() and rest[1:].isdigit()):
         return False
+    return loopback_address(name)
+
+
+def loopback_address(name: str) -> bool:
+    """True for `localhost` or a loopback address; other names count as beyond loopback (the one
+    rule for binds, in edge/config.py and the status server, and for Host headers above)."""
     if name == "localhost":
         return True
     try:

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from edge.health.auth import Authenticator, Identity, local_host
+from edge.health.auth import Authenticator, Identity, local_host, loopback_address
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,9 +68,7 @@ class StatusServer:
         users: list[str] | None = None,
         tokens: list[str] | None = None,
     ):
-        from edge.config import _loopback
-
-        self.auth = Authenticator(users or [], tokens or [], open_access=_loopback(host))
+        self.auth = Authenticator(users or [], tokens or [], open_access=loopback_address(host))
         if not self.auth.open and not (self.auth.users or self.auth.tokens):
             raise ValueError(f"status page on {host}: beyond loopback it needs users or tokens")
         self.stopping = threading.Event()
