@@ -129,14 +129,23 @@ def write_pile_folder(folder: Path, count: int = 3, size: int = 96, corrupt: tup
 
 
 def appliance_config(
-    tmp: Path, model: Path, *, camera: str, mode: str = "triggered", plc: str = "", extra: str = ""
+    tmp: Path,
+    model: Path,
+    *,
+    camera: str,
+    mode: str = "triggered",
+    plc: str = "",
+    extra: str = "",
+    appliance: str = "",
 ) -> tuple[Path, int, int]:
-    """A configuration file for a test appliance on free ports; returns (path, modbus port, http port)."""
+    """A configuration file for a test appliance on free ports; returns (path, modbus port, http port).
+    `camera`, `plc`, `appliance` and `extra` (the [health] section) are lines added to their section."""
     tcp_port, http_port = free_port(), free_port()
     text = f"""
 [appliance]
 mode = "{mode}"
 log_level = "INFO"
+{appliance}
 
 [camera]
 {camera}

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from appliance_helpers import ROOT, free_port, wait_until, write_pile_folder
+from appliance_helpers import ROOT, appliance_config, wait_until, write_pile_folder
 from browser import chromium, missing
 
 from edge.config import parse_config
@@ -28,34 +28,16 @@ def appliance(tmp_path_factory):
         pytest.skip(missing())
     tmp = tmp_path_factory.mktemp("operator_page")
     write_pile_folder(tmp / "frames", count=4, size=96)
-    http = free_port()
-    text = f"""
-[appliance]
-name = "page-test"
-mode = "free-run"
-cycle_period_s = {PERIOD_S}
-[camera]
-source = "folder"
-folder = "{tmp / "frames"}"
-width = 96
-height = 96
-[inference]
-model = "{ROOT / "models" / "bicameral_f25_rgb.onnx"}"
-threads = 1
-[ranking]
-alpha = 0.999
-beta = 0.5
-min_area = 16
-max_area = 1e9
-[plc]
-registers = "{ROOT / "firmware_config" / "registers.toml"}"
-tcp_port = {free_port()}
-[health]
-http_port = {http}
-snapshot_dir = "{tmp / "snapshots"}"
-users = ["alice:operator:{hash_secret("alice-pass")}", "bob:viewer:{hash_secret("bob-pass")}"]
-"""
-    config = parse_config(text, tmp / "cell.toml")
+    users = f'users = ["alice:operator:{hash_secret("alice-pass")}", "bob:viewer:{hash_secret("bob-pass")}"]'
+    path, _, http = appliance_config(
+        tmp,
+        ROOT / "models" / "bicameral_f25_rgb.onnx",
+        camera=f'source = "folder"\nfolder = "{tmp / "frames"}"\nwidth = 96\nheight = 96',
+        mode="free-run",
+        appliance=f'name = "page-test"\ncycle_period_s = {PERIOD_S}',
+        extra=users,
+    )
+    config = parse_config(path.read_text(), path)
     sup = Supervisor(config)
     sup.start()
     try:
@@ -80,9 +62,9 @@ def test_the_page_loads_with_state_and_user(alice, appliance):
     assert alice.find_element("id", "state").get_attribute("data-state") in ("running", "error")
     assert alice.find_element("id", "user").text == "alice"
     assert alice.find_element("id", "cell-name").text == "page-test"
-    wait_until(lambda: alice.find_elements("css selector", "#picks li img"), 20, what="pick thumbnails")
-    thumb = alice.find_element("css selector", "#picks li img")
-    wait_until(lambda: alice.execute_script("return arguments[0].naturalWidth", thumb) > 0, 10, what="thumb")
+    # read in one script: the list re-renders with each pick, so a held element can go stale
+    thumb_width = "const img = document.querySelector('#picks li img'); return img ? img.naturalWidth : 0"
+    wait_until(lambda: alice.execute_script(thumb_width) > 0, 20, what="a loaded pick thumbnail")
     assert alice.find_elements("css selector", "#registers tr") and alice.find_element("id", "handshake").text
     assert "bicameral" in alice.find_element("id", "model").text
     config = alice.find_element("id", "config").text
@@ -114,13 +96,21 @@ def test_the_image_follows_each_publication_within_one_cycle(alice, appliance):
 
 
 def test_the_charts_render(alice):
-    def drawn(chart_id: str) -> bool:
-        svg = alice.find_element("id", chart_id)
-        paths = [p.get_attribute("d") for p in svg.find_elements("css selector", "path")]
-        return any(paths) and svg.find_elements("css selector", "circle")
-
-    wait_until(lambda: drawn("chart-cycle") and drawn("chart-success"), 20, what="both charts")
-    labels = [t.text for t in alice.find_elements("css selector", "#chart-cycle text")]
+    # each check reads the SVG in one script: the charts are redrawn every cycle, so elements
+    # found in one call may be gone (stale) by the next
+    drawn = """
+        const svg = document.getElementById(arguments[0]);
+        const paths = [...svg.querySelectorAll('path')].map(p => p.getAttribute('d') || '');
+        return paths.some(d => d.length > 0) && svg.querySelectorAll('circle').length > 0;
+    """
+    wait_until(
+        lambda: alice.execute_script(drawn, "chart-cycle") and alice.execute_script(drawn, "chart-success"),
+        20,
+        what="both charts",
+    )
+    labels = alice.execute_script(
+        "return [...document.querySelectorAll('#chart-cycle text')].map(t => t.textContent)"
+    )
     assert "now" in labels and any(label.endswith("ms") or label.endswith(" s") for label in labels)
     box = alice.find_element("id", "chart-cycle").rect
     assert box["width"] > 200 and box["height"] > 100
