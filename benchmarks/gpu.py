@@ -4,8 +4,8 @@ Per network width, measured side by side in one run on one GPU (printed with the
   - end to end: 8-bit RGB numpy image -> pinned copy -> GPU -> preprocessing, network and sigmoid
     (PyTorch, fp16, channels-last, one CUDA graph: bicameral.graphed, as the
     appliance's torch-cuda backend) -> CUDA ranking of the maps in place
-    (edge.postprocess_cuda) -> Grasp on the host; p50/p95 and each stage's share;
-  - the same with the maps copied to the host and ranked by the CPU hot path (edge.postprocess),
+    (edge.ranking.cuda) -> Grasp on the host; p50/p95 and each stage's share;
+  - the same with the maps copied to the host and ranked by the CPU hot path (edge.ranking),
     the alternative a user would pick;
   - the compute floor: the network's FLOPs, counted analytically from its convolutions, over the
     fp16 matrix throughput measured in this run (a large matmul).
@@ -49,8 +49,8 @@ from torch import nn  # noqa: E402
 from bicameral import build_network  # noqa: E402
 from bicameral.graphed import GraphedNetwork  # noqa: E402
 from edge.machine import cpu_model  # noqa: E402
-from edge.postprocess import RankingParams, _native_params, rank  # noqa: E402
-from edge.postprocess_cuda import CudaRanker, cuda_available  # noqa: E402
+from edge.ranking import RankingParams, rank  # noqa: E402
+from edge.ranking.cuda import CudaRanker, cuda_available  # noqa: E402
 from mikado.flat_piles import make_pile  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -188,7 +188,7 @@ def bench_postprocess(pile, ranker: CudaRanker, repeats: int, cpu_repeats: int) 
     native_args = (
         y_gpu.data_ptr(), 0, y_gpu.stride(0), y_gpu.stride(1),
         z_gpu.data_ptr(), 0, z_gpu.stride(0), z_gpu.stride(1),
-        y_gpu.shape[0], y_gpu.shape[1], *_native_params(params),
+        y_gpu.shape[0], y_gpu.shape[1], params.native(),
         torch.cuda.current_stream().cuda_stream, False,
     )  # fmt: skip
     native = timed_runs(lambda: ranker._native.rank_device(*native_args), repeats, warmup=5)
@@ -557,7 +557,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=["direct", "graph"],
         default=["direct", "graph"],
-        help="CUDA ranking modes to time (edge.postprocess_cuda.CudaRanker graph=False/True)",
+        help="CUDA ranking modes to time (edge.ranking.cuda.CudaRanker graph=False/True)",
     )
     parser.add_argument("--size", type=int, default=512, help="square image side in pixels")
     parser.add_argument("--repeats", type=int, default=300, help="timed GPU cycles per figure")

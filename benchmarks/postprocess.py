@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 from edge.machine import cpu_model
-from edge.postprocess import RankingParams, rank
-from edge.postprocess_reference import area_term
+from edge.ranking import RankingParams, rank
+from edge.ranking.reference import area_term
 from mikado.flat_piles import make_pile
 
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))

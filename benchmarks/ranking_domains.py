@@ -1,6 +1,6 @@
 """Benchmark: is the top candidate unoccluded? The ranking's scores on exact maps of six pile domains.
 
-The ranking (edge.postprocess.rank) gets each frame's exact boundary and occlusion maps
+The ranking (edge.ranking.rank) gets each frame's exact boundary and occlusion maps
 (mikado.ground_truth, DESIGN.md), so any wrong pick is the score's fault, not a network's. Per
 domain, the share of frames whose top candidate is an unoccluded instance, for every score rule
 (`RankingParams.score`: "thesis" = w1*s1 + w2*s2, "contour" = w1*s1 + w2*[s2 >= 0.05]) side by
@@ -40,7 +40,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge.machine import cpu_model  # noqa: E402
-from edge.postprocess import SCORES, RankingParams, rank  # noqa: E402
+from edge.ranking import SCORES, RankingParams, rank  # noqa: E402
 from mikado import flat_piles  # noqa: E402
 
 MIKADO_COVERED = 0.05  # simcell.scoring.Thresholds.weak_occlusion

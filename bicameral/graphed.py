@@ -3,7 +3,7 @@
 Used by the appliance's `torch-cuda` backend (edge.inference.torch_backend) and by
 benchmarks/gpu.py, so the latency the benchmark reports is the backend's own. Replaying one
 graph per frame removes the per-layer launch cost and every allocation; the probability maps
-live in static float32 tensors that `edge.postprocess_cuda` ranks in place.
+live in static float32 tensors that `edge.ranking.cuda` ranks in place.
 
 Two input forms:
   - `mean`/`std` given: an 8-bit HxWxC image, normalised inside the graph (the benchmark's

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tomllib
 
-from edge.postprocess import SCORES, RankingParams
+from edge.ranking import RankingParams
 
 
 class ConfigError(ValueError):
@@ -87,7 +87,7 @@ class InferenceSection:
 
 @dataclass
 class RankingSection:
-    # The defaults are the ranking's own (edge.postprocess.RankingParams).
+    # The defaults are the ranking's own (edge.ranking.RankingParams).
     alpha: float = RankingParams.alpha
     beta: float = RankingParams.beta
     min_area: float = RankingParams.min_area
@@ -98,11 +98,11 @@ class RankingSection:
     margin: float = RankingParams.margin
     score: str = RankingParams.score  # "contour" or "thesis" (docs/hotpath.md, "Score")
     # Not a ranking parameter: pick first, in rank order, the candidates with occluding-side
-    # evidence on their own contour (edge.occluding_side); false = the plain ranking's order.
+    # evidence on their own contour (edge.ranking.occluding_side); false = the plain ranking's order.
     prefer_occluding_side: bool = False
 
     def params(self) -> RankingParams:
-        """This section as the parameters `edge.postprocess.rank` takes."""
+        """This section as the parameters `edge.ranking.rank` takes."""
         values = dataclasses.asdict(self)
         values.pop("prefer_occluding_side")
         return RankingParams(**values)
@@ -190,7 +190,6 @@ CHOICES: dict[str, tuple] = {
     "inference.precision": ("fp32", "bf16", "auto"),
     "inference.device": ("cpu", "cuda", "auto"),
     "inference.tta_views": (1, 2, 4),
-    "ranking.score": SCORES,
     "plc.rtu_parity": ("N", "E", "O"),
     "plc.rtu_stopbits": (1, 2),
     "plc.rtu_bytesize": (7, 8),
@@ -207,14 +206,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "inference.depth_cue_weight": (0, 1),
     "inference.depth_cue_step_mm": (0.1, 1000),
     "camera.depth_unit_mm": (1e-6, 1000),
-    "ranking.alpha": (0, 1),
-    "ranking.beta": (0, 1),
-    "ranking.min_area": (0, 1e9),
-    "ranking.max_area": (0, 1e9),
-    "ranking.patch": (1, 99),
-    "ranking.w1": (0, 1e6),
-    "ranking.w2": (0, 1e6),
-    "ranking.margin": (0, 1e6),
     "plc.tcp_port": (0, 65535),
     "plc.rtu_device_id": (1, 247),
     "plc.rtu_baudrate": (300, 4_000_000),
@@ -371,8 +362,10 @@ def _network_checks(path: Path, c: Config) -> None:
             parse_credentials(getattr(c.health, key))
         except CredentialError as exc:
             raise ConfigError(f"{path}: health.{key}: {exc}") from None
-    if c.plc.tcp_enabled and not loopback_address(c.plc.tcp_host) and not (
-        c.plc.allowed_clients or c.plc.readonly_clients
+    if (
+        c.plc.tcp_enabled
+        and not loopback_address(c.plc.tcp_host)
+        and not (c.plc.allowed_clients or c.plc.readonly_clients)
     ):
         raise ConfigError(
             f"{path}: plc.tcp_host = {c.plc.tcp_host!r} is beyond loopback: expected "

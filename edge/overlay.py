@@ -15,7 +15,7 @@ import math
 import cv2
 import numpy as np
 
-from edge.postprocess import Ranking, RankingParams, binarise
+from edge.ranking import Ranking, RankingParams, binarise
 
 BOUNDARY_RGB = (40, 90, 255)
 OCCLUDING_RGB = (255, 150, 0)

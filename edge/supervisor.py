@@ -14,7 +14,6 @@ restart the service instead of leaving a silent cell.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -23,21 +22,23 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from edge.calibration_watch import CalibrationWatcher
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
 from edge.depth_cue import DepthCueStage
-from edge.grasp_selection import select_grasp
 from edge.health.history import CellHistory
 from edge.health.live import FrameHub
 from edge.health.overview import public_config
+from edge.health.prometheus import prometheus_text
 from edge.health.sd_notify import Notifier
-from edge.health.snapshots import SnapshotRing
+from edge.health.snapshots import SnapshotRing, save_cycle_snapshot
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
-from edge.pick_feedback import FailedPickMemory
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
+from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
+from edge.ranking.pick_feedback import FailedPickMemory
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
@@ -45,14 +46,6 @@ FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder
 
 class StartupError(RuntimeError):
     """The appliance cannot start (message says what to fix)."""
-
-
-class CycleFailure(Exception):
-    """A cycle ended without a grasp; `error` names a row of the register map's error table."""
-
-    def __init__(self, error: str, message: str):
-        super().__init__(message)
-        self.error = error
 
 
 @dataclass
@@ -83,50 +76,24 @@ class CycleOutcome:
         )
 
 
-class CalibrationWatcher:
-    """Watches the calibration file and reloads it when it changes on disk (the wizard replaces
-    it atomically); `current` is the loaded `edge.calibration_file.Calibration` or None (pixel
-    mode)."""
-
-    def __init__(self, path: str, required: bool):
-        self.path = path
-        self.required = required
-        self.current = None
-        self.error = ""
-        self._mtime: float | None = -1.0  # never a real mtime: the first refresh always loads
-        self.refresh()
-
-    def refresh(self) -> None:
-        if not self.path:
-            return
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
-            mtime = None
-        if mtime == self._mtime:
-            return
-        self._mtime = mtime
-        if mtime is None:
-            self.current, self.error = None, f"{self.path}: calibration file not found"
-        else:
-            try:
-                from edge.calibration_file import load_calibration
-
-                self.current, self.error = load_calibration(self.path), ""
-                log.info("calibration loaded from %s", self.path)
-            except Exception as exc:  # CalibrationError names the field; anything else is reported too
-                self.current, self.error = None, str(exc)
-        if self.error:
-            mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
-            log.warning("%s; %s", self.error, mode)
-
-    @property
-    def pixel_mode(self) -> bool:
-        return self.current is None
-
-
 class Supervisor:
-    def __init__(self, config: Config, print_lines: bool = False, max_cycles: int | None = None):
+    """The appliance: its parts, the cycle thread, and what the status page and PLC read.
+
+    Seams, for tools that run the real cycle on other parts (the simulated cell, benchmarks,
+    tests): `camera` (else opened from `[camera]`), `ranking_params` (else `[ranking]`; change
+    them between cycles with `use_ranking_params`) and `bank`, the result sink the PLC servers
+    serve (else a new `RegisterBank` over `[plc] registers`)."""
+
+    def __init__(
+        self,
+        config: Config,
+        print_lines: bool = False,
+        max_cycles: int | None = None,
+        *,
+        camera: CameraSource | None = None,
+        ranking_params: RankingParams | None = None,
+        bank: RegisterBank | None = None,
+    ):
         self.config = config
         self.print_lines = print_lines
         self.max_cycles = max_cycles
@@ -134,13 +101,16 @@ class Supervisor:
         self.notifier = Notifier()
         self.stop_event = threading.Event()
         self.done_event = threading.Event()
-        self.register_map = RegisterMap.load(config.plc.registers)
-        self.bank = RegisterBank(self.register_map, triggered=config.appliance.mode == "triggered")
+        if bank is None:
+            register_map = RegisterMap.load(config.plc.registers)
+            bank = RegisterBank(register_map, triggered=config.appliance.mode == "triggered")
+        self.register_map: RegisterMap = bank.map
+        self.bank = bank
         self.snapshots = SnapshotRing(config.health.snapshot_dir, config.health.snapshot_keep)
-        self.camera: CameraSource | None = None
+        self.camera: CameraSource | None = camera
         self.predictor = None
         self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
-        self.ranking_params = None
+        self.ranking_params: RankingParams = ranking_params or config.ranking.params()
         self.depth_cue = DepthCueStage.from_config(config.inference)  # edge/depth_cue.py
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
@@ -187,14 +157,14 @@ class Supervisor:
     def open_parts(self) -> None:
         """Camera, model and ranking: everything a cycle needs (no servers, no threads)."""
         cfg = self.config
-        self.camera = open_camera(cfg.camera)
+        if self.camera is None:
+            self.camera = open_camera(cfg.camera)
         try:
             self.camera.open()
         except CameraError as exc:
             raise StartupError(str(exc)) from exc
         from edge.inference.predictor import Predictor
 
-        self.ranking_params = cfg.ranking.params()
         if cfg.inference.backend in ("tensorrt", "auto"):
             # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
             self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
@@ -207,6 +177,12 @@ class Supervisor:
         if self.calibration.pixel_mode:
             log.warning("no calibration: running in PIXEL MODE (x, y and extents in pixels, z = 0)")
         self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
+
+    def use_ranking_params(self, params: RankingParams) -> None:
+        """Rank with `params` from the next cycle on (the simulated cell sizes `max_area` per pile)."""
+        if not isinstance(params, RankingParams):
+            raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
+        self.ranking_params = params
 
     def cycle_once(self, request_id: int = 0) -> CycleOutcome:
         """One cycle in the caller's thread (benchmarks, tools); the loop uses the same path."""
@@ -337,65 +313,29 @@ class Supervisor:
             return self._failure(
                 request_id, "no_candidate", "no instance candidate in the image", stages, context
             )
-        pick = self._pick_in_roi(ranking, maps, avoid)
-        if pick is None:
+        cfg = self.config
+        grasp = plan_grasp(
+            ranking, maps.boundaries, maps.occlusions, self.ranking_params,
+            calibration=self.calibration.current, pick_height_mm=cfg.calibration.pick_height_mm,
+            scale=(maps.scale_x, maps.scale_y), prefer_occluding_side=cfg.ranking.prefer_occluding_side,
+            avoid=avoid, avoid_radius_px=self.failed_picks.radius_px,
+        )  # fmt: skip
+        if grasp is None:
             n = len(ranking.candidates)
             return self._failure(
                 request_id, "empty_roi", f"none of {n} candidates is inside the ROI", stages, context
             )
-        result = self._to_robot(request_id, pick, maps, len(ranking.candidates))
+        result = published_result(request_id, grasp, len(ranking.candidates))
         t = _lap(stages, "geometry", t)
         result.latency_ms = (time.monotonic() - start) * 1000.0
         sequence = self.bank.publish(result)
-        self.failed_picks.published(sequence, pick["u"], pick["v"])
-        self.history.published(sequence, frame.rgb, pick["u"], pick["v"], pick["score"], pick["major_px"])
+        self.failed_picks.published(sequence, grasp.u, grasp.v)
+        self.history.published(sequence, frame.rgb, grasp.u, grasp.v, grasp.score, grasp.major_px)
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
-        outcome.detail = {"pick": pick}
+        outcome.detail = {"pick": grasp.pixel_dict()}
         self._remember(context, outcome)
         return outcome
-
-    def _pick_in_roi(self, ranking, maps, avoid=()) -> dict | None:
-        """The grasp `edge.grasp_selection` chooses inside the calibration's ROI, in camera pixels,
-        away from the recently failed grasps `avoid` (camera pixels)."""
-        roi = None if self.calibration.pixel_mode else self.calibration.current.roi_polygon
-        sx, sy = maps.scale_x, maps.scale_y
-        option = select_grasp(
-            ranking, maps.boundaries, maps.occlusions, self.ranking_params,
-            self.config.ranking.prefer_occluding_side, roi, (sx, sy),
-            avoid=[(u / sx, v / sy) for u, v in avoid],
-            avoid_radius=self.failed_picks.radius_px / max(sx, sy),
-        )  # fmt: skip
-        if option is None:
-            return None
-        rad = math.radians(option.angle_deg)  # the axis direction, re-measured in camera pixels
-        cos, sin = math.cos(rad), math.sin(rad)
-        return {
-            "u": option.u * maps.scale_x, "v": option.v * maps.scale_y, "score": option.score,
-            "angle_deg": math.degrees(math.atan2(sin * maps.scale_y, cos * maps.scale_x)),
-            "major_px": option.major_px * math.hypot(maps.scale_x * cos, maps.scale_y * sin),
-            "minor_px": option.minor_px * math.hypot(maps.scale_x * sin, maps.scale_y * cos),
-        }  # fmt: skip
-
-    def _to_robot(self, request_id: int, pick: dict, maps, count: int) -> PublishedResult:
-        u, v, angle = pick["u"], pick["v"], pick["angle_deg"]
-        if self.calibration.pixel_mode:
-            return PublishedResult(
-                request_id, 0, u, v, 0.0, angle, pick["score"], count, pick["major_px"], pick["minor_px"]
-            )
-        cal = self.calibration.current
-        height = self.config.calibration.pick_height_mm
-        xyz = np.asarray(cal.pixel_to_robot(u, v, height_mm=height), float)
-        rad = math.radians(angle)
-        ahead = np.asarray(
-            cal.pixel_to_robot(u + 10 * math.cos(rad), v + 10 * math.sin(rad), height_mm=height), float
-        )
-        robot_angle = math.degrees(math.atan2(ahead[1] - xyz[1], ahead[0] - xyz[0]))
-        scale = float(cal.mm_per_pixel_at(u, v))
-        return PublishedResult(
-            request_id, 0, *xyz[:3].tolist(), robot_angle, pick["score"], count,
-            pick["major_px"] * scale, pick["minor_px"] * scale,
-        )  # fmt: skip
 
     def _failure(self, request_id: int, error: str, message: str, stages: dict, context) -> CycleOutcome:
         code = self.register_map.error_code(error)
@@ -503,26 +443,14 @@ class Supervisor:
         return prometheus_text(self)
 
     def snapshot(self, reason: str, outcome: CycleOutcome | None = None) -> str:
+        """Save the last cycle (or `outcome`'s result with the last cycle's pictures); returns the folder."""
         with self._last_lock:
             last = self._last
-        frame = maps = None
-        if last is not None:
-            (frame, maps, _), last_outcome = last
-            outcome = outcome or last_outcome
-        result = (
-            {}
-            if outcome is None
-            else {"error": outcome.error, "message": outcome.message, **vars(outcome.result)}
-        )
-        folder = self.snapshots.save(
-            reason,
-            None if frame is None else frame.rgb,
-            None if maps is None else maps.boundaries,
-            None if maps is None else maps.occlusions,
-            result,
+        folder = save_cycle_snapshot(
+            self.snapshots, reason, last, outcome,
             public_config(self.config),  # viewers may fetch it: never the credential hashes
             b"" if last is None else self._render_overlay(last),
-        )
+        )  # fmt: skip
         log.info("snapshot written to %s", folder)
         return str(folder)
 
@@ -536,63 +464,12 @@ def annotate(maps, ranking, params, rgb: np.ndarray) -> np.ndarray:
     return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params)
 
 
-def prometheus_text(sup: Supervisor) -> str:
-    """Prometheus exposition format (text 0.0.4), written by hand: a dozen lines need no client library."""
-    s = sup.stats.summary()
-    lines = [
-        "# HELP binpick_up 1 while the appliance runs.",
-        "# TYPE binpick_up gauge",
-        f"binpick_up {1 if s['state'] == 'running' else 0}",
-        "# HELP binpick_cycles_total Finished cycles, any outcome.",
-        "# TYPE binpick_cycles_total counter",
-        f"binpick_cycles_total {s['cycles']}",
-        "# HELP binpick_cycle_errors_total Failed cycles by error code name.",
-        "# TYPE binpick_cycle_errors_total counter",
-    ]
-    for name in sup.register_map.errors:
-        if name != "ok":
-            lines.append(f'binpick_cycle_errors_total{{error="{name}"}} {s["errors"].get(name, 0)}')
-    lines += [
-        "# HELP binpick_cycle_duration_milliseconds Cycle time percentiles over the last 500 cycles.",
-        "# TYPE binpick_cycle_duration_milliseconds summary",
-    ]
-    for stage, p in sup.stats.percentiles().items():
-        for q, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
-            lines.append(
-                f'binpick_cycle_duration_milliseconds{{stage="{stage}",quantile="{quantile}"}} {p[q]}'
-            )
-    camera = sup.camera.status() if sup.camera else {}
-    regs = sup.bank.snapshot()
-    lines += [
-        "# HELP binpick_camera_reopens_total Times the camera was torn down and reopened.",
-        "# TYPE binpick_camera_reopens_total counter",
-        f"binpick_camera_reopens_total {camera.get('reopens', 0)}",
-        "# HELP binpick_camera_corrupt_frames_total Frames that were not decodable images.",
-        "# TYPE binpick_camera_corrupt_frames_total counter",
-        f"binpick_camera_corrupt_frames_total {camera.get('corrupt_frames', 0)}",
-        "# HELP binpick_plc_rejected_writes_total PLC writes rejected (read-only register or out of range).",
-        "# TYPE binpick_plc_rejected_writes_total counter",
-        f"binpick_plc_rejected_writes_total {sup.bank.rejected_writes}",
-        "# HELP binpick_plc_refused_connections_total Modbus TCP connections refused by plc.allowed_clients.",
-        "# TYPE binpick_plc_refused_connections_total counter",
-        f"binpick_plc_refused_connections_total {sup.plc.gate.refused_connections}",
-        "# HELP binpick_plc_refused_requests_total Writes of plc.readonly_clients refused.",
-        "# TYPE binpick_plc_refused_requests_total counter",
-        f"binpick_plc_refused_requests_total {sup.plc.gate.refused_requests}",
-        "# HELP binpick_page_viewers Open live streams of the operator's page.",
-        "# TYPE binpick_page_viewers gauge",
-        f"binpick_page_viewers {sup.frames.viewers}",
-        "# HELP binpick_result_sequence Sequence id of the last published result.",
-        "# TYPE binpick_result_sequence gauge",
-        f"binpick_result_sequence {regs['sequence_id']}",
-        "# HELP binpick_pixel_mode 1 when running without calibration.",
-        "# TYPE binpick_pixel_mode gauge",
-        f"binpick_pixel_mode {int(sup.calibration.pixel_mode)}",
-        "# HELP binpick_error_code Current error code register.",
-        "# TYPE binpick_error_code gauge",
-        f"binpick_error_code {regs['error_code']}",
-    ]
-    return "\n".join(lines) + "\n"
+def published_result(request_id: int, grasp: PlannedGrasp, candidate_count: int) -> PublishedResult:
+    """The registers' view of a planned grasp (robot frame, or pixels in pixel mode)."""
+    return PublishedResult(
+        request_id, 0, grasp.x, grasp.y, grasp.z, grasp.angle, grasp.score, candidate_count,
+        grasp.extent_major, grasp.extent_minor,
+    )  # fmt: skip
 
 
 def _lap(stages: dict, name: str, t: float) -> float:

@@ -93,7 +93,7 @@ build_cuda() {
 step "build edge._hotpath_cuda (sm_$CUDAARCHS)" 240 "$OUT/build_cuda.log" \
     env STARTED="$STARTED" bash -c "$(declare -f build_cuda); build_cuda"
 
-# Both modes of the CUDA ranking (edge.postprocess_cuda: direct, and one captured graph per input).
+# Both modes of the CUDA ranking (edge.ranking.cuda: direct, and one captured graph per input).
 for mode in direct graph; do
     graph=0
     [ "$mode" = graph ] && graph=1

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from edge.calibration_file import Calibration
-from edge.pick_feedback import waits
+from edge.ranking.pick_feedback import waits
 
 MIN_OBJECT_HEIGHT_MM = 3.0  # below this a point is the bin floor
 Avoid = Sequence[tuple[float, float]]  # camera pixels of recently failed grasps
@@ -115,7 +115,7 @@ def planar_region(
     """The industrial planar-region grasp, or None when no planar patch exists.
 
     Regions holding a recently failed grasp (`avoid`, with `avoid_radius` px) go last, as the
-    appliance's candidates do (`edge.grasp_selection`)."""
+    appliance's candidates do (`edge.ranking.selection`)."""
     pts = robot_points(depth_m, cal).astype(np.float64)
     height = height_map(pts, cal)  # NaN in holes: never above the floor
     radius = max(2, round(cup_radius_px(cal, params.cup_radius_mm)))

@@ -31,7 +31,7 @@ class LoopSettings:
     cycles_per_instance: float = 1.5
     max_consecutive_failures: int = 4
     stop_below_fraction: float = 0.0  # > 0: end when fewer than this share of the pile remains (bulk only)
-    pick_feedback: bool = True  # the robot reports each pick's outcome (edge.pick_feedback)
+    pick_feedback: bool = True  # the robot reports each pick's outcome (edge.ranking.pick_feedback)
     pick_height_mm: float = 20.0
     held_out_textures: bool = True
     light_gain: float = 1.0

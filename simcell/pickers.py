@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
-from edge.pick_feedback import FailedPickMemory
+from edge.ranking.pick_feedback import FailedPickMemory
 from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import write_calibration
@@ -185,14 +185,12 @@ class AppliancePicker:
         from edge.plc.register_map import RegisterMapError
         from edge.supervisor import StartupError, Supervisor
 
+        self.camera = CellCamera()  # the cycle grabs the cell's current frame
         try:
-            sup = Supervisor(self.config)
+            sup = Supervisor(self.config, camera=self.camera)
             sup.start()
         except (StartupError, RegisterMapError) as exc:
             raise PickerError(f"the appliance did not start: {exc}") from exc
-        sup.camera.close()
-        self.camera = CellCamera()
-        sup.camera = self.camera  # the cycle grabs from the cell from now on
         self._sup = sup
         self.map = sup.register_map
         self.model_id = sup.predictor.model_id
@@ -222,7 +220,7 @@ class AppliancePicker:
         self.noise_rng = np.random.default_rng([0x57E0, cell.seed])  # the depth camera's own draws
         self._sup.failed_picks.clear()  # a new pile: every sequence starts from a clean memory
         area = cell_max_area(cell, self.max_area)
-        self._sup.ranking_params = (
+        self._sup.use_ranking_params(
             self._configured_params if area is None else replace(self._configured_params, max_area=area)
         )
 
@@ -303,7 +301,7 @@ class AppliancePicker:
 
 
 class RemembersFailedPicks:
-    """The appliance's failed-pick memory (`edge.pick_feedback`) for the methods that are not the
+    """The appliance's failed-pick memory (`edge.ranking.pick_feedback`) for the methods that are not the
     appliance, so that every method of the cell gets the same second chances."""
 
     memory: FailedPickMemory
@@ -419,9 +417,8 @@ class OraclePicker(RemembersFailedPicks):
         self.memory.clear()
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
-        from edge.grasp_selection import select_grasp
         from edge.overlay import draw_overlay
-        from edge.postprocess import rank
+        from edge.ranking import plan_grasp, rank
         from mikado.ground_truth import ground_truth
 
         cal = self.calibration
@@ -429,16 +426,14 @@ class OraclePicker(RemembersFailedPicks):
         boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
         y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
         ranking = rank(y, z, self.params, return_labels=True)
-        avoid = self.memory.begin_cycle()
-        option = select_grasp(
-            ranking, y, z, self.params, self.prefer_occluding_side, cal.roi_polygon,
-            avoid=avoid, avoid_radius=self.memory.radius_px,
+        grasp = plan_grasp(
+            ranking, y, z, self.params, calibration=cal, pick_height_mm=self.pick_height_mm,
+            prefer_occluding_side=self.prefer_occluding_side,
+            avoid=self.memory.begin_cycle(), avoid_radius_px=self.memory.radius_px,
         )  # fmt: skip
-        pixel = None if option is None else (option.u, option.v)
+        pixel = None if grasp is None else (grasp.u, grasp.v)
         self._last_pixel = pixel
-        robot = (
-            None if pixel is None else np.asarray(cal.pixel_to_robot(*pixel, height_mm=self.pick_height_mm))
-        )
+        robot = None if grasp is None else np.array([grasp.x, grasp.y, grasp.z])
         ms = (time.perf_counter() - t0) * 1000.0
         overlay = draw_overlay(obs.rgb, y, z, ranking, self.params)
         return Proposal(robot, pixel, ms, "" if pixel is not None else "no candidate in the ROI", overlay)

@@ -21,9 +21,9 @@ def cuda_ranking_mode(monkeypatch: pytest.MonkeyPatch) -> None:
         return
     if value not in ("0", "1"):
         raise pytest.UsageError(f"{GRAPH_RANKING_ENV}={value!r}: expected 0 or 1")
-    import edge.postprocess_cuda
+    import edge.ranking.cuda
 
-    monkeypatch.setattr(edge.postprocess_cuda, "GRAPH_MODE_DEFAULT", value == "1")
+    monkeypatch.setattr(edge.ranking.cuda, "GRAPH_MODE_DEFAULT", value == "1")
 
 
 def _subnormals_work() -> bool:

@@ -53,7 +53,10 @@ def write(tmp_path, text: str) -> Path:
         ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
         ("[camera\n", "not valid TOML"),
         ("[ranking]\npatch = 4\n", "ranking.patch: expected an odd integer"),
-        ("[ranking]\nscore = 'area'\n", "ranking.score = 'area': expected one of 'thesis', 'contour'"),
+        ("[ranking]\nscore = 'area'\n", "ranking.score: expected one of 'thesis', 'contour', got 'area'"),
+        # the limits are the hot path's own (binpick::validate), read through RankingParams
+        ("[ranking]\npatch = 101\n", "ranking.patch: expected an odd integer in [1, 99], got 101"),
+        ("[ranking]\nalpha = 1.5\n", "ranking.alpha: expected a number in [0, 1], got 1.5"),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, expected):
@@ -96,7 +99,7 @@ def test_check_config_command_reports_one_line_and_exit_2(tmp_path):
     proc = check_config(write(tmp_path, "[ranking]\nalpha = 1.5\n"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert "ranking.alpha = 1.5: expected a value in [0, 1]" in proc.stderr
+    assert "ranking.alpha: expected a number in [0, 1], got 1.5" in proc.stderr
 
 
 def test_check_config_accepts_a_good_file(tmp_path):

@@ -22,8 +22,8 @@ from edge.config import ConfigError, InferenceSection, parse_config
 from edge.inference import InferenceError, load_backend
 from edge.inference.base import InferenceBackend
 from edge.inference.predictor import DeviceMaps, Maps, Predictor, gpu_ranker
-from edge.postprocess import RankingParams, rank
-from edge.postprocess_cuda import cuda_available
+from edge.ranking import RankingParams, rank
+from edge.ranking.cuda import cuda_available
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[1]

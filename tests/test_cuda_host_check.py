@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, rank
+from edge.ranking import Candidate, Grasp, Ranking, RankingParams, rank
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [
@@ -76,7 +76,7 @@ def replay(
     for line in out.splitlines():
         f = line.split()
         if f[0] == "grasp":
-            grasp = Grasp(*map(float, f[1:7]), int(f[7]), f[8])
+            grasp = Grasp(*map(float, f[1:7]), 0, f[7])  # the best candidate's: index 0
             continue
         label, area, bx, by, bw, bh = map(int, f[:6])
         cu, cv = float(f[6]), float(f[7])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, draw_overlay
-from edge.postprocess import RankingParams, rank
+from edge.ranking import RankingParams, rank
 from mikado.flat_piles import make_pile
 
 ROOT = Path(__file__).resolve().parents[1]

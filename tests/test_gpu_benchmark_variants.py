@@ -235,7 +235,7 @@ def test_end_to_end_table_runs_on_a_cpu_stand_in(bench, monkeypatch, tmp_path, c
 
     import torch
 
-    from edge.postprocess import rank
+    from edge.ranking import rank
 
     class CpuRanker:
         def __init__(self, graph: bool = False) -> None:

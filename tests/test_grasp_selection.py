@@ -1,12 +1,12 @@
-"""edge.grasp_selection: the one rule the appliance and the simulated cell's ceiling choose by."""
+"""edge.ranking.selection: the one rule the appliance and the simulated cell's ceiling choose by."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("edge._hotpath")
 
-from edge.grasp_selection import ranked_options, select_grasp  # noqa: E402
-from edge.postprocess import RankingParams, grasp_point, rank  # noqa: E402
+from edge.ranking import RankingParams, grasp_point, rank  # noqa: E402
+from edge.ranking.selection import ranked_options, select_grasp  # noqa: E402
 
 # The thesis score: these scenes are built so the area term decides the order.
 PARAMS = RankingParams(min_area=10, max_area=np.inf, margin=3.0, score="thesis")

@@ -1,7 +1,7 @@
 """Pick feedback: the PLC reports a failed pick, the appliance offers another instance for a while.
 
-Parts: `edge.pick_feedback.FailedPickMemory` (what is remembered and for how long), the register
-bank (the PLC's write), `edge.grasp_selection` (which candidate goes last) and the simulated
+Parts: `edge.ranking.pick_feedback.FailedPickMemory` (what is remembered and for how long), the register
+bank (the PLC's write), `edge.ranking.selection` (which candidate goes last) and the simulated
 cell's baselines (same memory for every method).
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.pick_feedback import FailedPickMemory, waits
 from edge.plc.bank import RegisterBank, WriteRejected
 from edge.plc.register_map import RegisterMap
+from edge.ranking.pick_feedback import FailedPickMemory, waits
 
 MAP = RegisterMap.load()
 PICKED, FAILED = MAP.pick_outcome.picked, MAP.pick_outcome.failed
@@ -63,8 +63,8 @@ def test_the_plc_reports_an_outcome_in_one_write_and_out_of_range_values_are_ref
 
 def test_selection_skips_the_candidate_holding_a_failed_grasp_and_falls_back_when_all_failed():
     pytest.importorskip("edge._hotpath")
-    from edge.grasp_selection import select_grasp
-    from edge.postprocess import RankingParams, rank
+    from edge.ranking import RankingParams, rank
+    from edge.ranking.selection import select_grasp
 
     params = RankingParams(min_area=10, max_area=np.inf, score="thesis")  # the area term decides here
     y = np.ones((48, 96), np.float32)

@@ -13,7 +13,7 @@ PATH = Path("/etc/binpick/binpick.toml")
 
 
 def plc(lines: str) -> str:
-    return f"[inference]\nmodel = \"model.onnx\"\n[plc]\n{lines}\n"
+    return f'[inference]\nmodel = "model.onnx"\n[plc]\n{lines}\n'
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.10.5", "::"])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from edge import _hotpath
-from edge.postprocess import Candidate, RankingParams, rank
-from edge.postprocess_reference import rank_reference
+from edge.ranking import Candidate, RankingParams, rank
+from edge.ranking.reference import rank_reference
 from mikado.flat_piles import make_pile
 
 ALL = RankingParams(min_area=0, max_area=math.inf)  # keep every component
@@ -357,6 +357,7 @@ def test_bad_maps_raise_value_error_naming_the_argument(y, z, name, expected):
         ("patch", 0),
         ("patch", 9.0),
         ("patch", True),
+        ("patch", 101),
         ("w1", -1.0),
         ("w2", math.inf),
         ("margin", -0.5),
@@ -382,13 +383,27 @@ def test_bad_params_raise_value_error_naming_the_field(field, value):
         ("score", "Thesis"),
     ],
 )
-def test_native_call_validates_params_too(field, value):
+def test_native_params_validate_too(field, value):
+    """The native class is where the limits live: building it out of range fails, naming the field."""
     args = dict(
         alpha=0.1, beta=0.1, min_area=0.0, max_area=1e9, patch=9, w1=1.0, w2=1.0, margin=3.0, score="thesis"
     )
     args[field] = value
     with pytest.raises(ValueError, match=f"^{field}: expected"):
-        _hotpath.rank(GOOD, GOOD, **args)
+        _hotpath.RankingParams(**args)
+
+
+def test_python_defaults_and_columns_are_the_native_ones():
+    """One definition: the dataclass' defaults are the C++ struct's, its columns the native table's."""
+    from edge.ranking import CANDIDATE_FIELDS
+
+    native, python = _hotpath.RankingParams(), RankingParams()
+    for name in ("alpha", "beta", "min_area", "max_area", "patch", "w1", "w2", "margin", "score"):
+        assert getattr(native, name) == getattr(python, name), name
+    assert python.native() == native
+    assert tuple(_hotpath.CANDIDATE_FIELDS) == CANDIDATE_FIELDS
+    assert _hotpath.MAX_PATCH == 99
+    RankingParams(patch=99)  # the largest patch is accepted
 
 
 def test_params_must_be_ranking_params():
@@ -492,8 +507,8 @@ def test_releases_the_gil():
 def test_grasp_point_of_any_candidate_is_the_ranking_rule(seed):
     """`grasp_point` gives the best candidate exactly the ranking's grasp, and every candidate the
     NumPy twin's grasp: the appliance's preferences reuse the one native rule."""
-    from edge.postprocess import grasp_point
-    from edge.postprocess_reference import grasp_point as reference_grasp_point
+    from edge.ranking import grasp_point
+    from edge.ranking.reference import grasp_point as reference_grasp_point
 
     pile = make_pile(seed, 160, 160, instances=8, noise=0.03)
     params = RankingParams(margin=6.0)
@@ -508,7 +523,7 @@ def test_grasp_point_of_any_candidate_is_the_ranking_rule(seed):
 
 
 def test_grasp_point_rejects_a_box_outside_the_labels():
-    from edge.postprocess import grasp_point
+    from edge.ranking import grasp_point
 
     labels = np.ones((8, 8), np.int32)
     c = Candidate(1, 64, (4, 4, 8, 8), (7.5, 7.5), 0, 0.0, 0.0, 0.0, 0.0, 8.0, 8.0)

@@ -1,4 +1,4 @@
-"""The CUDA ranking (edge.postprocess_cuda) against the CPU hot path (edge.postprocess).
+"""The CUDA ranking (edge.ranking.cuda) against the CPU hot path (edge.ranking).
 
 The comparisons run only where `edge._hotpath_cuda` is built and a CUDA device answers
 (elsewhere they are skipped with the reason; with BINPICK_REQUIRE_GPU=1 they fail instead);
@@ -16,8 +16,8 @@ import os
 import numpy as np
 import pytest
 
-from edge.postprocess import Ranking, RankingParams, rank
-from edge.postprocess_cuda import CudaRanker, cuda_available, rank_cuda
+from edge.ranking import Ranking, RankingParams, rank
+from edge.ranking.cuda import CudaRanker, cuda_available, rank_cuda
 
 CUDA_OK, CUDA_WHY = cuda_available()
 # scripts/gpu_check.sh sets BINPICK_REQUIRE_GPU=1: on the GPU machine a missing GPU is a failure.
@@ -404,7 +404,7 @@ class FakeCudaArray:
 
 
 def test_cuda_array_interface_is_read_in_elements() -> None:
-    from edge.postprocess_cuda import _device_map
+    from edge.ranking.cuda import _device_map
 
     view = _device_map(FakeCudaArray((5, 7)), "boundaries", None)
     assert (view.pointer, view.dtype_code, view.row_stride, view.col_stride) == (0x10000, 0, 7, 1)
@@ -429,7 +429,7 @@ def test_cuda_array_interface_is_read_in_elements() -> None:
     ],
 )
 def test_bad_device_inputs_name_the_argument(fake, message: str) -> None:
-    from edge.postprocess_cuda import _device_map
+    from edge.ranking.cuda import _device_map
 
     with pytest.raises(ValueError, match=f"boundaries: .*{message}"):
         _device_map(fake, "boundaries", None)
@@ -437,7 +437,7 @@ def test_bad_device_inputs_name_the_argument(fake, message: str) -> None:
 
 def test_dlpack_tensor_is_parsed_through_its_capsule() -> None:
     """NumPy's (host) DLPack capsule, presented as a CUDA tensor, checks the DLTensor layout."""
-    from edge.postprocess_cuda import _device_map
+    from edge.ranking.cuda import _device_map
 
     base = np.zeros((9, 12), np.float32)
     view_of = base[1:8:2, 2:11:3]

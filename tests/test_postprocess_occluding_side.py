@@ -1,4 +1,4 @@
-"""Occluding-side evidence (edge.occluding_side) and the appliance's preference for it.
+"""Occluding-side evidence (edge.ranking.occluding_side) and the appliance's preference for it.
 
 The scene is the simulated cell's failure in miniature: one product on the bin floor, a boundary
 band several pixels wide (a network's Y > alpha), and an occlusion map that is high on the
@@ -9,15 +9,11 @@ the two apart without touching s1, s2 or the score.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
-from edge.occluding_side import occluding_side_evidence
-from edge.pick_feedback import FailedPickMemory
-from edge.postprocess import RankingParams, rank
-from edge.supervisor import Supervisor
+from edge.ranking import RankingParams, plan_grasp, rank
+from edge.ranking.occluding_side import occluding_side_evidence
 
 # The thesis score, whose area term lets the floor win here (the failure the preference exists for).
 PARAMS = RankingParams(max_area=1.0 - 1e-9, min_area=16, score="thesis")
@@ -80,18 +76,12 @@ def test_plain_ranking_prefers_the_floor_here():
 
 
 def _pick(prefer: bool, y: np.ndarray | None = None, z: np.ndarray | None = None):
-    """The supervisor's own grasp choice (pixel mode, no ROI) on the scene or on given maps."""
+    """The appliance's own grasp choice (`plan_grasp`, pixel mode, no ROI) on the scene or on given maps."""
     if y is None:
         y, z = _scene()
     ranking = rank(y, z, PARAMS, return_labels=True)
-    fake = SimpleNamespace(
-        calibration=SimpleNamespace(pixel_mode=True),
-        config=SimpleNamespace(ranking=SimpleNamespace(prefer_occluding_side=prefer)),
-        ranking_params=PARAMS,
-        failed_picks=FailedPickMemory(0, 0.0),
-    )
-    maps = SimpleNamespace(boundaries=y, occlusions=z, scale_x=1.0, scale_y=1.0)
-    return Supervisor._pick_in_roi(fake, ranking, maps), ranking
+    grasp = plan_grasp(ranking, y, z, PARAMS, prefer_occluding_side=prefer)
+    return grasp.pixel_dict(), ranking
 
 
 def test_appliance_picks_the_product_when_preferring_the_occluding_side():

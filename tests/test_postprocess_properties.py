@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edge.postprocess import AREA_GATE, RankingParams, rank
-from edge.postprocess_reference import rank_reference
+from edge.ranking import AREA_GATE, RankingParams, rank
+from edge.ranking.reference import rank_reference
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

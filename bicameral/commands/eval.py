@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="pixel (0 px, synthetic ground truth), bsds (0.0075 x diagonal, hand labels) "
                         "or a radius in pixels")  # fmt: skip
     parser.add_argument("--instances", choices=["auto", "on", "off"], default="auto",
-                        help="instance scores via edge.postprocess (auto: skip if not built)")  # fmt: skip
+                        help="instance scores via edge.ranking (auto: skip if not built)")  # fmt: skip
     parser.add_argument("--out", default="eval", help="output folder for eval.json and pr.png (eval/)")
     parser.add_argument("--limit", type=int, help="score only the first N frames")
     parser.add_argument("--depth-noise", action="store_true",

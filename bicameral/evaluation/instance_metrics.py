@@ -1,6 +1,6 @@
 """Instance-level scores on Mikado ground truth: what decides whether a pick succeeds.
 
-For each frame the inferred maps go through the appliance's own ranking (`edge.postprocess.rank`,
+For each frame the inferred maps go through the appliance's own ranking (`edge.ranking.rank`,
 the native hot path), and its candidates are compared with the true instances:
 
 - *best-candidate success*: the best-ranked candidate overlaps an *unoccluded* instance (occlusion
@@ -22,9 +22,9 @@ MATCH_IOU = 0.5
 
 
 def load_ranking():
-    """`edge.postprocess.rank` and `RankingParams`, or an ImportError saying how to get them."""
+    """`edge.ranking.rank` and `RankingParams`, or an ImportError saying how to get them."""
     try:
-        from edge.postprocess import RankingParams, rank
+        from edge.ranking import RankingParams, rank
     except ImportError as exc:  # the native module is built by `pip install .` or build_native_inplace
         raise ImportError(
             f"instance-level evaluation needs the native hot path edge._hotpath ({exc}); "

@@ -22,6 +22,7 @@ def describe(path: str | Path, backend: str, info: ModelInfo) -> dict:
         "provenance": info.provenance,
     }
 
+
 class OnnxPredictor:
     """The appliance's path: metadata from `binpick_core.model_file`, inference with ONNX Runtime."""
 

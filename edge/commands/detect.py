@@ -18,7 +18,7 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import write_atomically
-from edge.postprocess import SCORES, RankingParams, rank
+from edge.ranking import SCORES, RankingParams, rank
 
 DEFAULTS = RankingParams()
 

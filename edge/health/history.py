@@ -46,9 +46,7 @@ class Pick:
 class CellHistory:
     """Bounded, thread-safe history for the page (the last `picks` picks, `WINDOW_S` of cycles)."""
 
-    def __init__(
-        self, outcomes: type[enum.IntEnum], picks: int = 20, errors: int = 50, cycles: int = 20000
-    ):
+    def __init__(self, outcomes: type[enum.IntEnum], picks: int = 20, errors: int = 50, cycles: int = 20000):
         """`outcomes`: the register map's `pick_outcome` enumeration (registers.toml), which names
         the codes the PLC writes; its `not_reported` value shows as "pending"."""
         self._lock = threading.Lock()

@@ -73,3 +73,26 @@ def _to_u8(prob: np.ndarray) -> np.ndarray:
     if prob.dtype == np.uint8:
         return prob
     return (np.clip(np.nan_to_num(prob), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def save_cycle_snapshot(
+    ring: SnapshotRing, reason: str, last, outcome, config: dict, overlay_png: bytes = b""
+) -> Path:
+    """Save one cycle into `ring`: `last` is the supervisor's last cycle ((frame, maps, ranking),
+    outcome) or None; `outcome` (else the last one's) gives the result written beside it."""
+    frame = maps = None
+    if last is not None:
+        (frame, maps, _), last_outcome = last
+        outcome = outcome or last_outcome
+    result = {}
+    if outcome is not None:
+        result = {"error": outcome.error, "message": outcome.message, **vars(outcome.result)}
+    return ring.save(
+        reason,
+        None if frame is None else frame.rgb,
+        None if maps is None else maps.boundaries,
+        None if maps is None else maps.occlusions,
+        result,
+        config,
+        overlay_png,
+    )

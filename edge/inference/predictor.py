@@ -27,7 +27,7 @@ from binpick_core.model_file import ModelFileError, preprocess, preprocess_padde
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
-from edge.postprocess import Ranking, RankingParams, rank
+from edge.ranking import Ranking, RankingParams, rank
 
 log = logging.getLogger(__name__)
 # inference.tta_views -> the extra views' flipped axes (0 = rows, 1 = columns of frame and maps)
@@ -87,7 +87,7 @@ def gpu_ranker(backend: InferenceBackend):
     """
     if not backend.keeps_maps_on_gpu:
         return None
-    from edge.postprocess_cuda import CudaRanker, cuda_available
+    from edge.ranking.cuda import CudaRanker, cuda_available
 
     ok, why = cuda_available()
     if not ok:

@@ -96,7 +96,7 @@ class TorchCudaBackend(InferenceBackend):
 
     The graph is captured once for the configured input size (bicameral.graphed, the same code
     benchmarks/gpu.py times), so a frame costs one host->GPU copy and one graph replay.
-    `infer_device` leaves the maps on the GPU for `edge.postprocess_cuda`; `infer` copies them
+    `infer_device` leaves the maps on the GPU for `edge.ranking.cuda`; `infer` copies them
     back for the CPU ranking. Refused, in one line naming the key, where CUDA is not available.
     """
 

@@ -203,8 +203,8 @@ int main(int argc, char** argv) {
         }
         const binpick::GraspResult& g = res.grasp;
         if (g.valid) {
-            std::printf("grasp %.17g %.17g %.17g %.17g %.17g %.17g %d %s\n", g.u, g.v, g.angle_deg, g.major_px,
-                        g.minor_px, g.score, g.candidate_index,
+            std::printf("grasp %.17g %.17g %.17g %.17g %.17g %.17g %s\n", g.u, g.v, g.angle_deg, g.major_px,
+                        g.minor_px, g.score,
                         g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
         }
         std::ofstream out(argv[17], std::ios::binary);

@@ -49,13 +49,6 @@ void check_device_pointer(uintptr_t address, int device, const char* name) {
     }
 }
 
-binpick::RankingParams make_params(double alpha, double beta, double min_area, double max_area, int patch, double w1,
-                                   double w2, double margin, const std::string& score) {
-    binpick::RankingParams params{alpha, beta, min_area, max_area, patch, w1, w2, margin};
-    params.score = binpick::score_rule_from_name(score);
-    return params;
-}
-
 py::tuple to_python(const CudaRankOutput& out, py::object labels) {
     return py::make_tuple(binpick_python::candidate_table(out.result),
                           binpick_python::grasp_tuple(out.result.grasp), labels, out.n_components,
@@ -77,6 +70,8 @@ py::tuple cuda_status() {
 PYBIND11_MODULE(_hotpath_cuda, m) {
     m.doc() = "CUDA twin of edge._hotpath: candidates and occlusion-aware ranking with the maps on the GPU.";
     m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
+    // The RankingParams type the rank methods take is registered by the CPU module.
+    py::module_::import("edge._hotpath");
     m.def("cuda_status", &cuda_status, "(device count, message): 0 and the CUDA error where no GPU is usable.");
 
     py::class_<CudaRanker>(m, "Ranker")
@@ -87,10 +82,7 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
             "rank_device",
             [](CudaRanker& self, uintptr_t y_ptr, int y_dtype, int64_t y_row_stride, int64_t y_col_stride,
                uintptr_t z_ptr, int z_dtype, int64_t z_row_stride, int64_t z_col_stride, int64_t height,
-               int64_t width, double alpha, double beta, double min_area, double max_area, int patch, double w1,
-               double w2, double margin, const std::string& score, uintptr_t stream, bool return_labels) {
-                const binpick::RankingParams params =
-                    make_params(alpha, beta, min_area, max_area, patch, w1, w2, margin, score);
+               int64_t width, const binpick::RankingParams& params, uintptr_t stream, bool return_labels) {
                 binpick::validate(params);
                 if (height < 0 || width < 0) throw std::invalid_argument("height, width: expected >= 0");
                 if (height * width > 0) {
@@ -111,16 +103,13 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
             },
             py::arg("y_ptr"), py::arg("y_dtype"), py::arg("y_row_stride"), py::arg("y_col_stride"), py::arg("z_ptr"),
             py::arg("z_dtype"), py::arg("z_row_stride"), py::arg("z_col_stride"), py::arg("height"),
-            py::arg("width"), py::arg("alpha"), py::arg("beta"), py::arg("min_area"), py::arg("max_area"),
-            py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"), py::arg("score"),
-            py::arg("stream") = 0, py::arg("return_labels") = false,
+            py::arg("width"), py::arg("params"), py::arg("stream") = 0, py::arg("return_labels") = false,
             "Rank maps already on this GPU (strides in elements; stream: a cudaStream_t as an integer).\n"
             "Returns (table, grasp, labels, n_components, device_ms), table and grasp as edge._hotpath.rank.")
         .def(
             "rank_host",
-            [](CudaRanker& self, py::array y, py::array z, double alpha, double beta, double min_area,
-               double max_area, int patch, double w1, double w2, double margin, const std::string& score,
-               uintptr_t stream, bool return_labels) {
+            [](CudaRanker& self, py::array y, py::array z, const binpick::RankingParams& params, uintptr_t stream,
+               bool return_labels) {
                 auto dtype_of = [](const py::array& a, const char* name) {
                     if (a.dtype().equal(py::dtype::of<float>())) return MapDtype::Float32;
                     if (a.dtype().equal(py::dtype::of<uint8_t>())) return MapDtype::UInt8;
@@ -136,8 +125,6 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                 const MapDtype zd = dtype_of(z, "occlusions");
                 const int64_t height = y.shape(0);
                 const int64_t width = y.shape(1);
-                const binpick::RankingParams params =
-                    make_params(alpha, beta, min_area, max_area, patch, w1, w2, margin, score);
                 binpick::validate(params);
                 const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, height, width);
                 CudaRankOutput out;
@@ -148,8 +135,6 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                 }
                 return to_python(out, labels_obj);
             },
-            py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"), py::arg("min_area"),
-            py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"), py::arg("margin"),
-            py::arg("score"), py::arg("stream") = 0, py::arg("return_labels") = false,
+            py::arg("boundaries"), py::arg("occlusions"), py::arg("params"), py::arg("stream") = 0, py::arg("return_labels") = false,
             "Rank C-contiguous host maps (copied to the GPU first); returns as rank_device.");
 }

@@ -5,8 +5,8 @@
 
 namespace binpick {
 
-CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t /*height*/, std::int64_t width,
-                                     std::int32_t label, std::int64_t min_x, std::int64_t min_y,
+CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t width, std::int32_t label,
+                                     std::int64_t min_x, std::int64_t min_y,
                                      std::int64_t max_x, std::int64_t max_y) {
     CandidateDistance out;
     out.box_x = min_x - 1;

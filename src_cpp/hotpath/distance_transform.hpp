@@ -22,8 +22,8 @@ struct CandidateDistance {
 
 // Pixels outside the image count as outside the candidate: the picture ends
 // there, so the instance's extent beyond it is unknown.
-CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t height, std::int64_t width,
-                                     std::int32_t label, std::int64_t min_x, std::int64_t min_y,
+CandidateDistance candidate_distance(const std::int32_t* labels, std::int64_t width, std::int32_t label,
+                                     std::int64_t min_x, std::int64_t min_y,
                                      std::int64_t max_x, std::int64_t max_y);
 
 }  // namespace binpick

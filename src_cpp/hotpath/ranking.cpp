@@ -37,7 +37,7 @@ void validate(const RankingParams& p) {
             "a finite number >= 0 (pixels if >= 1, image fraction if < 1)");
     require(!std::isnan(p.max_area) && p.max_area > 0.0, "max_area", p.max_area,
             "a number > 0 or inf (pixels if >= 1, image fraction if < 1)");
-    require(p.patch >= 1 && p.patch % 2 == 1 && p.patch <= 1001, "patch", p.patch, "an odd integer in [1, 1001]");
+    require(p.patch >= 1 && p.patch % 2 == 1 && p.patch <= kMaxPatch, "patch", p.patch, "an odd integer in [1, 99]");
     require(std::isfinite(p.w1) && p.w1 >= 0.0, "w1", p.w1, "a finite number >= 0");
     require(std::isfinite(p.w2) && p.w2 >= 0.0, "w2", p.w2, "a finite number >= 0");
     require(std::isfinite(p.margin) && p.margin >= 0.0, "margin", p.margin, "a finite number >= 0 (pixels)");
@@ -59,7 +59,6 @@ GraspResult grasp_result(const CandidateResult& best, bool centroid_near_border,
     g.major_px = best.major_px;
     g.minor_px = best.minor_px;
     g.score = best.score;
-    g.candidate_index = 0;
     if (!centroid_near_border) {
         g.u = best.centroid_u;
         g.v = best.centroid_v;
@@ -87,13 +86,13 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
     if (window_search_pays(margin, best.bbox_w + 2, best.bbox_h + 2)) {
         near_border = near_candidate_border(labels, height, width, component, cx, cy, margin);
     } else {
-        dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
+        dist = candidate_distance(labels, width, component, min_x, min_y, max_x, max_y);
         near_border = within_margin(dist.sq_dist[(cy - dist.box_y) * dist.box_w + (cx - dist.box_x)], margin);
     }
     if (!near_border) return grasp_result(best, false, 0, 0);
     // Inscribed-circle centre: the first (raster order) maximum of the distance transform.
     if (dist.sq_dist.empty())
-        dist = candidate_distance(labels, height, width, component, min_x, min_y, max_x, max_y);
+        dist = candidate_distance(labels, width, component, min_x, min_y, max_x, max_y);
     std::int64_t best_d = -1;
     std::int64_t bx = cx, by = cy;
     for (std::int64_t y = 0; y < dist.box_h; ++y) {

@@ -25,6 +25,13 @@ constexpr double kAreaGate = 0.05;
 // Every score rule's name, as the configuration spells it (`[ranking] score`).
 inline const char* score_rule_name(ScoreRule rule) { return rule == ScoreRule::thesis ? "thesis" : "contour"; }
 
+// The largest XNOR patch: the window is a neighbourhood of one boundary pixel, far smaller than an
+// instance, and its cost grows with its area for every contour pixel (99^2 ~ 10^4 reads each).
+inline constexpr int kMaxPatch = 99;
+
+// The ranking's parameters, their defaults and (in `validate`) their only limits: Python's
+// edge.ranking.RankingParams and the configuration's [ranking] section are checked by building
+// this struct through the binding (edge._hotpath.RankingParams), never by a table of their own.
 struct RankingParams {
     double alpha = 0.1;      // boundary: Y > alpha (probability scale)
     double beta = 0.1;       // occluding side: Z > beta
@@ -95,7 +102,6 @@ enum class GraspMethod : int { centroid = 0, inscribed = 1 };
 struct GraspResult {
     bool valid = false;
     double u = 0, v = 0, angle_deg = 0, major_px = 0, minor_px = 0, score = 0;
-    std::int32_t candidate_index = 0;
     GraspMethod method = GraspMethod::centroid;
 };
 

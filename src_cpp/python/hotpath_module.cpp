@@ -79,9 +79,8 @@ binpick::RankingResult run(const py::array& y, const py::array& z, const binpick
     return binpick::rank_candidates<TY, TZ>(vy, vz, p, labels);
 }
 
-py::tuple rank(const py::object& boundaries, const py::object& occlusions, double alpha, double beta,
-               double min_area, double max_area, int patch, double w1, double w2, double margin,
-               const std::string& score, bool return_labels) {
+py::tuple rank(const py::object& boundaries, const py::object& occlusions, const binpick::RankingParams& p,
+               bool return_labels) {
     const py::array y = as_map(boundaries, "boundaries");
     const py::array z = as_map(occlusions, "occlusions");
     if (y.shape(0) != z.shape(0) || y.shape(1) != z.shape(1)) {
@@ -90,14 +89,6 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, doubl
             << z.shape(0) << ", " << z.shape(1) << ")";
         throw py::value_error(msg.str());
     }
-    binpick::RankingParams p{alpha, beta, min_area, max_area, patch, w1, w2, margin};
-    try {
-        p.score = binpick::score_rule_from_name(score);
-        binpick::validate(p);
-    } catch (const binpick::InvalidArgument& e) {
-        throw py::value_error(e.what());
-    }
-
     const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, y.shape(0), y.shape(1));
 
     binpick::RankingResult res;
@@ -147,13 +138,13 @@ py::tuple grasp_point(const py::array_t<std::int32_t, py::array::c_style | py::a
 PYBIND11_MODULE(_hotpath, m) {
     m.doc() = "binpick native hot path: candidates (4-connected components) and occlusion-aware ranking.";
     m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
-    m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("alpha"), py::arg("beta"),
-          py::arg("min_area"), py::arg("max_area"), py::arg("patch"), py::arg("w1"), py::arg("w2"),
-          py::arg("margin"), py::arg("score"), py::arg("return_labels") = false,
-          "Rank the instance candidates of one frame (score: 'thesis' or 'contour').\n\n"
+    binpick_python::bind_ranking_params(m);
+    m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("params"),
+          py::arg("return_labels") = false,
+          "Rank the instance candidates of one frame with `params` (a RankingParams).\n\n"
           "Returns (table, grasp, labels): table is an (N, len(CANDIDATE_FIELDS)) float64 array, best\n"
-          "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, candidate_index,\n"
-          "method) or None; labels is an (H, W) int32 array or None. Raises ValueError on bad input.");
+          "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, method) of the best\n"
+          "candidate or None; labels is an (H, W) int32 array or None. Raises ValueError on bad input.");
     m.def("grasp_point", &grasp_point, py::arg("labels"), py::arg("label"), py::arg("centroid_u"),
           py::arg("centroid_v"), py::arg("bbox_x"), py::arg("bbox_y"), py::arg("bbox_w"), py::arg("bbox_h"),
           py::arg("margin"),

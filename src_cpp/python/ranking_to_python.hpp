@@ -6,6 +6,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +16,44 @@
 #include "../hotpath/ranking.hpp"
 
 namespace binpick_python {
+
+// edge._hotpath.RankingParams: the C++ struct itself, built only through `validate`, so the
+// parameters Python holds are the ones the ranking accepts (one set of limits, in ranking.cpp).
+// Read-only: a changed value would skip the checks. Registered once, by edge._hotpath;
+// edge._hotpath_cuda imports that module and takes the same type.
+inline void bind_ranking_params(pybind11::module_& m) {
+    namespace py = pybind11;
+    const binpick::RankingParams d{};
+    py::class_<binpick::RankingParams>(m, "RankingParams",
+                                       "Validated ranking parameters (see edge.ranking.RankingParams).")
+        .def(py::init([](double alpha, double beta, double min_area, double max_area, int patch, double w1,
+                         double w2, double margin, const std::string& score) {
+                 binpick::RankingParams p{alpha, beta, min_area, max_area, patch, w1, w2, margin};
+                 try {
+                     p.score = binpick::score_rule_from_name(score);
+                     binpick::validate(p);
+                 } catch (const binpick::InvalidArgument& e) {
+                     throw py::value_error(e.what());
+                 }
+                 return p;
+             }),
+             py::kw_only(), py::arg("alpha") = d.alpha, py::arg("beta") = d.beta, py::arg("min_area") = d.min_area,
+             py::arg("max_area") = d.max_area, py::arg("patch") = d.patch, py::arg("w1") = d.w1,
+             py::arg("w2") = d.w2, py::arg("margin") = d.margin,
+             py::arg("score") = std::string(binpick::score_rule_name(d.score)))
+        .def_readonly("alpha", &binpick::RankingParams::alpha)
+        .def_readonly("beta", &binpick::RankingParams::beta)
+        .def_readonly("min_area", &binpick::RankingParams::min_area)
+        .def_readonly("max_area", &binpick::RankingParams::max_area)
+        .def_readonly("patch", &binpick::RankingParams::patch)
+        .def_readonly("w1", &binpick::RankingParams::w1)
+        .def_readonly("w2", &binpick::RankingParams::w2)
+        .def_readonly("margin", &binpick::RankingParams::margin)
+        .def_property_readonly("score",
+                               [](const binpick::RankingParams& p) { return binpick::score_rule_name(p.score); })
+        .def("__eq__", [](const binpick::RankingParams& a, const binpick::RankingParams& b) { return a == b; });
+    m.attr("MAX_PATCH") = binpick::kMaxPatch;
+}
 
 inline constexpr const char* kCandidateFields[] = {
     "label",          "area", "bbox_x", "bbox_y",    "bbox_w",   "bbox_h",  "centroid_u", "centroid_v",
@@ -54,10 +94,10 @@ inline pybind11::array_t<double> candidate_table(const binpick::RankingResult& r
     return table;
 }
 
-// (u, v, angle_deg, major_px, minor_px, score, candidate_index, method), or None without a grasp.
+// (u, v, angle_deg, major_px, minor_px, score, method) of the best candidate, or None without a grasp.
 inline pybind11::object grasp_tuple(const binpick::GraspResult& g) {
     if (!g.valid) return pybind11::none();
-    return pybind11::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score, g.candidate_index,
+    return pybind11::make_tuple(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score,
                                 g.method == binpick::GraspMethod::inscribed ? "inscribed" : "centroid");
 }
 

@@ -1,10 +1,10 @@
-"""The ranking of `edge.postprocess`, written plainly in NumPy/SciPy for readability and for the tests.
+"""The ranking of `edge.ranking.native`, written plainly in NumPy/SciPy for readability and for the tests.
 
 Same definitions as the native hot path (docs/hotpath.md), one candidate at a
 time with full-image masks: slow, but each step reads like its definition.
 Two details are written the way the native code does them on purpose, so the
 two agree exactly rather than approximately:
-- thresholds compare float64 values (`edge.postprocess.binarise`, shared with the overlay);
+- thresholds compare float64 values (`edge.ranking.binarise`, shared with the overlay);
 - the principal angle comes from exact integer moments (Python ints), so
   symmetric shapes get angle 0 instead of atan2 of rounding noise.
 """
@@ -16,7 +16,9 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from edge.postprocess import AREA_GATE, Candidate, Grasp, Ranking, RankingParams, binarise
+from edge.ranking.native import binarise
+from edge.ranking.params import AREA_GATE, RankingParams
+from edge.ranking.result import Candidate, Grasp, Ranking
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
 
@@ -99,7 +101,7 @@ def rank_reference(
     params: RankingParams | None = None,
     return_labels: bool = False,
 ) -> Ranking:
-    """Same contract as `edge.postprocess.rank`."""
+    """Same contract as `edge.ranking.rank`."""
     params = RankingParams() if params is None else params
     boundaries = _check_map("boundaries", boundaries)
     occlusions = _check_map("occlusions", occlusions)

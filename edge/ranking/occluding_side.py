@@ -30,7 +30,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.postprocess import Candidate, RankingParams
+from edge.ranking.params import RankingParams
+from edge.ranking.result import Candidate
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 

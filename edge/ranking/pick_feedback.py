@@ -6,7 +6,7 @@ the next image tells the network so, and a pile that did not move gives the same
 a cell without feedback repeats the failure until an operator steps in. With the PLC's
 `pick_outcome` (registers.toml; its values are the map's `pick_outcome` enumeration, decoded by
 `edge.plc`), the appliance remembers each failed grasp's point for
-`forget_after_cycles` cycles and offers another instance meanwhile (`edge.grasp_selection`).
+`forget_after_cycles` cycles and offers another instance meanwhile (`edge.ranking.selection`).
 One class serves the supervisor and the simulated cell's depth baselines, so every method of
 `binpick simcell` gets the same memory.
 """

@@ -1,4 +1,4 @@
-"""GPU twin of `edge.postprocess.rank`: the maps stay on the GPU, only the ranking comes back.
+"""GPU twin of `edge.ranking.rank`: the maps stay on the GPU, only the ranking comes back.
 
 The CUDA module `edge._hotpath_cuda` (built only where CMake finds a CUDA compiler) labels
 the candidates, gathers their statistics, scores and sorts them on the GPU, and finds the
@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.postprocess import Ranking, RankingParams, _native_params, _ranking_from_native
+from edge.ranking.native import native_params, ranking_from_native
+from edge.ranking.params import RankingParams
+from edge.ranking.result import Ranking
 
 try:  # the module exists only where CUDA was found at build time
     from edge import _hotpath_cuda as _native
@@ -219,20 +221,20 @@ class CudaRanker:
         return_labels: bool = False,
         stream: int | None = None,
     ) -> Ranking:
-        """Rank like `edge.postprocess.rank`; `stream` is a cudaStream_t handle as an integer.
+        """Rank like `edge.ranking.rank`; `stream` is a cudaStream_t handle as an integer.
 
         Device inputs run on `stream`, else on the stream their `__cuda_array_interface__`
         names, else (torch tensors) on PyTorch's current stream, else on the legacy default stream.
         The call returns when the result is on the host.
         """
-        numeric = _native_params(params)
+        native = native_params(params)
         on_host = isinstance(boundaries, np.ndarray), isinstance(occlusions, np.ndarray)
         if all(on_host):
             y, z = _host_map(boundaries, "boundaries"), _host_map(occlusions, "occlusions")
             if y.shape != z.shape:
                 raise ValueError(f"occlusions: expected the shape of boundaries {y.shape}, got {z.shape}")
             with self._lock:
-                raw = self._native.rank_host(y, z, *numeric, stream or 0, bool(return_labels))
+                raw = self._native.rank_host(y, z, native, stream or 0, bool(return_labels))
         elif any(on_host):
             raise ValueError("boundaries, occlusions: pass both as host numpy arrays or both on the GPU")
         else:
@@ -248,13 +250,13 @@ class CudaRanker:
                 raw = self._native.rank_device(
                     ym.pointer, ym.dtype_code, ym.row_stride, ym.col_stride,
                     zm.pointer, zm.dtype_code, zm.row_stride, zm.col_stride,
-                    ym.height, ym.width, *numeric, run_stream, bool(return_labels),
+                    ym.height, ym.width, native, run_stream, bool(return_labels),
                 )  # fmt: skip
             del ym, zm  # the inputs (and DLPack capsules) are released only once the GPU is done
         table, grasp, labels, n_components, device_ms = raw
         self.last_device_ms = float(device_ms)
         self.last_component_count = int(n_components)
-        return _ranking_from_native(table, grasp, labels, tuple(_native.CANDIDATE_FIELDS))
+        return ranking_from_native(table, grasp, labels, tuple(_native.CANDIDATE_FIELDS))
 
 
 _RANKERS: dict[int, CudaRanker] = {}
@@ -269,7 +271,7 @@ def rank_cuda(
     stream: int | None = None,
     device: int = 0,
 ) -> Ranking:
-    """`edge.postprocess.rank` on the GPU, with one cached workspace per device."""
+    """`edge.ranking.rank` on the GPU, with one cached workspace per device."""
     with _RANKERS_LOCK:
         ranker = _RANKERS.get(device)
         if ranker is None:

@@ -1,11 +1,12 @@
 """Which ranked candidate the robot gets: the first grasp inside the ROI, occluding side first.
 
-The ranking (`edge.postprocess.rank`) orders every candidate of the frame; the cell can only use
+The ranking (`edge.ranking.rank`) orders every candidate of the frame; the cell can only use
 a grasp inside its calibration's ROI (the bin floor's image polygon), and, with
 `prefer_occluding_side`, the candidates whose contour shows the occluding side on their own side
-(`edge.occluding_side`) go first. Both the appliance's supervisor and the simulated cell's
-exact-map ceiling (`simcell` oracle) call this one function, so the ceiling is what the appliance
-would do with a perfect network, not a different rule.
+(`edge.ranking.occluding_side`) go first. `edge.ranking.plan.plan_grasp` calls it for the
+appliance's supervisor, the simulated cell's exact-map ceiling (`simcell` oracle) and the
+benchmarks, so the ceiling is what the appliance would do with a perfect network, not a
+different rule.
 
 Every option's point is the ranking's own grasp rule for that candidate (`grasp_point`: centroid,
 or inscribed-circle centre when the centroid is outside or within `margin` px of the border), and
@@ -19,9 +20,11 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from edge.occluding_side import occluding_side_evidence
-from edge.pick_feedback import waits
-from edge.postprocess import Candidate, Grasp, Ranking, RankingParams, grasp_point
+from edge.ranking.native import grasp_point
+from edge.ranking.occluding_side import occluding_side_evidence
+from edge.ranking.params import RankingParams
+from edge.ranking.pick_feedback import waits
+from edge.ranking.result import Candidate, Grasp, Ranking
 
 
 def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -> Grasp:
@@ -84,7 +87,7 @@ def select_grasp(
 ) -> Grasp | None:
     """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI.
 
-    `avoid` (map pixels) are recently failed grasps (`edge.pick_feedback`): candidates holding one
+    `avoid` (map pixels) are recently failed grasps (`edge.ranking.pick_feedback`): candidates holding one
     go last, not never, so a frame where every candidate failed recently still gets a grasp."""
     options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
     if avoid:

@@ -1,0 +1,56 @@
+"""The calibration the cycle uses, reloaded when the wizard replaces the file.
+
+The wizard writes the calibration file atomically (`edge.calibration_file.save_calibration`),
+so a changed mtime means a whole new file: the cycle calls `refresh` once per cycle (one
+`stat`) and a commissioning run takes effect without restarting the appliance. A missing or
+invalid file is pixel mode, or a failed cycle where `[calibration] required` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger("binpick")
+
+
+class CalibrationWatcher:
+    """Watches the calibration file and reloads it when it changes on disk (the wizard replaces
+    it atomically); `current` is the loaded `edge.calibration_file.Calibration` or None (pixel
+    mode)."""
+
+    def __init__(self, path: str, required: bool):
+        self.path = path
+        self.required = required
+        self.current = None
+        self.error = ""
+        self._mtime: float | None = -1.0  # never a real mtime: the first refresh always loads
+        self.refresh()
+
+    def refresh(self) -> None:
+        if not self.path:
+            return
+        try:
+            mtime = os.stat(self.path).st_mtime
+        except OSError:
+            mtime = None
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        if mtime is None:
+            self.current, self.error = None, f"{self.path}: calibration file not found"
+        else:
+            try:
+                from edge.calibration_file import load_calibration
+
+                self.current, self.error = load_calibration(self.path), ""
+                log.info("calibration loaded from %s", self.path)
+            except Exception as exc:  # CalibrationError names the field; anything else is reported too
+                self.current, self.error = None, str(exc)
+        if self.error:
+            mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
+            log.warning("%s; %s", self.error, mode)
+
+    @property
+    def pixel_mode(self) -> bool:
+        return self.current is None

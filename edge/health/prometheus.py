@@ -1,0 +1,71 @@
+"""The appliance's `/metrics` page: Prometheus exposition format (text 0.0.4).
+
+Written by hand: a few dozen lines need no client library, and the appliance must install
+without one. Every value is read from the supervisor's public state at request time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.supervisor import Supervisor
+
+
+def prometheus_text(sup: Supervisor) -> str:
+    """Prometheus exposition format (text 0.0.4), written by hand: a dozen lines need no client library."""
+    s = sup.stats.summary()
+    lines = [
+        "# HELP binpick_up 1 while the appliance runs.",
+        "# TYPE binpick_up gauge",
+        f"binpick_up {1 if s['state'] == 'running' else 0}",
+        "# HELP binpick_cycles_total Finished cycles, any outcome.",
+        "# TYPE binpick_cycles_total counter",
+        f"binpick_cycles_total {s['cycles']}",
+        "# HELP binpick_cycle_errors_total Failed cycles by error code name.",
+        "# TYPE binpick_cycle_errors_total counter",
+    ]
+    for name in sup.register_map.errors:
+        if name != "ok":
+            lines.append(f'binpick_cycle_errors_total{{error="{name}"}} {s["errors"].get(name, 0)}')
+    lines += [
+        "# HELP binpick_cycle_duration_milliseconds Cycle time percentiles over the last 500 cycles.",
+        "# TYPE binpick_cycle_duration_milliseconds summary",
+    ]
+    for stage, p in sup.stats.percentiles().items():
+        for q, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
+            lines.append(
+                f'binpick_cycle_duration_milliseconds{{stage="{stage}",quantile="{quantile}"}} {p[q]}'
+            )
+    camera = sup.camera.status() if sup.camera else {}
+    regs = sup.bank.snapshot()
+    lines += [
+        "# HELP binpick_camera_reopens_total Times the camera was torn down and reopened.",
+        "# TYPE binpick_camera_reopens_total counter",
+        f"binpick_camera_reopens_total {camera.get('reopens', 0)}",
+        "# HELP binpick_camera_corrupt_frames_total Frames that were not decodable images.",
+        "# TYPE binpick_camera_corrupt_frames_total counter",
+        f"binpick_camera_corrupt_frames_total {camera.get('corrupt_frames', 0)}",
+        "# HELP binpick_plc_rejected_writes_total PLC writes rejected (read-only register or out of range).",
+        "# TYPE binpick_plc_rejected_writes_total counter",
+        f"binpick_plc_rejected_writes_total {sup.bank.rejected_writes}",
+        "# HELP binpick_plc_refused_connections_total Modbus TCP connections refused by plc.allowed_clients.",
+        "# TYPE binpick_plc_refused_connections_total counter",
+        f"binpick_plc_refused_connections_total {sup.plc.gate.refused_connections}",
+        "# HELP binpick_plc_refused_requests_total Writes of plc.readonly_clients refused.",
+        "# TYPE binpick_plc_refused_requests_total counter",
+        f"binpick_plc_refused_requests_total {sup.plc.gate.refused_requests}",
+        "# HELP binpick_page_viewers Open live streams of the operator's page.",
+        "# TYPE binpick_page_viewers gauge",
+        f"binpick_page_viewers {sup.frames.viewers}",
+        "# HELP binpick_result_sequence Sequence id of the last published result.",
+        "# TYPE binpick_result_sequence gauge",
+        f"binpick_result_sequence {regs['sequence_id']}",
+        "# HELP binpick_pixel_mode 1 when running without calibration.",
+        "# TYPE binpick_pixel_mode gauge",
+        f"binpick_pixel_mode {int(sup.calibration.pixel_mode)}",
+        "# HELP binpick_error_code Current error code register.",
+        "# TYPE binpick_error_code gauge",
+        f"binpick_error_code {regs['error_code']}",
+    ]
+    return "\n".join(lines) + "\n"
