@@ -6,26 +6,21 @@ Both score the same synthetic images (ellipse piles, boundaries displaced by a p
 one run; the figure is the median over repeats of the time to score all images, with the ODS/AP
 each side gets, the ratio, and the machine (CPU model, cores, load average).
 
-    python benchmarks/boundary_metrics.py [--images 3] [--size 160x200] [--thresholds 19] [--repeats 3]
+    python -m benchmarks.boundary_metrics [--images 3] [--size 160x200] [--thresholds 19] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bicameral.evaluation.boundary_metrics import BoundaryAccumulator  # noqa: E402
-from edge.machine import cpu_model  # noqa: E402
-from mikado.ground_truth import boundaries_from_labels  # noqa: E402
+from benchmarks.machine_info import machine_line
+from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
+from mikado.ground_truth import boundaries_from_labels
 
 
 def sample(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +83,7 @@ def main() -> int:
             result = fn()
             times.append(time.perf_counter() - t0)
         rows.append((name, statistics.median(times), result))
-    print(f"\nmachine: {cpu_model()}, {os.cpu_count()} logical cores, load average {os.getloadavg()}")
+    print("\n" + machine_line("numpy"))
     setting = f"{args.images} images {height}x{width}, {args.thresholds} thresholds"
     print(f"{setting}, tolerance 0.0075 x diagonal, median of {args.repeats}")
     print(f"{'scorer':<24} {'seconds':>8} {'ODS':>7} {'AP':>7}")

@@ -1,6 +1,6 @@
 """End-to-end appliance cycle latency on this CPU, every backend side by side.
 
-    PYTHONPATH=. python benchmarks/cycle.py [--cycles 30] [--size 512] [--camera simulated|folder]
+    python -m benchmarks.cycle [--cycles 30] [--size 512] [--camera simulated|folder]
                                             [--backends onnxruntime openvino-int8 ...]
 
 The same `Supervisor.cycle_once` the appliance runs (capture → preprocess+infer → rank → ROI →
@@ -22,23 +22,19 @@ understated — said in the output).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.machine_info import machine_line
+from edge.config import Config
+from edge.health.stats import STAGES
+from edge.supervisor import Supervisor
 
-from edge.config import Config  # noqa: E402
-from edge.health.stats import STAGES  # noqa: E402
-from edge.machine import cpu_features, cpu_model_name  # noqa: E402
-from edge.supervisor import Supervisor  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
@@ -177,23 +173,8 @@ def main() -> int:
         for sup in supervisors.values():
             sup.camera.close()
     results = {b: summarise(o) for b, o in outcomes.items()}
-    import onnxruntime
-    import torch
-
-    try:
-        import openvino
-
-        openvino_text = f", openvino {openvino.__version__.split('-')[0]}"
-    except ImportError:
-        openvino_text = ", openvino not installed"
-
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    cpu = cpu_model_name() or platform.processor() or "unknown CPU"
-    features = ", ".join(cpu_features()) or "none listed"
-    print(f"machine: {cpu} ({features}), {os.cpu_count()} logical CPUs, load average {load} at the end; "
-          f"python {platform.python_version()}, "
-          f"onnxruntime {onnxruntime.__version__}{openvino_text}, torch {torch.__version__}")  # fmt: skip
+    print(machine_line("onnxruntime", "openvino", "torch") + " (at the end)")
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
           f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
           f"threads {threads}")  # fmt: skip

@@ -9,7 +9,7 @@ appliance's ranking on an unoccluded instance) for:
 on stereo-noise depth (`mikado.depth_noise`, seeded per frame: every variant sees the same noise)
 and on the exact depth. One inference per frame, shared by every variant.
 
-    python benchmarks/depth_cue.py --data /path/to/heldout_mikadoplus --model models/bicameral_f25_rgb.onnx
+    python -m benchmarks.depth_cue --data /path/to/heldout_mikadoplus --model models/bicameral_f25_rgb.onnx
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
+from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
+from bicameral.evaluation.instance_metrics import InstanceAccumulator
+from bicameral.evaluation.predictors import OnnxPredictor
+from edge.depth_cue import DepthCueParams, apply_to_maps
 
-from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene  # noqa: E402
-from bicameral.evaluation.boundary_metrics import BoundaryAccumulator  # noqa: E402
-from bicameral.evaluation.instance_metrics import InstanceAccumulator  # noqa: E402
-from bicameral.evaluation.predictors import OnnxPredictor  # noqa: E402
-from edge.depth_cue import DepthCueParams, apply_to_maps  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VARIANTS = {
     "rgb": None,

@@ -24,7 +24,7 @@ replay alone timed by CUDA events, build/compile seconds, and each variant's map
 chosen from one run. One GPU run is all there is, so a variant that fails records its error and
 the rest go on, and a time budget skips what is left rather than lose the whole log to a timeout.
 
-    PYTHONPATH=. python benchmarks/gpu.py --json gpu.json
+    python -m benchmarks.gpu --json gpu.json
 """
 
 from __future__ import annotations
@@ -32,26 +32,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
+from torch import nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from bicameral import build_network  # noqa: E402
-from bicameral.graphed import GraphedNetwork  # noqa: E402
-from edge.machine import cpu_model  # noqa: E402
-from edge.ranking import RankingParams, rank  # noqa: E402
-from edge.ranking.cuda import CudaRanker, cuda_available  # noqa: E402
-from mikado.flat_piles import make_pile  # noqa: E402
+from benchmarks.machine_info import machine_info
+from bicameral import build_network
+from bicameral.graphed import GraphedNetwork
+from edge.ranking import RankingParams, rank
+from edge.ranking.cuda import CudaRanker, cuda_available
+from mikado.flat_piles import make_pile
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,10 +60,7 @@ def machine() -> dict:
         "gpu_memory_gib": round(props.total_memory / 2**30, 1),
         "sm_count": props.multi_processor_count,
         "cuda": torch.version.cuda,
-        "torch": torch.__version__,
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "python": platform.python_version(),
+        **machine_info("torch"),
     }
 
 

@@ -6,29 +6,21 @@ and the error they put on the bin floor (the image's corners and centre, 700 mm 
 camera) is compared with the refinement's 1-sigma prediction from s^2 (J^T J)^-1 (independent
 corners) and from the view-clustered form. Prints one row per set and the machine.
 
-    python benchmarks/hand_eye_uncertainty.py
+    PYTHONPATH=tests python -m benchmarks.hand_eye_uncertainty
 """
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
-from pathlib import Path
-
 import numpy as np
+from synthetic_board_views import TEST_CAMERA
+from test_calibration_hand_eye import floor_points_camera, make_views
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from synthetic_board_views import TEST_CAMERA  # noqa: E402
-from test_calibration_hand_eye import floor_points_camera, make_views  # noqa: E402
-
-from edge.wizard.hand_eye import calibrate_hand_eye  # noqa: E402
+from benchmarks.machine_info import machine_line
+from edge.wizard.hand_eye import calibrate_hand_eye
 
 
 def main() -> None:
-    machine = platform.processor() or platform.machine()
-    print(f"machine: {machine}, {os.cpu_count()} cores, load {os.getloadavg()}")
+    print(machine_line("opencv-python-headless", "scipy"))
     print("views  pose noise        floor error mm (actual)   1-sigma predicted mm   closed-form spread")
     print("                         refined   closed form     corners   per view     mm")
     for count in (12, 16, 30):

@@ -14,8 +14,8 @@ Every figure is the median over repeated single-image (batch 1) runs after warm-
 candidates timed in alternation so that other load on the machine hits them alike; the machine
 (CPU model, AVX-512 BF16/VNNI, AMX) and its load are printed with the tables.
 
-    python benchmarks/inference.py --quick                 # CPU: shipped model, then widths at 256, 512
-    python benchmarks/inference.py --device cuda --json gpu.json   # GPU paths only (~1-2 min)
+    python -m benchmarks.inference --quick                 # CPU: shipped model, then widths at 256, 512
+    python -m benchmarks.inference --device cuda --json gpu.json   # GPU paths only (~1-2 min)
 """
 
 from __future__ import annotations
@@ -23,46 +23,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from bicameral.export import to_onnx  # noqa: E402
-from bicameral.networks import WIDTHS, build_network, count_parameters  # noqa: E402
-from edge.machine import cpu_features, cpu_model, physical_cores  # noqa: E402
+from benchmarks.machine_info import machine_info
+from bicameral.export import to_onnx
+from bicameral.networks import WIDTHS, build_network, count_parameters
+from edge.machine import physical_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
 
 def machine() -> dict:
-    import onnxruntime as ort
-
-    info = {
-        "cpu": cpu_model(),
-        "physical_cores": physical_cores(),
-        "logical_cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": ort.__version__,
-        "cpu_features": cpu_features(),
-        # Other work on the machine inflates every figure (ratios less so): report it.
-        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-    }
-    try:
-        import openvino
-
-        info["openvino"] = openvino.__version__.split("-")[0]
-    except ImportError:
-        info["openvino"] = None
+    info = machine_info("torch", "onnxruntime", "openvino")
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
@@ -425,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {width} {size}: done", flush=True)
         print_cuda(results["cuda"])
 
-    if hasattr(os, "getloadavg"):
-        info["load_average_1min_end"] = round(os.getloadavg()[0], 2)
-        start, end = info["load_average_1min"], info["load_average_1min_end"]
+    if info["load_average"] is not None:
+        info["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+        start, end = info["load_average"][0], info["load_average_end"][0]
         print(f"\nload average (1 min): {start} at start, {end} at end")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ would otherwise write.
       libpng's default filters (what io.py did before; the pixels are the same either way).
 The thesis's Blender pipeline took about 5 minutes per scene; that figure is quoted, not run.
 
-    PYTHONPATH=. python benchmarks/mikado_throughput.py [--scenes 20] [--workers N] [--json out.json]
+    python -m benchmarks.mikado_throughput [--scenes 20] [--workers N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,45 +23,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and this file would shadow the
-# `mikado` package it measures: put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-from mikado.gl import select_backend  # noqa: E402
+from mikado.gl import select_backend
 
 select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own backend choice
 
-import mujoco  # noqa: E402
+import mujoco  # noqa: E402 (after select_backend)
 
-from edge.machine import cpu_model_name  # noqa: E402
-from mikado.generate import Job, prepare_dataset, run  # noqa: E402
-from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402
-from mikado.pile import _amodal_mask, _renderer, simulate, top_camera  # noqa: E402
-from mikado.presets import get_preset  # noqa: E402
-from mikado.render import COLLISION_GROUP  # noqa: E402
-from mikado.scene import sample_plan  # noqa: E402
+from benchmarks.machine_info import machine_info  # noqa: E402 (after select_backend)
+from mikado.generate import Job, prepare_dataset, run  # noqa: E402 (after select_backend)
+from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402 (after select_backend)
+from mikado.pile import _amodal_mask, _renderer, simulate, top_camera  # noqa: E402 (after select_backend)
+from mikado.presets import get_preset  # noqa: E402 (after select_backend)
+from mikado.render import COLLISION_GROUP  # noqa: E402 (after select_backend)
+from mikado.scene import sample_plan  # noqa: E402 (after select_backend)
 
 THESIS_SECONDS_PER_SCENE = 300.0
 
 
 def machine() -> dict:
-    return {
-        "cpu": cpu_model_name() or "unknown",
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "mujoco": mujoco.__version__,
-        "gl": os.environ.get("MUJOCO_GL"),
-        "loadavg_start": os.getloadavg(),
-    }
+    return {**machine_info("mujoco"), "gl": os.environ.get("MUJOCO_GL")}
 
 
 def throughput(preset: str, scenes: int, workers: int, size: int, instances: int) -> dict:
@@ -249,11 +234,11 @@ def main() -> None:
     report["amodal"] = amodal_side_by_side(args.repeats, args.size)
     report["renderer"] = renderer_side_by_side(args.repeats, args.size)
     report["writing"] = writing_side_by_side(args.repeats, args.size, args.instances)
-    report["machine"]["loadavg_end"] = os.getloadavg()
+    report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     m = report["machine"]
     print(
-        f"machine: {m['cpu']}, {m['cores']} cores, MUJOCO_GL={m['gl']}, "
-        f"load {m['loadavg_start']} -> {m['loadavg_end']}"
+        f"machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, MUJOCO_GL={m['gl']}, "
+        f"load {m['load_average']} -> {m['load_average_end']}"
     )
     for t in report["throughput"]:
         s = t["median_split_s"]

@@ -12,7 +12,7 @@ Runs are interleaved, in an order shuffled every round, so machine load and
 cache state hit all alike; the process is pinned to one core and OpenCV to
 one thread.
 
-Usage: PYTHONPATH=. python benchmarks/postprocess.py [--frames 5] [--repeats 40]
+Usage: python -m benchmarks.postprocess [--frames 5] [--repeats 40]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import random
 import statistics
 import time
@@ -29,7 +28,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from edge.machine import cpu_model
+from benchmarks.machine_info import machine_line
 from edge.ranking import RankingParams, rank
 from edge.ranking.reference import area_term
 from mikado.flat_piles import make_pile
@@ -181,12 +180,8 @@ def main() -> int:
     ours_wall = statistics.median(w for w, _ in samples["binpick rank() (native, one call)"])
     ours_cpu = statistics.median(c for _, c in samples["binpick rank() (native, one call)"])
     print(f"# Post-processing benchmark: {args.size}x{args.size} maps, {args.instances} instances drawn")
+    print(machine_line("numpy", "opencv-python-headless") + f"; pinned: {pinned}")
     print(
-        f"CPU: {cpu_model()}; {os.cpu_count()} logical cores; pinned: {pinned}; "
-        f"load average: {', '.join(f'{v:.2f}' for v in os.getloadavg())}"
-    )
-    print(
-        f"Python {platform.python_version()}, NumPy {np.__version__}, OpenCV {cv2.__version__}; "
         f"{args.frames} frames x {args.repeats} runs, noise {args.noise}; "
         f"candidates per frame: {min(n_candidates)}-{max(n_candidates)}"
     )

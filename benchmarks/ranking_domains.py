@@ -20,28 +20,23 @@ label 0, is a miss). "Unoccluded":
   amodal mask is the rasterised mesh projection, exact to about a pixel; 5 % is the simulated
   cell's "not occluded", simcell.scoring Q3).
 
-Usage: PYTHONPATH=. python benchmarks/ranking_domains.py [--frames 60] [--size 512] [--domains ...]
+Usage: python -m benchmarks.ranking_domains [--frames 60] [--size 512] [--domains ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cv2
+import numpy as np
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from edge.machine import cpu_model  # noqa: E402
-from edge.ranking import SCORES, RankingParams, rank  # noqa: E402
-from mikado import flat_piles  # noqa: E402
+from benchmarks.machine_info import machine_line
+from edge.ranking import SCORES, RankingParams, rank
+from mikado import flat_piles
 
 MIKADO_COVERED = 0.05  # simcell.scoring.Thresholds.weak_occlusion
 MIKADO_SHRINK_PX = 2
@@ -133,12 +128,10 @@ def main() -> int:
         rows.append((name, len(results), share, time.perf_counter() - t0))
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in share.items()), file=sys.stderr, flush=True)
 
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# Ranking on exact maps: top candidate unoccluded, {args.size}x{args.size}")
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} logical cores; load average: {load}")
+    print(machine_line("numpy"))
     took = time.perf_counter() - start
-    versions = f"Python {platform.python_version()}, NumPy {np.__version__}"
-    print(f"{versions}; {args.frames} frames per domain, {took:.0f} s\n")
+    print(f"{args.frames} frames per domain, {took:.0f} s\n")
     print("| domain | frames | thesis (w1·s1 + w2·s2) | contour (w1·s1 + w2·[s2 ≥ 0.05]) | ceiling |")
     print("|---|---:|---:|---:|---:|")
     for name, n, share, _ in rows:

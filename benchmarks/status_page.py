@@ -1,6 +1,6 @@
 """What the operator's page costs the cell: cycle time with 5 viewers vs none, side by side.
 
-    PYTHONPATH=. python benchmarks/status_page.py [--viewers 5] [--phase-s 30] [--repeats 3]
+    python -m benchmarks.status_page [--viewers 5] [--phase-s 30] [--repeats 3]
 
 The appliance (`Supervisor`: folder camera replaying examples/pile, the bundled model on ONNX
 Runtime, free-run back to back, status server on 127.0.0.1) runs in this process. Viewers run in
@@ -21,7 +21,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -112,8 +111,8 @@ def main() -> int:
 
     import socket
 
+    from benchmarks.machine_info import machine_info
     from edge.config import parse_config
-    from edge.machine import cpu_model_name
     from edge.supervisor import Supervisor
 
     with socket.socket() as sock:
@@ -207,7 +206,7 @@ snapshot_on_failure = false
         pick(0, "process_cpu_pct")
     )
     summary = {
-        "machine": f"{cpu_model_name()} ({os.cpu_count()} logical CPUs), {platform.python_version()}",
+        "machine": machine_info(),
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "viewer": args.viewer, "viewers": n, "phase_s": args.phase_s, "repeats": args.repeats,
         "cycle_p50_ms_0_viewers": statistics.median(pick(0, "p50_ms")),

@@ -106,7 +106,7 @@ done
 
 if [ "${GPU_CHECK_BENCHMARK:-1}" = 1 ]; then
     step "benchmarks/gpu.py" 240 "$OUT/benchmark.log" \
-        "$PY" benchmarks/gpu.py ${GPU_BENCHMARK_ARGS:---repeats 200 --cpu-repeats 20} --json "$OUT/gpu.json"
+        "$PY" -m benchmarks.gpu ${GPU_BENCHMARK_ARGS:---repeats 200 --cpu-repeats 20} --json "$OUT/gpu.json"
     sed -n '/^GPU post-processing alone/,$p' "$OUT/benchmark.log" | tee -a "$SUMMARY"
 fi
 

@@ -61,12 +61,12 @@ if [ "${GPU_CHECK:-1}" = 1 ]; then
     say "gpu_check exit $? ; $(tail -n 1 "$RES/gpu_check.log")"
 fi
 if [ "${VARIANTS:-1}" = 1 ]; then
-    timeout "${VARIANTS_TIMEOUT:-140}" "$PYTHON" benchmarks/gpu.py --variants-only --compile \
+    timeout "${VARIANTS_TIMEOUT:-140}" "$PYTHON" -m benchmarks.gpu --variants-only --compile \
         --variant-budget-s "${VARIANT_BUDGET:-100}" --json "$RES/gpu_variants.json" >"$RES/gpu_variants.log" 2>&1
     say "inference variants exit $?"
 fi
 if [ "${INFERENCE_BENCHMARK:-0}" = 1 ]; then
-    timeout 110 "$PYTHON" benchmarks/inference.py --device cuda --json "$RES/inference_gpu.json" \
+    timeout 110 "$PYTHON" -m benchmarks.inference --device cuda --json "$RES/inference_gpu.json" \
         >"$RES/inference_gpu.log" 2>&1
     say "inference benchmark exit $?"
 fi
@@ -75,7 +75,7 @@ say "$(tail -n 1 "$RES/data.log"); $(find "data/$TAG/train/scenes" -name scene.j
 
 # 3. The end-to-end benchmark on the quiet machine.
 if [ "${GPU_BENCHMARK:-1}" = 1 ]; then
-    timeout "${GPU_BENCHMARK_TIMEOUT:-100}" "$PYTHON" benchmarks/gpu.py --no-variants --repeats 300 \
+    timeout "${GPU_BENCHMARK_TIMEOUT:-100}" "$PYTHON" -m benchmarks.gpu --no-variants --repeats 300 \
         --cpu-repeats 20 --json "$RES/gpu.json" >"$RES/gpu_benchmark.log" 2>&1
     say "end-to-end benchmark exit $?"
 fi

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_inference_benchmark_smoke(tmp_path) -> None:
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--device", "cpu", "--widths", "F25",
+    cmd = [sys.executable, "-m", "benchmarks.inference", "--device", "cpu", "--widths", "F25",
            "--sizes", "32", "--repeats", "1", "--json", str(out)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "machine: cpu=" in done.stdout and "torch/ORT" in done.stdout
     result = json.loads(out.read_text())
@@ -37,6 +37,6 @@ def test_cuda_request_without_gpu_is_a_clear_error() -> None:
 
     if torch.cuda.is_available():
         return
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "inference.py"), "--device", "cuda"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "benchmarks.inference", "--device", "cuda"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2 and "torch.cuda.is_available() is False" in done.stderr

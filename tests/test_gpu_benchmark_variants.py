@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_gpu", ROOT / "benchmarks" / "gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmarks.gpu")  # the repository root is on sys.path (pyproject)
 
 
 class FakeClock:
@@ -154,8 +151,8 @@ def test_arguments(bench) -> None:
     for bad in (["--variant-budget-s", "-1"], ["--variants-only", "--no-variants"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
-    command = [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--help"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "benchmarks.gpu", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0 and "--variant-budget-s" in done.stdout and "--no-variants" in done.stdout
 
 
