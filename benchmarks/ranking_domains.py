@@ -3,7 +3,8 @@
 The ranking (edge.ranking.rank) gets each frame's exact boundary and occlusion maps
 (mikado.ground_truth, DESIGN.md), so any wrong pick is the score's fault, not a network's. Per
 domain, the share of frames whose top candidate is an unoccluded instance, for every score rule
-(`RankingParams.score`: "thesis" = w1*s1 + w2*s2, "contour" = w1*s1 + w2*[s2 >= 0.05]) side by
+(`RankingParams.score`: "thesis" = w1*s1 + w2*s2, "contour" = w1*s1 + w2*[s2 >= 0.05], "strict" =
+w1*max(0, s1 - b) + w2*[s2 >= 0.05], b the contour's occluded-side share) side by
 side on the same frames, and the ceiling: frames where some candidate is an unoccluded instance.
 
 Domains (seeds 0..N-1, 512x512 unless --size):
@@ -132,10 +133,16 @@ def main() -> int:
     print(machine_line("numpy"))
     took = time.perf_counter() - start
     print(f"{args.frames} frames per domain, {took:.0f} s\n")
-    print("| domain | frames | thesis (w1·s1 + w2·s2) | contour (w1·s1 + w2·[s2 ≥ 0.05]) | ceiling |")
-    print("|---|---:|---:|---:|---:|")
+    formulas = {
+        "thesis": "w1·s1 + w2·s2",
+        "contour": "w1·s1 + w2·[s2 ≥ 0.05]",
+        "strict": "w1·max(0, s1 − b) + w2·[s2 ≥ 0.05]",
+    }
+    print("| domain | frames | " + " | ".join(f"{s} ({formulas[s]})" for s in SCORES) + " | ceiling |")
+    print("|---|---:|" + "---:|" * (len(SCORES) + 1))
     for name, n, share, _ in rows:
-        print(f"| {name} | {n} | {share['thesis']:.2f} | {share['contour']:.2f} | {share['ceiling']:.2f} |")
+        cells = " | ".join(f"{share[s]:.2f}" for s in (*SCORES, "ceiling"))
+        print(f"| {name} | {n} | {cells} |")
     return 0
 
 

@@ -53,7 +53,7 @@ def write(tmp_path, text: str) -> Path:
         ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
         ("[camera\n", "not valid TOML"),
         ("[ranking]\npatch = 4\n", "ranking.patch: expected an odd integer"),
-        ("[ranking]\nscore = 'area'\n", "ranking.score: expected one of 'thesis', 'contour', got 'area'"),
+        ("[ranking]\nscore = 'area'\n", "ranking.score: expected one of 'thesis', 'contour', 'strict', got 'area'"),
         # the limits are the hot path's own (binpick::validate), read through RankingParams
         ("[ranking]\npatch = 101\n", "ranking.patch: expected an odd integer in [1, 99], got 101"),
         ("[ranking]\nalpha = 1.5\n", "ranking.alpha: expected a number in [0, 1], got 1.5"),
@@ -67,7 +67,7 @@ def test_mistakes_are_named(tmp_path, text, expected):
     assert expected in str(err.value)
 
 
-@pytest.mark.parametrize("score", ["thesis", "contour"])
+@pytest.mark.parametrize("score", ["thesis", "contour", "strict"])
 def test_ranking_score_reaches_the_ranking_params(tmp_path, score):
     config = load_config(write(tmp_path, f"[ranking]\nscore = '{score}'\n"))
     assert config.ranking.params().score == score

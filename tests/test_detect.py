@@ -57,8 +57,8 @@ def test_bundled_example_quick_start_command(tmp_path: Path):
     assert len(result["candidates"]) >= 20
     scores = [c["score"] for c in result["candidates"]]
     assert scores == sorted(scores, reverse=True)
-    for c in result["candidates"]:  # the default contour score: s1 + [s2 >= 0.05]
-        assert c["score"] == pytest.approx(c["s1"] + (c["s2"] >= 0.05))
+    for c in result["candidates"]:  # the default strict score: max(0, s1 - b) + [s2 >= 0.05]
+        assert c["score"] == pytest.approx(max(0.0, c["s1"] - c["occluded_share"]) + (c["s2"] >= 0.05))
     assert result["grasp"]["score"] == scores[0]
     picture = cv2.imread(str(overlay))
     assert picture.shape == (512, 512, 3)

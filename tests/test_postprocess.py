@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -66,8 +68,13 @@ def test_xnor_score_by_hand():
     assert right.s1 == pytest.approx(1 / 3)
     assert left.contour_length == right.contour_length == 5
     assert left.s2 == right.s2 == 1.0
-    assert left.score == pytest.approx(2.0) and right.score == pytest.approx(4 / 3)
+    # The right half is on the occluded side of all its contour (each patch's mean 1/3 < 1/2):
+    # b = 1, and the strict score (the default) keeps only its area gate, max(0, 1/3 - 1) + 1.
+    assert left.occluded_share == 0.0 and right.occluded_share == 1.0
+    assert left.score == pytest.approx(2.0) and right.score == pytest.approx(1.0)
     assert r.labels[0, 0] == left.label and r.labels[0, 6] == right.label and r.labels[0, 3] == 0
+    contour = rank(y, z, RankingParams(min_area=1, max_area=math.inf, patch=3, score="contour"))
+    assert [c.score for c in contour.candidates] == pytest.approx([2.0, 4 / 3])
 
 
 def test_patch_clipped_to_image_counts_only_inside_pixels():
@@ -414,7 +421,7 @@ def test_params_must_be_ranking_params():
 # --- agreement with the NumPy twin and with OpenCV ---------------------------------------
 
 
-@pytest.mark.parametrize("score", ["contour", "thesis"])
+@pytest.mark.parametrize("score", ["contour", "thesis", "strict"])
 @pytest.mark.parametrize("seed", range(4))
 def test_native_matches_reference_on_synthetic_piles(seed, score):
     pile = make_pile(seed, 96, 112, instances=12, noise=0.03 * (seed % 2))
@@ -464,8 +471,6 @@ def test_large_frame_is_consistent_with_opencv():
 
 
 def test_to_dict_is_json_ready():
-    import json
-
     y, z = two_halves()
     r = rank(y, z, RankingParams(min_area=1, max_area=math.inf, patch=3))
     data = json.loads(json.dumps(r.to_dict()))
@@ -526,6 +531,41 @@ def test_grasp_point_rejects_a_box_outside_the_labels():
     from edge.ranking import grasp_point
 
     labels = np.ones((8, 8), np.int32)
-    c = Candidate(1, 64, (4, 4, 8, 8), (7.5, 7.5), 0, 0.0, 0.0, 0.0, 0.0, 8.0, 8.0)
+    c = Candidate(1, 64, (4, 4, 8, 8), (7.5, 7.5), 0, 0.0, 0.0, 0.0, 0.0, 0.0, 8.0, 8.0)
     with pytest.raises(ValueError, match="bbox"):
         grasp_point(labels, c, 1.0)
+
+
+# --- the strict score on a real Mikado pile's exact maps ------------------------------------
+
+
+def _mikado_seed1():
+    folder = Path(__file__).parent / "data" / "ranking"
+    read = lambda name: cv2.imread(str(folder / f"mikado_seed1_{name}.png"), cv2.IMREAD_UNCHANGED)  # noqa: E731
+    y = (read("boundaries") > 0).astype(np.float32)
+    z = (read("occlusions") > 0).astype(np.float32)
+    labels = read("labels").astype(np.int32)
+    unoccluded = set(json.loads((folder / "mikado_seed1.json").read_text())["unoccluded_labels"])
+    return y, z, labels, unoccluded
+
+
+def _top_instance(ranking, labels) -> int:
+    """The ground-truth instance covering most of the top candidate (0: the floor)."""
+    ids, counts = np.unique(labels[ranking.labels == ranking.candidates[0].label], return_counts=True)
+    return int(ids[np.argmax(counts)])
+
+
+@pytest.mark.parametrize("rank_fn", [rank, rank_reference])
+def test_strict_score_puts_the_free_stick_on_top_where_the_contour_score_picks_a_cut_piece(rank_fn):
+    """Mikado pile 1 (benchmarks/ranking_domains.py, exact maps): the contour score's top candidate
+    is a stick cut in two by one lying across it; its long sides are free, so its mean s1 is high,
+    but its cut ends are on the occluded side. The strict score counts them (b) and ranks an
+    unoccluded stick first."""
+    y, z, labels, unoccluded = _mikado_seed1()
+    contour = rank_fn(y, z, RankingParams(score="contour"), return_labels=True)
+    strict = rank_fn(y, z, RankingParams(score="strict"), return_labels=True)
+    assert _top_instance(contour, labels) not in unoccluded
+    assert _top_instance(strict, labels) in unoccluded
+    cut = contour.candidates[0]
+    assert cut.occluded_share > 0.0 and cut.s1 > 0.6
+    assert strict.candidates[0].occluded_share < cut.occluded_share

@@ -42,7 +42,7 @@ params_strategy = st.builds(
     w1=st.sampled_from([0.0, 1.0, 2.5]),
     w2=st.sampled_from([0.0, 1.0]),
     margin=st.sampled_from([0.0, 1.0, 3.0]),
-    score=st.sampled_from(["contour", "thesis"]),
+    score=st.sampled_from(["contour", "thesis", "strict"]),
 )
 
 
@@ -89,7 +89,9 @@ def test_invariants(yz, params):
         assert -90.0 < c.angle_deg <= 90.0
         assert c.minor_px >= 1.0 and 1.0 <= c.major_px <= math.hypot(*y.shape) + 1
         area_term = c.s2 if params.score == "thesis" else float(c.s2 >= AREA_GATE)
-        assert abs(c.score - (params.w1 * c.s1 + params.w2 * area_term)) <= 1e-12
+        contour_term = max(0.0, c.s1 - c.occluded_share) if params.score == "strict" else c.s1
+        assert 0.0 <= c.occluded_share <= 1.0
+        assert abs(c.score - (params.w1 * contour_term + params.w2 * area_term)) <= 1e-12
     g = r.grasp
     if g is not None:
         best = r.candidates[0]

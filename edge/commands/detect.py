@@ -60,8 +60,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--score",
         choices=SCORES,
         default=DEFAULTS.score,
-        help="how s1 and s2 combine: contour = w1*s1 + w2*[s2 >= 0.05], thesis = w1*s1 + w2*s2 "
-        "(default %(default)s; docs/hotpath.md)",
+        help="how s1 and s2 combine: strict = w1*max(0, s1 - b) + w2*[s2 >= 0.05], contour = "
+        "w1*s1 + w2*[s2 >= 0.05], thesis = w1*s1 + w2*s2 (default %(default)s; docs/hotpath.md)",
     )
     parser.add_argument(
         "--margin",

@@ -55,8 +55,8 @@ def ranking_from_native(table: np.ndarray, grasp, labels, fields: tuple[str, ...
     whole = table[:, :6].astype(np.int64).tolist()
     lengths = table[:, 8].astype(np.int64).tolist()
     candidates = [
-        Candidate(k, a, (x, y, w, h), (u, v), n, s1, s2, sc, ang, ma, mi)
-        for (k, a, x, y, w, h), n, (u, v, _, s1, s2, sc, ang, ma, mi) in zip(
+        Candidate(k, a, (x, y, w, h), (u, v), n, s1, s2, b, sc, ang, ma, mi)
+        for (k, a, x, y, w, h), n, (u, v, _, s1, s2, b, sc, ang, ma, mi) in zip(
             whole, lengths, table[:, 6:].tolist(), strict=True
         )
     ]

@@ -40,8 +40,10 @@ def native_module() -> Any:
 
 
 # How s1 and s2 make the score (docs/hotpath.md, "Score"): "thesis" = w1*s1 + w2*s2 (thesis Eq.
-# 4.10); "contour" = w1*s1 + w2*[s2 >= AREA_GATE], the area kept only as a gate (the default).
-SCORES = ("thesis", "contour")
+# 4.10); "contour" = w1*s1 + w2*[s2 >= AREA_GATE], the area kept only as a gate; "strict" (the
+# default) = w1*max(0, s1 - b) + w2*[s2 >= AREA_GATE], b the share of the contour on the
+# candidate's occluded side (src_cpp/hotpath/ranking.hpp contour_term).
+SCORES = ("thesis", "contour", "strict")
 AREA_GATE = 0.05  # the contour score's gate on s2 (src_cpp/hotpath/ranking.hpp kAreaGate)
 
 _NUMBERS = ("alpha", "beta", "min_area", "max_area", "w1", "w2", "margin")
@@ -65,7 +67,7 @@ class RankingParams:
     w1: float = 1.0
     w2: float = 1.0
     margin: float = 3.0
-    score: str = "contour"
+    score: str = "strict"
 
     def __post_init__(self) -> None:
         for name in _NUMBERS:

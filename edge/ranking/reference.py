@@ -58,9 +58,10 @@ def principal_angle_deg(xs: np.ndarray, ys: np.ndarray) -> float:
 
 def contour_score(
     mask: np.ndarray, non_boundary: np.ndarray, occluding: np.ndarray, patch: int
-) -> tuple[float, int]:
-    """s1 and the contour length: over the boundary pixels 4-adjacent to the candidate, the mean
-    of the in-image part of each PxP patch of XNOR(in candidate, occluding)."""
+) -> tuple[float, int, float]:
+    """s1, the contour length and b: over the boundary pixels 4-adjacent to the candidate, the
+    mean of the in-image part of each PxP patch of XNOR(in candidate, occluding), and the share of
+    those pixels whose mean is below 1/2 (the candidate is on the occluded side there)."""
     contour = ndimage.binary_dilation(mask, structure=FOUR_CONNECTED) & ~non_boundary
     r = patch // 2
     h, w = mask.shape
@@ -68,7 +69,9 @@ def contour_score(
     for y, x in zip(*np.nonzero(contour), strict=True):
         window = np.s_[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)]
         means.append(np.mean(mask[window] == occluding[window]))
-    return (sum(means) / len(means) if means else 0.0), len(means)
+    if not means:
+        return 0.0, 0, 0.0
+    return sum(means) / len(means), len(means), sum(m < 0.5 for m in means) / len(means)
 
 
 def grasp_point(mask: np.ndarray, centroid: tuple[float, float], margin: float) -> tuple[float, float, str]:
@@ -85,6 +88,11 @@ def grasp_point(mask: np.ndarray, centroid: tuple[float, float], margin: float) 
         return cu, cv, "centroid"
     iy, ix = np.unravel_index(int(np.argmax(distance)), distance.shape)
     return float(ix + x0 - 1), float(iy + y0 - 1), "inscribed"
+
+
+def contour_term(score: str, s1: float, b: float) -> float:
+    """The contour term of the score: s1 ("thesis", "contour"), or max(0, s1 - b) ("strict")."""
+    return max(0.0, s1 - b) if score == "strict" else s1
 
 
 def area_term(score: str, s2: float) -> float:
@@ -122,7 +130,7 @@ def rank_reference(
         angle = principal_angle_deg(xs.astype(np.int64), ys.astype(np.int64))
         c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
         along, across = xs * c + ys * s, -xs * s + ys * c
-        s1, contour_length = contour_score(mask, non_boundary, occluding, params.patch)
+        s1, contour_length, occluded_side = contour_score(mask, non_boundary, occluding, params.patch)
         unscored.append(
             dict(
                 label=k,
@@ -136,6 +144,7 @@ def rank_reference(
                 centroid=centroid,
                 contour_length=contour_length,
                 s1=s1,
+                b=occluded_side,
                 angle_deg=angle,
                 major_px=float(along.max() - along.min() + 1),
                 minor_px=float(across.max() - across.min() + 1),
@@ -145,8 +154,9 @@ def rank_reference(
     candidates = []
     for c in unscored:
         s2 = c["area"] / largest
-        score = params.w1 * c["s1"] + params.w2 * area_term(params.score, s2)
-        candidates.append(Candidate(**c, s2=s2, score=score))
+        b = c.pop("b")
+        score = params.w1 * contour_term(params.score, c["s1"], b) + params.w2 * area_term(params.score, s2)
+        candidates.append(Candidate(**c, s2=s2, occluded_share=b, score=score))
     candidates.sort(key=lambda c: (-c.score, c.label))
 
     grasp = None

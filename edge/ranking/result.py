@@ -23,6 +23,8 @@ class Candidate:
     4-adjacent to it (the pixels s1 averages over). `angle_deg` is the major
     axis' angle from the image +u axis towards +v, in (-90, 90]; `major_px` and
     `minor_px` are the candidate's full extents along its major and minor axes.
+    `occluded_share` (b in docs/hotpath.md) is the share of the contour pixels whose patch puts
+    the candidate on the occluded side (XNOR mean below 1/2); the "strict" score subtracts it.
     """
 
     label: int
@@ -32,6 +34,7 @@ class Candidate:
     contour_length: int
     s1: float
     s2: float
+    occluded_share: float
     score: float
     angle_deg: float
     major_px: float

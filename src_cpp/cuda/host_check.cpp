@@ -196,9 +196,10 @@ int main(int argc, char** argv) {
         const bool padded = argc == 19 && std::string(argv[18]) == "padded";
         const binpick::RankingResult res = replay(y, z, height, width, params, seed, padded, labels);
         for (const binpick::CandidateResult& cr : res.candidates) {
-            std::printf("%d %lld %d %d %d %d %.17g %.17g %lld %.17g %.17g %.17g %.17g %.17g %.17g\n", cr.label,
+            std::printf("%d %lld %d %d %d %d %.17g %.17g %lld %.17g %.17g %.17g %.17g %.17g %.17g %.17g\n", cr.label,
                         static_cast<long long>(cr.area), cr.bbox_x, cr.bbox_y, cr.bbox_w, cr.bbox_h, cr.centroid_u,
-                        cr.centroid_v, static_cast<long long>(cr.contour_length), cr.s1, cr.s2, cr.score,
+                        cr.centroid_v, static_cast<long long>(cr.contour_length), cr.s1, cr.s2, cr.occluded_share,
+                        cr.score,
                         cr.angle_deg, cr.major_px, cr.minor_px);
         }
         const binpick::GraspResult& g = res.grasp;

@@ -39,6 +39,7 @@ binpick::RankingResult finish_on_host(const std::vector<CandidateRecord>& ranked
         c.contour_length = r.contour_length;
         c.s1 = r.s1;
         c.s2 = r.s2;
+        c.occluded_share = r.occluded_share;
         c.score = r.score;
         c.angle_deg = binpick::principal_angle(stats_of(r)) * (180.0 / binpick::kPi);
         c.major_px = r.max_a - r.min_a + 1.0;

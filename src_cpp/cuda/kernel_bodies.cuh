@@ -35,6 +35,7 @@ struct Components {
     double* sin_t;
     double* s1;
     double* s2;
+    double* occluded_share;
     double* keys_in;
     double* keys_out;
     int* min_x;
@@ -48,7 +49,7 @@ struct Components {
     int32_t* ids_in;
     int32_t* ids_out;
 
-    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * (16 * 8 + 10 * 4); }
+    static size_t bytes(int64_t n) { return static_cast<size_t>(n) * (17 * 8 + 10 * 4); }
 
     static Components carve(void* block, int64_t n) {
         Components c{};
@@ -72,6 +73,7 @@ struct Components {
         take(c.sin_t);
         take(c.s1);
         take(c.s2);
+        take(c.occluded_share);
         take(c.keys_in);
         take(c.keys_out);
         take(c.min_x);
@@ -416,13 +418,19 @@ BP_HD void score_component(int64_t i, double w1, double w2, binpick::ScoreRule r
     const int32_t begin = c.seg_begin[i];
     const int32_t end = c.seg_end[i];
     double sum = 0.0;
-    for (int32_t j = begin; j < end; ++j) sum = add_rn(sum, terms[j]);
+    int32_t occluded_side = 0;
+    for (int32_t j = begin; j < end; ++j) {
+        sum = add_rn(sum, terms[j]);
+        occluded_side += binpick::on_occluded_side(terms[j]) ? 1 : 0;
+    }
     const int32_t length = end - begin;
     const double s1 = length > 0 ? div_rn(sum, static_cast<double>(length)) : 0.0;
+    const double b = length > 0 ? div_rn(static_cast<double>(occluded_side), static_cast<double>(length)) : 0.0;
     const double s2 = div_rn(static_cast<double>(c.area[i]), static_cast<double>(scalars[2]));
     c.s1[i] = s1;
     c.s2[i] = s2;
-    c.keys_in[i] = add_rn(mul_rn(w1, s1), mul_rn(w2, binpick::area_term(rule, s2)));
+    c.occluded_share[i] = b;
+    c.keys_in[i] = add_rn(mul_rn(w1, binpick::contour_term(rule, s1, b)), mul_rn(w2, binpick::area_term(rule, s2)));
 }
 
 BP_HD void gather_record(int64_t r, const Components& c, CandidateRecord* records) {
@@ -443,6 +451,7 @@ BP_HD void gather_record(int64_t r, const Components& c, CandidateRecord* record
     rec.sum_yy = static_cast<int64_t>(c.sum_yy[i]);
     rec.s1 = c.s1[i];
     rec.s2 = c.s2[i];
+    rec.occluded_share = c.occluded_share[i];
     rec.score = c.keys_out[r];
     rec.min_a = from_ordered_bits(c.min_a[i]);
     rec.max_a = from_ordered_bits(c.max_a[i]);

@@ -27,6 +27,7 @@ struct CandidateRecord {
     int64_t sum_yy;
     double s1;
     double s2;
+    double occluded_share;
     double score;
     double min_a;
     double max_a;

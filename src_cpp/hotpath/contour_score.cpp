@@ -234,8 +234,10 @@ void sweep(const Components& comps, const std::vector<std::int32_t>& new_id, std
                     const std::int32_t mismatches = occ_in_patch + sum_of(cor + a, n_cols);
                     ContourMeasures& m = out[static_cast<std::size_t>(k)];
                     m.contour_length += 1;
-                    m.s1_sum += tabled ? xnor_mean[static_cast<std::size_t>(mismatches)]
-                                       : (n_patch - static_cast<double>(mismatches)) / n_patch;
+                    const double mean = tabled ? xnor_mean[static_cast<std::size_t>(mismatches)]
+                                               : (n_patch - static_cast<double>(mismatches)) / n_patch;
+                    m.s1_sum += mean;
+                    m.occluded_side += on_occluded_side(mean) ? 1 : 0;
                 }
             }
             if (last) break;

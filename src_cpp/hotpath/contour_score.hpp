@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "connected_components.hpp"
+#include "ranking.hpp"
 
 namespace binpick {
 
 struct ContourMeasures {
     std::int64_t contour_length = 0;  // boundary pixels 4-adjacent to the candidate
     double s1_sum = 0.0;              // sum over those pixels of the patch's XNOR mean, raster order
+    std::int64_t occluded_side = 0;   // those pixels whose XNOR mean is below 1/2 (on_occluded_side)
 };
 
 // comps: the labelling of the non-boundary mask (1 where Y <= alpha), whose complement is the

@@ -41,14 +41,15 @@ void validate(const RankingParams& p) {
     require(std::isfinite(p.w1) && p.w1 >= 0.0, "w1", p.w1, "a finite number >= 0");
     require(std::isfinite(p.w2) && p.w2 >= 0.0, "w2", p.w2, "a finite number >= 0");
     require(std::isfinite(p.margin) && p.margin >= 0.0, "margin", p.margin, "a finite number >= 0 (pixels)");
-    require(p.score == ScoreRule::thesis || p.score == ScoreRule::contour, "score", static_cast<double>(p.score),
-            "0 (thesis) or 1 (contour)");
+    require(p.score == ScoreRule::thesis || p.score == ScoreRule::contour || p.score == ScoreRule::strict, "score",
+            static_cast<double>(p.score), "0 (thesis), 1 (contour) or 2 (strict)");
 }
 
 ScoreRule score_rule_from_name(const std::string& name) {
     if (name == "thesis") return ScoreRule::thesis;
     if (name == "contour") return ScoreRule::contour;
-    throw InvalidArgument("score: expected 'thesis' or 'contour', got '" + name + "'");
+    if (name == "strict") return ScoreRule::strict;
+    throw InvalidArgument("score: expected 'thesis', 'contour' or 'strict', got '" + name + "'");
 }
 
 GraspResult grasp_result(const CandidateResult& best, bool centroid_near_border, std::int64_t inscribed_u,
@@ -208,7 +209,11 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
         // No boundary pixel touches it: no evidence that it is on top.
         c.s1 = m.contour_length > 0 ? m.s1_sum / static_cast<double>(m.contour_length) : 0.0;
         c.s2 = static_cast<double>(s.area) / static_cast<double>(largest);
-        c.score = params.w1 * c.s1 + params.w2 * area_term(params.score, c.s2);
+        c.occluded_share = m.contour_length > 0
+                               ? static_cast<double>(m.occluded_side) / static_cast<double>(m.contour_length)
+                               : 0.0;
+        c.score = params.w1 * contour_term(params.score, c.s1, c.occluded_share) +
+                  params.w2 * area_term(params.score, c.s2);
         c.angle_deg = angle[i] * (180.0 / kPi);
         const AxisExtents& e = extents[i + 1];
         c.major_px = e.max_a - e.min_a + 1.0;

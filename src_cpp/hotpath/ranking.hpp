@@ -14,16 +14,23 @@ namespace binpick {
 
 // How a candidate's contour term s1 and area term s2 make its score (docs/hotpath.md, "Score"):
 //   thesis:  w1 * s1 + w2 * s2                      (thesis Eq. 4.10, DESIGN.md)
-//   contour: w1 * s1 + w2 * [s2 >= kAreaGate]       (the default)
+//   contour: w1 * s1 + w2 * [s2 >= kAreaGate]
+//   strict:  w1 * max(0, s1 - b) + w2 * [s2 >= kAreaGate]  (the default)
 // The contour rule keeps the area only as a gate: a candidate too small for its contour patches
-// to say anything about it (they see mostly its surroundings) ranks after the others.
-enum class ScoreRule : std::int32_t { thesis = 0, contour = 1 };
+// to say anything about it (they see mostly its surroundings) ranks after the others. The strict
+// rule also subtracts b, the share of the contour pixels whose patch says the candidate is on the
+// occluded side there (XNOR mean below one half): s1 is a mean over the whole contour, so a piece
+// of an instance cut by one lying across it (its cut ends occluded, its long sides free) scored
+// almost like a free instance; b counts those ends at full weight.
+enum class ScoreRule : std::int32_t { thesis = 0, contour = 1, strict = 2 };
 
 // The contour rule's gate on s2 (area / largest candidate's area).
 constexpr double kAreaGate = 0.05;
 
 // Every score rule's name, as the configuration spells it (`[ranking] score`).
-inline const char* score_rule_name(ScoreRule rule) { return rule == ScoreRule::thesis ? "thesis" : "contour"; }
+inline const char* score_rule_name(ScoreRule rule) {
+    return rule == ScoreRule::thesis ? "thesis" : rule == ScoreRule::contour ? "contour" : "strict";
+}
 
 // The largest XNOR patch: the window is a neighbourhood of one boundary pixel, far smaller than an
 // instance, and its cost grows with its area for every contour pixel (99^2 ~ 10^4 reads each).
@@ -40,7 +47,7 @@ struct RankingParams {
     int patch = 9;           // odd side of the XNOR patch
     double w1 = 1.0, w2 = 1.0;
     double margin = 3.0;     // px: centroid closer than this to the border -> inscribed centre
-    ScoreRule score = ScoreRule::contour;
+    ScoreRule score = ScoreRule::strict;
 };
 
 // Every field, so that what depends on the parameters (the CUDA ranking's captured graphs)
@@ -63,7 +70,7 @@ struct InvalidArgument : std::invalid_argument {
 
 void validate(const RankingParams& p);
 
-// The rule named `name` ("thesis" or "contour"); InvalidArgument naming `score` otherwise.
+// The rule named `name` ("thesis", "contour" or "strict"); InvalidArgument naming `score` otherwise.
 ScoreRule score_rule_from_name(const std::string& name);
 
 // The area term as the rule uses it: s2 itself (thesis) or its gate (contour). The CPU ranking,
@@ -73,13 +80,28 @@ BINPICK_HD inline double area_term(ScoreRule rule, double s2) {
     return s2 >= kAreaGate ? 1.0 : 0.0;
 }
 
+// A contour pixel is on the candidate's occluded side when its patch's XNOR mean is below one
+// half. Exact in floating point: a mean (n - m) / n differs from 1/2 by at least 1/(2n).
+BINPICK_HD inline bool on_occluded_side(double xnor_mean) { return xnor_mean < 0.5; }
+
+// The contour term as the rule uses it: s1 (thesis, contour), or s1 minus the occluded-side share
+// `b`, floored at 0 (strict); the score is w1*term + w2*area_term. The floor keeps every score
+// >= 0, which the CUDA ranking's sort sentinels (-1, -2) rely on.
+BINPICK_HD inline double contour_term(ScoreRule rule, double s1, double b) {
+    if (rule != ScoreRule::strict) return s1;
+    const double t = s1 - b;
+    return t > 0.0 ? t : 0.0;
+}
+
 struct CandidateResult {
     std::int32_t label = 0;
     std::int64_t area = 0;
     std::int32_t bbox_x = 0, bbox_y = 0, bbox_w = 0, bbox_h = 0;
     double centroid_u = 0, centroid_v = 0;
     std::int64_t contour_length = 0;
-    double s1 = 0, s2 = 0, score = 0;
+    double s1 = 0, s2 = 0;
+    double occluded_share = 0;  // b: share of the contour on the candidate's occluded side
+    double score = 0;
     double angle_deg = 0, major_px = 0, minor_px = 0;
 };
 

@@ -56,8 +56,8 @@ inline void bind_ranking_params(pybind11::module_& m) {
 }
 
 inline constexpr const char* kCandidateFields[] = {
-    "label",          "area", "bbox_x", "bbox_y",    "bbox_w",   "bbox_h",  "centroid_u", "centroid_v",
-    "contour_length", "s1",   "s2",     "score",     "angle_deg", "major_px", "minor_px"};
+    "label", "area", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "centroid_u", "centroid_v", "contour_length",
+    "s1", "s2", "occluded_share", "score", "angle_deg", "major_px", "minor_px"};
 inline constexpr int kNumFields = sizeof(kCandidateFields) / sizeof(kCandidateFields[0]);
 
 // The module's CANDIDATE_FIELDS tuple.
@@ -87,7 +87,7 @@ inline pybind11::array_t<double> candidate_table(const binpick::RankingResult& r
         const double row[kNumFields] = {
             static_cast<double>(c.label), static_cast<double>(c.area), static_cast<double>(c.bbox_x),
             static_cast<double>(c.bbox_y), static_cast<double>(c.bbox_w), static_cast<double>(c.bbox_h),
-            c.centroid_u, c.centroid_v, static_cast<double>(c.contour_length), c.s1, c.s2, c.score,
+            c.centroid_u, c.centroid_v, static_cast<double>(c.contour_length), c.s1, c.s2, c.occluded_share, c.score,
             c.angle_deg, c.major_px, c.minor_px};
         std::copy(row, row + kNumFields, t + i * kNumFields);
     }
