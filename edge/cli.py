@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "edge.commands.calibrate",
         "calibration wizard: intrinsics, camera to robot, pick plane, validation",
     ),
+    "bin": (
+        "edge.commands.bin",
+        "commission the bin: interior, empty-bin reference, floor plane (edge/bin_model)",
+    ),
     "hash-password": (
         "edge.commands.hash_password",
         "salted hash of a status-page password or token, for [health] users / tokens",

@@ -96,7 +96,7 @@ class RankingSection:
     w1: float = RankingParams.w1
     w2: float = RankingParams.w2
     margin: float = RankingParams.margin
-    score: str = RankingParams.score  # "contour" or "thesis" (docs/hotpath.md, "Score")
+    score: str = RankingParams.score  # "strict", "contour" or "thesis" (docs/hotpath.md, "Score")
     # Not a ranking parameter: pick first, in rank order, the candidates with occluding-side
     # evidence on their own contour (edge.ranking.occluding_side); false = the plain ranking's order.
     prefer_occluding_side: bool = False
@@ -147,6 +147,34 @@ class PickFeedbackSection:
 
 
 @dataclass
+class BinSection:
+    """The bin model (edge.bin_model, docs/bin.md): off until a bin is commissioned."""
+
+    enabled: bool = False
+    model: str = ""  # the bin model file `binpick bin` writes
+    # pixel mode's interior (camera px, [[u, v], ...]) for `binpick bin` without a calibration ROI
+    polygon: list[list[float]] = field(default_factory=list)
+    track: bool = True  # locate the bin every cycle (false: it never moves)
+    floor_tolerance_mm: float = 10.0  # depth: a surface this close to the floor plane is floor
+    max_floor_share: float = 0.5  # a candidate with more of its pixels on the floor is dropped
+    wall_clearance_mm: float = 15.0  # calibrated: gripper radius + margin to the interior's edge
+    wall_clearance_px: float = 10.0  # pixel mode: the same in camera pixels
+    empty_below_percent: float = 2.0  # fill level under which the bin counts as empty
+    empty_cycles: int = 2  # consecutive cycles under it before bin_empty is set
+    min_correlation: float = 0.5  # rim registration: below this, bin_missing
+    max_shift_px: float = 80.0  # rim registration: a larger shift is bin_missing
+
+    def settings(self):
+        """The values the per-cycle stage uses (edge.bin_model.stage.BinSettings)."""
+        from edge.bin_model.stage import BinSettings
+
+        values = dataclasses.asdict(self)
+        for key in ("enabled", "model", "polygon"):
+            values.pop(key)
+        return BinSettings(**values)
+
+
+@dataclass
 class HealthSection:
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
@@ -172,6 +200,7 @@ class Config:
     calibration: CalibrationSection = field(default_factory=CalibrationSection)
     plc: PlcSection = field(default_factory=PlcSection)
     pick_feedback: PickFeedbackSection = field(default_factory=PickFeedbackSection)
+    bin: BinSection = field(default_factory=BinSection)
     health: HealthSection = field(default_factory=HealthSection)
     source: str = ""  # the file it came from
 
@@ -216,6 +245,14 @@ RANGES: dict[str, tuple[float, float]] = {
     "health.http_port": (0, 65535),
     "health.snapshot_keep": (1, 100000),
     "health.snapshot_min_interval_s": (0, 86400),
+    "bin.floor_tolerance_mm": (0, 1000),
+    "bin.max_floor_share": (0, 1),
+    "bin.wall_clearance_mm": (0, 1000),
+    "bin.wall_clearance_px": (0, 10000),
+    "bin.empty_below_percent": (0, 100),
+    "bin.empty_cycles": (1, 1000),
+    "bin.min_correlation": (0, 1),
+    "bin.max_shift_px": (0, 10000),
 }
 # Keys holding paths, resolved against the configuration file's folder ("" stays "").
 PATH_KEYS = (
@@ -226,11 +263,14 @@ PATH_KEYS = (
     "calibration.file",
     "plc.registers",
     "health.snapshot_dir",
+    "bin.model",
 )
 
 
 def _expected(tp) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if tp == list[list[float]]:
+        return "a list of [u, v] pairs of numbers"
     return names.get(tp, "a list of strings" if tp == list[str] else str(tp))
 
 
@@ -244,6 +284,12 @@ def _coerce(where: str, value, tp):
         value = float(value) if ok else value
     elif tp == list[str]:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif tp == list[list[float]]:
+        number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
+        ok = isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(number(x) for x in p) for p in value
+        )
+        value = [[float(x) for x in p] for p in value] if ok else value
     else:
         ok = isinstance(value, tp)
     if not ok:
@@ -290,6 +336,10 @@ def _resolve_paths(config: Config, base: Path) -> None:
 
 def _cross_checks(path: Path, c: Config) -> None:
     """Rules that span keys or touch the file system."""
+    if c.bin.enabled and not Path(c.bin.model).is_file():
+        raise ConfigError(
+            f"{path}: bin.model = '{c.bin.model}': file not found (record it with `binpick bin`)"
+        )
     if c.camera.backoff_initial_s > c.camera.backoff_max_s:
         raise ConfigError(
             f"{path}: camera.backoff_initial_s = {c.camera.backoff_initial_s} must not exceed "
@@ -408,6 +458,11 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         config.ranking.params()
     except ValueError as exc:
         raise ConfigError(f"{path}: ranking.{exc}") from None
+    if 0 < len(config.bin.polygon) < 3:
+        count = len(config.bin.polygon)
+        raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {count}")
+    if config.bin.enabled and not config.bin.model:
+        raise ConfigError(f"{path}: bin.enabled = true: expected bin.model, the file `binpick bin` writes")
     _network_checks(path, config)
     if check_files:
         _cross_checks(path, config)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from edge.bin_model import BinMissing, BinModelError, BinStage, load_bin_model
 from edge.calibration_watch import CalibrationWatcher
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
@@ -112,6 +113,7 @@ class Supervisor:
         self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
         self.ranking_params: RankingParams = ranking_params or config.ranking.params()
         self.depth_cue = DepthCueStage.from_config(config.inference)  # edge/depth_cue.py
+        self.bin: BinStage | None = None  # [bin] enabled: loaded by open_parts (edge/bin_model)
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
         self.status_server = None
@@ -165,6 +167,12 @@ class Supervisor:
             raise StartupError(str(exc)) from exc
         from edge.inference.predictor import Predictor
 
+        if cfg.bin.enabled:
+            try:
+                self.bin = BinStage(load_bin_model(cfg.bin.model), cfg.bin.settings())
+            except BinModelError as exc:
+                self.camera.close()
+                raise StartupError(str(exc)) from exc
         if cfg.inference.backend in ("tensorrt", "auto"):
             # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
             self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
@@ -298,6 +306,15 @@ class Supervisor:
         self.bank.set_flag("camera_ok", True)
         start = frame.captured_mono  # latency counts from the moment the image existed
         t = _lap(stages, "capture", t0)
+        view = None
+        if self.bin is not None:  # [bin]: where the bin is, its floor and fill level (edge/bin_model)
+            try:
+                view = self.bin.observe(frame.rgb, frame.depth_m)
+            except BinMissing as exc:
+                return self._failure(request_id, "bin_missing", str(exc), stages, None)
+            height = view.fill.mean_height_mm
+            self.bank.set_bin(view.fill.percent, 0.0 if height is None else height, view.empty)
+            t = _lap(stages, "bin", t)
         try:
             maps = self.predictor.predict(frame.rgb, frame.depth_m)
         except InferenceError as exc:
@@ -314,11 +331,17 @@ class Supervisor:
                 request_id, "no_candidate", "no instance candidate in the image", stages, context
             )
         cfg = self.config
+        cal, scale = self.calibration.current, (maps.scale_x, maps.scale_y)
+        keep = None
+        if view is not None:  # off the floor, inside the bin, clear of its walls
+            mm_per_px = None if cal is None else cal.mm_per_pixel_at
+            keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px)
         grasp = plan_grasp(
             ranking, maps.boundaries, maps.occlusions, self.ranking_params,
-            calibration=self.calibration.current, pick_height_mm=cfg.calibration.pick_height_mm,
-            scale=(maps.scale_x, maps.scale_y), prefer_occluding_side=cfg.ranking.prefer_occluding_side,
+            calibration=cal, pick_height_mm=cfg.calibration.pick_height_mm,
+            scale=scale, prefer_occluding_side=cfg.ranking.prefer_occluding_side,
             avoid=avoid, avoid_radius_px=self.failed_picks.radius_px,
+            roi_polygon=None if view is None else view.interior, keep=keep,
         )  # fmt: skip
         if grasp is None:
             n = len(ranking.candidates)
@@ -398,6 +421,7 @@ class Supervisor:
             "camera": self.camera.status() if self.camera else {},
             "inference": self.predictor.describe() if self.predictor else {},
             "depth_cue": self.depth_cue.status(),
+            "bin": None if self.bin is None or self.bin.last is None else self.bin.last.to_dict(),
             "plc": {
                 **self.plc.state,
                 "tcp_clients": self.plc.gate.state(),

@@ -53,7 +53,10 @@ def write(tmp_path, text: str) -> Path:
         ("[appliance]\nmode = 'triggered'\n[plc]\ntcp_enabled = false\n", "needs plc.tcp_enabled"),
         ("[camera\n", "not valid TOML"),
         ("[ranking]\npatch = 4\n", "ranking.patch: expected an odd integer"),
-        ("[ranking]\nscore = 'area'\n", "ranking.score: expected one of 'thesis', 'contour', 'strict', got 'area'"),
+        (
+            "[ranking]\nscore = 'area'\n",
+            "ranking.score: expected one of 'thesis', 'contour', 'strict', got 'area'",
+        ),
         # the limits are the hot path's own (binpick::validate), read through RankingParams
         ("[ranking]\npatch = 101\n", "ranking.patch: expected an odd integer in [1, 99], got 101"),
         ("[ranking]\nalpha = 1.5\n", "ranking.alpha: expected a number in [0, 1], got 1.5"),

@@ -83,7 +83,9 @@ def replay(
         contour = int(f[8])
         s1, s2, share, score, angle, major, minor = map(float, f[9:16])
         candidates.append(
-            Candidate(label, area, (bx, by, bw, bh), (cu, cv), contour, s1, s2, share, score, angle, major, minor)
+            Candidate(
+                label, area, (bx, by, bw, bh), (cu, cv), contour, s1, s2, share, score, angle, major, minor
+            )
         )
     labels = np.fromfile(tmp / "labels.raw", dtype=np.int32).reshape(y.shape)
     return Ranking(candidates=candidates, grasp=grasp, labels=labels)

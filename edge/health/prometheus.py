@@ -64,8 +64,32 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_pixel_mode 1 when running without calibration.",
         "# TYPE binpick_pixel_mode gauge",
         f"binpick_pixel_mode {int(sup.calibration.pixel_mode)}",
+        *_bin_lines(sup),
         "# HELP binpick_error_code Current error code register.",
         "# TYPE binpick_error_code gauge",
         f"binpick_error_code {regs['error_code']}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _bin_lines(sup: Supervisor) -> list[str]:
+    """The bin model's gauges ([bin] enabled and seen once), else none."""
+    view = None if sup.bin is None else sup.bin.last
+    if view is None:
+        return []
+    dx, dy = view.pose.shift_px
+    return [
+        "# HELP binpick_bin_shift_px The bin's shift from its commissioned place (camera pixels).",
+        "# TYPE binpick_bin_shift_px gauge",
+        f'binpick_bin_shift_px{{axis="u"}} {dx:.2f}',
+        f'binpick_bin_shift_px{{axis="v"}} {dy:.2f}',
+        "# HELP binpick_bin_angle_degrees The bin's rotation from its commissioned place.",
+        "# TYPE binpick_bin_angle_degrees gauge",
+        f"binpick_bin_angle_degrees {view.pose.angle_deg:.3f}",
+        "# HELP binpick_bin_fill_percent Share of the bin's interior covered by product.",
+        "# TYPE binpick_bin_fill_percent gauge",
+        f"binpick_bin_fill_percent {view.fill.percent:.1f}",
+        "# HELP binpick_bin_empty 1 while the bin is reported empty (bin_empty status bit).",
+        "# TYPE binpick_bin_empty gauge",
+        f"binpick_bin_empty {int(view.empty)}",
+    ]

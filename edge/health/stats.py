@@ -8,7 +8,7 @@ from collections import Counter, deque
 
 import numpy as np
 
-STAGES = ("capture", "preprocess", "inference", "ranking", "geometry", "publish")
+STAGES = ("capture", "bin", "preprocess", "inference", "ranking", "geometry", "publish")
 
 
 class CycleStats:

@@ -215,6 +215,13 @@ class RegisterBank:
         with self._lock:
             self._set_error(code)
 
+    def set_bin(self, fill_percent: float, pile_height_mm: float, empty: bool) -> None:
+        """The bin block (fill level, pile height) and the bin_empty bit, together."""
+        with self._lock:
+            self._set_float("fill_level", fill_percent)
+            self._set_float("pile_height", pile_height_mm)
+            self._set_bit("bin_empty", empty)
+
     def set_flag(self, name: str, on: bool) -> None:
         with self._lock:
             self._set_bit(name, on)

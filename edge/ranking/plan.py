@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.ranking.params import RankingParams
 from edge.ranking.result import Ranking
-from edge.ranking.selection import select_grasp
+from edge.ranking.selection import Keep, select_grasp
 
 # How far along the grasp axis (camera pixels) a second point is taken to measure the axis'
 # direction in the robot's frame.
@@ -83,18 +83,22 @@ def plan_grasp(
     prefer_occluding_side: bool = False,
     avoid: Sequence[tuple[float, float]] = (),
     avoid_radius_px: float = 0.0,
+    roi_polygon: np.ndarray | None = None,
+    keep: Keep | None = None,
 ) -> PlannedGrasp | None:
     """The grasp the robot gets for this ranking, or None when no candidate's grasp is in the ROI.
 
     `boundaries`/`occlusions` are the maps the ranking ran on; `scale` = (camera px per map px
     along u, along v). `avoid` (camera pixels) are recently failed grasps, `avoid_radius_px` their
-    radius. `calibration` None is pixel mode (no ROI, pixel outputs)."""
+    radius. `calibration` None is pixel mode (no ROI, pixel outputs). `roi_polygon` (camera
+    pixels), when given, replaces the calibration's ROI (the bin model's interior, which moves
+    with the bin); `keep(u, v, label)` is a caller's hard rule on each option (`Keep`)."""
     sx, sy = scale
-    roi = None if calibration is None else calibration.roi_polygon
+    roi = roi_polygon if roi_polygon is not None else None if calibration is None else calibration.roi_polygon
     option = select_grasp(
         ranking, boundaries, occlusions, params, prefer_occluding_side, roi, (sx, sy),
         avoid=[(u / sx, v / sy) for u, v in avoid],
-        avoid_radius=avoid_radius_px / max(sx, sy),
+        avoid_radius=avoid_radius_px / max(sx, sy), keep=keep,
     )  # fmt: skip
     if option is None:
         return None

@@ -15,7 +15,7 @@ options are produced lazily: a frame whose best candidate qualifies costs nothin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -59,18 +59,29 @@ def ranked_options(
         yield _option(ranking, i, c, params.margin)
 
 
+# A caller's own rule on an option: keep(u, v, label), u and v in camera pixels, label the
+# candidate's value in the ranking's label image (the bin model's floor and wall rules).
+Keep = Callable[[float, float, int], bool]
+
+
 def first_in_roi(
     options: Iterator[Grasp],
     roi_polygon: np.ndarray | None,
     scale: tuple[float, float] = (1.0, 1.0),
+    keep: Keep | None = None,
+    ranking: Ranking | None = None,
 ) -> Grasp | None:
     """The first option whose point, scaled to camera pixels by `scale`, lies in `roi_polygon`
-    (camera pixels; None = the whole image)."""
+    (camera pixels; None = the whole image) and that `keep` (with `ranking`'s labels) accepts."""
     roi = None if roi_polygon is None else np.asarray(roi_polygon, np.float32)
     sx, sy = scale
     for option in options:
-        if roi is None or cv2.pointPolygonTest(roi, (option.u * sx, option.v * sy), False) >= 0:
-            return option
+        u, v = option.u * sx, option.v * sy
+        if roi is not None and cv2.pointPolygonTest(roi, (u, v), False) < 0:
+            continue
+        if keep is not None and not keep(u, v, ranking.candidates[option.candidate_index].label):
+            continue
+        return option
     return None
 
 
@@ -84,11 +95,14 @@ def select_grasp(
     scale: tuple[float, float] = (1.0, 1.0),
     avoid: Sequence[tuple[float, float]] = (),
     avoid_radius: float = 0.0,
+    keep: Keep | None = None,
 ) -> Grasp | None:
-    """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI.
+    """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI
+    (and accepted by `keep`, see `Keep`).
 
-    `avoid` (map pixels) are recently failed grasps (`edge.ranking.pick_feedback`): candidates holding one
-    go last, not never, so a frame where every candidate failed recently still gets a grasp."""
+    `avoid` (map pixels) are recently failed grasps (`edge.ranking.pick_feedback`): candidates
+    holding one go last, not never, so a frame where every candidate failed recently still gets
+    a grasp. `keep` is a hard rule: what it refuses is never chosen."""
     options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
     if avoid:
         labels = ranking.labels
@@ -97,8 +111,8 @@ def select_grasp(
             for o in options
             if not waits(o.u, o.v, ranking.candidates[o.candidate_index].label, labels, avoid, avoid_radius)
         )
-        chosen = first_in_roi(fresh, roi_polygon, scale)
+        chosen = first_in_roi(fresh, roi_polygon, scale, keep, ranking)
         if chosen is not None:
             return chosen
         options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
-    return first_in_roi(options, roi_polygon, scale)
+    return first_in_roi(options, roi_polygon, scale, keep, ranking)

@@ -1,0 +1,141 @@
+"""Where the bin is in this frame: ECC registration of its rim against the reference.
+
+Bins are swapped and nudged between cycles. The rim is the part of the picture that moves with
+the bin and that the product does not cover, so the frame's edge image is registered to the
+reference's over a band around the interior's outline only (OpenCV's `findTransformECC`,
+Euclidean motion: a bin slides and turns on its conveyor, it does not scale). A coarse pass on
+a 4x smaller image first, so shifts of tens of pixels converge. No convergence, a correlation
+below `min_correlation` or a shift beyond `max_shift_px` means no bin: the cycle fails with
+`bin_missing` rather than picking from where the bin used to be.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+
+
+@dataclass(frozen=True)
+class BinPose:
+    """The bin's motion since commissioning: `warp` maps reference pixels to this frame's."""
+
+    warp: np.ndarray  # 2 x 3 float
+    correlation: float
+
+    @property
+    def shift_px(self) -> tuple[float, float]:
+        return float(self.warp[0, 2]), float(self.warp[1, 2])
+
+    @property
+    def angle_deg(self) -> float:
+        return math.degrees(math.atan2(float(self.warp[1, 0]), float(self.warp[0, 0])))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Reference pixels (N x 2) in this frame."""
+        p = np.asarray(points, np.float64)
+        return p @ self.warp[:, :2].T.astype(np.float64) + self.warp[:, 2].astype(np.float64)
+
+    def to_dict(self) -> dict:
+        dx, dy = self.shift_px
+        return {
+            "dx_px": round(dx, 2), "dy_px": round(dy, 2), "angle_deg": round(self.angle_deg, 3),
+            "correlation": round(self.correlation, 4),
+        }  # fmt: skip
+
+
+IDENTITY = BinPose(np.eye(2, 3, dtype=np.float32), 1.0)
+
+
+def edge_image(gray: np.ndarray) -> np.ndarray:
+    """Gradient magnitude, lightly blurred: what ECC aligns (edges survive a change of light)."""
+    g = cv2.GaussianBlur(gray.astype(np.float32), (5, 5), 1.2)
+    return cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+
+
+def rim_band(interior: np.ndarray, shape: tuple[int, int], width_px: int) -> np.ndarray:
+    """uint8 mask of a band `width_px` wide centred on the interior's outline."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.polylines(mask, [np.round(interior).astype(np.int32)], True, 255, max(3, width_px))
+    return mask
+
+
+def _ecc(
+    template: np.ndarray, frame: np.ndarray, warp: np.ndarray, mask: np.ndarray
+) -> tuple[float, np.ndarray]:
+    return cv2.findTransformECC(template, frame, warp, cv2.MOTION_EUCLIDEAN, _CRITERIA, mask, 5)
+
+
+def _coarse_to_fine(
+    template: np.ndarray, frame: np.ndarray, mask: np.ndarray, warp: np.ndarray
+) -> np.ndarray:
+    """`warp` refined on 4x and 2x smaller images first (a wider convergence radius); a level
+    that does not converge leaves the warp as it was."""
+    h, w = template.shape
+    for factor in (4, 2):
+        size = (w // factor, h // factor)
+        if min(size) < 40:
+            continue
+        small_mask = cv2.dilate(
+            cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8)
+        )
+        scaled = warp.copy()
+        scaled[:, 2] /= factor
+        try:
+            _, scaled = _ecc(
+                cv2.resize(template, size, interpolation=cv2.INTER_AREA),
+                cv2.resize(frame, size, interpolation=cv2.INTER_AREA),
+                scaled,
+                small_mask,
+            )
+        except cv2.error:
+            continue
+        warp = scaled.copy()
+        warp[:, 2] *= factor
+    return warp
+
+
+def locate_bin(
+    reference: np.ndarray,
+    interior: np.ndarray,
+    gray: np.ndarray,
+    min_correlation: float = 0.5,
+    max_shift_px: float = 80.0,
+) -> BinPose | None:
+    """The bin's pose in `gray` relative to the `reference` frame whose interior is `interior`,
+    or None when it cannot be found (see the module's docstring)."""
+    if gray.shape != reference.shape:
+        raise ValueError(f"frame: expected {reference.shape[1]}x{reference.shape[0]} (the bin model's), "
+                         f"got {gray.shape[1]}x{gray.shape[0]}")  # fmt: skip
+    band_px = max(16, int(0.08 * max(gray.shape)))  # both edges of a rim, some floor and outside
+    template, frame = edge_image(reference), edge_image(gray)
+    mask = rim_band(interior, gray.shape, band_px)
+    # Starts: where the bin was commissioned, and the rim's translation by phase correlation of
+    # the rim band's edges against the frame's (the table around the bin does not move, so only
+    # the band is kept in the template). ECC refines translation and rotation from each, within
+    # its small convergence radius; the better correlation wins.
+    band = template * (mask > 0)
+    window = cv2.createHanningWindow((gray.shape[1], gray.shape[0]), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(band * window, frame * window)
+    best: tuple[float, np.ndarray] | None = None
+    for start in ((0.0, 0.0), (dx, dy)):
+        warp = _coarse_to_fine(
+            template, frame, mask, np.array([[1, 0, start[0]], [0, 1, start[1]]], np.float32)
+        )
+        try:
+            correlation, warp = _ecc(template, frame, warp, mask)
+        except cv2.error:  # no convergence from this start
+            continue
+        if best is None or correlation > best[0]:
+            best = (float(correlation), warp)
+    if best is None:  # nothing like the rim where it should be
+        return None
+    correlation, warp = best
+    pose = BinPose(warp, float(correlation))
+    if correlation < min_correlation or math.hypot(*pose.shift_px) > max_shift_px:
+        return None
+    return pose

@@ -1,0 +1,96 @@
+"""The commissioned bin: a JSON file and its empty-bin reference image, written atomically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.atomic_file import write_atomically
+from edge.bin_model.floor import FloorPlane
+
+FORMAT = 1
+
+
+class BinModelError(ValueError):
+    """A bin model file that cannot be used; the message names the file, key and problem."""
+
+
+@dataclass
+class BinModel:
+    """The empty bin as commissioned, in the camera's pixels.
+
+    `interior`: the floor's polygon (N x 2, u then v). `reference`: the empty bin's grayscale
+    frame (H x W uint8). `floor`: the floor plane from depth (None without a depth camera);
+    `rim_height_mm`: the rim's median height above it (0 without depth)."""
+
+    interior: np.ndarray
+    reference: np.ndarray
+    floor: FloorPlane | None = None
+    rim_height_mm: float = 0.0
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(width, height) of the frames the model was recorded on."""
+        return int(self.reference.shape[1]), int(self.reference.shape[0])
+
+
+def _reference_path(path: Path) -> Path:
+    return path.with_name(path.stem + "_reference.png")
+
+
+def save_bin_model(model: BinModel, path: str | Path) -> Path:
+    """Write `path` (JSON) and its reference image beside it, each atomically (image first, so a
+    reader never finds a JSON without its image)."""
+    path = Path(path)
+    ok, png = cv2.imencode(".png", model.reference)
+    if not ok:
+        raise BinModelError(f"{path}: the reference image could not be encoded")
+    write_atomically(_reference_path(path), png.tobytes())
+    document = {
+        "format": FORMAT,
+        "image_size": list(model.image_size),
+        "interior": np.asarray(model.interior, float).round(3).tolist(),
+        "reference": _reference_path(path).name,
+        "floor": None if model.floor is None else model.floor.to_dict(),
+        "rim_height_mm": round(float(model.rim_height_mm), 3),
+    }
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
+    return path
+
+
+def load_bin_model(path: str | Path) -> BinModel:
+    """Read a bin model; BinModelError naming the file and key on anything wrong."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise BinModelError(f"{path}: cannot read the bin model ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BinModelError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise BinModelError(f"{path}: format: expected {FORMAT}, got {document.get('format')!r}")
+    try:
+        interior = np.asarray(document["interior"], float)
+        width, height = (int(v) for v in document["image_size"])
+        reference_name = str(document["reference"])
+        rim = float(document.get("rim_height_mm", 0.0))
+        floor = None if document.get("floor") is None else FloorPlane.from_dict(document["floor"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BinModelError(f"{path}: missing or malformed key {exc}") from None
+    if interior.ndim != 2 or interior.shape[1] != 2 or len(interior) < 3:
+        raise BinModelError(
+            f"{path}: interior: expected at least 3 [u, v] points, got shape {interior.shape}"
+        )
+    reference = cv2.imread(str(path.with_name(reference_name)), cv2.IMREAD_GRAYSCALE)
+    if reference is None:
+        raise BinModelError(f"{path}: reference: cannot read {path.with_name(reference_name)}")
+    if reference.shape != (height, width):
+        raise BinModelError(
+            f"{path}: reference: expected {width}x{height} (image_size), "
+            f"got {reference.shape[1]}x{reference.shape[0]}"
+        )
+    return BinModel(interior, reference, floor, rim)

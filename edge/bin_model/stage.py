@@ -1,0 +1,131 @@
+"""The bin step of every cycle: locate the bin, mark its floor, measure the fill level, and give
+the grasp planner the rule that keeps grasps off the floor and away from the walls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
+from edge.bin_model.floor import floor_from_height, floor_from_reference, height_above_floor_mm
+from edge.bin_model.locate import IDENTITY, BinPose, locate_bin
+from edge.bin_model.model import BinModel
+
+
+class BinMissing(Exception):
+    """No bin where one should be (the cycle fails with `bin_missing`)."""
+
+
+@dataclass(frozen=True)
+class BinSettings:
+    """The [bin] section's values the stage uses (edge.config.BinSection)."""
+
+    floor_tolerance_mm: float = 10.0
+    max_floor_share: float = 0.5
+    wall_clearance_mm: float = 15.0
+    wall_clearance_px: float = 10.0
+    empty_below_percent: float = 2.0
+    empty_cycles: int = 2
+    min_correlation: float = 0.5
+    max_shift_px: float = 80.0
+    track: bool = True
+
+
+@dataclass
+class BinView:
+    """The bin as this cycle sees it (camera pixels)."""
+
+    pose: BinPose
+    interior: np.ndarray  # N x 2, the commissioned interior moved with the bin
+    floor: np.ndarray = field(repr=False)  # H x W bool
+    fill: FillLevel
+    empty: bool
+
+    def to_dict(self) -> dict:
+        height = self.fill.mean_height_mm
+        return {
+            **self.pose.to_dict(),
+            "fill_percent": round(self.fill.percent, 1),
+            "mean_height_mm": None if height is None else round(height, 1),
+            "empty": self.empty,
+        }
+
+    def keep(
+        self,
+        labels: np.ndarray | None,
+        scale: tuple[float, float],
+        settings: BinSettings,
+        mm_per_px: Callable[[float, float], float] | None = None,
+    ) -> Callable[[float, float, int], bool]:
+        """The planner's filter `keep(u, v, label)` (camera pixels; label in `labels`, the
+        ranking's label image at map scale `scale`): False for a candidate mostly on the floor,
+        for a grasp outside the interior or closer to a wall than the clearance (mm through
+        `mm_per_px` when calibrated, else px)."""
+        floor_share = None
+        if labels is not None:
+            floor = cv2.resize(self.floor.astype(np.uint8), (labels.shape[1], labels.shape[0]),
+                               interpolation=cv2.INTER_NEAREST).astype(bool)  # fmt: skip
+            n = int(labels.max()) + 1
+            area = np.bincount(labels.ravel(), minlength=n)
+            on_floor = np.bincount(labels.ravel(), weights=floor.ravel(), minlength=n)
+            floor_share = on_floor / np.maximum(area, 1)
+        polygon = self.interior.astype(np.float32)
+
+        def keep(u: float, v: float, label: int) -> bool:
+            known = floor_share is not None and 0 < label < len(floor_share)
+            if known and floor_share[label] > settings.max_floor_share:
+                return False
+            inside_px = cv2.pointPolygonTest(polygon, (float(u), float(v)), True)
+            if mm_per_px is None:
+                clearance_px = settings.wall_clearance_px
+            else:
+                clearance_px = settings.wall_clearance_mm / max(float(mm_per_px(u, v)), 1e-9)
+            return inside_px >= clearance_px
+
+        return keep
+
+
+class BinStage:
+    """One commissioned bin, observed every cycle (`observe`)."""
+
+    def __init__(self, model: BinModel, settings: BinSettings):
+        self.model = model
+        self.settings = settings
+        self.tracker = EmptyBinTracker(settings.empty_cycles, settings.empty_below_percent)
+        self.last: BinView | None = None
+
+    def observe(self, rgb: np.ndarray, depth_m: np.ndarray | None) -> BinView:
+        """This frame's bin; BinMissing when it is not found."""
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+        reference = self.model.reference
+        if gray.shape != reference.shape:
+            raise BinMissing(
+                f"the frame is {gray.shape[1]}x{gray.shape[0]}, the bin model was recorded at "
+                f"{reference.shape[1]}x{reference.shape[0]}: record it again (binpick bin)"
+            )
+        pose = IDENTITY
+        if self.settings.track:
+            found = locate_bin(reference, self.model.interior, gray, self.settings.min_correlation,
+                               self.settings.max_shift_px)  # fmt: skip
+            if found is None:
+                raise BinMissing("no bin rim matches the commissioned one (moved too far, covered or absent)")
+            pose = found
+        interior = pose.apply(self.model.interior)
+        inside = np.zeros(gray.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
+        inside = inside.astype(bool)
+        height = None
+        if depth_m is not None and self.model.floor is not None:
+            height = height_above_floor_mm(depth_m, self.model.floor)
+            floor = floor_from_height(height, self.settings.floor_tolerance_mm)
+        else:
+            size = (gray.shape[1], gray.shape[0])
+            aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
+            floor = floor_from_reference(gray, aligned)
+        fill = fill_level(inside, floor, height)
+        view = BinView(pose, interior, floor, fill, self.tracker.update(fill))
+        self.last = view
+        return view

@@ -1,0 +1,154 @@
+"""`binpick bin`: commission the bin (the load carrier) from one frame of the empty bin.
+
+Records what the per-cycle bin stage (edge/bin_model) compares each frame with: the interior
+polygon (given with --polygon, from `[bin] polygon`, from the calibration's ROI, or detected as
+the largest quadrilateral in the picture), the empty-bin reference frame and, with depth, the
+floor plane and the rim's height above it. The frame comes from --image (and --depth) or from
+the configured camera. Writes `[bin] model` (or --out) atomically and says how to enable it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from binpick_core.errors import CommandError
+from edge.bin_model import BinModel, fit_floor_plane, height_above_floor_mm, save_bin_model
+from edge.bin_model.locate import rim_band
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="the appliance's configuration")
+    parser.add_argument("--image", type=Path, help="a photo of the empty bin (default: grab one)")
+    parser.add_argument("--depth", type=Path, help="its depth map (.npy metres, 16-bit PNG in depth_unit_mm)")
+    parser.add_argument("--polygon", help='the interior in camera pixels: "u,v u,v u,v ..."')
+    parser.add_argument("--out", type=Path, help="where to write the bin model (default: [bin] model)")
+
+
+def parse_polygon(text: str) -> np.ndarray:
+    """'u,v u,v u,v' as an N x 2 array; CommandError naming the bad point."""
+    points = []
+    for item in text.split():
+        try:
+            u, v = (float(x) for x in item.split(","))
+        except ValueError:
+            raise CommandError(f"--polygon: point {item!r}: expected u,v (two numbers)") from None
+        points.append((u, v))
+    if len(points) < 3:
+        raise CommandError(f"--polygon: expected at least 3 points, got {len(points)}")
+    return np.array(points, float)
+
+
+def detect_interior(gray: np.ndarray) -> np.ndarray | None:
+    """The largest convex quadrilateral outline covering 10-95 % of the image (a bin seen from
+    above), or None."""
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 40, 120)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    image_area = gray.shape[0] * gray.shape[1]
+    best, best_area = None, 0.0
+    for contour in contours:
+        quad = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
+        area = cv2.contourArea(quad)
+        plausible = len(quad) == 4 and cv2.isContourConvex(quad) and 0.1 <= area / image_area <= 0.95
+        if plausible and area > best_area:
+            best, best_area = quad.reshape(4, 2).astype(float), area
+    return best
+
+
+def _frame(args: argparse.Namespace, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB, depth in metres or None) of the empty bin."""
+    if args.image is not None:
+        bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise CommandError(f"--image {args.image}: not a readable image")
+        depth = None
+        if args.depth is not None:
+            from edge.camera.base import CameraError
+            from edge.camera.folder_source import read_depth
+
+            try:
+                depth = read_depth(args.depth, cfg.camera.depth_unit_mm)
+            except CameraError as exc:
+                raise CommandError(f"--depth: {exc}") from None
+            if depth.shape != bgr.shape[:2]:
+                raise CommandError(f"--depth {args.depth}: {depth.shape[1]}x{depth.shape[0]}, the image is "
+                                   f"{bgr.shape[1]}x{bgr.shape[0]}")  # fmt: skip
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), depth
+    from edge.camera import CameraError, open_camera
+
+    camera = open_camera(cfg.camera)
+    try:
+        camera.open()
+        frame = camera.grab(cfg.camera.timeout_s)
+    except CameraError as exc:
+        raise CommandError(f"camera: {exc}") from None
+    finally:
+        camera.close()
+    return frame.rgb, frame.depth_m
+
+
+def _interior(args: argparse.Namespace, cfg, gray: np.ndarray) -> tuple[np.ndarray, str]:
+    if args.polygon:
+        return parse_polygon(args.polygon), "--polygon"
+    if cfg.bin.polygon:
+        return np.asarray(cfg.bin.polygon, float), "[bin] polygon"
+    if cfg.calibration.file and Path(cfg.calibration.file).is_file():
+        from edge.calibration_file import CalibrationError, load_calibration
+
+        try:
+            roi = load_calibration(cfg.calibration.file).roi_polygon
+        except CalibrationError as exc:
+            raise CommandError(str(exc)) from None
+        if roi is not None:
+            return np.asarray(roi, float), "the calibration's ROI"
+    found = detect_interior(gray)
+    if found is None:
+        raise CommandError(
+            "no interior: give --polygon, set [bin] polygon, calibrate with an ROI, or show a bin "
+            "whose rim is a clear quadrilateral"
+        )
+    return found, "detected"
+
+
+def main(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, check_files=False)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    out = args.out or (Path(cfg.bin.model) if cfg.bin.model else None)
+    if out is None:
+        raise CommandError("no output: give --out or set [bin] model in the configuration")
+    rgb, depth = _frame(args, cfg)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    interior, origin = _interior(args, cfg, gray)
+    h, w = gray.shape
+    if (interior < 0).any() or (interior[:, 0] > w - 1).any() or (interior[:, 1] > h - 1).any():
+        raise CommandError(f"interior ({origin}): points outside the {w}x{h} frame")
+    floor, rim = None, 0.0
+    if depth is not None:
+        inside = np.zeros(gray.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
+        inside = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)  # off the walls' foot
+        try:
+            floor = fit_floor_plane(depth, inside)
+        except ValueError as exc:
+            raise CommandError(f"depth: {exc}") from None
+        height = height_above_floor_mm(depth, floor)
+        band = (rim_band(interior, gray.shape, max(8, int(0.03 * max(w, h)))) > 0) & ~inside
+        rim_values = height[band & np.isfinite(height)]
+        rim = float(np.median(rim_values)) if len(rim_values) else 0.0
+    save_bin_model(BinModel(interior, gray, floor, rim), out)
+    depth_text = (
+        "" if floor is None else f", floor plane RMS {floor.rms_mm:.1f} mm, rim {rim:.0f} mm above it"
+    )
+    print(
+        f"bin model written to {out}: interior {len(interior)} points ({origin}), {w}x{h} frame{depth_text}"
+    )
+    print(f'enable it with [bin] enabled = true and model = "{out}"')
+    return 0

@@ -1,0 +1,170 @@
+"""The bin model (edge/bin_model): commissioning, locating a moved bin, floor rejection with and
+without depth, fill level, the empty-bin signal, and `binpick bin` on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from appliance_helpers import ROOT
+from bin_scenes import INTERIOR, PRODUCT_MM, bin_scene
+
+from edge.bin_model import (
+    BinMissing,
+    BinModel,
+    BinModelError,
+    BinStage,
+    EmptyBinTracker,
+    FillLevel,
+    fill_level,
+    fit_floor_plane,
+    floor_from_reference,
+    height_above_floor_mm,
+    load_bin_model,
+    locate_bin,
+    save_bin_model,
+)
+from edge.bin_model.stage import BinSettings
+
+
+def gray(scene) -> np.ndarray:
+    return scene.rgb[..., 0]
+
+
+def commissioned(with_depth: bool = True) -> BinModel:
+    empty = bin_scene(products=0)
+    inside = np.zeros(empty.depth_m.shape, bool)
+    inside[60:180, 80:240] = True
+    floor = fit_floor_plane(empty.depth_m, inside) if with_depth else None
+    return BinModel(INTERIOR.copy(), gray(empty), floor, 60.0 if with_depth else 0.0)
+
+
+def test_the_floor_plane_and_heights_come_back_from_a_tilted_floor():
+    scene = bin_scene(products=4)
+    model = commissioned()
+    assert model.floor.rms_mm < 0.5
+    height = height_above_floor_mm(scene.depth_m, model.floor)
+    assert np.nanmedian(np.abs(height[scene.products] - PRODUCT_MM)) < 1.0
+    inside = np.zeros(height.shape, bool)
+    inside[60:180, 80:240] = True
+    assert np.nanmax(np.abs(height[inside & ~scene.products])) < 0.5
+    assert np.nanmedian(height[~inside & (height < 0)]) == pytest.approx(-40.0, abs=1.0)  # the table
+
+
+@pytest.mark.parametrize(("shift", "angle"), [((0.0, 0.0), 0.0), ((14.0, -9.0), 0.0), ((-6.0, 5.0), 2.0)])
+def test_a_moved_bin_is_found_and_its_interior_moves_with_it(shift, angle):
+    model = commissioned()
+    scene = bin_scene(products=5, shift=shift, angle_deg=angle)
+    pose = locate_bin(model.reference, model.interior, gray(scene))
+    assert pose is not None and pose.correlation > 0.5
+    assert np.abs(pose.apply(model.interior) - scene.interior).max() < 1.5
+    assert abs(pose.angle_deg - angle) < 0.3
+
+
+def test_no_bin_is_bin_missing():
+    stage = BinStage(commissioned(), BinSettings())
+    with pytest.raises(BinMissing, match="no bin rim"):
+        stage.observe(bin_scene(with_bin=False).rgb, None)
+    far = bin_scene(shift=(120.0, 0.0))
+    assert locate_bin(stage.model.reference, stage.model.interior, gray(far), max_shift_px=80.0) is None
+
+
+def test_floor_by_reference_survives_a_change_of_light():
+    model = commissioned(with_depth=False)
+    scene = bin_scene(products=5, gain=0.7, offset=25)
+    floor = floor_from_reference(gray(scene), model.reference)
+    inside = np.zeros(floor.shape, bool)
+    inside[55:185, 75:245] = True
+    free = inside & ~scene.products
+    assert floor[free].mean() > 0.85
+    assert floor[scene.products].mean() < 0.15
+
+
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_fill_level_is_within_ten_points_of_the_truth(with_depth):
+    stage = BinStage(commissioned(with_depth), BinSettings())
+    for products in (0, 3, 8):
+        scene = bin_scene(products=products, seed=products)
+        view = stage.observe(scene.rgb, scene.depth_m if with_depth else None)
+        inside = np.zeros(scene.products.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(scene.interior).astype(np.int32)], 1)
+        truth = 100.0 * scene.products[inside.astype(bool)].mean()
+        assert abs(view.fill.percent - truth) <= 10.0, (products, view.fill.percent, truth)
+        if with_depth and products:
+            assert abs(view.fill.mean_height_mm - PRODUCT_MM) < 5.0
+
+
+def test_empty_bin_needs_n_cycles_and_clears_at_once():
+    tracker = EmptyBinTracker(cycles=2, empty_below_percent=2.0)
+    seen = [tracker.update(FillLevel(p)) for p in (30.0, 5.0, 1.0, 1.5, 0.5, 12.0, 0.0, 0.0)]
+    assert seen == [False, False, False, True, True, False, False, True]
+    with pytest.raises(ValueError, match="cycles"):
+        EmptyBinTracker(cycles=0)
+    assert fill_level(np.zeros((4, 4), bool), np.zeros((4, 4), bool)).percent == 0.0
+
+
+def test_keep_drops_the_floor_the_outside_and_grasps_near_a_wall():
+    scene = bin_scene(products=1, seed=3)
+    stage = BinStage(commissioned(), BinSettings(wall_clearance_px=12.0))
+    view = stage.observe(scene.rgb, scene.depth_m)
+    labels = np.zeros(scene.products.shape, np.int32)
+    labels[scene.products] = 1  # a product
+    labels[60:100, 80:110] = np.where(scene.products[60:100, 80:110], 1, 2)  # 2: mostly floor
+    keep = view.keep(labels, (1.0, 1.0), stage.settings)
+    vs, us = np.nonzero(scene.products)
+    u, v = float(us.mean()), float(vs.mean())
+    assert keep(u, v, 1)
+    assert not keep(u, v, 2)  # a candidate mostly on the floor
+    assert not keep(5.0, 5.0, 1)  # outside the bin
+    assert not keep(INTERIOR[0, 0] + 5, 120.0, 1)  # 5 px from the left wall, clearance 12
+    assert keep(INTERIOR[0, 0] + 20, 120.0, 1)
+    mm = view.keep(labels, (1.0, 1.0), BinSettings(wall_clearance_mm=30.0), mm_per_px=lambda u, v: 2.0)
+    assert not mm(INTERIOR[0, 0] + 12, 120.0, 1) and mm(INTERIOR[0, 0] + 18, 120.0, 1)  # 15 px clearance
+
+
+def test_model_file_round_trip_and_clear_errors(tmp_path):
+    model = commissioned()
+    path = save_bin_model(model, tmp_path / "bin.json")
+    again = load_bin_model(path)
+    assert np.allclose(again.interior, model.interior) and np.array_equal(again.reference, model.reference)
+    assert (again.floor.a, again.floor.b, again.floor.c) == (model.floor.a, model.floor.b, model.floor.c)
+    assert again.rim_height_mm == 60.0
+    document = json.loads(path.read_text())
+    document["interior"] = [[1, 2]]
+    path.write_text(json.dumps(document))
+    with pytest.raises(BinModelError, match="interior: expected at least 3"):
+        load_bin_model(path)
+    with pytest.raises(BinModelError, match="cannot read"):
+        load_bin_model(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(BinModelError, match="not valid JSON"):
+        load_bin_model(tmp_path / "bad.json")
+
+
+def test_binpick_bin_commissions_from_files(tmp_path):
+    empty = bin_scene(products=0)
+    cv2.imwrite(str(tmp_path / "empty.png"), empty.rgb)
+    np.save(tmp_path / "empty_depth.npy", empty.depth_m)
+    config = tmp_path / "cell.toml"
+    config.write_text('[bin]\nmodel = "bin.json"\n')
+    polygon = " ".join(f"{u:g},{v:g}" for u, v in INTERIOR)
+    image, depth = str(tmp_path / "empty.png"), str(tmp_path / "empty_depth.npy")
+    cmd = [sys.executable, "-m", "edge", "bin", "--config", str(config), "--image", image,
+           "--depth", depth, "--polygon", polygon]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "rim 60 mm above it" in done.stdout
+    model = load_bin_model(tmp_path / "bin.json")
+    assert model.floor.rms_mm < 0.5 and (tmp_path / "bin_reference.png").is_file()
+    # without a polygon: the bin's rim is found as the largest quadrilateral
+    done = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "found.json")], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0, done.stderr and "detected" in done.stdout
+    found = load_bin_model(tmp_path / "found.json").interior
+    assert len(found) == 4
+    bad = subprocess.run(cmd[:-1] + ["1,2 3"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "--polygon: point '3': expected u,v" in bad.stderr
