@@ -1,0 +1,97 @@
+"""The real-bin set's integrity (benchmarks/data/bins/manifest.toml, benchmarks/real_bins.py).
+
+The committed manifest must give every frame its source, commit and a permissive licence, and an
+annotation the benchmark can use; the image files themselves live outside git (the workspace's
+shared/data/bins/, or $BINPICK_REAL_BINS), so the file checks run where that folder exists and
+are skipped elsewhere. Bad input must fail with the file and the problem named.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+rb = importlib.import_module("benchmarks.real_bins")  # the repository root is on sys.path (pyproject)
+
+
+def test_manifest_records_source_licence_and_annotation_for_every_frame():
+    frames = rb.load_manifest(rb.DEFAULT_MANIFEST)
+    assert frames
+    for f in frames:
+        assert f["licence"] in rb.PERMISSIVE
+        assert f["source_repo"].lower() not in rb.EXCLUDED_REPOS
+        assert len(f["source_commit"]) == 40 and f["source_paths"]
+        assert f["changes"].strip() and f["annotation"].strip()
+
+
+@pytest.mark.skipif(not rb.DEFAULT_DATA.is_dir(), reason=f"real-bin files not present at {rb.DEFAULT_DATA}")
+def test_files_match_the_manifest_and_labels_are_usable():
+    for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
+        frame = rb.load_frame(entry, rb.DEFAULT_DATA)
+        w, h = entry["size"]
+        assert frame.rgb.shape == (h, w, 3)
+        assert frame.depth_mm is None or frame.depth_mm.shape == (h, w)
+        labels = set(np.unique(frame.labels).tolist())
+        assert {rb.OUTSIDE, rb.FLOOR, rb.OBJECT} <= labels, f"{entry['id']}: labels {labels}"
+
+
+def _write_manifest(tmp_path: Path, **override) -> Path:
+    entry = {
+        "id": "x", "rgb": "x.png", "depth_mm": "x_depth.png", "size": [40, 30],
+        "source_repo": "someone/somewhere", "source_paths": ["a.png"], "source_commit": "0" * 40,
+        "licence": "MIT", "licence_file": "LICENSE", "changes": "none", "annotation": "test",
+        "interior": [[5, 5], [35, 5], [35, 25], [5, 25]], "objects": "depth",
+    }  # fmt: skip
+    entry.update(override)
+
+    def value(v):
+        return f'"{v}"' if isinstance(v, str) else str(v).replace("'", '"')
+
+    text = "[[frame]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in entry.items())
+    path = tmp_path / "manifest.toml"
+    path.write_text(text)
+    return path
+
+
+def test_bad_manifest_entries_are_named(tmp_path):
+    with pytest.raises(rb.DataError, match="licence 'CC-BY-NC-4.0'"):
+        rb.load_manifest(_write_manifest(tmp_path, licence="CC-BY-NC-4.0"))
+    with pytest.raises(rb.DataError, match="kept aside"):
+        rb.load_manifest(_write_manifest(tmp_path, source_repo="BerkeleyAutomation/gqcnn"))
+    with pytest.raises(rb.DataError, match="leaves the 40x30 image"):
+        rb.load_manifest(_write_manifest(tmp_path, interior=[[0, 0], [50, 0], [0, 20]]))
+    with pytest.raises(rb.DataError, match="manifest not found"):
+        rb.load_manifest(tmp_path / "nothing.toml")
+
+
+def test_missing_or_wrong_size_files_are_named(tmp_path):
+    entry = rb.load_manifest(_write_manifest(tmp_path))[0]
+    with pytest.raises(rb.DataError, match=r"x\.png: rgb file not found"):
+        rb.load_frame(entry, tmp_path)
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((30, 40, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "x_depth.png"), np.full((31, 40), 500, np.uint16))
+    with pytest.raises(rb.DataError, match=r"x_depth\.png: size 40x31, not the image's 40x30"):
+        rb.load_frame(entry, tmp_path)
+
+
+def test_labels_and_scoring_on_a_tiny_synthetic_bin(tmp_path):
+    entry = rb.load_manifest(_write_manifest(tmp_path))[0]
+    depth = np.full((30, 40), 500, np.uint16)
+    depth[10:20, 10:20] = 450  # a 50 mm high object
+    depth[0:3, :] = 0  # no measurement
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((30, 40, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "x_depth.png"), depth)
+    frame = rb.load_frame(entry, tmp_path)
+    assert rb.classify(frame, 15, 15) == "object"
+    assert rb.classify(frame, 30, 22) == "floor"
+    assert rb.classify(frame, 1, 1) == "outside"
+    u, v = rb.highest_point(frame)
+    assert rb.classify(frame, u, v) == "object"
+    assert rb.height_percentile(frame, u, v) == pytest.approx(100.0)
