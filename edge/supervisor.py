@@ -192,6 +192,13 @@ class Supervisor:
             raise ValueError(f"params: expected a RankingParams, got {type(params).__name__}")
         self.ranking_params = params
 
+    def use_bin(self, stage: BinStage | None) -> None:
+        """Observe the bin with `stage` from the next cycle on (None: no bin model); the simulated
+        cell commissions one per pile."""
+        if stage is not None and not isinstance(stage, BinStage):
+            raise ValueError(f"stage: expected a BinStage, got {type(stage).__name__}")
+        self.bin = stage
+
     def cycle_once(self, request_id: int = 0) -> CycleOutcome:
         """One cycle in the caller's thread (benchmarks, tools); the loop uses the same path."""
         outcome = self._guarded_cycle(request_id)

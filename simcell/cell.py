@@ -93,6 +93,24 @@ class Cell:
         )
         return Observation(rgb, depth, self._label_lut[geom_ids + 1], tuple(sorted(self.in_bin)))
 
+    def empty_view(self) -> Observation:
+        """The bin as it looked before the pile was poured (the commissioning frame of
+        `edge.bin_model`): every instance parked out of view, rendered, then put back exactly."""
+        qpos, qvel = self.data.qpos.copy(), self.data.qvel.copy()
+        in_bin, parked = set(self.in_bin), list(self.parked)
+        self.park(sorted(self.in_bin))
+        try:
+            return self.observe()
+        finally:
+            self.data.qpos[:], self.data.qvel[:] = qpos, qvel
+            self.in_bin, self.parked = in_bin, parked
+            mujoco.mj_forward(self.model, self.data)
+
+    def wall_hit(self, xy_m: tuple[float, float], radius_m: float) -> bool:
+        """Whether a cup of `radius_m` centred at `xy_m` (world) crosses a wall's inner face."""
+        bx, by = self.bin_size_m
+        return abs(xy_m[0]) + radius_m > bx / 2 or abs(xy_m[1]) + radius_m > by / 2
+
     def amodal(self, instance_id: int) -> np.ndarray:
         """Silhouette of one instance as if alone in the bin (mikado's rasteriser)."""
         inst = next(i for i in self.plan.instances if i.id == instance_id)

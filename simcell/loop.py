@@ -54,6 +54,25 @@ def cup_radius_px(cell: Cell, point_m: np.ndarray, radius_mm: float) -> float:
     return float(np.linalg.norm(uv[1] - uv[0]))
 
 
+EMPTY_WATCH_CYCLES = 4  # cycles observed after the last product left (bin_empty timing)
+
+
+def _bin_state(picker) -> dict | None:
+    """The picker's bin model state (`AppliancePicker.bin_state`), None for a picker without."""
+    state = getattr(picker, "bin_state", None)
+    return None if state is None else state()
+
+
+def _bin_record(state: dict, labels: np.ndarray) -> dict:
+    """The appliance's fill level and bin_empty beside the simulator's truth: the share of the
+    bin's interior (the appliance's own, moved) that product covers in the label image."""
+    inside = state["inside"]
+    truth = None
+    if inside is not None and inside.any():
+        truth = 100.0 * float((labels[inside] != 0).mean())
+    return {"fill_percent": state["fill_percent"], "fill_truth": truth, "bin_empty": state["empty"]}
+
+
 FrameSink = Callable[[dict, np.ndarray | None, np.ndarray | None], None]
 
 
@@ -138,6 +157,7 @@ def run_sequence(
                 extracted=[int(i) for i in result.extracted],
                 lifted=result.lifted,
                 on_floor=touch.instance == 0,
+                wall_collision=cell.wall_hit(xy, settings.cup.radius_mm / 1000.0),
                 spilled=[int(i) for i in result.spilled],
                 grasp_px=None
                 if proposal.pixel is None
@@ -148,10 +168,23 @@ def run_sequence(
         failures_in_row = 0 if record["q1"] == "yes" else failures_in_row + 1
         if settings.pick_feedback and proposal.robot_mm is not None:
             picker.report(bool(record["extracted"]))  # what the vacuum sensor knows: held or not
+        state = _bin_state(picker)  # the appliance with [bin] (edge.bin_model)
+        if state is not None:
+            record.update(_bin_record(state, obs.labels))
         record["sim_s"] = time.perf_counter() - t_attempt
         records.append(record)
         if on_attempt is not None:
             on_attempt(record, proposal.overlay, obs.rgb if lift_frame is None else lift_frame)
+    if _bin_state(picker) is not None and not cell.in_bin:
+        # the bin is empty: a few more cycles tell when the appliance raises bin_empty
+        after = None
+        for k in range(1, EMPTY_WATCH_CYCLES + 1):
+            picker.propose(cell, cell.observe())
+            if _bin_state(picker)["empty"]:
+                after = k
+                break
+        for r in records:
+            r["empty_signal_after"] = after
     for r in records:
         r["sequence_s"] = time.perf_counter() - t0
         r["instances"] = n

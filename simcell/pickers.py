@@ -135,6 +135,9 @@ class AppliancePicker:
         tta_views: int | None = None,
         depth: str = "stereo",
         depth_cue: str | None = None,
+        bin_model: bool = False,
+        cup_radius_mm: float = 7.5,
+        bin_floor_tolerance_mm: float | None = None,
     ):
         """`config` is an appliance configuration whose ranking and inference sections are used
         as they are (but `max_area`, see `cell_max_area`, `tta_views` and `depth_cue` ("off",
@@ -174,6 +177,15 @@ class AppliancePicker:
         cfg.health.http_enabled = False
         cfg.health.snapshot_on_failure = False
         cfg.health.snapshot_dir = str(workdir / "snapshots")
+        # bin_model: the appliance models the bin (edge.bin_model, docs/bin.md), commissioned per
+        # pile on the empty bin's frame with the calibration's ROI as interior; the cup must stay
+        # clear of the walls' inner faces (its radius plus 2 mm for the calibration's error). The
+        # simulated bin does not move between commissioning and picking: no tracking.
+        self.bin_model = bin_model
+        cfg.bin.wall_clearance_mm = cup_radius_mm + 2.0
+        cfg.bin.track = False
+        if bin_floor_tolerance_mm is not None:
+            cfg.bin.floor_tolerance_mm = bin_floor_tolerance_mm
         self.config = cfg
         self.plc = plc
         self._sup = None
@@ -223,6 +235,45 @@ class AppliancePicker:
         self._sup.use_ranking_params(
             self._configured_params if area is None else replace(self._configured_params, max_area=area)
         )
+        if self.bin_model:
+            self._commission_bin(cell)
+
+    def _commission_bin(self, cell: Cell) -> None:
+        """`binpick bin` for this pile: the empty bin's frame and its depth camera's map, the
+        calibration's ROI as the interior, the floor plane fitted on it."""
+        import cv2
+
+        from edge.bin_model import BinModel, BinStage, fit_floor_plane
+
+        empty = cell.empty_view()
+        rng = np.random.default_rng([0xB1, cell.seed])  # not the depth camera's own draws
+        depth = sensor_depth(empty, self.calibration, self.depth, rng)
+        interior = np.asarray(self.calibration.roi_polygon, float)
+        inside = np.zeros(depth.shape, np.uint8)
+        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
+        inside = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)
+        gray = cv2.cvtColor(empty.rgb, cv2.COLOR_RGB2GRAY)
+        model = BinModel(interior, gray, fit_floor_plane(depth, inside), 0.0)
+        self._sup.use_bin(BinStage(model, self.config.bin.settings()))
+
+    def bin_state(self) -> dict | None:
+        """The last cycle's fill level (%), bin_empty and interior mask; None without a bin model."""
+        import cv2
+
+        stage = None if self._sup is None else self._sup.bin
+        if stage is None:
+            return None
+        view = stage.last
+        inside = None
+        if view is not None:
+            inside = np.zeros(view.floor.shape, np.uint8)
+            cv2.fillPoly(inside, [np.round(view.interior).astype(np.int32)], 1)
+            inside = inside.astype(bool)
+        return {
+            "fill_percent": None if view is None else view.fill.percent,
+            "empty": stage.tracker.empty,
+            "inside": inside,
+        }
 
     # ------------------------------------------------------------------ the PLC's side
     def _write(self, name: str, *values: int) -> None:

@@ -70,6 +70,35 @@ def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, st
     return rows
 
 
+def bin_table(records: list[dict]) -> str:
+    """Floor picks and wall collisions per family and method (every method), and where the
+    appliance models the bin (`--bin`), its fill level against the simulator's and the bin_empty
+    timing. Empty-signal columns: cycles after the last product left until bin_empty (within the
+    watch), and cycles with bin_empty set while product remained (must be 0)."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["family"], r["method"])].append(r)
+        groups[("overall", r["method"])].append(r)
+    head = ["product family", "method", "attempts", "floor picks", "wall collisions",
+            "fill error (mean / max)", "bin_empty after (cycles)", "bin_empty with product"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
+        grasps = [r for r in recs if "on_floor" in r]
+        floor = sum(bool(r["on_floor"]) for r in grasps)
+        walls = sum(bool(r.get("wall_collision")) for r in grasps)
+        errors = [abs(r["fill_percent"] - r["fill_truth"]) for r in recs
+                  if r.get("fill_percent") is not None and r.get("fill_truth") is not None]  # fmt: skip
+        fill = f"{np.mean(errors):.1f} / {np.max(errors):.1f}" if errors else "–"
+        signals = {r["sequence"]: r["empty_signal_after"] for r in recs if "empty_signal_after" in r}
+        after = ", ".join("never" if v is None else str(v) for v in signals.values()) or "–"
+        early = sum(bool(r.get("bin_empty")) for r in recs) if "bin_empty" in recs[0] else "–"
+        lines.append(
+            f"| {family} | {METHOD_LABELS.get(method, method)} | {len(recs)} | {floor} | {walls} | {fill} "
+            f"| {after} | {early} |"
+        )
+    return "\n".join(lines)
+
+
 def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
     head = ["product family", "method", *METRICS, "FF", "PPM", "vision ms (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]

@@ -150,3 +150,22 @@ def test_planar_baseline_on_stereo_depth_is_the_planar_rule_on_the_sensors_map(t
     r = max(2, round(baselines.cup_radius_px(cal, 7.5)))
     holes = cv2.dilate(np.isnan(sensor).astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
     assert not holes[v, u]
+
+
+def test_the_empty_view_shows_no_product_and_puts_the_pile_back():
+    """The bin model's commissioning frame (Cell.empty_view): no instance in it, and the pile
+    exactly as before afterwards."""
+    cell = lone_box()
+    before = cell.observe()
+    empty = cell.empty_view()
+    assert not (empty.labels != 0).any() and empty.in_bin == ()
+    after = cell.observe()
+    assert np.array_equal(before.labels, after.labels) and np.array_equal(before.depth_m, after.depth_m)
+
+
+def test_a_cup_across_a_walls_inner_face_is_a_wall_hit():
+    cell = lone_box()
+    bx, _ = cell.bin_size_m
+    assert not cell.wall_hit((0.0, 0.0), 0.0075)
+    assert cell.wall_hit((bx / 2 - 0.005, 0.0), 0.0075)  # 5 mm from the wall, cup radius 7.5 mm
+    assert not cell.wall_hit((bx / 2 - 0.010, 0.0), 0.0075)

@@ -76,6 +76,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--plc", action="store_true", help="ask for each grasp over Modbus TCP (127.0.0.1)")
     p.add_argument(
+        "--bin",
+        action="store_true",
+        help="ours: the appliance models the bin ([bin], edge.bin_model): commissioned on each pile's "
+        "empty bin, no floor picks, clear of the walls, fill level and bin_empty recorded",
+    )
+    p.add_argument(
+        "--bin-floor-tolerance-mm",
+        type=float,
+        default=None,
+        help="with --bin: [bin] floor_tolerance_mm (sachets are a few mm thick) [the configuration's]",
+    )
+    p.add_argument(
         "--no-pick-feedback",
         action="store_true",
         help="the robot does not report pick outcomes (every method repeats a failed grasp on an "
@@ -216,6 +228,9 @@ def _picker(method: str, args, out: Path, model=None):
                 max_area=_max_area(args.max_area),
                 depth=args.depth,
                 depth_cue=CUE_METHODS.get(method, "off"),
+                bin_model=args.bin,
+                cup_radius_mm=args.cup_radius_mm,
+                bin_floor_tolerance_mm=args.bin_floor_tolerance_mm,
             )
         elif method == "oracle":
             picker = OraclePicker(
@@ -316,7 +331,7 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
-    from simcell.report import markdown_table, plot_success, read_records, table_rows
+    from simcell.report import bin_table, markdown_table, plot_success, read_records, table_rows
 
     out = Path(args.out)
     try:
@@ -339,6 +354,12 @@ def _report(args) -> int:
         "bin floor.",
         "",
         markdown_table(rows),
+        "",
+        "Floor picks and wall collisions (cup disc across a wall's inner face) per attempt; with "
+        "`--bin`, the appliance's fill level against the simulator's label image and its bin_empty "
+        "timing (docs/bin.md).",
+        "",
+        bin_table(records),
         "",
         "![success](report.png)",
         "",
