@@ -155,7 +155,7 @@ class BinSection:
     # pixel mode's interior (camera px, [[u, v], ...]) for `binpick bin` without a calibration ROI
     polygon: list[list[float]] = field(default_factory=list)
     track: bool = True  # locate the bin every cycle (false: it never moves)
-    floor_tolerance_mm: float = 10.0  # depth: a surface this close to the floor plane is floor
+    floor_tolerance_mm: float = 4.0  # depth: a surface this close to the floor plane is floor
     max_floor_share: float = 0.5  # a candidate with more of its pixels on the floor is dropped
     wall_clearance_mm: float = 15.0  # calibrated: gripper radius + margin to the interior's edge
     wall_clearance_px: float = 10.0  # pixel mode: the same in camera pixels

@@ -23,7 +23,7 @@ class BinMissing(Exception):
 class BinSettings:
     """The [bin] section's values the stage uses (edge.config.BinSection)."""
 
-    floor_tolerance_mm: float = 10.0
+    floor_tolerance_mm: float = 4.0
     max_floor_share: float = 0.5
     wall_clearance_mm: float = 15.0
     wall_clearance_px: float = 10.0
