@@ -45,6 +45,8 @@ def native_module() -> Any:
 # candidate's occluded side (src_cpp/hotpath/ranking.hpp contour_term).
 SCORES = ("thesis", "contour", "strict")
 AREA_GATE = 0.05  # the contour score's gate on s2 (src_cpp/hotpath/ranking.hpp kAreaGate)
+# b counts the contour pixels whose patch mean is below this (ranking.hpp kOccludedSideBelow)
+OCCLUDED_SIDE_BELOW = 0.4
 
 _NUMBERS = ("alpha", "beta", "min_area", "max_area", "w1", "w2", "margin")
 

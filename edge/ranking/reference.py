@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from edge.ranking.native import binarise
-from edge.ranking.params import AREA_GATE, RankingParams
+from edge.ranking.params import AREA_GATE, OCCLUDED_SIDE_BELOW, RankingParams
 from edge.ranking.result import Candidate, Grasp, Ranking
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
@@ -61,7 +61,7 @@ def contour_score(
 ) -> tuple[float, int, float]:
     """s1, the contour length and b: over the boundary pixels 4-adjacent to the candidate, the
     mean of the in-image part of each PxP patch of XNOR(in candidate, occluding), and the share of
-    those pixels whose mean is below 1/2 (the candidate is on the occluded side there)."""
+    those pixels whose mean is below OCCLUDED_SIDE_BELOW (the candidate on the occluded side there)."""
     contour = ndimage.binary_dilation(mask, structure=FOUR_CONNECTED) & ~non_boundary
     r = patch // 2
     h, w = mask.shape
@@ -71,7 +71,7 @@ def contour_score(
         means.append(np.mean(mask[window] == occluding[window]))
     if not means:
         return 0.0, 0, 0.0
-    return sum(means) / len(means), len(means), sum(m < 0.5 for m in means) / len(means)
+    return sum(means) / len(means), len(means), sum(m < OCCLUDED_SIDE_BELOW for m in means) / len(means)
 
 
 def grasp_point(mask: np.ndarray, centroid: tuple[float, float], margin: float) -> tuple[float, float, str]:

@@ -24,7 +24,7 @@ class Candidate:
     axis' angle from the image +u axis towards +v, in (-90, 90]; `major_px` and
     `minor_px` are the candidate's full extents along its major and minor axes.
     `occluded_share` (b in docs/hotpath.md) is the share of the contour pixels whose patch puts
-    the candidate on the occluded side (XNOR mean below 1/2); the "strict" score subtracts it.
+    the candidate on the occluded side (XNOR mean below 0.4); the "strict" score subtracts it.
     """
 
     label: int

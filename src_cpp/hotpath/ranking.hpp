@@ -19,7 +19,7 @@ namespace binpick {
 // The contour rule keeps the area only as a gate: a candidate too small for its contour patches
 // to say anything about it (they see mostly its surroundings) ranks after the others. The strict
 // rule also subtracts b, the share of the contour pixels whose patch says the candidate is on the
-// occluded side there (XNOR mean below one half): s1 is a mean over the whole contour, so a piece
+// occluded side there (XNOR mean below kOccludedSideBelow): s1 is a mean over the whole contour, so a piece
 // of an instance cut by one lying across it (its cut ends occluded, its long sides free) scored
 // almost like a free instance; b counts those ends at full weight.
 enum class ScoreRule : std::int32_t { thesis = 0, contour = 1, strict = 2 };
@@ -80,9 +80,14 @@ BINPICK_HD inline double area_term(ScoreRule rule, double s2) {
     return s2 >= kAreaGate ? 1.0 : 0.0;
 }
 
-// A contour pixel is on the candidate's occluded side when its patch's XNOR mean is below one
-// half. Exact in floating point: a mean (n - m) / n differs from 1/2 by at least 1/(2n).
-BINPICK_HD inline bool on_occluded_side(double xnor_mean) { return xnor_mean < 0.5; }
+// A contour pixel is on the candidate's occluded side when its patch's XNOR mean is below 0.4:
+// on exact maps an occluded cut end agrees on about 1/3, a free edge on about 2/3; a network's
+// blurred band pulls both towards 1/2, and 0.5 then flags free edges too (on the bundled model's
+// maps of held-out scenes the top candidate was unoccluded in 35 % of frames at 0.5, 42 % at 0.4,
+// 37 % with the contour score; exact maps: >= .95 in every domain at both). The comparison is
+// the same in C++, CUDA and NumPy: all three divide the same integers by the same rule.
+constexpr double kOccludedSideBelow = 0.4;
+BINPICK_HD inline bool on_occluded_side(double xnor_mean) { return xnor_mean < kOccludedSideBelow; }
 
 // The contour term as the rule uses it: s1 (thesis, contour), or s1 minus the occluded-side share
 // `b`, floored at 0 (strict); the score is w1*term + w2*area_term. The floor keeps every score
