@@ -99,28 +99,46 @@ def _coarse_to_fine(
     return warp
 
 
+@dataclass(frozen=True)
+class RimTemplate:
+    """The reference side of the registration: the same for every frame of one commissioned bin,
+    so the per-cycle stage computes it once (`RimTemplate.of`)."""
+
+    template: np.ndarray  # the reference's edge image
+    mask: np.ndarray  # uint8, the band around the interior's outline ECC compares over
+    window: np.ndarray  # the Hanning window phase correlation weighs both images with
+    windowed_band: np.ndarray  # the template inside the band, windowed (phase correlation's input)
+
+    @staticmethod
+    def of(reference: np.ndarray, interior: np.ndarray) -> RimTemplate:
+        band_px = max(16, int(0.08 * max(reference.shape)))  # both edges of a rim, some floor and outside
+        template = edge_image(reference)
+        mask = rim_band(interior, reference.shape, band_px)
+        window = cv2.createHanningWindow((reference.shape[1], reference.shape[0]), cv2.CV_32F)
+        return RimTemplate(template, mask, window, template * (mask > 0) * window)
+
+
 def locate_bin(
     reference: np.ndarray,
     interior: np.ndarray,
     gray: np.ndarray,
     min_correlation: float = 0.5,
     max_shift_px: float = 80.0,
+    rim: RimTemplate | None = None,
 ) -> BinPose | None:
     """The bin's pose in `gray` relative to the `reference` frame whose interior is `interior`,
-    or None when it cannot be found (see the module's docstring)."""
+    or None when it cannot be found (see the module's docstring). `rim`: the reference's
+    `RimTemplate` when the caller keeps it (else it is computed here)."""
     if gray.shape != reference.shape:
         raise ValueError(f"frame: expected {reference.shape[1]}x{reference.shape[0]} (the bin model's), "
                          f"got {gray.shape[1]}x{gray.shape[0]}")  # fmt: skip
-    band_px = max(16, int(0.08 * max(gray.shape)))  # both edges of a rim, some floor and outside
-    template, frame = edge_image(reference), edge_image(gray)
-    mask = rim_band(interior, gray.shape, band_px)
+    rim = RimTemplate.of(reference, interior) if rim is None else rim
+    template, mask, frame = rim.template, rim.mask, edge_image(gray)
     # Starts: where the bin was commissioned, and the rim's translation by phase correlation of
     # the rim band's edges against the frame's (the table around the bin does not move, so only
     # the band is kept in the template). ECC refines translation and rotation from each, within
     # its small convergence radius; the better correlation wins.
-    band = template * (mask > 0)
-    window = cv2.createHanningWindow((gray.shape[1], gray.shape[0]), cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(band * window, frame * window)
+    (dx, dy), _ = cv2.phaseCorrelate(rim.windowed_band, frame * rim.window)
     best: tuple[float, np.ndarray] | None = None
     for start in ((0.0, 0.0), (dx, dy)):
         warp = _coarse_to_fine(

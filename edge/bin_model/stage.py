@@ -11,7 +11,7 @@ import numpy as np
 
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import floor_from_height, floor_from_reference, height_above_floor_mm
-from edge.bin_model.locate import IDENTITY, BinPose, locate_bin
+from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin
 from edge.bin_model.model import BinModel
 
 
@@ -95,6 +95,7 @@ class BinStage:
         self.model = model
         self.settings = settings
         self.tracker = EmptyBinTracker(settings.empty_cycles, settings.empty_below_percent)
+        self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
         self.last: BinView | None = None
 
     def observe(self, rgb: np.ndarray, depth_m: np.ndarray | None) -> BinView:
@@ -109,7 +110,7 @@ class BinStage:
         pose = IDENTITY
         if self.settings.track:
             found = locate_bin(reference, self.model.interior, gray, self.settings.min_correlation,
-                               self.settings.max_shift_px)  # fmt: skip
+                               self.settings.max_shift_px, self._rim)  # fmt: skip
             if found is None:
                 raise BinMissing("no bin rim matches the commissioned one (moved too far, covered or absent)")
             pose = found
