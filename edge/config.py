@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tomllib
 
+from edge.bin_model.stage import BinSettings
 from edge.ranking import RankingParams
 
 
@@ -154,20 +155,21 @@ class BinSection:
     model: str = ""  # the bin model file `binpick bin` writes
     # pixel mode's interior (camera px, [[u, v], ...]) for `binpick bin` without a calibration ROI
     polygon: list[list[float]] = field(default_factory=list)
-    track: bool = True  # locate the bin every cycle (false: it never moves)
-    floor_tolerance_mm: float = 4.0  # depth: a surface this close to the floor plane is floor
-    max_floor_share: float = 0.5  # a candidate with more of its pixels on the floor is dropped
-    wall_clearance_mm: float = 15.0  # calibrated: gripper radius + margin to the interior's edge
-    wall_clearance_px: float = 10.0  # pixel mode: the same in camera pixels
-    empty_below_percent: float = 2.0  # fill level under which the bin counts as empty
-    empty_cycles: int = 2  # consecutive cycles under it before bin_empty is set
-    min_correlation: float = 0.5  # rim registration: below this, bin_missing
-    max_shift_px: float = 80.0  # rim registration: a larger shift is bin_missing
+    # The defaults are the stage's own (edge.bin_model.stage.BinSettings).
+    track: bool = BinSettings.track  # locate the bin every cycle (false: it never moves)
+    floor_tolerance_mm: float = (
+        BinSettings.floor_tolerance_mm
+    )  # depth: this close to the floor plane is floor
+    max_floor_share: float = BinSettings.max_floor_share  # a candidate more on the floor is dropped
+    wall_clearance_mm: float = BinSettings.wall_clearance_mm  # calibrated: gripper radius + margin to a wall
+    wall_clearance_px: float = BinSettings.wall_clearance_px  # pixel mode: the same in camera pixels
+    empty_below_percent: float = BinSettings.empty_below_percent  # fill level under which the bin is empty
+    empty_cycles: int = BinSettings.empty_cycles  # consecutive cycles under it before bin_empty is set
+    min_correlation: float = BinSettings.min_correlation  # rim registration: below this, bin_missing
+    max_shift_px: float = BinSettings.max_shift_px  # rim registration: a larger shift is bin_missing
 
-    def settings(self):
-        """The values the per-cycle stage uses (edge.bin_model.stage.BinSettings)."""
-        from edge.bin_model.stage import BinSettings
-
+    def settings(self) -> BinSettings:
+        """The values the per-cycle stage uses."""
         values = dataclasses.asdict(self)
         for key in ("enabled", "model", "polygon"):
             values.pop(key)
