@@ -241,19 +241,12 @@ class AppliancePicker:
     def _commission_bin(self, cell: Cell) -> None:
         """`binpick bin` for this pile: the empty bin's frame and its depth camera's map, the
         calibration's ROI as the interior, the floor plane fitted on it."""
-        import cv2
-
-        from edge.bin_model import BinModel, BinStage, fit_floor_plane
+        from edge.bin_model import BinStage, commission_bin
 
         empty = cell.empty_view()
         rng = np.random.default_rng([0xB1, cell.seed])  # not the depth camera's own draws
         depth = sensor_depth(empty, self.calibration, self.depth, rng)
-        interior = np.asarray(self.calibration.roi_polygon, float)
-        inside = np.zeros(depth.shape, np.uint8)
-        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-        inside = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)
-        gray = cv2.cvtColor(empty.rgb, cv2.COLOR_RGB2GRAY)
-        model = BinModel(interior, gray, fit_floor_plane(depth, inside), 0.0)
+        model = commission_bin(empty.rgb, depth, self.calibration.roi_polygon)
         self._sup.use_bin(BinStage(model, self.config.bin.settings()))
 
     def bin_state(self) -> dict | None:

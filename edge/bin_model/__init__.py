@@ -18,6 +18,7 @@ plane. Every cycle then (`BinStage.observe`):
 Pure NumPy and OpenCV: the appliance installs it without the factory.
 """
 
+from edge.bin_model.commission import commission_bin
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import (
     FloorPlane,
@@ -32,6 +33,7 @@ from edge.bin_model.stage import BinMissing, BinStage, BinView
 
 __all__ = [
     "BinMissing", "BinModel", "BinModelError", "BinPose", "BinStage", "BinView", "EmptyBinTracker",
+    "commission_bin",
     "FillLevel", "FloorPlane", "fill_level", "fit_floor_plane", "floor_from_height",
     "floor_from_reference", "height_above_floor_mm", "load_bin_model", "locate_bin", "save_bin_model",
 ]  # fmt: skip

@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.bin_model import BinModel, fit_floor_plane, height_above_floor_mm, save_bin_model
-from edge.bin_model.locate import rim_band
+from edge.bin_model import commission_bin, save_bin_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -130,20 +129,12 @@ def main(args: argparse.Namespace) -> int:
     h, w = gray.shape
     if (interior < 0).any() or (interior[:, 0] > w - 1).any() or (interior[:, 1] > h - 1).any():
         raise CommandError(f"interior ({origin}): points outside the {w}x{h} frame")
-    floor, rim = None, 0.0
-    if depth is not None:
-        inside = np.zeros(gray.shape, np.uint8)
-        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-        inside = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)  # off the walls' foot
-        try:
-            floor = fit_floor_plane(depth, inside)
-        except ValueError as exc:
-            raise CommandError(f"depth: {exc}") from None
-        height = height_above_floor_mm(depth, floor)
-        band = (rim_band(interior, gray.shape, max(8, int(0.03 * max(w, h)))) > 0) & ~inside
-        rim_values = height[band & np.isfinite(height)]
-        rim = float(np.median(rim_values)) if len(rim_values) else 0.0
-    save_bin_model(BinModel(interior, gray, floor, rim), out)
+    try:
+        model = commission_bin(gray, depth, interior)
+    except ValueError as exc:
+        raise CommandError(f"depth: {exc}") from None
+    save_bin_model(model, out)
+    floor, rim = model.floor, model.rim_height_mm
     depth_text = (
         "" if floor is None else f", floor plane RMS {floor.rms_mm:.1f} mm, rim {rim:.0f} mm above it"
     )
