@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -317,15 +317,43 @@ def _autocast(device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
+def widen_to_depth(state_dict: dict[str, torch.Tensor], model: BicameralNet) -> dict[str, torch.Tensor]:
+    """An RGB checkpoint's weights for the same network with RGB-D input.
+
+    Only each encoder's first convolution changes shape (3 -> 4 input channels). Its RGB kernels
+    are kept and the depth kernels start at zero, so the widened network computes exactly what
+    the RGB model did until training teaches it to use depth: an RGB-D model warm-starts from
+    everything the RGB model learnt instead of from scratch (appendix C.1.2 trains RGB-D anew;
+    a lent GPU's few minutes would not get that far).
+    """
+    own = model.state_dict()
+    widened = dict(state_dict)
+    for key, value in state_dict.items():
+        target = own.get(key)
+        if target is None or target.shape == value.shape:
+            continue
+        if value.dim() == 4 and value.shape[1] == 3 and target.shape[1] == 4 and value.shape[0] == target.shape[0]:
+            widened[key] = torch.cat([value, torch.zeros_like(value[:, :1])], dim=1)
+        else:
+            raise TrainingError(f"cannot widen {key}: checkpoint {tuple(value.shape)}, network {tuple(target.shape)}")
+    return widened
+
+
 def build_model(config: TrainConfig) -> tuple[BicameralNet, dict | None]:
-    """A fresh initialised network, or the weights of `init_checkpoint` (fine-tuning)."""
+    """A fresh initialised network, or the weights of `init_checkpoint` (fine-tuning; an RGB
+    checkpoint may start an RGB-D model, see `widen_to_depth`)."""
     if config.init_checkpoint:
         data = read_checkpoint(config.init_checkpoint)
         net_config = NetworkConfig.from_dict(data["config"])
-        if net_config.in_channels != INPUT_CHANNELS[config.input_kind]:
+        wanted = INPUT_CHANNELS[config.input_kind]
+        if net_config.in_channels == 3 and wanted == 4:
+            model = BicameralNet(replace(net_config, in_channels=4))
+            model.load_state_dict(widen_to_depth(data["state_dict"], model))
+            return model, data
+        if net_config.in_channels != wanted:
             raise TrainingError(
                 f"{config.init_checkpoint}: trained on {net_config.in_channels}-channel input, "
-                f"but --input {config.input_kind} has {INPUT_CHANNELS[config.input_kind]}"
+                f"but --input {config.input_kind} has {wanted} (only rgb -> rgbd can be widened)"
             )
         model = BicameralNet(net_config)
         model.load_state_dict(data["state_dict"])
@@ -430,10 +458,11 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _build_data(self, resume_state: dict | None) -> None:
         config, dist_info = self.config, self.dist_info
+        inherited = read_checkpoint(config.init_checkpoint)["preprocess"] if config.init_checkpoint else None
         if resume_state is not None:
             self.preprocess = resume_state["preprocess"]
-        elif config.init_checkpoint:
-            self.preprocess = read_checkpoint(config.init_checkpoint)["preprocess"]
+        elif inherited is not None and len(inherited["mean"]) == INPUT_CHANNELS[config.input_kind]:
+            self.preprocess = inherited  # same input: the statistics the weights were trained with
         elif config.input_kind == "rgb":
             self.preprocess = preprocess_record("rgb")
         else:

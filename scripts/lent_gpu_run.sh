@@ -19,7 +19,8 @@
 #   CARD=models/bicameral_f25_rgb_mikado.md MODEL_ID=2 TIME_BUDGET=204 STAGES="train export" \
 #   scripts/lent_gpu_run.sh
 # (TAG names data/TAG and runs/TAG; every other setting is the bundled model's recipe).
-# GPU_CHECK=0, VARIANTS=0, GPU_BENCHMARK=0, INFERENCE_BENCHMARK=1 switch the GPU steps.
+# GPU_CHECK=0, VARIANTS=0, GPU_BENCHMARK=0, INFERENCE_BENCHMARK=1 switch the GPU steps; NATIVE=0 skips
+# building the native hot path (a training-only call); TEST_COUNT=0 generates no test set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -45,7 +46,9 @@ PYTHON=${PYTHON:-python3}
 export PYTHONPATH="$PWD:/tmp/site" MUJOCO_GL=${MUJOCO_GL:-egl} PYTHONUNBUFFERED=1 PYTHON BINPICK_PYTHON=${PYTHON:-python3}
 export TQDM_MININTERVAL=10  # keep the training log short
 nvidia-smi >"$RES/nvidia-smi.txt" 2>&1
-"$PYTHON" -c "import edge._hotpath" 2>/dev/null || scripts/build_native_inplace.sh >"$RES/build_native.log" 2>&1
+if [ "${NATIVE:-1}" = 1 ]; then  # the GPU checks and the evaluation's instance scores need it; training does not
+    "$PYTHON" -c "import edge._hotpath" 2>/dev/null || scripts/build_native_inplace.sh >"$RES/build_native.log" 2>&1
+fi
 say "$(nproc) cores; $($PYTHON -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))' 2>&1)"
 
 # 1. Data on the CPU cores (the GPU is free for the checks meanwhile).

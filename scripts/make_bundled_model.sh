@@ -12,7 +12,7 @@
 #   TIME_BUDGET    training seconds; overrides the share derived from TOTAL_BUDGET
 #   DATA_BUDGET    seconds allowed for generating the training set; the scenes finished by then
 #                  are used [TOTAL_BUDGET/4]
-#   TRAIN_COUNT    training scenes [3000]        TEST_COUNT   held-out test scenes [100]
+#   TRAIN_COUNT    training scenes [3000]        TEST_COUNT   held-out test scenes, 0: none [100]
 #   IMAGE_WIDTH, IMAGE_HEIGHT  rendered frame size [640, 512]   PRESET  Mikado preset [mikado+]
 #   TRAIN_SEED     [1000]   TEST_SEED [7000000]  (seeds of disjoint scenes; textures derive from them)
 #   WIDTH          F25 | F50 | F75 | F100 | fraction [F25]   INPUT  rgb | depth | rgbd [rgb]
@@ -22,6 +22,9 @@
 #                  loading limiting iterations/s [1]
 #   WORKERS (data generation) [nproc]  LOADER_WORKERS (training DataLoader) [nproc-1, at most 14]
 #   ENCODER_WEIGHTS  torchvision VGG16 state dict for the encoder (F100 only) [none: from scratch]
+#   INIT_FROM      start from this checkpoint instead (binpick finetune; WIDTH is then the
+#                  checkpoint's; an RGB checkpoint with INPUT=rgbd is widened, depth kernels at 0)
+#   FREEZE_BLOCKS  with INIT_FROM: VGG16 blocks kept frozen [0]
 #   EXPORT         dynamic | HEIGHTxWIDTH (static export, e.g. 512x640) [dynamic]
 #   MODEL          output model [models/bicameral_<width>.onnx]   MODEL_ID [1]
 #   CARD           the model card [the model's folder's README.md: the bundled model's card]
@@ -93,10 +96,12 @@ if has_stage data; then
     elif [[ $status -ne 0 ]]; then
         log "generating the training set failed (exit $status); see $LOG_DIR/generate_train.log"; exit "$status"
     fi
-    log "test set: $TEST_COUNT $PRESET scenes, seed $TEST_SEED (disjoint from training)"
-    binpick mikado generate --preset "$PRESET" --count "$TEST_COUNT" --seed "$TEST_SEED" \
-        --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" --workers "$WORKERS" --out "$DATA_DIR/test" \
-        2>&1 | tee "$LOG_DIR/generate_test.log"
+    if ((TEST_COUNT > 0)); then
+        log "test set: $TEST_COUNT $PRESET scenes, seed $TEST_SEED (disjoint from training)"
+        binpick mikado generate --preset "$PRESET" --count "$TEST_COUNT" --seed "$TEST_SEED" \
+            --width "$IMAGE_WIDTH" --height "$IMAGE_HEIGHT" --workers "$WORKERS" --out "$DATA_DIR/test" \
+            2>&1 | tee "$LOG_DIR/generate_test.log"
+    fi
 fi
 TRAIN_SCENES=$(find "$DATA_DIR/train/scenes" -mindepth 2 -maxdepth 2 -name scene.json -not -path '*/.*' 2>/dev/null | wc -l)
 # Validation frames bound the time each validation takes: 5 % of the scenes, 1 to 48.
@@ -111,13 +116,18 @@ if has_stage train; then
         ((TIME_BUDGET < 10)) && TIME_BUDGET=10
     fi
     log "training $WIDTH ($INPUT) for ${TIME_BUDGET}s: crops ${CROP}, batch $BATCH, lr $LR"
-    extra=()
-    [[ -n "${ENCODER_WEIGHTS:-}" ]] && extra+=(--encoder-weights "$ENCODER_WEIGHTS")
-    binpick train --data "$DATA_DIR/train" --out "$RUN_DIR" --width "$WIDTH" --input "$INPUT" \
+    if [[ -n "${INIT_FROM:-}" ]]; then
+        # Warm start: the checkpoint's network and weights (an RGB one widened for --input rgbd).
+        log "starting from $INIT_FROM (blocks frozen: ${FREEZE_BLOCKS:-0})"
+        command=(finetune --checkpoint "$INIT_FROM" --freeze-blocks "${FREEZE_BLOCKS:-0}")
+    else
+        command=(train --width "$WIDTH")
+        [[ -n "${ENCODER_WEIGHTS:-}" ]] && command+=(--encoder-weights "$ENCODER_WEIGHTS")
+    fi
+    binpick "${command[@]}" --data "$DATA_DIR/train" --out "$RUN_DIR" --input "$INPUT" \
         --crop "$CROP" --batch-size "$BATCH" --crops-per-scene "${CROPS_PER_SCENE:-1}" --lr "$LR" \
         --time-budget "$TIME_BUDGET" "${noise[@]}" \
         --workers "$LOADER_WORKERS" --val-every "${VAL_EVERY:-1000}" --val-count "$VAL_COUNT" \
-        "${extra[@]}" \
         2> >(tee "$LOG_DIR/train.stderr.log" >&2) | tee "$LOG_DIR/train.log"
 fi
 

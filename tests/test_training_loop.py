@@ -8,13 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from training_scenes import REPO, mikado_scenes
 
 from bicameral.checkpoint import load_checkpoint, read_checkpoint
-from bicameral.train import TrainConfig, TrainingError, train
+from bicameral.train import TrainConfig, TrainingError, build_model, train
 
 TINY = {"width": 0.0625, "crop": 32, "batch_size": 2, "workers": 0, "progress": False}
 
@@ -88,6 +89,31 @@ def test_finetune_freezes_the_first_blocks(data, tmp_path):
         p.numel() for c in list(before.encoder.convs)[:frozen_convs] for p in c.parameters()
     )
     assert ckpt["provenance"]["frozen_blocks"] == 2 and "pretraining" in ckpt["provenance"]
+
+
+def test_an_rgb_checkpoint_starts_an_rgbd_model(data, tmp_path):
+    base = tmp_path / "base"
+    train(TrainConfig(data=str(data), out_dir=str(base), iterations=1, **TINY))
+    rgb, _ = load_checkpoint(base / "best.pt")
+    config = TrainConfig(
+        data=str(data), out_dir=str(tmp_path / "rgbd"), iterations=2, val_every=2, input_kind="rgbd",
+        depth_noise=True, init_checkpoint=str(base / "best.pt"), **TINY,
+    )  # fmt: skip
+    widened, _ = build_model(config)
+    assert widened.config.in_channels == 4
+    x = torch.randn(1, 4, 32, 32)
+    rgb.eval(), widened.eval()
+    with torch.no_grad():  # zero depth kernels: the RGB model's output whatever the depth says
+        for a, b in zip(rgb(x[:, :3]), widened(x), strict=True):
+            torch.testing.assert_close(a, b)
+    train(config)
+    model, ckpt = load_checkpoint(tmp_path / "rgbd" / "last.pt")
+    assert model.config.in_channels == 4 and len(ckpt["preprocess"]["mean"]) == 4
+    assert ckpt["provenance"]["finetuned_from"] == str(base / "best.pt")
+    assert ckpt["provenance"]["input"] == "rgbd" and ckpt["provenance"]["depth_noise"]
+    assert model.encoder.convs[0].weight[:, 3].abs().sum() > 0  # depth is used after training
+    with pytest.raises(TrainingError, match="only rgb -> rgbd"):
+        build_model(replace(config, input_kind="depth"))
 
 
 def test_several_crops_per_scene_fill_the_same_batch(data, tmp_path):
