@@ -332,10 +332,12 @@ def widen_to_depth(state_dict: dict[str, torch.Tensor], model: BicameralNet) -> 
         target = own.get(key)
         if target is None or target.shape == value.shape:
             continue
-        if value.dim() == 4 and value.shape[1] == 3 and target.shape[1] == 4 and value.shape[0] == target.shape[0]:
+        rgb_to_rgbd = value.dim() == 4 and (value.shape[1], target.shape[1]) == (3, 4)
+        if rgb_to_rgbd and value.shape[0] == target.shape[0]:
             widened[key] = torch.cat([value, torch.zeros_like(value[:, :1])], dim=1)
         else:
-            raise TrainingError(f"cannot widen {key}: checkpoint {tuple(value.shape)}, network {tuple(target.shape)}")
+            shapes = f"checkpoint {tuple(value.shape)}, network {tuple(target.shape)}"
+            raise TrainingError(f"cannot widen {key}: {shapes}")
     return widened
 
 
