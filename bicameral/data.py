@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess
+from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess, depth_reference_m
 from binpick_core.model_file import preprocess as appliance_preprocess
 from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
 
@@ -59,19 +59,29 @@ class AugmentConfig:
     exposure_gamma: tuple[float, float] = (0.5, 2.0)  # <1 over-exposes, >1 under-exposes
 
 
-def preprocess_record(input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5) -> dict:
+def preprocess_record(
+    input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5, depth_reference: str = "camera"
+) -> dict:
     """The `binpick.preprocess` record (contracts.md §2) for an input modality: ImageNet
     statistics for RGB (what a pretrained VGG16 encoder expects), the dataset's for depth."""
     if input_kind not in INPUT_CHANNELS:
         raise DatasetError(f"input must be one of {sorted(INPUT_CHANNELS)}, got {input_kind!r}")
-    return default_preprocess(input_kind, depth_mean_m, depth_std_m).to_dict()
+    try:
+        return default_preprocess(input_kind, depth_mean_m, depth_std_m, depth_reference).to_dict()
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def normalise(
-    rgb: np.ndarray | None, depth_m: np.ndarray | None, input_kind: str, preprocess: dict
+    rgb: np.ndarray | None,
+    depth_m: np.ndarray | None,
+    input_kind: str,
+    preprocess: dict,
+    reference_m: float | None = None,
 ) -> np.ndarray:
     """Pixels to the network's CxHxW float32 tensor with the appliance's own code
-    (`binpick_core.model_file.preprocess`), so training and deployment cannot disagree on the formula."""
+    (`binpick_core.model_file.preprocess`), so training and deployment cannot disagree on the formula.
+    `reference_m`: the whole frame's median depth when `depth_m` is a crop ("frame_median" models)."""
     channels = INPUT_CHANNELS[input_kind]
     info = ModelInfo(
         path=Path("<training>"),
@@ -86,7 +96,7 @@ def normalise(
         model_id=0,
         size_multiple=1,
     )
-    return appliance_preprocess(info, rgb, depth_m)[0]
+    return appliance_preprocess(info, rgb, depth_m, reference_m)[0]
 
 
 def _read(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
@@ -279,12 +289,17 @@ class MikadoScenes(Dataset):
         if not all(warps):
             needed |= {"boundaries", "occlusions"}
         scene = read_scene(self.scenes[index], tuple(needed))
-        samples = [self._sample(scene, rng, warp, geometric) for warp in warps]
+        reference = None  # a crop is normalised against its whole frame's median, as on the appliance
+        if self.preprocess.get("depth_reference") == "frame_median" and self.input_kind != "rgb":
+            reference = depth_reference_m(scene.depth_m)
+        samples = [self._sample(scene, rng, warp, geometric, reference) for warp in warps]
         if self.crops_per_scene == 1:
             return samples[0]
         return tuple(torch.stack(parts) for parts in zip(*samples, strict=True))
 
-    def _sample(self, scene: Scene, rng: np.random.Generator, warp: bool, geometric: bool):
+    def _sample(
+        self, scene: Scene, rng: np.random.Generator, warp: bool, geometric: bool, reference_m: float | None
+    ):
         cfg = self.augment
         if warp:
             rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
@@ -309,6 +324,7 @@ class MikadoScenes(Dataset):
             depth if self.input_kind != "rgb" else None,
             self.input_kind,
             self.preprocess,
+            reference_m,
         )
         return (
             torch.from_numpy(np.ascontiguousarray(image)),
@@ -363,12 +379,17 @@ def _exact_symmetry(
     return out
 
 
-def depth_statistics(scenes: Sequence[str | Path], limit: int = 32) -> tuple[float, float]:
-    """Mean and standard deviation (m) of valid depth over up to `limit` scenes, for normalising."""
+def depth_statistics(
+    scenes: Sequence[str | Path], limit: int = 32, depth_reference: str = "camera"
+) -> tuple[float, float]:
+    """Mean and standard deviation (m) of valid depth over up to `limit` scenes, for normalising
+    (of depth behind each frame's median for a "frame_median" model)."""
     values = []
     for path in list(scenes)[:limit]:
         scene = read_scene(path, ("depth",))
         valid = scene.depth_m[scene.depth_m > 0]
+        if depth_reference == "frame_median":
+            valid = valid - np.float32(depth_reference_m(scene.depth_m))
         values.append(valid[:: max(1, valid.size // 4096)])
     data = np.concatenate(values) if values else np.array([1.0])
     return float(data.mean()), float(max(data.std(), 1e-3))

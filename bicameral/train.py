@@ -52,6 +52,7 @@ from bicameral.data import (
 from bicameral.init import initialise
 from bicameral.losses import bicameral_loss
 from bicameral.networks import BicameralNet, NetworkConfig, build_network
+from binpick_core.model_file import DEPTH_REFERENCES
 from edge.machine import cpu_model
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     amp: str = "auto"  # auto | bf16 | fp16 | off (GPU only; CPU trains in float32)
     augment: bool = True
     depth_noise: bool = False
+    depth_reference: str = "frame_median"  # depth inputs: metres behind the frame's median (model_file)
     resume: str | None = None
     init_checkpoint: str | None = None  # fine-tuning starts from these weights
     freeze_blocks: int = 0
@@ -113,6 +115,10 @@ class TrainConfig:
         if self.crops_per_scene < 1 or self.batch_size % self.crops_per_scene:
             raise TrainingError(
                 f"--batch-size {self.batch_size}: not a multiple of --crops-per-scene {self.crops_per_scene}"
+            )
+        if self.depth_reference not in DEPTH_REFERENCES:
+            raise TrainingError(
+                f"--depth-reference must be one of {DEPTH_REFERENCES}, got {self.depth_reference!r}"
             )
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise TrainingError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
@@ -468,7 +474,9 @@ class Trainer:
         elif config.input_kind == "rgb":
             self.preprocess = preprocess_record("rgb")
         else:
-            self.preprocess = preprocess_record(config.input_kind, *depth_statistics(self.train_scenes))
+            reference = config.depth_reference
+            statistics = depth_statistics(self.train_scenes, depth_reference=reference)
+            self.preprocess = preprocess_record(config.input_kind, *statistics, depth_reference=reference)
         self.info = read_dataset_info(config.data)
         self.augment = (
             AugmentConfig(preset=str(self.info.get("preset", "mikado+"))) if config.augment else None

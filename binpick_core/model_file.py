@@ -20,6 +20,7 @@ FORMAT = "1"
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("boundaries", "occlusions")
 CHANNELS = {"rgb": 3, "depth": 1, "rgbd": 4}
+DEPTH_REFERENCES = ("camera", "frame_median")
 PREFIX = "binpick."
 # ImageNet statistics: the VGG16 encoder's pretraining normalised RGB with these.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -33,13 +34,21 @@ class ModelFileError(ValueError):
 @dataclass(frozen=True)
 class Preprocess:
     """tensor channel c = (value_c - mean[c]) / std[c]; RGB value = 8-bit pixel * rgb_scale,
-    depth value = metres from the camera; channels R, G, B then depth."""
+    depth value = metres from the camera, or (`depth_reference = "frame_median"`) metres behind
+    the frame's median depth; channels R, G, B then depth.
+
+    Why a relative depth: a network fed metres from the camera learns the camera height of its
+    training scenes (Mikado's is about 0.25 m, a cell's 0.8 to 1.5 m) and sees nonsense on any
+    other cell; depth relative to the frame's median keeps what separates instances (the steps
+    between them, in metres) and drops the mounting height. Files without the field are "camera".
+    """
 
     channel_order: str = "RGB"
     rgb_scale: float = 1.0 / 255.0
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     depth_unit: str = "m"
+    depth_reference: str = "camera"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +57,7 @@ class Preprocess:
             "mean": list(self.mean),
             "std": list(self.std),
             "depth_unit": self.depth_unit,
+            "depth_reference": self.depth_reference,
         }
 
     @classmethod
@@ -76,24 +86,41 @@ class Preprocess:
                 raise ModelFileError(f"{where}.{key} = {values!r}, expected {channels} finite numbers")
         if any(s <= 0 for s in data["std"]):
             raise ModelFileError(f"{where}.std = {data['std']!r}, expected every value > 0")
+        reference = data.get("depth_reference", "camera")
+        if reference not in DEPTH_REFERENCES:
+            raise ModelFileError(
+                f"{where}.depth_reference = {reference!r}, expected one of {list(DEPTH_REFERENCES)}"
+            )
         return cls(
             channel_order="RGB",
             rgb_scale=float(scale),
             mean=tuple(float(v) for v in data["mean"]),
             std=tuple(float(v) for v in data["std"]),
             depth_unit="m",
+            depth_reference=reference,
         )
 
 
-def default_preprocess(input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5) -> Preprocess:
+def depth_reference_m(depth_m: np.ndarray) -> float:
+    """The frame's median valid depth (0 for a frame without any): the reference of a
+    "frame_median" model. Taken on the whole camera frame, before padding or cropping."""
+    valid = depth_m[np.isfinite(depth_m) & (depth_m > 0)]
+    return float(np.median(valid)) if valid.size else 0.0
+
+
+def default_preprocess(
+    input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5, depth_reference: str = "camera"
+) -> Preprocess:
     """ImageNet statistics for RGB (the VGG16 encoder's pretraining); depth statistics are the
     caller's (training should pass its dataset's), defaulting to a bin about 1 m from the camera."""
     if input_kind not in CHANNELS:
         raise ValueError(f"input kind {input_kind!r}, expected one of {sorted(CHANNELS)}")
+    if depth_reference not in DEPTH_REFERENCES:
+        raise ValueError(f"depth reference {depth_reference!r}, expected one of {DEPTH_REFERENCES}")
     depth_mean, depth_std = (depth_mean_m,), (depth_std_m,)
     mean = {"rgb": IMAGENET_MEAN, "depth": depth_mean, "rgbd": IMAGENET_MEAN + depth_mean}[input_kind]
     std = {"rgb": IMAGENET_STD, "depth": depth_std, "rgbd": IMAGENET_STD + depth_std}[input_kind]
-    return Preprocess(mean=mean, std=std)
+    return Preprocess(mean=mean, std=std, depth_reference=depth_reference)
 
 
 @dataclass(frozen=True)
@@ -236,11 +263,18 @@ def read_model_info(path: str | Path) -> ModelInfo:
     return ModelInfo(path=path, **fields)
 
 
-def preprocess(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> np.ndarray:
+def preprocess(
+    info: ModelInfo,
+    rgb: np.ndarray | None,
+    depth_m: np.ndarray | None,
+    reference_m: float | None = None,
+) -> np.ndarray:
     """Camera frame(s) -> float32 [1, C, H, W] input tensor, per the model's recorded preprocessing.
 
     rgb: uint8 HxWx3 in R, G, B order (convert OpenCV's BGR first); depth_m: float32 HxW metres.
     Non-finite depth (holes of a depth camera) becomes the depth mean, i.e. 0 after normalisation.
+    A "frame_median" model subtracts `reference_m` (default: `depth_reference_m(depth_m)`; pass
+    the whole frame's when `depth_m` is a crop or padded).
     The frame must have the model's export size (static) or a multiple of `info.size_multiple`
     (dynamic; `preprocess_padded` pads any frame for such a model).
     """
@@ -268,6 +302,9 @@ def preprocess(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | No
             raise ValueError(f"depth size {depth_m.shape} differs from rgb size {size}")
         size = depth_m.shape
         c = len(planes)
+        if p.depth_reference == "frame_median":
+            reference = depth_reference_m(depth_m) if reference_m is None else reference_m
+            depth_m = depth_m - np.float32(reference)
         depth = np.where(np.isfinite(depth_m), depth_m, p.mean[c]).astype(np.float32)
         planes.append((depth - np.float32(p.mean[c])) / np.float32(p.std[c]))
     assert size is not None
@@ -305,4 +342,5 @@ def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarr
         ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
         return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
 
-    return preprocess(info, pad(rgb), pad(depth_m))
+    reference = depth_reference_m(depth_m) if depth_m is not None else None
+    return preprocess(info, pad(rgb), pad(depth_m), reference)

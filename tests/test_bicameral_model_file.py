@@ -131,3 +131,42 @@ def test_depth_only_and_dynamic_padding(tmp_path) -> None:
         preprocess(info, None, np.ones((30, 64), np.float32))
     padded, size = pad_to_multiple(np.ones((1, 1, 30, 50), np.float32), 16)
     assert padded.shape == (1, 1, 32, 64) and size == (30, 50)
+
+
+def _median_model(tmp_path: Path, reference: str) -> object:
+    record = {"channel_order": "RGB", "rgb_scale": 1 / 255, "mean": [0.5, 0.5, 0.5, 0.0],
+              "std": [0.25, 0.25, 0.25, 0.02], "depth_unit": "m", "depth_reference": reference}  # fmt: skip
+    props = metadata(**{"binpick.preprocess": json.dumps(record), "binpick.input_height": "0",
+                        "binpick.input_width": "0"})  # fmt: skip
+    return read_model_info(write_model(tmp_path / f"{reference}.onnx", props))
+
+
+def test_frame_median_depth_does_not_see_the_camera_height(tmp_path) -> None:
+    relative, absolute = _median_model(tmp_path, "frame_median"), _median_model(tmp_path, "camera")
+    assert relative.preprocess.depth_reference == "frame_median"
+    assert (
+        read_model_info(write_model(tmp_path / "old.onnx", metadata())).preprocess.depth_reference == "camera"
+    )
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    pile = (0.25 - 0.02 * rng.random((32, 48))).astype(np.float32)  # a Mikado-like 0.25 m scene
+    pile[3, 4] = np.nan
+    near, far = preprocess(relative, rgb, pile), preprocess(relative, rgb, pile + np.float32(0.9))
+    np.testing.assert_allclose(near, far, atol=1e-4)  # the same pile seen from a 1.15 m cell camera
+    assert near[0, 3, 3, 4] == 0.0  # a hole reads as the depth mean
+    expected = np.nan_to_num(pile - np.nanmedian(pile), nan=0.0) / 0.02
+    np.testing.assert_allclose(near[0, 3], expected, atol=1e-3)
+    assert not np.allclose(preprocess(absolute, rgb, pile), preprocess(absolute, rgb, pile + np.float32(0.9)))
+    # a crop normalised against its whole frame's median is the crop of the whole frame's tensor
+    crop = preprocess(relative, rgb[:16, :16], pile[:16, :16], float(np.nanmedian(pile)))
+    np.testing.assert_allclose(crop, near[:, :, :16, :16], atol=1e-5)
+
+
+def test_a_bad_depth_reference_is_named(tmp_path) -> None:
+    record = {"channel_order": "RGB", "rgb_scale": 1 / 255, "mean": [0.5, 0.5, 0.5, 0.0],
+              "std": [0.25, 0.25, 0.25, 0.02], "depth_unit": "m", "depth_reference": "floor"}  # fmt: skip
+    path = write_model(tmp_path / "bad.onnx", metadata(**{"binpick.preprocess": json.dumps(record)}))
+    with pytest.raises(
+        ModelFileError, match=r"depth_reference = 'floor', expected one of \['camera', 'frame_median'\]"
+    ):
+        read_model_info(path)

@@ -109,6 +109,8 @@ def test_an_rgb_checkpoint_starts_an_rgbd_model(data, tmp_path):
     train(config)
     model, ckpt = load_checkpoint(tmp_path / "rgbd" / "last.pt")
     assert model.config.in_channels == 4 and len(ckpt["preprocess"]["mean"]) == 4
+    assert ckpt["preprocess"]["depth_reference"] == "frame_median"  # any camera height
+    assert abs(ckpt["preprocess"]["mean"][3]) < 0.05  # depth behind the median centres near 0
     assert ckpt["provenance"]["finetuned_from"] == str(base / "best.pt")
     assert ckpt["provenance"]["input"] == "rgbd" and ckpt["provenance"]["depth_noise"]
     assert model.encoder.convs[0].weight[:, 3].abs().sum() > 0  # depth is used after training

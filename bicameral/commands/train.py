@@ -24,6 +24,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input modality (train default rgb; finetune: the checkpoint's)")  # fmt: skip
     parser.add_argument("--depth-noise", action="store_true",
                         help="stereo-like depth noise and holes (thesis appendix C.1.2)")  # fmt: skip
+    parser.add_argument("--depth-reference", choices=["frame_median", "camera"], default="frame_median",
+                        help="depth inputs: metres behind the frame's median depth (frame_median, any camera "
+                        "height) or metres from the camera (camera)")  # fmt: skip
     parser.add_argument("--no-augment", dest="augment", action="store_false",
                         help="no geometric or dynamic augmentation")  # fmt: skip
     parser.add_argument("--crop", type=int, default=256, help="random crop size (256, thesis)")
@@ -76,6 +79,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
         "val_count": args.val_count,
         "input_kind": args.input_kind or "rgb",
         "depth_noise": args.depth_noise,
+        "depth_reference": args.depth_reference,
         "augment": args.augment,
         "crop": args.crop,
         "batch_size": args.batch_size,
