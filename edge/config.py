@@ -360,8 +360,7 @@ def _cross_checks(path: Path, c: Config) -> None:
     if c.inference.depth_cue != "off" and not camera_has_depth(c.camera):
         raise ConfigError(
             f"{path}: inference.depth_cue = {c.inference.depth_cue!r}: camera.source "
-            f"{c.camera.source!r} delivers no depth (expected simulated with simulated_depth stereo or "
-            "exact, folder with a depth_suffix, realsense or orbbec; or depth_cue = 'off')"
+            f"{c.camera.source!r} delivers no depth (expected {DEPTH_SOURCES}; or depth_cue = 'off')"
         )
     if not Path(c.inference.model).is_file():
         raise ConfigError(f"{path}: inference.model = {c.inference.model!r}: expected an existing ONNX file")
@@ -435,6 +434,27 @@ def _network_checks(path: Path, c: Config) -> None:
         )
 
 
+DEPTH_SOURCES = (
+    "simulated with simulated_depth stereo or exact, folder with a depth_suffix, realsense or orbbec"
+)
+
+
+def _check_model_input(path: Path, c: Config) -> None:
+    """A depth or RGB-D model needs a camera that delivers depth: say so when the configuration
+    is loaded, not as an inference error on every cycle."""
+    from binpick_core.model_file import ModelFileError, read_model_info
+
+    try:
+        info = read_model_info(c.inference.model)
+    except ModelFileError as exc:
+        raise ConfigError(f"{path}: inference.model: {exc}") from None
+    if info.uses_depth and not camera_has_depth(c.camera):
+        raise ConfigError(
+            f"{path}: inference.model = {c.inference.model!r} takes {info.input_kind!r} input, but "
+            f"camera.source {c.camera.source!r} delivers no depth (expected {DEPTH_SOURCES}; or an RGB model)"
+        )
+
+
 def camera_has_depth(camera: CameraSection) -> bool:
     """Whether the configured source can deliver a depth map with its frames."""
     if camera.source == "simulated":
@@ -468,6 +488,7 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
     _network_checks(path, config)
     if check_files:
         _cross_checks(path, config)
+        _check_model_input(path, config)  # last: reads the model file's metadata
     return config
 
 

@@ -13,6 +13,8 @@ from edge.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
+RGB_MODEL = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+
 
 @pytest.mark.parametrize("name", ["embedded.toml", "production.example.toml"])
 def test_shipped_configurations_parse(name):
@@ -31,7 +33,7 @@ def test_embedded_default_needs_no_hardware():
 
 def write(tmp_path, text: str) -> Path:
     (tmp_path / "registers.toml").write_text((ROOT / "firmware_config" / "registers.toml").read_text())
-    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
     path = tmp_path / "cell.toml"
     path.write_text('[inference]\nmodel = "m.onnx"\n' + text)
     return path

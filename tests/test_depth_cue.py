@@ -5,6 +5,7 @@ supervisor's step with a folder camera that replays RGB-D frames."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 from edge.depth_cue import DepthCueParams, DepthCueStage, apply_to_maps, boundary_cue, fuse, occlusion_cue
 
 pytestmark = pytest.mark.timeout(120)
+
+RGB_MODEL = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
 
 
 def stacked(step_mm: float = 10.0, size: int = 64) -> np.ndarray:
@@ -173,11 +176,35 @@ def test_orbbec_without_its_package_says_which_in_one_line():
         OrbbecConnection("", 1.0)
 
 
+def test_an_rgbd_model_needs_a_camera_with_depth(tmp_path):
+    from edge.config import ConfigError, load_config
+
+    root = Path(__file__).resolve().parents[1]
+    registers = root / "firmware_config" / "registers.toml"
+    model = root / "models" / "bicameral_f25_rgbd.onnx"
+    base = f'[plc]\nregisters = "{registers}"\n[inference]\nmodel = "{model}"\n'
+    path = tmp_path / "c.toml"
+    path.write_text(base + '[camera]\nsource = "opencv"\nuri = "0"\n')
+    with pytest.raises(
+        ConfigError, match=r"takes 'rgbd' input, but camera.source 'opencv' delivers no depth"
+    ):
+        load_config(path)
+    path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "none"\n')
+    with pytest.raises(ConfigError, match="camera.source 'simulated' delivers no depth"):
+        load_config(path)
+    path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "stereo"\n')
+    assert load_config(path).inference.model == str(model)
+    (tmp_path / "junk.onnx").write_bytes(b"x")
+    path.write_text(base.replace(str(model), "junk.onnx"))
+    with pytest.raises(ConfigError, match=r"inference.model: model file .*junk.onnx' is not a readable ONNX"):
+        load_config(path)
+
+
 def test_a_depth_cue_needs_a_camera_with_depth(tmp_path):
     from edge.config import ConfigError, load_config
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
     path = tmp_path / "c.toml"
     registers = root / "firmware_config" / "registers.toml"
     base = f'[plc]\nregisters = "{registers}"\n[inference]\nmodel = "m.onnx"\ndepth_cue = "fuse"\n'

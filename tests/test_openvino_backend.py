@@ -32,6 +32,8 @@ FP32_MAX_ABS = 1e-3
 BF16_MEAN_ABS = 0.02
 INT8_MEAN_ABS = 0.03
 
+RGB_MODEL = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+
 
 def scene_tensor() -> np.ndarray:
     """A Mikado-like input: the first bundled test pile would need a render; a smooth random
@@ -143,7 +145,7 @@ def test_quantize_writes_an_int8_file_that_records_its_calibration(tmp_path, cap
 
 def write_config(tmp_path: Path, inference: str) -> tuple[str, Path]:
     (tmp_path / "registers.toml").write_text((ROOT / "firmware_config" / "registers.toml").read_text())
-    (tmp_path / "m.onnx").write_bytes(b"x")
+    (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
     return f'[inference]\nmodel = "m.onnx"\n{inference}', tmp_path / "cell.toml"
 
 
