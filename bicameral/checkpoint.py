@@ -117,11 +117,55 @@ def save_checkpoint(
     return Path(path)
 
 
+def checkpoint_from_onnx(path: str | Path) -> dict:
+    """A checkpoint rebuilt from a model file that `binpick export` wrote: its metadata holds the
+    network config, preprocessing and provenance, and its initializers the weights under their
+    parameter names ("model." + the state-dict key). So a bundled model can be fine-tuned or
+    warm-started from the ONNX file alone, without keeping a second 8 MB copy of its weights.
+    What is lost: the optimizer state (training restarts Adam's moments) and denormal weights,
+    which the export flushed to zero. An export shares parameters that are exactly equal (an
+    untrained network's zero biases): such a file is refused with a pointer to the .pt."""
+    import onnx
+    from onnx import numpy_helper
+
+    from binpick_core.model_file import read_model_info
+
+    path = Path(path)
+    try:
+        info = read_model_info(path)
+    except ModelFileError as exc:
+        raise CheckpointError(str(exc)) from None
+    config = NetworkConfig(info.variant, info.width, info.channels, info.encoder).validate()
+    weights = {i.name: i for i in onnx.load(str(path), load_external_data=False).graph.initializer}
+    state_dict = {}
+    for key, value in BicameralNet(config).state_dict().items():
+        found = weights.get(f"model.{key}")
+        if found is None:
+            raise CheckpointError(
+                f"checkpoint '{path}': the ONNX file has no initializer 'model.{key}' (weights folded or "
+                "renamed by the export); use the run's .pt checkpoint"
+            )
+        state_dict[key] = torch.from_numpy(numpy_helper.to_array(found).copy()).reshape(value.shape)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": config.to_dict(),
+        "state_dict": state_dict,
+        "preprocess": info.preprocess.to_dict(),
+        "provenance": {**info.provenance, "weights_from": str(path)},
+        "optimizer_state": None,
+        "extra": {},
+    }
+
+
 def read_checkpoint(path: str | Path) -> dict:
-    """The validated checkpoint dict (no model built)."""
+    """The validated checkpoint dict (no model built); an exported `.onnx` model also reads as one
+    (`checkpoint_from_onnx`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
+    if path.suffix.lower() == ".onnx":
+        return checkpoint_from_onnx(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -188,3 +188,28 @@ def test_cli_export_and_errors(f25, tmp_path) -> None:
     ]
     bad = subprocess.run(missing, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no.pt' does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_exported_model_reads_back_as_its_checkpoint(tmp_path) -> None:
+    from bicameral.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
+
+    model = build_network("bicameral", "F25")
+    with torch.no_grad():  # trained weights: no two parameters alike (an export shares equal ones)
+        for value in model.parameters():
+            value.copy_(torch.randn_like(value) * 0.05)
+    ckpt = save_checkpoint(
+        tmp_path / "trained.pt", model, model.config, default_preprocess("rgb"), PROVENANCE
+    )
+    out = tmp_path / "model.onnx"
+    export_checkpoint(ckpt, out, model_id=7)  # dynamic size
+    rebuilt, data = load_checkpoint(out)
+    assert rebuilt.config == model.config and data["optimizer_state"] is None
+    assert data["preprocess"] == default_preprocess("rgb").to_dict()
+    assert data["provenance"]["dataset"] == "mikado-smoke" and data["provenance"]["weights_from"] == str(out)
+    for key, value in model.state_dict().items():  # denormals aside (flushed by the export), equal
+        torch.testing.assert_close(rebuilt.state_dict()[key], value, atol=1e-30, rtol=0)
+    proto = onnx.load(str(out))
+    proto.graph.initializer[0].name = "renamed"
+    onnx.save(proto, str(tmp_path / "folded.onnx"))
+    with pytest.raises(CheckpointError, match="has no initializer 'model.encoder.convs.0.weight'"):
+        read_checkpoint(tmp_path / "folded.onnx")
