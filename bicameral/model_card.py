@@ -92,6 +92,17 @@ def denormal_lines(facts: dict, evaluation: dict | None, before: dict | None) ->
     return [*lines, ""]
 
 
+def _initialisation(p: dict) -> str:
+    """Where the weights started: a checkpoint (fine-tuning, warm start), pretrained encoder
+    weights, or nothing."""
+    if p.get("finetuned_from"):
+        before = p.get("pretraining", {})
+        detail = f"{before.get('iterations', '?')} iterations, input {before.get('input', '?')}"
+        frozen = p.get("frozen_blocks", 0)
+        return f"from {p['finetuned_from']} ({detail}); {frozen} encoder blocks frozen"
+    return p.get("encoder_weights") or "from scratch (no pretrained weights)"
+
+
 def render_model_card(
     facts: dict, evaluation: dict | None, notes: list[str] | None = None, before: dict | None = None
 ) -> str:
@@ -117,7 +128,7 @@ def render_model_card(
         f"| Iterations | {p.get('iterations', '?')} ({p.get('epochs', '?')} epochs) |",
         f"| Hardware | {p.get('hardware', 'unknown')}, precision {p.get('amp', '?')} |",
         f"| Training time | {_hours(p.get('training_seconds'))} |",
-        f"| Encoder initialisation | {p.get('encoder_weights') or 'from scratch (no pretrained weights)'} |",
+        f"| Initialisation | {_initialisation(p)} |",
         f"| Code | git {p.get('git_commit', 'unknown')}, trained {p.get('date', '?')} |",
         "",
     ]

@@ -156,3 +156,11 @@ def test_model_card_reports_the_flush_and_the_scores_before_and_after():
     assert "set 168111 denormal float32 weights to zero" in card
     assert "| boundaries | 0.6879 | 0.6881 | 0.6379 | 0.6381 |" in card
     assert "Denormal weights" not in render_model_card({**facts, "denormals_flushed": None}, scores(0.6))
+    assert "| Initialisation | from scratch (no pretrained weights) |" in card
+    warm = {
+        "finetuned_from": "rgb.pt",
+        "frozen_blocks": 0,
+        "pretraining": {"iterations": 13000, "input": "rgb"},
+    }
+    card = render_model_card({**facts, "provenance": warm}, scores(0.6))
+    assert "| Initialisation | from rgb.pt (13000 iterations, input rgb); 0 encoder blocks frozen |" in card
