@@ -456,7 +456,7 @@ class Trainer:
         if resume_state is not None and resume_state.get("optimizer_state"):
             self.optimizer.load_state_dict(resume_state["optimizer_state"])
         self._open_logs()
-        self.provenance_base = self._provenance(init_data)
+        self.provenance_base = self._provenance(init_data, resume_state)
         self.session_start = time.monotonic()
         self.progress = self._progress_bar()
         self.window = TrainWindow(torch.zeros(3, device=self.device))
@@ -553,7 +553,7 @@ class Trainer:
                 str(self.out_dir / "tensorboard"), purge_step=self.counters.iteration or None
             )
 
-    def _provenance(self, init_data: dict | None) -> dict:
+    def _provenance(self, init_data: dict | None, resume_state: dict | None = None) -> dict:
         """The checkpoint provenance that does not change during the run."""
         config, info = self.config, self.info
         base = {
@@ -581,6 +581,10 @@ class Trainer:
             base["finetuned_from"] = str(config.init_checkpoint)
             base["frozen_blocks"] = config.freeze_blocks
             base["pretraining"] = init_data.get("provenance", {})
+        elif resume_state is not None:  # a resumed run keeps where its first session started from
+            before = resume_state.get("provenance", {})
+            kept = ("finetuned_from", "frozen_blocks", "pretraining")
+            base.update({k: before[k] for k in kept if k in before})
         return base
 
     def _progress_bar(self):

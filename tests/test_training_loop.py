@@ -114,6 +114,10 @@ def test_an_rgb_checkpoint_starts_an_rgbd_model(data, tmp_path):
     assert ckpt["provenance"]["finetuned_from"] == str(base / "best.pt")
     assert ckpt["provenance"]["input"] == "rgbd" and ckpt["provenance"]["depth_noise"]
     assert model.encoder.convs[0].weight[:, 3].abs().sum() > 0  # depth is used after training
+    resumed = replace(config, iterations=3, resume=str(tmp_path / "rgbd" / "last.pt"), init_checkpoint=None)
+    train(resumed)
+    provenance = read_checkpoint(tmp_path / "rgbd" / "last.pt")["provenance"]
+    assert provenance["iterations"] == 3 and provenance["finetuned_from"] == str(base / "best.pt")
     with pytest.raises(TrainingError, match="only rgb -> rgbd"):
         build_model(replace(config, input_kind="depth"))
 
