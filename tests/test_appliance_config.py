@@ -28,7 +28,8 @@ def test_embedded_default_needs_no_hardware():
     assert (c.inference.backend, c.inference.device) == ("onnxruntime", "cpu")
     assert (c.plc.tcp_host, c.plc.tcp_port, c.plc.rtu_enabled) == ("127.0.0.1", 5020, False)
     assert c.calibration.file == ""  # pixel mode
-    assert c.inference.model == str(ROOT / "models" / "bicameral_f25_rgb.onnx")
+    assert c.inference.model == str(ROOT / "models" / "bicameral_f25_rgbd.onnx")
+    assert c.camera.simulated_depth == "stereo"  # the RGB-D model's depth
 
 
 def write(tmp_path, text: str) -> Path:
