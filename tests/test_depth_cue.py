@@ -176,22 +176,30 @@ def test_orbbec_without_its_package_says_which_in_one_line():
         OrbbecConnection("", 1.0)
 
 
-def test_an_rgbd_model_needs_a_camera_with_depth(tmp_path):
+def _refused_without_depth(tmp_path: Path, inference: str, opencv_message: str) -> tuple[Path, str]:
+    """A configuration with this `[inference]` is refused behind an RGB camera and behind the
+    simulated camera with its depth off; returns its path and text without a `[camera]`."""
     from edge.config import ConfigError, load_config
 
-    root = Path(__file__).resolve().parents[1]
-    registers = root / "firmware_config" / "registers.toml"
-    model = root / "models" / "bicameral_f25_rgbd.onnx"
-    base = f'[plc]\nregisters = "{registers}"\n[inference]\nmodel = "{model}"\n'
+    registers = Path(__file__).resolve().parents[1] / "firmware_config" / "registers.toml"
+    base = f'[plc]\nregisters = "{registers}"\n[inference]\n{inference}'
     path = tmp_path / "c.toml"
     path.write_text(base + '[camera]\nsource = "opencv"\nuri = "0"\n')
-    with pytest.raises(
-        ConfigError, match=r"takes 'rgbd' input, but camera.source 'opencv' delivers no depth"
-    ):
+    with pytest.raises(ConfigError, match=opencv_message):
         load_config(path)
     path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "none"\n')
     with pytest.raises(ConfigError, match="camera.source 'simulated' delivers no depth"):
         load_config(path)
+    return path, base
+
+
+def test_an_rgbd_model_needs_a_camera_with_depth(tmp_path):
+    from edge.config import ConfigError, load_config
+
+    model = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgbd.onnx"
+    path, base = _refused_without_depth(
+        tmp_path, f'model = "{model}"\n', r"takes 'rgbd' input, but camera.source 'opencv' delivers no depth"
+    )
     path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "stereo"\n')
     assert load_config(path).inference.model == str(model)
     (tmp_path / "junk.onnx").write_bytes(b"x")
@@ -203,19 +211,12 @@ def test_an_rgbd_model_needs_a_camera_with_depth(tmp_path):
 def test_a_depth_cue_needs_a_camera_with_depth(tmp_path):
     from edge.config import ConfigError, load_config
 
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
     (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
-    path = tmp_path / "c.toml"
-    registers = root / "firmware_config" / "registers.toml"
-    base = f'[plc]\nregisters = "{registers}"\n[inference]\nmodel = "m.onnx"\ndepth_cue = "fuse"\n'
-    path.write_text(base + '[camera]\nsource = "opencv"\nuri = "0"\n')
-    with pytest.raises(
-        ConfigError, match=r"inference.depth_cue = 'fuse': camera.source 'opencv' delivers no depth"
-    ):
-        load_config(path)
-    path.write_text(base + '[camera]\nsource = "simulated"\nsimulated_depth = "none"\n')
-    with pytest.raises(ConfigError, match="camera.source 'simulated' delivers no depth"):
-        load_config(path)
+    path, base = _refused_without_depth(
+        tmp_path,
+        'model = "m.onnx"\ndepth_cue = "fuse"\n',
+        r"inference.depth_cue = 'fuse': camera.source 'opencv' delivers no depth",
+    )
     path.write_text(base.replace('"fuse"', '"on"'))
     with pytest.raises(
         ConfigError, match=r"inference.depth_cue = 'on': expected one of 'off', 'fuse', 'only'"
