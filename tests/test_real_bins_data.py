@@ -9,6 +9,7 @@ are skipped elsewhere. Bad input must fail with the file and the problem named.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -95,3 +96,20 @@ def test_labels_and_scoring_on_a_tiny_synthetic_bin(tmp_path):
     u, v = rb.highest_point(frame)
     assert rb.classify(frame, u, v) == "object"
     assert rb.height_percentile(frame, u, v) == pytest.approx(100.0)
+
+
+def test_the_set_is_rebuilt_from_its_sources_as_the_manifest_says(tmp_path):
+    prep = importlib.import_module("benchmarks.prepare_real_bins")
+    grey = np.array([[0, 255, 128]], np.uint8)
+    np.testing.assert_array_equal(prep.griffig_depth_mm(grey), [[410, 220, 315]])  # griffig's decoding
+    manifest = _write_manifest(tmp_path, id="unknown_frame", source_repo="pantor/griffig")
+    with pytest.raises(rb.DataError, match="frame 'unknown_frame' has no preparation"):
+        prep.prepare(manifest, {"pantor/griffig": tmp_path}, tmp_path / "out")
+    assert prep.prepare(manifest, {}, tmp_path / "out") == []  # no source given: nothing to do
+    mirror = Path(os.environ.get("BINPICK_GRIFFIG_SOURCE", "/work/.mirror/pantor+griffig/repo"))
+    if mirror.is_dir():  # where the source was fetched: the whole set, sized as the manifest says
+        written = prep.prepare(rb.DEFAULT_MANIFEST, {"pantor/griffig": mirror}, tmp_path / "bins")
+        assert written == ["griffig_test1", "griffig_doc_input"]
+        for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
+            frame = rb.load_frame(entry, tmp_path / "bins")
+            assert {rb.OUTSIDE, rb.FLOOR, rb.OBJECT} <= set(np.unique(frame.labels).tolist())

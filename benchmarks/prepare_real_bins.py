@@ -1,0 +1,149 @@
+"""Rebuild the real-bin photo set (benchmarks/data/bins/manifest.toml) from its source repositories.
+
+The images are not in git (the tool rules keep data taken from public repositories in the
+workspace's shared folder), and that folder does not outlive a workspace. This script redoes,
+from a local copy of each source repository (a `fetch`ed mirror, or any clone holding the
+manifest's commit), exactly what each frame's `changes` field says, so the set can be rebuilt
+anywhere:
+
+    python -m benchmarks.prepare_real_bins --source pantor/griffig=/work/.mirror/pantor+griffig/repo \\
+        [--out ../shared/data/bins]
+
+Files are read at the manifest's `source_commit` with `git show`, so a newer checkout of the
+source cannot change the set. One function per frame id: a new frame needs its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchmarks.real_bins import DEFAULT_DATA, DEFAULT_MANIFEST, DataError, load_manifest
+
+# griffig's test loader (test/loader.py: OrthographicImage(min_depth=0.22, max_depth=0.41)) and
+# include/griffig/orthographic_image.hpp depthFromValue: depth = max + v / 255 * (min - max).
+GRIFFIG_MIN_M, GRIFFIG_MAX_M = 0.22, 0.41
+
+
+def git_file(repo: Path, commit: str, path: str) -> bytes:
+    """A file's bytes at `commit` (the manifest's), from a git directory or a clone."""
+    try:
+        return subprocess.run(
+            ["git", f"--git-dir={_git_dir(repo)}", "show", f"{commit}:{path}"],
+            check=True,
+            capture_output=True,
+        ).stdout
+    except subprocess.CalledProcessError as exc:
+        raise DataError(f"{repo}: cannot read {path} at {commit}: {exc.stderr.decode().strip()}") from None
+
+
+def _git_dir(repo: Path) -> Path:
+    return repo / ".git" if (repo / ".git").exists() else repo
+
+
+def decode(data: bytes, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise DataError("not a readable image")
+    return image
+
+
+def griffig_depth_mm(grey: np.ndarray) -> np.ndarray:
+    """griffig's 8-bit depth value -> 16-bit mm (0 = no measurement)."""
+    depth_m = GRIFFIG_MAX_M + grey.astype(np.float64) / 255.0 * (GRIFFIG_MIN_M - GRIFFIG_MAX_M)
+    return np.round(depth_m * 1000.0).astype(np.uint16)
+
+
+def griffig_test1(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """1-rc.jpeg (colour) and 1-rd.jpeg (depth, one grey value) -> PNG; v < 8 (JPEG noise
+    around 0, "no point") becomes 0."""
+    colour_path, depth_path = entry["source_paths"]
+    rgb = decode(read(colour_path))
+    grey = decode(read(depth_path), cv2.IMREAD_GRAYSCALE)
+    depth = griffig_depth_mm(grey)
+    depth[grey < 8] = 0
+    return rgb, depth
+
+
+def griffig_doc_input(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """doc/input.jpeg: colour (columns 10-674) and depth (675-1339) side by side, with overlays
+    drawn on both. Colour: pure white and pure blue overlay pixels, dilated by 1 px, inpainted
+    (Telea, radius 3). Depth: grey -> mm with the test loader's range; coloured or white overlay
+    pixels, dilated by 1 px, become 0."""
+    both = decode(read(entry["source_paths"][0]))
+    width, height = entry["size"]
+    colour = np.ascontiguousarray(both[:height, 10 : 10 + width])
+    pane = np.ascontiguousarray(both[:height, 675 : 675 + width])
+    kernel = np.ones((3, 3), np.uint8)
+    b, g, r = (colour[..., i].astype(np.int16) for i in range(3))
+    overlay = ((b >= 245) & (g >= 245) & (r >= 245)) | ((b >= 200) & (g <= 60) & (r <= 60))
+    overlay = cv2.dilate(overlay.astype(np.uint8), kernel)
+    rgb = cv2.inpaint(colour, overlay, 3, cv2.INPAINT_TELEA)
+    spread = pane.max(axis=2).astype(np.int16) - pane.min(axis=2).astype(np.int16)
+    grey = cv2.cvtColor(pane, cv2.COLOR_BGR2GRAY)
+    drawn = cv2.dilate(((spread > 30) | (grey >= 250)).astype(np.uint8), kernel).astype(bool)
+    depth = griffig_depth_mm(grey)
+    depth[drawn] = 0
+    return rgb, depth
+
+
+PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np.ndarray]]] = {
+    "griffig_test1": griffig_test1,
+    "griffig_doc_input": griffig_doc_input,
+}
+
+
+def prepare(manifest: Path, sources: dict[str, Path], out: Path) -> list[str]:
+    """Write every frame whose source repository is given; returns the ids written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in load_manifest(manifest):
+        repo = sources.get(entry["source_repo"])
+        if repo is None:
+            continue
+        if entry["id"] not in PREPARE:
+            raise DataError(f"{manifest}: frame {entry['id']!r} has no preparation in {__file__}")
+        commit = entry["source_commit"]
+        rgb, depth = PREPARE[entry["id"]](entry, lambda p, r=repo, c=commit: git_file(r, c, p))
+        width, height = entry["size"]
+        if rgb.shape[:2] != (height, width) or depth.shape != (height, width):
+            raise DataError(
+                f"{entry['id']}: prepared {rgb.shape[1]}x{rgb.shape[0]}, manifest says {width}x{height}"
+            )
+        cv2.imwrite(str(out / entry["rgb"]), rgb)
+        if "depth_mm" in entry:
+            cv2.imwrite(str(out / entry["depth_mm"]), depth)
+        written.append(entry["id"])
+    return written
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", action="append", default=[], metavar="OWNER/NAME=PATH",
+                    help="a source repository's local copy (git dir or clone); repeatable")  # fmt: skip
+    ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+    ap.add_argument("--out", type=Path, default=DEFAULT_DATA)
+    args = ap.parse_args()
+    sources = {}
+    for item in args.source:
+        name, _, path = item.partition("=")
+        if not path:
+            ap.error(f"--source {item!r}: expected OWNER/NAME=PATH")
+        sources[name] = Path(path)
+    try:
+        written = prepare(args.manifest, sources, args.out)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} frames to {args.out}: {', '.join(written) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
