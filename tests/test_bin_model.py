@@ -3,6 +3,7 @@ without depth, fill level, the empty-bin signal, and `binpick bin` on real files
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -120,6 +121,10 @@ def test_keep_drops_the_floor_the_outside_and_grasps_near_a_wall():
     assert keep(u, v, 1)
     assert not keep(u, v, 2)  # a candidate mostly on the floor
     assert not keep(5.0, 5.0, 1)  # outside the bin
+    edge_u = float(us.max()) + 2.0  # just off the product's right edge: the cup would land on the floor
+    assert view.floor[int(v), int(edge_u)] and not keep(edge_u, v, 1)
+    view = dataclasses.replace(view, floor=np.zeros_like(view.floor))  # the walls alone
+    keep = view.keep(labels, (1.0, 1.0), stage.settings)
     assert not keep(INTERIOR[0, 0] + 5, 120.0, 1)  # 5 px from the left wall, clearance 12
     assert keep(INTERIOR[0, 0] + 20, 120.0, 1)
     mm = view.keep(labels, (1.0, 1.0), BinSettings(wall_clearance_mm=30.0), mm_per_px=lambda u, v: 2.0)

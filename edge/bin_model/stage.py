@@ -62,8 +62,9 @@ class BinView:
     ) -> Callable[[float, float, int], bool]:
         """The planner's filter `keep(u, v, label)` (camera pixels; label in `labels`, the
         ranking's label image at map scale `scale`): False for a candidate mostly on the floor,
-        for a grasp outside the interior or closer to a wall than the clearance (mm through
-        `mm_per_px` when calibrated, else px)."""
+        for a grasp point that itself lies on the floor (a product's edge: the cup would land
+        beside it), for a grasp outside the interior or closer to a wall than the clearance (mm
+        through `mm_per_px` when calibrated, else px)."""
         floor_share = None
         if labels is not None:
             floor = cv2.resize(self.floor.astype(np.uint8), (labels.shape[1], labels.shape[0]),
@@ -77,6 +78,9 @@ class BinView:
         def keep(u: float, v: float, label: int) -> bool:
             known = floor_share is not None and 0 < label < len(floor_share)
             if known and floor_share[label] > settings.max_floor_share:
+                return False
+            x, y = int(round(u)), int(round(v))
+            if 0 <= y < self.floor.shape[0] and 0 <= x < self.floor.shape[1] and self.floor[y, x]:
                 return False
             inside_px = cv2.pointPolygonTest(polygon, (float(u), float(v)), True)
             if mm_per_px is None:
