@@ -173,3 +173,19 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert len(found) == 4
     bad = subprocess.run(cmd[:-1] + ["1,2 3"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "--polygon: point '3': expected u,v" in bad.stderr
+
+
+def test_a_stereo_shadow_beside_a_product_is_floor():
+    from edge.bin_model import floor_from_height
+
+    height = np.zeros((20, 30), np.float32)  # the floor
+    height[5:15, 5:15] = 20.0  # a product 20 mm high
+    height[5:15, 15:18] = np.nan  # its stereo shadow, on the floor beside it
+    height[9:11, 9:11] = np.nan  # a dropout on the product itself
+    floor = floor_from_height(height, tolerance_mm=4.0)
+    assert floor[5:15, 17].all()  # the shadow's far side, among floor pixels, is floor
+    assert not floor[7:13, 15].any()  # its side against the product stays product
+    assert not floor[9:11, 9:11].any()  # the product's dropout stays product
+    assert not floor[5:15, 5:15].any()
+    plain = floor_from_height(height, tolerance_mm=4.0, hole_radius_px=0)
+    assert not plain[5:15, 15:18].any()  # without the rule no hole is floor

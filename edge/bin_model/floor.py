@@ -72,10 +72,23 @@ def height_above_floor_mm(depth_m: np.ndarray, plane: FloorPlane) -> np.ndarray:
     return height
 
 
-def floor_from_height(height_mm: np.ndarray, tolerance_mm: float) -> np.ndarray:
-    """Floor pixels: within `tolerance_mm` of the floor plane (missing depth is not floor)."""
+def floor_from_height(height_mm: np.ndarray, tolerance_mm: float, hole_radius_px: int = 3) -> np.ndarray:
+    """Floor pixels: within `tolerance_mm` of the floor plane; a pixel without depth is floor when
+    most measured pixels within `hole_radius_px` are floor.
+
+    Why the holes: a stereo camera's shadow beside a product's edge falls on the farther surface,
+    the floor, and reads as no depth there. Counted as product, such a hole let a grasp land
+    beside the product, on the floor (the simulated cell's round-cookie floor pick). A hole
+    surrounded by product stays product, as does one with no measured neighbour."""
     with np.errstate(invalid="ignore"):
-        return np.abs(height_mm) <= tolerance_mm
+        floor = np.abs(height_mm) <= tolerance_mm
+    if hole_radius_px <= 0:
+        return floor
+    measured = np.isfinite(height_mm)
+    size = (2 * hole_radius_px + 1, 2 * hole_radius_px + 1)
+    near_floor = cv2.boxFilter(floor.astype(np.float32), -1, size, normalize=False)
+    near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
+    return floor | (~measured & (near_floor > 0.5 * near_measured))
 
 
 def floor_from_reference(
