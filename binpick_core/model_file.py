@@ -108,6 +108,15 @@ def depth_reference_m(depth_m: np.ndarray) -> float:
     return float(np.median(valid)) if valid.size else 0.0
 
 
+def frame_reference_m(info: ModelInfo, depth_m: np.ndarray | None) -> float | None:
+    """The reference `preprocess` subtracts from this whole frame's depth: its median for a
+    "frame_median" model, None otherwise (nothing to compute). Callers that pad, crop or flip the
+    frame several times take it once here and pass it on."""
+    if depth_m is None or info.preprocess.depth_reference != "frame_median":
+        return None
+    return depth_reference_m(depth_m)
+
+
 def default_preprocess(
     input_kind: str, depth_mean_m: float = 1.0, depth_std_m: float = 0.5, depth_reference: str = "camera"
 ) -> Preprocess:
@@ -303,7 +312,7 @@ def preprocess(
         size = depth_m.shape
         c = len(planes)
         if p.depth_reference == "frame_median":
-            reference = depth_reference_m(depth_m) if reference_m is None else reference_m
+            reference = frame_reference_m(info, depth_m) if reference_m is None else reference_m
             depth_m = depth_m - np.float32(reference)
         depth = np.where(np.isfinite(depth_m), depth_m, p.mean[c]).astype(np.float32)
         planes.append((depth - np.float32(p.mean[c])) / np.float32(p.std[c]))
@@ -330,10 +339,16 @@ def pad_to_multiple(tensor: np.ndarray, multiple: int) -> tuple[np.ndarray, tupl
     return tensor, (height, width)
 
 
-def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarray | None) -> np.ndarray:
+def preprocess_padded(
+    info: ModelInfo,
+    rgb: np.ndarray | None,
+    depth_m: np.ndarray | None,
+    reference_m: float | None = None,
+) -> np.ndarray:
     """For a dynamic-size model: edge-pad the frame(s) to the model's size multiple, then
     `preprocess`. Padding the frames rather than the tensor keeps `preprocess`'s size check whole;
-    the caller crops the outputs back to the frame's size."""
+    the caller crops the outputs back to the frame's size. The depth reference is the unpadded
+    frame's (`reference_m`, or taken here)."""
     multiple = info.size_multiple
 
     def pad(a: np.ndarray | None) -> np.ndarray | None:
@@ -342,5 +357,6 @@ def preprocess_padded(info: ModelInfo, rgb: np.ndarray | None, depth_m: np.ndarr
         ph, pw = (-a.shape[0]) % multiple, (-a.shape[1]) % multiple
         return np.pad(a, ((0, ph), (0, pw)) + ((0, 0),) * (a.ndim - 2), mode="edge")
 
-    reference = depth_reference_m(depth_m) if depth_m is not None else None
-    return preprocess(info, pad(rgb), pad(depth_m), reference)
+    if reference_m is None:
+        reference_m = frame_reference_m(info, depth_m)
+    return preprocess(info, pad(rgb), pad(depth_m), reference_m)

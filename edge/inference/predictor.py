@@ -23,7 +23,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from binpick_core.model_file import ModelFileError, preprocess, preprocess_padded, read_model_info
+from binpick_core.model_file import (
+    ModelFileError,
+    frame_reference_m,
+    preprocess,
+    preprocess_padded,
+    read_model_info,
+)
 from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
@@ -138,10 +144,12 @@ class Predictor:
         h, w = rgb.shape[:2]  # the frame the model sees; outputs are cropped back to it
         prepare = preprocess_padded if self.info.dynamic else preprocess
         depth = depth_m if self.info.uses_depth else None
+        reference = frame_reference_m(self.info, depth)  # a flip leaves it as it is: once per frame
         views = []
         for axes in ((),) + self.view_flips:  # each view is a flipped frame, padded on its own
             try:
-                views.append((axes, prepare(self.info, _flipped(rgb, axes), _flipped(depth, axes))))
+                flipped = (_flipped(rgb, axes), _flipped(depth, axes))
+                views.append((axes, prepare(self.info, *flipped, reference)))
             except ValueError as exc:  # e.g. a depth model fed by an RGB-only camera
                 raise InferenceError(f"preprocessing failed: {exc}") from exc
         preprocess_ms = (time.perf_counter() - started) * 1000.0
