@@ -347,11 +347,12 @@ def widen_to_depth(state_dict: dict[str, torch.Tensor], model: BicameralNet) -> 
     return widened
 
 
-def build_model(config: TrainConfig) -> tuple[BicameralNet, dict | None]:
+def build_model(config: TrainConfig, init_data: dict | None = None) -> tuple[BicameralNet, dict | None]:
     """A fresh initialised network, or the weights of `init_checkpoint` (fine-tuning; an RGB
-    checkpoint may start an RGB-D model, see `widen_to_depth`)."""
+    checkpoint may start an RGB-D model, see `widen_to_depth`). `init_data`: that checkpoint,
+    when the caller has already read it."""
     if config.init_checkpoint:
-        data = read_checkpoint(config.init_checkpoint)
+        data = init_data if init_data is not None else read_checkpoint(config.init_checkpoint)
         net_config = NetworkConfig.from_dict(data["config"])
         wanted = INPUT_CHANNELS[config.input_kind]
         if net_config.in_channels == 3 and wanted == 4:
@@ -450,8 +451,9 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.train_scenes, self.val_scenes = split_scenes(config)
         resume_state = read_checkpoint(config.resume) if config.resume else None
-        self._build_data(resume_state)
-        init_data = self._build_model(resume_state)
+        init_state = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
+        self._build_data(resume_state, init_state)
+        init_data = self._build_model(resume_state, init_state)
         self.counters = Counters.resumed(resume_state)
         if resume_state is not None and resume_state.get("optimizer_state"):
             self.optimizer.load_state_dict(resume_state["optimizer_state"])
@@ -464,9 +466,9 @@ class Trainer:
         self.last_val_s = 0.0  # how long the last validation took (kept free inside the budget)
 
     # ------------------------------------------------------------------ setup
-    def _build_data(self, resume_state: dict | None) -> None:
+    def _build_data(self, resume_state: dict | None, init_state: dict | None) -> None:
         config, dist_info = self.config, self.dist_info
-        inherited = read_checkpoint(config.init_checkpoint)["preprocess"] if config.init_checkpoint else None
+        inherited = None if init_state is None else init_state["preprocess"]
         if resume_state is not None:
             self.preprocess = resume_state["preprocess"]
         elif inherited is not None and len(inherited["mean"]) == INPUT_CHANNELS[config.input_kind]:
@@ -510,11 +512,11 @@ class Trainer:
             False,
         )
 
-    def _build_model(self, resume_state: dict | None) -> dict | None:
+    def _build_model(self, resume_state: dict | None, init_state: dict | None) -> dict | None:
         """Model (`self.model`, and `self.net` wrapped for DDP), optimizer, AMP; returns the
         fine-tuning checkpoint (None when training from scratch)."""
         config, device = self.config, self.device
-        model, init_data = build_model(config)
+        model, init_data = build_model(config, init_state)
         if resume_state is not None:
             model = BicameralNet(NetworkConfig.from_dict(resume_state["config"]))
             model.load_state_dict(resume_state["state_dict"])
