@@ -19,6 +19,7 @@ import tomllib
 
 from edge.bin_model.stage import BinSettings
 from edge.ranking import RankingParams
+from edge.ranking.suction import SuctionParams
 
 
 class ConfigError(ValueError):
@@ -177,6 +178,27 @@ class BinSection:
 
 
 @dataclass
+class SuctionSection:
+    """Where the suction cup seals (edge.ranking.suction, docs/hotpath.md "Where the cup seals"):
+    each examined candidate's surface from the depth map, the grasp moved to where the cup's disc
+    lies on it, flat and level enough; candidates without such a place go after those with one.
+    Needs a camera with depth and a calibration (intrinsics, bin floor); off while in pixel mode."""
+
+    enabled: bool = False
+    # The defaults are the core's own (edge.ranking.suction.SuctionParams).
+    cup_radius_mm: float = SuctionParams.cup_radius_mm  # the cup's sealing lip
+    max_tilt_deg: float = SuctionParams.max_tilt_deg  # the surface under the cup, from the bin floor
+    max_residual_mm: float = SuctionParams.max_residual_mm  # rms off a plane under the cup
+    min_clearance_mm: float = SuctionParams.min_clearance_mm  # the cup this far inside the sealable area
+    max_candidates: int = SuctionParams.max_candidates  # examined per cycle
+
+    def params(self) -> SuctionParams:
+        values = dataclasses.asdict(self)
+        values.pop("enabled")
+        return SuctionParams(**values)
+
+
+@dataclass
 class HealthSection:
     http_enabled: bool = True
     http_host: str = "127.0.0.1"
@@ -203,6 +225,7 @@ class Config:
     plc: PlcSection = field(default_factory=PlcSection)
     pick_feedback: PickFeedbackSection = field(default_factory=PickFeedbackSection)
     bin: BinSection = field(default_factory=BinSection)
+    suction: SuctionSection = field(default_factory=SuctionSection)
     health: HealthSection = field(default_factory=HealthSection)
     source: str = ""  # the file it came from
 
@@ -255,6 +278,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "bin.empty_cycles": (1, 1000),
     "bin.min_correlation": (0, 1),
     "bin.max_shift_px": (0, 10000),
+    "suction.cup_radius_mm": (0.5, 200),
+    "suction.max_tilt_deg": (1, 89),
+    "suction.max_residual_mm": (0.01, 100),
+    "suction.min_clearance_mm": (0, 100),
+    "suction.max_candidates": (1, 1000),
 }
 # Keys holding paths, resolved against the configuration file's folder ("" stays "").
 PATH_KEYS = (
@@ -361,6 +389,11 @@ def _cross_checks(path: Path, c: Config) -> None:
         raise ConfigError(
             f"{path}: inference.depth_cue = {c.inference.depth_cue!r}: camera.source "
             f"{c.camera.source!r} delivers no depth (expected {DEPTH_SOURCES}; or depth_cue = 'off')"
+        )
+    if c.suction.enabled and not camera_has_depth(c.camera):
+        raise ConfigError(
+            f"{path}: suction.enabled = true: camera.source {c.camera.source!r} delivers no depth "
+            f"(expected {DEPTH_SOURCES}; or suction.enabled = false)"
         )
     if not Path(c.inference.model).is_file():
         raise ConfigError(f"{path}: inference.model = {c.inference.model!r}: expected an existing ONNX file")

@@ -40,6 +40,7 @@ from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService
 from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
 from edge.ranking.pick_feedback import FailedPickMemory
+from edge.suction_stage import SuctionStage
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
@@ -113,6 +114,7 @@ class Supervisor:
         self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
         self.ranking_params: RankingParams = ranking_params or config.ranking.params()
         self.depth_cue = DepthCueStage.from_config(config.inference)  # edge/depth_cue.py
+        self.suction = SuctionStage.from_config(config.suction)  # where the cup seals (edge/suction_stage.py)
         self.bin: BinStage | None = None  # [bin] enabled: loaded by open_parts (edge/bin_model)
         feedback = config.pick_feedback
         self.failed_picks = FailedPickMemory(feedback.forget_after_cycles, feedback.radius_px)
@@ -339,17 +341,22 @@ class Supervisor:
             )
         cfg = self.config
         cal, scale = self.calibration.current, (maps.scale_x, maps.scale_y)
-        keep = None
+        keep = reachable = None
         if view is not None:  # off the floor, inside the bin, clear of its walls
             mm_per_px = None if cal is None else cal.mm_per_pixel_at
             keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px)
+            if self.suction.enabled and ranking.labels is not None:
+                reachable = view.reachable(ranking.labels.shape, self.bin.settings, mm_per_px)
+        place = self.suction.placer(frame.depth_m, cal, ranking.labels, reachable)
         grasp = plan_grasp(
             ranking, maps.boundaries, maps.occlusions, self.ranking_params,
             calibration=cal, pick_height_mm=cfg.calibration.pick_height_mm,
             scale=scale, prefer_occluding_side=cfg.ranking.prefer_occluding_side,
             avoid=avoid, avoid_radius_px=self.failed_picks.radius_px,
-            roi_polygon=None if view is None else view.interior, keep=keep,
+            roi_polygon=None if view is None else view.interior, keep=keep, place=place,
         )  # fmt: skip
+        label = None if grasp is None else ranking.candidates[grasp.candidate_index].label
+        seal = self.suction.record(place, None if grasp is None else grasp.method, label)
         if grasp is None:
             n = len(ranking.candidates)
             return self._failure(
@@ -364,6 +371,8 @@ class Supervisor:
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
         outcome.detail = {"pick": grasp.pixel_dict()}
+        if seal is not None:
+            outcome.detail["suction"] = seal
         self._remember(context, outcome)
         return outcome
 
@@ -428,6 +437,7 @@ class Supervisor:
             "camera": self.camera.status() if self.camera else {},
             "inference": self.predictor.describe() if self.predictor else {},
             "depth_cue": self.depth_cue.status(),
+            "suction": self.suction.status(),
             "bin": None if self.bin is None or self.bin.last is None else self.bin.last.to_dict(),
             "plc": {
                 **self.plc.state,

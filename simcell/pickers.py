@@ -21,6 +21,7 @@ import numpy as np
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
 from edge.ranking.pick_feedback import FailedPickMemory
+from edge.suction_stage import SuctionStage
 from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import write_calibration
@@ -138,11 +139,13 @@ class AppliancePicker:
         bin_model: bool = False,
         cup_radius_mm: float = 7.5,
         bin_floor_tolerance_mm: float | None = None,
+        suction: bool | None = None,
     ):
-        """`config` is an appliance configuration whose ranking and inference sections are used
-        as they are (but `max_area`, see `cell_max_area`, `tta_views` and `depth_cue` ("off",
-        "fuse", "only") when given); camera, calibration, PLC port and status page are the
-        cell's. `depth`: the depth camera the appliance gets with each frame (see `sensor_depth`)."""
+        """`config` is an appliance configuration whose ranking, inference and suction sections
+        are used as they are (but `max_area`, see `cell_max_area`, `tta_views`, `depth_cue` ("off",
+        "fuse", "only") and `suction` (the seal check on or off) when given); camera, calibration,
+        PLC port, status page and the cup's radius are the cell's. `depth`: the depth camera the
+        appliance gets with each frame (see `sensor_depth`)."""
         from edge.config import ConfigError, load_config
 
         try:
@@ -186,6 +189,11 @@ class AppliancePicker:
         cfg.bin.track = False
         if bin_floor_tolerance_mm is not None:
             cfg.bin.floor_tolerance_mm = bin_floor_tolerance_mm
+        cfg.suction.cup_radius_mm = cup_radius_mm  # the seal check judges the cell's own cup
+        if suction is not None:
+            cfg.suction.enabled = suction
+        if not cfg.suction.enabled:
+            self.name += "_nofit"
         self.config = cfg
         self.plc = plc
         self._sup = None
@@ -437,13 +445,30 @@ class OraclePicker(RemembersFailedPicks):
         config: str | Path = EMBEDDED_CONFIG,
         max_area: float | str | None = "auto",
         memory: FailedPickMemory | None = None,
+        depth: str = "stereo",
+        cup_radius_mm: float = 7.5,
+        suction: bool | None = None,
     ):
+        """`depth` is the depth camera the seal check sees (`sensor_depth`), as the appliance's;
+        `suction` overrides the configuration's [suction] enabled."""
         from edge.config import ConfigError, load_config
 
         try:
-            ranking = load_config(config, check_files=False).ranking
+            cfg = load_config(config, check_files=False)
         except ConfigError as exc:
             raise PickerError(str(exc)) from exc
+        if depth not in DEPTHS:
+            raise PickerError(f"depth {depth!r}: expected stereo or exact")
+        ranking = cfg.ranking
+        self.depth = depth
+        cfg.suction.cup_radius_mm = cup_radius_mm
+        if suction is not None:
+            cfg.suction.enabled = suction
+        self.suction = SuctionStage.from_config(cfg.suction)  # the appliance's seal check
+        if not cfg.suction.enabled:
+            self.name = "oracle_nofit"
+        elif depth == "exact":
+            self.name = "oracle_exact"
         self.memory = memory or FailedPickMemory(0, 0.0)
         self.max_area = max_area
         self.configured = ranking.params()
@@ -458,6 +483,7 @@ class OraclePicker(RemembersFailedPicks):
         self.calibration = load_calibration(self.calibration_path)
         area = cell_max_area(cell, self.max_area)
         self.params = self.configured if area is None else replace(self.configured, max_area=area)
+        self.noise_rng = np.random.default_rng([0x57E0, cell.seed])  # the depth camera's own draws
         self.memory.clear()
 
     def propose(self, cell: Cell, obs: Observation) -> Proposal:
@@ -466,6 +492,7 @@ class OraclePicker(RemembersFailedPicks):
         from mikado.ground_truth import ground_truth
 
         cal = self.calibration
+        depth = sensor_depth(obs, cal, self.depth, self.noise_rng) if self.suction.enabled else None
         t0 = time.perf_counter()
         boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
         y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
@@ -474,6 +501,7 @@ class OraclePicker(RemembersFailedPicks):
             ranking, y, z, self.params, calibration=cal, pick_height_mm=self.pick_height_mm,
             prefer_occluding_side=self.prefer_occluding_side,
             avoid=self.memory.begin_cycle(), avoid_radius_px=self.memory.radius_px,
+            place=self.suction.placer(depth, cal, ranking.labels),
         )  # fmt: skip
         pixel = None if grasp is None else (grasp.u, grasp.v)
         self._last_pixel = pixel

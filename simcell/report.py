@@ -11,13 +11,22 @@ import numpy as np
 
 from simcell.scoring import METRICS, metrics, picks_per_minute
 
+# "_nofit": the appliance's seal check ([suction], edge.ranking.suction) off, the grasp at the
+# ranking's own point (centroid or inscribed centre).
 METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
+    "ours_nofit": "ours, no seal check",
     "ours_cue": "ours + depth cue, stereo depth",
+    "ours_cue_nofit": "ours + depth cue, stereo depth, no seal check",
     "ours_cue_exact": "ours + depth cue, exact depth",
+    "ours_cue_exact_nofit": "ours + depth cue, exact depth, no seal check",
     "cue": "depth cue in place of Z, stereo depth",
+    "cue_nofit": "depth cue in place of Z, stereo depth, no seal check",
     "cue_exact": "depth cue in place of Z, exact depth",
+    "cue_exact_nofit": "depth cue in place of Z, exact depth, no seal check",
     "oracle": "ranking on exact maps (ceiling)",
+    "oracle_exact": "ranking on exact maps (ceiling), seal check on exact depth",
+    "oracle_nofit": "ranking on exact maps (ceiling), no seal check",
     "planar": "planar region (industrial)",
     "planar_stereo": "planar region (industrial), stereo depth",
     "highest": "highest point",

@@ -63,6 +63,12 @@ def write(tmp_path, text: str) -> Path:
         # the limits are the hot path's own (binpick::validate), read through RankingParams
         ("[ranking]\npatch = 101\n", "ranking.patch: expected an odd integer in [1, 99], got 101"),
         ("[ranking]\nalpha = 1.5\n", "ranking.alpha: expected a number in [0, 1], got 1.5"),
+        ("[suction]\nmax_tilt_deg = 95.0\n", "suction.max_tilt_deg = 95.0: expected a value in [1, 89]"),
+        ("[suction]\ncup_mm = 5.0\n", "unknown key 'suction.cup_mm'"),
+        (
+            "[camera]\nsource = 'opencv'\nuri = '0'\n[suction]\nenabled = true\n",
+            "suction.enabled = true: camera.source 'opencv' delivers no depth",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path, text, expected):

@@ -43,3 +43,28 @@ def test_roi_skips_to_the_next_candidates_own_grasp():
     assert 60 <= option.u < 80 and 20 <= option.v < 40
     nowhere = np.array([[90, 0], [95, 0], [95, 3], [90, 3]], np.float32)
     assert select_grasp(ranking, y, z, PARAMS, False, nowhere) is None
+
+
+def test_place_moves_options_and_candidates_with_a_place_go_first():
+    from dataclasses import replace
+
+    y, z = _two_regions()
+    ranking = rank(y, z, PARAMS, return_labels=True)
+    small = ranking.candidates[1].label  # the square: the only candidate with a place
+
+    def place(option, label):
+        return replace(option, u=70.0, v=30.0, method="suction") if label == small else None
+
+    option = select_grasp(ranking, y, z, PARAMS, False, None, place=place)
+    assert option.candidate_index == 1 and (option.u, option.v, option.method) == (70.0, 30.0, "suction")
+    # nothing has a place: exactly the plain order and grasp rule
+    plain = select_grasp(ranking, y, z, PARAMS, False, None)
+    assert select_grasp(ranking, y, z, PARAMS, False, None, place=lambda o, label: None) == plain
+    # a recently failed grasp on the placed candidate: a fresh candidate without a place goes first
+    failed = select_grasp(ranking, y, z, PARAMS, False, None, avoid=[(70.0, 30.0)], avoid_radius=5.0,
+                          place=place)  # fmt: skip
+    assert failed.candidate_index == 0 and failed.method != "suction"
+    # the keep rule judges the moved point
+    refused = select_grasp(ranking, y, z, PARAMS, False, None, place=place,
+                           keep=lambda u, v, label: (u, v) != (70.0, 30.0))  # fmt: skip
+    assert refused == plain

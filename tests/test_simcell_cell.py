@@ -120,6 +120,28 @@ def test_the_ranking_on_exact_maps_picks_centred_unoccluded_products(tmp_path):
     assert m["SR"] >= 0.6 and m["SC"] >= 0.8, records
 
 
+def test_the_seal_check_puts_the_cup_where_the_cells_own_seal_test_passes(tmp_path):
+    """The appliance's seal check ([suction], edge.ranking.suction) on the cell's stereo depth,
+    judged by the simulated cup's ray test (which it never sees): on the first frame of eight
+    small rigid-box piles, the oracle's grasp seals more often with it than without."""
+    from simcell.calibration import robot_to_world
+    from simcell.gripper import SuctionCup, feel, line_of_sight_xy
+    from simcell.pickers import OraclePicker
+
+    seals = {True: 0, False: 0}
+    for seed in range(1, 9):
+        cell = Cell(seed, "mikado+", 192, 192, families=("rigid_box",), heterogeneous=0.0, instances=(6, 6))
+        frame = cell.observe()
+        for on in (True, False):
+            picker = OraclePicker(tmp_path, 20.0, suction=on)
+            picker.bind(cell)
+            proposal = picker.propose(cell, frame)
+            assert proposal.robot_mm is not None
+            touch = feel(cell, line_of_sight_xy(cell, robot_to_world(proposal.robot_mm)), SuctionCup())
+            seals[on] += touch.seal
+    assert seals[True] >= 5 and seals[True] >= seals[False] + 3, seals
+
+
 def test_bulk_only_sequences_stop_when_the_pile_thins(tmp_path):
     settings = LoopSettings(width=SIZE, height=SIZE, instances=(5, 5), stop_below_fraction=0.9)
     records = run_sequence(BaselinePicker("planar", tmp_path, 20.0), "pillow_sachet", 7, settings, "s0")

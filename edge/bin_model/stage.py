@@ -91,6 +91,29 @@ class BinView:
 
         return keep
 
+    def reachable(
+        self,
+        map_shape: tuple[int, int],
+        settings: BinSettings,
+        mm_per_px: Callable[[float, float], float] | None = None,
+    ) -> np.ndarray:
+        """Where a grasp may go, at the ranking's map size (h, w): inside the interior by the wall
+        clearance, off the floor. The seal check (`edge.ranking.suction`) places the cup inside
+        it; `keep` still judges each point. Calibrated, the clearance in pixels is the largest
+        over the interior's corners and centre (the image scale varies across a tilted view)."""
+        h, w = self.floor.shape
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(inside, [np.round(self.interior).astype(np.int32)], 1)
+        to_wall = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
+        if mm_per_px is None:
+            clearance_px = settings.wall_clearance_px
+        else:
+            probes = np.vstack([self.interior, self.interior.mean(axis=0, keepdims=True)])
+            scale = min(max(float(mm_per_px(float(u), float(v))), 1e-9) for u, v in probes)
+            clearance_px = settings.wall_clearance_mm / scale
+        ok = ((to_wall >= clearance_px) & ~self.floor).astype(np.uint8)
+        return cv2.resize(ok, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
 
 class BinStage:
     """One commissioned bin, observed every cycle (`observe`)."""

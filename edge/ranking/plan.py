@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.ranking.params import RankingParams
 from edge.ranking.result import Ranking
-from edge.ranking.selection import Keep, select_grasp
+from edge.ranking.selection import Keep, Place, select_grasp
 
 # How far along the grasp axis (camera pixels) a second point is taken to measure the axis'
 # direction in the robot's frame.
@@ -45,7 +45,8 @@ class PlannedGrasp:
 
     Robot fields are millimetres and degrees in the robot's frame with a calibration; in pixel
     mode they repeat the camera pixels (z = 0). `candidate_index` is the candidate's place in the
-    ranking, `method` the grasp rule used ("centroid" or "inscribed")."""
+    ranking, `method` the grasp rule used ("centroid", "inscribed", or "suction" where the cup
+    seals, `edge.ranking.suction`)."""
 
     u: float
     v: float
@@ -85,6 +86,7 @@ def plan_grasp(
     avoid_radius_px: float = 0.0,
     roi_polygon: np.ndarray | None = None,
     keep: Keep | None = None,
+    place: Place | None = None,
 ) -> PlannedGrasp | None:
     """The grasp the robot gets for this ranking, or None when no candidate's grasp is in the ROI.
 
@@ -92,13 +94,14 @@ def plan_grasp(
     along u, along v). `avoid` (camera pixels) are recently failed grasps, `avoid_radius_px` their
     radius. `calibration` None is pixel mode (no ROI, pixel outputs). `roi_polygon` (camera
     pixels), when given, replaces the calibration's ROI (the bin model's interior, which moves
-    with the bin); `keep(u, v, label)` is a caller's hard rule on each option (`Keep`)."""
+    with the bin); `keep(u, v, label)` is a caller's hard rule on each option (`Keep`); `place`
+    moves each option to where the gripper holds (`Place`, map pixels)."""
     sx, sy = scale
     roi = roi_polygon if roi_polygon is not None else None if calibration is None else calibration.roi_polygon
     option = select_grasp(
         ranking, boundaries, occlusions, params, prefer_occluding_side, roi, (sx, sy),
         avoid=[(u / sx, v / sy) for u, v in avoid],
-        avoid_radius=avoid_radius_px / max(sx, sy), keep=keep,
+        avoid_radius=avoid_radius_px / max(sx, sy), keep=keep, place=place,
     )  # fmt: skip
     if option is None:
         return None

@@ -39,6 +39,42 @@ def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -
     return Grasp(u, v, c.angle_deg, c.major_px, c.minor_px, c.score, index, method)
 
 
+def option_groups(
+    ranking: Ranking,
+    boundaries: np.ndarray,
+    occlusions: np.ndarray,
+    params: RankingParams,
+    prefer_occluding_side: bool,
+) -> list[Callable[[], Iterator[Grasp]]]:
+    """The options in groups, each a fresh lazy iterator per call, best group first.
+
+    With `prefer_occluding_side` (and `ranking.labels`), the candidates with positive
+    occluding-side evidence in rank order, then every candidate in rank order (so a frame where
+    none qualifies is picked exactly as without the preference); else one group, the rank order.
+    Each candidate's evidence is computed once, when first needed."""
+    evidence: dict[int, bool] = {}
+
+    def shows_its_side(i: int) -> bool:
+        if i not in evidence:
+            c = ranking.candidates[i]
+            evidence[i] = occluding_side_evidence(boundaries, occlusions, ranking.labels, c, params) > 0
+        return evidence[i]
+
+    def every() -> Iterator[Grasp]:
+        for i, c in enumerate(ranking.candidates):
+            yield _option(ranking, i, c, params.margin)
+
+    if not (prefer_occluding_side and ranking.labels is not None):
+        return [every]
+
+    def occluding() -> Iterator[Grasp]:
+        for i, c in enumerate(ranking.candidates):
+            if shows_its_side(i):
+                yield _option(ranking, i, c, params.margin)
+
+    return [occluding, every]
+
+
 def ranked_options(
     ranking: Ranking,
     boundaries: np.ndarray,
@@ -46,22 +82,26 @@ def ranked_options(
     params: RankingParams,
     prefer_occluding_side: bool,
 ) -> Iterator[Grasp]:
-    """Grasp options in the order the cell should try them (lazily).
-
-    With `prefer_occluding_side`, first the candidates with positive occluding-side evidence in
-    rank order, then every candidate in rank order (so a frame where none qualifies is picked
-    exactly as without the preference). Needs `ranking.labels` for the preference."""
-    if prefer_occluding_side and ranking.labels is not None:
-        for i, c in enumerate(ranking.candidates):
-            if occluding_side_evidence(boundaries, occlusions, ranking.labels, c, params) > 0:
-                yield _option(ranking, i, c, params.margin)
-    for i, c in enumerate(ranking.candidates):
-        yield _option(ranking, i, c, params.margin)
+    """Grasp options in the order the cell should try them (lazily): the groups of
+    `option_groups` one after the other. Needs `ranking.labels` for the preference."""
+    for group in option_groups(ranking, boundaries, occlusions, params, prefer_occluding_side):
+        yield from group()
 
 
 # A caller's own rule on an option: keep(u, v, label), u and v in camera pixels, label the
 # candidate's value in the ranking's label image (the bin model's floor and wall rules).
 Keep = Callable[[float, float, int], bool]
+# A caller's placement of an option where the gripper can hold it: place(option, label) gives the
+# option moved (map pixels), or None when the candidate offers no such place
+# (`edge.ranking.suction.SuctionPlacer`: where a suction cup seals, from the depth map).
+Place = Callable[[Grasp, int], "Grasp | None"]
+
+
+def _placed(options: Iterator[Grasp], ranking: Ranking, place: Place) -> Iterator[Grasp]:
+    for option in options:
+        moved = place(option, ranking.candidates[option.candidate_index].label)
+        if moved is not None:
+            yield moved
 
 
 def first_in_roi(
@@ -96,23 +136,39 @@ def select_grasp(
     avoid: Sequence[tuple[float, float]] = (),
     avoid_radius: float = 0.0,
     keep: Keep | None = None,
+    place: Place | None = None,
 ) -> Grasp | None:
     """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI
     (and accepted by `keep`, see `Keep`).
 
     `avoid` (map pixels) are recently failed grasps (`edge.ranking.pick_feedback`): candidates
     holding one go last, not never, so a frame where every candidate failed recently still gets
-    a grasp. `keep` is a hard rule: what it refuses is never chosen."""
-    options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
-    if avoid:
+    a grasp. `keep` is a hard rule: what it refuses is never chosen. `place` (see `Place`) moves
+    each option to where the gripper holds; candidates it finds such a place on go first (in the
+    order above), then every option at the ranking's own grasp point, so a frame gets a grasp
+    whenever it would without `place`. (Placing within each group of `option_groups` instead, so
+    that the occluding side outranks the seal, lost most rigid-box picks in the simulated cell:
+    the level box often shows no occluding side; docs/simcell.md "Where the cup seals".)"""
+    groups = option_groups(ranking, boundaries, occlusions, params, prefer_occluding_side)
+
+    def fresh(opts: Iterator[Grasp]) -> Iterator[Grasp]:
         labels = ranking.labels
-        fresh = (
+        return (
             o
-            for o in options
+            for o in opts
             if not waits(o.u, o.v, ranking.candidates[o.candidate_index].label, labels, avoid, avoid_radius)
         )
-        chosen = first_in_roi(fresh, roi_polygon, scale, keep, ranking)
+
+    def every() -> Iterator[Grasp]:
+        return (option for group in groups for option in group())
+
+    def passes() -> Iterator[Iterator[Grasp]]:
+        for only_fresh in (True, False) if avoid else (False,):
+            for options in ([_placed(every(), ranking, place)] if place is not None else []) + [every()]:
+                yield fresh(options) if only_fresh else options
+
+    for options in passes():
+        chosen = first_in_roi(options, roi_polygon, scale, keep, ranking)
         if chosen is not None:
             return chosen
-        options = ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side)
-    return first_in_roi(options, roi_polygon, scale, keep, ranking)
+    return None

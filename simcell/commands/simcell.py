@@ -88,6 +88,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="with --bin: [bin] floor_tolerance_mm (sachets are a few mm thick) [the configuration's]",
     )
     p.add_argument(
+        "--suction",
+        choices=("config", "on", "off"),
+        default="config",
+        help="ours and oracle: the seal check ([suction], edge.ranking.suction: the grasp where the "
+        "cup's disc lies flat on one product, from the depth camera) on, off, or as the "
+        "configuration says; records of 'off' are named *_nofit [config]",
+    )
+    p.add_argument(
         "--no-pick-feedback",
         action="store_true",
         help="the robot does not report pick outcomes (every method repeats a failed grasp on an "
@@ -201,6 +209,10 @@ def _max_area(text: str) -> float | str | None:
     return value
 
 
+def _suction(text: str) -> bool | None:
+    return {"config": None, "on": True, "off": False}[text]
+
+
 def _picker(method: str, args, out: Path, model=None):
     from simcell.pickers import (
         CUE_METHODS,
@@ -231,11 +243,13 @@ def _picker(method: str, args, out: Path, model=None):
                 bin_model=args.bin,
                 cup_radius_mm=args.cup_radius_mm,
                 bin_floor_tolerance_mm=args.bin_floor_tolerance_mm,
+                suction=_suction(args.suction),
             )
         elif method == "oracle":
             picker = OraclePicker(
                 out / "work", args.pick_height_mm, config, _max_area(args.max_area),
-                memory=pick_feedback_memory(config),
+                memory=pick_feedback_memory(config), depth=args.depth,
+                cup_radius_mm=args.cup_radius_mm, suction=_suction(args.suction),
             )  # fmt: skip
         else:
             picker = BaselinePicker(

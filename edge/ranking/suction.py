@@ -1,0 +1,325 @@
+"""Where on a candidate a suction cup seals: its surface seen from above, from the depth map.
+
+The ranking chooses the instance from the network's maps; it places the grasp at the candidate's
+centroid (or inscribed centre), a point of the image. A suction cup does not seal on a point of
+the image: it seals on a disc of the product's surface, and only where that disc lies on one
+product, flat enough for the bellows and not too tilted. The camera's perspective makes the image
+a poor judge of that disc. Close to the camera a 15 mm cup covers ten times more pixels than on
+the bin floor, and a box's side faces take as much of the image as its top.
+
+So, for the candidate the selection examines, the depth pixels around it become 3-D points and
+are laid on a grid in the bin floor's plane (an orthographic height map, a few cells per cup
+radius; the highest point of each cell is what the cup meets first, and a cell remembers which
+candidate that point belongs to). Over the cup's disc at every cell:
+- every cell must hold this candidate's surface (not another product; a hole in the depth is
+  inpainted for its place, and at least half the disc must be measured);
+- a plane fitted to the measured heights (least squares) must tilt at most `max_tilt_deg` from
+  the floor and fit within `max_residual_mm` rms.
+The cup goes to the sealable cell nearest the candidate's middle seen from above (near its
+centre of mass, so that the press and the lift do not tip or peel it) among those at least
+`min_clearance_mm` from any unsealable cell (and inside the reachable area, when given), and back
+to the image as the candidate's pixel nearest to that point on the grid. A candidate without
+such a cell gets None: `edge.ranking.selection` then tries the candidates that have one first.
+
+Measured in the simulated cell (docs/simcell.md "Where the cup seals"); the rules in prose:
+docs/hotpath.md "Where the cup seals".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from edge.ranking.result import Grasp
+
+# Grid cells per cup radius: enough to see a face's edge inside the cup, few enough to be fast.
+_CELLS_PER_RADIUS = 5.0
+# The least share of the cup's disc with measured depth for its plane to be trusted.
+_MIN_MEASURED = 0.5
+
+
+@dataclass(frozen=True)
+class SuctionParams:
+    """The cup and what its bellows tolerate ([suction] in the appliance's configuration)."""
+
+    cup_radius_mm: float = 7.5
+    max_tilt_deg: float = 30.0
+    max_residual_mm: float = 1.0
+    min_clearance_mm: float = 2.0  # the robot's and the calibration's error: a seal this far inside
+    max_candidates: int = 10  # candidates examined per cycle before the plain order takes over
+
+    def __post_init__(self) -> None:
+        if not self.cup_radius_mm > 0:
+            raise ValueError(f"cup_radius_mm = {self.cup_radius_mm}: expected a positive radius")
+        if not 0 < self.max_tilt_deg < 90:
+            raise ValueError(f"max_tilt_deg = {self.max_tilt_deg}: expected a value in (0, 90)")
+        if not self.max_residual_mm > 0:
+            raise ValueError(f"max_residual_mm = {self.max_residual_mm}: expected a positive value")
+        if self.min_clearance_mm < 0:
+            raise ValueError(f"min_clearance_mm = {self.min_clearance_mm}: expected a value >= 0")
+        if self.max_candidates < 1:
+            raise ValueError(f"max_candidates = {self.max_candidates}: expected at least 1")
+
+
+@dataclass(frozen=True)
+class SealFit:
+    """A sealable cup position on a candidate: map pixel (u, v), the disc's fitted plane (tilt
+    from the floor, rms residual) and the clearance from the nearest unsealable position (mm)."""
+
+    u: float
+    v: float
+    tilt_deg: float
+    residual_mm: float
+    clearance_mm: float
+
+
+class SurfacePoints:
+    """The frame's depth as points in the bin floor's frame, at the ranking's map resolution.
+
+    `depth_m` is the camera's z-depth (metres, NaN or 0 where the sensor has none), `camera_matrix`
+    and `dist_coeffs` the camera's intrinsics at the depth map's size, `floor_normal` and
+    `floor_offset_mm` the floor plane in the camera's frame (n . p = offset, p in mm).
+    `map_shape` is the ranking's (h, w); the depth is sampled at each map pixel's centre."""
+
+    def __init__(
+        self,
+        depth_m: np.ndarray,
+        camera_matrix: np.ndarray,
+        dist_coeffs: np.ndarray | None,
+        floor_normal: np.ndarray,
+        floor_offset_mm: float,
+        map_shape: tuple[int, int],
+    ):
+        h, w = map_shape
+        dh, dw = depth_m.shape[:2]
+        self.scale = (dw / w, dh / h)  # depth pixels per map pixel
+        depth = cv2.resize(depth_m.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        self.depth_mm = np.where(np.isfinite(depth) & (depth > 0), depth * 1000.0, np.nan).astype(np.float32)
+        self.camera_matrix = np.asarray(camera_matrix, np.float64)
+        dist = None if dist_coeffs is None else np.asarray(dist_coeffs, np.float64).ravel()
+        self.dist = None if dist is None or not dist.any() else dist
+        normal = np.asarray(floor_normal, np.float64)
+        normal = normal / np.linalg.norm(normal)
+        offset = float(floor_offset_mm) / float(np.linalg.norm(floor_normal))
+        if offset > 0:  # heights grow towards the camera (the origin is above the floor)
+            normal, offset = -normal, -offset
+        side = np.array([1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        e1 = np.cross(normal, side)
+        e1 /= np.linalg.norm(e1)
+        self.frame = np.stack([e1, np.cross(normal, e1), normal], axis=-1)  # columns: along, along, up
+        self.offset_mm = offset
+        self.mm_per_px_per_mm = self.scale[0] / float(self.camera_matrix[0, 0])  # a map pixel's size / depth
+
+    def _rays(self, rows: slice, cols: slice) -> np.ndarray:
+        """Normalised camera rays (x/z, y/z) of a window of map pixels (their centres)."""
+        sx, sy = self.scale
+        us = (np.arange(cols.start, cols.stop, dtype=np.float64) + 0.5) * sx - 0.5
+        vs = (np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5) * sy - 0.5
+        uu, vv = np.meshgrid(us, vs)
+        k = self.camera_matrix
+        if self.dist is None:  # a pinhole: no iteration needed
+            return np.stack([(uu - k[0, 2]) / k[0, 0], (vv - k[1, 2]) / k[1, 1]], axis=-1)
+        pixels = np.stack([uu.ravel(), vv.ravel()], axis=-1).reshape(-1, 1, 2)
+        return cv2.undistortPoints(pixels, k, self.dist).reshape(uu.shape + (2,))
+
+    def window(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Floor-frame points (h x w x 3: along, along, height; mm) of a window of map pixels,
+        whether each was measured, and each pixel's footprint (mm). A pixel without depth (a
+        stereo camera's shadow beside an edge, a dropout) gets the depth inpainted from the
+        measured pixels around it: it still places its label on the grid, but no plane is fitted
+        through it."""
+        depth = self.depth_mm[rows, cols]
+        measured = np.isfinite(depth)
+        if not measured.any():
+            return np.full(depth.shape + (3,), np.nan), measured, np.full(depth.shape, np.nan)
+        if not measured.all():
+            holes = (~measured).astype(np.uint8)
+            depth = cv2.inpaint(np.where(measured, depth, 0.0).astype(np.float32), holes, 3, cv2.INPAINT_NS)
+        depth = depth.astype(np.float64)
+        rays = self._rays(rows, cols)
+        cam = np.stack([rays[..., 0] * depth, rays[..., 1] * depth, depth], axis=-1)
+        points = cam @ self.frame
+        points[..., 2] -= self.offset_mm
+        return points, measured, depth * self.mm_per_px_per_mm
+
+    @staticmethod
+    def floor_in_camera(
+        robot_from_camera: np.ndarray, plane_normal: np.ndarray, plane_offset_mm: float
+    ) -> tuple[np.ndarray, float]:
+        """The floor plane n . p = offset given in the robot's frame, expressed in the camera's."""
+        t = np.asarray(robot_from_camera, np.float64)
+        rotation, origin = t[:3, :3], t[:3, 3]
+        normal = np.asarray(plane_normal, np.float64)
+        return rotation.T @ normal, float(plane_offset_mm) - float(normal @ origin)
+
+
+def seal_fit(
+    points: SurfacePoints,
+    labels: np.ndarray,
+    label: int,
+    params: SuctionParams,
+    reachable: np.ndarray | None = None,
+) -> SealFit | None:
+    """The best sealable cup position on candidate `label` of `labels` (map pixels), or None.
+
+    `reachable` (map pixels, bool), when given, is where the cup's centre may go (the bin
+    model's interior clear of the walls, off the floor): a product lying against a wall is then
+    held by its far side instead of not at all."""
+    ys, xs = np.nonzero(labels == label)
+    if len(xs) == 0:
+        return None
+    y0, x0 = int(ys.min()), int(xs.min())
+    rows, cols = slice(y0, int(ys.max()) + 1), slice(x0, int(xs.max()) + 1)
+    pts, measured, footprint_mm = points.window(rows, cols)
+    lab = labels[rows, cols]
+    mine = (lab == label) & np.isfinite(pts[..., 2])
+    if not (mine & measured).any():
+        return None
+    px, py, ph = pts[..., 0], pts[..., 1], pts[..., 2]
+    radius = params.cup_radius_mm
+    footprint = float(np.median(footprint_mm[mine]))
+    cell = max(radius / _CELLS_PER_RADIUS, footprint)  # at least one pixel per cell, or the grid has holes
+    gx0, gy0 = float(px[mine].min()) - radius, float(py[mine].min()) - radius
+    gw = int(math.ceil((float(px[mine].max()) - gx0 + radius) / cell)) + 1
+    gh = int(math.ceil((float(py[mine].max()) - gy0 + radius) / cell)) + 1
+    if gw * gh > 4_000_000:  # a candidate spanning metres: not a product
+        return None
+    known = np.isfinite(ph)
+    gi = np.floor((px[known] - gx0) / cell).astype(np.int64)
+    gj = np.floor((py[known] - gy0) / cell).astype(np.int64)
+    go = np.ones(lab.shape, bool) if reachable is None else reachable[rows, cols]
+    h, lk, mk, gk = ph[known], lab[known], measured[known], go[known]
+    inside = (gi >= 0) & (gi < gw) & (gj >= 0) & (gj < gh)
+    flat, h, lk, mk, gk = (gj * gw + gi)[inside], h[inside], lk[inside], mk[inside], gk[inside]
+    order = np.lexsort((h, flat))  # per cell, the highest point last
+    last = order[np.r_[flat[order][1:] != flat[order][:-1], True]]
+    top = np.full(gw * gh, np.nan)
+    owner = np.zeros(gw * gh, np.int64)
+    seen = np.zeros(gw * gh, bool)
+    centre_ok = np.zeros(gw * gh, bool)  # a filled gap stays unreachable: it has no pixel of its own
+    top[flat[last]], owner[flat[last]], seen[flat[last]], centre_ok[flat[last]] = (
+        h[last],
+        lk[last],
+        mk[last],
+        gk[last],
+    )
+    top, owner, seen = top.reshape(gh, gw), owner.reshape(gh, gw), seen.reshape(gh, gw)
+    centre_ok = centre_ok.reshape(gh, gw)
+    top, owner, seen = _close_gaps(top, owner, seen)
+    on = np.isfinite(top) & (owner == label)
+    fit = on & seen  # the plane is fitted through measured heights only
+    r_cells = max(1, math.ceil(radius / cell - 1e-6))  # never a smaller disc than the cup
+    shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_cells + 1, 2 * r_cells + 1))
+    disc = shape.astype(np.float32) / float(shape.sum())
+    # float32 filters (several times faster than float64); heights are taken relative to the
+    # candidate's median and coordinates to the grid's middle, so that the moments' differences
+    # keep their precision (well under 0.01 mm of residual).
+    weight = cv2.filter2D(fit.astype(np.float32), -1, disc, borderType=cv2.BORDER_CONSTANT)
+    safe = np.maximum(weight, np.float32(1e-6))
+
+    def mean(a: np.ndarray) -> np.ndarray:  # mean over the disc's measured cells of this candidate
+        values = np.where(fit, a, 0.0).astype(np.float32)
+        return cv2.filter2D(values, -1, disc, borderType=cv2.BORDER_CONSTANT).astype(np.float64) / safe
+
+    jj, ii = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    x, y = (ii - ii.mean()) * cell, (jj - jj.mean()) * cell
+    z = np.where(fit, top - float(np.median(top[fit])) if fit.any() else 0.0, 0.0)
+    mx, my, mz = mean(x), mean(y), mean(z)
+    cxx, cyy, cxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    cxz, cyz, czz = mean(x * z) - mx * mz, mean(y * z) - my * mz, mean(z * z) - mz * mz
+    det = cxx * cyy - cxy * cxy
+    det = np.where(det > 1e-9, det, 1e-9)
+    slope_x = (cxz * cyy - cyz * cxy) / det
+    slope_y = (cyz * cxx - cxz * cxy) / det
+    residual = np.sqrt(np.maximum(czz - slope_x * cxz - slope_y * cyz, 0.0))
+    tilt = np.degrees(np.arctan(np.hypot(slope_x, slope_y)))
+    # the whole disc on this candidate's surface (outside the grid is not)
+    whole = cv2.erode(on.astype(np.uint8), shape, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    sealable = (
+        whole
+        & (weight >= _MIN_MEASURED)
+        & (residual <= params.max_residual_mm)
+        & (tilt <= params.max_tilt_deg)
+    )
+    if not sealable.any():
+        return None
+    inward = cv2.distanceTransform(np.pad(sealable.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * cell
+    allowed = (inward >= params.min_clearance_mm) & centre_ok
+    if not allowed.any():
+        return None
+    # The allowed position nearest the product's middle seen from above (its cells' mean): the
+    # press and the lift act near the centre of mass, so a long product does not see-saw under
+    # the cup and a heavy one does not peel off it.
+    centre_j, centre_i = jj[on].mean(), ii[on].mean()
+    far = np.where(allowed, (jj - centre_j) ** 2 + (ii - centre_i) ** 2, np.inf)
+    j, i = np.unravel_index(int(np.argmin(far)), far.shape)
+    cx, cy = gx0 + (i + 0.5) * cell, gy0 + (j + 0.5) * cell
+    near = np.where(mine, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
+    v, u = np.unravel_index(int(np.argmin(near)), near.shape)
+    return SealFit(
+        float(u + x0), float(v + y0), float(tilt[j, i]), float(residual[j, i]), float(inward[j, i])
+    )
+
+
+class SuctionPlacer:
+    """`edge.ranking.selection.Place` for one frame: each candidate's seal fit, computed once
+    when the selection first asks for it, for at most `params.max_candidates` candidates (the
+    rest get None, and the selection's plain order decides among them). The depth becomes points
+    only when a candidate is first examined."""
+
+    def __init__(
+        self,
+        make_points: Callable[[], SurfacePoints],
+        labels: np.ndarray,
+        params: SuctionParams,
+        reachable: np.ndarray | None = None,
+    ):
+        self._make_points = make_points
+        self._points: SurfacePoints | None = None
+        self.labels = labels
+        self.params = params
+        self.reachable = reachable  # map pixels where the cup's centre may go (see `seal_fit`)
+        self.fits: dict[int, SealFit | None] = {}
+
+    def fit(self, label: int) -> SealFit | None:
+        if label not in self.fits:
+            if len(self.fits) >= self.params.max_candidates:
+                return None
+            if self._points is None:
+                self._points = self._make_points()
+            self.fits[label] = seal_fit(self._points, self.labels, label, self.params, self.reachable)
+        return self.fits[label]
+
+    def __call__(self, option: Grasp, label: int) -> Grasp | None:
+        fit = self.fit(label)
+        return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction")
+
+
+def _close_gaps(
+    top: np.ndarray, owner: np.ndarray, seen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill grid cells that no pixel fell into (a sparse splat, not a hole: every pixel of a
+    hole was inpainted) from their 3x3 neighbours: the highest neighbour's height, and an owner
+    only where every known neighbour agrees on it (-1 between two products, so that a cup's disc
+    never grows across a seam through a filled cell)."""
+    empty = ~np.isfinite(top)
+    if not empty.any():
+        return top, owner, seen
+    kernel = np.ones((3, 3), np.uint8)
+    order = np.argsort(np.where(empty, -np.inf, top), axis=None)  # cell index by height rank
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    rank = np.where(empty.ravel(), -1, rank).reshape(top.shape)
+    best = cv2.dilate(rank.astype(np.float32), kernel).astype(np.int64)
+    fill = empty & (best >= 0)
+    source = order[best[fill]]
+    most = cv2.dilate(np.where(empty, -1, owner).astype(np.float32), kernel)
+    least = cv2.erode(np.where(empty, np.float32(2**24), owner).astype(np.float32), kernel)
+    top, owner, seen = top.copy(), owner.copy(), seen.copy()
+    top[fill], seen[fill] = top.ravel()[source], False
+    owner[fill] = np.where(most[fill] == least[fill], most[fill], -1).astype(np.int64)
+    return top, owner, seen
