@@ -103,7 +103,8 @@ def grasp_answers(
 
 
 def metrics(records: list[dict]) -> dict[str, float]:
-    """Table C.2 over attempt records (keys q1, q2, q3, sequence)."""
+    """Table C.2 over attempt records (keys q1, q2, q3, sequence, seed: runs of several base seeds
+    pooled share sequence names, not piles)."""
     n = len(records)
     success = [r for r in records if r["q1"] == "yes"]
     failure = [r for r in records if r["q1"] != "yes"]
@@ -115,7 +116,7 @@ def metrics(records: list[dict]) -> dict[str, float]:
 
     return {
         "NO": n,
-        "NS": len({r["sequence"] for r in records}),
+        "NS": len({(r["sequence"], r.get("seed")) for r in records}),  # a pile: its name and seed
         "SR": ratio(s, n),
         "MV": ratio(len(well), f),
         "SV": ratio(s + len(well), n),

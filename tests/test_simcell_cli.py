@@ -84,6 +84,27 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
     assert (out / "report.png").stat().st_size > 1000
 
 
+def test_report_pools_runs_of_several_seeds(tmp_path):
+    """`report --add`: runs of other seeds (or machines, scripts/simcell_parallel.sh) pooled in
+    one table; their sequences share names but not piles, and NS counts piles."""
+    counts = {}
+    for seed in (1, 2):
+        out = tmp_path / f"seed{seed}"
+        proc = binpick("simcell", "run", "--family", "square_sachet", "--sequences", "1", "--size", "64",
+                       "--instances", "3", "--method", "random", "--seed", str(seed),
+                       "--out", str(out))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        counts[seed] = len((out / "records_random.jsonl").read_text().splitlines())
+    report = binpick("simcell", "report", "--out", str(tmp_path / "seed1"), "--add", str(tmp_path / "seed2"))
+    assert report.returncode == 0, report.stderr
+    row = next(line for line in (tmp_path / "seed1" / "report.md").read_text().splitlines()
+               if line.startswith("| overall | random point |"))  # fmt: skip
+    cells = [c.strip() for c in row.split("|")]
+    assert int(cells[3]) == counts[1] + counts[2] and int(cells[4]) == 2  # NO, NS
+    missing = binpick("simcell", "report", "--out", str(tmp_path / "seed1"), "--add", str(tmp_path / "none"))
+    assert missing.returncode == 2 and "--add" in missing.stderr
+
+
 def test_gif_of_a_few_baseline_cycles(tmp_path):
     out = tmp_path / "gif"
     proc = binpick("simcell", "gif", "--method", "highest", "--family", "square_sachet", "--cycles", "2",

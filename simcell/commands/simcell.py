@@ -118,6 +118,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--robot-motion-s", type=float, default=3.0, help="robot motion per cycle, for picks/min [3.0]"
     )
+    report.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="pool the records of another run folder too (repeatable: other seeds, other machines); "
+        "the report is written to --out",
+    )
     sweep = sub.add_parser("sweep", help="success rate vs global image luminance for two models")
     _add_common(sweep)
     sweep.add_argument("--model-mikado", default=None, help="model trained on the mikado preset")
@@ -350,6 +358,11 @@ def _report(args) -> int:
     out = Path(args.out)
     try:
         records = read_records(out)
+        for more in args.add:  # other runs' records pooled in (other seeds, other machines)
+            found = read_records(Path(more))
+            if not found:
+                raise CommandError(f"--add {more}: no records_*.jsonl found")
+            records += found
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     if not records:
