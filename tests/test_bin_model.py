@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from appliance_helpers import ROOT
-from bin_scenes import INTERIOR, PRODUCT_MM, bin_scene
+from bin_scenes import INTERIOR, PRODUCT_MM, RIM_MM, bin_scene
 
 from edge.bin_model import (
     BinMissing,
@@ -21,8 +21,8 @@ from edge.bin_model import (
     BinStage,
     EmptyBinTracker,
     FillLevel,
+    commission_bin,
     fill_level,
-    fit_floor_plane,
     floor_from_reference,
     height_above_floor_mm,
     load_bin_model,
@@ -37,11 +37,9 @@ def gray(scene) -> np.ndarray:
 
 
 def commissioned(with_depth: bool = True) -> BinModel:
+    """What `binpick bin` records from the empty bin (its depth too, or not)."""
     empty = bin_scene(products=0)
-    inside = np.zeros(empty.depth_m.shape, bool)
-    inside[60:180, 80:240] = True
-    floor = fit_floor_plane(empty.depth_m, inside) if with_depth else None
-    return BinModel(INTERIOR.copy(), gray(empty), floor, 60.0 if with_depth else 0.0)
+    return commission_bin(empty.rgb, empty.depth_m if with_depth else None, INTERIOR.copy())
 
 
 def test_the_floor_plane_and_heights_come_back_from_a_tilted_floor():
@@ -137,7 +135,7 @@ def test_model_file_round_trip_and_clear_errors(tmp_path):
     again = load_bin_model(path)
     assert np.allclose(again.interior, model.interior) and np.array_equal(again.reference, model.reference)
     assert (again.floor.a, again.floor.b, again.floor.c) == (model.floor.a, model.floor.b, model.floor.c)
-    assert again.rim_height_mm == 60.0
+    assert again.rim_height_mm == pytest.approx(model.rim_height_mm, abs=1e-3)
     document = json.loads(path.read_text())
     document["interior"] = [[1, 2]]
     path.write_text(json.dumps(document))
@@ -189,3 +187,39 @@ def test_a_stereo_shadow_beside_a_product_is_floor():
     assert not floor[5:15, 5:15].any()
     plain = floor_from_height(height, tolerance_mm=4.0, hole_radius_px=0)
     assert not plain[5:15, 15:18].any()  # without the rule no hole is floor
+
+
+def test_with_depth_the_bin_is_found_by_its_rims_height_in_the_dark():
+    """The rim's height, not its look: a moved bin in a frame too dark for the image's edges is
+    found from the depth (source "depth"); without depth the same frame is bin_missing; no bin
+    in the depth is bin_missing too."""
+    from edge.bin_model.locate import rim_view
+
+    model = commissioned()
+    assert model.rim_reference is not None and model.rim_height_mm == pytest.approx(RIM_MM, abs=1.0)
+    stage = BinStage(model, BinSettings())
+    dark = bin_scene(products=5, shift=(11.0, -7.0), angle_deg=1.5, gain=0.0, offset=3.0)  # lights off
+    view = stage.observe(dark.rgb, dark.depth_m)
+    assert view.pose.source == "depth" and view.pose.to_dict()["source"] == "depth"
+    assert np.abs(view.interior - dark.interior).max() < 1.5
+    with pytest.raises(BinMissing):
+        stage.observe(dark.rgb, None)
+    lit = bin_scene(products=5, shift=(14.0, -9.0))
+    assert stage.observe(lit.rgb, None).pose.source == "image"
+    gone = bin_scene(with_bin=False, gain=0.0, offset=3.0)
+    with pytest.raises(BinMissing):
+        stage.observe(gone.rgb, gone.depth_m)
+    assert rim_view(np.array([[RIM_MM, 0.0, np.nan, 2 * RIM_MM]]), RIM_MM).tolist() == [[255, 0, 0, 0]]
+
+
+def test_the_rim_reference_round_trips_through_the_model_file(tmp_path):
+    model = commissioned()
+    path = save_bin_model(model, tmp_path / "bin.json")
+    back = load_bin_model(path)
+    assert back.rim_reference is not None and np.array_equal(back.rim_reference, model.rim_reference)
+    (tmp_path / "bin_rim.png").write_bytes(b"not a png")
+    with pytest.raises(BinModelError, match="rim_reference"):
+        load_bin_model(path)
+    flat = commissioned(with_depth=False)
+    assert flat.rim_reference is None
+    assert load_bin_model(save_bin_model(flat, tmp_path / "flat.json")).rim_reference is None

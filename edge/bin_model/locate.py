@@ -7,6 +7,11 @@ Euclidean motion: a bin slides and turns on its conveyor, it does not scale). A 
 a 4x smaller image first, so shifts of tens of pixels converge. No convergence, a correlation
 below `min_correlation` or a shift beyond `max_shift_px` means no bin: the cycle fails with
 `bin_missing` rather than picking from where the bin used to be.
+
+With a depth camera the same registration runs on the rim itself (`rim_view`): the height map
+turned into an image that is bright where the surface stands at the rim's commissioned height.
+A lamp switched off, a shadow or a bin repainted does not change it, and a rim of the table's
+colour is still a high closed contour.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class BinPose:
 
     warp: np.ndarray  # 2 x 3 float
     correlation: float
+    source: str = "image"  # what found it: "image" (the rim's edges) or "depth" (the rim's height)
 
     @property
     def shift_px(self) -> tuple[float, float]:
@@ -44,11 +50,22 @@ class BinPose:
         dx, dy = self.shift_px
         return {
             "dx_px": round(dx, 2), "dy_px": round(dy, 2), "angle_deg": round(self.angle_deg, 3),
-            "correlation": round(self.correlation, 4),
+            "correlation": round(self.correlation, 4), "source": self.source,
         }  # fmt: skip
 
 
-IDENTITY = BinPose(np.eye(2, 3, dtype=np.float32), 1.0)
+IDENTITY = BinPose(np.eye(2, 3, dtype=np.float32), 1.0, "fixed")
+
+# The smallest rim a depth camera can register on (a shallower tray's rim drowns in the noise).
+MIN_RIM_MM = 10.0
+
+
+def rim_view(height_mm: np.ndarray, rim_height_mm: float) -> np.ndarray:
+    """uint8 image of the height map: 255 at the rim's height, falling to 0 at half of it and at
+    one and a half times it (the floor, the table and a higher pile are dark); no depth is 0."""
+    with np.errstate(invalid="ignore"):
+        closeness = 1.0 - np.abs(height_mm - rim_height_mm) / (0.5 * rim_height_mm)
+    return (np.clip(np.nan_to_num(closeness, nan=0.0), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def edge_image(gray: np.ndarray) -> np.ndarray:

@@ -25,12 +25,15 @@ class BinModel:
 
     `interior`: the floor's polygon (N x 2, u then v). `reference`: the empty bin's grayscale
     frame (H x W uint8). `floor`: the floor plane from depth (None without a depth camera);
-    `rim_height_mm`: the rim's median height above it (0 without depth)."""
+    `rim_height_mm`: the rim's median height above it (0 without depth); `rim_reference`: the
+    empty bin's height map as `locate.rim_view` shows it (H x W uint8; None without depth or
+    with a rim too low to register on)."""
 
     interior: np.ndarray
     reference: np.ndarray
     floor: FloorPlane | None = None
     rim_height_mm: float = 0.0
+    rim_reference: np.ndarray | None = None
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -42,6 +45,10 @@ def _reference_path(path: Path) -> Path:
     return path.with_name(path.stem + "_reference.png")
 
 
+def _rim_path(path: Path) -> Path:
+    return path.with_name(path.stem + "_rim.png")
+
+
 def save_bin_model(model: BinModel, path: str | Path) -> Path:
     """Write `path` (JSON) and its reference image beside it, each atomically (image first, so a
     reader never finds a JSON without its image)."""
@@ -50,6 +57,11 @@ def save_bin_model(model: BinModel, path: str | Path) -> Path:
     if not ok:
         raise BinModelError(f"{path}: the reference image could not be encoded")
     write_atomically(_reference_path(path), png.tobytes())
+    if model.rim_reference is not None:
+        ok, rim_png = cv2.imencode(".png", model.rim_reference)
+        if not ok:
+            raise BinModelError(f"{path}: the rim reference image could not be encoded")
+        write_atomically(_rim_path(path), rim_png.tobytes())
     document = {
         "format": FORMAT,
         "image_size": list(model.image_size),
@@ -57,6 +69,7 @@ def save_bin_model(model: BinModel, path: str | Path) -> Path:
         "reference": _reference_path(path).name,
         "floor": None if model.floor is None else model.floor.to_dict(),
         "rim_height_mm": round(float(model.rim_height_mm), 3),
+        "rim_reference": None if model.rim_reference is None else _rim_path(path).name,
     }
     write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
@@ -79,6 +92,7 @@ def load_bin_model(path: str | Path) -> BinModel:
         reference_name = str(document["reference"])
         rim = float(document.get("rim_height_mm", 0.0))
         floor = None if document.get("floor") is None else FloorPlane.from_dict(document["floor"])
+        rim_name = document.get("rim_reference")  # absent from files written before it existed
     except (KeyError, TypeError, ValueError) as exc:
         raise BinModelError(f"{path}: missing or malformed key {exc}") from None
     if interior.ndim != 2 or interior.shape[1] != 2 or len(interior) < 3:
@@ -93,4 +107,12 @@ def load_bin_model(path: str | Path) -> BinModel:
             f"{path}: reference: expected {width}x{height} (image_size), "
             f"got {reference.shape[1]}x{reference.shape[0]}"
         )
-    return BinModel(interior, reference, floor, rim)
+    rim_reference = None
+    if rim_name is not None:
+        rim_reference = cv2.imread(str(path.with_name(str(rim_name))), cv2.IMREAD_GRAYSCALE)
+        if rim_reference is None or rim_reference.shape != reference.shape:
+            raise BinModelError(
+                f"{path}: rim_reference: cannot read {path.with_name(str(rim_name))} "
+                f"as a {width}x{height} grey image"
+            )
+    return BinModel(interior, reference, floor, rim, rim_reference)

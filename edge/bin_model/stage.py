@@ -4,14 +4,14 @@ the grasp planner the rule that keeps grasps off the floor and away from the wal
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import floor_from_height, floor_from_reference, height_above_floor_mm
-from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin
+from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin, rim_view
 from edge.bin_model.model import BinModel
 
 
@@ -123,6 +123,8 @@ class BinStage:
         self.settings = settings
         self.tracker = EmptyBinTracker(settings.empty_cycles, settings.empty_below_percent)
         self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
+        by_height = settings.track and model.rim_reference is not None and model.floor is not None
+        self._rim_height = RimTemplate.of(model.rim_reference, model.interior) if by_height else None
         self.last: BinView | None = None
 
     def observe(self, rgb: np.ndarray, depth_m: np.ndarray | None) -> BinView:
@@ -134,20 +136,17 @@ class BinStage:
                 f"the frame is {gray.shape[1]}x{gray.shape[0]}, the bin model was recorded at "
                 f"{reference.shape[1]}x{reference.shape[0]}: record it again (binpick bin)"
             )
+        height = None
+        if depth_m is not None and self.model.floor is not None:
+            height = height_above_floor_mm(depth_m, self.model.floor)
         pose = IDENTITY
         if self.settings.track:
-            found = locate_bin(reference, self.model.interior, gray, self.settings.min_correlation,
-                               self.settings.max_shift_px, self._rim)  # fmt: skip
-            if found is None:
-                raise BinMissing("no bin rim matches the commissioned one (moved too far, covered or absent)")
-            pose = found
+            pose = self._locate(gray, height)
         interior = pose.apply(self.model.interior)
         inside = np.zeros(gray.shape, np.uint8)
         cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
         inside = inside.astype(bool)
-        height = None
-        if depth_m is not None and self.model.floor is not None:
-            height = height_above_floor_mm(depth_m, self.model.floor)
+        if height is not None:
             floor = floor_from_height(height, self.settings.floor_tolerance_mm)
         else:
             size = (gray.shape[1], gray.shape[0])
@@ -157,3 +156,20 @@ class BinStage:
         view = BinView(pose, interior, floor, fill, self.tracker.update(fill))
         self.last = view
         return view
+
+    def _locate(self, gray: np.ndarray, height: np.ndarray | None) -> BinPose:
+        """The bin's pose: by the rim's height when the frame has depth and the model a rim
+        reference (light-proof), else (or when that fails) by the rim's edges in the image.
+        BinMissing when neither finds it."""
+        settings, model = self.settings, self.model
+        if height is not None and self._rim_height is not None:
+            view = rim_view(height, model.rim_height_mm)
+            found = locate_bin(model.rim_reference, model.interior, view, settings.min_correlation,
+                               settings.max_shift_px, self._rim_height)  # fmt: skip
+            if found is not None:
+                return replace(found, source="depth")
+        found = locate_bin(model.reference, model.interior, gray, settings.min_correlation,
+                           settings.max_shift_px, self._rim)  # fmt: skip
+        if found is None:
+            raise BinMissing("no bin rim matches the commissioned one (moved too far, covered or absent)")
+        return found
