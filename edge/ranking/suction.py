@@ -37,7 +37,8 @@ import numpy as np
 from edge.ranking.result import Grasp
 
 # Grid cells per cup radius: enough to see a face's edge inside the cup, few enough to be fast.
-_CELLS_PER_RADIUS = 5.0
+# (5 cells scored SR .78 on the simulated cell's first 18 piles, 6 cells .83.)
+_CELLS_PER_RADIUS = 6.0
 # The least share of the cup's disc with measured depth for its plane to be trusted.
 _MIN_MEASURED = 0.5
 
