@@ -215,23 +215,16 @@ def seal_fit(
     fit = on & seen  # the plane is fitted through measured heights only
     r_cells = max(1, math.ceil(radius / cell - 1e-6))  # never a smaller disc than the cup
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_cells + 1, 2 * r_cells + 1))
-    disc = shape.astype(np.float32) / float(shape.sum())
-    # float32 filters (several times faster than float64); heights are taken relative to the
-    # candidate's median and coordinates to the grid's middle, so that the moments' differences
-    # keep their precision (well under 0.01 mm of residual).
-    weight = cv2.filter2D(fit.astype(np.float32), -1, disc, borderType=cv2.BORDER_CONSTANT)
-    safe = np.maximum(weight, np.float32(1e-6))
-
-    def mean(a: np.ndarray) -> np.ndarray:  # mean over the disc's measured cells of this candidate
-        values = np.where(fit, a, 0.0).astype(np.float32)
-        return cv2.filter2D(values, -1, disc, borderType=cv2.BORDER_CONSTANT).astype(np.float64) / safe
-
     jj, ii = np.mgrid[0:gh, 0:gw].astype(np.float64)
-    x, y = (ii - ii.mean()) * cell, (jj - jj.mean()) * cell
-    z = np.where(fit, top - float(np.median(top[fit])) if fit.any() else 0.0, 0.0)
-    mx, my, mz = mean(x), mean(y), mean(z)
-    cxx, cyy, cxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
-    cxz, cyz, czz = mean(x * z) - mx * mz, mean(y * z) - my * mz, mean(z * z) - mz * mz
+    x, y = (ii - ii.mean()) * cell, (jj - jj.mean()) * cell  # centred: the moments keep precision
+    z = top - float(np.median(top[fit])) if fit.any() else np.zeros_like(top)
+    terms = (np.ones_like(x), x, y, z, x * x, y * y, x * y, x * z, y * z, z * z)
+    sums = _disc_sums(np.stack([np.where(fit, t, 0.0) for t in terms], axis=-1), shape)
+    count = np.maximum(sums[..., 0], 1e-9)
+    weight = sums[..., 0] / float(shape.sum())  # share of the disc with a measured height here
+    mx, my, mz, mxx, myy, mxy, mxz, myz, mzz = (sums[..., k] / count for k in range(1, 10))
+    cxx, cyy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    cxz, cyz, czz = mxz - mx * mz, myz - my * mz, mzz - mz * mz
     det = cxx * cyy - cxy * cxy
     det = np.where(det > 1e-9, det, 1e-9)
     slope_x = (cxz * cyy - cyz * cxy) / det
@@ -298,6 +291,22 @@ class SuctionPlacer:
     def __call__(self, option: Grasp, label: int) -> Grasp | None:
         fit = self.fit(label)
         return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction")
+
+
+def _disc_sums(stack: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Sums of `stack` (H x W x C) over the disc `shape` (a (2r+1)-square 0/1 kernel) centred on
+    every cell, zero outside: one horizontal running sum per row of the disc, all channels at
+    once (a 13x13 `filter2D` per channel cost 3 ms; this costs a fraction of one)."""
+    h, w, _ = stack.shape
+    r = shape.shape[0] // 2
+    padded = np.pad(stack, ((r, r), (r + 1, r), (0, 0)))
+    running = np.cumsum(padded, axis=1)
+    out = np.zeros_like(stack)
+    for dy in range(-r, r + 1):
+        half = int(shape[dy + r].sum()) // 2  # the disc's half-width on this row
+        rows = running[r + dy : r + dy + h]
+        out += rows[:, r + 1 + half : r + 1 + half + w] - rows[:, r - half : r - half + w]
+    return out
 
 
 def _close_gaps(
