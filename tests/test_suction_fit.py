@@ -207,3 +207,23 @@ def test_the_bin_views_reachable_area_keeps_clear_of_walls_and_floor():
     assert not ok[25, 5] and not ok[2, 30]  # within the clearance of the walls, or outside
     calibrated = view.reachable((100, 120), settings, mm_per_px=lambda u, v: 1.0)  # 16 px
     assert calibrated[30, 30] and not calibrated[30, 20]
+
+
+def test_the_grasp_pixel_is_on_the_surface_the_cup_meets_not_on_a_side_face():
+    """A tall box off the camera's axis shows its side face; its top face seals. The published
+    pixel must be one of the top face's: the robot follows that pixel's line of sight down."""
+    camera_mm, top_mm, x0, x1, half_y = 300.0, 100.0, 25.0, 50.0, 20.0
+    rx, ry = _rays()
+    z_top = camera_mm - top_mm
+    on_top = (rx * z_top >= x0) & (rx * z_top <= x1) & (np.abs(ry * z_top) <= half_y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_side = x0 / rx  # the face x = x0, which faces the camera's axis
+    side_height = camera_mm - z_side
+    on_side = (
+        ~on_top & (rx > 0) & (side_height >= 0) & (side_height <= top_mm) & (np.abs(ry * z_side) <= half_y)
+    )
+    depth_mm = np.where(on_top, z_top, np.where(on_side, z_side, camera_mm))
+    labels = np.where(on_top | on_side, 1, 2).astype(np.int32)
+    assert on_side.sum() > 0.25 * on_top.sum()  # a good part of the box's picture is its side
+    fit = seal_fit(_points((depth_mm / 1000.0).astype(np.float32), camera_mm), labels, 1, SuctionParams())
+    assert fit is not None and on_top[round(fit.v), round(fit.u)]
