@@ -196,20 +196,17 @@ def seal_fit(
     h, lk, mk, gk = ph[known], lab[known], measured[known], go[known]
     inside = (gi >= 0) & (gi < gw) & (gj >= 0) & (gj < gh)
     flat, h, lk, mk, gk = (gj * gw + gi)[inside], h[inside], lk[inside], mk[inside], gk[inside]
-    pixel = np.flatnonzero(known)[inside]  # each point's pixel in the window
     order = np.lexsort((h, flat))  # per cell, the highest point last
     last = order[np.r_[flat[order][1:] != flat[order][:-1], True]]
     top = np.full(gw * gh, np.nan)
     owner = np.zeros(gw * gh, np.int64)
     seen = np.zeros(gw * gh, bool)
     centre_ok = np.zeros(gw * gh, bool)  # a filled gap stays unreachable: it has no pixel of its own
-    top_pixel = np.full(gw * gh, -1, np.int64)  # the pixel whose point is the cell's top
-    top_pixel[flat[last]] = pixel[last]
     top[flat[last]], owner[flat[last]], seen[flat[last]], centre_ok[flat[last]] = (
         h[last],
         lk[last],
         mk[last],
-        gk[last] & mk[last],  # the cup's centre on a measured point of the surface
+        gk[last],
     )
     top, owner, seen = top.reshape(gh, gw), owner.reshape(gh, gw), seen.reshape(gh, gw)
     centre_ok = centre_ok.reshape(gh, gw)
@@ -254,11 +251,9 @@ def seal_fit(
     centre_j, centre_i = jj[on].mean(), ii[on].mean()
     far = np.where(allowed, (jj - centre_j) ** 2 + (ii - centre_i) ** 2, np.inf)
     j, i = np.unravel_index(int(np.argmin(far)), far.shape)
-    # Back to the image through the pixel that made this cell's top: the surface the cup meets.
-    # (The candidate's pixel nearest in x-y was tried first: on a box it could be a side-face
-    # pixel under the top face's edge, and the robot, following that pixel's line of sight,
-    # came down beside the box: 2 floor picks in 1,406 attempts of the simulated cell.)
-    v, u = divmod(int(top_pixel[j * gw + i]), lab.shape[1])
+    cx, cy = gx0 + (i + 0.5) * cell, gy0 + (j + 0.5) * cell
+    near = np.where(mine, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
+    v, u = np.unravel_index(int(np.argmin(near)), near.shape)
     return SealFit(
         float(u + x0), float(v + y0), float(tilt[j, i]), float(residual[j, i]), float(inward[j, i])
     )
