@@ -227,3 +227,16 @@ def test_the_grasp_pixel_is_on_the_surface_the_cup_meets_not_on_a_side_face():
     assert on_side.sum() > 0.25 * on_top.sum()  # a good part of the box's picture is its side
     fit = seal_fit(_points((depth_mm / 1000.0).astype(np.float32), camera_mm), labels, 1, SuctionParams())
     assert fit is not None and on_top[round(fit.v), round(fit.u)]
+
+
+def test_the_published_pixel_has_measured_depth():
+    """A dropout in the middle of a face: the cup may still seal across it (its plane is fitted
+    through the measured rest), but the published pixel, whose line of sight the robot follows,
+    is a measured one, not an inpainted guess."""
+    depth, labels = _scene(400.0, 40.0, (40.0, 30.0))
+    holed = depth.copy()
+    middle = (slice(SIZE // 2 - 6, SIZE // 2 + 6), slice(SIZE // 2 - 6, SIZE // 2 + 6))
+    holed[middle] = np.nan
+    fit = seal_fit(_points(holed, 400.0), labels, 1, SuctionParams())
+    assert fit is not None and np.isfinite(holed[round(fit.v), round(fit.u)])
+    assert abs(fit.u - K[0, 2]) < 12 and abs(fit.v - K[1, 2]) < 12  # still the face's middle

@@ -252,7 +252,9 @@ def seal_fit(
     far = np.where(allowed, (jj - centre_j) ** 2 + (ii - centre_i) ** 2, np.inf)
     j, i = np.unravel_index(int(np.argmin(far)), far.shape)
     cx, cy = gx0 + (i + 0.5) * cell, gy0 + (j + 0.5) * cell
-    near = np.where(mine, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
+    # A measured pixel: an inpainted one's position is a guess, and its own line of sight may meet
+    # the floor beside the product (the robot follows the published pixel's line of sight).
+    near = np.where(mine & measured, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
     v, u = np.unravel_index(int(np.argmin(near)), near.shape)
     return SealFit(
         float(u + x0), float(v + y0), float(tilt[j, i]), float(residual[j, i]), float(inward[j, i])
