@@ -158,6 +158,85 @@ class SurfacePoints:
         return rotation.T @ normal, float(plane_offset_mm) - float(normal @ origin)
 
 
+@dataclass
+class _TopView:
+    """A candidate's neighbourhood seen from above: per grid cell of `cell` mm (origin `x0`,
+    `y0` in the floor frame), the highest point's height, its owner (label; -1 between two),
+    whether it was measured, and whether the cup's centre may go there (a pixel of its own,
+    reachable)."""
+
+    top: np.ndarray
+    owner: np.ndarray
+    seen: np.ndarray
+    centre_ok: np.ndarray
+    cell: float
+    x0: float
+    y0: float
+
+
+def _top_view(
+    px: np.ndarray,
+    py: np.ndarray,
+    ph: np.ndarray,
+    lab: np.ndarray,
+    measured: np.ndarray,
+    go: np.ndarray,
+    mine: np.ndarray,
+    cell: float,
+    margin: float,
+) -> _TopView | None:
+    """Lay the window's points on the grid around the candidate's points `mine`, `margin` mm
+    wide; None for a candidate spanning metres (not a product)."""
+    gx0, gy0 = float(px[mine].min()) - margin, float(py[mine].min()) - margin
+    gw = int(math.ceil((float(px[mine].max()) - gx0 + margin) / cell)) + 1
+    gh = int(math.ceil((float(py[mine].max()) - gy0 + margin) / cell)) + 1
+    if gw * gh > 4_000_000:
+        return None
+    known = np.isfinite(ph)
+    gi = np.floor((px[known] - gx0) / cell).astype(np.int64)
+    gj = np.floor((py[known] - gy0) / cell).astype(np.int64)
+    h, lk, mk, gk = ph[known], lab[known], measured[known], go[known]
+    inside = (gi >= 0) & (gi < gw) & (gj >= 0) & (gj < gh)
+    flat, h, lk, mk, gk = (gj * gw + gi)[inside], h[inside], lk[inside], mk[inside], gk[inside]
+    order = np.lexsort((h, flat))  # per cell, the highest point last
+    last = order[np.r_[flat[order][1:] != flat[order][:-1], True]]
+    top = np.full(gw * gh, np.nan)
+    owner = np.zeros(gw * gh, np.int64)
+    seen = np.zeros(gw * gh, bool)
+    centre_ok = np.zeros(gw * gh, bool)  # a filled gap stays unreachable: it has no pixel of its own
+    top[flat[last]], owner[flat[last]], seen[flat[last]], centre_ok[flat[last]] = (
+        h[last],
+        lk[last],
+        mk[last],
+        gk[last],
+    )
+    top, owner, seen = _close_gaps(top.reshape(gh, gw), owner.reshape(gh, gw), seen.reshape(gh, gw))
+    return _TopView(top, owner, seen, centre_ok.reshape(gh, gw), cell, gx0, gy0)
+
+
+def _disc_planes(top: np.ndarray, fit: np.ndarray, cell: float, shape: np.ndarray):
+    """Least-squares planes through the heights of the `fit` cells under the disc `shape` at
+    every cell: (share of the disc with such a height, rms residual in mm, tilt in degrees)."""
+    gh, gw = top.shape
+    jj, ii = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    x, y = (ii - ii.mean()) * cell, (jj - jj.mean()) * cell  # centred: the moments keep precision
+    z = top - float(np.median(top[fit])) if fit.any() else np.zeros_like(top)
+    terms = (np.ones_like(x), x, y, z, x * x, y * y, x * y, x * z, y * z, z * z)
+    sums = _disc_sums(np.stack([np.where(fit, t, 0.0) for t in terms], axis=-1), shape)
+    count = np.maximum(sums[..., 0], 1e-9)
+    weight = sums[..., 0] / float(shape.sum())
+    mx, my, mz, mxx, myy, mxy, mxz, myz, mzz = (sums[..., k] / count for k in range(1, 10))
+    cxx, cyy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    cxz, cyz, czz = mxz - mx * mz, myz - my * mz, mzz - mz * mz
+    det = cxx * cyy - cxy * cxy
+    det = np.where(det > 1e-9, det, 1e-9)
+    slope_x = (cxz * cyy - cyz * cxy) / det
+    slope_y = (cyz * cxx - cxz * cxy) / det
+    residual = np.sqrt(np.maximum(czz - slope_x * cxz - slope_y * cyz, 0.0))
+    tilt = np.degrees(np.arctan(np.hypot(slope_x, slope_y)))
+    return weight, residual, tilt
+
+
 def seal_fit(
     points: SurfacePoints,
     labels: np.ndarray,
@@ -184,53 +263,15 @@ def seal_fit(
     radius = params.cup_radius_mm
     footprint = float(np.median(footprint_mm[mine]))
     cell = max(radius / _CELLS_PER_RADIUS, footprint)  # at least one pixel per cell, or the grid has holes
-    gx0, gy0 = float(px[mine].min()) - radius, float(py[mine].min()) - radius
-    gw = int(math.ceil((float(px[mine].max()) - gx0 + radius) / cell)) + 1
-    gh = int(math.ceil((float(py[mine].max()) - gy0 + radius) / cell)) + 1
-    if gw * gh > 4_000_000:  # a candidate spanning metres: not a product
-        return None
-    known = np.isfinite(ph)
-    gi = np.floor((px[known] - gx0) / cell).astype(np.int64)
-    gj = np.floor((py[known] - gy0) / cell).astype(np.int64)
     go = np.ones(lab.shape, bool) if reachable is None else reachable[rows, cols]
-    h, lk, mk, gk = ph[known], lab[known], measured[known], go[known]
-    inside = (gi >= 0) & (gi < gw) & (gj >= 0) & (gj < gh)
-    flat, h, lk, mk, gk = (gj * gw + gi)[inside], h[inside], lk[inside], mk[inside], gk[inside]
-    order = np.lexsort((h, flat))  # per cell, the highest point last
-    last = order[np.r_[flat[order][1:] != flat[order][:-1], True]]
-    top = np.full(gw * gh, np.nan)
-    owner = np.zeros(gw * gh, np.int64)
-    seen = np.zeros(gw * gh, bool)
-    centre_ok = np.zeros(gw * gh, bool)  # a filled gap stays unreachable: it has no pixel of its own
-    top[flat[last]], owner[flat[last]], seen[flat[last]], centre_ok[flat[last]] = (
-        h[last],
-        lk[last],
-        mk[last],
-        gk[last],
-    )
-    top, owner, seen = top.reshape(gh, gw), owner.reshape(gh, gw), seen.reshape(gh, gw)
-    centre_ok = centre_ok.reshape(gh, gw)
-    top, owner, seen = _close_gaps(top, owner, seen)
-    on = np.isfinite(top) & (owner == label)
-    fit = on & seen  # the plane is fitted through measured heights only
+    view = _top_view(px, py, ph, lab, measured, go, mine, cell, radius)
+    if view is None:
+        return None
+    on = np.isfinite(view.top) & (view.owner == label)
+    fit = on & view.seen  # the plane is fitted through measured heights only
     r_cells = max(1, math.ceil(radius / cell - 1e-6))  # never a smaller disc than the cup
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_cells + 1, 2 * r_cells + 1))
-    jj, ii = np.mgrid[0:gh, 0:gw].astype(np.float64)
-    x, y = (ii - ii.mean()) * cell, (jj - jj.mean()) * cell  # centred: the moments keep precision
-    z = top - float(np.median(top[fit])) if fit.any() else np.zeros_like(top)
-    terms = (np.ones_like(x), x, y, z, x * x, y * y, x * y, x * z, y * z, z * z)
-    sums = _disc_sums(np.stack([np.where(fit, t, 0.0) for t in terms], axis=-1), shape)
-    count = np.maximum(sums[..., 0], 1e-9)
-    weight = sums[..., 0] / float(shape.sum())  # share of the disc with a measured height here
-    mx, my, mz, mxx, myy, mxy, mxz, myz, mzz = (sums[..., k] / count for k in range(1, 10))
-    cxx, cyy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
-    cxz, cyz, czz = mxz - mx * mz, myz - my * mz, mzz - mz * mz
-    det = cxx * cyy - cxy * cxy
-    det = np.where(det > 1e-9, det, 1e-9)
-    slope_x = (cxz * cyy - cyz * cxy) / det
-    slope_y = (cyz * cxx - cxz * cxy) / det
-    residual = np.sqrt(np.maximum(czz - slope_x * cxz - slope_y * cyz, 0.0))
-    tilt = np.degrees(np.arctan(np.hypot(slope_x, slope_y)))
+    weight, residual, tilt = _disc_planes(view.top, fit, cell, shape)
     # the whole disc on this candidate's surface (outside the grid is not)
     whole = cv2.erode(on.astype(np.uint8), shape, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     sealable = (
@@ -242,16 +283,18 @@ def seal_fit(
     if not sealable.any():
         return None
     inward = cv2.distanceTransform(np.pad(sealable.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * cell
-    allowed = (inward >= params.min_clearance_mm) & centre_ok
+    allowed = (inward >= params.min_clearance_mm) & view.centre_ok
     if not allowed.any():
         return None
     # The allowed position nearest the product's middle seen from above (its cells' mean): the
     # press and the lift act near the centre of mass, so a long product does not see-saw under
     # the cup and a heavy one does not peel off it.
-    centre_j, centre_i = jj[on].mean(), ii[on].mean()
-    far = np.where(allowed, (jj - centre_j) ** 2 + (ii - centre_i) ** 2, np.inf)
-    j, i = np.unravel_index(int(np.argmin(far)), far.shape)
-    cx, cy = gx0 + (i + 0.5) * cell, gy0 + (j + 0.5) * cell
+    jj, ii = np.nonzero(on)
+    centre_j, centre_i = jj.mean(), ii.mean()
+    aj, ai = np.nonzero(allowed)
+    k = int(np.argmin((aj - centre_j) ** 2 + (ai - centre_i) ** 2))
+    j, i = int(aj[k]), int(ai[k])
+    cx, cy = view.x0 + (i + 0.5) * cell, view.y0 + (j + 0.5) * cell
     # A measured pixel: an inpainted one's position is a guess, and its own line of sight may meet
     # the floor beside the product (the robot follows the published pixel's line of sight).
     near = np.where(mine & measured, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
