@@ -171,7 +171,7 @@ class AppliancePicker:
         self.depth = depth
         cue = cfg.inference.depth_cue
         self.name = "ours" if cue == "off" else {"fuse": "ours_cue", "only": "cue"}[cue]
-        if cue != "off" and depth == "exact":
+        if depth == "exact":  # an RGB-D model, the cue and the seal check all see the depth
             self.name += "_exact"
         cfg.calibration.file = str(self.calibration_path)
         cfg.calibration.required = True

@@ -16,6 +16,8 @@ from simcell.scoring import METRICS, metrics, picks_per_minute
 METHOD_LABELS = {
     "ours": "ours (bicameral + ranking)",
     "ours_nofit": "ours, no seal check",
+    "ours_exact": "ours, exact depth",
+    "ours_exact_nofit": "ours, exact depth, no seal check",
     "ours_cue": "ours + depth cue, stereo depth",
     "ours_cue_nofit": "ours + depth cue, stereo depth, no seal check",
     "ours_cue_exact": "ours + depth cue, exact depth",

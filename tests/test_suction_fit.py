@@ -240,3 +240,25 @@ def test_the_published_pixel_has_measured_depth():
     fit = seal_fit(_points(holed, 400.0), labels, 1, SuctionParams())
     assert fit is not None and np.isfinite(holed[round(fit.v), round(fit.u)])
     assert abs(fit.u - K[0, 2]) < 12 and abs(fit.v - K[1, 2]) < 12  # still the face's middle
+
+
+def test_without_clearance_the_cup_still_goes_only_where_it_seals():
+    """min_clearance_mm = 0 (allowed): the cell nearest the middle must still be a sealable one,
+    here beside a bump in the face's middle."""
+    depth, labels = _scene(400.0, 40.0, (40.0, 30.0))
+    bumped = depth.copy()
+    v, u = np.mgrid[0:SIZE, 0:SIZE]
+    bump = (labels == 1) & ((u - K[0, 2]) ** 2 + (v - K[1, 2]) ** 2 < 12**2)
+    cone = np.clip(1.0 - np.hypot(u - K[0, 2], v - K[1, 2]) / 12.0, 0.0, None)
+    bumped[bump] -= 0.008 * cone[bump]  # a cone 8 mm proud of the face
+    fit = seal_fit(_points(bumped, 400.0), labels, 1, SuctionParams(min_clearance_mm=0.0))
+    assert fit is not None and fit.residual_mm <= 1.0 and fit.tilt_deg <= 30.0
+
+
+def test_a_map_resized_by_different_factors_across_and_down_still_seals():
+    depth, labels = _scene(400.0, 40.0, (40.0, 30.0))
+    squashed = labels[::4, :]  # a fixed-size model's map: a quarter of the rows, all the columns
+    fit = seal_fit(
+        SurfacePoints(depth, K, None, FLOOR_NORMAL, 400.0, squashed.shape), squashed, 1, SuctionParams()
+    )
+    assert fit is not None and squashed[round(fit.v), round(fit.u)] == 1 and fit.tilt_deg < 2.0

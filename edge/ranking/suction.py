@@ -84,7 +84,8 @@ class SurfacePoints:
     `depth_m` is the camera's z-depth (metres, NaN or 0 where the sensor has none), `camera_matrix`
     and `dist_coeffs` the camera's intrinsics at the depth map's size, `floor_normal` and
     `floor_offset_mm` the floor plane in the camera's frame (n . p = offset, p in mm).
-    `map_shape` is the ranking's (h, w); the depth is sampled at each map pixel's centre."""
+    `map_shape` is the ranking's (h, w); each map pixel takes the depth of the depth pixel
+    `cv2.resize` (nearest) gives it."""
 
     def __init__(
         self,
@@ -113,13 +114,17 @@ class SurfacePoints:
         e1 /= np.linalg.norm(e1)
         self.frame = np.stack([e1, np.cross(normal, e1), normal], axis=-1)  # columns: along, along, up
         self.offset_mm = offset
-        self.mm_per_px_per_mm = self.scale[0] / float(self.camera_matrix[0, 0])  # a map pixel's size / depth
+        # a map pixel's size per mm of depth, along its longer side (a fixed-size model may resize
+        # the frame by different factors across and down)
+        k = self.camera_matrix
+        self.mm_per_px_per_mm = max(self.scale[0] / float(k[0, 0]), self.scale[1] / float(k[1, 1]))
 
     def _rays(self, rows: slice, cols: slice) -> np.ndarray:
-        """Normalised camera rays (x/z, y/z) of a window of map pixels (their centres)."""
+        """Normalised camera rays (x/z, y/z) of a window of map pixels, through the depth pixels
+        their depth was sampled from (`cv2.resize`'s nearest neighbour: floor(i * scale))."""
         sx, sy = self.scale
-        us = (np.arange(cols.start, cols.stop, dtype=np.float64) + 0.5) * sx - 0.5
-        vs = (np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5) * sy - 0.5
+        us = np.floor(np.arange(cols.start, cols.stop, dtype=np.float64) * sx)
+        vs = np.floor(np.arange(rows.start, rows.stop, dtype=np.float64) * sy)
         uu, vv = np.meshgrid(us, vs)
         k = self.camera_matrix
         if self.dist is None:  # a pinhole: no iteration needed
@@ -283,7 +288,7 @@ def seal_fit(
     if not sealable.any():
         return None
     inward = cv2.distanceTransform(np.pad(sealable.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * cell
-    allowed = (inward >= params.min_clearance_mm) & view.centre_ok
+    allowed = sealable & (inward >= params.min_clearance_mm) & view.centre_ok
     if not allowed.any():
         return None
     # The allowed position nearest the product's middle seen from above (its cells' mean): the
