@@ -9,6 +9,8 @@ the robot's frame into the camera's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from edge.calibration_file import Calibration
@@ -34,10 +36,11 @@ class SuctionStage:
         depth_m: np.ndarray | None,
         calibration: Calibration | None,
         labels: np.ndarray | None,
-        reachable: np.ndarray | None = None,
+        make_reachable: Callable[[], np.ndarray] | None = None,
     ) -> SuctionPlacer | None:
         """This cycle's placer, or None (off, no depth this frame, pixel mode, no labels).
-        `reachable`: where the cup's centre may go, at the labels' size (the bin model's)."""
+        `make_reachable`: where the cup's centre may go, at the labels' size (the bin model's),
+        computed only if a candidate is examined."""
         if not self.enabled:
             return None
         reason = ""
@@ -63,7 +66,7 @@ class SuctionStage:
         def points() -> SurfacePoints:
             return SurfacePoints(depth_m, k, dist, normal, offset, labels.shape)
 
-        return SuctionPlacer(points, labels, self.params, reachable)
+        return SuctionPlacer(points, labels, self.params, make_reachable)
 
     def record(self, placer: SuctionPlacer | None, method: str | None, label: int | None) -> dict | None:
         """Count the cycle's outcome; the published grasp's fit (for the cycle's detail) or None."""

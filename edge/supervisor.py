@@ -341,13 +341,15 @@ class Supervisor:
             )
         cfg = self.config
         cal, scale = self.calibration.current, (maps.scale_x, maps.scale_y)
-        keep = reachable = None
+        keep = make_reachable = None
         if view is not None:  # off the floor, inside the bin, clear of its walls
             mm_per_px = None if cal is None else cal.mm_per_pixel_at
             keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px)
-            if self.suction.enabled and ranking.labels is not None:
-                reachable = view.reachable(ranking.labels.shape, self.bin.settings, mm_per_px)
-        place = self.suction.placer(frame.depth_m, cal, ranking.labels, reachable)
+
+            def make_reachable() -> np.ndarray:  # the seal check's cup centres, when it examines one
+                return view.reachable(ranking.labels.shape, self.bin.settings, mm_per_px)
+
+        place = self.suction.placer(frame.depth_m, cal, ranking.labels, make_reachable)
         grasp = plan_grasp(
             ranking, maps.boundaries, maps.occlusions, self.ranking_params,
             calibration=cal, pick_height_mm=cfg.calibration.pick_height_mm,

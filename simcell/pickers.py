@@ -45,6 +45,13 @@ def sensor_depth(obs: Observation, cal: Calibration, depth: str, rng: np.random.
     return degrade_depth(obs.depth_m, float(cal.camera_matrix[0, 0]), DepthNoise(), rng)
 
 
+def _cell_suction(cfg, cup_radius_mm: float, suction: bool | None) -> None:
+    """The configuration's [suction] for the cell: the cell's own cup, on or off when asked."""
+    cfg.suction.cup_radius_mm = cup_radius_mm
+    if suction is not None:
+        cfg.suction.enabled = suction
+
+
 class PickerError(RuntimeError):
     """The picker cannot run (model missing, appliance failed to start); message says what to fix."""
 
@@ -189,9 +196,7 @@ class AppliancePicker:
         cfg.bin.track = False
         if bin_floor_tolerance_mm is not None:
             cfg.bin.floor_tolerance_mm = bin_floor_tolerance_mm
-        cfg.suction.cup_radius_mm = cup_radius_mm  # the seal check judges the cell's own cup
-        if suction is not None:
-            cfg.suction.enabled = suction
+        _cell_suction(cfg, cup_radius_mm, suction)
         if not cfg.suction.enabled:
             self.name += "_nofit"
         self.config = cfg
@@ -461,9 +466,7 @@ class OraclePicker(RemembersFailedPicks):
             raise PickerError(f"depth {depth!r}: expected stereo or exact")
         ranking = cfg.ranking
         self.depth = depth
-        cfg.suction.cup_radius_mm = cup_radius_mm
-        if suction is not None:
-            cfg.suction.enabled = suction
+        _cell_suction(cfg, cup_radius_mm, suction)
         self.suction = SuctionStage.from_config(cfg.suction)  # the appliance's seal check
         if not cfg.suction.enabled:
             self.name = "oracle_nofit"

@@ -39,53 +39,30 @@ def _option(ranking: Ranking, index: int, candidate: Candidate, margin: float) -
     return Grasp(u, v, c.angle_deg, c.major_px, c.minor_px, c.score, index, method)
 
 
-def option_groups(
-    ranking: Ranking,
-    boundaries: np.ndarray,
-    occlusions: np.ndarray,
-    params: RankingParams,
-    prefer_occluding_side: bool,
-) -> list[Callable[[], Iterator[Grasp]]]:
-    """The options in groups, each a fresh lazy iterator per call, best group first.
-
-    With `prefer_occluding_side` (and `ranking.labels`), the candidates with positive
-    occluding-side evidence in rank order, then every candidate in rank order (so a frame where
-    none qualifies is picked exactly as without the preference); else one group, the rank order.
-    Each candidate's evidence is computed once, when first needed."""
-    evidence: dict[int, bool] = {}
-
-    def shows_its_side(i: int) -> bool:
-        if i not in evidence:
-            c = ranking.candidates[i]
-            evidence[i] = occluding_side_evidence(boundaries, occlusions, ranking.labels, c, params) > 0
-        return evidence[i]
-
-    def every() -> Iterator[Grasp]:
-        for i, c in enumerate(ranking.candidates):
-            yield _option(ranking, i, c, params.margin)
-
-    if not (prefer_occluding_side and ranking.labels is not None):
-        return [every]
-
-    def occluding() -> Iterator[Grasp]:
-        for i, c in enumerate(ranking.candidates):
-            if shows_its_side(i):
-                yield _option(ranking, i, c, params.margin)
-
-    return [occluding, every]
-
-
 def ranked_options(
     ranking: Ranking,
     boundaries: np.ndarray,
     occlusions: np.ndarray,
     params: RankingParams,
     prefer_occluding_side: bool,
+    evidence: dict[int, bool] | None = None,
 ) -> Iterator[Grasp]:
-    """Grasp options in the order the cell should try them (lazily): the groups of
-    `option_groups` one after the other. Needs `ranking.labels` for the preference."""
-    for group in option_groups(ranking, boundaries, occlusions, params, prefer_occluding_side):
-        yield from group()
+    """Grasp options in the order the cell should try them (lazily).
+
+    With `prefer_occluding_side`, first the candidates with positive occluding-side evidence in
+    rank order, then every candidate in rank order (so a frame where none qualifies is picked
+    exactly as without the preference). Needs `ranking.labels` for the preference. `evidence`,
+    when given, keeps each candidate's test between walks of the order (`select_grasp` walks it
+    several times)."""
+    if prefer_occluding_side and ranking.labels is not None:
+        known = {} if evidence is None else evidence
+        for i, c in enumerate(ranking.candidates):
+            if i not in known:
+                known[i] = occluding_side_evidence(boundaries, occlusions, ranking.labels, c, params) > 0
+            if known[i]:
+                yield _option(ranking, i, c, params.margin)
+    for i, c in enumerate(ranking.candidates):
+        yield _option(ranking, i, c, params.margin)
 
 
 # A caller's own rule on an option: keep(u, v, label), u and v in camera pixels, label the
@@ -146,10 +123,11 @@ def select_grasp(
     a grasp. `keep` is a hard rule: what it refuses is never chosen. `place` (see `Place`) moves
     each option to where the gripper holds; candidates it finds such a place on go first (in the
     order above), then every option at the ranking's own grasp point, so a frame gets a grasp
-    whenever it would without `place`. (Placing within each group of `option_groups` instead, so
-    that the occluding side outranks the seal, lost most rigid-box picks in the simulated cell:
-    the level box often shows no occluding side; docs/simcell.md "Where the cup seals".)"""
-    groups = option_groups(ranking, boundaries, occlusions, params, prefer_occluding_side)
+    whenever it would without `place`. (Placing the occluding side's candidates and the rest
+    separately instead, so that the occlusion evidence outranks the seal, lost most rigid-box
+    picks in the simulated cell: the level box often shows no occluding side; docs/simcell.md
+    "Where the cup seals".)"""
+    evidence: dict[int, bool] = {}
 
     def fresh(opts: Iterator[Grasp]) -> Iterator[Grasp]:
         labels = ranking.labels
@@ -160,7 +138,7 @@ def select_grasp(
         )
 
     def every() -> Iterator[Grasp]:
-        return (option for group in groups for option in group())
+        return ranked_options(ranking, boundaries, occlusions, params, prefer_occluding_side, evidence)
 
     def passes() -> Iterator[Iterator[Grasp]]:
         for only_fresh in (True, False) if avoid else (False,):

@@ -312,21 +312,23 @@ def seal_fit(
 class SuctionPlacer:
     """`edge.ranking.selection.Place` for one frame: each candidate's seal fit, computed once
     when the selection first asks for it, for at most `params.max_candidates` candidates (the
-    rest get None, and the selection's plain order decides among them). The depth becomes points
-    only when a candidate is first examined."""
+    rest get None, and the selection's plain order decides among them). The depth becomes points,
+    and `make_reachable` (when given) the map pixels where the cup's centre may go (see
+    `seal_fit`), only when a candidate is first examined."""
 
     def __init__(
         self,
         make_points: Callable[[], SurfacePoints],
         labels: np.ndarray,
         params: SuctionParams,
-        reachable: np.ndarray | None = None,
+        make_reachable: Callable[[], np.ndarray] | None = None,
     ):
         self._make_points = make_points
+        self._make_reachable = make_reachable
         self._points: SurfacePoints | None = None
+        self._reachable: np.ndarray | None = None
         self.labels = labels
         self.params = params
-        self.reachable = reachable  # map pixels where the cup's centre may go (see `seal_fit`)
         self.fits: dict[int, SealFit | None] = {}
 
     def fit(self, label: int) -> SealFit | None:
@@ -335,7 +337,8 @@ class SuctionPlacer:
                 return None
             if self._points is None:
                 self._points = self._make_points()
-            self.fits[label] = seal_fit(self._points, self.labels, label, self.params, self.reachable)
+                self._reachable = None if self._make_reachable is None else self._make_reachable()
+            self.fits[label] = seal_fit(self._points, self.labels, label, self.params, self._reachable)
         return self.fits[label]
 
     def __call__(self, option: Grasp, label: int) -> Grasp | None:
