@@ -30,6 +30,19 @@ def test_a_failed_published_grasp_is_avoided_for_its_cycles_then_forgotten():
     assert memory.begin_cycle() == []  # forgotten after 2 cycles
 
 
+def test_a_report_on_a_grasp_published_before_clear_marks_nothing():
+    """A new bin (clear) while the PLC has yet to report the old bin's last pick: the late
+    report must not put the old bin's point into the new bin's cycles."""
+    memory = FailedPickMemory(forget_after_cycles=3, radius_px=5.0)
+    memory.published(41, 64.0, 147.0)
+    memory.clear()
+    assert memory.outcome(41, failed=True) is False
+    assert memory.begin_cycle() == []
+    memory.published(42, 10.0, 20.0)  # the new bin's grasps are reported as before
+    assert memory.outcome(42, failed=True) is True
+    assert memory.begin_cycle() == [(10.0, 20.0)]
+
+
 def test_a_grasp_waits_inside_the_failed_region_or_near_the_failed_point():
     labels = np.zeros((20, 20), np.int32)
     labels[:, 10:] = 7

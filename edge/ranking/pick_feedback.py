@@ -63,8 +63,11 @@ class FailedPickMemory:
             self.spots.append(FailedSpot(u, v, self.forget_after_cycles))
 
     def clear(self) -> None:
-        """Forget every failed spot (a new bin: the old points mean nothing there)."""
+        """Forget every failed spot and every published grasp (a new bin: the old points mean
+        nothing there). The published grasps go too: the PLC reports the old bin's last pick
+        after the swap, and that report must not mark a spot in the new bin."""
         self.spots.clear()
+        self._published.clear()
 
     def begin_cycle(self) -> list[tuple[float, float]]:
         """The points to avoid in this cycle; each spot counts this cycle against its lifetime."""
