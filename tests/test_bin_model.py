@@ -181,12 +181,30 @@ def test_a_stereo_shadow_beside_a_product_is_floor():
     height[5:15, 15:18] = np.nan  # its stereo shadow, on the floor beside it
     height[9:11, 9:11] = np.nan  # a dropout on the product itself
     floor = floor_from_height(height, tolerance_mm=4.0)
-    assert floor[5:15, 17].all()  # the shadow's far side, among floor pixels, is floor
-    assert not floor[7:13, 15].any()  # its side against the product stays product
+    assert floor[5:15, 15:18].all()  # the whole shadow lies on the farther surface: floor
     assert not floor[9:11, 9:11].any()  # the product's dropout stays product
     assert not floor[5:15, 5:15].any()
     plain = floor_from_height(height, tolerance_mm=4.0, hole_radius_px=0)
     assert not plain[5:15, 15:18].any()  # without the rule no hole is floor
+
+
+def test_a_wide_stereo_shadow_is_floor_in_its_middle_too():
+    """A shadow 12 px wide beside a tall product (the simulated cell's stick sachet floor pick):
+    its middle has no measured pixel within 3 px, yet all of it is floor; a dropout as wide on
+    the product, and a crack on the product whose tip reaches the floor, stay
+    product."""
+    from edge.bin_model import floor_from_height
+
+    height = np.zeros((60, 80), np.float32)
+    height[10:50, 10:40] = 30.0  # a product
+    height[10:50, 40:52] = np.nan  # its shadow on the floor
+    height[20:32, 15:27] = np.nan  # a dropout on the product
+    height[9:20, 24:27] = np.nan  # a crack on the product whose tip reaches the floor
+    floor = floor_from_height(height, tolerance_mm=4.0)
+    assert floor[10:50, 40:52].all()
+    assert not floor[20:32, 15:27].any()
+    assert not floor[11:20, 24:27].any()  # (its tip, one row on the floor, is floor)
+    assert not floor[11:50, 10:36].any()
 
 
 def test_with_depth_the_bin_is_found_by_its_rims_height_in_the_dark():

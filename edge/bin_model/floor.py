@@ -72,14 +72,20 @@ def height_above_floor_mm(depth_m: np.ndarray, plane: FloorPlane) -> np.ndarray:
     return height
 
 
-def floor_from_height(height_mm: np.ndarray, tolerance_mm: float, hole_radius_px: int = 3) -> np.ndarray:
+def floor_from_height(
+    height_mm: np.ndarray, tolerance_mm: float, hole_radius_px: int = 3, hole_floor_share: float = 1 / 3
+) -> np.ndarray:
     """Floor pixels: within `tolerance_mm` of the floor plane; a pixel without depth is floor when
-    most measured pixels within `hole_radius_px` are floor.
+    most measured pixels within `hole_radius_px` are floor, or when its hole (a connected region
+    without depth) has at least `hole_floor_share` of the measured pixels around it on the floor.
 
     Why the holes: a stereo camera's shadow beside a product's edge falls on the farther surface,
     the floor, and reads as no depth there. Counted as product, such a hole let a grasp land
-    beside the product, on the floor (the simulated cell's round-cookie floor pick). A hole
-    surrounded by product stays product, as does one with no measured neighbour."""
+    beside the product, on the floor (the simulated cell's round-cookie floor pick, and a stick
+    sachet's shadow 12 px wide that the pixel rule left as product because its middle has no
+    measured pixel within 3 px). The whole shadow lies on the farther surface, its side against
+    the product too, so a hole that borders the floor is floor; a dropout surrounded by product
+    stays product."""
     with np.errstate(invalid="ignore"):
         floor = np.abs(height_mm) <= tolerance_mm
     if hole_radius_px <= 0:
@@ -88,7 +94,20 @@ def floor_from_height(height_mm: np.ndarray, tolerance_mm: float, hole_radius_px
     size = (2 * hole_radius_px + 1, 2 * hole_radius_px + 1)
     near_floor = cv2.boxFilter(floor.astype(np.float32), -1, size, normalize=False)
     near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
-    return floor | (~measured & (near_floor > 0.5 * near_measured))
+    floor = floor | (~measured & (near_floor > 0.5 * near_measured))
+    count, holes = cv2.connectedComponents((~measured).astype(np.uint8), connectivity=8)
+    if count > 1:
+        # The measured ring around each hole: its label spread 2 px outwards (where two holes'
+        # rings meet, the larger label takes the pixel; either hole is then judged on the rest).
+        ring = cv2.dilate(holes.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
+        ring[~measured] = 0
+        around = np.bincount(ring.ravel(), minlength=count)
+        on_floor = np.bincount(ring.ravel(), weights=floor.ravel(), minlength=count)
+        hole_is_floor = on_floor >= hole_floor_share * np.maximum(around, 1)
+        hole_is_floor &= around > 0
+        hole_is_floor[0] = False
+        floor |= hole_is_floor[holes]
+    return floor
 
 
 def floor_from_reference(
