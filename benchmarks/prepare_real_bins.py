@@ -7,7 +7,8 @@ manifest's commit), exactly what each frame's `changes` field says, so the set c
 anywhere:
 
     python -m benchmarks.prepare_real_bins --source pantor/griffig=/work/.mirror/pantor+griffig/repo \\
-        [--out ../shared/data/bins]
+        --source fhagelskjaer/sdui40binpick=/work/.mirror/fhagelskjaer+sdui40binpick/repo \\
+        --source o2as/ur-o2as=/work/.mirror/o2as+ur-o2as/repo [--out ../shared/data/bins]
 
 Files are read at the manifest's `source_commit` with `git show`, so a newer checkout of the
 source cannot change the set. One function per frame id: a new frame needs its own.
@@ -93,9 +94,47 @@ def griffig_doc_input(entry: dict, read: Callable[[str], bytes]) -> tuple[np.nda
     return rgb, depth
 
 
-PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np.ndarray]]] = {
+def crop_of(entry: dict) -> tuple[int, int, int, int]:
+    """The frame's window in the source picture, (x, y, width, height): `crop_xy` (the
+    top-left corner, source px) and `size`."""
+    x, y = entry["crop_xy"]
+    width, height = entry["size"]
+    return int(x), int(y), int(width), int(height)
+
+
+def sdui40_bin(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """sdui40binpick data/<scene>/color.png and depth_image_01mm_resolution.png (Zivid, one
+    point cloud, so pixel-aligned): one bin of the rack cut out at `crop_xy`, `size`. Depth: the
+    source writes z in units of 0.1 mm (utils/capture_pc_and_depth_in_folder.py: depth * 10 as
+    uint16, 0 = no point) -> mm, rounded; 0 stays 0."""
+    colour_path, depth_path = entry["source_paths"]
+    x, y, w, h = crop_of(entry)
+    rgb = decode(read(colour_path))[y : y + h, x : x + w]
+    raw = decode(read(depth_path), cv2.IMREAD_UNCHANGED)
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise DataError(f"{depth_path}: {raw.dtype} {raw.shape}, expected 16-bit single-channel")
+    depth = np.round(raw[y : y + h, x : x + w].astype(np.float64) / 10.0).astype(np.uint16)
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(depth)
+
+
+def o2as_grey(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, None]:
+    """ur-o2as omron_cad_matching test images: 8-bit greyscale PNG -> the same grey in 3
+    channels (no resize, no crop). The source's depth (.tiff/.dat) is not in the snapshot, so
+    the frame has none."""
+    grey = decode(read(entry["source_paths"][0]), cv2.IMREAD_GRAYSCALE)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), None
+
+
+PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np.ndarray | None]]] = {
     "griffig_test1": griffig_test1,
     "griffig_doc_input": griffig_doc_input,
+    **{
+        f"sdui40_{scene}_bin{k}": sdui40_bin
+        for scene, bins in (("wrs4", (1, 2, 3)), ("wrs14", (1, 2, 3)), ("test_cloud", (1, 2)))
+        for k in bins
+    },
+    "o2as_bolts": o2as_grey,
+    "o2as_pipes": o2as_grey,
 }
 
 
@@ -112,12 +151,14 @@ def prepare(manifest: Path, sources: dict[str, Path], out: Path) -> list[str]:
         commit = entry["source_commit"]
         rgb, depth = PREPARE[entry["id"]](entry, lambda p, r=repo, c=commit: git_file(r, c, p))
         width, height = entry["size"]
-        if rgb.shape[:2] != (height, width) or depth.shape != (height, width):
+        if rgb.shape[:2] != (height, width) or (depth is not None and depth.shape != (height, width)):
             raise DataError(
                 f"{entry['id']}: prepared {rgb.shape[1]}x{rgb.shape[0]}, manifest says {width}x{height}"
             )
         cv2.imwrite(str(out / entry["rgb"]), rgb)
         if "depth_mm" in entry:
+            if depth is None:
+                raise DataError(f"{entry['id']}: the manifest names a depth file, the source has no depth")
             cv2.imwrite(str(out / entry["depth_mm"]), depth)
         written.append(entry["id"])
     return written

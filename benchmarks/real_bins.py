@@ -20,10 +20,16 @@ Rules, one row each per frame:
   commissioned from the frame itself with the annotated interior (the sources have no empty-bin
   frame, so the floor is the depth plane fitted on the interior's farthest 10 % of surfaces, and
   the bin is not tracked); then the supervisor's own call: `BinStage.observe`, `BinView.keep`,
-  `plan_grasp` with the interior as ROI. Frames without depth skip this row.
+  `plan_grasp` with the interior as ROI. Where the manifest gives the floor's depth (`floor_mm`)
+  the floor plane is fitted on the surfaces within 3 mm of it instead. Frames without depth have
+  neither a floor plane nor an empty-bin reference: there the row applies the interior and the wall
+  clearance only (`BinView.keep` with an empty floor mask), and says so in its note.
+
+Frames without depth run the RGB model (`--rgb-model`, the one the embedded configuration names
+for a camera without depth) when the configured model needs depth.
 
 Usage: python -m benchmarks.real_bins [--data DIR] [--manifest FILE]
-    [--config firmware_config/embedded.toml] [--clearance-px PX] [--json out.json]
+    [--config firmware_config/embedded.toml] [--clearance-px PX] [--rgb-model FILE] [--json out.json]
 The markdown table goes to stdout; --json writes every number too.
 """
 
@@ -49,6 +55,7 @@ DEFAULT_MANIFEST = ROOT / "benchmarks" / "data" / "bins" / "manifest.toml"
 # Data from public repositories stays out of git, in the workspace's shared folder beside the
 # checkout; BINPICK_REAL_BINS overrides.
 DEFAULT_DATA = Path(os.environ.get("BINPICK_REAL_BINS", ROOT.parent / "shared" / "data" / "bins"))
+DEFAULT_RGB_MODEL = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
 OUTSIDE, FLOOR, OBJECT, UNKNOWN = 0, 1, 2, 3
 LABEL_NAMES = {OUTSIDE: "outside", FLOOR: "floor", OBJECT: "object", UNKNOWN: "unknown"}
@@ -125,10 +132,19 @@ def load_manifest(path: Path) -> list[dict]:
             or (poly[:, 1] > h).any()
         ):
             raise DataError(f"{where}: interior polygon leaves the {w}x{h} image")
-        if f["objects"] != "depth":
-            raise DataError(f"{where}: objects = {f['objects']!r}: only 'depth' is implemented")
-        if "depth_mm" not in f:
-            raise DataError(f"{where}: objects = 'depth' needs a depth_mm file")
+        if f["objects"] == "depth":
+            if "depth_mm" not in f:
+                raise DataError(f"{where}: objects = 'depth' needs a depth_mm file")
+        elif f["objects"] == "drawn":
+            floors = f.get("floor_polygons")
+            if not isinstance(floors, list):
+                raise DataError(f"{where}: objects = 'drawn' needs floor_polygons (a list, may be empty)")
+            for q in floors:
+                q = np.asarray(q, np.float32)
+                if q.ndim != 2 or q.shape[1] != 2 or q.shape[0] < 3:
+                    raise DataError(f"{where}: floor polygon must be >= 3 [x, y] points, got {q.tolist()!r}")
+        else:
+            raise DataError(f"{where}: objects = {f['objects']!r}: expected 'depth' or 'drawn'")
     return frames
 
 
@@ -172,7 +188,18 @@ def load_frame(entry: dict, data_dir: Path) -> Frame:
         valid = inside & np.isfinite(depth)
         if valid.sum() < 100:
             raise DataError(f"{data_dir / entry['depth_mm']}: under 100 measured pixels inside the interior")
-        floor_mm = float(np.percentile(depth[valid], entry.get("floor_percentile", 95.0)))
+        if "floor_mm" in entry:  # read off depth profiles across the visible floor (annotation)
+            floor_mm = float(entry["floor_mm"])
+        else:
+            floor_mm = float(np.percentile(depth[valid], entry.get("floor_percentile", 95.0)))
+    if entry["objects"] == "drawn":
+        # no depth rule: the interior is product except the floor drawn by hand
+        labels[inside] = OBJECT
+        floor = np.zeros((h, w), np.uint8)
+        for q in entry["floor_polygons"]:
+            cv2.fillPoly(floor, [np.round(np.asarray(q, np.float32)).astype(np.int32)], 1)
+        labels[inside & floor.astype(bool)] = FLOOR
+    elif depth is not None:
         height = floor_mm - depth
         labels[inside] = UNKNOWN
         labels[valid] = FLOOR
@@ -199,7 +226,7 @@ def classify(frame: Frame, u: float, v: float) -> str:
 
 def height_percentile(frame: Frame, u: float, v: float) -> float | None:
     """The grasp surface's height percentile among the interior's measured pixels (depth only)."""
-    if frame.depth_mm is None or frame.floor_mm is None:
+    if frame.depth_mm is None or frame.floor_mm is None or frame.meta.get("objects") != "depth":
         return None
     h, w = frame.labels.shape
     x, y = int(round(u)), int(round(v))
@@ -239,27 +266,43 @@ class Row:
 class Appliance:
     """The embedded default's inference and grasp selection, built once from the config."""
 
-    def __init__(self, config_path: Path):
+    def __init__(self, config_path: Path, rgb_model: Path = DEFAULT_RGB_MODEL):
+        from binpick_core.model_file import read_model_info
         from edge.config import load_config
         from edge.depth_cue import DepthCueStage
 
         self.config = load_config(config_path)
         self.params = self.config.ranking.params()
         self.depth_cue = DepthCueStage.from_config(self.config.inference)
-        self._predictors: dict[tuple[int, int], object] = {}
+        # A camera without depth takes the RGB model (the embedded configuration says so); used
+        # only for frames without depth when the configured model needs depth.
+        self.needs_depth = read_model_info(self.config.inference.model).input_kind != "rgb"
+        self.rgb_model = Path(rgb_model)
+        self._predictors: dict[tuple[int, int, bool], object] = {}
 
-    def _predictor(self, width: int, height: int):
+    def _predictor(self, width: int, height: int, rgb_only: bool):
+        from dataclasses import replace
+
         from edge.inference.predictor import Predictor
 
-        key = (width, height)
+        key = (width, height, rgb_only)
         if key not in self._predictors:  # the camera size is the photo's own
-            self._predictors[key] = Predictor(self.config.inference, key)
+            section = self.config.inference
+            if rgb_only:
+                section = replace(section, model=str(self.rgb_model))
+            self._predictors[key] = Predictor(section, (width, height))
         return self._predictors[key]
+
+    def model_note(self, frame: Frame) -> str:
+        """Which model ran on the frame, when it is not the configured one."""
+        if frame.depth_mm is None and self.needs_depth:
+            return f"no depth: {self.rgb_model.name}"
+        return ""
 
     def maps_and_ranking(self, frame: Frame):
         """Inference, depth cue and ranking exactly as Supervisor._cycle does them."""
         h, w = frame.rgb.shape[:2]
-        predictor = self._predictor(w, h)
+        predictor = self._predictor(w, h, frame.depth_mm is None and self.needs_depth)
         depth_m = None if frame.depth_mm is None else frame.depth_mm / 1000.0
         maps = predictor.predict(frame.rgb, depth_m)
         maps = self.depth_cue.apply(maps, depth_m)
@@ -287,25 +330,40 @@ class Appliance:
         from dataclasses import replace
 
         from edge.bin_model import BinModel, BinStage, fit_floor_plane
+        from edge.bin_model.fill import fill_level
+        from edge.bin_model.locate import IDENTITY
+        from edge.bin_model.stage import BinView
         from edge.ranking import plan_grasp
 
         row = Row(frame.id, "appliance + bin model")
-        if frame.depth_mm is None:
-            row.where, row.note = "skipped", "no depth: no floor reference without an empty-bin frame"
-            return row
-        depth_m = (frame.depth_mm / 1000.0).astype(np.float32)
-        depth_m[~(depth_m > 0)] = np.nan
+        settings = replace(self.config.bin.settings(), track=False)
+        if clearance_px is not None:
+            settings = replace(settings, wall_clearance_px=clearance_px)
         gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
         inside = np.zeros(gray.shape, np.uint8)
         cv2.fillPoly(inside, [np.round(frame.interior).astype(np.int32)], 1)
         inside = inside.astype(bool)
-        valid = inside & np.isfinite(depth_m)
-        far = valid & (depth_m >= np.nanpercentile(depth_m[valid], 90))  # the floor: farthest surfaces
-        model = BinModel(np.asarray(frame.interior, float), gray, fit_floor_plane(depth_m, far), 0.0)
-        settings = replace(self.config.bin.settings(), track=False)
-        if clearance_px is not None:
-            settings = replace(settings, wall_clearance_px=clearance_px)
-        view = BinStage(model, settings).observe(frame.rgb, depth_m)
+        note = f"supervisor path, clearance {settings.wall_clearance_px:g} px"
+        if self.model_note(frame):
+            note = f"{self.model_note(frame)}; {note}"
+        if frame.depth_mm is None:
+            # Without depth the stage finds the floor by comparing the frame with the empty bin's
+            # reference; no source has an empty-bin frame, so only the interior and the wall
+            # clearance can be applied (BinView.keep with an empty floor mask).
+            floor = np.zeros(gray.shape, bool)
+            view = BinView(IDENTITY, np.asarray(frame.interior, np.float32), floor,
+                           fill_level(inside, floor), False)  # fmt: skip
+            note += "; no depth and no empty-bin frame: interior and wall clearance only, no floor rule"
+        else:
+            depth_m = (frame.depth_mm / 1000.0).astype(np.float32)
+            depth_m[~(depth_m > 0)] = np.nan
+            valid = inside & np.isfinite(depth_m)
+            if "floor_mm" in frame.meta:  # the empty bin's floor: the annotated floor's surfaces
+                far = valid & (np.abs(depth_m * 1000.0 - float(frame.meta["floor_mm"])) <= 3.0)
+            else:  # the floor: the farthest surfaces
+                far = valid & (depth_m >= np.nanpercentile(depth_m[valid], 90))
+            model = BinModel(np.asarray(frame.interior, float), gray, fit_floor_plane(depth_m, far), 0.0)
+            view = BinStage(model, settings).observe(frame.rgb, depth_m)
         scale = (maps.scale_x, maps.scale_y)
         grasp = plan_grasp(
             ranking, maps.boundaries, maps.occlusions, self.params, scale=scale,
@@ -317,7 +375,7 @@ class Appliance:
         else:
             row.where = "none"
         row.extra = {"fill_percent": round(view.fill.percent, 1)}
-        row.note = f"supervisor path, clearance {settings.wall_clearance_px:g} px"
+        row.note = note
         return row
 
 
@@ -385,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="bin-model wall clearance (px); default: the config's [bin] settings via BinStage",
     )
+    ap.add_argument("--rgb-model", type=Path, default=DEFAULT_RGB_MODEL,
+                    help="model for frames without depth when the config's model needs depth")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     t0 = time.monotonic()
@@ -394,12 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"real_bins: {exc}", file=sys.stderr)
         return 2
-    appliance = Appliance(args.config)
+    appliance = Appliance(args.config, args.rgb_model)
     rows: list[Row] = []
     for frame in frames:
         maps, ranking = appliance.maps_and_ranking(frame)
         grasp = appliance.grasp(maps, ranking)
-        row = Row(frame.id, "appliance", extra={"candidates": len(ranking.candidates)})
+        row = Row(frame.id, "appliance", note=appliance.model_note(frame),
+                  extra={"candidates": len(ranking.candidates)})  # fmt: skip
         if grasp is not None:
             row.u, row.v = grasp
         rows.append(_score(frame, row))

@@ -40,7 +40,10 @@ def test_files_match_the_manifest_and_labels_are_usable():
         assert frame.rgb.shape == (h, w, 3)
         assert frame.depth_mm is None or frame.depth_mm.shape == (h, w)
         labels = set(np.unique(frame.labels).tolist())
-        assert {rb.OUTSIDE, rb.FLOOR, rb.OBJECT} <= labels, f"{entry['id']}: labels {labels}"
+        needed = {rb.OUTSIDE, rb.OBJECT}
+        if entry["objects"] == "depth" or entry.get("floor_polygons"):
+            needed.add(rb.FLOOR)
+        assert needed <= labels, f"{entry['id']}: labels {labels}"
 
 
 def _write_manifest(tmp_path: Path, **override) -> Path:
@@ -98,6 +101,25 @@ def test_labels_and_scoring_on_a_tiny_synthetic_bin(tmp_path):
     assert rb.height_percentile(frame, u, v) == pytest.approx(100.0)
 
 
+def test_frames_without_depth_are_labelled_from_the_drawn_floor(tmp_path):
+    floor = [[[6, 6], [12, 6], [12, 12], [6, 12]]]
+    manifest = _write_manifest(tmp_path, objects="drawn", floor_polygons=floor)
+    text = manifest.read_text().replace('depth_mm = "x_depth.png"\n', "")
+    manifest.write_text(text)
+    entry = rb.load_manifest(manifest)[0]
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((30, 40, 3), np.uint8))
+    frame = rb.load_frame(entry, tmp_path)
+    assert frame.depth_mm is None
+    assert rb.classify(frame, 9, 9) == "floor"
+    assert rb.classify(frame, 25, 20) == "object"
+    assert rb.classify(frame, 1, 1) == "outside"
+    assert rb.height_percentile(frame, 25, 20) is None and rb.highest_point(frame) is None
+    with pytest.raises(rb.DataError, match="needs floor_polygons"):
+        rb.load_manifest(_write_manifest(tmp_path, objects="drawn"))
+    with pytest.raises(rb.DataError, match="expected 'depth' or 'drawn'"):
+        rb.load_manifest(_write_manifest(tmp_path, objects="mask"))
+
+
 def test_the_set_is_rebuilt_from_its_sources_as_the_manifest_says(tmp_path):
     prep = importlib.import_module("benchmarks.prepare_real_bins")
     grey = np.array([[0, 255, 128]], np.uint8)
@@ -111,5 +133,18 @@ def test_the_set_is_rebuilt_from_its_sources_as_the_manifest_says(tmp_path):
         written = prep.prepare(rb.DEFAULT_MANIFEST, {"pantor/griffig": mirror}, tmp_path / "bins")
         assert written == ["griffig_test1", "griffig_doc_input"]
         for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
-            frame = rb.load_frame(entry, tmp_path / "bins")
-            assert {rb.OUTSIDE, rb.FLOOR, rb.OBJECT} <= set(np.unique(frame.labels).tolist())
+            if entry["id"] in written:
+                frame = rb.load_frame(entry, tmp_path / "bins")
+                assert {rb.OUTSIDE, rb.FLOOR, rb.OBJECT} <= set(np.unique(frame.labels).tolist())
+    others = {
+        "fhagelskjaer/sdui40binpick": Path("/work/.mirror/fhagelskjaer+sdui40binpick/repo"),
+        "o2as/ur-o2as": Path("/work/.mirror/o2as+ur-o2as/repo"),
+    }
+    others = {name: path for name, path in others.items() if path.is_dir()}
+    if others:  # the other sources, where fetched: every frame of theirs, sized as the manifest says
+        written = prep.prepare(rb.DEFAULT_MANIFEST, others, tmp_path / "more")
+        expected = [e["id"] for e in rb.load_manifest(rb.DEFAULT_MANIFEST) if e["source_repo"] in others]
+        assert written == expected
+        for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
+            if entry["id"] in written:
+                rb.load_frame(entry, tmp_path / "more")
