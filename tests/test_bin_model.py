@@ -184,7 +184,7 @@ def test_a_stereo_shadow_beside_a_product_is_floor():
     assert floor[5:15, 15:18].all()  # the whole shadow lies on the farther surface: floor
     assert not floor[9:11, 9:11].any()  # the product's dropout stays product
     assert not floor[5:15, 5:15].any()
-    plain = floor_from_height(height, tolerance_mm=4.0, hole_radius_px=0)
+    plain = floor_from_height(height, tolerance_mm=4.0, fill_holes=False)
     assert not plain[5:15, 15:18].any()  # without the rule no hole is floor
 
 
@@ -205,6 +205,22 @@ def test_a_wide_stereo_shadow_is_floor_in_its_middle_too():
     assert not floor[20:32, 15:27].any()
     assert not floor[11:20, 24:27].any()  # (its tip, one row on the floor, is floor)
     assert not floor[11:50, 10:36].any()
+
+
+def test_a_hole_between_products_is_split_by_the_nearer_measured_surface():
+    """A hole between two tall products that meets the floor at one end only (a valley of
+    shadows between boxes): too little floor around it to be floor as a whole, so each of its
+    pixels follows the nearer measured surface; its end by the floor is floor, its sides product."""
+    from edge.bin_model import floor_from_height
+
+    height = np.zeros((60, 80), np.float32)
+    height[:, :30] = 80.0
+    height[:, 50:] = 80.0
+    height[:50, 30:50] = np.nan
+    floor = floor_from_height(height, tolerance_mm=4.0)
+    assert floor[46:50, 36:44].all()
+    assert not floor[:20, 30:50].any()
+    assert floor[50:, 30:50].all() and not floor[:, :30].any()
 
 
 def test_with_depth_the_bin_is_found_by_its_rims_height_in_the_dark():

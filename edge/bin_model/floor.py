@@ -73,41 +73,40 @@ def height_above_floor_mm(depth_m: np.ndarray, plane: FloorPlane) -> np.ndarray:
 
 
 def floor_from_height(
-    height_mm: np.ndarray, tolerance_mm: float, hole_radius_px: int = 3, hole_floor_share: float = 1 / 3
+    height_mm: np.ndarray, tolerance_mm: float, fill_holes: bool = True, hole_floor_share: float = 1 / 3
 ) -> np.ndarray:
-    """Floor pixels: within `tolerance_mm` of the floor plane; a pixel without depth is floor when
-    most measured pixels within `hole_radius_px` are floor, or when its hole (a connected region
-    without depth) has at least `hole_floor_share` of the measured pixels around it on the floor.
+    """Floor pixels: within `tolerance_mm` of the floor plane. With `fill_holes`, a pixel without
+    depth is floor when it is nearer to a measured floor pixel than to a measured product pixel,
+    or when its hole (a connected region without depth) has at least `hole_floor_share` of the
+    measured pixels around it on the floor.
 
     Why the holes: a stereo camera's shadow beside a product's edge falls on the farther surface,
-    the floor, and reads as no depth there. Counted as product, such a hole let a grasp land
+    the floor, and reads as no depth there. Counted as product, such holes let a grasp land
     beside the product, on the floor (the simulated cell's round-cookie floor pick, and a stick
-    sachet's shadow 12 px wide that the pixel rule left as product because its middle has no
-    measured pixel within 3 px). The whole shadow lies on the farther surface, its side against
-    the product too, so a hole that borders the floor is floor; a dropout surrounded by product
-    stays product."""
+    sachet's shadow 12 px wide), and raised the fill level of a bin of tall boxes by up to 12
+    points (their shadows and dropouts merge into holes of a fifth of the image, half of it floor
+    in the simulator's truth). The nearer measured surface splits a hole between floor and
+    product where it borders both; a hole that borders the floor widely is a shadow on it as a
+    whole, its side against the product too; a dropout surrounded by product stays product."""
     with np.errstate(invalid="ignore"):
         floor = np.abs(height_mm) <= tolerance_mm
-    if hole_radius_px <= 0:
-        return floor
     measured = np.isfinite(height_mm)
-    size = (2 * hole_radius_px + 1, 2 * hole_radius_px + 1)
-    near_floor = cv2.boxFilter(floor.astype(np.float32), -1, size, normalize=False)
-    near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
-    floor = floor | (~measured & (near_floor > 0.5 * near_measured))
+    if not fill_holes or measured.all() or not measured.any():
+        return floor
+    product = measured & ~floor
+    to_floor = cv2.distanceTransform((~(floor & measured)).astype(np.uint8), cv2.DIST_L2, 3)
+    to_product = cv2.distanceTransform((~product).astype(np.uint8), cv2.DIST_L2, 3)
+    floor = floor | (~measured & (to_floor < to_product))
     count, holes = cv2.connectedComponents((~measured).astype(np.uint8), connectivity=8)
-    if count > 1:
-        # The measured ring around each hole: its label spread 2 px outwards (where two holes'
-        # rings meet, the larger label takes the pixel; either hole is then judged on the rest).
-        ring = cv2.dilate(holes.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
-        ring[~measured] = 0
-        around = np.bincount(ring.ravel(), minlength=count)
-        on_floor = np.bincount(ring.ravel(), weights=floor.ravel(), minlength=count)
-        hole_is_floor = on_floor >= hole_floor_share * np.maximum(around, 1)
-        hole_is_floor &= around > 0
-        hole_is_floor[0] = False
-        floor |= hole_is_floor[holes]
-    return floor
+    # The measured ring around each hole: its label spread 2 px outwards (where two holes' rings
+    # meet, the larger label takes the pixel; either hole is then judged on the rest).
+    ring = cv2.dilate(holes.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int32)
+    ring[~measured] = 0
+    around = np.bincount(ring.ravel(), minlength=count)
+    on_floor = np.bincount(ring.ravel(), weights=floor.ravel().astype(np.float64), minlength=count)
+    hole_is_floor = (on_floor >= hole_floor_share * np.maximum(around, 1)) & (around > 0)
+    hole_is_floor[0] = False
+    return floor | hole_is_floor[holes]
 
 
 def floor_from_reference(
