@@ -8,7 +8,10 @@ anywhere:
 
     python -m benchmarks.prepare_real_bins --source pantor/griffig=/work/.mirror/pantor+griffig/repo \\
         --source fhagelskjaer/sdui40binpick=/work/.mirror/fhagelskjaer+sdui40binpick/repo \\
-        --source o2as/ur-o2as=/work/.mirror/o2as+ur-o2as/repo [--out ../shared/data/bins]
+        --source o2as/ur-o2as=/work/.mirror/o2as+ur-o2as/repo \\
+        --source keti-ai/kpick-suction-release=/work/.mirror/keti-ai+kpick-suction-release/repo \\
+        --source keti-ai/kpick-release-py38=/work/.mirror/keti-ai+kpick-release-py38/repo \\
+        [--out ../shared/data/bins]
 
 Files are read at the manifest's `source_commit` with `git show`, so a newer checkout of the
 source cannot change the set. One function per frame id: a new frame needs its own.
@@ -125,6 +128,23 @@ def o2as_grey(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, No
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), None
 
 
+def kpick_rgbd(entry: dict, read: Callable[[str], bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """keti-ai kpick test images: an 8-bit colour PNG and a 16-bit depth PNG (mm, 0 = no
+    measurement; RealSense aligned to colour, or Zivid), both as stored: no resize, no crop, no
+    change of values."""
+    colour_path, depth_path = entry["source_paths"]
+    rgb = decode(read(colour_path))
+    depth = decode(read(depth_path), cv2.IMREAD_UNCHANGED)
+    if depth.dtype != np.uint16 or depth.ndim != 2:
+        raise DataError(f"{depth_path}: {depth.dtype} {depth.shape}, expected 16-bit single-channel")
+    return rgb, depth
+
+
+KPICK_FRAMES = (
+    "kpick_suction_boxes", "kpick_mujin_1", "kpick_mujin_2", "kpick_order_1", "kpick_random_1",
+    "kpick_copper_1", "kpick_oi_1",
+)  # fmt: skip
+
 PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np.ndarray | None]]] = {
     "griffig_test1": griffig_test1,
     "griffig_doc_input": griffig_doc_input,
@@ -135,6 +155,7 @@ PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np
     },
     "o2as_bolts": o2as_grey,
     "o2as_pipes": o2as_grey,
+    **{frame_id: kpick_rgbd for frame_id in KPICK_FRAMES},
 }
 
 

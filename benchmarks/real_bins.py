@@ -20,10 +20,12 @@ Rules, one row each per frame:
   commissioned from the frame itself with the annotated interior (the sources have no empty-bin
   frame, so the floor is the depth plane fitted on the interior's farthest 10 % of surfaces, and
   the bin is not tracked); then the supervisor's own call: `BinStage.observe`, `BinView.keep`,
-  `plan_grasp` with the interior as ROI. Where the manifest gives the floor's depth (`floor_mm`)
-  the floor plane is fitted on the surfaces within 3 mm of it instead. Frames without depth have
-  neither a floor plane nor an empty-bin reference: there the row applies the interior and the wall
-  clearance only (`BinView.keep` with an empty floor mask), and says so in its note.
+  `plan_grasp` with the interior as ROI. Where the manifest gives the floor's depth (`floor_mm`,
+  or `floor_plane_mm` for a floor seen at a tilt) the floor plane is fitted on the surfaces within
+  3 mm of it instead. Frames without depth have neither a floor plane nor an empty-bin reference:
+  there the row applies the interior and the wall clearance only (`BinView.keep` with an empty
+  floor mask), and says so in its note. The same holds for a frame whose floor is not visible at
+  all (`floor_visible = false`: a bin filled above its floor): no floor can be commissioned from it.
 
 Frames without depth run the RGB model (`--rgb-model`, the one the embedded configuration names
 for a camera without depth) when the configured model needs depth.
@@ -87,6 +89,8 @@ class Frame:
     labels: np.ndarray  # HxW uint8: OUTSIDE / FLOOR / OBJECT / UNKNOWN
     floor_mm: float | None
     meta: dict
+    # the floor's depth per pixel (mm) where the annotation gives a tilted floor plane; else None
+    floor_map: np.ndarray | None = None
 
 
 def load_manifest(path: Path) -> list[dict]:
@@ -145,6 +149,13 @@ def load_manifest(path: Path) -> list[dict]:
                     raise DataError(f"{where}: floor polygon must be >= 3 [x, y] points, got {q.tolist()!r}")
         else:
             raise DataError(f"{where}: objects = {f['objects']!r}: expected 'depth' or 'drawn'")
+        plane = f.get("floor_plane_mm")
+        if plane is not None and not (
+            isinstance(plane, list) and len(plane) == 3 and all(isinstance(v, int | float) for v in plane)
+        ):
+            raise DataError(f"{where}: floor_plane_mm must be [a, b, c] (floor depth = a x + b y + c, mm)")
+        if plane is not None and "floor_mm" in f:
+            raise DataError(f"{where}: give floor_mm or floor_plane_mm, not both")
     return frames
 
 
@@ -184,12 +195,18 @@ def load_frame(entry: dict, data_dir: Path) -> Frame:
     inside = inside.astype(bool)
     labels = np.full((h, w), OUTSIDE, np.uint8)
     floor_mm = None
+    floor_map = None
     if depth is not None:
         valid = inside & np.isfinite(depth)
         if valid.sum() < 100:
             raise DataError(f"{data_dir / entry['depth_mm']}: under 100 measured pixels inside the interior")
         if "floor_mm" in entry:  # read off depth profiles across the visible floor (annotation)
             floor_mm = float(entry["floor_mm"])
+        elif "floor_plane_mm" in entry:  # a tilted floor: the plane fitted on the annotated floor
+            a, b, c = (float(v) for v in entry["floor_plane_mm"])
+            ys, xs = np.mgrid[0:h, 0:w]
+            floor_map = (a * xs + b * ys + c).astype(np.float32)
+            floor_mm = float(floor_map[inside].mean())
         else:
             floor_mm = float(np.percentile(depth[valid], entry.get("floor_percentile", 95.0)))
     if entry["objects"] == "drawn":
@@ -200,11 +217,11 @@ def load_frame(entry: dict, data_dir: Path) -> Frame:
             cv2.fillPoly(floor, [np.round(np.asarray(q, np.float32)).astype(np.int32)], 1)
         labels[inside & floor.astype(bool)] = FLOOR
     elif depth is not None:
-        height = floor_mm - depth
+        height = (floor_mm if floor_map is None else floor_map) - depth
         labels[inside] = UNKNOWN
         labels[valid] = FLOOR
         labels[valid & (height >= float(entry.get("object_min_height_mm", 15.0)))] = OBJECT
-    return Frame(entry["id"], rgb, depth, interior, labels, floor_mm, entry)
+    return Frame(entry["id"], rgb, depth, interior, labels, floor_mm, entry, floor_map)
 
 
 def classify(frame: Frame, u: float, v: float) -> str:
@@ -234,8 +251,14 @@ def height_percentile(frame: Frame, u: float, v: float) -> float | None:
     patch = patch[np.isfinite(patch)]
     if patch.size == 0:
         return None
-    grasp_height = frame.floor_mm - float(np.median(patch))
-    pile = frame.floor_mm - frame.depth_mm[(frame.labels == FLOOR) | (frame.labels == OBJECT)]
+    floor = (
+        np.full(frame.labels.shape, frame.floor_mm, np.float32)
+        if frame.floor_map is None
+        else frame.floor_map
+    )
+    grasp_height = float(floor[y, x]) - float(np.median(patch))
+    measured = (frame.labels == FLOOR) | (frame.labels == OBJECT)
+    pile = floor[measured] - frame.depth_mm[measured]
     return float(100.0 * np.mean(pile <= grasp_height))
 
 
@@ -346,20 +369,29 @@ class Appliance:
         note = f"supervisor path, clearance {settings.wall_clearance_px:g} px"
         if self.model_note(frame):
             note = f"{self.model_note(frame)}; {note}"
-        if frame.depth_mm is None:
+        no_floor = frame.meta.get("floor_visible", True) is False
+        if frame.depth_mm is None or no_floor:
             # Without depth the stage finds the floor by comparing the frame with the empty bin's
             # reference; no source has an empty-bin frame, so only the interior and the wall
-            # clearance can be applied (BinView.keep with an empty floor mask).
+            # clearance can be applied (BinView.keep with an empty floor mask). The same where
+            # the floor is hidden under the load: there is no floor in the frame to commission.
             floor = np.zeros(gray.shape, bool)
             view = BinView(IDENTITY, np.asarray(frame.interior, np.float32), floor,
                            fill_level(inside, floor), False)  # fmt: skip
-            note += "; no depth and no empty-bin frame: interior and wall clearance only, no floor rule"
+            if frame.depth_mm is None:
+                note += "; no depth and no empty-bin frame: interior and wall clearance only, no floor rule"
+            else:
+                note += (
+                    "; floor not visible, no empty-bin frame: interior and wall clearance only, no floor rule"
+                )
         else:
             depth_m = (frame.depth_mm / 1000.0).astype(np.float32)
             depth_m[~(depth_m > 0)] = np.nan
             valid = inside & np.isfinite(depth_m)
             if "floor_mm" in frame.meta:  # the empty bin's floor: the annotated floor's surfaces
                 far = valid & (np.abs(depth_m * 1000.0 - float(frame.meta["floor_mm"])) <= 3.0)
+            elif frame.floor_map is not None:  # the same, about the annotated (tilted) floor plane
+                far = valid & (np.abs(depth_m * 1000.0 - frame.floor_map) <= 3.0)
             else:  # the floor: the farthest surfaces
                 far = valid & (depth_m >= np.nanpercentile(depth_m[valid], 90))
             model = BinModel(np.asarray(frame.interior, float), gray, fit_floor_plane(depth_m, far), 0.0)

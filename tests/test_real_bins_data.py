@@ -101,6 +101,26 @@ def test_labels_and_scoring_on_a_tiny_synthetic_bin(tmp_path):
     assert rb.height_percentile(frame, u, v) == pytest.approx(100.0)
 
 
+def test_a_tilted_floor_plane_labels_heights_above_the_plane(tmp_path):
+    # floor depth = x + 460 mm: 460 mm at the left edge, 499 mm at the right
+    entry = rb.load_manifest(
+        _write_manifest(tmp_path, floor_plane_mm=[1, 0.0, 460.0], object_min_height_mm=5)
+    )[0]
+    xs = np.arange(40, dtype=np.float64)
+    depth = np.tile(xs + 460.0, (30, 1)).astype(np.uint16)
+    depth[10:20, 25:32] -= 10  # a 10 mm high object on the deep side
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((30, 40, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "x_depth.png"), depth)
+    frame = rb.load_frame(entry, tmp_path)
+    assert rb.classify(frame, 28, 15) == "object"
+    assert rb.classify(frame, 8, 15) == "floor"  # nearer than the object, but on the floor plane
+    assert rb.height_percentile(frame, 28, 15) == pytest.approx(100.0)
+    with pytest.raises(rb.DataError, match="floor_plane_mm must be"):
+        rb.load_manifest(_write_manifest(tmp_path, floor_plane_mm=[0.5, 480.0]))
+    with pytest.raises(rb.DataError, match="not both"):
+        rb.load_manifest(_write_manifest(tmp_path, floor_plane_mm=[0.5, 0.0, 480.0], floor_mm=490.0))
+
+
 def test_frames_without_depth_are_labelled_from_the_drawn_floor(tmp_path):
     floor = [[[6, 6], [12, 6], [12, 12], [6, 12]]]
     manifest = _write_manifest(tmp_path, objects="drawn", floor_polygons=floor)
@@ -139,6 +159,8 @@ def test_the_set_is_rebuilt_from_its_sources_as_the_manifest_says(tmp_path):
     others = {
         "fhagelskjaer/sdui40binpick": Path("/work/.mirror/fhagelskjaer+sdui40binpick/repo"),
         "o2as/ur-o2as": Path("/work/.mirror/o2as+ur-o2as/repo"),
+        "keti-ai/kpick-suction-release": Path("/work/.mirror/keti-ai+kpick-suction-release/repo"),
+        "keti-ai/kpick-release-py38": Path("/work/.mirror/keti-ai+kpick-release-py38/repo"),
     }
     others = {name: path for name, path in others.items() if path.is_dir()}
     if others:  # the other sources, where fetched: every frame of theirs, sized as the manifest says
