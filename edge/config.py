@@ -165,6 +165,8 @@ class BinSection:
     wall_clearance_mm: float = BinSettings.wall_clearance_mm  # calibrated: gripper radius + margin to a wall
     wall_clearance_px: float = BinSettings.wall_clearance_px  # pixel mode: the same in camera pixels
     empty_below_percent: float = BinSettings.empty_below_percent  # fill level under which the bin is empty
+    # ... and no connected product region this large (percent of the interior): one small product
+    empty_max_region_percent: float = BinSettings.empty_max_region_percent
     empty_cycles: int = BinSettings.empty_cycles  # consecutive cycles under it before bin_empty is set
     min_correlation: float = BinSettings.min_correlation  # rim registration: below this, bin_missing
     max_shift_px: float = BinSettings.max_shift_px  # rim registration: a larger shift is bin_missing
@@ -275,6 +277,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "bin.wall_clearance_mm": (0, 1000),
     "bin.wall_clearance_px": (0, 10000),
     "bin.empty_below_percent": (0, 100),
+    "bin.empty_max_region_percent": (0, 100),
     "bin.empty_cycles": (1, 1000),
     "bin.min_correlation": (0, 1),
     "bin.max_shift_px": (0, 10000),

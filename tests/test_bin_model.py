@@ -106,6 +106,24 @@ def test_empty_bin_needs_n_cycles_and_clears_at_once():
     assert fill_level(np.zeros((4, 4), bool), np.zeros((4, 4), bool)).percent == 0.0
 
 
+def test_one_small_product_keeps_the_bin_from_empty_where_specks_do_not():
+    """A product showing 1.5 % of the interior (a stick sachet at the image's edge in the
+    simulated cell) is under the 2 % total that specks may reach, but it is one region: the bin
+    is not empty. Scattered specks (1 %) are."""
+    interior = np.ones((200, 200), bool)
+    product = np.ones_like(interior)  # floor everywhere ...
+    product[10:40, 10:30] = False  # ... but one product of 600 px = 1.5 %
+    specks = np.ones_like(interior)
+    specks.flat[np.arange(0, 40000, 101)] = False  # 397 single pixels, none touching another: 1 %
+    one, scattered = fill_level(interior, product), fill_level(interior, specks)
+    assert one.percent == pytest.approx(1.5) and one.largest_percent == pytest.approx(1.5)
+    assert scattered.percent == pytest.approx(0.9925) and scattered.largest_percent == pytest.approx(0.0025)
+    tracker = EmptyBinTracker(cycles=2, empty_below_percent=2.0, empty_max_region_percent=0.1)
+    assert [tracker.update(one) for _ in range(3)] == [False, False, False]
+    assert [tracker.update(scattered) for _ in range(3)] == [False, True, True]
+    assert tracker.update(one) is False  # the product back in view clears it at once
+
+
 def test_keep_drops_the_floor_the_outside_and_grasps_near_a_wall():
     scene = bin_scene(products=1, seed=3)
     stage = BinStage(commissioned(), BinSettings(wall_clearance_px=12.0))

@@ -28,6 +28,7 @@ class BinSettings:
     wall_clearance_mm: float = 15.0
     wall_clearance_px: float = 10.0
     empty_below_percent: float = 2.0
+    empty_max_region_percent: float = 0.1
     empty_cycles: int = 2
     min_correlation: float = 0.5
     max_shift_px: float = 80.0
@@ -121,7 +122,9 @@ class BinStage:
     def __init__(self, model: BinModel, settings: BinSettings):
         self.model = model
         self.settings = settings
-        self.tracker = EmptyBinTracker(settings.empty_cycles, settings.empty_below_percent)
+        self.tracker = EmptyBinTracker(
+            settings.empty_cycles, settings.empty_below_percent, settings.empty_max_region_percent
+        )
         self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
         by_height = settings.track and model.rim_reference is not None and model.floor is not None
         self._rim_height = RimTemplate.of(model.rim_reference, model.interior) if by_height else None
