@@ -262,3 +262,66 @@ def test_a_map_resized_by_different_factors_across_and_down_still_seals():
         SurfacePoints(depth, K, None, FLOOR_NORMAL, 400.0, squashed.shape), squashed, 1, SuctionParams()
     )
     assert fit is not None and squashed[round(fit.v), round(fit.u)] == 1 and fit.tilt_deg < 2.0
+
+
+def _tall_box_with_its_side(camera_mm=300.0, top_mm=100.0, x0=25.0, x1=50.0, half_y=20.0):
+    """A tall box off the camera's axis (label 1: top and side face) on the floor (label 2)."""
+    rx, ry = _rays()
+    z_top = camera_mm - top_mm
+    on_top = (rx * z_top >= x0) & (rx * z_top <= x1) & (np.abs(ry * z_top) <= half_y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_side = x0 / rx
+    side_height = camera_mm - z_side
+    on_side = (
+        ~on_top & (rx > 0) & (side_height >= 0) & (side_height <= top_mm) & (np.abs(ry * z_side) <= half_y)
+    )
+    depth_mm = np.where(on_top, z_top, np.where(on_side, z_side, camera_mm))
+    labels = np.where(on_top | on_side, 1, 2).astype(np.int32)
+    return (depth_mm / 1000.0).astype(np.float32), labels, on_top, on_side
+
+
+def test_a_point_on_a_side_face_is_refused_whatever_else_keeps_it():
+    """The ranking's own point of a candidate the seal check found no place on may lie on a
+    box's side face; the cup would come down beside the box (the simulated cell's floor picks).
+    `off_side_faces` refuses such a point, keeps the top face and the floor, and still applies
+    the caller's own rule; the scale takes camera pixels to map pixels."""
+    depth, labels, on_top, on_side = _tall_box_with_its_side()
+    placer = SuctionPlacer(lambda: _points(depth, 300.0), labels, SuctionParams())
+    vs, us = np.nonzero(on_side & (np.abs(np.arange(SIZE)[:, None] - SIZE / 2) < 10))
+    side = (float(us.mean()), float(vs.mean()))
+    vt, ut = np.nonzero(on_top)
+    top = (float(ut.mean()), float(vt.mean()))
+    assert placer.surface_tilt_deg(*side) > 80.0 and placer.surface_tilt_deg(*top) < 5.0
+    keep = placer.off_side_faces(None, (1.0, 1.0))
+    assert not keep(*side, 1) and keep(*top, 1) and keep(20.0, 20.0, 2)
+    assert not placer.off_side_faces(lambda u, v, label: False, (1.0, 1.0))(*top, 1)
+    doubled = placer.off_side_faces(None, (2.0, 2.0))  # camera pixels at twice the map's
+    assert not doubled(side[0] * 2, side[1] * 2, 1) and doubled(top[0] * 2, top[1] * 2, 1)
+
+
+def test_plan_grasp_never_publishes_a_side_face_point_with_the_seal_check():
+    """A candidate that is only a side face (its top out of the picture) and has no sealable
+    place: without the seal check the plan takes its own point; with it, the plan refuses it and
+    takes the next candidate, a level product."""
+    pytest.importorskip("edge._hotpath")
+    from edge.ranking import RankingParams, plan_grasp, rank
+
+    depth, _, on_top, on_side = _tall_box_with_its_side()
+    flat = np.zeros((SIZE, SIZE), bool)
+    flat[20:35, 20:35] = True  # a small level product 20 mm high, smaller than the side's picture
+    depth = np.where(flat, 0.280, depth).astype(np.float32)
+    y = np.ones((SIZE, SIZE), np.float32)  # the network's boundary map: two regions
+    y[on_side & (np.abs(np.arange(SIZE)[:, None] - SIZE / 2) < 30)] = 0.0
+    y[flat] = 0.0
+    z = np.zeros_like(y)
+    params = RankingParams(min_area=50, max_area=np.inf, margin=3.0, score="thesis")
+    ranking = rank(y, z, params, return_labels=True)
+    assert len(ranking.candidates) == 2
+    side_label = int(ranking.labels[on_side & (ranking.labels > 0)][0])
+    plain = plan_grasp(ranking, y, z, params)
+    assert ranking.candidates[plain.candidate_index].label == side_label  # the side wins the ranking
+
+    placer = SuctionPlacer(lambda: _points(depth, 300.0), ranking.labels, SuctionParams(cup_radius_mm=30.0))
+    assert placer.fit(side_label) is None  # no sealable place on a side face
+    chosen = plan_grasp(ranking, y, z, params, place=placer)
+    assert chosen is not None and ranking.candidates[chosen.candidate_index].label != side_label

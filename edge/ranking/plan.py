@@ -23,6 +23,7 @@ import numpy as np
 from edge.ranking.params import RankingParams
 from edge.ranking.result import Ranking
 from edge.ranking.selection import Keep, Place, select_grasp
+from edge.ranking.suction import SuctionPlacer
 
 # How far along the grasp axis (camera pixels) a second point is taken to measure the axis'
 # direction in the robot's frame.
@@ -98,6 +99,8 @@ def plan_grasp(
     moves each option to where the gripper holds (`Place`, map pixels)."""
     sx, sy = scale
     roi = roi_polygon if roi_polygon is not None else None if calibration is None else calibration.roi_polygon
+    if isinstance(place, SuctionPlacer):  # with depth: never a point on a product's side face
+        keep = place.off_side_faces(keep, (sx, sy))
     option = select_grasp(
         ranking, boundaries, occlusions, params, prefer_occluding_side, roi, (sx, sy),
         avoid=[(u / sx, v / sy) for u, v in avoid],

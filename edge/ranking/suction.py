@@ -35,12 +35,17 @@ import cv2
 import numpy as np
 
 from edge.ranking.result import Grasp
+from edge.ranking.selection import Keep
 
 # Grid cells per cup radius: enough to see a face's edge inside the cup, few enough to be fast.
 # (5 cells scored SR .78 on the simulated cell's first 18 piles, 6 cells .83.)
 _CELLS_PER_RADIUS = 6.0
 # The least share of the cup's disc with measured depth for its plane to be trusted.
 _MIN_MEASURED = 0.5
+# A grasp point whose few pixels around lie on a surface steeper than this is on a product's side
+# face: a cup coming down on it lands beside the product or on its top edge, never on the face.
+SIDE_FACE_DEG = 60.0
+_SIDE_FACE_PATCH = 2  # map pixels each way: a 5 x 5 patch
 
 
 @dataclass(frozen=True)
@@ -344,6 +349,39 @@ class SuctionPlacer:
     def __call__(self, option: Grasp, label: int) -> Grasp | None:
         fit = self.fit(label)
         return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction")
+
+    def surface_tilt_deg(self, u: float, v: float) -> float | None:
+        """The tilt from the floor of the surface at map pixel (u, v): the plane through the
+        measured points of the 5 x 5 pixels around it (their smallest principal axis, so a
+        vertical face reads 90, not an ill-posed height fit); None with under 6 measured."""
+        if self._points is None:
+            self._points = self._make_points()
+            self._reachable = None if self._make_reachable is None else self._make_reachable()
+        h, w = self.labels.shape
+        col, row, r = int(round(u)), int(round(v)), _SIDE_FACE_PATCH
+        rows, cols = slice(max(0, row - r), min(h, row + r + 1)), slice(max(0, col - r), min(w, col + r + 1))
+        pts, measured, _ = self._points.window(rows, cols)
+        p = pts[measured]
+        if len(p) < 6:
+            return None
+        _, _, axes = np.linalg.svd(p - p.mean(axis=0), full_matrices=False)
+        return float(np.degrees(np.arccos(min(1.0, abs(float(axes[2, 2]))))))
+
+    def off_side_faces(self, keep: Keep | None, scale: tuple[float, float]) -> Keep:
+        """`keep` (camera pixels, see `edge.ranking.selection.Keep`) that also refuses a point on
+        a side face (steeper than SIDE_FACE_DEG). A candidate the seal check found no place on
+        keeps the ranking's own point, and at a box's edge in a tilted view that point may lie on
+        the box's side: the cup followed the line of sight to it and came down beside the box, on
+        the floor (the simulated cell's two floor picks with the seal check)."""
+        sx, sy = scale
+
+        def kept(u: float, v: float, label: int) -> bool:
+            if keep is not None and not keep(u, v, label):
+                return False
+            tilt = self.surface_tilt_deg(u / sx, v / sy)
+            return tilt is None or tilt <= SIDE_FACE_DEG
+
+        return kept
 
 
 def _disc_sums(stack: np.ndarray, shape: np.ndarray) -> np.ndarray:
