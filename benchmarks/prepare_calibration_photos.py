@@ -16,12 +16,13 @@ Files are read at the pinned commit with `git show`, so a newer checkout cannot 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from benchmarks import git_source
 
 JPJP_REPO = "jpjp210202/Hand-Eye-Calibration-Doosan-A0509-IntelRealSenseA457-ChArUco"
 JPJP_COMMIT = "fc29533a1c3afd14dfad7f8181d2d4f8a0f05a62"
@@ -45,21 +46,12 @@ class PrepareError(RuntimeError):
     """The source copy is missing, at the wrong commit, or not what the set expects."""
 
 
-def _git_dir(repo: Path) -> Path:
-    return repo / ".git" if (repo / ".git").exists() else repo
-
-
 def git_file(repo: Path, commit: str, path: str) -> bytes:
     """A file's bytes at `commit`, from a git directory or a clone."""
     try:
-        return subprocess.run(
-            ["git", f"--git-dir={_git_dir(repo)}", "show", f"{commit}:{path}"],
-            check=True,
-            capture_output=True,
-        ).stdout
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        detail = exc.stderr.decode().strip() if isinstance(exc, subprocess.CalledProcessError) else str(exc)
-        raise PrepareError(f"{repo}: cannot read {path} at {commit}: {detail}") from None
+        return git_source.git_file(repo, commit, path)
+    except git_source.SourceError as exc:
+        raise PrepareError(str(exc)) from None
 
 
 def prepare_calibio(repo: Path, out: Path) -> Path:

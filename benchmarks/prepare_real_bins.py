@@ -20,7 +20,6 @@ source cannot change the set. One function per frame id: a new frame needs its o
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks import git_source
 from benchmarks.real_bins import DEFAULT_DATA, DEFAULT_MANIFEST, DataError, load_manifest
 
 # griffig's test loader (test/loader.py: OrthographicImage(min_depth=0.22, max_depth=0.41)) and
@@ -38,17 +38,9 @@ GRIFFIG_MIN_M, GRIFFIG_MAX_M = 0.22, 0.41
 def git_file(repo: Path, commit: str, path: str) -> bytes:
     """A file's bytes at `commit` (the manifest's), from a git directory or a clone."""
     try:
-        return subprocess.run(
-            ["git", f"--git-dir={_git_dir(repo)}", "show", f"{commit}:{path}"],
-            check=True,
-            capture_output=True,
-        ).stdout
-    except subprocess.CalledProcessError as exc:
-        raise DataError(f"{repo}: cannot read {path} at {commit}: {exc.stderr.decode().strip()}") from None
-
-
-def _git_dir(repo: Path) -> Path:
-    return repo / ".git" if (repo / ".git").exists() else repo
+        return git_source.git_file(repo, commit, path)
+    except git_source.SourceError as exc:
+        raise DataError(str(exc)) from None
 
 
 def decode(data: bytes, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
