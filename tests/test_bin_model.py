@@ -189,6 +189,13 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert len(found) == 4
     bad = subprocess.run(cmd[:-1] + ["1,2 3"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "--polygon: point '3': expected u,v" in bad.stderr
+    assert "warning" not in done.stderr  # the whole bin in view
+    h, w = empty.rgb.shape[:2]
+    cut = f"0,{INTERIOR[0, 1]:g} {INTERIOR[1, 0]:g},{INTERIOR[1, 1]:g} {INTERIOR[2, 0]:g},{h - 1} 0,{h - 1}"
+    cropped = subprocess.run(cmd[:-1] + [cut, "--out", str(tmp_path / "cut.json")], capture_output=True,
+                             text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert cropped.returncode == 0, cropped.stderr
+    assert "interior reaches the frame's border" in cropped.stderr
 
 
 def test_a_stereo_shadow_beside_a_product_is_floor():

@@ -10,6 +10,7 @@ the configured camera. Writes `[bin] model` (or --out) atomically and says how t
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
@@ -141,5 +142,22 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"bin model written to {out}: interior {len(interior)} points ({origin}), {w}x{h} frame{depth_text}"
     )
+    if _reaches_the_border(interior, w, h):
+        print(
+            "warning: the interior reaches the frame's border, so part of the bin may be out of the "
+            "camera's view: products there are never seen (never picked), and bin_empty can rise "
+            "while they remain. Move or widen the camera until the whole rim is in the picture.",
+            file=sys.stderr,
+        )
     print(f'enable it with [bin] enabled = true and model = "{out}"')
     return 0
+
+
+def _reaches_the_border(interior: np.ndarray, width: int, height: int, margin_px: float = 2.0) -> bool:
+    """Whether a vertex of the interior lies within `margin_px` of the frame's border (a
+    calibration's ROI clipped by the image, or a polygon drawn to the picture's edge)."""
+    u, v = interior[:, 0], interior[:, 1]
+    return bool(
+        (u <= margin_px).any() or (v <= margin_px).any()
+        or (u >= width - 1 - margin_px).any() or (v >= height - 1 - margin_px).any()
+    )  # fmt: skip
