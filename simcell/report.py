@@ -85,13 +85,16 @@ def bin_table(records: list[dict]) -> str:
     """Floor picks and wall collisions per family and method (every method), and where the
     appliance models the bin (`--bin`), its fill level against the simulator's and the bin_empty
     timing. Empty-signal columns: cycles after the last product left until bin_empty (within the
-    watch), and cycles with bin_empty set while product remained (must be 0)."""
+    watch), and cycles with bin_empty set while product remained (must be 0), as "in view / out
+    of view": out of view when the label image shows no product in the interior (the camera
+    crops the bin; no top camera can see such a product)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["family"], r["method"])].append(r)
         groups[("overall", r["method"])].append(r)
     head = ["product family", "method", "attempts", "floor picks", "wall collisions",
-            "fill error (mean / max)", "bin_empty after (cycles)", "bin_empty with product"]  # fmt: skip
+            "fill error (mean / max)", "bin_empty after (cycles)",
+            "bin_empty with product (in / out of view)"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
         grasps = [r for r in recs if "on_floor" in r]
@@ -102,7 +105,11 @@ def bin_table(records: list[dict]) -> str:
         fill = f"{np.mean(errors):.1f} / {np.max(errors):.1f}" if errors else "–"
         signals = {r["sequence"]: r["empty_signal_after"] for r in recs if "empty_signal_after" in r}
         after = ", ".join("never" if v is None else str(v) for v in signals.values()) or "–"
-        early = sum(bool(r.get("bin_empty")) for r in recs) if "bin_empty" in recs[0] else "–"
+        early = "–"
+        if "bin_empty" in recs[0]:
+            raised = [r for r in recs if r.get("bin_empty")]
+            out_of_view = sum(r.get("fill_truth") == 0.0 for r in raised)
+            early = f"{len(raised) - out_of_view} / {out_of_view}"
         lines.append(
             f"| {family} | {METHOD_LABELS.get(method, method)} | {len(recs)} | {floor} | {walls} | {fill} "
             f"| {after} | {early} |"

@@ -163,3 +163,20 @@ def test_lighting_sweep_without_any_model_says_so_in_one_line(tmp_path):
     assert proc.returncode != 0
     assert "give --model-mikado, --model-mikado-plus or both" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_bin_table_tells_an_empty_signal_beside_a_product_in_view_from_one_out_of_view():
+    """bin_empty with a product left counts apart where the label image shows none of it in the
+    bin's interior (the simulated camera crops the bin): no top camera can see that product."""
+    from simcell.report import bin_table
+
+    base = {"family": "stick_sachet", "method": "ours", "sequence": "s", "on_floor": False,
+            "wall_collision": False, "fill_percent": 1.0, "fill_truth": 1.0}  # fmt: skip
+    records = [
+        {**base, "bin_empty": False},
+        {**base, "bin_empty": True, "fill_truth": 1.5},  # a sliver of product in view
+        {**base, "bin_empty": True, "fill_truth": 0.0},  # the product is out of view
+        {**base, "bin_empty": True, "fill_truth": 0.0},
+    ]
+    row = next(line for line in bin_table(records).splitlines() if line.startswith("| stick_sachet |"))
+    assert row.rstrip().endswith("| 1 / 2 |")
