@@ -165,7 +165,8 @@ class BinSection:
     wall_clearance_mm: float = BinSettings.wall_clearance_mm  # calibrated: gripper radius + margin to a wall
     wall_clearance_px: float = BinSettings.wall_clearance_px  # pixel mode: the same in camera pixels
     empty_below_percent: float = BinSettings.empty_below_percent  # fill level under which the bin is empty
-    # ... and no connected product region this large (percent of the interior): one small product
+    # ... and no connected product region this large (percent of the interior, a few px inside its
+    # outline): one small product; 0 turns this rule off
     empty_max_region_percent: float = BinSettings.empty_max_region_percent
     empty_cycles: int = BinSettings.empty_cycles  # consecutive cycles under it before bin_empty is set
     min_correlation: float = BinSettings.min_correlation  # rim registration: below this, bin_missing

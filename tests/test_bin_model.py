@@ -124,6 +124,44 @@ def test_one_small_product_keeps_the_bin_from_empty_where_specks_do_not():
     assert tracker.update(one) is False  # the product back in view clears it at once
 
 
+def test_a_product_without_depth_alone_on_the_floor_stays_product():
+    """A black or shiny product returns no depth at all: a hole with only floor around it. It
+    borders no raised product, so it is no stereo shadow: it stays mostly product, the fill
+    level shows it and the bin is not empty."""
+    from edge.bin_model import floor_from_height
+
+    height = np.zeros((120, 160), np.float32)
+    height[40:65, 60:100] = np.nan
+    floor = floor_from_height(height, tolerance_mm=4.0)
+    assert (~floor[40:65, 60:100]).mean() > 0.6
+    fill = fill_level(np.ones_like(floor), floor)
+    assert fill.largest_percent > 0.1
+    tracker = EmptyBinTracker(cycles=2, empty_below_percent=5.0)
+    assert not any(tracker.update(fill) for _ in range(3))
+
+
+def test_an_interior_drawn_onto_a_wall_still_lets_an_empty_bin_read_empty():
+    """The commissioned polygon 1 px to the right, onto the right wall: one covered strip along
+    that wall, a region larger than 0.1 % of the interior, but no product. The region rule looks
+    a few px inside the outline, so the empty bin still reads empty within 2 cycles."""
+    model = commissioned()
+    grown = model.interior + np.array([1.0, 0.0])
+    stage = BinStage(dataclasses.replace(model, interior=grown), BinSettings(track=False))
+    empty = bin_scene(products=0)
+    views = [stage.observe(empty.rgb, empty.depth_m) for _ in range(2)]
+    assert views[-1].empty
+    inside = np.zeros(views[-1].floor.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(grown).astype(np.int32)], 1)
+    whole = fill_level(inside.astype(bool), views[-1].floor)  # no margin: the strip is a region
+    assert whole.largest_percent >= 0.1 and views[-1].fill.largest_percent < 0.1
+
+
+def test_a_zero_region_limit_turns_the_region_rule_off():
+    tracker = EmptyBinTracker(cycles=2, empty_below_percent=2.0, empty_max_region_percent=0.0)
+    one = FillLevel(1.5, None, 1.5)
+    assert [tracker.update(one) for _ in range(2)] == [False, True]
+
+
 def test_keep_drops_the_floor_the_outside_and_grasps_near_a_wall():
     scene = bin_scene(products=1, seed=3)
     stage = BinStage(commissioned(), BinSettings(wall_clearance_px=12.0))

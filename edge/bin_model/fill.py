@@ -20,8 +20,18 @@ class FillLevel:
     largest_percent: float = 0.0
 
 
-def fill_level(interior: np.ndarray, floor: np.ndarray, height_mm: np.ndarray | None = None) -> FillLevel:
-    """The fill level from the interior mask and the floor mask (both H x W bool)."""
+def fill_level(
+    interior: np.ndarray,
+    floor: np.ndarray,
+    height_mm: np.ndarray | None = None,
+    region_margin_px: int = 0,
+    within: tuple[slice, slice] | None = None,
+) -> FillLevel:
+    """The fill level from the interior mask and the floor mask (both H x W bool). The largest
+    region is looked for `region_margin_px` inside the interior's outline (a polygon a pixel or
+    two onto a wall, a rounded corner or a slightly tilted bin make one covered strip along the
+    whole outline, which is no product), in the window `within` (rows, columns) that holds the
+    interior."""
     inside = int(interior.sum())
     if inside == 0:
         return FillLevel(0.0, None)
@@ -34,7 +44,13 @@ def fill_level(interior: np.ndarray, floor: np.ndarray, height_mm: np.ndarray | 
         mean_height = float(heights.mean()) if len(heights) else 0.0
     largest = 0.0
     if percent > 0.0:
-        count, _, stats, _ = cv2.connectedComponentsWithStats(covered.astype(np.uint8), connectivity=8)
+        rows, cols = within if within is not None else (slice(None), slice(None))
+        core = interior[rows, cols].astype(np.uint8)
+        if region_margin_px > 0:
+            kernel = np.ones((2 * region_margin_px + 1, 2 * region_margin_px + 1), np.uint8)
+            core = cv2.erode(core, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        regions = (covered[rows, cols] & (core > 0)).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(regions, connectivity=8)
         if count > 1:
             largest = 100.0 * float(stats[1:, cv2.CC_STAT_AREA].max()) / inside
     return FillLevel(percent, mean_height, largest)
@@ -49,7 +65,9 @@ class EmptyBinTracker:
     connected covered region is `empty_max_region_percent` of the interior or more. The total
     alone let a product through: a stick sachet at the image's edge showed 1.5 % of the interior
     in the simulated cell, under the 2 % that a noisy camera's specks need, and bin_empty rose
-    with three products in the bin. Specks are scattered; a product is one region."""
+    with three products in the bin. Specks are scattered; a product is one region.
+    `empty_max_region_percent` 0 turns the region rule off; `empty_below_percent` 0 never lets
+    the signal rise."""
 
     def __init__(
         self, cycles: int = 2, empty_below_percent: float = 2.0, empty_max_region_percent: float = 0.1
@@ -63,11 +81,8 @@ class EmptyBinTracker:
         self.empty = False
 
     def update(self, fill: FillLevel) -> bool:
-        if (
-            math.isnan(fill.percent)
-            or fill.percent >= self.empty_below_percent
-            or fill.largest_percent >= self.empty_max_region_percent
-        ):
+        region = self.empty_max_region_percent > 0 and fill.largest_percent >= self.empty_max_region_percent
+        if math.isnan(fill.percent) or fill.percent >= self.empty_below_percent or region:
             self._run = 0
             self.empty = False
         else:

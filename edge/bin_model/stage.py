@@ -116,6 +116,15 @@ class BinView:
         return cv2.resize(ok, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def _window(polygon: np.ndarray, shape: tuple[int, int], margin: int = 4) -> tuple[slice, slice]:
+    """The rows and columns around `polygon` (camera pixels), `margin` px wider, inside the frame:
+    the per-cycle work on holes and regions needs nothing outside the bin."""
+    h, w = shape
+    x0, y0 = np.floor(polygon.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(polygon.max(axis=0)).astype(int) + margin + 1
+    return slice(max(0, y0), min(h, y1)), slice(max(0, x0), min(w, x1))
+
+
 class BinStage:
     """One commissioned bin, observed every cycle (`observe`)."""
 
@@ -149,13 +158,15 @@ class BinStage:
         inside = np.zeros(gray.shape, np.uint8)
         cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
         inside = inside.astype(bool)
+        window = _window(interior, gray.shape)
         if height is not None:
-            floor = floor_from_height(height, self.settings.floor_tolerance_mm)
+            floor = floor_from_height(height, self.settings.floor_tolerance_mm, within=window)
         else:
             size = (gray.shape[1], gray.shape[0])
             aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
             floor = floor_from_reference(gray, aligned)
-        fill = fill_level(inside, floor, height)
+        margin = max(2, round(0.01 * max(gray.shape)))  # 5 px at 512, 13 px at 1280
+        fill = fill_level(inside, floor, height, region_margin_px=margin, within=window)
         view = BinView(pose, interior, floor, fill, self.tracker.update(fill))
         self.last = view
         return view
