@@ -325,3 +325,20 @@ def test_plan_grasp_never_publishes_a_side_face_point_with_the_seal_check():
     assert placer.fit(side_label) is None  # no sealable place on a side face
     chosen = plan_grasp(ranking, y, z, params, place=placer)
     assert chosen is not None and ranking.candidates[chosen.candidate_index].label != side_label
+
+
+def test_a_thin_raised_product_is_no_side_face_and_off_the_map_is_unknown():
+    """A strip 3 px wide and 8 mm high (a pen, a cable): its 5x5 patch holds the floor beside
+    it, which would read as a steep face; only the candidate's own pixels are fitted, so its
+    level top is kept. A point off the map has no surface (None), never an error."""
+    camera_mm = 300.0
+    depth = np.full((SIZE, SIZE), camera_mm, np.float32)
+    depth[:, 126:129] = camera_mm - 8.0
+    labels = np.full((SIZE, SIZE), 2, np.int32)
+    labels[:, 126:129] = 1
+    placer = SuctionPlacer(lambda: _points(depth / 1000.0, camera_mm), labels, SuctionParams())
+    assert placer.surface_tilt_deg(127.0, 100.0) > 60.0  # the patch alone mixes in the floor
+    assert placer.surface_tilt_deg(127.0, 100.0, 1) < 5.0
+    assert placer.off_side_faces(None, (1.0, 1.0))(127.0, 100.0, 1)
+    assert placer.surface_tilt_deg(-4.0, 64.0, 1) is None
+    assert placer.surface_tilt_deg(64.0, SIZE + 3.0) is None

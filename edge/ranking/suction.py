@@ -350,17 +350,23 @@ class SuctionPlacer:
         fit = self.fit(label)
         return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction")
 
-    def surface_tilt_deg(self, u: float, v: float) -> float | None:
-        """The tilt from the floor of the surface at map pixel (u, v): the plane through the
-        measured points of the 5 x 5 pixels around it (their smallest principal axis, so a
-        vertical face reads 90, not an ill-posed height fit); None with under 6 measured."""
+    def surface_tilt_deg(self, u: float, v: float, label: int | None = None) -> float | None:
+        """The tilt from the floor of candidate `label`'s surface at map pixel (u, v): the plane
+        through its measured points among the 5 x 5 pixels around (their smallest principal
+        axis, so a vertical face reads 90, not an ill-posed height fit). Only the candidate's own
+        pixels, so a thin product's neighbouring floor does not read as a side face. None off
+        the map or with under 6 such points."""
+        h, w = self.labels.shape
+        col, row, r = int(round(u)), int(round(v)), _SIDE_FACE_PATCH
+        if not (0 <= row < h and 0 <= col < w):
+            return None
         if self._points is None:
             self._points = self._make_points()
             self._reachable = None if self._make_reachable is None else self._make_reachable()
-        h, w = self.labels.shape
-        col, row, r = int(round(u)), int(round(v)), _SIDE_FACE_PATCH
         rows, cols = slice(max(0, row - r), min(h, row + r + 1)), slice(max(0, col - r), min(w, col + r + 1))
         pts, measured, _ = self._points.window(rows, cols)
+        if label is not None:
+            measured = measured & (self.labels[rows, cols] == label)
         p = pts[measured]
         if len(p) < 6:
             return None
@@ -378,7 +384,7 @@ class SuctionPlacer:
         def kept(u: float, v: float, label: int) -> bool:
             if keep is not None and not keep(u, v, label):
                 return False
-            tilt = self.surface_tilt_deg(u / sx, v / sy)
+            tilt = self.surface_tilt_deg(u / sx, v / sy, label)
             return tilt is None or tilt <= SIDE_FACE_DEG
 
         return kept
