@@ -246,7 +246,7 @@ def height_percentile(frame: Frame, u: float, v: float) -> float | None:
     if frame.depth_mm is None or frame.floor_mm is None or frame.meta.get("objects") != "depth":
         return None
     h, w = frame.labels.shape
-    x, y = int(round(u)), int(round(v))
+    x, y = min(max(int(round(u)), 0), w - 1), min(max(int(round(v)), 0), h - 1)  # a point on the border
     patch = frame.depth_mm[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3]
     patch = patch[np.isfinite(patch)]
     if patch.size == 0:
