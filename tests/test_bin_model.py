@@ -140,6 +140,25 @@ def test_a_product_without_depth_alone_on_the_floor_stays_product():
     assert not any(tracker.update(fill) for _ in range(3))
 
 
+def test_without_depth_the_picture_tells_a_floor_dropout_from_a_black_product():
+    """Two holes in the depth, each alone on the floor: a dropout where the floor still looks
+    like the empty bin, and a black product. Depth cannot tell them apart; the stage asks the
+    empty-bin reference: the dropout is floor (the empty bin reads empty), the black product is
+    not (the fill level shows it, bin_empty stays down)."""
+    stage = BinStage(commissioned(), BinSettings(track=False))
+    scene = bin_scene(products=0)
+    cu, cv = (int(c) for c in scene.interior.mean(axis=0))
+    dropout = scene.depth_m.copy()
+    dropout[cv - 12 : cv + 12, cu - 20 : cu + 20] = np.nan
+    views = [stage.observe(scene.rgb, dropout) for _ in range(2)]
+    assert views[-1].floor[cv - 12 : cv + 12, cu - 20 : cu + 20].all() and views[-1].empty
+    black = scene.rgb.copy()
+    black[cv - 12 : cv + 12, cu - 20 : cu + 20] = 8
+    view = stage.observe(black, dropout)
+    assert (~view.floor[cv - 10 : cv + 10, cu - 18 : cu + 18]).mean() > 0.9
+    assert view.fill.largest_percent > 0.1 and not view.empty
+
+
 def test_an_interior_drawn_onto_a_wall_still_lets_an_empty_bin_read_empty():
     """The commissioned polygon 1 px to the right, onto the right wall: one covered strip along
     that wall, a region larger than 0.1 % of the interior, but no product. The region rule looks

@@ -84,6 +84,7 @@ def floor_from_height(
     within: tuple[slice, slice] | None = None,
     hole_floor_share: float = 1 / 3,
     occluder_share: float = 0.1,
+    looks_like_floor: np.ndarray | None = None,
 ) -> np.ndarray:
     """Floor pixels: within `tolerance_mm` of the floor plane. With `fill_holes`, the pixels
     without depth inside the window `within` (rows, columns; the bin's interior, None = all) are
@@ -92,8 +93,10 @@ def floor_from_height(
       stereo shadow beside that product, which lies on the farther surface: floor as a whole when
       at least `hole_floor_share` of its ring is floor, else each pixel follows the nearer
       measured surface (floor or product);
-    - any other hole (a dropout, or a product that returns no depth: black, shiny) follows the
-      measured pixels within 3 px, floor where most of them are.
+    - any other hole is a dropout on the floor or a product that returns no depth (black,
+      shiny): depth cannot tell which, the picture can. With `looks_like_floor` (the window's
+      pixels that match the empty-bin reference, `floor_from_reference`) it follows that; else
+      the measured pixels within 3 px, floor where most of them are.
 
     Why: counted as product, shadows let a grasp land beside the product, on the floor (the
     simulated cell's round-cookie floor pick, and a stick sachet's shadow 12 px wide), and the
@@ -110,8 +113,9 @@ def floor_from_height(
     if holes.all() or not holes.any():
         return floor
     step = max(1, -(-max(window.shape) // _HOLE_GRID_PX))
+    looks = None if looks_like_floor is None else looks_like_floor[::step, ::step]
     judged = _judge_holes(
-        window[::step, ::step], floor[rows, cols][::step, ::step], hole_floor_share, occluder_share
+        window[::step, ::step], floor[rows, cols][::step, ::step], hole_floor_share, occluder_share, looks
     )
     if step > 1:
         judged = np.repeat(np.repeat(judged, step, axis=0), step, axis=1)[
@@ -123,7 +127,11 @@ def floor_from_height(
 
 
 def _judge_holes(
-    height_mm: np.ndarray, floor: np.ndarray, hole_floor_share: float, occluder_share: float
+    height_mm: np.ndarray,
+    floor: np.ndarray,
+    hole_floor_share: float,
+    occluder_share: float,
+    looks_like_floor: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which pixels without depth are floor (see `floor_from_height`); `floor` is the measured
     pixels' own test."""
@@ -133,7 +141,7 @@ def _judge_holes(
     size = (7, 7)
     near_floor = cv2.boxFilter(near.astype(np.float32), -1, size, normalize=False)
     near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
-    judged = near_floor > 0.5 * near_measured  # the 3 px rule
+    judged = near_floor > 0.5 * near_measured if looks_like_floor is None else looks_like_floor
     count, holes = cv2.connectedComponents((~measured).astype(np.uint8), connectivity=8)
     # The measured ring around each hole: its label spread 2 px outwards (where two holes' rings
     # meet, the larger label takes the pixel; either hole is then judged on the rest).

@@ -159,10 +159,18 @@ class BinStage:
         cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
         inside = inside.astype(bool)
         window = _window(interior, gray.shape)
+        size = (gray.shape[1], gray.shape[0])
         if height is not None:
-            floor = floor_from_height(height, self.settings.floor_tolerance_mm, within=window)
+            looks = None
+            if not np.isfinite(
+                height[window]
+            ).all():  # holes: depth cannot tell a black product from a dropout
+                aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
+                looks = floor_from_reference(gray[window], aligned[window])
+            floor = floor_from_height(
+                height, self.settings.floor_tolerance_mm, within=window, looks_like_floor=looks
+            )
         else:
-            size = (gray.shape[1], gray.shape[0])
             aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
             floor = floor_from_reference(gray, aligned)
         margin = max(2, round(0.01 * max(gray.shape)))  # 5 px at 512, 13 px at 1280
