@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +103,12 @@ def bin_table(records: list[dict]) -> str:
         errors = [abs(r["fill_percent"] - r["fill_truth"]) for r in recs
                   if r.get("fill_percent") is not None and r.get("fill_truth") is not None]  # fmt: skip
         fill = f"{np.mean(errors):.1f} / {np.max(errors):.1f}" if errors else "–"
-        signals = {r["sequence"]: r["empty_signal_after"] for r in recs if "empty_signal_after" in r}
-        after = ", ".join("never" if v is None else str(v) for v in signals.values()) or "–"
+        signals = {
+            (r.get("seed"), r["sequence"]): r["empty_signal_after"] for r in recs if "empty_signal_after" in r
+        }
+        # per emptied pile (a pile is its seed: pooled runs reuse sequence names), as "cycles × piles"
+        tally = Counter("never" if v is None else str(v) for v in signals.values())
+        after = ", ".join(f"{k} × {n}" for k, n in sorted(tally.items())) or "–"
         early = "–"
         if "bin_empty" in recs[0]:
             raised = [r for r in recs if r.get("bin_empty")]

@@ -180,3 +180,8 @@ def test_bin_table_tells_an_empty_signal_beside_a_product_in_view_from_one_out_o
     ]
     row = next(line for line in bin_table(records).splitlines() if line.startswith("| stick_sachet |"))
     assert row.rstrip().endswith("| 1 / 2 |")
+    # the empty signal's delay per pile: two seeds' piles share a sequence name, not a pile
+    piles = ((1, 2), (2, 2), (3, 3))  # (seed, cycles after the last product)
+    emptied = [{**base, "seed": seed, "empty_signal_after": after} for seed, after in piles]
+    row = next(line for line in bin_table(emptied).splitlines() if line.startswith("| stick_sachet |"))
+    assert "| 2 × 2, 3 × 1 |" in row
