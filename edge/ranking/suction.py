@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -330,8 +331,6 @@ class SuctionPlacer:
     ):
         self._make_points = make_points
         self._make_reachable = make_reachable
-        self._points: SurfacePoints | None = None
-        self._reachable: np.ndarray | None = None
         self.labels = labels
         self.params = params
         self.fits: dict[int, SealFit | None] = {}
@@ -340,11 +339,18 @@ class SuctionPlacer:
         if label not in self.fits:
             if len(self.fits) >= self.params.max_candidates:
                 return None
-            if self._points is None:
-                self._points = self._make_points()
-                self._reachable = None if self._make_reachable is None else self._make_reachable()
-            self.fits[label] = seal_fit(self._points, self.labels, label, self.params, self._reachable)
+            self.fits[label] = seal_fit(self.points, self.labels, label, self.params, self.reachable)
         return self.fits[label]
+
+    @cached_property
+    def points(self) -> SurfacePoints:
+        """The frame's depth as floor-frame points, made when first needed."""
+        return self._make_points()
+
+    @cached_property
+    def reachable(self) -> np.ndarray | None:
+        """Where the cup's centre may go (map pixels), made when a candidate is first fitted."""
+        return None if self._make_reachable is None else self._make_reachable()
 
     def __call__(self, option: Grasp, label: int) -> Grasp | None:
         fit = self.fit(label)
@@ -360,11 +366,8 @@ class SuctionPlacer:
         col, row, r = int(round(u)), int(round(v)), _SIDE_FACE_PATCH
         if not (0 <= row < h and 0 <= col < w):
             return None
-        if self._points is None:
-            self._points = self._make_points()
-            self._reachable = None if self._make_reachable is None else self._make_reachable()
         rows, cols = slice(max(0, row - r), min(h, row + r + 1)), slice(max(0, col - r), min(w, col + r + 1))
-        pts, measured, _ = self._points.window(rows, cols)
+        pts, measured, _ = self.points.window(rows, cols)
         if label is not None:
             measured = measured & (self.labels[rows, cols] == label)
         p = pts[measured]
