@@ -138,10 +138,13 @@ def _judge_holes(
     measured = np.isfinite(height_mm)
     near = floor & measured
     product = measured & ~floor
-    size = (7, 7)
-    near_floor = cv2.boxFilter(near.astype(np.float32), -1, size, normalize=False)
-    near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
-    judged = near_floor > 0.5 * near_measured if looks_like_floor is None else looks_like_floor
+    if looks_like_floor is not None:
+        judged = looks_like_floor
+    else:  # the 3 px rule: floor where most measured pixels within 3 px are
+        size = (7, 7)
+        near_floor = cv2.boxFilter(near.astype(np.float32), -1, size, normalize=False)
+        near_measured = cv2.boxFilter(measured.astype(np.float32), -1, size, normalize=False)
+        judged = near_floor > 0.5 * near_measured
     count, holes = cv2.connectedComponents((~measured).astype(np.uint8), connectivity=8)
     # The measured ring around each hole: its label spread 2 px outwards (where two holes' rings
     # meet, the larger label takes the pixel; either hole is then judged on the rest).

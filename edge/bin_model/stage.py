@@ -159,20 +159,22 @@ class BinStage:
         cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
         inside = inside.astype(bool)
         window = _window(interior, gray.shape)
-        size = (gray.shape[1], gray.shape[0])
+
+        def looks_like_floor(region: tuple[slice, slice]) -> np.ndarray:
+            """The pixels of `region` that still look like the empty bin, its reference registered."""
+            size = (gray.shape[1], gray.shape[0])
+            aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
+            return floor_from_reference(gray[region], aligned[region])
+
         if height is not None:
-            looks = None
-            if not np.isfinite(
-                height[window]
-            ).all():  # holes: depth cannot tell a black product from a dropout
-                aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
-                looks = floor_from_reference(gray[window], aligned[window])
+            # where the depth has holes, only the picture tells a black product from a dropout
+            holes = not np.isfinite(height[window]).all()
+            looks = looks_like_floor(window) if holes else None
             floor = floor_from_height(
                 height, self.settings.floor_tolerance_mm, within=window, looks_like_floor=looks
             )
         else:
-            aligned = cv2.warpAffine(reference, pose.warp, size, flags=cv2.INTER_LINEAR)
-            floor = floor_from_reference(gray, aligned)
+            floor = looks_like_floor((slice(None), slice(None)))
         margin = max(2, round(0.01 * max(gray.shape)))  # 5 px at 512, 13 px at 1280
         fill = fill_level(inside, floor, height, region_margin_px=margin, within=window)
         view = BinView(pose, interior, floor, fill, self.tracker.update(fill))
