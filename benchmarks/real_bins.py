@@ -92,6 +92,17 @@ class Frame:
     # the floor's depth per pixel (mm) where the annotation gives a tilted floor plane; else None
     floor_map: np.ndarray | None = None
 
+    @property
+    def floor_depth_mm(self) -> float | np.ndarray | None:
+        """The floor's depth (mm): per pixel for a tilted floor, else one value; None without depth."""
+        return self.floor_mm if self.floor_map is None else self.floor_map
+
+    @property
+    def floor_annotated(self) -> bool:
+        """Whether the floor's depth was read off by hand (`floor_mm`, `floor_plane_mm`), not the
+        interior's farthest surfaces."""
+        return "floor_mm" in self.meta or self.floor_map is not None
+
 
 def load_manifest(path: Path) -> list[dict]:
     """The manifest's frames, each checked for the fields provenance and scoring need."""
@@ -251,11 +262,7 @@ def height_percentile(frame: Frame, u: float, v: float) -> float | None:
     patch = patch[np.isfinite(patch)]
     if patch.size == 0:
         return None
-    floor = (
-        np.full(frame.labels.shape, frame.floor_mm, np.float32)
-        if frame.floor_map is None
-        else frame.floor_map
-    )
+    floor = np.broadcast_to(np.float32(frame.floor_depth_mm), frame.labels.shape)
     grasp_height = float(floor[y, x]) - float(np.median(patch))
     measured = (frame.labels == FLOOR) | (frame.labels == OBJECT)
     pile = floor[measured] - frame.depth_mm[measured]
@@ -388,10 +395,8 @@ class Appliance:
             depth_m = (frame.depth_mm / 1000.0).astype(np.float32)
             depth_m[~(depth_m > 0)] = np.nan
             valid = inside & np.isfinite(depth_m)
-            if "floor_mm" in frame.meta:  # the empty bin's floor: the annotated floor's surfaces
-                far = valid & (np.abs(depth_m * 1000.0 - float(frame.meta["floor_mm"])) <= 3.0)
-            elif frame.floor_map is not None:  # the same, about the annotated (tilted) floor plane
-                far = valid & (np.abs(depth_m * 1000.0 - frame.floor_map) <= 3.0)
+            if frame.floor_annotated:  # the empty bin's floor: the annotated floor's surfaces
+                far = valid & (np.abs(depth_m * 1000.0 - frame.floor_depth_mm) <= 3.0)
             else:  # the floor: the farthest surfaces
                 far = valid & (depth_m >= np.nanpercentile(depth_m[valid], 90))
             model = BinModel(np.asarray(frame.interior, float), gray, fit_floor_plane(depth_m, far), 0.0)
