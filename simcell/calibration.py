@@ -36,13 +36,19 @@ def robot_to_world(xyz_mm: np.ndarray) -> np.ndarray:
     return (WORLD_FROM_ROBOT[:3, :3] @ np.asarray(xyz_mm, float) + WORLD_FROM_ROBOT[:3, 3]) / 1000.0
 
 
-def bin_roi(cell: Cell) -> np.ndarray:
-    """The bin's inner floor as an image polygon (clipped to the image), pixels."""
+def bin_floor_corners(cell: Cell) -> np.ndarray:
+    """The bin's inner floor corners in the image (pixels), where they are: outside the frame
+    where the camera sees only part of the bin (the Mikado camera frames 58-80 % of it)."""
     bx, by = cell.bin_size_m
     corners = np.array(
         [[-bx / 2, -by / 2, 0], [bx / 2, -by / 2, 0], [bx / 2, by / 2, 0], [-bx / 2, by / 2, 0]]
     )
-    uv = project(corners, cell.camera.k, cell.camera.t_world_camera).astype(np.float32)
+    return project(corners, cell.camera.k, cell.camera.t_world_camera)
+
+
+def bin_roi(cell: Cell) -> np.ndarray:
+    """The bin's inner floor as an image polygon (clipped to the image), pixels."""
+    uv = bin_floor_corners(cell).astype(np.float32)
     w, h = cell.camera.width, cell.camera.height
     image = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     area, inside = cv2.intersectConvexConvex(uv, image)

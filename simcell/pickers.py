@@ -24,7 +24,7 @@ from edge.ranking.pick_feedback import FailedPickMemory
 from edge.suction_stage import SuctionStage
 from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
-from simcell.calibration import write_calibration
+from simcell.calibration import bin_floor_corners, write_calibration
 from simcell.cell import Cell, Observation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,9 +188,10 @@ class AppliancePicker:
         cfg.health.snapshot_on_failure = False
         cfg.health.snapshot_dir = str(workdir / "snapshots")
         # bin_model: the appliance models the bin (edge.bin_model, docs/bin.md), commissioned per
-        # pile on the empty bin's frame with the calibration's ROI as interior; the cup must stay
-        # clear of the walls' inner faces (its radius plus 2 mm for the calibration's error). The
-        # simulated bin does not move between commissioning and picking: no tracking.
+        # pile on the empty bin's frame with the bin floor's real corners as interior (outside the
+        # frame where the camera sees part of the bin); the cup must stay clear of the walls'
+        # inner faces (its radius plus 2 mm for the calibration's error). The simulated bin does
+        # not move between commissioning and picking: no tracking.
         self.bin_model = bin_model
         cfg.bin.wall_clearance_mm = cup_radius_mm + 2.0
         cfg.bin.track = False
@@ -252,14 +253,15 @@ class AppliancePicker:
             self._commission_bin(cell)
 
     def _commission_bin(self, cell: Cell) -> None:
-        """`binpick bin` for this pile: the empty bin's frame and its depth camera's map, the
-        calibration's ROI as the interior, the floor plane fitted on it."""
+        """`binpick bin` for this pile: the empty bin's frame and its depth camera's map, the bin
+        floor's corners as the interior (as `--polygon` takes them, outside the frame where they
+        are: the frame's edge is no wall), the floor plane fitted on it."""
         from edge.bin_model import BinStage, commission_bin
 
         empty = cell.empty_view()
         rng = np.random.default_rng([0xB1, cell.seed])  # not the depth camera's own draws
         depth = sensor_depth(empty, self.calibration, self.depth, rng)
-        model = commission_bin(empty.rgb, depth, self.calibration.roi_polygon)
+        model = commission_bin(empty.rgb, depth, bin_floor_corners(cell))
         self._sup.use_bin(BinStage(model, self.config.bin.settings()))
 
     def bin_state(self) -> dict | None:

@@ -204,6 +204,36 @@ def test_keep_drops_the_floor_the_outside_and_grasps_near_a_wall():
     assert not mm(INTERIOR[0, 0] + 12, 120.0, 1) and mm(INTERIOR[0, 0] + 18, 120.0, 1)  # 15 px clearance
 
 
+def test_walls_beyond_the_frame_bound_grasps_and_the_frames_edge_does_not():
+    """A bin larger than the view, given with its real corners outside the frame: the clearance
+    is kept from those walls, so a product at the picture's edge is reachable; a wall just past
+    the edge still keeps the cup away, for the planner's rule and the seal check's area alike."""
+    scene = bin_scene(products=0)
+    h, w = scene.rgb.shape[:2]
+    labels = np.ones((h, w), np.int32)
+    settings = BinSettings(wall_clearance_px=12.0, track=False)  # no rim in view to follow
+    far_walls = None
+    for beyond, reachable_at_edge in ((60.0, True), (3.0, False)):
+        interior = np.array([[-beyond, -beyond], [w - 1 + beyond, -beyond],
+                             [w - 1 + beyond, h - 1 + beyond], [-beyond, h - 1 + beyond]])  # fmt: skip
+        model = commission_bin(scene.rgb, scene.depth_m, interior)
+        far_walls = model if beyond > 50 else far_walls
+        view = BinStage(model, settings).observe(scene.rgb, scene.depth_m)
+        view = dataclasses.replace(view, floor=np.zeros_like(view.floor))  # the walls alone
+        keep = view.keep(labels, (1.0, 1.0), settings)
+        reachable = view.reachable((h, w), settings)
+        assert keep(5.0, 120.0, 1) is reachable_at_edge and bool(reachable[120, 5]) is reachable_at_edge
+        assert keep(w / 2, h / 2, 1) and reachable[h // 2, w // 2]
+    clipped = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)  # drawn to the edge
+    stage = BinStage(commission_bin(scene.rgb, scene.depth_m, clipped), settings)
+    view = stage.observe(scene.rgb, scene.depth_m)
+    view = dataclasses.replace(view, floor=np.zeros_like(view.floor))
+    assert not view.keep(labels, (1.0, 1.0), settings)(5.0, 120.0, 1)
+    assert not view.reachable((h, w), settings)[120, 5]  # the polygon's edge is a wall for both
+    with pytest.raises(BinModelError, match="track = true, but the commissioned interior's outline is out"):
+        BinStage(far_walls, dataclasses.replace(settings, track=True))
+
+
 def test_model_file_round_trip_and_clear_errors(tmp_path):
     model = commissioned()
     path = save_bin_model(model, tmp_path / "bin.json")
@@ -253,6 +283,15 @@ def test_binpick_bin_commissions_from_files(tmp_path):
                              text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert cropped.returncode == 0, cropped.stderr
     assert "interior reaches the frame's border" in cropped.stderr
+    larger = f"-40,-30 {w + 40},-30 {w + 40},{h + 30} -40,{h + 30}"  # a bin larger than the view
+    beyond = subprocess.run(cmd[:-1] + [larger, "--out", str(tmp_path / "larger.json")], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert beyond.returncode == 0, beyond.stderr
+    assert "real corners" in beyond.stderr
+    assert load_bin_model(tmp_path / "larger.json").interior.min() == -40
+    elsewhere = f"{w + 10},0 {w + 90},0 {w + 90},50"  # no part of it in this frame
+    bad = subprocess.run(cmd[:-1] + [elsewhere], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "0.00 % of the 320x240 frame lies inside it" in bad.stderr
 
 
 def test_a_stereo_shadow_beside_a_product_is_floor():

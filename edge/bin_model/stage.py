@@ -3,6 +3,7 @@ the grasp planner the rule that keeps grasps off the floor and away from the wal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -12,7 +13,9 @@ import numpy as np
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import floor_from_height, floor_from_reference, height_above_floor_mm
 from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin, rim_view
-from edge.bin_model.model import BinModel
+from edge.bin_model.model import BinModel, BinModelError
+
+MIN_RIM_IN_VIEW = 0.02  # of the frame: the rim band tracking registers on (edge.bin_model.locate)
 
 
 class BinMissing(Exception):
@@ -101,17 +104,21 @@ class BinView:
         """Where a grasp may go, at the ranking's map size (h, w): inside the interior by the wall
         clearance, off the floor. The seal check (`edge.ranking.suction`) places the cup inside
         it; `keep` still judges each point. Calibrated, the clearance in pixels is the largest
-        over the interior's corners and centre (the image scale varies across a tilted view)."""
+        over the interior's corners and centre (the image scale varies across a tilted view).
+        The distance is taken on a canvas wider than the frame by the clearance, so a wall just
+        outside the picture (an interior larger than the view) still counts and the frame's own
+        border does not."""
         h, w = self.floor.shape
-        inside = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(inside, [np.round(self.interior).astype(np.int32)], 1)
-        to_wall = cv2.distanceTransform(inside, cv2.DIST_L2, 5)
         if mm_per_px is None:
             clearance_px = settings.wall_clearance_px
         else:
             probes = np.vstack([self.interior, self.interior.mean(axis=0, keepdims=True)])
             scale = min(max(float(mm_per_px(float(u), float(v))), 1e-9) for u, v in probes)
             clearance_px = settings.wall_clearance_mm / scale
+        pad = int(min(math.ceil(clearance_px), max(h, w))) + 1
+        inside = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+        cv2.fillPoly(inside, [np.round(self.interior + pad).astype(np.int32)], 1)
+        to_wall = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[pad : pad + h, pad : pad + w]
         ok = ((to_wall >= clearance_px) & ~self.floor).astype(np.uint8)
         return cv2.resize(ok, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
@@ -135,6 +142,13 @@ class BinStage:
             settings.empty_cycles, settings.empty_below_percent, settings.empty_max_region_percent
         )
         self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
+        if self._rim is not None and (self._rim.mask > 0).mean() < MIN_RIM_IN_VIEW:
+            raise BinModelError(
+                "bin: track = true, but the commissioned interior's outline is out of the picture "
+                f"(its band covers {100 * (self._rim.mask > 0).mean():.1f} % of the frame, at least "
+                f"{100 * MIN_RIM_IN_VIEW:.0f} % needed): nothing to follow the bin by. Set [bin] "
+                "track = false for a bin that does not move, or commission with the rim in view."
+            )
         by_height = settings.track and model.rim_reference is not None and model.floor is not None
         self._rim_height = RimTemplate.of(model.rim_reference, model.interior) if by_height else None
         self.last: BinView | None = None

@@ -2,7 +2,8 @@
 
 Records what the per-cycle bin stage (edge/bin_model) compares each frame with: the interior
 polygon (given with --polygon, from `[bin] polygon`, from the calibration's ROI, or detected as
-the largest quadrilateral in the picture), the empty-bin reference frame and, with depth, the
+the largest quadrilateral in the picture; its corners may lie outside the frame where the bin is
+larger than the view), the empty-bin reference frame and, with depth, the
 floor plane and the rim's height above it. The frame comes from --image (and --depth) or from
 the configured camera. Writes `[bin] model` (or --out) atomically and says how to enable it.
 """
@@ -128,8 +129,18 @@ def main(args: argparse.Namespace) -> int:
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     interior, origin = _interior(args, cfg, gray)
     h, w = gray.shape
-    if (interior < 0).any() or (interior[:, 0] > w - 1).any() or (interior[:, 1] > h - 1).any():
-        raise CommandError(f"interior ({origin}): points outside the {w}x{h} frame")
+    far = MAX_FRAMES_AWAY * max(w, h)
+    if not np.isfinite(interior).all() or (np.abs(interior) > far).any():
+        raise CommandError(
+            f"interior ({origin}): points more than {far} px from the {w}x{h} frame's origin "
+            "(expected camera pixels; corners outside the frame are fine, this far they are not)"
+        )
+    in_view = _share_in_view(interior, w, h)
+    if in_view < MIN_INTERIOR_IN_VIEW:
+        raise CommandError(
+            f"interior ({origin}): {100 * in_view:.2f} % of the {w}x{h} frame lies inside it; "
+            f"expected at least {100 * MIN_INTERIOR_IN_VIEW:.0f} % (is the polygon in this camera's pixels?)"
+        )
     try:
         model = commission_bin(gray, depth, interior)
     except ValueError as exc:
@@ -146,16 +157,32 @@ def main(args: argparse.Namespace) -> int:
         print(
             "warning: the interior reaches the frame's border, so part of the bin may be out of the "
             "camera's view: products there are never seen (never picked), and bin_empty can rise "
-            "while they remain. Move or widen the camera until the whole rim is in the picture.",
+            "while they remain. Move or widen the camera until the whole rim is in the picture. "
+            "Where that cannot be, give the interior's real corners, outside the frame where they "
+            "are: the wall clearance is then kept from the walls, not from the picture's edge.",
             file=sys.stderr,
         )
     print(f'enable it with [bin] enabled = true and model = "{out}"')
     return 0
 
 
+MIN_INTERIOR_IN_VIEW = 0.01  # of the frame: less is a polygon in some other camera's pixels
+MAX_FRAMES_AWAY = 10  # frame sizes: a corner farther than that is not this camera's pixels
+
+
+def _share_in_view(interior: np.ndarray, width: int, height: int) -> float:
+    """The share of the frame that the interior covers. The interior may reach beyond the
+    frame (a bin larger than the view, given with its real corners): only its part in the
+    picture is measured, and the walls outside still bound the grasps (edge.bin_model)."""
+    inside = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
+    return float(inside.mean())
+
+
 def _reaches_the_border(interior: np.ndarray, width: int, height: int, margin_px: float = 2.0) -> bool:
-    """Whether a vertex of the interior lies within `margin_px` of the frame's border (a
-    calibration's ROI clipped by the image, or a polygon drawn to the picture's edge)."""
+    """Whether a vertex of the interior lies within `margin_px` of the frame's border or beyond
+    it (a calibration's ROI clipped by the image, a polygon drawn to the picture's edge, or the
+    real corners of a bin larger than the view)."""
     u, v = interior[:, 0], interior[:, 1]
     return bool(
         (u <= margin_px).any() or (v <= margin_px).any()
