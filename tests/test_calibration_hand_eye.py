@@ -1,8 +1,8 @@
 """Hand-eye: closed form + joint reprojection refinement, its covariance, both set-ups.
 
-No public hand-eye set (images + robot poses) with a permissive licence was found for this
-repository, so the refinement is tested where the truth is known: board corners projected
-through the test camera at known robot poses, with corner noise (and robot pose noise where said).
+The refinement is tested here where the truth is known: board corners projected through the
+test camera at known robot poses, with corner noise (and robot pose noise where said). Two real
+robot sets are in tests/test_calibration_real_photos.py.
 """
 
 import cv2
@@ -11,6 +11,7 @@ import pytest
 from synthetic_board_views import TEST_CAMERA, robot_from_camera_truth
 from test_calibration_robot import BOARDS
 
+from binpick_core.errors import CommandError
 from edge.geometry import RigidTransform
 from edge.wizard.boards import load_board
 from edge.wizard.hand_eye import (
@@ -20,6 +21,7 @@ from edge.wizard.hand_eye import (
     closed_form,
     rotation_diversity,
 )
+from edge.wizard.step_hand_eye import _pose_matrix, half_turn
 
 BOARD = load_board(BOARDS / "charuco-12x9-30mm.json")
 CORNERS = BOARD.corner_object_points().astype(np.float64)
@@ -144,3 +146,56 @@ def test_warnings_when_rotations_lack_diversity():
     assert any("tilt the gripper more" in w for w in calibrate_hand_eye(views, TEST_CAMERA).warnings)
     max_deg, spread = rotation_diversity([np.eye(3), np.eye(3)])
     assert max_deg == 0.0 and spread == 0.0
+
+
+@pytest.mark.parametrize("setup", ["eye-to-hand", "eye-in-hand"])
+def test_a_symmetric_board_numbered_from_either_end_is_settled_by_the_robot_poses(setup):
+    """Views of a board found from the other end (object points turned by 180 degrees) are turned back.
+
+    Without that, no hand-eye solution fits them; with the board's half turn given, the turned
+    views are exactly the ones numbered from the other end (up to one common turn) and the
+    camera is recovered as from consistently numbered views.
+    """
+    turn = half_turn(BOARD)
+    # the half turn maps corner id k onto corner id total - 1 - k
+    np.testing.assert_allclose(turn.apply(CORNERS), CORNERS[::-1], atol=1e-9)
+    views, truth = make_views(setup, 21, count=16)
+    rng = np.random.default_rng(21)
+    flipped = rng.random(len(views)) < 0.4
+    assert 0 < flipped.sum() < len(views)
+    seen = [
+        BoardView(v.name, v.base_from_gripper, turn.apply(v.object_points), v.image_points) if f else v
+        for v, f in zip(views, flipped, strict=True)
+    ]
+    result = calibrate_hand_eye(seen, TEST_CAMERA, setup, symmetric_turn=turn)
+    turned = np.isin([v.name for v in views], result.turned_views)
+    assert np.array_equal(turned, flipped) or np.array_equal(turned, ~flipped)
+    assert np.linalg.norm(result.robot_from_camera.translation - truth.translation) < 0.6
+    assert result.rms_px == pytest.approx(0.3 * np.sqrt(2), rel=0.15) and not result.warnings
+    assert result.report()["turned_views"] == result.turned_views
+    wrong = calibrate_hand_eye(seen, TEST_CAMERA, setup)  # numbering left as found
+    assert wrong.rms_px > 10 * result.rms_px
+
+
+def test_a_view_whose_rotation_disagrees_with_its_pose_is_named():
+    """Two images exchanged between poses: the orientation step names both."""
+    views, _ = make_views("eye-to-hand", 22, count=14)
+    a, b = views[3], views[9]
+    views[3] = BoardView(a.name, a.base_from_gripper, b.object_points, b.image_points)
+    views[9] = BoardView(b.name, b.base_from_gripper, a.object_points, a.image_points)
+    result = calibrate_hand_eye(views, TEST_CAMERA, symmetric_turn=half_turn(BOARD))
+    named = sorted(w.split(":")[0] for w in result.warnings if "is this the image of this pose" in w)
+    assert named == sorted([a.name, b.name])
+
+
+def test_pose_matrices_rounded_in_an_export_are_made_rigid_and_others_refused():
+    rotation = cv2.Rodrigues(np.array([0.3, -1.1, 2.0]))[0]
+    exact = np.eye(4)
+    exact[:3, :3], exact[:3, 3] = rotation, [512.25, -33.5, 401.0]
+    pose = _pose_matrix({"matrix": np.round(exact, 4).tolist()}, "poses[0]")
+    assert np.abs(pose.rotation.T @ pose.rotation - np.eye(3)).max() < 1e-12
+    np.testing.assert_allclose(pose.matrix(), exact, atol=2e-4)
+    scaled = exact.copy()
+    scaled[:3, :3] *= 1.01
+    with pytest.raises(CommandError, match=r"poses\[0\].matrix: not a rigid transform"):
+        _pose_matrix({"matrix": scaled.tolist()}, "poses[0]")

@@ -7,15 +7,24 @@ reference's 1-sigma. OpenCV's tutorial pipeline (its detector with an 11x11 corn
 is fitted too: the wizard's corners must fit the lens at least as well (lower RMS).
 """
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from scipy.optimize import least_squares
 
+from benchmarks.prepare_calibration_photos import UR3_CB_DH, UR3E_DH, dh_forward_kinematics
+from edge.calibration_file import load_calibration
+from edge.geometry import CameraModel, RigidTransform
 from edge.wizard.boards import load_board
+from edge.wizard.hand_eye import BoardView, calibrate_hand_eye
 from edge.wizard.intrinsics import calibrate_intrinsics
+from edge.wizard.step_hand_eye import half_turn
 from edge.wizard.views import ViewCollector
 
 DATA = Path(__file__).resolve().parent / "data" / "calibration"
@@ -111,3 +120,265 @@ def test_real_charuco_photos_detected_with_the_defaults_and_held_to_opencv():
     assert np.all(np.abs(ours - ref) <= sigma), (ours, ref, sigma)
     assert result.rms_px == pytest.approx(ref_rms, rel=0.05) and 0.5 < result.rms_px < 0.8
     assert not result.passed and any("cover" in a for a in result.advice)
+
+
+# --- hand-eye on real robot sets (tests/data/calibration/SOURCE.md; kept outside git) ---------------
+#
+# The wizard runs as a technician would run it (`binpick calibrate --non-interactive`, default
+# thresholds; intrinsics from the set's own photos), and its camera transform is held to a
+# reference written here independently: the corner numbering of the symmetric boards settled by
+# a spectral (Z2) synchronisation of pairwise rotation agreements, the start from OpenCV's
+# calibrateRobotWorldHandEye (Shah) instead of the wizard's calibrateHandEye (Park), and the two
+# transforms refined as absolute rotation vectors and translations with SciPy's trust-region
+# least squares (the wizard: LM on increments).
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _flange_poses(poses_file: Path) -> tuple[list[str], list[np.ndarray]]:
+    data = json.loads(poses_file.read_text())
+    return [p["image"] for p in data["poses"]], [np.array(p["matrix"], float) for p in data["poses"]]
+
+
+def _run_wizard(tmp_path: Path, folder: Path, setup: str, intrinsics: str, floor: str):
+    argv = [sys.executable, "-m", "edge", "calibrate", "--non-interactive", "--cell", "real"]
+    argv += ["--out-dir", str(tmp_path), "--board", str(folder / "board.json")]
+    argv += ["--images", str(folder / intrinsics), "--floor-image", str(folder / "hand_eye" / floor)]
+    argv += ["--hand-eye-poses", str(folder / "poses.json"), "--hand-eye-images", str(folder / "hand_eye")]
+    argv += ["--hand-eye-setup", setup, "--validate-touch", "skip", "--accept-failed"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 1 and (tmp_path / "real.json").exists(), proc.stdout + proc.stderr
+    return proc.stdout, load_calibration(tmp_path / "real.json")
+
+
+def _angle_deg(r: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def _reference(setup, board, camera_matrix, dist, grippers, detections):
+    """Independent joint refinement: camera transform, per-view residuals (px) and the numbering used.
+
+    eye-to-hand: C_i = X G_i Y with X = camera <- base, Y = flange <- board; eye-in-hand:
+    C_i = X G_i^-1 Y with X = camera <- flange, Y = base <- board. Returns robot <- camera
+    (4x4: base <- camera, or flange <- camera) and whether each view was numbered from the other end.
+    """
+    turn = np.diag([-1.0, -1.0, 1.0, 1.0])
+    turn[:2, 3] = [(board.columns + 1) * board.square_mm, (board.rows + 1) * board.square_mm]
+    seen = []
+    for det in detections:
+        ok, rvec, tvec = cv2.solvePnP(det.object_points, det.image_points, camera_matrix, dist)
+        assert ok
+        c = np.eye(4)
+        c[:3, :3], c[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()
+        seen.append(c)
+    n = len(seen)
+    # sign[i, j] = +1 when views i and j agree with the robot numbered as found, -1 when one of them turned
+    sign = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                robot = _angle_deg(grippers[i][:3, :3].T @ grippers[j][:3, :3])
+                same = abs(_angle_deg(seen[i][:3, :3] @ seen[j][:3, :3].T) - robot)
+                other = abs(_angle_deg(seen[i][:3, :3] @ (seen[j] @ turn)[:3, :3].T) - robot)
+                sign[i, j] = 1.0 if same < other else -1.0
+    turned = np.linalg.eigh(sign)[1][:, -1] < 0
+    if turned.sum() > n / 2:
+        turned = ~turned
+    objects = [
+        (turn[:3, :3] @ d.object_points.T.astype(float)).T + turn[:3, 3]
+        if t
+        else d.object_points.astype(float)
+        for d, t in zip(detections, turned, strict=True)
+    ]
+    seen = [s @ turn if t else s for s, t in zip(seen, turned, strict=True)]
+    motions = grippers if setup == "eye-to-hand" else [np.linalg.inv(g) for g in grippers]
+    # calibrateRobotWorldHandEye solves C_i = X M_i Y with M_i passed as "base2gripper"; it returns
+    # Y^-1 ("base2world") and X ("gripper2cam")
+    r_yi, t_yi, r_x, t_x = cv2.calibrateRobotWorldHandEye(
+        [s[:3, :3] for s in seen],
+        [s[:3, 3] for s in seen],
+        [m[:3, :3] for m in motions],
+        [m[:3, 3] for m in motions],
+    )
+    y_inv = np.eye(4)
+    y_inv[:3, :3], y_inv[:3, 3] = r_yi, t_yi.ravel()
+    y = np.linalg.inv(y_inv)
+
+    def pack(m):
+        return np.concatenate([cv2.Rodrigues(m[:3, :3])[0].ravel(), m[:3, 3]])
+
+    def unpack(p):
+        m = np.eye(4)
+        m[:3, :3], m[:3, 3] = cv2.Rodrigues(p[:3])[0], p[3:6]
+        return m
+
+    def residuals(p):
+        x, y = unpack(p[:6]), unpack(p[6:])
+        out = []
+        for m, obj, det in zip(motions, objects, detections, strict=True):
+            c = x @ m @ y
+            proj, _ = cv2.projectPoints(obj, cv2.Rodrigues(c[:3, :3])[0], c[:3, 3], camera_matrix, dist)
+            out.append((proj.reshape(-1, 2) - det.image_points).ravel())
+        return np.concatenate(out)
+
+    x = np.eye(4)
+    x[:3, :3], x[:3, 3] = r_x, t_x.ravel()
+    fit = least_squares(residuals, np.concatenate([pack(x), pack(y)]), method="trf", x_scale="jac")
+    res = fit.fun.reshape(-1, 2)
+    return np.linalg.inv(unpack(fit.x[:6])), float(np.sqrt(np.mean(np.sum(res**2, axis=1)))), turned
+
+
+def _detections(board, folder, names):
+    out = []
+    for name in names:
+        det = board.detect(cv2.imread(str(folder / "hand_eye" / name), cv2.IMREAD_GRAYSCALE))
+        assert det is not None and det.count == board.total_corners, name
+        out.append(det)
+    return out
+
+
+def _real_set(name: str) -> Path:
+    folder = SHARED / name
+    if not (folder / "poses.json").exists():
+        where = "kept outside git; rebuild it with benchmarks/prepare_calibration_photos.py, see SOURCE.md"
+        pytest.skip(f"{folder}: the real hand-eye set is not here ({where})")
+    return folder
+
+
+def test_forward_kinematics_matches_an_independent_product_of_exponentials():
+    """The DH forward kinematics that turns the UR3e's joint angles into flange poses.
+
+    Held to Universal Robots' zero pose (flange at (a2 + a3, -(d4 + d6), d1 - d5), tool z along
+    base -y) and, at random joint angles, to a product of exponentials built from the joint axes
+    alone (Lynch and Park, Modern Robotics 4.1).
+    """
+    for dh in (UR3E_DH, UR3_CB_DH):
+        (d1, _, _), (_, a2, _), (_, a3, _), (d4, _, _), (d5, _, _), (d6, _, _) = dh
+        zero = dh_forward_kinematics(np.zeros(6), dh)
+        np.testing.assert_allclose(zero[:3, 3], 1000 * np.array([a2 + a3, -(d4 + d6), d1 - d5]), atol=1e-9)
+        np.testing.assert_allclose(zero[:3, :3], [[1, 0, 0], [0, 0, -1], [0, 1, 0]], atol=1e-12)
+        # joint axes at the zero pose (unit vector, a point on it, mm)
+        axes = [
+            ([0, 0, 1], [0, 0, 0]),
+            ([0, -1, 0], [0, 0, d1]),
+            ([0, -1, 0], [a2, 0, d1]),
+            ([0, -1, 0], [a2 + a3, 0, d1]),
+            ([0, 0, -1], [a2 + a3, -d4, d1]),
+            ([0, -1, 0], [a2 + a3, -d4, d1 - d5]),
+        ]
+        rng = np.random.default_rng(5)
+        for _ in range(20):
+            q = rng.uniform(-np.pi, np.pi, 6)
+            poe = np.eye(4)
+            for (w, p), angle in zip(axes, q, strict=True):
+                r = cv2.Rodrigues(np.array(w, float) * angle)[0]
+                step = np.eye(4)
+                step[:3, :3], step[:3, 3] = r, (np.eye(3) - r) @ (1000 * np.array(p, float))
+                poe = poe @ step
+            np.testing.assert_allclose(dh_forward_kinematics(q, dh), poe @ zero, atol=1e-9)
+
+
+def test_real_eye_to_hand_set_ur3e(tmp_path):
+    """A fixed webcam, a 9x7 (symmetric) checkerboard on a UR3e's flange, 38 poses from joint angles.
+
+    Measured (docs/calibration.md): the wizard's camera lies within 2 mm of the independent
+    refinement and reports its 1-sigma, but it does not pass the 2 mm default: the predicted
+    floor error is 4.5 mm, from errors shared within each view (the nominal DH model of an
+    uncalibrated arm: the per-view 1-sigma is 7x the independent-corner one).
+    """
+    folder = _real_set("alimedlej-ur3e-eye-to-hand-cam1")
+    board = load_board(folder / "board.json")
+    assert board.symmetric  # 9x7: the wizard has to settle each view's numbering from the robot
+    stdout, cal = _run_wizard(tmp_path, folder, "eye-to-hand", "intrinsics", "img1_cam1.png")
+    he = cal.hand_eye
+    assert cal.intrinsics_report["passed"] and "38 poses, eye-to-hand" in stdout
+    names, grippers = _flange_poses(folder / "poses.json")
+    detections = _detections(board, folder, names)
+    ours = np.array(he["matrix"])
+    ref, ref_rms, turned = _reference(
+        "eye-to-hand", board, cal.camera_matrix, cal.dist_coeffs, grippers, detections
+    )
+    # the same views turned (up to one common turn, which the board transform absorbs)
+    wizard_turned = np.isin(names, he["turned_views"])
+    assert np.array_equal(wizard_turned, turned) or np.array_equal(wizard_turned, ~turned)
+    assert 0 < turned.sum() < len(names)  # the detector did number views from both ends
+    gap = np.linalg.norm(ours[:3, 3] - ref[:3, 3])
+    assert gap < 2.0, (ours[:3, 3], ref[:3, 3])
+    assert he["rms_px"] == pytest.approx(ref_rms, rel=0.02) and he["rms_px"] < 1.0
+    sigma = np.array(he["camera_position_sigma_mm"])
+    assert sigma.shape == (3,) and np.all(sigma > 0) and "camera position 1-sigma" in stdout
+    # the verdict: fails the default, and for the reason the report gives (robot pose errors)
+    assert he["tolerance_mm"] == 2.0 and not he["passed"] and not cal.extrinsics_report["passed"]
+    assert 2.0 < he["predicted_error_mm"] < 10.0
+    assert np.all(
+        np.array(he["camera_position_sigma_view_mm"]) > 3 * np.array(he["camera_position_sigma_corner_mm"])
+    )
+    # the UR3e table fits the photos better than the CB-series UR3's
+    joints = [
+        np.radians(p["joint_angles_deg"]) for p in json.loads((folder / "poses.json").read_text())["poses"]
+    ]
+    np.testing.assert_allclose([dh_forward_kinematics(q, UR3E_DH) for q in joints], grippers, atol=1e-5)
+    cb = [dh_forward_kinematics(q, UR3_CB_DH) for q in joints]
+    _, cb_rms, _ = _reference("eye-to-hand", board, cal.camera_matrix, cal.dist_coeffs, cb, detections)
+    assert cb_rms > 2 * ref_rms
+    print(
+        f"\neye-to-hand (UR3e, cam1): passed {he['passed']}, camera {np.round(ours[:3, 3], 2).tolist()} mm, "
+        f"1-sigma {he['camera_position_sigma_mm']} mm "
+        f"(corner model {he['camera_position_sigma_corner_mm']}), "
+        f"predicted {he['predicted_error_mm']} mm, reprojection {he['rms_px']} px; reference "
+        f"{np.round(ref[:3, 3], 2).tolist()} mm, {ref_rms:.3f} px, gap {gap:.3f} mm; "
+        f"{int(turned.sum())} of {len(names)} views turned" + f"; CB-series UR3 table: {cb_rms:.3f} px"
+    )
+    # as published, poses 25 and 26 carry each other's photo: the wizard names them
+    all_names, all_grippers = _flange_poses(folder / "poses-all-40.json")
+    views = [
+        BoardView(n, RigidTransform.from_matrix(g), d.object_points, d.image_points)
+        for n, g, d in zip(all_names, all_grippers, _detections(board, folder, all_names), strict=True)
+    ]
+    camera = CameraModel(cal.camera_matrix, cal.dist_coeffs, cal.image_size)
+    result = calibrate_hand_eye(views, camera, "eye-to-hand", symmetric_turn=half_turn(board))
+    named = sorted(w.split(":")[0] for w in result.warnings if "is this the image of this pose" in w)
+    assert named == ["img25_cam1.png", "img26_cam1.png"]
+    assert max(result.per_view_px, key=result.per_view_px.get) in named
+
+
+def test_real_eye_in_hand_set_denso(tmp_path):
+    """Tabb's dataset 1: a camera on a Denso arm, an 8x6 (symmetric) chessboard 2.2 m away, 30 views.
+
+    Measured (docs/calibration.md): within 2 mm of the independent refinement, 1-sigma reported,
+    and a clear fail of the 2 mm default: 1.6 px of board-corner residual shared within each
+    view and a board 2.2 m from a long lens leave the camera in the flange known to 4-17 mm.
+    """
+    folder = _real_set("tabb-denso-eye-in-hand")
+    board = load_board(folder / "board.json")
+    assert board.symmetric
+    stdout, cal = _run_wizard(tmp_path, folder, "eye-in-hand", "hand_eye", "image00.png")
+    he = cal.hand_eye
+    assert cal.intrinsics_report["passed"] and "30 poses, eye-in-hand" in stdout
+    names, grippers = _flange_poses(folder / "poses.json")
+    detections = _detections(board, folder, names)
+    ref, ref_rms, turned = _reference(
+        "eye-in-hand", board, cal.camera_matrix, cal.dist_coeffs, grippers, detections
+    )
+    wizard_turned = np.isin(names, he["turned_views"])
+    assert np.array_equal(wizard_turned, turned) or np.array_equal(wizard_turned, ~turned)
+    ours = np.array(he["matrix"])
+    gap = np.linalg.norm(ours[:3, 3] - ref[:3, 3])
+    assert gap < 2.0, (ours[:3, 3], ref[:3, 3])
+    print(
+        f"\neye-in-hand (Denso, Tabb DS1): passed {he['passed']}, "
+        f"camera {np.round(ours[:3, 3], 2).tolist()} mm, "
+        f"1-sigma {he['camera_position_sigma_mm']} mm "
+        f"(corner model {he['camera_position_sigma_corner_mm']}), "
+        f"predicted {he['predicted_error_mm']} mm, reprojection {he['rms_px']} px; reference "
+        f"{np.round(ref[:3, 3], 2).tolist()} mm, {ref_rms:.3f} px, gap {gap:.3f} mm; "
+        f"{int(turned.sum())} of {len(names)} views turned"
+    )
+    assert he["rms_px"] == pytest.approx(ref_rms, rel=0.02)
+    sigma = np.array(he["camera_position_sigma_mm"])
+    assert sigma.shape == (3,) and np.all(sigma > 0) and "camera position 1-sigma" in stdout
+    assert not he["passed"] and he["predicted_error_mm"] > 10.0
+    # the file's robot <- camera is the capture pose times flange <- camera
+    capture = np.array(json.loads((folder / "poses.json").read_text())["capture"]["matrix"])
+    np.testing.assert_allclose(cal.robot_from_camera, capture @ ours, atol=1e-6)

@@ -56,6 +56,7 @@ HAND_EYE_METHODS = {
 SETUPS = ("eye-to-hand", "eye-in-hand")
 DEFAULT_TOLERANCE_MM = 2.0  # predicted 3-sigma error at the pick plane, same as the touch-point limit
 SIGMA_FACTOR = 3.0  # the predicted error is 3 sigma along the worst direction (99.7 % of one axis)
+ORIENTATION_WARN_DEG = 4.0  # PnP of a small board gives its rotation to 1-2 deg; a view off by more is named
 
 
 class HandEyeError(ValueError):
@@ -90,6 +91,9 @@ class HandEyeResult:
     tolerance_mm: float = DEFAULT_TOLERANCE_MM
     check_points: list[dict] = field(default_factory=list)  # predicted error at pick-plane points
     warnings: list[str] = field(default_factory=list)
+    turned_views: list[str] = field(
+        default_factory=list
+    )  # symmetric board: views numbered from the other end
 
     @property
     def covariances(self) -> tuple[np.ndarray, np.ndarray]:
@@ -183,6 +187,7 @@ class HandEyeResult:
             "passed": self.passed if self.check_points else None,
             "max_rotation_deg": round(self.max_rotation_deg, 2),
             "axis_spread": round(self.axis_spread, 3),
+            "turned_views": self.turned_views,
             "warnings": self.warnings,
         }
 
@@ -233,6 +238,72 @@ def board_pose(view: BoardView, camera: CameraModel) -> RigidTransform:
         raise HandEyeError(f"{view.name}: no board pose (solvePnP): check the intrinsics and the board file")
     rvec, tvec = cv2.solvePnPRefineLM(obj, img, camera.camera_matrix, camera.dist_coeffs, rvec, tvec)
     return RigidTransform.from_rvec_tvec(rvec, tvec)
+
+
+def _rotation_angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angles (deg) of a[i]^T b[j] for stacks of rotations a (n, 3, 3) and b (m, 3, 3): (n, m)."""
+    trace = np.einsum("nki,mki->nm", a, b)
+    return np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def orient_views(
+    views: list[BoardView], boards: list[RigidTransform], turn: RigidTransform
+) -> tuple[list[BoardView], list[RigidTransform], list[str], list[str]]:
+    """Number the corners of a board that looks the same turned by 180 degrees consistently in every view.
+
+    A chessboard with both inner-corner counts odd or both even can be found from either end:
+    the detector numbers it as it comes, so some views see the board frame turned by 180
+    degrees (`turn`: the board-frame transform taking each corner to the one it is confused
+    with) and no hand-eye solution fits those views. The robot poses settle it without knowing
+    the camera: the angle of the board's rotation between two views equals the angle of the
+    gripper's rotation between them (A X = X B keeps rotation angles, in both set-ups), and a
+    wrongly numbered view is off by up to 180 degrees. Each view takes the numbering whose
+    angles agree best (median over the other views) with the robot's, repeated until no view
+    changes. One numbering for all views is then fixed up to one common turn, which the board
+    transform (an unknown) absorbs.
+
+    Returns the views (object points turned where needed), their camera <- board poses, the
+    names of the turned views, and warnings for views that agree with neither numbering.
+    """
+    n = len(views)
+    grippers = np.array([v.base_from_gripper.rotation for v in views])
+    robot = _rotation_angles_deg(grippers, grippers)
+    options = [
+        np.array([b.rotation.T for b in boards]),  # seen as numbered: board <- camera rotations
+        np.array([b.compose(turn).rotation.T for b in boards]),  # numbered from the other end
+    ]
+    off_diagonal = ~np.eye(n, dtype=bool)
+    labels = np.zeros(n, dtype=int)
+    costs = np.zeros((n, 2))
+    for _ in range(2 * n):
+        current = np.where(labels[:, None, None] == 1, options[1], options[0])
+        for k in (0, 1):
+            # angle of (board_i <- camera)^T (board_j <- camera) = rotation from view j to view i
+            mismatch = np.abs(_rotation_angles_deg(current, options[k]) - robot)
+            costs[:, k] = [np.median(mismatch[off_diagonal[:, j], j]) for j in range(n)]
+        new = np.argmin(costs, axis=1)
+        if np.array_equal(new, labels):
+            break
+        # change only the view that gains most, so that the votes of the others stay meaningful
+        gain = costs[np.arange(n), labels] - costs[np.arange(n), new]
+        worst = int(np.argmax(gain))
+        labels[worst] = new[worst]
+    out_views, out_boards, turned, warnings = [], [], [], []
+    for view, board, label, cost in zip(views, boards, labels, costs, strict=True):
+        if label:
+            view = BoardView(
+                view.name, view.base_from_gripper, turn.apply(view.object_points), view.image_points
+            )
+            board = board.compose(turn)
+            turned.append(view.name)
+        out_views.append(view)
+        out_boards.append(board)
+        if cost[label] > ORIENTATION_WARN_DEG:
+            warnings.append(
+                f"{view.name}: the board's rotation from the other views disagrees with the robot's by "
+                f"{cost[label]:.1f} degrees (median): is this the image of this pose?"
+            )
+    return out_views, out_boards, turned, warnings
 
 
 def closed_form(
@@ -340,8 +411,14 @@ def calibrate_hand_eye(
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     min_rotation_deg: float = 20.0,
     min_axis_spread: float = 0.3,
+    symmetric_turn: RigidTransform | None = None,
 ) -> HandEyeResult:
-    """Closed form, then the joint reprojection refinement and its covariance (see the module doc)."""
+    """Closed form, then the joint reprojection refinement and its covariance (see the module doc).
+
+    `symmetric_turn`, for a board that looks the same turned by 180 degrees, is the board-frame
+    transform taking each corner to the one it is confused with; the views' numbering is then
+    made consistent from the robot poses first (`orient_views`).
+    """
     if setup not in SETUPS:
         raise HandEyeError(f"hand-eye set-up {setup!r} unknown; choose one of {', '.join(SETUPS)}")
     if method not in HAND_EYE_METHODS:
@@ -350,8 +427,12 @@ def calibrate_hand_eye(
         raise HandEyeError(
             f"hand-eye needs at least 3 robot poses, each with a board image, got {len(views)}"
         )
-    grippers = [v.base_from_gripper for v in views]
     boards = [board_pose(v, camera) for v in views]
+    turned: list[str] = []
+    warnings: list[str] = []
+    if symmetric_turn is not None:
+        views, boards, turned, warnings = orient_views(views, boards, symmetric_turn)
+    grippers = [v.base_from_gripper for v in views]
     start_cam, start_board, spread = closed_form(setup, grippers, boards, method)
     cam, board, res, cov_corner, cov_view = refine(setup, views, camera, start_cam, start_board)
     per_view, offset, in_mm = {}, 0, []
@@ -367,7 +448,6 @@ def calibrate_hand_eye(
     rms = float(np.sqrt(np.mean(res**2) * 2))
     rms_mm = float(np.sqrt(np.mean(np.concatenate(in_mm) ** 2) * 2))
     max_rot, axis_spread = rotation_diversity([g.rotation for g in grippers])
-    warnings = []
     if max_rot < min_rotation_deg:
         warnings.append(
             f"poses differ by at most {max_rot:.0f} degrees of rotation (< {min_rotation_deg:g}): "
@@ -391,6 +471,7 @@ def calibrate_hand_eye(
         axis_spread=axis_spread,
         tolerance_mm=tolerance_mm,
         warnings=warnings,
+        turned_views=turned,
     )
 
 

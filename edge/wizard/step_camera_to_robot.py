@@ -112,7 +112,9 @@ def step_camera_to_robot(
         "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
         "coordinates (mm).",
     )
-    if board.symmetric:
+    # A board that looks the same turned by 180 degrees has no physical corner labels: fine for
+    # hand-eye alone (the robot poses settle each view's numbering), not for touched points.
+    if board.symmetric and (args.robot_point or not args.hand_eye_poses):
         raise CommandError(f"--board: step 2 {board.orientation_problem()}")
     while True:
         if capture is not None and args.floor_image is None:
@@ -140,19 +142,25 @@ def step_camera_to_robot(
         f"  board found: {pose.detection.count} corners, {distance:.0f} mm from the camera, "
         f"reprojection {pose.reprojection_rms_px:.3f} px"
     )
-    labels_px = touch_points_pixels(board, pose, camera)
+    labels_px = {} if board.symmetric else touch_points_pixels(board, pose, camera)
     centre_px = _validation_point(board, pose, camera)
     marked = draw_touch_points(floor_image, labels_px, {"V": centre_px})
     write_image(report_dir / "floor_points.png", marked)
-    w.say(f"  labelled points drawn in {report_dir / 'floor_points.png'}:")
+    if board.symmetric:
+        w.say(
+            f"  symmetric board: no labelled points (hand-eye gives the transform); validation point V "
+            f"drawn in {report_dir / 'floor_points.png'}"
+        )
+    else:
+        w.say(f"  labelled points drawn in {report_dir / 'floor_points.png'}:")
     for label, (u, v) in labels_px.items():
         w.say(f"    {label} at pixel ({u:.0f}, {v:.0f})")
-    camera_points = touch_points_camera(board, pose)
+    camera_points = {} if board.symmetric else touch_points_camera(board, pose)
     labels = list(camera_points)
     robot_points = _parse_robot_points(args.robot_point, labels)
     solved = step_hand_eye(w, args, board, camera, pose)
     hand_eye, hand_eye_transform = solved if solved is not None else (None, None)
-    if w.interactive and not args.robot_point:
+    if w.interactive and not args.robot_point and not board.symmetric:
         registers = _robot_registers(args)
         w.say("  For each point enter x,y,z in mm; Enter skips a point (3 needed, 4 recommended).")
         if registers:

@@ -32,13 +32,29 @@ from edge.wizard.hand_eye import (
 from edge.wizard.prompts import Wizard, read_image
 from edge.wizard.robot import BoardPose, StepError
 
+MAX_ROTATION_ROUNDING = 1e-3  # a pose matrix's rotation may be this far from orthonormal (rounded export)
+
 
 def _pose_matrix(entry: dict, where: str) -> RigidTransform:
     if "matrix" in entry:
         m = np.asarray(entry["matrix"], dtype=np.float64)
         if m.shape != (4, 4):
             raise CommandError(f"{where}.matrix: expected a 4x4 matrix (robot base <- gripper, mm)")
-        return RigidTransform.from_matrix(m)
+        rotation = m[:3, :3]
+        if (
+            np.abs(rotation.T @ rotation - np.eye(3)).max() > MAX_ROTATION_ROUNDING
+            or np.linalg.det(rotation) <= 0
+            or np.abs(m[3] - [0.0, 0.0, 0.0, 1.0]).max() > MAX_ROTATION_ROUNDING
+        ):
+            raise CommandError(
+                f"{where}.matrix: not a rigid transform (its 3x3 rotation must be orthonormal with "
+                "determinant +1, its last row 0 0 0 1): check the export"
+            )
+        # Poses exported with 4-6 decimals are orthonormal to ~1e-6 only, and the camera transform
+        # the wizard writes (eye-in-hand: capture x gripper <- camera) must be rigid to 1e-6:
+        # take the nearest rotation (SVD), which moves such a pose by less than its rounding.
+        u, _, vt = np.linalg.svd(rotation)
+        return RigidTransform(u @ vt, m[:3, 3])
     if "xyz_mm" in entry and "rpy_deg" in entry:
         roll, pitch, yaw = np.radians(np.asarray(entry["rpy_deg"], dtype=np.float64))
         rz = cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
@@ -48,6 +64,16 @@ def _pose_matrix(entry: dict, where: str) -> RigidTransform:
     raise CommandError(
         f"{where}: give 'matrix' (4x4) or 'xyz_mm' and 'rpy_deg' (R = Rz(yaw) Ry(pitch) Rx(roll))"
     )
+
+
+def half_turn(board: Board) -> RigidTransform:
+    """Board-frame transform taking each corner of a 180-degree symmetric chessboard to its look-alike.
+
+    Corner (c, r) at ((c + 1) s, (r + 1) s) and corner (columns - 1 - c, rows - 1 - r): a turn by
+    180 degrees about the board's z axis through the grid's centre.
+    """
+    s = board.square_mm
+    return RigidTransform(np.diag([-1.0, -1.0, 1.0]), [(board.columns + 1) * s, (board.rows + 1) * s, 0.0])
 
 
 def _check_points(camera: CameraModel, floor: BoardPose) -> dict[str, np.ndarray]:
@@ -76,8 +102,6 @@ def step_hand_eye(
         return None
     if not args.hand_eye_images:
         raise CommandError("--hand-eye-poses needs --hand-eye-images (the folder of the board images)")
-    if board.symmetric:
-        raise CommandError(f"--hand-eye-poses: {board.orientation_problem()}")
     path = Path(args.hand_eye_poses)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -112,7 +136,12 @@ def step_hand_eye(
         )
     try:
         result = calibrate_hand_eye(
-            views, camera, args.hand_eye_setup, args.hand_eye_method, args.hand_eye_tolerance_mm
+            views,
+            camera,
+            args.hand_eye_setup,
+            args.hand_eye_method,
+            args.hand_eye_tolerance_mm,
+            symmetric_turn=half_turn(board) if board.symmetric else None,
         )
     except HandEyeError as exc:
         raise CommandError(str(exc)) from None
@@ -150,6 +179,11 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     )
     worst = sorted(result.per_view_px.items(), key=lambda kv: -kv[1])[:3]
     w.say("  worst views: " + ", ".join(f"{n} {e:.2f} px" for n, e in worst))
+    if result.turned_views:
+        w.say(
+            f"  symmetric board: {len(result.turned_views)} view(s) numbered from the other end, turned to "
+            "agree with the robot's rotations: " + ", ".join(result.turned_views)
+        )
     verdict = "PASS" if result.passed else "FAIL"
     w.say(
         f"  predicted error on the bin floor (3 sigma, worst of the image corners): "
