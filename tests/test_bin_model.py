@@ -294,6 +294,48 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert bad.returncode == 2 and "0.00 % of the 320x240 frame lies inside it" in bad.stderr
 
 
+def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
+    """A bin larger than the view, its inner corners touched with the tool (robot mm): `binpick
+    bin --corners-mm` projects them through the calibration, two of them outside the frame."""
+    from edge.calibration_file import Calibration, save_calibration
+
+    empty = bin_scene(products=0)
+    h, w = empty.rgb.shape[:2]
+    camera_up = np.eye(4)
+    camera_up[:3, :3] = np.diag([1.0, -1.0, -1.0])  # looking straight down from 800 mm
+    camera_up[:3, 3] = [400.0, 0.0, 800.0]
+    cal = Calibration(
+        cell="test", image_size=(w, h),
+        camera_matrix=np.array([[300.0, 0, (w - 1) / 2], [0, 300.0, (h - 1) / 2], [0, 0, 1]]),
+        dist_coeffs=np.zeros(5), robot_from_camera=camera_up,
+        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0, roi_polygon=None,
+        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
+        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
+        board={"name": "test", "type": "chessboard"},
+        created="2026-12-04T23:00:00+00:00", wizard_version="test",
+    )  # fmt: skip
+    save_calibration(cal, tmp_path / "cal.json")
+    pixels = np.array([[-30.0, 40.0], [250.0, 40.0], [250.0, 190.0], [-30.0, 190.0]])  # left wall out of view
+    corners = np.array([cal.pixel_to_robot(u, v) for u, v in pixels])
+    cv2.imwrite(str(tmp_path / "empty.png"), empty.rgb)
+    config = tmp_path / "cell.toml"
+    config.write_text(f'[calibration]\nfile = "{tmp_path / "cal.json"}"\n[bin]\nmodel = "bin.json"\n')
+    image = str(tmp_path / "empty.png")
+    cmd = [sys.executable, "-m", "edge", "bin", "--config", str(config), "--image", image,
+           "--out", str(tmp_path / "bin.json"), "--corners-mm"]  # fmt: skip
+    text = " ".join(",".join(f"{c:.4f}" for c in corner) for corner in corners)
+    done = subprocess.run(cmd + [text], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "--corners-mm" in done.stdout and "real corners" in done.stderr
+    assert np.allclose(load_bin_model(tmp_path / "bin.json").interior, pixels, atol=0.01)
+    above = text.split()
+    above[2] = f"{corners[2][0]:.1f},{corners[2][1]:.1f},900"  # above the camera, behind it
+    bad = subprocess.run(cmd + [" ".join(above)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "corner 3" in bad.stderr and "behind the camera" in bad.stderr
+    bad = subprocess.run(cmd + ["1,2,3 4,5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "--corners-mm: point '4,5': expected x,y,z (3 numbers)" in bad.stderr
+
+
 def test_a_stereo_shadow_beside_a_product_is_floor():
     from edge.bin_model import floor_from_height
 

@@ -1,7 +1,8 @@
 """`binpick bin`: commission the bin (the load carrier) from one frame of the empty bin.
 
 Records what the per-cycle bin stage (edge/bin_model) compares each frame with: the interior
-polygon (given with --polygon, from `[bin] polygon`, from the calibration's ROI, or detected as
+polygon (given with --polygon, from --corners-mm (the bin's inner corners touched with the tool,
+robot frame) through the calibration, from `[bin] polygon`, from the calibration's ROI, or detected as
 the largest quadrilateral in the picture; its corners may lie outside the frame where the bin is
 larger than the view), the empty-bin reference frame and, with depth, the
 floor plane and the rim's height above it. The frame comes from --image (and --depth) or from
@@ -26,21 +27,62 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", type=Path, help="a photo of the empty bin (default: grab one)")
     parser.add_argument("--depth", type=Path, help="its depth map (.npy metres, 16-bit PNG in depth_unit_mm)")
     parser.add_argument("--polygon", help='the interior in camera pixels: "u,v u,v u,v ..."')
+    parser.add_argument(
+        "--corners-mm",
+        help="the interior's corners in the robot's frame, mm: \"x,y,z x,y,z ...\" (the bin floor's inner "
+        "corners, touched with the tool), projected through the calibration; they may lie outside "
+        "the picture (a bin larger than the view)",
+    )
     parser.add_argument("--out", type=Path, help="where to write the bin model (default: [bin] model)")
 
 
-def parse_polygon(text: str) -> np.ndarray:
-    """'u,v u,v u,v' as an N x 2 array; CommandError naming the bad point."""
+def parse_points(text: str, option: str = "--polygon", names: str = "u,v") -> np.ndarray:
+    """'u,v u,v u,v' (or 'x,y,z ...' with `names` "x,y,z") as an N x len(names) array;
+    CommandError naming the option and the bad point."""
+    size = len(names.split(","))
     points = []
     for item in text.split():
+        values = item.split(",")
         try:
-            u, v = (float(x) for x in item.split(","))
+            point = [float(x) for x in values]
         except ValueError:
-            raise CommandError(f"--polygon: point {item!r}: expected u,v (two numbers)") from None
-        points.append((u, v))
+            point = []
+        if len(point) != size or not np.isfinite(point).all():
+            raise CommandError(f"{option}: point {item!r}: expected {names} ({size} numbers)")
+        points.append(point)
     if len(points) < 3:
-        raise CommandError(f"--polygon: expected at least 3 points, got {len(points)}")
+        raise CommandError(f"{option}: expected at least 3 points, got {len(points)}")
     return np.array(points, float)
+
+
+def corners_in_the_image(text: str, calibration_file: str) -> np.ndarray:
+    """The robot-frame corners of `--corners-mm` as camera pixels, through the calibration
+    (outside the frame where they are). Why: a bin larger than the view cannot be drawn in the
+    picture, but its inner corners can be touched with the tool, as the calibration's points
+    are; with the real corners the wall clearance is kept from the walls, not from the
+    picture's edge. The polygon's edges are straight in the image, so with a strongly
+    distorting lens a corner far outside the view lands where the distortion model
+    extrapolates: keep the corners as close to the view as the bin allows."""
+    from edge.calibration_file import CalibrationError, load_calibration
+
+    corners = parse_points(text, "--corners-mm", "x,y,z")
+    if not calibration_file or not Path(calibration_file).is_file():
+        raise CommandError(
+            f"--corners-mm needs the calibration ([calibration] file = {calibration_file!r} is not a file)"
+        )
+    try:
+        geometry = load_calibration(calibration_file).geometry
+    except CalibrationError as exc:
+        raise CommandError(str(exc)) from None
+    in_camera = geometry.camera_from_robot.apply(corners)
+    behind = np.nonzero(in_camera[:, 2] <= 0)[0]
+    if len(behind):
+        i = int(behind[0])
+        raise CommandError(
+            f"--corners-mm: corner {i + 1} ({text.split()[i]}) lies behind the camera: expected "
+            "robot-frame mm of the bin floor's corners, in the frame the calibration uses"
+        )
+    return geometry.camera.project(in_camera)
 
 
 def detect_interior(gray: np.ndarray) -> np.ndarray | None:
@@ -93,8 +135,12 @@ def _frame(args: argparse.Namespace, cfg) -> tuple[np.ndarray, np.ndarray | None
 
 
 def _interior(args: argparse.Namespace, cfg, gray: np.ndarray) -> tuple[np.ndarray, str]:
+    if args.polygon and args.corners_mm:
+        raise CommandError("give either --polygon (pixels) or --corners-mm (robot frame), not both")
     if args.polygon:
-        return parse_polygon(args.polygon), "--polygon"
+        return parse_points(args.polygon), "--polygon"
+    if args.corners_mm:
+        return corners_in_the_image(args.corners_mm, cfg.calibration.file), "--corners-mm"
     if cfg.bin.polygon:
         return np.asarray(cfg.bin.polygon, float), "[bin] polygon"
     if cfg.calibration.file and Path(cfg.calibration.file).is_file():
