@@ -230,8 +230,37 @@ def test_walls_beyond_the_frame_bound_grasps_and_the_frames_edge_does_not():
     view = dataclasses.replace(view, floor=np.zeros_like(view.floor))
     assert not view.keep(labels, (1.0, 1.0), settings)(5.0, 120.0, 1)
     assert not view.reachable((h, w), settings)[120, 5]  # the polygon's edge is a wall for both
-    with pytest.raises(BinModelError, match="track = true, but the commissioned interior's outline is out"):
-        BinStage(far_walls, dataclasses.replace(settings, track=True))
+    tracking = dataclasses.replace(settings, track=True)
+    with pytest.raises(
+        BinModelError, match="track = true, but the commissioned bin's rim is out of the picture"
+    ):
+        BinStage(far_walls, tracking)
+    near = np.array([[-20.0, -20.0], [w + 19.0, -20.0], [w + 19.0, h + 19.0], [-20.0, h + 19.0]])
+    with pytest.raises(BinModelError, match="rim is out of the picture"):  # the band's inner half in view
+        BinStage(commission_bin(scene.rgb, scene.depth_m, near), tracking)
+    BinStage(commissioned(), tracking)  # the whole rim in view
+
+    def scale_in_view_only(u: float, v: float) -> float:  # a ray past the horizon misses the floor
+        if not (0 <= u <= w - 1 and 0 <= v <= h - 1):
+            raise ValueError(f"pixel ({u}, {v}): its ray does not meet the pick plane")
+        return 2.0
+
+    view = BinStage(far_walls, settings).observe(scene.rgb, scene.depth_m)
+    assert view.reachable((h, w), BinSettings(wall_clearance_mm=30.0), scale_in_view_only).all()
+
+
+def test_a_product_across_the_pictures_edge_keeps_the_bin_from_empty():
+    """The empty-bin region rule looks a few px inside the interior's outline; where the interior
+    goes on past the picture its edge is no outline, so a product lying across it still counts."""
+    scene = bin_scene(products=0)
+    h, w = scene.rgb.shape[:2]
+    beyond = np.array([[-60.0, -60.0], [w + 59.0, -60.0], [w + 59.0, h + 59.0], [-60.0, h + 59.0]])
+    stage = BinStage(commission_bin(scene.rgb, scene.depth_m, beyond), BinSettings(track=False))
+    rgb, depth = scene.rgb.copy(), scene.depth_m.copy()
+    rgb[100:140, :4] = 250  # a product of 4 x 40 px at the left edge, the rest of it out of view
+    depth[100:140, :4] -= PRODUCT_MM / 1000.0
+    fill = stage.observe(rgb, depth).fill
+    assert fill.largest_percent > BinSettings().empty_max_region_percent
 
 
 def test_model_file_round_trip_and_clear_errors(tmp_path):
@@ -327,13 +356,30 @@ def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
     done = subprocess.run(cmd + [text], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "--corners-mm" in done.stdout and "real corners" in done.stderr
-    assert np.allclose(load_bin_model(tmp_path / "bin.json").interior, pixels, atol=0.01)
+    interior = load_bin_model(tmp_path / "bin.json").interior  # each wall sampled every 10 mm
+    assert len(interior) > 4 and all(np.abs(interior - p).sum(axis=1).min() < 0.01 for p in pixels)
+    outline = pixels.astype(np.float32)
+    assert all(abs(cv2.pointPolygonTest(outline, (float(u), float(v)), True)) < 0.01 for u, v in interior)
     above = text.split()
     above[2] = f"{corners[2][0]:.1f},{corners[2][1]:.1f},900"  # above the camera, behind it
     bad = subprocess.run(cmd + [" ".join(above)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "corner 3" in bad.stderr and "behind the camera" in bad.stderr
     bad = subprocess.run(cmd + ["1,2,3 4,5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "--corners-mm: point '4,5': expected x,y,z (3 numbers)" in bad.stderr
+    bow_tie = " ".join(text.split()[i] for i in (0, 2, 1, 3))
+    bad = subprocess.run(cmd + [bow_tie], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "crosses itself" in bad.stderr
+    # a barrel lens: a bin 3.2 m wide seen from 0.8 m reaches where the distortion model folds back
+    save_calibration(dataclasses.replace(cal, dist_coeffs=np.array([-0.3, 0.08, 0.0, 0.0, -0.01])),
+                     tmp_path / "cal.json")  # fmt: skip
+    far = "-1200,-1600,20 2000,-1600,20 2000,1600,20 -1200,1600,20"
+    bad = subprocess.run(cmd + [far], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "where the lens model does not hold" in bad.stderr
+    done = subprocess.run(cmd + [text], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr  # the same lens, the bin nearer the view: fine
+    save_calibration(dataclasses.replace(cal, image_size=(640, 480)), tmp_path / "cal.json")
+    bad = subprocess.run(cmd + [text], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "is for 640x480 frames, this frame is 320x240" in bad.stderr
 
 
 def test_a_stereo_shadow_beside_a_product_is_floor():

@@ -15,7 +15,7 @@ from edge.bin_model.floor import floor_from_height, floor_from_reference, height
 from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin, rim_view
 from edge.bin_model.model import BinModel, BinModelError
 
-MIN_RIM_IN_VIEW = 0.02  # of the frame: the rim band tracking registers on (edge.bin_model.locate)
+MIN_RIM_IN_VIEW = 0.01  # of the frame: the rim band beyond the interior that tracking registers on
 
 
 class BinMissing(Exception):
@@ -112,15 +112,55 @@ class BinView:
         if mm_per_px is None:
             clearance_px = settings.wall_clearance_px
         else:
-            probes = np.vstack([self.interior, self.interior.mean(axis=0, keepdims=True)])
-            scale = min(max(float(mm_per_px(float(u), float(v))), 1e-9) for u, v in probes)
-            clearance_px = settings.wall_clearance_mm / scale
+            clearance_px = settings.wall_clearance_mm / _smallest_scale_in_view(
+                self.interior, (h, w), mm_per_px
+            )
+        # A canvas edge (zeros) at most one frame beyond the picture: a clearance larger than that
+        # leaves nothing reachable rather than ignoring walls beyond the canvas.
         pad = int(min(math.ceil(clearance_px), max(h, w))) + 1
-        inside = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
-        cv2.fillPoly(inside, [np.round(self.interior + pad).astype(np.int32)], 1)
+        inside = _polygon_canvas(self.interior, (h, w), pad)
         to_wall = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[pad : pad + h, pad : pad + w]
         ok = ((to_wall >= clearance_px) & ~self.floor).astype(np.uint8)
         return cv2.resize(ok, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def _polygon_canvas(polygon: np.ndarray, shape: tuple[int, int], pad: int) -> np.ndarray:
+    """The polygon (camera px) filled on the frame widened by `pad` px on every side (uint8),
+    its outermost ring left empty: distances and erosions measured on it see the walls that lie
+    just outside the picture and not the picture's own edge."""
+    h, w = shape
+    canvas = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    cv2.fillPoly(canvas, [np.round(polygon + pad).astype(np.int32)], 1)
+    canvas[[0, -1], :] = 0
+    canvas[:, [0, -1]] = 0
+    return canvas
+
+
+def _smallest_scale_in_view(
+    polygon: np.ndarray, shape: tuple[int, int], mm_per_px: Callable[[float, float], float]
+) -> float:
+    """The smallest mm per pixel over the interior's part in the picture (its corners moved into
+    the frame, and its centre there): the clearance in pixels is largest where a pixel is
+    smallest. Corners outside the picture are not asked: past the horizon a pixel's ray misses
+    the floor, and a lens model does not hold far outside the view it was calibrated on."""
+    h, w = shape
+    inside = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(inside, [np.round(polygon).astype(np.int32)], 1)
+    ys, xs = np.nonzero(inside)
+    probes = np.clip(polygon, [0.0, 0.0], [w - 1.0, h - 1.0])
+    if len(xs):
+        probes = np.vstack([probes, [[float(xs.mean()), float(ys.mean())]]])
+    scales = []
+    for u, v in probes:
+        try:
+            scale = float(mm_per_px(float(u), float(v)))
+        except ValueError:  # edge.geometry.GeometryError: this pixel's ray misses the pick plane
+            continue
+        if math.isfinite(scale) and scale > 0:
+            scales.append(scale)
+    if not scales:
+        raise ValueError("bin: no pixel of the interior in view has a scale on the pick plane (calibration?)")
+    return max(min(scales), 1e-9)
 
 
 def _window(polygon: np.ndarray, shape: tuple[int, int], margin: int = 4) -> tuple[slice, slice]:
@@ -142,13 +182,17 @@ class BinStage:
             settings.empty_cycles, settings.empty_below_percent, settings.empty_max_region_percent
         )
         self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
-        if self._rim is not None and (self._rim.mask > 0).mean() < MIN_RIM_IN_VIEW:
-            raise BinModelError(
-                "bin: track = true, but the commissioned interior's outline is out of the picture "
-                f"(its band covers {100 * (self._rim.mask > 0).mean():.1f} % of the frame, at least "
-                f"{100 * MIN_RIM_IN_VIEW:.0f} % needed): nothing to follow the bin by. Set [bin] "
-                "track = false for a bin that does not move, or commission with the rim in view."
-            )
+        if self._rim is not None:
+            outside = np.ones(model.reference.shape, np.uint8)
+            cv2.fillPoly(outside, [np.round(model.interior).astype(np.int32)], 0)
+            rim_in_view = float(((self._rim.mask > 0) & (outside > 0)).mean())  # the band beyond the floor
+            if rim_in_view < MIN_RIM_IN_VIEW:
+                raise BinModelError(
+                    "bin: track = true, but the commissioned bin's rim is out of the picture (the band "
+                    f"just outside its interior covers {100 * rim_in_view:.1f} % of the frame, at least "
+                    f"{100 * MIN_RIM_IN_VIEW:.0f} % needed): nothing to follow the bin by. Set [bin] "
+                    "track = false for a bin that does not move, or commission with the rim in view."
+                )
         by_height = settings.track and model.rim_reference is not None and model.floor is not None
         self._rim_height = RimTemplate.of(model.rim_reference, model.interior) if by_height else None
         self.last: BinView | None = None
@@ -190,7 +234,11 @@ class BinStage:
         else:
             floor = looks_like_floor((slice(None), slice(None)))
         margin = max(2, round(0.01 * max(gray.shape)))  # 5 px at 512, 13 px at 1280
-        fill = fill_level(inside, floor, height, region_margin_px=margin, within=window)
+        core = cv2.erode(
+            _polygon_canvas(interior, gray.shape, margin + 1), np.ones((2 * margin + 1,) * 2, np.uint8)
+        )
+        core = core[margin + 1 : margin + 1 + gray.shape[0], margin + 1 : margin + 1 + gray.shape[1]]
+        fill = fill_level(inside, floor, height, within=window, core=core.astype(bool))
         view = BinView(pose, interior, floor, fill, self.tracker.update(fill))
         self.last = view
         return view

@@ -55,14 +55,15 @@ def parse_points(text: str, option: str = "--polygon", names: str = "u,v") -> np
     return np.array(points, float)
 
 
-def corners_in_the_image(text: str, calibration_file: str) -> np.ndarray:
-    """The robot-frame corners of `--corners-mm` as camera pixels, through the calibration
-    (outside the frame where they are). Why: a bin larger than the view cannot be drawn in the
-    picture, but its inner corners can be touched with the tool, as the calibration's points
-    are; with the real corners the wall clearance is kept from the walls, not from the
-    picture's edge. The polygon's edges are straight in the image, so with a strongly
-    distorting lens a corner far outside the view lands where the distortion model
-    extrapolates: keep the corners as close to the view as the bin allows."""
+def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int, int]) -> np.ndarray:
+    """The robot-frame corners of `--corners-mm` as an interior polygon in camera pixels, through
+    the calibration (outside the frame where they are). Why: a bin larger than the view cannot
+    be drawn in the picture, but its inner corners can be touched with the tool, as the
+    calibration's points are; with the real corners the wall clearance is kept from the walls,
+    not from the picture's edge. Each wall is sampled every `EDGE_STEP_MM` and every sample
+    projected, so a wall that the lens bends is followed, not cut by a straight chord. A sample
+    where the lens model does not hold (far outside the view its distortion was calibrated on,
+    where the projection folds back) is refused, naming the corner."""
     from edge.calibration_file import CalibrationError, load_calibration
 
     corners = parse_points(text, "--corners-mm", "x,y,z")
@@ -71,18 +72,75 @@ def corners_in_the_image(text: str, calibration_file: str) -> np.ndarray:
             f"--corners-mm needs the calibration ([calibration] file = {calibration_file!r} is not a file)"
         )
     try:
-        geometry = load_calibration(calibration_file).geometry
+        calibration = load_calibration(calibration_file)
     except CalibrationError as exc:
         raise CommandError(str(exc)) from None
-    in_camera = geometry.camera_from_robot.apply(corners)
-    behind = np.nonzero(in_camera[:, 2] <= 0)[0]
+    if tuple(calibration.image_size) != tuple(frame_size):
+        raise CommandError(
+            f"--corners-mm: the calibration {calibration_file} is for {calibration.image_size[0]}x"
+            f"{calibration.image_size[1]} frames, this frame is {frame_size[0]}x{frame_size[1]}"
+        )
+    if _crosses_itself(corners[:, :2]):
+        raise CommandError(
+            "--corners-mm: the corners' outline crosses itself: give them in order around the bin"
+        )
+    geometry = calibration.geometry
+    names = text.split()
+    behind = np.nonzero(geometry.camera_from_robot.apply(corners)[:, 2] <= 0)[0]
     if len(behind):
         i = int(behind[0])
         raise CommandError(
-            f"--corners-mm: corner {i + 1} ({text.split()[i]}) lies behind the camera: expected "
+            f"--corners-mm: corner {i + 1} ({names[i]}) lies behind the camera: expected robot-frame "
+            "mm of the bin floor's corners, in the frame the calibration uses"
+        )
+    samples, owner = [], []
+    for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
+        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / EDGE_STEP_MM)))
+        samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
+        owner += [i] * steps
+    points = geometry.camera_from_robot.apply(np.vstack(samples))
+    behind = np.nonzero(points[:, 2] <= 0)[0]
+    if len(behind):
+        i = owner[int(behind[0])]
+        raise CommandError(
+            f"--corners-mm: the wall from corner {i + 1} ({names[i]}) passes behind the camera: expected "
             "robot-frame mm of the bin floor's corners, in the frame the calibration uses"
         )
-    return geometry.camera.project(in_camera)
+    pixels = geometry.camera.project(points)
+    back = geometry.camera.pixels_to_rays(pixels)[:, :2]
+    off = np.linalg.norm(back - points[:, :2] / points[:, 2:3], axis=1)
+    folded = np.nonzero(~(off <= LENS_ROUND_TRIP))[0]
+    if len(folded):
+        i = owner[int(folded[0])]
+        raise CommandError(
+            f"--corners-mm: the wall from corner {i + 1} ({names[i]}) reaches where the lens model does "
+            "not hold (too far outside the view for its distortion coefficients): give the interior "
+            "with --polygon, or corners nearer the view"
+        )
+    return pixels
+
+
+EDGE_STEP_MM = 10.0  # walls sampled this finely, so a wall the lens bends is followed
+LENS_ROUND_TRIP = 1e-4  # normalised image units: projected then undistorted, a valid point comes back
+
+
+def _crosses_itself(polygon: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon (N x 2) cross: corners given out of
+    order make a bow tie."""
+    n = len(polygon)
+    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+
+    def side(p, q, r) -> float:
+        return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing edge
+            (a, b), (c, d) = edges[i], edges[j]
+            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
+                return True
+    return False
 
 
 def detect_interior(gray: np.ndarray) -> np.ndarray | None:
@@ -140,7 +198,8 @@ def _interior(args: argparse.Namespace, cfg, gray: np.ndarray) -> tuple[np.ndarr
     if args.polygon:
         return parse_points(args.polygon), "--polygon"
     if args.corners_mm:
-        return corners_in_the_image(args.corners_mm, cfg.calibration.file), "--corners-mm"
+        size = (gray.shape[1], gray.shape[0])
+        return corners_in_the_image(args.corners_mm, cfg.calibration.file, size), "--corners-mm"
     if cfg.bin.polygon:
         return np.asarray(cfg.bin.polygon, float), "[bin] polygon"
     if cfg.calibration.file and Path(cfg.calibration.file).is_file():
