@@ -50,6 +50,7 @@ import numpy as np
 import tomllib
 
 from benchmarks.machine_info import machine_info
+from edge.bin_model import interior_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -201,9 +202,7 @@ def load_frame(entry: dict, data_dir: Path) -> Frame:
             )
         depth = np.where(raw > 0, raw.astype(np.float32), np.nan)
     interior = np.asarray(entry["interior"], np.float32)
-    inside = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-    inside = inside.astype(bool)
+    inside = interior_mask(interior, (h, w))
     labels = np.full((h, w), OUTSIDE, np.uint8)
     floor_mm = None
     floor_map = None
@@ -370,9 +369,7 @@ class Appliance:
         if clearance_px is not None:
             settings = replace(settings, wall_clearance_px=clearance_px)
         gray = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY)
-        inside = np.zeros(gray.shape, np.uint8)
-        cv2.fillPoly(inside, [np.round(frame.interior).astype(np.int32)], 1)
-        inside = inside.astype(bool)
+        inside = interior_mask(frame.interior, gray.shape)
         note = f"supervisor path, clearance {settings.wall_clearance_px:g} px"
         if self.model_note(frame):
             note = f"{self.model_note(frame)}; {note}"

@@ -266,17 +266,13 @@ class AppliancePicker:
 
     def bin_state(self) -> dict | None:
         """The last cycle's fill level (%), bin_empty and interior mask; None without a bin model."""
-        import cv2
+        from edge.bin_model import interior_mask
 
         stage = None if self._sup is None else self._sup.bin
         if stage is None:
             return None
         view = stage.last
-        inside = None
-        if view is not None:
-            inside = np.zeros(view.floor.shape, np.uint8)
-            cv2.fillPoly(inside, [np.round(view.interior).astype(np.int32)], 1)
-            inside = inside.astype(bool)
+        inside = None if view is None else interior_mask(view.interior, view.floor.shape)
         return {
             "fill_percent": None if view is None else view.fill.percent,
             "empty": stage.tracker.empty,

@@ -28,12 +28,13 @@ from edge.bin_model.floor import (
     height_above_floor_mm,
 )
 from edge.bin_model.locate import BinPose, locate_bin
-from edge.bin_model.model import BinModel, BinModelError, load_bin_model, save_bin_model
+from edge.bin_model.model import BinModel, BinModelError, interior_mask, load_bin_model, save_bin_model
 from edge.bin_model.stage import BinMissing, BinStage, BinView
 
 __all__ = [
     "BinMissing", "BinModel", "BinModelError", "BinPose", "BinStage", "BinView", "EmptyBinTracker",
     "commission_bin",
     "FillLevel", "FloorPlane", "fill_level", "fit_floor_plane", "floor_from_height",
-    "floor_from_reference", "height_above_floor_mm", "load_bin_model", "locate_bin", "save_bin_model",
+    "floor_from_reference", "height_above_floor_mm", "interior_mask", "load_bin_model", "locate_bin",
+    "save_bin_model",
 ]  # fmt: skip

@@ -8,7 +8,7 @@ import numpy as np
 
 from edge.bin_model.floor import fit_floor_plane, height_above_floor_mm
 from edge.bin_model.locate import MIN_RIM_MM, rim_band, rim_view
-from edge.bin_model.model import BinModel
+from edge.bin_model.model import BinModel, interior_mask
 
 
 def commission_bin(rgb: np.ndarray, depth_m: np.ndarray | None, interior: np.ndarray) -> BinModel:
@@ -21,9 +21,9 @@ def commission_bin(rgb: np.ndarray, depth_m: np.ndarray | None, interior: np.nda
     interior = np.asarray(interior, float)
     if depth_m is None:
         return BinModel(interior, gray)
-    inside = np.zeros(gray.shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-    inside = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)
+    inside = cv2.erode(
+        interior_mask(interior, gray.shape).astype(np.uint8), np.ones((9, 9), np.uint8)
+    ).astype(bool)
     floor = fit_floor_plane(depth_m, inside)
     height = height_above_floor_mm(depth_m, floor)
     h, w = gray.shape

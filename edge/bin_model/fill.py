@@ -24,17 +24,16 @@ def fill_level(
     interior: np.ndarray,
     floor: np.ndarray,
     height_mm: np.ndarray | None = None,
-    region_margin_px: int = 0,
     within: tuple[slice, slice] | None = None,
     core: np.ndarray | None = None,
 ) -> FillLevel:
     """The fill level from the interior mask and the floor mask (both H x W bool). The largest
-    region is looked for `region_margin_px` inside the interior's outline (a polygon a pixel or
-    two onto a wall, a rounded corner or a slightly tilted bin make one covered strip along the
-    whole outline, which is no product), in the window `within` (rows, columns) that holds the
-    interior. `core` (H x W bool), when given, is that inner part already (the stage erodes the
-    polygon itself, so that where the interior goes on past the picture its edge is no outline)
-    and `region_margin_px` is not used."""
+    region is looked for inside `core` (H x W bool; None = the whole interior), in the window
+    `within` (rows, columns) that holds the interior. The stage gives the interior shrunk a few
+    px from its outline (a polygon a pixel or two onto a wall, a rounded corner or a slightly
+    tilted bin make one covered strip along the whole outline, which is no product), eroded from
+    the polygon itself, so that where the interior goes on past the picture its edge is no
+    outline."""
     inside = int(interior.sum())
     if inside == 0:
         return FillLevel(0.0, None)
@@ -48,14 +47,8 @@ def fill_level(
     largest = 0.0
     if percent > 0.0:
         rows, cols = within if within is not None else (slice(None), slice(None))
-        if core is not None:
-            inner = core[rows, cols]
-        else:
-            inner = interior[rows, cols].astype(np.uint8)
-            if region_margin_px > 0:
-                kernel = np.ones((2 * region_margin_px + 1, 2 * region_margin_px + 1), np.uint8)
-                inner = cv2.erode(inner, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        regions = (covered[rows, cols] & (inner > 0)).astype(np.uint8)
+        inner = (interior if core is None else core)[rows, cols]
+        regions = (covered[rows, cols] & inner).astype(np.uint8)
         count, _, stats, _ = cv2.connectedComponentsWithStats(regions, connectivity=8)
         if count > 1:
             largest = 100.0 * float(stats[1:, cv2.CC_STAT_AREA].max()) / inside

@@ -15,6 +15,14 @@ from edge.bin_model.floor import FloorPlane
 FORMAT = 1
 
 
+def interior_mask(polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The pixels of a frame of `shape` (h, w) inside `polygon` (N x 2 camera px, corners may lie
+    outside the frame), as H x W bool: the one way every step draws the bin's interior."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon, float)).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
 class BinModelError(ValueError):
     """A bin model file that cannot be used; the message names the file, key and problem."""
 

@@ -13,7 +13,7 @@ import numpy as np
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import floor_from_height, floor_from_reference, height_above_floor_mm
 from edge.bin_model.locate import IDENTITY, BinPose, RimTemplate, locate_bin, rim_view
-from edge.bin_model.model import BinModel, BinModelError
+from edge.bin_model.model import BinModel, BinModelError, interior_mask
 
 MIN_RIM_IN_VIEW = 0.01  # of the frame: the rim band beyond the interior that tracking registers on
 
@@ -129,8 +129,7 @@ def _polygon_canvas(polygon: np.ndarray, shape: tuple[int, int], pad: int) -> np
     its outermost ring left empty: distances and erosions measured on it see the walls that lie
     just outside the picture and not the picture's own edge."""
     h, w = shape
-    canvas = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
-    cv2.fillPoly(canvas, [np.round(polygon + pad).astype(np.int32)], 1)
+    canvas = interior_mask(polygon + pad, (h + 2 * pad, w + 2 * pad)).astype(np.uint8)
     canvas[[0, -1], :] = 0
     canvas[:, [0, -1]] = 0
     return canvas
@@ -144,9 +143,7 @@ def _smallest_scale_in_view(
     smallest. Corners outside the picture are not asked: past the horizon a pixel's ray misses
     the floor, and a lens model does not hold far outside the view it was calibrated on."""
     h, w = shape
-    inside = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inside, [np.round(polygon).astype(np.int32)], 1)
-    ys, xs = np.nonzero(inside)
+    ys, xs = np.nonzero(interior_mask(polygon, shape))
     probes = np.clip(polygon, [0.0, 0.0], [w - 1.0, h - 1.0])
     if len(xs):
         probes = np.vstack([probes, [[float(xs.mean()), float(ys.mean())]]])
@@ -183,9 +180,8 @@ class BinStage:
         )
         self._rim = RimTemplate.of(model.reference, model.interior) if settings.track else None
         if self._rim is not None:
-            outside = np.ones(model.reference.shape, np.uint8)
-            cv2.fillPoly(outside, [np.round(model.interior).astype(np.int32)], 0)
-            rim_in_view = float(((self._rim.mask > 0) & (outside > 0)).mean())  # the band beyond the floor
+            outside = ~interior_mask(model.interior, model.reference.shape)
+            rim_in_view = float(((self._rim.mask > 0) & outside).mean())  # the band beyond the floor
             if rim_in_view < MIN_RIM_IN_VIEW:
                 raise BinModelError(
                     "bin: track = true, but the commissioned bin's rim is out of the picture (the band "
@@ -213,9 +209,7 @@ class BinStage:
         if self.settings.track:
             pose = self._locate(gray, height)
         interior = pose.apply(self.model.interior)
-        inside = np.zeros(gray.shape, np.uint8)
-        cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-        inside = inside.astype(bool)
+        inside = interior_mask(interior, gray.shape)
         window = _window(interior, gray.shape)
 
         def looks_like_floor(region: tuple[slice, slice]) -> np.ndarray:

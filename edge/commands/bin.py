@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.bin_model import commission_bin, save_bin_model
+from edge.bin_model import commission_bin, interior_mask, save_bin_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -86,19 +86,20 @@ def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int
         )
     geometry = calibration.geometry
     names = text.split()
-    behind = np.nonzero(geometry.camera_from_robot.apply(corners)[:, 2] <= 0)[0]
+    samples, owner, starts = [], [], []
+    for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
+        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / EDGE_STEP_MM)))
+        starts.append(len(owner))  # the wall's first sample is its corner
+        samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
+        owner += [i] * steps
+    points = geometry.camera_from_robot.apply(np.vstack(samples))
+    behind = np.nonzero(points[starts, 2] <= 0)[0]  # a corner first, then a wall between two
     if len(behind):
         i = int(behind[0])
         raise CommandError(
             f"--corners-mm: corner {i + 1} ({names[i]}) lies behind the camera: expected robot-frame "
             "mm of the bin floor's corners, in the frame the calibration uses"
         )
-    samples, owner = [], []
-    for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
-        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / EDGE_STEP_MM)))
-        samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
-        owner += [i] * steps
-    points = geometry.camera_from_robot.apply(np.vstack(samples))
     behind = np.nonzero(points[:, 2] <= 0)[0]
     if len(behind):
         i = owner[int(behind[0])]
@@ -279,9 +280,7 @@ def _share_in_view(interior: np.ndarray, width: int, height: int) -> float:
     """The share of the frame that the interior covers. The interior may reach beyond the
     frame (a bin larger than the view, given with its real corners): only its part in the
     picture is measured, and the walls outside still bound the grasps (edge.bin_model)."""
-    inside = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(inside, [np.round(interior).astype(np.int32)], 1)
-    return float(inside.mean())
+    return float(interior_mask(interior, (height, width)).mean())
 
 
 def _reaches_the_border(interior: np.ndarray, width: int, height: int, margin_px: float = 2.0) -> bool:
