@@ -154,6 +154,7 @@ def run_sequence(
                 detected=detected,
                 occlusion=None if np.isnan(share) else share,
                 seal=result.seal_lost or result.touch.reason,
+                seal_on_contact=touch.reason,  # where the cup came down, before the press moved anything
                 extracted=[int(i) for i in result.extracted],
                 lifted=result.lifted,
                 on_floor=touch.instance == 0,

@@ -121,6 +121,67 @@ def bin_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Where a failed attempt failed, in the order a pick goes through (docs/simcell.md "Why attempts
+# fail"): the column names the first stage that went wrong.
+FAILURE_STAGES = (
+    ("no grasp", "no grasp"),
+    ("contact", "no seal where the cup came down"),
+    ("press", "moved under the press"),
+    ("lift", "lost in the lift"),
+    ("carried", "sealed and lifted, none extracted"),
+    ("several", "several extracted"),
+    ("unrecorded", "stage not recorded"),
+)
+
+
+def failure_stage(record: dict) -> str | None:
+    """The stage at which an attempt failed (a key of FAILURE_STAGES), None for a success.
+
+    The seal is judged twice in the simulated cup: where it came down (`seal_on_contact`) and
+    after the press (`seal`). A leak already on contact is the grasp point's fault (the cup
+    overhangs or spans two products); a leak that appears only after the press is the product's
+    (it slid, rolled or folded under 3 N). Records written before `seal_on_contact` existed
+    tell the lift's and the extraction's failures apart, not the contact's from the press's."""
+    if record["q1"] == "yes":
+        return None
+    if record["q1"] == "more":
+        return "several"
+    seal = record["seal"]
+    if seal == "no grasp":
+        return "no grasp"
+    if seal.startswith("seal lost"):
+        return "lift"
+    if seal == "sealed":
+        return "carried"
+    contact = record.get("seal_on_contact")
+    if contact is None:
+        return "unrecorded"
+    return "press" if contact == "sealed" else "contact"
+
+
+def failure_table(records: list[dict]) -> str:
+    """Failed attempts per family and method, split by the stage at which they failed
+    (`failure_stage`), as counts of attempts."""
+    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    attempts: Counter = Counter()
+    for r in records:
+        stage = failure_stage(r)
+        for key in ((r["family"], r["method"]), ("overall", r["method"])):
+            attempts[key] += 1
+            if stage is not None:
+                groups[key][stage] += 1
+    unrecorded = any(g["unrecorded"] for g in groups.values())
+    stages = [(k, name) for k, name in FAILURE_STAGES if k != "unrecorded" or unrecorded]
+    head = ["product family", "method", "attempts", "failed", *(name for _, name in stages)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for key in sorted(attempts, key=lambda k: (k[0] == "overall", k)):
+        family, method = key
+        counts = groups[key]
+        cells = [str(attempts[key]), str(sum(counts.values()))] + [str(counts[k]) for k, _ in stages]
+        lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
     head = ["product family", "method", *METRICS, "FF", "PPM", "vision ms (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]

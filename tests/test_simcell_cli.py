@@ -73,6 +73,8 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
             # The grasp went through the calibration file and the registers: robot millimetres.
             grasped = [r for r in records if "robot_mm" in r]
             assert grasped and all(r["vision_ms"] > 0 and len(r["robot_mm"]) == 3 for r in grasped)
+            # the seal is judged where the cup came down too, so the report splits press from contact
+            assert all(isinstance(r["seal_on_contact"], str) for r in grasped)
     info = json.loads((out / "run.json").read_text())
     assert info["plc"] is True and info["held_out"]["textures"] is True
     report = binpick("simcell", "report", "--out", str(out))
@@ -81,6 +83,7 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
     assert "| rigid_box | ours (bicameral + ranking) |" in table
     assert "| overall | planar region (industrial), stereo depth |" in table
     assert "| overall | ours + depth cue, stereo depth |" in table
+    assert "| moved under the press |" in table and "stage not recorded" not in table
     assert (out / "report.png").stat().st_size > 1000
 
 
@@ -185,3 +188,36 @@ def test_bin_table_tells_an_empty_signal_beside_a_product_in_view_from_one_out_o
     emptied = [{**base, "seed": seed, "empty_signal_after": after} for seed, after in piles]
     row = next(line for line in bin_table(emptied).splitlines() if line.startswith("| stick_sachet |"))
     assert "| 2 × 2, 3 × 1 |" in row
+
+
+def test_failure_table_names_the_first_stage_that_went_wrong():
+    """A leak on contact is the grasp point's; one that appears only after the press is the
+    product's; records older than `seal_on_contact` say so instead of guessing."""
+    from simcell.report import failure_stage, failure_table
+
+    base = {"family": "rigid_box", "method": "ours", "q1": "no"}
+    records = [
+        {**base, "q1": "yes", "seal": "sealed", "seal_on_contact": "sealed"},
+        {**base, "seal": "no grasp"},
+        {
+            **base,
+            "seal": "leak: the cup overhangs an edge",
+            "seal_on_contact": "leak: the cup overhangs an edge",
+        },
+        {**base, "seal": "leak: the cup spans several surfaces", "seal_on_contact": "sealed"},
+        {**base, "seal": "leak: surface tilted 40 deg", "seal_on_contact": "sealed"},
+        {**base, "seal": "seal lost: peel moment 0.052 N m", "seal_on_contact": "sealed"},
+        {**base, "seal": "sealed", "seal_on_contact": "sealed"},
+        {**base, "q1": "more", "seal": "sealed", "seal_on_contact": "sealed"},
+    ]
+    stages = [failure_stage(r) for r in records]
+    assert stages == [None, "no grasp", "contact", "press", "press", "lift", "carried", "several"]
+    row = next(line for line in failure_table(records).splitlines() if line.startswith("| rigid_box |"))
+    assert row.endswith("| 8 | 7 | 1 | 1 | 2 | 1 | 1 | 1 |")
+    assert "stage not recorded" not in failure_table(records)
+    old = {**base, "seal": "leak: the cup overhangs an edge"}  # written before seal_on_contact
+    assert failure_stage(old) == "unrecorded"
+    table = failure_table(records + [old])
+    assert "stage not recorded" in table
+    row = next(line for line in table.splitlines() if line.startswith("| rigid_box |"))
+    assert row.endswith("| 9 | 8 | 1 | 1 | 2 | 1 | 1 | 1 | 1 |")

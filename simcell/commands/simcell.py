@@ -353,7 +353,14 @@ def _run(args) -> int:
 
 
 def _report(args) -> int:
-    from simcell.report import bin_table, markdown_table, plot_success, read_records, table_rows
+    from simcell.report import (
+        bin_table,
+        failure_table,
+        markdown_table,
+        plot_success,
+        read_records,
+        table_rows,
+    )
 
     out = Path(args.out)
     try:
@@ -387,6 +394,13 @@ def _report(args) -> int:
         "timing (docs/bin.md).",
         "",
         bin_table(records),
+        "",
+        'Failed attempts by the first stage that went wrong (docs/simcell.md "Why attempts fail"): the '
+        "appliance gave no grasp; the cup leaked where it came down (the grasp point's fault); it "
+        "sealed there and leaked after the press (the product moved); the seal was lost in the lift; "
+        "the product was carried but not extracted; more than one product came out.",
+        "",
+        failure_table(records),
         "",
         "![success](report.png)",
         "",
