@@ -58,12 +58,26 @@ def _cell(value) -> str:
     return f"{value:.2f}".replace("0.", ".", 1) if value < 1 else f"{value:.2f}"
 
 
-def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, str, dict]]:
-    """(family, method, metrics + PPM) per family and method, then "overall" per method."""
+def _by_family_and_method(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """The records per (family, method), and per ("overall", method): every table's rows."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["family"], r["method"])].append(r)
         groups[("overall", r["method"])].append(r)
+    return groups
+
+
+def _head(columns: list[str]) -> list[str]:
+    """A Markdown table's header and alignment rows: two text columns, the rest numbers."""
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) - 2)) + "|",
+    ]
+
+
+def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, str, dict]]:
+    """(family, method, metrics + PPM) per family and method, then "overall" per method."""
+    groups = _by_family_and_method(records)
     families = sorted({f for f, _ in groups if f != "overall"}) + ["overall"]
     methods = [m for m in METHOD_LABELS if any(k[1] == m for k in groups)]
     rows = []
@@ -88,14 +102,11 @@ def bin_table(records: list[dict]) -> str:
     watch), and cycles with bin_empty set while product remained (must be 0), as "in view / out
     of view": out of view when the label image shows no product in the interior (the camera
     crops the bin; no top camera can see such a product)."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for r in records:
-        groups[(r["family"], r["method"])].append(r)
-        groups[("overall", r["method"])].append(r)
+    groups = _by_family_and_method(records)
     head = ["product family", "method", "attempts", "floor picks", "wall collisions",
             "fill error (mean / max)", "bin_empty after (cycles)",
             "bin_empty with product (in / out of view)"]  # fmt: skip
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    lines = _head(head)
     for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
         grasps = [r for r in recs if "on_floor" in r]
         floor = sum(bool(r["on_floor"]) for r in grasps)
@@ -162,29 +173,22 @@ def failure_stage(record: dict) -> str | None:
 def failure_table(records: list[dict]) -> str:
     """Failed attempts per family and method, split by the stage at which they failed
     (`failure_stage`), as counts of attempts."""
-    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    attempts: Counter = Counter()
-    for r in records:
-        stage = failure_stage(r)
-        for key in ((r["family"], r["method"]), ("overall", r["method"])):
-            attempts[key] += 1
-            if stage is not None:
-                groups[key][stage] += 1
-    unrecorded = any(g["unrecorded"] for g in groups.values())
+    groups = _by_family_and_method(records)
+    counts = {key: Counter(filter(None, map(failure_stage, recs))) for key, recs in groups.items()}
+    unrecorded = any(c["unrecorded"] for c in counts.values())
     stages = [(k, name) for k, name in FAILURE_STAGES if k != "unrecorded" or unrecorded]
     head = ["product family", "method", "attempts", "failed", *(name for _, name in stages)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    for key in sorted(attempts, key=lambda k: (k[0] == "overall", k)):
-        family, method = key
-        counts = groups[key]
-        cells = [str(attempts[key]), str(sum(counts.values()))] + [str(counts[k]) for k, _ in stages]
+    lines = _head(head)
+    for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
+        failed = counts[(family, method)]
+        cells = [str(len(recs)), str(sum(failed.values()))] + [str(failed[k]) for k, _ in stages]
         lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
     head = ["product family", "method", *METRICS, "FF", "PPM", "vision ms (median)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    lines = _head(head)
     for family, method, row in rows:
         values = [_cell(row[m]) for m in [*METRICS, "FF"]] + [f"{row['PPM']:.1f}", f"{row['vision_ms']:.0f}"]
         lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(values) + " |")
