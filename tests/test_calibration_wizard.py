@@ -334,6 +334,14 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     both = run(argv, extra + robot_point_flags(cell["typed"]))
     assert both.returncode == 0 and "hand-eye and board points differ by" in both.stdout
     assert load_calibration(tmp_path / "he.json").extrinsics_report["method"] == "board-points"
+    # the robot's pose errors estimated: rendered exact poses, so a spread near nothing
+    estimated = run(argv, extra + ["--hand-eye-pose-errors", "estimate"])
+    assert estimated.returncode == 0, estimated.stdout + estimated.stderr
+    assert "robot pose errors estimated from the photos" in estimated.stdout
+    found = load_calibration(tmp_path / "he.json").hand_eye
+    assert found["pose_errors"] == "estimate"
+    assert found["robot_pose_errors"]["robot_translation_sigma_mm"] < 0.2
+    assert np.linalg.norm(np.array(found["matrix"])[:3, 3] - base_from_camera.translation) < 1.0
 
 
 def test_eye_in_hand_from_a_poses_file_with_the_capture_pose(cell, tmp_path):

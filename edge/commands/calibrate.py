@@ -19,7 +19,7 @@ from edge.calibration_file import CalibrationError
 from edge.geometry import GeometryError
 from edge.wizard.boards import load_board
 from edge.wizard.capture import CameraCapture, CaptureError
-from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, SETUPS
+from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, POSE_ERRORS, SETUPS
 from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, choose_board, write_image
 from edge.wizard.robot import StepError
 from edge.wizard.step_camera_to_robot import step_camera_to_robot
@@ -121,6 +121,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="eye-to-hand",
         choices=SETUPS,
         help="eye-to-hand: fixed camera, board in the gripper (default); eye-in-hand: camera on the gripper",
+    )
+    s2.add_argument(
+        "--hand-eye-pose-errors",
+        default="exact",
+        choices=POSE_ERRORS,
+        help="exact: the robot's poses are taken as given (default); estimate: each pose is corrected and "
+        "the robot's error spread estimated from the photos (an arm without a kinematic calibration)",
     )
     s2.add_argument(
         "--hand-eye-tolerance-mm",

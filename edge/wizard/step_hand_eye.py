@@ -23,6 +23,7 @@ from binpick_core.errors import CommandError
 from edge.geometry import CameraModel, RigidTransform
 from edge.wizard.boards import Board
 from edge.wizard.hand_eye import (
+    SIGMA_FACTOR,
     BoardView,
     HandEyeError,
     HandEyeResult,
@@ -142,6 +143,7 @@ def step_hand_eye(
             args.hand_eye_method,
             args.hand_eye_tolerance_mm,
             symmetric_turn=half_turn(board) if board.symmetric else None,
+            pose_errors=args.hand_eye_pose_errors,
         )
     except HandEyeError as exc:
         raise CommandError(str(exc)) from None
@@ -177,6 +179,17 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
         + " ".join(f"{x:.2f}" for x in view)
         + " mm; the larger is used)"
     )
+    if result.pose_errors is not None:
+        est = result.pose_errors
+        w.say(
+            f"  robot pose errors estimated from the photos: {est.translation_sigma_mm:.2f} mm and "
+            f"{est.rotation_sigma_deg:.3f} deg (1 sigma per axis), board corners {est.corner_sigma_px:.3f} px"
+            + ("" if est.converged else " (the estimate had not settled: read it as a rough figure)")
+        )
+        largest = sorted(est.corrections.items(), key=lambda kv: -kv[1][0])[:3]
+        w.say(
+            "  largest pose corrections: " + ", ".join(f"{n} {t:.2f} mm {r:.2f} deg" for n, (t, r) in largest)
+        )
     worst = sorted(result.per_view_px.items(), key=lambda kv: -kv[1])[:3]
     w.say("  worst views: " + ", ".join(f"{n} {e:.2f} px" for n, e in worst))
     if result.turned_views:
@@ -192,7 +205,18 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     for warning in result.warnings:
         w.say(f"  WARNING: {warning}")
     if not result.passed:
+        tolerance_sigma = result.tolerance_mm / SIGMA_FACTOR
         w.say(
             "  advice: add poses (15-25), tilt the gripper more about two axes, check the robot's pose "
             "format (mm, Rz Ry Rx) and that each image belongs to its pose; retake the worst views"
         )
+        if result.pose_errors is None and np.all(view > 3 * corner):
+            w.say(
+                "  the errors are shared within each view, as robot pose errors are: "
+                "--hand-eye-pose-errors estimate corrects each pose and says how large they are"
+            )
+        elif result.pose_errors is not None and result.pose_errors.translation_sigma_mm > tolerance_sigma:
+            w.say(
+                "  the robot's poses are off by more than the tolerance allows: calibrate the arm's "
+                "kinematics (joint offsets) or take more poses"
+            )
