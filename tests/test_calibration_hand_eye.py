@@ -123,7 +123,7 @@ def test_robot_pose_errors_raise_the_predicted_error_and_fail():
 def test_estimated_pose_errors_recover_the_robots_noise_and_put_the_camera_nearer(setup):
     """1 mm / 0.2 deg of pose noise, 16 views, six seeds: each pose corrected, the noise estimated.
 
-    Measured (docs/calibration.md): the estimated spreads within 25 % of the noise put in, the
+    Measured (docs/calibration.md): the estimated spreads within 30 % of the noise put in, the
     floor 2-4x nearer the truth than with the poses taken as exact, and within the 3-sigma
     prediction on every seed.
     """
@@ -139,7 +139,7 @@ def test_estimated_pose_errors_recover_the_robots_noise_and_put_the_camera_neare
         assert found is not None and found.converged
         assert 0.7 < found.translation_sigma_mm < 1.4 and 0.12 < found.rotation_sigma_deg < 0.3
         assert found.corner_sigma_px == pytest.approx(0.3, rel=0.05)  # the corner noise put in
-        assert error < 3.0 * result.point_sigma_mm(floor)[:, 0].max()  # inside the 3-sigma prediction
+        assert error < 2.5 * result.point_sigma_mm(floor)[:, 0].max()  # measured at most 1.95x the 1-sigma
     assert np.median(estimate_errors) < 0.6 * np.median(exact_errors)
     report = result.report()
     assert report["pose_errors"] == "estimate" and set(report["robot_pose_errors"]["corrections"]) == {
@@ -147,13 +147,30 @@ def test_estimated_pose_errors_recover_the_robots_noise_and_put_the_camera_neare
     }
 
 
+def test_a_pose_far_off_the_others_spread_is_named():
+    """One pose recorded 8 mm and 1.5 deg off among 16 with 1 mm / 0.2 deg of noise: it is named, only it."""
+    views, _ = make_views("eye-to-hand", 0, count=16, robot_mm=1.0, robot_deg=0.2)
+    clean = calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand", pose_errors="estimate")
+    assert not [w for w in clean.warnings if "far beyond the other poses' spread" in w]
+    bad = views[5]
+    moved = RigidTransform(
+        cv2.Rodrigues(np.radians([1.5, 0.0, 0.0]))[0] @ bad.base_from_gripper.rotation,
+        bad.base_from_gripper.translation + [0.0, 8.0, 0.0],
+    )
+    views[5] = BoardView(bad.name, moved, bad.object_points, bad.image_points)
+    result = calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand", pose_errors="estimate")
+    named = [w.split(":")[0] for w in result.warnings if "far beyond the other poses' spread" in w]
+    assert named == ["pose05"]
+
+
 def test_estimated_pose_errors_change_nothing_when_the_poses_are_exact():
     views, truth = make_views("eye-to-hand", 0)
     exact = calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand")
     estimate = calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand", pose_errors="estimate")
     shift = np.linalg.norm(exact.robot_from_camera.translation - estimate.robot_from_camera.translation)
-    assert shift < 0.05 and exact.pose_errors is None and exact.report()["robot_pose_errors"] is None
-    assert estimate.pose_errors.translation_sigma_mm < 0.05 and estimate.pose_errors.rotation_sigma_deg < 0.01
+    assert shift < 0.1 and exact.pose_errors is None and exact.report()["robot_pose_errors"] is None
+    found = estimate.pose_errors
+    assert found.converged and found.translation_sigma_mm < 0.05 and found.rotation_sigma_deg < 0.01
     expected = "robot pose errors 'sometimes' unknown; choose one of exact, estimate"
     with pytest.raises(HandEyeError, match=expected):
         calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand", pose_errors="sometimes")

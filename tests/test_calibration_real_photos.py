@@ -242,8 +242,8 @@ def _estimate_pose_errors(cal, he, board, names, grippers, detections, setup, mi
     """The same views with each robot pose corrected: the arm's error spread, and still a fail.
 
     Measured (docs/calibration.md): both arms' poses are off by 1.5-2.3 mm per axis (the UR3e's by
-    0.76 deg as well), far more than the photos (0.12-0.15 px), so the camera is known worse than
-    the plain refinement said and the verdict stays a fail.
+    0.75 deg as well), far more than the photos (0.12-0.15 px per coordinate), so the camera is
+    known worse than the plain refinement said and the verdict stays a fail.
     """
     views = [
         BoardView(n, RigidTransform.from_matrix(g), d.object_points, d.image_points)
@@ -263,6 +263,7 @@ def _estimate_pose_errors(cal, he, board, names, grippers, detections, setup, mi
     assert found.converged and found.corner_sigma_px < 0.5 * he["rms_px"]
     assert found.translation_sigma_mm > min_mm and found.rotation_sigma_deg > min_deg
     assert not result.passed
+    return result
 
 
 def _real_set(name: str) -> Path:
@@ -358,7 +359,11 @@ def test_real_eye_to_hand_set_ur3e(tmp_path):
         f"{np.round(ref[:3, 3], 2).tolist()} mm, {ref_rms:.3f} px, gap {gap:.3f} mm; "
         f"{int(turned.sum())} of {len(names)} views turned" + f"; CB-series UR3 table: {cb_rms:.3f} px"
     )
-    _estimate_pose_errors(cal, he, board, names, grippers, detections, "eye-to-hand", min_mm=0.5, min_deg=0.3)
+    estimated = _estimate_pose_errors(
+        cal, he, board, names, grippers, detections, "eye-to-hand", min_mm=0.5, min_deg=0.3
+    )
+    # one pose is 7.5 mm and 2.5 deg off, three times the others' spread: named
+    assert [w.split(":")[0] for w in estimated.warnings if "far beyond" in w] == ["img35_cam1.png"]
     # as published, poses 25 and 26 carry each other's photo: the wizard names them
     all_names, all_grippers = _flange_poses(folder / "poses-all-40.json")
     views = [

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from scipy.optimize import least_squares
+from scipy.stats import chi2
 
 from edge.geometry import CameraModel, RigidTransform
 
@@ -71,6 +72,9 @@ SETUPS = ("eye-to-hand", "eye-in-hand")
 POSE_ERRORS = ("exact", "estimate")  # the robot's poses taken as given, or each corrected (module doc)
 DEFAULT_TOLERANCE_MM = 2.0  # predicted 3-sigma error at the pick plane, same as the touch-point limit
 SIGMA_FACTOR = 3.0  # the predicted error is 3 sigma along the worst direction (99.7 % of one axis)
+# A pose whose correction is this unlikely under the estimated spreads (chi-square, 6 degrees of
+# freedom, 1 in 1000) is named: one bad pose among 40 should be checked, not averaged in.
+POSE_OUTLIER_CHI2 = float(chi2.ppf(0.999, 6))
 ORIENTATION_WARN_DEG = 4.0  # PnP of a small board gives its rotation to 1-2 deg; a view off by more is named
 
 
@@ -92,14 +96,21 @@ class BoardView:
 class PoseErrorEstimate:
     """What the refinement with robot pose errors found: the spreads and each view's correction."""
 
-    corner_sigma_px: float  # board-corner detection, 1 sigma
+    corrected_rms_px: float  # board-corner reprojection RMS (2-D) with each pose corrected
+    corner_sigma_px: float  # board-corner detection, 1 sigma per image coordinate
     translation_sigma_mm: float  # robot pose translation error, 1 sigma per axis
     rotation_sigma_deg: float  # robot pose rotation error, 1 sigma per axis
     corrections: dict[str, tuple[float, float]]  # view -> its correction: |translation| mm, |rotation| deg
     converged: bool  # the variance components settled (within 3 %) in the rounds allowed
 
+    def unlikeliness(self, name: str) -> float:
+        """The view's correction over the estimated spreads, squared: chi-square, 6 degrees of freedom."""
+        t, r = self.corrections[name]
+        return (t / self.translation_sigma_mm) ** 2 + (r / self.rotation_sigma_deg) ** 2
+
     def report(self) -> dict:
         return {
+            "corrected_rms_px": round(self.corrected_rms_px, 4),
             "corner_sigma_px": round(self.corner_sigma_px, 4),
             "robot_translation_sigma_mm": round(self.translation_sigma_mm, 4),
             "robot_rotation_sigma_deg": round(self.rotation_sigma_deg, 5),
@@ -404,6 +415,13 @@ def _view_residuals(
     return (proj.reshape(-1, 2) - view.image_points.reshape(-1, 2)).ravel()
 
 
+def _residuals(
+    setup: str, views: list[BoardView], camera: CameraModel, cam: RigidTransform, board: RigidTransform
+) -> np.ndarray:
+    """All views' residuals (px) against the robot's poses as given."""
+    return np.concatenate([_view_residuals(setup, v, camera, cam, board, v.base_from_gripper) for v in views])
+
+
 def _apply(params: np.ndarray, start_cam: RigidTransform, start_board: RigidTransform):
     cam = RigidTransform(
         cv2.Rodrigues(params[0:3])[0] @ start_cam.rotation, start_cam.translation + params[3:6]
@@ -428,10 +446,7 @@ def refine(
     """
 
     def residuals(params: np.ndarray) -> np.ndarray:
-        cam, board = _apply(params, start_cam, start_board)
-        return np.concatenate(
-            [_view_residuals(setup, v, camera, cam, board, v.base_from_gripper) for v in views]
-        )
+        return _residuals(setup, views, camera, *_apply(params, start_cam, start_board))
 
     solution = least_squares(residuals, np.zeros(12), method="lm", x_scale="jac", xtol=1e-12, ftol=1e-12)
     res, jac = solution.fun, solution.jac
@@ -456,8 +471,10 @@ def refine(
 
 
 _FD_STEP = np.array([1e-7, 1e-7, 1e-7, 1e-5, 1e-5, 1e-5])  # rad, mm: forward differences
-_POSE_SIGMA_FLOOR = (0.01, np.radians(0.001))  # mm, rad: exact poses drive the estimate towards 0
+# px, mm, rad: a spread that is not there creeps towards 0 round after round; at its floor it has settled
+_SIGMA_FLOOR = np.array([0.01, 0.02, np.radians(0.002)])
 _VARIANCE_ROUNDS = 15
+_VARIANCE_SETTLED = 0.05  # every variance factor within 5 % of 1
 
 
 def _corrected(g: RigidTransform, delta: np.ndarray) -> RigidTransform:
@@ -478,10 +495,13 @@ def refine_with_pose_errors(
     base <- gripper). Observations: the corners (sigma_px) and the corrections' zero prior
     (sigma_t, sigma_r). Each round solves the weighted problem (LM) and rescales each group's
     sigma by its residual sum of squares over its redundancy (number of observations minus the
-    trace of their block of the hat matrix), until the factors are within 3 % of 1. The
-    Jacobian is built view by view (a view depends on the 12 and its own 6), which keeps a
-    40-view set to seconds. Returns camera, board, the corner residuals (px), the 12-parameter
-    covariance from the weighted normal matrix and its view-clustered sandwich form, and the
+    trace of their block of the hat matrix), until the variance factors are within 5 % of 1;
+    the covariance and the reported sigmas are those of the last solve, so they belong together
+    even where the rounds run out. The Jacobian is built view by view (a view depends on the 12
+    and its own 6), which keeps a 40-view set to seconds. Returns camera, board, the 12-parameter
+    covariance from the weighted normal matrix and its view-clustered sandwich form (each view's
+    corners and its correction's prior rows as one sample: without the prior rows a view's
+    correction absorbs its own error and the form understates it 4x), and the
     `PoseErrorEstimate`.
     """
     m = len(views)
@@ -540,14 +560,12 @@ def refine_with_pose_errors(
         normal_inverse = np.linalg.pinv(jac.T @ jac)
         hat = np.einsum("ij,jk,ik->i", jac, normal_inverse, jac)
         factors = np.array([float(res[g] @ res[g]) / max(len(g) - float(hat[g].sum()), 1e-9) for g in groups])
-        updated = sigma * np.sqrt(factors)
-        updated[1:] = np.maximum(updated[1:], _POSE_SIGMA_FLOOR)
-        settled = bool(np.all(np.abs(updated / sigma - 1.0) < 0.03))
-        sigma = updated
-        if settled:
+        updated = np.maximum(sigma * np.sqrt(factors), _SIGMA_FLOOR)
+        if np.all((np.abs(factors - 1.0) < _VARIANCE_SETTLED) | (updated == _SIGMA_FLOOR)):
             converged = True
             break
-    cov = normal_inverse[:12, :12]  # weights at the estimated sigmas: no further scaling
+        sigma = updated
+    cov = normal_inverse[:12, :12]  # weighted with the sigmas reported: no further scaling
     meat = np.zeros((12 + 6 * m, 12 + 6 * m))
     for i in range(m):
         rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]), npx + np.arange(6 * i, 6 * i + 6)])
@@ -561,7 +579,9 @@ def refine_with_pose_errors(
         )
         for i, v in enumerate(views)
     }
+    corrected = corner_residuals(x)
     estimate = PoseErrorEstimate(
+        corrected_rms_px=float(np.sqrt(np.mean(corrected**2) * 2)),
         corner_sigma_px=float(sigma[0]),
         translation_sigma_mm=float(sigma[1]),
         rotation_sigma_deg=float(np.degrees(sigma[2])),
@@ -569,7 +589,20 @@ def refine_with_pose_errors(
         converged=converged,
     )
     cam, board = _apply(x[:12], start_cam, start_board)
-    return cam, board, corner_residuals(x), cov, per_view, estimate
+    return cam, board, cov, per_view, estimate
+
+
+def _unlikely_poses(estimate: PoseErrorEstimate) -> list[str]:
+    """Warnings naming the views whose pose correction is far beyond the others' spread."""
+    out = []
+    for name, (t, r) in estimate.corrections.items():
+        if estimate.unlikeliness(name) > POSE_OUTLIER_CHI2:
+            out.append(
+                f"{name}: the photo puts this robot pose {t:.1f} mm and {r:.2f} deg from where the robot "
+                f"said, far beyond the other poses' spread ({estimate.translation_sigma_mm:.2f} mm, "
+                f"{estimate.rotation_sigma_deg:.3f} deg per axis): check this pose and its image"
+            )
+    return out
 
 
 def calibrate_hand_eye(
@@ -586,7 +619,8 @@ def calibrate_hand_eye(
     """Closed form, then the joint reprojection refinement and its covariance (see the module doc).
 
     `pose_errors="estimate"` continues from that refinement with each robot pose corrected
-    (`refine_with_pose_errors`); its camera, residuals and covariances are the result's.
+    (`refine_with_pose_errors`); its camera and covariances are the result's, the residuals
+    (`rms_px`, `per_view_px`) those of its camera against the poses as given.
 
     `symmetric_turn`, for a board that looks the same turned by 180 degrees, is the board-frame
     transform taking each corner to the one it is confused with; the views' numbering is then
@@ -614,9 +648,11 @@ def calibrate_hand_eye(
     cam, board, res, cov_corner, cov_view = refine(setup, views, camera, start_cam, start_board)
     estimate = None
     if pose_errors == "estimate":
-        cam, board, res, cov_corner, cov_view, estimate = refine_with_pose_errors(
-            setup, views, camera, cam, board
-        )
+        cam, board, cov_corner, cov_view, estimate = refine_with_pose_errors(setup, views, camera, cam, board)
+        warnings.extend(_unlikely_poses(estimate))
+        # the residuals against the poses as the robot gave them, as in the default: the worst
+        # views are still the ones to look at, and the figure compares with a default run
+        res = _residuals(setup, views, camera, cam, board)
     per_view, offset, in_mm = {}, 0, []
     focal = float(np.sqrt(camera.camera_matrix[0, 0] * camera.camera_matrix[1, 1]))
     for v in views:

@@ -23,7 +23,6 @@ from binpick_core.errors import CommandError
 from edge.geometry import CameraModel, RigidTransform
 from edge.wizard.boards import Board
 from edge.wizard.hand_eye import (
-    SIGMA_FACTOR,
     BoardView,
     HandEyeError,
     HandEyeResult,
@@ -172,23 +171,35 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     )
     corner = np.sqrt(np.clip(np.diag(result.covariance_corner)[3:6], 0.0, None))
     view = np.sqrt(np.clip(np.diag(result.covariance_view)[3:6], 0.0, None))
-    w.say(
-        "  (position 1-sigma if corner errors were independent: "
-        + " ".join(f"{x:.2f}" for x in corner)
-        + " mm; with errors shared within a view, e.g. robot pose errors: "
-        + " ".join(f"{x:.2f}" for x in view)
-        + " mm; the larger is used)"
-    )
-    if result.pose_errors is not None:
-        est = result.pose_errors
+    est = result.pose_errors
+    if est is None:
+        w.say(
+            "  (position 1-sigma if corner errors were independent: "
+            + " ".join(f"{x:.2f}" for x in corner)
+            + " mm; with errors shared within a view, e.g. robot pose errors: "
+            + " ".join(f"{x:.2f}" for x in view)
+            + " mm; the larger is used)"
+        )
+    else:
+        w.say(
+            "  (position 1-sigma from the model with the robot's errors: "
+            + " ".join(f"{x:.2f}" for x in corner)
+            + " mm; view by view: "
+            + " ".join(f"{x:.2f}" for x in view)
+            + " mm; the larger is used)"
+        )
         w.say(
             f"  robot pose errors estimated from the photos: {est.translation_sigma_mm:.2f} mm and "
-            f"{est.rotation_sigma_deg:.3f} deg (1 sigma per axis), board corners {est.corner_sigma_px:.3f} px"
+            f"{est.rotation_sigma_deg:.3f} deg (1 sigma per axis); with each pose corrected the board "
+            f"corners fit to {est.corrected_rms_px:.3f} px"
             + ("" if est.converged else " (the estimate had not settled: read it as a rough figure)")
         )
-        largest = sorted(est.corrections.items(), key=lambda kv: -kv[1][0])[:3]
+        largest = sorted(est.corrections, key=est.unlikeliness, reverse=True)[:3]
         w.say(
-            "  largest pose corrections: " + ", ".join(f"{n} {t:.2f} mm {r:.2f} deg" for n, (t, r) in largest)
+            "  largest pose corrections (against the spread): "
+            + ", ".join(
+                f"{n} {est.corrections[n][0]:.2f} mm {est.corrections[n][1]:.2f} deg" for n in largest
+            )
         )
     worst = sorted(result.per_view_px.items(), key=lambda kv: -kv[1])[:3]
     w.say("  worst views: " + ", ".join(f"{n} {e:.2f} px" for n, e in worst))
@@ -205,18 +216,18 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     for warning in result.warnings:
         w.say(f"  WARNING: {warning}")
     if not result.passed:
-        tolerance_sigma = result.tolerance_mm / SIGMA_FACTOR
         w.say(
             "  advice: add poses (15-25), tilt the gripper more about two axes, check the robot's pose "
             "format (mm, Rz Ry Rx) and that each image belongs to its pose; retake the worst views"
         )
-        if result.pose_errors is None and np.all(view > 3 * corner):
+        if est is None and np.all(view > 3 * corner):
             w.say(
                 "  the errors are shared within each view, as robot pose errors are: "
                 "--hand-eye-pose-errors estimate corrects each pose and says how large they are"
             )
-        elif result.pose_errors is not None and result.pose_errors.translation_sigma_mm > tolerance_sigma:
+        elif est is not None:
             w.say(
-                "  the robot's poses are off by more than the tolerance allows: calibrate the arm's "
-                "kinematics (joint offsets) or take more poses"
+                f"  the robot's poses are {est.translation_sigma_mm:.2f} mm and {est.rotation_sigma_deg:.3f} "
+                "deg off per axis: if that is more than the arm's specified accuracy, calibrate its "
+                "kinematics (joint offsets); otherwise add poses"
             )
