@@ -27,6 +27,8 @@ import numpy as np
 # undistortPoints' default stops after 5 iterations, which leaves tenths of a pixel of error at
 # the image corners of wide lenses; iterate until the correction is negligible instead.
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+OUTLINE_STEP_MM = 10.0  # a bin's walls sampled this finely, so a wall the lens bends is followed
+LENS_ROUND_TRIP = 1e-4  # normalised image units: projected then undistorted, a valid point comes back
 
 
 class GeometryError(ValueError):
@@ -220,6 +222,59 @@ class PixelToRobot:
         u, v = self.robots_to_pixels(np.asarray(xyz_mm, dtype=np.float64).reshape(1, 3))[0]
         return float(u), float(v)
 
+    def outline_to_pixels(self, corners_mm: np.ndarray) -> np.ndarray:
+        """The closed outline through robot-frame corners (N x 3, in order) as an image polygon.
+
+        Why not the corners' pixels alone: a bin larger than the view has corners outside the
+        picture, and the lens bends the straight walls between them, so a chord between two
+        projected corners cuts into the bin or leaves part of it out. Each wall is sampled every
+        `OUTLINE_STEP_MM` from its corner (the first vertex of each wall is that corner) and
+        every sample projected. Refused, naming the corner (GeometryError): fewer than 3
+        corners, an outline that crosses itself (corners out of order), a corner or a wall
+        behind the camera, and a sample where the lens model does not hold (so far outside the
+        view that the distortion polynomial folds back: projected and undistorted, the point does
+        not come back).
+        """
+        corners = np.asarray(corners_mm, dtype=np.float64).reshape(-1, 3)
+        if len(corners) < 3:
+            raise GeometryError(f"{len(corners)} bin corner(s): at least 3 are needed")
+        if _crosses_itself(corners[:, :2]):
+            raise GeometryError("the corners' outline crosses itself: give them in order around the bin")
+        samples, owner, starts = [], [], []
+        for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
+            steps = max(1, int(np.ceil(np.linalg.norm(b - a) / OUTLINE_STEP_MM)))
+            starts.append(len(owner))
+            samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
+            owner += [i] * steps
+        points = self.camera_from_robot.apply(np.vstack(samples))
+
+        def named(i: int) -> str:
+            return f"corner {i + 1} ({', '.join(f'{x:g}' for x in corners[i])})"
+
+        behind = np.nonzero(points[starts, 2] <= 0)[0]  # a corner first, then a wall between two
+        if len(behind):
+            raise GeometryError(
+                f"{named(int(behind[0]))} lies behind the camera: expected robot-frame mm of the bin "
+                "floor's corners, in the frame the calibration uses"
+            )
+        behind = np.nonzero(points[:, 2] <= 0)[0]
+        if len(behind):
+            raise GeometryError(
+                f"the wall from {named(owner[int(behind[0])])} passes behind the camera: expected "
+                "robot-frame mm of the bin floor's corners, in the frame the calibration uses"
+            )
+        pixels = self.camera.project(points)
+        back = self.camera.pixels_to_rays(pixels)[:, :2]
+        off = np.linalg.norm(back - points[:, :2] / points[:, 2:3], axis=1)
+        folded = np.nonzero(~(off <= LENS_ROUND_TRIP))[0]
+        if len(folded):
+            raise GeometryError(
+                f"the wall from {named(owner[int(folded[0])])} reaches where the lens model does not "
+                "hold (too far outside the view for its distortion coefficients): give the interior "
+                "in pixels, or corners nearer the view"
+            )
+        return pixels
+
     def mm_per_pixel_at(self, u: float, v: float, height_mm: float = 0.0) -> float:
         """Side of the square (mm) one pixel covers on the plane here: sqrt of the footprint area.
 
@@ -230,3 +285,22 @@ class PixelToRobot:
         pts = self.pixels_to_robot(np.array([[u - h, v], [u + h, v], [u, v - h], [u, v + h]]), height_mm)
         area = np.linalg.norm(np.cross(pts[1] - pts[0], pts[3] - pts[2]))
         return float(np.sqrt(area))
+
+
+def _crosses_itself(polygon: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon (N x 2) cross: corners given out of
+    order make a bow tie."""
+    n = len(polygon)
+    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+
+    def side(p, q, r) -> float:
+        return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing edge
+            (a, b), (c, d) = edges[i], edges[j]
+            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
+                return True
+    return False

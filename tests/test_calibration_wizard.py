@@ -122,8 +122,18 @@ def test_roi_from_robot_corners_projects_into_the_image(cell, tmp_path):
     proc = run(scripted_args(cell, tmp_path, **{"--roi": roi}), robot_point_flags(cell["typed"]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     cal = load_calibration(tmp_path / "cell-a.json")
-    for (u, v), corner in zip(cal.roi_polygon, corners, strict=True):
-        np.testing.assert_allclose(cal.pixel_to_robot(u, v, height_mm=-20.0), corner, atol=1.0)
+    # every wall sampled every 10 mm from its corner (180 mm walls: 18 vertices each, the corner first)
+    assert cal.roi_polygon.shape == (72, 2)
+    on_floor = np.array([cal.pixel_to_robot(u, v, height_mm=-20.0) for u, v in cal.roi_polygon])
+    np.testing.assert_allclose(on_floor[::18], corners, atol=1.0)
+    for i, (a, b) in enumerate(zip(corners, corners[1:] + corners[:1], strict=True)):
+        wall = on_floor[18 * i : 18 * (i + 1)]
+        along = (wall - a) @ (np.subtract(b, a) / 180.0)
+        np.testing.assert_allclose(along, np.arange(18) * 10.0, atol=1.0)  # on the wall, in order
+    # corners out of order: the bow tie is refused, and the step asks again (non-interactive: stops)
+    bow_tie = "robot:" + ";".join(xyz(c) for c in [corners[0], corners[2], corners[1], corners[3]])
+    bad = run(scripted_args(cell, tmp_path, **{"--roi": bow_tie}), robot_point_flags(cell["typed"]))
+    assert bad.returncode != 0 and "crosses itself" in bad.stdout + bad.stderr
 
 
 def test_non_interactive_names_the_missing_flag(cell, tmp_path):

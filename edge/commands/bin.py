@@ -20,6 +20,7 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.bin_model import commission_bin, interior_mask, save_bin_model
+from edge.geometry import GeometryError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -60,10 +61,8 @@ def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int
     the calibration (outside the frame where they are). Why: a bin larger than the view cannot
     be drawn in the picture, but its inner corners can be touched with the tool, as the
     calibration's points are; with the real corners the wall clearance is kept from the walls,
-    not from the picture's edge. Each wall is sampled every `EDGE_STEP_MM` and every sample
-    projected, so a wall that the lens bends is followed, not cut by a straight chord. A sample
-    where the lens model does not hold (far outside the view its distortion was calibrated on,
-    where the projection folds back) is refused, naming the corner."""
+    not from the picture's edge. The outline and its refusals are `PixelToRobot.outline_to_pixels`,
+    which the wizard's `--roi robot:...` uses too."""
     from edge.calibration_file import CalibrationError, load_calibration
 
     corners = parse_points(text, "--corners-mm", "x,y,z")
@@ -80,68 +79,10 @@ def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int
             f"--corners-mm: the calibration {calibration_file} is for {calibration.image_size[0]}x"
             f"{calibration.image_size[1]} frames, this frame is {frame_size[0]}x{frame_size[1]}"
         )
-    if _crosses_itself(corners[:, :2]):
-        raise CommandError(
-            "--corners-mm: the corners' outline crosses itself: give them in order around the bin"
-        )
-    geometry = calibration.geometry
-    names = text.split()
-    samples, owner, starts = [], [], []
-    for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
-        steps = max(1, int(np.ceil(np.linalg.norm(b - a) / EDGE_STEP_MM)))
-        starts.append(len(owner))  # the wall's first sample is its corner
-        samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
-        owner += [i] * steps
-    points = geometry.camera_from_robot.apply(np.vstack(samples))
-    behind = np.nonzero(points[starts, 2] <= 0)[0]  # a corner first, then a wall between two
-    if len(behind):
-        i = int(behind[0])
-        raise CommandError(
-            f"--corners-mm: corner {i + 1} ({names[i]}) lies behind the camera: expected robot-frame "
-            "mm of the bin floor's corners, in the frame the calibration uses"
-        )
-    behind = np.nonzero(points[:, 2] <= 0)[0]
-    if len(behind):
-        i = owner[int(behind[0])]
-        raise CommandError(
-            f"--corners-mm: the wall from corner {i + 1} ({names[i]}) passes behind the camera: expected "
-            "robot-frame mm of the bin floor's corners, in the frame the calibration uses"
-        )
-    pixels = geometry.camera.project(points)
-    back = geometry.camera.pixels_to_rays(pixels)[:, :2]
-    off = np.linalg.norm(back - points[:, :2] / points[:, 2:3], axis=1)
-    folded = np.nonzero(~(off <= LENS_ROUND_TRIP))[0]
-    if len(folded):
-        i = owner[int(folded[0])]
-        raise CommandError(
-            f"--corners-mm: the wall from corner {i + 1} ({names[i]}) reaches where the lens model does "
-            "not hold (too far outside the view for its distortion coefficients): give the interior "
-            "with --polygon, or corners nearer the view"
-        )
-    return pixels
-
-
-EDGE_STEP_MM = 10.0  # walls sampled this finely, so a wall the lens bends is followed
-LENS_ROUND_TRIP = 1e-4  # normalised image units: projected then undistorted, a valid point comes back
-
-
-def _crosses_itself(polygon: np.ndarray) -> bool:
-    """Whether two non-adjacent edges of the closed polygon (N x 2) cross: corners given out of
-    order make a bow tie."""
-    n = len(polygon)
-    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
-
-    def side(p, q, r) -> float:
-        return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
-
-    for i in range(n):
-        for j in range(i + 2, n):
-            if i == 0 and j == n - 1:
-                continue  # adjacent through the closing edge
-            (a, b), (c, d) = edges[i], edges[j]
-            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
-                return True
-    return False
+    try:
+        return calibration.geometry.outline_to_pixels(corners)
+    except GeometryError as exc:
+        raise CommandError(f"--corners-mm: {exc}") from None
 
 
 def detect_interior(gray: np.ndarray) -> np.ndarray | None:

@@ -67,10 +67,8 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
             return None  # the whole image (contracts.md: roi_polygon None)
         if t.lower().startswith("robot:"):
             corners = [floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
-            if len(corners) < 3:
-                raise ValueError("at least 3 bin corners are needed")
             try:
-                return floor.robots_to_pixels(np.array(corners))
+                return floor.outline_to_pixels(np.array(corners).reshape(-1, 3))
             except GeometryError as exc:
                 raise ValueError(str(exc)) from None
         poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
