@@ -366,6 +366,8 @@ def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
     assert bad.returncode == 2 and "corner 3" in bad.stderr and "behind the camera" in bad.stderr
     bad = subprocess.run(cmd + ["1,2,3 4,5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "--corners-mm: point '4,5': expected x,y,z (3 numbers)" in bad.stderr
+    bad = subprocess.run(cmd + ["1,2,3 4,,5,6"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "--corners-mm: point '4,,5,6': expected x,y,z (3 numbers)" in bad.stderr
     bow_tie = " ".join(text.split()[i] for i in (0, 2, 1, 3))
     bad = subprocess.run(cmd + [bow_tie], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "crosses itself" in bad.stderr

@@ -143,6 +143,9 @@ def test_non_interactive_names_the_missing_flag(cell, tmp_path):
     assert "Traceback" not in proc.stderr
     bad = run(scripted_args(cell, tmp_path), ["--robot-point", "A=1,2"])
     assert bad.returncode == 2 and "--robot-point 'A=1,2'" in bad.stderr and "3 numbers" in bad.stderr
+    # a number left out is refused, not skipped (it would shift the next one into its coordinate)
+    gap = run(scripted_args(cell, tmp_path), ["--robot-point", "A=1,,2,3"])
+    assert gap.returncode == 2 and "--robot-point 'A=1,,2,3'" in gap.stderr and "3 numbers" in gap.stderr
 
 
 def test_failed_check_writes_nothing_unless_accepted(cell, tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 from binpick_core.errors import CommandError
 from edge.bin_model import commission_bin, interior_mask, save_bin_model
 from edge.geometry import GeometryError
+from edge.wizard.prompts import floats
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,14 +44,10 @@ def parse_points(text: str, option: str = "--polygon", names: str = "u,v") -> np
     size = len(names.split(","))
     points = []
     for item in text.split():
-        values = item.split(",")
         try:
-            point = [float(x) for x in values]
+            points.append(floats(item, size, names))
         except ValueError:
-            point = []
-        if len(point) != size or not np.isfinite(point).all():
-            raise CommandError(f"{option}: point {item!r}: expected {names} ({size} numbers)")
-        points.append(point)
+            raise CommandError(f"{option}: point {item!r}: expected {names} ({size} numbers)") from None
     if len(points) < 3:
         raise CommandError(f"{option}: expected at least 3 points, got {len(points)}")
     return np.array(points, float)

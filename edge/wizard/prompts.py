@@ -96,7 +96,12 @@ def _parse_yes_no(text: str) -> bool:
 
 
 def floats(text: str, count: int, what: str) -> np.ndarray:
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    """`count` finite numbers separated by a comma or by spaces ("1,2,3", "1, 2, 3", "1 2 3").
+
+    An empty field ("1,,2", a trailing comma) is refused rather than skipped: it is a number
+    left out, and skipping it would shift the ones after it into the wrong coordinate.
+    """
+    parts = re.split(r"\s*,\s*|\s+", text.strip())
     try:
         values = np.array([float(p) for p in parts])
     except ValueError:
