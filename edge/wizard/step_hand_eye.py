@@ -172,22 +172,19 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     corner = np.sqrt(np.clip(np.diag(result.covariance_corner)[3:6], 0.0, None))
     view = np.sqrt(np.clip(np.diag(result.covariance_view)[3:6], 0.0, None))
     est = result.pose_errors
-    if est is None:
-        w.say(
-            "  (position 1-sigma if corner errors were independent: "
-            + " ".join(f"{x:.2f}" for x in corner)
-            + " mm; with errors shared within a view, e.g. robot pose errors: "
-            + " ".join(f"{x:.2f}" for x in view)
-            + " mm; the larger is used)"
-        )
-    else:
-        w.say(
-            "  (position 1-sigma from the model with the robot's errors: "
-            + " ".join(f"{x:.2f}" for x in corner)
-            + " mm; view by view: "
-            + " ".join(f"{x:.2f}" for x in view)
-            + " mm; the larger is used)"
-        )
+    models = (
+        ("if corner errors were independent", "with errors shared within a view, e.g. robot pose errors")
+        if est is None
+        else ("from the model with the robot's errors", "view by view")
+    )
+    w.say(
+        f"  (position 1-sigma {models[0]}: "
+        + " ".join(f"{x:.2f}" for x in corner)
+        + f" mm; {models[1]}: "
+        + " ".join(f"{x:.2f}" for x in view)
+        + " mm; the larger is used)"
+    )
+    if est is not None:
         w.say(
             f"  robot pose errors estimated from the photos: {est.translation_sigma_mm:.2f} mm and "
             f"{est.rotation_sigma_deg:.3f} deg (1 sigma per axis); with each pose corrected the board "
