@@ -59,12 +59,13 @@ def _cell(value) -> str:
 
 
 def _by_family_and_method(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """The records per (family, method), and per ("overall", method): every table's rows."""
+    """The records per (family, method), and per ("overall", method): every table's rows, in the
+    order the tables print them (families by name, the overall rows last)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["family"], r["method"])].append(r)
         groups[("overall", r["method"])].append(r)
-    return groups
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])))
 
 
 def _head(columns: list[str]) -> list[str]:
@@ -107,7 +108,7 @@ def bin_table(records: list[dict]) -> str:
             "fill error (mean / max)", "bin_empty after (cycles)",
             "bin_empty with product (in / out of view)"]  # fmt: skip
     lines = _head(head)
-    for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
+    for (family, method), recs in groups.items():
         grasps = [r for r in recs if "on_floor" in r]
         floor = sum(bool(r["on_floor"]) for r in grasps)
         walls = sum(bool(r.get("wall_collision")) for r in grasps)
@@ -179,7 +180,7 @@ def failure_table(records: list[dict]) -> str:
     stages = [(k, name) for k, name in FAILURE_STAGES if k != "unrecorded" or unrecorded]
     head = ["product family", "method", "attempts", "failed", *(name for _, name in stages)]
     lines = _head(head)
-    for (family, method), recs in sorted(groups.items(), key=lambda kv: (kv[0][0] == "overall", kv[0])):
+    for (family, method), recs in groups.items():
         failed = counts[(family, method)]
         cells = [str(len(recs)), str(sum(failed.values()))] + [str(failed[k]) for k, _ in stages]
         lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + " |")

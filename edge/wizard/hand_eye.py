@@ -101,7 +101,7 @@ class PoseErrorEstimate:
     translation_sigma_mm: float  # robot pose translation error, 1 sigma per axis
     rotation_sigma_deg: float  # robot pose rotation error, 1 sigma per axis
     corrections: dict[str, tuple[float, float]]  # view -> its correction: |translation| mm, |rotation| deg
-    converged: bool  # the variance components settled (within 3 %) in the rounds allowed
+    converged: bool  # the variance factors settled (within 5 % of 1) in the rounds allowed
 
     def unlikeliness(self, name: str) -> float:
         """The view's correction over the estimated spreads, squared: chi-square, 6 degrees of freedom."""
@@ -457,17 +457,25 @@ def refine(
     # which s^2 (J^T J)^-1 ignores (measured: it understates the error 7-11x with 1 mm / 0.1-0.2 deg
     # of pose noise). The cluster-robust ("sandwich") form from the same Jacobian treats each
     # view as one independent sample.
-    meat = np.zeros((12, 12))
-    offset = 0
-    for v in views:
-        n = 2 * len(v.object_points)
-        g = jac[offset : offset + n].T @ res[offset : offset + n]
-        meat += np.outer(g, g)
-        offset += n
-    m = len(views)
-    per_view = m / max(m - 1, 1) * bread @ meat @ bread
+    offsets = np.cumsum([0] + [2 * len(v.object_points) for v in views])
+    per_view = _view_clustered(
+        bread, jac, res, [np.arange(offsets[i], offsets[i + 1]) for i in range(len(views))]
+    )
     cam, board = _apply(solution.x, start_cam, start_board)
     return cam, board, res, corner, per_view
+
+
+def _view_clustered(
+    bread: np.ndarray, jac: np.ndarray, res: np.ndarray, clusters: list[np.ndarray]
+) -> np.ndarray:
+    """The cluster-robust ("sandwich") covariance B (sum over clusters of J_c^T r_c r_c^T J_c) B,
+    scaled by m/(m-1) for m clusters: each cluster (a view's rows) one independent sample."""
+    meat = np.zeros_like(bread)
+    for rows in clusters:
+        g = jac[rows].T @ res[rows]
+        meat += np.outer(g, g)
+    m = len(clusters)
+    return m / max(m - 1, 1) * bread @ meat @ bread
 
 
 _FD_STEP = np.array([1e-7, 1e-7, 1e-7, 1e-5, 1e-5, 1e-5])  # rad, mm: forward differences
@@ -510,28 +518,32 @@ def refine_with_pose_errors(
     npx = int(offsets[-1])
     steps = np.concatenate([_FD_STEP, _FD_STEP])
 
-    def view_residuals(i: int, params: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        cam, board = _apply(params, start_cam, start_board)
+    def view_residuals(i: int, transforms: tuple, delta: np.ndarray) -> np.ndarray:
         pose = _corrected(views[i].base_from_gripper, delta)
-        return _view_residuals(setup, views[i], camera, cam, board, pose)
+        return _view_residuals(setup, views[i], camera, *transforms, pose)
 
     def corner_residuals(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([view_residuals(i, x[:12], x[12 + 6 * i : 18 + 6 * i]) for i in range(m)])
+        transforms = _apply(x[:12], start_cam, start_board)
+        return np.concatenate([view_residuals(i, transforms, x[12 + 6 * i : 18 + 6 * i]) for i in range(m)])
 
     def corner_jacobian(x: np.ndarray) -> np.ndarray:
         jac = np.zeros((npx, 12 + 6 * m))
-        for i in range(m):
-            params, delta = x[:12], x[12 + 6 * i : 18 + 6 * i]
-            base = view_residuals(i, params, delta)
-            rows = slice(offsets[i], offsets[i + 1])
-            for k in range(12):
-                moved = params.copy()
-                moved[k] += steps[k]
-                jac[rows, k] = (view_residuals(i, moved, delta) - base) / steps[k]
+        deltas = [x[12 + 6 * i : 18 + 6 * i] for i in range(m)]
+        transforms = _apply(x[:12], start_cam, start_board)
+        base = [view_residuals(i, transforms, deltas[i]) for i in range(m)]
+        for k in range(12):  # a shared unknown moves every view
+            params = x[:12].copy()
+            params[k] += steps[k]
+            moved = _apply(params, start_cam, start_board)
+            for i in range(m):
+                change = view_residuals(i, moved, deltas[i]) - base[i]
+                jac[offsets[i] : offsets[i + 1], k] = change / steps[k]
+        for i in range(m):  # a view's correction moves that view only
             for k in range(6):
-                moved = delta.copy()
-                moved[k] += _FD_STEP[k]
-                jac[rows, 12 + 6 * i + k] = (view_residuals(i, params, moved) - base) / _FD_STEP[k]
+                delta = deltas[i].copy()
+                delta[k] += _FD_STEP[k]
+                change = view_residuals(i, transforms, delta) - base[i]
+                jac[offsets[i] : offsets[i + 1], 12 + 6 * i + k] = change / _FD_STEP[k]
         return jac
 
     prior_rows = np.hstack([np.zeros((6 * m, 12)), np.eye(6 * m)])
@@ -566,12 +578,11 @@ def refine_with_pose_errors(
             break
         sigma = updated
     cov = normal_inverse[:12, :12]  # weighted with the sigmas reported: no further scaling
-    meat = np.zeros((12 + 6 * m, 12 + 6 * m))
-    for i in range(m):
-        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]), npx + np.arange(6 * i, 6 * i + 6)])
-        g = jac[rows].T @ res[rows]
-        meat += np.outer(g, g)
-    per_view = (m / max(m - 1, 1) * normal_inverse @ meat @ normal_inverse)[:12, :12]
+    clusters = [
+        np.concatenate([np.arange(offsets[i], offsets[i + 1]), npx + np.arange(6 * i, 6 * i + 6)])
+        for i in range(m)
+    ]
+    per_view = _view_clustered(normal_inverse, jac, res, clusters)[:12, :12]
     corrections = {
         v.name: (
             float(np.linalg.norm(x[15 + 6 * i : 18 + 6 * i])),
