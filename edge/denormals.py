@@ -24,6 +24,19 @@ METADATA_KEY = "binpick.denormals_flushed"
 TINY = np.finfo(np.float32).tiny  # smallest normal float32
 
 
+def prime_float_limits() -> None:
+    """Compute NumPy's float limits now, before a runtime turns on flush-to-zero in this thread.
+
+    ONNX Runtime's `session.set_denormal_as_zero` sets FTZ/DAZ on the thread that creates the
+    session, not only on its own workers. NumPy computes `np.finfo` lazily, once per type; when
+    that first happens under FTZ (the first `np.median` imports `numpy.ma`, which asks for it),
+    the smallest subnormal reads as zero and NumPy prints a UserWarning on every appliance start.
+    The cached limits stay right whatever the thread's flags are later.
+    """
+    for dtype in (np.float16, np.float32, np.float64, np.longdouble):
+        np.finfo(dtype)
+
+
 def denormal_mask(values: np.ndarray) -> np.ndarray:
     """True where a float32 value is subnormal (non-zero and smaller in magnitude than TINY)."""
     return (values != 0) & (np.abs(values) < TINY)

@@ -164,3 +164,28 @@ def test_model_card_reports_the_flush_and_the_scores_before_and_after():
     }
     card = render_model_card({**facts, "provenance": warm}, scores(0.6))
     assert "| Initialisation | from rgb.pt (13000 iterations, input rgb); 0 encoder blocks frozen |" in card
+
+
+def test_loading_a_model_leaves_numpy_silent_under_the_sessions_flush_to_zero():
+    """ORT's `set_denormal_as_zero` turns on FTZ in the thread that creates the session; NumPy's
+    lazily computed float limits then read a zero subnormal and warn on the appliance's first
+    cycle (`np.median` imports numpy.ma). A fresh interpreter, warnings as errors."""
+    import subprocess
+    import sys
+
+    model = Path(__file__).resolve().parents[1] / "models" / "bicameral_f25_rgb.onnx"
+    script = (
+        "import numpy as np\n"
+        "from edge.inference.onnxruntime_backend import OnnxRuntimeBackend\n"
+        f"OnnxRuntimeBackend({str(model)!r}, threads=1)\n"
+        "assert np.float64(5e-324) * 1.0 == 0, 'the session no longer sets FTZ: this test tests nothing'\n"
+        "print(np.median(np.arange(5.0)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "2.0"

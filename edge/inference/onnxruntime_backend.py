@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.denormals import load_flushed
+from edge.denormals import load_flushed, prime_float_limits
 from edge.inference.base import InferenceBackend, InferenceError, split_outputs
 from edge.machine import physical_cores
 
@@ -35,6 +35,7 @@ class OnnxRuntimeBackend(InferenceBackend):
     def __init__(self, model_path: str, device: str = "cpu", threads: int = 0):
         import onnxruntime as ort
 
+        prime_float_limits()  # the session below turns on FTZ in this thread
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or physical_cores()
