@@ -51,6 +51,22 @@ class CalibrationWatcher:
             mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
             log.warning("%s; %s", self.error, mode)
 
+    def match_frame(self, width: int, height: int) -> None:
+        """Drop a calibration made for another image size: its intrinsics and ROI are in that
+        size's pixels, so every grasp would come out in wrong millimetres without any error.
+        Treated like an invalid file (pixel mode, or failed cycles where it is required) until the
+        file changes."""
+        if self.current is None or tuple(self.current.image_size) == (width, height):
+            return
+        w, h = self.current.image_size
+        self.current = None
+        self.error = (
+            f"{self.path}: calibration is for {w}x{h} images but the camera delivers {width}x{height}; "
+            "recalibrate at this size (binpick calibrate) or set the camera back to it"
+        )
+        mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
+        log.warning("%s; %s", self.error, mode)
+
     @property
     def pixel_mode(self) -> bool:
         return self.current is None

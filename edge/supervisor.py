@@ -313,6 +313,12 @@ class Supervisor:
             _lap(stages, "capture", t0)
             return self._failure(request_id, "no_image", str(exc), stages, None)
         self.bank.set_flag("camera_ok", True)
+        self.calibration.match_frame(frame.rgb.shape[1], frame.rgb.shape[0])
+        if self.calibration.pixel_mode:
+            self.bank.set_flag("pixel_mode", True)
+            if self.calibration.required:
+                _lap(stages, "capture", t0)
+                return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
         start = frame.captured_mono  # latency counts from the moment the image existed
         t = _lap(stages, "capture", t0)
         view = None

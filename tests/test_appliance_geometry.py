@@ -14,13 +14,14 @@ from edge.supervisor import Supervisor
 pytestmark = pytest.mark.timeout(120)
 
 
-def calibration(roi: list[list[float]] | None) -> Calibration:
-    """A camera 800 mm above a floor at z = 20 mm, looking down (same layout as the calibration tests)."""
+def calibration(roi: list[list[float]] | None, size: tuple[int, int] = (96, 96)) -> Calibration:
+    """A camera 800 mm above a floor at z = 20 mm, looking down (same layout as the calibration tests);
+    `size` the image size it claims to be made for (the replayed frames are 96x96)."""
     t = np.eye(4)
     t[:3, :3] = np.diag([1.0, -1.0, -1.0])
     t[:3, 3] = [400.0, 0.0, 800.0]
     return Calibration(
-        cell="test", image_size=(96, 96),
+        cell="test", image_size=size,
         camera_matrix=np.array([[120.0, 0, 48.0], [0, 120.0, 48.0], [0, 0, 1]]),
         dist_coeffs=np.zeros(5), robot_from_camera=t,
         plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0,
@@ -98,3 +99,21 @@ def test_a_calibration_without_roi_accepts_the_whole_image(setup, tmp_path):
     sup = supervisor(setup, str(path))
     outcome = sup.cycle_once()
     assert outcome.error == "ok" and not outcome.pixel_mode
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_calibration_for_another_image_size_is_not_used(setup, tmp_path, caplog, required):
+    """Its pixels are not the camera's: the grasp would come out in wrong millimetres without an
+    error. Pixel mode with a warning naming both sizes, or failed cycles where it is required."""
+    path = tmp_path / "cal.json"
+    save_calibration(calibration(None, size=(128, 96)), path)
+    sup = supervisor(setup, str(path))
+    sup.config.calibration.required = sup.calibration.required = required
+    outcome = sup.cycle_once()
+    assert sup.calibration.current is None and sup.bank.flag("pixel_mode")
+    assert "128x96 images but the camera delivers 96x96" in caplog.text
+    if required:
+        assert outcome.error == "calibration_missing" and "128x96" in outcome.message
+        assert sup.bank.value("error_code") == sup.register_map.error_code("calibration_missing")
+    else:
+        assert outcome.error == "ok" and outcome.pixel_mode and outcome.result.z == 0.0
