@@ -183,6 +183,12 @@ class Supervisor:
         except InferenceError as exc:
             self.camera.close()
             raise StartupError(str(exc)) from exc
+        if self.predictor.info.uses_depth:
+            try:
+                self.camera.require_depth()
+            except CameraError as exc:
+                self.camera.close()
+                raise StartupError(str(exc)) from exc
         log.info("model %s on %s", cfg.inference.model, self.predictor.describe())
         if self.calibration.pixel_mode:
             log.warning("no calibration: running in PIXEL MODE (x, y and extents in pixels, z = 0)")

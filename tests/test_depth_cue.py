@@ -208,6 +208,29 @@ def test_an_rgbd_model_needs_a_camera_with_depth(tmp_path):
         load_config(path)
 
 
+def test_an_rgbd_model_on_a_replay_folder_without_depth_files_stops_at_start(tmp_path):
+    """The folder's depth_suffix says it may have depth; its files say it has none: one startup
+    error naming the folder and the file names it looked for, not model_error on every cycle."""
+    from edge.config import Config
+    from edge.supervisor import StartupError, Supervisor
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((64, 64, 3), 90, np.uint8))
+    c = Config()
+    c.camera.source, c.camera.folder = "folder", str(folder)
+    c.inference.model, c.inference.threads = str(RGB_MODEL.with_name("bicameral_f25_rgbd.onnx")), 1
+    c.plc.registers = str(RGB_MODEL.parents[1] / "firmware_config" / "registers.toml")
+    with pytest.raises(
+        StartupError, match=r"frames: the model takes depth, but no image has a depth file .*NAME_depth"
+    ):
+        Supervisor(c).open_parts()
+    np.save(folder / "a_depth.npy", np.full((64, 64), 0.5, np.float32))
+    sup = Supervisor(c)
+    sup.open_parts()  # one depth file is enough to start
+    sup.camera.close()
+
+
 def test_a_depth_cue_needs_a_camera_with_depth(tmp_path):
     from edge.config import ConfigError, load_config
 

@@ -64,6 +64,11 @@ class CameraSource(ABC):
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release the device; safe to call twice."""
 
+    def require_depth(self) -> None:  # noqa: B027 - most sources deliver depth or not by configuration
+        """Called at start when the model takes depth: raise CameraError where this source can be
+        seen not to deliver any (a replay folder without depth files), so the appliance stops with
+        that reason instead of failing every cycle."""
+
     def lingering_threads(self) -> int:
         """Driver threads still stuck in a read after `close` (the process should then exit hard)."""
         return 0

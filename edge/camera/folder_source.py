@@ -91,6 +91,14 @@ class FolderSource(CameraSource):
                 return candidate
         return None
 
+    def require_depth(self) -> None:
+        if not any(self.depth_file(image) for image in self.files):
+            names = "|".join(DEPTH_EXTENSIONS)
+            raise CameraError(
+                f"{self.folder}: the model takes depth, but no image has a depth file beside it "
+                f"(NAME{self.depth_suffix}{names} for NAME.png; camera.depth_suffix = {self.depth_suffix!r})"
+            )
+
     def grab(self, timeout: float) -> Frame:
         if self._next >= len(self.files):
             if not self.loop:
