@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -296,7 +297,8 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "rim 60 mm above it" in done.stdout
     model = load_bin_model(tmp_path / "bin.json")
-    assert model.floor.rms_mm < 0.5 and (tmp_path / "bin_reference.png").is_file()
+    reference = json.loads((tmp_path / "bin.json").read_text())["reference"]
+    assert model.floor.rms_mm < 0.5 and (tmp_path / reference).is_file()
     # without a polygon: the bin's rim is found as the largest quadrilateral
     done = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "found.json")], capture_output=True, text=True,
                           timeout=60, cwd=ROOT)  # fmt: skip
@@ -323,26 +325,33 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert bad.returncode == 2 and "0.00 % of the 320x240 frame lies inside it" in bad.stderr
 
 
-def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
-    """A bin larger than the view, its inner corners touched with the tool (robot mm): `binpick
-    bin --corners-mm` projects them through the calibration, two of them outside the frame."""
-    from edge.calibration_file import Calibration, save_calibration
+def looking_down(w: int, h: int, roi: np.ndarray | None = None):
+    """A calibration of a w x h camera looking straight down from 800 mm."""
+    from edge.calibration_file import Calibration
 
-    empty = bin_scene(products=0)
-    h, w = empty.rgb.shape[:2]
     camera_up = np.eye(4)
-    camera_up[:3, :3] = np.diag([1.0, -1.0, -1.0])  # looking straight down from 800 mm
+    camera_up[:3, :3] = np.diag([1.0, -1.0, -1.0])
     camera_up[:3, 3] = [400.0, 0.0, 800.0]
-    cal = Calibration(
+    return Calibration(
         cell="test", image_size=(w, h),
         camera_matrix=np.array([[300.0, 0, (w - 1) / 2], [0, 300.0, (h - 1) / 2], [0, 0, 1]]),
         dist_coeffs=np.zeros(5), robot_from_camera=camera_up,
-        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0, roi_polygon=None,
+        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0, roi_polygon=roi,
         intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
         extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
         board={"name": "test", "type": "chessboard"},
         created="2026-12-04T23:00:00+00:00", wizard_version="test",
     )  # fmt: skip
+
+
+def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
+    """A bin larger than the view, its inner corners touched with the tool (robot mm): `binpick
+    bin --corners-mm` projects them through the calibration, two of them outside the frame."""
+    from edge.calibration_file import save_calibration
+
+    empty = bin_scene(products=0)
+    h, w = empty.rgb.shape[:2]
+    cal = looking_down(w, h)
     save_calibration(cal, tmp_path / "cal.json")
     pixels = np.array([[-30.0, 40.0], [250.0, 40.0], [250.0, 190.0], [-30.0, 190.0]])  # left wall out of view
     corners = np.array([cal.pixel_to_robot(u, v) for u, v in pixels])
@@ -462,9 +471,137 @@ def test_the_rim_reference_round_trips_through_the_model_file(tmp_path):
     path = save_bin_model(model, tmp_path / "bin.json")
     back = load_bin_model(path)
     assert back.rim_reference is not None and np.array_equal(back.rim_reference, model.rim_reference)
-    (tmp_path / "bin_rim.png").write_bytes(b"not a png")
+    (tmp_path / json.loads(path.read_text())["rim_reference"]).write_bytes(b"not a png")
     with pytest.raises(BinModelError, match="rim_reference"):
         load_bin_model(path)
     flat = commissioned(with_depth=False)
     assert flat.rim_reference is None
     assert load_bin_model(save_bin_model(flat, tmp_path / "flat.json")).rim_reference is None
+
+
+def binpick_bin(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """`binpick bin` on the empty bin's photo (written once to tmp_path), with `args`."""
+    image = tmp_path / "empty.png"
+    if not image.is_file():
+        cv2.imwrite(str(image), bin_scene(products=0).rgb)
+    config = tmp_path / "cell.toml"
+    if not config.is_file():
+        config.write_text("[bin]\n")
+    cmd = [sys.executable, "-m", "edge", "bin", "--config", str(config), "--image", str(image), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_binpick_bin_refuses_a_folder_as_out_and_leaves_the_model_in_place(tmp_path):
+    polygon = " ".join(f"{u:g},{v:g}" for u, v in INTERIOR)
+    folder = tmp_path / "bm"
+    done = binpick_bin(tmp_path, "--polygon", polygon, "--out", str(folder / "bin.json"))
+    assert done.returncode == 0, done.stderr
+    (folder / "bin").mkdir()
+    before = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+    other = "20,20 300,20 300,220 20,220"  # another interior, the same photo: the same reference
+    bad = binpick_bin(tmp_path, "--polygon", other, "--out", str(folder / "bin"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"--out {folder / 'bin'}: is a folder" in bad.stderr
+    assert {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()} == before
+    (tmp_path / "note.txt").write_text("a file")
+    bad = binpick_bin(tmp_path, "--polygon", other, "--out", str(tmp_path / "note.txt" / "bin.json"))
+    assert bad.returncode == 2 and f"{tmp_path / 'note.txt'} is not a folder" in bad.stderr
+
+
+def test_saving_again_keeps_the_previous_model_and_its_images(tmp_path, monkeypatch):
+    """The images are named for their content, the JSON replaced last with the previous one kept
+    as bin.json.bak<N>: a save that fails before the JSON leaves the old model whole, and every
+    backup loads with its own images."""
+    import edge.bin_model.model as model_file
+
+    first, second = commissioned(), commissioned()
+    second.reference = 255 - second.reference
+    second.rim_reference = 255 - second.rim_reference
+    path = save_bin_model(first, tmp_path / "bin.json")
+    write = model_file.write_atomically
+
+    def crash_on_the_json(target, data):
+        if target == path:
+            raise OSError("disk full")
+        write(target, data)
+
+    monkeypatch.setattr(model_file, "write_atomically", crash_on_the_json)
+    with pytest.raises(OSError):
+        save_bin_model(second, path)
+    monkeypatch.undo()
+    kept = load_bin_model(path)  # the old JSON with the old images, not the new ones
+    assert np.array_equal(kept.reference, first.reference)
+    assert np.array_equal(kept.rim_reference, first.rim_reference)
+    save_bin_model(second, path)
+    now, before = load_bin_model(path), load_bin_model(tmp_path / "bin.json.bak2")
+    assert np.array_equal(now.reference, second.reference) and np.array_equal(
+        now.rim_reference, second.rim_reference
+    )
+    assert np.array_equal(before.reference, first.reference)
+    assert np.array_equal(before.rim_reference, first.rim_reference)
+
+
+def test_a_model_file_of_the_earlier_naming_loads_and_its_image_survives_a_new_save(tmp_path):
+    """Files written before the images were named for their content (bin_reference.png) load,
+    and a new save leaves them to the backup that refers to them."""
+    model = commissioned(with_depth=False)
+    h, w = model.reference.shape
+    cv2.imwrite(str(tmp_path / "bin_reference.png"), model.reference)
+    old = {"format": 1, "image_size": [w, h], "interior": INTERIOR.tolist(), "reference": "bin_reference.png",
+           "floor": None, "rim_height_mm": 0.0}  # fmt: skip
+    (tmp_path / "bin.json").write_text(json.dumps(old))
+    assert np.array_equal(load_bin_model(tmp_path / "bin.json").reference, model.reference)
+    save_bin_model(dataclasses.replace(model, reference=255 - model.reference), tmp_path / "bin.json")
+    assert np.array_equal(load_bin_model(tmp_path / "bin.json.bak1").reference, model.reference)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: [], "expected a JSON object (a bin model), got list"),
+        (
+            lambda d: {**d, "interior": [[70, 50], [float("nan"), 50], [250, 190]]},
+            "interior: expected finite",
+        ),
+        (lambda d: {**d, "interior": [["a", 50], [250, 50], [250, 190]]}, "interior: expected at least 3"),
+        (lambda d: {**d, "floor": {**d["floor"], "a": "x"}}, "floor.a: expected a finite number, got 'x'"),
+        (lambda d: {**d, "floor": {"b": 0.0, "c": 1.0}}, "floor.a: expected a finite number, got None"),
+        (lambda d: {**d, "floor": [1, 2, 3]}, "floor: expected an object with a, b, c, got list"),
+        (lambda d: {**d, "image_size": [1e400, 240]}, "image_size: expected [width, height]"),
+        (lambda d: {**d, "rim_height_mm": float("nan")}, "rim_height_mm: expected a finite number"),
+        (lambda d: {**d, "reference": ""}, "reference: expected the name of a PNG file beside it"),
+    ],
+)
+def test_a_broken_model_file_is_one_error_naming_the_key(tmp_path, change, message):
+    path = save_bin_model(commissioned(), tmp_path / "bin.json")
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    with pytest.raises(BinModelError, match=re.escape(f"{path}: {message}")):
+        load_bin_model(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 4, "not a bin model (expected a UTF-8 JSON file, got binary data)"),
+        (b"[" * 100_000, "not a bin model (JSON nested too deeply)"),
+    ],
+)
+def test_a_model_file_that_is_no_json_text_is_one_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bin.json"
+    path.write_bytes(content)
+    with pytest.raises(BinModelError, match=re.escape(f"{path}: {message}")):
+        load_bin_model(path)
+
+
+def test_binpick_bin_refuses_a_calibration_roi_of_another_frame_size(tmp_path):
+    from edge.calibration_file import save_calibration
+
+    save_calibration(looking_down(640, 480, INTERIOR.copy()), tmp_path / "cal.json")
+    (tmp_path / "cell.toml").write_text(f'[calibration]\nfile = "{tmp_path / "cal.json"}"\n[bin]\n')
+    bad = binpick_bin(tmp_path, "--out", str(tmp_path / "bin.json"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "is for 640x480 frames, this frame is 320x240" in bad.stderr, bad.stderr
+    assert not (tmp_path / "bin.json").exists()
+    save_calibration(looking_down(320, 240, INTERIOR.copy()), tmp_path / "cal.json")
+    done = binpick_bin(tmp_path, "--out", str(tmp_path / "bin.json"))
+    assert done.returncode == 0 and "the calibration's ROI" in done.stdout, done.stderr

@@ -14,6 +14,7 @@ means after the frame-wide gain between the frame and the reference is divided o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -40,8 +41,17 @@ class FloorPlane:
         return {"a": self.a, "b": self.b, "c": self.c, "rms_mm": round(self.rms_mm, 3)}
 
     @staticmethod
-    def from_dict(d: dict) -> FloorPlane:
-        return FloorPlane(float(d["a"]), float(d["b"]), float(d["c"]), float(d.get("rms_mm", 0.0)))
+    def from_dict(d: dict, key: str = "floor") -> FloorPlane:
+        """The plane of a model file's `key` object; ValueError naming the key (floor.a, ...)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{key}: expected an object with a, b, c, got {type(d).__name__}")
+        values = []
+        for name in ("a", "b", "c", "rms_mm"):
+            value = d.get(name, 0.0) if name == "rms_mm" else d.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{key}.{name}: expected a finite number, got {value!r:.80}")
+            values.append(float(value))
+        return FloorPlane(*values)
 
 
 def fit_floor_plane(depth_m: np.ndarray, mask: np.ndarray, iterations: int = 4) -> FloorPlane:

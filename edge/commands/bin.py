@@ -12,6 +12,7 @@ the configured camera. Writes `[bin] model` (or --out) atomically and says how t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.bin_model import commission_bin, interior_mask, save_bin_model
+from edge.bin_model import BinModelError, commission_bin, interior_mask, save_bin_model
 from edge.geometry import GeometryError
 from edge.wizard.prompts import floats
 
@@ -145,11 +146,17 @@ def _interior(args: argparse.Namespace, cfg, gray: np.ndarray) -> tuple[np.ndarr
         from edge.calibration_file import CalibrationError, load_calibration
 
         try:
-            roi = load_calibration(cfg.calibration.file).roi_polygon
+            calibration = load_calibration(cfg.calibration.file)
         except CalibrationError as exc:
             raise CommandError(str(exc)) from None
-        if roi is not None:
-            return np.asarray(roi, float), "the calibration's ROI"
+        if calibration.roi_polygon is not None:
+            (cw, ch), (w, h) = calibration.image_size, (gray.shape[1], gray.shape[0])
+            if (cw, ch) != (w, h):
+                raise CommandError(
+                    f"the calibration's ROI: {cfg.calibration.file} is for {cw}x{ch} frames, this frame "
+                    f"is {w}x{h} (give --polygon, or calibrate this camera's resolution again)"
+                )
+            return np.asarray(calibration.roi_polygon, float), "the calibration's ROI"
     found = detect_interior(gray)
     if found is None:
         raise CommandError(
@@ -169,6 +176,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or (Path(cfg.bin.model) if cfg.bin.model else None)
     if out is None:
         raise CommandError("no output: give --out or set [bin] model in the configuration")
+    _check_output(out, "--out" if args.out else "[bin] model")
     rgb, depth = _frame(args, cfg)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     interior, origin = _interior(args, cfg, gray)
@@ -189,7 +197,12 @@ def main(args: argparse.Namespace) -> int:
         model = commission_bin(gray, depth, interior)
     except ValueError as exc:
         raise CommandError(f"depth: {exc}") from None
-    save_bin_model(model, out)
+    try:
+        save_bin_model(model, out)
+    except BinModelError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"{out}: cannot write the bin model ({exc.strerror or exc})") from None
     floor, rim = model.floor, model.rim_height_mm
     depth_text = (
         "" if floor is None else f", floor plane RMS {floor.rms_mm:.1f} mm, rim {rim:.0f} mm above it"
@@ -208,6 +221,20 @@ def main(args: argparse.Namespace) -> int:
         )
     print(f'enable it with [bin] enabled = true and model = "{out}"')
     return 0
+
+
+def _check_output(out: Path, origin: str) -> None:
+    """Refuse, before anything is grabbed or written, an output that is a folder or whose folder
+    is not one that can be written (the nearest existing one, where the folder is to be made)."""
+    if out.is_dir():
+        raise CommandError(f"{origin} {out}: is a folder, expected the bin model's file name (e.g. bin.json)")
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CommandError(f"{origin} {out}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{origin} {out}: the folder {folder} is not writable")
 
 
 MIN_INTERIOR_IN_VIEW = 0.01  # of the frame: less is a polygon in some other camera's pixels
