@@ -87,11 +87,22 @@ def _ecc(
     return cv2.findTransformECC(template, frame, warp, cv2.MOTION_EUCLIDEAN, _CRITERIA, mask, 5)
 
 
+def _agreement(template: np.ndarray, frame: np.ndarray, warp: np.ndarray, mask: np.ndarray) -> float:
+    """ECC's correlation of `template` with `frame` brought back by `warp` (what `_ecc` maximises)."""
+    size = (template.shape[1], template.shape[0])
+    aligned = cv2.warpAffine(frame, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return float(cv2.computeECC(template, aligned, mask))
+
+
 def _coarse_to_fine(
     template: np.ndarray, frame: np.ndarray, mask: np.ndarray, warp: np.ndarray
 ) -> np.ndarray:
-    """`warp` refined on 4x and 2x smaller images first (a wider convergence radius); a level
-    that does not converge leaves the warp as it was."""
+    """`warp` refined on 4x and 2x smaller images first (a wider convergence radius). A level
+    keeps its result only where it agrees better with the template than the warp it started
+    from: on small images ECC can settle on a worse optimum (seen with a 4x level that walked a
+    good phase-correlation start off the rim, depending on the last bits of the edge image,
+    which OpenCV's vector code does not fix across runs); a level that does not converge
+    leaves the warp as it was too."""
     h, w = template.shape
     for factor in (4, 2):
         size = (w // factor, h // factor)
@@ -102,16 +113,16 @@ def _coarse_to_fine(
         )
         scaled = warp.copy()
         scaled[:, 2] /= factor
+        small_template = cv2.resize(template, size, interpolation=cv2.INTER_AREA)
+        small_frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        before = _agreement(small_template, small_frame, scaled, small_mask)
         try:
-            _, scaled = _ecc(
-                cv2.resize(template, size, interpolation=cv2.INTER_AREA),
-                cv2.resize(frame, size, interpolation=cv2.INTER_AREA),
-                scaled,
-                small_mask,
-            )
+            after, refined = _ecc(small_template, small_frame, scaled.copy(), small_mask)
         except cv2.error:
             continue
-        warp = scaled.copy()
+        if not after > before:
+            continue
+        warp = refined.copy()
         warp[:, 2] *= factor
     return warp
 
