@@ -2,20 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
+def create_temp_beside(path: Path) -> tuple[int, Path]:
+    """Open a new temporary file in `path`'s folder for writing; returns (fd, temp path).
+
+    Not `tempfile.mkstemp`: that makes the file 0600, and after the rename the replaced file
+    would be unreadable to every other user (the appliance runs as its own user, a technician
+    recalibrates as another). Created with 0666 instead, the kernel applies the umask (and a
+    default ACL) exactly as for any new file; when `path` exists, the temporary takes its mode
+    (and, where allowed, its owner), so a rewrite keeps the permissions someone chose.
+    """
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        old = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    if old is not None:
+        try:
+            with contextlib.suppress(OSError):  # only root may give a file away; the mode matters most
+                os.fchown(fd, old.st_uid, old.st_gid)
+            os.fchmod(fd, old.st_mode & 0o7777)  # after fchown, which may clear set-id bits
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+    return fd, tmp
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file, and a
-    failed write leaves neither a partial file nor its temporary behind."""
+    """Write to a temporary file beside `path`, fsync, then rename and fsync the folder: readers
+    never see half a file, a crash leaves the old or the new file (never an empty one), a failed
+    write leaves neither a partial file nor its temporary behind, and the mode is kept."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = create_temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)

@@ -29,18 +29,24 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge.atomic_file import create_temp_beside, fsync_dir
 from edge.geometry import CameraModel, GeometryError, PixelToRobot, Plane, RigidTransform
 
 FORMAT = "binpick.calibration"
 VERSION = 1
 _DIST_LENGTHS = (4, 5, 8, 12, 14)
+# Focal lengths as a multiple of the image's longer side: 0.05 is a fisheye's ~170 degrees, 100 a
+# telephoto's ~0.6 degrees. Outside, the file is corrupt, not a lens: at fx = 1e308 every pixel
+# maps to one point (extents 0 mm) and drawing a projected point overflows.
+_FOCAL_RANGE = (0.05, 100.0)
+_DIST_LIMIT = 1e3  # |coefficient|; fitted lenses stay far below (rational models reach ~100)
+_ROUND_TRIP_PX = 0.5  # pixel -> robot -> pixel over a grid of the image comes back this close
 
 
 class CalibrationError(ValueError):
@@ -237,11 +243,21 @@ def calibration_from_dict(data: Any, path: str | os.PathLike | None = None) -> C
         raise r.fail(
             "intrinsics.camera_matrix", k.tolist(), f"a principal point near the {width}x{height} image"
         )
+    low, high = (f * max(width, height) for f in _FOCAL_RANGE)
+    if not (low <= k[0, 0] <= high and low <= k[1, 1] <= high):
+        raise r.fail(
+            "intrinsics.camera_matrix",
+            k.tolist(),
+            f"focal lengths fx, fy from {low:g} to {high:g} px ({_FOCAL_RANGE[0]:g} to {_FOCAL_RANGE[1]:g} "
+            f"times the {width}x{height} image's longer side)",
+        )
     dist = r.array("intrinsics.dist_coeffs", (None,))
     if len(dist) not in _DIST_LENGTHS:
         raise r.fail(
             "intrinsics.dist_coeffs", dist.tolist(), f"{', '.join(map(str, _DIST_LENGTHS))} coefficients"
         )
+    if np.abs(dist).max() > _DIST_LIMIT:
+        raise r.fail("intrinsics.dist_coeffs", dist.tolist(), f"coefficients within +-{_DIST_LIMIT:g}")
     r.number("intrinsics.rms_px")
 
     r.dict("camera_to_robot")
@@ -272,6 +288,8 @@ def calibration_from_dict(data: Any, path: str | os.PathLike | None = None) -> C
         roi = r.array("roi_polygon", (None, 2))
         if len(roi) < 3:
             raise r.fail("roi_polygon", roi_raw, "at least 3 [u, v] vertices")
+        if polygon_area(roi) < 1.0:  # every cycle would find its region empty
+            raise r.fail("roi_polygon", roi_raw, "a polygon enclosing at least 1 square pixel")
     board = r.get("board", "the board definition object")
     if not isinstance(board, dict):
         raise r.fail("board", board, "the board definition object")
@@ -304,12 +322,77 @@ def calibration_from_dict(data: Any, path: str | os.PathLike | None = None) -> C
         wizard_version=data["wizard_version"],
     )
     try:
-        cal.geometry.pixel_to_robot(width / 2.0, height / 2.0)
+        geometry = cal.geometry
+        geometry.pixel_to_robot(width / 2.0, height / 2.0)
     except GeometryError as exc:
         raise r.fail(
             "plane", data["plane"], f"a plane the image centre's ray meets in front of the camera ({exc})"
         ) from None
+    _check_round_trip(r, geometry, data, cal.roi_polygon)
     return cal
+
+
+def polygon_area(polygon: np.ndarray) -> float:
+    """Area (square pixels) of a closed polygon (N x 2), by the shoelace formula."""
+    u, v = np.asarray(polygon, dtype=np.float64).T
+    return float(abs(np.dot(u, np.roll(v, -1)) - np.dot(v, np.roll(u, -1))) / 2.0)
+
+
+def _check_round_trip(r: _Reader, geometry: PixelToRobot, data: dict, roi: np.ndarray | None) -> None:
+    """Refuse a file whose numbers are each plausible but together do not map pixels and back.
+
+    A 5x5 grid over where grasps can be (the ROI's bounding box, else the whole image; corners
+    included) goes pixel -> ray -> pixel (the lens alone: a distortion polynomial that folds back
+    there fails here), then pixel -> robot mm -> pixel (the whole chain: magnitudes that lose all
+    precision fail here). A grid pixel whose ray misses the pick plane (the horizon in view) is
+    skipped; the centre's ray was checked. A lens model fitted on boards in the middle may fold
+    back in an image corner the ROI leaves out: that corner is never used, so it is not judged.
+    """
+    width, height = geometry.camera.image_size
+    u0, v0, u1, v1 = 0.0, 0.0, width - 1.0, height - 1.0
+    if roi is not None:
+        u0, v0 = np.maximum(roi.min(axis=0), 0.0)
+        u1, v1 = np.minimum(roi.max(axis=0), [width - 1.0, height - 1.0])
+    us, vs = np.meshgrid(np.linspace(u0, u1, 5), np.linspace(v0, v1, 5))
+    grid = np.column_stack([us.ravel(), vs.ravel()])
+
+    def off_by(back: np.ndarray, pixels: np.ndarray) -> tuple[float, np.ndarray] | None:
+        error = np.linalg.norm(np.asarray(back, dtype=np.float64) - pixels, axis=1)
+        bad = np.nonzero(~(error <= _ROUND_TRIP_PX))[0]
+        return None if not len(bad) else (float(error[bad[0]]), pixels[bad[0]])
+
+    def say(found: tuple[float, np.ndarray], what: str) -> str:
+        error, (u, v) = found
+        return f"{what}: pixel ({u:g}, {v:g}) comes back {error:.3g} px off (limit {_ROUND_TRIP_PX:g} px)"
+
+    camera = geometry.camera
+    with np.errstate(all="ignore"):
+        rays = camera.pixels_to_rays(grid)
+        back = camera.project(rays) if np.all(np.isfinite(rays)) else np.full_like(grid, np.nan)
+    found = off_by(back, grid)
+    if found:
+        raise r.fail(
+            "intrinsics.dist_coeffs",
+            data["intrinsics"]["dist_coeffs"],
+            say(found, "a lens model that maps every image pixel to a ray and back"),
+        )
+    hits, points = [], []
+    for pixel in grid:
+        try:
+            points.append(geometry.pixel_to_robot(*pixel))
+            hits.append(pixel)
+        except GeometryError:
+            continue
+    with np.errstate(all="ignore"):
+        try:
+            back = geometry.robots_to_pixels(np.array(points))
+        except GeometryError:
+            back = np.full((len(hits), 2), np.nan)
+    found = off_by(back, np.array(hits))
+    if found:
+        raise r.fail(
+            "plane", data["plane"], say(found, "a camera pose and plane that map pixels to robot mm and back")
+        )
 
 
 def load_calibration(path: str | os.PathLike) -> Calibration:
@@ -329,6 +412,8 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
         raise CalibrationError(
             p, "<file>", f"invalid JSON at line {exc.lineno} column {exc.colno}", "a complete JSON document"
         ) from None
+    except RecursionError:  # thousands of nested brackets: no calibration looks like that
+        raise CalibrationError(p, "<file>", "JSON nested too deeply", "a calibration JSON document") from None
     return calibration_from_dict(data, p)
 
 
@@ -356,7 +441,7 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path | None:
     calibration_from_dict(json.loads(json.dumps(data)), p)  # refuse to write what we would refuse to read
     text = json.dumps(data, indent=2) + "\n"
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp_name = create_temp_beside(p)  # the mode of the file it replaces, not mkstemp's 0600
     backup = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -378,19 +463,5 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path | None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(p.parent)
+    fsync_dir(p.parent)
     return backup
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

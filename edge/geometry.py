@@ -28,6 +28,7 @@ import numpy as np
 # the image corners of wide lenses; iterate until the correction is negligible instead.
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 OUTLINE_STEP_MM = 10.0  # a bin's walls sampled this finely, so a wall the lens bends is followed
+MAX_WALL_MM = 100_000.0  # a longer wall is a typing error, not a bin (and 10^4 samples at most)
 LENS_ROUND_TRIP = 1e-4  # normalised image units: projected then undistorted, a valid point comes back
 
 
@@ -230,26 +231,36 @@ class PixelToRobot:
         projected corners cuts into the bin or leaves part of it out. Each wall is sampled every
         `OUTLINE_STEP_MM` from its corner (the first vertex of each wall is that corner) and
         every sample projected. Refused, naming the corner (GeometryError): fewer than 3
-        corners, an outline that crosses itself (corners out of order), a corner or a wall
-        behind the camera, and a sample where the lens model does not hold (so far outside the
-        view that the distortion polynomial folds back: projected and undistorted, the point does
-        not come back).
+        corners, an outline that crosses itself (corners out of order), a wall longer than
+        `MAX_WALL_MM` (a typing error; sampling it would take unbounded memory), a corner or a
+        wall behind the camera, a sample whose pixel is not finite (in the camera's own plane),
+        and a sample where the lens model does not hold (so far outside the view that the
+        distortion polynomial folds back: projected and undistorted, the point does not come back).
         """
         corners = np.asarray(corners_mm, dtype=np.float64).reshape(-1, 3)
         if len(corners) < 3:
             raise GeometryError(f"{len(corners)} bin corner(s): at least 3 are needed")
+
+        def named(i: int) -> str:
+            return f"corner {i + 1} ({', '.join(f'{x:g}' for x in corners[i])})"
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            lengths = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1)
+        too_long = np.nonzero(~(lengths <= MAX_WALL_MM))[0]
+        if len(too_long):
+            raise GeometryError(
+                f"the wall from {named(int(too_long[0]))} is longer than {MAX_WALL_MM / 1000:g} m: "
+                "expected robot-frame mm of the bin floor's corners"
+            )
         if _crosses_itself(corners[:, :2]):
             raise GeometryError("the corners' outline crosses itself: give them in order around the bin")
         samples, owner, starts = [], [], []
         for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
-            steps = max(1, int(np.ceil(np.linalg.norm(b - a) / OUTLINE_STEP_MM)))
+            steps = max(1, int(np.ceil(lengths[i] / OUTLINE_STEP_MM)))
             starts.append(len(owner))
             samples.append(a + (b - a) * (np.arange(steps) / steps)[:, None])
             owner += [i] * steps
         points = self.camera_from_robot.apply(np.vstack(samples))
-
-        def named(i: int) -> str:
-            return f"corner {i + 1} ({', '.join(f'{x:g}' for x in corners[i])})"
 
         behind = np.nonzero(points[starts, 2] <= 0)[0]  # a corner first, then a wall between two
         if len(behind):
@@ -263,7 +274,14 @@ class PixelToRobot:
                 f"the wall from {named(owner[int(behind[0])])} passes behind the camera: expected "
                 "robot-frame mm of the bin floor's corners, in the frame the calibration uses"
             )
-        pixels = self.camera.project(points)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pixels = self.camera.project(points)
+        infinite = np.nonzero(~np.all(np.isfinite(pixels), axis=1))[0]
+        if len(infinite):
+            raise GeometryError(
+                f"the wall from {named(owner[int(infinite[0])])} reaches the camera's own plane (no "
+                "finite pixel): expected robot-frame mm of the bin floor's corners, below the camera"
+            )
         back = self.camera.pixels_to_rays(pixels)[:, :2]
         off = np.linalg.norm(back - points[:, :2] / points[:, 2:3], axis=1)
         folded = np.nonzero(~(off <= LENS_ROUND_TRIP))[0]

@@ -101,6 +101,16 @@ def _write(tmp_path, mutate):
         ("plane", lambda d: d["plane"].update(offset_mm=800.0)),  # camera on the plane
         ("pick_height_offset_mm", lambda d: d.update(pick_height_offset_mm="10")),
         ("roi_polygon", lambda d: d.update(roi_polygon=[[0, 0], [1, 1]])),
+        # numbers each finite but absurd: they used to load and give grasps of 0 x 0 mm
+        ("intrinsics.camera_matrix", lambda d: d["intrinsics"]["camera_matrix"][0].__setitem__(0, 1e308)),
+        ("intrinsics.camera_matrix", lambda d: d["intrinsics"]["camera_matrix"][1].__setitem__(1, 1.0)),
+        ("intrinsics.dist_coeffs", lambda d: d["intrinsics"].update(dist_coeffs=[1e300, 0, 0, 0, 0])),
+        # a lens model that folds back inside the image: the corners map nowhere sensible
+        ("intrinsics.dist_coeffs", lambda d: d["intrinsics"].update(dist_coeffs=[-5.0, 0, 0, 0, 0])),
+        # a camera 1e17 mm away: robot coordinates lose every digit of the pixel
+        ("plane", lambda d: d["camera_to_robot"]["matrix"][0].__setitem__(3, 1e17)),
+        ("roi_polygon", lambda d: d.update(roi_polygon=[[0, 0], [0, 0], [0, 0]])),  # every cycle empty
+        ("roi_polygon", lambda d: d.update(roi_polygon=[[0, 0], [100, 100], [200, 200]])),  # a line
         ("cell", lambda d: d.update(cell="")),
         ("validation", lambda d: d.update(validation={})),
     ],
@@ -127,6 +137,29 @@ def test_truncated_empty_and_missing_files(tmp_path):
         load_calibration(tmp_path / "binary.json")
     with pytest.raises(CalibrationError, match="binpick calibrate"):
         load_calibration(tmp_path / "absent.json")
+
+
+def test_deeply_nested_json_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CalibrationError, match="deep.json") as err:
+        load_calibration(path)
+    assert err.value.field == "<file>"
+
+
+def test_a_rewrite_keeps_the_files_mode(tmp_path):
+    """The appliance (its own user) must still read the file after a technician recalibrates."""
+    path = tmp_path / "cell-a.json"
+    old = os.umask(0o077)
+    try:
+        save_calibration(make_calibration(pick_offset=1.0), path)
+        assert path.stat().st_mode & 0o777 == 0o600  # a new file: 0666 less this umask
+        path.chmod(0o644)
+        save_calibration(make_calibration(pick_offset=2.0), path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert load_calibration(path).pick_height_offset_mm == 2.0
 
 
 def test_save_refuses_an_invalid_calibration_and_keeps_the_old_file(tmp_path):

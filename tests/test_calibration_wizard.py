@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from synthetic_board_views import FLOOR_Z_MM, TEST_CAMERA, write_cell_images
+from test_calibration_file import make_calibration
 
-from edge.calibration_file import backup_paths, load_calibration
+from edge.calibration_file import backup_paths, load_calibration, save_calibration
 from edge.geometry import PixelToRobot, Plane
 from edge.wizard.boards import load_board
 
@@ -429,3 +430,53 @@ def test_bad_inputs_are_one_line_errors(cell, tmp_path):
     (views / "broken.png").write_bytes(b"\x89PNG broken")
     proc = run(scripted_args(cell, tmp_path, **{"--images": str(views)}))
     assert proc.returncode == 2 and "none of the 1 image files can be read" in proc.stderr
+
+
+def test_bad_flags_and_files_are_one_line_errors_naming_them(cell, tmp_path):
+    def refused(proc, *needles):
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "Traceback" not in out, out
+        assert all(n in proc.stderr for n in needles), proc.stderr
+        assert not (tmp_path / "out" / "cell-a.json").exists()
+
+    out = tmp_path / "out"
+    points = robot_point_flags(cell["typed"])
+    # thresholds are written into the file: inf is not JSON, nan or <= 0 would fail every fit
+    for flag, value in [
+        ("--rms-threshold-px", "inf"),
+        ("--rms-threshold-px", "nan"),
+        ("--residual-threshold-mm", "-1"),
+        ("--hand-eye-tolerance-mm", "inf"),
+    ]:
+        refused(run(scripted_args(cell, out, **{flag: value}), points), f"{flag} {value}: expected a finite")
+    (tmp_path / "a-file").write_text("")
+    refused(
+        run(scripted_args(cell, tmp_path / "a-file"), points),
+        f"--out-dir {tmp_path / 'a-file'}: not a folder",
+    )
+    # the later steps, reusing the intrinsics of a file (no views to fit in step 1)
+    good = make_calibration()
+    good.camera_matrix, good.dist_coeffs = TEST_CAMERA.camera_matrix, TEST_CAMERA.dist_coeffs
+    save_calibration(good, tmp_path / "good.json")
+    absurd = json.loads((tmp_path / "good.json").read_text())
+    absurd["intrinsics"]["camera_matrix"][0][0] = 1e308  # loaded, then crashed drawing the points
+    (tmp_path / "absurd.json").write_text(json.dumps(absurd))
+    refused(
+        run(
+            scripted_args(
+                cell, out, **{"--images": None, "--intrinsics-from": str(tmp_path / "absurd.json")}
+            ),
+            points,
+        ),
+        "absurd.json: field 'intrinsics.camera_matrix'",
+    )
+    reuse = {"--images": None, "--intrinsics-from": str(tmp_path / "good.json")}
+    refused(
+        run(scripted_args(cell, out, **reuse), points + ["--robot-point", "A=1,2,3"]),
+        "--robot-point 'A=1,2,3': point A is given twice",
+    )
+    refused(
+        run(scripted_args(cell, out, **reuse, **{"--roi": "0,0;0,0;0,0"}), points), "--roi", "0 square pixels"
+    )
+    far = "robot:1e308,0,30;0,1e308,30;0,0,30"
+    refused(run(scripted_args(cell, out, **reuse, **{"--roi": far}), points), "--roi", "wall from corner 1")

@@ -115,3 +115,20 @@ def test_fit_plane():
     assert np.abs(plane.signed_distance(pts)).max() < 1e-9
     with pytest.raises(GeometryError):
         fit_plane(pts[:2])
+
+
+def test_outline_refuses_absurd_corners_naming_the_corner(mapping):
+    """A typo of 1e308 used to end in OverflowError, 1e10 in a 30 GB allocation."""
+    for far in (1e308, 1e7):
+        corners = np.array([[far, 0.0, 35.0], [0.0, far, 35.0], [0.0, 0.0, 35.0]])
+        with pytest.raises(GeometryError, match=r"wall from corner 1 .* longer than 100 m"):
+            mapping.outline_to_pixels(corners)
+
+
+def test_outline_refuses_a_wall_with_no_finite_pixel_naming_the_corner():
+    """A wall in the camera's own plane (z = 1e-310 in front of it) projects to infinity."""
+    camera = CameraModel(np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]]), np.zeros(5), (640, 480))
+    mapping = PixelToRobot(camera, RigidTransform(np.eye(3), np.zeros(3)), Plane([0.0, 0.0, 1.0], 500.0))
+    corners = np.array([[0.0, 0.0, 500.0], [100.0, 0.0, 500.0], [100.0, 100.0, 1e-310], [0.0, 100.0, 500.0]])
+    with pytest.raises(GeometryError, match=r"corner 3 \(100, 100, 1e-310\) reaches the camera's own plane"):
+        mapping.outline_to_pixels(corners)

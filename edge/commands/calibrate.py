@@ -11,6 +11,7 @@ and saved in the report folder, so a camera run can be repeated from folders lat
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from binpick_core.errors import CommandError
@@ -172,11 +173,19 @@ def main(args: argparse.Namespace) -> int:
             f"--max-edge-width-px {args.max_edge_width_px:g} / --max-edge-width-fraction "
             f"{args.max_edge_width_fraction:g}: expected > 0 px and a share from 0 to below 1"
         )
-    if not args.hand_eye_tolerance_mm > 0:
-        raise CommandError(f"--hand-eye-tolerance-mm {args.hand_eye_tolerance_mm:g}: expected > 0 mm")
+    # Written into the file as the pass/fail limits: inf is not JSON, and nan or <= 0 would fail
+    # every fit with advice to retake good views.
+    for flag, value, unit in (
+        ("--rms-threshold-px", args.rms_threshold_px, "px"),
+        ("--residual-threshold-mm", args.residual_threshold_mm, "mm"),
+        ("--hand-eye-tolerance-mm", args.hand_eye_tolerance_mm, "mm"),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise CommandError(f"{flag} {value:g}: expected a finite number > 0 ({unit})")
     w.say(f"binpick calibration wizard {__version__}: {STEPS} steps. Ctrl-C stops without writing anything.")
     cell = w.ask("Cell name", args.cell, cell_name, "--cell", "cell")
     out_dir = Path(args.out_dir)
+    _check_out_dir(out_dir)
     report_dir = out_dir / f"{cell}-report"
     board_path, board = choose_board(w, args)
     capture = None
@@ -198,6 +207,9 @@ def main(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc}. Nothing was written.") from None
     except CaptureError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:  # the report images: a full disk, a folder that cannot be written
+        where = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        raise CommandError(f"{where}. Nothing was written.") from None
     finally:
         if capture is not None:
             capture.close()  # before step 5: the appliance may take the camera back right after
@@ -220,3 +232,16 @@ def main(args: argparse.Namespace) -> int:
         validation,
     )
     return 0 if cal.passed else EXIT_FAILED_CHECK
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out-dir that is (or lies under) a file before any step runs, naming it: the
+    first image written would otherwise fail with NotADirectoryError after the technician's work."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "" if folder == out_dir else f" ({folder} is a file)"
+                raise CommandError(
+                    f"--out-dir {out_dir}: not a folder{where}; expected a folder to write into"
+                )
+            return

@@ -39,6 +39,8 @@ def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.nd
             raise CommandError(f"--robot-point {item!r}: expected LABEL=X,Y,Z, e.g. A=412.5,-20,35.2")
         if label not in labels:
             raise CommandError(f"--robot-point {item!r}: the board's points are {', '.join(labels)}")
+        if label in points:  # a retyped point must not silently replace the first
+            raise CommandError(f"--robot-point {item!r}: point {label} is given twice; give each point once")
         try:
             points[label] = floats(coords, 3, f"point {label}")
         except ValueError as exc:

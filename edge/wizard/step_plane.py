@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
+from edge.calibration_file import polygon_area
 from edge.geometry import GeometryError, PixelToRobot, Plane
 from edge.wizard.prompts import Wizard, floats, write_image
 from edge.wizard.robot import board_plane_in_robot
@@ -68,12 +69,18 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
         if t.lower().startswith("robot:"):
             corners = [floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
             try:
-                return floor.outline_to_pixels(np.array(corners).reshape(-1, 3))
+                poly = floor.outline_to_pixels(np.array(corners).reshape(-1, 3))
             except GeometryError as exc:
                 raise ValueError(str(exc)) from None
-        poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
-        if len(poly) < 3:
-            raise ValueError("at least 3 vertices u,v;u,v;u,v are needed")
+        else:
+            poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
+            if len(poly) < 3:
+                raise ValueError("at least 3 vertices u,v;u,v;u,v are needed")
+        # the file refuses it too: every cycle would find its region empty
+        if polygon_area(poly) < 1.0:
+            raise ValueError(
+                f"the region encloses {polygon_area(poly):g} square pixels: give its corners, not a line"
+            )
         return poly
 
     roi = w.ask(
