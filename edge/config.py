@@ -10,6 +10,7 @@ Relative paths are resolved against the configuration file's folder.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -263,14 +264,16 @@ RANGES: dict[str, tuple[float, float]] = {
     "inference.depth_cue_weight": (0, 1),
     "inference.depth_cue_step_mm": (0.1, 1000),
     "camera.depth_unit_mm": (1e-6, 1000),
-    "plc.tcp_port": (0, 65535),
+    "camera.seed": (0, 2**63 - 1),  # the simulated pile's generator takes a non-negative int64
+    "calibration.pick_height_mm": (-500, 1000),  # the calibration wizard's range for the pick offset
+    "plc.tcp_port": (1, 65535),
     "plc.rtu_device_id": (1, 247),
     "plc.rtu_baudrate": (300, 4_000_000),
     "plc.heartbeat_period_s": (0.05, 1.0),  # the heartbeat must count at >= 1 Hz
     "plc.result_ttl_s": (0, 86400),
     "pick_feedback.forget_after_cycles": (0, 1000),
     "pick_feedback.radius_px": (0, 1e5),
-    "health.http_port": (0, 65535),
+    "health.http_port": (1, 65535),
     "health.snapshot_keep": (1, 100000),
     "health.snapshot_min_interval_s": (0, 86400),
     "bin.floor_tolerance_mm": (0, 1000),
@@ -288,6 +291,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "suction.min_clearance_mm": (0, 100),
     "suction.max_candidates": (1, 1000),
 }
+# Float keys where an infinite value means something ("no upper bound"); every other float must be
+# finite, so a NaN never reaches a cycle that would fail on it every time.
+INFINITE_ALLOWED = ("ranking.max_area",)
 # Keys holding paths, resolved against the configuration file's folder ("" stays "").
 PATH_KEYS = (
     "camera.folder",
@@ -301,34 +307,52 @@ PATH_KEYS = (
 )
 
 
-def _expected(tp) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+def _expected(tp, value=None, allow_inf: bool = False) -> str:
+    number = "a number"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # a number, NaN or beyond a float
+        number = "a number that is not NaN (inf: no bound)" if allow_inf else "a finite number"
+    names = {int: "an integer", float: number, str: "a string", bool: "true or false"}
     if tp == list[list[float]]:
-        return "a list of [u, v] pairs of numbers"
+        return "a list of [u, v] pairs of finite numbers"
     return names.get(tp, "a list of strings" if tp == list[str] else str(tp))
 
 
-def _coerce(where: str, value, tp):
+def _number(x, allow_inf: bool = False) -> bool:
+    """An int or float (not a bool: TOML's true is no number), finite unless `allow_inf`; NaN never."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        x = float(x)
+    except OverflowError:  # an integer beyond any float (TOML integers have no bound in Python)
+        return False
+    return not math.isnan(x) and (allow_inf or not math.isinf(x))
+
+
+def _coerce(where: str, value, tp, allow_inf: bool = False):
     if tp is bool:
         ok = isinstance(value, bool)
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = _number(value, allow_inf)
         value = float(value) if ok else value
     elif tp == list[str]:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif tp == list[list[float]]:
-        number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
         ok = isinstance(value, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(number(x) for x in p) for p in value
+            isinstance(p, list) and len(p) == 2 and all(_number(x) for x in p) for p in value
         )
         value = [[float(x) for x in p] for p in value] if ok else value
     else:
         ok = isinstance(value, tp)
     if not ok:
-        raise ConfigError(f"{where} = {value!r}: expected {_expected(tp)}")
+        raise ConfigError(f"{where} = {value!r}: expected {_expected(tp, value, allow_inf)}")
     return value
+
+
+def _bound(x: float) -> str:
+    """A range limit as written in RANGES: ints exactly (2**63 - 1 is no 9.22337e+18), floats short."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
 
 
 def _section(path: Path, name: str, cls, raw) -> object:
@@ -346,26 +370,50 @@ def _section(path: Path, name: str, cls, raw) -> object:
         tp = hints[key]
         if isinstance(tp, types.UnionType):
             tp = next(t for t in typing.get_args(tp) if t is not type(None))
-        value = _coerce(where, value, tp)
+        value = _coerce(where, value, tp, allow_inf=dotted in INFINITE_ALLOWED)
         if dotted in CHOICES and value not in CHOICES[dotted]:
             raise ConfigError(f"{where} = {value!r}: expected one of {', '.join(map(repr, CHOICES[dotted]))}")
         if dotted in RANGES:
             low, high = RANGES[dotted]
             if not low <= value <= high:
-                raise ConfigError(f"{where} = {value!r}: expected a value in [{low:g}, {high:g}]")
+                raise ConfigError(f"{where} = {value!r}: expected a value in [{_bound(low)}, {_bound(high)}]")
         values[key] = value
     return cls(**values)
 
 
-def _resolve_paths(config: Config, base: Path) -> None:
+def _resolve_paths(config: Config, path: Path) -> None:
+    base = path.parent
     for dotted in PATH_KEYS:
         section_name, key = dotted.split(".")
         section = getattr(config, section_name)
         value = getattr(section, key)
-        if value and not value.startswith(("/", "~")):
-            setattr(section, key, str((base / value).resolve()))
-        elif value.startswith("~"):
-            setattr(section, key, str(Path(value).expanduser()))
+        try:
+            if value and not value.startswith(("/", "~")):
+                setattr(section, key, str((base / value).resolve()))
+            elif value.startswith("~"):
+                setattr(section, key, str(Path(value).expanduser()))
+        except RuntimeError as exc:  # "~user" of no such user (or, before Python 3.13, a symlink loop)
+            raise ConfigError(f"{path}: {dotted} = {value!r}: {_unresolvable(value, exc)}") from None
+
+
+def _unresolvable(value: str, exc: RuntimeError) -> str:
+    """What Path.expanduser / resolve's RuntimeError means, in words naming the part at fault."""
+    if value.startswith("~"):
+        return f"cannot expand {value.split('/')[0]!r}: no such user's home directory"
+    return f"cannot resolve the path ({exc})"
+
+
+def area_bounds_problem(min_area: float, max_area: float, min_name: str, max_name: str) -> str:
+    """Why no candidate can ever pass the area filter [min_area, max_area]: the lower bound
+    above the upper one, both in the same unit (pixels if >= 1, image fractions if < 1; a fraction
+    against a pixel count depends on the image size, so that pair is not judged here); "" if it can."""
+    if (min_area >= 1) == (max_area >= 1) and min_area > max_area:
+        unit = "pixels" if min_area >= 1 else "image fractions"
+        return (
+            f"{min_name} = {min_area:g} exceeds {max_name} = {max_area:g} (both {unit}): "
+            "no candidate could pass the area filter"
+        )
+    return ""
 
 
 def _cross_checks(path: Path, c: Config) -> None:
@@ -428,15 +476,32 @@ def _cross_checks(path: Path, c: Config) -> None:
         )
     if not Path(c.plc.registers).is_file():
         raise ConfigError(f"{path}: plc.registers = {c.plc.registers!r}: expected an existing register map")
+    from edge.plc.register_map import RegisterMap, RegisterMapError
+
+    try:  # --check-config says what `run` would refuse at start
+        RegisterMap.load(c.plc.registers)
+    except RegisterMapError as exc:
+        raise ConfigError(f"{path}: plc.registers: {exc}") from None
     if c.calibration.required and not c.calibration.file:
         raise ConfigError(f"{path}: calibration.required = true: expected calibration.file to name a file")
     if not (c.plc.tcp_enabled or c.plc.rtu_enabled) and c.appliance.mode == "triggered":
         raise ConfigError(f"{path}: appliance.mode = 'triggered' needs plc.tcp_enabled or plc.rtu_enabled")
 
 
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # a bind to every address: it meets a bind to any one of them
+
+
+def _same_bind(host_a: str, host_b: str) -> bool:
+    """Whether two listeners on these hosts and one port would collide (one of them would fail)."""
+    name = {"localhost": "127.0.0.1"}
+    a, b = name.get(host_a, host_a), name.get(host_b, host_b)
+    return a == b or a in WILDCARD_HOSTS or b in WILDCARD_HOSTS
+
+
 def _network_checks(path: Path, c: Config) -> None:
     """Who may reach the appliance: client lists parse, credentials parse, and a status page bound
-    beyond loopback has credentials. (Independent of files: checked even without check_files.)"""
+    beyond loopback has credentials; the PLC and the status page do not share a port. (Independent
+    of files: checked even without check_files.)"""
     from edge.health.auth import CredentialError, loopback_address, parse_credentials
     from edge.plc.access import parse_networks
 
@@ -450,6 +515,16 @@ def _network_checks(path: Path, c: Config) -> None:
             parse_credentials(getattr(c.health, key))
         except CredentialError as exc:
             raise ConfigError(f"{path}: health.{key}: {exc}") from None
+    if (
+        c.plc.tcp_enabled
+        and c.health.http_enabled
+        and c.plc.tcp_port == c.health.http_port
+        and _same_bind(c.plc.tcp_host, c.health.http_host)
+    ):
+        raise ConfigError(
+            f"{path}: health.http_port = {c.health.http_port} is plc.tcp_port too "
+            f"(hosts {c.plc.tcp_host!r} and {c.health.http_host!r}): expected two different ports"
+        )
     if (
         c.plc.tcp_enabled
         and not loopback_address(c.plc.tcp_host)
@@ -502,9 +577,14 @@ def camera_has_depth(camera: CameraSection) -> bool:
 
 
 def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
+    if text.startswith("\ufeff"):  # tomllib's own message would be "Invalid statement (at line 1, column 1)"
+        raise ConfigError(
+            f"{path}: starts with a UTF-8 byte-order mark (BOM): expected plain UTF-8 TOML "
+            "(save the file as UTF-8 without BOM)"
+        )
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
     hints = typing.get_type_hints(Config)
@@ -512,11 +592,15 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         if name not in sections:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(sections)})")
     config = Config(**{name: _section(path, name, hints[name], raw[name]) for name in raw}, source=str(path))
-    _resolve_paths(config, path.parent)
+    _resolve_paths(config, path)
     try:  # RankingParams holds the ranking's own rules (odd patch, area bounds): one place for them
         config.ranking.params()
     except ValueError as exc:
         raise ConfigError(f"{path}: ranking.{exc}") from None
+    ranking = config.ranking
+    problem = area_bounds_problem(ranking.min_area, ranking.max_area, "ranking.min_area", "ranking.max_area")
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     if 0 < len(config.bin.polygon) < 3:
         count = len(config.bin.polygon)
         raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {count}")
@@ -531,11 +615,19 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
 
 def load_config(path: str | Path, check_files: bool = True) -> Config:
     """Read and validate a configuration file (raises ConfigError)."""
-    path = Path(path).expanduser().resolve()
+    try:
+        path = Path(path).expanduser().resolve()
+    except RuntimeError as exc:  # "~user" of no such user
+        raise ConfigError(f"{path}: {_unresolvable(str(path), exc)}") from None
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: configuration file not found") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
+            "expected a TOML configuration"
+        ) from None
     return parse_config(text, path, check_files)

@@ -148,10 +148,12 @@ class Supervisor:
                 )
                 self.status_server.start()
                 log.info("status page on http://%s:%d/", *self.status_server.address)
-            except OSError as exc:
-                log.error(
-                    "status page not started on %s:%d: %s", cfg.health.http_host, cfg.health.http_port, exc
-                )
+            except OSError as exc:  # like a PLC link: a configured part that cannot start stops the start
+                reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
+                raise StartupError(
+                    f"status page cannot listen on {cfg.health.http_host}:{cfg.health.http_port} "
+                    f"(health.http_host, health.http_port): {reason}"
+                ) from exc
         self.bank.mark_initialised(self.predictor.model_id)
         self.stats.state = "running"
         self._cycle_thread = threading.Thread(target=self._cycle_loop, name="cycle", daemon=True)

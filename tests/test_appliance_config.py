@@ -46,7 +46,7 @@ def write(tmp_path, text: str) -> Path:
         ("[camera]\nsource = 'usb'\n", "camera.source = 'usb': expected one of 'simulated', 'opencv'"),
         ("[camera]\nwidth = '512'\n", "camera.width = '512': expected an integer"),
         ("[camera]\ntimeout_s = true\n", "camera.timeout_s = True: expected a number"),
-        ("[plc]\ntcp_port = 70000\n", "plc.tcp_port = 70000: expected a value in [0, 65535]"),
+        ("[plc]\ntcp_port = 70000\n", "plc.tcp_port = 70000: expected a value in [1, 65535]"),
         ("[plc]\nheartbeat_period_s = 2.0\n", "plc.heartbeat_period_s = 2.0: expected a value in [0.05, 1]"),
         ("[plc]\nport = 502\n", "unknown key 'plc.port'"),
         ("[cameras]\n", "unknown section [cameras]"),

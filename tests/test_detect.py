@@ -192,3 +192,76 @@ def test_overlay_needs_labels():
     y = np.zeros((4, 4), np.float32)
     with pytest.raises(ValueError, match="labels"):
         draw_overlay(None, y, y, rank(y, y, RankingParams(max_area=math.inf)), RankingParams())
+
+
+ONE_INF = np.full((16, 16), 0.5, np.float32)
+ONE_INF[3, 4] = np.inf  # one bad value among good ones is enough
+
+
+@pytest.mark.parametrize(
+    ("values", "needles"),
+    [
+        (ONE_INF, ["1 value(s)", "outside [0, 1] (e.g. inf)"]),
+        (np.full((16, 16), 7.0), ["outside [0, 1] (e.g. 7.0)", "expected probabilities in [0, 1] (or NaN)"]),
+        (np.full((16, 16), -3.0, np.float32), ["256 value(s) outside [0, 1] (e.g. -3.0)"]),
+        (np.zeros((0, 0), np.float32), ["0x0 map, expected at least 2x2 pixels"]),
+        (np.zeros((1, 1), np.uint8), ["1x1 map, expected at least 2x2 pixels"]),
+    ],
+)
+def test_a_map_that_holds_no_probabilities_is_refused(tmp_path: Path, values, needles):
+    np.save(tmp_path / "y.npy", values)
+    np.save(tmp_path / "z.npy", np.zeros(values.shape, np.float32))
+    proc = binpick(
+        "--boundaries", tmp_path / "y.npy", "--occlusions", tmp_path / "z.npy", "--out", tmp_path / "r.json"
+    )
+    _one_line_error(proc, "y.npy", *needles)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_nan_stays_a_boundary(tmp_path: Path):
+    y = np.zeros((32, 32), np.float32)
+    y[:, 16] = np.nan  # docs/hotpath.md: NaN in Y is a boundary
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "z.npy", np.zeros_like(y))
+    np.save(tmp_path / "bad.npy", np.full_like(y, 2.0))
+    out = tmp_path / "r.json"
+    common = ("--occlusions", tmp_path / "z.npy", "--out", out, "--min-area", "1", "--max-area", "inf")
+    proc = binpick("--boundaries", tmp_path / "y.npy", *common)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(c["area"] for c in json.loads(out.read_text())["candidates"]) == [15 * 32, 16 * 32]
+    _one_line_error(binpick("--boundaries", tmp_path / "bad.npy", *common), "bad.npy", "outside [0, 1]")
+
+
+def test_area_bounds_that_no_candidate_can_meet(small_maps, tmp_path: Path):
+    y_path, z_path, _, _ = small_maps
+    maps = ("--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json")
+    proc = binpick(*maps, "--min-area", "100", "--max-area", "50")
+    _one_line_error(proc, "--min-area = 100 exceeds --max-area = 50 (both pixels)")
+    proc = binpick(*maps, "--min-area", "0.3", "--max-area", "0.2")
+    _one_line_error(proc, "--min-area = 0.3 exceeds --max-area = 0.2 (both image fractions)")
+    assert binpick(*maps, "--min-area", "0.3", "--max-area", "50").returncode == 0  # units differ
+
+
+def test_output_paths_that_cannot_be_files(small_maps, tmp_path: Path):
+    y_path, z_path, _, _ = small_maps
+    maps = ("--boundaries", y_path, "--occlusions", z_path)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    _one_line_error(binpick(*maps, "--out", folder), f"--out {folder}: is a folder, expected a file")
+    proc = binpick(*maps, "--out", tmp_path / "r.json", "--overlay", folder)
+    _one_line_error(proc, f"--overlay {folder}: is a folder")
+    assert not (tmp_path / "r.json").exists()  # refused before anything is written
+    (tmp_path / "plain").write_text("")
+    proc = binpick(*maps, "--out", tmp_path / "plain" / "sub" / "r.json")
+    _one_line_error(proc, f"--out {tmp_path / 'plain' / 'sub' / 'r.json'}: {tmp_path / 'plain'} is a file")
+    assert list(folder.iterdir()) == []  # no temporary left behind
+
+
+def test_npy_files_that_hold_no_single_array(small_maps, tmp_path: Path):
+    _, z_path, _, _ = small_maps
+    (tmp_path / "empty.npy").write_bytes(b"")  # EOFError before
+    np.savez(tmp_path / "two.npz", a=np.zeros((4, 4)), b=np.ones((4, 4)))
+    (tmp_path / "two.npz").rename(tmp_path / "two.npy")  # AttributeError (NpzFile.ndim) before
+    for name, needle in (("empty.npy", "not a readable .npy file"), ("two.npy", "got an archive of several")):
+        proc = binpick("--boundaries", tmp_path / name, "--occlusions", z_path, "--out", tmp_path / "r.json")
+        _one_line_error(proc, name, needle)

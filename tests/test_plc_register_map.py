@@ -105,3 +105,111 @@ def test_the_enumerations_are_typed_and_read_from_the_map():
     assert m.error_name(m.error_code("no_candidate")) == "no_candidate"
     assert m.error_name(999) == "unknown(999)"
     assert m.status.busy == m.bit_mask("busy") == 1 << m.bits["busy"].bit
+
+
+SHIPPED = (ROOT / "firmware_config" / "registers.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # wrong shapes and types: tracebacks (AttributeError, ValueError, TypeError) before
+        (
+            'register = [1]\n[map]\nfloat_word_order = "ABCD"\n',
+            "register[0] = 1, expected a [[register]] table",
+        ),
+        ('register = 3\n[map]\nfloat_word_order = "ABCD"\n', "register = 3, expected [[register]] tables"),
+        ('bit = ["ready"]\n[map]\nfloat_word_order = "ABCD"\n', "bit[0] = 'ready', expected a [[bit]] table"),
+        ("map = 1\n", "map = 1, expected a [map] table"),
+        ('[map]\nfloat_word_order = ["ABCD"]\n', "map.float_word_order = ['ABCD'], expected one of"),
+        (
+            SHIPPED.replace("protocol_version = 2", 'protocol_version = "two"'),
+            "map.protocol_version = 'two', expected an integer 0..65535",
+        ),
+        (SHIPPED.replace('type = "uint16"', 'type = ["uint16"]', 1), "type = ['uint16'], expected one of"),
+        (
+            '[map]\nfloat_word_order = "ABCD"\n[enum]\nmode = [1]\n',
+            "enum.mode[0] = 1, expected an [[enum.mode]] table",
+        ),
+        (
+            SHIPPED.replace('description = "Version', "description = 3 #", 1),
+            "description = 3, expected a string",
+        ),
+        (
+            SHIPPED.replace('name = "protocol_version"', "name = 7", 1),
+            "register[0].name = 7, expected an identifier",
+        ),
+        # accepted before, though no PLC could ever see them
+        (
+            SHIPPED.replace(
+                'name = "protocol_version"\naddress = 0', 'name = "protocol_version"\naddress = true'
+            ),
+            "address = True, expected an integer 0..65534",
+        ),
+        (
+            SHIPPED.replace("protocol_version = 2", "protocol_version = -7"),
+            "map.protocol_version = -7, expected an integer 0..65535 (a uint16)",
+        ),
+        (SHIPPED.replace("protocol_version = 2", "protocol_version = true"), "map.protocol_version = True"),
+        (
+            SHIPPED.replace('name = "heartbeat"', 'name = "protocol_version"', 1),
+            "register names ['protocol_version'] are used twice",
+        ),
+        (SHIPPED.replace('block = "result"', 'block = ""'), 'no register has block = "result"'),
+    ],
+)
+def test_a_map_of_the_wrong_shape_is_refused_in_one_line(tmp_path, text, message):
+    bad = tmp_path / "registers.toml"
+    bad.write_text(text)
+    with pytest.raises(RegisterMapError) as err:
+        RegisterMap.load(bad)
+    assert str(bad) in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_a_map_that_is_not_utf8_is_named(tmp_path):
+    bad = tmp_path / "registers.toml"
+    bad.write_bytes(SHIPPED.encode()[:100] + b"\xff\xfe binary")
+    with pytest.raises(RegisterMapError, match=r"not a UTF-8 text file \(byte 0xff at offset 100\)") as err:
+        RegisterMap.load(bad)
+    assert str(bad) in str(err.value)
+
+
+def registers_doc(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "registers-doc", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def one_line(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("binpick registers-doc: error:"), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_registers_doc_names_a_broken_map_and_bad_output_paths(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('register = [1]\n[map]\nfloat_word_order = "ABCD"\n')
+    one_line(registers_doc("--map", bad, "--out", "-"), str(bad), "register[0] = 1")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    one_line(registers_doc("--out", folder), f"--out {folder}: is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "docs"]  # no docs.md.tmp left
+    (tmp_path / "file").write_text("")
+    one_line(registers_doc("--out", tmp_path / "file" / "x.md"), f"{tmp_path / 'file'} is a file")
+
+
+def test_registers_doc_writes_atomically_and_checks_any_file(tmp_path):
+    out = tmp_path / "new" / "registers.md"
+    proc = registers_doc("--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == (ROOT / "docs" / "registers.md").read_text()
+    assert registers_doc("--check", "--out", out).returncode == 0
+    out.write_bytes(b"\xff\xfe not UTF-8")  # a traceback (UnicodeDecodeError) before: now just out of date
+    proc = registers_doc("--check", "--out", out)
+    assert proc.returncode == 1 and "is out of date" in proc.stdout, proc.stdout + proc.stderr

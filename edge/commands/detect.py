@@ -18,6 +18,7 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import write_atomically
+from edge.config import area_bounds_problem
 from edge.ranking import SCORES, RankingParams, rank
 
 DEFAULTS = RankingParams()
@@ -72,29 +73,51 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MIN_MAP_SIDE = 2  # px: an empty or one-pixel map is no camera frame's map, whatever it ranks to
+
+
 def read_map(path: Path) -> np.ndarray:
-    """A probability map as uint8 (8-bit PNG: probability*255) or float32 (16-bit PNG scaled, or .npy)."""
+    """A probability map as uint8 (8-bit PNG: probability*255) or float32 (16-bit PNG scaled, or .npy).
+
+    A float .npy must hold probabilities, in [0, 1], or NaN (docs/hotpath.md: NaN in Y is a
+    boundary, in Z not occluding): anything else (inf, 7.0, -3.0) is a wrong file, not a map in
+    which no candidate survives."""
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
     if path.suffix.lower() == ".npy":
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise CommandError(f"{path}: not a readable .npy file ({exc})") from exc
+        if not isinstance(data, np.ndarray):  # an .npz archive under a .npy name
+            raise CommandError(f"{path}: expected one array (.npy), got an archive of several (.npz)")
         if data.ndim != 2 or data.dtype not in (np.float32, np.float64, np.uint8):
             raise CommandError(
                 f"{path}: expected a 2-D float32/float64/uint8 array, got {data.dtype} {data.shape}"
             )
-        return data if data.dtype == np.uint8 else data.astype(np.float32)
-    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if data is None:
-        raise CommandError(f"{path}: not a readable image")
-    if data.ndim != 2:
-        raise CommandError(f"{path}: expected a single-channel (grey) map, got {data.shape[2]} channels")
-    if data.dtype == np.uint16:
-        return data.astype(np.float32) / np.float32(65535.0)
-    if data.dtype != np.uint8:
-        raise CommandError(f"{path}: expected 8- or 16-bit pixels, got {data.dtype}")
+        if data.dtype != np.uint8:
+            data = data.astype(np.float32)
+            outside = ~np.isnan(data) & ((data < 0) | (data > 1))  # inf included
+            if outside.any():
+                example = data[outside].flat[0]
+                raise CommandError(
+                    f"{path}: {int(outside.sum())} value(s) outside [0, 1] (e.g. {example}): "
+                    "expected probabilities in [0, 1] (or NaN)"
+                )
+    else:
+        data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if data is None:
+            raise CommandError(f"{path}: not a readable image")
+        if data.ndim != 2:
+            raise CommandError(f"{path}: expected a single-channel (grey) map, got {data.shape[2]} channels")
+        if data.dtype == np.uint16:
+            data = data.astype(np.float32) / np.float32(65535.0)
+        elif data.dtype != np.uint8:
+            raise CommandError(f"{path}: expected 8- or 16-bit pixels, got {data.dtype}")
+    if min(data.shape) < MIN_MAP_SIDE:
+        raise CommandError(
+            f"{path}: {_size(data)} map, expected at least {MIN_MAP_SIDE}x{MIN_MAP_SIDE} pixels"
+        )
     return data
 
 
@@ -109,6 +132,24 @@ def read_image(path: Path) -> np.ndarray:
 
 def _size(a: np.ndarray) -> str:
     return f"{a.shape[1]}x{a.shape[0]}"
+
+
+def _output_problem(path: Path) -> str:
+    """Why `path` cannot be a file to write ("" when it can, as far as the file system shows):
+    said before ranking, instead of IsADirectoryError or FileExistsError after it."""
+    if path.is_dir():
+        return "is a folder, expected a file to write"
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{parent} is a file, expected a folder"
+    return ""
+
+
+def _write(flag: str, path: Path, data: bytes) -> None:
+    try:
+        write_atomically(path, data)
+    except OSError as exc:  # what the checks above cannot see: permissions, a full disk
+        raise CommandError(f"{flag} {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -126,6 +167,13 @@ def main(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandError(f"--{str(exc).replace('_', '-')}") from exc
+    problem = area_bounds_problem(params.min_area, params.max_area, "--min-area", "--max-area")
+    if problem:
+        raise CommandError(problem)
+    for flag, path in (("--out", args.out), ("--overlay", args.overlay)):
+        problem = "" if path is None else _output_problem(path)
+        if problem:
+            raise CommandError(f"{flag} {path}: {problem}")
     boundaries = read_map(args.boundaries)
     occlusions = read_map(args.occlusions)
     if occlusions.shape != boundaries.shape:
@@ -154,7 +202,7 @@ def main(args: argparse.Namespace) -> int:
         "rank_ms": round(elapsed_ms, 3),
         **ranking.to_dict(),
     }
-    write_atomically(args.out, (json.dumps(result, indent=2) + "\n").encode())
+    _write("--out", args.out, (json.dumps(result, indent=2) + "\n").encode())
     if args.overlay is not None:
         from edge.overlay import draw_overlay
 
@@ -162,7 +210,7 @@ def main(args: argparse.Namespace) -> int:
         ok, png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         if not ok:
             raise CommandError(f"{args.overlay}: could not encode the overlay as PNG")
-        write_atomically(args.overlay, png.tobytes())
+        _write("--overlay", args.overlay, png.tobytes())
 
     g = ranking.grasp
     if g is None:

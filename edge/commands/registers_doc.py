@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import write_atomically
 from edge.plc.register_map import DEFAULT_MAP_PATH, RegisterMap, RegisterMapError
 
 DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "registers.md"
@@ -139,6 +140,17 @@ def render(register_map: RegisterMap, source_name: str) -> str:
     return "\n".join(lines)
 
 
+def _output_problem(path: Path) -> str:
+    """Why `path` cannot be a file to write ("" when it can, as far as the file system shows):
+    said before writing, instead of IsADirectoryError or FileExistsError from deep in a write."""
+    if path.is_dir():
+        return "is a folder, expected a Markdown file to write"
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        return f"{parent} is a file, expected a folder"
+    return ""
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         register_map = RegisterMap.load(args.map)
@@ -149,14 +161,21 @@ def main(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
     out = Path(args.out)
+    problem = _output_problem(out)
+    if problem:
+        raise CommandError(f"--out {out}: {problem}")
     if args.check:
-        current = out.read_text(encoding="utf-8") if out.is_file() else ""
-        if current != text:
+        try:  # compared as bytes: a file that is not UTF-8 is simply not the generated one
+            current = out.read_bytes() if out.is_file() else b""
+        except OSError as exc:
+            raise CommandError(f"--out {out}: cannot read it ({exc.strerror})") from None
+        if current != text.encode("utf-8"):
             print(f"{out} is out of date: run `binpick registers-doc`")
             return 1
         return 0
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    try:  # no half-written doc and no temporary left behind on a failure
+        write_atomically(out, text.encode("utf-8"))
+    except OSError as exc:
+        raise CommandError(f"--out {out}: cannot write it ({exc.strerror or exc})") from None
     print(f"wrote {out}")
     return 0

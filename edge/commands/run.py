@@ -53,6 +53,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     setup_logging(config.appliance.log_level)
     from edge.plc.register_map import RegisterMapError
+    from edge.plc.service import PlcStartError
     from edge.supervisor import StartupError, Supervisor
 
     try:
@@ -70,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     try:
         supervisor.start()
-    except StartupError as exc:
+    except (StartupError, PlcStartError) as exc:  # exit 2: systemd's Restart=on-failure retries
         supervisor.stop()
         raise CommandError(str(exc)) from exc
     try:

@@ -170,23 +170,60 @@ class RegisterMap:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise RegisterMapError(f"{path}: cannot read the register map ({exc.strerror})") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except UnicodeDecodeError as exc:
+            raise RegisterMapError(
+                f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}): expected a TOML register map"
+            ) from None
+        except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
             raise RegisterMapError(f"{path}: not valid TOML ({exc})") from exc
         header = data.get("map", {})
+        if not isinstance(header, dict):
+            raise RegisterMapError(f"{path}: map = {header!r}, expected a [map] table")
         word_order = header.get("float_word_order")
-        if word_order not in WORD_ORDERS:
+        if not isinstance(word_order, str) or word_order not in WORD_ORDERS:  # a list is unhashable
             expected = ", ".join(f"{k!r} ({v})" for k, v in WORD_ORDERS.items())
             raise RegisterMapError(
                 f"{path}: map.float_word_order = {word_order!r}, expected one of {expected}"
             )
-        registers = [_register(path, i, entry) for i, entry in enumerate(data.get("register", []))]
-        bits = [_bit(path, i, entry) for i, entry in enumerate(data.get("bit", []))]
+        version = header.get("protocol_version", 1)
+        if not _is_int(version) or not 0 <= version <= 65535:  # register protocol_version holds it
+            raise RegisterMapError(
+                f"{path}: map.protocol_version = {version!r}, expected an integer 0..65535 (a uint16)"
+            )
+        registers = [_register(path, i, entry) for i, entry in _entries(path, "register", data)]
+        bits = [_bit(path, i, entry) for i, entry in _entries(path, "bit", data)]
         enum_tables = data.get("enum", {})
         if not isinstance(enum_tables, dict):
             raise RegisterMapError(f"{path}: enum must be tables [[enum.NAME]], got {enum_tables!r}")
         enums = {name: _enum(path, name, entries) for name, entries in enum_tables.items()}
         _check_layout(path, registers, bits, enums)
-        return cls(registers, bits, enums, int(header.get("protocol_version", 1)), word_order, str(path))
+        return cls(registers, bits, enums, version, word_order, str(path))
+
+
+def _is_int(value: object) -> bool:
+    """A TOML integer: `true` is a bool, which Python would take for 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entries(path: Path, key: str, data: dict) -> list[tuple[int, dict]]:
+    """The [[key]] tables of the map, numbered; anything else (`register = [1]`) is refused here,
+    before a field of it is read."""
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise RegisterMapError(f"{path}: {key} = {entries!r}, expected [[{key}]] tables")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise RegisterMapError(f"{path}: {key}[{index}] = {entry!r}, expected a [[{key}]] table")
+    return list(enumerate(entries))
+
+
+def _text(where: str, key: str, entry: dict, default: str | None = None) -> str:
+    """entry[key] as a string (`default` when absent; None: the key is required)."""
+    value = entry.get(key, default)
+    if not isinstance(value, str):
+        raise RegisterMapError(f"{where}: {key} = {value!r}, expected a string")
+    return value
 
 
 def _class_name(enum_name: str) -> str:
@@ -219,6 +256,8 @@ def _enum(path: Path, enum_name: str, entries: object) -> list[EnumValue]:
     seen_values: dict[int, str] = {}
     for index, entry in enumerate(entries):
         key = f"enum.{enum_name}[{index}]"
+        if not isinstance(entry, dict):
+            raise RegisterMapError(f"{path}: {key} = {entry!r}, expected an [[enum.{enum_name}]] table")
         where = f"{path}: {key} ({entry.get('name', '?')})"
         name = _entry_name(where, key, entry)
         value = entry.get("value")
@@ -243,25 +282,30 @@ def _register(path: Path, index: int, entry: dict) -> Register:
     for key in ("name", "address", "type", "access", "description"):
         if key not in entry:
             raise RegisterMapError(f"{where}: missing key '{key}'")
-    if entry["type"] not in REGISTER_TYPES:
-        raise RegisterMapError(f"{where}: type = {entry['type']!r}, expected one of {sorted(REGISTER_TYPES)}")
+    name = _entry_name(where, f"register[{index}]", entry)
+    kind = entry["type"]
+    if not isinstance(kind, str) or kind not in REGISTER_TYPES:  # a list is unhashable
+        raise RegisterMapError(f"{where}: type = {kind!r}, expected one of {sorted(REGISTER_TYPES)}")
     if entry["access"] not in ("r", "w"):
         raise RegisterMapError(f"{where}: access = {entry['access']!r}, expected 'r' or 'w'")
     address = entry["address"]
-    if not isinstance(address, int) or not 0 <= address <= 65534:
+    if not _is_int(address) or not 0 <= address <= 65534:
         raise RegisterMapError(f"{where}: address = {address!r}, expected an integer 0..65534")
     if "enum" in entry and "max" in entry:
         raise RegisterMapError(f"{where}: both enum and max, expected one (an enumeration sets the values)")
+    top = entry.get("max", 65535)
+    if not _is_int(top) or not 0 <= top <= 65535:
+        raise RegisterMapError(f"{where}: max = {top!r}, expected an integer 0..65535")
     return Register(
-        name=entry["name"],
+        name=name,
         address=address,
-        type=entry["type"],
+        type=kind,
         access=entry["access"],
-        description=entry["description"],
-        block=entry.get("block", ""),
-        unit=entry.get("unit", ""),
-        max=int(entry.get("max", 65535)),
-        enum=str(entry.get("enum", "")),
+        description=_text(where, "description", entry),
+        block=_text(where, "block", entry, ""),
+        unit=_text(where, "unit", entry, ""),
+        max=top,
+        enum=_text(where, "enum", entry, ""),
     )
 
 
@@ -319,6 +363,9 @@ def _check_layout(
     path: Path, registers: list[Register], bits: list[Bit], enums: dict[str, list[EnumValue]]
 ) -> None:
     names = {r.name for r in registers}
+    if len(names) != len(registers):
+        twice = sorted({r.name for r in registers if [s.name for s in registers].count(r.name) > 1})
+        raise RegisterMapError(f"{path}: register names {twice} are used twice, expected distinct names")
     groups = [("register", names, REQUIRED_REGISTERS), ("bit", {b.name for b in bits}, REQUIRED_BITS)]
     groups += [(f"enum.{e}", {v.name for v in enums.get(e, [])}, need) for e, need in REQUIRED_ENUMS.items()]
     for group, have, need in groups:
@@ -342,6 +389,8 @@ def _check_layout(
                 )
             used[address] = reg.name
     result = sorted((r for r in registers if r.block == "result"), key=lambda r: r.address)
+    if not result:
+        raise RegisterMapError(f'{path}: no register has block = "result", expected the result block')
     if result[-1].name != "sequence_id":
         raise RegisterMapError(f"{path}: sequence_id must be the last register of the result block")
     seen: dict[int, str] = {}

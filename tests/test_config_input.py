@@ -1,0 +1,173 @@
+"""Configuration values and files that used to pass `--check-config` (or end in a traceback) and then
+fail every cycle or at start: each is refused in one line naming the file, the key, the value and
+what was expected."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+RGB_MODEL = ROOT / "models" / "bicameral_f25_rgb.onnx"
+PATH = Path("/etc/binpick/binpick.toml")
+NO_SUCH_USER = "~binpick_no_such_user_7f3a"
+
+
+def parse(text: str):
+    return parse_config(text, PATH, check_files=False)
+
+
+def write(tmp_path: Path, text: str, registers: str | None = None) -> Path:
+    """A configuration beside a register map (the shipped one unless given) and a real model."""
+    shipped = (ROOT / "firmware_config" / "registers.toml").read_text()
+    (tmp_path / "registers.toml").write_text(shipped if registers is None else registers)
+    (tmp_path / "m.onnx").symlink_to(RGB_MODEL)
+    path = tmp_path / "cell.toml"
+    path.write_text('[inference]\nmodel = "m.onnx"\n' + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # every cycle: GeometryError (nan) or OverflowError packing the float32 (-1e300)
+        (
+            "[calibration]\npick_height_mm = nan\n",
+            "calibration.pick_height_mm = nan: expected a finite number",
+        ),
+        (
+            "[calibration]\npick_height_mm = -1e300\n",
+            "calibration.pick_height_mm = -1e+300: expected a value in [-500, 1000]",
+        ),
+        ("[calibration]\npick_height_mm = 1500\n", "expected a value in [-500, 1000]"),
+        # every cycle: ValueError from the pile generator's seed
+        ("[camera]\nseed = -1\n", "camera.seed = -1: expected a value in [0, 9223372036854775807]"),
+        ("[camera]\nseed = 9223372036854775808\n", "camera.seed = 9223372036854775808: expected a value"),
+        # no candidate could ever pass the area filter
+        (
+            "[ranking]\nmin_area = 100.0\nmax_area = 50.0\n",
+            "ranking.min_area = 100 exceeds ranking.max_area = 50 (both pixels)",
+        ),
+        (
+            "[ranking]\nmin_area = 0.4\nmax_area = 0.2\n",
+            "ranking.min_area = 0.4 exceeds ranking.max_area = 0.2 (both image fractions)",
+        ),
+        # a NaN anywhere a number is read
+        (
+            "[bin]\npolygon = [[nan, 0], [10, 0], [10, 10]]\n",
+            "bin.polygon = [[nan, 0], [10, 0], [10, 10]]: expected a list of [u, v] pairs of finite numbers",
+        ),
+        ("[bin]\npolygon = [[0, 0], [inf, 0], [10, 10]]\n", "pairs of finite numbers"),
+        ("[appliance]\ncycle_period_s = nan\n", "appliance.cycle_period_s = nan: expected a finite number"),
+        ("[calibration]\npick_height_mm = 1" + "0" * 400 + "\n", "expected a finite number"),  # OverflowError
+        ("[camera]\nseed = " + "1" * 5000 + "\n", "not valid TOML (Exceeds the limit (4300 digits)"),
+        ("[ranking]\nmax_area = nan\n", "ranking.max_area = nan: expected a number that is not NaN"),
+        # ports: 0 was taken as "any free port", so the PLC never knew where to connect
+        ("[plc]\ntcp_port = 0\n", "plc.tcp_port = 0: expected a value in [1, 65535]"),
+        ("[health]\nhttp_port = 0\n", "health.http_port = 0: expected a value in [1, 65535]"),
+        (
+            "[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\n",
+            "health.http_port = 8080 is plc.tcp_port too (hosts '127.0.0.1' and '127.0.0.1')",
+        ),
+        (
+            '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "localhost"\n',
+            "health.http_port = 8080 is plc.tcp_port too",
+        ),
+        # a path under the home of a user who does not exist: RuntimeError before
+        (
+            f'[inference]\ntorch_checkpoint = "{NO_SUCH_USER}/x.pt"\n',
+            f"inference.torch_checkpoint = '{NO_SUCH_USER}/x.pt': cannot expand '{NO_SUCH_USER}'",
+        ),
+    ],
+)
+def test_values_that_fail_every_cycle_are_refused(text, expected):
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    assert str(PATH) in str(err.value)
+    assert expected in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        # no upper bound (docs/hotpath.md) is above any pixel count
+        ("[ranking]\nmin_area = 100\nmax_area = inf\n", "[ranking]\nmin_area = 100\nmax_area = 99\n"),
+        # a fraction against pixels depends on the image size: not judged; equal bounds pass one area
+        ("[ranking]\nmin_area = 0.5\nmax_area = 50\n", "[ranking]\nmin_area = 51\nmax_area = 50\n"),
+        ("[ranking]\nmin_area = 50\nmax_area = 50\n", "[ranking]\nmin_area = 50.5\nmax_area = 50\n"),
+        ("[calibration]\npick_height_mm = -500\n", "[calibration]\npick_height_mm = -500.5\n"),
+        ("[camera]\nseed = 9223372036854775807\n", "[camera]\nseed = 9223372036854775808\n"),
+        # one port for both only collides when both listen, on one address
+        (
+            "[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_enabled = false\n",
+            "[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\n",
+        ),
+        (
+            '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "127.0.0.2"\n',
+            '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "0.0.0.0"\ntokens = ["t:viewer:'
+            + 'scrypt$16384$8$1$c2FsdA==$aGFzaA=="]\n',
+        ),
+    ],
+)
+def test_the_limits_leave_the_meaningful_values(good, bad):
+    parse(good)
+    with pytest.raises(ConfigError):
+        parse(bad)
+
+
+def test_a_byte_order_mark_is_named(tmp_path):
+    path = tmp_path / "cell.toml"
+    path.write_bytes(b"\xef\xbb\xbf[appliance]\nname = 'x'\n")
+    with pytest.raises(ConfigError, match="starts with a UTF-8 byte-order mark") as err:
+        load_config(path, check_files=False)
+    assert str(path) in str(err.value)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "cell.toml"
+    path.write_bytes(b"[appliance]\nname = '\xff\xfe'\n")
+    with pytest.raises(ConfigError, match=r"not a UTF-8 text file \(byte 0xff at offset 20\)") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_configuration_under_an_unknown_users_home_is_named():
+    with pytest.raises(ConfigError, match=f"cannot expand '{NO_SUCH_USER}': no such user's home"):
+        load_config(f"{NO_SUCH_USER}/cell.toml")
+
+
+def test_check_config_loads_the_register_map(tmp_path):
+    registers = (ROOT / "firmware_config" / "registers.toml").read_text()
+    path = write(tmp_path, "", registers.replace("protocol_version = 2", "protocol_version = -7"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: plc.registers: {tmp_path / 'registers.toml'}: map.protocol_version = -7" in str(
+        err.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff", "not a UTF-8 text file"),
+        (b"\xef\xbb\xbf[camera]\nseed = 1\n", "byte-order mark"),
+    ],
+)
+def test_check_config_command_gives_one_line(tmp_path, content, expected):
+    path = tmp_path / "cell.toml"
+    path.write_bytes(content)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], proc.stderr
