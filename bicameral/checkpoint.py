@@ -19,6 +19,7 @@ the same directory, fsync, rename): a crash mid-save leaves the previous checkpo
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -58,6 +59,8 @@ def _json_able(name: str, value: Any) -> dict:
 def atomic_write(path: str | Path, write) -> None:
     """Call `write(file_object)` on a temp file next to `path`, then rename it over `path`."""
     path = Path(path)
+    if path.is_dir():  # else os.replace fails naming the temporary file, not the path given
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -158,6 +161,30 @@ def checkpoint_from_onnx(path: str | Path) -> dict:
     }
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since PyTorch 1.6)
+
+
+def _check_archive(path: Path) -> None:
+    """Name the usual wrong files before torch.load, whose errors are long and misleading."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint '{path}' cannot be read: {exc.strerror}") from None
+    if not head:
+        raise CheckpointError(f"checkpoint '{path}' cannot be read: the file is empty (0 bytes)")
+    if head.startswith(ZIP_MAGIC):
+        return
+    if head[0] == 0x08 and b"\x12" in head[2:4]:  # protobuf: ir_version, then producer_name
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot be read: it looks like an ONNX model, "
+            "not a PyTorch checkpoint (name it .onnx)"
+        )
+    raise CheckpointError(
+        f"checkpoint '{path}' cannot be read: not a PyTorch checkpoint (torch.save writes a zip archive)"
+    )
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """The validated checkpoint dict (no model built); an exported `.onnx` model also reads as one
     (`checkpoint_from_onnx`)."""
@@ -166,10 +193,14 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     if path.suffix.lower() == ".onnx":
         return checkpoint_from_onnx(path)
+    _check_archive(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"checkpoint '{path}' cannot be read: {exc}") from None
+        # torch appends paragraphs of advice (re-run with weights_only=False, which would run
+        # arbitrary code from the file): the first line says what is wrong.
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise CheckpointError(f"checkpoint '{path}' cannot be read: {first}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint '{path}': 'format' is not {FORMAT!r} (not a binpick checkpoint)")
     if data.get("version") != VERSION:

@@ -57,7 +57,10 @@ def calibration_frames(
     height, width = size
     tensors = []
     for path in scenes[:count]:
-        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:  # cvtColor would fail on it with an OpenCV assertion naming no file
+            raise ValueError(f"--calibration {data}: {path} is not a readable image")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         pad_h, pad_w = max(0, height - rgb.shape[0]), max(0, width - rgb.shape[1])
         if pad_h or pad_w:
             rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
@@ -113,6 +116,9 @@ def quantize_int8(
         )
     tensors = calibration_frames(calibration, info, frames, size)
     proto = onnx.load(str(model_path))
+    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node):
+        # Quantising again would stack a second set of int8 rounding on the first.
+        raise ValueError(f"{model_path}: already quantised (QuantizeLinear nodes); quantise the fp32 export")
     flush_and_record(proto)  # an older file: quantise what the appliance would run
     identity_for_nop_casts(proto)
     quantized = nncf.quantize(

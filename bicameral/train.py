@@ -100,6 +100,11 @@ class TrainConfig:
     extra_provenance: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
+        """Reject bad knobs here, as one line naming the option: torch would otherwise fail deep
+        inside setup with a traceback (or, for a NaN time budget, never stop)."""
+        from bicameral.encoders import ENCODERS
+        from bicameral.networks import VARIANTS
+
         if self.input_kind not in INPUT_CHANNELS:
             raise TrainingError(f"--input must be one of {sorted(INPUT_CHANNELS)}, got {self.input_kind!r}")
         if self.epochs is None and self.iterations is None and self.time_budget_s is None:
@@ -108,8 +113,28 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {value}")
-        if self.time_budget_s is not None and self.time_budget_s <= 0:
-            raise TrainingError(f"--time-budget must be positive seconds, got {self.time_budget_s}")
+        if self.time_budget_s is not None and not (
+            math.isfinite(self.time_budget_s) and self.time_budget_s > 0
+        ):
+            raise TrainingError(f"--time-budget must be positive finite seconds, got {self.time_budget_s}")
+        if self.variant not in VARIANTS:
+            raise TrainingError(f"--variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        if self.encoder not in ENCODERS:
+            raise TrainingError(f"--encoder must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
+        if not (math.isfinite(self.width) and 0 < self.width <= 4):
+            raise TrainingError(f"--width must be a fraction in (0, 4] or F100/F75/F50/F25, got {self.width}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise TrainingError(f"--lr must be a positive finite number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise TrainingError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay}")
+        if self.workers < 0:
+            raise TrainingError(f"--workers must be >= 0, got {self.workers}")
+        if not 0 < self.val_fraction < 1:  # also false for NaN
+            raise TrainingError(
+                f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}"
+            )
+        if self.val_count is not None and self.val_count < 1:
+            raise TrainingError(f"--val-count must be >= 1, got {self.val_count}")
         if self.crop % 16:
             raise TrainingError(f"--crop must be a multiple of 16 (the encoder's stride), got {self.crop}")
         if self.crops_per_scene < 1 or self.batch_size % self.crops_per_scene:
@@ -168,7 +193,10 @@ def pick_device(requested: str, dist_info: Distributed | None = None) -> torch.d
             index = dist_info.local_rank if dist_info else 0
             torch.cuda.set_device(index)
             return torch.device("cuda", index)
-    return torch.device(requested)
+    try:
+        return torch.device(requested)
+    except (RuntimeError, ValueError):  # torch's message is a traceback-length string parse error
+        raise TrainingError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
 
 
 def amp_dtype(device: torch.device, requested: str) -> torch.dtype | None:
@@ -217,6 +245,24 @@ def freeze_encoder_blocks(model: BicameralNet, blocks: int) -> int:
                 parameter.requires_grad_(False)
                 frozen += parameter.numel()
     return frozen
+
+
+RUN_FILES = ("best.pt", "last.pt", "log.csv")
+
+
+def refuse_existing_run(out_dir: Path, resume: str | None) -> None:
+    """A fresh run into a folder that already holds one would overwrite its checkpoints and append
+    to its log.csv, mixing two runs: only `--resume` may continue a run in place."""
+    if resume:
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingError(f"--out {out_dir}: is a file, expected a run folder")
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if found:
+        raise TrainingError(
+            f"--out {out_dir}: already holds a run ({', '.join(found)}); continue it with "
+            f"--resume {out_dir / 'last.pt'}, or choose another --out"
+        )
 
 
 def split_scenes(config: TrainConfig) -> tuple[list[Path], list[Path]]:
@@ -367,7 +413,10 @@ def build_model(config: TrainConfig, init_data: dict | None = None) -> tuple[Bic
         model = BicameralNet(net_config)
         model.load_state_dict(data["state_dict"])
         return model, data
-    model = build_network(config.variant, config.width, INPUT_CHANNELS[config.input_kind], config.encoder)
+    try:
+        model = build_network(config.variant, config.width, INPUT_CHANNELS[config.input_kind], config.encoder)
+    except ValueError as exc:  # NetworkConfig's own check: a one-line error, not a traceback
+        raise TrainingError(str(exc)) from None
     try:
         initialise(model, config.encoder_weights)
     except (OSError, ValueError) as exc:
@@ -447,6 +496,7 @@ class Trainer:
         self.device = pick_device(config.device, dist_info)
         torch.manual_seed(config.seed + dist_info.rank)
         self.out_dir = Path(config.out_dir)
+        refuse_existing_run(self.out_dir, config.resume)
         if dist_info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self.train_scenes, self.val_scenes = split_scenes(config)

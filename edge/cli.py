@@ -148,5 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except OSError as exc:
+        # An --out that is a file, a folder where a file belongs, or unwritable: the path and the
+        # reason in one line, as for any other bad argument (ModuleNotFoundError is not an OSError).
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"binpick {name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

@@ -7,7 +7,6 @@ without `--shard` (or `binpick mikado coco`) to index them all.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from mikado.families import FAMILIES
-from mikado.io import _read_png, list_scenes, write_json_atomic
+from mikado.io import SCENE_KEYS, _read_png, list_scenes, read_json, write_json_atomic
 
 CATEGORIES = [{"id": i + 1, "name": name, "supercategory": "product"} for i, name in enumerate(FAMILIES)]
 CATEGORY_ID = {c["name"]: c["id"] for c in CATEGORIES}
@@ -41,8 +40,7 @@ def build_coco(dataset: Path, scenes: list[Path] | None = None) -> dict:
     images, annotations = [], []
     ann_id = 1
     for img_id, path in enumerate(scenes, start=1):
-        with open(path / "scene.json") as f:
-            meta = json.load(f)
+        meta = read_json(path / "scene.json", SCENE_KEYS)
         images.append(
             {
                 "id": img_id,

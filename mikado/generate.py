@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mikado.io import DEPTH_SCALE_M, is_complete, scene_dir, write_json_atomic
+from mikado.io import DEPTH_SCALE_M, is_complete, read_json, scene_dir, write_json_atomic
 from mikado.presets import PRESETS, get_preset
 
 GENERATOR_VERSION = "1"
@@ -77,8 +77,7 @@ def prepare_dataset(job: Job, count: int) -> None:
     info_path = root / "dataset.json"
     info = _dataset_info(job, count)
     if info_path.exists():
-        with open(info_path) as f:
-            old = json.load(f)
+        old = read_json(info_path)
         keys = ("preset", "base_seed", "width", "height", "overrides", "generator_version")
         diff = [k for k in keys if old.get(k) != json.loads(json.dumps(info[k]))]
         if diff:

@@ -92,6 +92,29 @@ def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
     return final
 
 
+# What every reader of scene.json (read_scene, coco, stats) takes from it.
+SCENE_KEYS = ("width", "height", "seed", "depth_scale_m", "instances")
+
+
+def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object file, or one ValueError naming the file and what is wrong with it: a
+    truncated or hand-edited scene.json / dataset.json would otherwise surface as a bare
+    JSONDecodeError or a KeyError far from the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
+    if "instances" in required and not isinstance(data["instances"], list):
+        raise ValueError(f"{path}: 'instances' is {type(data['instances']).__name__}, expected a list")
+    return data
+
+
 def is_complete(path: Path) -> bool:
     """A scene directory is complete once it exists (it is renamed into place last)."""
     return (Path(path) / "scene.json").is_file()
@@ -110,8 +133,7 @@ def read_scene(path: Path, masks: bool = False) -> dict:
     meta_path = path / "scene.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{path} is not a Mikado scene (no scene.json)")
-    with open(meta_path) as f:
-        meta = json.load(f)
+    meta = read_json(meta_path, SCENE_KEYS)
     out = {
         "meta": meta,
         "rgb": cv2.cvtColor(_read_png(path / "rgb.png", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),

@@ -8,13 +8,12 @@ one's amodal mask (the floor of a few pixels ignores rasterisation noise along s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mikado.io import _read_png, list_scenes
+from mikado.io import SCENE_KEYS, _read_png, list_scenes, read_json
 
 THESIS = {
     "mikado": {"instances": 20.1, "occlusions": 52.9, "background": 0.24},
@@ -23,8 +22,7 @@ THESIS = {
 
 
 def scene_stats(path: Path, min_overlap_px: int | None = None) -> dict:
-    with open(path / "scene.json") as f:
-        meta = json.load(f)
+    meta = read_json(path / "scene.json", SCENE_KEYS)
     labels = _read_png(path / "labels.png")
     thr = min_overlap_px if min_overlap_px is not None else max(5, int(1e-4 * labels.size))
     pairs = set()

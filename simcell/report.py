@@ -37,6 +37,10 @@ METHOD_LABELS = {
 }
 
 
+# Keys every attempt record has (simcell.loop.run_sequence) and every table reads.
+RECORD_KEYS = ("method", "family", "sequence", "q1", "q2", "q3")
+
+
 def read_records(folder: Path, pattern: str = "records_*.jsonl") -> list[dict]:
     records = []
     for path in sorted(folder.glob(pattern)):
@@ -44,9 +48,15 @@ def read_records(folder: Path, pattern: str = "records_*.jsonl") -> list[dict]:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{line_no}: not a JSON record ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{line_no}: not a JSON record (expected an object)")
+            missing = [key for key in RECORD_KEYS if key not in record]
+            if missing:  # the tables would stop on a KeyError with no file or line to look at
+                raise ValueError(f"{path}:{line_no}: record lacks {', '.join(missing)}")
+            records.append(record)
     return records
 
 

@@ -122,3 +122,37 @@ def test_encoder_weights_errors(tmp_path) -> None:
         initialise(build_network("bicameral", 0.25), encoder_weights=tmp_path / "ok.pth")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         initialise(build_network("bicameral", 0.25), encoder_weights=tmp_path / "nope.pth")
+
+
+def test_unreadable_checkpoints_are_named_in_one_line(tmp_path):
+    from bicameral.checkpoint import CheckpointError, read_checkpoint
+
+    cases = {
+        "empty.pt": (b"", r"cannot be read: the file is empty \(0 bytes\)"),
+        "model.pt": (
+            b"\x08\x08\x12\x0ebinpick export\x1a\x03",
+            "cannot be read: it looks like an ONNX model",
+        ),
+        "notes.pt": (b"garbage\n", "cannot be read: not a PyTorch checkpoint"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match=message):
+            read_checkpoint(tmp_path / name)
+    # A real torch archive that weights_only refuses: torch's advice to load it unsafely is left out.
+    torch.save({"format": "binpick-checkpoint", "x": _Unsafe()}, tmp_path / "unsafe.pt")
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path / "unsafe.pt")
+    assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
+
+
+class _Unsafe:
+    """An arbitrary class: `torch.load(weights_only=True)` refuses to unpickle it."""
+
+
+def test_atomic_write_over_a_folder_names_the_folder(tmp_path):
+    from bicameral.checkpoint import atomic_write
+
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write(tmp_path, lambda f: f.write(b"x"))
+    assert info.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []

@@ -31,3 +31,16 @@ def test_help_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("False"), out.stdout + out.stderr
+
+
+def test_an_out_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
+    """An OSError on an output path (here: --out is a file) ends as `binpick NAME: error: FILE: REASON`."""
+    pytest.importorskip("mujoco")
+    pytest.importorskip("pycocotools")
+    from edge.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    assert main(["mikado", "generate", "--count", "1", "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == f"binpick mikado: error: {afile}: File exists\n"
+    assert afile.read_text() == "keep"

@@ -166,3 +166,36 @@ def test_sharded_generation_equals_unsharded_then_coco_indexes_all(dataset, tmp_
     assert digest(out / "scenes") == digest(dataset / "scenes")
     assert binpick(["mikado", "coco", str(out)]) == 0
     assert (out / "annotations_coco.json").read_bytes() == (dataset / "annotations_coco.json").read_bytes()
+
+
+def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(dataset, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    scene_json = scene_dir(broken, 1) / "scene.json"
+    scene_json.write_text("{truncated")
+    for argv in (
+        ["stats", str(broken)],
+        ["coco", str(broken)],
+        ["preview", str(broken), "--out", str(tmp_path / "p.png")],
+    ):
+        assert binpick(["mikado", *argv]) == 2
+        assert f"{scene_json}: not valid JSON" in capsys.readouterr().err, argv
+    scene_json.write_text('{"width": 96}')
+    assert binpick(["mikado", "stats", str(broken)]) == 2
+    assert f"{scene_json}: missing key(s) height, seed, depth_scale_m, instances" in capsys.readouterr().err
+    (broken / "dataset.json").write_text("[1, 2]")
+    assert generate(broken) == 2
+    assert f"{broken / 'dataset.json'}: expected a JSON object, got list" in capsys.readouterr().err
+    assert binpick(["mikado", "preview", str(dataset), "--out", str(tmp_path / "sheet.txt")]) == 2
+    assert "--out" in capsys.readouterr().err and not (tmp_path / "sheet.txt").exists()
+    bad_numbers = [
+        (["--seed", "-1"], "--seed -1: expected a number >= 0"),
+        (["--heterogeneous", "nan"], "--heterogeneous nan: expected a probability in 0..1"),
+        (["--heterogeneous", "5"], "--heterogeneous 5.0: expected a probability"),
+    ]
+    for extra, message in bad_numbers:
+        assert generate(tmp_path / "new", *extra) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "new").exists()

@@ -104,6 +104,14 @@ def test_report_pools_runs_of_several_seeds(tmp_path):
                if line.startswith("| overall | random point |"))  # fmt: skip
     cells = [c.strip() for c in row.split("|")]
     assert int(cells[3]) == counts[1] + counts[2] and int(cells[4]) == 2  # NO, NS
+    # --add naming --out itself (or a folder twice) pools its records once
+    again = binpick(
+        "simcell", "report", "--out", str(tmp_path / "seed1"), "--add", str(tmp_path / "seed1" / ".")
+    )
+    assert again.returncode == 0, again.stderr
+    row = next(line for line in (tmp_path / "seed1" / "report.md").read_text().splitlines()
+               if line.startswith("| overall | random point |"))  # fmt: skip
+    assert int(row.split("|")[3]) == counts[1]
     missing = binpick("simcell", "report", "--out", str(tmp_path / "seed1"), "--add", str(tmp_path / "none"))
     assert missing.returncode == 2 and "--add" in missing.stderr
 
@@ -221,3 +229,67 @@ def test_failure_table_names_the_first_stage_that_went_wrong():
     assert "stage not recorded" in table
     row = next(line for line in table.splitlines() if line.startswith("| rigid_box |"))
     assert row.endswith("| 9 | 8 | 1 | 1 | 2 | 1 | 1 | 1 | 1 |")
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    """`binpick ARGV` in this process (no simulator start-up): exit code and stderr."""
+    from edge.cli import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pick-height-mm", "nan"], "--pick-height-mm nan: expected 0 to 1000 mm"),
+        (["--pick-height-mm", "-5"], "--pick-height-mm -5.0: expected 0 to 1000 mm"),
+        (["--max-area", "nan"], "--max-area 'nan': expected auto, config or a positive number"),
+        (["--bin-floor-tolerance-mm", "nan"], "--bin-floor-tolerance-mm nan: expected 0 to 1000 mm"),
+        (["--threads", "-1"], "--threads -1: expected 0"),
+        (["--seed", "-1"], "--seed -1: expected a number >= 0"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    code, err = _cli(capsys, "simcell", "run", "--method", "ours", "--model", str(tmp_path / "none.onnx"),
+                     "--out", str(out), *args)  # fmt: skip
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_a_failed_start_keeps_the_last_sweep_film_and_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = {
+        name: f"{name} of the last run\n"
+        for name in ("sweep_records.jsonl", "gif_records_ours.jsonl", "run.json")
+    }
+    for name, text in kept.items():
+        (out / name).write_text(text)
+    missing = str(tmp_path / "none.onnx")
+    common = ["--family", "rigid_box", "--out", str(out)]
+    attempts = [
+        ("simcell", "sweep", *common),  # no model
+        ("simcell", "sweep", *common, "--model-mikado", missing, "--size", "10"),
+        ("simcell", "sweep", *common, "--model-mikado", missing),
+        ("simcell", "gif", *common, "--method", "ours", "--model", missing),
+        ("simcell", "run", *common, "--method", "ours", "--model", missing),
+    ]
+    for argv in attempts:
+        code, err = _cli(capsys, *argv)
+        assert code == 2 and "Traceback" not in err, (argv, err)
+        assert {name: (out / name).read_text() for name in kept} == kept, argv
+
+
+def test_report_names_the_line_of_a_record_without_a_family_and_checks_motion_time(tmp_path, capsys):
+    from simcell.report import read_records
+
+    (tmp_path / "records_ours.jsonl").write_text(
+        json.dumps({"method": "ours", "sequence": "s", "q1": "yes", "q2": "yes", "q3": "none"}) + "\n"
+    )
+    with pytest.raises(ValueError, match=r"records_ours.jsonl:1: record lacks family"):
+        read_records(tmp_path)
+    for value in ("-1", "nan"):
+        code, err = _cli(capsys, "simcell", "report", "--out", str(tmp_path), "--robot-motion-s", value)
+        assert code == 2 and f"--robot-motion-s {float(value)}: expected seconds >= 0" in err, err

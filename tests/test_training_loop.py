@@ -161,3 +161,39 @@ def test_ddp_two_gloo_processes_under_torchrun(data, tmp_path):
     provenance = read_checkpoint(run / "best.pt")["provenance"]
     assert provenance["batch_size"] == 2 and provenance["hardware"].startswith("2 × CPU")
     assert len(_rows(run)) == 1  # rank 0 alone logs
+
+
+def test_a_fresh_run_never_overwrites_an_existing_one(data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("iteration\n1\n")
+    with pytest.raises(TrainingError, match=r"already holds a run \(log.csv\).*--resume"):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **TINY))
+    assert (run / "log.csv").read_text() == "iteration\n1\n" and not (run / "config.json").exists()
+    with pytest.raises(TrainingError, match="is a file"):
+        train(TrainConfig(data=str(data), out_dir=str(run / "log.csv"), iterations=1, **TINY))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"width": 0.0}, "--width"),
+        ({"width": float("nan")}, "--width"),
+        ({"variant": "foo"}, "--variant must be one of"),
+        ({"encoder": "foo"}, "--encoder must be one of"),
+        ({"lr": float("nan")}, "--lr"),
+        ({"lr": -1.0}, "--lr"),
+        ({"weight_decay": float("nan")}, "--weight-decay"),
+        ({"workers": -1}, "--workers"),
+        ({"val_fraction": float("nan")}, "--val-fraction"),
+        ({"val_count": 0}, "--val-count"),
+        ({"time_budget_s": float("nan")}, "--time-budget"),
+        ({"time_budget_s": float("inf")}, "--time-budget"),
+        ({"device": "foo"}, "--device 'foo'"),
+    ],
+)
+def test_bad_knobs_are_one_line_errors(data, tmp_path, change, message):
+    config = TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), iterations=1, **{**TINY, **change})
+    with pytest.raises(TrainingError, match=message):
+        train(config)
+    assert not (tmp_path / "run").exists()

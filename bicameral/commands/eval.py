@@ -4,6 +4,8 @@ scores, of an exported model (.onnx, ONNX Runtime) or a training checkpoint (PyT
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 
 from binpick_core.errors import CommandError
@@ -36,9 +38,26 @@ def parse_tolerance(text: str) -> str | float:
         value = float(text)
     except ValueError:
         raise CommandError(f"--tolerance {text!r}: expected pixel, bsds or a radius in pixels") from None
+    if not math.isfinite(value):
+        raise CommandError(f"--tolerance {text!r}: expected pixel, bsds or a finite radius in pixels")
     if value < 0:
         raise CommandError(f"--tolerance {value}: a radius cannot be negative")
     return value
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out that cannot take eval.json and pr.png before the evaluation runs: it may
+    take many minutes, and a crash on writing would throw the scores away."""
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: is a file, expected a folder for eval.json and pr.png")
+    for name in ("eval.json", "pr.png"):
+        if (out / name).is_dir():
+            raise CommandError(f"--out {out}: {out / name} is a folder, expected a file")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise CommandError(f"--out {out}: {parent} is a file, expected a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CommandError(f"--out {out}: {parent} is not writable")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -50,8 +69,12 @@ def main(args: argparse.Namespace) -> int:
     from edge.inference.base import InferenceError
 
     tolerance = parse_tolerance(args.tolerance)
+    if args.limit is not None and args.limit < 1:  # 0 meant every frame and -1 dropped one
+        raise CommandError(f"--limit {args.limit}: expected at least 1 frame")
     if not Path(args.model).is_file():
         raise CommandError(f"--model {args.model}: no such file")
+    out = Path(args.out)
+    check_out(out)
     try:
         predictor = load_predictor(args.model, args.device, args.backend, args.precision)
         result = evaluate(
@@ -59,7 +82,6 @@ def main(args: argparse.Namespace) -> int:
         )
     except (DatasetError, CheckpointError, ModelFileError, ImportError, ValueError, InferenceError) as exc:
         raise CommandError(str(exc)) from None
-    out = Path(args.out)
     write_json(result, out / "eval.json")
     plot_pr(result, out / "pr.png")
     print(summary_table(result))

@@ -44,7 +44,20 @@ def read_eval(option: str, path: str | None) -> dict | None:
         evaluation = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise CommandError(f"{option} {path}: {exc}") from None
+    if not isinstance(evaluation, dict):
+        raise CommandError(f"{option} {path}: expected a JSON object (not a binpick eval JSON)")
     for key in ("boundaries", "occlusions"):
         if key not in evaluation:
             raise CommandError(f"{option} {path}: key '{key}' missing (not a binpick eval JSON)")
+    # The card reads these fields directly: a malformed section would stop it with a TypeError.
+    for key in ("boundaries", "occlusions", "instances", "dataset", "protocol"):
+        section = evaluation.get(key, {})
+        if not isinstance(section, dict):
+            kind = type(section).__name__
+            raise CommandError(f"{option} {path}: key '{key}' is {kind}, expected an object")
+    for key in ("boundaries", "occlusions"):
+        for score in ("ods", "ois", "ap", "ap60"):
+            value = evaluation[key].get(score)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CommandError(f"{option} {path}: key '{key}.{score}' is {value!r}, expected a number")
     return evaluation

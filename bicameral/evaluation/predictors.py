@@ -93,7 +93,12 @@ class CheckpointPredictor:
         self.torch = torch
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, ValueError):  # torch lists every device type it knows, in one long line
+            raise ValueError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is visible")
         self.model, data = load_checkpoint(path, self.device)
         channels = self.model.config.in_channels
         self.input_kind = INPUT_KIND_BY_CHANNELS[channels]

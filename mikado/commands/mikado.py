@@ -79,6 +79,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     if args.families:
         out["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
     if args.heterogeneous is not None:
+        if not 0.0 <= args.heterogeneous <= 1.0:  # also refuses nan
+            raise CommandError(f"--heterogeneous {args.heterogeneous}: expected a probability in 0..1")
         out["heterogeneous"] = args.heterogeneous
     if args.textures:
         out["texture_dirs"] = tuple(str(Path(d).resolve()) for d in args.textures)
@@ -96,6 +98,8 @@ def _generate(args: argparse.Namespace) -> int:
         raise CommandError(f"--count {args.count}: expected at least 1")
     if args.workers < 1:
         raise CommandError(f"--workers {args.workers}: expected at least 1")
+    if args.seed < 0:  # numpy's SeedSequence refuses it, but only after dataset.json is written
+        raise CommandError(f"--seed {args.seed}: expected a number >= 0")
     overrides = _overrides(args)
     try:
         shard = parse_shard(args.shard)
@@ -139,7 +143,10 @@ def _generate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if shard[1] == 1:
-        path = write_coco(Path(args.out))
+        try:
+            path = write_coco(Path(args.out))
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
         print(f"mikado: wrote {path}", file=sys.stderr)
     else:
         print(
@@ -184,13 +191,25 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
 def _preview(args: argparse.Namespace) -> int:
+    import cv2
+
     from mikado.preview import contact_sheet
 
     out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
+    if out.suffix.lower() not in PREVIEW_SUFFIXES:  # cv2 would fail only after reading every scene
+        raise CommandError(f"--out {out}: expected an image file ({', '.join(PREVIEW_SUFFIXES)})")
     try:
         path = contact_sheet(Path(args.dataset), out, args.count, args.columns, args.tile)
-    except (FileNotFoundError, ValueError) as exc:
+    except OSError as exc:  # a missing scene image; --out under a file, or without permission
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else str(exc)
+        raise CommandError(text) from None
+    except cv2.error as exc:  # OpenCV's message is several lines with its source path
+        raise CommandError(f"--out {out}: cannot write ({exc.err or exc})") from None
+    except ValueError as exc:
         raise CommandError(str(exc)) from None
     print(path)
     return 0
@@ -201,7 +220,7 @@ def _coco(args: argparse.Namespace) -> int:
 
     try:
         print(write_coco(Path(args.dataset)))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import write_atomically
 from edge.machine import cpu_model_name
 
 DEFAULT_OUT = "out/simcell"
@@ -191,6 +193,17 @@ def _settings(args, light_gain: float = 1.0):
         raise CommandError(f"--cup-radius-mm {args.cup_radius_mm}: expected 2 to 40 mm")
     if args.size < 64:
         raise CommandError(f"--size {args.size}: expected at least 64 px")
+    if args.seed < 0:  # numpy's seeding refuses it only after run.json / records were touched
+        raise CommandError(f"--seed {args.seed}: expected a number >= 0")
+    if not (math.isfinite(args.pick_height_mm) and 0.0 <= args.pick_height_mm <= 1000.0):
+        raise CommandError(
+            f"--pick-height-mm {args.pick_height_mm}: expected 0 to 1000 mm above the bin floor"
+        )
+    if args.bin_floor_tolerance_mm is not None and not 0.0 <= args.bin_floor_tolerance_mm <= 1000.0:
+        raise CommandError(f"--bin-floor-tolerance-mm {args.bin_floor_tolerance_mm}: expected 0 to 1000 mm")
+    if not 0 <= args.threads <= 1024:
+        raise CommandError(f"--threads {args.threads}: expected 0 (physical cores) to 1024")
+    _max_area(args.max_area)  # checked before any output is touched, not when the picker starts
     return LoopSettings(
         preset=args.preset,
         width=args.size,
@@ -212,7 +225,7 @@ def _max_area(text: str) -> float | str | None:
         value = float(text)
     except ValueError:
         raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number") from None
-    if value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise CommandError(f"--max-area {text!r}: expected auto, config or a positive number")
     return value
 
@@ -330,7 +343,7 @@ def _write_run_info(out: Path, args, settings, methods: list[str], families: lis
         "settings": settings.to_dict(),
         "machine": _machine(),
     }
-    (out / "run.json").write_text(json.dumps(info, indent=2, default=str))
+    write_atomically(out / "run.json", json.dumps(info, indent=2, default=str).encode())
 
 
 def _run(args) -> int:
@@ -338,9 +351,10 @@ def _run(args) -> int:
     settings = _settings(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_run_info(out, args, settings, methods, families)
-    for method in methods:
+    for i, method in enumerate(methods):
         picker = _picker(method, args, out)
+        if i == 0:  # after the first picker started: a bad model leaves the last run's run.json
+            _write_run_info(out, args, settings, methods, families)
         path = out / f"records_{picker.name}.jsonl"  # e.g. planar_stereo, ours_cue_exact with --depth exact
         path.unlink(missing_ok=True)
         try:
@@ -363,9 +377,15 @@ def _report(args) -> int:
     )
 
     out = Path(args.out)
+    if not (math.isfinite(args.robot_motion_s) and args.robot_motion_s >= 0):
+        raise CommandError(f"--robot-motion-s {args.robot_motion_s}: expected seconds >= 0")
     try:
         records = read_records(out)
+        seen = {out.resolve()}
         for more in args.add:  # other runs' records pooled in (other seeds, other machines)
+            if Path(more).resolve() in seen:  # the same folder twice would count its attempts twice
+                continue
+            seen.add(Path(more).resolve())
             found = read_records(Path(more))
             if not found:
                 raise CommandError(f"--add {more}: no records_*.jsonl found")
@@ -420,31 +440,36 @@ def _sweep(args) -> int:
         gains = [float(g) for g in args.gains.split(",")]
     except ValueError:
         raise CommandError(f"--gains {args.gains!r}: expected comma-separated numbers") from None
-    if any(g <= 0 for g in gains):
+    if not all(math.isfinite(g) and g > 0 for g in gains):
         raise CommandError(f"--gains {args.gains!r}: expected positive factors")
-    out = Path(args.out)
-    path = out / "sweep_records.jsonl"
-    path.unlink(missing_ok=True)
     models = [(k, m) for k, m in (("mikado", args.model_mikado), ("mikado+", args.model_mikado_plus)) if m]
     if not models:
         raise CommandError("sweep: give --model-mikado, --model-mikado-plus or both")
+    _settings(args)  # every argument checked before anything is written
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Records go to a partial file that replaces the last sweep's only once this one is complete:
+    # a bad model or an interrupted sweep leaves the previous results as they were.
+    path = out / "sweep_records.jsonl"
+    partial = out / "sweep_records.jsonl.partial"
+    partial.unlink(missing_ok=True)
     for label, model in models:
         picker = _picker("ours", args, out, model=model)
         try:
             for gain in gains:
                 settings = _settings(args, light_gain=gain)
                 _run_sequences(
-                    picker, families, args, settings, path, {"model_label": label, "light_gain": gain}
+                    picker, families, args, settings, partial, {"model_label": label, "light_gain": gain}
                 )
         finally:
             picker.close()
+    os.replace(partial, path)
     from simcell.report import read_records
 
     points = sweep_points(read_records(out, "sweep_records.jsonl"))
     plot_sweep(points, out / "sweep.png")
     text = "# Lighting sweep (Figure 5.18)\n\n" + sweep_table(points) + "\n\n![sweep](sweep.png)\n"
-    (out / "sweep.md").write_text(text)
+    write_atomically(out / "sweep.md", text.encode())
     print(text)
     return 0
 
@@ -461,8 +486,8 @@ def _gif(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     film = CycleFilm((args.size, args.size))
     records = out / f"gif_records_{method}.jsonl"
-    records.unlink(missing_ok=True)
     picker = _picker(method, args, out)
+    records.unlink(missing_ok=True)  # only once the picker started: a bad model keeps the last film's
     args.sequences = 1
     try:
         for family in families:
