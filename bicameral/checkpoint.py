@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from torch import nn
 
 from bicameral.networks import BicameralNet, NetworkConfig
 from binpick_core.model_file import CHANNELS, ModelFileError, Preprocess
+from edge.atomic_file import create_temp_beside, fsync_dir
 
 FORMAT = "binpick-checkpoint"
 VERSION = 1
@@ -57,12 +57,14 @@ def _json_able(name: str, value: Any) -> dict:
 
 
 def atomic_write(path: str | Path, write) -> None:
-    """Call `write(file_object)` on a temp file next to `path`, then rename it over `path`."""
+    """Call `write(file_object)` on a temp file next to `path`, then rename it over `path` (a model
+    file the appliance's own user must be able to read: not `mkstemp`'s 0600, see
+    `edge.atomic_file.create_temp_beside`)."""
     path = Path(path)
     if path.is_dir():  # else os.replace fails naming the temporary file, not the path given
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temp_beside(path)  # the replaced file's mode, else 0666 less the umask
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -70,8 +72,9 @@ def atomic_write(path: str | Path, write) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
 
 
 def unwrap(model: nn.Module) -> BicameralNet:
