@@ -169,6 +169,9 @@ class Supervisor:
             self.camera.open()
         except CameraError as exc:
             raise StartupError(str(exc)) from exc
+        # camera_ok: the open at start, then each capture (see _cycle). Without it a triggered cell
+        # read 0 until its first trigger, and a PLC waiting for camera_ok never triggered.
+        self.bank.set_flag("camera_ok", True)
         from edge.inference.predictor import Predictor
 
         if cfg.bin.enabled:

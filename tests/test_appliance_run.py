@@ -301,3 +301,35 @@ def test_simulated_bin_runs_the_whole_loop_without_hardware(tmp_path, model):
     lines = app.output().strip().splitlines()
     assert [line.split(" grasp ")[0] for line in lines] == ["cycle 1 seq 1", "cycle 2 seq 2"], lines
     app.stop()
+
+
+def test_camera_ok_before_the_first_trigger_and_0_re_arms_the_same_trigger_id(tmp_path, model):
+    """A fresh triggered appliance: camera_ok is 1 from start (a PLC waiting for it before its
+    first trigger used to wait forever), and trigger 5, then 0, then 5 again runs two cycles."""
+    folder = write_pile_folder(tmp_path / "frames", count=2)
+    config, port, _ = appliance_config(tmp_path, model, camera=f'source = "folder"\nfolder = "{folder}"')
+    app = Appliance(config, tmp_path)
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        assert await client.connect()
+        try:
+            deadline = time.monotonic() + 30
+            while not bit(words := await read_all(client), "ready") and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert bit(words, "ready") and words[A["mode"]] == int(MAP.mode.run), words
+            assert words[A["sequence_id"]] == 0 and words[A["trigger_ack"]] == 0  # no trigger yet
+            assert bit(words, "camera_ok"), "camera_ok is 0 before the first trigger"
+            first = await trigger_cycle(client, 5, 0)
+            assert first[A["request_id"]] == 5 and bit(first, "camera_ok")
+            await client.write_register(A["trigger_id"], 0, device_id=1)  # re-arm
+            second = await trigger_cycle(client, 5, first[A["sequence_id"]])
+            assert second[A["sequence_id"]] == first[A["sequence_id"]] + 1 and second[A["request_id"]] == 5
+        finally:
+            client.close()
+
+    try:
+        wait_port(port, 60)
+        asyncio.run(scenario())
+    finally:
+        assert app.stop() == 0, app.log()

@@ -124,3 +124,43 @@ def test_heartbeat_freezes_while_the_cycle_is_stuck():
     assert bank.value("heartbeat") == 2
     bank.tick(0, alive=False)
     assert bank.value("heartbeat") == 2
+
+
+def test_writing_0_re_arms_the_same_trigger_id():
+    """A request is a non-zero value different from the one written before, not from trigger_ack:
+    a PLC whose counter restarts (power cycle) at the id of the last cycle still gets its cycle."""
+    bank = RegisterBank(MAP)
+    plc_trigger(bank, 4)
+    bank.accept_trigger(bank.wait_trigger(0.5))
+    bank.publish(PublishedResult(request_id=4, error=0))
+    plc_trigger(bank, 4)  # the same value again: no request
+    assert bank.wait_trigger(0.05) is None
+    plc_trigger(bank, 0)
+    assert bank.wait_trigger(0.05) is None
+    assert bank.flag("result_valid")  # 0 is no request: the result stays valid
+    plc_trigger(bank, 4)  # re-armed: 4 again is a new request
+    assert bank.wait_trigger(0.5) == 4
+    assert not bank.flag("result_valid")  # stale from the request on
+
+
+def test_a_queued_trigger_keeps_the_finishing_cycles_result_from_turning_valid():
+    bank = RegisterBank(MAP)
+    plc_trigger(bank, 1)
+    bank.accept_trigger(bank.wait_trigger(0.5))
+    plc_trigger(bank, 2)  # queued while 1 runs
+    bank.publish(PublishedResult(request_id=1, error=0))
+    assert not bank.flag("result_valid") and not bank.flag("busy")
+    bank.accept_trigger(bank.wait_trigger(0.5))
+    bank.publish(PublishedResult(request_id=2, error=0))
+    assert bank.flag("result_valid") and bank.value("request_id") == 2
+
+
+def test_free_run_stores_a_trigger_write_and_ignores_it():
+    """No cycle waits for triggers in free-run mode: a trigger write must neither queue a request
+    nor make results stale (a queued request would keep every later result invalid)."""
+    bank = RegisterBank(MAP, triggered=False)
+    plc_trigger(bank, 7)
+    assert bank.value("trigger_id") == 7 and bank.wait_trigger(0.05) is None
+    bank.begin_cycle()
+    bank.publish(PublishedResult(request_id=0, error=0))
+    assert bank.flag("result_valid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 
 import pytest
 from appliance_helpers import (
@@ -12,11 +13,12 @@ from appliance_helpers import (
     RTU_BAUDRATE,
     free_port,
     mbpoll,
+    need,
     socat_pair,
     wait_port,
     wait_until,
 )
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient, ModbusTcpClient
 
 from edge.config import PlcSection
 from edge.plc.bank import PublishedResult, RegisterBank
@@ -142,3 +144,136 @@ def test_heartbeat_counts_at_least_once_per_second(plc):
     bank, _, _, _ = plc
     first = bank.value("heartbeat")
     wait_until(lambda: (bank.value("heartbeat") - first) % 65536 >= 2, 2.5, what="two heartbeats")
+
+
+ILLEGAL_FUNCTION, ILLEGAL_ADDRESS = 1, 2
+
+
+def mbpoll_refusal(*args: str, timeout: float = 15.0) -> str:
+    """Run mbpoll once, expecting the appliance to refuse the request; returns mbpoll's message."""
+    need("mbpoll")
+    proc = subprocess.run(["mbpoll", "-0", "-1", *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode != 0, proc.stdout
+    return proc.stderr.strip()
+
+
+def image_without_heartbeat(bank: RegisterBank) -> list[int]:
+    words = bank.read(0, MAP.size)
+    words[MAP["heartbeat"].address] = 0
+    return words
+
+
+def test_only_function_codes_3_4_6_16_are_served_coils_and_discrete_inputs_are_illegal(plc):
+    """Coil and discrete-input requests used to read and write the holding registers' bits (a coil
+    write at 5 wrote trigger_id = 1 and ran a cycle; coil 2 = 0 set mode idle): they and every other
+    function code now get ILLEGAL FUNCTION and change nothing, over TCP and over RTU."""
+    bank, port, client_tty, _ = plc
+    before = image_without_heartbeat(bank)
+    trigger, mode = MAP["trigger_id"].address, MAP["mode"].address
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=3)
+        assert await client.connect()
+        try:
+            return {
+                "write_coil": await client.write_coil(trigger, True, device_id=1),
+                "write_coil_mode": await client.write_coil(mode, False, device_id=1),
+                "write_coils": await client.write_coils(trigger, [True] * 8, device_id=1),
+                "read_coils": await client.read_coils(0, count=16, device_id=1),
+                "read_discrete_inputs": await client.read_discrete_inputs(0, count=16, device_id=1),
+                "mask_write": await client.mask_write_register(
+                    address=trigger, and_mask=0, or_mask=9, device_id=1
+                ),
+                "read_write": await client.readwrite_registers(
+                    read_address=0, read_count=2, write_address=trigger, values=[9], device_id=1
+                ),
+                "still_serving": await client.read_holding_registers(0, count=MAP.size, device_id=1),
+            }
+        finally:
+            client.close()
+
+    replies = asyncio.run(scenario())
+    assert not replies.pop("still_serving").isError()
+    for name, reply in replies.items():
+        assert reply.isError() and reply.exception_code == ILLEGAL_FUNCTION, (name, reply)
+    tcp = ("-m", "tcp", "-p", str(port), "-a", "1")
+    assert "Illegal function" in mbpoll_refusal(*tcp, "-t", "0", "-r", str(trigger), "127.0.0.1", "1")
+    assert "Illegal function" in mbpoll_refusal(*tcp, "-t", "1", "-r", "0", "-c", "8", "127.0.0.1")
+    assert "Illegal function" in mbpoll_refusal(*MBPOLL_RTU, "-t", "0", "-r", str(trigger), client_tty, "1")
+    assert bank.wait_trigger(0.3) is None  # no cycle requested
+    assert image_without_heartbeat(bank) == before
+    assert bank.mode == "run" and bank.rejected_writes == 0
+
+
+def test_the_bank_decides_about_every_address_writes_beyond_the_map_set_error_7_and_count(plc):
+    """pymodbus used to answer exception 2 for addresses past the map before the bank saw them:
+    no error code, not counted. Now they are rejected writes like any other; reads past the map
+    get exception 2 and set nothing."""
+    bank, port, _, _ = plc
+    end = MAP.size
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=3)
+        assert await client.connect()
+        try:
+            writes = [
+                await client.write_register(end, 1, device_id=1),
+                await client.write_registers(end, [1, 2, 3], device_id=1),
+                await client.write_register(65535, 1, device_id=1),
+            ]
+            reads = [
+                await client.read_holding_registers(end, count=1, device_id=1),
+                await client.read_input_registers(end - 2, count=4, device_id=1),
+            ]
+            words = await client.read_holding_registers(0, count=end, device_id=1)
+            return writes, reads, words
+        finally:
+            client.close()
+
+    bank.publish(GRASP)  # error_code 0
+    writes, reads, words = asyncio.run(scenario())
+    for reply in writes + reads:
+        assert reply.isError() and reply.exception_code == ILLEGAL_ADDRESS, reply
+    assert bank.rejected_writes == len(writes)  # the reads are not counted
+    assert "unmapped address 65535" in bank.last_rejection
+    assert not words.isError()
+    assert words.registers[MAP["error_code"].address] == MAP.error_code("invalid_plc_write")
+    assert words.registers[MAP["status"].address] & MAP.bit_mask("error")
+
+
+def test_a_trigger_written_while_busy_is_queued_one_deep_and_the_finishing_result_stays_invalid(plc):
+    """A real client triggers 20, then 21 and 22 while 20's cycle runs (the appliance side is
+    driven here). 20's result is written but result_valid stays low (it used to rise again with
+    request_id 20 for a moment); 21 is replaced by 22 and never acknowledged; 22's result is valid."""
+    bank, port, _, _ = plc
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=3)
+    assert client.connect()
+    try:
+        trigger = MAP["trigger_id"].address
+
+        def words() -> list[int]:
+            reply = client.read_holding_registers(0, count=MAP.size, device_id=1)
+            assert not reply.isError(), reply
+            return reply.registers
+
+        def valid(w: list[int]) -> bool:
+            return bool(w[MAP["status"].address] & MAP.bit_mask("result_valid"))
+
+        assert not client.write_register(trigger, 20, device_id=1).isError()
+        assert bank.wait_trigger(2.0) == 20
+        bank.accept_trigger(20)
+        assert not client.write_register(trigger, 21, device_id=1).isError()
+        assert not client.write_register(trigger, 22, device_id=1).isError()
+        sequence = bank.publish(PublishedResult(request_id=20, error=0, x=1.0))
+        w = words()
+        assert w[MAP["sequence_id"].address] == sequence and w[MAP["request_id"].address] == 20
+        assert not valid(w), "the result of 20 shown as fresh although 22 is queued"
+        assert bank.wait_trigger(2.0) == 22  # the latest wins
+        bank.accept_trigger(22)
+        assert not valid(words())
+        bank.publish(PublishedResult(request_id=22, error=0, x=2.0))
+        w = words()
+        assert valid(w) and w[MAP["request_id"].address] == 22 and w[MAP["trigger_ack"].address] == 22
+        assert bank.wait_trigger(0.2) is None  # 21 was replaced: never run, never acknowledged
+    finally:
+        client.close()

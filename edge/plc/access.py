@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 FULL, READONLY, REFUSED = "read-write", "read-only", "refused"
-READ_FUNCTIONS = frozenset({1, 2, 3, 4})  # coils, discrete inputs, holding and input registers
+# The Modbus function codes the appliance serves (docs/registers.md): read holding registers (3),
+# read input registers (4, the same words), write single register (6), write multiple registers
+# (16). Every other function (coils, discrete inputs, mask write, read/write multiple, diagnostics,
+# device identification...) is answered with ILLEGAL FUNCTION (edge.plc.modbus_server).
+READ_FUNCTIONS = frozenset({3, 4})
+WRITE_FUNCTIONS = frozenset({6, 16})
+SERVED_FUNCTIONS = READ_FUNCTIONS | WRITE_FUNCTIONS
 LOG_INTERVAL_S = 60.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -7,13 +7,18 @@ sequence id, then the status bits change together from any reader's point of vie
 order.
 
 Handshake (triggered mode):
-1. the PLC writes a new non-zero `trigger_id`;
+1. the PLC writes a non-zero `trigger_id` different from the value it wrote there before (so a
+   0 in between re-arms the same id); in free-run mode a trigger write is only stored;
 2. the appliance copies it to `trigger_ack`, raises busy and drops result_valid;
 3. the cycle runs; its result block (with `request_id` = the trigger) is written, then
-   `sequence_id` (+1), then busy falls and result_valid rises (only if a grasp was found);
+   `sequence_id` (+1), then busy falls and result_valid rises (only if a grasp was found and no
+   newer trigger is queued);
 4. the PLC writes `result_ack` = sequence_id; result_valid falls.
-A result is never shown twice as new (sequence ids only grow, result_ack drops the flag) and a
-stale one is never shown as fresh (a new trigger and `result_ttl_s` drop the flag).
+A trigger written while a cycle runs is queued one deep: a later one replaces it (the replaced id
+is never acknowledged), and the running cycle's result does not raise result_valid, since the
+PLC already asked for a newer one. A result is never shown twice as new (sequence ids only grow,
+result_ack drops the flag) and a stale one is never shown as fresh (a new trigger and
+`result_ttl_s` drop the flag).
 5. (optional) after the robot's attempt, the PLC writes `pick_outcome` and `pick_outcome_id` =
    the sequence_id it tried; the supervisor takes them with `take_pick_outcomes`.
 """
@@ -45,12 +50,16 @@ class PublishedResult:
     latency_ms: float = 0.0
 
 
-class WriteRejected(Exception):
-    """A PLC write the appliance refuses; `exception_code` is the Modbus exception to answer."""
+class RequestRejected(Exception):
+    """A PLC request the appliance refuses; `exception_code` is the Modbus exception to answer."""
 
     def __init__(self, message: str, exception_code: int):
         super().__init__(message)
         self.exception_code = exception_code
+
+
+class WriteRejected(RequestRejected):
+    """A PLC write the appliance refuses (counted, and error code invalid_plc_write set)."""
 
 
 ILLEGAL_ADDRESS = 0x02
@@ -62,6 +71,7 @@ class RegisterBank:
 
     def __init__(self, register_map: RegisterMap, triggered: bool = True):
         self.map = register_map
+        self.triggered = triggered
         self._words = [0] * register_map.size
         self._lock = threading.Lock()
         self._trigger_event = threading.Condition(self._lock)
@@ -101,6 +111,17 @@ class RegisterBank:
         with self._lock:
             return self._words[address : address + count]
 
+    def plc_read(self, address: int, count: int) -> list[int]:
+        """A PLC read (function 3 or 4): `count` words from `address`, or RequestRejected
+        (ILLEGAL_ADDRESS) when they reach beyond the map; a gap inside the map reads 0. Not an
+        error of the appliance: error_code and rejected_writes are left alone."""
+        if address < 0 or count < 1 or address + count > self.map.size:
+            raise RequestRejected(
+                f"read of {count} word(s) at {address} is outside the register map (0..{self.map.size - 1})",
+                ILLEGAL_ADDRESS,
+            )
+        return self.read(address, count)
+
     def value(self, name: str) -> int:
         with self._lock:
             return self._get(name)
@@ -116,7 +137,8 @@ class RegisterBank:
 
     # ----------------------------------------------------------------- PLC side
     def plc_write(self, address: int, values: list[int]) -> None:
-        """Apply a PLC write, or raise WriteRejected (the bank records the error code)."""
+        """Apply a PLC write (any address 0..65535), or raise WriteRejected (the bank records the
+        error code and counts it)."""
         with self._lock:
             try:
                 self._check_write(address, values)
@@ -125,13 +147,16 @@ class RegisterBank:
                 self.last_rejection = str(exc)
                 self._set_error(self.map.error_code("invalid_plc_write"))
                 raise
+            previous_trigger = self._get("trigger_id")
             for offset, value in enumerate(values):
                 self._words[address + offset] = value
             written = {self.map.owner(address + i).name for i in range(len(values))}
-            if "trigger_id" in written:
+            if "trigger_id" in written and self.triggered:
                 trigger = self._get("trigger_id")
-                if trigger != 0 and trigger != self._get("trigger_ack") and trigger != self._pending_trigger:
-                    self._pending_trigger = trigger
+                # A request is a non-zero value other than the one written before (not the last
+                # acknowledged one): writing 0 in between re-arms the same id.
+                if trigger != 0 and trigger != previous_trigger:
+                    self._pending_trigger = trigger  # one deep: a queued, unaccepted id is replaced
                     self._set_bit("result_valid", False)  # from this write on, the old result is stale
                     self._trigger_event.notify_all()
             if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
@@ -145,10 +170,11 @@ class RegisterBank:
     def _check_write(self, address: int, values: list[int]) -> None:
         for offset, value in enumerate(values):
             reg = self.map.owner(address + offset)
-            if reg is None or reg.access != "w":
-                name = reg.name if reg else "unmapped"
+            if reg is None:
+                raise WriteRejected(f"write to unmapped address {address + offset}", ILLEGAL_ADDRESS)
+            if reg.access != "w":
                 raise WriteRejected(
-                    f"write to read-only register {address + offset} ({name})", ILLEGAL_ADDRESS
+                    f"write to read-only register {address + offset} ({reg.name})", ILLEGAL_ADDRESS
                 )
             if reg.enum:
                 if not self.map.enum_name(reg.enum, value):
@@ -203,7 +229,9 @@ class RegisterBank:
             self._set("sequence_id", sequence)
             self._set_error(result.error)
             self._set_bit("busy", False)
-            self._set_bit("result_valid", result.error == 0)
+            # A trigger queued meanwhile asked for a newer result: this one is not shown as fresh.
+            queued = self._pending_trigger is not None
+            self._set_bit("result_valid", result.error == 0 and not queued)
             self._result_time = time.monotonic()
             return sequence
 

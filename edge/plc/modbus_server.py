@@ -4,7 +4,14 @@ pymodbus builds a private register image per server; we keep the appliance's one
 bank and attach it to each server through the SimDevice `action` hook, which sees every request
 before pymodbus touches its own copy: reads are filled from the bank, writes are validated and
 applied by the bank (a rejected write answers a Modbus exception and sets the error code). So the
-TCP and the serial server share one register map and one handshake state.
+TCP and the serial server share one register map and one handshake state. pymodbus' image spans
+the whole address space (0..65535), so that the bank, not pymodbus, decides about every address:
+a write beyond the map is rejected, counted and sets the error code like any other bad write.
+
+Only the function codes of `edge.plc.access.SERVED_FUNCTIONS` (3, 4, 6, 16) reach the bank; every
+other one is answered ILLEGAL FUNCTION by the request handler of both servers (`_BankHandler`).
+pymodbus' SimDevice would otherwise serve coils and discrete inputs (1, 2, 5, 15) as bits of
+the same holding registers, so that a coil write could start a cycle or change the mode.
 
 The TCP server's per-connection handler is subclassed to apply the allow-list
 (`edge.plc.access.ClientGate`): pymodbus 3.16 creates one `ServerRequestHandler` per connection in
@@ -23,10 +30,11 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.plc.access import REFUSED, ClientGate
-from edge.plc.bank import RegisterBank, WriteRejected
+from edge.plc.access import REFUSED, SERVED_FUNCTIONS, ClientGate
+from edge.plc.bank import RegisterBank, RequestRejected
 
 log = logging.getLogger(__name__)
+ADDRESS_SPACE = 65536  # Modbus addresses 0..65535
 
 
 def _device(bank: RegisterBank, device_id: int) -> SimDevice:
@@ -39,21 +47,43 @@ def _device(bank: RegisterBank, device_id: int) -> SimDevice:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         offset = address - start_address
-        if set_values is None:
-            current_registers[offset : offset + count] = bank.read(address, count)
-            return None
         try:
-            bank.plc_write(address, [int(v) for v in set_values])
-        except WriteRejected as exc:
-            log.warning("rejected PLC write at %d: %s", address, exc)
+            if set_values is None:
+                current_registers[offset : offset + count] = bank.plc_read(address, count)
+            else:
+                bank.plc_write(address, [int(v) for v in set_values])
+        except RequestRejected as exc:  # a write is also counted and sets the error code (the bank)
+            level = logging.DEBUG if set_values is None else logging.WARNING
+            log.log(level, "rejected PLC request (function %d) at %d: %s", function_code, address, exc)
             return ExcCodes(exc.exception_code)
         return None
 
-    simdata = SimData(address=0, count=bank.map.size, values=0, datatype=DataType.REGISTERS)
+    # The whole Modbus address space: pymodbus refuses no address of its own (only a request
+    # reaching past 65535, outside Modbus, never gets to the bank).
+    simdata = SimData(address=0, count=ADDRESS_SPACE, values=0, datatype=DataType.REGISTERS)
     return SimDevice(id=device_id, simdata=[simdata], action=action)
 
 
-class _GatedHandler(ServerRequestHandler):
+def _refuse(handler: ServerRequestHandler, pdu, code: ExcCodes) -> None:
+    response = ExceptionResponse(pdu.function_code, code)
+    response.transaction_id = pdu.transaction_id
+    response.dev_id = pdu.dev_id
+    handler.server_send(response, handler.last_addr)
+
+
+class _BankHandler(ServerRequestHandler):
+    """One connection (a TCP client or the serial line): functions 3, 4, 6 and 16 go to the
+    bank, every other one is answered ILLEGAL FUNCTION and changes nothing."""
+
+    async def handle_request(self):
+        pdu = self.last_pdu
+        if pdu is not None and pdu.function_code not in SERVED_FUNCTIONS:
+            _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
+            return
+        await super().handle_request()
+
+
+class _GatedHandler(_BankHandler):
     """One TCP connection, admitted and policed by the server's `ClientGate`."""
 
     def connection_made(self, transport) -> None:
@@ -69,10 +99,7 @@ class _GatedHandler(ServerRequestHandler):
     async def handle_request(self):
         pdu = self.last_pdu
         if pdu is not None and not self.server.gate.request(id(self), pdu.function_code):
-            response = ExceptionResponse(pdu.function_code, ExcCodes.ILLEGAL_FUNCTION)
-            response.transaction_id = pdu.transaction_id
-            response.dev_id = pdu.dev_id
-            self.server_send(response, self.last_addr)
+            _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
             return
         await super().handle_request()
 
@@ -94,11 +121,18 @@ def tcp_server(bank: RegisterBank, host: str, port: int, gate: ClientGate | None
     return GatedTcpServer(_device(bank, 0), address=(host, port), gate=gate or ClientGate([], []))
 
 
+class BankSerialServer(ModbusSerialServer):
+    """`ModbusSerialServer` whose line is served by `_BankHandler` (functions 3, 4, 6, 16 only)."""
+
+    def callback_new_connection(self):
+        return _BankHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
 def rtu_server(
     bank: RegisterBank, port: str, device_id: int, baudrate: int, parity: str, stopbits: int, bytesize: int
 ) -> ModbusSerialServer:
     """An RTU server on a serial line, answering `device_id` (the RS-485 bus address)."""
-    return ModbusSerialServer(
+    return BankSerialServer(
         _device(bank, device_id),
         port=port,
         baudrate=baudrate,
