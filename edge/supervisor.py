@@ -285,15 +285,26 @@ class Supervisor:
                 started = time.monotonic()
                 self.bank.begin_cycle()
                 outcome = self._guarded_cycle(0)
-                rest = cfg.appliance.cycle_period_s - (time.monotonic() - started)
-                if outcome.error != "ok":  # a failing part is not retried in a tight loop
-                    rest = max(rest, FAILED_CYCLE_PAUSE_S)
-                if rest > 0:
-                    self.stop_event.wait(rest)
             self._finish(outcome)
             if self.max_cycles is not None and self._cycles >= self.max_cycles:
                 self.done_event.set()
                 self.stop_event.set()
+            elif not triggered:
+                rest = cfg.appliance.cycle_period_s - (time.monotonic() - started)
+                if outcome.error != "ok":  # a failing part is not retried in a tight loop
+                    rest = max(rest, FAILED_CYCLE_PAUSE_S)
+                self._rest(rest)
+
+    def _rest(self, seconds: float) -> None:
+        """Wait between free-run cycles, counting as progress: a cycle_period_s longer than the
+        stall limit is a slow cadence, not a hung cycle (it had frozen the heartbeat and the
+        systemd watchdog's pings in the wait)."""
+        deadline = time.monotonic() + seconds
+        while not self.stop_event.is_set():
+            self._progress_mono = now = time.monotonic()
+            if now >= deadline:
+                return
+            self.stop_event.wait(min(deadline - now, self.stall_limit_s / 3))
 
     def _guarded_cycle(self, request_id: int) -> CycleOutcome:
         try:
