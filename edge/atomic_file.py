@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import shutil
 from pathlib import Path
 
 
@@ -72,3 +74,50 @@ def write_atomically(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def backup_paths(path: str | os.PathLike) -> list[Path]:
+    """Existing numbered backups of `path` (`NAME.bak1`, `NAME.bak2`, ...), oldest first."""
+    p = Path(path)
+    pattern = re.compile(re.escape(p.name) + r"\.bak(\d+)$")
+    found = []
+    if p.parent.is_dir():
+        for entry in p.parent.iterdir():
+            m = pattern.match(entry.name)
+            if m:
+                found.append((int(m.group(1)), entry))
+    return [e for _, e in sorted(found)]
+
+
+def keep_backup(path: Path) -> Path | None:
+    """The file at `path` kept under the next numbered backup name, before a rename replaces it:
+    a hard link (the same bytes, no copy to fail half-way), a copy where the file system has no
+    links (FAT on a USB stick). None when there is no file yet."""
+    if not path.exists():
+        return None
+    existing = backup_paths(path)
+    number = int(existing[-1].name.rsplit(".bak", 1)[1]) + 1 if existing else 1
+    backup = path.with_name(f"{path.name}.bak{number}")
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
+def output_problem(path: str | os.PathLike, folder: bool = False) -> str:
+    """Why `path` cannot be written, as far as the file system shows ("" when it can): a command
+    says it before its work, not as IsADirectoryError or FileExistsError from deep in a write.
+    `folder`: `path` is a folder to write files into (made where missing) rather than a file."""
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        return "is a file, expected a folder"
+    if not folder and p.is_dir():
+        return "is a folder, expected a file to write"
+    nearest = next((q for q in p.absolute().parents if q.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        return f"{nearest} is a file, expected a folder"
+    writable = p if folder and p.exists() else nearest
+    if writable is not None and not os.access(writable, os.W_OK | os.X_OK):
+        return f"the folder {writable} is not writable"
+    return ""

@@ -28,14 +28,13 @@ import contextlib
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.atomic_file import create_temp_beside, fsync_dir
+from edge.atomic_file import create_temp_beside, fsync_dir, keep_backup
 from edge.geometry import CameraModel, GeometryError, PixelToRobot, Plane, RigidTransform
 
 FORMAT = "binpick.calibration"
@@ -417,19 +416,6 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
     return calibration_from_dict(data, p)
 
 
-def backup_paths(path: str | os.PathLike) -> list[Path]:
-    """Existing numbered backups of `path`, oldest first."""
-    p = Path(path)
-    pattern = re.compile(re.escape(p.name) + r"\.bak(\d+)$")
-    found = []
-    if p.parent.is_dir():
-        for entry in p.parent.iterdir():
-            m = pattern.match(entry.name)
-            if m:
-                found.append((int(m.group(1)), entry))
-    return [e for _, e in sorted(found)]
-
-
 def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path | None:
     """Validate, then write atomically; returns the backup the previous file was kept as (or None).
 
@@ -448,16 +434,7 @@ def save_calibration(cal: Calibration, path: str | os.PathLike) -> Path | None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if p.exists():
-            existing = backup_paths(p)
-            number = int(existing[-1].name.rsplit(".bak", 1)[1]) + 1 if existing else 1
-            backup = p.with_name(f"{p.name}.bak{number}")
-            try:
-                os.link(p, backup)
-            except OSError:  # file systems without hard links (FAT on a USB stick)
-                import shutil
-
-                shutil.copy2(p, backup)
+        backup = keep_backup(p)
         os.replace(tmp_name, p)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

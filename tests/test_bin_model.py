@@ -517,7 +517,7 @@ def test_binpick_bin_refuses_a_folder_as_out_and_leaves_the_model_in_place(tmp_p
     assert {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()} == before
     (tmp_path / "note.txt").write_text("a file")
     bad = binpick_bin(tmp_path, "--polygon", other, "--out", str(tmp_path / "note.txt" / "bin.json"))
-    assert bad.returncode == 2 and f"{tmp_path / 'note.txt'} is not a folder" in bad.stderr
+    assert bad.returncode == 2 and f"{tmp_path / 'note.txt'} is a file, expected a folder" in bad.stderr
 
 
 def test_saving_again_keeps_the_previous_model_and_its_images(tmp_path, monkeypatch):

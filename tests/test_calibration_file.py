@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import edge.calibration_file as cf
+from edge.atomic_file import backup_paths
 from edge.calibration_file import (
     Calibration,
     CalibrationError,
-    backup_paths,
     load_calibration,
     save_calibration,
 )

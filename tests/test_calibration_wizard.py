@@ -14,7 +14,8 @@ import pytest
 from synthetic_board_views import FLOOR_Z_MM, TEST_CAMERA, write_cell_images
 from test_calibration_file import make_calibration
 
-from edge.calibration_file import backup_paths, load_calibration, save_calibration
+from edge.atomic_file import backup_paths
+from edge.calibration_file import load_calibration, save_calibration
 from edge.geometry import PixelToRobot, Plane
 from edge.wizard.boards import load_board
 

@@ -34,6 +34,17 @@ def start(cfg: PlcSection) -> PlcService:
     return service
 
 
+def run_one_cycle(config: Path) -> subprocess.CompletedProcess:
+    """`binpick run --config CONFIG --cycles 1` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=ROOT,
+    )
+
+
 def test_a_port_in_use_is_a_start_error():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -61,13 +72,7 @@ def test_a_missing_serial_port_is_a_start_error_and_the_tcp_server_is_closed_aga
 def test_run_exits_2_with_one_line_when_the_modbus_port_is_taken(tmp_path):
     config, tcp_port = folder_config(tmp_path)
     with socket.create_server(("127.0.0.1", tcp_port)):
-        proc = subprocess.run(
-            [sys.executable, "-m", "edge", "run", "--config", str(config), "--cycles", "1"],
-            capture_output=True,
-            text=True,
-            timeout=100,
-            cwd=ROOT,
-        )
+        proc = run_one_cycle(config)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "cycle 1" not in proc.stdout
     last = proc.stderr.strip().splitlines()[-1]
@@ -83,13 +88,7 @@ def test_run_exits_2_with_one_line_when_the_status_page_port_is_taken(tmp_path):
     http_port = free_port()
     config, _ = folder_config(tmp_path, http_port=f"http_port = {http_port}")
     with socket.create_server(("127.0.0.1", http_port)):
-        proc = subprocess.run(
-            [sys.executable, "-m", "edge", "run", "--config", str(config), "--cycles", "1"],
-            capture_output=True,
-            text=True,
-            timeout=100,
-            cwd=ROOT,
-        )
+        proc = run_one_cycle(config)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last == (

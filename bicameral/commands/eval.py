@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import output_problem
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +48,12 @@ def parse_tolerance(text: str) -> str | float:
 def check_out(out: Path) -> None:
     """Refuse an --out that cannot take eval.json and pr.png before the evaluation runs: it may
     take many minutes, and a crash on writing would throw the scores away."""
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out}: is a file, expected a folder for eval.json and pr.png")
+    problem = output_problem(out, folder=True)
     for name in ("eval.json", "pr.png"):
-        if (out / name).is_dir():
-            raise CommandError(f"--out {out}: {out / name} is a folder, expected a file")
-    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise CommandError(f"--out {out}: {parent} is a file, expected a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CommandError(f"--out {out}: {parent} is not writable")
+        if not problem and (out / name).is_dir():
+            problem = f"{out / name} {output_problem(out / name)}"
+    if problem:
+        raise CommandError(f"--out {out}: {problem}")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,17 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.atomic_file import write_atomically
+from edge.atomic_file import keep_backup, write_atomically
 from edge.bin_model.floor import FloorPlane
-from edge.calibration_file import backup_paths
 
 FORMAT = 1
 
@@ -94,14 +91,7 @@ def save_bin_model(model: BinModel, path: str | Path) -> Path:
     write_atomically(_image_path(path, "reference", reference), reference)
     if rim is not None:
         write_atomically(_image_path(path, "rim", rim), rim)
-    if path.exists():
-        existing = backup_paths(path)
-        number = int(existing[-1].name.rsplit(".bak", 1)[1]) + 1 if existing else 1
-        backup = path.with_name(f"{path.name}.bak{number}")
-        try:
-            os.link(path, backup)
-        except OSError:  # file systems without hard links (FAT on a USB stick)
-            shutil.copy2(path, backup)
+    keep_backup(path)
     write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
 

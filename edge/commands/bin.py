@@ -12,7 +12,6 @@ the configured camera. Writes `[bin] model` (or --out) atomically and says how t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import output_problem
 from edge.bin_model import BinModelError, commission_bin, interior_mask, save_bin_model
 from edge.geometry import GeometryError
 from edge.wizard.prompts import floats
@@ -226,15 +226,9 @@ def main(args: argparse.Namespace) -> int:
 def _check_output(out: Path, origin: str) -> None:
     """Refuse, before anything is grabbed or written, an output that is a folder or whose folder
     is not one that can be written (the nearest existing one, where the folder is to be made)."""
-    if out.is_dir():
-        raise CommandError(f"{origin} {out}: is a folder, expected the bin model's file name (e.g. bin.json)")
-    folder = out.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise CommandError(f"{origin} {out}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CommandError(f"{origin} {out}: the folder {folder} is not writable")
+    problem = output_problem(out)
+    if problem:
+        raise CommandError(f"{origin} {out}: {problem}")
 
 
 MIN_INTERIOR_IN_VIEW = 0.01  # of the frame: less is a polygon in some other camera's pixels

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import write_atomically
+from edge.atomic_file import output_problem, write_atomically
 from edge.config import area_bounds_problem
 from edge.ranking import SCORES, RankingParams, rank
 
@@ -134,17 +134,6 @@ def _size(a: np.ndarray) -> str:
     return f"{a.shape[1]}x{a.shape[0]}"
 
 
-def _output_problem(path: Path) -> str:
-    """Why `path` cannot be a file to write ("" when it can, as far as the file system shows):
-    said before ranking, instead of IsADirectoryError or FileExistsError after it."""
-    if path.is_dir():
-        return "is a folder, expected a file to write"
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        return f"{parent} is a file, expected a folder"
-    return ""
-
-
 def _write(flag: str, path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data)
@@ -171,7 +160,7 @@ def main(args: argparse.Namespace) -> int:
     if problem:
         raise CommandError(problem)
     for flag, path in (("--out", args.out), ("--overlay", args.overlay)):
-        problem = "" if path is None else _output_problem(path)
+        problem = "" if path is None else output_problem(path)
         if problem:
             raise CommandError(f"{flag} {path}: {problem}")
     boundaries = read_map(args.boundaries)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import write_atomically
+from edge.atomic_file import output_problem, write_atomically
 from edge.plc.register_map import DEFAULT_MAP_PATH, RegisterMap, RegisterMapError
 
 DEFAULT_DOC = Path(__file__).resolve().parents[2] / "docs" / "registers.md"
@@ -140,17 +140,6 @@ def render(register_map: RegisterMap, source_name: str) -> str:
     return "\n".join(lines)
 
 
-def _output_problem(path: Path) -> str:
-    """Why `path` cannot be a file to write ("" when it can, as far as the file system shows):
-    said before writing, instead of IsADirectoryError or FileExistsError from deep in a write."""
-    if path.is_dir():
-        return "is a folder, expected a Markdown file to write"
-    parent = next((p for p in path.parents if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        return f"{parent} is a file, expected a folder"
-    return ""
-
-
 def main(args: argparse.Namespace) -> int:
     try:
         register_map = RegisterMap.load(args.map)
@@ -161,7 +150,7 @@ def main(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
     out = Path(args.out)
-    problem = _output_problem(out)
+    problem = output_problem(out)
     if problem:
         raise CommandError(f"--out {out}: {problem}")
     if args.check:
