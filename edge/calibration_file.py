@@ -382,6 +382,10 @@ def _check_round_trip(r: _Reader, geometry: PixelToRobot, data: dict, roi: np.nd
             hits.append(pixel)
         except GeometryError:
             continue
+    if not hits:  # an ROI above the horizon: no grasp there can reach the pick plane
+        raise r.fail(
+            "roi_polygon", data.get("roi_polygon"), "a region whose pixels' rays meet the pick plane"
+        )
     with np.errstate(all="ignore"):
         try:
             back = geometry.robots_to_pixels(np.array(points))

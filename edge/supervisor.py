@@ -169,9 +169,7 @@ class Supervisor:
             self.camera.open()
         except CameraError as exc:
             raise StartupError(str(exc)) from exc
-        # camera_ok: the open at start, then each capture (see _cycle). Without it a triggered cell
-        # read 0 until its first trigger, and a PLC waiting for camera_ok never triggered.
-        self.bank.set_flag("camera_ok", True)
+        self.refresh_camera_ok()
         from edge.inference.predictor import Predictor
 
         if cfg.bin.enabled:
@@ -226,10 +224,21 @@ class Supervisor:
             now = time.monotonic()
             if interval and self.cycle_alive():
                 self.notifier.watchdog()
+            self.refresh_camera_ok()
             if now >= next_status:
                 self.notifier.status(self._status_line())
                 next_status = now + 5.0
         return 0
+
+    def refresh_camera_ok(self) -> None:
+        """`camera_ok` from the source's own state, between cycles as well as in them: a triggered
+        cell read 0 until its first trigger (a PLC waiting for camera_ok never triggered), while a
+        streaming camera's open only starts its thread, so the open alone says nothing. A source
+        without a state of its own ("ready": a folder, the simulated bin) is fine once open; a
+        streaming one once it delivers ("streaming"), not while "opening", "reopening" or "down"."""
+        if self.camera is not None:
+            state = self.camera.status().get("state")
+            self.bank.set_flag("camera_ok", state in ("ready", "streaming"))
 
     def cycle_alive(self) -> bool:
         """The cycle thread made progress recently (feeds the systemd watchdog and the heartbeat)."""

@@ -209,13 +209,18 @@ class AppliancePicker:
 
     def start(self) -> None:
         from edge.plc.register_map import RegisterMapError
+        from edge.plc.service import PlcStartError
         from edge.supervisor import StartupError, Supervisor
 
         self.camera = CellCamera()  # the cycle grabs the cell's current frame
         try:
             sup = Supervisor(self.config, camera=self.camera)
-            sup.start()
         except (StartupError, RegisterMapError) as exc:
+            raise PickerError(f"the appliance did not start: {exc}") from exc
+        try:
+            sup.start()
+        except (StartupError, PlcStartError, RegisterMapError) as exc:  # e.g. its Modbus port taken meanwhile
+            sup.stop()
             raise PickerError(f"the appliance did not start: {exc}") from exc
         self._sup = sup
         self.map = sup.register_map

@@ -211,3 +211,21 @@ cf.save_calibration(make_calibration(pick_offset=2.0), {str(path)!r})
     save_calibration(make_calibration(pick_offset=3.0), path)
     assert [p.name for p in backup_paths(path)] == ["cell-a.json.bak1", "cell-a.json.bak2"]
     assert os.path.exists(path)
+
+
+def test_an_roi_above_the_horizon_is_refused_naming_it(tmp_path):
+    """A camera tilted 10 degrees below the horizontal, an ROI on the image's top rows: no pixel
+    of it meets the pick plane, so no grasp there could be published (it had escaped the
+    round-trip check as an AttributeError from OpenCV's empty projection)."""
+    import math
+
+    a = math.radians(10)
+    x_c, z_c = np.array([0, -1.0, 0]), np.array([math.cos(a), 0, -math.sin(a)])
+    t = np.eye(4)
+    t[:3, :3] = np.column_stack([x_c, np.cross(z_c, x_c), z_c])
+    t[:3, 3] = [0, 0, 800.0]
+    cal = make_calibration()
+    cal.robot_from_camera = t
+    cal.roi_polygon = np.array([[10.0, 0], [600, 0], [600, 40], [10, 40]])
+    with pytest.raises(CalibrationError, match=r"roi_polygon.*rays meet the pick plane"):
+        save_calibration(cal, tmp_path / "c.json")

@@ -117,10 +117,11 @@ def _coarse_to_fine(
         small_frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
         before = _agreement(small_template, small_frame, scaled, small_mask)
         try:
-            after, refined = _ecc(small_template, small_frame, scaled.copy(), small_mask)
+            _, refined = _ecc(small_template, small_frame, scaled.copy(), small_mask)
         except cv2.error:
             continue
-        if not after > before:
+        # ECC's own figure is on blurred copies; compare on what `before` measured
+        if not _agreement(small_template, small_frame, refined, small_mask) > before:
             continue
         warp = refined.copy()
         warp[:, 2] *= factor

@@ -32,7 +32,8 @@ def _tcp_cause(host: str, port: int) -> str:
     """Why a listener on host:port fails, found by trying one: pymodbus reports only "Could not
     start listen, please check address." and logs the cause as a warning of its own."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        # "" is every interface, as pymodbus binds it (IPv4); getaddrinfo("") is no host at all
+        family = socket.getaddrinfo(host or "0.0.0.0", port, type=socket.SOCK_STREAM)[0][0]
         with socket.create_server((host, port), family=family):
             return ""
     except OSError as exc:  # socket.gaierror included: an unknown host name
