@@ -277,3 +277,27 @@ def test_a_trigger_written_while_busy_is_queued_one_deep_and_the_finishing_resul
         assert bank.wait_trigger(0.2) is None  # 21 was replaced: never run, never acknowledged
     finally:
         client.close()
+
+
+def test_on_the_rtu_bus_a_request_for_another_device_is_left_to_it(plc):
+    """RS-485 is shared: an answer to device 7's request (even an exception) would collide with
+    device 7's own. Ours (id 1) stays silent for it, and still answers its own id."""
+    from pymodbus.client import ModbusSerialClient
+    from pymodbus.exceptions import ModbusIOException
+
+    bank, _, client_tty, _ = plc
+    client = ModbusSerialClient(client_tty, baudrate=RTU_BAUDRATE, timeout=0.5, retries=0)
+    assert client.connect()
+    try:
+        for request in (
+            lambda: client.read_holding_registers(0, count=1, device_id=7),
+            lambda: client.read_coils(0, count=1, device_id=7),
+            lambda: client.write_register(MAP["trigger_id"].address, 5, device_id=7),
+        ):
+            with pytest.raises(ModbusIOException):  # no response at all, not an exception reply
+                request()
+        assert bank.rejected_writes == 0 and bank.value("trigger_id") == 0
+        own = client.read_holding_registers(MAP["protocol_version"].address, count=1, device_id=1)
+        assert not own.isError() and own.registers == [MAP.protocol_version]
+    finally:
+        client.close()

@@ -121,11 +121,28 @@ def tcp_server(bank: RegisterBank, host: str, port: int, gate: ClientGate | None
     return GatedTcpServer(_device(bank, 0), address=(host, port), gate=gate or ClientGate([], []))
 
 
+class _BusHandler(_BankHandler):
+    """The serial line: a shared RS-485 bus, on which a request for another device id is that
+    device's to answer. It is left unanswered (an exception reply would collide with the real
+    device's); so is a broadcast (id 0), which the appliance does not take part in."""
+
+    async def handle_request(self):
+        pdu = self.last_pdu
+        if pdu is not None and pdu.dev_id != self.server.device_id:
+            return
+        await super().handle_request()
+
+
 class BankSerialServer(ModbusSerialServer):
-    """`ModbusSerialServer` whose line is served by `_BankHandler` (functions 3, 4, 6, 16 only)."""
+    """`ModbusSerialServer` whose line is served by `_BusHandler` (its own device id only;
+    functions 3, 4, 6, 16 only)."""
+
+    def __init__(self, *args, device_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device_id = device_id
 
     def callback_new_connection(self):
-        return _BankHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+        return _BusHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
 def rtu_server(
@@ -134,6 +151,7 @@ def rtu_server(
     """An RTU server on a serial line, answering `device_id` (the RS-485 bus address)."""
     return BankSerialServer(
         _device(bank, device_id),
+        device_id=device_id,
         port=port,
         baudrate=baudrate,
         parity=parity,
