@@ -373,7 +373,9 @@ def _check_round_trip(r: _Reader, geometry: PixelToRobot, data: dict, roi: np.nd
         raise r.fail(
             "intrinsics.dist_coeffs",
             data["intrinsics"]["dist_coeffs"],
-            say(found, "a lens model that maps every image pixel to a ray and back"),
+            say(found, "a lens model that maps every pixel where grasps can be to a ray and back")
+            + "; take views with the board in that part of the image, or set a region of interest "
+            "that leaves it out",
         )
     hits, points = [], []
     for pixel in grid:
