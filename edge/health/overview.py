@@ -43,7 +43,9 @@ def handshake(regs: dict, triggered: bool) -> str:
     if not triggered and bits.get("busy"):
         return f"free-run: cycle running; last result {regs['sequence_id']}"
     if bits.get("busy"):
-        return f"busy: cycle for trigger {regs['trigger_ack']} running"
+        queued = regs["trigger_id"] not in (0, regs["trigger_ack"])  # written while busy: one deep
+        then = f"; trigger {regs['trigger_id']} queued, its result comes next" if queued else ""
+        return f"busy: cycle for trigger {regs['trigger_ack']} running{then}"
     if bits.get("result_valid"):
         return (
             f"result {regs['sequence_id']} valid (request {regs['request_id']}); waiting for the PLC's "
