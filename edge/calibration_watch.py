@@ -48,8 +48,7 @@ class CalibrationWatcher:
             except Exception as exc:  # CalibrationError names the field; anything else is reported too
                 self.current, self.error = None, str(exc)
         if self.error:
-            mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
-            log.warning("%s; %s", self.error, mode)
+            self._warn()
 
     def match_frame(self, width: int, height: int) -> None:
         """Drop a calibration made for another image size: its intrinsics and ROI are in that
@@ -64,6 +63,9 @@ class CalibrationWatcher:
             f"{self.path}: calibration is for {w}x{h} images but the camera delivers {width}x{height}; "
             "recalibrate at this size (binpick calibrate) or set the camera back to it"
         )
+        self._warn()
+
+    def _warn(self) -> None:
         mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
         log.warning("%s; %s", self.error, mode)
 

@@ -37,7 +37,7 @@ from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
-from edge.plc.service import PlcService
+from edge.plc.service import PlcService, os_reason
 from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
 from edge.ranking.pick_feedback import FailedPickMemory
 from edge.suction_stage import SuctionStage
@@ -149,10 +149,9 @@ class Supervisor:
                 self.status_server.start()
                 log.info("status page on http://%s:%d/", *self.status_server.address)
             except OSError as exc:  # like a PLC link: a configured part that cannot start stops the start
-                reason = os.strerror(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else str(exc)
                 raise StartupError(
                     f"status page cannot listen on {cfg.health.http_host}:{cfg.health.http_port} "
-                    f"(health.http_host, health.http_port): {reason}"
+                    f"(health.http_host, health.http_port): {os_reason(exc)}"
                 ) from exc
         self.bank.mark_initialised(self.predictor.model_id)
         self.stats.state = "running"
@@ -322,6 +321,14 @@ class Supervisor:
             log.exception("cycle failed unexpectedly")
             return self._failure(request_id, "internal", f"{type(exc).__name__}: {exc}", {}, None)
 
+    def _calibration_failure(self, request_id: int, stages: dict) -> CycleOutcome | None:
+        """The pixel_mode bit from the calibration as it stands, and the failed outcome when the
+        configuration requires one that is missing or invalid (None: the cycle goes on)."""
+        self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
+        if self.calibration.required and self.calibration.pixel_mode:
+            return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
+        return None
+
     def _cycle(self, request_id: int) -> CycleOutcome:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
@@ -331,9 +338,9 @@ class Supervisor:
                 log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
         avoid = self.failed_picks.begin_cycle()
         self.calibration.refresh()
-        self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
-        if self.calibration.required and self.calibration.pixel_mode:
-            return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
+        failure = self._calibration_failure(request_id, stages)
+        if failure is not None:
+            return failure
         try:
             frame = self.camera.grab(self.config.camera.timeout_s)
         except CameraLost as exc:
@@ -344,14 +351,12 @@ class Supervisor:
             _lap(stages, "capture", t0)
             return self._failure(request_id, "no_image", str(exc), stages, None)
         self.bank.set_flag("camera_ok", True)
-        self.calibration.match_frame(frame.rgb.shape[1], frame.rgb.shape[0])
-        if self.calibration.pixel_mode:
-            self.bank.set_flag("pixel_mode", True)
-            if self.calibration.required:
-                _lap(stages, "capture", t0)
-                return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
         start = frame.captured_mono  # latency counts from the moment the image existed
         t = _lap(stages, "capture", t0)
+        self.calibration.match_frame(frame.rgb.shape[1], frame.rgb.shape[0])
+        failure = self._calibration_failure(request_id, stages)
+        if failure is not None:
+            return failure
         view = None
         if self.bin is not None:  # [bin]: where the bin is, its floor and fill level (edge/bin_model)
             try:

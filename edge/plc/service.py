@@ -37,7 +37,7 @@ def _tcp_cause(host: str, port: int) -> str:
         with socket.create_server((host, port), family=family):
             return ""
     except OSError as exc:  # socket.gaierror included: an unknown host name
-        return _reason(exc)
+        return os_reason(exc)
 
 
 def _serial_cause(port: str) -> str:
@@ -46,10 +46,10 @@ def _serial_cause(port: str) -> str:
         os.close(os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK))
         return ""
     except OSError as exc:
-        return _reason(exc)
+        return os_reason(exc)
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     """The system's words for an error ("Address already in use"), without what Python added."""
     if isinstance(exc.errno, int) and exc.errno > 0:
         return os.strerror(exc.errno)
