@@ -11,7 +11,7 @@ import getpass
 import sys
 
 from binpick_core.errors import CommandError
-from edge.health.auth import ROLES, CredentialError, hash_secret
+from edge.health.auth import ROLES, CredentialError, hash_secret, valid_name
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def name_problem(name: str) -> str:
     """Why `name` cannot be a user or token name ("" when it can): the configuration's rule
     (edge.health.auth.parse_credentials: printable, no space, no colon), and no `"` or `\\`, which
     would end or escape the TOML string the entry is printed in."""
-    if not name or ":" in name or " " in name or not name.isprintable():
+    if not valid_name(name):
         return "expected a printable name without spaces or colons"
     if '"' in name or "\\" in name:
         return 'expected a name without " or \\ (the entry is pasted inside a TOML string)'

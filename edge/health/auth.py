@@ -114,6 +114,11 @@ class Credential:
         return self.role == "operator"
 
 
+def valid_name(name: str) -> bool:
+    """A user or token name an entry can hold: printable, no spaces, no colons (the separator)."""
+    return bool(name) and name.isprintable() and " " not in name and ":" not in name
+
+
 def parse_credentials(entries: list[str]) -> list[Credential]:
     """`NAME:ROLE:HASH` entries, validated (names unique, role known, hash well-formed)."""
     out: list[Credential] = []
@@ -122,7 +127,7 @@ def parse_credentials(entries: list[str]) -> list[Credential]:
         if len(parts) != 3:
             raise CredentialError(f"{_redact(entry)!r}: expected 'NAME:ROLE:HASH'")
         name, role, hashed = parts
-        if not name or not name.isprintable() or " " in name:
+        if not valid_name(name):
             raise CredentialError(f"{_redact(entry)!r}: expected a user name without spaces or colons")
         if role not in ROLES:
             raise CredentialError(f"{_redact(entry)!r}: role {role!r}, expected one of {', '.join(ROLES)}")
