@@ -2,7 +2,8 @@
 
 Both sides get the same 512x512 boundary/occlusion maps of synthetic piles
 (~30 instances, mikado.flat_piles) and compute the same thing: candidates,
-s1, s2, score, ranking, angle/extents and the grasp. The alternative is a
+s1, b, s2, the configured score (the appliance's default, "strict"), ranking,
+angle/extents and the grasp. The alternative is a
 careful user's version: OpenCV's connectedComponentsWithStats, then per
 candidate NumPy/OpenCV work cropped to the candidate's bounding box (no
 full-image mask per candidate). Its scores are checked against ours before
@@ -30,7 +31,8 @@ import numpy as np
 
 from benchmarks.machine_info import machine_line
 from edge.ranking import RankingParams, rank
-from edge.ranking.reference import area_term
+from edge.ranking.params import OCCLUDED_SIDE_BELOW
+from edge.ranking.reference import area_term, contour_term
 from mikado.flat_piles import make_pile
 
 CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -63,7 +65,9 @@ def rank_opencv_numpy(y: np.ndarray, z: np.ndarray, p: RankingParams) -> dict:
         inside = cv2.boxFilter(
             np.ones_like(agree), -1, (p.patch, p.patch), normalize=False, borderType=cv2.BORDER_CONSTANT
         )
-        s1 = float(np.mean(sums[ring] / inside[ring])) if ring.any() else 0.0
+        means = sums[ring] / inside[ring]
+        s1 = float(np.mean(means)) if ring.any() else 0.0
+        b = float(np.mean(means < OCCLUDED_SIDE_BELOW)) if ring.any() else 0.0
         m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
         angle = 0.5 * math.atan2(2 * m["mu11"], m["mu20"] - m["mu02"])
         ys, xs = np.nonzero(mask)
@@ -78,7 +82,7 @@ def rank_opencv_numpy(y: np.ndarray, z: np.ndarray, p: RankingParams) -> dict:
                 "centroid": tuple(centroids[k]),
                 "s1": s1,
                 "s2": s2,
-                "score": p.w1 * s1 + p.w2 * area_term(p.score, s2),
+                "score": p.w1 * contour_term(p.score, s1, b) + p.w2 * area_term(p.score, s2),
                 "angle_deg": math.degrees(angle),
                 "major_px": float(along.max() - along.min() + 1),
                 "minor_px": float(across.max() - across.min() + 1),

@@ -22,6 +22,28 @@ def test_shipped_configurations_parse(name):
     assert config.plc.registers.endswith("registers.toml")
 
 
+def test_the_shipped_files_name_every_key():
+    """docs/appliance.md tells users the shipped files list every key: each key of each section
+    is set, or shown commented out, in at least one of them (a new key must be documented there)."""
+    import dataclasses
+    import re
+
+    from edge.config import Config
+
+    bodies = []
+    for name in ("embedded.toml", "folder.toml", "production.example.toml"):
+        parts = re.split(r"^\[(\w+)\]", (ROOT / "firmware_config" / name).read_text(), flags=re.M)
+        bodies.append({parts[i]: parts[i + 1] for i in range(1, len(parts), 2)})
+    missing = [
+        f"{section.name}.{key.name}"
+        for section in dataclasses.fields(Config)
+        if section.default_factory is not dataclasses.MISSING
+        for key in dataclasses.fields(section.default_factory())
+        if not any(re.search(rf"^#?\s*{key.name}\s*=", b.get(section.name, ""), flags=re.M) for b in bodies)
+    ]
+    assert not missing
+
+
 def test_embedded_default_needs_no_hardware():
     c = load_config(ROOT / "firmware_config" / "embedded.toml", check_files=False)
     assert c.camera.source == "simulated"

@@ -1,0 +1,34 @@
+"""The post-processing benchmark times equal work only if its OpenCV + NumPy version scores as
+the appliance does: it checks that before timing, and this test keeps that check true for every
+score rule (it had drifted when "strict" became the default)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+pytest.importorskip("edge._hotpath")
+
+from benchmarks.postprocess import check_same_result  # noqa: E402
+from edge.ranking import SCORES, RankingParams  # noqa: E402
+from mikado.flat_piles import make_pile  # noqa: E402
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_the_user_version_scores_like_the_appliance(score: str) -> None:
+    params = dataclasses.replace(RankingParams(), score=score)
+    for seed in (1000, 1001):
+        pile = make_pile(seed, 160, 160, 12, noise=0.03)
+        check_same_result(pile.boundaries, pile.occlusions, params)
+
+
+def test_the_check_fails_when_the_scores_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.postprocess as bench
+
+    pile = make_pile(1000, 160, 160, 12, noise=0.03)
+    strict, thesis = (dataclasses.replace(RankingParams(), score=s) for s in ("strict", "thesis"))
+    original = bench.rank_opencv_numpy
+    monkeypatch.setattr(bench, "rank_opencv_numpy", lambda y, z, p: original(y, z, thesis))
+    with pytest.raises(AssertionError, match="scores differ"):
+        bench.check_same_result(pile.boundaries, pile.occlusions, strict)
