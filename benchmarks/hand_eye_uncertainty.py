@@ -9,17 +9,24 @@ the bin floor (the image's corners and centre, 700 mm below the camera) is compa
 estimating refinement's own (the larger of its two forms). Medians over the seeds; prints the
 machine.
 
-    PYTHONPATH=tests python -m benchmarks.hand_eye_uncertainty
+    python -m benchmarks.hand_eye_uncertainty
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
 import numpy as np
-from synthetic_board_views import TEST_CAMERA
-from test_calibration_hand_eye import floor_points_camera, make_views
 
 from benchmarks.machine_info import machine_line
 from edge.wizard.hand_eye import calibrate_hand_eye
+
+# The synthetic sets are the hand-eye tests' own (tests/ is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from synthetic_board_views import TEST_CAMERA  # noqa: E402
+from test_calibration_hand_eye import floor_points_camera, make_views  # noqa: E402
 
 SEEDS = (99, 100, 101, 102, 103)
 
@@ -29,6 +36,7 @@ def _floor_error(transform, truth, floor) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help; no options
     print(machine_line("opencv-python-headless", "scipy"))
     print(f"medians over seeds {SEEDS}; floor error = worst of the image's corners and centre, mm")
     print(

@@ -347,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         help="auto: CPU, plus CUDA when available; cuda: GPU paths only (error without a GPU)",
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure (median reported)")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (CPU 3, GPU 20)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats (shipped model 5, widths on the CPU 3, GPU 20)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(

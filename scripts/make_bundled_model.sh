@@ -26,7 +26,7 @@
 #                  checkpoint's; an RGB checkpoint with INPUT=rgbd is widened, depth kernels at 0)
 #   FREEZE_BLOCKS  with INIT_FROM: VGG16 blocks kept frozen [0]
 #   EXPORT         dynamic | HEIGHTxWIDTH (static export, e.g. 512x640) [dynamic]
-#   MODEL          output model [models/bicameral_<width>.onnx]   MODEL_ID [1]
+#   MODEL          output model [models/bicameral_<width>_<input>.onnx]   MODEL_ID [1]
 #   CARD           the model card [the model's folder's README.md: the bundled model's card]
 #   DATA_DIR [data/bundled]  RUN_DIR [runs/bundled]  STAGES "data train export eval card" [all]
 #   OUT            if set, logs, eval JSON, PR plot, training CSV and the card are copied there
@@ -59,7 +59,7 @@ WORKERS=${WORKERS:-$(nproc)}
 LOADER_WORKERS=${LOADER_WORKERS:-$(( WORKERS > 15 ? 14 : (WORKERS > 1 ? WORKERS - 1 : 1) ))}
 EXPORT=${EXPORT:-dynamic}
 WIDTH_TAG=$(echo "$WIDTH" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9\n' '_')
-MODEL=${MODEL:-models/bicameral_${WIDTH_TAG}.onnx}
+MODEL=${MODEL:-models/bicameral_${WIDTH_TAG}_${INPUT}.onnx}
 MODEL_ID=${MODEL_ID:-1}
 DATA_DIR=${DATA_DIR:-data/bundled}
 RUN_DIR=${RUN_DIR:-runs/bundled}

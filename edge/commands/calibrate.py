@@ -70,7 +70,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s1 = parser.add_argument_group("step 1: intrinsics")
     s1.add_argument("--images", help="folder of board images for the intrinsics")
     s1.add_argument("--intrinsics-from", help="reuse the intrinsics of an existing calibration file instead")
-    s1.add_argument("--rms-threshold-px", type=float, default=0.5, help="pass/fail RMS reprojection error")
+    s1.add_argument(
+        "--rms-threshold-px", type=float, default=0.5, help="pass/fail RMS reprojection error (default 0.5)"
+    )
     s1.add_argument(
         "--max-edge-width-px",
         type=float,
@@ -105,17 +107,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="read each touched point from the robot's registers (answer 'read' at the prompt)",
     )
     s2.add_argument(
-        "--robot-register", type=int, default=0, help="0-based holding register of X (float32 X,Y,Z)"
+        "--robot-register",
+        type=int,
+        default=0,
+        help="0-based holding register of X (float32 X,Y,Z; default 0)",
     )
-    s2.add_argument("--robot-device-id", type=int, default=1, help="Modbus device (unit) id of the robot")
-    s2.add_argument("--robot-word-order", default="big", choices=("big", "little"), help="float32 word order")
-    s2.add_argument("--residual-threshold-mm", type=float, default=2.0, help="pass/fail RMS residual")
+    s2.add_argument(
+        "--robot-device-id", type=int, default=1, help="Modbus device (unit) id of the robot (default 1)"
+    )
+    s2.add_argument(
+        "--robot-word-order",
+        default="big",
+        choices=("big", "little"),
+        help="float32 word order (default big)",
+    )
+    s2.add_argument(
+        "--residual-threshold-mm",
+        type=float,
+        default=2.0,
+        help="pass/fail RMS residual of the touched points (default 2)",
+    )
     s2.add_argument(
         "--hand-eye-poses", help="JSON of robot poses, one per image (optional; see --hand-eye-setup)"
     )
     s2.add_argument("--hand-eye-images", help="folder of the images named in --hand-eye-poses")
     s2.add_argument(
-        "--hand-eye-method", default="PARK", choices=sorted(HAND_EYE_METHODS), help="closed form (the start)"
+        "--hand-eye-method",
+        default="PARK",
+        choices=sorted(HAND_EYE_METHODS),
+        help="closed form (the start; default PARK)",
     )
     s2.add_argument(
         "--hand-eye-setup",

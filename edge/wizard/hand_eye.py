@@ -71,6 +71,7 @@ HAND_EYE_METHODS = {
 SETUPS = ("eye-to-hand", "eye-in-hand")
 POSE_ERRORS = ("exact", "estimate")  # the robot's poses taken as given, or each corrected (module doc)
 DEFAULT_TOLERANCE_MM = 2.0  # predicted 3-sigma error at the pick plane, same as the touch-point limit
+RECOMMENDED_MIN_POSES = 15  # below this the wizard warns (docs/calibration.md "Poses")
 SIGMA_FACTOR = 3.0  # the predicted error is 3 sigma along the worst direction (99.7 % of one axis)
 # A pose whose correction is this unlikely under the estimated spreads (chi-square, 6 degrees of
 # freedom, 1 in 1000) is named: one bad pose among 40 should be checked, not averaged in.
@@ -624,6 +625,7 @@ def calibrate_hand_eye(
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     min_rotation_deg: float = 20.0,
     min_axis_spread: float = 0.3,
+    min_poses: int = RECOMMENDED_MIN_POSES,
     symmetric_turn: RigidTransform | None = None,
     pose_errors: str = "exact",
 ) -> HandEyeResult:
@@ -684,6 +686,11 @@ def calibrate_hand_eye(
         )
     if axis_spread < min_axis_spread:
         warnings.append("the poses rotate about (almost) one axis only: add poses tilted about another axis")
+    if len(views) < min_poses:
+        warnings.append(
+            f"{len(views)} robot poses (15-25 recommended): with fewer, the camera's uncertainty rests on "
+            "few views and one bad pose weighs heavily; add poses"
+        )
     return HandEyeResult(
         setup=setup,
         method=method,

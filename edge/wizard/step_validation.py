@@ -44,7 +44,7 @@ def step_validation(w: Wizard, args, floor: PixelToRobot, centre_px, threshold_m
         "skip",
     )
     if touched is None:
-        w.say("  validation skipped (recommended after every calibration)")
+        w.say("  validation skipped: touching one point to validate is recommended after every calibration")
         return []
     record = validation_record(floor, pixel, touched)
     record["threshold_mm"] = threshold_mm
