@@ -81,6 +81,34 @@ def test_calibrated_grasp_is_in_robot_millimetres_on_the_pick_plane(setup, tmp_p
     assert 5.0 < scale < 8.0  # 800 mm away at f = 120 px: about 6.5 mm per pixel
 
 
+def test_calibrated_grasp_matches_the_pinhole_worked_by_hand(setup, tmp_path):
+    """The robot point against the camera model worked out by hand, not through the calibration's
+    own `pixel_to_robot`: a wide frame (grasp at u != v) and an asymmetric camera (cx != cy,
+    fx != fy), so that swapped or transposed pixel coordinates cannot pass. The camera looks
+    straight down from (400, 0, 800) mm with its y axis along -y: a pixel's ray meets the floor
+    (z = 20 mm) 780 mm below, at x = 400 + 780 (u - cx) / fx, y = -780 (v - cy) / fy."""
+    import cv2
+
+    model, _, _ = setup
+    frames = tmp_path / "wide"
+    frames.mkdir()
+    image = np.full((96, 128, 3), 60, np.uint8)
+    cv2.ellipse(image, (80, 40), (30, 18), 20.0, 0, 360, (200, 150, 90), -1)
+    cv2.imwrite(str(frames / "frame_000.png"), image)
+    fx, fy, cx, cy = 120.0, 110.0, 60.0, 52.0
+    cal = calibration(None, size=(128, 96))
+    cal.camera_matrix = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+    save_calibration(cal, tmp_path / "cal.json")
+    sup = supervisor((model, frames, tmp_path), str(tmp_path / "cal.json"))
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and not outcome.pixel_mode
+    u, v = outcome.detail["pick"]["u"], outcome.detail["pick"]["v"]
+    assert abs(u - 63.5) < 1.5 and abs(v - 47.5) < 1.5  # the whole frame is the one candidate
+    r = outcome.result
+    expected = [400.0 + 780.0 * (u - cx) / fx, -780.0 * (v - cy) / fy, 20.0]
+    np.testing.assert_allclose([r.x, r.y, r.z], expected, atol=1e-3)
+
+
 def test_a_grasp_outside_the_roi_is_an_empty_roi_error(setup, tmp_path):
     path = tmp_path / "cal.json"
     save_calibration(

@@ -96,17 +96,20 @@ def test_views_are_refused_with_a_reason():
     assert collector.coverage_image().shape == (480, 640, 3)
 
 
-def test_charuco_partial_view_below_the_limit_is_refused():
+@pytest.mark.parametrize(("hidden", "accepted"), [(0.60, True), (0.65, False)])
+def test_charuco_partial_view_below_the_corner_count_is_refused(hidden, accepted):
+    """The same view cut further and further: still found by the detector, it is accepted while
+    at least `min_corners` (12) corners show and refused as a partial board below that."""
     b = board("charuco-12x9-30mm.json")
     pose = calibration_poses(b, TEST_CAMERA, 1, seed=8)[0]
     image = render_view(b, TEST_CAMERA, pose, 0.6, 2.0)
-    image[:, : int(0.75 * 640)] = 120  # three quarters of the frame hidden
+    image[:, : int(hidden * 640)] = 120  # the left part of the frame hidden
     det = b.detect(image)
-    collector = ViewCollector(b, TEST_CAMERA.image_size)
-    verdict = collector.consider("cut", image)
-    assert not verdict.accepted
-    if det is not None:
-        assert verdict.reason.startswith("partial board")
+    assert det is not None and (det.count >= 12) == accepted  # 17 and 9 of 88 corners
+    verdict = ViewCollector(b, TEST_CAMERA.image_size).consider("cut", image)
+    assert verdict.accepted == accepted
+    if not accepted:
+        assert verdict.reason == f"partial board: {det.count} of 88 corners (< 12)"
 
 
 def test_edge_width_grows_with_blur_and_ignores_contrast():

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from real_data import data_missing
 from scipy.optimize import least_squares
 
 from benchmarks.prepare_calibration_photos import UR3_CB_DH, UR3E_DH, dh_forward_kinematics
@@ -97,7 +98,7 @@ def test_real_charuco_photos_detected_with_the_defaults_and_held_to_opencv():
     files = sorted(folder.glob("*.png"))
     if not files:
         where = "kept outside git, see tests/data/calibration/SOURCE.md"
-        pytest.skip(f"{folder}: the calib.io photo set is not here ({where})")
+        data_missing(f"{folder}: the calib.io photo set is not here ({where})")
     board = load_board(DATA / "calibio-charuco-5x7-board.json")
     assert len(files) == 10
     collector = ViewCollector(board, (1280, 720))
@@ -270,7 +271,7 @@ def _real_set(name: str) -> Path:
     folder = SHARED / name
     if not (folder / "poses.json").exists():
         where = "kept outside git; rebuild it with benchmarks/prepare_calibration_photos.py, see SOURCE.md"
-        pytest.skip(f"{folder}: the real hand-eye set is not here ({where})")
+        data_missing(f"{folder}: the real hand-eye set is not here ({where})")
     return folder
 
 

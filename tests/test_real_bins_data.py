@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from real_data import data_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +33,9 @@ def test_manifest_records_source_licence_and_annotation_for_every_frame():
         assert f["changes"].strip() and f["annotation"].strip()
 
 
-@pytest.mark.skipif(not rb.DEFAULT_DATA.is_dir(), reason=f"real-bin files not present at {rb.DEFAULT_DATA}")
 def test_files_match_the_manifest_and_labels_are_usable():
+    if not rb.DEFAULT_DATA.is_dir():
+        data_missing(f"real-bin files not present at {rb.DEFAULT_DATA}")
     for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
         frame = rb.load_frame(entry, rb.DEFAULT_DATA)
         w, h = entry["size"]
