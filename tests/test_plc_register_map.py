@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -174,13 +176,14 @@ def test_a_map_that_is_not_utf8_is_named(tmp_path):
     assert str(bad) in str(err.value)
 
 
-def registers_doc(*args: str | Path) -> subprocess.CompletedProcess:
+def registers_doc(*args: str | Path, **run) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "edge", "registers-doc", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
+        **run,
     )
 
 
@@ -204,6 +207,11 @@ def test_registers_doc_names_a_broken_map_and_bad_output_paths(tmp_path):
     one_line(registers_doc("--out", tmp_path / "file" / "x.md"), f"{tmp_path / 'file'} is a file")
 
 
+def small_files_only() -> None:
+    """In the child: a write past 1000 bytes fails with EFBIG (Python ignores SIGXFSZ)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+
 def test_registers_doc_writes_atomically_and_checks_any_file(tmp_path):
     out = tmp_path / "new" / "registers.md"
     proc = registers_doc("--out", out)
@@ -213,3 +221,10 @@ def test_registers_doc_writes_atomically_and_checks_any_file(tmp_path):
     out.write_bytes(b"\xff\xfe not UTF-8")  # a traceback (UnicodeDecodeError) before: now just out of date
     proc = registers_doc("--check", "--out", out)
     assert proc.returncode == 1 and "is out of date" in proc.stdout, proc.stdout + proc.stderr
+    # a write that fails half-way (the doc is larger than the file size limit) keeps the old file
+    out.write_text("old doc\n")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = registers_doc("--out", out, preexec_fn=small_files_only, env=env)
+    one_line(proc, f"--out {out}: cannot write it")
+    assert out.read_text() == "old doc\n"
+    assert [p.name for p in out.parent.iterdir()] == ["registers.md"]  # no temporary left behind

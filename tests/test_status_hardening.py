@@ -5,6 +5,7 @@ its fix."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import socket
 import threading
@@ -30,7 +31,8 @@ def open_server():
     try:
         yield srv.address[1], provider, srv
     finally:
-        srv.stop()
+        if not srv.stopping.is_set():  # a test may have stopped it already
+            srv.stop()
 
 
 def raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:
@@ -227,19 +229,34 @@ def test_at_most_two_scrypt_checks_run_at_once(counted):
     assert len(calls) == 8 and state["most"] == 2
 
 
+def waiting(hub: FrameHub) -> int:
+    """How many threads are blocked in `hub.wait` now (CPython's Condition keeps a list of them)."""
+    with hub._cond:
+        return len(hub._cond._waiters)
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_wake_all_releases_waiting_viewers_at_once():
     hub = FrameHub(lambda: b"")
     released = []
     waiters = [threading.Thread(target=lambda: released.append(hub.wait(0, 30.0))) for _ in range(3)]
     for t in waiters:
         t.start()
-    time.sleep(0.1)
+    assert wait_until(lambda: waiting(hub) == 3)  # all three blocked in wait, not merely started
     start = time.monotonic()
     hub.wake_all()
     for t in waiters:
         t.join(5)
     assert len(released) == 3 and time.monotonic() - start < 2
-    assert hub.closed
+    assert hub.closed and waiting(hub) == 0
     start = time.monotonic()
     hub.wait(0, 30.0)  # after shutdown a wait does not block either
     assert time.monotonic() - start < 1
@@ -251,12 +268,13 @@ def test_stop_ends_the_live_streams_at_once(open_server, path):
     provider.frames.publish(1)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        deadline = time.monotonic() + 5
-        while provider.frames.viewers == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.1)
+        # the stream sent its frame and waits for the next (for KEEPALIVE_S, 15 s, without stop())
+        assert wait_until(lambda: provider.frames.viewers == 1 and waiting(provider.frames) == 1)
         start = time.monotonic()
-        provider.frames.wake_all()  # what stop() does first, without closing the listening socket
-        while sock.recv(65536):
-            pass  # the server ends the stream and closes
+        srv.stop()
+        sock.settimeout(5)
+        with contextlib.suppress(TimeoutError):  # still open after 5 s: fails below
+            while sock.recv(65536):
+                pass  # the server ends the stream and closes
         assert time.monotonic() - start < 3
+    assert wait_until(lambda: provider.frames.viewers == 0)
