@@ -12,11 +12,24 @@ from pathlib import Path
 
 import pytest
 
+_HANDED_OUT: set[int] = set()  # every port free_port() returned in this process
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on now and that no earlier call in this process
+    handed out, so calls in a row (a config's Modbus and HTTP ports) never give the same port.
+
+    The appliance takes no port 0 (its config wants 1..65535), so the port is chosen here: the
+    sockets stay bound until one is chosen, so the kernel offers a new port each try."""
+    with contextlib.ExitStack() as held:
+        for _ in range(100):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise AssertionError("no free port on 127.0.0.1 that this process has not handed out already")
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.02, what: str = "condition"):

@@ -87,6 +87,24 @@ async def trigger_cycle(client, trigger: int, last_sequence: int, timeout: float
     raise AssertionError(f"trigger {trigger} not answered within {timeout} s")
 
 
+def run_one_cycle(port: int, trigger: int) -> list[int]:
+    """One cycle through the handshake on a fresh connection (`trigger` moved on by one if the
+    PLC side wrote it last, since the same id again requests nothing); returns its registers.
+    Tests on the shared appliance make the results they read, whatever ran before them."""
+
+    async def scenario():
+        client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        assert await client.connect()
+        try:
+            words = await read_all(client)
+            request = trigger % 65535 + 1 if words[A["trigger_id"]] == trigger else trigger
+            return await trigger_cycle(client, request, words[A["sequence_id"]])
+        finally:
+            client.close()
+
+    return asyncio.run(scenario())
+
+
 def test_pymodbus_client_drives_many_triggered_cycles_with_fresh_unique_sequence_ids(triggered):
     app, port, *_ = triggered
 
@@ -138,14 +156,27 @@ def test_mbpoll_reads_the_grasp_registers_from_the_running_appliance(triggered):
 
 def test_mbpoll_reads_the_same_grasp_over_rtu_through_a_socat_pty_pair(triggered):
     _, port, _, _, client_tty = triggered
-    tcp = ("-m", "tcp", "-p", str(port), "-a", "1", "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
-    rtu = (*MBPOLL_RTU, "-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
-    sequence = (*MBPOLL_RTU, "-r", str(A["sequence_id"]), "-c", "1")
-    before = mbpoll(*sequence, client_tty, timeout=15)
-    over_rtu = mbpoll(*rtu, client_tty, timeout=15)
-    over_tcp = mbpoll(*tcp, "127.0.0.1")
-    if mbpoll(*sequence, client_tty, timeout=15) == before:  # no cycle ran in between (triggered mode)
-        assert over_rtu == over_tcp
+    words = run_one_cycle(port, 9001)  # a grasp to read, whatever ran before
+    assert words[A["result_error"]] == 0 and bit(words, "result_valid"), words
+    tcp = ("-m", "tcp", "-p", str(port), "-a", "1")
+    floats = ("-r", str(A["x"]), "-c", "3", "-t", "4:float", "-B")
+    sequence = ("-r", str(A["sequence_id"]), "-c", "1")
+    for _ in range(5):  # a cycle between the two reads (free-run) changes the grasp: read again
+        before = mbpoll(*MBPOLL_RTU, *sequence, client_tty, timeout=15)[A["sequence_id"]]
+        over_rtu = mbpoll(*MBPOLL_RTU, *floats, client_tty, timeout=15)
+        over_tcp = mbpoll(*tcp, *floats, "127.0.0.1")
+        after = mbpoll(*tcp, *sequence, "127.0.0.1")[A["sequence_id"]]
+        if before == after:
+            break
+    else:
+        raise AssertionError(f"a new sequence id between the RTU and TCP reads each time ({before}, {after})")
+    assert over_rtu == over_tcp, (over_rtu, over_tcp)
+    assert set(over_rtu) == {A["x"], A["y"], A["z"]} and over_rtu[A["x"]] > 0 and over_rtu[A["y"]] > 0
+    if before == words[A["sequence_id"]]:  # triggered mode: the very grasp the handshake returned
+        x = words_to_float(words[A["x"]], words[A["x"] + 1])
+        y = words_to_float(words[A["y"]], words[A["y"] + 1])
+        assert over_rtu[A["x"]] == pytest.approx(x, rel=1e-4)
+        assert over_rtu[A["y"]] == pytest.approx(y, rel=1e-4)
 
 
 def test_plc_disconnecting_mid_cycle_gets_its_result_after_reconnecting(triggered):
@@ -199,6 +230,7 @@ def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
                 words[A["result_error"]] == 0 and words[A["error_code"]] == 0 and bit(words, "result_valid")
             )
         finally:
+            await client.write_register(A["mode"], 1, device_id=1)  # run, even after a failure here
             client.close()
 
     asyncio.run(scenario())
@@ -208,6 +240,11 @@ def test_a_failed_pick_reported_over_modbus_is_remembered_by_the_appliance(trigg
     """The PLC writes pick_outcome = failed and the sequence id in one function-16 request; the
     next cycle lists that grasp as avoided (status page), with [pick_feedback]'s lifetime."""
     _, port, http, *_ = triggered
+    for trigger in range(6901, 6911):  # spend any failed spot left by earlier tests (3 cycles each)
+        if not status_json(http)["failed_picks_avoided"]:
+            break
+        run_one_cycle(port, trigger)
+    assert status_json(http)["failed_picks_avoided"] == []
 
     async def scenario():
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -234,9 +271,16 @@ def test_a_failed_pick_reported_over_modbus_is_remembered_by_the_appliance(trigg
 def test_status_page_metrics_overlay_and_on_demand_snapshot(triggered):
     _, port, http, tmp, _ = triggered
     base = f"http://127.0.0.1:{http}"
-    status = json.loads(urllib.request.urlopen(f"{base}/status.json", timeout=5).read())
+    cycles = status_json(http)["cycles"]
+    words = run_one_cycle(port, 8001)  # a cycle of its own to report, whatever ran before
+    assert words[A["result_error"]] == 0, words
+    # The registers come first; the statistics and the overlay follow in the same cycle.
+    status = wait_until(
+        lambda: (s := status_json(http))["cycles"] > cycles and s, 10, what="the cycle on the status page"
+    )
     assert status["state"] == "running" and status["pixel_mode"] is True
-    assert status["cycles"] >= 1 and "total" in status["cycle_ms"] and "p95" in status["cycle_ms"]["total"]
+    assert status["last_result"]["sequence"] == words[A["sequence_id"]]
+    assert "total" in status["cycle_ms"] and "p95" in status["cycle_ms"]["total"]
     assert status["inference"]["backend"] == "onnxruntime"
     metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
     assert (
