@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from appliance_helpers import ROOT
-from bin_scenes import INTERIOR, PRODUCT_MM, RIM_MM, bin_scene
+from bin_scenes import INTERIOR, PRODUCT_MM, RIM_MM, BinScene, bin_scene
 
 from edge.bin_model import (
     BinMissing,
@@ -84,18 +84,47 @@ def test_floor_by_reference_survives_a_change_of_light():
     assert floor[scene.products].mean() < 0.15
 
 
+def heaped(products: int, boxes: int, seed: int) -> BinScene:
+    """`bin_scene` with `boxes` flat boxes (PRODUCT_MM high, each of one grey) strewn over its
+    floor, 15 px or more from the walls. bin_scene keeps its products near the middle, where more
+    of them only overlap (about a third of the interior at most): a fill level off by a factor
+    shows only on a fuller bin."""
+    scene = bin_scene(products=products, seed=seed)
+    rng = np.random.default_rng(seed)
+    (u0, v0), (u1, v1) = INTERIOR.min(axis=0).astype(int) + 15, INTERIOR.max(axis=0).astype(int) - 15
+    rgb, depth, covered = scene.rgb.copy(), scene.depth_m.copy(), scene.products.copy()
+    for _ in range(boxes):
+        w, h = (int(n) for n in rng.integers(24, 48, 2))
+        u, v = int(rng.integers(u0, u1 - w)), int(rng.integers(v0, v1 - h))
+        box = np.zeros_like(covered)
+        box[v : v + h, u : u + w] = True
+        rgb[box] = rng.uniform(170, 250)
+        depth[box & ~covered] -= PRODUCT_MM / 1000.0  # a box over a product lies at the same height
+        covered |= box
+    return dataclasses.replace(scene, rgb=rgb, depth_m=depth, products=covered)
+
+
 @pytest.mark.parametrize("with_depth", [True, False])
-def test_fill_level_is_within_ten_points_of_the_truth(with_depth):
+def test_fill_level_follows_the_truth_from_an_empty_to_a_nearly_half_full_bin(with_depth):
+    """Fill levels from 0 to 43 % of the interior. With depth the floor is the fitted plane, so
+    the fill level is the drawn truth (this depth has no noise): within a point. Without depth the
+    patch comparison marks a product's edge as product too (the non-floor region comes out grown,
+    docs/bin.md), so it reads high, by up to 8 points here, never low. A loose tolerance on nearly
+    empty bins alone let a fill level of half or one and a half times the truth pass."""
+    low, high = (-1.0, 1.0) if with_depth else (-1.0, 10.0)
     stage = BinStage(commissioned(with_depth), BinSettings())
-    for products in (0, 3, 8):
-        scene = bin_scene(products=products, seed=products)
+    scenes = [bin_scene(products=n, seed=n) for n in (0, 3, 8)] + [heaped(8, n, seed=8) for n in (8, 24)]
+    truths = []
+    for scene in scenes:
         view = stage.observe(scene.rgb, scene.depth_m if with_depth else None)
         inside = np.zeros(scene.products.shape, np.uint8)
         cv2.fillPoly(inside, [np.round(scene.interior).astype(np.int32)], 1)
         truth = 100.0 * scene.products[inside.astype(bool)].mean()
-        assert abs(view.fill.percent - truth) <= 10.0, (products, view.fill.percent, truth)
-        if with_depth and products:
+        truths.append(truth)
+        assert low <= view.fill.percent - truth <= high, (view.fill.percent, truth)
+        if with_depth and truth > 0:
             assert abs(view.fill.mean_height_mm - PRODUCT_MM) < 5.0
+    assert truths[0] == 0.0 and max(truths) > 40.0  # from an empty bin to a nearly half full one (43 %)
 
 
 def test_empty_bin_needs_n_cycles_and_clears_at_once():
