@@ -223,7 +223,7 @@ class Appliance:
             self.stdout.flush()
         return Path(self.stdout.name).read_text()
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = 20.0) -> int:  # the systemd unit's TimeoutStopSec
         import signal
 
         if self.proc.poll() is None:
