@@ -22,8 +22,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from torch import nn
@@ -56,7 +57,7 @@ def _json_able(name: str, value: Any) -> dict:
         raise TypeError(f"{name} must be JSON-serialisable: {exc}") from None
 
 
-def atomic_write(path: str | Path, write) -> None:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call `write(file_object)` on a temp file next to `path`, then rename it over `path` (a model
     file the appliance's own user must be able to read: not `mkstemp`'s 0600, see
     `edge.atomic_file.create_temp_beside`)."""

@@ -198,7 +198,9 @@ def focal_length_px(meta: dict) -> float:
         return width / (2.0 * math.tan(math.radians(30.0)))
 
 
-def _random_affine(rng: np.random.Generator, shape: tuple[int, int], out_size: int, cfg: AugmentConfig):
+def _random_affine(
+    rng: np.random.Generator, shape: tuple[int, int], out_size: int, cfg: AugmentConfig
+) -> np.ndarray:
     """2x3 matrix mapping output pixels to source pixels: a random crop, rotated, scaled, flipped."""
     height, width = shape
     angle = math.radians(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg))
@@ -299,7 +301,7 @@ class MikadoScenes(Dataset):
 
     def _sample(
         self, scene: Scene, rng: np.random.Generator, warp: bool, geometric: bool, reference_m: float | None
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         cfg = self.augment
         if warp:
             rgb, depth, boundaries, occlusions = self._warped_crop(scene, rng)
@@ -332,7 +334,9 @@ class MikadoScenes(Dataset):
             torch.from_numpy(occlusions[None].astype(np.float32)),
         )
 
-    def _warped_crop(self, scene: Scene, rng: np.random.Generator):
+    def _warped_crop(
+        self, scene: Scene, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Rotated/scaled/flipped crop; boundaries and occlusions re-derived by Mikado's rules."""
         from mikado.ground_truth import ground_truth
 

@@ -53,13 +53,13 @@ def width_name(width: float) -> str:
     return f"F{100 * float(width):g}"
 
 
-def _size(size) -> str:
+def _size(size: object) -> str:
     if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
         return f"{size[0]}x{size[1]} px"
     return "unknown size"
 
 
-def _hours(seconds) -> str:
+def _hours(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
     seconds = float(seconds)

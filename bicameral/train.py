@@ -30,9 +30,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as torch_dist
@@ -54,6 +56,9 @@ from bicameral.losses import bicameral_loss
 from bicameral.networks import BicameralNet, NetworkConfig, build_network
 from binpick_core.model_file import DEPTH_REFERENCES
 from edge.machine import cpu_model
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class TrainingError(ValueError):
@@ -307,7 +312,16 @@ class CsvLog:
             csv.DictWriter(f, self.FIELDS).writerow({k: row.get(k, "") for k in self.FIELDS})
 
 
-def _loader(dataset, batch_size, shuffle, workers, dist_info, device, seed, drop_last):
+def _loader(
+    dataset: MikadoScenes,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    dist_info: Distributed,
+    device: torch.device,
+    seed: int,
+    drop_last: bool,
+) -> DataLoader:
     if dist_info.enabled:
         sampler = DistributedSampler(
             dataset, dist_info.world_size, dist_info.rank, shuffle=shuffle, seed=seed, drop_last=drop_last
@@ -336,7 +350,9 @@ def _single_threaded_worker(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def _to_device(batch, device, channels_last):
+def _to_device(
+    batch: Sequence[torch.Tensor], device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # [B, K, C, H, W] from K crops per scene -> [B*K, C, H, W]
     image, boundaries, occlusions = (t.flatten(0, 1) if t.dim() == 5 else t for t in batch)
     image, boundaries, occlusions = (t.to(device, non_blocking=True) for t in (image, boundaries, occlusions))
@@ -346,7 +362,14 @@ def _to_device(batch, device, channels_last):
 
 
 @torch.no_grad()
-def validation_loss(model, loader, device, autocast_dtype, channels_last, dist_info) -> tuple[float, ...]:
+def validation_loss(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    autocast_dtype: torch.dtype | None,
+    channels_last: bool,
+    dist_info: Distributed,
+) -> tuple[float, ...]:
     """Mean (total, boundary, occlusion) loss over the validation frames, across all ranks."""
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)
@@ -365,7 +388,7 @@ def validation_loss(model, loader, device, autocast_dtype, channels_last, dist_i
     return sums[0].item() / count, sums[1].item() / count, sums[2].item() / count
 
 
-def _autocast(device, dtype):
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast | nullcontext[None]:
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
@@ -639,7 +662,7 @@ class Trainer:
             base.update({k: before[k] for k in kept if k in before})
         return base
 
-    def _progress_bar(self):
+    def _progress_bar(self) -> tqdm | None:
         if not (self.dist_info.is_main and self.config.progress):
             return None
         from tqdm import tqdm
@@ -704,7 +727,7 @@ class Trainer:
         return bool(local)
 
     # ------------------------------------------------------------------ one step
-    def train_step(self, batch) -> torch.Tensor:
+    def train_step(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         """One optimizer step on `batch`; returns the (total, boundary, occlusion) losses."""
         image, boundaries, occlusions = _to_device(batch, self.device, self.channels_last)
         with _autocast(self.device, self.autocast_dtype):

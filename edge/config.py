@@ -15,6 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomllib
 
@@ -307,7 +308,7 @@ PATH_KEYS = (
 )
 
 
-def _expected(tp, value=None, allow_inf: bool = False) -> str:
+def _expected(tp: type | types.GenericAlias, value: object = None, allow_inf: bool = False) -> str:
     number = "a number"
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # a number, NaN or beyond a float
         number = "a number that is not NaN (inf: no bound)" if allow_inf else "a finite number"
@@ -317,7 +318,7 @@ def _expected(tp, value=None, allow_inf: bool = False) -> str:
     return names.get(tp, "a list of strings" if tp == list[str] else str(tp))
 
 
-def _number(x, allow_inf: bool = False) -> bool:
+def _number(x: object, allow_inf: bool = False) -> bool:
     """An int or float (not a bool: TOML's true is no number), finite unless `allow_inf`; NaN never."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return False
@@ -328,7 +329,8 @@ def _number(x, allow_inf: bool = False) -> bool:
     return not math.isnan(x) and (allow_inf or not math.isinf(x))
 
 
-def _coerce(where: str, value, tp, allow_inf: bool = False):
+# `value` is a raw TOML value (any TOML type); the result has the type `tp` names.
+def _coerce(where: str, value: Any, tp: type | types.GenericAlias, allow_inf: bool = False) -> Any:
     if tp is bool:
         ok = isinstance(value, bool)
     elif tp is int:
@@ -355,7 +357,7 @@ def _bound(x: float) -> str:
     return str(x) if isinstance(x, int) else f"{x:g}"
 
 
-def _section(path: Path, name: str, cls, raw) -> object:
+def _section(path: Path, name: str, cls: type, raw: object) -> object:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: [{name}] must be a table, got {raw!r}")
     hints = typing.get_type_hints(cls)

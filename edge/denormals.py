@@ -14,9 +14,14 @@ Needs numpy and onnx only (the appliance never imports torch).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ def denormal_mask(values: np.ndarray) -> np.ndarray:
     return (values != 0) & (np.abs(values) < TINY)
 
 
-def _float32_tensors(proto):
+def _float32_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
     """Every float32 TensorProto holding weights: graph initializers and Constant-node values,
     in the main graph and in subgraphs."""
     import onnx
@@ -62,7 +67,7 @@ def _float32_tensors(proto):
                     graphs.append(attr.g)
 
 
-def count_denormals(proto) -> tuple[int, int]:
+def count_denormals(proto: onnx.ModelProto) -> tuple[int, int]:
     """(subnormal float32 weights, all float32 weights) of an onnx.ModelProto."""
     from onnx import numpy_helper
 
@@ -74,7 +79,7 @@ def count_denormals(proto) -> tuple[int, int]:
     return denormal, total
 
 
-def flush_denormals(proto) -> int:
+def flush_denormals(proto: onnx.ModelProto) -> int:
     """Set every subnormal float32 weight of `proto` to 0 in place; returns how many there were."""
     from onnx import numpy_helper
 
@@ -90,7 +95,7 @@ def flush_denormals(proto) -> int:
     return flushed
 
 
-def flush_and_record(proto) -> int:
+def flush_and_record(proto: onnx.ModelProto) -> int:
     """Flush `proto`'s denormal weights and add their count to its `METADATA_KEY` (the sum with any
     earlier flush, so a file flushed twice still says how many it lost); returns this flush's count."""
     flushed = flush_denormals(proto)
@@ -99,7 +104,7 @@ def flush_and_record(proto) -> int:
     return flushed
 
 
-def set_metadata(proto, key: str, value: str) -> None:
+def set_metadata(proto: onnx.ModelProto, key: str, value: str) -> None:
     """Set one metadata_props entry, replacing an existing one with the same key."""
     for entry in proto.metadata_props:
         if entry.key == key:
@@ -109,7 +114,7 @@ def set_metadata(proto, key: str, value: str) -> None:
     entry.key, entry.value = key, value
 
 
-def load_flushed(path: str | Path):
+def load_flushed(path: str | Path) -> tuple[onnx.ModelProto, int]:
     """The model at `path` as an onnx.ModelProto with no subnormal weights, and how many were
     flushed in memory (0 for a file written by a current `binpick export`). Logs a warning with
     the count when there were any: the file should be re-exported (`binpick export` also takes an

@@ -20,9 +20,14 @@ a millisecond per 512x512 frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.config import InferenceSection
+    from edge.inference.predictor import Maps
 
 MODES = ("off", "fuse", "only")
 FUSIONS = ("max", "mean")
@@ -152,7 +157,7 @@ class DepthCueStage:
         self.last_ms = 0.0
 
     @classmethod
-    def from_config(cls, inference) -> DepthCueStage:
+    def from_config(cls, inference: InferenceSection) -> DepthCueStage:
         """From the `[inference] depth_cue*` keys (validated in edge.config)."""
         return cls(
             DepthCueParams(
@@ -168,7 +173,7 @@ class DepthCueStage:
     def enabled(self) -> bool:
         return self.params.mode != "off"
 
-    def apply(self, maps, depth_m: np.ndarray | None):
+    def apply(self, maps: Maps, depth_m: np.ndarray | None) -> Maps:
         """`maps` (edge.inference.predictor.Maps) with the cue fused in, or unchanged."""
         if not self.enabled:
             return maps

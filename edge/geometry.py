@@ -311,7 +311,7 @@ def _crosses_itself(polygon: np.ndarray) -> bool:
     n = len(polygon)
     edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
 
-    def side(p, q, r) -> float:
+    def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
         return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
 
     for i in range(n):

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -41,6 +42,14 @@ from edge.plc.service import PlcService, os_reason
 from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
 from edge.ranking.pick_feedback import FailedPickMemory
 from edge.suction_stage import SuctionStage
+
+if TYPE_CHECKING:
+    from edge.camera import Frame
+    from edge.inference.predictor import Maps
+    from edge.ranking import Ranking
+
+    # a cycle's (frame, maps, ranking): maps and ranking None where the cycle failed before them
+    CycleContext = tuple[Frame, Maps | None, Ranking | None]
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
@@ -420,7 +429,9 @@ class Supervisor:
         self._remember(context, outcome)
         return outcome
 
-    def _failure(self, request_id: int, error: str, message: str, stages: dict, context) -> CycleOutcome:
+    def _failure(
+        self, request_id: int, error: str, message: str, stages: dict, context: CycleContext | None
+    ) -> CycleOutcome:
         code = self.register_map.error_code(error)
         result = PublishedResult(request_id, code)
         sequence = self.bank.publish(result)
@@ -463,7 +474,7 @@ class Supervisor:
         if self.print_lines:
             print(outcome.line(self._cycles), flush=True)
 
-    def _remember(self, context, outcome: CycleOutcome) -> None:
+    def _remember(self, context: CycleContext, outcome: CycleOutcome) -> None:
         with self._last_lock:
             self._last = (context, outcome)
         self.frames.publish(outcome.sequence, outcome.error)
@@ -512,7 +523,7 @@ class Supervisor:
 
         return overview(self)
 
-    def _render_overlay(self, last, ext: str = ".png") -> bytes:
+    def _render_overlay(self, last: tuple[CycleContext, CycleOutcome], ext: str = ".png") -> bytes:
         """The annotated image of `last` ((frame, maps, ranking), outcome), encoded as `ext`."""
         (frame, maps, ranking), _ = last
         try:
@@ -540,7 +551,9 @@ class Supervisor:
         return str(folder)
 
 
-def annotate(maps, ranking, params, rgb: np.ndarray) -> np.ndarray:
+def annotate(
+    maps: Maps | None, ranking: Ranking | None, params: RankingParams, rgb: np.ndarray
+) -> np.ndarray:
     """The last image as the model saw it, with boundaries, occluding sides, best candidate and grasp."""
     from edge.overlay import draw_overlay
 

@@ -15,12 +15,14 @@ from mikado.gl import select_backend
 select_backend()
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mikado.pile import Camera, Instance, Scene, render_pile
 
 __all__ = ["Camera", "Instance", "Scene", "render_pile", "select_backend"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type[Camera | Instance | Scene] | Callable[..., Scene]:
     """Import the simulation lazily: `binpick mikado --help` and `stats` need no mujoco."""
     if name in ("Camera", "Instance", "Scene", "render_pile"):
         from mikado import pile

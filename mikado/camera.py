@@ -97,7 +97,7 @@ def intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
     return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
 
 
-def world_from_camera(position_m, rotation_mujoco: np.ndarray) -> np.ndarray:
+def world_from_camera(position_m: np.ndarray, rotation_mujoco: np.ndarray) -> np.ndarray:
     """4x4 T_world_camera in OpenCV axes from MuJoCo's camera pose."""
     t = np.eye(4)
     t[:3, :3] = np.asarray(rotation_mujoco).reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])

@@ -95,7 +95,9 @@ def _rect_grid(length: float, width: float, nu: int, nv: int) -> tuple[np.ndarra
     return s * length / 2, t * width / 2
 
 
-def stick_sachet(length=150.0, width=25.0, thickness=7.0, seal=8.0) -> Template:
+def stick_sachet(
+    length: float = 150.0, width: float = 25.0, thickness: float = 7.0, seal: float = 8.0
+) -> Template:
     """A long thin sachet (sugar stick, sauce stick) with crimped seals at both ends."""
     nu, nv = 24, 7
     x, y = _rect_grid(length, width, nu, nv)
@@ -108,7 +110,9 @@ def stick_sachet(length=150.0, width=25.0, thickness=7.0, seal=8.0) -> Template:
     return _assemble("stick_sachet", x, y, h, h, pieces=(3, 1))
 
 
-def pillow_sachet(length=90.0, width=65.0, thickness=14.0, seal=6.0) -> Template:
+def pillow_sachet(
+    length: float = 90.0, width: float = 65.0, thickness: float = 14.0, seal: float = 6.0
+) -> Template:
     """A puffed rectangular bag (crisps, sweets) sealed at both short ends."""
     nu, nv = 16, 12
     x, y = _rect_grid(length, width, nu, nv)
@@ -121,7 +125,7 @@ def pillow_sachet(length=90.0, width=65.0, thickness=14.0, seal=6.0) -> Template
     return _assemble("pillow_sachet", x, y, h, h, pieces=(2, 2))
 
 
-def square_sachet(side=75.0, thickness=6.0, seal=5.0) -> Template:
+def square_sachet(side: float = 75.0, thickness: float = 6.0, seal: float = 5.0) -> Template:
     """A flat four-side-sealed sachet (wet wipe, condiment)."""
     nu = nv = 13
     x, y = _rect_grid(side, side, nu, nv)
@@ -130,7 +134,7 @@ def square_sachet(side=75.0, thickness=6.0, seal=5.0) -> Template:
     return _assemble("square_sachet", x, y, h, h, pieces=(2, 2))
 
 
-def round_cookie(diameter=60.0, thickness=12.0) -> Template:
+def round_cookie(diameter: float = 60.0, thickness: float = 12.0) -> Template:
     """A disc with rounded rim (cookie, burger patty, round cheese)."""
     nu = nv = 13
     s, t = np.meshgrid(np.linspace(-1, 1, nu), np.linspace(-1, 1, nv), indexing="ij")
@@ -142,7 +146,7 @@ def round_cookie(diameter=60.0, thickness=12.0) -> Template:
     return _assemble("round_cookie", x, y, h, h, pieces=(2, 2))
 
 
-def rigid_box(length=90.0, width=55.0, height=30.0) -> Template:
+def rigid_box(length: float = 90.0, width: float = 55.0, height: float = 30.0) -> Template:
     """A carton box: constant thickness, vertical sides, rigid."""
     nu, nv = 4, 3
     x, y = _rect_grid(length, width, nu, nv)
@@ -150,7 +154,7 @@ def rigid_box(length=90.0, width=55.0, height=30.0) -> Template:
     return _assemble("rigid_box", x, y, h, h, pieces=(1, 1), rigid=True)
 
 
-def folded_pouch(diameter=110.0, thickness=8.0) -> Template:
+def folded_pouch(diameter: float = 110.0, thickness: float = 8.0) -> Template:
     """A crêpe folded in half: a flat half-disc, thicker along the fold."""
     nu, nv = 12, 14
     r, a = np.meshgrid(np.linspace(0, 1, nu), np.linspace(0, np.pi, nv), indexing="ij")

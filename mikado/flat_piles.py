@@ -63,7 +63,9 @@ def _finish(masks: list[np.ndarray], level: list[float], rng: np.random.Generato
     return FlatPile(labels=labels, boundaries=y, occlusions=z, level=levels, occluded_share=share)
 
 
-def _ellipse(height: int, width: int, centre, axes, angle: float) -> np.ndarray:
+def _ellipse(
+    height: int, width: int, centre: tuple[int, int], axes: tuple[int, int], angle: float
+) -> np.ndarray:
     m = np.zeros((height, width), np.uint8)
     cv2.ellipse(m, centre, axes, angle, 0, 360, 1, thickness=-1)
     return m.astype(bool)

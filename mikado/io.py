@@ -47,7 +47,7 @@ def _png(path: Path, img: np.ndarray, params: list[int]) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_json_atomic(path: Path, obj: object) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "w") as f:

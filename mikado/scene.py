@@ -127,7 +127,9 @@ def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v @ m.reshape(3, 3).T
 
 
-def _place(rng: np.random.Generator, hull: np.ndarray, bx: float, by: float):
+def _place(
+    rng: np.random.Generator, hull: np.ndarray, bx: float, by: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Orientation and centre of one instance over the bin floor.
 
     The centre is drawn uniformly over the floor first and the orientation is redrawn (a few

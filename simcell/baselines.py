@@ -158,7 +158,7 @@ def planar_region(
     area_max = max(r[1] for r in fitting)
     height_max = max(max(r[4] for r in fitting), 1e-6)
 
-    def score(r) -> float:
+    def score(r: tuple[int, float, float, float, float]) -> float:
         planarity = 1.0 - r[3] / params.max_residual_mm
         return (
             params.w_area * r[1] / area_max

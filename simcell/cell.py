@@ -12,6 +12,7 @@ benchmark pile never wears a texture the bundled model saw.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import mujoco
@@ -156,7 +157,7 @@ class Cell:
         return out
 
     # ------------------------------------------------------------------ acting
-    def park(self, instance_ids) -> None:
+    def park(self, instance_ids: Iterable[int]) -> None:
         """Carry instances out of the cell: each rests still on the floor plane, out of view."""
         for i in sorted(instance_ids):
             if i not in self.in_bin:

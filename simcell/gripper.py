@@ -23,6 +23,7 @@ fields, written down in docs/simcell.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import mujoco
@@ -142,7 +143,12 @@ def _push_at(cell: Cell, body: int, point: np.ndarray, force: np.ndarray, torque
     cell.data.xfrc_applied[body, 3:] = torque + np.cross(point - cell.data.xipos[body], force)
 
 
-def pick(cell: Cell, xy_m: tuple[float, float], cup: SuctionCup, frame_at_top=None) -> PickResult:
+def pick(
+    cell: Cell,
+    xy_m: tuple[float, float],
+    cup: SuctionCup,
+    frame_at_top: Callable[[], np.ndarray] | None = None,
+) -> PickResult:
     """One suction attempt at world (x, y); returns what left the bin.
 
     `frame_at_top`, when given, is called at the top of the lift (for the GIF's picture of the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from simcell.calibration import robot_to_world
 from simcell.cell import Cell
 from simcell.gripper import SuctionCup, feel, line_of_sight_xy, pick
 from simcell.scoring import Thresholds, extraction_answer, grasp_answers
+
+if TYPE_CHECKING:
+    from simcell.pickers import AppliancePicker, BaselinePicker, OraclePicker
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def cup_radius_px(cell: Cell, point_m: np.ndarray, radius_mm: float) -> float:
 EMPTY_WATCH_CYCLES = 4  # cycles observed after the last product left (bin_empty timing)
 
 
-def _bin_state(picker) -> dict | None:
+def _bin_state(picker: AppliancePicker | BaselinePicker | OraclePicker) -> dict | None:
     """The picker's bin model state (`AppliancePicker.bin_state`), None for a picker without."""
     state = getattr(picker, "bin_state", None)
     return None if state is None else state()
@@ -77,7 +81,7 @@ FrameSink = Callable[[dict, np.ndarray | None, np.ndarray | None], None]
 
 
 def run_sequence(
-    picker,
+    picker: AppliancePicker | BaselinePicker | OraclePicker,
     family: str,
     seed: int,
     settings: LoopSettings,

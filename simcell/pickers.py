@@ -14,6 +14,7 @@ import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,6 +27,9 @@ from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import bin_floor_corners, write_calibration
 from simcell.cell import Cell, Observation
+
+if TYPE_CHECKING:
+    from edge.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_CONFIG = ROOT / "firmware_config" / "embedded.toml"
@@ -45,7 +49,7 @@ def sensor_depth(obs: Observation, cal: Calibration, depth: str, rng: np.random.
     return degrade_depth(obs.depth_m, float(cal.camera_matrix[0, 0]), DepthNoise(), rng)
 
 
-def _cell_suction(cfg, cup_radius_mm: float, suction: bool | None) -> None:
+def _cell_suction(cfg: Config, cup_radius_mm: float, suction: bool | None) -> None:
     """The configuration's [suction] for the cell: the cell's own cup, on or off when asked."""
     cfg.suction.cup_radius_mm = cup_radius_mm
     if suction is not None:

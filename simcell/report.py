@@ -60,7 +60,7 @@ def read_records(folder: Path, pattern: str = "records_*.jsonl") -> list[dict]:
     return records
 
 
-def _cell(value) -> str:
+def _cell(value: float | None) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
+
+if TYPE_CHECKING:
+    from bicameral.export import ExportReport
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def denormal_line(report) -> str:
+def denormal_line(report: ExportReport) -> str:
     """What export says about denormal weights (recorded as binpick.denormals_flushed)."""
     share = 100 * report.denormals_flushed / max(report.float_weights, 1)
     return (

@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
+
+if TYPE_CHECKING:
+    from bicameral.train import TrainConfig
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +72,7 @@ def parse_width(text: str) -> float:
         raise CommandError(f"--width {text!r}: expected one of {sorted(WIDTHS)} or a fraction") from None
 
 
-def config_from_args(args: argparse.Namespace, **overrides):
+def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     from bicameral.train import TrainConfig
 
     fields = {
@@ -101,7 +105,7 @@ def config_from_args(args: argparse.Namespace, **overrides):
     return TrainConfig(**fields)
 
 
-def run(config) -> int:
+def run(config: TrainConfig) -> int:
     from bicameral.checkpoint import CheckpointError
     from bicameral.data import DatasetError
     from bicameral.train import TrainingError, train

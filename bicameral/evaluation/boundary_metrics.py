@@ -63,7 +63,9 @@ def match_counts(
     return _match_counts_tolerant(prob, gt, max_dist_px, thresholds, counts)
 
 
-def _match_counts_tolerant(prob, gt, radius, thresholds, counts):
+def _match_counts_tolerant(
+    prob: np.ndarray, gt: np.ndarray, radius: float, thresholds: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
     """Bipartite matching of predicted to ground-truth pixels within `radius`, per threshold.
 
     The candidate pairs are found once (KD-tree over all pixels predicted at the lowest
@@ -93,14 +95,18 @@ def _match_counts_tolerant(prob, gt, radius, thresholds, counts):
     return counts
 
 
-def _rpf(cnt_r, sum_r, cnt_p, sum_p):
+def _rpf(
+    cnt_r: np.ndarray | float, sum_r: np.ndarray | float, cnt_p: np.ndarray | float, sum_p: np.ndarray | float
+) -> tuple[np.ndarray | float, np.ndarray | float, np.ndarray]:
     recall = cnt_r / np.maximum(sum_r, 1)
     precision = cnt_p / np.maximum(sum_p, 1)  # BSDS: no prediction scores precision 0
     f = np.where(recall + precision > 0, 2 * recall * precision / np.maximum(recall + precision, 1e-12), 0.0)
     return recall, precision, f
 
 
-def _best_interpolated(thresholds, recall, precision):
+def _best_interpolated(
+    thresholds: np.ndarray, recall: np.ndarray, precision: np.ndarray
+) -> tuple[float, float, float, float]:
     """BSDS `findBestRPF`: best F on the PR curve, interpolating linearly between thresholds."""
     if len(thresholds) == 1:
         f = 2 * recall * precision / max(recall[0] + precision[0], 1e-12)
@@ -114,7 +120,7 @@ def _best_interpolated(thresholds, recall, precision):
     return float(t[k]), float(r[k]), float(p[k]), float(f[k])
 
 
-def _interpolated_precision(recall, precision, grid):
+def _interpolated_precision(recall: np.ndarray, precision: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """BSDS's `interp1(R, P, grid)` on the unique recalls; NaN (out of range) becomes 0."""
     r, first = np.unique(recall, return_index=True)
     if r.size < 2:

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from bicameral.data import (
 )
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 
+if TYPE_CHECKING:
+    from bicameral.evaluation.predictors import CheckpointPredictor, OnnxPredictor, OpenVinoPredictor
+
 # Thesis Table 5.5: bicameral networks trained and tested on Mikado (cross-validated).
 THESIS_TABLE_5_5 = {
     "F100": {"boundaries": {"ods": 0.769, "ap": 0.847}, "occlusions": {"ods": 0.801, "ap": 0.884}},
@@ -36,7 +40,7 @@ THESIS_TABLE_5_5 = {
 
 
 def evaluate(
-    predictor,
+    predictor: OnnxPredictor | OpenVinoPredictor | CheckpointPredictor,
     data: str | Path,
     tolerance: str | float = "pixel",
     instances: str = "auto",

@@ -13,15 +13,20 @@ Frames where the ranking finds no candidate count as failures; they add no IoU v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.ranking import Ranking, RankingParams
 
 UNOCCLUDED_RATE = 0.05
 MATCH_IOU = 0.5
 
 
-def load_ranking():
+def load_ranking() -> tuple[Callable[..., Ranking], type[RankingParams]]:
     """`edge.ranking.rank` and `RankingParams`, or an ImportError saying how to get them."""
     try:
         from edge.ranking import RankingParams, rank
@@ -74,7 +79,7 @@ class InstanceScores:
 class InstanceAccumulator:
     """Feeds each frame through the ranking and keeps the running instance-level scores."""
 
-    def __init__(self, params=None) -> None:
+    def __init__(self, params: RankingParams | None = None) -> None:
         self._rank, params_type = load_ranking()
         self.params = params if params is not None else params_type()
         self.successes = 0
@@ -83,7 +88,9 @@ class InstanceAccumulator:
         self.ious: list[float] = []
         self.candidate_count = 0
 
-    def add(self, boundaries: np.ndarray, occlusions: np.ndarray, labels: np.ndarray, instances: list[dict]):
+    def add(
+        self, boundaries: np.ndarray, occlusions: np.ndarray, labels: np.ndarray, instances: list[dict]
+    ) -> None:
         """One frame: probability maps, ground-truth label image, scene.json `instances`."""
         ranking = self._rank(
             np.ascontiguousarray(boundaries, np.float32),

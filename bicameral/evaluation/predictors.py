@@ -127,7 +127,7 @@ class CheckpointPredictor:
 
 def load_predictor(
     path: str | Path, device: str = "auto", backend: str = "onnxruntime", precision: str = "fp32"
-):
+) -> OnnxPredictor | OpenVinoPredictor | CheckpointPredictor:
     """`.onnx` → ONNX Runtime (the file as written) or OpenVINO; anything else is read as a
     training checkpoint."""
     path = Path(path)

@@ -40,7 +40,7 @@ def make_frame(rgb: np.ndarray, index: int, source: str, depth_m: np.ndarray | N
     return Frame(rgb, index, time.time(), time.monotonic(), source, depth_m)
 
 
-def check_image(rgb, source: str) -> None:
+def check_image(rgb: object, source: str) -> None:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         shape = getattr(rgb, "shape", None)
         raise CorruptFrame(f"{source}: expected an HxWx3 uint8 image, got {type(rgb).__name__} {shape}")

@@ -12,6 +12,8 @@ default). Guarded: without the package the error names it in one line.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -96,7 +98,7 @@ class OrbbecConnection:
             raise CameraError(f"Orbbec {serial or '(first)'}: {exc}") from exc
         self.align = ob.AlignFilter(align_to_stream=ob.OBStreamType.COLOR_STREAM)
 
-    def _rgb(self, frame) -> np.ndarray | None:
+    def _rgb(self, frame: Any) -> np.ndarray | None:  # a pyorbbecsdk VideoFrame (not installed here)
         ob = self.ob
         data = np.asanyarray(frame.get_data())
         height, width, fmt = frame.get_height(), frame.get_width(), frame.get_format()
@@ -130,7 +132,9 @@ class OrbbecConnection:
         self.pipeline.stop()
 
 
-def realsense_source(serial: str, width: int, height: int, timeout_s: float, backoff: tuple[float, float]):
+def realsense_source(
+    serial: str, width: int, height: int, timeout_s: float, backoff: tuple[float, float]
+) -> StreamingSource:
     return StreamingSource(
         f"realsense:{serial or 'first'}",
         lambda: RealsenseConnection(serial, width, height, 30, timeout_s),
@@ -139,7 +143,7 @@ def realsense_source(serial: str, width: int, height: int, timeout_s: float, bac
     )
 
 
-def orbbec_source(serial: str, timeout_s: float, backoff: tuple[float, float]):
+def orbbec_source(serial: str, timeout_s: float, backoff: tuple[float, float]) -> StreamingSource:
     return StreamingSource(
         f"orbbec:{serial or 'first'}", lambda: OrbbecConnection(serial, timeout_s), timeout_s, *backoff
     )

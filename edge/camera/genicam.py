@@ -66,7 +66,9 @@ class GenicamConnection:
             self.harvester.reset()
 
 
-def genicam_source(cti: str, serial: str, timeout_s: float, backoff_initial_s: float, backoff_max_s: float):
+def genicam_source(
+    cti: str, serial: str, timeout_s: float, backoff_initial_s: float, backoff_max_s: float
+) -> StreamingSource:
     return StreamingSource(
         f"genicam:{serial or 'first'}",
         lambda: GenicamConnection(cti, serial, timeout_s),

@@ -11,7 +11,14 @@ dropouts; seeded by the pile's seed); "exact" is the renderer's own; "none" send
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mikado import Scene
 
 
 class SimulatedBin(CameraSource):
@@ -48,7 +55,7 @@ class SimulatedBin(CameraSource):
         frame.extras["scene"] = scene
         return frame
 
-    def _depth(self, scene, seed: int):
+    def _depth(self, scene: Scene, seed: int) -> np.ndarray | None:
         depth = getattr(scene, "depth_m", None)
         if depth is None or self.depth == "none":
             return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,6 +24,9 @@ from edge.atomic_file import output_problem
 from edge.bin_model import BinModelError, commission_bin, interior_mask, save_bin_model
 from edge.geometry import GeometryError
 from edge.wizard.prompts import floats
+
+if TYPE_CHECKING:
+    from edge.config import Config
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +104,7 @@ def detect_interior(gray: np.ndarray) -> np.ndarray | None:
     return best
 
 
-def _frame(args: argparse.Namespace, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarray | None]:
     """(RGB, depth in metres or None) of the empty bin."""
     if args.image is not None:
         bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
@@ -132,7 +136,7 @@ def _frame(args: argparse.Namespace, cfg) -> tuple[np.ndarray, np.ndarray | None
     return frame.rgb, frame.depth_m
 
 
-def _interior(args: argparse.Namespace, cfg, gray: np.ndarray) -> tuple[np.ndarray, str]:
+def _interior(args: argparse.Namespace, cfg: Config, gray: np.ndarray) -> tuple[np.ndarray, str]:
     if args.polygon and args.corners_mm:
         raise CommandError("give either --polygon (pixels) or --corners-mm (robot frame), not both")
     if args.polygon:

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from types import FrameType
 
 from binpick_core.errors import CommandError
 
@@ -63,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     except RegisterMapError as exc:
         raise CommandError(str(exc)) from exc
 
-    def request_stop(signum, _frame):
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("binpick").info("%s received: stopping", signal.Signals(signum).name)
         supervisor.stop_event.set()
 

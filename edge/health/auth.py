@@ -24,7 +24,11 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 ROLES = ("viewer", "operator")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -217,7 +221,7 @@ class Authenticator:
         """The token the page sends back with each action (per user, per process)."""
         return hmac.new(self._key, identity.name.encode(), hashlib.sha256).hexdigest()
 
-    def csrf_ok(self, identity: Identity, headers, host: str) -> tuple[bool, str]:
+    def csrf_ok(self, identity: Identity, headers: Message, host: str) -> tuple[bool, str]:
         """(allowed, why not) for an action by `identity` with these request headers.
 
         The token is required whenever credentials are configured, and from any browser (it sends

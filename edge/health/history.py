@@ -62,7 +62,7 @@ class CellHistory:
     # ------------------------------------------------------------------ recording (cycle thread)
     def published(
         self, sequence: int, rgb: np.ndarray | None, u: float, v: float, score: float, size_px: float
-    ):
+    ) -> None:
         """A grasp went out; keep a crop of `rgb` (camera pixels) centred on it, `size_px` wide."""
         crop = None if rgb is None else _crop(rgb, u, v, size_px)
         with self._lock:

@@ -7,6 +7,11 @@ Kept out of the supervisor so that the page can grow without touching the cycle;
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.config import Config
+    from edge.supervisor import Supervisor
 
 PROVENANCE_FIELDS = (
     "date", "preset", "dataset_scenes", "validation_scenes", "epochs", "iterations", "image_size",
@@ -14,7 +19,7 @@ PROVENANCE_FIELDS = (
 )  # fmt: skip
 
 
-def cell_state(sup) -> dict:
+def cell_state(sup: Supervisor) -> dict:
     """running / idle / error, with the reason a technician needs first."""
     s = sup.stats.summary()
     if s["state"] != "running":
@@ -58,7 +63,7 @@ def handshake(regs: dict, triggered: bool) -> str:
     return f"idle: waiting for a new trigger_id (last {regs['trigger_ack']}, result_ack {regs['result_ack']})"
 
 
-def model_card(sup) -> dict:
+def model_card(sup: Supervisor) -> dict:
     if sup.predictor is None:
         return {}
     info = sup.predictor.info
@@ -72,7 +77,7 @@ def model_card(sup) -> dict:
     return card
 
 
-def calibration_summary(sup) -> dict:
+def calibration_summary(sup: Supervisor) -> dict:
     cal = sup.calibration
     out = {"file": cal.path or "(none)", "pixel_mode": cal.pixel_mode, "error": cal.error}
     current = cal.current
@@ -95,7 +100,7 @@ def _scalars(report: dict) -> dict:
     return {k: v for k, v in report.items() if isinstance(v, (int, float, str, bool))}
 
 
-def public_config(config) -> dict:
+def public_config(config: Config) -> dict:
     """The configuration as read, with the password and token hashes replaced."""
     data = config.to_dict()
     for key in ("users", "tokens"):
@@ -104,7 +109,7 @@ def public_config(config) -> dict:
     return data
 
 
-def overview(sup) -> dict:
+def overview(sup: Supervisor) -> dict:
     s = sup.stats.summary()
     regs = sup.bank.snapshot()
     latest = sup.frames.latest

@@ -12,9 +12,13 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.supervisor import CycleContext, CycleOutcome
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,12 @@ def _to_u8(prob: np.ndarray) -> np.ndarray:
 
 
 def save_cycle_snapshot(
-    ring: SnapshotRing, reason: str, last, outcome, config: dict, overlay_png: bytes = b""
+    ring: SnapshotRing,
+    reason: str,
+    last: tuple[CycleContext, CycleOutcome] | None,
+    outcome: CycleOutcome | None,
+    config: dict,
+    overlay_png: bytes = b"",
 ) -> Path:
     """Save one cycle into `ring`: `last` is the supervisor's last cycle ((frame, maps, ranking),
     outcome) or None; `outcome` (else the last one's) gives the result written beside it."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -52,7 +53,9 @@ class StatusProvider:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple[str, int]
+    ) -> None:
         """A viewer that closes its tab resets its connections: not worth a traceback in the journal."""
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
@@ -90,7 +93,9 @@ class StatusServer:
         self.httpd.server_close()
 
 
-def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threading.Event):
+def _make_handler(
+    provider: StatusProvider, auth: Authenticator, stopping: threading.Event
+) -> type[BaseHTTPRequestHandler]:
     frames = getattr(provider, "frames", None)
     history = getattr(provider, "history", None)
 
@@ -99,7 +104,7 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
         protocol_version = "HTTP/1.1"
         identity: Identity | None = None
 
-        def log_message(self, fmt, *args):  # route to logging, not stderr
+        def log_message(self, fmt: str, *args: object) -> None:  # route to logging, not stderr
             log.debug("http %s: " + fmt, self.address_string(), *args)
 
         def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
@@ -120,7 +125,7 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
         def _text(self, code: int, text: str) -> None:
             self._send(code, text.encode(), "text/plain; charset=utf-8")
 
-        def _json(self, data) -> None:
+        def _json(self, data: dict) -> None:
             self._send(200, json.dumps(data, default=str).encode(), "application/json")
 
         def _refuse(self, code: int, headers: dict | None = None) -> None:
@@ -147,7 +152,7 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
             return True
 
         # ------------------------------------------------------------------ GET
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if not self._authenticate():
                 return
             url = urlsplit(self.path)
@@ -289,7 +294,7 @@ def _make_handler(provider: StatusProvider, auth: Authenticator, stopping: threa
                 self._text(404, "no such file\n")
 
         # ------------------------------------------------------------------ POST (actions)
-        def do_POST(self):  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802
             if not self._authenticate():
                 return
             raw = self.headers.get("Content-Length")

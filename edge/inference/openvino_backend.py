@@ -18,6 +18,8 @@ compiles static kernels for it. The `openvino` package comes with the `x86` extr
 from __future__ import annotations
 
 import logging
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,13 +28,16 @@ from edge.denormals import load_flushed
 from edge.inference.base import InferenceBackend, InferenceError, split_outputs
 from edge.machine import physical_cores
 
+if TYPE_CHECKING:
+    import openvino
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "auto")
 INSTALL = "inference.backend = 'openvino' needs the openvino package: pip install '.[x86]'"
 
 
-def import_openvino():
+def import_openvino() -> ModuleType:
     """The openvino module, or InferenceError naming the extra to install."""
     try:
         import openvino
@@ -41,7 +46,7 @@ def import_openvino():
     return openvino
 
 
-def cpu_capabilities(core) -> list[str]:
+def cpu_capabilities(core: openvino.Core) -> list[str]:
     """OpenVINO's OPTIMIZATION_CAPABILITIES of the CPU plugin (e.g. FP32, BF16, INT8)."""
     return list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 

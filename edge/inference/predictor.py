@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -34,6 +34,11 @@ from edge.config import InferenceSection
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.inference.factory import load_backend
 from edge.ranking import Ranking, RankingParams, rank
+
+if TYPE_CHECKING:
+    import torch
+
+    from edge.ranking.cuda import CudaRanker
 
 log = logging.getLogger(__name__)
 # inference.tta_views -> the extra views' flipped axes (0 = rows, 1 = columns of frame and maps)
@@ -85,7 +90,7 @@ class DeviceMaps(Maps):
         return self._host_maps()[1]
 
 
-def gpu_ranker(backend: InferenceBackend):
+def gpu_ranker(backend: InferenceBackend) -> CudaRanker | None:
     """The CUDA ranker when the maps can stay on the GPU, else None (the CPU path, unchanged).
 
     The one place that decides: the backend must produce CUDA maps and `edge._hotpath_cuda`
@@ -159,7 +164,9 @@ class Predictor:
         boundaries, occlusions = self._infer_views(views, h, w)
         return Maps(boundaries, occlusions, width / w, height / h, rgb, preprocess_ms)
 
-    def _infer_views(self, views, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    def _infer_views(
+        self, views: list[tuple[tuple[int, ...], np.ndarray]], h: int, w: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The frame's maps, averaged over its `inference.tta_views` views: each view's maps are
         cropped to the frame and flipped back first."""
         (_, tensor), *others = views
@@ -174,7 +181,9 @@ class Predictor:
             occlusions += np.flip(o[:h, :w], axes)
         return boundaries / np.float32(len(views)), occlusions / np.float32(len(views))
 
-    def _infer_views_device(self, views, h: int, w: int):
+    def _infer_views_device(
+        self, views: list[tuple[tuple[int, ...], np.ndarray]], h: int, w: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """`_infer_views` for a backend whose maps stay on the GPU (torch tensors). Each view's
         maps are copied at once: the backend's static outputs are overwritten by the next call."""
         import torch

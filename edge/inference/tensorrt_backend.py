@@ -15,6 +15,8 @@ import hashlib
 import logging
 import re
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
 
 
-def _import():
+def _import() -> tuple[ModuleType, ModuleType]:  # (tensorrt, cuda-python's runtime bindings)
     try:
         import tensorrt as trt
     except ImportError as exc:
@@ -43,7 +45,8 @@ def _import():
     return trt, cudart
 
 
-def _check(result):
+# cuda-python's results (its error enums and handles; not installed here): Any
+def _check(result: Any) -> Any:
     """cuda-python returns (error, value...); raise on error, return the value(s)."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
@@ -68,7 +71,9 @@ def engine_path(model_path: str | Path, gpu_name: str, trt_version: str, fp16: b
     return model_path.with_name(name)
 
 
-def build_engine(trt, model_path: Path, fp16: bool, input_shape: tuple[int, int, int, int]) -> bytes:
+def build_engine(
+    trt: ModuleType, model_path: Path, fp16: bool, input_shape: tuple[int, int, int, int]
+) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     if int(trt.__version__.split(".")[0]) >= 10:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.inference.base import InferenceBackend, InferenceError
 from edge.machine import physical_cores
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ class TorchBackend(InferenceBackend):
         }
 
 
-def flush_module_denormals(torch, model, where: str) -> int:
+def flush_module_denormals(torch: ModuleType, model: nn.Module, where: str) -> int:
     """Set a model's subnormal float32 parameters and buffers to 0 in place; warns with the count."""
     tiny = torch.finfo(torch.float32).tiny
     flushed = total = 0
@@ -148,7 +153,7 @@ class TorchCudaBackend(InferenceBackend):
             raise InferenceError(f"torch-cuda: {what} the CUDA graph failed: {first.strip()}") from exc
         self.compiled = compile
 
-    def infer_device(self, tensor: np.ndarray):
+    def infer_device(self, tensor: np.ndarray) -> tuple[Tensor, Tensor]:
         """(boundaries, occlusions) as float32 HxW torch CUDA tensors, valid until the next call."""
         if tuple(tensor.shape) != self.input_shape:
             raise InferenceError(

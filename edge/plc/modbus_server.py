@@ -23,15 +23,19 @@ exception in `handle_request`, before the datastore (and so the bank) sees them.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from pymodbus.constants import ExcCodes
-from pymodbus.pdu import ExceptionResponse
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from edge.plc.access import REFUSED, SERVED_FUNCTIONS, ClientGate
 from edge.plc.bank import RegisterBank, RequestRejected
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 ADDRESS_SPACE = 65536  # Modbus addresses 0..65535
@@ -64,7 +68,7 @@ def _device(bank: RegisterBank, device_id: int) -> SimDevice:
     return SimDevice(id=device_id, simdata=[simdata], action=action)
 
 
-def _refuse(handler: ServerRequestHandler, pdu, code: ExcCodes) -> None:
+def _refuse(handler: ServerRequestHandler, pdu: ModbusPDU, code: ExcCodes) -> None:
     response = ExceptionResponse(pdu.function_code, code)
     response.transaction_id = pdu.transaction_id
     response.dev_id = pdu.dev_id
@@ -75,7 +79,7 @@ class _BankHandler(ServerRequestHandler):
     """One connection (a TCP client or the serial line): functions 3, 4, 6 and 16 go to the
     bank, every other one is answered ILLEGAL FUNCTION and changes nothing."""
 
-    async def handle_request(self):
+    async def handle_request(self) -> None:
         pdu = self.last_pdu
         if pdu is not None and pdu.function_code not in SERVED_FUNCTIONS:
             _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
@@ -86,7 +90,7 @@ class _BankHandler(ServerRequestHandler):
 class _GatedHandler(_BankHandler):
     """One TCP connection, admitted and policed by the server's `ClientGate`."""
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         peer = transport.get_extra_info("peername") or ("?", 0)
         if self.server.gate.connected(id(self), str(peer[0]), int(peer[1])) == REFUSED:
@@ -96,7 +100,7 @@ class _GatedHandler(_BankHandler):
         self.server.gate.disconnected(id(self))
         super().callback_disconnected(exc)
 
-    async def handle_request(self):
+    async def handle_request(self) -> None:
         pdu = self.last_pdu
         if pdu is not None and not self.server.gate.request(id(self), pdu.function_code):
             _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
@@ -111,7 +115,7 @@ class GatedTcpServer(ModbusTcpServer):
         super().__init__(*args, **kwargs)
         self.gate = gate
 
-    def callback_new_connection(self):
+    def callback_new_connection(self) -> _GatedHandler:
         return _GatedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
@@ -126,7 +130,7 @@ class _BusHandler(_BankHandler):
     device's to answer. It is left unanswered (an exception reply would collide with the real
     device's); so is a broadcast (id 0), which the appliance does not take part in."""
 
-    async def handle_request(self):
+    async def handle_request(self) -> None:
         pdu = self.last_pdu
         if pdu is not None and pdu.dev_id != self.server.device_id:
             return
@@ -141,7 +145,7 @@ class BankSerialServer(ModbusSerialServer):
         super().__init__(*args, **kwargs)
         self.device_id = device_id
 
-    def callback_new_connection(self):
+    def callback_new_connection(self) -> _BusHandler:
         return _BusHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 

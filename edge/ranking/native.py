@@ -42,7 +42,13 @@ def native_params(params: RankingParams | None) -> Any:
     return params.native()
 
 
-def ranking_from_native(table: np.ndarray, grasp, labels, fields: tuple[str, ...]) -> Ranking:
+def ranking_from_native(
+    table: np.ndarray,
+    # the best candidate's (u, v, angle_deg, major_px, minor_px, score, method), None without one
+    grasp: tuple[float, float, float, float, float, float, str] | None,
+    labels: np.ndarray | None,
+    fields: tuple[str, ...],
+) -> Ranking:
     """A native rank call's result as a Ranking. The candidates are built positionally from the
     table's rows (columns named by `fields`, which must be `CANDIDATE_FIELDS`) because this runs
     for every candidate of every frame."""

@@ -225,7 +225,9 @@ def _top_view(
     return _TopView(top, owner, seen, centre_ok.reshape(gh, gw), cell, gx0, gy0)
 
 
-def _disc_planes(top: np.ndarray, fit: np.ndarray, cell: float, shape: np.ndarray):
+def _disc_planes(
+    top: np.ndarray, fit: np.ndarray, cell: float, shape: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least-squares planes through the heights of the `fit` cells under the disc `shape` at
     every cell: (share of the disc with such a height, rms residual in mm, tilt in degrees)."""
     gh, gw = top.shape

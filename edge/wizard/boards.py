@@ -14,8 +14,10 @@ The square diagonally outside inner corner 0 is black; touch points are named co
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -198,14 +200,14 @@ def load_board(path: str | Path) -> Board:
     if not isinstance(data, dict):
         raise CalibrationError(p, "<root>", type(data).__name__, "a JSON object")
 
-    def need(name, check, expected):
+    def need(name: str, check: Callable[[Any], object], expected: str) -> Any:  # a JSON value, checked
         if name not in data:
             raise CalibrationError(p, name, "<missing>", expected)
         if not check(data[name]):
             raise CalibrationError(p, name, data[name], expected)
         return data[name]
 
-    def is_pos(x):
+    def is_pos(x: object) -> bool:
         return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
 
     kind = need("type", lambda v: v in BOARD_TYPES, f"one of {BOARD_TYPES}")

@@ -389,7 +389,9 @@ def closed_form(
     return cam, _mean_transform(boards), spread
 
 
-def _camera_from_board(setup: str, camera: RigidTransform, board: RigidTransform, g: RigidTransform):
+def _camera_from_board(
+    setup: str, camera: RigidTransform, board: RigidTransform, g: RigidTransform
+) -> RigidTransform:
     if setup == "eye-to-hand":
         return camera.inverse().compose(g).compose(board)
     return camera.inverse().compose(g.inverse()).compose(board)
@@ -423,7 +425,9 @@ def _residuals(
     return np.concatenate([_view_residuals(setup, v, camera, cam, board, v.base_from_gripper) for v in views])
 
 
-def _apply(params: np.ndarray, start_cam: RigidTransform, start_board: RigidTransform):
+def _apply(
+    params: np.ndarray, start_cam: RigidTransform, start_board: RigidTransform
+) -> tuple[RigidTransform, RigidTransform]:
     cam = RigidTransform(
         cv2.Rodrigues(params[0:3])[0] @ start_cam.rotation, start_cam.translation + params[3:6]
     )
@@ -439,7 +443,7 @@ def refine(
     camera: CameraModel,
     start_cam: RigidTransform,
     start_board: RigidTransform,
-):
+) -> tuple[RigidTransform, RigidTransform, np.ndarray, np.ndarray, np.ndarray]:
     """Joint LM over all views on the reprojection error.
 
     Returns camera, board, residuals (px, x/y interleaved) and two covariances of the 12
@@ -497,7 +501,7 @@ def refine_with_pose_errors(
     camera: CameraModel,
     start_cam: RigidTransform,
     start_board: RigidTransform,
-):
+) -> tuple[RigidTransform, RigidTransform, np.ndarray, np.ndarray, PoseErrorEstimate]:
     """Joint refinement with each robot pose corrected, the error spreads estimated (module doc).
 
     Unknowns: the 12 of `refine` and 6 per view (rotation vector, translation of the view's

@@ -52,7 +52,9 @@ class IntrinsicsResult:
         }
 
 
-def _fit(views: list[ViewVerdict], image_size: tuple[int, int]):
+def _fit(
+    views: list[ViewVerdict], image_size: tuple[int, int]
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:  # rms px, camera matrix, distortion, per-view rms
     objects = [v.detection.object_points.reshape(-1, 1, 3) for v in views]
     images = [v.detection.image_points.reshape(-1, 1, 2) for v in views]
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)

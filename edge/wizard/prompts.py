@@ -7,6 +7,7 @@ values (a bad answer is explained and asked again), image files in and out, and 
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -164,7 +165,7 @@ def _board_file(text: str) -> tuple[Path, Board]:
         raise ValueError(str(exc)) from None
 
 
-def choose_board(w: Wizard, args) -> tuple[Path, Board]:
+def choose_board(w: Wizard, args: argparse.Namespace) -> tuple[Path, Board]:
     boards = sorted(Path(args.out_dir, "boards").glob("*.json"))
     default = str(boards[0]) if boards else None
     if args.board is None and w.interactive and boards:

@@ -62,7 +62,11 @@ def touch_points_pixels(board: Board, pose: BoardPose, camera: CameraModel) -> d
     return {label: (float(u), float(v)) for label, (u, v) in zip(pts, uv, strict=True)}
 
 
-def draw_touch_points(image: np.ndarray, labels_px: dict[str, tuple[float, float]], extra=None) -> np.ndarray:
+def draw_touch_points(
+    image: np.ndarray,
+    labels_px: dict[str, tuple[float, float]],
+    extra: dict[str, tuple[float, float]] | None = None,
+) -> np.ndarray:
     """The floor image with each touch point ringed and labelled, for the technician to follow."""
     canvas = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     marks = dict(labels_px)

@@ -7,6 +7,7 @@ The optional hand-eye run (`step_hand_eye`) gives it from robot poses instead, o
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +16,12 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.camera import CorruptFrame
-from edge.geometry import CameraModel
+from edge.geometry import CameraModel, RigidTransform
 from edge.wizard.boards import Board
 from edge.wizard.capture import CameraCapture
 from edge.wizard.prompts import Stop, Wizard, floats, image_file, optional_xyz, write_image
 from edge.wizard.robot import (
+    BoardPose,
     StepError,
     draw_touch_points,
     fit_camera_to_robot,
@@ -48,7 +50,7 @@ def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.nd
     return points
 
 
-def _robot_registers(args) -> RobotRegisters | None:
+def _robot_registers(args: argparse.Namespace) -> RobotRegisters | None:
     if not args.robot_modbus:
         return None
     try:
@@ -78,7 +80,9 @@ def _touched_point(
     return parse
 
 
-def _floor_from_camera(w: Wizard, args, capture: CameraCapture) -> tuple[Path, np.ndarray]:
+def _floor_from_camera(
+    w: Wizard, args: argparse.Namespace, capture: CameraCapture
+) -> tuple[Path, np.ndarray]:
     """Capture the floor image (on Enter, or after --camera-interval when scripted) and keep it."""
     if w.interactive:
         w.ask(
@@ -105,8 +109,14 @@ def _parse_enter(text: str) -> bool:
 
 
 def step_camera_to_robot(
-    w: Wizard, args, board: Board, camera: CameraModel, report_dir: Path, capture: CameraCapture | None = None
-):
+    w: Wizard,
+    args: argparse.Namespace,
+    board: Board,
+    camera: CameraModel,
+    report_dir: Path,
+    capture: CameraCapture | None = None,
+) -> tuple[BoardPose, RigidTransform, dict, dict | None, np.ndarray, tuple[float, float]]:
+    # (floor pose, robot <- camera, extrinsics report, hand-eye report, floor image, validation pixel)
     w.step(
         2,
         "camera to robot",
@@ -217,7 +227,7 @@ def step_camera_to_robot(
     return pose, transform, report, (None if hand_eye is None else hand_eye.report()), floor_image, centre_px
 
 
-def _validation_point(board: Board, pose, camera: CameraModel) -> tuple[float, float]:
+def _validation_point(board: Board, pose: BoardPose, camera: CameraModel) -> tuple[float, float]:
     """Pixel of the board corner nearest the board's middle: a point not used by the fit."""
     cid = (board.rows // 2) * board.columns + board.columns // 2
     xyz = pose.camera_from_board.apply(board.corner_object_points()[cid].astype(np.float64))

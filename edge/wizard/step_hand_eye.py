@@ -13,6 +13,7 @@ at the bin, `"capture"` in the poses file, and the floor image must be taken fro
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def _check_points(camera: CameraModel, floor: BoardPose) -> dict[str, np.ndarray
 
 
 def step_hand_eye(
-    w: Wizard, args, board: Board, camera: CameraModel, floor: BoardPose
+    w: Wizard, args: argparse.Namespace, board: Board, camera: CameraModel, floor: BoardPose
 ) -> tuple[HandEyeResult, RigidTransform] | None:
     """Hand-eye from the poses file, or None without one; returns the result and robot <- camera."""
     if not args.hand_eye_poses:

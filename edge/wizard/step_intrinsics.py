@@ -6,6 +6,7 @@ in hand); the accepted ones go to `calibrate_intrinsics` and the report shows wh
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def _judge(w: Wizard, collector: ViewCollector, label: str, name: str, image: np
 
 
 def _views_from_folder(
-    w: Wizard, args, board: Board, rules: ViewRules
+    w: Wizard, args: argparse.Namespace, board: Board, rules: ViewRules
 ) -> tuple[ViewCollector, np.ndarray, int]:
     folder = w.ask("Folder of board images", args.images, existing_dir, "--images")
     files = list_images(folder)
@@ -70,7 +71,7 @@ def _parse_capture(text: str) -> bool:
 
 
 def _views_from_camera(
-    w: Wizard, args, board: Board, rules: ViewRules, capture: CameraCapture
+    w: Wizard, args: argparse.Namespace, board: Board, rules: ViewRules, capture: CameraCapture
 ) -> tuple[ViewCollector, np.ndarray, int]:
     """Capture views one by one, each judged at once like a folder's images (and saved)."""
     if w.interactive:
@@ -113,7 +114,7 @@ def _views_from_camera(
 
 
 def step_intrinsics(
-    w: Wizard, args, board: Board, report_dir: Path, capture: CameraCapture | None = None
+    w: Wizard, args: argparse.Namespace, board: Board, report_dir: Path, capture: CameraCapture | None = None
 ) -> tuple[CameraModel, dict]:
     w.step(
         1,

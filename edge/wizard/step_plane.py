@@ -7,6 +7,7 @@ whole image, a pixel polygon, or the bin's corners touched with the robot and pr
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
@@ -14,9 +15,9 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.calibration_file import polygon_area
-from edge.geometry import GeometryError, PixelToRobot, Plane
+from edge.geometry import CameraModel, GeometryError, PixelToRobot, Plane, RigidTransform
 from edge.wizard.prompts import Wizard, floats, write_image
-from edge.wizard.robot import board_plane_in_robot
+from edge.wizard.robot import BoardPose, board_plane_in_robot
 
 
 def _parse_plane(text: str) -> Plane | None:
@@ -36,7 +37,15 @@ def _parse_offset(text: str) -> float:
     return float(value)
 
 
-def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image, report_dir: Path):
+def step_plane_and_region(
+    w: Wizard,
+    args: argparse.Namespace,
+    camera: CameraModel,
+    transform: RigidTransform,
+    pose: BoardPose,
+    floor_image: np.ndarray,
+    report_dir: Path,
+) -> tuple[Plane, str, float, np.ndarray | None, PixelToRobot]:  # plane, its source, pick offset, ROI, floor
     w.step(
         3,
         "pick plane and region",
@@ -62,7 +71,7 @@ def step_plane_and_region(w: Wizard, args, camera, transform, pose, floor_image,
         raise CommandError(f"plane: {exc}") from None
     width, height = camera.image_size
 
-    def parse_roi(text: str):
+    def parse_roi(text: str) -> np.ndarray | None:
         t = text.strip()
         if t.lower() in ("", "image"):
             return None  # the whole image (contracts.md: roi_polygon None)

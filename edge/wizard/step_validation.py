@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+
 from binpick_core.errors import CommandError
 from edge.geometry import GeometryError, PixelToRobot
 from edge.wizard.prompts import Wizard, floats, optional_xyz
 from edge.wizard.robot import validation_record
 
 
-def step_validation(w: Wizard, args, floor: PixelToRobot, centre_px, threshold_mm: float) -> list[dict]:
+def step_validation(
+    w: Wizard,
+    args: argparse.Namespace,
+    floor: PixelToRobot,
+    centre_px: tuple[float, float],
+    threshold_mm: float,
+) -> list[dict]:
     w.step(
         4,
         "validation",
@@ -16,7 +24,7 @@ def step_validation(w: Wizard, args, floor: PixelToRobot, centre_px, threshold_m
         "where the robot is. The error is recorded in the file.",
     )
 
-    def parse_pixel(text: str):
+    def parse_pixel(text: str) -> tuple[float, float]:
         if text.strip().upper() in ("", "V"):
             return centre_px
         return tuple(floats(text, 2, "the pixel u,v"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
+
 from binpick_core.errors import CommandError
 from edge import __version__
 from edge.calibration_file import Calibration, CalibrationError, save_calibration
@@ -29,7 +31,7 @@ def step_write(
     plane: Plane,
     plane_source: str,
     offset_mm: float,
-    roi,
+    roi: np.ndarray | None,
     intrinsics: dict,
     extrinsics: dict,
     hand_eye: dict | None,

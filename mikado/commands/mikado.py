@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from binpick_core.errors import CommandError
@@ -155,7 +156,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked(results):
+def _checked(results: Iterable[tuple[int, dict[str, float]]]) -> Iterator[tuple[int, dict[str, float]]]:
     """Scene results, with a missing OpenGL backend or a full disk turned into one-line errors."""
     try:
         yield from results

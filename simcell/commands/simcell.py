@@ -16,10 +16,15 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import write_atomically
 from edge.machine import cpu_model_name
+
+if TYPE_CHECKING:
+    from simcell.loop import FrameSink, LoopSettings
+    from simcell.pickers import AppliancePicker, BaselinePicker, OraclePicker
 
 DEFAULT_OUT = "out/simcell"
 
@@ -178,7 +183,7 @@ def _instances(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _settings(args, light_gain: float = 1.0):
+def _settings(args: argparse.Namespace, light_gain: float = 1.0) -> LoopSettings:
     from mikado.presets import PRESETS
     from simcell.gripper import SuctionCup
     from simcell.loop import LoopSettings
@@ -234,7 +239,9 @@ def _suction(text: str) -> bool | None:
     return {"config": None, "on": True, "off": False}[text]
 
 
-def _picker(method: str, args, out: Path, model=None):
+def _picker(
+    method: str, args: argparse.Namespace, out: Path, model: str | Path | None = None
+) -> AppliancePicker | BaselinePicker | OraclePicker:
     from simcell.pickers import (
         CUE_METHODS,
         EMBEDDED_CONFIG,
@@ -292,7 +299,14 @@ def _machine() -> dict:
 
 
 def _run_sequences(
-    picker, families, args, settings, out_file: Path, extra: dict | None = None, sink=None, max_attempts=None
+    picker: AppliancePicker | BaselinePicker | OraclePicker,
+    families: list[str],
+    args: argparse.Namespace,
+    settings: LoopSettings,
+    out_file: Path,
+    extra: dict | None = None,
+    sink: FrameSink | None = None,
+    max_attempts: int | None = None,
 ) -> int:
     from simcell.loop import run_sequence, sequence_seed
     from simcell.pickers import PickerError
@@ -324,7 +338,9 @@ def _run_sequences(
     return count
 
 
-def _write_run_info(out: Path, args, settings, methods: list[str], families: list[str]) -> None:
+def _write_run_info(
+    out: Path, args: argparse.Namespace, settings: LoopSettings, methods: list[str], families: list[str]
+) -> None:
     from simcell.cell import HELD_OUT_TEXTURE_BASE
 
     info = {
@@ -346,7 +362,7 @@ def _write_run_info(out: Path, args, settings, methods: list[str], families: lis
     write_atomically(out / "run.json", json.dumps(info, indent=2, default=str).encode())
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     families, methods = _families(args.family), _methods(args.method)
     settings = _settings(args)
     out = Path(args.out)
@@ -366,7 +382,7 @@ def _run(args) -> int:
     return 0
 
 
-def _report(args) -> int:
+def _report(args: argparse.Namespace) -> int:
     from simcell.report import (
         bin_table,
         failure_table,
@@ -432,7 +448,7 @@ def _report(args) -> int:
     return 0
 
 
-def _sweep(args) -> int:
+def _sweep(args: argparse.Namespace) -> int:
     from simcell.report import plot_sweep, sweep_points, sweep_table
 
     families = _families(args.family)
@@ -474,7 +490,7 @@ def _sweep(args) -> int:
     return 0
 
 
-def _gif(args) -> int:
+def _gif(args: argparse.Namespace) -> int:
     from simcell.gif import CycleFilm
 
     families = _families(args.family)
