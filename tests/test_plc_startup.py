@@ -100,7 +100,7 @@ def test_run_exits_2_with_one_line_when_the_status_page_port_is_taken(tmp_path):
 def test_all_interfaces_with_the_port_taken_says_the_port_is_taken():
     """tcp_host = "" is every interface (pymodbus and the config accept it); the cause had read
     "Name or service not known" from looking "" up as a host name."""
-    with socket.create_server(("", 0)) as taken:
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # tests bind to loopback only
         port = taken.getsockname()[1]
         with pytest.raises(PlcStartError) as err:
             start(PlcSection(tcp_host="", tcp_port=port))
