@@ -232,7 +232,7 @@ def test_at_most_two_scrypt_checks_run_at_once(counted):
 def waiting(hub: FrameHub) -> int:
     """How many threads are blocked in `hub.wait` now (CPython's Condition keeps a list of them)."""
     with hub._cond:
-        return len(hub._cond._waiters)
+        return len(hub._cond._waiters)  # CPython's Condition internals: the one observable of a wait
 
 
 def wait_until(condition, timeout: float = 5.0) -> bool:

@@ -692,7 +692,8 @@ def calibrate_hand_eye(
         warnings.append("the poses rotate about (almost) one axis only: add poses tilted about another axis")
     if len(views) < min_poses:
         warnings.append(
-            f"{len(views)} robot poses (15-25 recommended): with fewer, the camera's uncertainty rests on "
+            f"{len(views)} robot poses (at least {min_poses} recommended): with fewer, the camera's "
+            "uncertainty rests on "
             "few views and one bad pose weighs heavily; add poses"
         )
     return HandEyeResult(
