@@ -693,8 +693,7 @@ def calibrate_hand_eye(
     if len(views) < min_poses:
         warnings.append(
             f"{len(views)} robot poses (at least {min_poses} recommended): with fewer, the camera's "
-            "uncertainty rests on "
-            "few views and one bad pose weighs heavily; add poses"
+            "uncertainty rests on few views and one bad pose weighs heavily; add poses"
         )
     return HandEyeResult(
         setup=setup,
