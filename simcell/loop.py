@@ -23,7 +23,7 @@ from simcell.gripper import SuctionCup, feel, line_of_sight_xy, pick
 from simcell.scoring import Thresholds, extraction_answer, grasp_answers
 
 if TYPE_CHECKING:
-    from simcell.pickers import AppliancePicker, BaselinePicker, OraclePicker
+    from simcell.pickers import Picker
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def cup_radius_px(cell: Cell, point_m: np.ndarray, radius_mm: float) -> float:
 EMPTY_WATCH_CYCLES = 4  # cycles observed after the last product left (bin_empty timing)
 
 
-def _bin_state(picker: AppliancePicker | BaselinePicker | OraclePicker) -> dict | None:
+def _bin_state(picker: Picker) -> dict | None:
     """The picker's bin model state (`AppliancePicker.bin_state`), None for a picker without."""
     state = getattr(picker, "bin_state", None)
     return None if state is None else state()
@@ -81,7 +81,7 @@ FrameSink = Callable[[dict, np.ndarray | None, np.ndarray | None], None]
 
 
 def run_sequence(
-    picker: AppliancePicker | BaselinePicker | OraclePicker,
+    picker: Picker,
     family: str,
     seed: int,
     settings: LoopSettings,

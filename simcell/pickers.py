@@ -522,3 +522,7 @@ class OraclePicker(RemembersFailedPicks):
 
     def close(self) -> None:
         pass
+
+
+# Every method the cell runs through its loop (no shared base class: each keeps its own state).
+Picker = AppliancePicker | BaselinePicker | OraclePicker

@@ -28,7 +28,7 @@ from bicameral.data import (
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 
 if TYPE_CHECKING:
-    from bicameral.evaluation.predictors import CheckpointPredictor, OnnxPredictor, OpenVinoPredictor
+    from bicameral.evaluation.predictors import Predictor
 
 # Thesis Table 5.5: bicameral networks trained and tested on Mikado (cross-validated).
 THESIS_TABLE_5_5 = {
@@ -40,7 +40,7 @@ THESIS_TABLE_5_5 = {
 
 
 def evaluate(
-    predictor: OnnxPredictor | OpenVinoPredictor | CheckpointPredictor,
+    predictor: Predictor,
     data: str | Path,
     tolerance: str | float = "pixel",
     instances: str = "auto",

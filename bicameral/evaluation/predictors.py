@@ -125,9 +125,13 @@ class CheckpointPredictor:
         )
 
 
+# What `binpick eval` can score: an exported model, its int8 twin on OpenVINO, or a checkpoint.
+Predictor = OnnxPredictor | OpenVinoPredictor | CheckpointPredictor
+
+
 def load_predictor(
     path: str | Path, device: str = "auto", backend: str = "onnxruntime", precision: str = "fp32"
-) -> OnnxPredictor | OpenVinoPredictor | CheckpointPredictor:
+) -> Predictor:
     """`.onnx` → ONNX Runtime (the file as written) or OpenVINO; anything else is read as a
     training checkpoint."""
     path = Path(path)

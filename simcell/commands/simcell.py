@@ -24,7 +24,7 @@ from edge.machine import cpu_model_name
 
 if TYPE_CHECKING:
     from simcell.loop import FrameSink, LoopSettings
-    from simcell.pickers import AppliancePicker, BaselinePicker, OraclePicker
+    from simcell.pickers import Picker
 
 DEFAULT_OUT = "out/simcell"
 
@@ -239,9 +239,7 @@ def _suction(text: str) -> bool | None:
     return {"config": None, "on": True, "off": False}[text]
 
 
-def _picker(
-    method: str, args: argparse.Namespace, out: Path, model: str | Path | None = None
-) -> AppliancePicker | BaselinePicker | OraclePicker:
+def _picker(method: str, args: argparse.Namespace, out: Path, model: str | Path | None = None) -> Picker:
     from simcell.pickers import (
         CUE_METHODS,
         EMBEDDED_CONFIG,
@@ -299,7 +297,7 @@ def _machine() -> dict:
 
 
 def _run_sequences(
-    picker: AppliancePicker | BaselinePicker | OraclePicker,
+    picker: Picker,
     families: list[str],
     args: argparse.Namespace,
     settings: LoopSettings,
