@@ -10,11 +10,12 @@ exactly the changes SOURCE.md lists, so a set can be rebuilt anywhere:
         --jpjp /work/.mirror/jpjp210202+Hand-Eye-Calibration-Doosan-A0509-IntelRealSenseA457-ChArUco/repo \\
         --alimedlej /work/.mirror/alimedlej00+robot-hand-eye-calibration-experiments/repo \\
         --caliban /work/.mirror/DmitryYurov+caliban/repo \\
+        --vorobyev /work/.mirror/VitalyVorobyev+calib-targets-rs/repo \\
         --out /work/realdata/calibration
 
 Each source is optional (at least one): the calib.io ChArUco intrinsics set, a real eye-to-hand
 hand-eye set (UR3e, joint angles turned into flange poses by the forward kinematics below) and
-a real eye-in-hand one (Denso, Tabb's dataset 1).
+a real eye-in-hand one (Denso, Tabb's dataset 1), and a fine ChArUco seen in part (6 views).
 
 Files are read at the pinned commit with `git show`, so a newer checkout cannot change a set.
 """
@@ -139,6 +140,46 @@ def prepare_calibio(repo: Path, out: Path) -> Path:
             raise PrepareError(f"{folder / name}: could not write")
     (folder / "LICENSE").write_bytes(licence)
     (folder / "SOURCE.md").write_text(CALIBIO_SOURCE_MD)
+    return folder
+
+
+VOROBYEV_REPO = "VitalyVorobyev/calib-targets-rs"
+# The photos are Git LFS pointers at the repository's newer commits: this one holds the images.
+VOROBYEV_COMMIT = "ab4ebd76a90dffbb7b09c3c4af87f4af19637e68"
+FINE_CHARUCO_SET = "vorobyev-fine-charuco-22x22"
+FINE_CHARUCO_VIEWS = [f"small{i}.png" for i in range(6)]
+
+FINE_CHARUCO_SOURCE_MD = f"""# {FINE_CHARUCO_SET}
+
+- **What**: a fine ChArUco board (22x22 squares, DICT_4X4_1000 markers of 0.75 square, OpenCV's
+  current layout; the source's detector configuration gives a cell size of 5.2, unit not stated)
+  larger than the field of view: each of the 6 grayscale 720x540 photos shows a different patch
+  of it (45-68 of its 441 inner corners), with a shallow depth of field.
+- **Source**: github.com/{VOROBYEV_REPO}, commit {VOROBYEV_COMMIT},
+  `testdata/small0.png` ... `small5.png` (board: `testdata/charuco_detect_config_small.json`).
+- **Changed**: nothing (the PNG bytes as published).
+- **Licence**: MIT, copyright (c) 2025 Vitaly Vorobyev; copy in `LICENSE` beside the photos.
+- **Board file** (in binpick's git): `tests/data/calibration/vorobyev-charuco-22x22-board.json`.
+"""
+
+
+def prepare_fine_charuco(repo: Path, out: Path) -> Path:
+    """Write the fine partial ChArUco set (6 PNGs as published, LICENSE, SOURCE.md) under out/."""
+    photos = {}
+    for name in FINE_CHARUCO_VIEWS:  # read and check everything before writing anything
+        data = git_file(repo, VOROBYEV_COMMIT, f"testdata/{name}")
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None or image.shape != (540, 720):
+            shape = None if image is None else image.shape
+            raise PrepareError(f"testdata/{name}: expected a 720x540 grayscale PNG, got {shape}")
+        photos[name] = data
+    licence = git_file(repo, VOROBYEV_COMMIT, "LICENSE")
+    folder = out / FINE_CHARUCO_SET
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in photos.items():
+        (folder / name).write_bytes(data)
+    (folder / "LICENSE").write_bytes(licence)
+    (folder / "SOURCE.md").write_text(FINE_CHARUCO_SOURCE_MD)
     return folder
 
 
@@ -284,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alimedlej", type=Path, help=f"local copy of {ALIMEDLEJ_REPO} (eye-to-hand set)")
     parser.add_argument("--caliban", type=Path, help=f"local copy of {CALIBAN_REPO} (eye-in-hand set)")
     parser.add_argument(
+        "--vorobyev", type=Path, help=f"local copy of {VOROBYEV_REPO} (fine ChArUco seen in part)"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "calibration"
     )
     args = parser.parse_args(argv)
@@ -291,9 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         (args.jpjp, prepare_calibio),
         (args.alimedlej, prepare_eye_to_hand),
         (args.caliban, prepare_eye_in_hand),
+        (args.vorobyev, prepare_fine_charuco),
     ]
     if not any(repo for repo, _ in jobs):
-        parser.error("give at least one of --jpjp, --alimedlej, --caliban")
+        parser.error("give at least one of --jpjp, --alimedlej, --caliban, --vorobyev")
     for repo, prepare in jobs:
         if repo is None:
             continue

@@ -123,6 +123,39 @@ def test_real_charuco_photos_detected_with_the_defaults_and_held_to_opencv():
     assert not result.passed and any("cover" in a for a in result.advice)
 
 
+def test_real_fine_charuco_seen_in_part_passes_the_view_check_with_the_defaults():
+    """A fine 22x22 ChArUco larger than the field of view, 6 real photos of different patches of it
+    (10-15 % of its 441 corners each, shallow depth of field): each view passes the per-view check
+    with the default rules, which judge the corners' count and spread and the blur against the
+    square's size in pixels, where the former share-of-the-board rule (25 %) refused every one.
+
+    Six views are too few for intrinsics, and the wizard says so rather than pass them: the fit's
+    RMS (0.74 px, a macro lens with strong distortion) is above the 0.5 px default and the advice
+    asks for 12 or more views. The issue's 22-view figure is not measured on this set.
+    """
+    folder = SHARED / "vorobyev-fine-charuco-22x22"
+    files = sorted(folder.glob("small*.png"))
+    if not files:
+        where = "kept outside git, see tests/data/calibration/SOURCE.md"
+        data_missing(f"{folder}: the fine ChArUco photo set is not here ({where})")
+    board = load_board(DATA / "vorobyev-charuco-22x22-board.json")
+    assert len(files) == 6 and board.total_corners == 441
+    collector = ViewCollector(board, (720, 540))
+    verdicts = [collector.consider(f.name, cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)) for f in files]
+    assert all(v.accepted for v in verdicts), [v.reason for v in verdicts]
+    shares = [v.detection.fraction for v in verdicts]
+    assert all(0.09 < share < 0.25 for share in shares), shares
+    for v in verdicts:  # a wrong marker id would put a corner tens of pixels off the board's plane
+        corners = v.detection.image_points.reshape(-1, 2)
+        plane = v.detection.object_points.reshape(-1, 3)[:, :2]
+        homography, _ = cv2.findHomography(plane, corners)
+        fitted = cv2.perspectiveTransform(plane.reshape(-1, 1, 2), homography).reshape(-1, 2)
+        assert np.abs(fitted - corners).max() < 8.0, v.name
+    result = calibrate_intrinsics(collector)
+    assert not result.passed and result.rms_px > 0.5
+    assert any("6 views used" in a for a in result.advice), result.advice
+
+
 # --- hand-eye on real robot sets (tests/data/calibration/SOURCE.md; kept outside git) ---------------
 #
 # The wizard runs as a technician would run it (`binpick calibrate --non-interactive`, default
