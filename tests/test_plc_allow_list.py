@@ -118,3 +118,32 @@ def test_open_gate_and_address_parsing():
     assert gate.access("10.0.1.1") == "refused" and gate.access("not-an-ip") == "refused"
     with pytest.raises(ValueError, match="'10.0.0.300'"):
         parse_networks(["10.0.0.300"])
+
+
+def test_a_host_reconnecting_for_every_read_is_logged_once_an_interval(caplog, monkeypatch):
+    """Some PLC drivers open a connection per read: 10 reads a second were 20 INFO lines a second
+    on the box's flash. A host's first connection in LOG_INTERVAL_S and its end stay at INFO (a
+    PLC dropping its long-lived connection is news); its reconnections go to DEBUG."""
+    clock = [1000.0]
+    monkeypatch.setattr("edge.plc.access.time.monotonic", lambda: clock[0])
+    gate = ClientGate([], [])
+    with caplog.at_level(logging.DEBUG, logger="edge.plc.access"):
+        for key in range(20):
+            gate.connected(key, "10.0.0.5", 40000 + key)
+            gate.disconnected(key)
+            clock[0] += 0.1
+        gate.connected(99, "10.0.0.6", 50000)  # another host: its own interval
+        clock[0] += 61.0
+        gate.connected(100, "10.0.0.5", 40100)  # the interval is over: INFO again
+        gate.disconnected(100)
+    info = [(r.getMessage().split(" (")[0]) for r in caplog.records if r.levelno == logging.INFO]
+    assert info == [
+        "Modbus TCP client 10.0.0.5:40000 connected",
+        "Modbus TCP client 10.0.0.5:40000 disconnected",
+        "Modbus TCP client 10.0.0.6:50000 connected",
+        "Modbus TCP client 10.0.0.5:40100 connected",
+        "Modbus TCP client 10.0.0.5:40100 disconnected",
+    ]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(debug) == 38  # the other 19 connections and their ends
+    assert [c["peer"] for c in gate.state()["clients"]] == ["10.0.0.6:50000"]

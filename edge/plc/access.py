@@ -4,7 +4,10 @@
 CIDR ranges. With both empty the gate is open (the loopback default). Otherwise a host in neither
 list is refused at connect, and a read-only host gets ILLEGAL FUNCTION for every request but a
 read, so it changes no register. Refusals are logged at most once per host per
-`LOG_INTERVAL_S`, so a scanner cannot flood the journal. The RTU line has no addresses: not here.
+`LOG_INTERVAL_S`, so a scanner cannot flood the journal. So are connections: some PLC drivers
+and HMIs open a connection for every read, which at 10 reads a second would write 20 journal
+lines a second, all day, on the box's flash. A host's first connection in an interval is logged
+at INFO with its end; the rest at DEBUG. The RTU line has no addresses: not here.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Client:
     since: float = field(default_factory=time.time)
     requests: int = 0
     refused_requests: int = 0
+    log_level: int = logging.INFO  # its connection and its end: INFO, or DEBUG for a host reconnecting
 
 
 class ClientGate:
@@ -62,6 +66,7 @@ class ClientGate:
         self._lock = threading.Lock()
         self._clients: dict[int, Client] = {}
         self._last_log: dict[str, float] = {}
+        self._last_connect_log: dict[str, float] = {}
         self.refused_connections = 0
         self.refused_requests = 0
 
@@ -88,18 +93,39 @@ class ClientGate:
             if access == REFUSED:
                 self.refused_connections += 1
             else:
-                self._clients[key] = Client(peer, access)
+                level = (
+                    logging.INFO if self._first_in_interval(self._last_connect_log, host) else logging.DEBUG
+                )
+                self._clients[key] = Client(peer, access, log_level=level)
         if access == REFUSED:
             self._log(host, "Modbus TCP connection from %s refused: not in plc.allowed_clients", peer)
+        elif level == logging.INFO:
+            log.info(
+                "Modbus TCP client %s connected (%s; more connections from this host in the next %.0f s "
+                "are logged at DEBUG)",
+                peer, access, LOG_INTERVAL_S,
+            )  # fmt: skip
         else:
-            log.info("Modbus TCP client %s connected (%s)", peer, access)
+            log.debug("Modbus TCP client %s connected (%s)", peer, access)
         return access
 
     def disconnected(self, key: int) -> None:
         with self._lock:
             client = self._clients.pop(key, None)
         if client is not None:
-            log.info("Modbus TCP client %s disconnected", client.peer)
+            log.log(client.log_level, "Modbus TCP client %s disconnected", client.peer)
+
+    @staticmethod
+    def _first_in_interval(last: dict[str, float], host: str) -> bool:
+        """True (and the time noted) when `host` was not noted in the last LOG_INTERVAL_S; bounded:
+        a scan of many hosts clears the table rather than growing it. Call with the lock held."""
+        now = time.monotonic()
+        if now - last.get(host, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
+            return False
+        if len(last) > 4096:
+            last.clear()
+        last[host] = now
+        return True
 
     def request(self, key: int, function_code: int) -> bool:
         """Count a request; False when it must be refused (a write from a read-only client)."""
@@ -123,13 +149,9 @@ class ClientGate:
         return False
 
     def _log(self, host: str, fmt: str, *args) -> None:
-        now = time.monotonic()
         with self._lock:
-            if now - self._last_log.get(host, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
+            if not self._first_in_interval(self._last_log, host):
                 return
-            self._last_log[host] = now
-            if len(self._last_log) > 4096:
-                self._last_log.clear()
         log.warning(fmt + " (further refusals of this host are not logged for %.0f s)", *args, LOG_INTERVAL_S)
 
     def state(self) -> dict:
