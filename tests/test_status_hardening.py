@@ -278,3 +278,67 @@ def test_stop_ends_the_live_streams_at_once(open_server, path):
                 pass  # the server ends the stream and closes
         assert time.monotonic() - start < 3
     assert wait_until(lambda: provider.frames.viewers == 0)
+
+
+@pytest.fixture
+def small_server():
+    """A page that hangs up on silence after 0.5 s and serves at most 3 connections at once."""
+    srv = StatusServer(Provider(), "127.0.0.1", free_port(), idle_timeout_s=0.5, max_connections=3)
+    srv.start()
+    try:
+        yield srv.address[1], srv
+    finally:
+        srv.stop()
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    """True when the server closes `sock` (reads give b"") within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_silent_connection_is_hung_up_on_after_the_idle_timeout(small_server):
+    """A sleeping tablet or a pulled cable leaves a half-open connection that never closes by
+    itself; without a timeout its thread and descriptor were held for good."""
+    port, srv = small_server
+    before = threading.active_count()
+    with (
+        socket.create_connection(("127.0.0.1", port)) as silent,
+        socket.create_connection(("127.0.0.1", port)) as kept_alive,
+    ):
+        kept_alive.sendall(b"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # then nothing more
+        assert kept_alive.recv(12).startswith(b"HTTP/1.1 200")
+        assert _closed_by_server(silent, within=5.0)
+        assert _closed_by_server(kept_alive, within=5.0)
+    wait_until = time.monotonic() + 5.0
+    while (srv.httpd.open_connections or threading.active_count() > before) and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    assert srv.httpd.open_connections == 0 and threading.active_count() <= before
+
+
+def test_connections_beyond_the_cap_get_503_and_no_thread(small_server):
+    port, srv = small_server
+    srv.httpd.RequestHandlerClass.timeout = 30.0  # the three held connections must stay open here
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 5.0
+        while srv.httpd.open_connections < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert srv.httpd.open_connections == 3
+        threads = threading.active_count()
+        answer = raw(port, b"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in answer, answer
+        assert threading.active_count() == threads and srv.httpd.refused_connections == 1
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 5.0
+    while srv.httpd.open_connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status, _, _ = request(port, "GET", "/status.json", {"Host": "127.0.0.1"})
+    assert status == 200 and srv.httpd.refused_connections == 1

@@ -15,6 +15,7 @@ configuration refuses anything else) and every local client is an operator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -38,6 +39,14 @@ STATIC_TYPES = {
 SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
 MAX_BODY = 65536  # the largest POST body read (actions carry none)
+#: a connection silent this long (no request on a kept-alive connection, or a stream's reader that
+#: stopped reading) is hung up on. A tablet that sleeps or a cable pulled leaves a half-open TCP
+#: connection that never closes by itself, and each holds a thread and a descriptor: over months
+#: of shifts they would pile up. Above KEEPALIVE_S, so a healthy event stream is never cut.
+IDLE_TIMEOUT_S = 60.0
+#: connections served at once (each has its own thread); beyond, a 503 without a thread. A page
+#: viewer holds two or three, a browser at most six: room for a control room, not for a flood.
+MAX_CONNECTIONS = 64
 
 
 class StatusProvider:
@@ -52,6 +61,49 @@ class StatusProvider:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int
+    ) -> None:
+        self.max_connections = max_connections
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.refused_connections = 0  # turned away at the connection cap
+        self.open_connections = 0
+        self._count_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def _count(self, change: int) -> None:
+        with self._count_lock:
+            self.open_connections += change
+
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+        """One thread per connection, up to the cap; beyond it a 503 from the accepting thread."""
+        if not self.slots.acquire(blocking=False):
+            self.refused_connections += 1
+            if self.refused_connections == 1 or self.refused_connections % 100 == 0:
+                log.warning(
+                    "status page: %d connections open, %s turned away (%d so far)",
+                    self.max_connections, client_address[0], self.refused_connections,
+                )  # fmt: skip
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(BUSY_ANSWER)
+            self.shutdown_request(request)
+            return
+        self._count(+1)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # the thread did not start: its slot is free again
+            self._count(-1)
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._count(-1)
+            self.slots.release()
 
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple[str, int]
@@ -70,13 +122,15 @@ class StatusServer:
         port: int,
         users: list[str] | None = None,
         tokens: list[str] | None = None,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         self.auth = Authenticator(users or [], tokens or [], open_access=loopback_address(host))
         if not self.auth.open and not (self.auth.users or self.auth.tokens):
             raise ValueError(f"status page on {host}: beyond loopback it needs users or tokens")
         self.stopping = threading.Event()
-        handler = _make_handler(provider, self.auth, self.stopping)
-        self.httpd = _Server((host, port), handler)
+        handler = _make_handler(provider, self.auth, self.stopping, idle_timeout_s)
+        self.httpd = _Server((host, port), handler, max_connections)
         self.address = self.httpd.server_address[:2]
         self.provider = provider
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="status-http", daemon=True)
@@ -94,7 +148,7 @@ class StatusServer:
 
 
 def _make_handler(
-    provider: StatusProvider, auth: Authenticator, stopping: threading.Event
+    provider: StatusProvider, auth: Authenticator, stopping: threading.Event, idle_timeout_s: float
 ) -> type[BaseHTTPRequestHandler]:
     frames = getattr(provider, "frames", None)
     history = getattr(provider, "history", None)
@@ -102,6 +156,7 @@ def _make_handler(
     class Handler(BaseHTTPRequestHandler):
         server_version = "binpick"
         protocol_version = "HTTP/1.1"
+        timeout = idle_timeout_s  # http.server applies it to the connection's socket
         identity: Identity | None = None
 
         def log_message(self, fmt: str, *args: object) -> None:  # route to logging, not stderr
@@ -158,8 +213,8 @@ def _make_handler(
             url = urlsplit(self.path)
             try:
                 self._get(url.path, parse_qs(url.query))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # a viewer closed its tab mid-answer
+            except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                self.close_connection = True  # a viewer closed its tab, or stopped reading, mid-answer
             except Exception as exc:  # a status bug must show up on the page, not kill the request silently
                 log.exception("status page %s failed", self.path)
                 self._text(500, f"status page error: {exc}\n")
@@ -339,6 +394,11 @@ def _make_handler(
 
     return Handler
 
+
+BUSY_ANSWER = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n"
+    b"Retry-After: 5\r\nConnection: close\r\n\r\nstatus page busy: too many connections\n"
+)
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
