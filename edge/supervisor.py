@@ -31,6 +31,7 @@ from edge.depth_cue import DepthCueStage
 from edge.health.history import CellHistory
 from edge.health.live import FrameHub
 from edge.health.overview import public_config
+from edge.health.process_stats import read_process_stats
 from edge.health.prometheus import prometheus_text
 from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing, save_cycle_snapshot
@@ -505,6 +506,7 @@ class Supervisor:
                 (round(x.u, 1), round(x.v, 1), x.cycles_left) for x in self.failed_picks.spots
             ],
             "snapshots": self.snapshots.list()[-5:],
+            "process": read_process_stats().to_dict(),
             "config": self.config.source,
         }
 

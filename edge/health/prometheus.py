@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edge.health.process_stats import read_process_stats
+
 if TYPE_CHECKING:
     from edge.supervisor import Supervisor
 
@@ -58,6 +60,7 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_page_viewers Open live streams of the operator's page.",
         "# TYPE binpick_page_viewers gauge",
         f"binpick_page_viewers {sup.frames.viewers}",
+        *_page_connection_lines(sup),
         "# HELP binpick_result_sequence Sequence id of the last published result.",
         "# TYPE binpick_result_sequence gauge",
         f"binpick_result_sequence {regs['sequence_id']}",
@@ -68,8 +71,59 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_error_code Current error code register.",
         "# TYPE binpick_error_code gauge",
         f"binpick_error_code {regs['error_code']}",
+        *_process_lines(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _page_connection_lines(sup: Supervisor) -> list[str]:
+    """The status page's connections (none while it is off)."""
+    server = sup.status_server
+    if server is None:
+        return []
+    httpd = server.httpd
+    return [
+        "# HELP binpick_page_connections Open connections to the status page (each has a thread).",
+        "# TYPE binpick_page_connections gauge",
+        f"binpick_page_connections {httpd.open_connections}",
+        "# HELP binpick_page_refused_connections_total Connections turned away at the status page's cap.",
+        "# TYPE binpick_page_refused_connections_total counter",
+        f"binpick_page_refused_connections_total {httpd.refused_connections}",
+    ]
+
+
+# The names, types and help texts of Prometheus' own process collector (prometheus_client,
+# client_golang), so that the dashboards and leak alerts written for them apply unchanged.
+_PROCESS_METRICS = (
+    ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", "virtual_memory_bytes"),
+    ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", "resident_memory_bytes"),
+    (
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        "start_time_seconds",
+    ),
+    (
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        "cpu_seconds",
+    ),
+    ("process_open_fds", "gauge", "Number of open file descriptors.", "open_fds"),
+    ("process_max_fds", "gauge", "Maximum number of open file descriptors.", "max_fds"),
+    ("binpick_process_threads", "gauge", "Threads of the appliance process.", "threads"),
+)
+
+
+def _process_lines() -> list[str]:
+    """The process's own resources (edge.health.process_stats); a value the platform lacks is left out."""
+    stats = read_process_stats()
+    lines = []
+    for name, kind, text, field in _PROCESS_METRICS:
+        value = getattr(stats, field)
+        if value is not None:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return lines
 
 
 def _bin_lines(sup: Supervisor) -> list[str]:
