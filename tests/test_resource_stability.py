@@ -137,6 +137,12 @@ def test_the_soak_report_leaves_out_the_warm_up_and_fits_the_memory_growth():
     assert summary["rss_slope_mb_per_h"] == pytest.approx(10.0, abs=0.01)
     assert summary["rss_mb"]["start"] == 200.0 and summary["rss_mb"]["end"] == pytest.approx(210.0, abs=0.01)
     assert summary["open_fds"] == {"start": 12, "end": 12, "max": 13}
+    # the floor: the lowest reading of the first and the last quarter (t 100-1000 and 2800-3700 s)
+    assert summary["rss_floor_mb"] == {
+        "first_quarter": 200.0,
+        "last_quarter": pytest.approx(200 + 27000 / 3600),
+    }
+    assert summary["rss_floor_growth_mb_per_h"] == pytest.approx(10.0, abs=0.01)
     assert summary["cycles_per_s"] == 1.0 and summary["cpu_s_per_cycle"] == 0.5
     with pytest.raises(ValueError, match="1 samples after the 3600 s warm-up"):
         summarize(warm + steady, warmup_s=3600.0)
