@@ -41,6 +41,15 @@ BOARD = load_board(
 )
 
 
+def _photos(name: str, pattern: str, what: str) -> list[Path]:
+    """The files of a real photo set kept outside git (sorted), or the skip that says where it goes."""
+    files = sorted((SHARED / name).glob(pattern))
+    if not files:
+        where = "kept outside git, see tests/data/calibration/SOURCE.md"
+        data_missing(f"{SHARED / name}: {what} is not here ({where})")
+    return files
+
+
 def reference(objects, images, size):
     """OpenCV's calibrateCameraExtended: fx, fy, cx, cy, their 1-sigma, and the RMS."""
     rms, k, _, _, _, sigma, _, _ = cv2.calibrateCameraExtended(objects, images, size, None, None)
@@ -94,11 +103,7 @@ def test_real_charuco_photos_detected_with_the_defaults_and_held_to_opencv():
     card, always on the table at similar tilts (44 % coverage); the wizard says so and names
     the coverage, which is what a technician must act on.
     """
-    folder = SHARED / "calibio-charuco-5x7-rgbd"
-    files = sorted(folder.glob("*.png"))
-    if not files:
-        where = "kept outside git, see tests/data/calibration/SOURCE.md"
-        data_missing(f"{folder}: the calib.io photo set is not here ({where})")
+    files = _photos("calibio-charuco-5x7-rgbd", "*.png", "the calib.io photo set")
     board = load_board(DATA / "calibio-charuco-5x7-board.json")
     assert len(files) == 10
     collector = ViewCollector(board, (1280, 720))
@@ -133,11 +138,7 @@ def test_real_fine_charuco_seen_in_part_passes_the_view_check_with_the_defaults(
     RMS (0.74 px, a macro lens with strong distortion) is above the 0.5 px default and the advice
     asks for 12 or more views. The issue's 22-view figure is not measured on this set.
     """
-    folder = SHARED / "vorobyev-fine-charuco-22x22"
-    files = sorted(folder.glob("small*.png"))
-    if not files:
-        where = "kept outside git, see tests/data/calibration/SOURCE.md"
-        data_missing(f"{folder}: the fine ChArUco photo set is not here ({where})")
+    files = _photos("vorobyev-fine-charuco-22x22", "small*.png", "the fine ChArUco photo set")
     board = load_board(DATA / "vorobyev-charuco-22x22-board.json")
     assert len(files) == 6 and board.total_corners == 441
     collector = ViewCollector(board, (720, 540))
