@@ -1,7 +1,7 @@
 """Soak: the appliance for a long run while PLC and page clients come and go; does it leak?
 
     python -m benchmarks.soak [--config firmware_config/embedded.toml] [--minutes 30]
-                              [--sample-s 10] [--warmup-s 120] [--out out/soak.json]
+                              [--sample-s 10] [--warmup-s S] [--churn-s 1] [--out out/soak.json]
 
 A cell runs for months between restarts, so memory, open files or threads that grow with cycles or
 with connections would end in an out-of-memory kill or "too many open files" in the middle of a
@@ -121,8 +121,9 @@ def churn_once(
             conn.request("GET", path)
             response = conn.getresponse()
             response.read()
-            counts.http_requests += 1
-            if response.status != 200:
+            if response.status == 200:
+                counts.http_requests += 1
+            else:
                 counts.failed(f"GET {path}: {response.status}")
         except OSError as exc:
             counts.failed(f"GET {path}: {exc!r}")
@@ -184,7 +185,9 @@ def take_sample(pid: int, http_port: int, t0: float) -> Sample:
 
 def summarize(samples: list[Sample], warmup_s: float) -> dict:
     """Each resource at the warm-up's end, at the end and at its highest after the warm-up; the
-    memory's least-squares slope after the warm-up in MB per hour (None with fewer than 3 samples)."""
+    memory's least-squares slope after the warm-up in MB per hour (None with fewer than 3 samples),
+    and its floor: the lowest reading of the first and of the last quarter, and the growth rate
+    between them."""
     after = [s for s in samples if s.t_s >= warmup_s]
     if len(after) < 2:
         raise ValueError(

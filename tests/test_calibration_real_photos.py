@@ -302,11 +302,7 @@ def _estimate_pose_errors(cal, he, board, names, grippers, detections, setup, mi
 
 
 def _real_set(name: str) -> Path:
-    folder = SHARED / name
-    if not (folder / "poses.json").exists():
-        where = "kept outside git; rebuild it with benchmarks/prepare_calibration_photos.py, see SOURCE.md"
-        data_missing(f"{folder}: the real hand-eye set is not here ({where})")
-    return folder
+    return _photos(name, "poses.json", "the real hand-eye set")[0].parent
 
 
 def test_forward_kinematics_matches_an_independent_product_of_exponentials():

@@ -120,13 +120,12 @@ def test_open_gate_and_address_parsing():
         parse_networks(["10.0.0.300"])
 
 
-def test_a_host_reconnecting_for_every_read_is_logged_once_an_interval(caplog, monkeypatch):
+def test_a_host_reconnecting_for_every_read_is_logged_once_an_interval(caplog):
     """Some PLC drivers open a connection per read: 10 reads a second were 20 INFO lines a second
     on the box's flash. A host's first connection in LOG_INTERVAL_S and its end stay at INFO (a
     PLC dropping its long-lived connection is news); its reconnections go to DEBUG."""
     clock = [1000.0]
-    monkeypatch.setattr("edge.plc.access.time.monotonic", lambda: clock[0])
-    gate = ClientGate([], [])
+    gate = ClientGate([], [], clock=lambda: clock[0])
     with caplog.at_level(logging.DEBUG, logger="edge.plc.access"):
         for key in range(20):
             gate.connected(key, "10.0.0.5", 40000 + key)

@@ -9,6 +9,7 @@ HTTP clients on 127.0.0.1. The long run of the same is `python -m benchmarks.soa
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -48,7 +49,11 @@ def test_process_stats_read_a_process_whose_name_holds_spaces_and_parentheses(tm
     script = (
         "import threading, time\nfor _ in range(3): threading.Thread(target=time.sleep, args=(30,)).start()\n"
     )
-    child = subprocess.Popen([str(odd), "-c", script + "time.sleep(30)"])
+    limit = (777, resource.getrlimit(resource.RLIMIT_NOFILE)[1])  # the child's own, not the reader's
+    child = subprocess.Popen(
+        [str(odd), "-c", script + "time.sleep(30)"],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limit),
+    )
     try:
         wait_until(lambda: _status_fields(child.pid).get("Threads") == "4", 10, what="the child's threads")
         assert Path(f"/proc/{child.pid}/comm").read_text().strip() == "odd) name (x"
@@ -59,6 +64,7 @@ def test_process_stats_read_a_process_whose_name_holds_spaces_and_parentheses(tm
         assert abs(stats.resident_memory_bytes / 1024 - rss_kb) <= 0.05 * rss_kb
         assert stats.virtual_memory_bytes / 1024 == pytest.approx(int(status["VmSize"].split()[0]), rel=0.05)
         assert stats.open_fds == len(os.listdir(f"/proc/{child.pid}/fd"))
+        assert stats.max_fds == 777
         assert 0 <= time.time() - stats.start_time_seconds < 30
         assert 0 <= stats.cpu_seconds < 30
     finally:
@@ -116,7 +122,7 @@ def test_clients_that_come_and_go_leave_no_descriptor_or_thread_behind(tmp_path)
         assert abs(metrics["binpick_process_threads"] - proc.threads) <= 2
         assert metrics["process_resident_memory_bytes"] == pytest.approx(proc.resident_memory_bytes, rel=0.2)
         assert metrics["process_start_time_seconds"] == pytest.approx(proc.start_time_seconds, abs=1.0)
-        assert metrics["process_max_fds"] == proc.max_fds or proc.max_fds is None
+        assert metrics.get("process_max_fds") == proc.max_fds  # both None where unlimited
         sample = take_sample(pid, http_port, time.monotonic())
         assert sample.cycles >= cycles_before and sample.threads == pytest.approx(proc.threads, abs=2)
     finally:

@@ -16,6 +16,7 @@ from appliance_helpers import free_port
 from test_status_access import ALICE, SCRAPER, Provider
 
 from edge.health import auth as auth_module
+from edge.health import status_server
 from edge.health.auth import Authenticator, local_host
 from edge.health.live import FrameHub
 from edge.health.status_server import StatusServer
@@ -315,8 +316,8 @@ def test_a_silent_connection_is_hung_up_on_after_the_idle_timeout(small_server):
         assert kept_alive.recv(12).startswith(b"HTTP/1.1 200")
         assert _closed_by_server(silent, within=5.0)
         assert _closed_by_server(kept_alive, within=5.0)
-    wait_until = time.monotonic() + 5.0
-    while (srv.httpd.open_connections or threading.active_count() > before) and time.monotonic() < wait_until:
+    deadline = time.monotonic() + 5.0
+    while (srv.httpd.open_connections or threading.active_count() > before) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.httpd.open_connections == 0 and threading.active_count() <= before
 
@@ -342,3 +343,20 @@ def test_connections_beyond_the_cap_get_503_and_no_thread(small_server):
         time.sleep(0.02)
     status, _, _ = request(port, "GET", "/status.json", {"Host": "127.0.0.1"})
     assert status == 200 and srv.httpd.refused_connections == 1
+
+
+@pytest.mark.parametrize("path", ["/live.mjpg", "/events"])
+def test_a_stream_left_by_its_viewer_ends_though_no_frame_comes(small_server, monkeypatch, path):
+    """An idle cell publishes no frame, so the MJPEG stream wrote nothing and never learnt that
+    its viewer had closed the tab: its thread and descriptor stayed until the next frame."""
+    port, srv = small_server
+    monkeypatch.setattr(status_server, "KEEPALIVE_S", 0.2)
+    srv.httpd.RequestHandlerClass.timeout = 30.0  # not the idle timeout: the stream's own check
+    with socket.create_connection(("127.0.0.1", port)) as viewer:
+        viewer.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert viewer.recv(12).startswith(b"HTTP/1.1 200")
+        assert srv.httpd.open_connections == 1
+    deadline = time.monotonic() + 5.0
+    while srv.httpd.open_connections and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.httpd.open_connections == 0

@@ -2,15 +2,14 @@
 
 An appliance that runs for months must show a leak before the box runs out of memory or file
 descriptors, so `/metrics` exports these beside the cycle counters (under the names Prometheus'
-own process collector uses, so existing dashboards and alert rules apply) and `/status` shows
-them. Read from Linux's `/proc/self` at request time, a handful of small reads; where there is
-no `/proc` (not a target) every field is None and the exports leave the lines out.
+own process collector uses, so existing dashboards and alert rules apply) and `/status.json`
+shows them. Read from Linux's `/proc/self` at request time, a handful of small reads; where there
+is no `/proc` (not a target) every field is None and the exports leave the lines out.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,12 +38,11 @@ def read_process_stats(proc: Path = _PROC) -> ProcessStats:
     ticks = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     boot = _boot_time()
-    soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return ProcessStats(
         resident_memory_bytes=None if stat is None else int(stat[21]) * page,
         virtual_memory_bytes=None if stat is None else int(stat[20]),
         open_fds=_count_entries(proc / "fd"),
-        max_fds=None if soft_limit == resource.RLIM_INFINITY else int(soft_limit),
+        max_fds=_open_files_limit(proc),
         threads=None if stat is None else int(stat[17]),
         cpu_seconds=None if stat is None else (int(stat[11]) + int(stat[12])) / ticks,
         start_time_seconds=None if stat is None or boot is None else boot + int(stat[19]) / ticks,
@@ -61,7 +59,22 @@ def _stat_fields(proc: Path) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
+def _open_files_limit(proc: Path) -> int | None:
+    """The soft limit on open files from `/proc/<pid>/limits` (the process's own, which systemd's
+    LimitNOFILE= sets; None where unlimited or unreadable)."""
+    try:
+        lines = (proc / "limits").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            return int(soft) if soft.isdigit() else None
+    return None
+
+
 def _count_entries(folder: Path) -> int | None:
+    """Entries of a /proc folder (`fd`: the open descriptors), None where unreadable."""
     try:
         return len(os.listdir(folder))
     except OSError:
@@ -69,6 +82,7 @@ def _count_entries(folder: Path) -> int | None:
 
 
 def _boot_time() -> float | None:
+    """When the machine booted (seconds since the epoch): /proc/<pid>/stat counts from it."""
     try:
         for line in Path("/proc/stat").read_text().splitlines():
             if line.startswith("btime "):

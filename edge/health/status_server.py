@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import re
+import select
 import socket
 import sys
 import threading
@@ -39,13 +40,17 @@ STATIC_TYPES = {
 SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
 MAX_BODY = 65536  # the largest POST body read (actions carry none)
-#: a connection silent this long (no request on a kept-alive connection, or a stream's reader that
-#: stopped reading) is hung up on. A tablet that sleeps or a cable pulled leaves a half-open TCP
-#: connection that never closes by itself, and each holds a thread and a descriptor: over months
-#: of shifts they would pile up. Above KEEPALIVE_S, so a healthy event stream is never cut.
+#: Each connection holds a thread and a descriptor, and a tablet that sleeps or a cable pulled
+#: leaves a half-open TCP connection that never closes by itself: over months they would pile up.
+#: So a read or a write blocked this long ends its connection (no request on a kept-alive
+#: connection, a reader whose window stays full), and the kernel's keep-alive probes and its
+#: user timeout declare a silent peer dead after about as long; a stream then finds it gone at its
+#: next keep-alive check (`_peer_gone`), even while no frame is published.
 IDLE_TIMEOUT_S = 60.0
 #: connections served at once (each has its own thread); beyond, a 503 without a thread. A page
-#: viewer holds two or three, a browser at most six: room for a control room, not for a flood.
+#: viewer holds two or three, a browser at most six: room for a control room. The cap is shared by
+#: every host (behind a TLS proxy all connections come from one address): a host that holds it
+#: full locks the others out until its connections time out, but never exhausts the box.
 MAX_CONNECTIONS = 64
 
 
@@ -73,6 +78,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
 
     def _count(self, change: int) -> None:
+        """`open_connections` for /metrics (the semaphore does not say how many it holds)."""
         with self._count_lock:
             self.open_connections += change
 
@@ -91,14 +97,16 @@ class _Server(ThreadingHTTPServer):
             self.shutdown_request(request)
             return
         self._count(+1)
+        _detect_dead_peers(request, self.RequestHandlerClass.timeout)
         try:
             super().process_request(request, client_address)
-        except BaseException:  # the thread did not start: its slot is free again
+        except Exception:  # the thread did not start (process_request_thread frees it otherwise)
             self._count(-1)
             self.slots.release()
             raise
 
     def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
+        """The connection's thread: its slot is freed however its requests end."""
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -112,6 +120,25 @@ class _Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         log.exception("status page: request from %s failed", client_address[0])
+
+
+def _detect_dead_peers(sock: socket.socket, idle_s: float | None) -> None:
+    """Keep-alive probes after half the idle time, and a user timeout of the idle time (Linux):
+    the kernel then errors a connection whose peer vanished, written to or not."""
+    if not idle_s:
+        return
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    if hasattr(socket, "TCP_KEEPIDLE"):
+        options += [
+            (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(idle_s / 2))),
+            (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, int(idle_s / 10))),
+            (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
+        ]
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(idle_s * 1000)))
+    for level, option, value in options:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(level, option, value)
 
 
 class StatusServer:
@@ -273,6 +300,19 @@ def _make_handler(
                 return
             self._send(200, data, "image/jpeg", {"X-Frame-Sequence": str(latest.sequence)})
 
+        def _peer_gone(self) -> bool:
+            """True when the viewer has gone: it closed (a peek reads end of stream) or the kernel
+            declared it dead (keep-alive, user timeout). Streams check between writes, so a
+            closed tab does not hold its thread until the next frame, which an idle cell never sends."""
+            poller = select.poll()  # the socket has a timeout: a bare recv would wait for it
+            poller.register(self.connection, select.POLLIN)
+            try:
+                if not poller.poll(0):
+                    return False  # nothing to read and no error: still there
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
         def _stream_headers(self, content_type: str) -> None:
             self.close_connection = True
             self.send_response(200)
@@ -293,6 +333,8 @@ def _make_handler(
                     if stopping.is_set() or frames.closed:
                         break
                     if latest.version == seen:
+                        if self._peer_gone():
+                            break
                         self.wfile.write(b": keep-alive\n\n")
                     else:
                         seen = latest.version
@@ -313,7 +355,11 @@ def _make_handler(
                 seen = 0 if frames.latest.version == 0 else -1
                 while not (stopping.is_set() or frames.closed):
                     latest = frames.wait(seen, KEEPALIVE_S)
-                    if stopping.is_set() or frames.closed or latest.version == seen:
+                    if stopping.is_set() or frames.closed:
+                        continue
+                    if latest.version == seen:  # nothing new: an idle cell writes nothing
+                        if self._peer_gone():
+                            break
                         continue
                     seen = latest.version
                     _, data = frames.jpeg()

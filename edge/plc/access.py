@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,10 @@ class Client:
 class ClientGate:
     """Classifies peers, tracks the connected ones and counts refusals (thread-safe)."""
 
-    def __init__(self, allowed: list[str], readonly: list[str]):
+    def __init__(
+        self, allowed: list[str], readonly: list[str], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock  # the log intervals' clock (a test drives its own)
         self.allowed = parse_networks(allowed)
         self.readonly = parse_networks(readonly)
         self.enabled = bool(self.allowed or self.readonly)
@@ -89,6 +93,7 @@ class ClientGate:
         """A new connection from (host, port); returns its access (REFUSED: close it)."""
         access = self.access(host)
         peer = f"{host}:{port}"
+        level = logging.DEBUG
         with self._lock:
             if access == REFUSED:
                 self.refused_connections += 1
@@ -115,11 +120,10 @@ class ClientGate:
         if client is not None:
             log.log(client.log_level, "Modbus TCP client %s disconnected", client.peer)
 
-    @staticmethod
-    def _first_in_interval(last: dict[str, float], host: str) -> bool:
+    def _first_in_interval(self, last: dict[str, float], host: str) -> bool:
         """True (and the time noted) when `host` was not noted in the last LOG_INTERVAL_S; bounded:
         a scan of many hosts clears the table rather than growing it. Call with the lock held."""
-        now = time.monotonic()
+        now = self._clock()
         if now - last.get(host, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
             return False
         if len(last) > 4096:
