@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from appliance_helpers import free_port
+from appliance_helpers import free_port, wait_until
 from test_status_access import ALICE, SCRAPER, Provider
 
 from edge.health import auth as auth_module
@@ -236,22 +236,13 @@ def waiting(hub: FrameHub) -> int:
         return len(hub._cond._waiters)  # CPython's Condition internals: the one observable of a wait
 
 
-def wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_wake_all_releases_waiting_viewers_at_once():
     hub = FrameHub(lambda: b"")
     released = []
     waiters = [threading.Thread(target=lambda: released.append(hub.wait(0, 30.0))) for _ in range(3)]
     for t in waiters:
         t.start()
-    assert wait_until(lambda: waiting(hub) == 3)  # all three blocked in wait, not merely started
+    assert wait_until(lambda: waiting(hub) == 3, 5.0, 0.01)  # all three blocked in wait, not merely started
     start = time.monotonic()
     hub.wake_all()
     for t in waiters:
@@ -270,7 +261,7 @@ def test_stop_ends_the_live_streams_at_once(open_server, path):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         # the stream sent its frame and waits for the next (for KEEPALIVE_S, 15 s, without stop())
-        assert wait_until(lambda: provider.frames.viewers == 1 and waiting(provider.frames) == 1)
+        assert wait_until(lambda: provider.frames.viewers == 1 and waiting(provider.frames) == 1, 5.0, 0.01)
         start = time.monotonic()
         srv.stop()
         sock.settimeout(5)
@@ -278,7 +269,7 @@ def test_stop_ends_the_live_streams_at_once(open_server, path):
             while sock.recv(65536):
                 pass  # the server ends the stream and closes
         assert time.monotonic() - start < 3
-    assert wait_until(lambda: provider.frames.viewers == 0)
+    assert wait_until(lambda: provider.frames.viewers == 0, 5.0, 0.01)
 
 
 @pytest.fixture
@@ -316,10 +307,11 @@ def test_a_silent_connection_is_hung_up_on_after_the_idle_timeout(small_server):
         assert kept_alive.recv(12).startswith(b"HTTP/1.1 200")
         assert _closed_by_server(silent, within=5.0)
         assert _closed_by_server(kept_alive, within=5.0)
-    deadline = time.monotonic() + 5.0
-    while (srv.httpd.open_connections or threading.active_count() > before) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.httpd.open_connections == 0 and threading.active_count() <= before
+    wait_until(
+        lambda: srv.httpd.open_connections == 0 and threading.active_count() <= before,
+        5.0,
+        what="the hung-up connections' threads to end",
+    )
 
 
 def test_connections_beyond_the_cap_get_503_and_no_thread(small_server):
@@ -327,10 +319,7 @@ def test_connections_beyond_the_cap_get_503_and_no_thread(small_server):
     srv.httpd.RequestHandlerClass.timeout = 30.0  # the three held connections must stay open here
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     try:
-        deadline = time.monotonic() + 5.0
-        while srv.httpd.open_connections < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert srv.httpd.open_connections == 3
+        wait_until(lambda: srv.httpd.open_connections == 3, 5.0, what="3 connections held")
         threads = threading.active_count()
         answer = raw(port, b"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 5" in answer, answer
@@ -338,9 +327,7 @@ def test_connections_beyond_the_cap_get_503_and_no_thread(small_server):
     finally:
         for sock in held:
             sock.close()
-    deadline = time.monotonic() + 5.0
-    while srv.httpd.open_connections and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: srv.httpd.open_connections == 0, 5.0, what="the held connections to close")
     status, _, _ = request(port, "GET", "/status.json", {"Host": "127.0.0.1"})
     assert status == 200 and srv.httpd.refused_connections == 1
 
@@ -356,7 +343,4 @@ def test_a_stream_left_by_its_viewer_ends_though_no_frame_comes(small_server, mo
         viewer.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         assert viewer.recv(12).startswith(b"HTTP/1.1 200")
         assert srv.httpd.open_connections == 1
-    deadline = time.monotonic() + 5.0
-    while srv.httpd.open_connections and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.httpd.open_connections == 0
+    wait_until(lambda: srv.httpd.open_connections == 0, 5.0, what="the left stream to end")

@@ -71,20 +71,26 @@ class _Server(ThreadingHTTPServer):
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int
     ) -> None:
         self.max_connections = max_connections
-        self.slots = threading.BoundedSemaphore(max_connections)
         self.refused_connections = 0  # turned away at the connection cap
-        self.open_connections = 0
+        self.open_connections = 0  # the cap's count, and /metrics' gauge
         self._count_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def _count(self, change: int) -> None:
-        """`open_connections` for /metrics (the semaphore does not say how many it holds)."""
+    def _take_slot(self) -> bool:
+        """Count one more connection, unless the cap is reached."""
         with self._count_lock:
-            self.open_connections += change
+            if self.open_connections >= self.max_connections:
+                return False
+            self.open_connections += 1
+            return True
+
+    def _free_slot(self) -> None:
+        with self._count_lock:
+            self.open_connections -= 1
 
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
         """One thread per connection, up to the cap; beyond it a 503 from the accepting thread."""
-        if not self.slots.acquire(blocking=False):
+        if not self._take_slot():
             self.refused_connections += 1
             if self.refused_connections == 1 or self.refused_connections % 100 == 0:
                 log.warning(
@@ -96,13 +102,11 @@ class _Server(ThreadingHTTPServer):
                 request.sendall(BUSY_ANSWER)
             self.shutdown_request(request)
             return
-        self._count(+1)
         _detect_dead_peers(request, self.RequestHandlerClass.timeout)
         try:
             super().process_request(request, client_address)
         except Exception:  # the thread did not start (process_request_thread frees it otherwise)
-            self._count(-1)
-            self.slots.release()
+            self._free_slot()
             raise
 
     def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
@@ -110,8 +114,7 @@ class _Server(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._count(-1)
-            self.slots.release()
+            self._free_slot()
 
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple[str, int]
