@@ -162,6 +162,32 @@ def test_failed_check_writes_nothing_unless_accepted(cell, tmp_path):
     assert not load_calibration(tmp_path / "cell-a.json").passed
 
 
+def test_failed_touch_test_keeps_the_previous_file_unless_accepted(cell, tmp_path):
+    """A touch 10 mm off (a typo) must not replace a good calibration: the appliance reloads it."""
+    good = make_calibration()
+    good.camera_matrix, good.dist_coeffs = TEST_CAMERA.camera_matrix, TEST_CAMERA.dist_coeffs
+    save_calibration(good, tmp_path / "good.json")
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = (tmp_path / "good.json").read_bytes()
+    (out / "cell-a.json").write_bytes(previous)
+    reuse = {"--images": None, "--intrinsics-from": str(tmp_path / "good.json")}
+    typo = {"--validate-touch": xyz(cell["V"] + [10.0, 0.0, 0.0])}
+    proc = run(scripted_args(cell, out, **reuse, **typo), robot_point_flags(cell["typed"]))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "touch error" in proc.stdout and "exceeds 2 mm" in proc.stdout
+    assert "Nothing was written" in proc.stdout and "WRITTEN" not in proc.stdout
+    assert (out / "cell-a.json").read_bytes() == previous and not backup_paths(out / "cell-a.json")
+    forced = run(
+        scripted_args(cell, out, **reuse, **typo), robot_point_flags(cell["typed"]) + ["--accept-failed"]
+    )
+    assert forced.returncode == 1 and "WRITTEN WITH FAILED CHECKS" in forced.stdout, forced.stdout
+    written = load_calibration(out / "cell-a.json")
+    assert not written.passed and written.validation[0]["error_mm"] > 9.0
+    (backup,) = backup_paths(out / "cell-a.json")
+    assert backup.read_bytes() == previous
+
+
 class Terminal:
     """The wizard on a pseudo-terminal: wait for a prompt, type an answer (bounded waits)."""
 
@@ -228,7 +254,7 @@ def test_interactive_wizard_through_a_pseudo_terminal(cell, tmp_path):
         answer("Cell name [cell]: ", "pty-cell")
         answer("Board definition file: ", str(BOARD))
         answer("Folder of board images: ", str(tmp_path / "nowhere"))
-        log.append(term.expect("is not a folder; try again"))
+        log.append(term.expect("does not exist; expected a folder; try again"))
         answer("Folder of board images: ", str(cell["views"]))
         answer("Image of the board on the bin floor: ", str(cell["floor"]))
         answer("Robot coordinates of A [skip]: ", "1,2")
@@ -283,6 +309,21 @@ def test_render_board_writes_a_printable_image(tmp_path):
     assert proc.returncode == 0, proc.stderr
     import cv2
 
+    for bad, needle in [
+        (tmp_path / "board", "expected a .png file"),
+        (tmp_path / "board.jpg", "expected a .png file"),
+        (tmp_path, "is a folder"),
+    ]:
+        refused = subprocess.run(
+            [sys.executable, "-m", "edge", "calibrate", "--board", str(BOARD), "--render-board", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env(),
+            cwd=ROOT,
+        )
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"--render-board {bad}: " in refused.stderr and needle in refused.stderr, refused.stderr
     image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
     assert image.shape == (10 * (7 * 25 + 20), 10 * (10 * 25 + 20))
     assert load_board(BOARD).detect(image) is not None
@@ -481,3 +522,13 @@ def test_bad_flags_and_files_are_one_line_errors_naming_them(cell, tmp_path):
     )
     far = "robot:1e308,0,30;0,1e308,30;0,0,30"
     refused(run(scripted_args(cell, out, **reuse, **{"--roi": far}), points), "--roi", "wall from corner 1")
+    refused(
+        run(scripted_args(cell, out, **reuse, **{"--pick-offset-mm": "nan"}), points),
+        "--pick-offset-mm",
+        "finite",
+    )
+    refused(
+        run(scripted_args(cell, out, **{"--images": str(tmp_path / "nowhere")}), points),
+        "--images",
+        "does not exist; expected a folder",
+    )

@@ -176,6 +176,7 @@ def main(args: argparse.Namespace) -> int:
             board = load_board(args.board)
         except CalibrationError as exc:
             raise CommandError(str(exc)) from None
+        _check_render_path(Path(args.render_board))
         write_image(Path(args.render_board), board.image(10.0, margin_mm=10.0))
         w.say(
             f"wrote {args.render_board} at 10 px/mm: print at 254 dpi (100 %), check a square measures "
@@ -265,3 +266,18 @@ def _check_out_dir(out_dir: Path) -> None:
                     f"--out-dir {out_dir}: not a folder{where}; expected a folder to write into"
                 )
             return
+
+
+# Lossless formats only: a JPEG's ringing round the squares' edges is printed with the board.
+RENDER_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
+
+
+def _check_render_path(path: Path) -> None:
+    """Name the flag and the path before rendering: OpenCV's own error names neither."""
+    if path.is_dir():
+        raise CommandError(f"--render-board {path}: is a folder; expected a .png file to write")
+    if path.suffix.lower() not in RENDER_SUFFIXES:
+        raise CommandError(
+            f"--render-board {path}: expected a .png file (or {', '.join(RENDER_SUFFIXES[1:])}: lossless, "
+            "for printing)"
+        )

@@ -102,27 +102,34 @@ def floats(text: str, count: int, what: str) -> np.ndarray:
     An empty field ("1,,2", a trailing comma) is refused rather than skipped: it is a number
     left out, and skipping it would shift the ones after it into the wrong coordinate.
     """
+    numbers = "a number" if count == 1 else f"{count} numbers separated by commas"
     parts = re.split(r"\s*,\s*|\s+", text.strip())
     try:
         values = np.array([float(p) for p in parts])
     except ValueError:
-        raise ValueError(f"expected {count} numbers for {what}, got {text!r}") from None
-    if len(values) != count or not np.all(np.isfinite(values)):
-        raise ValueError(f"expected {count} numbers for {what} separated by commas, got {text!r}")
+        raise ValueError(f"expected {numbers} for {what}, got {text!r}") from None
+    if len(values) != count:
+        raise ValueError(f"expected {numbers} for {what}, got {text!r}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"expected finite numbers for {what} (not nan or inf), got {text!r}")
     return values
 
 
 def existing_dir(text: str) -> Path:
     p = Path(text).expanduser()
+    if not p.exists():
+        raise ValueError(f"{text!r} does not exist; expected a folder")
     if not p.is_dir():
-        raise ValueError(f"{text!r} is not a folder")
+        raise ValueError(f"{text!r} is a file; expected a folder")
     return p
 
 
 def existing_file(text: str) -> Path:
     p = Path(text).expanduser()
+    if not p.exists():
+        raise ValueError(f"{text!r} does not exist; expected a file")
     if not p.is_file():
-        raise ValueError(f"{text!r} is not a file")
+        raise ValueError(f"{text!r} is a folder; expected a file")
     return p
 
 
@@ -152,6 +159,10 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
+    if not cv2.haveImageWriter(str(path)):  # cv2.imwrite raises deep inside OpenCV instead
+        raise CommandError(
+            f"{path}: no image format for {path.suffix or 'a name without extension'!r}; expected a .png file"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image):
         raise CommandError(f"cannot write {path}")

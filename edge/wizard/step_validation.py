@@ -6,7 +6,7 @@ import argparse
 
 from binpick_core.errors import CommandError
 from edge.geometry import GeometryError, PixelToRobot
-from edge.wizard.prompts import Wizard, floats, optional_xyz
+from edge.wizard.prompts import Stop, Wizard, floats, optional_xyz
 from edge.wizard.robot import validation_record
 
 
@@ -59,4 +59,14 @@ def step_validation(
     record["passed"] = record["error_mm"] <= threshold_mm
     verdict = "PASS" if record["passed"] else "FAIL: check the tool-centre point and redo step 2"
     w.say(f"  touch error {record['error_mm']:.2f} mm (limit {threshold_mm:g} mm): {verdict}")
+    # Like steps 1 and 2: a failed check stops here unless the technician (or --accept-failed)
+    # says otherwise. The appliance reloads the file as soon as it changes, so writing a
+    # calibration whose touch test failed would put a robot several mm off into production.
+    if not record["passed"] and not w.confirm(
+        "Validation failed the check. Write anyway?", args.accept_failed
+    ):
+        raise Stop(
+            f"validation touch error {record['error_mm']:.2f} mm exceeds {threshold_mm:g} mm: check the "
+            "touched coordinates and the tool-centre point, then run the wizard again"
+        )
     return [record]
