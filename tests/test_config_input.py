@@ -151,6 +151,18 @@ def test_check_config_loads_the_register_map(tmp_path):
     )
 
 
+def test_check_config_refuses_an_unknown_key_in_the_register_map(tmp_path):
+    """`maximum = 5` for `max` on a PLC-writable register: accepted before, with no limit at all."""
+    registers = (ROOT / "firmware_config" / "registers.toml").read_text()
+    path = write(
+        tmp_path, "", registers.replace('name = "trigger_id"\n', 'name = "trigger_id"\nmaximum = 5\n')
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    where = f"{path}: plc.registers: {tmp_path / 'registers.toml'}"
+    assert f"{where}: register[5] (trigger_id): unknown key 'maximum'" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

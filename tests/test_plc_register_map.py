@@ -158,6 +158,74 @@ SHIPPED = (ROOT / "firmware_config" / "registers.toml").read_text()
             "register names ['protocol_version'] are used twice",
         ),
         (SHIPPED.replace('block = "result"', 'block = ""'), 'no register has block = "result"'),
+        # unknown keys and tables: silently ignored before (a misspelt `maximum` dropped the limit)
+        (
+            SHIPPED.replace('name = "protocol_version"\n', 'name = "protocol_version"\nscale = 10\n', 1),
+            "register[0] (protocol_version): unknown key 'scale' (known: name, address, type, access, "
+            "description, block, unit, max, enum)",
+        ),
+        (
+            SHIPPED.replace('name = "trigger_id"\n', 'name = "trigger_id"\nmaximum = 5\n', 1),
+            "register[5] (trigger_id): unknown key 'maximum' (known: ",
+        ),
+        (
+            SHIPPED.replace('float_word_order = "ABCD"', 'float_word_order = "ABCD"\nfoo = 1'),
+            "unknown key 'map.foo' (known: protocol_version, float_word_order)",
+        ),
+        (
+            SHIPPED + '\n[[registr]]\nname = "spare"\naddress = 60\n',
+            "unknown table 'registr' (known: map, register, bit, enum)",
+        ),
+        ("version = 3\n" + SHIPPED, "unknown key 'version' (known: map, register, bit, enum)"),
+        (
+            SHIPPED.replace('name = "ready"\nbit = 0\n', 'name = "ready"\nbit = 0\nmask = 1\n'),
+            "bit[0] (ready): unknown key 'mask' (known: name, bit, description)",
+        ),
+        (
+            SHIPPED.replace('value = 0\nname = "idle"\n', 'value = 0\nname = "idle"\nlabel = "Idle"\n'),
+            "enum.mode[0] (idle): unknown key 'label' (known: value, name, description)",
+        ),
+        # not a register map at all: "map.float_word_order = None" before
+        ("", "no [map] table: not a register map"),
+        ((ROOT / "firmware_config" / "embedded.toml").read_text(), "no [map] table: not a register map"),
+        # a required key left out: "= None, expected ..." before
+        (
+            SHIPPED.replace('float_word_order = "ABCD"', ""),
+            "map.float_word_order is missing, expected one of 'ABCD'",
+        ),
+        (
+            SHIPPED.replace('name = "protocol_version"\naddress = 0\n', 'name = "protocol_version"\n'),
+            "register[0] (protocol_version): address is missing, expected an integer 0..65534",
+        ),
+        (
+            SHIPPED.replace('name = "protocol_version"\n', "", 1),
+            "register[0] (?): name is missing, expected an identifier",
+        ),
+        (
+            SHIPPED.replace('name = "ready"\nbit = 0\n', 'name = "ready"\n'),
+            "bit[0] (ready): bit is missing, expected an integer 0..15",
+        ),
+        (
+            SHIPPED.replace('value = 0\nname = "idle"\n', 'name = "idle"\n'),
+            "enum.mode[0] (idle): value is missing, expected an integer 0..65535",
+        ),
+        # a description that is no string: turned into one with str() before
+        (
+            SHIPPED.replace('bit = 0\ndescription = "Initialised', "bit = 0\ndescription = 7 #"),
+            "bit[0] (ready): description = 7, expected a string",
+        ),
+        # layout messages that named no value
+        (
+            SHIPPED.replace(
+                'access = "r"\nblock = "result"\ndescription = "Increments',
+                'access = "r"\ndescription = "Increments',
+            ),
+            'register latency (address 27) ends the block = "result", expected sequence_id last',
+        ),
+        (
+            SHIPPED.replace('name = "bin_empty"', 'name = "ready"'),
+            "bit names ['ready'] are used twice, expected distinct names",
+        ),
     ],
 )
 def test_a_map_of_the_wrong_shape_is_refused_in_one_line(tmp_path, text, message):
@@ -205,6 +273,23 @@ def test_registers_doc_names_a_broken_map_and_bad_output_paths(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "docs"]  # no docs.md.tmp left
     (tmp_path / "file").write_text("")
     one_line(registers_doc("--out", tmp_path / "file" / "x.md"), f"{tmp_path / 'file'} is a file")
+
+
+def test_registers_doc_refuses_a_file_that_is_no_register_map(tmp_path):
+    """The appliance config or an empty file: named as such, not 'map.float_word_order = None'."""
+    config = ROOT / "firmware_config" / "embedded.toml"
+    one_line(registers_doc("--map", config, "--out", "-"), str(config), "no [map] table: not a register map")
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    one_line(registers_doc("--map", empty, "--out", "-"), str(empty), "no [map] table")
+    spare = tmp_path / "r9.toml"
+    spare.write_text(
+        SHIPPED.replace('name = "protocol_version"\n', 'name = "protocol_version"\nscale = 10\n', 1)
+    )
+    one_line(
+        registers_doc("--map", spare, "--out", "-"),
+        f"{spare}: register[0] (protocol_version): unknown key 'scale'",
+    )
 
 
 def small_files_only() -> None:

@@ -177,12 +177,21 @@ class RegisterMap:
             ) from None
         except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
             raise RegisterMapError(f"{path}: not valid TOML ({exc})") from exc
-        header = data.get("map", {})
+        if "map" not in data:  # an empty file, the appliance config, any other TOML
+            raise RegisterMapError(
+                f"{path}: no [map] table: not a register map (expected [map] with float_word_order, "
+                "[[register]], [[bit]] and [[enum.NAME]] tables, as in firmware_config/registers.toml)"
+            )
+        header = data["map"]
         if not isinstance(header, dict):
             raise RegisterMapError(f"{path}: map = {header!r}, expected a [map] table")
-        word_order = header.get("float_word_order")
+        _known_keys(f"{path}", "", data, TOP_LEVEL_KEYS, what="table")
+        _known_keys(f"{path}", "map.", header, MAP_KEYS)
+        expected = ", ".join(f"{k!r} ({v})" for k, v in WORD_ORDERS.items())
+        if "float_word_order" not in header:
+            raise RegisterMapError(f"{path}: map.float_word_order is missing, expected one of {expected}")
+        word_order = header["float_word_order"]
         if not isinstance(word_order, str) or word_order not in WORD_ORDERS:  # a list is unhashable
-            expected = ", ".join(f"{k!r} ({v})" for k, v in WORD_ORDERS.items())
             raise RegisterMapError(
                 f"{path}: map.float_word_order = {word_order!r}, expected one of {expected}"
             )
@@ -195,10 +204,40 @@ class RegisterMap:
         bits = [_bit(path, i, entry) for i, entry in _entries(path, "bit", data)]
         enum_tables = data.get("enum", {})
         if not isinstance(enum_tables, dict):
-            raise RegisterMapError(f"{path}: enum must be tables [[enum.NAME]], got {enum_tables!r}")
+            raise RegisterMapError(f"{path}: enum = {enum_tables!r}, expected [[enum.NAME]] tables")
         enums = {name: _enum(path, name, entries) for name, entries in enum_tables.items()}
         _check_layout(path, registers, bits, enums)
         return cls(registers, bits, enums, version, word_order, str(path))
+
+
+# The keys each part of a map may have, in the order the docs list them. Anything else is refused
+# by name: a misspelt `maximum = 5` for `max` would otherwise drop the limit on a PLC write.
+TOP_LEVEL_KEYS = ("map", "register", "bit", "enum")
+MAP_KEYS = ("protocol_version", "float_word_order")
+REGISTER_KEYS = ("name", "address", "type", "access", "description", "block", "unit", "max", "enum")
+# The keys a register must have, with what each holds (for the message when one is missing).
+REQUIRED_REGISTER_KEYS = {
+    "name": "an identifier (letters, digits, _)",
+    "address": "an integer 0..65534",
+    "type": f"one of {sorted(REGISTER_TYPES)}",
+    "access": "'r' or 'w'",
+    "description": "a string",
+}
+BIT_KEYS = ("name", "bit", "description")
+ENUM_KEYS = ("value", "name", "description")
+
+
+def _known_keys(where: str, prefix: str, table: dict, known: tuple[str, ...], what: str = "key") -> None:
+    """Refuse the first key of `table` not in `known`, naming it and the known ones."""
+    for key in table:
+        if key not in known:
+            kind = what if isinstance(table[key], dict | list) else "key"
+            raise RegisterMapError(f"{where}: unknown {kind} '{prefix}{key}' (known: {', '.join(known)})")
+
+
+def _missing(where: str, key: str, entry: dict, expected: str) -> None:
+    if key not in entry:
+        raise RegisterMapError(f"{where}: {key} is missing, expected {expected}")
 
 
 def _is_int(value: object) -> bool:
@@ -220,6 +259,8 @@ def _entries(path: Path, key: str, data: dict) -> list[tuple[int, dict]]:
 
 def _text(where: str, key: str, entry: dict, default: str | None = None) -> str:
     """entry[key] as a string (`default` when absent; None: the key is required)."""
+    if default is None:
+        _missing(where, key, entry, "a string")
     value = entry.get(key, default)
     if not isinstance(value, str):
         raise RegisterMapError(f"{where}: {key} = {value!r}, expected a string")
@@ -231,7 +272,8 @@ def _class_name(enum_name: str) -> str:
 
 
 def _entry_name(where: str, key: str, entry: dict) -> str:
-    name = entry.get("name")
+    _missing(where, "name", entry, "an identifier (letters, digits, _)")
+    name = entry["name"]
     if not isinstance(name, str) or not name.isidentifier():
         raise RegisterMapError(f"{where}: {key}.name = {name!r}, expected an identifier (letters, digits, _)")
     return name
@@ -240,11 +282,13 @@ def _entry_name(where: str, key: str, entry: dict) -> str:
 def _bit(path: Path, index: int, entry: dict) -> Bit:
     key = f"bit[{index}]"
     where = f"{path}: {key} ({entry.get('name', '?')})"
+    _known_keys(where, "", entry, BIT_KEYS)
     name = _entry_name(where, key, entry)
-    bit = entry.get("bit")
-    if not isinstance(bit, int) or isinstance(bit, bool) or not 0 <= bit <= 15:
+    _missing(where, "bit", entry, "an integer 0..15 (a bit of a uint16)")
+    bit = entry["bit"]
+    if not _is_int(bit) or not 0 <= bit <= 15:
         raise RegisterMapError(f"{where}: {key}.bit = {bit!r}, expected an integer 0..15 (a bit of a uint16)")
-    return Bit(name=name, bit=bit, description=str(entry.get("description", "")))
+    return Bit(name=name, bit=bit, description=_text(where, "description", entry, ""))
 
 
 def _enum(path: Path, enum_name: str, entries: object) -> list[EnumValue]:
@@ -259,9 +303,11 @@ def _enum(path: Path, enum_name: str, entries: object) -> list[EnumValue]:
         if not isinstance(entry, dict):
             raise RegisterMapError(f"{path}: {key} = {entry!r}, expected an [[enum.{enum_name}]] table")
         where = f"{path}: {key} ({entry.get('name', '?')})"
+        _known_keys(where, "", entry, ENUM_KEYS)
         name = _entry_name(where, key, entry)
-        value = entry.get("value")
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        _missing(where, "value", entry, "an integer 0..65535")
+        value = entry["value"]
+        if not _is_int(value) or not 0 <= value <= 65535:
             raise RegisterMapError(f"{where}: {key}.value = {value!r}, expected an integer 0..65535")
         if value in seen_values:
             raise RegisterMapError(
@@ -273,15 +319,16 @@ def _enum(path: Path, enum_name: str, entries: object) -> list[EnumValue]:
                 f"{where}: {key}.name = {name!r}, expected a name not used twice in enum.{enum_name}"
             )
         seen_values[value] = name
-        values.append(EnumValue(value=value, name=name, description=str(entry.get("description", ""))))
+        description = _text(where, "description", entry, "")
+        values.append(EnumValue(value=value, name=name, description=description))
     return values
 
 
 def _register(path: Path, index: int, entry: dict) -> Register:
     where = f"{path}: register[{index}] ({entry.get('name', '?')})"
-    for key in ("name", "address", "type", "access", "description"):
-        if key not in entry:
-            raise RegisterMapError(f"{where}: missing key '{key}'")
+    _known_keys(where, "", entry, REGISTER_KEYS)
+    for key, expected in REQUIRED_REGISTER_KEYS.items():
+        _missing(where, key, entry, expected)
     name = _entry_name(where, f"register[{index}]", entry)
     kind = entry["type"]
     if not isinstance(kind, str) or kind not in REGISTER_TYPES:  # a list is unhashable
@@ -392,7 +439,11 @@ def _check_layout(
     if not result:
         raise RegisterMapError(f'{path}: no register has block = "result", expected the result block')
     if result[-1].name != "sequence_id":
-        raise RegisterMapError(f"{path}: sequence_id must be the last register of the result block")
+        last = result[-1]
+        raise RegisterMapError(
+            f'{path}: register {last.name} (address {last.address}) ends the block = "result", '
+            "expected sequence_id last (the PLC reads it to know the block is complete)"
+        )
     seen: dict[int, str] = {}
     for index, b in enumerate(bits):
         if b.bit in seen:
@@ -402,4 +453,5 @@ def _check_layout(
             )
         seen[b.bit] = b.name
     if len({b.name for b in bits}) != len(bits):
-        raise RegisterMapError(f"{path}: status bit names must be distinct")
+        twice = sorted({b.name for b in bits if [c.name for c in bits].count(b.name) > 1})
+        raise RegisterMapError(f"{path}: bit names {twice} are used twice, expected distinct names")
