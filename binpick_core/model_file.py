@@ -251,6 +251,8 @@ def read_model_info(path: str | Path) -> ModelInfo:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file '{path}' does not exist")
+    if path.stat().st_size == 0:  # onnx parses no bytes as an empty model: "metadata key ... missing"
+        raise ModelFileError(f"model file '{path}' is an empty file (0 bytes): expected an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:

@@ -89,6 +89,9 @@ def test_file_level_errors(tmp_path) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"\x00garbage")
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
         read_model_info(tmp_path / "junk.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")  # onnx reads no bytes as a model without metadata
+    with pytest.raises(ModelFileError, match=r"empty.onnx' is an empty file \(0 bytes\)"):
+        read_model_info(tmp_path / "empty.onnx")
     path = write_model(tmp_path / "o.onnx", metadata(), outputs=("y", "z"))
     with pytest.raises(ModelFileError, match=r"graph outputs \['y', 'z'\]"):
         read_model_info(path)

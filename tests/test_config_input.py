@@ -183,3 +183,14 @@ def test_check_config_command_gives_one_line(tmp_path, content, expected):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], proc.stderr
+
+
+def test_an_empty_model_file_is_named(tmp_path):
+    path = write(tmp_path, "")
+    (tmp_path / "m.onnx").unlink()
+    (tmp_path / "m.onnx").write_bytes(b"")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: inference.model: model file '{tmp_path / 'm.onnx'}' is an empty file (0 bytes)" in str(
+        err.value
+    )
