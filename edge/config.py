@@ -569,6 +569,22 @@ def _check_model_input(path: Path, c: Config) -> None:
         )
 
 
+def _check_preset(path: Path, camera: CameraSection) -> None:
+    """A simulated camera's preset is one of Mikado's (its registry, not a copy here): a typo used
+    to pass the check and then fail every grab with a traceback. Only for the simulated source, so
+    that no other source's run path even tries to import Mikado; where Mikado is absent, opening
+    the camera names the extra instead."""
+    if camera.source != "simulated":
+        return
+    from edge.camera.simulated import preset_names
+
+    names = preset_names()
+    if names is not None and camera.preset not in names:
+        raise ConfigError(
+            f"{path}: camera.preset = {camera.preset!r}: expected one of {', '.join(map(repr, names))}"
+        )
+
+
 def camera_has_depth(camera: CameraSection) -> bool:
     """Whether the configured source can deliver a depth map with its frames."""
     if camera.source == "simulated":
@@ -606,6 +622,7 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
     if 0 < len(config.bin.polygon) < 3:
         count = len(config.bin.polygon)
         raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {count}")
+    _check_preset(path, config.camera)
     if config.bin.enabled and not config.bin.model:
         raise ConfigError(f"{path}: bin.enabled = true: expected bin.model, the file `binpick bin` writes")
     _network_checks(path, config)

@@ -78,6 +78,8 @@ def write(tmp_path: Path, text: str, registers: str | None = None) -> Path:
             '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "localhost"\n',
             "health.http_port = 8080 is plc.tcp_port too",
         ),
+        # every grab: ValueError "unknown preset" from Mikado, logged with its traceback
+        ("[camera]\npreset = 'foo'\n", "camera.preset = 'foo': expected one of 'mikado', 'mikado+'"),
         # a path under the home of a user who does not exist: RuntimeError before
         (
             f'[inference]\ntorch_checkpoint = "{NO_SUCH_USER}/x.pt"\n',
@@ -194,3 +196,28 @@ def test_an_empty_model_file_is_named(tmp_path):
     assert f"{path}: inference.model: model file '{tmp_path / 'm.onnx'}' is an empty file (0 bytes)" in str(
         err.value
     )
+
+
+def test_an_unknown_preset_stops_binpick_bin_in_one_line(tmp_path):
+    """`binpick bin` loads the configuration without its files (it writes the bin model), yet the
+    preset is refused there too: it used to end in a traceback from the simulated camera."""
+    path = tmp_path / "a.toml"
+    path.write_text("[camera]\nsource = 'simulated'\npreset = 'foo'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "bin", "--config", str(path), "--out", str(tmp_path / "b.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{path}: camera.preset = 'foo': expected one of" in lines[0], proc.stderr
+
+
+def test_the_preset_is_only_checked_for_the_simulated_camera():
+    """Another source never uses it (and never imports Mikado to check it)."""
+    parse("[camera]\nsource = 'opencv'\nuri = '0'\npreset = 'foo'\n")
+    with pytest.raises(ConfigError, match="camera.preset = 'foo'"):
+        parse("[camera]\nsource = 'simulated'\npreset = 'foo'\n")

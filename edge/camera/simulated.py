@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from mikado import Scene
 
 
+def preset_names() -> tuple[str, ...] | None:
+    """The Mikado presets `camera.preset` may name, from Mikado's own registry (`mikado.presets`,
+    which needs numpy only, not MuJoCo), so that edge/config.py refuses a typo at load instead of
+    every grab failing on it; None where Mikado is not installed (then opening the camera names
+    the extra to install)."""
+    try:
+        from mikado.presets import PRESETS
+    except ImportError:
+        return None
+    return tuple(PRESETS)
+
+
 class SimulatedBin(CameraSource):
     def __init__(self, preset: str, width: int, height: int, seed: int = 0, depth: str = "stereo"):
         if depth not in ("stereo", "exact", "none"):
