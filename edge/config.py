@@ -594,6 +594,24 @@ def camera_has_depth(camera: CameraSection) -> bool:
     return camera.source in ("realsense", "orbbec")
 
 
+# A file that sets nothing would run the development defaults (simulated camera, Modbus on 5020,
+# the page on 8080) on a cell: an empty or truncated file is far likelier a mistake than a wish.
+MINIMUM = (
+    "expected the cell's settings, e.g. [camera] source and [inference] model "
+    "(firmware_config/embedded.toml lists every key)"
+)
+
+
+def _emptiness(text: str) -> str:
+    """What a configuration without a single key holds, in words."""
+    if not text.strip():
+        return "empty file"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if all(line.startswith("#") for line in lines):
+        return "only comments"
+    return "only empty sections"
+
+
 def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
     if text.startswith("\ufeff"):  # tomllib's own message would be "Invalid statement (at line 1, column 1)"
         raise ConfigError(
@@ -604,6 +622,8 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         raw = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    if all(isinstance(v, dict) and not v for v in raw.values()):  # no key anywhere
+        raise ConfigError(f"{path}: no settings ({_emptiness(text)}): {MINIMUM}")
     sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
     hints = typing.get_type_hints(Config)
     for name in raw:

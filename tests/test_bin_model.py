@@ -527,7 +527,7 @@ def binpick_bin(tmp_path, *args: str) -> subprocess.CompletedProcess:
         cv2.imwrite(str(image), bin_scene(products=0).rgb)
     config = tmp_path / "cell.toml"
     if not config.is_file():
-        config.write_text("[bin]\n")
+        config.write_text("[bin]\nenabled = false\n")
     cmd = [sys.executable, "-m", "edge", "bin", "--config", str(config), "--image", str(image), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT)
 

@@ -221,3 +221,26 @@ def test_the_preset_is_only_checked_for_the_simulated_camera():
     parse("[camera]\nsource = 'opencv'\nuri = '0'\npreset = 'foo'\n")
     with pytest.raises(ConfigError, match="camera.preset = 'foo'"):
         parse("[camera]\nsource = 'simulated'\npreset = 'foo'\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("", "empty file"),
+        ("\n  \n", "empty file"),
+        ("# binpick\n# nothing set yet\n", "only comments"),
+        ("[camera]\n[inference]\n# model = 'x.onnx'\n", "only empty sections"),
+    ],
+)
+def test_a_file_that_sets_nothing_is_refused(tmp_path, text, what):
+    """It used to run entirely on the defaults: a simulated camera, Modbus on 5020, the page on 8080."""
+    path = tmp_path / "empty.toml"
+    path.write_text(text)
+    for check_files in (True, False):
+        with pytest.raises(ConfigError) as err:
+            load_config(path, check_files=check_files)
+        assert str(err.value).startswith(f"{path}: no settings ({what}): expected the cell's settings")
+
+
+def test_one_setting_is_enough_to_be_a_configuration():
+    assert parse("[camera]\nseed = 3\n").camera.seed == 3
