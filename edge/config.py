@@ -10,7 +10,9 @@ Relative paths are resolved against the configuration file's folder.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -500,6 +502,24 @@ def _same_bind(host_a: str, host_b: str) -> bool:
     return a == b or a in WILDCARD_HOSTS or b in WILDCARD_HOSTS
 
 
+HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host_like(host: str) -> bool:
+    """An address to listen on: "" (every interface), an IP literal, or a name that is a valid
+    host name (RFC 1123 labels). The name is not looked up here: a resolver can hang for its whole
+    timeout, and the start names an unknown host in one line anyway (edge/plc/service.py)."""
+    if host in WILDCARD_HOSTS:
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
 def _network_checks(path: Path, c: Config) -> None:
     """Who may reach the appliance: client lists parse, credentials parse, and a status page bound
     beyond loopback has credentials; the PLC and the status page do not share a port. (Independent
@@ -507,6 +527,12 @@ def _network_checks(path: Path, c: Config) -> None:
     from edge.health.auth import CredentialError, loopback_address, parse_credentials
     from edge.plc.access import parse_networks
 
+    for dotted, host in (("plc.tcp_host", c.plc.tcp_host), ("health.http_host", c.health.http_host)):
+        if not _host_like(host):
+            raise ConfigError(
+                f"{path}: {dotted} = {host!r}: not an IP address or host name (expected e.g. "
+                "'127.0.0.1', '0.0.0.0', '::', 'localhost' or a name of letters, digits, '-' and '.')"
+            )
     for key in ("allowed_clients", "readonly_clients"):
         try:
             parse_networks(getattr(c.plc, key))
