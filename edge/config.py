@@ -13,6 +13,7 @@ import dataclasses
 import ipaddress
 import math
 import re
+import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -490,6 +491,33 @@ def _cross_checks(path: Path, c: Config) -> None:
         raise ConfigError(f"{path}: calibration.required = true: expected calibration.file to name a file")
     if not (c.plc.tcp_enabled or c.plc.rtu_enabled) and c.appliance.mode == "triggered":
         raise ConfigError(f"{path}: appliance.mode = 'triggered' needs plc.tcp_enabled or plc.rtu_enabled")
+    problem = _folder_problem(Path(c.health.snapshot_dir))
+    if problem:
+        raise ConfigError(f"{path}: health.snapshot_dir = {c.health.snapshot_dir!r}: {problem}")
+
+
+def _folder_problem(folder: Path) -> str:
+    """Why snapshots cannot be written under `folder` ("" if they can). The snapshot ring creates a
+    missing folder at its first save: then its nearest existing parent must take it. Tried by
+    creating (and removing) a hidden folder, as each save does: os.access says yes to root
+    everywhere, /proc included, where nothing can be created."""
+    target = folder
+    try:
+        while not target.exists():
+            target = target.parent
+    except OSError as exc:  # a parent that cannot be searched
+        return f"cannot be reached ({exc.strerror or exc})"
+    if not target.is_dir():
+        kind = "a file" if target.is_file() else "not a folder"
+        if target == folder:
+            return f"is {kind}, expected a folder"
+        return f"cannot be created: {target} is {kind}"
+    try:
+        tempfile.TemporaryDirectory(prefix=".binpick-check-", dir=target).cleanup()
+    except OSError as exc:
+        verb = "cannot be written" if target == folder else f"cannot be created in {target}"
+        return f"{verb} ({exc.strerror or exc})"
+    return ""
 
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # a bind to every address: it meets a bind to any one of them
@@ -669,6 +697,8 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         count = len(config.bin.polygon)
         raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {count}")
     _check_preset(path, config.camera)
+    if not config.health.snapshot_dir:  # "" is the working directory: snapshots among the user's files
+        raise ConfigError(f"{path}: health.snapshot_dir = '': expected a folder for the failure snapshots")
     if config.bin.enabled and not config.bin.model:
         raise ConfigError(f"{path}: bin.enabled = true: expected bin.model, the file `binpick bin` writes")
     _network_checks(path, config)

@@ -244,3 +244,37 @@ def test_a_file_that_sets_nothing_is_refused(tmp_path, text, what):
 
 def test_one_setting_is_enough_to_be_a_configuration():
     assert parse("[camera]\nseed = 3\n").camera.seed == 3
+
+
+def test_an_empty_snapshot_dir_is_refused():
+    """An empty path was the working directory: snapshots among whatever files were there."""
+    with pytest.raises(ConfigError, match=r"health.snapshot_dir = '': expected a folder"):
+        parse('[health]\nsnapshot_dir = ""\n')
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("note.txt", "is a file, expected a folder"),
+        ("note.txt/snaps", "cannot be created: {tmp}/note.txt is a file"),
+        ("/proc/binpick-snaps", "cannot be created in /proc ("),
+        ("/proc/self", "cannot be written ("),
+    ],
+)
+def test_a_snapshot_dir_that_cannot_take_snapshots_is_refused(tmp_path, where, expected):
+    """It passed the check and failed at the first failed cycle's snapshot (as root too: /proc)."""
+    (tmp_path / "note.txt").write_text("a file")
+    path = write(tmp_path, f'[health]\nsnapshot_dir = "{where}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    shown = where if where.startswith("/") else str(tmp_path / where)
+    assert f"{path}: health.snapshot_dir = '{shown}': {expected.format(tmp=tmp_path)}" in str(err.value)
+
+
+def test_a_snapshot_dir_is_checked_without_being_created(tmp_path):
+    path = write(tmp_path, '[health]\nsnapshot_dir = "out/snaps"\n')
+    assert load_config(path).health.snapshot_dir == str(tmp_path / "out" / "snaps")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.toml", "m.onnx", "registers.toml"]
+    (tmp_path / "snaps").mkdir()
+    load_config(write(tmp_path / "snaps", '[health]\nsnapshot_dir = "."\n'))
+    assert list((tmp_path / "snaps").glob(".binpick-check-*")) == []
