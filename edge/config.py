@@ -421,7 +421,7 @@ def area_bounds_problem(min_area: float, max_area: float, min_name: str, max_nam
     return ""
 
 
-def _cross_checks(path: Path, c: Config) -> None:
+def _cross_checks(path: Path, c: Config, check_calibration: bool) -> None:
     """Rules that span keys or touch the file system."""
     if c.bin.enabled and not Path(c.bin.model).is_file():
         raise ConfigError(
@@ -494,6 +494,41 @@ def _cross_checks(path: Path, c: Config) -> None:
     problem = _folder_problem(Path(c.health.snapshot_dir))
     if problem:
         raise ConfigError(f"{path}: health.snapshot_dir = {c.health.snapshot_dir!r}: {problem}")
+    _check_run_files(path, c, check_calibration)
+
+
+def _check_run_files(path: Path, c: Config, check_calibration: bool) -> None:
+    """What `run` would otherwise find broken on every cycle, said at load so that --check-config
+    and the start refuse it: the bin model is read whole, a required calibration loaded, and the
+    camera source's package looked for."""
+    if c.bin.enabled:
+        from edge.bin_model import BinModelError, load_bin_model
+
+        try:
+            load_bin_model(c.bin.model)
+        except BinModelError as exc:
+            raise ConfigError(f"{path}: bin.model: {exc}") from None
+    if c.calibration.required and check_calibration:
+        from edge.calibration_file import CalibrationError, load_calibration
+
+        if not Path(c.calibration.file).is_file():
+            raise ConfigError(
+                f"{path}: calibration.file = {c.calibration.file!r}: file not found, and "
+                "calibration.required = true (every cycle would fail with calibration_missing): "
+                "write it with `binpick calibrate`, or set required = false for pixel mode until then"
+            )
+        try:
+            load_calibration(c.calibration.file)
+        except CalibrationError as exc:
+            raise ConfigError(f"{path}: calibration.file: {exc}") from None
+    from edge.camera.packages import install_hint, missing_module
+
+    missing = missing_module(c.camera.source)
+    if missing:
+        raise ConfigError(
+            f"{path}: camera.source = {c.camera.source!r}: {install_hint(c.camera.source)} "
+            f"(module {missing!r} is not installed)"
+        )
 
 
 def _folder_problem(folder: Path) -> str:
@@ -666,7 +701,12 @@ def _emptiness(text: str) -> str:
     return "only empty sections"
 
 
-def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
+def parse_config(text: str, path: Path, check_files: bool = True, check_calibration: bool = True) -> Config:
+    """The configuration in `text` (read from `path`), validated; ConfigError otherwise.
+
+    `check_files` = False skips what reads files or looks at the machine (tools that only want
+    some values, or write the files themselves: `binpick bin`); `check_calibration` = False skips
+    loading a required calibration (the calibration wizard, which writes it)."""
     if text.startswith("\ufeff"):  # tomllib's own message would be "Invalid statement (at line 1, column 1)"
         raise ConfigError(
             f"{path}: starts with a UTF-8 byte-order mark (BOM): expected plain UTF-8 TOML "
@@ -703,13 +743,13 @@ def parse_config(text: str, path: Path, check_files: bool = True) -> Config:
         raise ConfigError(f"{path}: bin.enabled = true: expected bin.model, the file `binpick bin` writes")
     _network_checks(path, config)
     if check_files:
-        _cross_checks(path, config)
+        _cross_checks(path, config, check_calibration)
         _check_model_input(path, config)  # last: reads the model file's metadata
     return config
 
 
-def load_config(path: str | Path, check_files: bool = True) -> Config:
-    """Read and validate a configuration file (raises ConfigError)."""
+def load_config(path: str | Path, check_files: bool = True, check_calibration: bool = True) -> Config:
+    """Read and validate a configuration file (raises ConfigError); the flags as `parse_config`'s."""
     try:
         path = Path(path).expanduser().resolve()
     except RuntimeError as exc:  # "~user" of no such user
@@ -725,4 +765,4 @@ def load_config(path: str | Path, check_files: bool = True) -> Config:
             f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}): "
             "expected a TOML configuration"
         ) from None
-    return parse_config(text, path, check_files)
+    return parse_config(text, path, check_files, check_calibration)

@@ -129,6 +129,21 @@ def test_a_calibration_without_roi_accepts_the_whole_image(setup, tmp_path):
     assert outcome.error == "ok" and not outcome.pixel_mode
 
 
+def test_a_required_calibration_gone_while_running_fails_cycles_with_its_error_code(setup, tmp_path):
+    """The start refuses a required calibration that is missing (edge/config.py); one removed
+    afterwards fails each cycle until the wizard writes it again."""
+    path = tmp_path / "cal.json"
+    save_calibration(calibration(None), path)
+    sup = supervisor(setup, str(path))
+    sup.config.calibration.required = sup.calibration.required = True
+    assert sup.cycle_once().error == "ok"
+    path.unlink()
+    outcome = sup.cycle_once()
+    assert outcome.error == "calibration_missing"
+    assert "cal.json: calibration file not found" in outcome.message
+    assert sup.bank.value("error_code") == sup.register_map.error_code("calibration_missing")
+
+
 @pytest.mark.parametrize("required", [False, True])
 def test_a_calibration_for_another_image_size_is_not_used(setup, tmp_path, caplog, required):
     """Its pixels are not the camera's: the grasp would come out in wrong millimetres without an

@@ -600,6 +600,8 @@ def test_a_model_file_of_the_earlier_naming_loads_and_its_image_survives_a_new_s
     ("change", "message"),
     [
         (lambda d: [], "expected a JSON object (a bin model), got list"),
+        (lambda d: {"garbage": 1}, "format: missing (expected 1; is this a bin model?)"),  # was "got None"
+        (lambda d: {**d, "format": 2}, "format: expected 1, got 2"),
         (
             lambda d: {**d, "interior": [[70, 50], [float("nan"), 50], [250, 190]]},
             "interior: expected finite",

@@ -4,8 +4,10 @@ what was expected."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,75 @@ def test_a_snapshot_dir_is_checked_without_being_created(tmp_path):
     (tmp_path / "snaps").mkdir()
     load_config(write(tmp_path / "snaps", '[health]\nsnapshot_dir = "."\n'))
     assert list((tmp_path / "snaps").glob(".binpick-check-*")) == []
+
+
+def bin_model_file(tmp_path: Path, content: str) -> Path:
+    path = tmp_path / "binbad.json"
+    path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "files", "expected"),
+    [
+        # run exited 2 at start with the bin model's own error; the check said OK
+        (
+            '[bin]\nenabled = true\nmodel = "binbad.json"\n',
+            {"binbad.json": '{"garbage": 1}'},
+            "bin.model: {tmp}/binbad.json: format: missing (expected 1; is this a bin model?)",
+        ),
+        # every cycle failed with calibration_missing
+        (
+            '[calibration]\nfile = "absent.json"\nrequired = true\n',
+            {},
+            "calibration.file = '{tmp}/absent.json': file not found, and calibration.required = true",
+        ),
+        (
+            '[calibration]\nfile = "cal.json"\nrequired = true\n',
+            {"cal.json": "{"},
+            "calibration.file: {tmp}/cal.json: field '<file>' is 'invalid JSON at line 1 column 2'",
+        ),
+        # every cycle failed with camera_lost "needs `pip install pyrealsense2`"
+        (
+            '[camera]\nsource = "realsense"\n',
+            {},
+            "camera.source = 'realsense': needs `pip install pyrealsense2` "
+            "(module 'pyrealsense2' is not installed)",
+        ),
+    ],
+)
+def test_check_config_refuses_what_run_would_fail_on(tmp_path, monkeypatch, extra, files, expected):
+    if "pyrealsense2" in expected and importlib.util.find_spec("pyrealsense2") is not None:
+        pytest.skip("pyrealsense2 is installed here")
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    path = write(tmp_path, extra)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: {expected.format(tmp=tmp_path)}" in str(err.value), str(err.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and expected.format(tmp=tmp_path) in lines[0], proc.stderr
+
+
+def test_what_run_needs_passes_when_it_is_there(tmp_path, monkeypatch):
+    """The same keys pass once their file or package is there: a calibration that is not
+    required may be missing (pixel mode), and a depth camera's package is looked for, not imported."""
+    load_config(write(tmp_path, '[calibration]\nfile = "absent.json"\nrequired = false\n'))
+    monkeypatch.setitem(sys.modules, "pyrealsense2", types.ModuleType("pyrealsense2"))
+    path = tmp_path / "cell.toml"
+    path.write_text('[inference]\nmodel = "m.onnx"\n[camera]\nsource = "realsense"\n')
+    assert load_config(path).camera.source == "realsense"
+
+
+def test_the_calibration_wizard_loads_a_configuration_whose_calibration_it_is_to_write(tmp_path):
+    path = write(tmp_path, '[calibration]\nfile = "cal.json"\nrequired = true\n')
+    with pytest.raises(ConfigError, match="file not found, and calibration.required = true"):
+        load_config(path)
+    assert load_config(path, check_calibration=False).calibration.required

@@ -5,6 +5,8 @@ supervisor's step with a folder camera that replays RGB-D frames."""
 from __future__ import annotations
 
 import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -231,8 +233,11 @@ def test_an_rgbd_model_on_a_replay_folder_without_depth_files_stops_at_start(tmp
     sup.camera.close()
 
 
-def test_a_depth_cue_needs_a_camera_with_depth(tmp_path):
+def test_a_depth_cue_needs_a_camera_with_depth(tmp_path, monkeypatch):
     from edge.config import ConfigError, load_config
+
+    # the loader refuses a RealSense source without its package (not installed here)
+    monkeypatch.setitem(sys.modules, "pyrealsense2", types.ModuleType("pyrealsense2"))
 
     (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
     path, base = _refused_without_depth(

@@ -127,8 +127,10 @@ def load_bin_model(path: str | Path) -> BinModel:
         raise BinModelError(f"{path}: not a bin model (JSON nested too deeply)") from None
     if not isinstance(document, dict):
         raise BinModelError(f"{path}: expected a JSON object (a bin model), got {type(document).__name__}")
-    if document.get("format") != FORMAT:
-        raise BinModelError(f"{path}: format: expected {FORMAT}, got {document.get('format')!r:.80}")
+    if "format" not in document:
+        raise BinModelError(f"{path}: format: missing (expected {FORMAT}; is this a bin model?)")
+    if document["format"] != FORMAT:
+        raise BinModelError(f"{path}: format: expected {FORMAT}, got {document['format']!r:.80}")
     for key in ("interior", "image_size", "reference"):
         if key not in document:
             raise BinModelError(f"{path}: {key}: missing")

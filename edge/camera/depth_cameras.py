@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.camera.base import CameraError
+from edge.camera.packages import install_hint
 from edge.camera.streaming import StreamingSource
 
 RGBD = tuple[np.ndarray, np.ndarray]  # (HxWx3 uint8 RGB, HxW float32 metres, NaN = no depth)
@@ -37,7 +38,7 @@ class RealsenseConnection:
         try:
             import pyrealsense2 as rs
         except ImportError as exc:
-            raise CameraError("camera.source = 'realsense' needs `pip install pyrealsense2`") from exc
+            raise CameraError(f"camera.source = 'realsense' {install_hint('realsense')}") from exc
         self.rs = rs
         self.timeout_ms = max(1, int(timeout_s * 1000))
         self.pipeline = rs.pipeline()
@@ -76,9 +77,7 @@ class OrbbecConnection:
         try:
             import pyorbbecsdk as ob
         except ImportError as exc:
-            raise CameraError(
-                "camera.source = 'orbbec' needs the Orbbec SDK's Python wrapper: `pip install pyorbbecsdk2`"
-            ) from exc
+            raise CameraError(f"camera.source = 'orbbec' {install_hint('orbbec')}") from exc
         self.ob = ob
         self.timeout_ms = max(1, int(timeout_s * 1000))
         devices = ob.Context().query_devices()

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge.camera.base import CameraError
+from edge.camera.packages import install_hint
 from edge.camera.streaming import StreamingSource
 
 _BAYER = {
@@ -26,9 +27,7 @@ class GenicamConnection:
         try:
             from harvesters.core import Harvester
         except ImportError as exc:
-            raise CameraError(
-                "camera.source = 'genicam' needs `pip install harvesters` and a GenTL producer (.cti)"
-            ) from exc
+            raise CameraError(f"camera.source = 'genicam' {install_hint('genicam')}") from exc
         self.timeout_s = timeout_s
         self.harvester = Harvester()
         self.harvester.add_file(cti, check_existence=True)

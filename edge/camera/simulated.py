@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
+from edge.camera.packages import install_hint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,10 +51,7 @@ class SimulatedBin(CameraSource):
         try:
             from mikado import render_pile
         except ImportError as exc:
-            raise CameraError(
-                "the simulated bin camera needs Mikado and MuJoCo, which are not installed "
-                f"({exc}); install them with `pip install .[sim]` or choose another camera.source"
-            ) from exc
+            raise CameraError(f"{install_hint('simulated')} ({exc})") from exc
         self._render = render_pile
 
     def grab(self, timeout: float) -> Frame:

@@ -40,7 +40,8 @@ class CameraCapture:
 
     def __init__(self, config_path: str | Path, folder: Path):
         try:
-            config = load_config(config_path)
+            # A required calibration file may not exist yet: this wizard is what writes it.
+            config = load_config(config_path, check_calibration=False)
         except ConfigError as exc:
             raise CaptureError(str(exc)) from None
         self.config_path = config.source

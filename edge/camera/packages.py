@@ -1,0 +1,43 @@
+"""The packages a camera source needs beyond the appliance's own, and what to install for them.
+
+One table for the two places that need it: edge/config.py, which refuses a source whose package
+is missing when the file is loaded (`--check-config` said OK, then every cycle failed with
+camera_lost), and the sources, which say the same when they are opened regardless (a tool that
+builds a source without the loader).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.util import find_spec
+
+# source: (modules it imports, in order; what the user does about a missing one)
+NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "simulated": (
+        ("mikado", "mujoco"),
+        "the simulated bin camera needs Mikado and MuJoCo: install them with `pip install .[sim]` "
+        "or choose another camera.source",
+    ),
+    "genicam": (("harvesters",), "needs `pip install harvesters` and a GenTL producer (.cti)"),
+    "realsense": (("pyrealsense2",), "needs `pip install pyrealsense2`"),
+    "orbbec": (("pyorbbecsdk",), "needs the Orbbec SDK's Python wrapper: `pip install pyorbbecsdk2`"),
+}
+
+
+def install_hint(source: str) -> str:
+    """What to install for `source`, e.g. "needs `pip install pyrealsense2`"."""
+    return NEEDS[source][1]
+
+
+def missing_module(source: str) -> str:
+    """The first module `source` needs that cannot be found ("" if all can, or it needs none).
+    Found, not imported: a driver's import can take seconds or touch the hardware."""
+    for name in NEEDS.get(source, ((), ""))[0]:
+        if name in sys.modules:
+            continue
+        try:
+            if find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):  # a finder that refuses it, or a module without a spec
+            return name
+    return ""
