@@ -656,6 +656,35 @@ def _check_model_input(path: Path, c: Config) -> None:
             f"{path}: inference.model = {c.inference.model!r} takes {info.input_kind!r} input, but "
             f"camera.source {c.camera.source!r} delivers no depth (expected {DEPTH_SOURCES}; or an RGB model)"
         )
+    if c.inference.backend in ("torch", "torch-cuda"):
+        _check_checkpoint_input(path, c, info.channels)
+
+
+def _check_checkpoint_input(path: Path, c: Config, channels: int) -> None:
+    """The torch backends run `torch_checkpoint` on frames preprocessed as `inference.model`'s
+    metadata says: both must take the same input (an RGB checkpoint behind the RGB-D model failed
+    every cycle with "expected input [N, 3, H, W], got [1, 4, ...]")."""
+    from binpick_core.model_file import CHANNELS
+    from edge.inference.base import InferenceError
+    from edge.inference.torch_backend import checkpoint_channels
+
+    backend, checkpoint = c.inference.backend, c.inference.torch_checkpoint
+    try:
+        taken = checkpoint_channels(checkpoint)
+    except ImportError as exc:  # torch is the `train` extra: run would refuse the backend the same way
+        raise ConfigError(
+            f"{path}: inference.backend = {backend!r} needs `pip install .[train]` ({exc})"
+        ) from None
+    except InferenceError as exc:
+        raise ConfigError(f"{path}: inference.torch_checkpoint: {exc}") from None
+    if taken != channels:
+        kind = {n: k for k, n in CHANNELS.items()}
+        raise ConfigError(
+            f"{path}: inference.torch_checkpoint = {checkpoint!r} takes {kind.get(taken, '?')!r} input "
+            f"({taken} channels), but inference.model = {c.inference.model!r} prepares "
+            f"{kind.get(channels, '?')!r} input ({channels} channels) from the camera's frames: "
+            "expected a checkpoint and a model of the same input kind"
+        )
 
 
 def _check_preset(path: Path, camera: CameraSection) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +56,14 @@ def config(tmp_path: Path, inference: str):
     (tmp_path / "registers.toml").write_text((ROOT / "firmware_config" / "registers.toml").read_text())
     if not (tmp_path / "m.onnx").exists():
         (tmp_path / "m.onnx").symlink_to(RGB_MODEL)  # a real model: its input kind is checked
-    (tmp_path / "f25.pt").write_bytes(b"x")
+    if not (tmp_path / "f25.pt").exists():  # a real checkpoint: its input kind is checked against m.onnx
+        shutil.copyfile(ROOT / "models" / "bicameral_f25_rgb.pt", tmp_path / "f25.pt")  # a link would resolve
     text = f'[inference]\nmodel = "m.onnx"\n{inference}\n[plc]\nregisters = "registers.toml"\n'
     return parse_config(text, tmp_path / "cell.toml")
 
 
 def test_torch_cuda_is_a_backend_choice(tmp_path):
+    pytest.importorskip("torch", reason="the loader reads the checkpoint (without torch: the `train` extra)")
     c = config(tmp_path, 'backend = "torch-cuda"\ndevice = "cuda"\nfp16 = true\ntorch_checkpoint = "f25.pt"')
     assert (c.inference.backend, c.inference.device, c.inference.fp16) == ("torch-cuda", "cuda", True)
     assert c.inference.torch_compile is False

@@ -352,3 +352,29 @@ def test_the_calibration_wizard_loads_a_configuration_whose_calibration_it_is_to
     with pytest.raises(ConfigError, match="file not found, and calibration.required = true"):
         load_config(path)
     assert load_config(path, check_calibration=False).calibration.required
+
+
+@pytest.mark.parametrize(
+    ("model", "refused"), [("bicameral_f25_rgbd.onnx", True), ("bicameral_f25_rgb.onnx", False)]
+)
+def test_a_torch_checkpoint_must_take_the_models_input(tmp_path, model, refused):
+    """The frames are prepared as inference.model says; an RGB checkpoint behind the RGB-D model
+    passed the check, then every cycle failed "expected input [N, 3, H, W], got [1, 4, 512, 512]".
+    Without torch, the same configuration names the `train` extra (tests/test_plugin_points.py)."""
+    pytest.importorskip("torch", reason="the torch backend is the `train` extra")
+    checkpoint = ROOT / "models" / "bicameral_f25_rgb.pt"
+    path = tmp_path / "cell.toml"
+    (tmp_path / "registers.toml").write_text((ROOT / "firmware_config" / "registers.toml").read_text())
+    path.write_text(
+        f'[camera]\nsource = "simulated"\n[inference]\nmodel = "{ROOT / "models" / model}"\n'
+        f'backend = "torch"\ntorch_checkpoint = "{checkpoint}"\n'
+    )
+    if not refused:
+        assert load_config(path).inference.torch_checkpoint == str(checkpoint)
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert (
+        f"{path}: inference.torch_checkpoint = '{checkpoint}' takes 'rgb' input (3 channels), but "
+        f"inference.model = '{ROOT / 'models' / model}' prepares 'rgbd' input (4 channels)"
+    ) in str(err.value), str(err.value)

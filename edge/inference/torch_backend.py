@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def checkpoint_channels(checkpoint: str) -> int:
+    """The input channels (3 RGB, 4 RGB-D, 1 depth) a training checkpoint's network takes, read
+    from its recorded config without building the network. The frames are preprocessed as
+    `inference.model` says, so edge/config.py compares the two at load: a mismatch used to fail
+    every cycle inside the network. ImportError where torch (the `train` extra) is absent;
+    InferenceError for a checkpoint that cannot be read."""
+    from bicameral.checkpoint import CheckpointError, NetworkConfig, read_checkpoint
+
+    try:
+        data = read_checkpoint(checkpoint)
+    except CheckpointError as exc:
+        raise InferenceError(str(exc)) from exc
+    return NetworkConfig.from_dict(data["config"]).in_channels  # validated by read_checkpoint
+
+
 class TorchBackend(InferenceBackend):
     name = "torch"
 
