@@ -320,20 +320,22 @@ def test_free_run_prints_one_line_per_cycle_and_reports_a_corrupt_frame(tmp_path
     app.stop()
 
 
-def test_a_required_calibration_missing_at_start_stops_the_start(tmp_path, model):
-    """It used to start and fail every cycle with calibration_missing; a file that goes missing
-    while running still does (tests/test_appliance_geometry.py)."""
+def test_required_calibration_missing_fails_cycles_with_its_error_code(tmp_path, model):
+    """The start does not insist on it (first commissioning: the wizard writes it while the
+    appliance runs); --check-config does (tests/test_config_input.py)."""
     folder = write_pile_folder(tmp_path / "frames", count=1)
     config, _, _ = appliance_config(
         tmp_path, model, mode="free-run", camera=f'source = "folder"\nfolder = "{folder}"',
         extra=f'[calibration]\nfile = "{tmp_path / "absent.json"}"\nrequired = true\n',
     )  # fmt: skip
     app = Appliance(config, tmp_path, "--cycles", "2")
-    assert app.proc.wait(timeout=90) == 2, app.log()
-    errors = [line for line in app.log().splitlines() if ": error: " in line]
-    assert len(errors) == 1 and "calibration.file = " in errors[0] and "absent.json" in errors[0], app.log()
-    assert app.output() == ""
+    assert app.proc.wait(timeout=90) == 0, app.log()
+    lines = app.output().strip().splitlines()
+    assert all("error calibration_missing" in line and "absent.json" in line for line in lines), lines
     app.stop()
+    check = Appliance(config, tmp_path, "--check-config")
+    assert check.proc.wait(timeout=60) == 2 and "calibration.file = " in check.log(), check.log()
+    check.stop()
 
 
 @pytest.mark.skipif(

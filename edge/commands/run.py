@@ -45,7 +45,10 @@ def main(args: argparse.Namespace) -> int:
     if args.cycles is not None and args.cycles < 1:
         raise CommandError(f"--cycles {args.cycles}: expected a positive number of cycles")
     try:
-        config = load_config(args.config)
+        # A required calibration that is not there yet is an error for --check-config, but not a
+        # reason to refuse the start: the appliance reports calibration_missing to the PLC and on
+        # its page, and takes the file up as soon as the wizard writes it (first commissioning).
+        config = load_config(args.config, check_calibration=args.check_config)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     if args.check_config:
