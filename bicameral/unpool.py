@@ -14,9 +14,28 @@ mask here keeps only the first position equal to the window's maximum. NaNs are 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# (windows [N, C, 4, H/2, W/2], is_max bool of the same shape) -> the is_max to use instead.
+TieResolver = Callable[[Tensor, Tensor], Tensor]
+_tie_resolver: TieResolver | None = None
+
+
+@contextmanager
+def resolving_ties(resolver: TieResolver) -> Iterator[None]:
+    """Within the block, every `first_max_mask` lets `resolver` replace its "equal to the window's
+    maximum" flags (bicameral.export_check: PyTorch follows ONNX Runtime's choice in near-ties)."""
+    global _tie_resolver
+    previous, _tie_resolver = _tie_resolver, resolver
+    try:
+        yield
+    finally:
+        _tie_resolver = previous
 
 
 def first_max_mask(pre_pool: Tensor) -> Tensor:
@@ -29,7 +48,10 @@ def first_max_mask(pre_pool: Tensor) -> Tensor:
     if h % 2 or w % 2:
         raise ValueError(f"first_max_mask needs even height and width, got {h}x{w}")
     windows = F.pixel_unshuffle(pre_pool, 2).reshape(n, c, 4, h // 2, w // 2)
-    is_max = (windows == windows.amax(dim=2, keepdim=True)).to(pre_pool.dtype)
+    is_max = windows == windows.amax(dim=2, keepdim=True)
+    if _tie_resolver is not None:
+        is_max = _tie_resolver(windows, is_max)
+    is_max = is_max.to(pre_pool.dtype)
     e0, e1, e2, e3 = is_max.unbind(dim=2)
     # Explicit "first true" over the 4 positions (no CumSum: older TensorRT parsers lack it).
     m0 = e0

@@ -76,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
         "not verified"
         if report.max_abs_diff is None
         else f"ORT vs PyTorch max |diff| {report.max_abs_diff:.2e}"
+        + (f", {report.near_ties} max-pooling near-tie(s) resolved as ORT did" if report.near_ties else "")
     )
     print(f"wrote {report.path} ({size}, {report.nodes} nodes, {check})")
     print(denormal_line(report))
