@@ -148,17 +148,37 @@ def background_texture(background_id: int, size: tuple[int, int] = BACKGROUND_SI
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def list_images(folder: str | Path | None) -> list[Path]:
-    """Sorted image files of a user folder (sorted so a seed picks the same file everywhere)."""
+def list_images(folder: str | Path | None, label: str | None = None) -> list[Path]:
+    """Sorted image files of a user folder (sorted so a seed picks the same file everywhere);
+    `label` starts the error messages (default "texture folder FOLDER")."""
     if folder is None:
         return []
     path = Path(folder)
+    label = label or f"texture folder {path}"
     if not path.is_dir():
-        raise FileNotFoundError(f"texture folder {path} does not exist or is not a directory")
+        raise FileNotFoundError(f"{label}: does not exist or is not a folder")
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"texture folder {path} holds no .png/.jpg/.jpeg images")
+        raise FileNotFoundError(f"{label}: holds no .png/.jpg/.jpeg images")
     return files
+
+
+def _unreadable(path: Path) -> bool:
+    # Decoded whole (a valid header with a truncated body fails too); at 1/8 size where the
+    # decoder can (JPEG), so a folder of camera photos is checked in seconds.
+    return cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_8) is None
+
+
+def check_images(files: list[Path], flag: str, threads: int = 1) -> None:
+    """Decode every file before a run starts: one that is not an image would otherwise stop a
+    generation hours in, when a scene first draws it. ValueError naming `flag` and the file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:  # OpenCV decodes without the GIL
+        bad = [f for f, fails in zip(files, pool.map(_unreadable, files), strict=True) if fails]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(f"{flag}: cannot read image {bad[0]}{more}; expected PNG or JPEG files")
 
 
 def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:

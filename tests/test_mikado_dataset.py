@@ -141,9 +141,26 @@ def test_user_errors_are_one_line(tmp_path):
     proc = run_cli(
         "generate", "--count", "2", "--out", str(tmp_path / "x"), "--textures", str(tmp_path / "none")
     )
-    assert proc.returncode == 2 and "texture folder" in proc.stderr
+    assert proc.returncode == 2 and f"--textures {tmp_path / 'none'}: does not exist" in proc.stderr
     proc = run_cli("stats", str(tmp_path))
     assert proc.returncode == 2 and "not a Mikado dataset" in proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--textures", "--backgrounds"])
+def test_a_file_that_is_no_image_is_refused_before_any_scene(tmp_path, flag):
+    """Every user image is decoded up front: a '.png' that is not one stopped a run only when a
+    scene first drew it (a traceback, hours in, a partial dataset)."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((20, 30, 3), 128, np.uint8))
+    (folder / "b165.png").write_bytes(b"not an image at all")
+    good = cv2.imencode(".png", np.full((20, 30, 3), 9, np.uint8))[1].tobytes()
+    (folder / "c.png").write_bytes(good[: len(good) // 2])  # a valid header, a truncated body
+    out = tmp_path / "ds"
+    proc = run_cli("generate", "--count", "2", "--out", str(out), "--workers", "2", flag, str(folder))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{flag} {folder}: cannot read image {folder / 'b165.png'} (and 1 more)" in proc.stderr
+    assert not out.exists()
 
 
 def test_user_texture_folders_are_used(tmp_path):

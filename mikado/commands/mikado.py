@@ -93,7 +93,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _generate(args: argparse.Namespace) -> int:
     from mikado.coco import write_coco
     from mikado.generate import Job, parse_shard, pending, prepare_dataset, run, validate_job
-    from mikado.textures import list_images
+    from mikado.textures import check_images, list_images
 
     if args.count < 1:
         raise CommandError(f"--count {args.count}: expected at least 1")
@@ -105,8 +105,9 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         shard = parse_shard(args.shard)
         validate_job(args.preset, args.width, args.height, overrides)
-        for d in overrides.get("texture_dirs", ()) + overrides.get("background_dirs", ()):
-            list_images(d)
+        for flag, folders in (("--textures", args.textures), ("--backgrounds", args.backgrounds)):
+            for folder in folders:
+                check_images(list_images(folder, f"{flag} {folder}"), f"{flag} {folder}", args.workers)
     except (ValueError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
     job = Job(str(Path(args.out)), args.preset, args.seed, args.width, args.height, overrides)
