@@ -24,6 +24,10 @@ from mikado.io import DEPTH_SCALE_M, is_complete, read_json, scene_dir, write_js
 from mikado.presets import PRESETS, get_preset
 
 GENERATOR_VERSION = "1"
+# Image sides a Mikado camera renders (px): the largest is 8192 x 8192 RGB-D, ~1 GB of frame and
+# ground-truth arrays; beyond that a typing error would end in an out-of-memory error.
+MIN_IMAGE_SIDE = 16
+MAX_IMAGE_SIDE = 8192
 
 
 def scene_seed(base_seed: int, index: int) -> int:
@@ -142,6 +146,8 @@ def run(job: Job, indices: list[int], workers: int) -> Iterator[tuple[int, dict[
 def validate_job(preset: str, width: int, height: int, overrides: dict) -> None:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise ValueError(f"image size {width}x{height}: expected 16..8192 pixels per side")
+    if not (MIN_IMAGE_SIDE <= width <= MAX_IMAGE_SIDE and MIN_IMAGE_SIDE <= height <= MAX_IMAGE_SIDE):
+        raise ValueError(
+            f"image size {width}x{height}: expected {MIN_IMAGE_SIDE}..{MAX_IMAGE_SIDE} pixels per side"
+        )
     get_preset(preset, **overrides)  # raises on unknown fields or bad values

@@ -44,7 +44,12 @@ RECORD_KEYS = ("method", "family", "sequence", "q1", "q2", "q3")
 def read_records(folder: Path, pattern: str = "records_*.jsonl") -> list[dict]:
     records = []
     for path in sorted(folder.glob(pattern)):
-        for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:  # without the file, "can't decode byte 0xff" says nothing
+                byte = f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+                raise ValueError(f"{path}:{line_no}: not UTF-8 text ({byte})") from None
             if not line.strip():
                 continue
             try:

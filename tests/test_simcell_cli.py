@@ -258,6 +258,35 @@ def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, ar
     assert not out.exists()
 
 
+def test_size_is_bounded_like_mikado_generate(tmp_path, capsys):
+    """--size 100000 ran out of memory (a 149 GiB array) after the run had started."""
+    from mikado.generate import MAX_IMAGE_SIDE
+
+    out = tmp_path / "out"
+    code, err = _cli(capsys, "simcell", "run", "--out", str(out), "--method", "random",
+                     "--family", "round_cookie", "--sequences", "1", "--size", "100000")  # fmt: skip
+    assert code == 2 and f"--size 100000: expected 64..{MAX_IMAGE_SIDE} px" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("action", ["run", "sweep", "gif"])
+def test_an_out_that_is_a_file_is_named_as_such(tmp_path, capsys, action):
+    out = tmp_path / "results.txt"
+    out.write_text("kept\n")
+    extra = ["--model-mikado", str(tmp_path / "none.onnx")] if action == "sweep" else ["--method", "random"]
+    code, err = _cli(capsys, "simcell", action, "--out", str(out), "--family", "rigid_box", *extra)
+    assert code == 2 and f"--out {out}: is a file, expected a folder" in err, err
+    assert out.read_text() == "kept\n"
+
+
+def test_report_names_the_file_and_line_of_bytes_that_are_not_utf8(tmp_path, capsys):
+    good = {"method": "ours", "family": "rigid_box", "sequence": "s", "q1": "yes", "q2": "yes", "q3": "none"}
+    (tmp_path / "records_ours.jsonl").write_bytes(json.dumps(good).encode() + b'\n{"method": "\xff"}\n')
+    code, err = _cli(capsys, "simcell", "report", "--out", str(tmp_path))
+    assert code == 2 and "Traceback" not in err, err
+    assert f"{tmp_path / 'records_ours.jsonl'}:2: not UTF-8 text (byte 0xff at column 13)" in err, err
+
+
 def test_a_failed_start_keeps_the_last_sweep_film_and_run(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import output_problem
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +102,9 @@ def _generate(args: argparse.Namespace) -> int:
         raise CommandError(f"--workers {args.workers}: expected at least 1")
     if args.seed < 0:  # numpy's SeedSequence refuses it, but only after dataset.json is written
         raise CommandError(f"--seed {args.seed}: expected a number >= 0")
+    problem = output_problem(args.out, folder=True)
+    if problem:
+        raise CommandError(f"--out {args.out}: {problem}")
     overrides = _overrides(args)
     try:
         shard = parse_shard(args.shard)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import write_atomically
+from edge.atomic_file import output_problem, write_atomically
 from edge.machine import cpu_model_name
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from simcell.pickers import Picker
 
 DEFAULT_OUT = "out/simcell"
+MIN_SIZE = 64  # px: the smallest camera image a pile is drawn in
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -196,8 +197,10 @@ def _settings(args: argparse.Namespace, light_gain: float = 1.0) -> LoopSettings
         raise CommandError(f"--stop-below {args.stop_below}: expected a share in [0, 1)")
     if not 2.0 <= args.cup_radius_mm <= 40.0:
         raise CommandError(f"--cup-radius-mm {args.cup_radius_mm}: expected 2 to 40 mm")
-    if args.size < 64:
-        raise CommandError(f"--size {args.size}: expected at least 64 px")
+    from mikado.generate import MAX_IMAGE_SIDE
+
+    if not MIN_SIZE <= args.size <= MAX_IMAGE_SIDE:  # the same largest image as mikado generate
+        raise CommandError(f"--size {args.size}: expected {MIN_SIZE}..{MAX_IMAGE_SIDE} px")
     if args.seed < 0:  # numpy's seeding refuses it only after run.json / records were touched
         raise CommandError(f"--seed {args.seed}: expected a number >= 0")
     if not (math.isfinite(args.pick_height_mm) and 0.0 <= args.pick_height_mm <= 1000.0):
@@ -209,6 +212,9 @@ def _settings(args: argparse.Namespace, light_gain: float = 1.0) -> LoopSettings
     if not 0 <= args.threads <= 1024:
         raise CommandError(f"--threads {args.threads}: expected 0 (physical cores) to 1024")
     _max_area(args.max_area)  # checked before any output is touched, not when the picker starts
+    problem = output_problem(args.out, folder=True)
+    if problem:
+        raise CommandError(f"--out {args.out}: {problem}")
     return LoopSettings(
         preset=args.preset,
         width=args.size,
