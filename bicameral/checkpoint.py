@@ -193,6 +193,8 @@ def read_checkpoint(path: str | Path) -> dict:
     """The validated checkpoint dict (no model built); an exported `.onnx` model also reads as one
     (`checkpoint_from_onnx`)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint '{path}' is a folder, expected a checkpoint file (.pt or .onnx)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist")
     if path.suffix.lower() == ".onnx":

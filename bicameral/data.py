@@ -110,6 +110,10 @@ def list_scenes(root: str | Path) -> list[Path]:
     """Scene folders of a Mikado dataset, sorted; a clear error when the folder is not one."""
     root = Path(root)
     scenes_dir = root / "scenes"
+    if not root.exists():
+        raise DatasetError(f"{root}: no such folder (expected a Mikado dataset)")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: is a file, expected a Mikado dataset folder")
     if not scenes_dir.is_dir():
         raise DatasetError(f"{root}: not a Mikado dataset (no scenes/ folder; see contracts.md §3)")
     # Hidden folders are scenes still being written (Mikado renames them into place when done).
@@ -169,23 +173,35 @@ def read_scene(path: str | Path, arrays: tuple[str, ...] = ARRAYS) -> Scene:
         scene.boundaries = (_read(path / "boundaries.png") > 127).astype(np.uint8)
     if "occlusions" in arrays:
         scene.occlusions = (_read(path / "occlusions.png") > 127).astype(np.uint8)
-    shape = None
-    for name, array in (
-        ("rgb.png", scene.rgb),
-        ("depth.png", scene.depth_m),
-        ("labels.png", scene.labels),
-        ("boundaries.png", scene.boundaries),
-        ("occlusions.png", scene.occlusions),
-    ):
-        if array is None:
-            continue
-        if shape is None:
-            shape = array.shape[:2]
-        elif array.shape[:2] != shape:
-            raise DatasetError(
-                f"{path / name}: size {array.shape[:2]} differs from the scene's other maps {shape}"
-            )
+    _check_sizes(path, meta, scene)
     return scene
+
+
+def _check_sizes(path: Path, meta: dict, scene: Scene) -> None:
+    """Every map the size scene.json gives (height, width), or, without one, the size most maps
+    share: the message names the odd file, not whichever was read first."""
+    maps = {
+        name: array.shape[:2]
+        for name, array in (
+            ("rgb.png", scene.rgb),
+            ("depth.png", scene.depth_m),
+            ("labels.png", scene.labels),
+            ("boundaries.png", scene.boundaries),
+            ("occlusions.png", scene.occlusions),
+        )
+        if array is not None
+    }
+    try:
+        expected, source = (int(meta["height"]), int(meta["width"])), "scene.json's height and width"
+    except (KeyError, TypeError, ValueError):
+        sizes = list(maps.values())
+        expected, source = max(sizes, key=sizes.count), "the scene's other maps"
+    for name, shape in maps.items():
+        if shape != expected:
+            raise DatasetError(
+                f"{path / name}: size {shape[1]}x{shape[0]} differs from {source} "
+                f"({expected[1]}x{expected[0]})"
+            )
 
 
 def focal_length_px(meta: dict) -> float:

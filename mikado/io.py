@@ -154,6 +154,8 @@ def read_scene(path: Path, masks: bool = False) -> dict:
 
 def list_scenes(dataset: Path) -> list[Path]:
     root = Path(dataset) / "scenes"
+    if not Path(dataset).exists():
+        raise FileNotFoundError(f"{dataset}: no such folder (expected a Mikado dataset)")
     if not root.is_dir():
         raise FileNotFoundError(f"{dataset} is not a Mikado dataset (no scenes/ directory)")
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_complete(p))

@@ -63,6 +63,8 @@ def test_save_rejects_inconsistent_inputs(tmp_path) -> None:
 def test_load_errors_name_file_and_key(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match=r"is a folder, expected a checkpoint file \(\.pt or \.onnx\)"):
+        load_checkpoint(tmp_path)
     torch.save(
         {"format": "binpick-checkpoint", "version": 1, "config": {"variant": "x"}}, tmp_path / "bad.pt"
     )

@@ -265,3 +265,32 @@ def test_npy_files_that_hold_no_single_array(small_maps, tmp_path: Path):
     for name, needle in (("empty.npy", "not a readable .npy file"), ("two.npy", "got an archive of several")):
         proc = binpick("--boundaries", tmp_path / name, "--occlusions", z_path, "--out", tmp_path / "r.json")
         _one_line_error(proc, name, needle)
+
+
+def test_a_folder_given_as_a_map_or_image_is_named_as_such(small_maps, tmp_path: Path):
+    y_path, z_path, _, _ = small_maps
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    proc = binpick("--boundaries", folder, "--occlusions", z_path, "--out", tmp_path / "r.json")
+    _one_line_error(proc, f"{folder}: is a folder, expected a map file")
+    proc = binpick("--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json",
+                   "--image", folder)  # fmt: skip
+    _one_line_error(proc, f"{folder}: is a folder, expected an image file")
+
+
+@pytest.mark.parametrize("name", ["o.xyz", "o"])
+def test_overlay_name_without_an_image_extension_is_refused(small_maps, tmp_path: Path, name):
+    """PNG bytes were written under any name ('o.xyz', 'o')."""
+    y_path, z_path, _, _ = small_maps
+    proc = binpick("--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json",
+                   "--overlay", tmp_path / name)  # fmt: skip
+    _one_line_error(proc, f"--overlay {tmp_path / name}: expected an image file name OpenCV can write")
+    assert not (tmp_path / name).exists() and not (tmp_path / "r.json").exists()
+
+
+def test_overlay_is_written_in_the_format_its_extension_names(small_maps, tmp_path: Path):
+    y_path, z_path, _, _ = small_maps
+    proc = binpick("--boundaries", y_path, "--occlusions", z_path, "--out", tmp_path / "r.json",
+                   "--overlay", tmp_path / "o.jpg")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes

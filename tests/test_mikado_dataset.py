@@ -144,6 +144,10 @@ def test_user_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and f"--textures {tmp_path / 'none'}: does not exist" in proc.stderr
     proc = run_cli("stats", str(tmp_path))
     assert proc.returncode == 2 and "not a Mikado dataset" in proc.stderr
+    proc = run_cli("preview", str(tmp_path), "--tile", "100000", "--out", str(tmp_path / "pv.png"))
+    assert proc.returncode == 2 and "--tile 100000: expected 16..4096 px" in proc.stderr
+    proc = run_cli("stats", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and f"{tmp_path / 'nowhere'}: no such folder" in proc.stderr
     (tmp_path / "file").write_text("kept\n")
     proc = run_cli("generate", "--count", "2", "--out", str(tmp_path / "file"))
     assert proc.returncode == 2 and f"--out {tmp_path / 'file'}: is a file, expected a folder" in proc.stderr

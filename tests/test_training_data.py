@@ -176,3 +176,30 @@ def test_rgb_plain_crops_never_decode_the_depth_plane(scenes, tmp_path):
     assert image.shape == (3, 32, 32) and boundaries.shape == (1, 32, 32)
     with pytest.raises(DatasetError, match="depth.png"):
         MikadoScenes([copy], "rgbd", crop=32, augment=plain)[0]
+
+
+def test_a_map_of_another_size_is_the_one_named(scenes, tmp_path):
+    """rgb.png shrunk to 32x32 in a 64x64 scene: the error named depth.png (read second)."""
+    import shutil
+
+    import cv2
+
+    from bicameral.data import DatasetError, read_scene
+
+    scene = tmp_path / "000001"
+    shutil.copytree(scenes[0], scene)
+    cv2.imwrite(str(scene / "rgb.png"), cv2.resize(cv2.imread(str(scene / "rgb.png")), (32, 32)))
+    with pytest.raises(
+        DatasetError, match=r"rgb.png: size 32x32 differs from scene.json's height and width \(64x64\)"
+    ):
+        read_scene(scene)
+
+
+def test_a_dataset_folder_that_does_not_exist_is_named_as_such(tmp_path):
+    from bicameral.data import DatasetError
+
+    with pytest.raises(DatasetError, match=r"nowhere: no such folder \(expected a Mikado dataset\)"):
+        list_scenes(tmp_path / "nowhere")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DatasetError, match="afile: is a file, expected a Mikado dataset folder"):
+        list_scenes(tmp_path / "afile")

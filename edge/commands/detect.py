@@ -33,7 +33,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--image", type=Path, help="camera image drawn under the overlay (same size)")
     parser.add_argument("--out", required=True, type=Path, help="JSON result to write")
-    parser.add_argument("--overlay", type=Path, help="overlay PNG to write")
+    parser.add_argument(
+        "--overlay", type=Path, help="overlay image to write, in the format of its extension (.png, .jpg)"
+    )
     parser.add_argument(
         "--alpha", type=float, default=DEFAULTS.alpha, help="boundary threshold (default %(default)s)"
     )
@@ -82,8 +84,7 @@ def read_map(path: Path) -> np.ndarray:
     A float .npy must hold probabilities, in [0, 1], or NaN (docs/hotpath.md: NaN in Y is a
     boundary, in Z not occluding): anything else (inf, 7.0, -3.0) is a wrong file, not a map in
     which no candidate survives."""
-    if not path.is_file():
-        raise CommandError(f"{path}: no such file")
+    _require_file(path, "a map file")
     if path.suffix.lower() == ".npy":
         try:
             data = np.load(path, allow_pickle=False)
@@ -121,13 +122,27 @@ def read_map(path: Path) -> np.ndarray:
     return data
 
 
-def read_image(path: Path) -> np.ndarray:
+def _require_file(path: Path, expected: str) -> None:
+    if path.is_dir():
+        raise CommandError(f"{path}: is a folder, expected {expected}")
     if not path.is_file():
         raise CommandError(f"{path}: no such file")
+
+
+def read_image(path: Path) -> np.ndarray:
+    _require_file(path, "an image file")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise CommandError(f"{path}: not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+OVERLAY_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _can_encode(path: Path) -> bool:
+    """An image file name whose extension OpenCV writes (the overlay is encoded in that format)."""
+    return path.suffix.lower() in OVERLAY_SUFFIXES and cv2.haveImageWriter(f"x{path.suffix.lower()}")
 
 
 def _size(a: np.ndarray) -> str:
@@ -163,6 +178,11 @@ def main(args: argparse.Namespace) -> int:
         problem = "" if path is None else output_problem(path)
         if problem:
             raise CommandError(f"{flag} {path}: {problem}")
+    if args.overlay is not None and not _can_encode(args.overlay):
+        raise CommandError(
+            f"--overlay {args.overlay}: expected an image file name OpenCV can write "
+            f"({', '.join(OVERLAY_SUFFIXES)})"
+        )
     boundaries = read_map(args.boundaries)
     occlusions = read_map(args.occlusions)
     if occlusions.shape != boundaries.shape:
@@ -196,10 +216,11 @@ def main(args: argparse.Namespace) -> int:
         from edge.overlay import draw_overlay
 
         picture = draw_overlay(image, boundaries, occlusions, ranking, params)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        suffix = args.overlay.suffix.lower()  # the format the name asks for
+        ok, encoded = cv2.imencode(suffix, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         if not ok:
-            raise CommandError(f"{args.overlay}: could not encode the overlay as PNG")
-        _write("--overlay", args.overlay, png.tobytes())
+            raise CommandError(f"--overlay {args.overlay}: could not encode the overlay as {suffix}")
+        _write("--overlay", args.overlay, encoded.tobytes())
 
     g = ranking.grasp
     if g is None:

@@ -60,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     pv.add_argument("--out", default=None, help="PNG to write (default DATASET/preview.png)")
     pv.add_argument("--count", type=int, default=16, help="scenes on the sheet (default 16)")
     pv.add_argument("--columns", type=int, default=4)
-    pv.add_argument("--tile", type=int, default=320, help="tile width in pixels")
+    pv.add_argument("--tile", type=int, default=320, help="tile width in pixels (16..4096, default 320)")
 
     co = sub.add_parser(
         "coco",
@@ -198,6 +198,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+MIN_TILE = 16
+MAX_TILE = 4096  # px: a tile at a full 4K frame's width; 16 such per sheet are ~0.8 GB of pixels
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -205,6 +207,8 @@ def _preview(args: argparse.Namespace) -> int:
 
     from mikado.preview import contact_sheet
 
+    if not MIN_TILE <= args.tile <= MAX_TILE:  # a huge tile failed as "--out: cannot write (allocate)"
+        raise CommandError(f"--tile {args.tile}: expected {MIN_TILE}..{MAX_TILE} px")
     out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
     if out.suffix.lower() not in PREVIEW_SUFFIXES:  # cv2 would fail only after reading every scene
         raise CommandError(f"--out {out}: expected an image file ({', '.join(PREVIEW_SUFFIXES)})")
