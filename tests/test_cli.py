@@ -34,7 +34,8 @@ def test_help_does_not_import_torch():
 
 
 def test_an_out_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
-    """An OSError on an output path (here: --out is a file) ends as `binpick NAME: error: FILE: REASON`."""
+    """An --out that is a file is named with its flag before any work (was the bare OSError
+    `FILE: File exists` from deep in the run)."""
     pytest.importorskip("mujoco")
     pytest.importorskip("pycocotools")
     from edge.cli import main
@@ -42,5 +43,5 @@ def test_an_out_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("keep")
     assert main(["mikado", "generate", "--count", "1", "--out", str(afile)]) == 2
-    assert capsys.readouterr().err == f"binpick mikado: error: {afile}: File exists\n"
+    assert capsys.readouterr().err == f"binpick mikado: error: --out {afile}: is a file, expected a folder\n"
     assert afile.read_text() == "keep"
