@@ -50,6 +50,7 @@ from bicameral.data import (
     list_scenes,
     preprocess_record,
     read_dataset_info,
+    read_scene,
 )
 from bicameral.init import initialise
 from bicameral.losses import bicameral_loss
@@ -252,21 +253,61 @@ def freeze_encoder_blocks(model: BicameralNet, blocks: int) -> int:
     return frozen
 
 
-RUN_FILES = ("best.pt", "last.pt", "log.csv")
+CHECKPOINTS = ("best.pt", "last.pt")
+
+
+def _log_rows(log: Path) -> int:
+    """Validation rows of a run's log.csv (0 for a header-only log or none)."""
+    if not log.is_file():
+        return 0
+    with log.open(newline="") as f:
+        return max(0, sum(1 for row in csv.reader(f) if row) - 1)
 
 
 def refuse_existing_run(out_dir: Path, resume: str | None) -> None:
     """A fresh run into a folder that already holds one would overwrite its checkpoints and append
-    to its log.csv, mixing two runs: only `--resume` may continue a run in place."""
+    to its log.csv, mixing two runs: only `--resume` may continue a run in place.
+
+    A folder with neither checkpoint nor a logged validation (config.json, a header-only log.csv,
+    tensorboard/: a run that stopped before its first validation, e.g. on a corrupt scene) holds
+    nothing to continue or lose, so a fresh run starts there; --resume is advised only where
+    last.pt exists."""
     if resume:
+        if not Path(resume).exists() and out_dir.is_dir() and not (out_dir / "last.pt").exists():
+            hint = ""
+            if Path(resume).parent.resolve() == out_dir.resolve():
+                hint = f"; {out_dir} holds no checkpoint (no validation finished): run without --resume"
+            raise TrainingError(f"--resume {resume}: no such checkpoint{hint}")
         return
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainingError(f"--out {out_dir}: is a file, expected a run folder")
-    found = [name for name in RUN_FILES if (out_dir / name).exists()]
-    if found:
+    found = [name for name in CHECKPOINTS if (out_dir / name).exists()]
+    rows = _log_rows(out_dir / "log.csv")
+    if "last.pt" in found:
         raise TrainingError(
             f"--out {out_dir}: already holds a run ({', '.join(found)}); continue it with "
             f"--resume {out_dir / 'last.pt'}, or choose another --out"
+        )
+    if found or rows:
+        held = ", ".join(found + ([f"log.csv with {rows} validation row(s)"] if rows else []))
+        raise TrainingError(
+            f"--out {out_dir}: already holds a run ({held}) but no last.pt to resume from; "
+            "choose another --out"
+        )
+
+
+def check_crop(config: TrainConfig, first_scene: Path) -> None:
+    """Refuse a crop larger than the frames: zero padding has no ground truth, and the frame's
+    edge inside a crop is a strong image edge labelled 'no boundary' that the appliance never
+    sees (the crops of --crop 1024 on 128-px scenes were 98 % padding). Reading the first scene
+    also finds a dataset whose images do not decode before the run folder is made."""
+    height, width = read_scene(first_scene, ("rgb",)).rgb.shape[:2]
+    if config.crop > min(height, width):
+        largest = min(height, width) // 16 * 16
+        padding = 1 - min(config.crop, height) * min(config.crop, width) / config.crop**2
+        raise TrainingError(
+            f"--crop {config.crop}: larger than the training frames ({width}x{height}; "
+            f"{padding:.0%} of each crop would be zero padding); expected at most {largest}"
         )
 
 
@@ -520,9 +561,9 @@ class Trainer:
         torch.manual_seed(config.seed + dist_info.rank)
         self.out_dir = Path(config.out_dir)
         refuse_existing_run(self.out_dir, config.resume)
-        if dist_info.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+        # Everything that can refuse the data or a checkpoint runs before the run folder exists.
         self.train_scenes, self.val_scenes = split_scenes(config)
+        check_crop(config, self.train_scenes[0])
         resume_state = read_checkpoint(config.resume) if config.resume else None
         init_state = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
         self._build_data(resume_state, init_state)
@@ -530,6 +571,8 @@ class Trainer:
         self.counters = Counters.resumed(resume_state)
         if resume_state is not None and resume_state.get("optimizer_state"):
             self.optimizer.load_state_dict(resume_state["optimizer_state"])
+        if dist_info.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         self._open_logs()
         self.provenance_base = self._provenance(init_data, resume_state)
         self.session_start = time.monotonic()

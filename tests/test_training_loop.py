@@ -167,9 +167,14 @@ def test_a_fresh_run_never_overwrites_an_existing_one(data, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "log.csv").write_text("iteration\n1\n")
-    with pytest.raises(TrainingError, match=r"already holds a run \(log.csv\).*--resume"):
+    with pytest.raises(
+        TrainingError, match=r"already holds a run \(log.csv with 1 validation row\(s\)\) but no last.pt"
+    ):
         train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **TINY))
     assert (run / "log.csv").read_text() == "iteration\n1\n" and not (run / "config.json").exists()
+    (run / "last.pt").write_bytes(b"")
+    with pytest.raises(TrainingError, match=r"already holds a run \(last.pt\); continue it with --resume"):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **TINY))
     with pytest.raises(TrainingError, match="is a file"):
         train(TrainConfig(data=str(data), out_dir=str(run / "log.csv"), iterations=1, **TINY))
 
@@ -197,3 +202,58 @@ def test_bad_knobs_are_one_line_errors(data, tmp_path, change, message):
     with pytest.raises(TrainingError, match=message):
         train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_stopped_by_a_corrupt_scene_is_started_afresh_in_its_folder(data, tmp_path):
+    """A corrupt rgb.png stopped the run after config.json, a header-only log.csv and
+    tensorboard/ were made; the rerun on good data was refused ('continue it with --resume
+    RUN/last.pt') and that advice failed ('last.pt does not exist')."""
+    import shutil
+
+    from bicameral.data import DatasetError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    scenes = sorted((broken / "scenes").iterdir())
+    for scene in scenes[1:5]:  # the first scene is read before the folder is made; the last validates
+        (scene / "rgb.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    run = tmp_path / "run"
+    config = TrainConfig(data=str(broken), out_dir=str(run), iterations=6, val_count=1, val_every=100, **TINY)
+    with pytest.raises(DatasetError, match="rgb.png: missing or unreadable image"):
+        train(config)
+    assert (run / "log.csv").read_text().count("\n") == 1 and not (run / "last.pt").exists()
+    with pytest.raises(
+        TrainingError, match=r"holds no checkpoint \(no validation finished\): run without --resume"
+    ):
+        train(replace(config, data=str(data), resume=str(run / "last.pt")))
+    summary = train(replace(config, data=str(data), iterations=1))
+    assert summary["iterations"] == 1 and (run / "last.pt").is_file() and len(_rows(run)) == 1
+
+
+def test_data_is_checked_before_the_run_folder_is_made(data, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    from bicameral.data import DatasetError
+
+    with pytest.raises(DatasetError, match="nowhere: no such folder"):
+        train(TrainConfig(data=str(tmp_path / "nowhere"), out_dir=str(run), iterations=1, **TINY))
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    (sorted((broken / "scenes").iterdir())[0] / "rgb.png").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match="rgb.png: missing or unreadable image"):
+        train(TrainConfig(data=str(broken), out_dir=str(run), iterations=1, **TINY))
+    assert not run.exists()
+
+
+def test_a_crop_larger_than_the_frames_is_refused(data, tmp_path):
+    """--crop 1024 on 128-px scenes trained on crops that were 98 % zero padding."""
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match=r"--crop 1024: larger than the training frames \(64x64; 100% of"):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **{**TINY, "crop": 1024}))
+    with pytest.raises(
+        TrainingError,
+        match=r"--crop 80: .*\(64x64; 36% of each crop would be zero padding\); expected at most 64",
+    ):
+        train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **{**TINY, "crop": 80}))
+    assert not run.exists()
