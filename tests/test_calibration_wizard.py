@@ -296,16 +296,15 @@ def test_end_of_input_is_a_clear_error(cell, tmp_path):
     assert proc.returncode == 2 and "input ended before the wizard finished" in proc.stderr
 
 
+def render_board(path):
+    return run(
+        [sys.executable, "-m", "edge", "calibrate", "--board", str(BOARD), "--render-board", str(path)]
+    )
+
+
 def test_render_board_writes_a_printable_image(tmp_path):
     png = tmp_path / "board.png"
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge", "calibrate", "--board", str(BOARD), "--render-board", str(png)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env(),
-        cwd=ROOT,
-    )
+    proc = render_board(png)
     assert proc.returncode == 0, proc.stderr
     import cv2
 
@@ -314,14 +313,7 @@ def test_render_board_writes_a_printable_image(tmp_path):
         (tmp_path / "board.jpg", "expected a .png file"),
         (tmp_path, "is a folder"),
     ]:
-        refused = subprocess.run(
-            [sys.executable, "-m", "edge", "calibrate", "--board", str(BOARD), "--render-board", str(bad)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env(),
-            cwd=ROOT,
-        )
+        refused = render_board(bad)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
         assert f"--render-board {bad}: " in refused.stderr and needle in refused.stderr, refused.stderr
     image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)

@@ -167,6 +167,17 @@ def test_check_config_refuses_an_unknown_key_in_the_register_map(tmp_path):
     assert f"{where}: register[5] (trigger_id): unknown key 'maximum'" in str(err.value)
 
 
+def check_config(path):
+    """`binpick run --config PATH --check-config` as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -177,13 +188,7 @@ def test_check_config_refuses_an_unknown_key_in_the_register_map(tmp_path):
 def test_check_config_command_gives_one_line(tmp_path, content, expected):
     path = tmp_path / "cell.toml"
     path.write_bytes(content)
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    proc = check_config(path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], proc.stderr
@@ -326,13 +331,7 @@ def test_check_config_refuses_what_run_would_fail_on(tmp_path, monkeypatch, extr
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"{path}: {expected.format(tmp=tmp_path)}" in str(err.value), str(err.value)
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    proc = check_config(path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and expected.format(tmp=tmp_path) in lines[0], proc.stderr
 
