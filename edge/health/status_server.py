@@ -15,20 +15,28 @@ configuration refuses anything else) and every local client is an operator.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import json
 import logging
 import re
 import select
 import socket
-import sys
 import threading
+import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from edge.health.auth import Authenticator, Identity, local_host, loopback_address
+from edge.health.connections import (
+    IDLE_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_HOST,
+    REQUEST_DEADLINE_S,
+    CappedServer,
+    DeadlineReader,
+)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,18 +48,6 @@ STATIC_TYPES = {
 SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
 MAX_BODY = 65536  # the largest POST body read (actions carry none)
-#: Each connection holds a thread and a descriptor, and a tablet that sleeps or a cable pulled
-#: leaves a half-open TCP connection that never closes by itself: over months they would pile up.
-#: So a read or a write blocked this long ends its connection (no request on a kept-alive
-#: connection, a reader whose window stays full), and the kernel's keep-alive probes and its
-#: user timeout declare a silent peer dead after about as long; a stream then finds it gone at its
-#: next keep-alive check (`_peer_gone`), even while no frame is published.
-IDLE_TIMEOUT_S = 60.0
-#: connections served at once (each has its own thread); beyond, a 503 without a thread. A page
-#: viewer holds two or three, a browser at most six: room for a control room. The cap is shared by
-#: every host (behind a TLS proxy all connections come from one address): a host that holds it
-#: full locks the others out until its connections time out, but never exhausts the box.
-MAX_CONNECTIONS = 64
 
 
 class StatusProvider:
@@ -64,86 +60,6 @@ class StatusProvider:
     snapshot: Callable[[str], str]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int
-    ) -> None:
-        self.max_connections = max_connections
-        self.refused_connections = 0  # turned away at the connection cap
-        self.open_connections = 0  # the cap's count, and /metrics' gauge
-        self._count_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def _take_slot(self) -> bool:
-        """Count one more connection, unless the cap is reached."""
-        with self._count_lock:
-            if self.open_connections >= self.max_connections:
-                return False
-            self.open_connections += 1
-            return True
-
-    def _free_slot(self) -> None:
-        with self._count_lock:
-            self.open_connections -= 1
-
-    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
-        """One thread per connection, up to the cap; beyond it a 503 from the accepting thread."""
-        if not self._take_slot():
-            self.refused_connections += 1
-            if self.refused_connections == 1 or self.refused_connections % 100 == 0:
-                log.warning(
-                    "status page: %d connections open, %s turned away (%d so far)",
-                    self.max_connections, client_address[0], self.refused_connections,
-                )  # fmt: skip
-            with contextlib.suppress(OSError):
-                request.settimeout(1.0)
-                request.sendall(BUSY_ANSWER)
-            self.shutdown_request(request)
-            return
-        _detect_dead_peers(request, self.RequestHandlerClass.timeout)
-        try:
-            super().process_request(request, client_address)
-        except Exception:  # the thread did not start (process_request_thread frees it otherwise)
-            self._free_slot()
-            raise
-
-    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
-        """The connection's thread: its slot is freed however its requests end."""
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._free_slot()
-
-    def handle_error(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple[str, int]
-    ) -> None:
-        """A viewer that closes its tab resets its connections: not worth a traceback in the journal."""
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        log.exception("status page: request from %s failed", client_address[0])
-
-
-def _detect_dead_peers(sock: socket.socket, idle_s: float | None) -> None:
-    """Keep-alive probes after half the idle time, and a user timeout of the idle time (Linux):
-    the kernel then errors a connection whose peer vanished, written to or not."""
-    if not idle_s:
-        return
-    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
-    if hasattr(socket, "TCP_KEEPIDLE"):
-        options += [
-            (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(idle_s / 2))),
-            (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, int(idle_s / 10))),
-            (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3),
-        ]
-    if hasattr(socket, "TCP_USER_TIMEOUT"):
-        options.append((socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(idle_s * 1000)))
-    for level, option, value in options:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(level, option, value)
-
-
 class StatusServer:
     def __init__(
         self,
@@ -154,13 +70,15 @@ class StatusServer:
         tokens: list[str] | None = None,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        max_connections_per_host: int = MAX_CONNECTIONS_PER_HOST,
+        request_deadline_s: float = REQUEST_DEADLINE_S,
     ):
         self.auth = Authenticator(users or [], tokens or [], open_access=loopback_address(host))
         if not self.auth.open and not (self.auth.users or self.auth.tokens):
             raise ValueError(f"status page on {host}: beyond loopback it needs users or tokens")
         self.stopping = threading.Event()
-        handler = _make_handler(provider, self.auth, self.stopping, idle_timeout_s)
-        self.httpd = _Server((host, port), handler, max_connections)
+        handler = _make_handler(provider, self.auth, self.stopping, idle_timeout_s, request_deadline_s)
+        self.httpd = CappedServer((host, port), handler, max_connections, max_connections_per_host)
         self.address = self.httpd.server_address[:2]
         self.provider = provider
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="status-http", daemon=True)
@@ -178,7 +96,11 @@ class StatusServer:
 
 
 def _make_handler(
-    provider: StatusProvider, auth: Authenticator, stopping: threading.Event, idle_timeout_s: float
+    provider: StatusProvider,
+    auth: Authenticator,
+    stopping: threading.Event,
+    idle_timeout_s: float,
+    request_deadline_s: float,
 ) -> type[BaseHTTPRequestHandler]:
     frames = getattr(provider, "frames", None)
     history = getattr(provider, "history", None)
@@ -188,6 +110,30 @@ def _make_handler(
         protocol_version = "HTTP/1.1"
         timeout = idle_timeout_s  # http.server applies it to the connection's socket
         identity: Identity | None = None
+
+        def setup(self) -> None:
+            """The stdlib's buffered reader, over a raw stream that knows the request's deadline."""
+            super().setup()
+            self.rfile.close()  # the socket's own file: replaced (closing it leaves the socket open)
+            self._reader = DeadlineReader(self.connection, self.timeout)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            """Wait for a request up to the idle timeout, then read it within the request deadline."""
+            if not self._await_request():
+                self.close_connection = True
+                return
+            super().handle_one_request()  # its TimeoutError (the deadline passed) closes the connection
+
+        def _await_request(self) -> bool:
+            """True once the first byte of the next request is there: its deadline starts now."""
+            self._reader.deadline = None
+            try:
+                first = self.rfile.peek(1)
+            except (OSError, ValueError):  # the idle timeout, a reset, a closed file
+                return False
+            self._reader.deadline = time.monotonic() + request_deadline_s
+            return bool(first)
 
         def log_message(self, fmt: str, *args: object) -> None:  # route to logging, not stderr
             log.debug("http %s: " + fmt, self.address_string(), *args)
@@ -443,11 +389,6 @@ def _make_handler(
 
     return Handler
 
-
-BUSY_ANSWER = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n"
-    b"Retry-After: 5\r\nConnection: close\r\n\r\nstatus page busy: too many connections\n"
-)
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -1,0 +1,136 @@
+"""Hardening of the status page's HTTP handling, found in review: a request trickled byte by byte
+(slowloris) held its connection for ever and one host could fill the connection cap; bad paths
+answered 500 with a traceback; a GET's body was read as the next request; other methods got the
+stdlib's 501 before authentication. Raw sockets and http.client against a real server on
+127.0.0.1; each test fails without its fix."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+
+import pytest
+from appliance_helpers import free_port, wait_until
+from test_status_access import ALICE, Provider
+
+from edge.health.status_server import StatusServer
+
+pytestmark = pytest.mark.timeout(60)
+
+BASIC = "Basic " + base64.b64encode(b"alice:alice-pass").decode()
+
+
+def serve(**kwargs) -> StatusServer:
+    srv = StatusServer(Provider(), "127.0.0.1", free_port(), **kwargs)
+    srv.start()
+    return srv
+
+
+def connect(port: int, source: str = "127.0.0.1", timeout: float = 5.0) -> socket.socket:
+    """A connection to the page from `source` (any 127.x.y.z is this host's loopback on Linux)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"", every: float = 0.1) -> bool:
+    """True when the server closes `sock` within `seconds`, while `trickle` is sent every `every`
+    seconds (a slowloris client's byte at a time) and whatever it answers is read."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if trickle:
+                sock.sendall(trickle)
+            sock.settimeout(every)
+            if sock.recv(65536) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:  # reset or broken pipe: closed as well
+            return True
+    return False
+
+
+def ask(sock: socket.socket, request: bytes) -> bytes:
+    """One request on a kept-alive connection; its answer's head and body (read to Content-Length)."""
+    sock.sendall(request)
+    sock.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+    length = int({k.lower(): v for k, v in fields.items()}[b"content-length"])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed mid-body"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+# ---------------------------------------------------------------- slowloris
+
+
+def test_a_trickled_request_head_is_cut_at_the_request_deadline():
+    """Before: the 60 s timeout applied per read, so one byte every few seconds held the
+    connection (and its thread and slot) for ever, before any credentials were shown."""
+    srv = serve(users=[ALICE], idle_timeout_s=5.0, request_deadline_s=0.5)
+    try:
+        with connect(srv.address[1]) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            start = time.monotonic()
+            assert closed_within(sock, 3.0, trickle=b"X")  # every read well within the idle timeout
+            assert time.monotonic() - start < 2.0
+        wait_until(lambda: srv.httpd.open_connections == 0, 5.0, what="the slot to be freed")
+    finally:
+        srv.stop()
+
+
+def test_a_trickled_body_is_cut_at_the_request_deadline():
+    srv = serve(idle_timeout_s=5.0, request_deadline_s=0.5)
+    try:
+        with connect(srv.address[1]) as sock:
+            sock.sendall(b"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+            assert closed_within(sock, 3.0, trickle=b"x")
+        assert srv.provider.snapshots_taken == []
+    finally:
+        srv.stop()
+
+
+def test_the_deadline_does_not_cut_a_kept_alive_connection_between_requests():
+    """The deadline runs from a request's first byte: between requests the idle timeout applies."""
+    srv = serve(users=[ALICE], idle_timeout_s=5.0, request_deadline_s=0.3)
+    try:
+        request = f"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {BASIC}\r\n\r\n".encode()
+        with connect(srv.address[1]) as sock:
+            assert ask(sock, request).startswith(b"HTTP/1.1 200")
+            time.sleep(1.0)  # longer than the deadline, shorter than the idle timeout
+            assert ask(sock, request).startswith(b"HTTP/1.1 200")
+    finally:
+        srv.stop()
+
+
+def test_one_host_cannot_take_the_whole_connection_cap():
+    """A host that holds as many connections as it may (here trickling request heads, a
+    slowloris) is turned away beyond its share; an operator on another host still gets in."""
+    srv = serve(users=[ALICE], max_connections=4, max_connections_per_host=3)
+    port = srv.address[1]
+    held = []
+    try:
+        for _ in range(3):
+            held.append(connect(port))
+            held[-1].sendall(b"GET / HTTP/1.1\r\n")
+        wait_until(lambda: srv.httpd.open_connections == 3, 5.0, what="3 connections held")
+        with connect(port) as fourth:
+            fourth.sendall(b"GET / HTTP/1.1\r\n")
+            fourth.settimeout(5)
+            assert fourth.recv(65536).startswith(b"HTTP/1.1 503")
+        assert srv.httpd.refused_connections == 1
+        request = f"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {BASIC}\r\n\r\n".encode()
+        with connect(port, source="127.0.0.2") as operator:
+            assert ask(operator, request).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+        srv.stop()
