@@ -134,3 +134,35 @@ def test_one_host_cannot_take_the_whole_connection_cap():
         for sock in held:
             sock.close()
         srv.stop()
+
+
+# ---------------------------------------------------------------- bad paths
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        b"/picks/\xb2.jpg",  # a superscript two: str.isdigit() took it, int() refused it
+        b"/picks/" + b"9" * 5000 + b".jpg",  # beyond int()'s 4300 digits
+        b"/static/a\x00b.js",  # an embedded NUL
+        b"/static/" + b"a" * 300 + b".js",  # a name too long for the file system
+    ],
+)
+def test_a_bad_path_is_404_without_a_traceback_or_a_path(caplog, path):
+    """Before: 500, a traceback logged at ERROR on every request, and the install path in the
+    body of the long name's 'File name too long'."""
+    srv = serve(users=[ALICE])
+    try:
+        with connect(srv.address[1]) as sock:
+            answer = ask(
+                sock, b"GET " + path + f" HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\n\r\n".encode()
+            )
+        assert answer.startswith(b"HTTP/1.1 404"), answer[:200]
+        assert b"edge" not in answer and b"Errno" not in answer
+        with connect(srv.address[1]) as sock:  # kept: the page's own files, and no way out of them
+            for name, status in (("app.js", b"200"), ("../connections.py", b"404"), ("..%2fauth.py", b"404")):
+                get = f"GET /static/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\n\r\n"
+                assert ask(sock, get.encode()).startswith(b"HTTP/1.1 " + status), name
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    finally:
+        srv.stop()

@@ -46,6 +46,8 @@ STATIC_TYPES = {
     ".svg": "image/svg+xml",
 }
 SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
+STATIC_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.(js|css|svg)")  # with fullmatch
+PICK_FILE = re.compile(r"[0-9]{1,9}")  # a pick's sequence id, with fullmatch
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
 MAX_BODY = 65536  # the largest POST body read (actions carry none)
 
@@ -141,8 +143,9 @@ def _make_handler(
         def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
             self.send_response(code)
             if code >= 400 and self.command == "POST":
-                self.close_connection = True
-                self.send_header("Connection", "close")  # whatever is left of the request goes with it
+                self.close_connection = True  # whatever is left of the request goes with it
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -182,18 +185,38 @@ def _make_handler(
                 return False
             return True
 
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self._answered = True  # from here on a failure can only close the connection
+            super().send_response(code, message)
+
+        def _guarded(self, serve: Callable[[], None]) -> None:
+            """Serve one request; a bug or a provider's failure answers a plain 500 and logs one
+            line. The exception's text stays in the journal: it may name files, paths or internals,
+            which the body would show to anyone who may view. The traceback is at DEBUG."""
+            self._answered = False
+            try:
+                serve()
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True  # a viewer closed its tab, or stopped reading, mid-answer
+            except Exception as exc:
+                log.error(
+                    "status page: %s %.200r from %s failed: %s: %.300s",
+                    self.command, self.path, self.client_address[0], type(exc).__name__, exc,
+                )  # fmt: skip
+                log.debug("status page: traceback of that failure", exc_info=True)
+                self.close_connection = True
+                if not self._answered:
+                    self._text(500, "status page error: see the appliance's log\n")
+
         # ------------------------------------------------------------------ GET
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._guarded(self._get_request)
+
+        def _get_request(self) -> None:
             if not self._authenticate():
                 return
             url = urlsplit(self.path)
-            try:
-                self._get(url.path, parse_qs(url.query))
-            except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                self.close_connection = True  # a viewer closed its tab, or stopped reading, mid-answer
-            except Exception as exc:  # a status bug must show up on the page, not kill the request silently
-                log.exception("status page %s failed", self.path)
-                self._text(500, f"status page error: {exc}\n")
+            self._get(url.path, parse_qs(url.query))
 
         def _get(self, path: str, query: dict) -> None:
             if path == "/":
@@ -208,7 +231,7 @@ def _make_handler(
                     self._send(200, png, "image/png")
                 else:
                     self._text(404, "no image yet\n")
-            elif path.startswith("/static/") and (STATIC / path[8:]).suffix in STATIC_TYPES:
+            elif path.startswith("/static/"):
                 self._static(path[8:])
             elif frames is not None and path == "/api/overview.json":
                 self._json(provider.overview())
@@ -236,8 +259,10 @@ def _make_handler(
             self._send(200, page.encode(), "text/html; charset=utf-8", {"Content-Security-Policy": CSP})
 
         def _static(self, name: str) -> None:
-            path = (STATIC / name).resolve()
-            if STATIC not in path.parents or not path.is_file():
+            """Only plain names of the folder's own files: no separator, no "..", no NUL, nothing
+            too long for the file system (each of which raised and answered 500 before)."""
+            path = STATIC / name
+            if not STATIC_FILE.fullmatch(name) or not path.is_file():
                 self._text(404, "not found\n")
                 return
             self._send(200, path.read_bytes(), STATIC_TYPES[path.suffix])
@@ -322,7 +347,9 @@ def _make_handler(
                 frames.viewer(-1)
 
         def _thumbnail(self, sequence: str) -> None:
-            data = history.thumbnail(int(sequence)) if sequence.isdigit() else b""
+            # ASCII digits only, at most as many as a sequence id has: str.isdigit() took "²",
+            # which int() refuses, and int() refuses more than 4300 digits
+            data = history.thumbnail(int(sequence)) if PICK_FILE.fullmatch(sequence) else b""
             if data:
                 self._send(200, data, "image/jpeg", {"Cache-Control": "private, max-age=3600"})
             else:
@@ -345,6 +372,9 @@ def _make_handler(
 
         # ------------------------------------------------------------------ POST (actions)
         def do_POST(self) -> None:  # noqa: N802
+            self._guarded(self._post_request)
+
+        def _post_request(self) -> None:
             if not self._authenticate():
                 return
             raw = self.headers.get("Content-Length")
