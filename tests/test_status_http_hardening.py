@@ -166,3 +166,71 @@ def test_a_bad_path_is_404_without_a_traceback_or_a_path(caplog, path):
         assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------- bodies (request smuggling)
+
+
+def read_until_closed(sock: socket.socket, within: float = 5.0) -> bytes:
+    """Everything the server sends until it closes `sock` (a reset counts as the close)."""
+    sock.settimeout(within)
+    chunks = []
+    try:
+        while data := sock.recv(65536):
+            chunks.append(data)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+SMUGGLED = b"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_a_get_body_is_read_and_dropped_not_served_as_the_next_request():
+    """Before: the body (a whole POST here, which an open loopback page takes without a CSRF
+    token) was answered as a second request."""
+    srv = serve()
+    try:
+        head = f"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(SMUGGLED)}\r\n\r\n"
+        with connect(srv.address[1]) as sock:
+            assert ask(sock, head.encode() + SMUGGLED).startswith(b"HTTP/1.1 200")
+            sock.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                sock.recv(65536)  # no second answer
+            assert ask(sock, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").endswith(b"binpick_up 1\n")
+        assert srv.provider.snapshots_taken == []
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_chunked_body_is_refused_with_411_and_closes(method):
+    """http.server does not decode chunked bodies: the chunks were read as the next request (and a
+    chunked POST /snapshot acted)."""
+    srv = serve()
+    try:
+        chunk = b"%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED)
+        head = f"{method} /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        with connect(srv.address[1]) as sock:
+            sock.sendall(head.encode() + chunk)
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 411") and answer.count(b"HTTP/1.1 ") == 1, answer
+        assert b"Connection: close" in answer
+        assert srv.provider.snapshots_taken == []
+    finally:
+        srv.stop()
+
+
+def test_two_content_lengths_are_refused_with_400():
+    srv = serve()
+    try:
+        head = (
+            b"GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nContent-Length: 64\r\n\r\n"
+        )
+        with connect(srv.address[1]) as sock:
+            sock.sendall(head + SMUGGLED + b"x" * (64 - len(SMUGGLED)))
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 400") and answer.count(b"HTTP/1.1 ") == 1, answer
+        assert srv.provider.snapshots_taken == []
+    finally:
+        srv.stop()

@@ -49,7 +49,7 @@ SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 STATIC_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.(js|css|svg)")  # with fullmatch
 PICK_FILE = re.compile(r"[0-9]{1,9}")  # a pick's sequence id, with fullmatch
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
-MAX_BODY = 65536  # the largest POST body read (actions carry none)
+MAX_BODY = 65536  # the largest request body read, and dropped (actions carry none)
 
 
 class StatusProvider:
@@ -208,12 +208,38 @@ def _make_handler(
                 if not self._answered:
                     self._text(500, "status page error: see the appliance's log\n")
 
+        def _read_body(self) -> bool:
+            """Read and drop the request's body, whatever the method: left unread, a GET's body
+            was parsed as the next request on the connection (smuggled past the proxy's view and,
+            on an open loopback page, a POST without a browser's headers). False when the request
+            was refused instead (and the connection closes): a body without a plain length
+            (http.server does not decode chunked ones), two lengths, a bad or too large one."""
+            if self.headers.get("Transfer-Encoding") is not None:
+                self.close_connection = True
+                self._text(411, "length required: send a Content-Length, not Transfer-Encoding\n")
+                return False
+            lengths = self.headers.get_all("Content-Length") or ["0"]
+            raw = lengths[0].strip()
+            if len(lengths) > 1 or not (raw.isascii() and raw.isdigit()):  # "-1", "abc", "1e3"
+                self.close_connection = True
+                self._text(400, "bad request: Content-Length\n")
+                return False
+            if len(raw.lstrip("0")) > len(str(MAX_BODY)) or int(raw) > MAX_BODY:  # int() takes 4300 digits
+                self.close_connection = True
+                self._text(413, "request body too large\n")
+                return False
+            length = int(raw)
+            if length and len(self.rfile.read(length)) < length:
+                self.close_connection = True  # the client closed mid-body: nothing to answer
+                return False
+            return True
+
         # ------------------------------------------------------------------ GET
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._guarded(self._get_request)
 
         def _get_request(self) -> None:
-            if not self._authenticate():
+            if not (self._authenticate() and self._read_body()):
                 return
             url = urlsplit(self.path)
             self._get(url.path, parse_qs(url.query))
@@ -377,19 +403,8 @@ def _make_handler(
         def _post_request(self) -> None:
             if not self._authenticate():
                 return
-            raw = self.headers.get("Content-Length")
-            raw = "0" if raw is None else raw.strip()
-            if not (raw.isascii() and raw.isdigit()):  # "-1", "abc", "1e3": refused, never read
-                self._text(400, "bad request: Content-Length\n")
+            if not self._read_body():
                 return
-            length = int(raw)
-            if length > MAX_BODY:
-                self._text(413, "request body too large\n")
-                return
-            if self.headers.get("Transfer-Encoding"):
-                self.close_connection = True  # a chunked body is not read: it must not become a request
-            if length:
-                self.rfile.read(length)
             path = urlsplit(self.path).path
             if path != "/snapshot":
                 self._text(404, "not found\n")
