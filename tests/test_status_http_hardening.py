@@ -7,6 +7,7 @@ stdlib's 501 before authentication. Raw sockets and http.client against a real s
 from __future__ import annotations
 
 import base64
+import http.client as http_client
 import socket
 import time
 
@@ -232,5 +233,65 @@ def test_two_content_lengths_are_refused_with_400():
             answer = read_until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 400") and answer.count(b"HTTP/1.1 ") == 1, answer
         assert srv.provider.snapshots_taken == []
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- methods
+
+
+def http(port: int, method: str, path: str, authorization: str = "") -> tuple[int, bytes, dict]:
+    """(status, body, headers) of one request through http.client (which knows a HEAD has no body)."""
+    conn = http_client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path, headers={"Authorization": authorization} if authorization else {})
+        response = conn.getresponse()
+        return response.status, response.read(), response.headers
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "FOO"])
+def test_another_method_is_authenticated_then_405(method):
+    """Before: the stdlib's 501 HTML page, to anyone, credentials or not."""
+    srv = serve(users=[ALICE])
+    try:
+        port = srv.address[1]
+        status, body, _ = http(port, method, "/status.json")
+        assert (status, body) == (401, b"")
+        status, body, headers = http(port, method, "/status.json", BASIC)
+        assert status == 405 and headers["Allow"] == "GET, HEAD, POST" and b"<" not in body
+    finally:
+        srv.stop()
+
+
+def test_head_answers_the_get_headers_without_the_body():
+    srv = serve(users=[ALICE])
+    try:
+        port = srv.address[1]
+        assert http(port, "HEAD", "/status.json")[:2] == (401, b"")
+        _, body, got = http(port, "GET", "/status.json", BASIC)
+        status, empty, head = http(port, "HEAD", "/status.json", BASIC)
+        assert status == 200 and empty == b"" and head["Content-Length"] == str(len(body))
+        assert head["Content-Type"] == got["Content-Type"]
+        with connect(port) as sock:  # a stream's HEAD: its headers, then the connection closes
+            sock.sendall(f"HEAD /events HTTP/1.1\r\nHost: x\r\nAuthorization: {BASIC}\r\n\r\n".encode())
+            answer = read_until_closed(sock, within=3.0)
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n")
+    finally:
+        srv.stop()
+
+
+def test_the_server_header_names_no_versions():
+    """Before: `Server: binpick Python/3.11.7`."""
+    srv = serve(users=[ALICE])
+    try:
+        port = srv.address[1]
+        assert http(port, "GET", "/status.json", BASIC)[2]["Server"] == "binpick"
+        assert http(port, "GET", "/status.json")[2]["Server"] == "binpick"
+        with connect(port) as sock:  # the stdlib's own error answers as well
+            sock.sendall(b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n")
+            answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 431") and b"\r\nServer: binpick\r\n" in answer, answer
     finally:
         srv.stop()

@@ -49,6 +49,7 @@ SNAPSHOT_FILE = re.compile(r"^[a-z_]+\.(png|json)$")
 STATIC_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.(js|css|svg)")  # with fullmatch
 PICK_FILE = re.compile(r"[0-9]{1,9}")  # a pick's sequence id, with fullmatch
 KEEPALIVE_S = 15.0  # an idle event stream sends a comment this often (proxies close silent ones)
+METHODS = ("GET", "HEAD", "POST")  # the methods served; any other is answered 405
 MAX_BODY = 65536  # the largest request body read, and dropped (actions carry none)
 
 
@@ -142,7 +143,7 @@ def _make_handler(
 
         def _send(self, code: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
             self.send_response(code)
-            if code >= 400 and self.command == "POST":
+            if code >= 400 and self.command not in ("GET", "HEAD"):
                 self.close_connection = True  # whatever is left of the request goes with it
             if self.close_connection:
                 self.send_header("Connection", "close")
@@ -156,8 +157,8 @@ def _make_handler(
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _text(self, code: int, text: str) -> None:
-            self._send(code, text.encode(), "text/plain; charset=utf-8")
+        def _text(self, code: int, text: str, headers: dict | None = None) -> None:
+            self._send(code, text.encode(), "text/plain; charset=utf-8", headers)
 
         def _json(self, data: dict) -> None:
             self._send(200, json.dumps(data, default=str).encode(), "application/json")
@@ -184,6 +185,24 @@ def _make_handler(
                 self._refuse(401, {"WWW-Authenticate": 'Basic realm="binpick", charset="UTF-8"'})
                 return False
             return True
+
+        def version_string(self) -> str:
+            """The Server header: the name only (the stdlib's adds Python's version)."""
+            return self.server_version
+
+        def parse_request(self) -> bool:
+            """The stdlib answers a method without a do_ handler 501 with its HTML page, before any
+            credentials are asked for: here it is authenticated first, then refused with 405."""
+            if not super().parse_request():
+                return False
+            if self.command in METHODS:
+                return True
+            self._guarded(self._other_request)
+            return False  # answered: the stdlib dispatches nothing
+
+        def _other_request(self) -> None:
+            if self._authenticate() and self._read_body():
+                self._text(405, "method not allowed\n", {"Allow": ", ".join(METHODS)})
 
         def send_response(self, code: int, message: str | None = None) -> None:
             self._answered = True  # from here on a failure can only close the connection
@@ -237,6 +256,8 @@ def _make_handler(
         # ------------------------------------------------------------------ GET
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             self._guarded(self._get_request)
+
+        do_HEAD = do_GET  # noqa: N815 - the same answers without their bodies (`_send`, the streams)
 
         def _get_request(self) -> None:
             if not (self._authenticate() and self._read_body()):
@@ -313,7 +334,7 @@ def _make_handler(
             except OSError:
                 return True
 
-        def _stream_headers(self, content_type: str) -> None:
+        def _stream_headers(self, content_type: str) -> bool:
             self.close_connection = True
             self.send_response(200)
             self.send_header("Content-Type", content_type)
@@ -321,10 +342,12 @@ def _make_handler(
             self.send_header("Connection", "close")
             self.send_header("X-Accel-Buffering", "no")  # nginx: pass each event on at once
             self.end_headers()
+            return self.command != "HEAD"  # a HEAD gets the headers only
 
         def _events(self) -> None:
             """Server-sent events: `frame` at each publication (the page then loads /live.jpg)."""
-            self._stream_headers("text/event-stream")
+            if not self._stream_headers("text/event-stream"):
+                return
             frames.viewer(+1)
             try:
                 seen = -1
@@ -348,7 +371,8 @@ def _make_handler(
         def _mjpeg(self) -> None:
             """multipart/x-mixed-replace: for an <img> elsewhere (a line dashboard) or a video tool.
             Each part ends with the next boundary, so a browser shows it without waiting for more."""
-            self._stream_headers("multipart/x-mixed-replace; boundary=binpickframe")
+            if not self._stream_headers("multipart/x-mixed-replace; boundary=binpickframe"):
+                return
             frames.viewer(+1)
             try:
                 self.wfile.write(b"--binpickframe\r\n")
