@@ -11,6 +11,7 @@ import http.client as http_client
 import socket
 import time
 
+import numpy as np
 import pytest
 from appliance_helpers import free_port, wait_until
 from test_status_access import ALICE, Provider
@@ -293,5 +294,23 @@ def test_the_server_header_names_no_versions():
             sock.sendall(b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n")
             answer = read_until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 431") and b"\r\nServer: binpick\r\n" in answer, answer
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- caching
+
+
+def test_a_thumbnail_has_one_cache_control():
+    """Before: `no-store` from _send and `private, max-age=3600` from the thumbnail, both sent."""
+    srv = serve(users=[ALICE])
+    try:
+        srv.provider.history.published(7, np.full((64, 64, 3), 128, np.uint8), 32.0, 32.0, 0.9, 10.0)
+        status, body, headers = http(srv.address[1], "GET", "/picks/7.jpg?t=1.5", BASIC)
+        assert status == 200 and body.startswith(b"\xff\xd8")
+        assert headers.get_all("Cache-Control") == ["private, max-age=3600"]
+        status, _, headers = http(srv.address[1], "GET", "/status.json", BASIC)
+        assert headers.get_all("Cache-Control") == ["no-store"]
+        assert headers.get_all("X-Content-Type-Options") == ["nosniff"]
     finally:
         srv.stop()

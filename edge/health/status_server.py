@@ -149,9 +149,9 @@ def _make_handler(
                 self.send_header("Connection", "close")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            for key, value in (headers or {}).items():
+            # one value per field: `headers` replaces a default (a thumbnail's Cache-Control)
+            fields = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {})}
+            for key, value in fields.items():
                 self.send_header(key, value)
             self.end_headers()
             if self.command != "HEAD":
@@ -401,6 +401,9 @@ def _make_handler(
             # which int() refuses, and int() refuses more than 4300 digits
             data = history.thumbnail(int(sequence)) if PICK_FILE.fullmatch(sequence) else b""
             if data:
+                # a pick's thumbnail never changes: the browser keeps it (not a shared cache: the
+                # page needs credentials). Sequence ids recur (at a restart, after 65535), so the
+                # page asks for /picks/N.jpg?t=<the pick's time>: a new pick is a new URL.
                 self._send(200, data, "image/jpeg", {"Cache-Control": "private, max-age=3600"})
             else:
                 self._text(404, "no such pick\n")

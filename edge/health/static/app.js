@@ -128,7 +128,7 @@ function renderPicks(picks) {
   const list = $("picks");
   const items = picks.map((p) =>
     el("li", { class: p.outcome, title: `sequence ${p.sequence} · score ${p.score} · (${p.u}, ${p.v}) px · ${fmtTime(p.time)}` },
-      el("img", { src: `/picks/${p.sequence}.jpg`, alt: `pick ${p.sequence}`, loading: "lazy" }),
+      el("img", { src: `/picks/${p.sequence}.jpg?t=${p.time}`, alt: `pick ${p.sequence}`, loading: "lazy" }),
       el("div", { class: "tag" }, el("span", { text: `#${p.sequence}` }), el("b", { text: p.outcome }))));
   list.replaceChildren(...items);
   if (!picks.length) list.replaceChildren(el("li", { class: "pending" }, el("div", { class: "tag", text: "no pick yet" })));
