@@ -128,6 +128,10 @@ class PlcSection:
     tcp_enabled: bool = True
     tcp_host: str = "127.0.0.1"
     tcp_port: int = 5020
+    # A Modbus TCP connection that sends nothing for this long is closed (a dead or stuck peer frees
+    # its slot; a PLC's driver reconnects at its next request). Longer than any poll of a PLC that
+    # watches the heartbeat; raise it for a PLC that connects once and polls only on a trigger.
+    tcp_idle_timeout_s: float = 120.0
     rtu_enabled: bool = False
     rtu_port: str = "/dev/ttyUSB0"
     rtu_device_id: int = 1
@@ -271,6 +275,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "camera.seed": (0, 2**63 - 1),  # the simulated pile's generator takes a non-negative int64
     "calibration.pick_height_mm": (-500, 1000),  # the calibration wizard's range for the pick offset
     "plc.tcp_port": (1, 65535),
+    "plc.tcp_idle_timeout_s": (5, 86400),
     "plc.rtu_device_id": (1, 247),
     "plc.rtu_baudrate": (300, 4_000_000),
     "plc.heartbeat_period_s": (0.05, 1.0),  # the heartbeat must count at >= 1 Hz

@@ -70,6 +70,7 @@ def write(tmp_path, text: str) -> Path:
         ("[camera]\ntimeout_s = true\n", "camera.timeout_s = True: expected a number"),
         ("[plc]\ntcp_port = 70000\n", "plc.tcp_port = 70000: expected a value in [1, 65535]"),
         ("[plc]\nheartbeat_period_s = 2.0\n", "plc.heartbeat_period_s = 2.0: expected a value in [0.05, 1]"),
+        ("[plc]\ntcp_idle_timeout_s = 0\n", "plc.tcp_idle_timeout_s = 0.0: expected a value in [5, 86400]"),
         ("[plc]\nport = 502\n", "unknown key 'plc.port'"),
         ("[cameras]\n", "unknown section [cameras]"),
         ("[camera]\nsource = 'opencv'\n", "camera.uri = '': expected a device"),

@@ -51,7 +51,8 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_plc_rejected_writes_total PLC writes rejected (read-only register or out of range).",
         "# TYPE binpick_plc_rejected_writes_total counter",
         f"binpick_plc_rejected_writes_total {sup.bank.rejected_writes}",
-        "# HELP binpick_plc_refused_connections_total Modbus TCP connections refused by plc.allowed_clients.",
+        "# HELP binpick_plc_refused_connections_total Modbus TCP connections refused by plc.allowed_clients "
+        "or at the connection caps.",
         "# TYPE binpick_plc_refused_connections_total counter",
         f"binpick_plc_refused_connections_total {sup.plc.gate.refused_connections}",
         "# HELP binpick_plc_refused_requests_total Writes of plc.readonly_clients refused.",

@@ -8,6 +8,14 @@ read, so it changes no register. Refusals are logged at most once per host per
 and HMIs open a connection for every read, which at 10 reads a second would write 20 journal
 lines a second, all day, on the box's flash. A host's first connection in an interval is logged
 at INFO with its end; the rest at DEBUG. The RTU line has no addresses: not here.
+
+Connections are capped, overall (`MAX_CONNECTIONS`) and per host (`MAX_PER_HOST`), and one beyond
+a cap is closed at connect: each holds a descriptor, and 1,100 idle connections once used up the
+process's 1,024, after which the status page, the camera and new PLC connections failed (EMFILE).
+A cell has one PLC, perhaps an HMI and a SCADA poller, each with one connection, or a few while a
+driver reconnects: 4 per host is room for a PLC rebooting twice before its old connections time
+out (`edge.plc.connection`), and 16 overall is room for four such hosts. One host that opens
+connections in a loop takes its 4 and no more, so it cannot lock the PLC out.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ READ_FUNCTIONS = frozenset({3, 4})
 WRITE_FUNCTIONS = frozenset({6, 16})
 SERVED_FUNCTIONS = READ_FUNCTIONS | WRITE_FUNCTIONS
 LOG_INTERVAL_S = 60.0
+MAX_CONNECTIONS = 16  # Modbus TCP connections open at once, every host together
+MAX_PER_HOST = 4  # ... from one address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -57,21 +67,54 @@ class Client:
     log_level: int = logging.INFO  # its connection and its end: INFO, or DEBUG for a host reconnecting
 
 
+class HostLogLimit:
+    """Says whether a host's line of some kind may be logged: once per `LOG_INTERVAL_S` per host and
+    kind, so that a peer repeating a fault every PLC scan (10 ms) writes one journal line a minute,
+    not a hundred a second. Bounded: a scan of many hosts clears the table rather than growing it.
+    Thread-safe (the RTU and TCP servers share one loop, the tests call it from others)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+
+    def first(self, host: str, kind: str = "") -> bool:
+        """True (and the time noted) when nothing of `kind` was logged for `host` in the interval."""
+        key = f"{kind} {host}"
+        with self._lock:
+            now = self._clock()
+            if now - self._last.get(key, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
+                return False
+            if len(self._last) > 4096:
+                self._last.clear()
+            self._last[key] = now
+            return True
+
+
 class ClientGate:
-    """Classifies peers, tracks the connected ones and counts refusals (thread-safe)."""
+    """Classifies peers, caps and tracks the connected ones and counts refusals (thread-safe)."""
 
     def __init__(
-        self, allowed: list[str], readonly: list[str], clock: Callable[[], float] = time.monotonic
+        self,
+        allowed: list[str],
+        readonly: list[str],
+        clock: Callable[[], float] = time.monotonic,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_host: int = MAX_PER_HOST,
     ) -> None:
         self._clock = clock  # the log intervals' clock (a test drives its own)
         self.allowed = parse_networks(allowed)
         self.readonly = parse_networks(readonly)
         self.enabled = bool(self.allowed or self.readonly)
+        self.max_connections = max_connections
+        self.max_per_host = max_per_host
         self._lock = threading.Lock()
         self._clients: dict[int, Client] = {}
-        self._last_log: dict[str, float] = {}
+        self._per_host: dict[str, int] = {}
+        self.log_limit = HostLogLimit(clock)  # refusals, framing errors, timeouts: once per host and kind
         self._last_connect_log: dict[str, float] = {}
         self.refused_connections = 0
+        self.refused_at_limit = 0  # of those: a cap reached (the rest: not in the allow-list)
         self.refused_requests = 0
 
     def access(self, host: str) -> str:
@@ -94,7 +137,16 @@ class ClientGate:
         access = self.access(host)
         peer = f"{host}:{port}"
         level = logging.DEBUG
+        full = ""
         with self._lock:
+            if access != REFUSED:
+                if len(self._clients) >= self.max_connections:
+                    full = f"{len(self._clients)} Modbus TCP connections open, the limit"
+                elif self._per_host.get(host, 0) >= self.max_per_host:
+                    full = f"{self._per_host[host]} connections from this host open, the limit per host"
+                if full:
+                    access = REFUSED
+                    self.refused_at_limit += 1
             if access == REFUSED:
                 self.refused_connections += 1
             else:
@@ -102,7 +154,10 @@ class ClientGate:
                     logging.INFO if self._first_in_interval(self._last_connect_log, host) else logging.DEBUG
                 )
                 self._clients[key] = Client(peer, access, log_level=level)
-        if access == REFUSED:
+                self._per_host[host] = self._per_host.get(host, 0) + 1
+        if full:
+            self._log(host, "Modbus TCP connection from %s refused: %s", peer, full)
+        elif access == REFUSED:
             self._log(host, "Modbus TCP connection from %s refused: not in plc.allowed_clients", peer)
         elif level == logging.INFO:
             log.info(
@@ -117,6 +172,12 @@ class ClientGate:
     def disconnected(self, key: int) -> None:
         with self._lock:
             client = self._clients.pop(key, None)
+            if client is not None:
+                host = client.peer.rsplit(":", 1)[0]
+                if self._per_host.get(host, 0) <= 1:
+                    self._per_host.pop(host, None)
+                else:
+                    self._per_host[host] -= 1
         if client is not None:
             log.log(client.log_level, "Modbus TCP client %s disconnected", client.peer)
 
@@ -153,10 +214,15 @@ class ClientGate:
         return False
 
     def _log(self, host: str, fmt: str, *args) -> None:
+        if self.log_limit.first(host, "refusal"):
+            suffix = " (further refusals of this host are not logged for %.0f s)"
+            log.warning(fmt + suffix, *args, LOG_INTERVAL_S)
+
+    def peer(self, key: int) -> str:
+        """host:port of a connected client ("?" once it is gone)."""
         with self._lock:
-            if not self._first_in_interval(self._last_log, host):
-                return
-        log.warning(fmt + " (further refusals of this host are not logged for %.0f s)", *args, LOG_INTERVAL_S)
+            client = self._clients.get(key)
+            return client.peer if client else "?"
 
     def state(self) -> dict:
         """For the status page: connected clients and refusal counters."""
@@ -175,5 +241,7 @@ class ClientGate:
                 "allow_list": "on" if self.enabled else "off (any host)",
                 "clients": clients,
                 "refused_connections": self.refused_connections,
+                "refused_at_limit": self.refused_at_limit,
+                "connection_limits": f"{self.max_connections} in all, {self.max_per_host} per host",
                 "refused_requests": self.refused_requests,
             }

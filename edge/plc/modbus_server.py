@@ -9,21 +9,26 @@ the whole address space (0..65535), so that the bank, not pymodbus, decides abou
 a write beyond the map is rejected, counted and sets the error code like any other bad write.
 
 Only the function codes of `edge.plc.access.SERVED_FUNCTIONS` (3, 4, 6, 16) reach the bank; every
-other one is answered ILLEGAL FUNCTION by the request handler of both servers (`_BankHandler`).
+other one is answered ILLEGAL FUNCTION, by the TCP connection (`edge.plc.connection`) and by the
+serial line's request handler (`_BankHandler`).
 pymodbus' SimDevice would otherwise serve coils and discrete inputs (1, 2, 5, 15) as bits of
 the same holding registers, so that a coil write could start a cycle or change the mode.
 
-The TCP server's per-connection handler is subclassed to apply the allow-list
-(`edge.plc.access.ClientGate`): pymodbus 3.16 creates one `ServerRequestHandler` per connection in
-`callback_new_connection`, and the peer address is known in its `connection_made`; a refused host
-is closed there, before a byte of it is read, and a read-only host's writes are answered with an
-exception in `handle_request`, before the datastore (and so the bank) sees them.
+The TCP server's per-connection handler is `edge.plc.connection.TcpConnection`: the allow-list
+and the connection caps at connect, our own framing (every pipelined frame answered, a bad header
+closes the connection), a read-only host's writes refused before the datastore (and so the bank)
+sees them, and the idle and frame timeouts.
+
+Rejected writes are logged once per client per minute (`HostLogLimit`), naming it: a PLC that
+rewrites a bad value every 10 ms scan would otherwise write 100 journal lines a second; the bank
+still counts every one. pymodbus' own error lines append its global buffer of the last frames of
+every connection; `_NoFrameDump` cuts that off, so that no client's traffic reaches the journal
+through another's error.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -31,17 +36,34 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.plc.access import REFUSED, SERVED_FUNCTIONS, ClientGate
+from edge.plc.access import LOG_INTERVAL_S, SERVED_FUNCTIONS, ClientGate, HostLogLimit
 from edge.plc.bank import RegisterBank, RequestRejected
-
-if TYPE_CHECKING:
-    import asyncio
+from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer
 
 log = logging.getLogger(__name__)
 ADDRESS_SPACE = 65536  # Modbus addresses 0..65535
+RTU_PEER = "the RTU line"
+
+
+class _NoFrameDump(logging.Filter):
+    """Cuts pymodbus' dump of its last frames (every connection's, `Log.get_last_frames`) off its
+    error lines: it would write other clients' traffic into the journal, 20 frames per error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "\n>>>>> " in record.msg:
+            record.msg = record.msg.split("\n>>>>> ", 1)[0]
+        return True
+
+
+def _quiet_pymodbus() -> None:
+    logger = logging.getLogger("pymodbus.logging")
+    if not any(isinstance(f, _NoFrameDump) for f in logger.filters):
+        logger.addFilter(_NoFrameDump())
 
 
 def _device(bank: RegisterBank, device_id: int) -> SimDevice:
+    limit = HostLogLimit()
+
     async def action(
         function_code: int,
         start_address: int,
@@ -57,8 +79,17 @@ def _device(bank: RegisterBank, device_id: int) -> SimDevice:
             else:
                 bank.plc_write(address, [int(v) for v in set_values])
         except RequestRejected as exc:  # a write is also counted and sets the error code (the bank)
-            level = logging.DEBUG if set_values is None else logging.WARNING
-            log.log(level, "rejected PLC request (function %d) at %d: %s", function_code, address, exc)
+            peer = current_peer.get()
+            if set_values is not None and limit.first(peer.rsplit(":", 1)[0], "rejected write"):
+                log.warning(
+                    "rejected PLC request (function %d) from %s at %d: %s (further rejections from "
+                    "this client are not logged for %.0f s; the status page counts them)",
+                    function_code, peer, address, exc, LOG_INTERVAL_S,
+                )  # fmt: skip
+            else:
+                log.debug(
+                    "rejected PLC request (function %d) from %s at %d: %s", function_code, peer, address, exc
+                )  # noqa: E501
             return ExcCodes(exc.exception_code)
         return None
 
@@ -87,42 +118,32 @@ class _BankHandler(ServerRequestHandler):
         await super().handle_request()
 
 
-class _GatedHandler(_BankHandler):
-    """One TCP connection, admitted and policed by the server's `ClientGate`."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        if self.server.gate.connected(id(self), str(peer[0]), int(peer[1])) == REFUSED:
-            self.close()
-
-    def callback_disconnected(self, exc: Exception | None) -> None:
-        self.server.gate.disconnected(id(self))
-        super().callback_disconnected(exc)
-
-    async def handle_request(self) -> None:
-        pdu = self.last_pdu
-        if pdu is not None and not self.server.gate.request(id(self), pdu.function_code):
-            _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
-            return
-        await super().handle_request()
-
-
 class GatedTcpServer(ModbusTcpServer):
-    """`ModbusTcpServer` whose connections pass through `gate`."""
+    """`ModbusTcpServer` whose connections are `TcpConnection`s: admitted by `gate`, closed after
+    `idle_timeout_s` without a byte."""
 
-    def __init__(self, *args, gate: ClientGate, **kwargs):
+    def __init__(self, *args, gate: ClientGate, idle_timeout_s: float = IDLE_TIMEOUT_S, **kwargs):
         super().__init__(*args, **kwargs)
         self.gate = gate
+        self.idle_timeout_s = idle_timeout_s
 
-    def callback_new_connection(self) -> _GatedHandler:
-        return _GatedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+    def callback_new_connection(self) -> TcpConnection:
+        return TcpConnection(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
-def tcp_server(bank: RegisterBank, host: str, port: int, gate: ClientGate | None = None) -> GatedTcpServer:
+def tcp_server(
+    bank: RegisterBank,
+    host: str,
+    port: int,
+    gate: ClientGate | None = None,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+) -> GatedTcpServer:
     """A TCP server answering every unit id (device id 0 = all), admitting the hosts `gate` allows
-    (None: any host); start with `serve_forever`."""
-    return GatedTcpServer(_device(bank, 0), address=(host, port), gate=gate or ClientGate([], []))
+    (None: any host, within the connection caps); start with `serve_forever`."""
+    _quiet_pymodbus()
+    return GatedTcpServer(
+        _device(bank, 0), address=(host, port), gate=gate or ClientGate([], []), idle_timeout_s=idle_timeout_s
+    )
 
 
 class _BusHandler(_BankHandler):
@@ -134,6 +155,7 @@ class _BusHandler(_BankHandler):
         pdu = self.last_pdu
         if pdu is not None and pdu.dev_id != self.server.device_id:
             return
+        current_peer.set(RTU_PEER)
         await super().handle_request()
 
 

@@ -107,7 +107,7 @@ class PlcService:
         servers = []
         if p.tcp_enabled:
             try:
-                server = tcp_server(self.bank, p.tcp_host, p.tcp_port, self.gate)
+                server = tcp_server(self.bank, p.tcp_host, p.tcp_port, self.gate, p.tcp_idle_timeout_s)
                 await server.serve_forever(background=True)
                 servers.append(server)
                 self.state["tcp"] = f"listening on {p.tcp_host}:{p.tcp_port}"
