@@ -37,6 +37,7 @@ from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing, save_cycle_snapshot
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
+from edge.plc.access import LOG_INTERVAL_S, HostLogLimit
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService, os_reason
@@ -131,6 +132,9 @@ class Supervisor:
         self.status_server = None
         # the operator page's picks, charts and error log
         self.history = CellHistory(self.register_map.pick_outcome)
+        # A cycle error that repeats every cycle (a PLC triggering in idle mode every scan, a camera
+        # that stays lost) is logged once a minute per error: the PLC and the page see every one.
+        self._error_log = HostLogLimit()
         self.frames = FrameHub(lambda: self.overlay_image(".jpg"))  # the page's live image
         self.stall_limit_s = max(15.0, 3 * config.camera.timeout_s)  # no cycle progress this long = hung
         self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
@@ -437,7 +441,12 @@ class Supervisor:
         result = PublishedResult(request_id, code)
         sequence = self.bank.publish(result)
         self.stats.set_error(f"{error}: {message}")
-        log.warning("cycle error %s (%d): %s", error, code, message)
+        if self._error_log.first(error, "cycle error"):
+            level = logging.INFO if error == "not_running" else logging.WARNING  # the PLC's own choice
+            suffix = " (this error is not logged again for %.0f s; the PLC and the page see each one)"
+            log.log(level, "cycle error %s (%d): %s" + suffix, error, code, message, LOG_INTERVAL_S)
+        else:
+            log.debug("cycle error %s (%d): %s", error, code, message)
         outcome = CycleOutcome(
             sequence, request_id, error, message, result, stages, self.calibration.pixel_mode
         )

@@ -207,7 +207,7 @@ def test_plc_disconnecting_mid_cycle_gets_its_result_after_reconnecting(triggere
 
 
 def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
-    _, port, *_ = triggered
+    app, port, *_ = triggered
 
     async def scenario():
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=5)
@@ -220,10 +220,12 @@ def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
             await client.write_register(A["mode"], 0, device_id=1)  # idle
             assert not bit(await read_all(client), "ready")
             sequence = words[A["sequence_id"]]
-            words = await trigger_cycle(client, 555, sequence)
-            assert words[A["result_error"]] == MAP.error_code("not_running") and not bit(
-                words, "result_valid"
-            )
+            for trigger in (555, 554, 553):  # a PLC triggering while idle, again and again
+                words = await trigger_cycle(client, trigger, sequence)
+                sequence = words[A["sequence_id"]]
+                assert words[A["result_error"]] == MAP.error_code("not_running") and not bit(
+                    words, "result_valid"
+                )
             await client.write_register(A["mode"], 1, device_id=1)
             words = await trigger_cycle(client, 556, words[A["sequence_id"]])
             assert (
@@ -234,6 +236,8 @@ def test_bad_writes_and_idle_mode_are_reported_by_error_code(triggered):
             client.close()
 
     asyncio.run(scenario())
+    assert app.log().count("cycle error not_running") == 1  # each one answered, one logged a minute
+    assert app.log().count("rejected PLC request") == 1
 
 
 def test_a_failed_pick_reported_over_modbus_is_remembered_by_the_appliance(triggered):
