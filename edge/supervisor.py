@@ -509,6 +509,8 @@ class Supervisor:
                 "tcp_clients": self.plc.gate.state(),
                 "rejected_writes": self.bank.rejected_writes,
                 "last_rejection": self.bank.last_rejection,
+                "ignored_pick_outcomes": self.bank.ignored_pick_outcomes,
+                "dropped_pick_outcomes": self.bank.dropped_pick_outcomes,
             },
             "registers": self.bank.snapshot(),
             "failed_picks_avoided": [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.plc.bank import RegisterBank, WriteRejected
+from edge.plc.bank import MAX_PICK_OUTCOMES, PublishedResult, RegisterBank, WriteRejected
 from edge.plc.register_map import RegisterMap
 from edge.ranking.pick_feedback import FailedPickMemory, waits
 
@@ -63,15 +63,34 @@ def test_zero_cycles_disables_the_memory():
 
 def test_the_plc_reports_an_outcome_in_one_write_and_out_of_range_values_are_refused():
     bank = RegisterBank(MAP)
+    first, second = bank.publish(PublishedResult(1, 0)), bank.publish(PublishedResult(2, 0))
     address = MAP["pick_outcome"].address
     assert MAP["pick_outcome_id"].address == address + 1  # one function-16 write: outcome, id
-    bank.plc_write(address, [FAILED, 1234])
-    bank.plc_write(address, [PICKED, 1235])
-    assert bank.take_pick_outcomes() == [(1234, FAILED), (1235, PICKED)]
+    bank.plc_write(address, [FAILED, first])
+    bank.plc_write(address, [PICKED, second])
+    assert bank.take_pick_outcomes() == [(first, FAILED), (second, PICKED)]
     assert bank.take_pick_outcomes() == []
     with pytest.raises(WriteRejected):
-        bank.plc_write(address, [3, 1236])
+        bank.plc_write(address, [3, first])
     assert bank.take_pick_outcomes() == []
+
+
+def test_reports_wait_in_a_bounded_queue_and_only_for_published_grasps_count():
+    """Between cycles (idle mode, waiting for a trigger) nothing takes the reports: the queue keeps
+    the newest MAX_PICK_OUTCOMES; a report for an id that published no grasp is counted, not kept."""
+    bank = RegisterBank(MAP)
+    grasp = bank.publish(PublishedResult(1, 0))
+    failed_cycle = bank.publish(PublishedResult(2, MAP.error_code("no_candidate")))
+    address = MAP["pick_outcome"].address
+    for never_published in (failed_cycle, failed_cycle + 1, 40000):
+        bank.plc_write(address, [FAILED, never_published])
+    assert bank.ignored_pick_outcomes == 3 and bank.take_pick_outcomes() == []
+    for _ in range(10 * MAX_PICK_OUTCOMES):  # a PLC rewriting its report every scan
+        bank.plc_write(address, [PICKED, grasp])
+    bank.plc_write(address, [FAILED, grasp])
+    taken = bank.take_pick_outcomes()
+    assert len(taken) == MAX_PICK_OUTCOMES and taken[-1] == (grasp, FAILED)
+    assert bank.dropped_pick_outcomes == 9 * MAX_PICK_OUTCOMES + 1
 
 
 def test_selection_skips_the_candidate_holding_a_failed_grasp_and_falls_back_when_all_failed():

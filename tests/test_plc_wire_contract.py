@@ -20,7 +20,7 @@ from pymodbus.client import ModbusTcpClient
 from register_bank_sequence import RESULTS, dump
 
 from edge.config import PlcSection
-from edge.plc.bank import RegisterBank
+from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import DEFAULT_MAP_PATH, RegisterMap
 from edge.plc.service import PlcService
 
@@ -118,7 +118,8 @@ def test_pick_outcome_codes_written_per_the_toml_are_understood():
     m = RegisterMap.load()
     with served(m) as (bank, client, _):
         address = m["pick_outcome"].address
-        for sequence, entry in enumerate(entries, start=100):
+        for entry in entries:
+            sequence = bank.publish(PublishedResult(entry["value"], 0))  # a grasp to report on
             assert not client.write_registers(address, [entry["value"], sequence], device_id=1).isError()
             ((got_sequence, outcome),) = bank.take_pick_outcomes()
             assert (got_sequence, int(outcome), outcome.name) == (sequence, entry["value"], entry["name"])

@@ -20,7 +20,12 @@ PLC already asked for a newer one. A result is never shown twice as new (sequenc
 result_ack drops the flag) and a stale one is never shown as fresh (a new trigger and
 `result_ttl_s` drop the flag).
 5. (optional) after the robot's attempt, the PLC writes `pick_outcome` and `pick_outcome_id` =
-   the sequence_id it tried; the supervisor takes them with `take_pick_outcomes`.
+   the sequence_id it tried; the supervisor takes them with `take_pick_outcomes`, at its next
+   cycle. Until then they wait in a queue of `MAX_PICK_OUTCOMES` (the oldest dropped, counted):
+   in idle mode, or waiting for a trigger, a PLC could report without end (150,000 reports once
+   grew the process's memory). A report for a sequence id that did not publish a grasp (never
+   published, a failed cycle's, or older than the last `MAX_PICK_OUTCOMES` grasps) is ignored
+   and counted: the page's pick rate counts the appliance's own grasps only.
 """
 
 from __future__ import annotations
@@ -28,9 +33,13 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from edge.plc.register_map import RegisterMap
+
+# A cell reports at most one outcome per grasp and takes them every cycle: 64 is a long backlog.
+MAX_PICK_OUTCOMES = 64
 
 
 @dataclass
@@ -77,7 +86,10 @@ class RegisterBank:
         self._trigger_event = threading.Condition(self._lock)
         self._pending_trigger: int | None = None
         self._result_time = 0.0
-        self._pick_outcomes: list[tuple[int, enum.IntEnum]] = []
+        self._pick_outcomes: deque[tuple[int, enum.IntEnum]] = deque(maxlen=MAX_PICK_OUTCOMES)
+        self._grasps: deque[int] = deque(maxlen=MAX_PICK_OUTCOMES)  # sequence ids that published a grasp
+        self.dropped_pick_outcomes = 0  # queue full: the oldest report went
+        self.ignored_pick_outcomes = 0  # for a sequence id that published no grasp
         self.rejected_writes = 0
         self.last_rejection = ""
         self._initialised = False
@@ -164,8 +176,17 @@ class RegisterBank:
             if "mode" in written:
                 self._set_bit("ready", self._initialised and self._get("mode") == self.map.mode.run)
             if "pick_outcome_id" in written and self._get("pick_outcome_id") != 0:
-                outcome = self.map.pick_outcome(self._get("pick_outcome"))  # checked on write
-                self._pick_outcomes.append((self._get("pick_outcome_id"), outcome))
+                self._note_pick_outcome(self._get("pick_outcome_id"))
+
+    def _note_pick_outcome(self, sequence: int) -> None:
+        """Queue a report for the supervisor, or count it away (see the module's step 5)."""
+        if sequence not in self._grasps:
+            self.ignored_pick_outcomes += 1
+            return
+        if len(self._pick_outcomes) == self._pick_outcomes.maxlen:
+            self.dropped_pick_outcomes += 1
+        outcome = self.map.pick_outcome(self._get("pick_outcome"))  # checked on write
+        self._pick_outcomes.append((sequence, outcome))
 
     def _check_write(self, address: int, values: list[int]) -> None:
         for offset, value in enumerate(values):
@@ -227,6 +248,8 @@ class RegisterBank:
             self._set("candidate_count", min(result.candidate_count, 0xFFFF))
             sequence = self._get("sequence_id") % 0xFFFF + 1  # 1..65535, never 0
             self._set("sequence_id", sequence)
+            if result.error == 0:  # (ids wrap after 65535: the 64 kept are never that old)
+                self._grasps.append(sequence)
             self._set_error(result.error)
             self._set_bit("busy", False)
             # A trigger queued meanwhile asked for a newer result: this one is not shown as fresh.
@@ -271,7 +294,8 @@ class RegisterBank:
         """The (sequence_id, outcome) pairs the PLC reported since the last call, oldest first;
         each outcome a member of the map's `pick_outcome` enumeration."""
         with self._lock:
-            outcomes, self._pick_outcomes = self._pick_outcomes, []
+            outcomes = list(self._pick_outcomes)
+            self._pick_outcomes.clear()
             return outcomes
 
     def snapshot(self) -> dict[str, int]:
