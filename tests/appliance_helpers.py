@@ -32,6 +32,27 @@ def free_port() -> int:
     raise AssertionError("no free port on 127.0.0.1 that this process has not handed out already")
 
 
+@contextlib.contextmanager
+def running_plc(model_id: int = 7, **section):
+    """A started PlcService on a free 127.0.0.1 port with a fresh triggered bank, initialised;
+    yields (bank, port, service). `section`: PlcSection fields (heartbeat 0.1 s unless given)."""
+    from edge.config import PlcSection
+    from edge.plc.bank import RegisterBank
+    from edge.plc.register_map import RegisterMap
+    from edge.plc.service import PlcService
+
+    port = free_port()
+    bank = RegisterBank(RegisterMap.load(), triggered=True)
+    service = PlcService(bank, PlcSection(tcp_port=port, **{"heartbeat_period_s": 0.1, **section}))
+    service.start()
+    wait_port(port)
+    bank.mark_initialised(model_id=model_id)
+    try:
+        yield bank, port, service
+    finally:
+        service.stop()
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.02, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

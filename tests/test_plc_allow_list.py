@@ -10,14 +10,11 @@ import asyncio
 import logging
 
 import pytest
-from appliance_helpers import free_port, wait_port
+from appliance_helpers import running_plc
 from pymodbus.client import AsyncModbusTcpClient
 
-from edge.config import PlcSection
 from edge.plc.access import ClientGate, parse_networks
-from edge.plc.bank import RegisterBank
 from edge.plc.register_map import RegisterMap
-from edge.plc.service import PlcService
 
 pytestmark = pytest.mark.timeout(60)
 MAP = RegisterMap.load()
@@ -25,22 +22,8 @@ MAP = RegisterMap.load()
 
 @pytest.fixture
 def gated_plc():
-    port = free_port()
-    cfg = PlcSection(
-        tcp_port=port,
-        heartbeat_period_s=0.1,
-        allowed_clients=["127.0.0.1/32"],
-        readonly_clients=["127.0.0.2"],
-    )
-    bank = RegisterBank(MAP, triggered=True)
-    service = PlcService(bank, cfg)
-    service.start()
-    wait_port(port)
-    bank.mark_initialised(model_id=7)
-    try:
-        yield bank, port, service
-    finally:
-        service.stop()
+    with running_plc(allowed_clients=["127.0.0.1/32"], readonly_clients=["127.0.0.2"]) as served:
+        yield served
 
 
 async def _session(port: int, source: str, write: dict[str, int] | None = None) -> dict:

@@ -7,21 +7,17 @@ Raw sockets (a PLC driver's bytes, exactly) and pymodbus' client against the rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import struct
 import time
 
 import pytest
-from appliance_helpers import free_port, wait_port
+from appliance_helpers import running_plc
 from pymodbus.client import AsyncModbusTcpClient
 
-from edge.config import PlcSection
 from edge.plc import connection
-from edge.plc.bank import RegisterBank
 from edge.plc.register_map import RegisterMap
-from edge.plc.service import PlcService
 
 pytestmark = pytest.mark.timeout(60)
 MAP = RegisterMap.load()
@@ -66,19 +62,8 @@ def connect(port: int, source: str = "127.0.0.1") -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(source, 0))
 
 
-@contextlib.contextmanager
 def serving(idle_timeout_s: float = 30.0):
-    port = free_port()
-    bank = RegisterBank(MAP, triggered=True)
-    cfg = PlcSection(tcp_port=port, heartbeat_period_s=0.1, tcp_idle_timeout_s=idle_timeout_s)
-    service = PlcService(bank, cfg)
-    service.start()
-    wait_port(port)
-    bank.mark_initialised(model_id=7)
-    try:
-        yield bank, port, service
-    finally:
-        service.stop()
+    return running_plc(tcp_idle_timeout_s=idle_timeout_s)
 
 
 @pytest.fixture
