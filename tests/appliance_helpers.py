@@ -45,7 +45,9 @@ def running_plc(model_id: int = 7, **section):
     bank = RegisterBank(RegisterMap.load(), triggered=True)
     service = PlcService(bank, PlcSection(tcp_port=port, **{"heartbeat_period_s": 0.1, **section}))
     service.start()
-    wait_port(port)
+    # not wait_port: its probe is a connection too, and on a busy machine the server saw it after
+    # the test's own, so that it held one of the host's slots under the connection caps
+    wait_until(lambda: listening(port), timeout=10, what=f"a listening socket on port {port}")
     bank.mark_initialised(model_id=model_id)
     try:
         yield bank, port, service
@@ -61,6 +63,20 @@ def wait_until(predicate, timeout: float, interval: float = 0.02, what: str = "c
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on `port` (the kernel's table: no connection made to find out)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                return True
+    return False
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
