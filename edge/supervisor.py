@@ -37,7 +37,7 @@ from edge.health.sd_notify import Notifier
 from edge.health.snapshots import SnapshotRing, save_cycle_snapshot
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
-from edge.plc.access import LOG_INTERVAL_S, HostLogLimit
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService, os_reason

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
+
 log = logging.getLogger(__name__)
 
 FULL, READONLY, REFUSED = "read-write", "read-only", "refused"
@@ -37,7 +39,6 @@ FULL, READONLY, REFUSED = "read-write", "read-only", "refused"
 READ_FUNCTIONS = frozenset({3, 4})
 WRITE_FUNCTIONS = frozenset({6, 16})
 SERVED_FUNCTIONS = READ_FUNCTIONS | WRITE_FUNCTIONS
-LOG_INTERVAL_S = 60.0
 MAX_CONNECTIONS = 16  # Modbus TCP connections open at once, every host together
 MAX_PER_HOST = 4  # ... from one address
 
@@ -67,30 +68,6 @@ class Client:
     log_level: int = logging.INFO  # its connection and its end: INFO, or DEBUG for a host reconnecting
 
 
-class HostLogLimit:
-    """Says whether a host's line of some kind may be logged: once per `LOG_INTERVAL_S` per host and
-    kind, so that a peer repeating a fault every PLC scan (10 ms) writes one journal line a minute,
-    not a hundred a second. Bounded: a scan of many hosts clears the table rather than growing it.
-    Thread-safe (the RTU and TCP servers share one loop, the tests call it from others)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-
-    def first(self, host: str, kind: str = "") -> bool:
-        """True (and the time noted) when nothing of `kind` was logged for `host` in the interval."""
-        key = f"{kind} {host}"
-        with self._lock:
-            now = self._clock()
-            if now - self._last.get(key, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
-                return False
-            if len(self._last) > 4096:
-                self._last.clear()
-            self._last[key] = now
-            return True
-
-
 class ClientGate:
     """Classifies peers, caps and tracks the connected ones and counts refusals (thread-safe)."""
 
@@ -102,7 +79,6 @@ class ClientGate:
         max_connections: int = MAX_CONNECTIONS,
         max_per_host: int = MAX_PER_HOST,
     ) -> None:
-        self._clock = clock  # the log intervals' clock (a test drives its own)
         self.allowed = parse_networks(allowed)
         self.readonly = parse_networks(readonly)
         self.enabled = bool(self.allowed or self.readonly)
@@ -111,8 +87,8 @@ class ClientGate:
         self._lock = threading.Lock()
         self._clients: dict[int, Client] = {}
         self._per_host: dict[str, int] = {}
-        self.log_limit = HostLogLimit(clock)  # refusals, framing errors, timeouts: once per host and kind
-        self._last_connect_log: dict[str, float] = {}
+        # connections, refusals, framing errors, timeouts: logged once per host and kind per interval
+        self.log_limit = HostLogLimit(clock)
         self.refused_connections = 0
         self.refused_at_limit = 0  # of those: a cap reached (the rest: not in the allow-list)
         self.refused_requests = 0
@@ -150,9 +126,7 @@ class ClientGate:
             if access == REFUSED:
                 self.refused_connections += 1
             else:
-                level = (
-                    logging.INFO if self._first_in_interval(self._last_connect_log, host) else logging.DEBUG
-                )
+                level = logging.INFO if self.log_limit.first(host, "connect") else logging.DEBUG
                 self._clients[key] = Client(peer, access, log_level=level)
                 self._per_host[host] = self._per_host.get(host, 0) + 1
         if full:
@@ -181,17 +155,6 @@ class ClientGate:
         if client is not None:
             log.log(client.log_level, "Modbus TCP client %s disconnected", client.peer)
 
-    def _first_in_interval(self, last: dict[str, float], host: str) -> bool:
-        """True (and the time noted) when `host` was not noted in the last LOG_INTERVAL_S; bounded:
-        a scan of many hosts clears the table rather than growing it. Call with the lock held."""
-        now = self._clock()
-        if now - last.get(host, -LOG_INTERVAL_S) < LOG_INTERVAL_S:
-            return False
-        if len(last) > 4096:
-            last.clear()
-        last[host] = now
-        return True
-
     def request(self, key: int, function_code: int) -> bool:
         """Count a request; False when it must be refused (a write from a read-only client)."""
         with self._lock:
@@ -217,12 +180,6 @@ class ClientGate:
         if self.log_limit.first(host, "refusal"):
             suffix = " (further refusals of this host are not logged for %.0f s)"
             log.warning(fmt + suffix, *args, LOG_INTERVAL_S)
-
-    def peer(self, key: int) -> str:
-        """host:port of a connected client ("?" once it is gone)."""
-        with self._lock:
-            client = self._clients.get(key)
-            return client.peer if client else "?"
 
     def state(self) -> dict:
         """For the status page: connected clients and refusal counters."""

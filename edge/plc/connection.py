@@ -29,8 +29,9 @@ from pymodbus.pdu import DecodePDU, ModbusPDU
 from pymodbus.server.requesthandler import ServerRequestHandler
 
 from edge.config import PlcSection
+from edge.log_limit import LOG_INTERVAL_S
 from edge.plc import mbap
-from edge.plc.access import LOG_INTERVAL_S, REFUSED, SERVED_FUNCTIONS
+from edge.plc.access import REFUSED, SERVED_FUNCTIONS
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.plc.access import LOG_INTERVAL_S, SERVED_FUNCTIONS, ClientGate, HostLogLimit
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
+from edge.plc.access import SERVED_FUNCTIONS, ClientGate
 from edge.plc.bank import RegisterBank, RequestRejected
 from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer
 
