@@ -106,6 +106,25 @@ def _read(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     return image
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def frame_size(scene: str | Path) -> tuple[int, int]:
+    """(width, height) of a scene's rgb.png from its PNG header (24 bytes, no decoding), so a
+    whole dataset can be checked before training; a file that is not a PNG is decoded instead
+    (OpenCV reads by content), and one that does not decode is refused as `read_scene` would."""
+    path = Path(scene) / "rgb.png"
+    try:
+        with path.open("rb") as file:
+            header = file.read(24)
+    except OSError:
+        header = b""
+    if len(header) == 24 and header[:8] == _PNG_SIGNATURE and header[12:16] == b"IHDR":
+        return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    height, width = _read(path, cv2.IMREAD_COLOR).shape[:2]
+    return width, height
+
+
 def list_scenes(root: str | Path) -> list[Path]:
     """Scene folders of a Mikado dataset, sorted; a clear error when the folder is not one."""
     root = Path(root)

@@ -47,10 +47,10 @@ from bicameral.data import (
     DepthNoise,
     MikadoScenes,
     depth_statistics,
+    frame_size,
     list_scenes,
     preprocess_record,
     read_dataset_info,
-    read_scene,
 )
 from bicameral.init import initialise
 from bicameral.losses import bicameral_loss
@@ -296,19 +296,25 @@ def refuse_existing_run(out_dir: Path, resume: str | None) -> None:
         )
 
 
-def check_crop(config: TrainConfig, first_scene: Path) -> None:
-    """Refuse a crop larger than the frames: zero padding has no ground truth, and the frame's
-    edge inside a crop is a strong image edge labelled 'no boundary' that the appliance never
-    sees (the crops of --crop 1024 on 128-px scenes were 98 % padding). Reading the first scene
-    also finds a dataset whose images do not decode before the run folder is made."""
-    height, width = read_scene(first_scene, ("rgb",)).rgb.shape[:2]
-    if config.crop > min(height, width):
-        largest = min(height, width) // 16 * 16
-        padding = 1 - min(config.crop, height) * min(config.crop, width) / config.crop**2
-        raise TrainingError(
-            f"--crop {config.crop}: larger than the training frames ({width}x{height}; "
-            f"{padding:.0%} of each crop would be zero padding); expected at most {largest}"
-        )
+def check_crop(config: TrainConfig, scenes: Sequence[Path]) -> None:
+    """Refuse a crop larger than any training frame: zero padding has no ground truth, and the
+    frame's edge inside a crop is a strong image edge labelled 'no boundary' that the appliance
+    never sees (the crops of --crop 1024 on 128-px scenes were 98 % padding). Every scene's
+    rgb.png header is read (not its pixels: a mixed-size folder whose smaller scenes come later
+    is found before the run folder is made); the message names the smallest frame."""
+    sizes = {scene: frame_size(scene) for scene in scenes}
+    smaller = [scene for scene, (width, height) in sizes.items() if config.crop > min(width, height)]
+    if not smaller:
+        return
+    smallest = min(smaller, key=lambda scene: min(sizes[scene]))
+    width, height = sizes[smallest]
+    largest = min(width, height) // 16 * 16
+    padding = 1 - min(config.crop, height) * min(config.crop, width) / config.crop**2
+    raise TrainingError(
+        f"--crop {config.crop}: larger than the training frame {smallest / 'rgb.png'} ({width}x{height}; "
+        f"{padding:.0%} of each crop would be zero padding; {len(smaller)} of {len(sizes)} training "
+        f"scenes are smaller than the crop); expected at most {largest}"
+    )
 
 
 def split_scenes(config: TrainConfig) -> tuple[list[Path], list[Path]]:
@@ -563,7 +569,7 @@ class Trainer:
         refuse_existing_run(self.out_dir, config.resume)
         # Everything that can refuse the data or a checkpoint runs before the run folder exists.
         self.train_scenes, self.val_scenes = split_scenes(config)
-        check_crop(config, self.train_scenes[0])
+        check_crop(config, self.train_scenes)
         resume_state = read_checkpoint(config.resume) if config.resume else None
         init_state = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
         self._build_data(resume_state, init_state)

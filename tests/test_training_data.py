@@ -17,6 +17,7 @@ from bicameral.data import (
     _dynamic_rgb,
     _exact_symmetry,
     degrade_depth,
+    frame_size,
     list_scenes,
     normalise,
     preprocess_record,
@@ -203,3 +204,25 @@ def test_a_dataset_folder_that_does_not_exist_is_named_as_such(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(DatasetError, match="afile: is a file, expected a Mikado dataset folder"):
         list_scenes(tmp_path / "afile")
+
+
+def test_frame_size_reads_the_png_header_and_decodes_only_what_is_not_a_png(scenes, tmp_path):
+    import shutil
+
+    import cv2
+
+    assert frame_size(scenes[0]) == (64, 64)
+    scene = tmp_path / "scene"
+    shutil.copytree(scenes[0], scene)
+    rgb = scene / "rgb.png"
+    rgb.write_bytes(rgb.read_bytes()[:33])  # the header only: the size, without the pixels
+    assert frame_size(scene) == (64, 64)
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((24, 40, 3), np.uint8))  # OpenCV reads by content
+    rgb.write_bytes(jpeg.tobytes())
+    assert ok and frame_size(scene) == (40, 24)
+    rgb.write_bytes(b"junk")
+    with pytest.raises(DatasetError, match=r"scene/rgb.png: missing or unreadable image"):
+        frame_size(scene)
+    rgb.unlink()
+    with pytest.raises(DatasetError, match=r"scene/rgb.png: missing or unreadable image"):
+        frame_size(scene)

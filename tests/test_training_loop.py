@@ -215,8 +215,9 @@ def test_a_run_stopped_by_a_corrupt_scene_is_started_afresh_in_its_folder(data, 
     broken = tmp_path / "broken"
     shutil.copytree(data, broken)
     scenes = sorted((broken / "scenes").iterdir())
-    for scene in scenes[1:5]:  # the first scene is read before the folder is made; the last validates
-        (scene / "rgb.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    for scene in scenes[1:5]:  # truncated after the header (signature and IHDR, 33 bytes): the crop
+        rgb = scene / "rgb.png"  # check reads headers only, so the loader finds these mid-run
+        rgb.write_bytes(rgb.read_bytes()[:33])
     run = tmp_path / "run"
     config = TrainConfig(data=str(broken), out_dir=str(run), iterations=6, val_count=1, val_every=100, **TINY)
     with pytest.raises(DatasetError, match="rgb.png: missing or unreadable image"):
@@ -249,11 +250,58 @@ def test_data_is_checked_before_the_run_folder_is_made(data, tmp_path):
 def test_a_crop_larger_than_the_frames_is_refused(data, tmp_path):
     """--crop 1024 on 128-px scenes trained on crops that were 98 % zero padding."""
     run = tmp_path / "run"
-    with pytest.raises(TrainingError, match=r"--crop 1024: larger than the training frames \(64x64; 100% of"):
+    with pytest.raises(
+        TrainingError, match=r"--crop 1024: larger than the training frame .*rgb.png \(64x64; 100% of"
+    ):
         train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **{**TINY, "crop": 1024}))
     with pytest.raises(
         TrainingError,
-        match=r"--crop 80: .*\(64x64; 36% of each crop would be zero padding\); expected at most 64",
+        match=r"--crop 80: .*\(64x64; 36% of each crop would be zero padding; 5 of 5 training scenes are "
+        r"smaller than the crop\); expected at most 64",
     ):
         train(TrainConfig(data=str(data), out_dir=str(run), iterations=1, **{**TINY, "crop": 80}))
     assert not run.exists()
+
+
+def test_a_later_smaller_scene_is_refused_before_the_run_folder_is_made(data, tmp_path):
+    """Only the first scene's size was checked: a mixed folder whose fourth scene is 40x40 trained
+    --crop 48 on zero-padded crops of it. Every scene's rgb.png header is read now."""
+    import shutil
+
+    import cv2
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(data, mixed)
+    small = sorted((mixed / "scenes").iterdir())[3]
+    for name in ("rgb", "depth", "labels", "boundaries", "occlusions"):
+        image = cv2.imread(str(small / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(small / f"{name}.png"), cv2.resize(image, (40, 40), interpolation=cv2.INTER_NEAREST))
+    meta = json.loads((small / "scene.json").read_text())
+    (small / "scene.json").write_text(json.dumps({**meta, "width": 40, "height": 40}))
+    run = tmp_path / "run"
+    with pytest.raises(
+        TrainingError,
+        match=rf"--crop 48: larger than the training frame {small / 'rgb.png'} \(40x40; 31% of each crop "
+        r"would be zero padding; 1 of 5 training scenes are smaller than the crop\); expected at most 32",
+    ):
+        train(TrainConfig(data=str(mixed), out_dir=str(run), iterations=1, **{**TINY, "crop": 48}))
+    assert not run.exists()
+    summary = train(TrainConfig(data=str(mixed), out_dir=str(run), iterations=1, **TINY))  # --crop 32 fits
+    assert summary["iterations"] == 1
+
+
+def test_setting_up_a_run_decodes_no_image(data, tmp_path, monkeypatch):
+    """The crop check decoded the first scene's rgb.png and the loader then decoded it again;
+    the crop check reads PNG headers, so setting up an RGB run decodes nothing."""
+    import cv2
+
+    from bicameral.train import Distributed, Trainer
+
+    decoded = []
+    imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *flags: decoded.append(path) or imread(path, *flags))
+    trainer = Trainer(
+        TrainConfig(data=str(data), out_dir=str(tmp_path / "run"), iterations=1, **TINY), Distributed()
+    )
+    trainer.writer.close()
+    assert decoded == []
