@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mikado.io import list_scenes, read_scene
+from mikado.generate import MAX_IMAGE_SIDE
+from mikado.io import list_scenes, read_json, read_scene
 
 BLUE = (0, 0, 255)  # RGB
 ORANGE = (255, 140, 0)
@@ -29,11 +30,25 @@ def contact_sheet(dataset: Path, out: Path, count: int = 16, columns: int = 4, t
     scenes = list_scenes(dataset)[:count]
     if not scenes:
         raise ValueError(f"{dataset} holds no complete scenes")
+    # The sheet's size from the scenes' metadata, before a pixel is decoded: a large --count with
+    # a large --tile asked for gigabytes. Its sides are bounded like a rendered frame's.
+    sizes = [_frame_size(path) for path in scenes]
+    sheet_width = columns * tile_width
+    sheet_height = -(-len(scenes) // columns) * max(_tile_height(size, tile_width) for size in sizes)
+    if max(sheet_width, sheet_height) > MAX_IMAGE_SIDE:
+        raise ValueError(
+            f"--count {count} --columns {columns} --tile {tile_width}: the sheet of {len(scenes)} scene(s) "
+            f"would be {sheet_width}x{sheet_height} px; expected at most {MAX_IMAGE_SIDE} px a side "
+            "(fewer scenes, a smaller tile or other columns)"
+        )
     tiles = []
-    for path in scenes:
+    for path, (width, height) in zip(scenes, sizes, strict=True):
         s = read_scene(path)
         img = overlay(s["rgb"], s["boundaries"], s["occlusions"])
-        h = int(round(img.shape[0] * tile_width / img.shape[1]))
+        if img.shape[:2] != (height, width):  # the sheet was sized from scene.json
+            found = f"{img.shape[1]}x{img.shape[0]}"
+            raise ValueError(f"{path / 'rgb.png'}: {found} px, expected scene.json's {width}x{height}")
+        h = _tile_height((width, height), tile_width)
         # Nearest neighbour keeps one-pixel ground-truth lines visible when downscaling.
         tile = cv2.resize(img, (tile_width, h), interpolation=cv2.INTER_NEAREST)
         cv2.putText(tile, path.name, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2, cv2.LINE_AA)
@@ -51,3 +66,18 @@ def contact_sheet(dataset: Path, out: Path, count: int = 16, columns: int = 4, t
     if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {out}")
     return out
+
+
+def _frame_size(scene: Path) -> tuple[int, int]:
+    """(width, height) from scene.json (one ValueError naming the file and key otherwise)."""
+    path = scene / "scene.json"
+    meta = read_json(path, ("width", "height"))
+    for key in ("width", "height"):
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 1:
+            raise ValueError(f"{path}: '{key}' is {meta[key]!r}, expected a whole number of pixels >= 1")
+    return meta["width"], meta["height"]
+
+
+def _tile_height(size: tuple[int, int], tile_width: int) -> int:
+    width, height = size
+    return max(1, int(round(height * tile_width / width)))

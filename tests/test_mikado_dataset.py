@@ -133,6 +133,39 @@ def test_stats_and_preview(dataset, tmp_path, capsys):
     assert blue.any()
 
 
+def test_a_preview_sheet_beyond_the_largest_image_side_is_refused(dataset, tmp_path, capsys):
+    """--count x --tile made a sheet of any size (a huge allocation, then a huge PNG); its sides
+    are now bounded like a rendered frame's (MAX_IMAGE_SIDE), before any scene is decoded."""
+    from mikado.generate import MAX_IMAGE_SIDE
+
+    sheet = tmp_path / "sheet.png"
+    for flags, shown, size in (
+        (["--count", "1000000", "--columns", "3"], "--count 1000000 --columns 3", "12288x2731"),  # too wide
+        (["--columns", "1"], "--count 16 --columns 1", "4096x8193"),  # 3 rows of 96x64: a pixel too high
+    ):
+        assert (
+            binpick(["mikado", "preview", str(dataset), "--out", str(sheet), *flags, "--tile", "4096"]) == 2
+        )
+        err = capsys.readouterr().err
+        expected = f"{shown} --tile 4096: the sheet of 3 scene(s) would be {size} px; expected at most "
+        assert expected + f"{MAX_IMAGE_SIDE} px a side" in err, err
+        assert len(err.strip().splitlines()) == 1 and not sheet.exists()
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    scene_json = scene_dir(broken, 1) / "scene.json"
+    meta = json.loads(scene_json.read_text())
+    for width, message in (
+        ("wide", f"{scene_json}: 'width' is 'wide', expected a whole number of pixels >= 1"),
+        (48, f"{scene_dir(broken, 1) / 'rgb.png'}: 96x64 px, expected scene.json's 48x64"),
+    ):
+        scene_json.write_text(json.dumps({**meta, "width": width}))
+        assert binpick(["mikado", "preview", str(broken), "--out", str(sheet)]) == 2
+        assert message in capsys.readouterr().err
+        assert not sheet.exists()
+
+
 def test_user_errors_are_one_line(tmp_path):
     proc = run_cli("generate", "--count", "2", "--out", str(tmp_path / "x"), "--shard", "2/2")
     assert proc.returncode == 2 and "shard" in proc.stderr and "Traceback" not in proc.stderr

@@ -199,7 +199,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 MIN_TILE = 16
-MAX_TILE = 4096  # px: a tile at a full 4K frame's width; 16 such per sheet are ~0.8 GB of pixels
+MAX_TILE = 4096  # px: a tile at a full 4K frame's width (the whole sheet is bounded in contact_sheet)
 
 
 def _preview(args: argparse.Namespace) -> int:
