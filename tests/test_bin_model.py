@@ -596,6 +596,14 @@ def test_a_model_file_of_the_earlier_naming_loads_and_its_image_survives_a_new_s
     assert np.array_equal(load_bin_model(tmp_path / "bin.json.bak1").reference, model.reference)
 
 
+def test_a_floor_without_its_informative_rms_loads(tmp_path):
+    path = save_bin_model(commissioned(), tmp_path / "bin.json")
+    document = json.loads(path.read_text())
+    del document["floor"]["rms_mm"]
+    path.write_text(json.dumps(document))
+    assert load_bin_model(path).floor.rms_mm == 0.0
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -608,7 +616,22 @@ def test_a_model_file_of_the_earlier_naming_loads_and_its_image_survives_a_new_s
         ),
         (lambda d: {**d, "interior": [["a", 50], [250, 50], [250, 190]]}, "interior: expected at least 3"),
         (lambda d: {**d, "floor": {**d["floor"], "a": "x"}}, "floor.a: expected a finite number, got 'x'"),
-        (lambda d: {**d, "floor": {"b": 0.0, "c": 1.0}}, "floor.a: expected a finite number, got None"),
+        # A missing key says so and what it holds (a floor without "a" said "got None"):
+        (lambda d: {**d, "floor": {"b": 0.0, "c": 1.0}}, "floor.a: missing (expected a finite number)"),
+        (lambda d: {**d, "floor": {"a": 0.0, "c": 1.0}}, "floor.b: missing (expected a finite number)"),
+        (lambda d: {**d, "floor": {**d["floor"], "a": None}}, "floor.a: expected a finite number, got None"),
+        (
+            lambda d: {k: v for k, v in d.items() if k != "interior"},
+            "interior: missing (expected at least 3 [u, v]",
+        ),
+        (
+            lambda d: {k: v for k, v in d.items() if k != "image_size"},
+            "image_size: missing (expected [width, height]",
+        ),
+        (
+            lambda d: {k: v for k, v in d.items() if k != "reference"},
+            "reference: missing (expected the name of a PNG",
+        ),
         (lambda d: {**d, "floor": [1, 2, 3]}, "floor: expected an object with a, b, c, got list"),
         (lambda d: {**d, "image_size": [1e400, 240]}, "image_size: expected [width, height]"),
         (lambda d: {**d, "rim_height_mm": float("nan")}, "rim_height_mm: expected a finite number"),

@@ -47,7 +47,9 @@ class FloorPlane:
             raise ValueError(f"{key}: expected an object with a, b, c, got {type(d).__name__}")
         values = []
         for name in ("a", "b", "c", "rms_mm"):
-            value = d.get(name, 0.0) if name == "rms_mm" else d.get(name)
+            if name not in d and name != "rms_mm":  # rms_mm is informative only: 0 when absent
+                raise ValueError(f"{key}.{name}: missing (expected a finite number)")
+            value = d.get(name, 0.0)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"{key}.{name}: expected a finite number, got {value!r:.80}")
             values.append(float(value))

@@ -96,10 +96,19 @@ def save_bin_model(model: BinModel, path: str | Path) -> Path:
     return path
 
 
+# What each required key of a model file holds: the one wording of its "missing" and its
+# "expected ..., got ..." errors.
+REQUIRED = {
+    "interior": "at least 3 [u, v] points",
+    "image_size": "[width, height] in pixels",
+    "reference": "the name of a PNG file beside it",
+}
+
+
 def _image_name(path: Path, key: str, value: object) -> Path:
     """The image file that `key` names, beside the model file."""
     if not isinstance(value, str) or not value or Path(value).name != value:
-        raise BinModelError(f"{path}: {key}: expected the name of a PNG file beside it, got {value!r:.80}")
+        raise BinModelError(f"{path}: {key}: expected {REQUIRED['reference']}, got {value!r:.80}")
     return path.with_name(value)
 
 
@@ -131,16 +140,16 @@ def load_bin_model(path: str | Path) -> BinModel:
         raise BinModelError(f"{path}: format: missing (expected {FORMAT}; is this a bin model?)")
     if document["format"] != FORMAT:
         raise BinModelError(f"{path}: format: expected {FORMAT}, got {document['format']!r:.80}")
-    for key in ("interior", "image_size", "reference"):
+    for key, expected in REQUIRED.items():
         if key not in document:
-            raise BinModelError(f"{path}: {key}: missing")
+            raise BinModelError(f"{path}: {key}: missing (expected {expected})")
     try:
         interior = np.asarray(document["interior"], float)
     except (TypeError, ValueError, OverflowError):
         interior = np.zeros(0)
     if interior.ndim != 2 or interior.shape[1:] != (2,) or len(interior) < 3:
         raise BinModelError(
-            f"{path}: interior: expected at least 3 [u, v] points, got {document['interior']!r:.80}"
+            f"{path}: interior: expected {REQUIRED['interior']}, got {document['interior']!r:.80}"
         )
     if not np.isfinite(interior).all():
         raise BinModelError(
@@ -152,7 +161,7 @@ def load_bin_model(path: str | Path) -> BinModel:
         and len(size) == 2
         and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
     ):
-        raise BinModelError(f"{path}: image_size: expected [width, height] in pixels, got {size!r:.80}")
+        raise BinModelError(f"{path}: image_size: expected {REQUIRED['image_size']}, got {size!r:.80}")
     width, height = size
     rim = _number(path, "rim_height_mm", document.get("rim_height_mm", 0.0))
     floor = None
