@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import time
 
 import pytest
 from appliance_helpers import (
@@ -301,3 +302,59 @@ def test_on_the_rtu_bus_a_request_for_another_device_is_left_to_it(plc):
         assert not own.isError() and own.registers == [MAP.protocol_version]
     finally:
         client.close()
+
+
+def rtu_frame(*body: int) -> bytes:
+    """A Modbus RTU frame: `body` (device id, function code, data) and its CRC, computed here."""
+    crc = 0xFFFF
+    for byte in body:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return bytes(body) + crc.to_bytes(2, "little")
+
+
+def test_the_rtu_line_follows_the_serial_line_rules_for_what_it_cannot_serve(plc):
+    """Modbus over serial line: a frame whose CRC fails is discarded without a reply; a frame for
+    another device gets none either, whatever it holds; a function we do not serve gets exception 1
+    with the request's own function code, a malformed request exception 3. pymodbus' framer
+    answered `80 01` (function 0) to a request it could not decode, for any device id (here a
+    read of 0 registers for device 7), and nothing at all to a function code it does not know."""
+    import serial
+
+    bank, _, client_tty, _ = plc
+    line = serial.Serial(client_tty, RTU_BAUDRATE, timeout=0.05)
+
+    def reply(frame: bytes, quiet_s: float = 0.5) -> bytes:
+        """Send `frame`; what comes back until the line has been quiet for `quiet_s`."""
+        line.reset_input_buffer()
+        line.write(frame)
+        got, deadline = b"", time.monotonic() + quiet_s
+        while time.monotonic() < deadline:
+            if chunk := line.read(64):
+                got, deadline = got + chunk, time.monotonic() + quiet_s
+        return got
+
+    read_version = rtu_frame(1, 3, 0, MAP["protocol_version"].address, 0, 1)
+    answer = rtu_frame(1, 3, 2, 0, MAP.protocol_version)
+    try:
+        assert reply(read_version) == answer
+        assert reply(read_version[:-1] + bytes([read_version[-1] ^ 0xFF])) == b""  # bad CRC
+        assert reply(rtu_frame(1, 0x41, 0, 0, 0, 1)) == rtu_frame(1, 0xC1, 1)  # unknown function
+        assert reply(rtu_frame(1, 9, 0, 0)) == rtu_frame(1, 0x89, 1)
+        assert reply(rtu_frame(1, 8, 0, 99, 0, 0)) == rtu_frame(1, 0x88, 1)  # diagnostics
+        assert reply(rtu_frame(1, 3, 0, 0, 0, 0)) == rtu_frame(1, 0x83, 3)  # a read of 0 registers
+        assert reply(rtu_frame(1, 16, 0, 0, 0, 2, 3, 0, 1, 0)) == rtu_frame(1, 0x90, 3)  # byte count 3
+        for body in ((7, 3, 0, 0, 0, 0), (7, 0x41, 0, 0, 0, 1), (7, 16, 0, 0, 0, 2, 3, 0, 1, 0)):
+            assert reply(rtu_frame(*body)) == b"", f"answered device {body[0]}'s request {body}"
+        assert reply(rtu_frame(1, 0x83, 2)) == b""  # an exception reply is not a request
+        # noise, then a request for us in the same burst: the request is served
+        assert reply(bytes([0x55, 0x01, 0xFF]) + read_version) == answer
+        # a request arriving in two pieces, 5 ms apart (a USB adapter's packets)
+        line.reset_input_buffer()
+        line.write(read_version[:3])
+        time.sleep(0.005)
+        assert reply(read_version[3:]) == answer
+        assert bank.rejected_writes == 0
+    finally:
+        line.close()

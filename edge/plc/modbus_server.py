@@ -10,7 +10,8 @@ a write beyond the map is rejected, counted and sets the error code like any oth
 
 Only the function codes of `edge.plc.access.SERVED_FUNCTIONS` (3, 4, 6, 16) reach the bank; every
 other one is answered ILLEGAL FUNCTION, by the TCP connection (`edge.plc.connection`) and by the
-serial line's request handler (`_BankHandler`).
+serial line (`_BusHandler`, framed by `edge.plc.rtu`: a bad CRC or another device id gets no
+reply, a malformed request exception 3).
 pymodbus' SimDevice would otherwise serve coils and discrete inputs (1, 2, 5, 15) as bits of
 the same holding registers, so that a coil write could start a cycle or change the mode.
 
@@ -28,6 +29,7 @@ through another's error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from pymodbus.constants import ExcCodes
@@ -37,9 +39,10 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
+from edge.plc import rtu
 from edge.plc.access import SERVED_FUNCTIONS, ClientGate
 from edge.plc.bank import RegisterBank, RequestRejected
-from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer
+from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer, decode_request
 
 log = logging.getLogger(__name__)
 ADDRESS_SPACE = 65536  # Modbus addresses 0..65535
@@ -148,25 +151,96 @@ def tcp_server(
 
 
 class _BusHandler(_BankHandler):
-    """The serial line: a shared RS-485 bus, on which a request for another device id is that
-    device's to answer. It is left unanswered (an exception reply would collide with the real
-    device's); so is a broadcast (id 0), which the appliance does not take part in."""
+    """The serial line, framed by `edge.plc.rtu` (pymodbus' RTU framer answered `80 01` to what
+    it could not decode, whatever the device id): a shared RS-485 bus, on which a request for
+    another device id is that device's to answer. It is left unanswered (an exception reply would
+    collide with the real device's); so is a broadcast (id 0), which the appliance does not take
+    part in, and a frame whose CRC fails. A function the appliance does not serve is answered
+    exception 1, a malformed request of a served one exception 3, both with the request's own
+    function code."""
 
-    async def handle_request(self) -> None:
-        pdu = self.last_pdu
-        if pdu is not None and pdu.dev_id != self.server.device_id:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._inbox = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+        self._log_limit = HostLogLimit()
+
+    def data_received(self, data: bytes) -> None:
+        """Replaces pymodbus' receive path (its RTU framer)."""
+        self._inbox += data
+        del self._inbox[: -rtu.MAX_FRAME]  # no frame is longer: a request for us ends the buffer
+        if (found := rtu.whole_request(self._inbox)) is not None:
+            start, end = found
+            frame = bytes(self._inbox[start:end])
+            del self._inbox[:end]
+            self._take(frame)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inbox:
+            self._timer = self.loop.call_later(self.server.silence_s, self._silence)
+
+    def _silence(self) -> None:
+        """The line fell silent: what it carried since the last frame is one frame, or noise."""
+        self._timer = None
+        frame = bytes(self._inbox)
+        self._inbox.clear()
+        if frame:
+            self._take(frame)
+
+    def _take(self, frame: bytes) -> None:
+        decision = rtu.reply_to(frame, self.server.device_id)
+        if decision.serve:
+            self.loop.create_task(self._serve(frame))
+        elif decision.exception is not None:
+            log.debug("Modbus RTU: %s %s, answered with exception %d", decision.why, frame[:16].hex(" "),
+                      decision.exception)  # fmt: skip
+            self._send_raw(rtu.exception_frame(frame, decision.exception))
+        elif not rtu.crc_ok(frame) and self._log_limit.first(RTU_PEER, "noise"):
+            log.info(
+                "Modbus RTU: discarded %s (line noise, a baud rate or parity that differs from the "
+                "master's, or frames of other devices less than %.0f ms apart); further ones are not "
+                "logged for %.0f s",
+                decision.why, self.server.silence_s * 1000, LOG_INTERVAL_S,
+            )  # fmt: skip
+        else:
+            log.debug("Modbus RTU: no reply to %s (%s)", frame[:16].hex(" "), decision.why)
+
+    async def _serve(self, frame: bytes) -> None:
+        request = decode_request(self.server.decoder, frame[1:-2])
+        if request is None:
+            if self._log_limit.first(RTU_PEER, "malformed"):
+                log.warning(
+                    "Modbus RTU: malformed function %d request %s answered with exception 3 "
+                    "(further ones are not logged for %.0f s)",
+                    frame[1], frame[:16].hex(" "), LOG_INTERVAL_S,
+                )  # fmt: skip
+            self._send_raw(rtu.exception_frame(frame, rtu.ILLEGAL_DATA_VALUE))
             return
+        request.dev_id, request.transaction_id = frame[0], 0
+        self.last_pdu, self.last_addr = request, None
         current_peer.set(RTU_PEER)
-        await super().handle_request()
+        await self.handle_request()  # pymodbus: the datastore (our bank), then the reply
+
+    def _send_raw(self, data: bytes) -> None:
+        if self.transport:
+            self.transport.write(data)
+
+    def callback_disconnected(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().callback_disconnected(exc)
 
 
 class BankSerialServer(ModbusSerialServer):
     """`ModbusSerialServer` whose line is served by `_BusHandler` (its own device id only;
     functions 3, 4, 6, 16 only)."""
 
-    def __init__(self, *args, device_id: int, **kwargs):
+    def __init__(self, *args, device_id: int, silence_s: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.device_id = device_id
+        self.silence_s = silence_s  # the end of a frame (edge.plc.rtu.silence_s)
 
     def callback_new_connection(self) -> _BusHandler:
         return _BusHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
@@ -176,9 +250,11 @@ def rtu_server(
     bank: RegisterBank, port: str, device_id: int, baudrate: int, parity: str, stopbits: int, bytesize: int
 ) -> ModbusSerialServer:
     """An RTU server on a serial line, answering `device_id` (the RS-485 bus address)."""
+    bits_per_char = 1 + bytesize + (parity != "N") + stopbits
     return BankSerialServer(
         _device(bank, device_id),
         device_id=device_id,
+        silence_s=rtu.silence_s(baudrate, bits_per_char),
         port=port,
         baudrate=baudrate,
         parity=parity,
