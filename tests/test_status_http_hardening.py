@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client as http_client
+import logging
 import socket
 import time
 
@@ -314,3 +315,36 @@ def test_a_thumbnail_has_one_cache_control():
         assert headers.get_all("X-Content-Type-Options") == ["nosniff"]
     finally:
         srv.stop()
+
+
+# ---------------------------------------------------------------- what the integrator sees
+
+
+def page_warnings(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and text in r.getMessage()]
+
+
+def test_connections_turned_away_are_logged_once_per_host_per_minute(caplog):
+    """Before: the first refusal and then every 100th, whoever it came from, so a second host
+    turned away went unlogged. Now through `HostLogLimit`, like the PLC's refusals: one WARNING
+    per host per minute; the counter counts every one."""
+    caplog.set_level(logging.INFO)
+    srv = serve(users=[ALICE], max_connections=2, max_connections_per_host=2)
+    port = srv.address[1]
+    held = []
+    try:
+        for _ in range(2):
+            held.append(connect(port))
+            held[-1].sendall(b"GET / HTTP/1.1\r\n")
+        wait_until(lambda: srv.httpd.open_connections == 2, 5.0, what="2 connections held")
+        for source in ("127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3"):
+            with connect(port, source=source) as extra:
+                extra.settimeout(5)
+                assert extra.recv(65536).startswith(b"HTTP/1.1 503")
+        assert srv.httpd.refused_connections == 4
+    finally:
+        for sock in held:
+            sock.close()
+        srv.stop()
+    lines = page_warnings(caplog, "turned away")
+    assert [line.split()[2] for line in lines] == ["127.0.0.1", "127.0.0.3"], lines

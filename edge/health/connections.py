@@ -17,6 +17,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
+
 log = logging.getLogger(__name__)
 
 #: Each connection holds a thread and a descriptor, and a tablet that sleeps or a cable pulled
@@ -64,6 +66,9 @@ class CappedServer(ThreadingHTTPServer):
         self.open_connections = 0  # the cap's count, and /metrics' gauge
         self._per_host: dict[str, int] = {}
         self._count_lock = threading.Lock()
+        #: the page's lines about a connection turned away: once per host and
+        #: kind per minute; the counters count every one
+        self.log_limit = HostLogLimit()
         super().__init__(address, handler)
 
     def _take_slot(self, host: str) -> str:
@@ -91,10 +96,14 @@ class CappedServer(ThreadingHTTPServer):
         why = self._take_slot(host)
         if why:
             self.refused_connections += 1
-            if self.refused_connections == 1 or self.refused_connections % 100 == 0:
+            if self.log_limit.first(host, "turned away"):
                 log.warning(
-                    "status page: %s turned away, %s (%d so far)", host, why, self.refused_connections
-                )
+                    "status page: %s turned away, %s (%d so far from all hosts; further ones from this "
+                    "host are not logged for %.0f s)",
+                    host, why, self.refused_connections, LOG_INTERVAL_S,
+                )  # fmt: skip
+            else:
+                log.debug("status page: %s turned away, %s", host, why)
             with contextlib.suppress(OSError):
                 request.settimeout(1.0)
                 request.sendall(BUSY_ANSWER)
