@@ -324,6 +324,28 @@ def page_warnings(caplog, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and text in r.getMessage()]
 
 
+def test_a_request_cut_at_the_deadline_is_logged_once_per_host_per_minute(caplog):
+    """Before: only a DEBUG line (the stdlib's 'Request timed out'), so a slowloris peer was
+    invisible in the journal. Now a WARNING naming the host, once per host per minute (the
+    shared `HostLogLimit`): a second cut from the same host is not logged, another host's is."""
+    caplog.set_level(logging.INFO)
+    srv = serve(users=[ALICE], idle_timeout_s=5.0, request_deadline_s=0.3)
+    try:
+        for source in ("127.0.0.1", "127.0.0.1", "127.0.0.2"):
+            with connect(srv.address[1], source=source) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\n")
+                assert closed_within(sock, 3.0, trickle=b"X")
+        with connect(srv.address[1], source="127.0.0.4") as sock:  # a body trickled past it, a third host
+            head = f"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {BASIC}\r\n"
+            sock.sendall(head.encode() + b"Content-Length: 1000\r\n\r\n")
+            assert closed_within(sock, 3.0, trickle=b"x")
+        wait_until(lambda: srv.httpd.open_connections == 0, 5.0, what="the slots to be freed")
+    finally:
+        srv.stop()
+    lines = page_warnings(caplog, "did not send its whole request within 0.3 s")
+    assert [line.split()[2] for line in lines] == ["127.0.0.1", "127.0.0.2", "127.0.0.4"], lines
+
+
 def test_connections_turned_away_are_logged_once_per_host_per_minute(caplog):
     """Before: the first refusal and then every 100th, whoever it came from, so a second host
     turned away went unlogged. Now through `HostLogLimit`, like the PLC's refusals: one WARNING

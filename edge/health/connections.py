@@ -66,7 +66,7 @@ class CappedServer(ThreadingHTTPServer):
         self.open_connections = 0  # the cap's count, and /metrics' gauge
         self._per_host: dict[str, int] = {}
         self._count_lock = threading.Lock()
-        #: the page's lines about a connection turned away: once per host and
+        #: the page's connection lines (a refusal, a request cut at its deadline): once per host and
         #: kind per minute; the counters count every one
         self.log_limit = HostLogLimit()
         super().__init__(address, handler)
@@ -161,6 +161,7 @@ class DeadlineReader(io.RawIOBase):
         self._sock = sock
         self._idle_s = idle_s
         self.deadline: float | None = None  # time.monotonic() by which the request must be read
+        self.expired = False  # a request's read was cut at the deadline: its connection is closed
 
     def readable(self) -> bool:
         return True
@@ -170,9 +171,13 @@ class DeadlineReader(io.RawIOBase):
             return self._sock.recv_into(buffer)
         left = self.deadline - time.monotonic()
         if left <= 0:
+            self.expired = True
             raise TimeoutError("request not read within its deadline")
         self._sock.settimeout(min(left, self._idle_s) if self._idle_s else left)
         try:
             return self._sock.recv_into(buffer)
+        except TimeoutError:  # at the deadline (the idle timeout first, only where it is shorter)
+            self.expired = True
+            raise
         finally:
             self._sock.settimeout(self._idle_s)  # writes keep the idle timeout

@@ -37,6 +37,7 @@ from edge.health.connections import (
     CappedServer,
     DeadlineReader,
 )
+from edge.log_limit import LOG_INTERVAL_S
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -126,7 +127,28 @@ def _make_handler(
             if not self._await_request():
                 self.close_connection = True
                 return
-            super().handle_one_request()  # its TimeoutError (the deadline passed) closes the connection
+            try:
+                super().handle_one_request()  # its TimeoutError (the deadline passed) closes the connection
+            finally:
+                if self._reader.expired:
+                    self._reader.expired = False
+                    self._log_cut()
+
+        def _log_cut(self) -> None:
+            """A request not in within the deadline: a slow-loris client, or a link that drops
+            most of its packets; the integrator should see either (once per host per minute)."""
+            host = self.client_address[0]
+            if self.server.log_limit.first(host, "request deadline"):
+                log.warning(
+                    "status page: %s did not send its whole request within %g s: connection closed "
+                    "(a stalled or deliberately slow client); further ones from this host are not "
+                    "logged for %.0f s",
+                    host, request_deadline_s, LOG_INTERVAL_S,
+                )  # fmt: skip
+            else:
+                log.debug(
+                    "status page: %s did not send its whole request within %g s", host, request_deadline_s
+                )
 
         def _await_request(self) -> bool:
             """True once the first byte of the next request is there: its deadline starts now."""
