@@ -227,6 +227,12 @@ def read_checkpoint(path: str | Path) -> dict:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[BicameralNet, dict]:
     """Rebuild the network from a checkpoint (eval mode); returns (model, checkpoint dict)."""
     data = read_checkpoint(path)
+    return network_from_checkpoint(data, path, device), data
+
+
+def network_from_checkpoint(data: dict, path: str | Path, device: str | torch.device = "cpu") -> BicameralNet:
+    """The network (eval mode) of a checkpoint dict `read_checkpoint` returned for `path` (named in
+    the errors): for a caller that has read the file already, so that it is not read twice."""
     model = BicameralNet(NetworkConfig.from_dict(data["config"]))
     try:
         model.load_state_dict(data["state_dict"])
@@ -234,7 +240,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(
             f"checkpoint '{path}': state_dict does not fit config {data['config']}: {exc}"
         ) from None
-    return model.to(device).eval(), data
+    return model.to(device).eval()
 
 
 def checkpoint_preprocess(data: dict) -> Preprocess:

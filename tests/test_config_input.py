@@ -5,6 +5,7 @@ what was expected."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -377,3 +378,35 @@ def test_a_torch_checkpoint_must_take_the_models_input(tmp_path, model, refused)
         f"{path}: inference.torch_checkpoint = '{checkpoint}' takes 'rgb' input (3 channels), but "
         f"inference.model = '{ROOT / 'models' / model}' prepares 'rgbd' input (4 channels)"
     ) in str(err.value), str(err.value)
+
+
+def test_the_start_reads_the_torch_checkpoint_once_not_again_after_the_check(tmp_path, monkeypatch):
+    """The configuration check reads the whole checkpoint (torch.load, weights included) to
+    compare its input with the model's; the backend built at the start read it a second time.
+    It now takes the check's read, unless the file changed in between (then it reads it again).
+    torch.load is wrapped to count the reads; each one is the real thing."""
+    torch = pytest.importorskip("torch", reason="the torch backend is the `train` extra")
+    import numpy as np
+
+    from edge.inference import load_backend
+
+    checkpoint = tmp_path / "f25.pt"
+    checkpoint.write_bytes((ROOT / "models" / "bicameral_f25_rgb.pt").read_bytes())
+    path = write(
+        tmp_path, f'backend = "torch"\ntorch_checkpoint = "{checkpoint}"\n[camera]\nsource = "simulated"\n'
+    )
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **k: reads.append(str(f)) or real_load(f, *a, **k))
+
+    backend = load_backend(load_config(path).inference, (1, 3, 64, 64))
+    assert reads == [str(checkpoint)]  # the check's read only
+    boundaries, occlusions = backend.infer(np.zeros((1, 3, 64, 64), np.float32))
+    assert boundaries.shape == occlusions.shape == (64, 64)
+
+    config = load_config(path)
+    checkpoint.write_bytes(checkpoint.read_bytes())  # rewritten after the check: read again
+    later = checkpoint.stat().st_mtime_ns + 10**9  # (a clock tick apart on any file system)
+    os.utime(checkpoint, ns=(later, later))
+    load_backend(config.inference, (1, 3, 64, 64))
+    assert reads == [str(checkpoint)] * 3

@@ -8,6 +8,7 @@ torch is imported only when this backend is chosen (the appliance itself never n
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -23,19 +24,63 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The checkpoint the configuration check read last, for the backend the start builds moments
+#: later (`_take_checked`): the check reads the whole file (torch.load, weights included, 8.6 MB
+#: for the shipped F25, far more for a bigger network) and the start read it a second time. One
+#: slot, keyed by the file's identity: a file replaced or rewritten in between is read again.
+_checked: tuple[tuple, dict] | None = None
+_checked_lock = threading.Lock()
+
+
+def _identity(checkpoint: str) -> tuple | None:
+    try:
+        st = os.stat(checkpoint)
+    except OSError:
+        return None
+    return os.path.realpath(checkpoint), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def checkpoint_channels(checkpoint: str) -> int:
     """The input channels (3 RGB, 4 RGB-D, 1 depth) a training checkpoint's network takes, read
     from its recorded config without building the network. The frames are preprocessed as
     `inference.model` says, so edge/config.py compares the two at load: a mismatch used to fail
     every cycle inside the network. ImportError where torch (the `train` extra) is absent;
-    InferenceError for a checkpoint that cannot be read."""
+    InferenceError for a checkpoint that cannot be read. What was read is kept for the backend
+    (`_take_checked`)."""
+    global _checked
     from bicameral.checkpoint import CheckpointError, NetworkConfig, read_checkpoint
 
+    identity = _identity(checkpoint)  # before the read: a file rewritten meanwhile is not taken
     try:
         data = read_checkpoint(checkpoint)
     except CheckpointError as exc:
         raise InferenceError(str(exc)) from exc
+    with _checked_lock:
+        _checked = (identity, data) if identity is not None else None
     return NetworkConfig.from_dict(data["config"]).in_channels  # validated by read_checkpoint
+
+
+def _take_checked(checkpoint: str) -> dict | None:
+    """The checkpoint dict the configuration check read, if the file is still the one it read
+    (the slot is emptied: the weights are not kept twice); None otherwise (read it)."""
+    global _checked
+    with _checked_lock:
+        checked, _checked = _checked, None
+    if checked is None or checked[0] != _identity(checkpoint):
+        return None
+    return checked[1]
+
+
+def _network(checkpoint: str, device: str) -> nn.Module:
+    """The checkpoint's network on `device`: from the configuration check's read when it is still
+    the file's content, else read now (CheckpointError)."""
+    from bicameral.checkpoint import load_checkpoint, network_from_checkpoint
+
+    data = _take_checked(checkpoint)
+    if data is not None:
+        log.debug("%s: the network from the configuration check's read", checkpoint)
+        return network_from_checkpoint(data, checkpoint, device)
+    return load_checkpoint(checkpoint, device=device)[0]
 
 
 class TorchBackend(InferenceBackend):
@@ -45,7 +90,7 @@ class TorchBackend(InferenceBackend):
         try:
             import torch
 
-            from bicameral.checkpoint import CheckpointError, load_checkpoint
+            from bicameral.checkpoint import CheckpointError
         except ImportError as exc:
             raise InferenceError(f"inference.backend = 'torch' needs `pip install .[train]` ({exc})") from exc
         self.torch = torch
@@ -55,7 +100,7 @@ class TorchBackend(InferenceBackend):
             raise InferenceError("inference.device = 'cuda' but PyTorch sees no CUDA GPU")
         torch.set_num_threads(threads or physical_cores())
         try:
-            self.model, _ = load_checkpoint(checkpoint, device=device)
+            self.model = _network(checkpoint, device)
         except CheckpointError as exc:
             raise InferenceError(str(exc)) from exc
         self.denormals_flushed = flush_module_denormals(torch, self.model, checkpoint)
@@ -133,7 +178,7 @@ class TorchCudaBackend(InferenceBackend):
         try:
             import torch
 
-            from bicameral.checkpoint import CheckpointError, load_checkpoint
+            from bicameral.checkpoint import CheckpointError
             from bicameral.graphed import GraphedNetwork
         except ImportError as exc:
             raise InferenceError(
@@ -146,7 +191,7 @@ class TorchCudaBackend(InferenceBackend):
             )
         self.torch = torch
         try:
-            model, _ = load_checkpoint(checkpoint, device="cuda")
+            model = _network(checkpoint, "cuda")
         except CheckpointError as exc:
             raise InferenceError(str(exc)) from exc
         torch.backends.cudnn.benchmark = True  # one input size for the process's lifetime
