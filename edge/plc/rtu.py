@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymodbus.framer.rtu import FramerRTU
+
 from edge.plc.access import SERVED_FUNCTIONS
 
 MIN_FRAME = 4  # device id, function code, CRC (2)
@@ -37,13 +39,9 @@ ILLEGAL_FUNCTION, ILLEGAL_DATA_VALUE = 1, 3
 
 
 def crc16(data: bytes | bytearray) -> bytes:
-    """The Modbus CRC of `data`, in the order it is sent (low byte first)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc.to_bytes(2, "little")
+    """The Modbus CRC of `data`, in the order it is sent (low byte first; pymodbus' own CRC, which
+    returns it as the big-endian reading of those two bytes)."""
+    return FramerRTU.compute_CRC(bytes(data)).to_bytes(2, "big")
 
 
 def crc_ok(frame: bytes | bytearray) -> bool:
