@@ -47,7 +47,7 @@ from edge.suction_stage import SuctionStage
 
 if TYPE_CHECKING:
     from edge.camera import Frame
-    from edge.inference.predictor import Maps
+    from edge.inference.predictor import Maps, Predictor
     from edge.ranking import Ranking
 
     # a cycle's (frame, maps, ranking): maps and ranking None where the cycle failed before them
@@ -87,6 +87,61 @@ class CycleOutcome:
             f"candidates={r.candidate_count} latency={r.latency_ms:.0f} ms"
             + (" [pixel mode]" if self.pixel_mode else "")
         )
+
+
+def load_bin_stage(cfg: Config) -> BinStage | None:
+    """The commissioned bin (`[bin] enabled`), or None; StartupError naming what is wrong."""
+    if not cfg.bin.enabled:
+        return None
+    try:
+        return BinStage(load_bin_model(cfg.bin.model), cfg.bin.settings())
+    except BinModelError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def load_predictor(cfg: Config) -> Predictor:
+    """The model on its backend; StartupError naming what is wrong (a precision this CPU lacks,
+    bf16 on an int8 model, a file the backend cannot read...)."""
+    from edge.inference.predictor import Predictor
+
+    try:
+        return Predictor(cfg.inference, (cfg.camera.width, cfg.camera.height))
+    except InferenceError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def require_depth(camera: CameraSource) -> None:
+    """The model takes depth: refuse a source that can be seen not to deliver any."""
+    try:
+        camera.require_depth()
+    except CameraError as exc:
+        raise StartupError(str(exc)) from exc
+
+
+def check_start(cfg: Config) -> list[str]:
+    """What the start would refuse, found without starting (`binpick run --check-config`, the
+    installer's gate): the bin stage and the model are built as `open_parts` builds them and
+    released; a source that holds no device (a replay folder, the simulated bin) is opened to see
+    whether it delivers the depth a depth model needs. A camera device is not opened, since the
+    running appliance may hold it: the returned notes say what was not tried."""
+    load_bin_stage(cfg)
+    predictor = load_predictor(cfg)
+    try:
+        uses_depth = predictor.info.uses_depth
+    finally:
+        predictor.backend.close()
+    camera = open_camera(cfg.camera)
+    if camera.holds_device:
+        return [f"camera.source = {cfg.camera.source!r} not opened (the running appliance may hold it)"]
+    try:
+        camera.open()
+        if uses_depth:
+            require_depth(camera)
+    except CameraError as exc:
+        raise StartupError(str(exc)) from exc
+    finally:
+        camera.close()
+    return []
 
 
 class Supervisor:
@@ -183,28 +238,17 @@ class Supervisor:
         except CameraError as exc:
             raise StartupError(str(exc)) from exc
         self.refresh_camera_ok()
-        from edge.inference.predictor import Predictor
-
-        if cfg.bin.enabled:
-            try:
-                self.bin = BinStage(load_bin_model(cfg.bin.model), cfg.bin.settings())
-            except BinModelError as exc:
-                self.camera.close()
-                raise StartupError(str(exc)) from exc
         if cfg.inference.backend in ("tensorrt", "auto"):
             # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
             self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
         try:
-            self.predictor = Predictor(cfg.inference, (cfg.camera.width, cfg.camera.height))
-        except InferenceError as exc:
+            self.bin = load_bin_stage(cfg)
+            self.predictor = load_predictor(cfg)
+            if self.predictor.info.uses_depth:
+                require_depth(self.camera)
+        except StartupError:
             self.camera.close()
-            raise StartupError(str(exc)) from exc
-        if self.predictor.info.uses_depth:
-            try:
-                self.camera.require_depth()
-            except CameraError as exc:
-                self.camera.close()
-                raise StartupError(str(exc)) from exc
+            raise
         log.info("model %s on %s", cfg.inference.model, self.predictor.describe())
         if self.calibration.pixel_mode:
             log.warning("no calibration: running in PIXEL MODE (x, y and extents in pixels, z = 0)")

@@ -410,3 +410,47 @@ def test_the_start_reads_the_torch_checkpoint_once_not_again_after_the_check(tmp
     os.utime(checkpoint, ns=(later, later))
     load_backend(config.inference, (1, 3, 64, 64))
     assert reads == [str(checkpoint)] * 3
+
+
+def test_check_config_refuses_what_the_start_refuses(tmp_path):
+    """An RGB-D model on a replay folder without depth files passed --check-config (the installer's
+    gate) and then stopped the start with exit 2 (a unit restarted in a loop); --check-config now
+    builds what the start builds and says so."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((ROOT / "examples" / "pile" / "rgb.png").read_bytes())
+    path = write(tmp_path, f'[camera]\nsource = "folder"\nfolder = "{folder}"\n')
+    (tmp_path / "m.onnx").unlink()
+    (tmp_path / "m.onnx").symlink_to(RGB_MODEL.with_name("bicameral_f25_rgbd.onnx"))
+    proc = check_config(path)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert (
+        f"{path}: the start would fail: {folder}: the model takes depth, but no image has a depth file"
+        in line
+    )
+    (folder / "a_depth.npy").write_bytes(b"")  # named beside it: the folder can deliver depth
+    proc = check_config(path)
+    assert proc.returncode == 0 and proc.stderr.strip().endswith(f"{path}: OK"), proc.stderr
+
+
+def test_check_config_does_not_open_a_camera_device(tmp_path):
+    """A running appliance holds its camera: the check names what it did not open instead of
+    failing on a device that is busy (here: one that does not exist)."""
+    path = write(tmp_path, '[camera]\nsource = "opencv"\nuri = "/dev/video_binpick_absent"\n')
+    proc = check_config(path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{path}: camera.source = 'opencv' not opened (the running appliance may hold it)" in proc.stderr
+
+
+def test_before_calibration_lets_the_installer_pass_a_required_calibration_not_written_yet(tmp_path):
+    path = write(tmp_path, f'[calibration]\nfile = "{tmp_path / "current.json"}"\nrequired = true\n')
+    assert check_config(path).returncode == 2  # the technician's check still says it is missing
+    run = [sys.executable, "-m", "edge", "run", "--config", str(path)]
+    proc = subprocess.run(
+        [*run, "--check-config", "--before-calibration"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stderr.strip().endswith(f"{path}: OK"), proc.stderr
+    proc = subprocess.run([*run, "--before-calibration"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--before-calibration: only with --check-config" in proc.stderr
+

@@ -64,6 +64,10 @@ class CameraSource(ABC):
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release the device; safe to call twice."""
 
+    #: Opening this source takes a device (a camera, a stream) that a running appliance may hold:
+    #: `binpick run --check-config` does not open it. Sources of files or of a simulation say False.
+    holds_device: bool = True
+
     def require_depth(self) -> None:  # noqa: B027 - most sources deliver depth or not by configuration
         """Called at start when the model takes depth: raise CameraError where this source can be
         seen not to deliver any (a replay folder without depth files), so the appliance stops with

@@ -51,6 +51,8 @@ def read_depth(path: Path, unit_mm: float) -> np.ndarray:
 
 
 class FolderSource(CameraSource):
+    holds_device = False
+
     def __init__(
         self,
         folder: str,

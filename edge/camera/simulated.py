@@ -35,6 +35,8 @@ def preset_names() -> tuple[str, ...] | None:
 
 
 class SimulatedBin(CameraSource):
+    holds_device = False
+
     def __init__(self, preset: str, width: int, height: int, seed: int = 0, depth: str = "stereo"):
         if depth not in ("stereo", "exact", "none"):
             raise ValueError(f"simulated depth {depth!r}: expected stereo, exact or none")

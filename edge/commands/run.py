@@ -9,8 +9,12 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
+
+if TYPE_CHECKING:
+    from edge.config import Config
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--print", action="store_true", help="print one line per cycle (default with --cycles)"
     )
     parser.add_argument(
-        "--check-config", action="store_true", help="validate the configuration, print it and exit"
+        "--check-config",
+        action="store_true",
+        help="validate the configuration, load what the start loads (bin model, model), print it and exit",
+    )
+    parser.add_argument(
+        "--before-calibration",
+        action="store_true",
+        help="with --check-config: a required calibration not written yet is no error (first "
+        "commissioning, the installer)",
     )
 
 
@@ -39,22 +51,39 @@ def setup_logging(level: str) -> None:
     logging.getLogger("pymodbus").setLevel(logging.WARNING if level != "DEBUG" else logging.INFO)
 
 
+def _check(config: Config) -> int:
+    """--check-config: the configuration as parsed, then what the start would refuse (the bin
+    model's stage and the model built and released, a replay folder's depth): the installer's
+    gate, so that a unit is not enabled that systemd would restart in a loop."""
+    from edge.supervisor import StartupError, check_start
+
+    print(json.dumps(config.to_dict(), indent=2))
+    try:
+        notes = check_start(config)
+    except StartupError as exc:
+        raise CommandError(f"{config.source}: the start would fail: {exc}") from exc
+    for note in notes:
+        print(f"{config.source}: {note}", file=sys.stderr)
+    print(f"{config.source}: OK", file=sys.stderr)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from edge.config import ConfigError, load_config
 
     if args.cycles is not None and args.cycles < 1:
         raise CommandError(f"--cycles {args.cycles}: expected a positive number of cycles")
+    if args.before_calibration and not args.check_config:
+        raise CommandError("--before-calibration: only with --check-config")
     try:
         # A required calibration that is not there yet is an error for --check-config, but not a
         # reason to refuse the start: the appliance reports calibration_missing to the PLC and on
         # its page, and takes the file up as soon as the wizard writes it (first commissioning).
-        config = load_config(args.config, check_calibration=args.check_config)
+        config = load_config(args.config, check_calibration=args.check_config and not args.before_calibration)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
     if args.check_config:
-        print(json.dumps(config.to_dict(), indent=2))
-        print(f"{config.source}: OK", file=sys.stderr)
-        return 0
+        return _check(config)
     setup_logging(config.appliance.log_level)
     from edge.plc.register_map import RegisterMapError
     from edge.plc.service import PlcStartError
