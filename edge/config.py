@@ -106,7 +106,9 @@ class RankingSection:
     score: str = RankingParams.score  # "strict", "contour" or "thesis" (docs/hotpath.md, "Score")
     # Not a ranking parameter: pick first, in rank order, the candidates with occluding-side
     # evidence on their own contour (edge.ranking.occluding_side); false = the plain ranking's order.
-    prefer_occluding_side: bool = False
+    # On by default: a cell file written by hand without [ranking] gets what the shipped ones set
+    # (the plain order picks floor gaps, docs/simcell.md "Why the floor wins").
+    prefer_occluding_side: bool = True
 
     def params(self) -> RankingParams:
         """This section as the parameters `edge.ranking.rank` takes."""

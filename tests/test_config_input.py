@@ -454,3 +454,8 @@ def test_before_calibration_lets_the_installer_pass_a_required_calibration_not_w
     proc = subprocess.run([*run, "--before-calibration"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--before-calibration: only with --check-config" in proc.stderr
 
+
+def test_a_file_without_ranking_prefers_the_occluding_side(tmp_path):
+    """What every shipped configuration sets is the key's default: a cell file written by hand
+    without [ranking] got the plain order, which picks floor gaps (docs/simcell.md)."""
+    assert load_config(write(tmp_path, "")).ranking.prefer_occluding_side is True
