@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "mikado": (
         "mikado.commands.mikado",
-        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview",
+        "synthetic piles with exact boundary/occlusion ground truth: generate, stats, preview, coco",
     ),
     "train": (
         "bicameral.commands.train",

@@ -42,7 +42,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="stop after this many epochs")
     parser.add_argument("--iterations", type=int, help="stop after this many optimizer steps")
     parser.add_argument("--time-budget", dest="time_budget_s", type=float, metavar="SECONDS",
-                        help="stop cleanly after this many seconds (wall clock, whole run)")  # fmt: skip
+                        help="stop cleanly after this many seconds of wall clock, "
+                        "counted from the trainer's start (after the imports)")  # fmt: skip
     parser.add_argument("--val-every", type=int, help="validate every K iterations (default: each epoch)")
     parser.add_argument("--workers", type=int, default=4, help="DataLoader worker processes per GPU (4)")
     parser.add_argument("--seed", type=int, default=0)
