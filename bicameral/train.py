@@ -158,6 +158,111 @@ class TrainConfig:
         return self
 
 
+# What `--resume` takes from the checkpoint (`resume_config`). The network: a resumed run continues
+# these weights, so a command-line value that differs is refused (`freeze_blocks` fixes the
+# optimizer's parameter list, `depth_reference` the input the weights learnt, `encoder_weights`
+# only started the run). The run settings: kept unless given on the command line, which overrides
+# them. Everything else (data, --out, the stopping rules, workers, device, progress bar) belongs to
+# the session and comes from the command line.
+NETWORK_SETTINGS = (
+    "variant", "width", "encoder", "input_kind", "depth_reference", "encoder_weights", "freeze_blocks",
+)  # fmt: skip
+RUN_SETTINGS = (
+    "val_data", "val_fraction", "val_count", "crop", "batch_size", "crops_per_scene", "lr",
+    "weight_decay", "betas", "eps", "val_every", "seed", "amp", "augment", "depth_noise",
+)  # fmt: skip
+VALIDATION_SPLIT = ("val_data", "val_fraction", "val_count")  # one choice: any given replaces all three
+FLAGS = {"input_kind": "--input", "augment": "--no-augment"}  # the others: the field's name
+SWITCHES = ("augment", "depth_noise")  # flags without a value
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a TrainConfig field."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def recorded_settings(checkpoint: dict) -> dict:
+    """The settings a checkpoint's run trained with. The network comes from its `config` (what the
+    weights are); the rest from `extra["train_config"]`, or, in a checkpoint written before that
+    was recorded, from what its provenance and optimizer state hold (crop, batch, crops per scene,
+    Adam's hyperparameters, augmentation, depth noise, encoder weights, frozen blocks)."""
+    from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS
+
+    recorded = dict(checkpoint.get("extra", {}).get("train_config") or _settings_from_provenance(checkpoint))
+    recorded = {k: v for k, v in recorded.items() if k in NETWORK_SETTINGS + RUN_SETTINGS}
+    network = checkpoint["config"]
+    recorded["variant"] = network["variant"]
+    recorded["width"] = float(network["width"])
+    recorded["encoder"] = network.get("encoder", "vgg16")
+    recorded["input_kind"] = INPUT_KIND_BY_CHANNELS[network["in_channels"]]
+    if recorded["input_kind"] != "rgb" and checkpoint["preprocess"].get("depth_reference"):
+        recorded["depth_reference"] = checkpoint["preprocess"]["depth_reference"]
+    if "betas" in recorded:
+        recorded["betas"] = tuple(recorded["betas"])
+    return recorded
+
+
+def _settings_from_provenance(checkpoint: dict) -> dict:
+    provenance = checkpoint["provenance"]
+    settings = {}
+    for name in ("crop", "crops_per_scene", "encoder_weights"):
+        if name in provenance:
+            settings[name] = provenance[name]
+    if "batch_size" in provenance:  # the global batch: per process times the world size
+        world = str(provenance.get("hardware", "1")).split(" ", 1)[0]
+        settings["batch_size"] = provenance["batch_size"] // (int(world) if world.isdigit() else 1)
+    if "augmentation" in provenance:
+        settings["augment"] = provenance["augmentation"] is not None
+    if "depth_noise" in provenance:
+        settings["depth_noise"] = provenance["depth_noise"] is not None
+    settings["freeze_blocks"] = provenance.get("frozen_blocks", 0)
+    groups = (checkpoint.get("optimizer_state") or {}).get("param_groups") or [{}]
+    for name in ("lr", "weight_decay", "betas", "eps"):
+        if name in groups[0]:
+            settings[name] = groups[0][name]
+    return settings
+
+
+def check_resumed_network(settings: dict, recorded: dict, resume: str) -> None:
+    """Refuse a network setting that differs from the checkpoint's, in one line naming the flag,
+    the value given and the checkpoint's."""
+    for name in NETWORK_SETTINGS:
+        if name in settings and name in recorded and settings[name] != recorded[name]:
+            raise TrainingError(
+                f"{flag(name)} {settings[name]}: --resume {resume} continues a network trained with "
+                f"{flag(name)} {recorded[name]}; leave {flag(name)} out (a resumed run keeps its network) "
+                "or start a new run in another --out"
+            )
+
+
+def resume_config(given: dict) -> tuple[TrainConfig, str]:
+    """The TrainConfig of `--resume given["resume"]`, from the settings given on the command line
+    (`given`: only those) and the checkpoint's recorded ones (see NETWORK_SETTINGS, RUN_SETTINGS);
+    returns it with a line for the console that names what the command line overrode."""
+    resume = given["resume"]
+    refuse_existing_run(Path(given["out_dir"]), resume)  # its message for a folder with no last.pt
+    checkpoint = read_checkpoint(resume)
+    recorded = recorded_settings(checkpoint)
+    check_resumed_network(given, recorded, resume)
+    split_given = any(name in given for name in VALIDATION_SPLIT)
+    settings, overridden = dict(given), []
+    for name in NETWORK_SETTINGS + RUN_SETTINGS:
+        if name in given:
+            if name in recorded and given[name] != recorded[name]:
+                shown = flag(name) if name in SWITCHES else f"{flag(name)} {given[name]}"
+                overridden.append(f"{shown} (the checkpoint's {name} {recorded[name]})")
+        elif name in recorded and not (split_given and name in VALIDATION_SPLIT):
+            settings[name] = recorded[name]
+    unrecorded = [flag(name) for name in RUN_SETTINGS if name not in recorded and name not in given]
+    iteration = checkpoint.get("extra", {}).get("iteration", 0)
+    line = f"resuming {resume} at iteration {iteration} with its recorded settings"
+    if overridden:
+        line += "; overridden on the command line: " + ", ".join(overridden)
+    if unrecorded:
+        line += f"; not recorded in this older checkpoint (defaults used): {', '.join(unrecorded)}"
+    return TrainConfig(**settings).validate(), line  # refused before the line is printed
+
+
 @dataclass
 class Distributed:
     """This process's place in a torchrun job (world of 1 when run directly)."""
@@ -571,12 +676,18 @@ class Trainer:
         self.train_scenes, self.val_scenes = split_scenes(config)
         check_crop(config, self.train_scenes)
         resume_state = read_checkpoint(config.resume) if config.resume else None
+        if resume_state is not None:  # a resumed run continues the checkpoint's network
+            check_resumed_network(asdict(config), recorded_settings(resume_state), config.resume)
         init_state = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
         self._build_data(resume_state, init_state)
         init_data = self._build_model(resume_state, init_state)
         self.counters = Counters.resumed(resume_state)
         if resume_state is not None and resume_state.get("optimizer_state"):
             self.optimizer.load_state_dict(resume_state["optimizer_state"])
+            for group in self.optimizer.param_groups:  # the state restored its own: the config's apply
+                group.update(
+                    lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay
+                )
         if dist_info.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._open_logs()
@@ -751,6 +862,8 @@ class Trainer:
                 "epoch": c.epoch,
                 "best_val_loss": c.best_val if math.isfinite(c.best_val) else None,
                 "training_seconds": c.trained_s + self.session_s(),
+                # what --resume continues with (resume_config); as config.json writes it
+                "train_config": json.loads(json.dumps(asdict(self.config), default=str)),
             },
         )
 

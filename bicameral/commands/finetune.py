@@ -8,16 +8,23 @@ import argparse
 from bicameral.commands.train import add_common_arguments, config_from_args, run
 from binpick_core.errors import CommandError
 
+FREEZE_BLOCKS = 3  # the default of `finetune` (train's own is TrainConfig's: none frozen)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="pretrained checkpoint (a run's best.pt)")
-    parser.add_argument("--freeze-blocks", type=int, default=3, help="freeze VGG16 blocks 1..k (3, thesis)")
+    parser.add_argument("--freeze-blocks", type=int,
+                        help=f"freeze VGG16 blocks 1..k ({FREEZE_BLOCKS}, thesis; --resume: the "
+                        "run's)")  # fmt: skip
     add_common_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, CheckpointError, read_checkpoint
 
+    if args.resume:  # the network and the frozen blocks are the resumed run's (resume_config)
+        config = config_from_args(args, init_checkpoint=args.checkpoint, freeze_blocks=args.freeze_blocks)
+        return run(config)
     try:
         data = read_checkpoint(args.checkpoint)
     except CheckpointError as exc:
@@ -31,6 +38,6 @@ def main(args: argparse.Namespace) -> int:
         width=float(data["config"]["width"]),
         encoder=data["config"].get("encoder", "vgg16"),
         init_checkpoint=args.checkpoint,
-        freeze_blocks=args.freeze_blocks,
+        freeze_blocks=FREEZE_BLOCKS if args.freeze_blocks is None else args.freeze_blocks,
     )
     return run(config)
