@@ -114,17 +114,23 @@ def test_the_deadline_does_not_cut_a_kept_alive_connection_between_requests():
         srv.stop()
 
 
+def hold_slowloris(srv, held: list[socket.socket], count: int) -> None:
+    """`count` connections from 127.0.0.1, each stopped inside its request head (a slowloris),
+    appended to `held` (the caller closes them) once the page holds them all."""
+    for _ in range(count):
+        held.append(connect(srv.address[1]))
+        held[-1].sendall(b"GET / HTTP/1.1\r\n")
+    wait_until(lambda: srv.httpd.open_connections == count, 5.0, what=f"{count} connections held")
+
+
 def test_one_host_cannot_take_the_whole_connection_cap():
     """A host that holds as many connections as it may (here trickling request heads, a
     slowloris) is turned away beyond its share; an operator on another host still gets in."""
     srv = serve(users=[ALICE], max_connections=4, max_connections_per_host=3)
     port = srv.address[1]
-    held = []
+    held: list[socket.socket] = []
     try:
-        for _ in range(3):
-            held.append(connect(port))
-            held[-1].sendall(b"GET / HTTP/1.1\r\n")
-        wait_until(lambda: srv.httpd.open_connections == 3, 5.0, what="3 connections held")
+        hold_slowloris(srv, held, 3)
         with connect(port) as fourth:
             fourth.sendall(b"GET / HTTP/1.1\r\n")
             fourth.settimeout(5)
@@ -353,12 +359,9 @@ def test_connections_turned_away_are_logged_once_per_host_per_minute(caplog):
     caplog.set_level(logging.INFO)
     srv = serve(users=[ALICE], max_connections=2, max_connections_per_host=2)
     port = srv.address[1]
-    held = []
+    held: list[socket.socket] = []
     try:
-        for _ in range(2):
-            held.append(connect(port))
-            held[-1].sendall(b"GET / HTTP/1.1\r\n")
-        wait_until(lambda: srv.httpd.open_connections == 2, 5.0, what="2 connections held")
+        hold_slowloris(srv, held, 2)
         for source in ("127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.3"):
             with connect(port, source=source) as extra:
                 extra.settimeout(5)
