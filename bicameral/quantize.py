@@ -7,9 +7,13 @@ provider gains nothing on this graph. The metadata adds `binpick.precision` = "i
 `binpick.calibration` (JSON: dataset folder, preset, seed, frames, NNCF version, preset of the
 quantiser), so the file says how it was made.
 
-Calibration frames are the dataset's RGB images, preprocessed exactly as the appliance does
+Calibration frames are the dataset's frames, preprocessed exactly as the appliance does
 (`binpick_core.model_file.preprocess`), at the size the appliance will run (a static model's export size;
 for a dynamic model `size`, default 512x512, centre-cropped or edge-padded from the frame).
+A depth or RGB-D model gets the dataset's depth.png the way it was trained and is scored
+(`binpick eval --depth-noise`): stereo-like noise from `mikado.depth_noise` when its provenance
+records `depth_noise` (the appliance's simulated camera and a real stereo camera deliver such
+depth), seeded per frame as eval seeds it, the frame-median reference over the whole frame.
 NNCF's ONNX path cannot take a Cast whose output is a graph output when that Cast changes
 nothing (its nop-Cast pass looks the output up in value_info): such Casts, which the exporter
 writes after the sigmoids, become Identity first; the numbers do not change.
@@ -18,7 +22,7 @@ writes after the sigmoids, become Identity first; the numbers do not change.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -26,7 +30,15 @@ import numpy as np
 import onnx
 
 from bicameral.checkpoint import atomic_write
-from binpick_core.model_file import INPUT_NAME, ModelInfo, preprocess, read_model_info
+from bicameral.data import DepthNoise, degrade_depth, focal_length_px, read_scene
+from binpick_core.model_file import (
+    CHANNELS,
+    INPUT_NAME,
+    ModelInfo,
+    frame_reference_m,
+    preprocess,
+    read_model_info,
+)
 from edge.denormals import flush_and_record, set_metadata
 
 DEFAULT_FRAMES = 32
@@ -41,33 +53,75 @@ class QuantizeReport:
     quantized_nodes: int  # QuantizeLinear nodes in the result
     max_abs_diff: float  # int8 vs fp32 (ONNX Runtime), on the first calibration frame
     bytes: int
+    depth: str | None = None  # depth models: "stereo noise" or "exact"
+
+
+def model_depth_noise(info: ModelInfo) -> DepthNoise | None:
+    """The stereo-like depth noise the model was trained with (its `binpick.provenance`
+    `depth_noise` record, written by `binpick train --depth-noise`), or None (exact depth)."""
+    record = info.provenance.get("depth_noise")
+    if not isinstance(record, dict):
+        return None
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items()}
+    try:
+        return DepthNoise(**fields)
+    except TypeError as exc:  # a key this code's DepthNoise does not have
+        raise ValueError(f"{info.path}: binpick.provenance depth_noise {record}: {exc}") from None
+
+
+def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Edge-pad up to height x width, then take the centre height x width window."""
+    pad_h, pad_w = max(0, height - image.shape[0]), max(0, width - image.shape[1])
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w)) + ((0, 0),) * (image.ndim - 2), mode="edge")
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
 def calibration_frames(
-    data: str | Path, info: ModelInfo, count: int, size: tuple[int, int]
+    data: str | Path,
+    info: ModelInfo,
+    count: int,
+    size: tuple[int, int],
+    depth_noise: DepthNoise | None = None,
 ) -> list[np.ndarray]:
-    """The first `count` scenes' RGB frames of a Mikado dataset as model input tensors."""
-    scenes = sorted(p for p in (Path(data) / "scenes").glob("*/rgb.png"))
+    """The first `count` scenes of a Mikado dataset as model input tensors.
+
+    RGB as the appliance reads it; depth (a "depth" or "rgbd" model) as `binpick eval` feeds it:
+    `read_scene`'s metres, degraded by `depth_noise` when given with the generator eval uses
+    (`np.random.default_rng(frame index)`), the frame-median reference taken over the whole
+    (degraded) frame before the crop, as `preprocess_padded` does for the appliance's frame."""
+    if info.input_kind not in CHANNELS:
+        raise ValueError(f"{info.path}: input {info.input_kind!r}; cannot calibrate it")
+    needed = "rgb.png" if info.uses_rgb else "depth.png"
+    scenes = sorted(p.parent for p in (Path(data) / "scenes").glob(f"*/{needed}"))
     if not scenes:
-        raise ValueError(f"--calibration {data}: no scenes/*/rgb.png (a binpick mikado generate folder)")
-    if not info.uses_rgb or info.uses_depth:
-        raise ValueError(
-            f"{info.path}: input {info.input_kind!r}; quantisation is calibrated on RGB models only"
-        )
+        raise ValueError(f"--calibration {data}: no scenes/*/{needed} (a binpick mikado generate folder)")
     height, width = size
     tensors = []
-    for path in scenes[:count]:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:  # cvtColor would fail on it with an OpenCV assertion naming no file
-            raise ValueError(f"--calibration {data}: {path} is not a readable image")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        pad_h, pad_w = max(0, height - rgb.shape[0]), max(0, width - rgb.shape[1])
-        if pad_h or pad_w:
-            rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        top, left = (rgb.shape[0] - height) // 2, (rgb.shape[1] - width) // 2
-        tensors.append(
-            preprocess(info, np.ascontiguousarray(rgb[top : top + height, left : left + width]), None)
-        )
+    for index, folder in enumerate(scenes[:count]):
+        rgb = depth = None
+        if info.uses_rgb:
+            path = folder / "rgb.png"
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None:  # cvtColor would fail on it with an OpenCV assertion naming no file
+                raise ValueError(f"--calibration {data}: {path} is not a readable image")
+            rgb = _centre(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), height, width)
+        reference = None
+        if info.uses_depth:
+            if not (folder / "depth.png").is_file():
+                raise ValueError(
+                    f"--calibration {data}: {folder / 'depth.png'} missing; the model takes "
+                    f"{info.input_kind!r} input, calibrate on a dataset with depth (binpick mikado generate)"
+                )
+            scene = read_scene(folder, ("depth",))
+            depth = scene.depth_m
+            if depth_noise is not None:
+                rng = np.random.default_rng(index)
+                depth = degrade_depth(depth, focal_length_px(scene.meta), depth_noise, rng)
+            reference = frame_reference_m(info, depth)
+            depth = _centre(depth, height, width)
+        tensors.append(preprocess(info, rgb, depth, reference))
     return tensors
 
 
@@ -96,9 +150,14 @@ def quantize_int8(
     out_path: str | Path,
     frames: int = DEFAULT_FRAMES,
     size: tuple[int, int] | None = None,
+    depth_noise: bool | None = None,
 ) -> QuantizeReport:
     """Quantise `model_path` to int8 with NNCF on `frames` frames of the Mikado dataset
-    `calibration`; writes `out_path` atomically. Raises ValueError on bad input."""
+    `calibration`; writes `out_path` atomically. Raises ValueError on bad input.
+
+    `depth_noise` (depth models): None follows the model's training (`model_depth_noise`), True
+    degrades the depth like a stereo camera (the training record's parameters, else `DepthNoise()`
+    as `binpick eval --depth-noise`), False keeps Mikado's exact depth."""
     import nncf
     import onnxruntime as ort
 
@@ -114,7 +173,11 @@ def quantize_int8(
             f"{model_path}: exported for {info.input_height}x{info.input_width}, calibration size "
             f"{size[0]}x{size[1]}: expected the export size (or a --dynamic export)"
         )
-    tensors = calibration_frames(calibration, info, frames, size)
+    trained_noise = model_depth_noise(info)
+    noise = None
+    if info.uses_depth and depth_noise is not False and (depth_noise or trained_noise):
+        noise = trained_noise or DepthNoise()
+    tensors = calibration_frames(calibration, info, frames, size, noise)
     proto = onnx.load(str(model_path))
     if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node):
         # Quantising again would stack a second set of int8 rounding on the first.
@@ -127,6 +190,10 @@ def quantize_int8(
         preset=nncf.QuantizationPreset.PERFORMANCE,
         subset_size=len(tensors),
     )
+    if info.uses_depth:  # how the depth plane was made (binpick eval --depth-noise's generator)
+        record_depth = {"depth_noise": asdict(noise) if noise else None, "depth_noise_seed": "frame index"}
+    else:
+        record_depth = {}
     dataset_info = {}
     if (Path(calibration) / "dataset.json").is_file():
         dataset_info = json.loads((Path(calibration) / "dataset.json").read_text())
@@ -136,7 +203,9 @@ def quantize_int8(
         "seed": dataset_info.get("base_seed"),
         "frames": len(tensors),
         "size": list(size),
+        "input": info.input_kind,
         "method": f"nncf {nncf.__version__} post-training quantisation, preset performance",
+        **record_depth,
     }
     # nncf keeps the model's metadata_props; set ours over them.
     for entry in proto.metadata_props:
@@ -154,4 +223,5 @@ def quantize_int8(
     diff = float(max(np.abs(a - b).max() for a, b in zip(reference, got, strict=True)))
     atomic_write(out_path, lambda f: f.write(data))
     nodes = sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
-    return QuantizeReport(Path(out_path), len(tensors), size, nodes, diff, len(data))
+    depth = ("stereo noise" if noise else "exact") if info.uses_depth else None
+    return QuantizeReport(Path(out_path), len(tensors), size, nodes, diff, len(data), depth)

@@ -153,6 +153,54 @@ def tiny_model(folder: Path, height: int = 64, width: int = 64) -> Path:
     return onnx_path
 
 
+def tiny_rgbd_model(folder, depth_noise: bool = True):
+    """An untrained RGB-D F25 exported like the bundled one (64x64): frame-median depth and, with
+    `depth_noise`, the provenance record `binpick train --depth-noise` writes."""
+    pytest.importorskip("torch")
+    from dataclasses import asdict
+
+    import torch
+
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.data import DepthNoise
+    from bicameral.export import export_checkpoint
+    from bicameral.init import initialise
+    from bicameral.networks import build_network
+    from binpick_core.model_file import default_preprocess
+
+    torch.manual_seed(0)
+    net = initialise(build_network("bicameral", "F25", in_channels=4))
+    provenance = {"dataset": "none", "depth_noise": asdict(DepthNoise()) if depth_noise else None}
+    preprocess = default_preprocess("rgbd", 0.0, 0.05, "frame_median")
+    name = "rgbd_noise" if depth_noise else "rgbd_exact"
+    save_checkpoint(folder / f"{name}.pt", net, net.config, preprocess, provenance)
+    export_checkpoint(folder / f"{name}.pt", folder / f"{name}.onnx", height=64, width=64, model_id=4344)
+    return folder / f"{name}.onnx"
+
+
+def write_rgbd_scenes(folder, count: int = 3, depth: bool = True):
+    """Mikado-like 64x64 scenes: rgb.png, depth.png (0.1 mm units) with a box on a floor, scene.json."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for i in range(count):
+        scene = folder / "scenes" / f"{i:06d}"
+        scene.mkdir(parents=True)
+        cv2.imwrite(str(scene / "rgb.png"), rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        if depth:
+            plane = np.full((64, 64), 10000 + 100 * i, np.uint16)
+            plane[16 + i : 40, 20:44] = 9300  # a product 7 cm above the floor: stereo shadows beside it
+            cv2.imwrite(str(scene / "depth.png"), plane)
+        meta = {"depth_scale_m": 0.0001, "height": 64, "width": 64,
+                "camera": {"K": [[80.0, 0, 32], [0, 80.0, 32], [0, 0, 1]]}}  # fmt: skip
+        (scene / "scene.json").write_text(json.dumps(meta))
+    (folder / "dataset.json").write_text(json.dumps({"preset": "mikado+", "base_seed": 21}))
+    return folder
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -167,3 +167,32 @@ def test_openvino_configuration_parses(tmp_path):
     text, path = write_config(tmp_path, "backend = 'openvino'\nprecision = 'auto'\n")
     cfg = parse_config(text, path).inference
     assert (cfg.backend, cfg.precision) == ("openvino", "auto")
+
+
+def test_quantize_calibrates_an_rgbd_model_on_depth_and_openvino_runs_it(tmp_path, capsys):
+    """An RGB-D model end to end: calibrated on RGB + stereo-noise depth (its provenance says it
+    was trained so), recorded in the file, run as int8 by the openvino backend, maps close to
+    ONNX Runtime fp32 on the first calibration frame."""
+    pytest.importorskip("nncf")
+    pytest.importorskip("openvino")
+    from appliance_helpers import tiny_rgbd_model, write_rgbd_scenes
+
+    from bicameral.quantize import calibration_frames, model_depth_noise
+    from binpick_core.model_file import read_model_info
+    from edge.cli import main as cli_main
+
+    data = write_rgbd_scenes(tmp_path / "data")
+    source, out = tiny_rgbd_model(tmp_path), tmp_path / "rgbd_int8.onnx"
+    assert cli_main(["quantize", "--model", str(source), "--calibration", str(data), "--out", str(out)]) == 0
+    assert "stereo noise depth" in capsys.readouterr().out
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    calibration = json.loads(props["binpick.calibration"])
+    assert (calibration["input"], calibration["frames"], calibration["seed"]) == ("rgbd", 3, 21)
+    assert calibration["depth_noise"]["baseline_m"] == 0.06
+    info = read_model_info(out)
+    assert info.input_kind == "rgbd" and info.preprocess.depth_reference == "frame_median"
+    x = calibration_frames(data, info, 1, (64, 64), model_depth_noise(info))[0]
+    backend = load_backend(InferenceSection(model=str(out), backend="openvino", threads=1), x.shape)
+    assert backend.describe()["int8"] is True
+    for got, ref in zip(backend.infer(x), ort_fp32(source, x), strict=True):
+        assert got.shape == (64, 64) and np.abs(got - ref).mean() <= INT8_MEAN_ABS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from appliance_helpers import tiny_model
+from appliance_helpers import tiny_model, tiny_rgbd_model, write_rgbd_scenes
 
 from binpick_core.model_file import read_model_info
 
@@ -18,3 +18,43 @@ def test_a_corrupt_calibration_frame_is_named(tmp_path):
     frame.write_bytes(b"not a PNG")
     with pytest.raises(ValueError, match=f"{frame} is not a readable image"):
         calibration_frames(tmp_path / "data", info, 1, (64, 64))
+
+
+def test_rgbd_calibration_frames_are_what_eval_feeds_the_model(tmp_path):
+    """Depth as `binpick eval --depth-noise` feeds it (eval's generator, seeded by the frame
+    index, through the appliance's preprocessing) when the model was trained with noise; the
+    dataset's exact depth when it was not or when --no-depth-noise says so."""
+    import numpy as np
+
+    from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
+    from bicameral.quantize import calibration_frames, model_depth_noise
+    from binpick_core.model_file import preprocess_padded
+
+    data = write_rgbd_scenes(tmp_path / "data")
+    noisy_info = read_model_info(tiny_rgbd_model(tmp_path))
+    exact_info = read_model_info(tiny_rgbd_model(tmp_path, depth_noise=False))
+    assert model_depth_noise(noisy_info) == DepthNoise() and model_depth_noise(exact_info) is None
+    noisy = calibration_frames(data, noisy_info, 3, (64, 64), model_depth_noise(noisy_info))
+    exact = calibration_frames(data, exact_info, 3, (64, 64), None)
+    for index, path in enumerate(list_scenes(data)):
+        scene = read_scene(path, ("rgb", "depth"))
+        degraded = degrade_depth(
+            scene.depth_m, focal_length_px(scene.meta), DepthNoise(), np.random.default_rng(index)
+        )
+        assert noisy[index].shape == (1, 4, 64, 64)
+        np.testing.assert_array_equal(noisy[index], preprocess_padded(noisy_info, scene.rgb, degraded))
+        np.testing.assert_array_equal(exact[index], preprocess_padded(exact_info, scene.rgb, scene.depth_m))
+        assert not np.array_equal(noisy[index][0, 3], exact[index][0, 3])  # the noise is there
+        np.testing.assert_array_equal(noisy[index][0, :3], exact[index][0, :3])
+
+
+def test_a_dataset_without_depth_is_refused_in_one_line_for_an_rgbd_model(tmp_path, capsys):
+    pytest.importorskip("nncf")
+    from edge.cli import main as cli_main
+
+    data = write_rgbd_scenes(tmp_path / "data", depth=False)
+    model, out = tiny_rgbd_model(tmp_path), tmp_path / "int8.onnx"
+    code = cli_main(["quantize", "--model", str(model), "--calibration", str(data), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert "\n" not in err and "depth.png missing" in err and "'rgbd' input" in err, err

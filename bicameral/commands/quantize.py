@@ -19,6 +19,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="HEIGHTxWIDTH the appliance will run a dynamic model at (default 512x512)",
     )
+    parser.add_argument(
+        "--depth-noise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="depth models: stereo-like depth noise on the calibration frames, as train/eval "
+        "--depth-noise (default: as the model was trained, its provenance's depth_noise)",
+    )
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -44,14 +51,18 @@ def main(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise CommandError(f"--frames {args.frames}: expected at least 1")
     try:
-        report = quantize_int8(args.model, args.calibration, args.out, args.frames, parse_size(args.size))
+        report = quantize_int8(
+            args.model, args.calibration, args.out, args.frames, parse_size(args.size), args.depth_noise
+        )
     except (ModelFileError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     h, w = report.size
     print(
         f"wrote {report.path} (int8, {report.quantized_nodes} quantised tensors, "
         f"{report.bytes / 1e6:.1f} MB; "
-        f"calibrated on {report.frames} frames at {h}x{w}; int8 vs fp32 max |diff| {report.max_abs_diff:.3f} "
+        f"calibrated on {report.frames} frames at {h}x{w}"
+        + (f", {report.depth} depth" if report.depth else "")
+        + f"; int8 vs fp32 max |diff| {report.max_abs_diff:.3f} "
         "on the first frame)"
     )
     return 0
