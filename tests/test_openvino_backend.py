@@ -89,6 +89,34 @@ def test_bundled_int8_model_runs_as_int8_and_stays_close_to_fp32():
         assert np.abs(got - ref).mean() <= INT8_MEAN_ABS
 
 
+BUNDLED_RGBD = ROOT / "models" / "bicameral_f25_rgbd.onnx"
+BUNDLED_RGBD_INT8 = ROOT / "models" / "bicameral_f25_rgbd_int8.onnx"
+
+
+def test_bundled_rgbd_int8_model_was_calibrated_on_noisy_depth_and_stays_close_to_fp32():
+    if not BUNDLED_RGBD_INT8.is_file():
+        pytest.skip("no RGB-D int8 model bundled")
+    pytest.importorskip("openvino")
+    from binpick_core.model_file import preprocess, read_model_info
+
+    props = {
+        p.key: p.value for p in onnx.load(str(BUNDLED_RGBD_INT8), load_external_data=False).metadata_props
+    }
+    calibration = json.loads(props["binpick.calibration"])
+    assert props["binpick.precision"] == "int8" and calibration["input"] == "rgbd"
+    assert calibration["depth_noise"] is not None  # the model was trained on stereo-noise depth
+    rng = np.random.default_rng(0)
+    rgb = cv2.GaussianBlur(rng.integers(0, 255, (SHAPE[2], SHAPE[3], 3), dtype=np.uint8), (7, 7), 2)
+    depth = np.full((SHAPE[2], SHAPE[3]), 1.0, np.float32)
+    depth[30:80, 40:100] = 0.93  # a product on the floor
+    x = preprocess(read_model_info(BUNDLED_RGBD_INT8), rgb, depth)
+    cfg = InferenceSection(model=str(BUNDLED_RGBD_INT8), backend="openvino", precision="auto", threads=2)
+    backend = load_backend(cfg, x.shape)  # auto: fp32 around the int8 kernels
+    assert backend.describe()["int8"] is True
+    for got, ref in zip(backend.infer(x), ort_fp32(BUNDLED_RGBD, x), strict=True):
+        assert np.abs(got - ref).mean() <= INT8_MEAN_ABS
+
+
 def test_a_missing_openvino_package_is_one_line_naming_the_extra(monkeypatch):
     real_import = builtins.__import__
 
