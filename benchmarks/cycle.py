@@ -12,7 +12,12 @@ cannot load here (openvino not installed, no bf16) is listed as skipped with its
 reason. Reports p50/p95 of the cycle with and without capture, each stage's share of the median
 cycle, and each backend's speed-up over ONNX Runtime.
 
-Model: `--model M.onnx --checkpoint M.pt`, else `models/bicameral_f25_rgb.onnx` (the bundled
+`--config FILE` starts from a shipped configuration (e.g. firmware_config/embedded.toml: its
+camera, model, ranking, suction) instead of the defaults; the benchmark turns its Modbus TCP,
+status page and snapshots off and sets only the backend, precision and threads per row.
+
+Model: `--model M.onnx --checkpoint M.pt` (without --checkpoint: M.pt beside it if present, else
+the torch row is skipped), else the --config's model, else `models/bicameral_f25_rgb.onnx` (the bundled
 model) with its checkpoint `models/bicameral_f25_rgb.pt` when both exist; otherwise an
 untrained F25 exported at the benchmark size (same architecture and FLOPs, so the same network
 latency; its maps are meaningless, so ranking then sees few candidates and its share is
@@ -22,6 +27,7 @@ understated — said in the output).
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -39,10 +45,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
 
-def models(size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None) -> tuple[Path, Path, str]:
-    """(onnx, checkpoint, description) for the benchmark."""
+def models(
+    size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None
+) -> tuple[Path, Path | None, str]:
+    """(onnx, checkpoint or None, description) for the benchmark."""
     if onnx_path and checkpoint:
         return onnx_path, checkpoint, f"{onnx_path.name} with checkpoint {checkpoint.name}"
+    if onnx_path:
+        beside = onnx_path.with_suffix(".pt")
+        if beside.is_file():
+            return onnx_path, beside, f"{onnx_path.name} with checkpoint {beside.name}"
+        return onnx_path, None, f"{onnx_path.name} (no checkpoint: no PyTorch row)"
     checkpoint = BUNDLED.with_suffix(".pt")
     if BUNDLED.is_file() and checkpoint.is_file():
         return BUNDLED, checkpoint, f"bundled {BUNDLED.name}"
@@ -74,25 +87,31 @@ def int8_model(onnx_path: Path) -> Path:
 def make_config(
     backend: str,
     onnx_path: Path,
-    checkpoint: Path,
+    checkpoint: Path | None,
     camera: str,
     size: int,
     threads: int,
     precision: str = "fp32",
+    base: Config | None = None,
 ) -> Config:
-    c = Config()
-    c.camera.source = camera
-    c.camera.width = c.camera.height = size
-    if camera == "folder":
-        c.camera.folder = str(ROOT / "examples" / "pile")
-        c.camera.pattern = "rgb.png"
+    """A benchmark row's configuration: `base` (a --config file's, camera and all) or the
+    defaults with `camera` at `size`; the network listeners and snapshots off."""
+    if base is not None:
+        c = copy.deepcopy(base)
+    else:
+        c = Config()
+        c.camera.source = camera
+        c.camera.width = c.camera.height = size
+        if camera == "folder":
+            c.camera.folder = str(ROOT / "examples" / "pile")
+            c.camera.pattern = "rgb.png"
+        c.plc.registers = str(ROOT / "firmware_config" / "registers.toml")
     c.inference.model = str(onnx_path)
     c.inference.backend = backend
     c.inference.precision = precision
-    c.inference.torch_checkpoint = str(checkpoint)
+    c.inference.torch_checkpoint = str(checkpoint) if checkpoint else ""
     c.inference.threads = threads
-    c.plc.registers = str(ROOT / "firmware_config" / "registers.toml")
-    c.plc.tcp_enabled = False
+    c.plc.tcp_enabled = c.plc.rtu_enabled = False
     c.health.http_enabled = False
     c.health.snapshot_on_failure = False
     return c
@@ -128,6 +147,11 @@ def main() -> int:
     )
     parser.add_argument("--checkpoint", type=Path, help="training checkpoint of --model")
     parser.add_argument(
+        "--config", type=Path,
+        help="start from this configuration file (e.g. firmware_config/embedded.toml); "
+        "--size and --camera are then the file's",
+    )  # fmt: skip
+    parser.add_argument(
         "--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS),
         help="backends to run side by side (default: all; those that cannot load here are skipped)",
     )  # fmt: skip
@@ -139,6 +163,14 @@ def main() -> int:
 
     logging.basicConfig(level=logging.ERROR)  # failed cycles are counted in the table, not logged
     camera = args.camera or ("simulated" if importlib.util.find_spec("mikado") else "folder")
+    base = None
+    if args.config:
+        from edge.config import load_config
+
+        base = load_config(args.config)
+        camera, args.size = base.camera.source, base.camera.width
+        if args.model is None:
+            args.model = Path(base.inference.model)
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path, checkpoint, model_text = models(args.size, Path(tmp), args.model, args.checkpoint)
         supervisors, skipped = {}, {}
@@ -148,7 +180,10 @@ def main() -> int:
             if not model.is_file():
                 skipped[label] = f"{model.name} not found (binpick quantize writes it)"
                 continue
-            cfg = make_config(backend, model, checkpoint, camera, args.size, args.threads, precision)
+            if backend == "torch" and checkpoint is None:
+                skipped[label] = f"no checkpoint of {onnx_path.name} (--checkpoint)"
+                continue
+            cfg = make_config(backend, model, checkpoint, camera, args.size, args.threads, precision, base)
             sup = Supervisor(cfg)
             try:
                 sup.open_parts()
@@ -176,6 +211,7 @@ def main() -> int:
     print(f"# binpick cycle benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(machine_line("onnxruntime", "openvino", "torch") + " (at the end)")
     print(f"model: {model_text}; input {args.size}x{args.size}; camera: {camera}; "
+          f"configuration: {args.config or 'defaults'}; "
           f"{args.cycles} cycles per backend after {args.warmup} warm-up, alternating; "
           f"threads {threads}")  # fmt: skip
     print()

@@ -16,6 +16,8 @@ candidates timed in alternation so that other load on the machine hits them alik
 
     python -m benchmarks.inference --quick                 # CPU: shipped model, then widths at 256, 512
     python -m benchmarks.inference --device cuda --json gpu.json   # GPU paths only (~1-2 min)
+    python -m benchmarks.inference --device cpu --widths --sizes 512 \
+        --model models/bicameral_f25_rgbd.onnx                     # the RGB-D model (and its _int8)
 """
 
 from __future__ import annotations
@@ -146,9 +148,24 @@ def sgemm_gflops(threads: int, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / (ms / 1000) / 1e9
 
 
-def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], object]], dict]:
+def synthetic_depth_m(size: int) -> np.ndarray:
+    """A bin-like depth frame for a depth model's input: a floor at 1 m, a few boxes above it,
+    NaN holes as a stereo camera leaves them (latency does not depend on the values)."""
+    rng = np.random.default_rng(1)
+    depth = np.full((size, size), 1.0, np.float32)
+    for _ in range(12):
+        y, x = rng.integers(0, size - size // 6, 2)
+        depth[y : y + size // 6, x : x + size // 8] = rng.uniform(0.85, 0.97)
+    depth[rng.random((size, size)) < 0.01] = np.nan
+    return depth
+
+
+def shipped_candidates(
+    size: int, threads: int, shipped: Path = BUNDLED
+) -> tuple[dict[str, Callable[[], object]], dict]:
     """name -> one inference of the shipped model on that backend, built with the appliance's own
-    backend classes; and notes (what was skipped and why)."""
+    backend classes; and notes (what was skipped and why). A depth or RGB-D model gets a
+    synthetic depth frame beside the random RGB."""
     import onnxruntime as ort
 
     from bicameral.checkpoint import load_checkpoint
@@ -157,10 +174,10 @@ def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], 
     from edge.config import InferenceSection
     from edge.inference import InferenceError, load_backend
 
-    info = read_model_info(BUNDLED)
+    info = read_model_info(shipped)
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-    x = preprocess_padded(info, rgb, None)
+    x = preprocess_padded(info, rgb, synthetic_depth_m(size) if info.uses_depth else None)
     shape = tuple(x.shape)
     fns: dict[str, Callable[[], object]] = {}
     notes: dict = {}
@@ -174,8 +191,8 @@ def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], 
             return
         fns[label] = lambda: loaded.infer(x)
 
-    backend("onnxruntime fp32", BUNDLED, "onnxruntime")
-    checkpoint = BUNDLED.with_suffix(".pt")
+    backend("onnxruntime fp32", shipped, "onnxruntime")
+    checkpoint = shipped.with_suffix(".pt")
     if checkpoint.is_file():  # the same weights with their denormals, as exported before issue 15
         model, _ = load_checkpoint(checkpoint)
         options = ort.SessionOptions()
@@ -183,16 +200,18 @@ def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], 
         raw = ort.InferenceSession(to_onnx(model, None, None).SerializeToString(), options,
                                    providers=["CPUExecutionProvider"])  # fmt: skip
         fns["onnxruntime fp32, denormals kept"] = lambda: raw.run(None, {"image": x})
-    int8 = BUNDLED.with_name(BUNDLED.stem + "_int8.onnx")
-    backend("openvino fp32", BUNDLED, "openvino", precision="fp32")
+    int8 = shipped.with_name(shipped.stem + "_int8.onnx")
+    backend("openvino fp32", shipped, "openvino", precision="fp32")
     if "openvino fp32" in fns:
-        backend("openvino bf16", BUNDLED, "openvino", precision="bf16")
+        backend("openvino bf16", shipped, "openvino", precision="bf16")
         if int8.is_file():
             backend("openvino int8", int8, "openvino", precision="fp32")
         else:
             notes["openvino int8"] = f"{int8.name} not found (binpick quantize writes it)"
     if checkpoint.is_file():
-        backend("torch eager fp32", BUNDLED, "torch", torch_checkpoint=str(checkpoint))
+        backend("torch eager fp32", shipped, "torch", torch_checkpoint=str(checkpoint))
+    else:
+        notes["torch eager fp32"] = f"{checkpoint.name} not found (the checkpoint of the same weights)"
     if "torch eager fp32" in fns:
         # The torch backend switches flush-to-zero on for this (the calling) thread, which ONNX
         # Runtime also computes on: on only while torch runs, so the other rows keep their own.
@@ -210,17 +229,18 @@ def shipped_candidates(size: int, threads: int) -> tuple[dict[str, Callable[[], 
     return fns, notes
 
 
-def bench_shipped(size: int, repeats: int, warmup: int, threads: int) -> dict:
+def bench_shipped(size: int, repeats: int, warmup: int, threads: int, shipped: Path = BUNDLED) -> dict:
     """The shipped model on every CPU backend, interleaved, plus the compute floor."""
     from bicameral.checkpoint import load_checkpoint
+    from binpick_core.model_file import read_model_info
 
-    fns, notes = shipped_candidates(size, threads)
+    fns, notes = shipped_candidates(size, threads, shipped)
     ms = interleaved_median_ms(fns, repeats, warmup)
-    model, _ = (
-        load_checkpoint(BUNDLED.with_suffix(".pt"))
-        if BUNDLED.with_suffix(".pt").is_file()
-        else (build_network("bicameral", "F25").eval(), None)
-    )
+    if shipped.with_suffix(".pt").is_file():
+        model, _ = load_checkpoint(shipped.with_suffix(".pt"))
+    else:  # the same architecture and input channels: the same convolution FLOPs
+        info = read_model_info(shipped)
+        model = build_network(info.variant, info.width, info.channels, info.encoder).eval()
     gflop = conv_gflop(model, size)
     rate = sgemm_gflops(threads)
     base = ms.get("onnxruntime fp32")
@@ -236,7 +256,7 @@ def bench_shipped(size: int, repeats: int, warmup: int, threads: int) -> dict:
     rows.append({"backend": "compute floor (GFLOP / sgemm rate)", "ms": round(floor, 2),
                  "speedup_vs_ort_fp32": round(base / floor, 2) if base else None})  # fmt: skip
     return {
-        "model": str(BUNDLED.relative_to(ROOT)),
+        "model": str(shipped.relative_to(ROOT)) if shipped.is_relative_to(ROOT) else str(shipped),
         "size": size,
         "gflop": round(gflop, 2),
         "sgemm_gflops": round(rate, 1),
@@ -338,7 +358,8 @@ def print_cuda(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", nargs="+", default=["F100", "F50", "F25"], choices=sorted(WIDTHS))
+    parser.add_argument("--widths", nargs="*", default=["F100", "F50", "F25"], choices=sorted(WIDTHS),
+                        help="untrained networks' table (none: skip it)")  # fmt: skip
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument(
         "--device",
@@ -356,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         "--shipped-sizes", nargs="*", type=int, default=None,
         help="sizes for the shipped model's table (default: --sizes); none: skip it",
     )  # fmt: skip
+    parser.add_argument(
+        "--model", nargs="+", type=Path, default=[BUNDLED],
+        help="shipped model file(s) for that table, each beside its X_int8.onnx and X.pt if any "
+        "(default models/bicameral_f25_rgb.onnx); a depth model gets a synthetic depth frame",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -371,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     results: dict = {"machine": info, "shipped": [], "cpu": [], "cuda": []}
 
+    for model in args.model:
+        if not model.is_file():
+            parser.error(f"--model {model}: no such file")
     if args.device in ("auto", "cpu") and BUNDLED.is_file():
         repeats = args.repeats or (5 if args.quick else 11)
         print(f"\nShipped model, CPU: batch 1, median of {repeats} interleaved runs after 2 warm-ups, "
@@ -378,11 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes if args.shipped_sizes is None else args.shipped_sizes:
             if size % 16:
                 parser.error(f"size {size}: the shipped model is dynamic, sizes must be multiples of 16")
-            results["shipped"].append(bench_shipped(size, repeats, 2, threads))
-            print_shipped(results["shipped"][-1])
+            for model in args.model:
+                results["shipped"].append(bench_shipped(size, repeats, 2, threads, model.resolve()))
+                print_shipped(results["shipped"][-1])
         torch.set_num_threads(threads)
 
-    if args.device in ("auto", "cpu"):
+    if args.device in ("auto", "cpu") and args.widths:
         repeats = args.repeats or (3 if args.quick else 7)
         print("\nUntrained networks (a second table: the same architecture, fresh weights)")
         print(f"CPU: batch 1, median of {repeats} interleaved runs after 1 warm-up; "

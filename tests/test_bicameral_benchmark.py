@@ -35,6 +35,31 @@ def test_inference_benchmark_smoke(tmp_path) -> None:
     assert shipped["rows"][0]["speedup_vs_ort_fp32"] == 1.0
 
 
+def test_inference_benchmark_times_an_rgbd_model_beside_its_int8_file() -> None:
+    """--model takes a depth model (a depth frame is made for it) and its _int8.onnx beside it."""
+    model = ROOT / "models" / "bicameral_f25_rgbd.onnx"
+    cmd = [sys.executable, "-m", "benchmarks.inference", "--device", "cpu", "--widths", "--sizes", "32",
+           "--repeats", "1", "--model", str(model)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "models/bicameral_f25_rgbd.onnx at 32x32" in done.stdout and "Untrained" not in done.stdout
+    assert "onnxruntime fp32" in done.stdout
+    if importlib.util.find_spec("openvino") and (ROOT / "models" / "bicameral_f25_rgbd_int8.onnx").is_file():
+        assert "openvino int8" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs the sim extra (Mikado)")
+def test_cycle_benchmark_runs_a_shipped_configuration() -> None:
+    """--config: the embedded default's camera and RGB-D model, its listeners off, int8 beside it."""
+    cmd = [sys.executable, "-m", "benchmarks.cycle", "--config", "firmware_config/embedded.toml",
+           "--cycles", "1", "--warmup", "0", "--backends", "onnxruntime", "openvino-int8"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "model: bicameral_f25_rgbd.onnx" in done.stdout and "embedded.toml" in done.stdout
+    assert "| onnxruntime | fp32 |" in done.stdout and "{'ok': 1}" in done.stdout, done.stdout
+
+
 def torch_has_cuda() -> bool:
     if importlib.util.find_spec("torch") is None:
         return False
