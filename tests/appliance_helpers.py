@@ -153,7 +153,7 @@ def tiny_model(folder: Path, height: int = 64, width: int = 64) -> Path:
     return onnx_path
 
 
-def tiny_rgbd_model(folder, depth_noise: bool = True):
+def tiny_rgbd_model(folder, depth_noise: bool = True, input_kind: str = "rgbd"):
     """An untrained RGB-D F25 exported like the bundled one (64x64): frame-median depth and, with
     `depth_noise`, the provenance record `binpick train --depth-noise` writes."""
     pytest.importorskip("torch")
@@ -169,10 +169,11 @@ def tiny_rgbd_model(folder, depth_noise: bool = True):
     from binpick_core.model_file import default_preprocess
 
     torch.manual_seed(0)
-    net = initialise(build_network("bicameral", "F25", in_channels=4))
+    channels = {"rgbd": 4, "depth": 1}[input_kind]
+    net = initialise(build_network("bicameral", "F25", in_channels=channels))
     provenance = {"dataset": "none", "depth_noise": asdict(DepthNoise()) if depth_noise else None}
-    preprocess = default_preprocess("rgbd", 0.0, 0.05, "frame_median")
-    name = "rgbd_noise" if depth_noise else "rgbd_exact"
+    preprocess = default_preprocess(input_kind, 0.0, 0.05, "frame_median")
+    name = f"{input_kind}_noise" if depth_noise else f"{input_kind}_exact"
     save_checkpoint(folder / f"{name}.pt", net, net.config, preprocess, provenance)
     export_checkpoint(folder / f"{name}.pt", folder / f"{name}.onnx", height=64, width=64, model_id=4344)
     return folder / f"{name}.onnx"

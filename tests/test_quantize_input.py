@@ -58,3 +58,23 @@ def test_a_dataset_without_depth_is_refused_in_one_line_for_an_rgbd_model(tmp_pa
     err = capsys.readouterr().err.strip()
     assert code == 2 and not out.exists()
     assert "\n" not in err and "depth.png missing" in err and "'rgbd' input" in err, err
+
+
+def test_a_depth_only_model_calibrates_on_depth_alone(tmp_path):
+    import numpy as np
+
+    from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
+    from bicameral.quantize import calibration_frames, model_depth_noise
+    from binpick_core.model_file import preprocess_padded
+
+    data = write_rgbd_scenes(tmp_path / "data", count=2)
+    for rgb in (data / "scenes").glob("*/rgb.png"):
+        rgb.unlink()  # a depth model needs no colour picture
+    info = read_model_info(tiny_rgbd_model(tmp_path, input_kind="depth"))
+    tensors = calibration_frames(data, info, 2, (64, 64), model_depth_noise(info))
+    for index, path in enumerate(list_scenes(data)):
+        scene = read_scene(path, ("depth",))
+        noise = degrade_depth(
+            scene.depth_m, focal_length_px(scene.meta), DepthNoise(), np.random.default_rng(index)
+        )
+        np.testing.assert_array_equal(tensors[index], preprocess_padded(info, None, noise))
