@@ -114,6 +114,16 @@ def test_report_pools_runs_of_several_seeds(tmp_path):
     assert int(row.split("|")[3]) == counts[1]
     missing = binpick("simcell", "report", "--out", str(tmp_path / "seed1"), "--add", str(tmp_path / "none"))
     assert missing.returncode == 2 and "--add" in missing.stderr
+    # the pooled report in a folder of its own, not there yet (was: report.png: No such file or directory)
+    pooled = binpick("simcell", "report", "--out", str(tmp_path / "pooled"), "--add", str(tmp_path / "seed1"),
+                     "--add", str(tmp_path / "seed2"))  # fmt: skip
+    assert pooled.returncode == 0, pooled.stderr
+    row = next(line for line in (tmp_path / "pooled" / "report.md").read_text().splitlines()
+               if line.startswith("| overall | random point |"))  # fmt: skip
+    assert int(row.split("|")[3]) == counts[1] + counts[2]
+    (tmp_path / "afile").write_text("")
+    refused = binpick("simcell", "report", "--out", str(tmp_path / "afile"), "--add", str(tmp_path / "seed1"))
+    assert refused.returncode == 2 and f"--out {tmp_path / 'afile'}: not a folder" in refused.stderr
 
 
 def test_gif_of_a_few_baseline_cycles(tmp_path):

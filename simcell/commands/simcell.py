@@ -399,8 +399,12 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not (math.isfinite(args.robot_motion_s) and args.robot_motion_s >= 0):
         raise CommandError(f"--robot-motion-s {args.robot_motion_s}: expected seconds >= 0")
+    if out.exists() and not out.is_dir():
+        raise CommandError(
+            f"--out {out}: not a folder (expected a run's folder, or a new one for a pooled report)"
+        )
     try:
-        records = read_records(out)
+        records = read_records(out)  # none in a folder that is not there yet
         seen = {out.resolve()}
         for more in args.add:  # other runs' records pooled in (other seeds, other machines)
             if Path(more).resolve() in seen:  # the same folder twice would count its attempts twice
@@ -445,6 +449,7 @@ def _report(args: argparse.Namespace) -> int:
         "![success](report.png)",
         "",
     ]
+    out.mkdir(parents=True, exist_ok=True)  # a pooled report of --add runs may go to a new folder
     plot_success(rows, out / "report.png")
     (out / "report.md").write_text("\n".join(text))
     print("\n".join(text))
