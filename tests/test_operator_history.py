@@ -72,3 +72,48 @@ def test_frame_hub_encodes_each_publication_once_for_all_viewers():
     hub.jpeg()
     hub.jpeg()
     assert len(renders) == 2
+
+
+def _traced_bytes_after(record, cycles: int) -> int:
+    """The bytes still allocated (tracemalloc) after `cycles` calls of `record(i)`."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(cycles):
+            record(i)
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_histories_stop_growing_at_their_capacity():
+    """What a cell that runs for months keeps of its cycles: a plateau at each history's capacity
+    (docs/appliance.md "Long runs" gives the default capacities' figures), not a growth per cycle.
+    Small capacities here; the same code path with 20,000 and 500."""
+    from edge.health.stats import STAGES, CycleStats
+
+    rgb = np.full((160, 160, 3), 120, np.uint8)
+
+    def fill(cycles: int) -> int:
+        history, stats = CellHistory(OUTCOME, picks=5, errors=10, cycles=500), CycleStats(window=100)
+
+        def record(i: int) -> None:
+            error = "ok" if i % 10 else "no_candidate"
+            stats.record({s: 1.0 + i % 7 for s in STAGES}, error, {"sequence": i, "error": error})
+            history.cycle(800.0 + i % 13, error, "no instance candidate", i)
+            if error == "ok":
+                history.published(i, rgb, 80.0, 60.0, 0.9, 40.0)
+                history.pick_outcome(i, PICKED)
+            if i % 50 == 0:
+                history.action("local", "snapshot", "ok")
+
+        return _traced_bytes_after(record, cycles)
+
+    at_capacity, three_times = fill(500), fill(1500)
+    assert at_capacity > 50_000  # 500 cycle and outcome records and five crops: it measures
+    assert abs(three_times - at_capacity) < 0.1 * at_capacity, (at_capacity, three_times)
