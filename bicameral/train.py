@@ -491,6 +491,12 @@ def _loader(
         prefetch_factor=4 if workers > 0 else None,
         drop_last=drop_last,
         worker_init_fn=_single_threaded_worker if workers > 0 else None,
+        # Workers start from a clean server process, not forked from this one: a fork copies
+        # OpenCV's thread pool in whatever state its threads left it, and a worker's first
+        # cv2.setNumThreads then waited forever on a condition variable another thread held (seen
+        # in CI after the test process had used OpenCV's pool; a training process that decoded or
+        # resized before the loader started could hang the same way).
+        multiprocessing_context="forkserver" if workers > 0 else None,
     )
 
 

@@ -305,3 +305,46 @@ def test_setting_up_a_run_decodes_no_image(data, tmp_path, monkeypatch):
     )
     trainer.writer.close()
     assert decoded == []
+
+
+def test_loader_workers_do_not_inherit_opencvs_thread_pool(data, tmp_path):
+    """A worker forked from this process inherited OpenCV's thread pool mid-use and hung in its
+    first cv2.setNumThreads (seen in CI: the whole suite stopped at a resume test): workers now
+    start from a forkserver. A run with two workers trains while another thread keeps OpenCV's
+    pool busy, as a decode or resize in the training process would."""
+    import threading
+
+    import cv2
+    import numpy as np
+
+    from bicameral.data import MikadoScenes, list_scenes
+    from bicameral.train import Distributed, _loader
+
+    loader = _loader(
+        MikadoScenes(list_scenes(data), crop=32),
+        2,
+        True,
+        2,
+        Distributed(),
+        torch.device("cpu"),
+        0,
+        drop_last=True,
+    )
+    assert loader.multiprocessing_context.get_start_method() == "forkserver"
+    busy = threading.Event()
+    image = np.random.default_rng(0).random((1500, 1500), np.float32)
+
+    def keep_opencv_busy() -> None:
+        while not busy.is_set():
+            cv2.GaussianBlur(image, (31, 31), 5)
+
+    thread = threading.Thread(target=keep_opencv_busy, daemon=True)
+    thread.start()
+    try:
+        config = TrainConfig(
+            data=str(data), out_dir=str(tmp_path / "run"), iterations=3, **{**TINY, "workers": 2}
+        )
+        assert train(config)["iterations"] == 3
+    finally:
+        busy.set()
+        thread.join(timeout=10)
