@@ -242,7 +242,9 @@ class Supervisor:
             # A first TensorRT engine build can take minutes on a Jetson: ask systemd for time.
             self.notifier.notify("EXTEND_TIMEOUT_USEC=900000000", "STATUS=loading the model (TensorRT build)")
         try:
-            self.bin = load_bin_stage(cfg)
+            stage = load_bin_stage(cfg)
+            if stage is not None:  # else a stage given by `use_bin` before stays (the seam)
+                self.bin = stage
             self.predictor = load_predictor(cfg)
             if self.predictor.info.uses_depth:
                 require_depth(self.camera)
