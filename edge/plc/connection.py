@@ -63,6 +63,20 @@ def decode_request(decoder: DecodePDU, pdu: bytes) -> ModbusPDU | None:
     return request
 
 
+async def serve_request(handler: ServerRequestHandler, pdu: bytes, unit: int, tid: int, peer: str) -> bool:
+    """Hand a served function's PDU from `peer` to pymodbus' request handling (the datastore,
+    hence the bank, then the reply), for the TCP connection and the serial line alike; False,
+    with nothing sent, when the request is malformed (the caller answers exception 3)."""
+    request = decode_request(handler.server.decoder, pdu)
+    if request is None:
+        return False
+    request.dev_id, request.transaction_id = unit, tid
+    handler.last_pdu, handler.last_addr = request, None
+    current_peer.set(peer)
+    await handler.handle_request()
+    return True
+
+
 class TcpConnection(ServerRequestHandler):
     """One TCP client of a `GatedTcpServer` (whose `gate` and `idle_timeout_s` it uses)."""
 
@@ -131,8 +145,7 @@ class TcpConnection(ServerRequestHandler):
         if not self.server.gate.request(id(self), function) or function not in SERVED_FUNCTIONS:
             self._send_raw(mbap.exception_frame(frame, ExcCodes.ILLEGAL_FUNCTION))
             return
-        request = decode_request(self.server.decoder, frame.pdu)
-        if request is None:
+        if not await serve_request(self, frame.pdu, frame.unit, frame.tid, self.peer):
             if self.server.gate.log_limit.first(self._host, "malformed"):
                 log.warning(
                     "Modbus TCP client %s: malformed function %d request %s answered with exception 3 "
@@ -140,11 +153,6 @@ class TcpConnection(ServerRequestHandler):
                     self.peer, function, frame.pdu[:16].hex(" "), LOG_INTERVAL_S,
                 )  # fmt: skip
             self._send_raw(mbap.exception_frame(frame, ExcCodes.ILLEGAL_VALUE))
-            return
-        request.dev_id, request.transaction_id = frame.unit, frame.tid
-        self.last_pdu, self.last_addr = request, None
-        current_peer.set(self.peer)
-        await self.handle_request()  # pymodbus: the datastore (our bank), then the reply
 
     def _send_raw(self, data: bytes) -> None:
         if self.transport and not self.is_closing:

@@ -52,12 +52,22 @@ def next_frame(buffer: bytes | bytearray) -> tuple[Frame | None, int]:
     return Frame(tid, unit, bytes(buffer[HEADER:size])), size
 
 
+def request_pdu_size(pdu_head: bytes | bytearray) -> int | None:
+    """The size a request PDU of a served function must have, from its first bytes (any framing:
+    the serial line sizes its frames by it too); None for another function, or while the byte
+    count of a function 16 request (its 6th byte) is not in yet."""
+    function = pdu_head[0]
+    if function == 16:
+        return 6 + pdu_head[5] if len(pdu_head) >= 6 else None
+    return _FIXED_PDU.get(function)
+
+
 def pdu_size_ok(pdu: bytes) -> bool:
     """Whether a request PDU of a served function has the size its function code prescribes."""
-    function = pdu[0]
-    if function == 16:
-        return len(pdu) >= 6 and len(pdu) == 6 + pdu[5]
-    return len(pdu) == _FIXED_PDU.get(function, len(pdu))
+    size = request_pdu_size(pdu)
+    if size is None:  # a function without a size rule here, or a 16 too short for its byte count
+        return pdu[0] != 16
+    return len(pdu) == size
 
 
 def exception_frame(frame: Frame, code: int) -> bytes:

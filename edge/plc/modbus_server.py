@@ -33,16 +33,15 @@ import asyncio
 import logging
 
 from pymodbus.constants import ExcCodes
-from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 from edge.plc import rtu
-from edge.plc.access import SERVED_FUNCTIONS, ClientGate
+from edge.plc.access import ClientGate
 from edge.plc.bank import RegisterBank, RequestRejected
-from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer, decode_request
+from edge.plc.connection import IDLE_TIMEOUT_S, TcpConnection, current_peer, serve_request
 
 log = logging.getLogger(__name__)
 ADDRESS_SPACE = 65536  # Modbus addresses 0..65535
@@ -103,25 +102,6 @@ def _device(bank: RegisterBank, device_id: int) -> SimDevice:
     return SimDevice(id=device_id, simdata=[simdata], action=action)
 
 
-def _refuse(handler: ServerRequestHandler, pdu: ModbusPDU, code: ExcCodes) -> None:
-    response = ExceptionResponse(pdu.function_code, code)
-    response.transaction_id = pdu.transaction_id
-    response.dev_id = pdu.dev_id
-    handler.server_send(response, handler.last_addr)
-
-
-class _BankHandler(ServerRequestHandler):
-    """One connection (a TCP client or the serial line): functions 3, 4, 6 and 16 go to the
-    bank, every other one is answered ILLEGAL FUNCTION and changes nothing."""
-
-    async def handle_request(self) -> None:
-        pdu = self.last_pdu
-        if pdu is not None and pdu.function_code not in SERVED_FUNCTIONS:
-            _refuse(self, pdu, ExcCodes.ILLEGAL_FUNCTION)
-            return
-        await super().handle_request()
-
-
 class GatedTcpServer(ModbusTcpServer):
     """`ModbusTcpServer` whose connections are `TcpConnection`s: admitted by `gate`, closed after
     `idle_timeout_s` without a byte."""
@@ -150,7 +130,7 @@ def tcp_server(
     )
 
 
-class _BusHandler(_BankHandler):
+class _BusHandler(ServerRequestHandler):
     """The serial line, framed by `edge.plc.rtu` (pymodbus' RTU framer answered `80 01` to what
     it could not decode, whatever the device id): a shared RS-485 bus, on which a request for
     another device id is that device's to answer. It is left unanswered (an exception reply would
@@ -207,8 +187,7 @@ class _BusHandler(_BankHandler):
             log.debug("Modbus RTU: no reply to %s (%s)", frame[:16].hex(" "), decision.why)
 
     async def _serve(self, frame: bytes) -> None:
-        request = decode_request(self.server.decoder, frame[1:-2])
-        if request is None:
+        if not await serve_request(self, frame[1:-2], frame[0], 0, RTU_PEER):
             if self._log_limit.first(RTU_PEER, "malformed"):
                 log.warning(
                     "Modbus RTU: malformed function %d request %s answered with exception 3 "
@@ -216,11 +195,6 @@ class _BusHandler(_BankHandler):
                     frame[1], frame[:16].hex(" "), LOG_INTERVAL_S,
                 )  # fmt: skip
             self._send_raw(rtu.exception_frame(frame, rtu.ILLEGAL_DATA_VALUE))
-            return
-        request.dev_id, request.transaction_id = frame[0], 0
-        self.last_pdu, self.last_addr = request, None
-        current_peer.set(RTU_PEER)
-        await self.handle_request()  # pymodbus: the datastore (our bank), then the reply
 
     def _send_raw(self, data: bytes) -> None:
         if self.transport:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from pymodbus.framer.rtu import FramerRTU
 
+from edge.plc import mbap
 from edge.plc.access import SERVED_FUNCTIONS
 
 MIN_FRAME = 4  # device id, function code, CRC (2)
@@ -56,13 +57,13 @@ def silence_s(baudrate: int, bits_per_char: int) -> float:
 
 
 def _served_size(buffer: bytes | bytearray) -> int | None:
-    """The size of the served request that `buffer` starts with, once its header says it; None for
-    another function or while the byte count of a function 16 request is not in yet."""
+    """The size of the served request frame that `buffer` starts with (device id, the PDU by
+    `mbap.request_pdu_size`, CRC), once its header says it; None for another function or while
+    the byte count of a function 16 request is not in yet."""
     if len(buffer) < 2 or buffer[1] not in SERVED_FUNCTIONS:
         return None
-    if buffer[1] != 16:
-        return 8
-    return 9 + buffer[6] if len(buffer) >= 7 else None
+    pdu = mbap.request_pdu_size(buffer[1:])
+    return None if pdu is None else 1 + pdu + 2
 
 
 def whole_request(buffer: bytes | bytearray) -> tuple[int, int] | None:
