@@ -233,6 +233,15 @@ def focal_length_px(meta: dict) -> float:
         return width / (2.0 * math.tan(math.radians(30.0)))
 
 
+def scored_depth(scene: Scene, index: int, noise: DepthNoise | None) -> np.ndarray:
+    """The depth a held-out frame is scored with (`binpick eval --depth-noise`) and a quantised
+    model calibrated on: the scene's exact depth, degraded by `noise` (None: exact) with a
+    generator seeded by the frame's index in its dataset, so that every run sees the same frames."""
+    if noise is None:
+        return scene.depth_m
+    return degrade_depth(scene.depth_m, focal_length_px(scene.meta), noise, np.random.default_rng(index))
+
+
 def _random_affine(
     rng: np.random.Generator, shape: tuple[int, int], out_size: int, cfg: AugmentConfig
 ) -> np.ndarray:

@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 
 from bicameral.checkpoint import atomic_write
-from bicameral.data import DepthNoise, degrade_depth, focal_length_px, read_scene
+from bicameral.data import DepthNoise, read_scene, scored_depth
 from binpick_core.model_file import (
     CHANNELS,
     INPUT_NAME,
@@ -114,11 +114,7 @@ def calibration_frames(
                     f"--calibration {data}: {folder / 'depth.png'} missing; the model takes "
                     f"{info.input_kind!r} input, calibrate on a dataset with depth (binpick mikado generate)"
                 )
-            scene = read_scene(folder, ("depth",))
-            depth = scene.depth_m
-            if depth_noise is not None:
-                rng = np.random.default_rng(index)
-                depth = degrade_depth(depth, focal_length_px(scene.meta), depth_noise, rng)
+            depth = scored_depth(read_scene(folder, ("depth",)), index, depth_noise)
             reference = frame_reference_m(info, depth)
             depth = _centre(depth, height, width)
         tensors.append(preprocess(info, rgb, depth, reference))

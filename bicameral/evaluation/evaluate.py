@@ -19,11 +19,10 @@ import numpy as np
 from bicameral.checkpoint import atomic_write
 from bicameral.data import (
     DepthNoise,
-    degrade_depth,
-    focal_length_px,
     list_scenes,
     read_dataset_info,
     read_scene,
+    scored_depth,
 )
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 
@@ -75,10 +74,7 @@ def evaluate(
     start = time.monotonic()
     for index, path in enumerate(iterator):
         scene = read_scene(path)
-        depth = scene.depth_m
-        if depth_noise:
-            noise_rng = np.random.default_rng(index)
-            depth = degrade_depth(depth, focal_length_px(scene.meta), DepthNoise(), noise_rng)
+        depth = scored_depth(scene, index, DepthNoise() if depth_noise else None)
         t0 = time.monotonic()
         b, o = predictor(scene.rgb, depth)
         inference_s += time.monotonic() - t0
