@@ -181,20 +181,28 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
+def network_settings(checkpoint: dict) -> dict:
+    """The TrainConfig fields that say what a checkpoint's weights are (variant, width, encoder,
+    input): what `finetune` starts from and what `--resume` may not change."""
+    from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS
+
+    network = checkpoint["config"]
+    return {
+        "variant": network["variant"],
+        "width": float(network["width"]),
+        "encoder": network.get("encoder", "vgg16"),
+        "input_kind": INPUT_KIND_BY_CHANNELS[network["in_channels"]],
+    }
+
+
 def recorded_settings(checkpoint: dict) -> dict:
     """The settings a checkpoint's run trained with. The network comes from its `config` (what the
     weights are); the rest from `extra["train_config"]`, or, in a checkpoint written before that
     was recorded, from what its provenance and optimizer state hold (crop, batch, crops per scene,
     Adam's hyperparameters, augmentation, depth noise, encoder weights, frozen blocks)."""
-    from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS
-
     recorded = dict(checkpoint.get("extra", {}).get("train_config") or _settings_from_provenance(checkpoint))
     recorded = {k: v for k, v in recorded.items() if k in NETWORK_SETTINGS + RUN_SETTINGS}
-    network = checkpoint["config"]
-    recorded["variant"] = network["variant"]
-    recorded["width"] = float(network["width"])
-    recorded["encoder"] = network.get("encoder", "vgg16")
-    recorded["input_kind"] = INPUT_KIND_BY_CHANNELS[network["in_channels"]]
+    recorded.update(network_settings(checkpoint))
     if recorded["input_kind"] != "rgb" and checkpoint["preprocess"].get("depth_reference"):
         recorded["depth_reference"] = checkpoint["preprocess"]["depth_reference"]
     if "betas" in recorded:

@@ -20,7 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, CheckpointError, read_checkpoint
+    from bicameral.checkpoint import CheckpointError, read_checkpoint
+    from bicameral.train import network_settings
 
     if args.resume:  # the network and the frozen blocks are the resumed run's (resume_config)
         config = config_from_args(args, init_checkpoint=args.checkpoint, freeze_blocks=args.freeze_blocks)
@@ -29,14 +30,12 @@ def main(args: argparse.Namespace) -> int:
         data = read_checkpoint(args.checkpoint)
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
-    channels = data["config"]["in_channels"]
-    input_kind = args.input_kind or INPUT_KIND_BY_CHANNELS[channels]
+    network = network_settings(data)
+    if args.input_kind:  # an RGB network widened for depth (bicameral.train.widen_to_depth)
+        network["input_kind"] = args.input_kind
     config = config_from_args(
         args,
-        input_kind=input_kind,
-        variant=data["config"]["variant"],
-        width=float(data["config"]["width"]),
-        encoder=data["config"].get("encoder", "vgg16"),
+        **network,
         init_checkpoint=args.checkpoint,
         freeze_blocks=FREEZE_BLOCKS if args.freeze_blocks is None else args.freeze_blocks,
     )
