@@ -13,10 +13,10 @@ import io
 import logging
 import socket
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from edge.connection_slots import HOST, TOTAL, ConnectionSlots
 from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 
 log = logging.getLogger(__name__)
@@ -60,35 +60,26 @@ class CappedServer(ThreadingHTTPServer):
         max_connections: int,
         max_per_host: int = MAX_CONNECTIONS_PER_HOST,
     ) -> None:
-        self.max_connections = max_connections
-        self.max_per_host = max_per_host
+        self.slots = ConnectionSlots(max_connections, max_per_host)
         self.refused_connections = 0  # turned away at the connection cap or a host's share
-        self.open_connections = 0  # the cap's count, and /metrics' gauge
-        self._per_host: dict[str, int] = {}
-        self._count_lock = threading.Lock()
         #: the page's connection lines (a refusal, a request cut at its deadline): once per host and
         #: kind per minute; the counters count every one
         self.log_limit = HostLogLimit()
         super().__init__(address, handler)
 
+    @property
+    def open_connections(self) -> int:
+        """The cap's count, and /metrics' gauge."""
+        return self.slots.open
+
     def _take_slot(self, host: str) -> str:
         """Count one more connection of `host`: "" when taken, else which limit refused it."""
-        with self._count_lock:
-            if self.open_connections >= self.max_connections:
-                return f"{self.max_connections} connections open"
-            held = self._per_host.get(host, 0)
-            if held >= self.max_per_host:
-                return f"it holds {held} connections, its share"
-            self.open_connections += 1
-            self._per_host[host] = held + 1
-            return ""
-
-    def _free_slot(self, host: str) -> None:
-        with self._count_lock:
-            self.open_connections -= 1
-            held = self._per_host.pop(host, 1) - 1
-            if held > 0:
-                self._per_host[host] = held
+        limit = self.slots.take(host)
+        if limit == TOTAL:
+            return f"{self.slots.max_total} connections open"
+        if limit == HOST:
+            return f"it holds {self.slots.held(host)} connections, its share"
+        return ""
 
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
         """One thread per connection, up to the cap; beyond it a 503 from the accepting thread."""
@@ -113,7 +104,7 @@ class CappedServer(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except Exception:  # the thread did not start (process_request_thread frees it otherwise)
-            self._free_slot(host)
+            self.slots.free(host)
             raise
 
     def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
@@ -121,7 +112,7 @@ class CappedServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._free_slot(client_address[0])
+            self.slots.free(client_address[0])
 
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: tuple[str, int]

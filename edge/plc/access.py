@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge.connection_slots import HOST, TOTAL, ConnectionSlots
 from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,26 @@ class ClientGate:
         self.allowed = parse_networks(allowed)
         self.readonly = parse_networks(readonly)
         self.enabled = bool(self.allowed or self.readonly)
-        self.max_connections = max_connections
-        self.max_per_host = max_per_host
+        self.slots = ConnectionSlots(max_connections, max_per_host)
         self._lock = threading.Lock()
         self._clients: dict[int, Client] = {}
-        self._per_host: dict[str, int] = {}
         # connections, refusals, framing errors, timeouts: logged once per host and kind per interval
         self.log_limit = HostLogLimit(clock)
         self.refused_connections = 0
         self.refused_at_limit = 0  # of those: a cap reached (the rest: not in the allow-list)
         self.refused_requests = 0
+
+    @property
+    def max_connections(self) -> int:
+        return self.slots.max_total
+
+    @max_connections.setter
+    def max_connections(self, value: int) -> None:
+        self.slots.max_total = value
+
+    @property
+    def max_per_host(self) -> int:
+        return self.slots.max_per_host
 
     def access(self, host: str) -> str:
         if not self.enabled:
@@ -116,10 +127,11 @@ class ClientGate:
         full = ""
         with self._lock:
             if access != REFUSED:
-                if len(self._clients) >= self.max_connections:
-                    full = f"{len(self._clients)} Modbus TCP connections open, the limit"
-                elif self._per_host.get(host, 0) >= self.max_per_host:
-                    full = f"{self._per_host[host]} connections from this host open, the limit per host"
+                limit = self.slots.take(host)
+                if limit == TOTAL:
+                    full = f"{self.slots.open} Modbus TCP connections open, the limit"
+                elif limit == HOST:
+                    full = f"{self.slots.held(host)} connections from this host open, the limit per host"
                 if full:
                     access = REFUSED
                     self.refused_at_limit += 1
@@ -128,7 +140,6 @@ class ClientGate:
             else:
                 level = logging.INFO if self.log_limit.first(host, "connect") else logging.DEBUG
                 self._clients[key] = Client(peer, access, log_level=level)
-                self._per_host[host] = self._per_host.get(host, 0) + 1
         if full:
             self._log(host, "Modbus TCP connection from %s refused: %s", peer, full)
         elif access == REFUSED:
@@ -147,11 +158,7 @@ class ClientGate:
         with self._lock:
             client = self._clients.pop(key, None)
             if client is not None:
-                host = client.peer.rsplit(":", 1)[0]
-                if self._per_host.get(host, 0) <= 1:
-                    self._per_host.pop(host, None)
-                else:
-                    self._per_host[host] -= 1
+                self.slots.free(client.peer.rsplit(":", 1)[0])
         if client is not None:
             log.log(client.log_level, "Modbus TCP client %s disconnected", client.peer)
 
