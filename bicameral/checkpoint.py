@@ -19,19 +19,16 @@ the same directory, fsync, rename): a crash mid-save leaves the previous checkpo
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from bicameral.networks import BicameralNet, NetworkConfig
 from binpick_core.model_file import CHANNELS, ModelFileError, Preprocess
-from edge.atomic_file import create_temp_beside, fsync_dir
+from edge.atomic_file import write_atomically_with
 
 FORMAT = "binpick-checkpoint"
 VERSION = 1
@@ -55,27 +52,6 @@ def _json_able(name: str, value: Any) -> dict:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be JSON-serialisable: {exc}") from None
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Call `write(file_object)` on a temp file next to `path`, then rename it over `path` (a model
-    file the appliance's own user must be able to read: not `mkstemp`'s 0600, see
-    `edge.atomic_file.create_temp_beside`)."""
-    path = Path(path)
-    if path.is_dir():  # else os.replace fails naming the temporary file, not the path given
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp_beside(path)  # the replaced file's mode, else 0666 less the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
 
 
 def unwrap(model: nn.Module) -> BicameralNet:
@@ -120,7 +96,7 @@ def save_checkpoint(
         "optimizer_state": optimizer_state,
         "extra": _json_able("extra", extra),
     }
-    atomic_write(path, lambda f: torch.save(checkpoint, f))
+    write_atomically_with(path, lambda f: torch.save(checkpoint, f))
     return Path(path)
 
 

@@ -30,10 +30,11 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, atomic_write, checkpoint_preprocess, load_checkpoint
+from bicameral.checkpoint import INPUT_KIND_BY_CHANNELS, checkpoint_preprocess, load_checkpoint
 from bicameral.export_check import check_export
 from bicameral.networks import BicameralNet
 from binpick_core.model_file import FORMAT, INPUT_NAME, OUTPUT_NAMES
+from edge.atomic_file import write_atomically
 from edge.denormals import count_denormals, flush_and_record, set_metadata
 
 OPSET = 17
@@ -172,7 +173,7 @@ def export_checkpoint(
                 f"ONNX Runtime differs from PyTorch by {diff:.3g} (> {limit:g}); nothing written"
             )
     data = proto.SerializeToString()
-    atomic_write(onnx_path, lambda f: f.write(data))
+    write_atomically(onnx_path, data)
     return ExportReport(
         Path(onnx_path), len(proto.graph.node), op_types, diff, flushed, float_weights, near_ties
     )
@@ -210,7 +211,7 @@ def reexport_onnx(source: str | Path, onnx_path: str | Path, verify: bool = True
                 f"flushing changed ONNX Runtime's output by {diff:.3g} (> {limit:g}); nothing written"
             )
     data = proto.SerializeToString()
-    atomic_write(onnx_path, lambda f: f.write(data))
+    write_atomically(onnx_path, data)
     op_types = tuple(sorted({node.op_type for node in proto.graph.node}))
     return ExportReport(Path(onnx_path), len(proto.graph.node), op_types, diff, flushed, float_weights)
 

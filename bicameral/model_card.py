@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bicameral.checkpoint import atomic_write
 from bicameral.evaluation.evaluate import THESIS_TABLE_5_5
+from edge.atomic_file import write_atomically
 
 
 def model_facts(path: str | Path) -> dict:
@@ -185,4 +185,4 @@ def render_model_card(
 
 
 def write_model_card(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    write_atomically(path, text.encode())

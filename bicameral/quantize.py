@@ -29,7 +29,6 @@ import cv2
 import numpy as np
 import onnx
 
-from bicameral.checkpoint import atomic_write
 from bicameral.data import DepthNoise, read_scene, scored_depth
 from binpick_core.model_file import (
     CHANNELS,
@@ -39,6 +38,7 @@ from binpick_core.model_file import (
     preprocess,
     read_model_info,
 )
+from edge.atomic_file import write_atomically
 from edge.denormals import flush_and_record, set_metadata
 
 DEFAULT_FRAMES = 32
@@ -217,7 +217,7 @@ def quantize_int8(
         for m in (proto.SerializeToString(), data)
     )
     diff = float(max(np.abs(a - b).max() for a, b in zip(reference, got, strict=True)))
-    atomic_write(out_path, lambda f: f.write(data))
+    write_atomically(out_path, data)
     nodes = sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
     depth = ("stereo noise" if noise else "exact") if info.uses_depth else None
     return QuantizeReport(Path(out_path), len(tensors), size, nodes, diff, len(data), depth)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
 def create_temp_beside(path: Path) -> tuple[int, Path]:
@@ -57,16 +60,24 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename and fsync the folder: readers
-    never see half a file, a crash leaves the old or the new file (never an empty one), a failed
-    write leaves neither a partial file nor its temporary behind, and the mode is kept."""
+def write_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` as one step (`write_atomically_with`)."""
+    write_atomically_with(path, lambda file: file.write(data))
+
+
+def write_atomically_with(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
+    """Call `write(file)` on a temporary file beside `path`, fsync, then rename it over `path` and
+    fsync the folder: readers never see half a file, a crash leaves the old or the new file (never
+    an empty one), a failed write leaves neither a partial file nor its temporary behind, and the
+    mode is kept. The callback form serves writers that stream (`torch.save`)."""
     path = Path(path)
+    if path.is_dir():  # else os.replace fails naming the temporary file, not the path given
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = create_temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

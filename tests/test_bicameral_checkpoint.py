@@ -152,24 +152,24 @@ class _Unsafe:
     """An arbitrary class: `torch.load(weights_only=True)` refuses to unpickle it."""
 
 
-def test_atomic_write_over_a_folder_names_the_folder(tmp_path):
-    from bicameral.checkpoint import atomic_write
+def test_an_atomic_write_over_a_folder_names_the_folder(tmp_path):
+    from edge.atomic_file import write_atomically
 
     with pytest.raises(IsADirectoryError) as info:
-        atomic_write(tmp_path, lambda f: f.write(b"x"))
+        write_atomically(tmp_path, b"x")
     assert info.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []
 
 
 def test_an_exported_model_is_readable_by_other_users(tmp_path):
     """The appliance runs as its own user: a model file written by an engineer must not be
-    mkstemp's 0600 (atomic_write takes 0666 less the umask, or the replaced file's mode)."""
+    mkstemp's 0600 (write_atomically takes 0666 less the umask, or the replaced file's mode)."""
     import os
 
-    from bicameral.checkpoint import atomic_write
+    from edge.atomic_file import write_atomically
 
     old = os.umask(0o022)
     try:
-        atomic_write(tmp_path / "m.onnx", lambda f: f.write(b"x"))
+        write_atomically(tmp_path / "m.onnx", b"x")
     finally:
         os.umask(old)
     assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o644

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bicameral.checkpoint import atomic_write
 from bicameral.data import (
     DepthNoise,
     list_scenes,
@@ -25,6 +24,7 @@ from bicameral.data import (
     scored_depth,
 )
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
+from edge.atomic_file import write_atomically
 
 if TYPE_CHECKING:
     from bicameral.evaluation.predictors import Predictor
@@ -125,7 +125,7 @@ def summary_table(result: dict) -> str:
 
 def write_json(result: dict, path: str | Path) -> None:
     """Atomic write, so a half-written file never looks like a result."""
-    atomic_write(path, lambda f: f.write(json.dumps(result, indent=2, default=float).encode()))
+    write_atomically(path, json.dumps(result, indent=2, default=float).encode())
 
 
 def plot_pr(result: dict, path: str | Path, label: str | None = None) -> None:
