@@ -115,7 +115,7 @@ def test_values_that_fail_every_cycle_are_refused(text, expected):
         (
             '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "127.0.0.2"\n',
             '[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_host = "0.0.0.0"\ntokens = ["t:viewer:'
-            + 'scrypt$16384$8$1$c2FsdA==$aGFzaA=="]\n',
+            + 'scrypt$16384$8$1$MDEyMzQ1Njc4OWFiY2RlZg==$MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]\n',
         ),
     ],
 )

@@ -4,6 +4,7 @@ rules (no bind beyond loopback without credentials). Real HTTP requests to a ser
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import urllib.error
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 from appliance_helpers import ROOT, free_port
 
-from edge.config import ConfigError, parse_config
-from edge.health.auth import Authenticator, hash_secret, parse_credentials, verify_secret
+from edge.config import ConfigError, load_config, parse_config
+from edge.health.auth import Authenticator, CredentialError, hash_secret, parse_credentials, verify_secret
 from edge.health.history import CellHistory
 from edge.health.live import FrameHub
 from edge.health.status_server import StatusServer
@@ -196,7 +197,9 @@ def test_production_example_closes_the_network():
 def test_hashes_are_salted_and_verified():
     first, second = hash_secret("same"), hash_secret("same")
     assert first != second and verify_secret("same", first) and verify_secret("same", second)
-    assert not verify_secret("other", first) and not verify_secret("same", "scrypt$garbage")
+    assert not verify_secret("other", first)
+    with pytest.raises(CredentialError, match="expected a hash 'scrypt"):
+        verify_secret("same", "scrypt$garbage")  # not a wrong password: a hash that cannot be checked
     assert [c.role for c in parse_credentials([ALICE, BOB])] == ["operator", "viewer"]
     auth = Authenticator([ALICE], [], open_access=True)
     assert not auth.open and auth.identify(None) is None  # credentials configured: enforced on loopback too
@@ -215,3 +218,72 @@ def test_hash_password_subcommand(tmp_path):
     entry = out.stdout.strip().strip('"')
     (credential,) = parse_credentials([entry])
     assert credential.name == "carol" and credential.can_act and verify_secret("carol-pass", credential.hash)
+
+
+def damaged(field: int, value: str) -> str:
+    """Alice's entry with one field of its hash (1 N, 2 r, 3 p, 4 salt, 5 digest) replaced."""
+    name, role, hashed = ALICE.split(":")
+    fields = hashed.split("$")
+    fields[field] = value
+    return f"{name}:{role}:{'$'.join(fields)}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        (1, "1638", "scrypt N = 1638: expected a power of 2 above 1"),  # 16384 mistyped
+        (1, "1", "scrypt N = 1: expected a power of 2 above 1"),
+        (2, "0", "scrypt r = 0, p = 1: expected positive whole numbers"),
+        (3, "0", "scrypt r = 8, p = 0: expected positive whole numbers"),
+        (1, "32768", "a check would take 33557504 bytes, expected at most 33554432"),  # over maxmem
+        (2, "4096", "expected at most 33554432"),
+        (3, "1000", "a check would cost 1000 times a hash-password hash"),
+        (1, "\u0661\u0666", "scrypt N = '\u0661\u0666': expected a whole number"),  # Arabic digits
+        (4, "c2FsdA=", "the salt is not valid base64"),
+        (4, "c2FsdA==", "the salt is 4 bytes: expected 8 to 64"),
+        (5, "aGFzaA==", "the hash is 4 bytes: expected 16 to 64"),  # 4 bytes: 1 password in 2**32 matches
+    ],
+)
+def test_a_damaged_hash_is_refused_when_the_configuration_is_loaded(tmp_path, field, value, expected):
+    """Each of these used to load, then fail every login of its user as a wrong password."""
+    path = tmp_path / "cell.toml"
+    path.write_text(config_text(f'users = ["{damaged(field, value)}"]'))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, check_files=False)
+    message = str(err.value)
+    assert message.startswith(f"{path}: health.users: 'alice:operator:...': ") and expected in message
+    assert "\n" not in message and "binpick hash-password" in message
+    assert ALICE.split("$")[-1] not in message and ALICE.split("$")[-2] not in message  # no salt, no hash
+
+
+def test_the_limits_leave_what_scrypt_accepts():
+    """The cheapest and the costliest hashes the checks accept both verify."""
+    for n, r, p in ((2, 1, 1), (2**14, 8, 16), (2**15, 4, 1)):
+        salt = b"0123456789abcdef"
+        digest = hashlib.scrypt(b"pw", salt=salt, n=n, r=r, p=p, dklen=32)
+        b64 = base64.b64encode
+        encoded = f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"
+        (credential,) = parse_credentials([f"x:viewer:{encoded}"])
+        assert verify_secret("pw", credential.hash) and not verify_secret("pv", credential.hash)
+
+
+def test_a_hash_scrypt_refuses_at_login_is_logged_naming_the_user(server, caplog, monkeypatch):
+    """Should a hash that passed the load check still be refused by scrypt (another OpenSSL, a
+    FIPS build), its user's logins fail with an error in the log naming the user, not the secret,
+    once however many requests, and a plain wrong password logs nothing."""
+    base, _, _ = server
+    caplog.set_level(logging.INFO, logger="edge.health.auth")
+    assert call(f"{base}/status.json", user="alice", password="wrong")[0] == 401
+    assert not [r for r in caplog.records if r.name == "edge.health.auth"]
+
+    def refuse(*args, **kwargs):
+        raise ValueError("[digital envelope routines] memory limit exceeded")
+
+    monkeypatch.setattr(hashlib, "scrypt", refuse)
+    for _ in range(3):
+        assert call(f"{base}/status.json", user="alice", password="alice-pass")[0] == 401
+    errors = [r for r in caplog.records if r.name == "edge.health.auth"]
+    assert len(errors) == 1 and errors[0].levelno == logging.ERROR
+    message = errors[0].getMessage()
+    assert "health.users: user 'alice'" in message and "memory limit exceeded" in message
+    assert "alice-pass" not in message and ALICE.split("$")[-1] not in message

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import threading
 import time
@@ -27,11 +28,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from edge.log_limit import HostLogLimit
+
 if TYPE_CHECKING:
     from email.message import Message
 
+log = logging.getLogger(__name__)
+
 ROLES = ("viewer", "operator")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: the memory one scrypt check may take: OpenSSL's own default (what hashlib.scrypt allows when
+#: given no maxmem), passed explicitly so that the load-time check and the check itself agree
+SCRYPT_MAXMEM = 32 * 1024 * 1024
+#: at most this many times the work (N * r * p) of a `binpick hash-password` hash: a costlier one
+#: makes every uncached request of that user wait seconds, holding one of the two scrypt slots
+MAX_WORK_FACTOR = 16
+SALT_BYTES = (8, 64)  # hash-password draws 16; fewer than 8 is no salt worth the name
+DIGEST_BYTES = (16, 64)  # hash-password writes 32; a short digest lets many passwords match
+HASH_FORMAT = "a hash 'scrypt$N$r$p$SALT$HASH' from `binpick hash-password`"
 CACHE_SECONDS = 300.0
 CACHE_ENTRIES = 256
 #: at most this many scrypt checks at once (each takes ~16 MiB and tens of ms of a core): a flood of
@@ -87,24 +101,113 @@ def hash_secret(secret: str, salt: bytes | None = None) -> str:
     if not secret:
         raise CredentialError("an empty password or token is not accepted")
     salt = secrets.token_bytes(16) if salt is None else salt
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    digest = hashlib.scrypt(
+        secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MAXMEM, dklen=32
+    )
     b64 = base64.b64encode
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def verify_secret(secret: str, encoded: str) -> bool:
-    """True when `secret` matches the `scrypt$...` hash (constant-time comparison)."""
-    try:
-        kind, n, r, p, salt, digest = encoded.split("$")
-        if kind != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        got = hashlib.scrypt(
-            secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+@dataclass(frozen=True)
+class ScryptHash:
+    """The parts of a `scrypt$N$r$p$SALT$HASH` entry, checked to be ones hashlib.scrypt accepts."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+
+def parse_hash(encoded: str) -> ScryptHash:
+    """The parts of a stored hash; CredentialError saying which part is wrong (never the salt or
+    the digest themselves). Why so strict: a hash that scrypt refuses (N not a power of 2, more
+    memory than it may take) would otherwise load fine and then fail every login as a wrong
+    password, locking its user out without a word."""
+    fields = encoded.split("$")
+    if len(fields) != 6 or fields[0] != "scrypt":
+        raise CredentialError(f"expected {HASH_FORMAT}")
+    costs, problem = _costs(fields[1:4])
+    problem = problem or _cost_problem(*costs)
+    salt, salt_problem = _base64_part("salt", fields[4], SALT_BYTES, 16)
+    digest, digest_problem = _base64_part("hash", fields[5], DIGEST_BYTES, 32)
+    problem = problem or salt_problem or digest_problem
+    if problem:
+        raise CredentialError(f"{problem}: make the entry again with `binpick hash-password`")
+    return ScryptHash(*costs, salt, digest)
+
+
+def _costs(fields: list[str]) -> tuple[tuple[int, int, int], str]:
+    """(N, r, p) and "", or zeros and the problem: each ASCII digits (str.isdigit also takes other
+    scripts' digits), at most 10 of them (int() refuses thousands of digits; no cost needs more)."""
+    for label, text in zip("Nrp", fields, strict=True):
+        if not (text.isascii() and text.isdigit() and len(text) <= 10):
+            return (0, 0, 0), f"scrypt {label} = {text[:12]!r}: expected a whole number"
+    n, r, p = (int(text) for text in fields)
+    return (n, r, p), ""
+
+
+def _cost_problem(n: int, r: int, p: int) -> str:
+    """Why scrypt would refuse (or take too long on) these costs, "" when it would not: the rules
+    of hashlib.scrypt and OpenSSL's EVP_PBE_scrypt, memory included, and `MAX_WORK_FACTOR`."""
+    if n < 2 or n & (n - 1):
+        return f"scrypt N = {n}: expected a power of 2 above 1 (hash-password writes {SCRYPT_N})"
+    if r < 1 or p < 1:
+        return (
+            f"scrypt r = {r}, p = {p}: expected positive whole numbers (hash-password writes "
+            f"{SCRYPT_R} and {SCRYPT_P})"
         )
-    except (ValueError, TypeError):
+    if r * p >= 2**30 or (16 * r < 64 and n >= 2 ** (16 * r)):
+        return f"scrypt N = {n}, r = {r}, p = {p}: expected r * p < 2**30 and N < 2**(16 r), scrypt's limits"
+    memory = 128 * r * (n + 2) + 128 * r * p
+    if memory > SCRYPT_MAXMEM:
+        return (
+            f"scrypt N = {n}, r = {r}, p = {p}: a check would take {memory} bytes, expected at most "
+            f"{SCRYPT_MAXMEM} ({SCRYPT_MAXMEM // 2**20} MiB, what hashlib.scrypt allows)"
+        )
+    work = n * r * p / (SCRYPT_N * SCRYPT_R * SCRYPT_P)
+    if work > MAX_WORK_FACTOR:
+        return (
+            f"scrypt N = {n}, r = {r}, p = {p}: a check would cost {work:g} times a hash-password "
+            f"hash, expected at most {MAX_WORK_FACTOR} times (every login would wait seconds)"
+        )
+    return ""
+
+
+def _base64_part(label: str, text: str, size: tuple[int, int], usual: int) -> tuple[bytes, str]:
+    """The salt or the digest, strict base64 of `size` bytes (low, high), and "" or the problem."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return b"", f"the {label} is not valid base64"
+    if not size[0] <= len(raw) <= size[1]:
+        return raw, (
+            f"the {label} is {len(raw)} bytes: expected {size[0]} to {size[1]} (hash-password writes {usual})"
+        )
+    return raw, ""
+
+
+def verify_secret(secret: str, encoded: str) -> bool:
+    """True when `secret` matches the `scrypt$...` hash (constant-time comparison).
+
+    CredentialError when the hash cannot be checked at all (malformed, or scrypt refuses it): the
+    configuration refuses such hashes when it is loaded, so this is a fault to log, and telling
+    it apart from a wrong password is what lets the caller say so."""
+    parsed = parse_hash(encoded)
+    try:
+        data = secret.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no hash was ever made from such text
         return False
-    return hmac.compare_digest(got, expected)
+    try:
+        got = hashlib.scrypt(
+            data, salt=parsed.salt, n=parsed.n, r=parsed.r, p=parsed.p,
+            maxmem=SCRYPT_MAXMEM, dklen=len(parsed.digest),
+        )  # fmt: skip
+    except (ValueError, OverflowError) as exc:
+        raise CredentialError(
+            f"scrypt refuses its parameters ({exc}): make the entry again with `binpick hash-password`"
+        ) from None
+    return hmac.compare_digest(got, parsed.digest)
 
 
 @dataclass(frozen=True)
@@ -124,7 +227,8 @@ def valid_name(name: str) -> bool:
 
 
 def parse_credentials(entries: list[str]) -> list[Credential]:
-    """`NAME:ROLE:HASH` entries, validated (names unique, role known, hash well-formed)."""
+    """`NAME:ROLE:HASH` entries, validated (names unique, role known, hash one that scrypt can
+    check: `parse_hash`)."""
     out: list[Credential] = []
     for entry in entries:
         parts = entry.split(":")
@@ -135,11 +239,10 @@ def parse_credentials(entries: list[str]) -> list[Credential]:
             raise CredentialError(f"{_redact(entry)!r}: expected a user name without spaces or colons")
         if role not in ROLES:
             raise CredentialError(f"{_redact(entry)!r}: role {role!r}, expected one of {', '.join(ROLES)}")
-        fields = hashed.split("$")
-        if len(fields) != 6 or fields[0] != "scrypt" or not all(f.isdigit() for f in fields[1:4]):
-            raise CredentialError(
-                f"{_redact(entry)!r}: expected a hash 'scrypt$N$r$p$SALT$HASH' from `binpick hash-password`"
-            )
+        try:
+            parse_hash(hashed)
+        except CredentialError as exc:
+            raise CredentialError(f"{_redact(entry)!r}: {exc}") from None
         if any(c.name == name for c in out):
             raise CredentialError(f"user {name!r} is listed twice")
         out.append(Credential(name, role, hashed))
@@ -170,6 +273,7 @@ class Authenticator:
         self._key = secrets.token_bytes(32)
         self._cache: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
         self._lock = threading.Lock()
+        self._fault_log = HostLogLimit()
 
     def identify(self, authorization: str | None) -> Identity | None:
         """The identity of a request, or None (answer 401)."""
@@ -192,10 +296,21 @@ class Authenticator:
                 self._cache[key] = (now, identity)
         return identity
 
-    @staticmethod
-    def _verify(secret: str, encoded: str) -> bool:
+    def _verify(self, secret: str, encoded: str, who: str) -> bool:
+        """Whether `secret` matches; a hash that cannot be checked (which the configuration check
+        should have refused) is logged as an error naming `who`, never the secret, at most once
+        a minute, and counts as a mismatch: otherwise its user is locked out without a word."""
         with SCRYPT_SLOTS:
-            return verify_secret(secret, encoded)
+            try:
+                return verify_secret(secret, encoded)
+            except CredentialError as exc:
+                if self._fault_log.first(who, "hash"):
+                    log.error(
+                        "%s: its password hash cannot be checked, so every login as it fails: %s",
+                        who,
+                        exc,
+                    )
+                return False
 
     def _check(self, authorization: str) -> Identity | None:
         scheme, _, value = authorization.strip().partition(" ")
@@ -207,13 +322,16 @@ class Authenticator:
                 return None
             user = self.users.get(name)
             # an unknown name runs scrypt on a dummy hash: its answer takes as long as a known one's
-            ok = self._verify(password, user.hash if user is not None else _dummy())
+            if user is None:
+                ok = self._verify(password, _dummy(), "the dummy hash")
+            else:
+                ok = self._verify(password, user.hash, f"health.users: user {user.name!r}")
             if user is not None and ok:
                 return Identity(user.name, user.can_act)
             return None
         if scheme.lower() == "bearer" and value:
             for token in self.tokens:
-                if self._verify(value, token.hash):
+                if self._verify(value, token.hash, f"health.tokens: token {token.name!r}"):
                     return Identity(token.name, token.can_act)
         return None
 
