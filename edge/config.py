@@ -590,6 +590,18 @@ def _host_like(host: str) -> bool:
     return 0 < len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in name.split("."))
 
 
+def _check_bin_polygon(path: Path, polygon: list[list[float]]) -> None:
+    """`[bin] polygon`: at least 3 [u, v] corners, in order around the bin (edge.geometry's one
+    crossing check, which `binpick bin --polygon` and `--corners-mm` use too)."""
+    from edge.geometry import crossing_problem
+
+    if 0 < len(polygon) < 3:
+        raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {len(polygon)}")
+    problem = crossing_problem(polygon) if polygon else ""
+    if problem:
+        raise ConfigError(f"{path}: bin.polygon: {problem}")
+
+
 def _network_checks(path: Path, c: Config) -> None:
     """Who may reach the appliance: client lists parse, credentials parse, and a status page bound
     beyond loopback has credentials; the PLC and the status page do not share a port. (Independent
@@ -769,9 +781,7 @@ def parse_config(text: str, path: Path, check_files: bool = True, check_calibrat
     problem = area_bounds_problem(ranking.min_area, ranking.max_area, "ranking.min_area", "ranking.max_area")
     if problem:
         raise ConfigError(f"{path}: {problem}")
-    if 0 < len(config.bin.polygon) < 3:
-        count = len(config.bin.polygon)
-        raise ConfigError(f"{path}: bin.polygon: expected at least 3 [u, v] points, got {count}")
+    _check_bin_polygon(path, config.bin.polygon)
     _check_preset(path, config.camera)
     if not config.health.snapshot_dir:  # "" is the working directory: snapshots among the user's files
         raise ConfigError(f"{path}: health.snapshot_dir = '': expected a folder for the failure snapshots")

@@ -242,7 +242,7 @@ class PixelToRobot:
             raise GeometryError(f"{len(corners)} bin corner(s): at least 3 are needed")
 
         def named(i: int) -> str:
-            return f"corner {i + 1} ({', '.join(f'{x:g}' for x in corners[i])})"
+            return _corner(corners, i)
 
         with np.errstate(over="ignore", invalid="ignore"):
             lengths = np.linalg.norm(np.roll(corners, -1, axis=0) - corners, axis=1)
@@ -252,8 +252,9 @@ class PixelToRobot:
                 f"the wall from {named(int(too_long[0]))} is longer than {MAX_WALL_MM / 1000:g} m: "
                 "expected robot-frame mm of the bin floor's corners"
             )
-        if _crosses_itself(corners[:, :2]):
-            raise GeometryError("the corners' outline crosses itself: give them in order around the bin")
+        problem = crossing_problem(corners)
+        if problem:
+            raise GeometryError(problem)
         samples, owner, starts = [], [], []
         for i, (a, b) in enumerate(zip(corners, np.roll(corners, -1, axis=0), strict=True)):
             steps = max(1, int(np.ceil(lengths[i] / OUTLINE_STEP_MM)))
@@ -305,20 +306,49 @@ class PixelToRobot:
         return float(np.sqrt(area))
 
 
-def _crosses_itself(polygon: np.ndarray) -> bool:
-    """Whether two non-adjacent edges of the closed polygon (N x 2) cross: corners given out of
-    order make a bow tie."""
-    n = len(polygon)
-    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+def crossing_edges(polygon: np.ndarray) -> tuple[int, int] | None:
+    """The first two non-adjacent edges of the closed polygon (N x 2) that cross, as the indices
+    of their first corners (edge i runs from corner i to the next), or None. Corners given out of
+    order make a bow tie: an outline of two triangles meeting where it crosses, not the bin's floor.
+    Each edge against all later ones at once: a calibration's ROI may be a sampled outline of
+    thousands of points (`outline_to_pixels`)."""
+    starts = np.asarray(polygon, dtype=np.float64)[:, :2]
+    ends = np.roll(starts, -1, axis=0)
+    n = len(starts)
 
-    def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> float:
-        return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+    def side(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Which side of the line p -> q `r` lies on: the sign of the cross product."""
+        u, v = q - p, r - p
+        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
-    for i in range(n):
-        for j in range(i + 2, n):
-            if i == 0 and j == n - 1:
-                continue  # adjacent through the closing edge
-            (a, b), (c, d) = edges[i], edges[j]
-            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
-                return True
-    return False
+    for i in range(n - 2):
+        later = np.arange(i + 2, n - 1 if i == 0 else n)  # not edge i's neighbours (the closing one)
+        a, b, c, d = starts[i], ends[i], starts[later], ends[later]
+        hit = (side(a, b, c) * side(a, b, d) < 0) & (side(c, d, a) * side(c, d, b) < 0)
+        if hit.any():
+            return i, int(later[np.argmax(hit)])
+    return None
+
+
+def crossing_problem(corners: np.ndarray | list[list[float]]) -> str:
+    """Why the closed outline through `corners` (N x 2 pixels, or N x 3 robot mm checked in x, y)
+    cannot be a region ("" when it can): the two edges that cross, each by its corners, numbered
+    from 1 as they were given. The one check for every outline typed in by hand."""
+    corners = np.asarray(corners, dtype=np.float64)
+    crossing = crossing_edges(corners[:, :2])
+    if crossing is None:
+        return ""
+
+    def edge(i: int) -> str:
+        k = (i + 1) % len(corners)
+        return f"{_corner(corners, i)} to {_corner(corners, k)}"
+
+    first, second = crossing
+    return (
+        f"the outline crosses itself: the edge from {edge(first)} crosses the edge from {edge(second)}; "
+        "expected the corners in order around the bin"
+    )
+
+
+def _corner(corners: np.ndarray, i: int) -> str:
+    return f"corner {i + 1} ({', '.join(f'{x:g}' for x in corners[i])})"

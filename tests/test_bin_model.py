@@ -549,6 +549,44 @@ def test_binpick_bin_refuses_a_folder_as_out_and_leaves_the_model_in_place(tmp_p
     assert bad.returncode == 2 and f"{tmp_path / 'note.txt'} is a file, expected a folder" in bad.stderr
 
 
+def test_binpick_bin_refuses_corners_out_of_order_naming_the_crossing_edges(tmp_path):
+    """A bow tie (two corners swapped) used to be written as the bin: two triangles meeting in the
+    middle of the floor. Refused like --corners-mm, by the one check (edge.geometry), from --polygon,
+    from `[bin] polygon` and from a calibration's ROI; a concave outline stays fine."""
+    from edge.calibration_file import save_calibration
+
+    (x0, y0), (x1, y1) = INTERIOR[0], INTERIOR[2]
+    bow_tie = f"{x0:g},{y0:g} {x1:g},{y1:g} {x1:g},{y0:g} {x0:g},{y1:g}"
+    out = tmp_path / "bin.json"
+    bad = binpick_bin(tmp_path, "--polygon", bow_tie, "--out", str(out))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+    assert (
+        "interior (--polygon): the outline crosses itself: the edge from corner 1 (70, 50) to corner 2 "
+        "(250, 190) crosses the edge from corner 3 (250, 50) to corner 4 (70, 190); expected the corners "
+        "in order around the bin"
+    ) in bad.stderr
+    assert not out.exists()
+    lopsided = f"{x0:g},{y0:g} {x1:g},{y1:g} {x1:g},110 {x0:g},{y1:g}"  # unequal triangles: area 5400 px
+    bad = binpick_bin(tmp_path, "--polygon", lopsided, "--out", str(out))
+    assert bad.returncode == 2 and "corner 3 (250, 110)" in bad.stderr and not out.exists()
+    notched = f"{x0:g},{y0:g} {x1:g},{y0:g} {x1:g},{y1:g} 160,{y1:g} 160,120 {x0:g},120"  # concave: fine
+    done = binpick_bin(tmp_path, "--polygon", notched, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+
+    corners = np.array([[x0, y0], [x1, y1], [x1, y0], [x0, y1]]).tolist()
+    (tmp_path / "cell.toml").write_text(f"[bin]\npolygon = {corners}\n")
+    bad = binpick_bin(tmp_path, "--out", str(tmp_path / "other.json"))
+    assert bad.returncode == 2 and "cell.toml: bin.polygon: the outline crosses itself" in bad.stderr
+    roi = np.array(corners, float)
+    roi[2, 1] = 110  # the lopsided one: a calibration file refuses a ROI of no area
+    save_calibration(looking_down(320, 240, roi), tmp_path / "cal.json")
+    (tmp_path / "cell.toml").write_text(f'[calibration]\nfile = "{tmp_path / "cal.json"}"\n[bin]\n')
+    bad = binpick_bin(tmp_path, "--out", str(tmp_path / "other.json"))
+    assert bad.returncode == 2, bad.stderr
+    assert "interior (the calibration's ROI): the outline crosses itself" in bad.stderr
+    assert not (tmp_path / "other.json").exists()
+
+
 def test_saving_again_keeps_the_previous_model_and_its_images(tmp_path, monkeypatch):
     """The images are named for their content, the JSON replaced last with the previous one kept
     as bin.json.bak<N>: a save that fails before the JSON leaves the old model whole, and every

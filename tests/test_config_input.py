@@ -66,6 +66,12 @@ def write(tmp_path: Path, text: str, registers: str | None = None) -> Path:
             "bin.polygon = [[nan, 0], [10, 0], [10, 10]]: expected a list of [u, v] pairs of finite numbers",
         ),
         ("[bin]\npolygon = [[0, 0], [inf, 0], [10, 10]]\n", "pairs of finite numbers"),
+        # corners out of order: a bow tie, two triangles for the bin's floor (`binpick bin` used it)
+        (
+            "[bin]\npolygon = [[402, 168], [938, 528], [936, 168], [400, 528]]\n",
+            "bin.polygon: the outline crosses itself: the edge from corner 1 (402, 168) to corner 2 "
+            "(938, 528) crosses the edge from corner 3 (936, 168) to corner 4 (400, 528)",
+        ),
         ("[appliance]\ncycle_period_s = nan\n", "appliance.cycle_period_s = nan: expected a finite number"),
         ("[calibration]\npick_height_mm = 1" + "0" * 400 + "\n", "expected a finite number"),  # OverflowError
         ("[camera]\nseed = " + "1" * 5000 + "\n", "not valid TOML (Exceeds the limit (4300 digits)"),
@@ -107,6 +113,11 @@ def test_values_that_fail_every_cycle_are_refused(text, expected):
         ("[ranking]\nmin_area = 50\nmax_area = 50\n", "[ranking]\nmin_area = 50.5\nmax_area = 50\n"),
         ("[calibration]\npick_height_mm = -500\n", "[calibration]\npick_height_mm = -500.5\n"),
         ("[camera]\nseed = 9223372036854775807\n", "[camera]\nseed = 9223372036854775808\n"),
+        # a concave interior is a bin's; only one whose edges cross is not
+        (
+            "[bin]\npolygon = [[0, 0], [100, 0], [100, 50], [50, 50], [50, 100], [0, 100]]\n",
+            "[bin]\npolygon = [[0, 0], [100, 0], [50, 50], [50, 100], [100, 50], [0, 100]]\n",
+        ),
         # one port for both only collides when both listen, on one address
         (
             "[plc]\ntcp_port = 8080\n[health]\nhttp_port = 8080\nhttp_enabled = false\n",

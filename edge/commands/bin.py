@@ -22,7 +22,7 @@ import numpy as np
 from binpick_core.errors import CommandError
 from edge.atomic_file import output_problem
 from edge.bin_model import BinModelError, commission_bin, interior_mask, save_bin_model
-from edge.geometry import GeometryError
+from edge.geometry import GeometryError, crossing_problem
 from edge.wizard.prompts import floats
 
 if TYPE_CHECKING:
@@ -191,6 +191,9 @@ def main(args: argparse.Namespace) -> int:
             f"interior ({origin}): points more than {far} px from the {w}x{h} frame's origin "
             "(expected camera pixels; corners outside the frame are fine, this far they are not)"
         )
+    crossing = crossing_problem(interior)
+    if crossing:  # a bow tie: two triangles, and the bin's middle neither floor nor product
+        raise CommandError(f"interior ({origin}): {crossing}")
     in_view = _share_in_view(interior, w, h)
     if in_view < MIN_INTERIOR_IN_VIEW:
         raise CommandError(
