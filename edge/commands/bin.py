@@ -6,13 +6,15 @@ robot frame) through the calibration, from `[bin] polygon`, from the calibration
 the largest quadrilateral in the picture; its corners may lie outside the frame where the bin is
 larger than the view), the empty-bin reference frame and, with depth, the
 floor plane and the rim's height above it. The frame comes from --image (and --depth) or from
-the configured camera. Writes `[bin] model` (or --out) atomically and says how to enable it.
+the configured camera. Writes `[bin] model` (or --out) atomically and says how to enable it;
+with depth, only when the appliance would read this frame as an empty bin (or --accept-failed).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,8 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import output_problem
-from edge.bin_model import BinModelError, commission_bin, interior_mask, save_bin_model
+from edge.bin_model import BinModel, BinModelError, BinStage, commission_bin, interior_mask, save_bin_model
+from edge.bin_model.stage import BinSettings
 from edge.geometry import GeometryError, crossing_problem
 from edge.wizard.prompts import floats
 
@@ -41,6 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "the picture (a bin larger than the view)",
     )
     parser.add_argument("--out", type=Path, help="where to write the bin model (default: [bin] model)")
+    parser.add_argument(
+        "--accept-failed",
+        action="store_true",
+        help="write the model even when this frame would not read as an empty bin (as `binpick "
+        "calibrate --accept-failed` writes a calibration whose check failed)",
+    )
 
 
 def parse_points(text: str, option: str = "--polygon", names: str = "u,v") -> np.ndarray:
@@ -204,6 +213,9 @@ def main(args: argparse.Namespace) -> int:
         model = commission_bin(gray, depth, interior)
     except ValueError as exc:
         raise CommandError(f"depth: {exc}") from None
+    problem = empty_floor_problem(model, rgb, depth, cfg.bin.settings())
+    if problem and not args.accept_failed:
+        raise CommandError(f"{problem} (--accept-failed writes the model anyway)")
     try:
         save_bin_model(model, out)
     except BinModelError as exc:
@@ -217,6 +229,8 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"bin model written to {out}: interior {len(interior)} points ({origin}), {w}x{h} frame{depth_text}"
     )
+    if problem:
+        print(f"warning: written with --accept-failed: {problem}", file=sys.stderr)
     if _reaches_the_border(interior, w, h):
         print(
             "warning: the interior reaches the frame's border, so part of the bin may be out of the "
@@ -228,6 +242,39 @@ def main(args: argparse.Namespace) -> int:
         )
     print(f'enable it with [bin] enabled = true and model = "{out}"')
     return 0
+
+
+def empty_floor_problem(
+    model: BinModel, rgb: np.ndarray, depth: np.ndarray | None, settings: BinSettings
+) -> str:
+    """Why the appliance would not read this very frame, the empty bin, as empty ("" when it
+    would): its fill level as every cycle measures it (with the configured floor tolerance)
+    against `empty_below_percent`. Why: a frame with something on the floor, or a floor rougher
+    than `floor_tolerance_mm`, gives a plane that misses the floor; every cycle then counts floor
+    as product, `bin_empty` can never rise and floor picks are not recognised. Without depth the
+    floor is this frame's picture itself, which always reads empty; with `empty_below_percent` 0
+    (bin_empty turned off) no fill level is empty, and there is nothing to measure against."""
+    if model.floor is None or settings.empty_below_percent <= 0:
+        return ""
+    fill = BinStage(model, replace(settings, track=False)).observe(rgb, depth).fill
+    if fill.percent < settings.empty_below_percent:
+        return ""
+    rms, tolerance = model.floor.rms_mm, settings.floor_tolerance_mm
+    if 2 * rms >= tolerance:  # floor pixels this far off the plane fall outside the tolerance
+        cause = (
+            "the interior must hold the empty bin's bare floor only (nothing on it, no rim, wall "
+            "or table in it), or raise floor_tolerance_mm for a floor that rough"
+        )
+    else:  # the plane fits: something above it lies inside the interior
+        cause = (
+            "something above the floor lies inside the interior: products left in the bin, or an "
+            "interior reaching onto the rim or the walls (give its corners at the floor)"
+        )
+    return (
+        f"this frame would read {fill.percent:.1f} % full, not empty (empty below [bin] "
+        f"empty_below_percent = {settings.empty_below_percent:g}), so bin_empty could never rise: "
+        f"floor plane RMS {rms:.1f} mm against [bin] floor_tolerance_mm = {tolerance:g}; {cause}"
+    )
 
 
 def _check_output(out: Path, origin: str) -> None:
