@@ -23,9 +23,11 @@ from edge.bin_model import (
     EmptyBinTracker,
     FillLevel,
     commission_bin,
+    detect_interior,
     fill_level,
     floor_from_reference,
     height_above_floor_mm,
+    interior_mask,
     load_bin_model,
     locate_bin,
     save_bin_model,
@@ -293,6 +295,36 @@ def test_a_product_across_the_pictures_edge_keeps_the_bin_from_empty():
     assert fill.largest_percent > BinSettings().empty_max_region_percent
 
 
+@pytest.mark.parametrize(
+    ("shift", "angle", "noise_mm", "dropouts"),
+    [
+        ((0.0, 0.0), 0.0, 0.0, 0.0),
+        ((14.0, -9.0), 0.0, 1.5, 0.02),
+        ((-6.0, 5.0), 2.0, 3.0, 0.15),
+        ((3.5, 2.2), -8.0, 0.0, 0.0),
+    ],
+)
+def test_the_detected_interior_is_the_floor_not_the_rim(shift, angle, noise_mm, dropouts):
+    """Without a polygon `binpick bin` took the largest quadrilateral outline in the picture: on
+    the rim, 8 px outside the floor (IoU 0.86 with the floor, 14 % of it rim, corners 10 px off),
+    so the empty bin read 14 % full. With depth the floor is found inside that outline: within a
+    pixel of the true floor's corners and never outside it, on a moved and turned bin, with
+    products on the floor, noisy depth (3 mm) and dropouts (15 % of the pixels)."""
+    scene = bin_scene(products=3, shift=shift, angle_deg=angle)
+    rng = np.random.default_rng(5)
+    depth = scene.depth_m + rng.normal(0.0, noise_mm / 1000.0, scene.depth_m.shape).astype(np.float32)
+    depth[rng.random(depth.shape) < dropouts] = np.nan
+    found = detect_interior(gray(scene), depth)
+    assert found is not None and found.on_floor
+    corner_error = np.linalg.norm(found.polygon[:, None, :] - scene.interior[None], axis=2).min(axis=1)
+    assert corner_error.max() <= 1.5
+    truth = interior_mask(scene.interior, depth.shape)
+    assert not (interior_mask(found.polygon, truth.shape) & ~truth).any()
+    rim_only = detect_interior(gray(scene))  # without depth: the rim's outline, said to be that
+    assert rim_only is not None and not rim_only.on_floor
+    assert (interior_mask(rim_only.polygon, truth.shape) & ~truth).any()
+
+
 def test_model_file_round_trip_and_clear_errors(tmp_path):
     model = commissioned()
     path = save_bin_model(model, tmp_path / "bin.json")
@@ -328,15 +360,26 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     model = load_bin_model(tmp_path / "bin.json")
     reference = json.loads((tmp_path / "bin.json").read_text())["reference"]
     assert model.floor.rms_mm < 0.5 and (tmp_path / reference).is_file()
-    # without a polygon: the bin's rim is found as the largest quadrilateral
-    # (the quadrilateral found lies on the rim's top, 8 px outside the floor: refused as reading 14 %
-    # full, so written with --accept-failed here)
-    done = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "found.json"), "--accept-failed"],
+    # without a polygon: the rim is found as the largest quadrilateral in the picture, the floor
+    # inside it from the depth (the rim's outline itself lies 8 px outside the floor: the empty
+    # bin read 14 % full, and was refused)
+    done = subprocess.run(cmd[:-2] + ["--out", str(tmp_path / "found.json")],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "detected" in done.stdout and "an interior reaching onto the rim" in done.stderr
-    found = load_bin_model(tmp_path / "found.json").interior
-    assert len(found) == 4
+    assert "detected: the floor, from depth, inside the rim's outline" in done.stdout
+    assert "warning" not in done.stderr
+    found = load_bin_model(tmp_path / "found.json")
+    assert len(found.interior) == 4
+    assert np.abs(found.interior[:, None, :] - INTERIOR[None]).max(axis=2).min(axis=1).max() <= 1.0
+    truth = interior_mask(INTERIOR, empty.depth_m.shape)
+    assert not (interior_mask(found.interior, truth.shape) & ~truth).any()  # no rim, wall or table
+    fill = BinStage(found, BinSettings(track=False)).observe(empty.rgb, empty.depth_m).fill
+    assert fill.percent < BinSettings().empty_below_percent
+    # without depth the picture's outline is kept, and the command says that it may hold the rim
+    flat = subprocess.run(cmd[:6] + ["--image", image, "--out", str(tmp_path / "flat.json")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert flat.returncode == 0, flat.stderr
+    assert "without depth it may hold the rim and walls" in flat.stderr and "--polygon" in flat.stderr
     bad = subprocess.run(cmd[:-1] + ["1,2 3"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "--polygon: point '3': expected u,v" in bad.stderr
     assert "frame's border" not in done.stderr  # the whole bin in view

@@ -1,7 +1,8 @@
 """The bin (the "load carrier"): where the product may be picked, and how full the bin is.
 
 Commissioning records the empty bin once (`binpick bin`, `edge.commands.bin`): its interior
-polygon in camera pixels, an empty-bin reference frame and, with a depth camera, the floor
+polygon in camera pixels (given, or found by `detect`: with depth, the floor inside the rim's
+outline), an empty-bin reference frame and, with a depth camera, the floor
 plane. Every cycle then (`BinStage.observe`):
 
 1. locates the bin in the frame (`locate`: ECC registration of the rim's edges, or of the
@@ -19,6 +20,7 @@ Pure NumPy and OpenCV: the appliance installs it without the factory.
 """
 
 from edge.bin_model.commission import commission_bin
+from edge.bin_model.detect import DetectedInterior, detect_interior
 from edge.bin_model.fill import EmptyBinTracker, FillLevel, fill_level
 from edge.bin_model.floor import (
     FloorPlane,
@@ -33,7 +35,7 @@ from edge.bin_model.stage import BinMissing, BinStage, BinView
 
 __all__ = [
     "BinMissing", "BinModel", "BinModelError", "BinPose", "BinStage", "BinView", "EmptyBinTracker",
-    "commission_bin",
+    "commission_bin", "DetectedInterior", "detect_interior",
     "FillLevel", "FloorPlane", "fill_level", "fit_floor_plane", "floor_from_height",
     "floor_from_reference", "height_above_floor_mm", "interior_mask", "load_bin_model", "locate_bin",
     "save_bin_model",

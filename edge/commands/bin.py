@@ -2,8 +2,9 @@
 
 Records what the per-cycle bin stage (edge/bin_model) compares each frame with: the interior
 polygon (given with --polygon, from --corners-mm (the bin's inner corners touched with the tool,
-robot frame) through the calibration, from `[bin] polygon`, from the calibration's ROI, or detected as
-the largest quadrilateral in the picture; its corners may lie outside the frame where the bin is
+robot frame) through the calibration, from `[bin] polygon`, from the calibration's ROI, or
+detected: the largest quadrilateral in the picture (the rim) and, with depth, the floor inside
+it (`edge.bin_model.detect`); its corners may lie outside the frame where the bin is
 larger than the view), the empty-bin reference frame and, with depth, the
 floor plane and the rim's height above it. The frame comes from --image (and --depth) or from
 the configured camera. Writes `[bin] model` (or --out) atomically and says how to enable it;
@@ -23,7 +24,15 @@ import numpy as np
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import output_problem
-from edge.bin_model import BinModel, BinModelError, BinStage, commission_bin, interior_mask, save_bin_model
+from edge.bin_model import (
+    BinModel,
+    BinModelError,
+    BinStage,
+    commission_bin,
+    detect_interior,
+    interior_mask,
+    save_bin_model,
+)
 from edge.bin_model.stage import BinSettings
 from edge.geometry import GeometryError, crossing_problem
 from edge.wizard.prompts import floats
@@ -96,23 +105,6 @@ def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int
         raise CommandError(f"--corners-mm: {exc}") from None
 
 
-def detect_interior(gray: np.ndarray) -> np.ndarray | None:
-    """The largest convex quadrilateral outline covering 10-95 % of the image (a bin seen from
-    above), or None."""
-    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 40, 120)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    image_area = gray.shape[0] * gray.shape[1]
-    best, best_area = None, 0.0
-    for contour in contours:
-        quad = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
-        area = cv2.contourArea(quad)
-        plausible = len(quad) == 4 and cv2.isContourConvex(quad) and 0.1 <= area / image_area <= 0.95
-        if plausible and area > best_area:
-            best, best_area = quad.reshape(4, 2).astype(float), area
-    return best
-
-
 def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarray | None]:
     """(RGB, depth in metres or None) of the empty bin."""
     if args.image is not None:
@@ -145,16 +137,19 @@ def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarra
     return frame.rgb, frame.depth_m
 
 
-def _interior(args: argparse.Namespace, cfg: Config, gray: np.ndarray) -> tuple[np.ndarray, str]:
+def _interior(
+    args: argparse.Namespace, cfg: Config, gray: np.ndarray, depth: np.ndarray | None
+) -> tuple[np.ndarray, str, str]:
+    """The interior polygon, where it came from, and a warning about it ("" for none)."""
     if args.polygon and args.corners_mm:
         raise CommandError("give either --polygon (pixels) or --corners-mm (robot frame), not both")
     if args.polygon:
-        return parse_points(args.polygon), "--polygon"
+        return parse_points(args.polygon), "--polygon", ""
     if args.corners_mm:
         size = (gray.shape[1], gray.shape[0])
-        return corners_in_the_image(args.corners_mm, cfg.calibration.file, size), "--corners-mm"
+        return corners_in_the_image(args.corners_mm, cfg.calibration.file, size), "--corners-mm", ""
     if cfg.bin.polygon:
-        return np.asarray(cfg.bin.polygon, float), "[bin] polygon"
+        return np.asarray(cfg.bin.polygon, float), "[bin] polygon", ""
     if cfg.calibration.file and Path(cfg.calibration.file).is_file():
         from edge.calibration_file import CalibrationError, load_calibration
 
@@ -169,14 +164,26 @@ def _interior(args: argparse.Namespace, cfg: Config, gray: np.ndarray) -> tuple[
                     f"the calibration's ROI: {cfg.calibration.file} is for {cw}x{ch} frames, this frame "
                     f"is {w}x{h} (give --polygon, or calibrate this camera's resolution again)"
                 )
-            return np.asarray(calibration.roi_polygon, float), "the calibration's ROI"
-    found = detect_interior(gray)
+            return np.asarray(calibration.roi_polygon, float), "the calibration's ROI", ""
+    found = detect_interior(gray, depth, cfg.bin.settings().floor_tolerance_mm)
     if found is None:
         raise CommandError(
             "no interior: give --polygon, set [bin] polygon, calibrate with an ROI, or show a bin "
             "whose rim is a clear quadrilateral"
         )
-    return found, "detected"
+    if found.on_floor:
+        return found.polygon, f"detected: {found.note}", ""
+    return (
+        found.polygon,
+        f"detected: {found.note}",
+        (
+            f"warning: the interior was detected as {found.note}: the largest quadrilateral outline in "
+            "the picture is usually the rim's outer edge, so the interior may hold the rim and walls (the "
+            "fill level then counts them as product, and the wall clearance is kept from the rim, not "
+            "from the floor's edge). Give the floor's corners with --polygon (or --corners-mm), or "
+            "commission with depth."
+        ),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -192,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
     _check_output(out, "--out" if args.out else "[bin] model")
     rgb, depth = _frame(args, cfg)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    interior, origin = _interior(args, cfg, gray)
+    interior, origin, caveat = _interior(args, cfg, gray, depth)
     h, w = gray.shape
     far = MAX_FRAMES_AWAY * max(w, h)
     if not np.isfinite(interior).all() or (np.abs(interior) > far).any():
@@ -229,6 +236,8 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"bin model written to {out}: interior {len(interior)} points ({origin}), {w}x{h} frame{depth_text}"
     )
+    if caveat:
+        print(caveat, file=sys.stderr)
     if problem:
         print(f"warning: written with --accept-failed: {problem}", file=sys.stderr)
     if _reaches_the_border(interior, w, h):
