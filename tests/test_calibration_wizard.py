@@ -524,3 +524,32 @@ def test_bad_flags_and_files_are_one_line_errors_naming_them(cell, tmp_path):
         "--images",
         "does not exist; expected a folder",
     )
+
+
+def test_a_typo_in_the_poses_file_is_one_line_naming_the_value_before_step_1(cell, tmp_path):
+    """A pose value that is not a number is refused by its place in the file, exit 2, before any fit."""
+    images = tmp_path / "hand_eye"
+    images.mkdir()
+    for name in ("p0.png", "p1.png"):
+        (images / name).write_bytes(b"")  # the poses file is checked before any image is read
+    good = {"image": "p0.png", "xyz_mm": [500, -150, 250], "rpy_deg": [180, 0, 0]}
+    matrix = np.eye(4).tolist()
+    matrix[0][0] = "0,5"
+    poses = tmp_path / "poses.json"
+    for bad, needle in [
+        ({"image": "p1.png", "matrix": matrix}, 'poses[1].matrix[0][0] = "0,5": expected a number'),
+        ({"image": "p1.png", "matrix": [[1, 0, 0, 0]]}, "poses[1].matrix = [[1, 0, 0, 0]]: expected a 4x4"),
+        (dict(good, image="p1.png", rpy_deg=[1, 2]), "poses[1].rpy_deg = [1, 2]: expected 3 numbers"),
+        (dict(good, image="p1.png", rpy_deg=[1, True, 2]), "poses[1].rpy_deg[1] = true: expected a number"),
+        (dict(good, image="p1.png", xyz_mm=None), "poses[1].xyz_mm = null: expected 3 numbers"),
+        (dict(good, image=5), "poses[1].image = 5: expected an image file name"),
+        (dict(good, image="p9.png"), f'poses[1].image = "p9.png": {images / "p9.png"} does not exist'),
+    ]:
+        poses.write_text(json.dumps({"poses": [good, bad]}))
+        argv = scripted_args(cell, tmp_path / "out")
+        proc = run(argv, ["--hand-eye-poses", str(poses), "--hand-eye-images", str(images)])
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "Traceback" not in out, out
+        assert f"{poses}: {needle}" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "Step 1/5" not in proc.stdout  # read before step 1, not after minutes of fitting

@@ -24,6 +24,7 @@ from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, POSE_ER
 from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, choose_board, write_image
 from edge.wizard.robot import StepError
 from edge.wizard.step_camera_to_robot import step_camera_to_robot
+from edge.wizard.step_hand_eye import read_poses
 from edge.wizard.step_intrinsics import step_intrinsics
 from edge.wizard.step_plane import step_plane_and_region
 from edge.wizard.step_validation import step_validation
@@ -209,13 +210,14 @@ def main(args: argparse.Namespace) -> int:
     _check_out_dir(out_dir)
     report_dir = out_dir / f"{cell}-report"
     board_path, board = choose_board(w, args)
+    poses = read_poses(args)  # before step 1: a typo in the file must not wait for the fits
     capture = None
     try:
         if args.camera:
             capture = CameraCapture(args.camera, report_dir)
         camera, intrinsics = step_intrinsics(w, args, board, report_dir, capture)
         pose, transform, extrinsics, hand_eye, floor_image, centre_px = step_camera_to_robot(
-            w, args, board, camera, report_dir, capture
+            w, args, board, camera, report_dir, capture, poses
         )
         plane, source, offset, roi, floor = step_plane_and_region(
             w, args, camera, transform, pose, floor_image, report_dir

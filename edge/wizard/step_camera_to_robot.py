@@ -30,7 +30,7 @@ from edge.wizard.robot import (
     touch_points_pixels,
 )
 from edge.wizard.robot_registers import RobotRegisters
-from edge.wizard.step_hand_eye import step_hand_eye
+from edge.wizard.step_hand_eye import PosesFile, step_hand_eye
 
 
 def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.ndarray]:
@@ -115,6 +115,7 @@ def step_camera_to_robot(
     camera: CameraModel,
     report_dir: Path,
     capture: CameraCapture | None = None,
+    poses: PosesFile | None = None,
 ) -> tuple[BoardPose, RigidTransform, dict, dict | None, np.ndarray, tuple[float, float]]:
     # (floor pose, robot <- camera, extrinsics report, hand-eye report, floor image, validation pixel)
     w.step(
@@ -170,7 +171,7 @@ def step_camera_to_robot(
     camera_points = {} if board.symmetric else touch_points_camera(board, pose)
     labels = list(camera_points)
     robot_points = _parse_robot_points(args.robot_point, labels)
-    solved = step_hand_eye(w, args, board, camera, pose)
+    solved = step_hand_eye(w, args, board, camera, pose, poses)
     hand_eye, hand_eye_transform = solved if solved is not None else (None, None)
     if w.interactive and not args.robot_point and not board.symmetric:
         registers = _robot_registers(args)

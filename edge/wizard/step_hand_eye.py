@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -36,11 +38,34 @@ from edge.wizard.robot import BoardPose, StepError
 MAX_ROTATION_ROUNDING = 1e-3  # a pose matrix's rotation may be this far from orthonormal (rounded export)
 
 
+def _shown(value: object) -> str:
+    """A JSON value as the technician typed it in the file (null, "0,5"), cut short."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value: object, where: str) -> float:
+    """One finite number; bool is refused although Python counts it as an int (true is no angle)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CommandError(f"{where} = {_shown(value)}: expected a number")
+    return float(value)
+
+
+def _numbers(value: object, count: int, where: str, what: str) -> np.ndarray:
+    """A JSON list of `count` numbers, each refused by its own index when it is not one."""
+    if not isinstance(value, list) or len(value) != count:
+        raise CommandError(f"{where} = {_shown(value)}: expected {what}")
+    return np.array([_number(v, f"{where}[{k}]") for k, v in enumerate(value)])
+
+
 def _pose_matrix(entry: dict, where: str) -> RigidTransform:
+    """Robot base <- gripper from a pose entry; every value checked, so a typo is one line naming it."""
     if "matrix" in entry:
-        m = np.asarray(entry["matrix"], dtype=np.float64)
-        if m.shape != (4, 4):
-            raise CommandError(f"{where}.matrix: expected a 4x4 matrix (robot base <- gripper, mm)")
+        what = "a 4x4 matrix (robot base <- gripper, mm): 4 rows of 4 numbers"
+        rows = entry["matrix"]
+        if not isinstance(rows, list) or len(rows) != 4:
+            raise CommandError(f"{where}.matrix = {_shown(rows)}: expected {what}")
+        m = np.array([_numbers(row, 4, f"{where}.matrix[{r}]", what) for r, row in enumerate(rows)])
         rotation = m[:3, :3]
         if (
             np.abs(rotation.T @ rotation - np.eye(3)).max() > MAX_ROTATION_ROUNDING
@@ -57,11 +82,13 @@ def _pose_matrix(entry: dict, where: str) -> RigidTransform:
         u, _, vt = np.linalg.svd(rotation)
         return RigidTransform(u @ vt, m[:3, 3])
     if "xyz_mm" in entry and "rpy_deg" in entry:
-        roll, pitch, yaw = np.radians(np.asarray(entry["rpy_deg"], dtype=np.float64))
+        xyz = _numbers(entry["xyz_mm"], 3, f"{where}.xyz_mm", "3 numbers x, y, z (mm)")
+        rpy = _numbers(entry["rpy_deg"], 3, f"{where}.rpy_deg", "3 numbers roll, pitch, yaw (degrees)")
+        roll, pitch, yaw = np.radians(rpy)
         rz = cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
         ry = cv2.Rodrigues(np.array([0.0, pitch, 0.0]))[0]
         rx = cv2.Rodrigues(np.array([roll, 0.0, 0.0]))[0]
-        return RigidTransform(rz @ ry @ rx, entry["xyz_mm"])
+        return RigidTransform(rz @ ry @ rx, xyz)
     raise CommandError(
         f"{where}: give 'matrix' (4x4) or 'xyz_mm' and 'rpy_deg' (R = Rz(yaw) Ry(pitch) Rx(roll))"
     )
@@ -95,15 +122,25 @@ def _check_points(camera: CameraModel, floor: BoardPose) -> dict[str, np.ndarray
     return plane_points_camera(camera, floor.camera_from_board, pixels)
 
 
-def step_hand_eye(
-    w: Wizard, args: argparse.Namespace, board: Board, camera: CameraModel, floor: BoardPose
-) -> tuple[HandEyeResult, RigidTransform] | None:
-    """Hand-eye from the poses file, or None without one; returns the result and robot <- camera."""
+@dataclass(frozen=True)
+class PosesFile:
+    """The robot poses file, read and checked before step 1: a typo in it costs no minutes of fitting."""
+
+    path: Path
+    images: Path  # the folder of the images it names
+    poses: list[tuple[str, RigidTransform]]  # image name, robot base <- gripper
+    capture: RigidTransform | None  # eye-in-hand: the pose the floor image was taken from
+
+
+def read_poses(args: argparse.Namespace) -> PosesFile | None:
+    """`--hand-eye-poses`, every value checked and every image named in it present; None without it."""
     if not args.hand_eye_poses:
         return None
     if not args.hand_eye_images:
         raise CommandError("--hand-eye-poses needs --hand-eye-images (the folder of the board images)")
-    path = Path(args.hand_eye_poses)
+    path, images = Path(args.hand_eye_poses), Path(args.hand_eye_images)
+    if not images.is_dir():
+        raise CommandError(f"--hand-eye-images {images}: not a folder; expected the folder of the images")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["poses"]
@@ -111,6 +148,8 @@ def step_hand_eye(
         raise CommandError(
             f'{path}: expected JSON {{"poses": [{{"image": ..., "matrix": ...}}]}} ({exc})'
         ) from None
+    if not isinstance(entries, list):
+        raise CommandError(f"{path}: poses = {_shown(entries)}: expected a list of pose objects")
     capture = None
     if args.hand_eye_setup == "eye-in-hand":
         if not isinstance(data.get("capture"), dict):
@@ -119,22 +158,45 @@ def step_hand_eye(
                 "camera looks at the bin and took the floor image ('matrix' or 'xyz_mm' + 'rpy_deg')"
             )
         capture = _pose_matrix(data["capture"], f"{path}: capture")
+    poses = [_pose_entry(entry, f"{path}: poses[{i}]", images) for i, entry in enumerate(entries)]
+    return PosesFile(path, images, poses, capture)
+
+
+def _pose_entry(entry: object, where: str, images: Path) -> tuple[str, RigidTransform]:
+    """One pose: its image (a file in the folder) and its transform."""
+    if not isinstance(entry, dict) or "image" not in entry:
+        raise CommandError(f"{where}: expected an object with 'image'")
+    name = entry["image"]
+    if not isinstance(name, str) or not name.strip():
+        raise CommandError(f"{where}.image = {_shown(name)}: expected an image file name")
+    if not (images / name).is_file():
+        raise CommandError(f"{where}.image = {_shown(name)}: {images / name} does not exist")
+    return name, _pose_matrix(entry, where)
+
+
+def step_hand_eye(
+    w: Wizard,
+    args: argparse.Namespace,
+    board: Board,
+    camera: CameraModel,
+    floor: BoardPose,
+    poses: PosesFile | None,
+) -> tuple[HandEyeResult, RigidTransform] | None:
+    """Hand-eye from the poses file, or None without one; returns the result and robot <- camera."""
+    if poses is None:
+        return None
     views = []
-    for i, entry in enumerate(entries):
-        where = f"{path}: poses[{i}]"
-        if not isinstance(entry, dict) or "image" not in entry:
-            raise CommandError(f"{where}: expected an object with 'image'")
+    for i, (name, base_from_gripper) in enumerate(poses.poses):
+        where = f"{poses.path}: poses[{i}]"
         try:
-            image = read_image(Path(args.hand_eye_images) / entry["image"])
+            image = read_image(poses.images / name)
         except StepError as exc:
             raise CommandError(f"{where}: {exc}") from None
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         det = board.detect(gray, camera.camera_matrix, camera.dist_coeffs)
         if det is None or det.count < 6:
-            raise CommandError(f"{where} ({entry['image']}): the board was not found; retake this pose")
-        views.append(
-            BoardView(str(entry["image"]), _pose_matrix(entry, where), det.object_points, det.image_points)
-        )
+            raise CommandError(f"{where} ({name}): the board was not found; retake this pose")
+        views.append(BoardView(name, base_from_gripper, det.object_points, det.image_points))
     try:
         result = calibrate_hand_eye(
             views,
@@ -152,7 +214,7 @@ def step_hand_eye(
         raise CommandError("hand-eye: no image corner's ray meets the floor plane; check the floor image")
     result.predict_at(points)
     robot_from_camera = (
-        result.robot_from_camera if capture is None else capture.compose(result.robot_from_camera)
+        result.robot_from_camera if poses.capture is None else poses.capture.compose(result.robot_from_camera)
     )
     _say(w, result, len(views))
     return result, robot_from_camera
