@@ -553,3 +553,26 @@ def test_a_typo_in_the_poses_file_is_one_line_naming_the_value_before_step_1(cel
         assert f"{poses}: {needle}" in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "Step 1/5" not in proc.stdout  # read before step 1, not after minutes of fitting
+
+
+def test_every_later_steps_flag_is_checked_before_step_1(cell, tmp_path):
+    """A typo in a flag of steps 2-4 is refused at once, with its step's words, not after the fits."""
+    points = robot_point_flags(cell["typed"])
+    for flag, value, needle in [
+        ("--pick-offset-mm", "2,5", "--pick-offset-mm '2,5': expected a number for the pick offset"),
+        ("--plane", "0,0,1", "--plane '0,0,1': expected 4 numbers"),
+        ("--validate-touch", "1,2", "--validate-touch '1,2': expected 3 numbers"),
+        ("--validate-pixel", "3", "--validate-pixel '3': expected 2 numbers"),
+        ("--roi", "1,2;3,4", "--roi '1,2;3,4': at least 3 vertices"),
+        ("--roi", "robot:1,2;3,4,5;6,7,8", "--roi 'robot:1,2;3,4,5;6,7,8': expected 3 numbers"),
+    ]:
+        proc = run(scripted_args(cell, tmp_path, **{flag: value}), points)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "Traceback" not in out, out
+        assert needle in proc.stderr, proc.stderr
+        assert "Step 1/5" not in proc.stdout, proc.stdout
+    proc = run(scripted_args(cell, tmp_path), ["--robot-point", "A=1,2"])
+    assert proc.returncode == 2 and "--robot-point 'A=1,2'" in proc.stderr and "Step 1/5" not in proc.stdout
+    proc = run(scripted_args(cell, tmp_path), [*points, "--robot-modbus", "robot"])
+    assert proc.returncode == 2 and "--robot-modbus: expected HOST:PORT" in proc.stderr
+    assert "Step 1/5" not in proc.stdout

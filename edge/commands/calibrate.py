@@ -18,16 +18,16 @@ from binpick_core.errors import CommandError
 from edge import __version__
 from edge.calibration_file import CalibrationError
 from edge.geometry import GeometryError
-from edge.wizard.boards import load_board
+from edge.wizard.boards import Board, load_board
 from edge.wizard.capture import CameraCapture, CaptureError
 from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, POSE_ERRORS, SETUPS
-from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, choose_board, write_image
+from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, check_given, choose_board, write_image
 from edge.wizard.robot import StepError
-from edge.wizard.step_camera_to_robot import step_camera_to_robot
+from edge.wizard.step_camera_to_robot import check_touch_flags, step_camera_to_robot
 from edge.wizard.step_hand_eye import read_poses
 from edge.wizard.step_intrinsics import step_intrinsics
-from edge.wizard.step_plane import step_plane_and_region
-from edge.wizard.step_validation import step_validation
+from edge.wizard.step_plane import parse_offset, parse_plane, roi_text, step_plane_and_region
+from edge.wizard.step_validation import parse_pixel, parse_touch, step_validation
 from edge.wizard.step_write import step_write
 from edge.wizard.views import ViewRules
 
@@ -210,6 +210,7 @@ def main(args: argparse.Namespace) -> int:
     _check_out_dir(out_dir)
     report_dir = out_dir / f"{cell}-report"
     board_path, board = choose_board(w, args)
+    check_later_answers(args, board)
     poses = read_poses(args)  # before step 1: a typo in the file must not wait for the fits
     capture = None
     try:
@@ -255,6 +256,25 @@ def main(args: argparse.Namespace) -> int:
         validation,
     )
     return 0 if cal.passed else EXIT_FAILED_CHECK
+
+
+def check_later_answers(args: argparse.Namespace, board: Board) -> None:
+    """Every later step's flags through that step's own parser before step 1 runs.
+
+    Step 1 with full intrinsics and hand-eye take minutes; a typo in --plane or --validate-touch
+    must not wait for them. What needs a measurement (robot corners of --roi projected, point V)
+    is still done in its step, with the same parser.
+    """
+    for flag, given, parse in (
+        ("--plane", args.plane, parse_plane),
+        ("--pick-offset-mm", args.pick_offset_mm, parse_offset),
+        ("--roi", args.roi, roi_text),
+        ("--validate-pixel", args.validate_pixel, parse_pixel),
+        ("--validate-touch", args.validate_touch, parse_touch),
+    ):
+        if given is not None:
+            check_given(flag, given, parse)
+    check_touch_flags(args, board)
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -52,10 +52,7 @@ class Wizard:
         default: str | None = None,
     ) -> Any:
         if given is not None:
-            try:
-                value = parse(given)
-            except ValueError as exc:
-                raise CommandError(f"{flag} {given!r}: {exc}") from None
+            value = check_given(flag, given, parse)
             self.say(f"{question}: {given}   (from {flag})")
             return value
         if not self.interactive:
@@ -85,6 +82,18 @@ class Wizard:
         if not self.interactive:
             return False
         return self.ask(question + " (y/n)", None, _parse_yes_no, "--accept-failed", default="n")
+
+
+def check_given(flag: str, given: str, parse: Callable[[str], Any]) -> Any:
+    """A flag's value through its parser, or the one-line error naming the flag and the value.
+
+    The same call serves the check before step 1 and the step itself, so a value refused at
+    the start is refused with the same words the step would use.
+    """
+    try:
+        return parse(given)
+    except ValueError as exc:
+        raise CommandError(f"{flag} {given!r}: {exc}") from None
 
 
 def _parse_yes_no(text: str) -> bool:

@@ -33,7 +33,7 @@ from edge.wizard.robot_registers import RobotRegisters
 from edge.wizard.step_hand_eye import PosesFile, step_hand_eye
 
 
-def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.ndarray]:
+def parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.ndarray]:
     points = {}
     for item in values:
         label, sep, coords = item.partition("=")
@@ -50,7 +50,7 @@ def _parse_robot_points(values: list[str], labels: list[str]) -> dict[str, np.nd
     return points
 
 
-def _robot_registers(args: argparse.Namespace) -> RobotRegisters | None:
+def robot_registers(args: argparse.Namespace) -> RobotRegisters | None:
     if not args.robot_modbus:
         return None
     try:
@@ -59,6 +59,16 @@ def _robot_registers(args: argparse.Namespace) -> RobotRegisters | None:
         )
     except ValueError as exc:
         raise CommandError(f"--robot-modbus: {exc}") from None
+
+
+def check_touch_flags(args: argparse.Namespace, board: Board) -> None:
+    """The flags of the touched points, checked against the board (before step 1, and in step 2)."""
+    # A board that looks the same turned by 180 degrees has no physical corner labels: fine for
+    # hand-eye alone (the robot poses settle each view's numbering), not for touched points.
+    if board.symmetric and (args.robot_point or not args.hand_eye_poses):
+        raise CommandError(f"--board: step 2 {board.orientation_problem()}")
+    parse_robot_points(args.robot_point, list(board.touch_points))
+    robot_registers(args)
 
 
 def _touched_point(
@@ -125,10 +135,7 @@ def step_camera_to_robot(
         "tool tip onto each labelled board point (see the saved floor image) and enter its robot\n"
         "coordinates (mm).",
     )
-    # A board that looks the same turned by 180 degrees has no physical corner labels: fine for
-    # hand-eye alone (the robot poses settle each view's numbering), not for touched points.
-    if board.symmetric and (args.robot_point or not args.hand_eye_poses):
-        raise CommandError(f"--board: step 2 {board.orientation_problem()}")
+    check_touch_flags(args, board)
     while True:
         if capture is not None and args.floor_image is None:
             floor_path, floor_image = _floor_from_camera(w, args, capture)
@@ -170,11 +177,11 @@ def step_camera_to_robot(
         w.say(f"    {label} at pixel ({u:.0f}, {v:.0f})")
     camera_points = {} if board.symmetric else touch_points_camera(board, pose)
     labels = list(camera_points)
-    robot_points = _parse_robot_points(args.robot_point, labels)
+    robot_points = parse_robot_points(args.robot_point, labels)
     solved = step_hand_eye(w, args, board, camera, pose, poses)
     hand_eye, hand_eye_transform = solved if solved is not None else (None, None)
     if w.interactive and not args.robot_point and not board.symmetric:
-        registers = _robot_registers(args)
+        registers = robot_registers(args)
         w.say("  For each point enter x,y,z in mm; Enter skips a point (3 needed, 4 recommended).")
         if registers:
             w.say(f"  Or type 'read' to take the robot's position from {registers.where()}.")

@@ -20,7 +20,7 @@ from edge.wizard.prompts import Wizard, floats, write_image
 from edge.wizard.robot import BoardPose, board_plane_in_robot
 
 
-def _parse_plane(text: str) -> Plane | None:
+def parse_plane(text: str) -> Plane | None:
     if text.strip().lower() in ("", "board"):
         return None
     v = floats(text, 4, "the plane nx,ny,nz,d")
@@ -30,11 +30,38 @@ def _parse_plane(text: str) -> Plane | None:
         raise ValueError(str(exc)) from None
 
 
-def _parse_offset(text: str) -> float:
+def parse_offset(text: str) -> float:
     value = floats(text, 1, "the pick offset")[0]
     if not -500 <= value <= 1000:
         raise ValueError(f"pick offset {value} mm is outside -500..1000 mm")
     return float(value)
+
+
+def roi_text(text: str) -> tuple[str, np.ndarray] | None:
+    """--roi as typed: None (the whole image), ("pixels", polygon) or ("robot", corners in mm).
+
+    Everything that needs no floor plane is checked here, so the check before step 1 and
+    step 3 refuse the same values; robot corners are projected into the image in step 3.
+    """
+    t = text.strip()
+    if t.lower() in ("", "image"):
+        return None
+    if t.lower().startswith("robot:"):
+        corners = [floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
+        return "robot", np.array(corners).reshape(-1, 3)
+    poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
+    if len(poly) < 3:
+        raise ValueError("at least 3 vertices u,v;u,v;u,v are needed")
+    _check_area(poly)
+    return "pixels", poly
+
+
+def _check_area(poly: np.ndarray) -> None:
+    """The file refuses a region without area too: every cycle would find its region empty."""
+    if polygon_area(poly) < 1.0:
+        raise ValueError(
+            f"the region encloses {polygon_area(poly):g} square pixels: give its corners, not a line"
+        )
 
 
 def step_plane_and_region(
@@ -53,7 +80,7 @@ def step_plane_and_region(
         "taken from the board; the pick plane is raised by the pick offset (about half a pile's height).",
     )
     plane = w.ask(
-        "Bin floor plane ('board' or nx,ny,nz,d in robot mm)", args.plane, _parse_plane, "--plane", "board"
+        "Bin floor plane ('board' or nx,ny,nz,d in robot mm)", args.plane, parse_plane, "--plane", "board"
     )
     source = "entered"
     if plane is None:
@@ -63,7 +90,7 @@ def step_plane_and_region(
         f"offset {plane.offset:.2f} mm ({source})"
     )
     offset = w.ask(
-        "Pick height above the floor (mm)", args.pick_offset_mm, _parse_offset, "--pick-offset-mm", "0"
+        "Pick height above the floor (mm)", args.pick_offset_mm, parse_offset, "--pick-offset-mm", "0"
     )
     try:
         floor = PixelToRobot(camera, transform, plane)
@@ -72,24 +99,17 @@ def step_plane_and_region(
     width, height = camera.image_size
 
     def parse_roi(text: str) -> np.ndarray | None:
-        t = text.strip()
-        if t.lower() in ("", "image"):
+        given = roi_text(text)
+        if given is None:
             return None  # the whole image (contracts.md: roi_polygon None)
-        if t.lower().startswith("robot:"):
-            corners = [floats(c, 3, "a bin corner x,y,z") for c in t[6:].split(";") if c.strip()]
-            try:
-                poly = floor.outline_to_pixels(np.array(corners).reshape(-1, 3))
-            except GeometryError as exc:
-                raise ValueError(str(exc)) from None
-        else:
-            poly = np.array([floats(c, 2, "a vertex u,v") for c in t.split(";") if c.strip()])
-            if len(poly) < 3:
-                raise ValueError("at least 3 vertices u,v;u,v;u,v are needed")
-        # the file refuses it too: every cycle would find its region empty
-        if polygon_area(poly) < 1.0:
-            raise ValueError(
-                f"the region encloses {polygon_area(poly):g} square pixels: give its corners, not a line"
-            )
+        kind, points = given
+        if kind == "pixels":
+            return points
+        try:
+            poly = floor.outline_to_pixels(points)
+        except GeometryError as exc:
+            raise ValueError(str(exc)) from None
+        _check_area(poly)
         return poly
 
     roi = w.ask(

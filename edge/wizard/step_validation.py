@@ -9,6 +9,16 @@ from edge.geometry import GeometryError, PixelToRobot
 from edge.wizard.prompts import Stop, Wizard, floats, optional_xyz
 from edge.wizard.robot import validation_record
 
+parse_touch = optional_xyz("the touched point")  # --validate-touch: x,y,z or skip (None)
+
+
+def parse_pixel(text: str) -> tuple[float, float] | None:
+    """--validate-pixel: 'V' (None: board point V, known once the floor image is seen) or u,v."""
+    if text.strip().upper() in ("", "V"):
+        return None
+    u, v = floats(text, 2, "the pixel u,v")
+    return float(u), float(v)
+
 
 def step_validation(
     w: Wizard,
@@ -24,15 +34,14 @@ def step_validation(
         "where the robot is. The error is recorded in the file.",
     )
 
-    def parse_pixel(text: str) -> tuple[float, float]:
-        if text.strip().upper() in ("", "V"):
-            return centre_px
-        return tuple(floats(text, 2, "the pixel u,v"))
+    def pixel_or_centre(text: str) -> tuple[float, float]:
+        pixel = parse_pixel(text)
+        return centre_px if pixel is None else pixel
 
     pixel = w.ask(
         "Image point to check ('V' = board point V, or u,v)",
         args.validate_pixel,
-        parse_pixel,
+        pixel_or_centre,
         "--validate-pixel",
         "V",
     )
@@ -47,7 +56,7 @@ def step_validation(
     touched = w.ask(
         "Robot coordinates where the tip touches that point (x,y,z or 'skip')",
         args.validate_touch,
-        optional_xyz("the touched point"),
+        parse_touch,
         "--validate-touch",
         "skip",
     )
