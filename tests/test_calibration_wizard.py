@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -576,3 +577,30 @@ def test_every_later_steps_flag_is_checked_before_step_1(cell, tmp_path):
     proc = run(scripted_args(cell, tmp_path), [*points, "--robot-modbus", "robot"])
     assert proc.returncode == 2 and "--robot-modbus: expected HOST:PORT" in proc.stderr
     assert "Step 1/5" not in proc.stdout
+
+
+def test_a_photo_from_another_camera_sorting_first_refuses_only_itself(cell, tmp_path):
+    """The image size comes from the first accepted view, not from the first file read."""
+    import cv2
+
+    views = tmp_path / "views"
+    shutil.copytree(cell["views"], views)
+    cv2.imwrite(str(views / "a_small0.png"), np.full((240, 320, 3), 128, np.uint8))  # no board, sorts first
+    proc = run(scripted_args(cell, tmp_path, **{"--images": str(views)}), robot_point_flags(cell["typed"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "a_small0.png: refused: no board found" in proc.stdout
+    assert "the others are" not in proc.stdout
+    assert load_calibration(tmp_path / "cell-a.json").image_size == TEST_CAMERA.image_size
+
+
+def test_a_board_file_that_matches_no_view_is_named_in_the_error(cell, tmp_path):
+    """No view shows the board at all: the error points at the board file, not at the views."""
+    wrong = json.loads(BOARD.read_text())
+    wrong["inner_corners"] = [10, 7]  # the photos show a 9x6 board
+    board = tmp_path / "chessboard-10x7.json"
+    board.write_text(json.dumps(wrong))
+    proc = run(scripted_args(cell, tmp_path, **{"--board": str(board)}), robot_point_flags(cell["typed"]))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in out, out
+    assert f"the board of {board}" in proc.stderr and "inner_corners (10x7" in proc.stderr, proc.stderr
+    assert "square_mm" in proc.stderr

@@ -216,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.camera:
             capture = CameraCapture(args.camera, report_dir)
-        camera, intrinsics = step_intrinsics(w, args, board, report_dir, capture)
+        camera, intrinsics = step_intrinsics(w, args, board, board_path, report_dir, capture)
         pose, transform, extrinsics, hand_eye, floor_image, centre_px = step_camera_to_robot(
             w, args, board, camera, report_dir, capture, poses
         )

@@ -19,44 +19,42 @@ from edge.camera import CorruptFrame
 from edge.geometry import CameraModel
 from edge.wizard.boards import Board
 from edge.wizard.capture import CameraCapture
-from edge.wizard.intrinsics import IntrinsicsError, calibrate_intrinsics, undistorted_preview
+from edge.wizard.intrinsics import MIN_VIEWS, IntrinsicsError, calibrate_intrinsics, undistorted_preview
 from edge.wizard.prompts import IMAGE_SUFFIXES, Stop, Wizard, existing_dir, list_images, write_image
 from edge.wizard.views import ViewCollector, ViewRules
 
 
-def _judge(w: Wizard, collector: ViewCollector, label: str, name: str, image: np.ndarray | None) -> None:
-    """One view through the per-view check, with the ok/refused line the technician acts on."""
+def _judge(
+    w: Wizard, collector: ViewCollector, label: str, name: str, image: np.ndarray | None
+) -> np.ndarray | None:
+    """One view through the per-view check, with the ok/refused line the technician acts on;
+    returns the image when it was accepted (the first accepted one is the report's background)."""
     if image is None:
         w.say(f"  {label} {name}: refused: cannot be read as an image")
-        return
+        return None
     verdict = collector.consider(name, image)
     if verdict.accepted:
         w.say(f"  {label} {name}: ok, {verdict.reason}")
-    else:
-        w.say(f"  {label} {name}: refused: {verdict.reason} -> {verdict.advice}")
+        return image
+    w.say(f"  {label} {name}: refused: {verdict.reason} -> {verdict.advice}")
+    return None
 
 
 def _views_from_folder(
     w: Wizard, args: argparse.Namespace, board: Board, rules: ViewRules
-) -> tuple[ViewCollector, np.ndarray, int]:
+) -> tuple[ViewCollector, np.ndarray | None, int]:
     folder = w.ask("Folder of board images", args.images, existing_dir, "--images")
     files = list_images(folder)
     if not files:
         raise CommandError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    collector, first = None, None
-    unreadable_before: list[tuple[int, Path]] = []  # judged once the image size is known
+    collector, first, readable = ViewCollector(board, None, rules), None, 0
     for i, path in enumerate(files, 1):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # each file decoded once
-        if collector is None:
-            if image is None:
-                unreadable_before.append((i, path))
-                continue
-            first = image
-            collector = ViewCollector(board, (first.shape[1], first.shape[0]), rules)
-            for j, earlier in unreadable_before:
-                _judge(w, collector, f"[{j:2d}/{len(files)}]", earlier.name, None)
-        _judge(w, collector, f"[{i:2d}/{len(files)}]", path.name, image)
-    if collector is None:
+        readable += image is not None
+        accepted = _judge(w, collector, f"[{i:2d}/{len(files)}]", path.name, image)
+        if first is None:
+            first = accepted
+    if not readable:
         raise CommandError(f"{folder}: none of the {len(files)} image files can be read")
     return collector, first, len(files)
 
@@ -72,7 +70,7 @@ def _parse_capture(text: str) -> bool:
 
 def _views_from_camera(
     w: Wizard, args: argparse.Namespace, board: Board, rules: ViewRules, capture: CameraCapture
-) -> tuple[ViewCollector, np.ndarray, int]:
+) -> tuple[ViewCollector, np.ndarray | None, int]:
     """Capture views one by one, each judged at once like a folder's images (and saved)."""
     if w.interactive:
         w.say(f"Capturing from {capture.name}: press Enter for each view, type 'done' when finished.")
@@ -80,13 +78,13 @@ def _views_from_camera(
         if args.camera_views is None:
             raise CommandError("--camera-views is required with --camera and --non-interactive")
         w.say(f"Capturing {args.camera_views} views from {capture.name}, every {args.camera_interval:g} s.")
-    collector, first, taken = None, None, 0
+    collector, first, taken, grabbed = ViewCollector(board, None, rules), None, 0, 0
     while True:
         if w.interactive:
             if not w.ask(
                 f"View {taken + 1}: Enter = capture, 'done' = finish", None, _parse_capture, "--camera-views"
             ):
-                if collector is not None and collector.accepted:
+                if collector.accepted:
                     break
                 w.say("  ! no view accepted yet: capture at least one")
                 continue
@@ -104,17 +102,44 @@ def _views_from_camera(
             w.say(f"  [{taken:2d}{total}] {name}: refused: {exc}")
             continue
         capture.save(f"views/{name}", image)
-        if collector is None:
-            first, collector = image, ViewCollector(board, (image.shape[1], image.shape[0]), rules)
-        _judge(w, collector, f"[{taken:2d}{total}]", name, image)
-    if collector is None:
+        grabbed += 1
+        accepted = _judge(w, collector, f"[{taken:2d}{total}]", name, image)
+        if first is None:
+            first = accepted
+    if not grabbed:
         raise CommandError(f"camera {capture.name}: no frame captured")
     w.say(f"  views saved in {capture.views} (repeat this step with --images {capture.views})")
     return collector, first, taken
 
 
+def _no_view_accepted(collector: ViewCollector, board: Board, board_path: Path, count: int) -> str:
+    """The step's one error line when no view was accepted. When the board was found in none of
+    them, the per-view advice (whole board in view, light) misleads: a board file that does not
+    describe the printed board finds nothing in any photo, so the line points at the file."""
+    if collector.boards_found:
+        return (
+            f"no view of {count} accepted: retake the views as each refusal above says "
+            f"(at least {MIN_VIEWS} usable views are needed)"
+        )
+    what = (
+        f"inner_corners ({board.columns}x{board.rows}: the corners where four squares meet, one fewer "
+        "than the squares each way) and square_mm"
+        if board.kind == "chessboard"
+        else "its size in squares, dictionary and legacy_pattern"
+    )
+    return (
+        f"the board of {board_path} ({board.name}) was found in none of the {count} views: check that "
+        f"the file describes the printed board, its {what}"
+    )
+
+
 def step_intrinsics(
-    w: Wizard, args: argparse.Namespace, board: Board, report_dir: Path, capture: CameraCapture | None = None
+    w: Wizard,
+    args: argparse.Namespace,
+    board: Board,
+    board_path: Path,
+    report_dir: Path,
+    capture: CameraCapture | None = None,
 ) -> tuple[CameraModel, dict]:
     w.step(
         1,
@@ -142,6 +167,8 @@ def step_intrinsics(
         collector, first, count = _views_from_camera(w, args, board, rules, capture)
     else:
         collector, first, count = _views_from_folder(w, args, board, rules)
+    if first is None:
+        raise CommandError(_no_view_accepted(collector, board, board_path, count))
     size = collector.image_size
     w.say(
         f"Accepted {len(collector.accepted)} of {count} views. Coverage of the image "

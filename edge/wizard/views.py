@@ -117,14 +117,28 @@ class ViewCollector:
     """Accepts or refuses views one by one and keeps the coverage of the accepted ones."""
 
     board: Board
-    image_size: tuple[int, int]  # (width, height)
+    # (width, height); None: the first *accepted* view's. A refused view must not set it: one
+    # photo from another camera that sorts first would otherwise refuse every good view.
+    image_size: tuple[int, int] | None = None
     rules: ViewRules = field(default_factory=ViewRules)
     grid: tuple[int, int] = (8, 6)  # coverage cells (columns, rows)
     accepted: list[ViewVerdict] = field(default_factory=list)
+    boards_found: int = 0  # views in which the board was detected at all, accepted or not
 
     def consider(self, name: str, image: np.ndarray) -> ViewVerdict:
+        """Accept or refuse one view; the reason is one the technician can act on."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if (gray.shape[1], gray.shape[0]) != tuple(self.image_size):
+        verdict = self._judge(name, gray)
+        if verdict.detection is not None:
+            self.boards_found += 1
+        if verdict.accepted:
+            if self.image_size is None:
+                self.image_size = (gray.shape[1], gray.shape[0])
+            self.accepted.append(verdict)
+        return verdict
+
+    def _judge(self, name: str, gray: np.ndarray) -> ViewVerdict:
+        if self.image_size is not None and (gray.shape[1], gray.shape[0]) != tuple(self.image_size):
             return ViewVerdict(
                 name,
                 False,
@@ -179,13 +193,13 @@ class ViewCollector:
                 det,
                 width,
             )
-        verdict = ViewVerdict(
+        return ViewVerdict(
             name, True, f"{det.count}/{det.total} corners, edges {width:.1f} px", "", det, width
         )
-        self.accepted.append(verdict)
-        return verdict
 
     def _duplicate_of(self, det: Detection) -> tuple[str, float] | None:
+        if not self.accepted:  # nothing to repeat, and no image size yet
+            return None
         diagonal = float(np.hypot(*self.image_size))
         # a symmetric chessboard may be numbered from either end: compare both numberings
         numberings = [det.ids] + ([det.total - 1 - det.ids] if self.board.symmetric else [])
@@ -205,6 +219,8 @@ class ViewCollector:
         """(rows, columns) count of accepted corners per cell of the image."""
         cols, rows = self.grid
         counts = np.zeros((rows, cols), int)
+        if self.image_size is None:  # no view accepted yet
+            return counts
         w, h = self.image_size
         for verdict in self.accepted:
             pts = verdict.detection.image_points
