@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import shutil
 import subprocess
 import sys
@@ -103,12 +104,24 @@ def test_scripted_run_writes_a_validated_file_and_keeps_a_backup(cell, tmp_path)
     assert len(data["camera_to_robot"]["points"]) == 4
     for image in ("coverage.png", "undistorted.png", "floor_points.png", "roi.png"):
         assert (tmp_path / "cell-a-report" / image).stat().st_size > 0
-    # a second run (after a bump: intrinsics reused) keeps the first file as backup 1
-    again = run(
-        scripted_args(
-            cell, tmp_path, **{"--images": None, "--intrinsics-from": str(tmp_path / "cell-a.json")}
-        ),
-        robot_point_flags(cell["typed"]) + ["--pick-offset-mm", "35", "--roi", "10,10;630,10;630,470"],
+    # a second run (after a bump: intrinsics reused), the printed command followed from another
+    # folder, writes the same file and keeps the first one as backup 1
+    (hint,) = [line for line in proc.stdout.splitlines() if line.startswith("  binpick calibrate")]
+    printed = shlex.split(hint.removesuffix(" ..."))
+    assert printed[printed.index("--out-dir") + 1] == str(tmp_path)
+    later = scripted_args(cell, tmp_path, **{"--cell": None, "--out-dir": None, "--images": None})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = subprocess.run(
+        later
+        + printed[2:]
+        + robot_point_flags(cell["typed"])
+        + ["--pick-offset-mm", "35", "--roi", "10,10;630,10;630,470"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env(),
+        cwd=elsewhere,
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "previous file kept as" in again.stdout

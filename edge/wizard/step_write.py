@@ -7,6 +7,7 @@ numbered backup, and the exit status says whether every check passed.
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -69,5 +70,16 @@ def step_write(
     status = "all checks passed" if cal.passed else "WRITTEN WITH FAILED CHECKS (--accept-failed)"
     w.say(f"  {status}; images in {report_dir}")
     w.say(f"Next: the appliance reads {path}. After a bump, redo steps 2-4 keeping the intrinsics:")
-    w.say(f"  binpick calibrate --cell {cell} --intrinsics-from {path} ...")
+    w.say(f"  {rerun_command(cell, out_dir, path)} ...")
     return cal
+
+
+def rerun_command(cell: str, out_dir: Path, path: Path) -> str:
+    """The command that redoes steps 2-4 into the same file, quoted for a shell.
+
+    It names every option that decides where files go (--cell and --out-dir: the file and the
+    report folder); followed as printed without --out-dir, the new file would land in the
+    default folder and the appliance would go on reading the old one.
+    """
+    argv = ["binpick", "calibrate", "--cell", cell, "--out-dir", str(out_dir), "--intrinsics-from", str(path)]
+    return shlex.join(argv)
