@@ -263,3 +263,19 @@ def test_fewer_poses_than_recommended_are_warned_about():
     enough, _ = make_views("eye-to-hand", 31, count=16)
     assert any("(at least 15 recommended)" in w for w in calibrate_hand_eye(few, TEST_CAMERA).warnings)
     assert not any("recommended" in w for w in calibrate_hand_eye(enough, TEST_CAMERA).warnings)
+
+
+def test_normal_inverse_holds_in_any_units_and_an_undetermined_direction_is_huge():
+    """Columns a 1e10 apart (radians beside millimetres on a wild fit): pinv(J^T J) zeroed the small
+    directions' variance (a 1-sigma of 0.00 mm); the scaled inverse is the exact one."""
+    from edge.wizard.hand_eye import normal_inverse
+
+    rng = np.random.default_rng(3)
+    jac = rng.normal(size=(200, 6)) * np.array([1e10, 1.0, 1.0, 3.0, 1e-3, 1.0])
+    norms = np.linalg.norm(jac, axis=0)
+    exact = np.diag(np.linalg.inv((jac / norms).T @ (jac / norms))) / norms**2
+    np.testing.assert_allclose(np.diag(normal_inverse(jac)), exact, rtol=1e-8)
+    assert np.diag(np.linalg.pinv(jac.T @ jac))[1:].max() < 1e-12 * exact[1:].min()  # the old way: ~0
+    degenerate = jac.copy()
+    degenerate[:, 2] = degenerate[:, 1]  # two parameters the data cannot tell apart
+    assert np.diag(normal_inverse(degenerate))[1:3].min() > 1e15 * exact[1:3].max()  # huge, not 0

@@ -9,6 +9,7 @@ is fitted too: the wizard's corners must fit the lens at least as well (lower RM
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -450,3 +451,39 @@ def test_real_eye_in_hand_set_denso(tmp_path):
     # the file's robot <- camera is the capture pose times flange <- camera
     capture = np.array(json.loads((folder / "poses.json").read_text())["capture"]["matrix"])
     np.testing.assert_allclose(cal.robot_from_camera, capture @ ours, atol=1e-6)
+
+
+def test_real_ur3e_poses_with_radians_under_rpy_deg_are_not_reported_as_certain(tmp_path):
+    """The UR3e set's angles exported in radians but labelled rpy_deg: a 59 px reprojection used to
+    come with a camera position 1-sigma of 0.00 mm (pinv cut every translation direction). The
+    1-sigma must be as large as the fit is bad, and the wizard must say the angles look like radians."""
+    folder = _real_set("alimedlej-ur3e-eye-to-hand-cam1")
+    poses = []
+    for entry in json.loads((folder / "poses.json").read_text())["poses"]:
+        m = np.array(entry["matrix"], float)
+        roll, pitch = np.arctan2(m[2, 1], m[2, 2]), -np.arcsin(np.clip(m[2, 0], -1, 1))
+        yaw = np.arctan2(m[1, 0], m[0, 0])
+        poses.append({"image": entry["image"], "xyz_mm": m[:3, 3].tolist(), "rpy_deg": [roll, pitch, yaw]})
+    (tmp_path / "radians.json").write_text(json.dumps({"poses": poses}))
+    argv = [sys.executable, "-m", "edge", "calibrate", "--non-interactive", "--cell", "rad"]
+    argv += ["--out-dir", str(tmp_path), "--board", str(folder / "board.json")]
+    argv += [
+        "--images",
+        str(folder / "intrinsics"),
+        "--floor-image",
+        str(folder / "hand_eye" / "img1_cam1.png"),
+    ]
+    argv += [
+        "--hand-eye-poses",
+        str(tmp_path / "radians.json"),
+        "--hand-eye-images",
+        str(folder / "hand_eye"),
+    ]
+    argv += ["--validate-touch", "skip"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 1 and "Nothing was written" in proc.stdout, proc.stdout + proc.stderr
+    rms = float(re.search(r"reprojection ([0-9.]+) px, camera moved", proc.stdout).group(1))
+    found = re.search(r"camera position 1-sigma x ([0-9.]+)  y ([0-9.]+)  z ([0-9.]+) mm", proc.stdout)
+    assert rms > 20 and max(float(x) for x in found.groups()) > 100, found.group(0)
+    assert "the angles look like radians" in proc.stdout

@@ -35,6 +35,8 @@ from edge.wizard.hand_eye import (
 from edge.wizard.prompts import Wizard, read_image
 from edge.wizard.robot import BoardPose, StepError
 
+RADIANS_LIMIT = 2.0 * math.pi * 1.05  # |rpy_deg| values all within this look like radians
+RADIANS_HINT_PX = 5.0  # ... when the refined reprojection is above this (a good set is ~0.2-1 px)
 MAX_ROTATION_ROUNDING = 1e-3  # a pose matrix's rotation may be this far from orthonormal (rounded export)
 
 
@@ -130,6 +132,12 @@ class PosesFile:
     images: Path  # the folder of the images it names
     poses: list[tuple[str, RigidTransform]]  # image name, robot base <- gripper
     capture: RigidTransform | None  # eye-in-hand: the pose the floor image was taken from
+    largest_rpy: float | None = None  # the largest |rpy_deg| value in the file; None: only matrices
+
+    def angles_look_like_radians(self, rms_px: float) -> bool:
+        """Every rpy_deg value within +-2 pi (and a little) and a residual no good set has: the
+        robot's angles were exported in radians. Degrees from a real set exceed 2 pi somewhere."""
+        return self.largest_rpy is not None and self.largest_rpy <= RADIANS_LIMIT and rms_px > RADIANS_HINT_PX
 
 
 def read_poses(args: argparse.Namespace) -> PosesFile | None:
@@ -159,7 +167,13 @@ def read_poses(args: argparse.Namespace) -> PosesFile | None:
             )
         capture = _pose_matrix(data["capture"], f"{path}: capture")
     poses = [_pose_entry(entry, f"{path}: poses[{i}]", images) for i, entry in enumerate(entries)]
-    return PosesFile(path, images, poses, capture)
+    rpy = [
+        abs(float(v))
+        for e in [*entries, data.get("capture")]
+        if isinstance(e, dict) and "matrix" not in e and "rpy_deg" in e
+        for v in e["rpy_deg"]
+    ]
+    return PosesFile(path, images, poses, capture, max(rpy) if rpy else None)
 
 
 def _pose_entry(entry: object, where: str, images: Path) -> tuple[str, RigidTransform]:
@@ -217,6 +231,12 @@ def step_hand_eye(
         result.robot_from_camera if poses.capture is None else poses.capture.compose(result.robot_from_camera)
     )
     _say(w, result, len(views))
+    if poses.angles_look_like_radians(result.rms_px):
+        w.say(
+            f"  WARNING: every rpy_deg value in {poses.path} lies within +-2 pi (largest "
+            f"{poses.largest_rpy:.3f}) and the reprojection is {result.rms_px:.1f} px: the angles look "
+            "like radians; rpy_deg takes degrees"
+        )
     return result, robot_from_camera
 
 
