@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as torch_dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, default_collate
 
 from bicameral.checkpoint import read_checkpoint, save_checkpoint
 from bicameral.data import (
     INPUT_CHANNELS,
     AugmentConfig,
+    DatasetError,
     DepthNoise,
     MikadoScenes,
     depth_statistics,
@@ -64,6 +65,21 @@ if TYPE_CHECKING:
 
 class TrainingError(ValueError):
     """A configuration or data problem reported to the user as one line."""
+
+
+class NothingToTrain(TrainingError):
+    """A resumed run already at its stopping rule: nothing trains and no file is touched (the
+    command says so and exits 0, so rerunning a finished resume is harmless)."""
+
+
+def default_workers() -> int:
+    """DataLoader workers per process: 4, or fewer where this process may use fewer CPU cores
+    (more workers than cores only compete for them; torch warns about it)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(4, cores)
 
 
 @dataclass
@@ -91,7 +107,7 @@ class TrainConfig:
     iterations: int | None = None
     time_budget_s: float | None = None
     val_every: int | None = None  # iterations; None = once per epoch
-    workers: int = 4
+    workers: int = field(default_factory=default_workers)
     seed: int = 0
     amp: str = "auto"  # auto | bf16 | fp16 | off (GPU only; CPU trains in float32)
     augment: bool = True
@@ -377,35 +393,76 @@ def _log_rows(log: Path) -> int:
         return max(0, sum(1 for row in csv.reader(f) if row) - 1)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (a link or another spelling of the path included)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def held_run(out_dir: Path) -> str:
+    """What of a run `out_dir` holds that a new start there would overwrite or mix into: its
+    checkpoints and logged validation rows ("" when none: a folder with only config.json, a
+    header-only log.csv or tensorboard/ holds nothing to lose)."""
+    found = [name for name in CHECKPOINTS if (out_dir / name).exists()]
+    rows = _log_rows(out_dir / "log.csv")
+    return ", ".join(found + ([f"log.csv with {rows} validation row(s)"] if rows else []))
+
+
 def refuse_existing_run(out_dir: Path, resume: str | None) -> None:
-    """A fresh run into a folder that already holds one would overwrite its checkpoints and append
-    to its log.csv, mixing two runs: only `--resume` may continue a run in place.
+    """A run into a folder that already holds one would overwrite its checkpoints and append to
+    its log.csv, mixing two runs: only `--resume` of that folder's own last.pt may continue a run
+    in place. A resume of another run's checkpoint goes into an empty or new --out (a branch of
+    that run: its log.csv starts at the checkpoint's iteration), as a fresh run does.
 
     A folder with neither checkpoint nor a logged validation (config.json, a header-only log.csv,
     tensorboard/: a run that stopped before its first validation, e.g. on a corrupt scene) holds
     nothing to continue or lose, so a fresh run starts there; --resume is advised only where
     last.pt exists."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainingError(f"--out {out_dir}: is a file, expected a run folder")
+    held = held_run(out_dir)
+    own_last = out_dir / "last.pt"
     if resume:
-        if not Path(resume).exists() and out_dir.is_dir() and not (out_dir / "last.pt").exists():
+        if not Path(resume).exists() and out_dir.is_dir() and not own_last.exists():
             hint = ""
             if Path(resume).parent.resolve() == out_dir.resolve():
                 hint = f"; {out_dir} holds no checkpoint (no validation finished): run without --resume"
             raise TrainingError(f"--resume {resume}: no such checkpoint{hint}")
+        if held and not (own_last.exists() and _same_file(Path(resume), own_last)):
+            advice = f"--resume {own_last} continues it" if own_last.exists() else "it has no last.pt"
+            raise TrainingError(
+                f"--out {out_dir}: already holds a run ({held}) and --resume {resume} is not its "
+                f"last.pt ({advice}); to continue {resume}, give an empty or new --out"
+            )
         return
-    if out_dir.exists() and not out_dir.is_dir():
-        raise TrainingError(f"--out {out_dir}: is a file, expected a run folder")
-    found = [name for name in CHECKPOINTS if (out_dir / name).exists()]
-    rows = _log_rows(out_dir / "log.csv")
-    if "last.pt" in found:
+    if own_last.exists():
+        checkpoints = ", ".join(name for name in CHECKPOINTS if (out_dir / name).exists())
         raise TrainingError(
-            f"--out {out_dir}: already holds a run ({', '.join(found)}); continue it with "
-            f"--resume {out_dir / 'last.pt'}, or choose another --out"
+            f"--out {out_dir}: already holds a run ({checkpoints}); continue it with "
+            f"--resume {own_last}, or choose another --out"
         )
-    if found or rows:
-        held = ", ".join(found + ([f"log.csv with {rows} validation row(s)"] if rows else []))
+    if held:
         raise TrainingError(
             f"--out {out_dir}: already holds a run ({held}) but no last.pt to resume from; "
             "choose another --out"
+        )
+
+
+def refuse_finished(config: TrainConfig, counters: Counters) -> None:
+    """A resumed run already at --iterations or --epochs would validate and save the same weights
+    again and log a row of zero training loss: say there is nothing to train instead."""
+    resume = f"--resume {config.resume}: " if config.resume else ""
+    if config.iterations is not None and counters.iteration >= config.iterations:
+        raise NothingToTrain(
+            f"{resume}already at iteration {counters.iteration} >= --iterations {config.iterations}: "
+            "nothing to train (the run's files are unchanged)"
+        )
+    if config.epochs is not None and counters.epoch >= config.epochs:
+        raise NothingToTrain(
+            f"{resume}already at epoch {counters.epoch} >= --epochs {config.epochs}: "
+            "nothing to train (the run's files are unchanged)"
         )
 
 
@@ -490,7 +547,7 @@ def _loader(
         generator = torch.Generator().manual_seed(seed)
         sampler = RandomSampler(dataset, generator=generator) if shuffle else None
     return DataLoader(
-        dataset,
+        ReportingScenes(dataset),
         batch_size=batch_size,
         sampler=sampler,
         num_workers=workers,
@@ -498,6 +555,7 @@ def _loader(
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         drop_last=drop_last,
+        collate_fn=collate_or_report,
         worker_init_fn=_single_threaded_worker if workers > 0 else None,
         # Workers start from a clean server process, not forked from this one: a fork copies
         # OpenCV's thread pool in whatever state its threads left it, and a worker's first
@@ -506,6 +564,46 @@ def _loader(
         # resized before the loader started could hang the same way).
         multiprocessing_context="forkserver" if workers > 0 else None,
     )
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A scene the loader could not read, carried back from a worker as data. Raised there, a
+    DatasetError came back re-raised by torch with the worker's traceback folded into its
+    message ("Caught DatasetError in DataLoader worker process 1. Original Traceback ..."), and
+    that message is what the command prints; `batches` raises it again here with the message only."""
+
+    message: str
+
+
+class ReportingScenes(Dataset):
+    """A dataset whose unreadable scene becomes a `LoadFailure` item instead of an exception."""
+
+    def __init__(self, scenes: Dataset) -> None:
+        self.scenes = scenes
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, index: int) -> object:
+        try:
+            return self.scenes[index]
+        except DatasetError as exc:
+            return LoadFailure(str(exc))
+
+
+def collate_or_report(items: list) -> object:
+    """The batch of `items`, or the first `LoadFailure` among them."""
+    failure = next((item for item in items if isinstance(item, LoadFailure)), None)
+    return failure if failure is not None else default_collate(items)
+
+
+def batches(loader: DataLoader) -> Iterator:
+    """The loader's batches; a `LoadFailure` is raised as the one-line DatasetError it was."""
+    for batch in loader:
+        if isinstance(batch, LoadFailure):
+            raise DatasetError(batch.message)
+        yield batch
 
 
 def _single_threaded_worker(_: int) -> None:
@@ -539,7 +637,7 @@ def validation_loss(
     """Mean (total, boundary, occlusion) loss over the validation frames, across all ranks."""
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)
-    for batch in loader:
+    for batch in batches(loader):
         image, boundaries, occlusions = _to_device(batch, device, channels_last)
         with _autocast(device, autocast_dtype):
             b_logits, o_logits = model(image)
@@ -665,6 +763,19 @@ class TrainWindow:
         self.running += losses.detach()  # summed on the device: no host sync per step
         self.iterations += 1
 
+    def row(self, totals: list[float]) -> dict:
+        """log.csv's training columns: the mean losses and the rate; left empty for a window of no
+        step, whose 0.0 would read as a perfect loss."""
+        if not self.iterations:
+            return {}
+        n = self.iterations
+        return {
+            "train_loss": totals[0] / n,
+            "train_boundary_loss": totals[1] / n,
+            "train_occlusion_loss": totals[2] / n,
+            "iterations_per_s": round(n / max(time.monotonic() - self.start, 1e-9), 3),
+        }
+
     def reset(self) -> None:
         self.running.zero_()
         self.start, self.iterations = time.monotonic(), 0
@@ -692,10 +803,11 @@ class Trainer:
         resume_state = read_checkpoint(config.resume) if config.resume else None
         if resume_state is not None:  # a resumed run continues the checkpoint's network
             check_resumed_network(asdict(config), recorded_settings(resume_state), config.resume)
+        self.counters = Counters.resumed(resume_state)
+        refuse_finished(config, self.counters)
         init_state = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
         self._build_data(resume_state, init_state)
         init_data = self._build_model(resume_state, init_state)
-        self.counters = Counters.resumed(resume_state)
         if resume_state is not None and resume_state.get("optimizer_state"):
             self.optimizer.load_state_dict(resume_state["optimizer_state"])
             for group in self.optimizer.param_groups:  # the state restored its own: the config's apply
@@ -709,7 +821,10 @@ class Trainer:
         self.session_start = time.monotonic()
         self.progress = self._progress_bar()
         self.window = TrainWindow(torch.zeros(3, device=self.device))
-        self.validated_at = -1
+        # A resumed run's checkpoint was saved at a validation: the same point is not validated
+        # (nor logged, nor saved) again when this session trains no step.
+        self.validated_at = self.counters.iteration if resume_state is not None else -1
+        self.first_iteration = self.counters.iteration
         self.last_val_s = 0.0  # how long the last validation took (kept free inside the budget)
 
     # ------------------------------------------------------------------ setup
@@ -947,20 +1062,15 @@ class Trainer:
             self.net, self.val_loader, self.device, self.autocast_dtype, self.channels_last, dist_info
         )
         if dist_info.is_main:
-            n = max(window.iterations, 1)
-            rate = window.iterations / max(time.monotonic() - window.start, 1e-9)
             row = {
                 "iteration": c.iteration,
                 "epoch": c.epoch,
-                "train_loss": totals[0] / n,
-                "train_boundary_loss": totals[1] / n,
-                "train_occlusion_loss": totals[2] / n,
+                **window.row(totals),
                 "val_loss": val,
                 "val_boundary_loss": val_b,
                 "val_occlusion_loss": val_o,
                 "lr": self.config.lr,
                 "elapsed_s": round(c.trained_s + self.session_s(), 2),
-                "iterations_per_s": round(rate, 3),
             }
             self.csv_log.write(row)
             self.writer.add_scalar("val/loss", val, c.iteration)
@@ -988,7 +1098,7 @@ class Trainer:
             loader.sampler.set_epoch(c.epoch)
         elif isinstance(loader.sampler, RandomSampler):
             loader.sampler.generator.manual_seed(config.seed * 100_003 + c.epoch)
-        for batch in loader:
+        for batch in batches(loader):
             self.log_step(self.train_step(batch))
             if config.val_every is not None and c.iteration % config.val_every == 0:
                 self.validate_and_log()
@@ -1005,13 +1115,32 @@ class Trainer:
         stopped = self.should_stop()
         while not stopped:
             stopped = self.run_epoch()
+        if self.counters.iteration == self.first_iteration:
+            self._close()
+            raise TrainingError(self._no_step_message())
         if self.validated_at != self.counters.iteration:  # same on every rank: final point validated, saved
             self.validate_and_log()
+        self._close()
+        return self.summary()
+
+    def _close(self) -> None:
         if self.progress is not None:
             self.progress.close()
         if self.writer is not None:
             self.writer.close()
-        return self.summary()
+
+    def _no_step_message(self) -> str:
+        """Why a session trained no step (the stopping rules were checked before setup, so the
+        clock): nothing was validated, logged or saved, rather than an untrained best.pt and a
+        log.csv row of zero losses."""
+        kept = "the run's checkpoints are unchanged" if self.config.resume else "no checkpoint written"
+        setup = self.session_start - self.start_wall
+        if self.config.time_budget_s is not None:
+            return (
+                f"--time-budget {self.config.time_budget_s:g}: ended before the first training step "
+                f"(setup took {setup:.1f} s of it); nothing trained, {kept}: give a longer --time-budget"
+            )
+        return f"no training step ran (no training batch in {self.config.data}); {kept}"
 
     def summary(self) -> dict:
         c = self.counters

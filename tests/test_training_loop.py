@@ -231,6 +231,52 @@ def test_a_run_stopped_by_a_corrupt_scene_is_started_afresh_in_its_folder(data, 
     assert summary["iterations"] == 1 and (run / "last.pt").is_file() and len(_rows(run)) == 1
 
 
+def test_a_corrupt_scene_read_by_a_loader_worker_is_one_line(data, tmp_path):
+    """With loader workers, torch re-raised the worker's DatasetError with the worker's traceback
+    in its message (~20 lines after "binpick train: error:"): the message is the original line."""
+    import shutil
+
+    from bicameral.data import DatasetError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    for scene in sorted((broken / "scenes").iterdir())[:5]:  # every training scene, past the header
+        rgb = scene / "rgb.png"
+        rgb.write_bytes(rgb.read_bytes()[:33])
+    config = TrainConfig(
+        data=str(broken), out_dir=str(tmp_path / "run"), iterations=2, **{**TINY, "workers": 1}
+    )
+    with pytest.raises(DatasetError) as caught:
+        train(config)
+    assert str(caught.value).endswith("rgb.png: missing or unreadable image")
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_the_default_workers_fit_the_cores_this_process_may_use(data, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    assert TrainConfig(data=str(data), out_dir="run").workers == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert TrainConfig(data=str(data), out_dir="run").workers == 4
+
+
+def test_a_budget_that_ends_before_the_first_step_saves_nothing(data, tmp_path):
+    """--time-budget 1 ended during setup: the run 'trained' 0 iterations, logged train loss 0.0
+    at 0.0 it/s and saved an untrained best.pt and last.pt. Now it says so and saves nothing; the
+    folder holds no run, so the next start goes in it."""
+    run = tmp_path / "run"
+    config = TrainConfig(data=str(data), out_dir=str(run), time_budget_s=1e-3, **TINY)
+    with pytest.raises(TrainingError, match=r"^--time-budget 0.001: ended before the first training step"):
+        train(config)
+    assert not (run / "best.pt").exists() and not (run / "last.pt").exists() and _rows(run) == []
+    assert train(replace(config, time_budget_s=None, iterations=1))["iterations"] == 1
+
+
+def test_a_log_row_of_no_training_step_leaves_the_train_columns_empty():
+    from bicameral.train import TrainWindow
+
+    assert TrainWindow(torch.zeros(3)).row([0.0, 0.0, 0.0]) == {}
+
+
 def test_data_is_checked_before_the_run_folder_is_made(data, tmp_path):
     import shutil
 

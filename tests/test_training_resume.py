@@ -171,3 +171,45 @@ def test_finetune_resume_keeps_the_frozen_blocks(data, run, tmp_path, capsys):
         == 2
     )
     assert "error: --freeze-blocks 3: --resume " in capsys.readouterr().err
+
+
+def test_a_resume_into_a_folder_holding_another_run_is_refused(data, run, tmp_path, capsys):
+    """`--out runs/rgb --resume runs/rgbd/last.pt` overwrote runs/rgb's checkpoints with the RGB-D
+    network and sent its log.csv back from iteration 31 to 10: only the folder's own last.pt may
+    continue in it; another run's checkpoint continues into an empty or new folder."""
+    other = tmp_path / "other"
+    assert (
+        binpick(["train", "--data", str(data), "--out", str(other), "--iterations", "2", *FIRST, *SESSION])
+        == 0
+    )
+    capsys.readouterr()
+    before = (run / "last.pt").read_bytes(), (run / "log.csv").read_text()
+    resume = ["--data", str(data), "--iterations", "3", *SESSION]
+    assert binpick(["train", *resume, "--out", str(run), "--resume", str(other / "last.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"binpick train: error: --out {run}: already holds a run (best.pt, last.pt, ")
+    assert f"--resume {other / 'last.pt'} is not its last.pt (--resume {run / 'last.pt'} continues it)" in err
+    assert err.count("\n") == 1
+    assert binpick(["train", *resume, "--out", str(run), "--resume", str(run / "best.pt")]) == 2
+    assert "is not its last.pt" in capsys.readouterr().err
+    assert ((run / "last.pt").read_bytes(), (run / "log.csv").read_text()) == before
+    branch = tmp_path / "branch"  # a new folder: the resume continues other's run there
+    assert binpick(["train", *resume, "--out", str(branch), "--resume", str(other / "last.pt")]) == 0
+    assert read_checkpoint(branch / "last.pt")["extra"]["iteration"] == 3
+    spelled = str(run / ".." / run.name / "last.pt")  # the folder's own last.pt, however spelled
+    assert binpick(["train", *resume, "--out", str(run), "--resume", spelled]) == 0
+
+
+def test_a_resume_already_at_its_iterations_trains_nothing(data, run, capsys):
+    """A run at iteration 2 resumed with --iterations 1 validated and saved again and logged a row
+    of train loss 0.0 at 0.0 it/s: now one line says there is nothing to train (exit 0)."""
+    before = {name: (run / name).read_bytes() for name in ("last.pt", "best.pt", "log.csv", "config.json")}
+    base = ["train", "--data", str(data), "--out", str(run), "--resume", str(run / "last.pt"), *SESSION]
+    assert binpick([*base, "--iterations", "1"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        f"--resume {run / 'last.pt'}: already at iteration 2 >= --iterations 1: nothing to train "
+        "(the run's files are unchanged)"
+    )
+    assert binpick([*base, "--iterations", "2"]) == 0
+    assert {name: (run / name).read_bytes() for name in before} == before

@@ -62,7 +62,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop cleanly after this many seconds of wall clock, "
                         "counted from the trainer's start (after the imports), this command")  # fmt: skip
     parser.add_argument("--val-every", type=int, help="validate every K iterations (default: each epoch)")
-    parser.add_argument("--workers", type=int, help=f"DataLoader worker processes per GPU ({d('workers')})")
+    parser.add_argument("--workers", type=int,
+                        help="DataLoader worker processes per GPU (4, or the CPU cores this process "
+                        "may use where fewer)")  # fmt: skip
     parser.add_argument("--seed", type=int, help=f"random seed ({d('seed')})")
     parser.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"],
                         help="mixed precision on GPU (auto: bf16 where supported, else fp16; "
@@ -146,10 +148,14 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 def run(config: TrainConfig) -> int:
     from bicameral.checkpoint import CheckpointError
     from bicameral.data import DatasetError
-    from bicameral.train import TrainingError, train
+    from bicameral.train import NothingToTrain, TrainingError, train
 
     try:
         summary = train(config)
+    except NothingToTrain as exc:  # a finished run resumed again: harmless, so not an error
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(exc, file=sys.stderr)
+        return 0
     except (TrainingError, DatasetError, CheckpointError) as exc:
         raise CommandError(str(exc)) from None
     if int(os.environ.get("RANK", "0")) == 0:  # one summary per job, not per process
