@@ -48,6 +48,37 @@ def model_facts(path: str | Path) -> dict:
     }
 
 
+def eval_mismatch(model: str | Path, facts: dict, evaluation: dict, same_bytes: bool) -> str:
+    """How the model a `binpick eval` JSON scored differs from `model` ("" when it does not, or when
+    the JSON records no model): a card would otherwise show another model's scores under this
+    one's name, input and model id. Compared: input, variant, width, model id, and the training
+    run (its provenance's iterations and date). `same_bytes` (--eval): also the file's SHA-256
+    where the eval recorded one, else its file name; --eval-before is of the same model before
+    a re-export flushed its denormal weights, so only its bytes and path may differ."""
+    recorded = evaluation.get("model")
+    if not isinstance(recorded, dict):
+        return ""
+    ours = {**facts, **{k: facts.get("provenance", {}).get(k) for k in ("iterations", "date")}}
+    theirs = {**recorded, **{k: (recorded.get("provenance") or {}).get(k) for k in ("iterations", "date")}}
+    labels = {"input": "input", "variant": "variant", "width": "width", "model_id": "model id",
+              "iterations": "trained iterations", "date": "trained"}  # fmt: skip
+    differences = [
+        f"{label} {theirs[key]} vs {ours[key]}"
+        for key, label in labels.items()
+        if theirs.get(key) is not None and ours.get(key) is not None and theirs[key] != ours[key]
+    ]
+    if same_bytes and not differences:
+        if recorded.get("sha256"):
+            from binpick_core.model_file import file_sha256
+
+            digest = file_sha256(model)
+            if recorded["sha256"] != digest:
+                differences.append(f"sha256 {recorded['sha256'][:12]}... vs {digest[:12]}...")
+        elif recorded.get("model") and Path(recorded["model"]).name != Path(model).name:
+            differences.append(f"file {Path(recorded['model']).name} vs {Path(model).name}")
+    return "; ".join(differences)
+
+
 def width_name(width: float) -> str:
     """Thesis naming: 0.25 -> "F25" (0.125 -> "F12.5")."""
     return f"F{100 * float(width):g}"

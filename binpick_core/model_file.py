@@ -8,6 +8,7 @@ that record (`read_model_info`) and turns camera frames into the network's input
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -362,3 +363,13 @@ def preprocess_padded(
     if reference_m is None:
         reference_m = frame_reference_m(info, depth_m)
     return preprocess(info, pad(rgb), pad(depth_m), reference_m)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes: what names one model file exactly (an eval's record, a
+    TensorRT engine's cache key), wherever it was copied to."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

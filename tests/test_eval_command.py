@@ -73,3 +73,66 @@ def test_model_card_eval_sections_must_be_objects_of_numbers(tmp_path):
         path.write_text(json.dumps(evaluation))
         with pytest.raises(CommandError, match=f"--eval {path}: {message}"):
             read_eval("--eval", str(path))
+
+
+def _tiny_checkpoint(path, in_channels: int, provenance: dict):
+    import torch
+
+    from bicameral.checkpoint import save_checkpoint
+    from bicameral.data import preprocess_record
+    from bicameral.networks import build_network
+
+    torch.manual_seed(0)
+    model = build_network("bicameral", 0.0625, in_channels=in_channels)
+    kind = {3: "rgb", 4: "rgbd"}[in_channels]
+    statistics = () if kind == "rgb" else (0.0, 0.01)
+    return save_checkpoint(path, model, model.config, preprocess_record(kind, *statistics), provenance)
+
+
+def _eval_of(checkpoint, tmp_path, name="eval.json", **changes):
+    from bicameral.evaluation.predictors import CheckpointPredictor
+
+    scores = {"ods": 0.5, "ois": 0.5, "ap": 0.5, "ap60": 0.4}
+    description = {**CheckpointPredictor(checkpoint, "cpu").description, **changes}
+    path = tmp_path / name
+    path.write_text(json.dumps({"model": description, "boundaries": scores, "occlusions": scores}))
+    return path
+
+
+def test_a_model_card_refuses_the_eval_of_another_model(tmp_path, capsys):
+    """`model-card --model rgbd.onnx --eval` of rgb.onnx's eval wrote a card saying input rgbd,
+    model id 8, with the RGB model's scores: the eval's recorded model must be --model."""
+    trained = {"iterations": 10, "date": "2026-12-01T00:00:00+00:00"}
+    rgb = _tiny_checkpoint(tmp_path / "rgb.pt", 3, trained)
+    rgbd = _tiny_checkpoint(tmp_path / "rgbd.pt", 4, {"iterations": 31, "date": "2026-12-02T00:00:00+00:00"})
+    of_rgb = _eval_of(rgb, tmp_path)
+    card = ["model-card", "--out", str(tmp_path / "card.md")]
+    assert binpick([*card, "--model", str(rgbd), "--eval", str(of_rgb)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"binpick model-card: error: --eval {of_rgb}: scores {rgb}, not --model {rgbd} ")
+    assert "input rgb vs rgbd; trained iterations 10 vs 31;" in err and err.count("\n") == 1
+    assert not (tmp_path / "card.md").exists()
+    assert binpick([*card, "--model", str(rgb), "--eval", str(of_rgb)]) == 0
+    other_bytes = _eval_of(rgb, tmp_path, "bytes.json", sha256="0" * 64)
+    assert binpick([*card, "--model", str(rgb), "--eval", str(other_bytes)]) == 2
+    assert "(sha256 000000000000... vs " in capsys.readouterr().err
+    # An eval written before the hash was recorded: the file name; --eval-before (the same model
+    # before a re-export flushed its denormals) may be of other bytes and another path.
+    older = _eval_of(rgb, tmp_path, "older.json", sha256=None, model_id=None, model="run/best.pt")
+    assert binpick([*card, "--model", str(rgb), "--eval", str(older)]) == 2
+    assert "(file best.pt vs rgb.pt, eval's vs the model's)" in capsys.readouterr().err
+    assert (
+        binpick([*card, "--model", str(rgb), "--eval", str(of_rgb), "--eval-before", str(other_bytes)]) == 0
+    )
+    assert binpick([*card, "--model", str(rgb), "--eval", str(of_rgb), "--eval-before", str(older)]) == 0
+    assert binpick([*card, "--model", str(rgbd), "--eval-before", str(of_rgb)]) == 2
+    assert "error: --eval-before " in capsys.readouterr().err
+
+
+def test_the_model_id_an_eval_recorded_must_be_the_models():
+    from bicameral.model_card import eval_mismatch
+
+    facts = {"input": "rgb", "variant": "bicameral", "width": 0.25, "model_id": 8, "provenance": {}}
+    recorded = {"model": {"input": "rgb", "variant": "bicameral", "width": 0.25, "model_id": 7}}
+    assert eval_mismatch("m.onnx", facts, recorded, same_bytes=False) == "model id 7 vs 8"
+    assert eval_mismatch("m.onnx", facts, {}, same_bytes=True) == ""  # no model recorded: not checked

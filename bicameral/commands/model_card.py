@@ -31,9 +31,26 @@ def main(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     evaluation = read_eval("--eval", args.eval_json)
     before = read_eval("--eval-before", args.eval_before)
+    check_same_model(args.model, facts, "--eval", args.eval_json, evaluation)
+    check_same_model(args.model, facts, "--eval-before", args.eval_before, before)
     write_model_card(args.out, render_model_card(facts, evaluation, args.note, before))
     print(f"wrote {args.out}")
     return 0
+
+
+def check_same_model(model: str, facts: dict, option: str, path: str | None, evaluation: dict | None) -> None:
+    """Refuse an eval JSON of another model than --model (bicameral.model_card.eval_mismatch)."""
+    from bicameral.model_card import eval_mismatch
+
+    if evaluation is None:
+        return
+    differences = eval_mismatch(model, facts, evaluation, same_bytes=option == "--eval")
+    if differences:
+        scored = evaluation["model"].get("model", "another model")
+        raise CommandError(
+            f"{option} {path}: scores {scored}, not --model {model} ({differences}, eval's vs the "
+            f"model's); give the eval.json of binpick eval --model {model}"
+        )
 
 
 def read_eval(option: str, path: str | None) -> dict | None:

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from binpick_core.model_file import ModelInfo, preprocess, preprocess_padded, read_model_info
+from binpick_core.model_file import ModelInfo, file_sha256, preprocess, preprocess_padded, read_model_info
 
 
 def describe(path: str | Path, backend: str, info: ModelInfo) -> dict:
-    """What an evaluation reports of the model it ran (the same keys for every backend)."""
+    """What an evaluation reports of the model it ran (the same keys for every backend); the model
+    id and the file's SHA-256 let `binpick model-card` refuse an eval of another model."""
     return {
         "model": str(path),
+        "sha256": file_sha256(path),
+        "model_id": info.model_id,
         "backend": backend,
         "variant": info.variant,
         "width": info.width,
@@ -105,6 +108,8 @@ class CheckpointPredictor:
         self.preprocess = data["preprocess"]
         self.description = {
             "model": str(path),
+            "sha256": file_sha256(path),
+            "model_id": None,
             "backend": f"pytorch ({self.device})",
             "variant": self.model.config.variant,
             "width": self.model.config.width,

@@ -11,7 +11,6 @@ precision, because an engine is only valid for exactly that combination.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from binpick_core.model_file import file_sha256
 from edge.atomic_file import write_atomically
 from edge.inference.base import InferenceBackend, InferenceError, split_outputs
 
@@ -52,14 +52,6 @@ def _check(result: Any) -> Any:
     if int(err) != 0:
         raise InferenceError(f"CUDA runtime error {err}")
     return values[0] if len(values) == 1 else values
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def engine_path(model_path: str | Path, gpu_name: str, trt_version: str, fp16: bool) -> Path:
