@@ -78,6 +78,21 @@ def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
+def refuse_padding(path: Path, shape: tuple[int, ...], size: tuple[int, int]) -> None:
+    """Refuse a calibration frame smaller than the calibration size: `_centre` would edge-pad it,
+    and the activation ranges would be measured on padding (96x96 frames at the default 512x512
+    were 96 % padding), as train --crop refuses crops larger than the frames."""
+    height, width = size
+    if shape[0] >= height and shape[1] >= width:
+        return
+    padding = 1 - min(shape[0], height) * min(shape[1], width) / (height * width)
+    raise ValueError(
+        f"--size {height}x{width}: larger than the calibration frame {path} ({shape[1]}x{shape[0]}; "
+        f"{padding:.0%} of each calibration input would be padding); expected at most the frames' "
+        "size (--size, or a calibration set of the size the appliance runs)"
+    )
+
+
 def calibration_frames(
     data: str | Path,
     info: ModelInfo,
@@ -106,6 +121,7 @@ def calibration_frames(
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if bgr is None:  # cvtColor would fail on it with an OpenCV assertion naming no file
                 raise ValueError(f"--calibration {data}: {path} is not a readable image")
+            refuse_padding(path, bgr.shape, size)
             rgb = _centre(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), height, width)
         reference = None
         if info.uses_depth:
@@ -115,6 +131,7 @@ def calibration_frames(
                     f"{info.input_kind!r} input, calibrate on a dataset with depth (binpick mikado generate)"
                 )
             depth = scored_depth(read_scene(folder, ("depth",)), index, depth_noise)
+            refuse_padding(folder / "depth.png", depth.shape, size)
             reference = frame_reference_m(info, depth)
             depth = _centre(depth, height, width)
         tensors.append(preprocess(info, rgb, depth, reference))

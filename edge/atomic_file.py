@@ -129,6 +129,47 @@ def output_problem(path: str | os.PathLike, folder: bool = False) -> str:
     if nearest is not None and not nearest.is_dir():
         return f"{nearest} is a file, expected a folder"
     writable = p if folder and p.exists() else nearest
-    if writable is not None and not os.access(writable, os.W_OK | os.X_OK):
+    if writable is not None and not (os.access(writable, os.W_OK | os.X_OK) and _can_create_in(writable)):
         return f"the folder {writable} is not writable"
     return ""
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in `folder`, tried (and removed): os.access says yes to root
+    everywhere, also on a read-only file system such as /sys, where the write then failed on its
+    temporary file after the command's work."""
+    try:
+        fd, tmp = create_temp_beside(folder / ".binpick-write-check")
+    except OSError:
+        return False
+    os.close(fd)
+    tmp.unlink(missing_ok=True)
+    return True
+
+
+def check_output(
+    flag: str, path: str | os.PathLike, folder: bool = False, inputs: dict[str, str | None] | None = None
+) -> None:
+    """Refuse, as one line naming `flag`, an output `path` that cannot be written
+    (`output_problem`) or that is one of the command's `inputs` (flag -> path): a command says so
+    before its work (a quantisation ran its whole calibration before "Permission denied" on the
+    temporary file, and `quantize --out` equal to `--model` replaced the fp32 export with int8)."""
+    from binpick_core.errors import CommandError
+
+    problem = output_problem(path, folder)
+    if problem:
+        raise CommandError(f"{flag} {path}: {problem}")
+    for input_flag, input_path in (inputs or {}).items():
+        if input_path is not None and same_file(path, input_path):
+            raise CommandError(
+                f"{flag} {path}: the same file as {input_flag} {input_path}, which it would replace; "
+                f"expected another {flag}"
+            )
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (a link or another spelling of it included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()

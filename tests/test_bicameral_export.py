@@ -277,3 +277,30 @@ def test_shipped_model_exports_at_the_default_512(tmp_path) -> None:
     near-tie that ONNX Runtime resolves the other way (was: 'differs from PyTorch by 0.000524')."""
     report = export_checkpoint(ROOT / "models" / "bicameral_f25_rgb.pt", tmp_path / "m.onnx", 512, 512)
     assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-4
+
+
+def test_export_checks_its_output_before_exporting(f25, tmp_path, capsys) -> None:
+    """`--onnx W/afile/x.onnx` said "W/afile: File exists" and `--onnx W/m` (a folder) "Is a
+    directory", naming no flag; `--onnx` equal to the checkpoint would replace it. A re-export of
+    an .onnx in place stays allowed (the same model, its denormals flushed)."""
+    from edge.cli import main as binpick
+
+    ckpt, _ = f25
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    cases = [
+        (afile / "x.onnx", f"--onnx {afile / 'x.onnx'}: {afile} is a file, expected a folder"),
+        (tmp_path, f"--onnx {tmp_path}: is a folder, expected a file to write"),
+        (ckpt, f"--onnx {ckpt}: the same file as --checkpoint {ckpt}, which it would replace"),
+    ]
+    for out, message in cases:
+        assert binpick(["export", "--checkpoint", str(ckpt), "--onnx", str(out), "--no-verify"]) == 2
+        assert message in capsys.readouterr().err
+    model = tmp_path / "m.onnx"
+    assert (
+        binpick(
+            ["export", "--checkpoint", str(ckpt), "--onnx", str(model), "--height", "32", "--width", "32"]
+        )
+        == 0
+    )
+    assert binpick(["export", "--checkpoint", str(model), "--onnx", str(model)]) == 0

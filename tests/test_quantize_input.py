@@ -78,3 +78,41 @@ def test_a_depth_only_model_calibrates_on_depth_alone(tmp_path):
             scene.depth_m, focal_length_px(scene.meta), DepthNoise(), np.random.default_rng(index)
         )
         np.testing.assert_array_equal(tensors[index], preprocess_padded(info, None, noise))
+
+
+def test_quantize_refuses_to_replace_its_input_or_a_path_it_cannot_write(tmp_path, capsys):
+    """`--out` equal to `--model` replaced the fp32 export with its int8 file; `--out /sys/q.onnx`
+    ran the whole calibration before "Permission denied" on a temporary file. Both are refused
+    before any work, naming --out."""
+    pytest.importorskip("nncf")
+    from edge.cli import main as cli_main
+
+    data = write_rgbd_scenes(tmp_path / "data", count=1)
+    model = tiny_model(tmp_path, 64, 64)
+    before = model.read_bytes()
+    base = ["quantize", "--model", str(model), "--calibration", str(data), "--frames", "1"]
+    spelled = model.parent / "." / model.name
+    assert cli_main([*base, "--out", str(spelled)]) == 2
+    assert capsys.readouterr().err == (
+        f"binpick quantize: error: --out {spelled}: the same file as --model {model}, which it would "
+        "replace; expected another --out\n"
+    )
+    assert model.read_bytes() == before
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cli_main([*base, "--out", str(afile / "q.onnx")]) == 2
+    assert f"--out {afile / 'q.onnx'}: {afile} is a file, expected a folder" in capsys.readouterr().err
+
+
+def test_frames_smaller_than_the_calibration_size_are_refused(tmp_path):
+    """96x96 frames calibrated a dynamic model at 512x512: 96 % of each input was edge padding."""
+    pytest.importorskip("onnx")
+    from bicameral.quantize import calibration_frames
+
+    info = read_model_info(tiny_model(tmp_path, 64, 64))
+    data = write_rgbd_scenes(tmp_path / "data", count=1)
+    with pytest.raises(
+        ValueError, match=r"^--size 128x64: larger than the calibration frame .*rgb.png \(64x64; 50%"
+    ):
+        calibration_frames(data, info, 1, (128, 64))
+    assert calibration_frames(data, info, 1, (64, 64))[0].shape == (1, 3, 64, 64)

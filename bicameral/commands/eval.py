@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import output_problem
+from edge.atomic_file import check_output, output_problem
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,12 +48,10 @@ def parse_tolerance(text: str) -> str | float:
 def check_out(out: Path) -> None:
     """Refuse an --out that cannot take eval.json and pr.png before the evaluation runs: it may
     take many minutes, and a crash on writing would throw the scores away."""
-    problem = output_problem(out, folder=True)
+    check_output("--out", out, folder=True)
     for name in ("eval.json", "pr.png"):
-        if not problem and (out / name).is_dir():
-            problem = f"{out / name} {output_problem(out / name)}"
-    if problem:
-        raise CommandError(f"--out {out}: {problem}")
+        if (out / name).is_dir():
+            raise CommandError(f"--out {out}: {out / name} {output_problem(out / name)}")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import check_output
 
 if TYPE_CHECKING:
     from bicameral.export import ExportReport
@@ -37,7 +38,11 @@ def main(args: argparse.Namespace) -> int:
     from bicameral.export import export_checkpoint, reexport_onnx
     from binpick_core.model_file import ModelFileError
 
-    if args.checkpoint.lower().endswith(".onnx"):
+    # Re-exporting an .onnx in place is allowed: the file stays the same model, flushed (a model
+    # whose checkpoint is gone); a checkpoint overwritten by its export would be lost.
+    reexport = args.checkpoint.lower().endswith(".onnx")
+    check_output("--onnx", args.onnx, inputs={} if reexport else {"--checkpoint": args.checkpoint})
+    if reexport:
         if args.dynamic or args.height is not None or args.width is not None or args.fp16:
             raise CommandError(
                 "re-exporting an .onnx keeps its size and precision: drop --dynamic/--height/--width/--fp16"

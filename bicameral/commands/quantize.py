@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from binpick_core.errors import CommandError
+from edge.atomic_file import check_output
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise CommandError(f"--frames {args.frames}: expected at least 1")
+    check_output("--out", args.out, inputs={"--model": args.model})
     try:
         report = quantize_int8(
             args.model, args.calibration, args.out, args.frames, parse_size(args.size), args.depth_noise
@@ -57,6 +60,11 @@ def main(args: argparse.Namespace) -> int:
     except (ModelFileError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     h, w = report.size
+    if report.frames < args.frames:
+        print(
+            f"--frames {args.frames}: {args.calibration} holds {report.frames} scene(s); calibrated on those",
+            file=sys.stderr,
+        )
     print(
         f"wrote {report.path} (int8, {report.quantized_nodes} quantised tensors, "
         f"{report.bytes / 1e6:.1f} MB; "

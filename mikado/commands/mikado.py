@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import output_problem
+from edge.atomic_file import check_output
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -102,9 +102,7 @@ def _generate(args: argparse.Namespace) -> int:
         raise CommandError(f"--workers {args.workers}: expected at least 1")
     if args.seed < 0:  # numpy's SeedSequence refuses it, but only after dataset.json is written
         raise CommandError(f"--seed {args.seed}: expected a number >= 0")
-    problem = output_problem(args.out, folder=True)
-    if problem:
-        raise CommandError(f"--out {args.out}: {problem}")
+    check_output("--out", args.out, folder=True)
     overrides = _overrides(args)
     try:
         shard = parse_shard(args.shard)
@@ -212,6 +210,7 @@ def _preview(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
     if out.suffix.lower() not in PREVIEW_SUFFIXES:  # cv2 would fail only after reading every scene
         raise CommandError(f"--out {out}: expected an image file ({', '.join(PREVIEW_SUFFIXES)})")
+    check_output("--out", out)
     try:
         path = contact_sheet(Path(args.dataset), out, args.count, args.columns, args.tile)
     except OSError as exc:  # a missing scene image; --out under a file, or without permission
