@@ -213,3 +213,34 @@ def test_a_resume_already_at_its_iterations_trains_nothing(data, run, capsys):
     )
     assert binpick([*base, "--iterations", "2"]) == 0
     assert {name: (run / name).read_bytes() for name in before} == before
+
+
+def test_finetune_resume_refuses_another_checkpoint(data, run, tmp_path, capsys):
+    """`finetune --checkpoint A --resume B` built A's network and failed on a flag never given
+    ("--input rgb has 3 ..."): --checkpoint other than the run's own start is refused, and may be
+    left out with --resume."""
+    tuned = tmp_path / "tuned"
+    first = ["finetune", "--checkpoint", str(run / "best.pt"), "--data", str(data), "--out", str(tuned)]
+    assert binpick([*first, "--crop", "32", "--batch-size", "2", "--iterations", "1", *SESSION]) == 0
+    other = tmp_path / "other.pt"
+    other.write_bytes((run / "last.pt").read_bytes())
+    resume = [
+        "finetune",
+        "--data",
+        str(data),
+        "--out",
+        str(tuned),
+        "--resume",
+        str(tuned / "last.pt"),
+        *SESSION,
+    ]
+    capsys.readouterr()
+    assert binpick([*resume, "--checkpoint", str(other), "--iterations", "2"]) == 2
+    assert capsys.readouterr().err == (
+        f"binpick finetune: error: --checkpoint {other}: not used with --resume {tuned / 'last.pt'}, which "
+        f"continues a run fine-tuned from {run / 'best.pt'}; leave --checkpoint out to resume\n"
+    )
+    assert binpick([*resume, "--iterations", "2"]) == 0
+    assert read_checkpoint(tuned / "last.pt")["provenance"]["finetuned_from"] == str(run / "best.pt")
+    assert binpick(["finetune", "--data", str(data), "--out", str(tmp_path / "x"), "--iterations", "1"]) == 2
+    assert "--checkpoint: required" in capsys.readouterr().err
