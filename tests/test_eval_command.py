@@ -136,3 +136,11 @@ def test_the_model_id_an_eval_recorded_must_be_the_models():
     recorded = {"model": {"input": "rgb", "variant": "bicameral", "width": 0.25, "model_id": 7}}
     assert eval_mismatch("m.onnx", facts, recorded, same_bytes=False) == "model id 7 vs 8"
     assert eval_mismatch("m.onnx", facts, {}, same_bytes=True) == ""  # no model recorded: not checked
+
+
+def test_a_model_folder_is_named_as_a_folder(tmp_path, capsys):
+    assert (
+        binpick(["eval", "--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "ev")])
+        == 2
+    )
+    assert f"--model {tmp_path}: is a folder, expected a model file" in capsys.readouterr().err

@@ -65,6 +65,10 @@ def main(args: argparse.Namespace) -> int:
     tolerance = parse_tolerance(args.tolerance)
     if args.limit is not None and args.limit < 1:  # 0 meant every frame and -1 dropped one
         raise CommandError(f"--limit {args.limit}: expected at least 1 frame")
+    if Path(args.model).is_dir():  # "no such file" misled: the folder exists
+        raise CommandError(
+            f"--model {args.model}: is a folder, expected a model file (.onnx or a checkpoint)"
+        )
     if not Path(args.model).is_file():
         raise CommandError(f"--model {args.model}: no such file")
     out = Path(args.out)
