@@ -144,3 +144,22 @@ def test_a_model_folder_is_named_as_a_folder(tmp_path, capsys):
         == 2
     )
     assert f"--model {tmp_path}: is a folder, expected a model file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        ("model.pt", ["--backend", "openvino"], "--backend openvino: runs .onnx models only"),
+        ("model.pt", ["--precision", "bf16"], "--precision bf16: only with --backend openvino"),
+        ("model.onnx", ["--precision", "auto"], "--precision auto: only with --backend openvino"),
+    ],
+)
+def test_backend_flags_that_would_be_ignored_are_refused(tmp_path, capsys, name, extra, message):
+    """eval.json records what ran, but a user who asked for OpenVINO and got PyTorch or ONNX
+    Runtime would compare figures of another backend than the one named on the command line."""
+    model = tmp_path / name
+    model.write_bytes(b"not read: the flags are checked first")
+    code = binpick(
+        ["eval", "--model", str(model), "--data", str(tmp_path), "--out", str(tmp_path / "ev"), *extra]
+    )
+    assert code == 2 and message in capsys.readouterr().err

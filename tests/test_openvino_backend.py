@@ -139,6 +139,8 @@ def test_bf16_is_refused_by_name_on_a_cpu_without_it():
     assert resolve_precision("fp32", ["BF16", "FP32"]) == "fp32"
     with pytest.raises(InferenceError, match="inference.precision = 'bf16'.*no bf16"):
         resolve_precision("bf16", ["FP32", "INT8"])
+    with pytest.raises(InferenceError, match=r"^--precision = 'bf16'.*no bf16"):
+        resolve_precision("bf16", ["FP32", "INT8"], "--precision")  # binpick eval's flag
 
 
 def test_quantize_writes_an_int8_file_that_records_its_calibration(tmp_path, capsys):

@@ -54,6 +54,17 @@ def check_out(out: Path) -> None:
             raise CommandError(f"--out {out}: {out / name} {output_problem(out / name)}")
 
 
+def check_backend_flags(model: Path, backend: str, precision: str) -> None:
+    """Refuse flags that would be ignored: eval.json records what ran, but a user who asked for
+    OpenVINO bf16 and got a checkpoint on PyTorch would compare the wrong figures."""
+    if model.suffix.lower() != ".onnx" and backend != "onnxruntime":
+        raise CommandError(f"--backend {backend}: runs .onnx models only; {model} is read as a checkpoint")
+    if backend != "openvino" and precision != "fp32":
+        raise CommandError(
+            f"--precision {precision}: only with --backend openvino (ONNX Runtime and checkpoints run fp32)"
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     from bicameral.checkpoint import CheckpointError
     from bicameral.data import DatasetError
@@ -71,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         )
     if not Path(args.model).is_file():
         raise CommandError(f"--model {args.model}: no such file")
+    check_backend_flags(Path(args.model), args.backend, args.precision)
     out = Path(args.out)
     check_out(out)
     try:

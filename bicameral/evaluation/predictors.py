@@ -77,7 +77,9 @@ class OpenVinoPredictor:
         height, width = (rgb if rgb is not None else depth_m).shape[:2]
         tensor = (preprocess_padded if self.info.dynamic else preprocess)(self.info, rgb, depth_m)
         if self.backend is None or self.backend.input_shape != tensor.shape:
-            self.backend = OpenVinoBackend(self.path, tensor.shape, self.threads, self.precision)
+            self.backend = OpenVinoBackend(
+                self.path, tensor.shape, self.threads, self.precision, setting="--precision"
+            )
             self.description.update(
                 precision=self.backend.precision, int8=self.backend.quantized, device=self.backend.device_name
             )

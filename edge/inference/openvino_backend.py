@@ -51,16 +51,17 @@ def cpu_capabilities(core: openvino.Core) -> list[str]:
     return list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-def resolve_precision(precision: str, capabilities: list[str]) -> str:
-    """fp32 | bf16 for `inference.precision`; bf16 on a CPU without it is refused by name."""
+def resolve_precision(precision: str, capabilities: list[str], setting: str = "inference.precision") -> str:
+    """fp32 | bf16 for `inference.precision`; bf16 on a CPU without it is refused by name.
+    `setting` is what the user wrote it as (`binpick eval` says `--precision`)."""
     if precision not in PRECISIONS:
-        raise InferenceError(f"inference.precision = {precision!r}: expected one of {list(PRECISIONS)}")
+        raise InferenceError(f"{setting} = {precision!r}: expected one of {list(PRECISIONS)}")
     has_bf16 = "BF16" in capabilities
     if precision == "auto":
         return "bf16" if has_bf16 else "fp32"
     if precision == "bf16" and not has_bf16:
         raise InferenceError(
-            f"inference.precision = 'bf16' but this CPU has no bf16 support (OpenVINO reports "
+            f"{setting} = 'bf16' but this CPU has no bf16 support (OpenVINO reports "
             f"{capabilities}); use 'fp32' or 'auto'"
         )
     return precision
@@ -75,6 +76,7 @@ class OpenVinoBackend(InferenceBackend):
         input_shape: tuple[int, int, int, int],
         threads: int = 0,
         precision: str = "fp32",
+        setting: str = "inference.precision",
     ) -> None:
         ov = import_openvino()
         core = ov.Core()
@@ -87,10 +89,12 @@ class OpenVinoBackend(InferenceBackend):
         self.quantized = any(node.op_type == "QuantizeLinear" for node in proto.graph.node)
         if self.quantized and precision == "bf16":
             raise InferenceError(
-                f"inference.precision = 'bf16' with the int8 model {model_path}: OpenVINO's bf16 hint "
+                f"{setting} = 'bf16' with the int8 model {model_path}: OpenVINO's bf16 hint "
                 "ruins an int8 model's maps (docs/appliance.md); use 'fp32' or 'auto'"
             )
-        self.precision = "fp32" if self.quantized else resolve_precision(precision, self.capabilities)
+        self.precision = (
+            "fp32" if self.quantized else resolve_precision(precision, self.capabilities, setting)
+        )
         try:
             model = core.read_model(proto.SerializeToString())
             del proto
