@@ -14,6 +14,7 @@ synthetic ground truth is meant to stay pixel-exact.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,7 +142,27 @@ def list_scenes(root: str | Path) -> list[Path]:
     )
     if not scenes:
         raise DatasetError(f"{scenes_dir}: no finished scene (no scene.json in any sub-folder)")
+    note = incomplete_note(root, len(scenes))
+    if note:
+        logging.getLogger(__name__).warning(note)
     return scenes
+
+
+def incomplete_note(root: Path, found: int) -> str | None:
+    """A dataset with fewer finished scenes than its `dataset.json` announces: a generation that
+    stopped (or still runs). Used as it is, not refused, since generation can be resumed later,
+    but said, so that a figure is not read as one of the whole set."""
+    try:
+        announced = int(read_dataset_info(root).get("count", 0))
+    except (DatasetError, TypeError, ValueError):
+        return None
+    if found >= announced:
+        return None
+    return (
+        f"{root}: {found} of the {announced} scenes its dataset.json announces are finished "
+        "(a generation that stopped or is still running; `binpick mikado generate` with the same "
+        "--out resumes it): using those"
+    )
 
 
 def read_dataset_info(root: str | Path) -> dict:

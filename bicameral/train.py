@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import logging
 import math
 import os
 import subprocess
@@ -162,6 +163,11 @@ class TrainConfig:
         if self.crops_per_scene < 1 or self.batch_size % self.crops_per_scene:
             raise TrainingError(
                 f"--batch-size {self.batch_size}: not a multiple of --crops-per-scene {self.crops_per_scene}"
+            )
+        if self.depth_noise and self.input_kind == "rgb":
+            raise TrainingError(
+                "--depth-noise: the network's input is rgb, which has no depth to degrade; "
+                "give --input rgbd or depth, or leave --depth-noise out"
             )
         if self.depth_reference not in DEPTH_REFERENCES:
             raise TrainingError(
@@ -492,6 +498,12 @@ def split_scenes(config: TrainConfig) -> tuple[list[Path], list[Path]]:
     scenes of `data`."""
     scenes = list_scenes(config.data)
     if config.val_data:
+        if Path(config.val_data).resolve() == Path(config.data).resolve():
+            logging.getLogger(__name__).warning(
+                "--val-data %s is --data: validation scores the training scenes, so best.pt is the "
+                "best fit to them, not the best held-out model",
+                config.val_data,
+            )
         return scenes, list_scenes(config.val_data)
     if len(scenes) < 2:
         raise TrainingError(f"{config.data}: {len(scenes)} scene(s); need 2+ to hold one out or --val-data")

@@ -226,3 +226,23 @@ def test_frame_size_reads_the_png_header_and_decodes_only_what_is_not_a_png(scen
     rgb.unlink()
     with pytest.raises(DatasetError, match=r"scene/rgb.png: missing or unreadable image"):
         frame_size(scene)
+
+
+def test_a_dataset_with_fewer_scenes_than_announced_is_used_and_said(scenes, tmp_path, caplog):
+    """A generation stopped at 2 of 5: training and scoring use what is there (generation can be
+    resumed), but say so, so that a figure is not read as one of the whole set."""
+    import json
+    import shutil
+
+    root = tmp_path / "set"
+    for scene in scenes[:2]:
+        shutil.copytree(scene, root / "scenes" / scene.name)
+    (root / "dataset.json").write_text(json.dumps({"count": 5}))
+    with caplog.at_level("WARNING", logger="bicameral.data"):
+        assert len(list_scenes(root)) == 2
+    assert f"{root}: 2 of the 5 scenes its dataset.json announces are finished" in caplog.text
+    caplog.clear()
+    (root / "dataset.json").write_text(json.dumps({"count": 2}))
+    with caplog.at_level("WARNING", logger="bicameral.data"):
+        list_scenes(root)
+    assert caplog.text == ""

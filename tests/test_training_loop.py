@@ -141,6 +141,8 @@ def test_bad_configurations_are_named(data, tmp_path):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, val_count=6))
     with pytest.raises(TrainingError, match="--input"):
         train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, input_kind="ir"))
+    with pytest.raises(TrainingError, match="--depth-noise: the network's input is rgb"):
+        train(TrainConfig(data=str(data), out_dir=str(tmp_path), iterations=1, depth_noise=True))
 
 
 def test_ddp_two_gloo_processes_under_torchrun(data, tmp_path):
@@ -394,3 +396,14 @@ def test_loader_workers_do_not_inherit_opencvs_thread_pool(data, tmp_path):
     finally:
         busy.set()
         thread.join(timeout=10)
+
+
+def test_validating_on_the_training_set_is_said(data, caplog):
+    """--val-data equal to --data (however spelled) makes best.pt the best fit to the training
+    scenes: allowed (an overfitting check), but said."""
+    from bicameral.train import split_scenes
+
+    config = TrainConfig(data=str(data), out_dir="unused", iterations=1, val_data=str(data) + "/.")
+    with caplog.at_level("WARNING", logger="bicameral.train"):
+        split_scenes(config)
+    assert "is --data: validation scores the training scenes" in caplog.text
