@@ -270,7 +270,7 @@ def calibration_from_dict(data: Any, path: str | os.PathLike | None = None) -> C
         raise r.fail(
             "camera_to_robot.matrix",
             t.tolist(),
-            "a rigid 4x4 transform (orthonormal rotation, last row 0 0 0 1)",
+            "a rigid 4x4 transform (orthonormal rotation with determinant +1, last row 0 0 0 1)",
         )
     r.number("camera_to_robot.rms_mm")
 

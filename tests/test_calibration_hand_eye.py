@@ -182,8 +182,9 @@ def test_closed_form_setups_and_bad_input():
 
     grippers = [v.base_from_gripper for v in views]
     boards = [board_pose(v, TEST_CAMERA) for v in views]
-    camera, board, spread = closed_form("eye-in-hand", grippers, boards, "DANIILIDIS")
+    camera, board, spread, warnings = closed_form("eye-in-hand", grippers, boards, "DANIILIDIS")
     assert np.linalg.norm(camera.translation - truth.translation) < 6.0 and spread < 3.0  # a start only
+    assert warnings == []
     assert np.linalg.norm(board.translation - BASE_FROM_BOARD.translation) < 10.0
     with pytest.raises(HandEyeError, match="unknown"):
         calibrate_hand_eye(views, TEST_CAMERA, "eye-on-hand")
@@ -279,3 +280,47 @@ def test_normal_inverse_holds_in_any_units_and_an_undetermined_direction_is_huge
     degenerate = jac.copy()
     degenerate[:, 2] = degenerate[:, 1]  # two parameters the data cannot tell apart
     assert np.diag(normal_inverse(degenerate))[1:3].min() > 1e15 * exact[1:3].max()  # huge, not 0
+
+
+def _degrees_read_as_radians(rotation: np.ndarray) -> np.ndarray:
+    """The rotation a pose file gives when its rpy angles, in radians, are read as degrees."""
+    roll, pitch = np.arctan2(rotation[2, 1], rotation[2, 2]), -np.arcsin(np.clip(rotation[2, 0], -1, 1))
+    yaw = np.arctan2(rotation[1, 0], rotation[0, 0])
+    return _pose_matrix({"xyz_mm": [0, 0, 0], "rpy_deg": [roll, pitch, yaw]}, "poses[0]").rotation
+
+
+@pytest.mark.parametrize("setup", ["eye-to-hand", "eye-in-hand"])
+def test_a_closed_form_mirror_image_is_started_from_the_nearest_rotation(setup):
+    """rpy in radians under rpy_deg: Park's closed form is a mirror image (determinant -1), which the
+    refinement kept and the calibration file refused at step 5 ("expected a rigid 4x4 transform").
+    The start is the nearest rotation, the refined camera is a rotation, and a warning says why."""
+    views, _ = make_views(setup, 0)
+    wrong = [
+        BoardView(
+            v.name,
+            RigidTransform(
+                _degrees_read_as_radians(v.base_from_gripper.rotation), v.base_from_gripper.translation
+            ),
+            v.object_points,
+            v.image_points,
+        )
+        for v in views
+    ]
+    from edge.wizard.hand_eye import board_pose
+
+    motion = [v.base_from_gripper for v in wrong]
+    if setup == "eye-to-hand":
+        motion = [m.inverse() for m in motion]
+    r, _ = cv2.calibrateHandEye(
+        [m.rotation for m in motion],
+        [m.translation.reshape(3, 1) for m in motion],
+        [b.rotation for b in (board_pose(v, TEST_CAMERA) for v in wrong)],
+        [b.translation.reshape(3, 1) for b in (board_pose(v, TEST_CAMERA) for v in wrong)],
+        method=cv2.CALIB_HAND_EYE_PARK,
+    )
+    assert np.linalg.det(r) < 0  # what OpenCV gives: the case this test is about
+    result = calibrate_hand_eye(wrong, TEST_CAMERA, setup, "PARK")
+    for rotation in (result.robot_from_camera.rotation, result.closed_form.rotation):
+        assert np.abs(rotation.T @ rotation - np.eye(3)).max() < 1e-9 and np.linalg.det(rotation) > 0
+    assert any("closed form (PARK) is not a rotation (determinant -1.00)" in w for w in result.warnings)
+    assert result.rms_px > 5.0  # still a bad fit: the check fails, as it should

@@ -273,12 +273,22 @@ def rotation_diversity(rotations: list[np.ndarray]) -> tuple[float, float]:
     return float(max(angles)), float(singular[1] / singular[0])
 
 
-def _mean_transform(transforms: list[RigidTransform]) -> RigidTransform:
-    """Chordal mean: the rotation nearest the mean matrix (SVD), the mean translation."""
-    u, _, vt = np.linalg.svd(np.mean([t.rotation for t in transforms], axis=0))
+def nearest_rotation(m: np.ndarray) -> np.ndarray:
+    """The rotation (orthonormal, determinant +1) nearest a 3x3 matrix in the Frobenius norm (SVD).
+
+    A mirror image (determinant -1) is orthonormal too: its nearest rotation flips the axis of
+    the smallest singular value, never returning the mirror image itself.
+    """
+    u, _, vt = np.linalg.svd(np.asarray(m, dtype=np.float64))
     r = u @ vt
     if np.linalg.det(r) < 0:
         r = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    return r
+
+
+def _mean_transform(transforms: list[RigidTransform]) -> RigidTransform:
+    """Chordal mean: the rotation nearest the mean matrix (SVD), the mean translation."""
+    r = nearest_rotation(np.mean([t.rotation for t in transforms], axis=0))
     return RigidTransform(r, np.mean([t.translation for t in transforms], axis=0))
 
 
@@ -361,12 +371,19 @@ def orient_views(
 
 def closed_form(
     setup: str, base_from_gripper: list[RigidTransform], camera_from_board: list[RigidTransform], method: str
-) -> tuple[RigidTransform, RigidTransform, float]:
-    """OpenCV's closed form: (camera transform, board transform, spread of the board estimates in mm).
+) -> tuple[RigidTransform, RigidTransform, float, list[str]]:
+    """OpenCV's closed form: (camera transform, board transform, spread of the board estimates in
+    mm, warnings).
 
     calibrateHandEye solves eye-in-hand; passing gripper <- base instead of base <- gripper turns
     it into eye-to-hand, and its "camera to gripper" answer becomes camera to base (OpenCV
     documents this substitution).
+
+    Park's method returns (M^T M)^-1/2 M^T without checking its determinant: when the robot's
+    rotations and the board's disagree (angles in radians under rpy_deg, images matched to the
+    wrong poses) it is a mirror image (determinant -1), which the refinement, rotating its start
+    by a rotation vector, would keep, and the calibration file refuses. The start is then the
+    nearest rotation, and a warning says why.
     """
     motion = base_from_gripper if setup == "eye-in-hand" else [g.inverse() for g in base_from_gripper]
     r, t = cv2.calibrateHandEye(
@@ -381,12 +398,20 @@ def closed_form(
             f"the closed form ({method}) found no solution from these poses: the gripper must rotate about "
             "at least two different axes between poses (tilt it, not only turn it)"
         )
+    warnings = []
+    if np.linalg.det(r) < 0 or np.abs(r.T @ r - np.eye(3)).max() > 1e-9:
+        warnings.append(
+            f"the closed form ({method}) is not a rotation (determinant {np.linalg.det(r):+.2f}): the "
+            "robot's rotations and the board's disagree; check the poses' angle unit and order and that "
+            "each image belongs to its pose (the refinement started from the nearest rotation)"
+        )
+        r = nearest_rotation(r)
     cam = RigidTransform(r, t.ravel())
     # eye-to-hand: gripper <- board = (gripper <- base) X C_i; eye-in-hand: base <- board = G_i X C_i
     boards = [m.compose(cam).compose(c) for m, c in zip(motion, camera_from_board, strict=True)]
     spread_pts = np.array([b.translation for b in boards])
     spread = float(np.sqrt(np.mean(np.sum((spread_pts - spread_pts.mean(axis=0)) ** 2, axis=1))))
-    return cam, _mean_transform(boards), spread
+    return cam, _mean_transform(boards), spread, warnings
 
 
 def _camera_from_board(
@@ -685,7 +710,8 @@ def calibrate_hand_eye(
     if symmetric_turn is not None:
         views, boards, turned, warnings = orient_views(views, boards, symmetric_turn)
     grippers = [v.base_from_gripper for v in views]
-    start_cam, start_board, spread = closed_form(setup, grippers, boards, method)
+    start_cam, start_board, spread, start_warnings = closed_form(setup, grippers, boards, method)
+    warnings.extend(start_warnings)
     cam, board, res, cov_corner, cov_view = refine(setup, views, camera, start_cam, start_board)
     estimate = None
     if pose_errors == "estimate":
