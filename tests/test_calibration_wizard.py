@@ -617,3 +617,103 @@ def test_a_board_file_that_matches_no_view_is_named_in_the_error(cell, tmp_path)
     assert proc.returncode == 2 and "Traceback" not in out, out
     assert f"the board of {board}" in proc.stderr and "inner_corners (10x7" in proc.stderr, proc.stderr
     assert "square_mm" in proc.stderr
+
+
+REPORT_IMAGES = ("coverage.png", "undistorted.png", "floor_points.png", "roi.png")
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_run_that_writes_nothing_leaves_the_report_of_the_kept_file(cell, tmp_path):
+    """A failed re-run used to redraw <cell>-report/*.png over the kept file's images: the report then
+    described a calibration never written. Its images go to <cell>-report.new instead; the folder is
+    replaced, the old one kept with the json backup's number, only when the file is written."""
+    first = run(scripted_args(cell, tmp_path), robot_point_flags(cell["typed"]))
+    assert first.returncode == 0, first.stdout + first.stderr
+    report, staging = tmp_path / "cell-a-report", tmp_path / "cell-a-report.new"
+    assert sorted(_snapshot(report)) == sorted(REPORT_IMAGES) and not staging.exists()
+    kept_json, kept_images = (tmp_path / "cell-a.json").read_bytes(), _snapshot(report)
+    (report / "capture-20250101-120000").mkdir()  # a camera session's views: never moved away
+    (report / "capture-20250101-120000" / "floor.png").write_bytes(b"floor")
+    # a touch 10 mm off, another region: the check fails and the wizard stops
+    again = {"--validate-touch": xyz(cell["V"] + [10.0, 0.0, 0.0]), "--roi": "10,10;630,10;630,470"}
+    failed = run(scripted_args(cell, tmp_path, **again), robot_point_flags(cell["typed"]))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert f"Nothing was written; this run's images are in {staging}." in failed.stdout
+    assert (tmp_path / "cell-a.json").read_bytes() == kept_json
+    assert _snapshot(report) == kept_images  # untouched: they still describe cell-a.json
+    assert sorted(_snapshot(staging)) == sorted(REPORT_IMAGES)
+    assert _snapshot(staging)["roi.png"] != kept_images["roi.png"]
+    assert f"drawn in {staging / 'roi.png'}" in failed.stdout  # the paths printed are real
+    # written with --accept-failed: the new images in place, the old folder kept as backup 1
+    forced = run(
+        scripted_args(cell, tmp_path, **again), robot_point_flags(cell["typed"]) + ["--accept-failed"]
+    )
+    assert forced.returncode == 1 and "WRITTEN WITH FAILED CHECKS" in forced.stdout, forced.stdout
+    assert f"previous file kept as {tmp_path / 'cell-a.json.bak1'}" in forced.stdout
+    assert f"previous report images kept as {tmp_path / 'cell-a-report.bak1'}" in forced.stdout
+    assert f"images in {report}" in forced.stdout and not staging.exists()
+    assert (tmp_path / "cell-a.json.bak1").read_bytes() == kept_json
+    assert _snapshot(tmp_path / "cell-a-report.bak1") == kept_images
+    assert _snapshot(report)["roi.png"] != kept_images["roi.png"]
+    assert (report / "capture-20250101-120000" / "floor.png").read_bytes() == b"floor"
+    assert not (tmp_path / "cell-a-report.bak1" / "capture-20250101-120000").exists()
+
+
+def test_ctrl_c_writes_nothing_says_so_and_leaves_the_report(cell, tmp_path):
+    """Ctrl-C at step 4 used to exit 130 silently, the kept file's report images already redrawn."""
+    import signal
+
+    first = run(scripted_args(cell, tmp_path), robot_point_flags(cell["typed"]))
+    assert first.returncode == 0, first.stdout + first.stderr
+    report = tmp_path / "cell-a-report"
+    kept_json, kept_images = (tmp_path / "cell-a.json").read_bytes(), _snapshot(report)
+    answers = {"--plane": "board", "--roi": "10,10;630,10;630,470", "--validate-pixel": "V"}
+    argv = scripted_args(cell, tmp_path, **answers, **{"--validate-touch": None})
+    argv.remove("--non-interactive")
+    term = Terminal(argv + robot_point_flags(cell["typed"]), ROOT)
+    term.expect("(x,y,z or 'skip') [skip]: ")
+    # Ctrl-C at the prompt. A SIGINT that lands after the prompt is printed but before input()
+    # blocks in read() waits for the next key (a person would press Ctrl-C again): send it again.
+    for _ in range(10):
+        os.kill(term.pid, signal.SIGINT)
+        try:
+            term.expect("interrupted", timeout=3.0)
+            break
+        except AssertionError as exc:
+            if "wizard ended" in str(exc):
+                raise
+    code = term.wait()
+    assert code == 130, term.done + term.transcript
+    assert (term.done + term.transcript).strip().splitlines()[-1] == "interrupted: nothing was written"
+    assert (tmp_path / "cell-a.json").read_bytes() == kept_json and not backup_paths(tmp_path / "cell-a.json")
+    assert _snapshot(report) == kept_images
+    assert not (tmp_path / "cell-a-report.new").exists()
+
+
+def test_report_folder_keeps_captures_and_numbers_its_backups(tmp_path):
+    from edge.wizard.report import ReportFolder
+
+    report = ReportFolder(tmp_path, "c")
+    report.final.mkdir()
+    (report.final / "roi.png").write_bytes(b"old")
+    (report.final / "capture-1").mkdir()
+    report.staging.mkdir()
+    (report.staging / "roi.png").write_bytes(b"new")
+    assert report.publish(tmp_path / "c.json.bak3") == tmp_path / "c-report.bak3"
+    assert (report.final / "roi.png").read_bytes() == b"new" and (report.final / "capture-1").is_dir()
+    assert (tmp_path / "c-report.bak3" / "roi.png").read_bytes() == b"old"
+    # the json's number taken (a folder kept by hand): the next free number; no json backup: the same
+    (tmp_path / "c-report.bak4").mkdir()
+    report.staging.mkdir()
+    assert report.publish(tmp_path / "c.json.bak4") == tmp_path / "c-report.bak5"
+    report.staging.mkdir()
+    assert report.publish(None) == tmp_path / "c-report.bak6"
+    # a run cut off while step 5 moved the captures: the next run's start puts them back
+    report.staging.mkdir()
+    os.replace(report.final / "capture-1", report.staging / "capture-1")
+    (report.staging / "roi.png").write_bytes(b"unwritten run")
+    report.start()
+    assert not report.staging.exists() and (report.final / "capture-1").is_dir()

@@ -22,9 +22,10 @@ from edge.wizard.boards import Board, load_board
 from edge.wizard.capture import CameraCapture, CaptureError
 from edge.wizard.hand_eye import DEFAULT_TOLERANCE_MM, HAND_EYE_METHODS, POSE_ERRORS, SETUPS
 from edge.wizard.prompts import STEPS, Stop, Wizard, cell_name, check_given, choose_board, write_image
+from edge.wizard.report import ReportFolder
 from edge.wizard.robot import StepError
 from edge.wizard.step_camera_to_robot import check_touch_flags, step_camera_to_robot
-from edge.wizard.step_hand_eye import read_poses
+from edge.wizard.step_hand_eye import PosesFile, read_poses
 from edge.wizard.step_intrinsics import step_intrinsics
 from edge.wizard.step_plane import parse_offset, parse_plane, roi_text, step_plane_and_region
 from edge.wizard.step_validation import parse_pixel, parse_touch, step_validation
@@ -32,6 +33,7 @@ from edge.wizard.step_write import step_write
 from edge.wizard.views import ViewRules
 
 EXIT_FAILED_CHECK = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -205,17 +207,45 @@ def main(args: argparse.Namespace) -> int:
         if not (math.isfinite(value) and value > 0):
             raise CommandError(f"{flag} {value:g}: expected a finite number > 0 ({unit})")
     w.say(f"binpick calibration wizard {__version__}: {STEPS} steps. Ctrl-C stops without writing anything.")
-    cell = w.ask("Cell name", args.cell, cell_name, "--cell", "cell")
-    out_dir = Path(args.out_dir)
-    _check_out_dir(out_dir)
-    report_dir = out_dir / f"{cell}-report"
-    board_path, board = choose_board(w, args)
-    check_later_answers(args, board)
-    poses = read_poses(args)  # before step 1: a typo in the file must not wait for the fits
+    report = None
+    try:
+        cell = w.ask("Cell name", args.cell, cell_name, "--cell", "cell")
+        out_dir = Path(args.out_dir)
+        _check_out_dir(out_dir)
+        report = ReportFolder(out_dir, cell)
+        _check_report_folders(report)
+        board_path, board = choose_board(w, args)
+        check_later_answers(args, board)
+        poses = read_poses(args)  # before step 1: a typo in the file must not wait for the fits
+        return _run_steps(w, args, cell, out_dir, report, board_path, board, poses)
+    except KeyboardInterrupt:
+        w.say()  # off the prompt line the ^C was typed on
+        if report is None or report.written is None:
+            if report is not None:
+                report.discard()
+            w.say("interrupted: nothing was written")
+        else:
+            w.say(f"interrupted after {report.written} was written")
+        return EXIT_INTERRUPTED
+
+
+def _run_steps(
+    w: Wizard,
+    args: argparse.Namespace,
+    cell: str,
+    out_dir: Path,
+    report: ReportFolder,
+    board_path: Path,
+    board: Board,
+    poses: PosesFile | None,
+) -> int:
+    """Steps 1-5. The images go to the report's staging folder until step 5 puts them in place."""
+    report.start()
+    report_dir = report.staging
     capture = None
     try:
         if args.camera:
-            capture = CameraCapture(args.camera, report_dir)
+            capture = CameraCapture(args.camera, report.final)  # captures are never staged
         camera, intrinsics = step_intrinsics(w, args, board, board_path, report_dir, capture)
         pose, transform, extrinsics, hand_eye, floor_image, centre_px = step_camera_to_robot(
             w, args, board, camera, report_dir, capture, poses
@@ -225,7 +255,8 @@ def main(args: argparse.Namespace) -> int:
         )
         validation = step_validation(w, args, floor, centre_px, args.residual_threshold_mm)
     except Stop as stop:
-        w.say(f"Stopped: {stop}. Nothing was written.")
+        kept = f"; this run's images are in {report.staging}" if report.staging.is_dir() else ""
+        w.say(f"Stopped: {stop}. Nothing was written{kept}.")
         return EXIT_FAILED_CHECK
     except (StepError, GeometryError) as exc:
         raise CommandError(f"{exc}. Nothing was written.") from None
@@ -241,7 +272,7 @@ def main(args: argparse.Namespace) -> int:
         w,
         cell,
         out_dir,
-        report_dir,
+        report,
         board_path,
         board,
         camera,
@@ -275,6 +306,15 @@ def check_later_answers(args: argparse.Namespace, board: Board) -> None:
         if given is not None:
             check_given(flag, given, parse)
     check_touch_flags(args, board)
+
+
+def _check_report_folders(report: ReportFolder) -> None:
+    """A file where the report folder (or its staging folder) goes is refused before step 1."""
+    for folder in (report.final, report.staging):
+        if folder.exists() and not folder.is_dir():
+            raise CommandError(
+                f"{folder}: a file where the wizard keeps its report images; expected a folder (move it away)"
+            )
 
 
 def _check_out_dir(out_dir: Path) -> None:

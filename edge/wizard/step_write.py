@@ -1,13 +1,19 @@
 """Step 5 of the wizard, write: everything measured goes into one calibration file, atomically.
 
 The file is validated before it is written (`save_calibration`), the previous one is kept as a
-numbered backup, and the exit status says whether every check passed.
+numbered backup, and the exit status says whether every check passed. Right after it, this
+run's report images replace the report folder, the old one kept with the same number
+(`edge/wizard/report.py`), so the images always describe the file beside them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shlex
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +24,14 @@ from edge.calibration_file import Calibration, CalibrationError, save_calibratio
 from edge.geometry import CameraModel, Plane, RigidTransform
 from edge.wizard.boards import Board
 from edge.wizard.prompts import Wizard
+from edge.wizard.report import ReportFolder
 
 
 def step_write(
     w: Wizard,
     cell: str,
     out_dir: Path,
-    report_dir: Path,
+    report: ReportFolder,
     board_path: Path,
     board: Board,
     camera: CameraModel,
@@ -38,7 +45,8 @@ def step_write(
     hand_eye: dict | None,
     validation: list[dict],
 ) -> Calibration:
-    """Write <out_dir>/<cell>.json (previous file kept) and say where; returns what was written."""
+    """Write <out_dir>/<cell>.json (previous file kept), put this run's report images in place
+    (previous folder kept), and say where; returns what was written."""
     w.step(5, "write", "")
     cal = Calibration(
         cell=cell,
@@ -60,18 +68,50 @@ def step_write(
         wizard_version=__version__,
     )
     path = out_dir / f"{cell}.json"
-    try:
-        backup = save_calibration(cal, path)
-    except CalibrationError as exc:
-        raise CommandError(f"refusing to write: {exc}") from None
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc}") from None
+    problem = None
+    with _ctrl_c_deferred():  # the file and its report images change together or not at all
+        try:
+            backup = save_calibration(cal, path)
+        except CalibrationError as exc:
+            raise CommandError(f"refusing to write: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc}") from None
+        report.written = path
+        try:
+            old_images = report.publish(backup)
+        except OSError as exc:  # the file is written and valid: say where the images are instead
+            problem = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
     w.say(f"Wrote {path}" + (f" (previous file kept as {backup})" if backup else ""))
+    if problem is not None:
+        w.say(f"  WARNING: the report images stay in {report.staging} ({problem})")
+        images = report.staging
+    else:
+        images = report.final
+        if old_images is not None:
+            w.say(f"  previous report images kept as {old_images}")
     status = "all checks passed" if cal.passed else "WRITTEN WITH FAILED CHECKS (--accept-failed)"
-    w.say(f"  {status}; images in {report_dir}")
+    w.say(f"  {status}; images in {images}")
     w.say(f"Next: the appliance reads {path}. After a bump, redo steps 2-4 keeping the intrinsics:")
     w.say(f"  {rerun_command(cell, out_dir, path)} ...")
     return cal
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it: a KeyboardInterrupt between
+    writing the file and renaming its report folder would leave the report of the old file beside
+    the new one (or none)."""
+    if threading.current_thread() is not threading.main_thread():  # only it can set handlers
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *_: received.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def rerun_command(cell: str, out_dir: Path, path: Path) -> str:
