@@ -1,0 +1,80 @@
+"""systemd/install.sh's configuration step (edge.install_plan): every shipped configuration is
+installed with its paths where the installer puts things, and passes the start's own check there;
+what a source or backend needs beyond the appliance is named for pip."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from appliance_helpers import ROOT
+
+from edge.install_plan import InstallPlanError, installed_text, main, requirements
+
+CONFIGS = ROOT / "firmware_config"
+
+
+def host(tmp_path):
+    """A fake host's folders, as install.sh lays them out, filled from this checkout."""
+    models, examples, snapshots, etc = (tmp_path / name for name in ("models", "examples", "snaps", "etc"))
+    models.symlink_to(ROOT / "models")
+    shutil.copytree(ROOT / "examples", examples)
+    etc.mkdir()
+    shutil.copy(CONFIGS / "registers.toml", etc / "registers.toml")
+    places = {
+        "models": models,
+        "out/snapshots": snapshots,
+        "examples": examples,
+        "firmware_config/registers.toml": etc / "registers.toml",
+    }
+    return etc, [f"--place={source}={dest}" for source, dest in places.items()]
+
+
+def test_the_folder_camera_config_is_installed_where_its_example_pile_goes_and_passes_the_check(tmp_path):
+    """The sed install.sh used moved only the model and snapshots: `folder = "../examples/pile"`
+    then named /examples/pile on the host and --check-config refused the installed file."""
+    etc, places = host(tmp_path)
+    installed = etc / "binpick.toml"
+    assert main([str(CONFIGS / "folder.toml"), "--out", str(installed), *places]) == 0
+    text = installed.read_text()
+    assert f'folder = "{tmp_path / "examples" / "pile"}"' in text
+    assert f'model = "{tmp_path / "models" / "bicameral_f25_rgb.onnx"}"' in text
+    assert "../" not in text.replace("# ", "")  # comments may still say what the checkout holds
+    assert text.count("\n#") == (CONFIGS / "folder.toml").read_text().count("\n#")  # comments kept
+    check = ["run", "--config", str(installed), "--check-config", "--before-calibration"]
+    done = subprocess.run(
+        [sys.executable, "-m", "edge", *check], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_what_each_shipped_configuration_needs_beyond_the_appliance():
+    assert requirements(CONFIGS / "embedded.toml") == ([".[sim]"], False)
+    assert requirements(CONFIGS / "folder.toml") == ([], False)
+    # GenICam (harvesters) and TensorRT, which JetPack installs as a system package
+    assert requirements(CONFIGS / "production.example.toml") == (["harvesters"], True)
+
+
+def test_a_checkout_path_the_installer_does_not_copy_is_refused_by_file_line_and_key(tmp_path):
+    config = tmp_path / "cell.toml"
+    text = (CONFIGS / "folder.toml").read_text()
+    config.write_text(text.replace('folder = "../examples/pile"', f'folder = "{ROOT / "tests"}"'))
+    with pytest.raises(
+        InstallPlanError, match=r"cell.toml:\d+: camera.folder = .*: tests is in the checkout"
+    ):
+        installed_text(config, ROOT, {})
+
+
+def test_absolute_paths_outside_the_checkout_are_kept_as_written(tmp_path):
+    text = installed_text(CONFIGS / "production.example.toml", ROOT, {})
+    assert text == (CONFIGS / "production.example.toml").read_text()
+
+
+def test_a_bad_place_is_one_line(tmp_path, capsys):
+    out = tmp_path / "x.toml"
+    code = main([str(CONFIGS / "folder.toml"), "--out", str(out), "--place", "models=relative"])
+    message = "--place 'models=relative': expected CHECKOUT_PATH=/ABSOLUTE/HOST/PATH"
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
