@@ -150,3 +150,71 @@ def test_corrupt_frames_in_a_stream_are_skipped_and_counted_without_reconnecting
     finally:
         source.close()
         server.close()
+
+
+def test_a_replayed_file_that_disappeared_is_said_to_be_gone(tmp_path, capfd):
+    write = np.zeros((32, 48, 3), np.uint8)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), write)
+    source = FolderSource(str(tmp_path), "*.png")
+    source.open()
+    (tmp_path / "b.png").unlink()
+    assert source.grab(1.0).extras["path"].endswith("a.png")
+    with pytest.raises(CameraError, match="b.png: the file is gone") as err:
+        source.grab(1.0)
+    assert not isinstance(err.value, CorruptFrame) and source.status()["corrupt_frames"] == 0
+    assert "findDecoder" not in capfd.readouterr().err  # OpenCV's own warning about the path
+
+
+LOST_CAMERA = r"""
+import logging, sys, time
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from edge.camera.opencv_source import opencv_source
+source = opencv_source(sys.argv[1], 0.5, 0.05, 0.1)
+source.open()
+deadline = time.monotonic() + 30
+while source.status()["reopens"] < 8 and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("down", source.status()["reopens"], flush=True)
+deadline = time.monotonic() + 40
+while source.status()["state"] != "streaming" and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("back", source.status()["state"], flush=True)
+source.close()
+"""
+
+
+def test_a_camera_that_stays_lost_is_logged_once_then_when_it_is_back(tmp_path):
+    """A stream whose server is gone fails each reopen (here every 0.1 s): one WARNING for the
+    outage, then once a minute (not reached here), one INFO when frames come again; OpenCV's and
+    FFmpeg's own stderr lines (`[ WARN:...] cap.cpp`, `[tcp @ ...] Connection refused`) are off.
+    Before: one WARNING per reopen plus two native lines each. In a child process, since FFmpeg
+    reads its log level once per process."""
+    import os
+    import subprocess
+    import sys
+
+    from appliance_helpers import ROOT
+
+    port = free_port()
+    server = MjpegCamera(port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    child = subprocess.Popen(
+        [sys.executable, "-c", LOST_CAMERA, server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**env, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        first = child.stdout.readline().split()
+        assert first[0] == "down" and int(first[1]) >= 8, first
+        server.start()
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        server.kill()
+    assert out.split() == ["back", "streaming"], (out, err)
+    lines = err.strip().splitlines()
+    warnings = [line for line in lines if line.startswith("WARNING edge.camera.streaming")]
+    assert len(warnings) == 1 and "logged once per 60 s" in warnings[0], lines
+    assert [line for line in lines if "streaming again" in line][0].startswith("INFO"), lines
+    assert len(lines) == 2, lines  # nothing from OpenCV or FFmpeg themselves

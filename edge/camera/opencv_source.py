@@ -2,10 +2,18 @@
 
 Wrapped in `StreamingSource` because `read` has no reliable timeout on network and GStreamer
 backends; OpenCV's own open/read timeouts (FFmpeg backend) are set as well, as a first line.
+
+OpenCV's warnings and FFmpeg's messages go straight to stderr, unformatted, two or three per
+failed open: a camera that stays lost wrote ~70 of them a minute beside the source's own
+(rate-limited) lines. `quiet_native_logs` keeps OpenCV's errors only and silences FFmpeg, unless
+the service's environment sets OPENCV_LOG_LEVEL or OPENCV_FFMPEG_LOGLEVEL itself (to diagnose a
+camera: e.g. OPENCV_LOG_LEVEL=WARNING, OPENCV_FFMPEG_LOGLEVEL=24). OpenCV reads
+OPENCV_FFMPEG_LOGLEVEL (an FFmpeg av_log level, -8 quiet) once, at the process's first FFmpeg open.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import cv2
@@ -13,6 +21,19 @@ import numpy as np
 
 from edge.camera.base import CameraError
 from edge.camera.streaming import StreamingSource
+
+FFMPEG_QUIET = "-8"  # AV_LOG_QUIET
+OPENCV_LOG_ERROR = 2  # cv2.utils.logging.LOG_LEVEL_ERROR
+
+
+def quiet_native_logs() -> None:
+    """Keep OpenCV's native log at errors and FFmpeg's silent, unless the environment says otherwise."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_QUIET)
+    set_level = getattr(cv2, "setLogLevel", None)  # cv2.utils.logging in some builds, top level in others
+    if set_level is None:
+        set_level = getattr(getattr(getattr(cv2, "utils", None), "logging", None), "setLogLevel", None)
+    if "OPENCV_LOG_LEVEL" not in os.environ and set_level is not None:
+        set_level(OPENCV_LOG_ERROR)
 
 
 def backend_for(uri: str) -> tuple[str | int, int]:
@@ -55,6 +76,7 @@ class OpenCvConnection:
 def opencv_source(
     uri: str, timeout_s: float, backoff_initial_s: float, backoff_max_s: float
 ) -> StreamingSource:
+    quiet_native_logs()  # before the first open: FFmpeg reads its level once
     return StreamingSource(
         f"opencv:{uri}", lambda: OpenCvConnection(uri, timeout_s), timeout_s, backoff_initial_s, backoff_max_s
     )

@@ -6,6 +6,10 @@ watchdog thread notices when no frame arrived for `timeout_s`, abandons that wor
 is released from a helper thread, the worker is left to die when the driver returns) and opens a
 new connection after an exponential backoff. `grab` hands out the first frame captured after
 the call, so a triggered cycle never sees an image older than its trigger.
+
+A camera that stays lost fails every reopen (every `backoff_max_s`): its first failure is logged
+at WARNING, the next ones once a minute with their count (`HostLogLimit`, the rest at DEBUG), and
+its return at INFO with how long it was down; the status page counts every reopen.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.camera.base import CameraError, CameraLost, CameraSource, CorruptFrame, Frame, make_frame
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_BAD_FRAMES = 5
@@ -59,6 +64,11 @@ class StreamingSource(CameraSource):
         self._last_activity = time.monotonic()
         self._worker_alive = False
         self._threads: list[threading.Thread] = []
+        self._log_limit = HostLogLimit()
+        self._down_since: float | None = None  # the outage under way (monotonic), None while streaming
+        self._down_failures = 0  # failed connections in that outage
+        self._down_logged = False  # a line said it is down: one says when it is back
+        self._unlogged = 0  # failures since the last line
 
     # ---------------------------------------------------------------- lifecycle
     def open(self) -> None:
@@ -122,10 +132,45 @@ class StreamingSource(CameraSource):
         thread.start()
 
     def _abandon(self, reason: str) -> None:
-        log.warning("camera %s lost: %s; reopening", self.name, reason)
         with self._cond:
             self._generation += 1
             self._mark_down(reason)
+        self._log_failure(f"lost: {reason}; reopening")
+
+    def _log_failure(self, what: str) -> None:
+        """A connection failed (open, read or watchdog): the first of an outage is logged, the
+        next once a minute with their count, the others at DEBUG."""
+        with self._cond:
+            if self._down_since is None:
+                self._down_since, self._down_failures = time.monotonic(), 0
+            self._down_failures += 1
+            self._unlogged += 1
+            logged = self._log_limit.first(self.name, "down")
+            if logged:
+                count, self._unlogged, self._down_logged = self._unlogged, 0, True
+                down_s = time.monotonic() - self._down_since
+        if not logged:
+            log.debug("camera %s: %s", self.name, what)
+        elif count > 1:
+            log.warning(
+                "camera %s: %s (%d failures since the last line; down for %.0f s)",
+                self.name, what, count, down_s,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "camera %s: %s (while it stays down, this is logged once per %.0f s)",
+                self.name, what, LOG_INTERVAL_S,
+            )  # fmt: skip
+
+    def _back(self) -> str:
+        """The first frame after an outage (caller holds `_cond`): the line to log at INFO when
+        the outage's start was logged, else ""."""
+        failures, logged = self._down_failures, self._down_logged
+        down_s = time.monotonic() - (self._down_since or time.monotonic())
+        self._down_since, self._down_failures, self._down_logged, self._unlogged = None, 0, False, 0
+        if not logged:
+            return ""
+        return f"camera {self.name} streaming again after {down_s:.1f} s down ({failures} failed connections)"
 
     def _mark_down(self, reason: str) -> None:
         """The current connection is gone (caller holds `_cond`); the watchdog reopens."""
@@ -168,12 +213,19 @@ class StreamingSource(CameraSource):
                     self._latest = frame
                     self._last_activity = frame.captured_mono
                     self._state = "streaming"
+                    back = "" if self._down_since is None else self._back()
                     self._cond.notify_all()
+                if back:
+                    log.info("%s", back)
         except Exception as exc:  # a driver error ends this connection; the watchdog reopens
             with self._cond:
-                if generation == self._generation:
+                current = generation == self._generation
+                if current:
                     self._mark_down(str(exc))
-            log.warning("camera %s: %s", self.name, exc)
+            if current:
+                self._log_failure(str(exc))
+            else:  # an abandoned connection's end: its loss was logged when it was abandoned
+                log.debug("camera %s (abandoned connection): %s", self.name, exc)
         finally:
             if connection is not None:
                 _release_quietly(connection)  # in this thread: its read has returned, the handle is free
