@@ -34,7 +34,7 @@ from edge.health.overview import public_config
 from edge.health.process_stats import read_process_stats
 from edge.health.prometheus import prometheus_text
 from edge.health.sd_notify import Notifier
-from edge.health.snapshots import SnapshotRing, save_cycle_snapshot
+from edge.health.snapshots import FailureStreaks, SnapshotRing, save_cycle_snapshot
 from edge.health.stats import CycleStats
 from edge.inference.base import InferenceError
 from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
@@ -197,7 +197,8 @@ class Supervisor:
         self._progress_mono = time.monotonic()
         self._last = None  # (rgb, maps, ranking, outcome) of the last cycle, for overlays and snapshots
         self._last_lock = threading.Lock()
-        self._last_failure_snapshot = 0.0
+        # which failed cycles get a snapshot: a streak's first, then after 1, 2, 4... minutes
+        self._failure_snapshots = FailureStreaks(config.health.snapshot_min_interval_s)
         self._cycles = 0
         self.lingering_threads = 0  # threads still inside a driver or the model after stop()
 
@@ -498,22 +499,34 @@ class Supervisor:
         )
         if context is not None:
             self._remember(context, outcome)
-        h = self.config.health
-        now = time.monotonic()
         if (
-            h.snapshot_on_failure
+            self.config.health.snapshot_on_failure
             and error != "not_running"
-            and now - self._last_failure_snapshot >= h.snapshot_min_interval_s
+            and self._failure_snapshots.due(error, time.monotonic())
         ):
-            self._last_failure_snapshot = now
-            try:
-                outcome.detail["snapshot"] = os.path.basename(self.snapshot(f"failure-{error}", outcome))
-            except OSError as exc:
-                log.error("failure snapshot not written: %s", exc)
+            self._failure_snapshot(error, outcome, context)
         return outcome
+
+    def _failure_snapshot(self, error: str, outcome: CycleOutcome, context: CycleContext | None) -> None:
+        """Save a failed cycle's snapshot; its lines (written, or not written: a full disk) are
+        logged once a minute, repeats at DEBUG (the page's error log names each snapshot)."""
+        try:
+            name = os.path.basename(self.snapshot(f"failure-{error}", outcome, context))
+        except OSError as exc:
+            if self._error_log.first("snapshot", "not written"):
+                suffix = " (not logged again for %.0f s)"
+                log.error("failure snapshot not written: %s" + suffix, exc, LOG_INTERVAL_S)
+            else:
+                log.debug("failure snapshot not written: %s", exc)
+            return
+        outcome.detail["snapshot"] = name
+        level = logging.INFO if self._error_log.first(error, "snapshot written") else logging.DEBUG
+        log.log(level, "failure snapshot %s written in %s", name, self.snapshots.folder)
 
     def _finish(self, outcome: CycleOutcome) -> None:
         self._cycles += 1
+        if outcome.error == "ok":
+            self._failure_snapshots.ok()
         payload = {
             "sequence": outcome.sequence,
             "request_id": outcome.request_id,
@@ -597,16 +610,27 @@ class Supervisor:
     def metrics(self) -> str:
         return prometheus_text(self)
 
-    def snapshot(self, reason: str, outcome: CycleOutcome | None = None) -> str:
-        """Save the last cycle (or `outcome`'s result with the last cycle's pictures); returns the folder."""
+    def snapshot(
+        self, reason: str, outcome: CycleOutcome | None = None, context: CycleContext | None = None
+    ) -> str:
+        """Save a cycle; returns the folder. Without `outcome` (on demand): the last cycle. With
+        `outcome` (a failed cycle): that cycle's own `context` only, None when it got no image
+        (`camera_lost`, `no_image`): then result.json names the last cycle that had one, whose
+        pictures are not copied. The caller logs (the page's action line, `_failure_snapshot`)."""
         with self._last_lock:
             last = self._last
+        if outcome is None:
+            cycle, earlier = last, None
+        else:
+            cycle = None if context is None else (context, outcome)
+            earlier = last if cycle is None else None
         folder = save_cycle_snapshot(
-            self.snapshots, reason, last, outcome,
+            self.snapshots, reason, cycle, outcome,
             public_config(self.config),  # viewers may fetch it: never the credential hashes
-            b"" if last is None else self._render_overlay(last),
+            b"" if cycle is None else self._render_overlay(cycle),
+            earlier,
         )  # fmt: skip
-        log.info("snapshot written to %s", folder)
+        log.debug("snapshot written to %s", folder)
         return str(folder)
 
 
