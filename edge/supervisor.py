@@ -195,6 +195,7 @@ class Supervisor:
         self.plc = PlcService(self.bank, config.plc, alive=self.cycle_alive)
         self._cycle_thread: threading.Thread | None = None
         self._progress_mono = time.monotonic()
+        self._stage, self._stage_mono = "starting", time.monotonic()  # where the cycle thread is, since when
         self._last = None  # (rgb, maps, ranking, outcome) of the last cycle, for overlays and snapshots
         self._last_lock = threading.Lock()
         # which failed cycles get a snapshot: a streak's first, then after 1, 2, 4... minutes
@@ -277,13 +278,32 @@ class Supervisor:
         return outcome
 
     def run(self) -> int:
-        """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile."""
+        """Block until SIGTERM/SIGINT (via `stop`) or `max_cycles`; feed systemd meanwhile.
+
+        A cycle seen stuck (`cycle_alive` turns false) is said once in the journal at ERROR,
+        naming its stage and for how long, and in STATUS= at once and until it moves again
+        (which is logged too); the watchdog's pings stop meanwhile."""
         interval = self.notifier.watchdog_interval_s
         next_status = 0.0
+        stuck_in = None  # the stage the cycle was seen stuck in (None: it moves)
         while not self.stop_event.wait(min(interval or 1.0, 1.0)):
             now = time.monotonic()
-            if interval and self.cycle_alive():
+            alive = self.cycle_alive()
+            if interval and alive:
                 self.notifier.watchdog()
+            if not alive and stuck_in is None:
+                stuck_in = self._stage
+                log.error(
+                    "cycle stuck in %s for %.0f s (the limit is %.0f s): the PLC's heartbeat is frozen%s",
+                    stuck_in, now - self._stage_mono, self.stall_limit_s,
+                    ", and systemd's watchdog is no longer fed (systemd restarts the service after "
+                    "WatchdogSec)" if interval else "",
+                )  # fmt: skip
+                next_status = now  # say it in STATUS= now, not within 5 s
+            elif alive and stuck_in is not None:
+                log.warning("cycle moves again (it was stuck in %s)", stuck_in)
+                stuck_in = None
+                next_status = now
             self.refresh_camera_ok()
             if now >= next_status:
                 self.notifier.status(self._status_line())
@@ -330,7 +350,15 @@ class Supervisor:
         p = self.stats.percentiles().get("total", {})
         s = self.stats.summary()
         errors = sum(s["errors"].values())
-        return f"cycles={s['cycles']} p50={p.get('p50', 0)}ms errors={errors} {s['last_error'][:80]}"
+        line = f"cycles={s['cycles']} p50={p.get('p50', 0)}ms errors={errors} {s['last_error'][:80]}"
+        if not self.cycle_alive():
+            stuck_s = time.monotonic() - self._stage_mono
+            line = f"STUCK in {self._stage} for {stuck_s:.0f} s; {line}"
+        return line
+
+    def _enter(self, stage: str) -> None:
+        """The cycle thread is now in `stage` (a stuck cycle is reported by it)."""
+        self._stage, self._stage_mono = stage, time.monotonic()
 
     # ------------------------------------------------------------------ the cycle
     def _cycle_loop(self) -> None:
@@ -339,6 +367,7 @@ class Supervisor:
         while not self.stop_event.is_set():
             self._progress_mono = time.monotonic()
             if triggered:
+                self._enter("waiting for a trigger")
                 trigger = self.bank.wait_trigger(0.2)
                 if trigger is None or self.stop_event.is_set():
                     continue
@@ -349,11 +378,13 @@ class Supervisor:
                 outcome = self._guarded_cycle(trigger)
             else:
                 if self.bank.mode != "run":
+                    self._enter(f"{self.bank.mode} mode")
                     self.stop_event.wait(0.1)
                     continue
                 started = time.monotonic()
                 self.bank.begin_cycle()
                 outcome = self._guarded_cycle(0)
+            self._enter("recording the cycle")
             self._finish(outcome)
             if self.max_cycles is not None and self._cycles >= self.max_cycles:
                 self.done_event.set()
@@ -369,6 +400,7 @@ class Supervisor:
         stall limit is a slow cadence, not a hung cycle (it had frozen the heartbeat and the
         systemd watchdog's pings in the wait)."""
         deadline = time.monotonic() + seconds
+        self._enter("waiting for the next cycle")
         while not self.stop_event.is_set():
             self._progress_mono = now = time.monotonic()
             if now >= deadline:
@@ -393,6 +425,7 @@ class Supervisor:
     def _cycle(self, request_id: int) -> CycleOutcome:
         stages: dict[str, float] = {}
         t0 = time.monotonic()
+        self._enter("capture")
         for sequence, outcome in self.bank.take_pick_outcomes():
             self.history.pick_outcome(sequence, outcome)
             if self.failed_picks.outcome(sequence, outcome == self.register_map.pick_outcome.failed):
@@ -419,6 +452,7 @@ class Supervisor:
         if failure is not None:
             return failure
         view = None
+        self._enter("bin")
         if self.bin is not None:  # [bin]: where the bin is, its floor and fill level (edge/bin_model)
             try:
                 view = self.bin.observe(frame.rgb, frame.depth_m)
@@ -427,6 +461,7 @@ class Supervisor:
             height = view.fill.mean_height_mm
             self.bank.set_bin(view.fill.percent, 0.0 if height is None else height, view.empty)
             t = _lap(stages, "bin", t)
+        self._enter("inference")
         try:
             maps = self.predictor.predict(frame.rgb, frame.depth_m)
         except InferenceError as exc:
@@ -434,6 +469,7 @@ class Supervisor:
         t = _lap(stages, "inference", t)
         stages["preprocess"] = maps.preprocess_ms  # reported on its own, taken out of inference
         stages["inference"] -= maps.preprocess_ms
+        self._enter("ranking")
         maps = self.depth_cue.apply(maps, frame.depth_m)  # [inference] depth_cue; off: unchanged
         ranking = self.predictor.rank(maps, self.ranking_params)  # on the GPU when the maps are there
         t = _lap(stages, "ranking", t)
@@ -442,6 +478,7 @@ class Supervisor:
             return self._failure(
                 request_id, "no_candidate", "no instance candidate in the image", stages, context
             )
+        self._enter("geometry")
         cfg = self.config
         cal, scale = self.calibration.current, (maps.scale_x, maps.scale_y)
         keep = make_reachable = None
@@ -470,6 +507,7 @@ class Supervisor:
         result = published_result(request_id, grasp, len(ranking.candidates))
         t = _lap(stages, "geometry", t)
         result.latency_ms = (time.monotonic() - start) * 1000.0
+        self._enter("publish")
         sequence = self.bank.publish(result)
         self.failed_picks.published(sequence, grasp.u, grasp.v)
         self.history.published(sequence, frame.rgb, grasp.u, grasp.v, grasp.score, grasp.major_px)
@@ -484,6 +522,7 @@ class Supervisor:
     def _failure(
         self, request_id: int, error: str, message: str, stages: dict, context: CycleContext | None
     ) -> CycleOutcome:
+        self._enter(f"reporting error {error}")
         code = self.register_map.error_code(error)
         result = PublishedResult(request_id, code)
         sequence = self.bank.publish(result)

@@ -227,6 +227,43 @@ def write_pile_folder(folder: Path, count: int = 3, size: int = 96, corrupt: tup
     return folder
 
 
+def block_reads(path: Path) -> bytes:
+    """Replace the image file at `path` by a FIFO that nobody writes: a read of it blocks in the
+    kernel, as a hung camera driver does (a replay folder lists its files at open, so the source
+    still reads this path). Returns the image's bytes, for `unblock_reads`."""
+    import os
+
+    data = path.read_bytes()
+    path.unlink()
+    os.mkfifo(path)
+    return data
+
+
+def unblock_reads(path: Path, data: bytes, timeout: float = 10.0) -> None:
+    """Release the read blocked on the FIFO at `path` (from `block_reads`) with the image `data`,
+    and put the image file back, so that this read and every later one (OpenCV opens a file twice)
+    get it. Waits up to `timeout` for a reader to be blocked there."""
+    import errno
+    import os
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: no reader in open() yet
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    try:
+        spare = path.with_name(path.name + ".part")
+        spare.write_bytes(data)
+        os.replace(spare, path)
+        os.write(fd, data)  # a small image: the pipe's buffer takes it whole
+    finally:
+        os.close(fd)
+
+
 def appliance_config(
     tmp: Path,
     model: Path,
