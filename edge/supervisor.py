@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("binpick")
 FAILED_CYCLE_PAUSE_S = 0.5  # free-run: pause after a failed cycle (empty folder, dead camera...)
+# At stop, the PLC servers answer this long after the last answer (ready 0, error not_running, a
+# trigger answered), so that a PLC polling every 100 ms reads them before the connection closes.
+STOP_LINGER_S = 1.0
 
 
 class StartupError(RuntimeError):
@@ -325,15 +328,31 @@ class Supervisor:
         return time.monotonic() - self._progress_mono < self.stall_limit_s
 
     def stop(self) -> None:
-        """Stop every part; returns within a few seconds even with a cycle in flight."""
-        if self.stats.state == "stopping":
+        """Stop every part; returns within a few seconds even with a cycle in flight.
+
+        The PLC sees it first: ready falls at once; the cycle in flight (up to 5 s) publishes
+        its result as any other, and busy falls with it; then every trigger no cycle took is
+        answered with error not_running (RegisterBank.stopping, close), and the servers answer
+        for STOP_LINGER_S more before they close."""
+        if self.stats.state in ("stopping", "stopped"):
             return
         self.stats.state = "stopping"
         self.notifier.stopping()
+        self.bank.stopping()
         self.stop_event.set()
         self.bank.wake()
         if self._cycle_thread is not None:
             self._cycle_thread.join(timeout=5)
+            if self._cycle_thread.is_alive():
+                log.warning(
+                    "stopping: the cycle in flight is given up, stuck in %s for %.0f s",
+                    self._stage, time.monotonic() - self._stage_mono,
+                )  # fmt: skip
+        refused = self.bank.close()
+        if refused is not None:
+            log.info("trigger %d came while stopping: answered with error not_running", refused)
+        if self.plc.serving:
+            time.sleep(STOP_LINGER_S)
         self.plc.stop()
         if self.status_server is not None:
             self.status_server.stop()
@@ -369,9 +388,12 @@ class Supervisor:
             if triggered:
                 self._enter("waiting for a trigger")
                 trigger = self.bank.wait_trigger(0.2)
-                if trigger is None or self.stop_event.is_set():
+                if trigger is None:
                     continue
                 self.bank.accept_trigger(trigger)
+                if self.stop_event.is_set():  # taken while stopping: answered, never dropped
+                    self._finish(self._failure(trigger, "not_running", "the appliance is stopping", {}, None))
+                    continue
                 if self.bank.mode != "run":
                     self._finish(self._failure(trigger, "not_running", f"mode is {self.bank.mode}", {}, None))
                     continue

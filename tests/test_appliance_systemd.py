@@ -1,9 +1,11 @@
 """systemd integration: the unit verifies, the appliance speaks the notify protocol (READY,
-STATUS, WATCHDOG, STOPPING) on a real $NOTIFY_SOCKET, and SIGTERM stops it within seconds."""
+STATUS, WATCHDOG, STOPPING) on a real $NOTIFY_SOCKET, and SIGTERM stops it within seconds (the
+PLC told first)."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -11,9 +13,21 @@ import time
 from pathlib import Path
 
 import pytest
-from appliance_helpers import ROOT, Appliance, appliance_config, tiny_model, write_pile_folder
+from appliance_helpers import (
+    ROOT,
+    Appliance,
+    appliance_config,
+    block_reads,
+    listening,
+    tiny_model,
+    unblock_reads,
+    wait_until,
+    write_pile_folder,
+)
+from pymodbus.client import ModbusTcpClient
 
 from edge.health.sd_notify import Notifier
+from edge.plc.register_map import RegisterMap
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -103,3 +117,74 @@ def test_appliance_notifies_ready_watchdog_and_stops_within_seconds_on_sigterm(t
     assert any("STOPPING=1" in m for m in messages), messages
     assert "SIGTERM received" in app.log()
     sock.close()
+
+
+def test_sigterm_drops_ready_lets_the_cycle_in_flight_publish_and_answers_a_later_trigger_not_running(
+    tmp_path,
+):
+    """The reviewer's run: trigger 11, SIGTERM, trigger 12. ready stayed 1 throughout, 12 was
+    queued and never acknowledged. Here 11's capture is held (a FIFO) across the SIGTERM: ready
+    falls while it is in flight, 12 waits, 11 publishes once its image comes, then 12 is
+    acknowledged and answered with not_running, all read by a real client before the port closes."""
+    model = tiny_model(tmp_path)
+    folder = write_pile_folder(tmp_path / "frames", count=1)
+    config, port, _ = appliance_config(tmp_path, model, camera=f'source = "folder"\nfolder = "{folder}"')
+    rmap = RegisterMap.load()
+    a = {name: rmap[name].address for name in ("status", "error_code", "trigger_id", "trigger_ack")}
+    a.update({name: rmap[name].address for name in ("request_id", "result_error", "sequence_id")})
+    bits = {name: rmap.bit_mask(name) for name in ("ready", "busy", "result_valid")}
+    not_running = rmap.error_code("not_running")
+    frame = folder / "frame_000.png"
+    app = Appliance(config, tmp_path)
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=1)
+    data = None
+    try:
+        wait_until(lambda: listening(port) or app.proc.poll() is not None, 60, what="Modbus TCP")
+        assert client.connect(), app.log()
+
+        def words() -> list[int]:
+            reply = client.read_holding_registers(0, count=rmap.size, device_id=1)
+            assert not reply.isError(), reply
+            return reply.registers
+
+        wait_until(lambda: words()[a["status"]] & bits["ready"], 30, what="ready")
+        sequence = words()[a["sequence_id"]]
+        data = block_reads(frame)
+        assert not client.write_register(a["trigger_id"], 11, device_id=1).isError()
+        wait_until(lambda: words()[a["trigger_ack"]] == 11, 10, what="trigger 11 acknowledged")
+        app.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: not words()[a["status"]] & bits["ready"], 3, what="ready falling at SIGTERM")
+        w = words()
+        assert w[a["status"]] & bits["busy"] and w[a["sequence_id"]] == sequence  # 11 still in flight
+        assert not client.write_register(a["trigger_id"], 12, device_id=1).isError()
+        time.sleep(0.3)
+        assert words()[a["trigger_ack"]] == 11  # 12 waits: no cycle takes it
+        unblock_reads(frame, data)
+        data = None
+        seen = []
+        names = ("status", "trigger_ack", "request_id", "result_error", "sequence_id", "error_code")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the port closes
+            try:
+                reply = client.read_holding_registers(0, count=rmap.size, device_id=1)
+            except Exception:  # noqa: BLE001 - the connection closed: the stop ended
+                break
+            if reply.isError():
+                break
+            seen.append(tuple(reply.registers[a[k]] for k in names))
+            time.sleep(0.02)
+        code = app.proc.wait(timeout=15)
+    finally:
+        if data is not None:
+            unblock_reads(frame, data)
+        client.close()
+        log = app.log()
+        app.stop(timeout=10)
+    assert code == 0, log
+    assert seen, log
+    status, ack, request, result_error, last_sequence, error_code = seen[-1]
+    assert (ack, request, result_error, error_code) == (12, 12, not_running, not_running), (seen, log)
+    assert last_sequence == sequence + 2, seen  # 11's result, then 12's answer
+    assert not status & (bits["ready"] | bits["busy"] | bits["result_valid"]), seen
+    assert all(not s[0] & bits["ready"] for s in seen), seen
+    assert "SIGTERM received: stopping" in log and "trigger 12 came while stopping" in log, log

@@ -280,6 +280,57 @@ def test_a_trigger_written_while_busy_is_queued_one_deep_and_the_finishing_resul
         client.close()
 
 
+def test_at_stop_ready_falls_the_cycle_in_flight_publishes_and_later_triggers_are_answered_not_running(plc):
+    """SIGTERM used to leave ready at 1 and a trigger written meanwhile queued for a cycle that
+    never ran (never acknowledged). A real client: 30's cycle is in flight when the stop begins;
+    ready falls at once and no mode write raises it; 31, written meanwhile, waits; 30 publishes;
+    the close answers 31 with not_running, and 32, written after it, at once."""
+    bank, port, _, _ = plc
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=3)
+    assert client.connect()
+    try:
+        a = {name: MAP[name].address for name in ("trigger_id", "trigger_ack", "request_id", "mode")}
+        a.update(result_error=MAP["result_error"].address, sequence=MAP["sequence_id"].address)
+        status, error_code = MAP["status"].address, MAP["error_code"].address
+        not_running = MAP.error_code("not_running")
+
+        def words() -> list[int]:
+            reply = client.read_holding_registers(0, count=MAP.size, device_id=1)
+            assert not reply.isError(), reply
+            return reply.registers
+
+        def bit(w: list[int], name: str) -> bool:
+            return bool(w[status] & MAP.bit_mask(name))
+
+        assert bit(words(), "ready")
+        assert not client.write_register(a["trigger_id"], 30, device_id=1).isError()
+        assert bank.wait_trigger(2.0) == 30
+        bank.accept_trigger(30)
+        bank.stopping()
+        w = words()
+        assert not bit(w, "ready") and bit(w, "busy")
+        assert not client.write_register(a["mode"], int(MAP.mode.run), device_id=1).isError()
+        assert not bit(words(), "ready"), "a mode write raised ready again while stopping"
+        assert not client.write_register(a["trigger_id"], 31, device_id=1).isError()
+        sequence = bank.publish(PublishedResult(request_id=30, error=0, x=1.0))  # the cycle in flight
+        w = words()
+        assert w[a["request_id"]] == 30 and w[a["sequence"]] == sequence and not bit(w, "busy")
+        assert w[a["trigger_ack"]] == 30  # 31 is not taken by a cycle
+        assert bank.close() == 31
+        w = words()
+        assert w[a["trigger_ack"]] == 31 and w[a["request_id"]] == 31
+        assert w[a["result_error"]] == not_running and w[error_code] == not_running
+        assert w[a["sequence"]] == sequence + 1
+        assert not bit(w, "ready") and not bit(w, "busy") and not bit(w, "result_valid") and bit(w, "error")
+        assert not client.write_register(a["trigger_id"], 32, device_id=1).isError()
+        w = words()
+        assert (w[a["trigger_ack"]], w[a["request_id"]], w[a["result_error"]]) == (32, 32, not_running)
+        assert w[a["sequence"]] == sequence + 2 and not bit(w, "ready")
+        assert bank.wait_trigger(0.05) is None  # answered, not left queued
+    finally:
+        client.close()
+
+
 def test_on_the_rtu_bus_a_request_for_another_device_is_left_to_it(plc):
     """RS-485 is shared: an answer to device 7's request (even an exception) would collide with
     device 7's own. Ours (id 1) stays silent for it, and still answers its own id."""

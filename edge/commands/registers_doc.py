@@ -120,6 +120,14 @@ def render(register_map: RegisterMap, source_name: str) -> str:
         "`pick_outcome_id` = the `sequence_id` it tried, in one write; after a failure the appliance "
         "offers other instances for `[pick_feedback] forget_after_cycles` cycles.",
         "",
+        "Stop (SIGTERM: `systemctl stop`, `systemctl reload`): `ready` falls at once; the cycle in "
+        "flight (up to 5 s) writes its result as any other and `busy` falls with it (a cycle stuck beyond "
+        "that is given up: `busy` falls without a result). A trigger no cycle takes, queued or written "
+        "after, is answered like one in idle mode: `trigger_ack`, then `result_error` = "
+        f"{m.error_code('not_running')} (not_running) and a new `sequence_id`; `error_code` says "
+        "not_running. The servers answer for 1 s more, then close until the next start (`sequence_id` "
+        "starts again from 0).",
+        "",
         "Free-run mode: the appliance cycles continuously; each finished cycle writes a new block and "
         "`sequence_id`; `result_valid` falls on failure, on `result_ack`, and after `plc.result_ttl_s`.",
         "`heartbeat` increments every `plc.heartbeat_period_s` (≤ 1 s) in both modes.",

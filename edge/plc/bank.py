@@ -26,6 +26,13 @@ result_ack drops the flag) and a stale one is never shown as fresh (a new trigge
    grew the process's memory). A report for a sequence id that did not publish a grasp (never
    published, a failed cycle's, or older than the last `MAX_PICK_OUTCOMES` grasps) is ignored
    and counted: the page's pick rate counts the appliance's own grasps only.
+
+Stop (`stopping`, then `close`): ready falls at once and stays down whatever mode the PLC
+writes; the cycle in flight finishes and publishes as any other (busy falls with it). Then every
+trigger not taken by a cycle (the one queued, any written until the servers close) is answered
+like a trigger in idle mode: trigger_ack, then a result block with result_error not_running and
+a new sequence_id; error_code says not_running from then on. A trigger is never left without an
+answer while the servers still listen.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class RegisterBank:
         self.rejected_writes = 0
         self.last_rejection = ""
         self._initialised = False
+        self._closed = False  # stopped: triggers are answered not_running at once
         self._set("protocol_version", register_map.protocol_version)
         self._set("mode", register_map.mode.run)
         self._set_bit("triggered", triggered)
@@ -171,6 +179,8 @@ class RegisterBank:
                     self._pending_trigger = trigger  # one deep: a queued, unaccepted id is replaced
                     self._set_bit("result_valid", False)  # from this write on, the old result is stale
                     self._trigger_event.notify_all()
+                    if self._closed:  # no cycle will take it: answered now
+                        self._refuse_pending()
             if "result_ack" in written and self._get("result_ack") == self._get("sequence_id"):
                 self._set_bit("result_valid", False)
             if "mode" in written:
@@ -212,6 +222,35 @@ class RegisterBank:
             self._set("model_id", model_id & 0xFFFF)
             self._set_bit("ready", self._get("mode") == self.map.mode.run)
 
+    def stopping(self) -> None:
+        """The appliance stops: ready falls now and no mode write raises it again. A cycle in
+        flight still publishes; `close` answers the triggers no cycle takes."""
+        with self._lock:
+            self._initialised = False
+            self._set_bit("ready", False)
+
+    def close(self) -> int | None:
+        """No cycle runs any more (busy falls; a cycle stuck beyond the stop's wait is given up):
+        the queued trigger, and every trigger written from now on, is answered at once with error
+        not_running (trigger_ack, result block, sequence_id), and error_code says not_running.
+        Returns the queued trigger it answered (None: none)."""
+        with self._lock:
+            self._initialised = False
+            self._closed = True
+            self._set_bit("ready", False)
+            self._set_bit("busy", False)  # a cycle still stuck after the stop's wait is given up
+            refused = self._refuse_pending()
+            self._set_error(self.map.error_code("not_running"))
+            return refused
+
+    def _refuse_pending(self) -> int | None:
+        """Answer the queued trigger with not_running, as a cycle in idle mode does (lock held)."""
+        trigger, self._pending_trigger = self._pending_trigger, None
+        if trigger is not None:
+            self._set("trigger_ack", trigger)
+            self._publish(PublishedResult(trigger, self.map.error_code("not_running")))
+        return trigger
+
     def wait_trigger(self, timeout: float) -> int | None:
         """Block until the PLC requests a cycle; returns its trigger id (None on timeout)."""
         with self._trigger_event:
@@ -240,23 +279,27 @@ class RegisterBank:
     def publish(self, result: PublishedResult) -> int:
         """Write the result block, then the sequence id, then the status; returns the sequence id."""
         with self._lock:
-            self._set("request_id", result.request_id)
-            self._set("result_error", result.error)
-            for name in ("x", "y", "z", "angle", "score", "extent_major", "extent_minor"):
-                self._set_float(name, getattr(result, name))
-            self._set_float("latency", result.latency_ms)
-            self._set("candidate_count", min(result.candidate_count, 0xFFFF))
-            sequence = self._get("sequence_id") % 0xFFFF + 1  # 1..65535, never 0
-            self._set("sequence_id", sequence)
-            if result.error == 0:  # (ids wrap after 65535: the 64 kept are never that old)
-                self._grasps.append(sequence)
-            self._set_error(result.error)
-            self._set_bit("busy", False)
-            # A trigger queued meanwhile asked for a newer result: this one is not shown as fresh.
-            queued = self._pending_trigger is not None
-            self._set_bit("result_valid", result.error == 0 and not queued)
-            self._result_time = time.monotonic()
-            return sequence
+            return self._publish(result)
+
+    def _publish(self, result: PublishedResult) -> int:
+        """`publish` with the lock held."""
+        self._set("request_id", result.request_id)
+        self._set("result_error", result.error)
+        for name in ("x", "y", "z", "angle", "score", "extent_major", "extent_minor"):
+            self._set_float(name, getattr(result, name))
+        self._set_float("latency", result.latency_ms)
+        self._set("candidate_count", min(result.candidate_count, 0xFFFF))
+        sequence = self._get("sequence_id") % 0xFFFF + 1  # 1..65535, never 0
+        self._set("sequence_id", sequence)
+        if result.error == 0:  # (ids wrap after 65535: the 64 kept are never that old)
+            self._grasps.append(sequence)
+        self._set_error(result.error)
+        self._set_bit("busy", False)
+        # A trigger queued meanwhile asked for a newer result: this one is not shown as fresh.
+        queued = self._pending_trigger is not None
+        self._set_bit("result_valid", result.error == 0 and not queued)
+        self._result_time = time.monotonic()
+        return sequence
 
     def _set_error(self, code: int) -> None:
         self._set("error_code", code)

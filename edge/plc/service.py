@@ -91,6 +91,11 @@ class PlcService:
         cause = _serial_cause(p.rtu_port) or str(exc)
         return f"Modbus RTU cannot open plc.rtu_port = {p.rtu_port!r}: {cause}"
 
+    @property
+    def serving(self) -> bool:
+        """The servers' thread runs (started, not stopped)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
