@@ -1,9 +1,10 @@
 """systemd integration: the unit verifies, the appliance speaks the notify protocol (READY,
-STATUS, WATCHDOG, STOPPING) on a real $NOTIFY_SOCKET, and SIGTERM stops it within seconds (the
-PLC told first)."""
+STATUS, WATCHDOG, STOPPING) on a real $NOTIFY_SOCKET, SIGTERM stops it within seconds (the PLC
+told first), and SIGHUP restarts it through systemd on a configuration that loads."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ from appliance_helpers import (
 )
 from pymodbus.client import ModbusTcpClient
 
+from edge.commands.run import RELOAD_EXIT_STATUS
 from edge.health.sd_notify import Notifier
 from edge.plc.register_map import RegisterMap
 
@@ -53,6 +55,16 @@ def test_unit_file_passes_systemd_analyze_verify(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "binpick.service" not in proc.stderr, proc.stderr  # no warning about our unit at all
+
+
+def test_the_unit_restarts_the_appliance_on_reload_with_the_status_a_sighup_exits_with():
+    """SIGHUP had killed the process (death by SIGHUP, which Restart=on-failure takes as clean:
+    the cell stayed down). `systemctl reload` sends it, and the status it exits with is a clean
+    one that forces the restart."""
+    lines = (ROOT / "systemd" / "binpick.service").read_text().splitlines()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in lines
+    assert f"SuccessExitStatus={RELOAD_EXIT_STATUS}" in lines
+    assert f"RestartForceExitStatus={RELOAD_EXIT_STATUS}" in lines
 
 
 def test_install_script_is_valid_bash():
@@ -117,6 +129,55 @@ def test_appliance_notifies_ready_watchdog_and_stops_within_seconds_on_sigterm(t
     assert any("STOPPING=1" in m for m in messages), messages
     assert "SIGTERM received" in app.log()
     sock.close()
+
+
+def drain(sock: socket.socket, messages: list[str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            messages.append(sock.recv(4096).decode())
+
+
+def test_sighup_refuses_a_configuration_that_does_not_load_then_stops_cleanly_for_a_restart(tmp_path):
+    """SIGHUP had killed the appliance (Python's default): no clean stop, no STOPPING=1, exit by
+    signal. Now a configuration file that does not load is refused in the log and the appliance
+    runs on; one that loads stops it cleanly with the status the unit restarts on."""
+    model = tiny_model(tmp_path)
+    folder = write_pile_folder(tmp_path / "frames", count=2)
+    config, _, _ = appliance_config(
+        tmp_path, model, mode="free-run", camera=f'source = "folder"\nfolder = "{folder}"'
+    )
+    good = config.read_text()
+    sock = listen(tmp_path / "notify")
+    app = Appliance(
+        config, tmp_path, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"}
+    )
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("READY=1" in m for m in messages):
+            drain(sock, messages, 0.2)
+            assert app.proc.poll() is None, app.log()
+        assert any("READY=1" in m for m in messages), messages
+        config.write_text(good.replace('mode = "free-run"', 'mode = "sometimes"'))
+        app.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration refused" in app.log(), 10, what="the refusal in the log")
+        assert "appliance.mode" in app.log(), app.log()
+        messages.clear()
+        drain(sock, messages, 1.5)
+        assert app.proc.poll() is None, app.log()  # runs on, the watchdog fed
+        assert any("WATCHDOG=1" in m for m in messages) and not any("STOPPING=1" in m for m in messages)
+        config.write_text(good)
+        app.proc.send_signal(signal.SIGHUP)
+        code = app.proc.wait(timeout=15)
+    finally:
+        log = app.log()
+        app.stop(timeout=10)
+    drain(sock, messages, 0.5)
+    sock.close()
+    assert code == RELOAD_EXIT_STATUS, log
+    assert any("STOPPING=1" in m for m in messages), messages
+    assert f"SIGHUP received: stopping to restart with {config}" in log, log
 
 
 def test_sigterm_drops_ready_lets_the_cycle_in_flight_publish_and_answers_a_later_trigger_not_running(

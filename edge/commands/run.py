@@ -16,6 +16,12 @@ from binpick_core.errors import CommandError
 if TYPE_CHECKING:
     from edge.config import Config
 
+# SIGHUP (`systemctl reload binpick`): a clean stop with this exit status, which the unit names in
+# SuccessExitStatus= and RestartForceExitStatus=, so that systemd starts the appliance again on
+# the configuration as it is now (75 = EX_TEMPFAIL: "try again"). A configuration that does not
+# load is refused and the appliance runs on. Not 128 + 1: a shell shows that for death by SIGHUP.
+RELOAD_EXIT_STATUS = 75
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -96,12 +102,33 @@ def main(args: argparse.Namespace) -> int:
     except RegisterMapError as exc:
         raise CommandError(str(exc)) from exc
 
+    exit_status = 0
+
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("binpick").info("%s received: stopping", signal.Signals(signum).name)
         supervisor.stop_event.set()
 
+    def request_reload(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal exit_status
+        log = logging.getLogger("binpick")
+        if supervisor.stop_event.is_set():
+            log.info("SIGHUP received while stopping: ignored")
+            return
+        try:  # what the start reads first; a model, camera or port it names is tried by the start
+            load_config(args.config, check_calibration=False)
+        except ConfigError as exc:
+            log.error("SIGHUP received: configuration refused, running on with the one loaded: %s", exc)
+            return
+        log.info(
+            "SIGHUP received: stopping to restart with %s (exit status %d: systemd starts it again)",
+            args.config, RELOAD_EXIT_STATUS,
+        )  # fmt: skip
+        exit_status = RELOAD_EXIT_STATUS
+        supervisor.stop_event.set()
+
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGHUP, request_reload)
     try:
         supervisor.start()
     except (StartupError, PlcStartError) as exc:  # exit 2: systemd's Restart=on-failure retries
@@ -120,5 +147,5 @@ def main(args: argparse.Namespace) -> int:
         )
         logging.shutdown()
         sys.stdout.flush()
-        os._exit(0)
-    return 0
+        os._exit(exit_status)
+    return exit_status
