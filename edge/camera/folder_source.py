@@ -109,7 +109,7 @@ class FolderSource(CameraSource):
         path = self.files[self._next]
         self._next += 1
         self._index += 1
-        if not path.is_file():  # checked first: OpenCV's imread warns on stderr about a missing file
+        if not path.exists():  # checked first: OpenCV's imread warns on stderr about a missing file
             raise CameraError(
                 f"{path}: the file is gone (deleted or moved since the folder was listed at start)"
             )
