@@ -18,6 +18,7 @@ import time
 import cv2
 import numpy as np
 
+from benchmarks.arguments import positive_int
 from benchmarks.machine_info import machine_line
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 from mikado.ground_truth import boundaries_from_labels
@@ -38,12 +39,17 @@ def sample(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--images", type=positive_int, default=3)
     parser.add_argument("--size", default="160x200", help="HxW")
-    parser.add_argument("--thresholds", type=int, default=19)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--thresholds", type=positive_int, default=19)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args()
-    height, width = (int(v) for v in args.size.split("x"))
+    try:
+        height, width = (int(v) for v in args.size.split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size}: expected HxW, e.g. 160x200")
+    if min(height, width) < 16:
+        parser.error(f"--size {args.size}: each side must be 16 or more")
     rng = np.random.default_rng(0)
     images = [sample(rng, height, width) for _ in range(args.images)]
     thresholds = np.linspace(1 / (args.thresholds + 1), 1 - 1 / (args.thresholds + 1), args.thresholds)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmarks.arguments import positive_int
 from benchmarks.machine_info import machine_info
 from bicameral import build_network
 from bicameral.graphed import GraphedNetwork
@@ -530,7 +531,10 @@ def print_table(info: dict, posts: dict[str, dict], rows: list[dict]) -> None:
 
 
 def non_negative_seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
     return value
@@ -552,9 +556,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["direct", "graph"],
         help="CUDA ranking modes to time (edge.ranking.cuda.CudaRanker graph=False/True)",
     )
-    parser.add_argument("--size", type=int, default=512, help="square image side in pixels")
-    parser.add_argument("--repeats", type=int, default=300, help="timed GPU cycles per figure")
-    parser.add_argument("--cpu-repeats", type=int, default=30, help="timed cycles with CPU post-processing")
+    parser.add_argument("--size", type=positive_int, default=512, help="square image side in pixels")
+    parser.add_argument("--repeats", type=positive_int, default=300, help="timed GPU cycles per figure")
+    parser.add_argument(
+        "--cpu-repeats", type=positive_int, default=30, help="timed cycles with CPU post-processing"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
         "--no-variants",

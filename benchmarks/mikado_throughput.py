@@ -34,6 +34,7 @@ select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own
 
 import mujoco  # noqa: E402 (after select_backend)
 
+from benchmarks.arguments import positive_int  # noqa: E402 (after select_backend)
 from benchmarks.machine_info import machine_info  # noqa: E402 (after select_backend)
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402 (after select_backend)
 from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402 (after select_backend)
@@ -220,11 +221,11 @@ def writing_side_by_side(repeats: int, size: int, instances: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenes", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--instances", type=int, default=30)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--scenes", type=positive_int, default=20)
+    ap.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
+    ap.add_argument("--size", type=positive_int, default=512)
+    ap.add_argument("--instances", type=positive_int, default=30)
+    ap.add_argument("--repeats", type=positive_int, default=5)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     report = {"machine": machine()}

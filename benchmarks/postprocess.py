@@ -29,6 +29,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from benchmarks.arguments import positive_int
 from benchmarks.machine_info import machine_line
 from edge.ranking import RankingParams, rank
 from edge.ranking.params import OCCLUDED_SIDE_BELOW
@@ -136,12 +137,14 @@ def time_interleaved(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=5, help="different synthetic piles (default 5)")
     parser.add_argument(
-        "--repeats", type=int, default=40, help="timed runs per frame and method (default 40)"
+        "--frames", type=positive_int, default=5, help="different synthetic piles (default 5)"
     )
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--instances", type=int, default=30)
+    parser.add_argument(
+        "--repeats", type=positive_int, default=40, help="timed runs per frame and method (default 40)"
+    )
+    parser.add_argument("--size", type=positive_int, default=512)
+    parser.add_argument("--instances", type=positive_int, default=30)
     parser.add_argument("--noise", type=float, default=0.03, help="blur+noise of the maps (0 = ideal maps)")
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
     args = parser.parse_args()

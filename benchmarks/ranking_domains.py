@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from benchmarks.arguments import positive_int
 from benchmarks.machine_info import machine_line
 from edge.ranking import SCORES, RankingParams, rank
 from mikado import flat_piles
@@ -115,8 +116,10 @@ def evaluate(frame: Frame) -> dict[str, bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=60, help="frames per domain (default 60)")
-    parser.add_argument("--size", type=int, default=512, help="square frame side in px (default 512)")
+    parser.add_argument("--frames", type=positive_int, default=60, help="frames per domain (default 60)")
+    parser.add_argument(
+        "--size", type=positive_int, default=512, help="square frame side in px (default 512)"
+    )
     parser.add_argument("--domains", nargs="+", choices=list(DOMAINS), default=list(DOMAINS))
     args = parser.parse_args()
 

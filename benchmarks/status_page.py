@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.arguments import non_negative_int, positive_float, positive_int  # noqa: E402
+
 
 def viewer_process(base: str, count: int, kind: str, stop, ready) -> None:
     """`count` viewers, each a thread with its own HTTP connections, until `stop` is set."""
@@ -100,14 +102,18 @@ def thread_cpu(thread: threading.Thread) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--viewers", type=int, default=5)
+    parser.add_argument("--viewers", type=positive_int, default=5)
     parser.add_argument("--viewer", choices=("page", "mjpeg"), default="page")
-    parser.add_argument("--phase-s", type=float, default=30.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--phase-s", type=positive_float, default=30.0)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--warmup-s", type=float, default=10.0)
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads of the appliance")
+    parser.add_argument(
+        "--threads", type=non_negative_int, default=1, help="ONNX Runtime threads of the appliance"
+    )
     parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args()
+    if not args.warmup_s >= 0:
+        parser.error(f"--warmup-s {args.warmup_s}: expected 0 or more")
 
     import socket
 
