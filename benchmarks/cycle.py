@@ -17,8 +17,11 @@ camera, model, ranking, suction) instead of the defaults; the benchmark turns it
 status page and snapshots off and sets only the backend, precision and threads per row.
 
 Model: `--model M.onnx --checkpoint M.pt` (without --checkpoint: M.pt beside it if present, else
-the torch row is skipped), else the --config's model, else `models/bicameral_f25_rgb.onnx` (the bundled
-model) with its checkpoint `models/bicameral_f25_rgb.pt` when both exist; otherwise an
+the torch row is skipped), else the --config's model, else the model that ships: the one
+firmware_config/embedded.toml names (the RGB-D `models/bicameral_f25_rgbd.onnx`, no checkpoint:
+no PyTorch row) with the simulated camera, which gives depth; with the folder camera (an RGB
+frame, no depth) `models/bicameral_f25_rgb.onnx`, the model embedded.toml names for a camera
+without depth, with its checkpoint `models/bicameral_f25_rgb.pt`. Where that file is missing, an
 untrained F25 exported at the benchmark size (same architecture and FLOPs, so the same network
 latency; its maps are meaningless, so ranking then sees few candidates and its share is
 understated — said in the output).
@@ -29,26 +32,30 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.arguments import non_negative_int, positive_int, shipped_model
 from benchmarks.machine_info import machine_line
-from edge.config import Config
+from edge.config import Config, ConfigError
 from edge.health.stats import STAGES
 from edge.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
+# The RGB model: what firmware_config/embedded.toml names for a camera without depth.
+RGB_MODEL = ROOT / "models" / "bicameral_f25_rgb.onnx"
 
 
 def models(
-    size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None
+    size: int, work: Path, onnx_path: Path | None, checkpoint: Path | None, bundled: Path = RGB_MODEL
 ) -> tuple[Path, Path | None, str]:
-    """(onnx, checkpoint or None, description) for the benchmark."""
+    """(onnx, checkpoint or None, description) for the benchmark; `bundled` is the default model
+    (the shipped one for the camera), an untrained F25 where that file is missing."""
     if onnx_path and checkpoint:
         return onnx_path, checkpoint, f"{onnx_path.name} with checkpoint {checkpoint.name}"
     if onnx_path:
@@ -56,17 +63,18 @@ def models(
         if beside.is_file():
             return onnx_path, beside, f"{onnx_path.name} with checkpoint {beside.name}"
         return onnx_path, None, f"{onnx_path.name} (no checkpoint: no PyTorch row)"
-    checkpoint = BUNDLED.with_suffix(".pt")
-    if BUNDLED.is_file() and checkpoint.is_file():
-        return BUNDLED, checkpoint, f"bundled {BUNDLED.name}"
+    if bundled.is_file():
+        checkpoint = bundled.with_suffix(".pt")
+        if checkpoint.is_file():
+            return bundled, checkpoint, f"bundled {bundled.name} with checkpoint {checkpoint.name}"
+        return bundled, None, f"bundled {bundled.name} (no checkpoint: no PyTorch row)"
 
     from bicameral.export import export_untrained_f25
 
     checkpoint = work / "f25_untrained.pt"
     onnx_path = work / f"f25_untrained_{size}.onnx"
     export_untrained_f25(checkpoint, onnx_path, size, size, 1, "none (benchmark)")
-    why = "bundled model missing" if not BUNDLED.is_file() else "bundled model has no checkpoint for PyTorch"
-    return onnx_path, checkpoint, f"untrained F25 exported at {size}x{size} ({why})"
+    return onnx_path, checkpoint, f"untrained F25 exported at {size}x{size} (bundled {bundled.name} missing)"
 
 
 # label -> (inference.backend, inference.precision, the int8 file instead of the fp32 one)
@@ -134,14 +142,16 @@ def summarise(outcomes: list) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cycles", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--cycles", type=positive_int, default=30)
+    parser.add_argument("--warmup", type=non_negative_int, default=3)
+    parser.add_argument("--size", type=positive_int, default=512)
     parser.add_argument(
         "--camera", choices=("simulated", "folder"), default=None,
         help="simulated bin (default when Mikado is installed) or the bundled example frame",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
+    parser.add_argument(
+        "--threads", type=non_negative_int, default=0, help="inference threads (0 = physical cores)"
+    )
     parser.add_argument(
         "--model", type=Path, help="ONNX model (with --checkpoint: the same weights for PyTorch)"
     )
@@ -158,6 +168,9 @@ def main() -> int:
     args = parser.parse_args()
     if "onnxruntime" not in args.backends:
         parser.error("--backends: onnxruntime is the reference row, keep it")
+    for option, path in (("--model", args.model), ("--checkpoint", args.checkpoint)):
+        if path is not None and not path.is_file():
+            parser.error(f"{option} {path}: no such file")
     import importlib.util
     import logging
 
@@ -167,12 +180,17 @@ def main() -> int:
     if args.config:
         from edge.config import load_config
 
-        base = load_config(args.config)
+        try:
+            base = load_config(args.config)
+        except ConfigError as exc:
+            parser.error(f"--config: {exc}")
         camera, args.size = base.camera.source, base.camera.width
         if args.model is None:
             args.model = Path(base.inference.model)
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path, checkpoint, model_text = models(args.size, Path(tmp), args.model, args.checkpoint)
+        # The shipped model needs the depth the simulated camera gives; an RGB frame takes the RGB model.
+        bundled = shipped_model() if camera == "simulated" else RGB_MODEL
+        onnx_path, checkpoint, model_text = models(args.size, Path(tmp), args.model, args.checkpoint, bundled)
         supervisors, skipped = {}, {}
         for label in args.backends:
             backend, precision, int8 = BACKENDS[label]
@@ -193,6 +211,14 @@ def main() -> int:
                     sup.camera.close()
                 continue
             supervisors[label] = sup
+        if "onnxruntime" not in supervisors:  # the reference row: no ratio without it
+            for sup in supervisors.values():
+                sup.camera.close()
+            print(
+                f"cycle: onnxruntime (the reference row) did not load: {skipped['onnxruntime']}",
+                file=sys.stderr,
+            )
+            return 2
         outcomes: dict[str, list] = {b: [] for b in supervisors}
         for i in range(args.warmup + args.cycles):
             for backend, sup in supervisors.items():  # alternate: same load for both
