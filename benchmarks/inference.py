@@ -1,14 +1,17 @@
 """Inference latency of the bicameral network on the CPU, every backend side by side, and PyTorch
 CUDA fp32 / fp16 / channels-last / CUDA graphs when a GPU is present.
 
-First the model that ships (`models/bicameral_f25_rgb.onnx`, denormal weights flushed by export)
+First the model that ships (the one firmware_config/embedded.toml names, the RGB-D
+`models/bicameral_f25_rgbd.onnx`, on a synthetic depth frame; denormal weights flushed by export)
 on every CPU backend the appliance offers, through the appliance's own backend classes: ONNX
 Runtime fp32, OpenVINO fp32 / bf16 (where the CPU has it) / int8 (`models/*_int8.onnx`, written by
 `binpick quantize`), PyTorch eager on its checkpoint; and ONNX Runtime on the same weights with
-the denormals left in (the file as it shipped before issue 15). A compute-floor row sets them
-against the hardware: the model's convolution GFLOP divided by a measured fp32 sgemm rate
-(torch.mm, large square matrices, the same thread count). Then untrained networks of each
-width (the second table; latency hardly depends on the weights once denormals are gone).
+the denormals left in (the file as it shipped before issue 15). The last two need the checkpoint
+`X.pt` beside the model (the RGB model has one, the RGB-D model not: skipped and said so). A
+compute-floor row sets them against the hardware: the model's convolution GFLOP divided by a
+measured fp32 sgemm rate (torch.mm, large square matrices, the same thread count). Then
+untrained networks of each width (the second table; latency hardly depends on the weights
+once denormals are gone).
 
 Every figure is the median over repeated single-image (batch 1) runs after warm-up, the
 candidates timed in alternation so that other load on the machine hits them alike; the machine
@@ -17,7 +20,7 @@ candidates timed in alternation so that other load on the machine hits them alik
     python -m benchmarks.inference --quick                 # CPU: shipped model, then widths at 256, 512
     python -m benchmarks.inference --device cuda --json gpu.json   # GPU paths only (~1-2 min)
     python -m benchmarks.inference --device cpu --widths --sizes 512 \
-        --model models/bicameral_f25_rgbd.onnx                     # the RGB-D model (and its _int8)
+        --model models/bicameral_f25_rgb.onnx                      # the RGB model (and its _int8, .pt)
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.arguments import positive_int, shipped_model
 from benchmarks.machine_info import machine_info
 from bicameral.export import to_onnx
 from bicameral.networks import WIDTHS, build_network, count_parameters
 from edge.machine import physical_cores
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ROOT / "models" / "bicameral_f25_rgb.onnx"
+BUNDLED = shipped_model()  # firmware_config/embedded.toml's model
 
 
 def machine() -> dict:
@@ -360,27 +364,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--widths", nargs="*", default=["F100", "F50", "F25"], choices=sorted(WIDTHS),
                         help="untrained networks' table (none: skip it)")  # fmt: skip
-    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    parser.add_argument("--sizes", nargs="+", type=positive_int, default=[256, 512])
     parser.add_argument(
         "--device",
         choices=["auto", "cpu", "cuda"],
         default="auto",
         help="auto: CPU, plus CUDA when available; cuda: GPU paths only (error without a GPU)",
     )
-    parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure (median reported)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=None, help="timed runs per figure (median reported)"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="fewer repeats (shipped model 5, widths on the CPU 3, GPU 20)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: physical cores)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="CPU threads (default: physical cores)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
-        "--shipped-sizes", nargs="*", type=int, default=None,
+        "--shipped-sizes", nargs="*", type=positive_int, default=None,
         help="sizes for the shipped model's table (default: --sizes); none: skip it",
     )  # fmt: skip
     parser.add_argument(
         "--model", nargs="+", type=Path, default=[BUNDLED],
         help="shipped model file(s) for that table, each beside its X_int8.onnx and X.pt if any "
-        "(default models/bicameral_f25_rgb.onnx); a depth model gets a synthetic depth frame",
+        "(default: the model firmware_config/embedded.toml names, models/bicameral_f25_rgbd.onnx); "
+        "a depth model gets a synthetic depth frame",
     )  # fmt: skip
     args = parser.parse_args(argv)
 
@@ -400,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.model:
         if not model.is_file():
             parser.error(f"--model {model}: no such file")
-    if args.device in ("auto", "cpu") and BUNDLED.is_file():
+    if args.device in ("auto", "cpu"):
         repeats = args.repeats or (5 if args.quick else 11)
         print(f"\nShipped model, CPU: batch 1, median of {repeats} interleaved runs after 2 warm-ups, "
               f"{threads} threads")  # fmt: skip
