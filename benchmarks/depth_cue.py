@@ -7,7 +7,10 @@ appliance's ranking on an unoccluded instance) for:
   candidates, the ranking needs a boundary map),
 - `max`, `mean`: the network's Z fused with the cue (`[inference] depth_cue = "fuse"`),
 on stereo-noise depth (`mikado.depth_noise`, seeded per frame: every variant sees the same noise)
-and on the exact depth. One inference per frame, shared by every variant.
+and on the exact depth. One inference per frame, shared by every variant. The default model is
+the RGB one on purpose: the cue is what a camera with depth adds to an RGB network (the model
+embedded.toml ships, the RGB-D one, through `--model`). Prints the machine and the cue's median
+time per frame (no alternative to time it against: an absolute figure of this machine).
 
     python -m benchmarks.depth_cue --data /path/to/heldout_mikadoplus --model models/bicameral_f25_rgb.onnx
 """
@@ -23,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bicameral.data import DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
+from benchmarks.arguments import non_negative_int, positive_int
+from benchmarks.machine_info import machine_info, machine_line
+from bicameral.data import DatasetError, DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 from bicameral.evaluation.instance_metrics import InstanceAccumulator
 from bicameral.evaluation.predictors import OnnxPredictor
@@ -46,13 +51,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default=str(ROOT / "models" / "bicameral_f25_rgb.onnx"))
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=non_negative_int, default=0, help="first N scenes only (0 = all)")
+    ap.add_argument("--threads", type=positive_int, default=2)
     ap.add_argument("--out", default="")
     ap.add_argument("--variants", default="all", help="comma-separated subset of " + ",".join(VARIANTS))
     args = ap.parse_args()
+    unknown = [] if args.variants == "all" else [k for k in args.variants.split(",") if k not in VARIANTS]
+    if unknown:
+        ap.error(f"--variants: unknown {','.join(unknown)} (known: {','.join(VARIANTS)})")
+    if not Path(args.model).is_file():
+        ap.error(f"--model {args.model}: no such file")
+    try:
+        scenes = list_scenes(args.data)
+    except DatasetError as exc:
+        ap.error(f"--data: {exc}")
+    if not scenes:
+        ap.error(f"--data {args.data}: no scenes")
     predictor = OnnxPredictor(args.model, threads=args.threads)
-    scenes = list_scenes(args.data)
     scenes = scenes[: args.limit] if args.limit else scenes
     depths = ("stereo", "exact")
     variants = VARIANTS if args.variants == "all" else {k: VARIANTS[k] for k in args.variants.split(",")}
@@ -96,6 +111,8 @@ def main() -> int:
                 "frames": o.images,
             }
         )
+    print(machine_line("onnxruntime"))
+    print(f"model: {args.model}; data: {args.data}, {len(scenes)} scenes")
     print("| depth | variant | occlusion ODS | occlusion AP | top candidate unoccluded |")
     print("|---|---|---:|---:|---:|")
     for r in rows:
@@ -103,9 +120,12 @@ def main() -> int:
             f"| {r['depth']} | {r['variant']} | {r['occlusion_ods']:.3f} | {r['occlusion_ap']:.3f} "
             f"| {r['top_unoccluded']:.3f} |"
         )
-    print(f"depth cue + fusion: median {np.median(cue_ms):.1f} ms per frame", file=sys.stderr)
+    cue_median = float(np.median(cue_ms)) if cue_ms else None
+    if cue_median is not None:  # no alternative to time it against: an absolute figure of this machine
+        print(f"depth cue + fusion: median {cue_median:.1f} ms per frame", file=sys.stderr)
     if args.out:
-        summary = {"rows": rows, "cue_ms_median": float(np.median(cue_ms))}
+        summary = {"machine": machine_info("onnxruntime"), "model": str(args.model), "rows": rows,
+                   "cue_ms_median": cue_median}  # fmt: skip
         Path(args.out).write_text(json.dumps(summary, indent=1))
     return 0
 
