@@ -481,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="model for frames without depth when the config's model needs depth")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    for option, path in (("--config", args.config), ("--rgb-model", args.rgb_model)):
+        if not path.is_file():  # else a traceback once the frames are loaded
+            ap.error(f"{option} {path}: no such file")
     t0 = time.monotonic()
     try:
         entries = load_manifest(args.manifest)
