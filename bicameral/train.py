@@ -728,14 +728,18 @@ def train(config: TrainConfig) -> dict:
     config.validate()
     device_kind = "cuda" if (config.device == "auto" and torch.cuda.is_available()) else config.device
     dist_info = setup_distributed("cuda" if device_kind.startswith("cuda") else "cpu")
+    trainer = None
     try:
-        summary = Trainer(config, dist_info).run()
+        trainer = Trainer(config, dist_info)
+        summary = trainer.run()
         if dist_info.enabled:
             # Every rank reaches the end before the group is torn down: a gloo rank destroyed
             # while its peer still finishes (rank 0 saves and logs) was seen to abort at exit.
             torch_dist.barrier()
         return summary
     finally:
+        if trainer is not None:
+            trainer.release_loaders()
         if dist_info.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
 
@@ -1120,6 +1124,20 @@ class Trainer:
         if config.val_every is None:
             self.validate_and_log()
         return self.should_stop()
+
+    def release_loaders(self) -> None:
+        """Drop the loaders, and with them their persistent worker processes, when the run ends.
+        An error's traceback keeps this trainer alive; its loaders' workers would otherwise be
+        shut down whenever the garbage collector frees that cycle, at a random later moment of
+        the process (a full test run crashed twice there, tests after one whose loader worker
+        read a corrupt scene). torch keeps a persistent-workers iterator in the loader's
+        `_iterator` and offers no public shutdown: its own `_shutdown_workers` (idempotent, what
+        the iterator's `__del__` calls) is called here."""
+        for loader in (self.train_loader, self.val_loader):
+            shutdown = getattr(getattr(loader, "_iterator", None), "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+        self.train_loader = self.val_loader = None
 
     def run(self) -> dict:
         """Train until a stopping rule holds, validate the final point; returns the summary."""

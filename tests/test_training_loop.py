@@ -252,6 +252,12 @@ def test_a_corrupt_scene_read_by_a_loader_worker_is_one_line(data, tmp_path):
         train(config)
     assert str(caught.value).endswith("rgb.png: missing or unreadable image")
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+    # The error's traceback (alive here) must not keep the loader's iterator, and its worker
+    # processes, for the garbage collector to shut down at some later moment of this process.
+    import gc
+
+    alive = [obj for obj in gc.get_objects() if type(obj).__name__ == "_MultiProcessingDataLoaderIter"]
+    assert all(obj._shutdown for obj in alive)  # torch's own flag: its workers are shut down
 
 
 def test_the_default_workers_fit_the_cores_this_process_may_use(data, monkeypatch):
