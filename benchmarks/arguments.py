@@ -45,9 +45,7 @@ def positive_float(text: str) -> float:
 
 def shipped_model() -> Path:
     """The model file the embedded default configuration (firmware_config/embedded.toml) names,
-    resolved against that file's folder as the appliance resolves it."""
-    import tomllib
+    resolved as the appliance resolves it (edge.config, the one parser)."""
+    from edge.config import load_config
 
-    with SHIPPED_CONFIG.open("rb") as f:
-        model = tomllib.load(f)["inference"]["model"]
-    return (SHIPPED_CONFIG.parent / model).resolve()
+    return Path(load_config(SHIPPED_CONFIG, check_files=False).inference.model)

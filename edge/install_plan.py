@@ -25,16 +25,10 @@ import sys
 from pathlib import Path
 
 from edge.atomic_file import write_atomically
+from edge.camera.packages import pip_requirement
 from edge.config import PATH_KEYS, ConfigError, load_config
+from edge.inference.openvino_backend import REQUIREMENT as OPENVINO_REQUIREMENT
 
-# camera.source -> what pip installs for it (edge.camera.packages says why a module is missing)
-SOURCE_REQUIREMENTS = {
-    "simulated": ".[sim]",
-    "genicam": "harvesters",
-    "realsense": ".[realsense]",
-    "orbbec": ".[orbbec]",
-}
-BACKEND_REQUIREMENTS = {"openvino": ".[x86]"}
 # TensorRT comes with the Jetson's JetPack as a system package: the venv must see it.
 SYSTEM_PACKAGE_BACKENDS = ("tensorrt",)
 
@@ -96,8 +90,8 @@ def requirements(config_path: Path) -> tuple[list[str], bool]:
     except ConfigError as exc:
         raise InstallPlanError(str(exc)) from None
     wanted = [
-        SOURCE_REQUIREMENTS.get(config.camera.source, ""),
-        BACKEND_REQUIREMENTS.get(config.inference.backend, ""),
+        pip_requirement(config.camera.source),
+        OPENVINO_REQUIREMENT if config.inference.backend == "openvino" else "",
     ]
     return [w for w in wanted if w], config.inference.backend in SYSTEM_PACKAGE_BACKENDS
 

@@ -11,17 +11,28 @@ from __future__ import annotations
 import sys
 from importlib.util import find_spec
 
-# source: (modules it imports, in order; what the user does about a missing one)
-NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+# source: (modules it imports, in order; what the user does about a missing one; what pip installs
+# for it, relative to the checkout: systemd/install.sh installs it through edge.install_plan)
+NEEDS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "simulated": (
         ("mikado", "mujoco"),
         "the simulated bin camera needs Mikado and MuJoCo: install them with `pip install .[sim]` "
         "or choose another camera.source",
+        ".[sim]",
     ),
-    "genicam": (("harvesters",), "needs `pip install harvesters` and a GenTL producer (.cti)"),
-    "realsense": (("pyrealsense2",), "needs `pip install pyrealsense2`"),
-    "orbbec": (("pyorbbecsdk",), "needs the Orbbec SDK's Python wrapper: `pip install pyorbbecsdk2`"),
+    "genicam": (("harvesters",), "needs `pip install harvesters` and a GenTL producer (.cti)", "harvesters"),
+    "realsense": (("pyrealsense2",), "needs `pip install pyrealsense2`", ".[realsense]"),
+    "orbbec": (
+        ("pyorbbecsdk",),
+        "needs the Orbbec SDK's Python wrapper: `pip install pyorbbecsdk2`",
+        ".[orbbec]",
+    ),
 }
+
+
+def pip_requirement(source: str) -> str:
+    """What pip installs for `source` ("" for a source that needs nothing beyond the appliance)."""
+    return NEEDS[source][2] if source in NEEDS else ""
 
 
 def install_hint(source: str) -> str:
@@ -32,7 +43,7 @@ def install_hint(source: str) -> str:
 def missing_module(source: str) -> str:
     """The first module `source` needs that cannot be found ("" if all can, or it needs none).
     Found, not imported: a driver's import can take seconds or touch the hardware."""
-    for name in NEEDS.get(source, ((), ""))[0]:
+    for name in NEEDS.get(source, ((), "", ""))[0]:
         if name in sys.modules:
             continue
         try:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "auto")
-INSTALL = "inference.backend = 'openvino' needs the openvino package: pip install '.[x86]'"
+REQUIREMENT = ".[x86]"  # what pip installs for this backend (edge.install_plan)
+INSTALL = f"inference.backend = 'openvino' needs the openvino package: pip install '{REQUIREMENT}'"
 
 
 def import_openvino() -> ModuleType:
