@@ -16,11 +16,10 @@ when the folder is replaced they move into the new one.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 
-from edge.atomic_file import fsync_dir
+from edge.atomic_file import backup_paths, fsync_dir
 
 CAPTURES = "capture-*"
 
@@ -68,6 +67,5 @@ class ReportFolder:
             same = self.final.with_name(f"{self.final.name}.bak{json_backup.name.rsplit('.bak', 1)[1]}")
             if not same.exists():
                 return same
-        pattern = re.compile(re.escape(self.final.name) + r"\.bak(\d+)$")
-        taken = [int(m.group(1)) for e in self.final.parent.iterdir() if (m := pattern.match(e.name))]
+        taken = [int(b.name.rsplit(".bak", 1)[1]) for b in backup_paths(self.final)]
         return self.final.with_name(f"{self.final.name}.bak{max(taken, default=0) + 1}")
