@@ -6,6 +6,7 @@ import pty
 import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -208,6 +209,11 @@ class Terminal:
     def __init__(self, argv, cwd):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # child
+            # A program started at a terminal gets Ctrl-C's default action. A test run launched as a
+            # background job (`pytest &` from a script) has SIGINT ignored, which exec keeps and
+            # which stops Python from ever raising KeyboardInterrupt: give the wizard a terminal's.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
             os.chdir(cwd)
             os.execve(argv[0], argv, env())
         self.transcript = ""
@@ -680,8 +686,6 @@ def _wait_blocked_in_read(pid: int, timeout: float = 20.0) -> None:
 
 def test_ctrl_c_writes_nothing_says_so_and_leaves_the_report(cell, tmp_path):
     """Ctrl-C at step 4 used to exit 130 silently, the kept file's report images already redrawn."""
-    import signal
-
     first = run(scripted_args(cell, tmp_path), robot_point_flags(cell["typed"]))
     assert first.returncode == 0, first.stdout + first.stderr
     report = tmp_path / "cell-a-report"
