@@ -134,6 +134,28 @@ def test_viewers_see_operators_act_with_the_csrf_token(server, caplog):
     assert any("by bob@127.0.0.1 refused" in m for m in messages)
 
 
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_500(server, caplog):
+    """Before: hmac.compare_digest raised TypeError on the header's non-ASCII text (Latin-1 on
+    the wire), which answered 500 and wrote an ERROR line per request."""
+    import http.client
+
+    base, provider, srv = server
+    caplog.set_level(logging.INFO, logger="edge.health.status_server")
+    alice = "Basic " + base64.b64encode(b"alice:alice-pass").decode()
+    for token in ("\u00e9t\u00e9", csrf_of(base, "alice", "alice-pass")[:-1] + "\u00ff"):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.address[1], timeout=10)
+        try:
+            headers = {"Authorization": alice, "X-CSRF-Token": token}
+            conn.request("POST", "/snapshot", body=b"", headers=headers)
+            response = conn.getresponse()
+            status, body = response.status, response.read()
+        finally:
+            conn.close()
+        assert (status, body) == (403, b"forbidden: missing or wrong X-CSRF-Token\n")
+    assert provider.snapshots_taken == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_open_loopback_page_accepts_scripts_but_checks_browsers():
     provider = Provider()
     srv = StatusServer(provider, "127.0.0.1", free_port())

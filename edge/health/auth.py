@@ -356,7 +356,9 @@ class Authenticator:
         browser = origin is not None or referer is not None or fetch_site is not None
         if self.open and not browser:
             return True, ""
-        token = headers.get("X-CSRF-Token") or ""
-        if not hmac.compare_digest(token, self.csrf_token(identity)):
+        # compared as bytes: compare_digest raises TypeError on a str with non-ASCII characters,
+        # which a header may hold (http.client decodes it as Latin-1), and that answered 500
+        token = (headers.get("X-CSRF-Token") or "").encode("utf-8", "replace")
+        if not hmac.compare_digest(token, self.csrf_token(identity).encode()):
             return False, "missing or wrong X-CSRF-Token"
         return True, ""
