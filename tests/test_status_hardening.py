@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import logging
 import socket
 import threading
 import time
@@ -228,6 +229,65 @@ def test_at_most_two_scrypt_checks_run_at_once(counted):
     for t in threads:
         t.join(10)
     assert len(calls) == 8 and state["most"] == 2
+
+
+def get_from(port: int, source: str, authorization: str) -> tuple[int, bytes, http.client.HTTPMessage]:
+    """One GET /status.json from address `source` (any 127.x.y.z is this host's loopback)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/status.json", headers={"Authorization": authorization})
+        response = conn.getresponse()
+        return response.status, response.read(), response.headers
+    finally:
+        conn.close()
+
+
+def test_password_guessing_is_throttled_per_address_without_scrypt(counted, caplog):
+    """Before: every guess ran scrypt (tens of ms of a core) with no limit and no log line: eight
+    clients guessing in a loop made a 2-core appliance's cycle 3 times slower, unseen. Now an
+    address has 10 failed checks, then one every 6 s, and beyond that gets 429 without a check;
+    a logged-in operator (cached) and other addresses are not affected."""
+    calls, _ = counted
+    caplog.set_level(logging.WARNING, logger="edge.health.auth")
+    srv = StatusServer(Provider(), "127.0.0.1", free_port(), users=[ALICE])
+    srv.start()
+    port = srv.address[1]
+    try:
+        assert get_from(port, "127.0.0.1", basic("alice", "alice-pass"))[0] == 200  # logged in, cached
+        for i in range(10):  # the budget, auth.LOGIN_FAILURES_BURST
+            assert get_from(port, "127.0.0.1", basic("alice", f"guess{i}"))[0] == 401
+        checks = len(calls)
+        fresh_right = "basic " + basic("alice", "alice-pass").split()[1]  # right, but not cached
+        for authorization in (basic("alice", "guess-more"), fresh_right):  # no check runs for either
+            status, body, headers = get_from(port, "127.0.0.1", authorization)
+            retry = int(headers["Retry-After"])
+            assert status == 429 and 1 <= retry <= 6
+            assert body == f"too many failed logins from 127.0.0.1: try again in {retry} s\n".encode()
+        assert len(calls) == checks
+        assert get_from(port, "127.0.0.1", basic("alice", "alice-pass"))[0] == 200  # the cached login
+        assert get_from(port, "127.0.0.2", basic("alice", "alice-pass"))[0] == 200  # another address
+        warnings = [r.getMessage() for r in caplog.records if r.name == "edge.health.auth"]
+        assert len(warnings) == 1 and "127.0.0.1 failed to log in 10 times" in warnings[0]
+    finally:
+        srv.stop()
+
+
+def test_the_failed_login_budget_refills_and_a_success_costs_nothing():
+    now = [0.0]
+    budget = auth_module.FailedLogins(burst=2, refill_s=6.0, clock=lambda: now[0], max_hosts=3)
+    assert budget.take("a") == 0.0
+    budget.give_back("a")  # a success: the unit comes back
+    assert budget.take("a") == budget.take("a") == 0.0
+    assert budget.take("a") == pytest.approx(6.0)
+    now[0] = 4.5
+    assert budget.take("a") == pytest.approx(1.5)
+    now[0] = 6.0
+    assert budget.take("a") == 0.0 and budget.take("a") > 0
+    for host in ("b", "c", "d"):  # the table stays bounded; a throttled host stays throttled
+        budget.give_back(host)
+        assert budget.take(host) == 0.0
+        budget.give_back(host)
+    assert len(budget._hosts) <= 3 and budget.take("a") > 0
 
 
 def waiting(hub: FrameHub) -> int:

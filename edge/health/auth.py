@@ -20,15 +20,17 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from edge.log_limit import HostLogLimit
+from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -51,6 +53,11 @@ CACHE_ENTRIES = 256
 #: at most this many scrypt checks at once (each takes ~16 MiB and tens of ms of a core): a flood of
 #: guesses queues here instead of exhausting the appliance's memory and CPUs
 SCRYPT_SLOTS = threading.BoundedSemaphore(2)
+#: failed credential checks one address may make at once before it is slowed down, and how often it
+#: earns one more: each check is tens of milliseconds of a core, so a client guessing passwords in a
+#: loop took both scrypt slots for as long as it liked (a 2-core box's cycle ran 3 times slower)
+LOGIN_FAILURES_BURST = 10
+LOGIN_FAILURE_REFILL_S = 6.0  # 10 a minute, sustained: about 1 % of a core per guessing address
 _dummy_lock = threading.Lock()
 _dummy_hash: str | None = None
 
@@ -254,6 +261,66 @@ def _redact(entry: str) -> str:
     return ":".join(head) + (":..." if entry.count(":") >= 2 else "")
 
 
+class LoginThrottled(Exception):
+    """Too many failed credential checks from one address: answer 429, `retry_after_s` later."""
+
+    def __init__(self, host: str, retry_after_s: float) -> None:
+        self.retry_after_s = math.ceil(retry_after_s)  # whole seconds, as Retry-After says
+        super().__init__(f"too many failed logins from {host}: try again in {self.retry_after_s} s")
+
+
+class FailedLogins:
+    """Each address's budget of failed credential checks: `burst` at once, one more every
+    `refill_s` (a token bucket). A check takes one unit before it runs, so that many connections
+    opened at once cannot all start one, and a success gives it back: an operator who logs in
+    never spends the budget; one who mistypes ten times waits `refill_s` for the next try.
+
+    Why per address and not per user: guessing for one user must not lock that user out from
+    everywhere. Behind a reverse proxy every request comes from the proxy's address, so guesses
+    arriving through it slow the fresh logins of everyone else behind it too (cached logins, the
+    page's polling, are never checked again and pass). Thread-safe, bounded."""
+
+    def __init__(
+        self,
+        burst: int = LOGIN_FAILURES_BURST,
+        refill_s: float = LOGIN_FAILURE_REFILL_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_hosts: int = 4096,
+    ) -> None:
+        self.burst = burst
+        self.refill_s = refill_s
+        self._clock = clock
+        self._max_hosts = max_hosts
+        self._lock = threading.Lock()
+        self._hosts: dict[str, tuple[float, float]] = {}  # host: (units left, when counted)
+
+    def _left(self, host: str, now: float) -> float:
+        units, then = self._hosts.get(host, (float(self.burst), now))
+        return min(float(self.burst), units + (now - then) / self.refill_s)
+
+    def take(self, host: str) -> float:
+        """0.0 when `host` may run a check (one unit taken), else the seconds until it may."""
+        with self._lock:
+            now = self._clock()
+            units = self._left(host, now)
+            if units < 1.0:
+                return (1.0 - units) * self.refill_s
+            if host not in self._hosts and len(self._hosts) >= self._max_hosts:
+                # full buckets hold nothing worth keeping; a table of throttled hosts is kept
+                self._hosts = {h: v for h, v in self._hosts.items() if self._left(h, now) < self.burst}
+                if len(self._hosts) >= self._max_hosts:
+                    self._hosts.clear()  # bounded above all; those hosts get their burst back
+            self._hosts[host] = (units - 1.0, now)
+            return 0.0
+
+    def give_back(self, host: str) -> None:
+        """The check succeeded: its unit is returned."""
+        with self._lock:
+            now = self._clock()
+            if host in self._hosts:
+                self._hosts[host] = (min(float(self.burst), self._left(host, now) + 1.0), now)
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who made a request: `name` for the log, `can_act` for POSTs."""
@@ -274,9 +341,15 @@ class Authenticator:
         self._cache: OrderedDict[bytes, tuple[float, Identity]] = OrderedDict()
         self._lock = threading.Lock()
         self._fault_log = HostLogLimit()
+        self.failed_logins = FailedLogins()
+        self._throttle_log = HostLogLimit()
 
-    def identify(self, authorization: str | None) -> Identity | None:
-        """The identity of a request, or None (answer 401)."""
+    def identify(self, authorization: str | None, host: str = "") -> Identity | None:
+        """The identity of a request from address `host`, or None (answer 401).
+
+        LoginThrottled (answer 429) when `host` has used its budget of failed checks
+        (`FailedLogins`): then no scrypt runs. A request without credentials (a browser's first,
+        before it asks for them) and credentials verified earlier (cached) cost nothing and pass."""
         if self.open:
             return Identity("local", True)
         if not authorization:
@@ -287,7 +360,20 @@ class Authenticator:
             hit = self._cache.get(key)
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
+        wait = self.failed_logins.take(host)
+        if wait:
+            if self._throttle_log.first(host, "throttled"):
+                log.warning(
+                    "status page: %s failed to log in %d times in quick succession (password "
+                    "guessing?): its further attempts are answered 429 without a check, one more "
+                    "allowed every %g s; not logged again for this host for %.0f s",
+                    host or "a client", self.failed_logins.burst, self.failed_logins.refill_s,
+                    LOG_INTERVAL_S,
+                )  # fmt: skip
+            raise LoginThrottled(host or "this address", wait)
         identity = self._check(authorization)
+        if identity is not None:
+            self.failed_logins.give_back(host)
         with self._lock:
             self._cache.pop(key, None)
             if identity is not None:  # failures are not remembered: guesses cannot fill it

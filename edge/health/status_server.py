@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from edge.health.auth import Authenticator, Identity, local_host, loopback_address
+from edge.health.auth import Authenticator, Identity, LoginThrottled, local_host, loopback_address
 from edge.health.connections import (
     IDLE_TIMEOUT_S,
     MAX_CONNECTIONS,
@@ -202,7 +202,12 @@ def _make_handler(
                 log.warning("status page: Host %r refused (open loopback page)", self.headers.get("Host"))
                 self._refuse(421)
                 return False
-            self.identity = auth.identify(self.headers.get("Authorization"))
+            try:
+                self.identity = auth.identify(self.headers.get("Authorization"), self.client_address[0])
+            except LoginThrottled as exc:  # guessing: answered without a check (auth.FailedLogins)
+                self.close_connection = True
+                self._text(429, f"{exc}\n", {"Retry-After": str(exc.retry_after_s)})
+                return False
             if self.identity is None:
                 self._refuse(401, {"WWW-Authenticate": 'Basic realm="binpick", charset="UTF-8"'})
                 return False
