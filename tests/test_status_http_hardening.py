@@ -323,6 +323,25 @@ def test_a_thumbnail_has_one_cache_control():
         srv.stop()
 
 
+def test_every_answer_carries_the_page_csp_a_snapshot_index_too(tmp_path):
+    """Before: only / sent the Content-Security-Policy; a snapshot's index, HTML as well, went
+    without one (another site could frame it, nothing limited what it loads)."""
+    from edge.health.snapshots import SnapshotRing
+    from edge.health.status_server import CSP
+
+    srv = serve(users=[ALICE])
+    try:
+        ring = srv.provider.snapshots = SnapshotRing(tmp_path / "snapshots", 5)
+        name = ring.save("on-demand", None, None, None, {"error": "none"}, {"health": {}}).name
+        for path in ("/", f"/snapshots/{name}", f"/snapshots/{name}/result.json", "/status.json", "/nope"):
+            status, _, headers = http(srv.address[1], "GET", path, BASIC)
+            assert status == (404 if path == "/nope" else 200), path
+            assert headers.get_all("Content-Security-Policy") == [CSP], path
+        assert "frame-ancestors 'none'" in CSP
+    finally:
+        srv.stop()
+
+
 # ---------------------------------------------------------------- what the integrator sees
 
 

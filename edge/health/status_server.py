@@ -171,8 +171,15 @@ def _make_handler(
                 self.send_header("Connection", "close")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            # one value per field: `headers` replaces a default (a thumbnail's Cache-Control)
-            fields = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", **(headers or {})}
+            # one value per field: `headers` replaces a default (a thumbnail's Cache-Control). Every
+            # answer carries the page's CSP: a snapshot's index is HTML too, and went without one
+            # (any site could frame it; nothing limited what it loads)
+            fields = {
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": CSP,
+                **(headers or {}),
+            }
             for key, value in fields.items():
                 self.send_header(key, value)
             self.end_headers()
@@ -330,7 +337,7 @@ def _make_handler(
             page = page.replace("{{csrf}}", auth.csrf_token(self.identity))
             page = page.replace("{{user}}", _attr(self.identity.name))
             page = page.replace("{{can_act}}", "true" if self.identity.can_act else "false")
-            self._send(200, page.encode(), "text/html; charset=utf-8", {"Content-Security-Policy": CSP})
+            self._send(200, page.encode(), "text/html; charset=utf-8")
 
         def _static(self, name: str) -> None:
             """Only plain names of the folder's own files: no separator, no "..", no NUL, nothing
