@@ -66,6 +66,10 @@ def get_preset(name: str, **overrides) -> Preset:
             f"expected some of {sorted(preset.__dataclass_fields__)}"
         )
     if "families" in overrides:
+        # An empty list (`--families ,`) passed here and failed in every worker as numpy's
+        # "high <= 0", after dataset.json had recorded it.
+        if not overrides["families"]:
+            raise ValueError(f"families: none given; expected one or more of {sorted(FAMILIES)}")
         bad = [f for f in overrides["families"] if f not in FAMILIES]
         if bad:
             raise ValueError(f"unknown family {bad}; expected some of {sorted(FAMILIES)}")

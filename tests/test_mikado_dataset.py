@@ -252,6 +252,7 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
         (["--seed", "-1"], "--seed -1: expected a number >= 0"),
         (["--heterogeneous", "nan"], "--heterogeneous nan: expected a probability in 0..1"),
         (["--heterogeneous", "5"], "--heterogeneous 5.0: expected a probability"),
+        (["--families", ","], "families: none given; expected one or more of"),
     ]
     for extra, message in bad_numbers:
         assert generate(tmp_path / "new", *extra) == 2

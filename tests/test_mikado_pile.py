@@ -113,6 +113,8 @@ def test_bad_overrides_are_named():
         mikado.render_pile(0, "nope", 64, 64)
     with pytest.raises(ValueError, match="unknown family"):
         mikado.render_pile(0, "mikado", 64, 64, families=("banana",))
+    with pytest.raises(ValueError, match="families: none given"):
+        mikado.render_pile(0, "mikado", 64, 64, families=())
 
 
 def test_homogeneous_by_default_and_a_heterogeneous_mode():
