@@ -89,8 +89,18 @@ def prepare_dataset(job: Job, count: int) -> None:
                 f"{info_path} describes another dataset ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
                 "use another --out or the same options"
             )
-        info["count"] = max(count, int(old.get("count", 0)))
+        info["count"] = max(count, _recorded_count(info_path, old))
     write_json_atomic(info_path, info)
+
+
+def _recorded_count(info_path: Path, info: dict) -> int:
+    """The scene count an existing dataset.json records (0 when absent), or one ValueError naming
+    the file, key and value: a hand-edited `"count": null` ended in a TypeError traceback and
+    `"count": "abc"` in int()'s message, which names neither the file nor the key."""
+    value = info.get("count", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{info_path}: 'count' is {value!r}, expected a whole number of scenes >= 0")
+    return value
 
 
 _WORKER_JOB: Job | None = None

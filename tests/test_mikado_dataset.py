@@ -246,6 +246,12 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
     (broken / "dataset.json").write_text("[1, 2]")
     assert generate(broken) == 2
     assert f"{broken / 'dataset.json'}: expected a JSON object, got list" in capsys.readouterr().err
+    info = json.loads((dataset / "dataset.json").read_text())
+    for count in (None, "abc", -3, 2.5):
+        (broken / "dataset.json").write_text(json.dumps({**info, "count": count}))
+        assert generate(broken) == 2
+        message = f"{broken / 'dataset.json'}: 'count' is {count!r}, expected a whole number of scenes >= 0"
+        assert message in capsys.readouterr().err
     assert binpick(["mikado", "preview", str(dataset), "--out", str(tmp_path / "sheet.txt")]) == 2
     assert "--out" in capsys.readouterr().err and not (tmp_path / "sheet.txt").exists()
     bad_numbers = [
