@@ -119,7 +119,11 @@ def keep_backup(path: Path) -> Path | None:
 def output_problem(path: str | os.PathLike, folder: bool = False) -> str:
     """Why `path` cannot be written, as far as the file system shows ("" when it can): a command
     says it before its work, not as IsADirectoryError or FileExistsError from deep in a write.
-    `folder`: `path` is a folder to write files into (made where missing) rather than a file."""
+    `folder`: `path` is a folder to write files into (made where missing) rather than a file.
+    An empty path is refused: Path("") is the working folder, so `--out "$UNSET"` wrote a whole
+    dataset into wherever the command was started."""
+    if not os.fspath(path):
+        return f"an empty path, expected a {'folder' if folder else 'file'}"
     p = Path(path)
     if folder and p.exists() and not p.is_dir():
         return "is a file, expected a folder"
@@ -158,7 +162,7 @@ def check_output(
 
     problem = output_problem(path, folder)
     if problem:
-        raise CommandError(f"{flag} {path}: {problem}")
+        raise CommandError(f"{flag} {os.fspath(path) or repr('')}: {problem}")
     for input_flag, input_path in (inputs or {}).items():
         if input_path is not None and same_file(path, input_path):
             raise CommandError(

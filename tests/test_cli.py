@@ -45,3 +45,16 @@ def test_an_out_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
     assert main(["mikado", "generate", "--count", "1", "--out", str(afile)]) == 2
     assert capsys.readouterr().err == f"binpick mikado: error: --out {afile}: is a file, expected a folder\n"
     assert afile.read_text() == "keep"
+
+
+def test_an_empty_out_is_refused_not_the_working_folder(tmp_path, monkeypatch, capsys):
+    """`--out ""` (an unset shell variable in quotes) is Path("."): generate wrote dataset.json,
+    scenes/ and the COCO file into the folder the command was started in."""
+    pytest.importorskip("mujoco")
+    pytest.importorskip("pycocotools")
+    from edge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["mikado", "generate", "--count", "1", "--out", "", "--width", "32", "--height", "32"]) == 2
+    assert capsys.readouterr().err == "binpick mikado: error: --out '': an empty path, expected a folder\n"
+    assert list(tmp_path.iterdir()) == []
