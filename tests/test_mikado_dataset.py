@@ -264,3 +264,35 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
         assert generate(tmp_path / "new", *extra) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "new").exists()
+
+
+def test_ctrl_c_says_how_many_scenes_are_finished_and_that_the_same_command_resumes(tmp_path):
+    """Ctrl-C ended generate with exit 130 and no word: nothing said whether the folder was
+    usable or what to run next. Sent to the process group, as a terminal does, once the first
+    scene is on disk; the line's count is the scene folders left."""
+    import signal
+    import time
+
+    out = tmp_path / "with space"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "500", "--out", str(out),
+         "--workers", "1", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, SIGINT at its default (not inherited)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    finished = len([p for p in (out / "scenes").iterdir() if not p.name.startswith(".")])
+    assert 1 <= finished < 500
+    assert (
+        f"mikado: interrupted; {finished} of the 500 scene(s) in {out} are finished "
+        "(unfinished ones leave no scene folder); the same command resumes"
+    ) in err
+    assert "Traceback" not in err

@@ -8,9 +8,13 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from binpick_core.errors import CommandError
 from edge.atomic_file import check_output
+
+if TYPE_CHECKING:  # generation's modules import the simulator; --help must not
+    from mikado.generate import Job
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +141,12 @@ def _generate(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"{done / (time.perf_counter() - t0):.2f} scenes/s")
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        _say_interrupted(job, args, shard, total_in_shard)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -157,6 +167,21 @@ def _generate(args: argparse.Namespace) -> int:
             "mikado: sharded run; once every shard is done run `binpick mikado coco DATASET`", file=sys.stderr
         )
     return 0
+
+
+def _say_interrupted(job: Job, args: argparse.Namespace, shard: tuple[int, int], total: int) -> None:
+    """One line on Ctrl-C: how many scenes are finished and that the same command resumes. The
+    command exited 130 without a word, so nothing said whether the folder was usable or what to
+    run next (training uses the finished scenes and says how many of how many)."""
+    from mikado.generate import pending
+
+    finished = total - len(pending(job, args.count, shard, resume=True))
+    of = f"this shard's {total}" if shard[1] > 1 else f"the {total}"
+    print(
+        f"mikado: interrupted; {finished} of {of} scene(s) in {args.out} are finished "
+        "(unfinished ones leave no scene folder); the same command resumes",
+        file=sys.stderr,
+    )
 
 
 def _checked(results: Iterable[tuple[int, dict[str, float]]]) -> Iterator[tuple[int, dict[str, float]]]:
