@@ -75,6 +75,21 @@ def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
+    try:
+        _write_scene_files(scene, tmp, index)
+    except BaseException:
+        # Ctrl-C or a full disk half-way: the next run has another pid and would never reuse
+        # (nor remove) this folder, so each interruption left megabytes of hidden files behind.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def _write_scene_files(scene: Scene, tmp: Path, index: int) -> None:
+    """Every file of one scene into the (new) folder `tmp`."""
     (tmp / "masks").mkdir(parents=True)
     _png(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR), PNG_RGB)
     depth = np.clip(np.round(scene.depth_m / DEPTH_SCALE_M), 0, 65535).astype(np.uint16)
@@ -86,10 +101,6 @@ def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
         _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
         _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
     write_json_atomic(tmp / "scene.json", scene_metadata(scene, index))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
 
 
 # What every reader of scene.json (read_scene, coco, stats) takes from it.

@@ -296,3 +296,30 @@ def test_ctrl_c_says_how_many_scenes_are_finished_and_that_the_same_command_resu
         "(unfinished ones leave no scene folder); the same command resumes"
     ) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError])
+def test_a_scene_interrupted_while_written_leaves_no_temporary_folder(tmp_path, monkeypatch, failure):
+    """Ctrl-C or a full disk half-way through a scene's PNGs left its hidden `.NNNNNN.tmpPID`
+    folder for good (the next run has another pid): megabytes per interruption."""
+    import mikado
+    import mikado.io as mikado_io
+
+    scene = mikado.render_pile(3, "mikado", 32, 32, instances=(2, 2))
+    real_png = mikado_io._png
+    written: list[Path] = []
+
+    def png_then_fail(path: Path, img: np.ndarray, params: list[int]) -> None:
+        if len(written) == 3:
+            raise failure("stopped while writing")
+        real_png(path, img, params)
+        written.append(path)
+
+    monkeypatch.setattr(mikado_io, "_png", png_then_fail)
+    with pytest.raises(failure):
+        mikado_io.write_scene(scene, tmp_path, 0)
+    assert written and all(not p.exists() for p in written)
+    assert list((tmp_path / "scenes").iterdir()) == []
+    monkeypatch.setattr(mikado_io, "_png", real_png)
+    assert mikado_io.write_scene(scene, tmp_path, 0) == scene_dir(tmp_path, 0)
+    assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000000"]
