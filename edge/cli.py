@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import select
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -149,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            # The reader of stdout went away (`binpick mikado stats DATA --json | head`): end as
+            # a program killed by SIGPIPE does, not with "error: Broken pipe" and exit 2.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+            return 128 + signal.SIGPIPE
         # An --out that is a file, a folder where a file belongs, or unwritable: the path and the
         # reason in one line, as for any other bad argument (ModuleNotFoundError is not an OSError).
         where = f"{exc.filename}: " if exc.filename is not None else ""
@@ -156,3 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it), so a
+    BrokenPipeError from a socket or a child's pipe is not taken for the reader of stdout leaving."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # stdout replaced, closed or without a descriptor
+        return False

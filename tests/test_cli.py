@@ -1,5 +1,6 @@
 """The `binpick` entry point: help works for the command and every subcommand."""
 
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,22 @@ def test_an_empty_out_is_refused_not_the_working_folder(tmp_path, monkeypatch, c
     assert main(["mikado", "generate", "--count", "1", "--out", "", "--width", "32", "--height", "32"]) == 2
     assert capsys.readouterr().err == "binpick mikado: error: --out '': an empty path, expected a folder\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_that_leaves_stdout_ends_the_command_quietly():
+    """`binpick ... | head`: the reader closes the pipe before the command has written. It said
+    "error: Broken pipe" and exited 2, which `set -o pipefail` scripts took for a failure; now it
+    ends as a program killed by SIGPIPE does (141, no message)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edge", "registers-doc", "--out", "-"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
