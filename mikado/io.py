@@ -36,6 +36,9 @@ PNG_RGB = [*PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
            cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]  # fmt: skip
 PNG_UINT16 = [*PNG_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 SCENE_DIGITS = 6
+# Scene folders are named with SCENE_DIGITS digits (contracts.md §3), so a dataset holds at most
+# this many; a --count beyond it is a typing error (a million scenes is ~0.6 TB at 640x512).
+MAX_SCENES = 10**SCENE_DIGITS
 
 
 def scene_dir(dataset: Path, index: int) -> Path:

@@ -255,6 +255,7 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
     assert binpick(["mikado", "preview", str(dataset), "--out", str(tmp_path / "sheet.txt")]) == 2
     assert "--out" in capsys.readouterr().err and not (tmp_path / "sheet.txt").exists()
     bad_numbers = [
+        (["--count", "1000001"], "--count 1000001: expected 1..1000000 (scene folders have 6 digits)"),
         (["--seed", "-1"], "--seed -1: expected a number >= 0"),
         (["--heterogeneous", "nan"], "--heterogeneous nan: expected a probability in 0..1"),
         (["--heterogeneous", "5"], "--heterogeneous 5.0: expected a probability"),

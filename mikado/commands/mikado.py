@@ -98,10 +98,15 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _generate(args: argparse.Namespace) -> int:
     from mikado.coco import write_coco
     from mikado.generate import Job, parse_shard, pending, prepare_dataset, run, validate_job
+    from mikado.io import MAX_SCENES, SCENE_DIGITS
     from mikado.textures import check_images, list_images
 
-    if args.count < 1:
-        raise CommandError(f"--count {args.count}: expected at least 1")
+    if not 1 <= args.count <= MAX_SCENES:
+        # --count 100000000 was recorded in dataset.json (which keeps the largest count ever
+        # given), then ended in a MemoryError traceback listing the scenes to make.
+        raise CommandError(
+            f"--count {args.count}: expected 1..{MAX_SCENES} (scene folders have {SCENE_DIGITS} digits)"
+        )
     if args.workers < 1:
         raise CommandError(f"--workers {args.workers}: expected at least 1")
     if args.seed < 0:  # numpy's SeedSequence refuses it, but only after dataset.json is written
