@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess, depth_reference_m
 from binpick_core.model_file import preprocess as appliance_preprocess
 from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
+from mikado.io import incomplete_note
 
 INPUT_CHANNELS = CHANNELS
 
@@ -146,23 +147,6 @@ def list_scenes(root: str | Path) -> list[Path]:
     if note:
         logging.getLogger(__name__).warning(note)
     return scenes
-
-
-def incomplete_note(root: Path, found: int) -> str | None:
-    """A dataset with fewer finished scenes than its `dataset.json` announces: a generation that
-    stopped (or still runs). Used as it is, not refused, since generation can be resumed later,
-    but said, so that a figure is not read as one of the whole set."""
-    try:
-        announced = int(read_dataset_info(root).get("count", 0))
-    except (DatasetError, TypeError, ValueError):
-        return None
-    if found >= announced:
-        return None
-    return (
-        f"{root}: {found} of the {announced} scenes its dataset.json announces are finished "
-        "(a generation that stopped or is still running; `binpick mikado generate` with the same "
-        "--out resumes it): using those"
-    )
 
 
 def read_dataset_info(root: str | Path) -> dict:

@@ -129,6 +129,24 @@ def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
     return data
 
 
+def incomplete_note(dataset: Path, found: int) -> str | None:
+    """A dataset with fewer finished scenes than its `dataset.json` announces: a generation that
+    stopped (or still runs). Used as it is, not refused, since generation can be resumed later,
+    but said (training, evaluation, quantisation and `binpick mikado coco`), so that a figure or
+    a COCO index is not read as one of the whole set. None when complete or nothing announces."""
+    try:
+        announced = int(read_json(Path(dataset) / "dataset.json").get("count", 0))
+    except (OSError, TypeError, ValueError):  # absent (a hand-made folder) or unreadable
+        return None
+    if found >= announced:
+        return None
+    return (
+        f"{dataset}: {found} of the {announced} scenes its dataset.json announces are finished "
+        "(a generation that stopped or is still running; `binpick mikado generate` with the same "
+        "--out resumes it): using those"
+    )
+
+
 def is_complete(path: Path) -> bool:
     """A scene directory is complete once it exists (it is renamed into place last)."""
     return (Path(path) / "scene.json").is_file()

@@ -324,3 +324,19 @@ def test_a_scene_interrupted_while_written_leaves_no_temporary_folder(tmp_path, 
     monkeypatch.setattr(mikado_io, "_png", real_png)
     assert mikado_io.write_scene(scene, tmp_path, 0) == scene_dir(tmp_path, 0)
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000000"]
+
+
+def test_coco_of_an_unfinished_dataset_says_how_many_scenes_it_indexes(dataset, tmp_path, capsys):
+    """docs/training.md: a dataset with fewer finished scenes than dataset.json announces is
+    indexed as it is, with a line saying so; `coco` wrote the index of 2 of 3 scenes silently."""
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(dataset, partial)
+    shutil.rmtree(scene_dir(partial, 2))
+    assert binpick(["mikado", "coco", str(partial)]) == 0
+    err = capsys.readouterr().err
+    assert f"mikado: {partial}: 2 of the 3 scenes its dataset.json announces are finished" in err
+    assert len(json.loads((partial / "annotations_coco.json").read_text())["images"]) == 2
+    assert binpick(["mikado", "coco", str(dataset)]) == 0
+    assert capsys.readouterr().err == ""

@@ -256,11 +256,19 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _coco(args: argparse.Namespace) -> int:
     from mikado.coco import write_coco
+    from mikado.io import incomplete_note, list_scenes
 
+    dataset = Path(args.dataset)
     try:
-        print(write_coco(Path(args.dataset)))
+        path = write_coco(dataset)
+        # docs/training.md: an unfinished dataset is indexed as it is, with a line saying so (the
+        # index of 8 of 30 scenes was written without a word).
+        note = incomplete_note(dataset, len(list_scenes(dataset)))
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
+    if note:
+        print(f"mikado: {note}", file=sys.stderr)
+    print(path)
     return 0
 
 
