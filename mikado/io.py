@@ -106,8 +106,9 @@ def _write_scene_files(scene: Scene, tmp: Path, index: int) -> None:
     write_json_atomic(tmp / "scene.json", scene_metadata(scene, index))
 
 
-# What every reader of scene.json (read_scene, coco, stats) takes from it.
+# What every reader of scene.json (read_scene, coco, stats) takes from it, and from each instance.
 SCENE_KEYS = ("width", "height", "seed", "depth_scale_m", "instances")
+INSTANCE_KEYS = ("id", "family", "visible_px", "occlusion_rate")
 
 
 def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
@@ -124,9 +125,22 @@ def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
     missing = [key for key in required if key not in data]
     if missing:
         raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
-    if "instances" in required and not isinstance(data["instances"], list):
-        raise ValueError(f"{path}: 'instances' is {type(data['instances']).__name__}, expected a list")
+    if "instances" in required:
+        _check_instances(path, data["instances"])
     return data
+
+
+def _check_instances(path: Path, instances: object) -> None:
+    """scene.json's instance list, each entry an object with INSTANCE_KEYS: an entry without
+    `visible_px` (hand-edited, or written by another tool) ended stats and coco in a KeyError."""
+    if not isinstance(instances, list):
+        raise ValueError(f"{path}: 'instances' is {type(instances).__name__}, expected a list")
+    for n, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            raise ValueError(f"{path}: instances[{n}] is {type(inst).__name__}, expected an object")
+        missing = [key for key in INSTANCE_KEYS if key not in inst]
+        if missing:
+            raise ValueError(f"{path}: instances[{n}] has no {', '.join(missing)}")
 
 
 def incomplete_note(dataset: Path, found: int) -> str | None:
