@@ -15,7 +15,10 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -143,14 +146,40 @@ def pending(job: Job, count: int, shard: tuple[int, int], resume: bool) -> list[
 
 
 def run(job: Job, indices: list[int], workers: int) -> Iterator[tuple[int, dict[str, float]]]:
-    """Yield (index, timings) as scenes finish, using `workers` processes (1 = in process)."""
+    """Yield (index, timings) as scenes finish, using `workers` processes (1 = in process).
+
+    A worker that dies (killed, out of memory, a crash in the renderer) raises RuntimeError
+    naming the scene: concurrent.futures reports a broken pool, where multiprocessing.Pool
+    replaced the worker, lost its scene and left the command waiting for it for ever. A few
+    scenes per worker are queued at a time, so a million-scene --count holds no million futures.
+    """
     if workers <= 1 or len(indices) <= 1:
         for i in indices:
             yield i, make_scene(job, i)
         return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(job,), maxtasksperchild=200) as pool:
-        yield from pool.imap_unordered(_worker, indices, chunksize=1)
+    pool = ProcessPoolExecutor(
+        workers, mp.get_context("spawn"), initializer=_init_worker, initargs=(job,), max_tasks_per_child=200
+    )
+    todo = iter(indices)
+    running = {pool.submit(_worker, i): i for i in islice(todo, 2 * workers)}
+    try:
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = running.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:  # which worker held which scene is not known
+                    unfinished = ", ".join(str(i) for i in sorted([index, *running.values()]))
+                    raise RuntimeError(
+                        f"a worker process ended abruptly (killed, out of memory or crashed) with "
+                        f"scene(s) {unfinished} unfinished; the finished scenes are kept and the same "
+                        "command resumes"
+                    ) from None
+                running.update({pool.submit(_worker, i): i for i in islice(todo, 1)})
+                yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def validate_job(preset: str, width: int, height: int, overrides: dict) -> None:

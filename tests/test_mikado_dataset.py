@@ -353,3 +353,41 @@ def test_coco_of_an_unfinished_dataset_says_how_many_scenes_it_indexes(dataset, 
     assert len(json.loads((partial / "annotations_coco.json").read_text())["images"]) == 2
     assert binpick(["mikado", "coco", str(dataset)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The spawned worker processes of `pid` (Linux /proc; the resource tracker left out)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"multiprocessing-fork" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path):
+    """A worker killed mid-run (the out-of-memory killer, a crash in the renderer): the pool
+    replaced it, its scene was never made and the command waited for it for ever."""
+    import signal
+    import time
+
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
+         "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.kill(_workers_of(proc.pid)[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert "binpick mikado: error: a worker process ended abruptly (killed, out of memory or crashed)" in err
+    assert "the finished scenes are kept and the same command resumes" in err
+    assert "Traceback" not in err
