@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from edge.atomic_file import write_atomically
+
 if TYPE_CHECKING:  # reading scenes needs no simulator
     from mikado.pile import Scene
 
@@ -46,17 +48,34 @@ def scene_dir(dataset: Path, index: int) -> Path:
 
 
 def _png(path: Path, img: np.ndarray, params: list[int]) -> None:
-    if not cv2.imwrite(str(path), img, params):
-        raise OSError(f"cannot write {path}")
+    """Encode in memory, then write: cv2.imwrite on a full disk said only "libpng error: Write
+    Error" and False, so the command could not tell why; Python's write gives the errno."""
+    ok, data = cv2.imencode(".png", img, params)
+    if not ok:
+        raise OSError(f"{path}: OpenCV cannot encode a {img.dtype} image of shape {img.shape} as PNG")
+    _write_bytes(path, data.tobytes())
+
+
+def _write_bytes(path: Path, data: bytes, atomic: bool = False) -> None:
+    """Write `data` (through edge.atomic_file when `atomic`: fsync, rename, no temporary file left
+    on failure); an OSError names `path`, as a failing write() or close() does not."""
+    try:
+        if atomic:
+            write_atomically(path, data)
+        else:
+            Path(path).write_bytes(data)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _json_bytes(obj: object) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
 
 
 def write_json_atomic(path: Path, obj: object) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """dataset.json and annotations_coco.json: a reader (or a crash, or a full disk) never sees
+    half a file; the temporary file is removed when the write fails (it was left behind)."""
+    _write_bytes(path, _json_bytes(obj), atomic=True)
 
 
 def scene_metadata(scene: Scene, index: int) -> dict:
@@ -103,7 +122,8 @@ def _write_scene_files(scene: Scene, tmp: Path, index: int) -> None:
     for inst in scene.instances:
         _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
         _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
-    write_json_atomic(tmp / "scene.json", scene_metadata(scene, index))
+    # Inside the temporary folder: the folder's rename is the atomic step, so no fsync here.
+    _write_bytes(tmp / "scene.json", _json_bytes(scene_metadata(scene, index)))
 
 
 # What every reader of scene.json (read_scene, coco, stats) takes from it, and from each instance.

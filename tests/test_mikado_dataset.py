@@ -391,3 +391,37 @@ def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path)
     assert "binpick mikado: error: a worker process ended abruptly (killed, out of memory or crashed)" in err
     assert "the finished scenes are kept and the same command resumes" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("limit", "failing_file"),
+    [(100, "dataset.json"), (4000, "rgb.png")],  # dataset.json is ~250 bytes, rgb.png ~20 KB
+)
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary_file(tmp_path, limit, failing_file):
+    """A file-size limit makes writes fail as a full disk does (EFBIG instead of ENOSPC). Before:
+    "error: File too large" or "[Errno 28] No space left on device" naming no file, a libpng line
+    beside it, and dataset.json's temporary file left behind."""
+    import resource
+    import signal
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "ds"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "2", "--out", str(out),
+         "--workers", "1", *TINY],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("binpick mikado: error: ") and "Traceback" not in proc.stderr
+    assert error.split(": ")[2].endswith(failing_file), error
+    assert ": File too large" in error and "libpng" not in proc.stderr
+    hidden = [p for p in out.rglob(".*")]
+    assert hidden == [], hidden

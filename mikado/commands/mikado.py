@@ -190,10 +190,17 @@ def _say_interrupted(job: Job, args: argparse.Namespace, shard: tuple[int, int],
 
 
 def _checked(results: Iterable[tuple[int, dict[str, float]]]) -> Iterator[tuple[int, dict[str, float]]]:
-    """Scene results, with a missing OpenGL backend or a full disk turned into one-line errors."""
+    """Scene results, with a missing OpenGL backend or a full disk turned into one-line errors; a
+    failed write names its file and says what is kept ("[Errno 28] No space left on device" said
+    neither)."""
     try:
         yield from results
-    except (RuntimeError, OSError) as exc:
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        raise CommandError(
+            f"{where}{exc.strerror or exc}; the finished scenes are kept and the same command resumes"
+        ) from None
+    except RuntimeError as exc:
         raise CommandError(str(exc)) from None
 
 
