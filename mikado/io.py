@@ -53,10 +53,10 @@ def _png(path: Path, img: np.ndarray, params: list[int]) -> None:
     ok, data = cv2.imencode(".png", img, params)
     if not ok:
         raise OSError(f"{path}: OpenCV cannot encode a {img.dtype} image of shape {img.shape} as PNG")
-    _write_bytes(path, data.tobytes())
+    write_bytes(path, data.tobytes())
 
 
-def _write_bytes(path: Path, data: bytes, atomic: bool = False) -> None:
+def write_bytes(path: Path, data: bytes, atomic: bool = False) -> None:
     """Write `data` (through edge.atomic_file when `atomic`: fsync, rename, no temporary file left
     on failure); an OSError names `path`, as a failing write() or close() does not."""
     try:
@@ -75,7 +75,7 @@ def _json_bytes(obj: object) -> bytes:
 def write_json_atomic(path: Path, obj: object) -> None:
     """dataset.json and annotations_coco.json: a reader (or a crash, or a full disk) never sees
     half a file; the temporary file is removed when the write fails (it was left behind)."""
-    _write_bytes(path, _json_bytes(obj), atomic=True)
+    write_bytes(path, _json_bytes(obj), atomic=True)
 
 
 def scene_metadata(scene: Scene, index: int) -> dict:
@@ -123,7 +123,7 @@ def _write_scene_files(scene: Scene, tmp: Path, index: int) -> None:
         _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
         _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
     # Inside the temporary folder: the folder's rename is the atomic step, so no fsync here.
-    _write_bytes(tmp / "scene.json", _json_bytes(scene_metadata(scene, index)))
+    write_bytes(tmp / "scene.json", _json_bytes(scene_metadata(scene, index)))
 
 
 # What every reader of scene.json (read_scene, coco, stats) takes from it, and from each instance.

@@ -425,3 +425,32 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_temporary_file(tm
     assert ": File too large" in error and "libpng" not in proc.stderr
     hidden = [p for p in out.rglob(".*")]
     assert hidden == [], hidden
+
+
+def test_a_preview_that_cannot_be_written_keeps_the_previous_sheet(dataset, tmp_path):
+    """cv2.imwrite truncated the existing sheet before writing: on a full disk (here a file-size
+    limit below the sheet's size) the previous preview was lost."""
+    import resource
+    import signal
+
+    sheet = tmp_path / "sheet.png"
+    assert binpick(["mikado", "preview", str(dataset), "--out", str(sheet)]) == 0
+    before = sheet.read_bytes()
+    limit = len(before) // 2
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "mikado", "preview", str(dataset), "--out", str(sheet)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"binpick mikado: error: {sheet}: File too large\n"
+    assert sheet.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
