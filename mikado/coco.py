@@ -50,9 +50,14 @@ def build_coco(dataset: Path, scenes: list[Path] | None = None) -> dict:
                 "seed": meta["seed"],
             }
         )
-        for inst in meta["instances"]:
+        for n, inst in enumerate(meta["instances"]):
             if inst["visible_px"] == 0:
                 continue
+            if inst["family"] not in CATEGORY_ID:  # was a KeyError traceback naming the family only
+                raise ValueError(
+                    f"{path / 'scene.json'}: instances[{n}] has family {inst['family']!r}; "
+                    f"expected one of {sorted(CATEGORY_ID)}"
+                )
             vis = _read_png(path / "masks" / f"visible_{inst['id']}.png", cv2.IMREAD_GRAYSCALE) > 0
             amo = _read_png(path / "masks" / f"amodal_{inst['id']}.png", cv2.IMREAD_GRAYSCALE) > 0
             rle, area, bbox = _rle(vis)

@@ -241,18 +241,24 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
         assert binpick(["mikado", *argv]) == 2
         assert f"{scene_json}: not valid JSON" in capsys.readouterr().err, argv
     meta = json.loads((scene_dir(dataset, 1) / "scene.json").read_text())
-    for instances, message in (
+    for instances, message, commands in (
         (
             [{k: v for k, v in meta["instances"][0].items() if k != "visible_px"}],
             "instances[0] has no visible_px",
+            ("stats", "coco"),
         ),
-        ([7], "instances[0] is int, expected an object"),
-        ({"id": 1}, "'instances' is dict, expected a list"),
+        ([7], "instances[0] is int, expected an object", ("stats", "coco")),
+        ({"id": 1}, "'instances' is dict, expected a list", ("stats", "coco")),
+        (  # only COCO has a category per family
+            [{**meta["instances"][0], "visible_px": 1, "family": "banana"}],
+            "instances[0] has family 'banana'; expected one of ['folded_pouch',",
+            ("coco",),
+        ),
     ):
         scene_json.write_text(json.dumps({**meta, "instances": instances}))
-        for argv in (["stats", str(broken)], ["coco", str(broken)]):
-            assert binpick(["mikado", *argv]) == 2
-            assert f"{scene_json}: {message}" in capsys.readouterr().err, argv
+        for command in commands:
+            assert binpick(["mikado", command, str(broken)]) == 2
+            assert f"{scene_json}: {message}" in capsys.readouterr().err, command
     scene_json.write_text('{"width": 96}')
     assert binpick(["mikado", "stats", str(broken)]) == 2
     assert f"{scene_json}: missing key(s) height, seed, depth_scale_m, instances" in capsys.readouterr().err
