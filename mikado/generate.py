@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -112,10 +113,20 @@ _WORKER_JOB: Job | None = None
 def _init_worker(job: Job) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     # One worker per core: keep each worker's software rasteriser (llvmpipe) to one thread
     # instead of every worker starting a thread per core.
     os.environ.setdefault("LP_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
+    """End this worker once `generate` is gone (killed, or SIGTERM from a batch scheduler): a
+    ProcessPoolExecutor's workers, unlike multiprocessing.Pool's, otherwise wait for work for ever
+    after their parent dies. A scene being written then leaves its hidden temporary folder."""
+    while os.getppid() == parent:
+        time.sleep(period_s)
+    os._exit(1)
 
 
 def make_scene(job: Job, index: int) -> dict[str, float]:

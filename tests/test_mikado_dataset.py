@@ -460,3 +460,43 @@ def test_a_preview_that_cannot_be_written_keeps_the_previous_sheet(dataset, tmp_
     assert proc.stderr == f"binpick mikado: error: {sheet}: File too large\n"
     assert sheet.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_end_when_generate_is_terminated(tmp_path):
+    """SIGTERM (a batch scheduler's time limit) ends generate at once; its worker processes then
+    waited for work for ever, each holding its GL context and memory."""
+    import signal
+    import time
+
+    out = tmp_path / "ds"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
+         "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        workers = _workers_of(proc.pid)
+        assert len(workers) == 2
+        proc.terminate()
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        deadline = time.monotonic() + 20
+        while any(_running(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [w for w in workers if _running(w)]
+    finally:
+        proc.kill()
+    for worker in left:  # before the change: clean up what the test found
+        os.kill(worker, signal.SIGKILL)
+    assert left == []
