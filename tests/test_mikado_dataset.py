@@ -481,7 +481,8 @@ def test_workers_end_when_generate_is_terminated(tmp_path):
         [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
          "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
@@ -490,7 +491,13 @@ def test_workers_end_when_generate_is_terminated(tmp_path):
         workers = _workers_of(proc.pid)
         assert len(workers) == 2
         proc.terminate()
-        assert proc.wait(timeout=30) == -signal.SIGTERM
+        _, err = proc.communicate(timeout=60)
+        # it said nothing and left the scene being written half done: now the same line as Ctrl-C
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        finished = len([p for p in (out / "scenes").iterdir() if not p.name.startswith(".")])
+        assert f"mikado: terminated; {finished} of the 300 scene(s) in {out} are finished" in err
+        assert "Traceback" not in err
+        assert not [p for p in (out / "scenes").iterdir() if p.name.startswith(".")]  # no half scene
         deadline = time.monotonic() + 20
         while any(_running(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -141,16 +143,20 @@ def _generate(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=len(todo), unit="scene", dynamic_ncols=True)
     try:
-        for _index, _timings in _checked(run(job, todo, min(args.workers, max(1, len(todo))))):
-            done += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{done / (time.perf_counter() - t0):.2f} scenes/s")
-    except KeyboardInterrupt:
+        with _terminate_as_exception():
+            for _index, _timings in _checked(run(job, todo, min(args.workers, max(1, len(todo))))):
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"{done / (time.perf_counter() - t0):.2f} scenes/s")
+    except (KeyboardInterrupt, _Terminated) as stop:
         if bar is not None:
             bar.close()
             bar = None
-        _say_interrupted(job, args, shard, total_in_shard)
+        terminated = isinstance(stop, _Terminated)
+        _say_interrupted(job, args, shard, total_in_shard, "terminated" if terminated else "interrupted")
+        if terminated:
+            return 128 + signal.SIGTERM
         raise
     finally:
         if bar is not None:
@@ -174,16 +180,42 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_interrupted(job: Job, args: argparse.Namespace, shard: tuple[int, int], total: int) -> None:
-    """One line on Ctrl-C: how many scenes are finished and that the same command resumes. The
-    command exited 130 without a word, so nothing said whether the folder was usable or what to
-    run next (training uses the finished scenes and says how many of how many)."""
+class _Terminated(Exception):
+    """SIGTERM arrived during generation (a batch scheduler's time limit, `kill`)."""
+
+
+class _terminate_as_exception:
+    """While generating, SIGTERM raises `_Terminated` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt: the scenes being made are finished or cleaned up (the pool shuts down, a
+    half-written scene's temporary folder is removed) and the user is told what is on disk. It
+    ended the command at once with exit 143 and no word, a worker's scene half written."""
+
+    def __enter__(self) -> None:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(_signum: int, _frame: object) -> None:
+        raise _Terminated
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _say_interrupted(
+    job: Job, args: argparse.Namespace, shard: tuple[int, int], total: int, how: str = "interrupted"
+) -> None:
+    """One line on Ctrl-C or SIGTERM: how many scenes are finished and that the same command
+    resumes. The command exited 130 (143) without a word, so nothing said whether the folder was
+    usable or what to run next (training uses the finished scenes and says how many of how many)."""
     from mikado.generate import pending
 
     finished = total - len(pending(job, args.count, shard, resume=True))
     of = f"this shard's {total}" if shard[1] > 1 else f"the {total}"
     print(
-        f"mikado: interrupted; {finished} of {of} scene(s) in {args.out} are finished "
+        f"mikado: {how}; {finished} of {of} scene(s) in {args.out} are finished "
         "(unfinished ones leave no scene folder); the same command resumes",
         file=sys.stderr,
     )
