@@ -19,6 +19,14 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
                          std::int64_t width, std::int32_t component, std::int64_t origin_x,
                          std::int64_t origin_y, double margin);
 
+// What choose_grasp assumes of a candidate it did not find itself (edge._hotpath.grasp_point's
+// arguments): `c.bbox_*` is the bounding box of `c.label` in the height x width `labels` (inside
+// the image, every edge row and column of it holding the label), the centroid lies in that box
+// (the distance transform is read at the centroid's pixel) and `margin` is a finite number >= 0.
+// Raises InvalidArgument naming the first argument that fails.
+void check_grasp_request(const CandidateResult& c, const std::int32_t* labels, std::int64_t height,
+                         std::int64_t width, double margin);
+
 // The grasp rule itself, from the two facts it turns on: whether the centroid's pixel lies
 // within `margin` of a non-candidate pixel, and (used only then) the inscribed-circle centre
 // in image pixels. choose_grasp finds both on a label image; the CUDA ranking finds them on

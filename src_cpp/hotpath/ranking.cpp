@@ -111,6 +111,57 @@ GraspResult choose_grasp(const CandidateResult& best, const std::int32_t* labels
 
 namespace {
 
+// Whether `label` occurs in the n pixels from `p` on, `step` apart.
+bool holds_label(const std::int32_t* p, std::int64_t n, std::int64_t step, std::int32_t label) {
+    for (std::int64_t i = 0; i < n; ++i)
+        if (p[i * step] == label) return true;
+    return false;
+}
+
+// Whether the box (x, y, w, h), inside the image, is the tight box of `label`: its first and last
+// row and column each hold the label (a label elsewhere in the image is not looked for).
+bool is_tight_box(const std::int32_t* labels, std::int64_t width, std::int32_t label, std::int64_t x,
+                  std::int64_t y, std::int64_t w, std::int64_t h) {
+    const std::int32_t* top_left = labels + y * width + x;
+    return holds_label(top_left, w, 1, label) && holds_label(top_left + (h - 1) * width, w, 1, label) &&
+           holds_label(top_left, h, width, label) && holds_label(top_left + (w - 1), h, width, label);
+}
+
+std::string box_text(const CandidateResult& c) {
+    std::ostringstream text;
+    text << "(" << c.bbox_x << ", " << c.bbox_y << ", " << c.bbox_w << ", " << c.bbox_h << ")";
+    return text.str();
+}
+
+}  // namespace
+
+void check_grasp_request(const CandidateResult& c, const std::int32_t* labels, std::int64_t height,
+                         std::int64_t width, double margin) {
+    require(std::isfinite(margin) && margin >= 0.0, "margin", margin, "a finite number >= 0 (pixels)");
+    if (c.label < 1) throw InvalidArgument("label: expected a candidate label >= 1, got " + std::to_string(c.label));
+    // int64: x + w of two int32 values cannot overflow.
+    const std::int64_t x = c.bbox_x, y = c.bbox_y, w = c.bbox_w, h = c.bbox_h;
+    if (w < 1 || h < 1 || x < 0 || y < 0 || x + w > width || y + h > height) {
+        std::ostringstream msg;
+        msg << "bbox: expected a box (x, y, w, h) of at least 1x1 inside the (" << height << ", " << width
+            << ") label image, got " << box_text(c);
+        throw InvalidArgument(msg.str());
+    }
+    if (!is_tight_box(labels, width, c.label, x, y, w, h))
+        throw InvalidArgument("bbox: expected the bounding box of label " + std::to_string(c.label) +
+                              " in labels, got " + box_text(c));
+    std::ostringstream range;
+    range << "a number in [" << x << ", " << x + w - 1 << "] (inside the candidate's box)";
+    require(c.centroid_u >= static_cast<double>(x) && c.centroid_u <= static_cast<double>(x + w - 1), "centroid_u",
+            c.centroid_u, range.str());
+    range.str("");
+    range << "a number in [" << y << ", " << y + h - 1 << "] (inside the candidate's box)";
+    require(c.centroid_v >= static_cast<double>(y) && c.centroid_v <= static_cast<double>(y + h - 1), "centroid_v",
+            c.centroid_v, range.str());
+}
+
+namespace {
+
 // The pixels of candidate `label` inside the box (x0, y0, w, h) of the image: a w x h
 // contiguous crop holding `label` on the candidate's pixels and 0 elsewhere, from the runs.
 std::vector<std::int32_t> paint_crop(const Components& comps, const std::vector<std::int32_t>& new_id,

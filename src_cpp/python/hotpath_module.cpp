@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -106,29 +107,76 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, const
                           labels_obj);
 }
 
+// Scalar arguments taken as Python objects and converted here, so that a wrong type or an
+// integer beyond int32 gives a one-line ValueError naming the argument (pybind11's own
+// conversion error is a TypeError listing the whole signature).
+std::string type_name(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
+std::int32_t int32_arg(const py::handle& obj, const char* name) {
+    if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+        throw py::value_error(std::string(name) + ": expected an integer, got " + type_name(obj));
+    const py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+    if (!value) throw py::error_already_set();
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+    if (overflow != 0 || v < std::numeric_limits<std::int32_t>::min() || v > std::numeric_limits<std::int32_t>::max())
+        throw py::value_error(std::string(name) + ": expected an int32 integer, got " + std::string(py::str(value)));
+    return static_cast<std::int32_t>(v);
+}
+
+double float_arg(const py::handle& obj, const char* name) {
+    const double v = PyBool_Check(obj.ptr()) ? -1.0 : PyFloat_AsDouble(obj.ptr());
+    if (PyBool_Check(obj.ptr()) || (v == -1.0 && PyErr_Occurred())) {
+        PyErr_Clear();
+        throw py::value_error(std::string(name) + ": expected a number (a float), got " + type_name(obj) + " " +
+                              std::string(py::repr(obj)));
+    }
+    return v;
+}
+
+// The labels image of grasp_point: exactly what `rank(..., return_labels=True)` returns, an
+// (H, W) int32 array (any strides; copied to C order when not already). Another dtype is
+// refused rather than cast: int64 labels would wrap and float labels truncate silently.
+py::array_t<std::int32_t> labels_arg(const py::handle& obj) {
+    if (!py::isinstance<py::array>(obj))
+        throw py::value_error("labels: expected a 2-D numpy array of int32 (the labels rank returns), got " +
+                              type_name(obj));
+    const py::array arr = py::reinterpret_borrow<py::array>(obj);
+    if (!arr.dtype().equal(py::dtype::of<std::int32_t>()))
+        throw py::value_error("labels: expected dtype int32 (the labels rank returns), got " +
+                              std::string(py::str(arr.dtype())));
+    if (arr.ndim() != 2)
+        throw py::value_error("labels: expected a 2-D (H, W) int32 label image, got " + std::to_string(arr.ndim()) +
+                              " dimensions");
+    return py::array_t<std::int32_t, py::array::c_style>::ensure(arr);
+}
+
 // The grasp rule of `rank` applied to any candidate of a labels image returned by `rank`, so a
 // caller that prefers another candidate than the best one (the appliance's ROI and
 // occluding-side checks) gets the very point the ranking would have chosen for it.
-py::tuple grasp_point(const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& labels,
-                      std::int32_t label, double centroid_u, double centroid_v, std::int32_t bbox_x,
-                      std::int32_t bbox_y, std::int32_t bbox_w, std::int32_t bbox_h, double margin) {
-    if (labels.ndim() != 2) throw py::value_error("labels: expected a 2-D (H, W) int32 label image");
+py::tuple grasp_point(const py::object& labels_obj, const py::object& label, const py::object& centroid_u,
+                      const py::object& centroid_v, const py::object& bbox_x, const py::object& bbox_y,
+                      const py::object& bbox_w, const py::object& bbox_h, const py::object& margin_obj) {
+    const py::array_t<std::int32_t> labels = labels_arg(labels_obj);
     const std::int64_t h = labels.shape(0), w = labels.shape(1);
-    if (bbox_w < 1 || bbox_h < 1 || bbox_x < 0 || bbox_y < 0 || bbox_x + bbox_w > w || bbox_y + bbox_h > h)
-        throw py::value_error("bbox: expected a box of at least 1x1 inside the label image");
-    if (!(margin >= 0)) throw py::value_error("margin: expected a number >= 0");
     binpick::CandidateResult c;
-    c.label = label;
-    c.centroid_u = centroid_u;
-    c.centroid_v = centroid_v;
-    c.bbox_x = bbox_x;
-    c.bbox_y = bbox_y;
-    c.bbox_w = bbox_w;
-    c.bbox_h = bbox_h;
+    c.label = int32_arg(label, "label");
+    c.centroid_u = float_arg(centroid_u, "centroid_u");
+    c.centroid_v = float_arg(centroid_v, "centroid_v");
+    c.bbox_x = int32_arg(bbox_x, "bbox_x");
+    c.bbox_y = int32_arg(bbox_y, "bbox_y");
+    c.bbox_w = int32_arg(bbox_w, "bbox_w");
+    c.bbox_h = int32_arg(bbox_h, "bbox_h");
+    const double margin = float_arg(margin_obj, "margin");
+    try {
+        binpick::check_grasp_request(c, labels.data(), h, w, margin);
+    } catch (const binpick::InvalidArgument& e) {
+        throw py::value_error(e.what());
+    }
     binpick::GraspResult g;
     {
         py::gil_scoped_release release;
-        g = binpick::choose_grasp(c, labels.data(), h, w, label, 0, 0, margin);
+        g = binpick::choose_grasp(c, labels.data(), h, w, c.label, 0, 0, margin);
     }
     return py::make_tuple(g.u, g.v, g.method == binpick::GraspMethod::centroid ? "centroid" : "inscribed");
 }
@@ -148,5 +196,7 @@ PYBIND11_MODULE(_hotpath, m) {
     m.def("grasp_point", &grasp_point, py::arg("labels"), py::arg("label"), py::arg("centroid_u"),
           py::arg("centroid_v"), py::arg("bbox_x"), py::arg("bbox_y"), py::arg("bbox_w"), py::arg("bbox_h"),
           py::arg("margin"),
-          "The grasp `rank` would choose for the candidate `label` of `labels`: (u, v, method).");
+          "The grasp `rank` would choose for the candidate `label` of `labels`: (u, v, method).\n\n"
+          "labels is the (H, W) int32 image rank returns; bbox the candidate's bounding box in it and the\n"
+          "centroid inside that box. Raises ValueError naming the argument on bad input.");
 }
