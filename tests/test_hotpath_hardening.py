@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 from edge import _hotpath
+from edge.ranking import RankingParams, rank
+from edge.ranking.reference import MAX_PIXELS, rank_reference
 
 ROOT = Path(__file__).resolve().parents[1]
+ALL = RankingParams(min_area=0, max_area=math.inf)  # keep every component
 
 
 def run_isolated(code: str) -> subprocess.CompletedProcess:
@@ -94,3 +97,19 @@ def test_grasp_point_reads_any_int32_view():
     assert _hotpath.grasp_point(np.asfortranarray(SQUARE), **GOOD_GRASP) == expected
     assert _hotpath.grasp_point(SQUARE[::-1, ::-1].copy()[::-1, ::-1], **GOOD_GRASP) == expected
     assert _hotpath.grasp_point(SQUARE, **{**GOOD_GRASP, "label": np.int64(1), "margin": 3}) == expected
+
+
+# --- image size ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rank_fn", [rank, rank_reference])
+@pytest.mark.parametrize("shape", [(1, 2**31 + 16), (2**16, 2**15 + 1), (2**31, 2**31)])
+def test_images_beyond_int32_pixels_raise_before_any_allocation(rank_fn, shape):
+    """Runs, labels and their coordinates are int32: a (1, 2**31 + 16) frame of zeros (one
+    component) gave no candidate at all after 18 s and 4 GB (its run's end wrapped negative).
+    Refused up front, labels not allocated (the maps here are broadcast views: no memory)."""
+    y = np.broadcast_to(np.uint8(0), shape)
+    with pytest.raises(ValueError, match=r"^boundaries: expected at most 2147483647 pixels") as info:
+        rank_fn(y, y, ALL, return_labels=True)
+    assert str(shape[1]) in str(info.value)
+    assert _hotpath.MAX_PIXELS == MAX_PIXELS == 2**31 - 1

@@ -21,6 +21,8 @@ from edge.ranking.params import AREA_GATE, OCCLUDED_SIDE_BELOW, RankingParams
 from edge.ranking.result import Candidate, Grasp, Ranking
 
 FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)
+# The largest image: labels are int32 (src_cpp/hotpath/ranking.hpp kMaxPixels, edge._hotpath.MAX_PIXELS).
+MAX_PIXELS = 2**31 - 1
 
 
 def _check_map(name: str, value: object) -> np.ndarray:
@@ -116,6 +118,10 @@ def rank_reference(
     if boundaries.shape != occlusions.shape:
         raise ValueError(
             f"occlusions: expected the shape of boundaries {boundaries.shape}, got {occlusions.shape}"
+        )
+    if boundaries.size > MAX_PIXELS:
+        raise ValueError(
+            f"boundaries: expected at most {MAX_PIXELS} pixels (labels are int32), got {boundaries.shape}"
         )
     non_boundary, occluding = binarise(boundaries, occlusions, params)
     labels = candidate_labels(non_boundary, params)

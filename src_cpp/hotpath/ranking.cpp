@@ -45,6 +45,15 @@ void validate(const RankingParams& p) {
             static_cast<double>(p.score), "0 (thesis), 1 (contour) or 2 (strict)");
 }
 
+void check_image_size(std::int64_t height, std::int64_t width, const char* name) {
+    // Compared by division: height * width itself may not fit an int64.
+    if (height <= 0 || width <= 0 || width <= kMaxPixels / height) return;
+    std::ostringstream msg;
+    msg << name << ": expected at most " << kMaxPixels << " pixels (labels are int32), got (" << height << ", "
+        << width << ")";
+    throw InvalidArgument(msg.str());
+}
+
 ScoreRule score_rule_from_name(const std::string& name) {
     if (name == "thesis") return ScoreRule::thesis;
     if (name == "contour") return ScoreRule::contour;
@@ -209,6 +218,7 @@ RankingResult rank_candidates(const StridedView<TY>& boundaries, const StridedVi
                               const RankingParams& params, std::int32_t* labels_out) {
     validate(params);
     const std::int64_t h = boundaries.height, w = boundaries.width;
+    check_image_size(h, w, "boundaries");
     RankingResult res;
     if (h == 0 || w == 0) return res;
     const std::size_t n_px = static_cast<std::size_t>(h * w);

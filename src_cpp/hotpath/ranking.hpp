@@ -70,6 +70,13 @@ struct InvalidArgument : std::invalid_argument {
 
 void validate(const RankingParams& p);
 
+// The largest image the ranking takes: labels, runs and their coordinates are int32, so every
+// pixel index and every component number must fit one (2^31 - 1 pixels: 2 GB per uint8 map).
+inline constexpr std::int64_t kMaxPixels = 2147483647;
+
+// InvalidArgument naming `name` unless a height x width image has at most kMaxPixels pixels.
+void check_image_size(std::int64_t height, std::int64_t width, const char* name);
+
 // The rule named `name` ("thesis", "contour" or "strict"); InvalidArgument naming `score` otherwise.
 ScoreRule score_rule_from_name(const std::string& name);
 

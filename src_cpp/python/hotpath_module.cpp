@@ -90,6 +90,11 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, const
             << z.shape(0) << ", " << z.shape(1) << ")";
         throw py::value_error(msg.str());
     }
+    try {  // before the labels are allocated
+        binpick::check_image_size(y.shape(0), y.shape(1), "boundaries");
+    } catch (const binpick::InvalidArgument& e) {
+        throw py::value_error(e.what());
+    }
     const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, y.shape(0), y.shape(1));
 
     binpick::RankingResult res;

@@ -53,6 +53,7 @@ inline void bind_ranking_params(pybind11::module_& m) {
                                [](const binpick::RankingParams& p) { return binpick::score_rule_name(p.score); })
         .def("__eq__", [](const binpick::RankingParams& a, const binpick::RankingParams& b) { return a == b; });
     m.attr("MAX_PATCH") = binpick::kMaxPatch;
+    m.attr("MAX_PIXELS") = binpick::kMaxPixels;
 }
 
 inline constexpr const char* kCandidateFields[] = {
