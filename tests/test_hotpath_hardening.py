@@ -113,3 +113,23 @@ def test_images_beyond_int32_pixels_raise_before_any_allocation(rank_fn, shape):
         rank_fn(y, y, ALL, return_labels=True)
     assert str(shape[1]) in str(info.value)
     assert _hotpath.MAX_PIXELS == MAX_PIXELS == 2**31 - 1
+
+
+# --- long images: exact moments ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rank_fn", [rank, rank_reference])
+@pytest.mark.parametrize(
+    ("shape", "angle", "major", "minor"),
+    [((1, 2_000_000), 0.0, 2e6, 1.0), ((3_100_000, 1), 90.0, 3.1e6, 1.0)],
+)
+def test_angle_and_extents_of_a_bar_millions_of_pixels_long(rank_fn, shape, angle, major, minor):
+    """The second moments overflowed int64 (a run's closed form for sum x^2 multiplies three
+    coordinates; a column's sum of y^2 passes 2^63 at ~3 million rows): the 1 x 2,000,000 bar
+    came out at 90 degrees with its extents swapped, the column at 0 degrees (the reference
+    wrapped too)."""
+    y = np.zeros(shape, np.uint8)
+    r = rank_fn(y, y, ALL)
+    (c,) = r.candidates
+    assert c.angle_deg == angle
+    assert (c.major_px, c.minor_px) == pytest.approx((major, minor), abs=1e-6)

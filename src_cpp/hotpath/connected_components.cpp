@@ -29,14 +29,22 @@ void unite(std::vector<std::int32_t>& parent, std::int32_t a, std::int32_t b) {
         parent[a] = b;
 }
 
-// Sum of the integers 0..m (m >= -1) and of their squares, as closed forms.
+// The product of two int64 values, exactly (one widening multiplication).
+inline wide_int wide_mul(std::int64_t a, std::int64_t b) { return static_cast<wide_int>(a) * b; }
+
+// Sum of the integers 0..m (m >= -1) and of their squares, as closed forms. m < 2^31: the first
+// fits an int64, the second, m(m+1)(2m+1)/6, does not; it is divided by 3 in int64 before the
+// one wide multiplication (m(m+1)/2 or 2m+1 is a multiple of 3), not as a wide division.
 inline std::int64_t sum_to(std::int64_t m) { return m * (m + 1) / 2; }
-inline std::int64_t sum_sq_to(std::int64_t m) { return m * (m + 1) * (2 * m + 1) / 6; }
+inline wide_int sum_sq_to(std::int64_t m) {
+    const std::int64_t half = sum_to(m), odd = 2 * m + 1;
+    return half % 3 == 0 ? wide_mul(half / 3, odd) : wide_mul(half, odd / 3);
+}
 
 void add_run(ComponentStats& s, const Run& r) {
     const std::int64_t n = r.x1 - r.x0;
     const std::int64_t sx = sum_to(r.x1 - 1) - sum_to(r.x0 - 1);
-    const std::int64_t sxx = sum_sq_to(r.x1 - 1) - sum_sq_to(r.x0 - 1);
+    const wide_int sxx = sum_sq_to(r.x1 - 1) - sum_sq_to(r.x0 - 1);
     const std::int64_t y = r.y;
     if (s.area == 0) {
         s.min_x = r.x0;
@@ -52,8 +60,8 @@ void add_run(ComponentStats& s, const Run& r) {
     s.sum_x += sx;
     s.sum_y += n * y;
     s.sum_xx += sxx;
-    s.sum_yy += n * y * y;
-    s.sum_xy += y * sx;
+    s.sum_yy += wide_mul(n * y, y);  // n * y < 2^62
+    s.sum_xy += wide_mul(y, sx);
 }
 
 void merge_into(ComponentStats& dst, const ComponentStats& src) {

@@ -12,10 +12,21 @@
 
 namespace binpick {
 
+// An integer wide enough for the second moments of any image the ranking takes.
+#if defined(__SIZEOF_INT128__)
+using wide_int = __int128;
+#else
+using wide_int = long double;  // 64-bit mantissa: exact up to ~2048x2048 components
+#endif
+
+// Sizes: an image has at most 2^31 - 1 pixels (kMaxPixels), so a first moment is below 2^62; a
+// second moment is not (a 1 x 2,000,000 row's sum of x^2 is 2.7e18, a 3,100,000 x 1 column's
+// sum of y^2 9.9e18, past int64, and a run's closed form multiplies three coordinates), so those
+// are wide integers.
 struct ComponentStats {
     std::int64_t area = 0;
-    std::int64_t sum_x = 0, sum_y = 0;                // first moments (x = column, y = row)
-    std::int64_t sum_xx = 0, sum_yy = 0, sum_xy = 0;  // raw second moments
+    std::int64_t sum_x = 0, sum_y = 0;        // first moments (x = column, y = row)
+    wide_int sum_xx = 0, sum_yy = 0, sum_xy = 0;  // raw second moments
     std::int32_t min_x = 0, max_x = 0, min_y = 0, max_y = 0;  // inclusive bounding box
 };
 

@@ -10,15 +10,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "connected_components.hpp"
+#include "connected_components.hpp"  // ComponentStats, wide_int
 
 namespace binpick {
-
-#if defined(__SIZEOF_INT128__)
-using wide_int = __int128;
-#else
-using wide_int = long double;  // 64-bit mantissa: exact up to ~2048x2048 components
-#endif
 
 // One pi for every angle of the hot path (the CPU ranking and the CUDA path's host end).
 inline constexpr double kPi = 3.14159265358979323846;
