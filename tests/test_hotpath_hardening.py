@@ -133,3 +133,37 @@ def test_angle_and_extents_of_a_bar_millions_of_pixels_long(rank_fn, shape, angl
     (c,) = r.candidates
     assert c.angle_deg == angle
     assert (c.major_px, c.minor_px) == pytest.approx((major, minor), abs=1e-6)
+
+
+# --- parameters: one line, naming the argument --------------------------------------------
+
+MAP = np.zeros((4, 4), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        # pybind11's TypeError listed the signature and printed both arrays.
+        (lambda: _hotpath.rank(MAP, MAP, None), "params"),
+        (lambda: _hotpath.rank(MAP, MAP, {"alpha": 0.1}), "params"),
+        (lambda: _hotpath.rank(MAP, MAP, _hotpath.RankingParams(), np.zeros(3)), "return_labels"),
+        # An int past C int's range reached the binding as a multi-line TypeError.
+        (lambda: _hotpath.RankingParams(patch=2**40), "patch"),
+        (lambda: _hotpath.RankingParams(patch="9"), "patch"),
+        (lambda: RankingParams(patch=2**40), "patch"),
+        (lambda: RankingParams(patch=np.int64(2**40)), "patch"),
+        # float(10**400) raised OverflowError without naming the field.
+        (lambda: RankingParams(max_area=10**400), "max_area"),
+    ],
+)
+def test_bad_parameters_raise_one_line_value_error(call, name):
+    with pytest.raises(ValueError, match=f"^{name}: expected") as info:
+        call()
+    assert "\n" not in str(info.value)
+
+
+def test_parameters_still_accept_what_they_did():
+    assert _hotpath.RankingParams(patch=np.int64(9)) == _hotpath.RankingParams(patch=9)
+    table, _, labels = _hotpath.rank(MAP, MAP, _hotpath.RankingParams(), np.bool_(True))
+    assert labels.shape == MAP.shape and table.shape[1] == len(_hotpath.CANDIDATE_FIELDS)
+    assert _hotpath.rank(MAP, MAP, params=_hotpath.RankingParams())[2] is None

@@ -76,6 +76,10 @@ class RankingParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Real):
                 raise ValueError(f"{name}: expected a number, got {value!r}")
+            try:
+                float(value)
+            except OverflowError:  # an int past float's range (10**400)
+                raise ValueError(f"{name}: expected a number within float range, got {value!r}") from None
         if isinstance(self.patch, bool) or not isinstance(self.patch, int | np.integer):
             raise ValueError(f"patch: expected an odd integer, got {self.patch!r}")
         if not isinstance(self.score, str) or self.score not in SCORES:

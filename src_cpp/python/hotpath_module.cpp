@@ -23,11 +23,13 @@ namespace {
 
 enum class MapType { float32, uint8 };
 
+std::string type_name(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
 py::array as_map(const py::handle& obj, const char* name) {
     if (!py::isinstance<py::array>(obj)) {
         std::ostringstream msg;
         msg << name << ": expected a 2-D numpy array of float32 or uint8, got "
-            << std::string(py::str(py::type::of(obj).attr("__name__")));
+            << type_name(obj);
         throw py::value_error(msg.str());
     }
     py::array arr = py::reinterpret_borrow<py::array>(obj);
@@ -80,8 +82,24 @@ binpick::RankingResult run(const py::array& y, const py::array& z, const binpick
     return binpick::rank_candidates<TY, TZ>(vy, vz, p, labels);
 }
 
-py::tuple rank(const py::object& boundaries, const py::object& occlusions, const binpick::RankingParams& p,
-               bool return_labels) {
+// The params argument, or a one-line ValueError (pybind11's own is a TypeError listing the
+// signature and the arrays' contents).
+const binpick::RankingParams& params_arg(const py::handle& obj) {
+    if (!py::isinstance<binpick::RankingParams>(obj))
+        throw py::value_error("params: expected an edge._hotpath.RankingParams (edge.ranking.RankingParams.native()), "
+                              "got " + type_name(obj));
+    return obj.cast<const binpick::RankingParams&>();
+}
+
+py::tuple rank(const py::object& boundaries, const py::object& occlusions, const py::object& params,
+               const py::object& return_labels_obj) {
+    const binpick::RankingParams& p = params_arg(params);
+    const int truth = PyObject_IsTrue(return_labels_obj.ptr());
+    if (truth < 0) {
+        PyErr_Clear();
+        throw py::value_error("return_labels: expected a bool, got " + type_name(return_labels_obj));
+    }
+    const bool return_labels = truth == 1;
     const py::array y = as_map(boundaries, "boundaries");
     const py::array z = as_map(occlusions, "occlusions");
     if (y.shape(0) != z.shape(0) || y.shape(1) != z.shape(1)) {
@@ -115,8 +133,6 @@ py::tuple rank(const py::object& boundaries, const py::object& occlusions, const
 // Scalar arguments taken as Python objects and converted here, so that a wrong type or an
 // integer beyond int32 gives a one-line ValueError naming the argument (pybind11's own
 // conversion error is a TypeError listing the whole signature).
-std::string type_name(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
-
 std::int32_t int32_arg(const py::handle& obj, const char* name) {
     if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
         throw py::value_error(std::string(name) + ": expected an integer, got " + type_name(obj));
@@ -193,7 +209,7 @@ PYBIND11_MODULE(_hotpath, m) {
     m.attr("CANDIDATE_FIELDS") = binpick_python::candidate_fields();
     binpick_python::bind_ranking_params(m);
     m.def("rank", &rank, py::arg("boundaries"), py::arg("occlusions"), py::arg("params"),
-          py::arg("return_labels") = false,
+          py::arg("return_labels") = py::bool_(false),
           "Rank the instance candidates of one frame with `params` (a RankingParams).\n\n"
           "Returns (table, grasp, labels): table is an (N, len(CANDIDATE_FIELDS)) float64 array, best\n"
           "candidate first; grasp is (u, v, angle_deg, major_px, minor_px, score, method) of the best\n"

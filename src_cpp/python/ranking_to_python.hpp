@@ -17,6 +17,24 @@
 
 namespace binpick_python {
 
+// The patch argument as an int. An integer beyond int's range is reported here, naming the
+// field as validate does, rather than by pybind11's multi-line TypeError (a Python int has no
+// bound: RankingParams(patch=2**40) reached the binding).
+inline int patch_arg(const pybind11::handle& obj) {
+    namespace py = pybind11;
+    if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+        throw py::value_error("patch: expected an odd integer, got " +
+                              std::string(py::str(py::type::of(obj).attr("__name__"))));
+    const py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+    if (!value) throw py::error_already_set();
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+    if (overflow != 0 || v < 1 || v > binpick::kMaxPatch)
+        throw py::value_error("patch: expected an odd integer in [1, " + std::to_string(binpick::kMaxPatch) +
+                              "], got " + std::string(py::str(value)));
+    return static_cast<int>(v);
+}
+
 // edge._hotpath.RankingParams: the C++ struct itself, built only through `validate`, so the
 // parameters Python holds are the ones the ranking accepts (one set of limits, in ranking.cpp).
 // Read-only: a changed value would skip the checks. Registered once, by edge._hotpath;
@@ -26,9 +44,9 @@ inline void bind_ranking_params(pybind11::module_& m) {
     const binpick::RankingParams d{};
     py::class_<binpick::RankingParams>(m, "RankingParams",
                                        "Validated ranking parameters (see edge.ranking.RankingParams).")
-        .def(py::init([](double alpha, double beta, double min_area, double max_area, int patch, double w1,
-                         double w2, double margin, const std::string& score) {
-                 binpick::RankingParams p{alpha, beta, min_area, max_area, patch, w1, w2, margin};
+        .def(py::init([](double alpha, double beta, double min_area, double max_area, const py::object& patch,
+                         double w1, double w2, double margin, const std::string& score) {
+                 binpick::RankingParams p{alpha, beta, min_area, max_area, patch_arg(patch), w1, w2, margin};
                  try {
                      p.score = binpick::score_rule_from_name(score);
                      binpick::validate(p);
