@@ -24,6 +24,11 @@ class CalibrationWatcher:
         self.required = required
         self.current = None
         self.error = ""
+        # The file's calibration, kept while a frame of another size sets `current` to None, so
+        # that the next frame at its size uses it again (the file has not changed).
+        self._loaded = None
+        self._size_warned: tuple[int, int] | None = None  # the other size last warned about
+        self._say_back = False  # that warning's "in use again" line is still due
         self._mtime: float | None = -1.0  # never a real mtime: the first refresh always loads
         self.refresh()
 
@@ -47,23 +52,34 @@ class CalibrationWatcher:
                 log.info("calibration loaded from %s", self.path)
             except Exception as exc:  # CalibrationError names the field; anything else is reported too
                 self.current, self.error = None, str(exc)
+        self._loaded, self._size_warned, self._say_back = self.current, None, False
         if self.error:
             self._warn()
 
     def match_frame(self, width: int, height: int) -> None:
-        """Drop a calibration made for another image size: its intrinsics and ROI are in that
+        """Set aside a calibration made for another image size: its intrinsics and ROI are in that
         size's pixels, so every grasp would come out in wrong millimetres without any error.
-        Treated like an invalid file (pixel mode, or failed cycles where it is required) until the
-        file changes."""
-        if self.current is None or tuple(self.current.image_size) == (width, height):
+        This frame is treated like an invalid file (pixel mode, or a failed cycle where it is
+        required); the next frame at the calibrated size uses it again (the camera set back, a
+        replay folder's odd picture passed) without the file having to change. Warned once per
+        other size and loaded file (a folder alternating sizes is not one warning per frame)."""
+        loaded = self._loaded
+        if loaded is None:
             return
-        w, h = self.current.image_size
+        if tuple(loaded.image_size) == (width, height):
+            if self._say_back:
+                log.info("%s: the camera delivers %dx%d again; calibration in use", self.path, width, height)
+            self.current, self.error, self._say_back = loaded, "", False
+            return
+        w, h = loaded.image_size
         self.current = None
         self.error = (
             f"{self.path}: calibration is for {w}x{h} images but the camera delivers {width}x{height}; "
             "recalibrate at this size (binpick calibrate) or set the camera back to it"
         )
-        self._warn()
+        if self._size_warned != (width, height):
+            self._size_warned, self._say_back = (width, height), True
+            self._warn()
 
     def _warn(self) -> None:
         mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
@@ -72,3 +88,9 @@ class CalibrationWatcher:
     @property
     def pixel_mode(self) -> bool:
         return self.current is None
+
+    @property
+    def file_unusable(self) -> bool:
+        """No calibration from the file at all (missing, invalid, or none configured), whatever
+        size the next frame has."""
+        return self._loaded is None

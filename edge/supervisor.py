@@ -436,11 +436,17 @@ class Supervisor:
             log.exception("cycle failed unexpectedly")
             return self._failure(request_id, "internal", f"{type(exc).__name__}: {exc}", {}, None)
 
-    def _calibration_failure(self, request_id: int, stages: dict) -> CycleOutcome | None:
+    def _calibration_failure(
+        self, request_id: int, stages: dict, file_only: bool = False
+    ) -> CycleOutcome | None:
         """The pixel_mode bit from the calibration as it stands, and the failed outcome when the
-        configuration requires one that is missing or invalid (None: the cycle goes on)."""
+        configuration requires one that is missing or invalid (None: the cycle goes on).
+        `file_only` (before the grab): only a missing or invalid file fails the cycle; a
+        calibration set aside for the last frame's size is judged again on this cycle's frame,
+        which may have its size again."""
         self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
-        if self.calibration.required and self.calibration.pixel_mode:
+        unusable = self.calibration.file_unusable if file_only else self.calibration.pixel_mode
+        if self.calibration.required and unusable:
             return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
         return None
 
@@ -454,7 +460,7 @@ class Supervisor:
                 log.info("pick of sequence %d failed (PLC): its instance waits a few cycles", sequence)
         avoid = self.failed_picks.begin_cycle()
         self.calibration.refresh()
-        failure = self._calibration_failure(request_id, stages)
+        failure = self._calibration_failure(request_id, stages, file_only=True)
         if failure is not None:
             return failure
         try:

@@ -3,6 +3,7 @@ the supervisor's own cycle (`Supervisor.cycle_once`) on a replayed frame."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from appliance_helpers import ROOT, tiny_model, write_pile_folder
@@ -160,3 +161,25 @@ def test_a_calibration_for_another_image_size_is_not_used(setup, tmp_path, caplo
         assert sup.bank.value("error_code") == sup.register_map.error_code("calibration_missing")
     else:
         assert outcome.error == "ok" and outcome.pixel_mode and outcome.result.z == 0.0
+
+
+def test_a_calibration_is_used_again_once_the_camera_delivers_its_size_again(setup, tmp_path, caplog):
+    """One frame of another size (a stream renegotiated after a reconnect, a replay folder with
+    one odd picture) refuses that frame's grasp; the next frame at the calibrated size uses the
+    calibration again, as the warning's "or set the camera back to it" says. Before, the
+    calibration stayed dropped until its file changed: every later cycle failed."""
+    model, _, _ = setup
+    frames = write_pile_folder(tmp_path / "frames", count=3)
+    odd = cv2.imread(str(frames / "frame_001.png"))
+    cv2.imwrite(str(frames / "frame_001.png"), cv2.resize(odd, (128, 96)))
+    path = tmp_path / "cal.json"
+    save_calibration(calibration(None), path)
+    sup = supervisor((model, frames, tmp_path), str(path))
+    sup.config.calibration.required = sup.calibration.required = True
+    assert sup.cycle_once().error == "ok"
+    outcome = sup.cycle_once()
+    mismatch = "96x96 images but the camera delivers 128x96"
+    assert outcome.error == "calibration_missing" and mismatch in outcome.message
+    assert mismatch in caplog.text
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and not outcome.pixel_mode and not sup.bank.flag("pixel_mode")
