@@ -160,6 +160,25 @@ def test_folder_replay_pairs_depth_files_in_every_format(tmp_path):
     assert tenth.grab(1.0).depth_m[20, 20] == pytest.approx(0.05)
 
 
+def test_a_replayed_npy_depth_in_raw_integer_units_is_refused_naming_the_unit(tmp_path):
+    """.npy holds float metres; a map saved as the camera's raw integers (uint16 millimetres, as
+    `np.save(depth_frame)` writes it) was read as 850 m per pixel without a word, every grasp's
+    seal check and depth input a thousand times off. Now that frame fails naming the file, its
+    dtype and the two ways to save it."""
+    from edge.camera import CorruptFrame
+    from edge.camera.folder_source import FolderSource
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 48, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((32, 48, 3), np.uint8))
+    np.save(tmp_path / "a_depth.npy", np.full((32, 48), 850, np.uint16))
+    np.save(tmp_path / "b_depth.npy", np.full((32, 48), 0.85, np.float64))  # float metres: fine
+    source = FolderSource(str(tmp_path), "*.png", loop=False)
+    source.open()
+    with pytest.raises(CorruptFrame, match=r"a_depth.npy: .*uint16.*float metres.*16-bit PNG"):
+        source.grab(1.0)
+    assert source.grab(1.0).depth_m[0, 0] == pytest.approx(0.85)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("pyrealsense2") is not None, reason="pyrealsense2 is installed")
 def test_realsense_without_its_package_says_which_in_one_line():
     from edge.camera import CameraError

@@ -4,8 +4,8 @@ Depth (optional): beside `NAME.png` a file `NAME<depth_suffix>.png|.npy|.exr` (s
 by default) is that frame's depth map, aligned to the image (same size):
 - `.png`: 16-bit single channel, one unit = `camera.depth_unit_mm` millimetres (RealSense and
   Orbbec save 1 mm; Mikado's scenes 0.1 mm), 0 = no depth;
-- `.npy`: float metres, HxW; `.exr`: float metres, first channel (OpenCV needs
-  OPENCV_IO_ENABLE_OPENEXR=1 to read EXR);
+- `.npy`: float metres, HxW (integers are refused: their unit is unknown); `.exr`: float metres,
+  first channel (OpenCV needs OPENCV_IO_ENABLE_OPENEXR=1 to read EXR);
 non-finite or non-positive values are holes. Files ending in the suffix are never replayed as
 images. A frame without a depth file has none (`Frame.depth_m` is None).
 """
@@ -29,6 +29,13 @@ def read_depth(path: Path, unit_mm: float) -> np.ndarray:
             depth = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CorruptFrame(f"{path}: not a readable .npy depth map ({exc})") from exc
+        if not np.issubdtype(depth.dtype, np.floating):
+            # Raw camera units (uint16 millimetres from `np.save(depth_frame)`) would otherwise be
+            # read as metres: 850 mm as 850 m, silently. The unit of integers is only known for PNGs.
+            raise CorruptFrame(
+                f"{path}: depth of dtype {depth.dtype}: expected float metres in a .npy "
+                "(raw integer units: save them as a 16-bit PNG, one unit = camera.depth_unit_mm mm)"
+            )
         depth = np.asarray(depth, np.float32)
     else:
         depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
