@@ -152,6 +152,28 @@ def test_corrupt_frames_in_a_stream_are_skipped_and_counted_without_reconnecting
         server.close()
 
 
+def test_a_stream_whose_every_frame_is_unusable_says_why_when_it_gives_up(caplog):
+    """A camera that sends only frames the appliance cannot use (here 4x4 px JPEGs; a wrong pixel
+    format, an RGB-D camera without depth) reconnects after five in a row. The outage's one
+    WARNING (the next comes a minute later) and `grab`'s message name the frames' fault; they said
+    only "5 failed reads in a row", and the source's name twice."""
+    server = CorruptingMjpegServer(corrupt_every=10**9, size=4)
+    source = opencv_source(server.url, timeout_s=2.0, backoff_initial_s=0.1, backoff_max_s=0.3)
+    try:
+        with caplog.at_level("WARNING", logger="edge.camera.streaming"):
+            source.open()
+            wait_until(lambda: source.status()["reopens"] >= 2, 20, what="reconnections")
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1, warnings
+        assert "5 failed reads in a row" in warnings[0] and "4x4 px is too small" in warnings[0], warnings
+        assert warnings[0].count(server.url) == 1, warnings
+        wait_until(lambda: "failed reads" in source.status()["last_error"], 10, what="a give-up")
+        assert "too small" in source.status()["last_error"]
+    finally:
+        source.close()
+        server.close()
+
+
 def test_a_replayed_file_that_disappeared_is_said_to_be_gone(tmp_path, capfd):
     write = np.zeros((32, 48, 3), np.uint8)
     for name in ("a.png", "b.png"):

@@ -202,9 +202,11 @@ class StreamingSource(CameraSource):
                     failures += 1
                     with self._cond:
                         self._corrupt += 1
-                        self._last_error = str(exc)
-                    if failures >= MAX_CONSECUTIVE_BAD_FRAMES:
-                        raise CameraLost(f"{self.name}: {failures} failed reads in a row") from exc
+                        self._last_error = self._reason(exc)
+                    if failures >= MAX_CONSECUTIVE_BAD_FRAMES:  # with the reason: it may never change
+                        raise CameraLost(
+                            f"{failures} failed reads in a row, the last: {self._reason(exc)}"
+                        ) from exc
                     continue
                 failures = 0
                 with self._cond:
@@ -218,14 +220,15 @@ class StreamingSource(CameraSource):
                 if back:
                     log.info("%s", back)
         except Exception as exc:  # a driver error ends this connection; the watchdog reopens
+            reason = self._reason(exc)
             with self._cond:
                 current = generation == self._generation
                 if current:
-                    self._mark_down(str(exc))
+                    self._mark_down(reason)
             if current:
-                self._log_failure(str(exc))
+                self._log_failure(reason)
             else:  # an abandoned connection's end: its loss was logged when it was abandoned
-                log.debug("camera %s (abandoned connection): %s", self.name, exc)
+                log.debug("camera %s (abandoned connection): %s", self.name, reason)
         finally:
             if connection is not None:
                 _release_quietly(connection)  # in this thread: its read has returned, the handle is free
@@ -233,6 +236,11 @@ class StreamingSource(CameraSource):
                 if generation == self._generation and self._worker_alive and not self._stop.is_set():
                     self._worker_alive = False
                     self._state = "down"
+
+    def _reason(self, exc: BaseException) -> str:
+        """`exc`'s message without a leading source name: the log line and `grab`'s message
+        name the source once themselves."""
+        return str(exc).removeprefix(f"{self.name}: ")
 
     def _set_state(self, state: str) -> None:
         with self._cond:
