@@ -179,6 +179,36 @@ def test_a_replayed_npy_depth_in_raw_integer_units_is_refused_naming_the_unit(tm
     assert source.grab(1.0).depth_m[0, 0] == pytest.approx(0.85)
 
 
+def test_an_rgbd_stream_whose_depth_is_not_aligned_to_its_image_is_refused():
+    """An RGB-D connection (RealSense, Orbbec) hands the streaming source (rgb, depth) pairs; a
+    depth map of another size than the image (alignment not applied) was passed on as the frame's
+    depth, to be resized into the wrong pixels by the model and the depth cue. Now each such frame
+    is unusable, and the source gives up naming both sizes. The connection stands in for the
+    camera's SDK (neither is installed here); the source, its threads and checks are the real ones."""
+    import time
+
+    from appliance_helpers import wait_until
+
+    from edge.camera.streaming import StreamingSource
+
+    class Unaligned:
+        def read(self):
+            time.sleep(0.02)
+            return np.zeros((48, 64, 3), np.uint8), np.full((24, 32), 0.8, np.float32)
+
+        def release(self):
+            pass
+
+    source = StreamingSource("rgbd:test", Unaligned, 2.0, 0.1, 0.3)
+    source.open()
+    try:
+        wait_until(lambda: "failed reads" in source.status()["last_error"], 10, what="a give-up")
+        assert "depth is 32x24 px, its image 64x48 px" in source.status()["last_error"]
+        assert source.status()["frames"] == 0
+    finally:
+        source.close()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("pyrealsense2") is not None, reason="pyrealsense2 is installed")
 def test_realsense_without_its_package_says_which_in_one_line():
     from edge.camera import CameraError

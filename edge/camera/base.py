@@ -35,9 +35,28 @@ class Frame:
 
 
 def make_frame(rgb: np.ndarray, index: int, source: str, depth_m: np.ndarray | None = None) -> Frame:
-    """Stamp an image at the moment it was obtained and check it is a real image."""
+    """Stamp an image at the moment it was obtained and check it is a real image, and its depth
+    (if any) a map aligned to it."""
     check_image(rgb, source)
+    if depth_m is not None:
+        depth_m = checked_depth(depth_m, rgb.shape[:2], source)
     return Frame(rgb, index, time.time(), time.monotonic(), source, depth_m)
+
+
+def checked_depth(depth: object, size: tuple[int, int], source: str) -> np.ndarray:
+    """`depth` as the HxW float32 metres `Frame.depth_m` promises for an image of `size` (H, W),
+    or CorruptFrame. A map of another size is not aligned to the image (an RGB-D camera whose
+    alignment was not applied): every consumer (model, depth cue, bin, seal check) indexes it by
+    the image's pixels, so it would be resized into wrong pixels or fail the cycle as `internal`."""
+    if not isinstance(depth, np.ndarray) or depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+        shape, dtype = getattr(depth, "shape", None), getattr(depth, "dtype", type(depth).__name__)
+        raise CorruptFrame(f"{source}: expected an HxW float depth map in metres, got {dtype} {shape}")
+    if depth.shape != size:
+        raise CorruptFrame(
+            f"{source}: depth is {depth.shape[1]}x{depth.shape[0]} px, its image {size[1]}x{size[0]} px "
+            "(expected the same size, aligned to the image)"
+        )
+    return depth.astype(np.float32, copy=False)
 
 
 def check_image(rgb: object, source: str) -> None:
