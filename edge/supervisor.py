@@ -439,12 +439,12 @@ class Supervisor:
     def _calibration_failure(
         self, request_id: int, stages: dict, file_only: bool = False
     ) -> CycleOutcome | None:
-        """The pixel_mode bit from the calibration as it stands, and the failed outcome when the
-        configuration requires one that is missing or invalid (None: the cycle goes on).
-        `file_only` (before the grab): only a missing or invalid file fails the cycle; a
-        calibration set aside for the last frame's size is judged again on this cycle's frame,
-        which may have its size again."""
-        self.bank.set_flag("pixel_mode", self.calibration.pixel_mode)
+        """The failed outcome when the configuration requires a calibration that is missing or
+        invalid (None: the cycle goes on). `file_only` (before the grab): only a missing or invalid
+        file fails the cycle; a calibration set aside for the last frame's size is judged again on
+        this cycle's frame, which may have its size again. The pixel_mode bit is not set here but
+        published with this cycle's result (`PublishedResult.pixel_mode`): the registers still
+        hold the previous cycle's grasp, in the previous calibration's units."""
         unusable = self.calibration.file_unusable if file_only else self.calibration.pixel_mode
         if self.calibration.required and unusable:
             return self._failure(request_id, "calibration_missing", self.calibration.error, stages, None)
@@ -532,7 +532,7 @@ class Supervisor:
             return self._failure(
                 request_id, "empty_roi", f"none of {n} candidates is inside the ROI", stages, context
             )
-        result = published_result(request_id, grasp, len(ranking.candidates))
+        result = published_result(request_id, grasp, len(ranking.candidates), pixel_mode=cal is None)
         t = _lap(stages, "geometry", t)
         result.latency_ms = (time.monotonic() - start) * 1000.0
         self._enter("publish")
@@ -552,7 +552,7 @@ class Supervisor:
     ) -> CycleOutcome:
         self._enter(f"reporting error {error}")
         code = self.register_map.error_code(error)
-        result = PublishedResult(request_id, code)
+        result = PublishedResult(request_id, code, pixel_mode=self.calibration.pixel_mode)
         sequence = self.bank.publish(result)
         self.stats.set_error(f"{error}: {message}")
         if self._error_log.first(error, "cycle error"):
@@ -712,11 +712,14 @@ def annotate(
     return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params)
 
 
-def published_result(request_id: int, grasp: PlannedGrasp, candidate_count: int) -> PublishedResult:
-    """The registers' view of a planned grasp (robot frame, or pixels in pixel mode)."""
+def published_result(
+    request_id: int, grasp: PlannedGrasp, candidate_count: int, pixel_mode: bool
+) -> PublishedResult:
+    """The registers' view of a planned grasp (robot frame, or pixels in pixel mode, which the
+    result carries so that the status bit changes with the words it describes)."""
     return PublishedResult(
         request_id, 0, grasp.x, grasp.y, grasp.z, grasp.angle, grasp.score, candidate_count,
-        grasp.extent_major, grasp.extent_minor,
+        grasp.extent_major, grasp.extent_minor, pixel_mode=pixel_mode,
     )  # fmt: skip
 
 

@@ -64,6 +64,11 @@ class PublishedResult:
     extent_major: float = 0.0
     extent_minor: float = 0.0
     latency_ms: float = 0.0
+    # The units of x, y, z and the extents (the `pixel_mode` status bit), written under the same
+    # lock as the result words: set apart, the bit changed at the start of the cycle that took up a
+    # new calibration, and a PLC read the previous cycle's pixels flagged as millimetres (or the
+    # reverse) until the result arrived. None leaves the bit as it is (answers the bank makes itself).
+    pixel_mode: bool | None = None
 
 
 class RequestRejected(Exception):
@@ -294,6 +299,8 @@ class RegisterBank:
         if result.error == 0:  # (ids wrap after 65535: the 64 kept are never that old)
             self._grasps.append(sequence)
         self._set_error(result.error)
+        if result.pixel_mode is not None:
+            self._set_bit("pixel_mode", result.pixel_mode)
         self._set_bit("busy", False)
         # A trigger queued meanwhile asked for a newer result: this one is not shown as fresh.
         queued = self._pending_trigger is not None

@@ -1,0 +1,124 @@
+"""The calibration file changed under a running appliance (`binpick run` as a subprocess, free-run
+on a replay folder), seen by a real Modbus client on 127.0.0.1 polling the status bits and the
+result block in one read (the bank answers a read under its lock: one consistent instant)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from appliance_helpers import (
+    Appliance,
+    appliance_config,
+    tiny_model,
+    wait_port,
+    wait_until,
+    write_pile_folder,
+)
+from pymodbus.client import ModbusTcpClient
+from test_appliance_geometry import calibration
+
+from edge.calibration_file import save_calibration
+from edge.plc.register_map import RegisterMap
+
+pytestmark = pytest.mark.timeout(150)
+MAP = RegisterMap.load()
+STATUS = MAP["status"].address
+SEQUENCE = MAP["sequence_id"].address
+FLOOR_Z_MM = 20.0  # test_appliance_geometry.calibration(): the pick plane's z; 0 in pixel mode
+
+
+class Plc:
+    """A polling PLC: reads status .. sequence_id in one request, as fast as it can, and keeps
+    (pixel_mode, result_valid, result_error, z, sequence) for every read."""
+
+    def __init__(self, port: int):
+        self.client = ModbusTcpClient("127.0.0.1", port=port, timeout=2)
+        assert self.client.connect(), f"no Modbus server on 127.0.0.1:{port}"
+        self.reads: list[tuple[bool, bool, int, float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        z = MAP["z"].address - STATUS
+        while not self._stop.is_set():
+            reply = self.client.read_holding_registers(STATUS, count=SEQUENCE - STATUS + 1, device_id=1)
+            if reply.isError():
+                continue
+            w = reply.registers
+            status = w[0]
+            self.reads.append((
+                bool(status & (1 << MAP.bits["pixel_mode"].bit)),
+                bool(status & (1 << MAP.bits["result_valid"].bit)),
+                w[MAP["result_error"].address - STATUS],
+                MAP.words_to_float(w[z], w[z + 1]),
+                w[-1],
+            ))  # fmt: skip
+
+    def latest(self) -> tuple[bool, bool, int, float, int] | None:
+        return self.reads[-1] if self.reads else None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.client.close()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture
+def cell(tmp_path, model):
+    """A free-run appliance whose calibration file is `cal/cell.json` (absent at the start: pixel
+    mode) and a polling PLC; yields (calibration path, Plc, Appliance)."""
+    folder = write_pile_folder(tmp_path / "frames", count=2)
+    cal = tmp_path / "cal" / "cell.json"
+    cal.parent.mkdir()
+    config, port, _ = appliance_config(
+        tmp_path, model, camera=f'source = "folder"\nfolder = "{folder}"', mode="free-run",
+        appliance="cycle_period_s = 0.02",
+    )  # fmt: skip
+    config.write_text(config.read_text() + f'\n[calibration]\nfile = "{cal}"\n')
+    app = Appliance(config, tmp_path)
+    plc = None
+    try:
+        wait_port(port, 60)
+        plc = Plc(port)
+        wait_until(lambda: (plc.latest() or (0, 0, 0, 0, 0))[4] > 0, 30, what="a first published cycle")
+        yield cal, plc, app
+    finally:
+        if plc is not None:
+            plc.close()
+        code = app.stop()
+        assert code == 0, app.log()
+
+
+def wait_units(plc: Plc, pixel_mode: bool, timeout: float = 20.0) -> None:
+    """Until the PLC reads a valid grasp in the wanted units (z on the floor, or 0 in pixels)."""
+
+    def seen() -> bool:
+        r = plc.latest()
+        return r is not None and r[1] and r[2] == 0 and r[0] == pixel_mode
+
+    wait_until(seen, timeout, what=f"a grasp with pixel_mode={pixel_mode}")
+
+
+def test_the_pixel_mode_bit_changes_with_the_result_it_describes(cell):
+    """The bit was set at the start of the cycle that took up a new calibration (or lost it), while
+    the result block still held the previous cycle's grasp, valid, in the previous units: a PLC read
+    pixels as millimetres (z = 0 with pixel_mode 0) or the reverse until the cycle published."""
+    cal, plc, app = cell
+    for _ in range(3):
+        save_calibration(calibration(None), cal)  # as the wizard writes it
+        wait_units(plc, pixel_mode=False)
+        cal.unlink()  # documented: no file, pixel mode
+        wait_units(plc, pixel_mode=True)
+    mixed = [
+        r for r in plc.reads
+        if r[1] and r[2] == 0 and (r[0] != (r[3] == 0.0) or (not r[0] and abs(r[3] - FLOOR_Z_MM) > 1e-3))
+    ]  # fmt: skip
+    assert len(plc.reads) > 100, plc.reads
+    assert not mixed, f"{len(mixed)} of {len(plc.reads)} reads mix the units: {mixed[:3]}"
