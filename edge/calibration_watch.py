@@ -1,60 +1,84 @@
 """The calibration the cycle uses, reloaded when the wizard replaces the file.
 
-The wizard writes the calibration file atomically (`edge.calibration_file.save_calibration`),
-so a changed mtime means a whole new file: the cycle calls `refresh` once per cycle (one
-`stat`) and a commissioning run takes effect without restarting the appliance. A missing or
-invalid file is pixel mode, or a failed cycle where `[calibration] required` says so.
+The wizard writes the calibration file atomically (`edge.calibration_file.save_calibration`):
+the cycle calls `refresh` once per cycle (one `stat`) and a commissioning run takes effect
+without restarting the appliance. A change is any change of the file's identity, size, mtime or
+ctime (`_FileState`), not of the mtime alone. A missing file is pixel mode, or a failed cycle
+where `[calibration] required` says so. A file that is there but cannot be used (an editor's save
+caught half-written, a field that fails validation, another image size than the camera's, a
+folder, unreadable) is refused in one log line and the calibration loaded before stays in use;
+with none loaded before, it is pixel mode or failed cycles, as for a missing file. A frame of
+another size than the calibration's sets the calibration aside for that frame only.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.calibration_file import Calibration
 
 log = logging.getLogger("binpick")
+
+# What `refresh` compares between cycles: (device, inode, size, mtime ns, ctime ns) of the file;
+# None when it is missing; the OS error's text when it cannot be looked at. The mtime alone
+# missed a file put in place with the old one's mtime (`cp -p`, `rsync -t`, tar) or rewritten
+# within one timestamp tick (4 ms with coarse kernel timestamps, 1-2 s on some filesystems):
+# the rename gives a new inode, a rewrite a new size or ctime, and utime() a new ctime.
+_FileState = tuple[int, int, int, int, int] | str | None
+_NEVER_SEEN = "<never looked at>"  # the first refresh always loads
 
 
 class CalibrationWatcher:
     """Watches the calibration file and reloads it when it changes on disk (the wizard replaces
-    it atomically); `current` is the loaded `edge.calibration_file.Calibration` or None (pixel
-    mode)."""
+    it atomically); `current` is the calibration this cycle's frame uses, or None (pixel mode);
+    `error` says what is wrong, with the file on disk (also while the calibration loaded before
+    it stays in use) or with this frame's size."""
 
     def __init__(self, path: str, required: bool):
         self.path = path
         self.required = required
-        self.current = None
+        self.current: Calibration | None = None
         self.error = ""
-        # The file's calibration, kept while a frame of another size sets `current` to None, so
-        # that the next frame at its size uses it again (the file has not changed).
-        self._loaded = None
-        self._size_warned: tuple[int, int] | None = None  # the other size last warned about
+        # The calibration in use from the file (the last good one), kept while a frame of another
+        # size sets `current` to None, so the next frame at its size uses it again, and while a
+        # newer file is refused.
+        self._loaded: Calibration | None = None
+        self._file_error = ""  # what is wrong with the file on disk, "" when it is the one loaded
+        self._size_warned: tuple[int, int] | None = None  # the other frame size last warned about
         self._say_back = False  # that warning's "in use again" line is still due
-        self._mtime: float | None = -1.0  # never a real mtime: the first refresh always loads
+        self._seen: _FileState = _NEVER_SEEN
+        self._frame_size: tuple[int, int] | None = None  # the camera's, once a frame was seen
         self.refresh()
 
     def refresh(self) -> None:
         if not self.path:
             return
-        try:
-            mtime = os.stat(self.path).st_mtime
-        except OSError:
-            mtime = None
-        if mtime == self._mtime:
+        seen = _file_state(self.path)
+        if seen == self._seen:
             return
-        self._mtime = mtime
-        if mtime is None:
-            self.current, self.error = None, f"{self.path}: calibration file not found"
-        else:
-            try:
-                from edge.calibration_file import load_calibration
-
-                self.current, self.error = load_calibration(self.path), ""
-                log.info("calibration loaded from %s", self.path)
-            except Exception as exc:  # CalibrationError names the field; anything else is reported too
-                self.current, self.error = None, str(exc)
-        self._loaded, self._size_warned, self._say_back = self.current, None, False
-        if self.error:
+        self._seen = seen
+        if seen is None:
+            self._loaded = self.current = None
+            self.error = self._file_error = f"{self.path}: calibration file not found"
             self._warn()
+            return
+        try:
+            from edge.calibration_file import load_calibration
+
+            calibration = load_calibration(self.path)
+        except Exception as exc:  # CalibrationError names the field; anything else is reported too
+            self._refuse(str(exc))
+            return
+        if self._frame_size is not None and tuple(calibration.image_size) != self._frame_size:
+            self._refuse(self._size_error(calibration, *self._frame_size))
+            return
+        self._loaded = self.current = calibration
+        self.error = self._file_error = ""
+        self._size_warned, self._say_back = None, False
+        log.info("calibration loaded from %s", self.path)
 
     def match_frame(self, width: int, height: int) -> None:
         """Set aside a calibration made for another image size: its intrinsics and ROI are in that
@@ -63,23 +87,40 @@ class CalibrationWatcher:
         required); the next frame at the calibrated size uses it again (the camera set back, a
         replay folder's odd picture passed) without the file having to change. Warned once per
         other size and loaded file (a folder alternating sizes is not one warning per frame)."""
+        self._frame_size = (width, height)
         loaded = self._loaded
         if loaded is None:
             return
         if tuple(loaded.image_size) == (width, height):
             if self._say_back:
                 log.info("%s: the camera delivers %dx%d again; calibration in use", self.path, width, height)
-            self.current, self.error, self._say_back = loaded, "", False
+            self.current, self.error, self._say_back = loaded, self._file_error, False
             return
-        w, h = loaded.image_size
         self.current = None
-        self.error = (
-            f"{self.path}: calibration is for {w}x{h} images but the camera delivers {width}x{height}; "
-            "recalibrate at this size (binpick calibrate) or set the camera back to it"
-        )
+        self.error = self._size_error(loaded, width, height)
         if self._size_warned != (width, height):
             self._size_warned, self._say_back = (width, height), True
             self._warn()
+
+    def _size_error(self, calibration: Calibration, width: int, height: int) -> str:
+        w, h = calibration.image_size
+        return (
+            f"{self.path}: calibration is for {w}x{h} images but the camera delivers {width}x{height}; "
+            "recalibrate at this size (binpick calibrate) or set the camera back to it"
+        )
+
+    def _refuse(self, error: str) -> None:
+        """A file that is there but cannot be used. A running cell keeps the calibration it has:
+        an editor's save seen half-written, or a wrong file put in place, must not turn the next
+        grasps into pixels (or failed cycles) while the technician corrects it."""
+        self.error = self._file_error = error
+        if self._loaded is None:
+            self._warn()
+            return
+        log.warning(
+            "%s; calibration file refused, the one loaded before stays in use (cell %s, created %s)",
+            error, self._loaded.cell, self._loaded.created or "?",
+        )  # fmt: skip
 
     def _warn(self) -> None:
         mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
@@ -94,3 +135,14 @@ class CalibrationWatcher:
         """No calibration from the file at all (missing, invalid, or none configured), whatever
         size the next frame has."""
         return self._loaded is None
+
+
+def _file_state(path: str) -> _FileState:
+    """The `_FileState` of `path` now (one `stat`)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # there, but not to be looked at (a folder's permissions): load says why
+        return f"{type(exc).__name__}: {exc}"
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -4,6 +4,8 @@ result block in one read (the bank answers a read under its lock: one consistent
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 
 import pytest
@@ -122,3 +124,52 @@ def test_the_pixel_mode_bit_changes_with_the_result_it_describes(cell):
     ]  # fmt: skip
     assert len(plc.reads) > 100, plc.reads
     assert not mixed, f"{len(mixed)} of {len(plc.reads)} reads mix the units: {mixed[:3]}"
+
+
+REFUSED = "calibration file refused, the one loaded before stays in use"
+
+
+def replace_atomically(path, text: str) -> None:
+    """As the wizard (and `mv` of a prepared file) does: a whole file renamed over the old one."""
+    spare = path.with_name(f".{path.name}.new")
+    spare.write_text(text)
+    os.replace(spare, path)
+
+
+def test_a_file_that_cannot_be_used_is_refused_and_the_one_loaded_before_stays(cell):
+    """A file that is there but unusable (an editor's in-place save caught half-written, a field
+    that fails validation, a file for another image size) had dropped the running cell to pixel
+    mode: the PLC got pixels where it had millimetres until the file was fixed. Now one WARNING
+    line each, the grasps stay in the last good calibration's millimetres, and a good file put in
+    place afterwards, by an editor's in-place rewrite, is taken up without a restart."""
+    cal, plc, app = cell
+    save_calibration(calibration(None), cal)
+    wait_units(plc, pixel_mode=False)
+    good = json.loads(cal.read_text())
+    other_size = json.loads(cal.read_text())
+    other_size["image_size"] = [128, 96]
+    invalid = json.loads(cal.read_text())
+    invalid["plane"]["normal"] = [0.0, 0.0, 2.0]
+    bad = {
+        "half-written in place": lambda: cal.write_text(json.dumps(good)[:300]),
+        "another image size": lambda: replace_atomically(cal, json.dumps(other_size)),
+        "a field that fails validation": lambda: replace_atomically(cal, json.dumps(invalid)),
+    }
+    first = len(plc.reads)
+    for count, (what, put) in enumerate(bad.items(), start=1):
+        put()
+        wait_until(lambda c=count: app.log().count(REFUSED) >= c, 20, what=f"the refusal of {what}")
+        sequence = plc.latest()[4]
+        wait_until(lambda s=sequence: plc.latest()[4] >= s + 3, 20, what="3 more cycles")
+        assert app.log().count(REFUSED) == count, (what, app.log())  # one line, not one per cycle
+    assert "128x96 images but the camera delivers 96x96" in app.log()
+    assert "field 'plane.normal' is [0.0, 0.0, 2.0]" in app.log()
+    grasps = [r for r in plc.reads[first:] if r[1] and r[2] == 0]
+    assert grasps and all(not r[0] and abs(r[3] - FLOOR_Z_MM) < 1e-3 for r in grasps), grasps[-3:]
+    assert not [r for r in plc.reads[first:] if r[2] != 0], "a cycle failed meanwhile"
+
+    good["plane"]["offset_mm"] = 30.0  # floor 10 mm higher: grasps at z = 30
+    with open(cal, "w", encoding="utf-8") as handle:  # an editor's in-place save, completed
+        handle.write(json.dumps(good))
+    wait_until(lambda: abs(plc.latest()[3] - 30.0) < 1e-3, 20, what="grasps on the new floor")
+    assert not plc.latest()[0]
