@@ -173,3 +173,26 @@ def test_a_file_that_cannot_be_used_is_refused_and_the_one_loaded_before_stays(c
         handle.write(json.dumps(good))
     wait_until(lambda: abs(plc.latest()[3] - 30.0) < 1e-3, 20, what="grasps on the new floor")
     assert not plc.latest()[0]
+
+
+def test_a_new_file_with_the_old_files_mtime_is_taken_up(cell):
+    """The watcher compared the mtime alone: a file put in place with the same mtime (copied with
+    its timestamp: `cp -p`, `rsync -t`, tar; or written within one timestamp tick, 4 ms on a
+    kernel with coarse timestamps, 1-2 s on some filesystems) was never loaded, and the cell kept
+    the old calibration for ever while the file said otherwise. Here an editor's in-place save is
+    seen half-written, then completed, both with the old file's mtime."""
+    cal, plc, app = cell
+    save_calibration(calibration(None), cal)
+    wait_units(plc, pixel_mode=False)
+    old = cal.stat()
+    new = json.loads(cal.read_text())
+    new["plane"]["offset_mm"] = 30.0
+    text = json.dumps(new)
+    with open(cal, "w", encoding="utf-8") as handle:
+        handle.write(text[:300])
+    os.utime(cal, ns=(old.st_atime_ns, old.st_mtime_ns))
+    wait_until(lambda: app.log().count(REFUSED) == 1, 20, what="the half-written file's refusal")
+    with open(cal, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.utime(cal, ns=(old.st_atime_ns, old.st_mtime_ns))
+    wait_until(lambda: abs(plc.latest()[3] - 30.0) < 1e-3, 20, what="grasps on the new floor")
