@@ -109,12 +109,41 @@ class Calibration:
     @property
     def passed(self) -> bool:
         """Every measured step met its threshold when the wizard wrote the file (touch tests included)."""
-        touches_ok = all(record.get("passed", True) for record in self.validation if isinstance(record, dict))
-        return (
-            bool(self.intrinsics_report.get("passed"))
-            and bool(self.extrinsics_report.get("passed"))
-            and touches_ok
-        )
+        return not self.failed_checks()
+
+    def failed_checks(self) -> list[str]:
+        """One line per check that failed when the wizard wrote the file, with the measured value
+        against its limit; empty when every check passed. A file written with `--accept-failed` is
+        used all the same (the technician accepted it knowingly): these lines are what the
+        appliance's WARNING, status page and `--check-config` say about it, so that nobody takes
+        its millimetres for checked ones."""
+        failed = []
+        intrinsics = self.intrinsics_report
+        if not intrinsics.get("passed"):
+            failed.append(
+                f"intrinsics: RMS reprojection error {_shown(intrinsics.get('rms_px'))} px "
+                f"(limit {_shown(intrinsics.get('threshold_px'))} px)"
+            )
+        extrinsics = self.extrinsics_report
+        if not extrinsics.get("passed"):
+            if "predicted_error_mm" in extrinsics:  # hand-eye without robot points decided it
+                failed.append(
+                    f"camera_to_robot ({extrinsics.get('method', 'hand-eye')}): predicted error "
+                    f"{_shown(extrinsics.get('predicted_error_mm'))} mm "
+                    f"(tolerance {_shown(extrinsics.get('tolerance_mm'))} mm)"
+                )
+            else:
+                failed.append(
+                    f"camera_to_robot: RMS residual {_shown(extrinsics.get('rms_mm'))} mm "
+                    f"(limit {_shown(extrinsics.get('threshold_mm'))} mm)"
+                )
+        for record in self.validation:
+            if isinstance(record, dict) and not record.get("passed", True):
+                failed.append(
+                    f"validation at pixel {_shown(record.get('pixel'))}: error "
+                    f"{_shown(record.get('error_mm'))} mm (limit {_shown(record.get('threshold_mm'))} mm)"
+                )
+        return failed
 
     def to_dict(self) -> dict:
         intrinsics = dict(self.intrinsics_report)
@@ -143,6 +172,15 @@ class Calibration:
         if self.hand_eye is not None:
             data["hand_eye"] = self.hand_eye
         return _tolist(data)
+
+
+def _shown(value: Any) -> str:
+    """A report's number as a person reads it (4 significant digits); "?" where it is missing."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "(" + ", ".join(_shown(v) for v in value) + ")"
+    return "?" if value is None else str(value)
 
 
 def _tolist(value: Any) -> Any:

@@ -8,7 +8,9 @@ where `[calibration] required` says so. A file that is there but cannot be used 
 caught half-written, a field that fails validation, another image size than the camera's, a
 folder, unreadable) is refused in one log line and the calibration loaded before stays in use;
 with none loaded before, it is pixel mode or failed cycles, as for a missing file. A frame of
-another size than the calibration's sets the calibration aside for that frame only.
+another size than the calibration's sets the calibration aside for that frame only. A file written
+with `binpick calibrate --accept-failed` (its checks failed) is used, with one WARNING naming what
+failed, and `failed_checks` says so to the page while it is in use.
 """
 
 from __future__ import annotations
@@ -78,7 +80,15 @@ class CalibrationWatcher:
         self._loaded = self.current = calibration
         self.error = self._file_error = ""
         self._size_warned, self._say_back = None, False
-        log.info("calibration loaded from %s", self.path)
+        failed = calibration.failed_checks()
+        if failed:  # used all the same: the technician accepted it knowingly, but it must show
+            log.warning(
+                "calibration loaded from %s, but it did not pass its checks when written "
+                "(binpick calibrate --accept-failed): %s; grasps use it all the same",
+                self.path, "; ".join(failed),
+            )  # fmt: skip
+        else:
+            log.info("calibration loaded from %s", self.path)
 
     def match_frame(self, width: int, height: int) -> None:
         """Set aside a calibration made for another image size: its intrinsics and ROI are in that
@@ -125,6 +135,12 @@ class CalibrationWatcher:
     def _warn(self) -> None:
         mode = "cycles fail with calibration_missing" if self.required else "running in pixel mode"
         log.warning("%s; %s", self.error, mode)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The checks that the calibration in use failed when it was written (`--accept-failed`);
+        empty when it passed them all or none is in use. The page and /metrics show them."""
+        return [] if self.current is None else self.current.failed_checks()
 
     @property
     def pixel_mode(self) -> bool:

@@ -623,7 +623,11 @@ class Supervisor:
             "mode": self.config.appliance.mode,
             "plc_mode": self.bank.mode,
             "pixel_mode": self.calibration.pixel_mode,
-            "calibration": {"file": self.calibration.path, "error": self.calibration.error},
+            "calibration": {
+                "file": self.calibration.path,
+                "error": self.calibration.error,
+                "failed_checks": self.calibration.failed_checks,
+            },
             "cycle_ms": self.stats.percentiles(),
             "camera": self.camera.status() if self.camera else {},
             "inference": self.predictor.describe() if self.predictor else {},

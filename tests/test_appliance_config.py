@@ -141,3 +141,26 @@ def test_check_config_accepts_a_good_file(tmp_path):
     proc = check_config(write(tmp_path, "[camera]\nsource = 'simulated'\n"))
     assert proc.returncode == 0, proc.stderr
     assert '"source": "simulated"' in proc.stdout
+
+
+def test_check_config_warns_about_a_calibration_that_failed_its_checks(tmp_path):
+    """`--check-config` passed a calibration written with `--accept-failed` in silence; the
+    appliance uses it (exit status 0 still), but the gate now says which checks it failed."""
+    from test_appliance_geometry import calibration
+
+    from edge.calibration_file import save_calibration
+
+    failed = calibration(None)
+    failed.intrinsics_report = {"rms_px": 0.81, "threshold_px": 0.5, "passed": False}
+    save_calibration(failed, tmp_path / "cell.json")
+    text = "[camera]\nsource = 'simulated'\n[calibration]\nfile = 'cell.json'\n"
+    proc = check_config(write(tmp_path, text))
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "did not pass its checks" in line]
+    assert len(warning) == 1, proc.stderr
+    assert str(tmp_path / "cell.json") in warning[0]
+    assert "intrinsics: RMS reprojection error 0.81 px (limit 0.5 px)" in warning[0]
+
+    save_calibration(calibration(None), tmp_path / "cell.json")  # passed: nothing to say
+    proc = check_config(tmp_path / "cell.toml")
+    assert proc.returncode == 0 and "did not pass" not in proc.stderr, proc.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import urllib.request
 
 import pytest
 from appliance_helpers import (
@@ -75,11 +76,11 @@ def model(tmp_path_factory):
 @pytest.fixture
 def cell(tmp_path, model):
     """A free-run appliance whose calibration file is `cal/cell.json` (absent at the start: pixel
-    mode) and a polling PLC; yields (calibration path, Plc, Appliance)."""
+    mode) and a polling PLC; yields (calibration path, Plc, Appliance, status page port)."""
     folder = write_pile_folder(tmp_path / "frames", count=2)
     cal = tmp_path / "cal" / "cell.json"
     cal.parent.mkdir()
-    config, port, _ = appliance_config(
+    config, port, http = appliance_config(
         tmp_path, model, camera=f'source = "folder"\nfolder = "{folder}"', mode="free-run",
         appliance="cycle_period_s = 0.02",
     )  # fmt: skip
@@ -90,7 +91,7 @@ def cell(tmp_path, model):
         wait_port(port, 60)
         plc = Plc(port)
         wait_until(lambda: (plc.latest() or (0, 0, 0, 0, 0))[4] > 0, 30, what="a first published cycle")
-        yield cal, plc, app
+        yield cal, plc, app, http
     finally:
         if plc is not None:
             plc.close()
@@ -112,7 +113,7 @@ def test_the_pixel_mode_bit_changes_with_the_result_it_describes(cell):
     """The bit was set at the start of the cycle that took up a new calibration (or lost it), while
     the result block still held the previous cycle's grasp, valid, in the previous units: a PLC read
     pixels as millimetres (z = 0 with pixel_mode 0) or the reverse until the cycle published."""
-    cal, plc, app = cell
+    cal, plc, app, _ = cell
     for _ in range(3):
         save_calibration(calibration(None), cal)  # as the wizard writes it
         wait_units(plc, pixel_mode=False)
@@ -142,7 +143,7 @@ def test_a_file_that_cannot_be_used_is_refused_and_the_one_loaded_before_stays(c
     mode: the PLC got pixels where it had millimetres until the file was fixed. Now one WARNING
     line each, the grasps stay in the last good calibration's millimetres, and a good file put in
     place afterwards, by an editor's in-place rewrite, is taken up without a restart."""
-    cal, plc, app = cell
+    cal, plc, app, _ = cell
     save_calibration(calibration(None), cal)
     wait_units(plc, pixel_mode=False)
     good = json.loads(cal.read_text())
@@ -181,7 +182,7 @@ def test_a_new_file_with_the_old_files_mtime_is_taken_up(cell):
     kernel with coarse timestamps, 1-2 s on some filesystems) was never loaded, and the cell kept
     the old calibration for ever while the file said otherwise. Here an editor's in-place save is
     seen half-written, then completed, both with the old file's mtime."""
-    cal, plc, app = cell
+    cal, plc, app, _ = cell
     save_calibration(calibration(None), cal)
     wait_units(plc, pixel_mode=False)
     old = cal.stat()
@@ -196,3 +197,49 @@ def test_a_new_file_with_the_old_files_mtime_is_taken_up(cell):
         handle.write(text)
     os.utime(cal, ns=(old.st_atime_ns, old.st_mtime_ns))
     wait_until(lambda: abs(plc.latest()[3] - 30.0) < 1e-3, 20, what="grasps on the new floor")
+
+
+def failed_calibration():
+    """What `binpick calibrate --accept-failed` writes after a failed camera-to-robot fit and a
+    failed touch test: usable geometry, checks recorded as failed."""
+    cal = calibration(None)
+    cal.extrinsics_report = {"rms_mm": 2.6, "threshold_mm": 2.0, "passed": False}
+    cal.validation = [{"pixel": [48, 48], "error_mm": 3.7, "threshold_mm": 2.0, "passed": False}]
+    return cal
+
+
+def test_a_calibration_written_with_accept_failed_is_used_and_shown_as_failed(cell):
+    """A file whose checks failed (`--accept-failed`) was loaded with "calibration loaded" alone:
+    nothing in the log, on the page or in /metrics said that its millimetres were unchecked. It is
+    still used (the technician accepted it), with one WARNING naming the file and what failed, and
+    the status JSON, the overview and /metrics say so until a file that passed replaces it."""
+    cal, plc, app, http = cell
+    base = f"http://127.0.0.1:{http}"
+
+    def get(path: str) -> bytes:
+        return urllib.request.urlopen(base + path, timeout=5).read()
+
+    save_calibration(failed_calibration(), cal)
+    wait_units(plc, pixel_mode=False)  # used: grasps in millimetres
+    sequence = plc.latest()[4]
+    wait_until(lambda: plc.latest()[4] >= sequence + 3, 20, what="3 more cycles")
+    failed = [
+        "camera_to_robot: RMS residual 2.6 mm (limit 2 mm)",
+        "validation at pixel (48, 48): error 3.7 mm (limit 2 mm)",
+    ]
+    lines = [line for line in app.log().splitlines() if "did not pass its checks" in line]
+    assert len(lines) == 1, app.log()
+    assert "WARNING" in lines[0] and str(cal) in lines[0] and "; ".join(failed) in lines[0], lines[0]
+    assert json.loads(get("/status.json"))["calibration"]["failed_checks"] == failed
+    summary = json.loads(get("/api/overview.json"))["calibration"]
+    assert summary["passed"] is False and summary["failed_checks"] == failed
+    assert "\nbinpick_calibration_failed_checks 2\n" in get("/metrics").decode()
+
+    save_calibration(calibration(None), cal)  # recalibrated: every check passed
+    wait_until(
+        lambda: json.loads(get("/status.json"))["calibration"]["failed_checks"] == [], 20,
+        what="the passing calibration in use",
+    )  # fmt: skip
+    assert json.loads(get("/api/overview.json"))["calibration"]["passed"] is True
+    assert "\nbinpick_calibration_failed_checks 0\n" in get("/metrics").decode()
+    assert len([line for line in app.log().splitlines() if "did not pass its checks" in line]) == 1

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -68,10 +69,32 @@ def _check(config: Config) -> int:
         notes = check_start(config)
     except StartupError as exc:
         raise CommandError(f"{config.source}: the start would fail: {exc}") from exc
-    for note in notes:
+    for note in notes + _calibration_warnings(config):
         print(f"{config.source}: {note}", file=sys.stderr)
     print(f"{config.source}: OK", file=sys.stderr)
     return 0
+
+
+def _calibration_warnings(config: Config) -> list[str]:
+    """A calibration written with `binpick calibrate --accept-failed` is used by the appliance
+    (the technician accepted it knowingly), so it does not change the exit status; but the
+    installer's gate says so rather than pass it in silence. A file that is missing or cannot be
+    used is the config check's business (refused there where `required = true`)."""
+    from edge.calibration_file import CalibrationError, load_calibration
+
+    path = config.calibration.file
+    if not path or not Path(path).is_file():
+        return []
+    try:
+        failed = load_calibration(path).failed_checks()
+    except CalibrationError:
+        return []
+    if not failed:
+        return []
+    return [
+        f"warning: calibration.file = {path!r} did not pass its checks when written "
+        f"(binpick calibrate --accept-failed): {'; '.join(failed)}; the appliance uses it and warns"
+    ]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -89,6 +89,9 @@ def calibration_summary(sup: Supervisor) -> dict:
                 "image_size": list(current.image_size),
                 "plane_source": current.plane_source,
                 "roi": current.roi_polygon is not None,
+                # written with `--accept-failed`: used, but its millimetres were not checked
+                "passed": current.passed,
+                "failed_checks": current.failed_checks(),
                 "intrinsics": _scalars(current.intrinsics_report),
                 "extrinsics": _scalars(current.extrinsics_report),
             }

@@ -68,6 +68,10 @@ def prometheus_text(sup: Supervisor) -> str:
         "# HELP binpick_pixel_mode 1 when running without calibration.",
         "# TYPE binpick_pixel_mode gauge",
         f"binpick_pixel_mode {int(sup.calibration.pixel_mode)}",
+        "# HELP binpick_calibration_failed_checks Checks the calibration in use failed when written "
+        "(binpick calibrate --accept-failed); 0 when it passed them all or none is in use.",
+        "# TYPE binpick_calibration_failed_checks gauge",
+        f"binpick_calibration_failed_checks {len(sup.calibration.failed_checks)}",
         *_bin_lines(sup),
         "# HELP binpick_error_code Current error code register.",
         "# TYPE binpick_error_code gauge",
