@@ -428,6 +428,18 @@ def area_bounds_problem(min_area: float, max_area: float, min_name: str, max_nam
     return ""
 
 
+def _check_depth_suffix(path: Path, camera: CameraSection) -> None:
+    """A folder camera's depth suffix written with the extension replayed each depth map as an
+    image and found no depth (the rule and its reason: edge/camera/folder_source.py)."""
+    if camera.source != "folder":
+        return
+    from edge.camera.folder_source import depth_suffix_problem
+
+    problem = depth_suffix_problem(camera.depth_suffix)
+    if problem:
+        raise ConfigError(f"{path}: camera.depth_suffix = {camera.depth_suffix!r}: expected {problem}")
+
+
 def _cross_checks(path: Path, c: Config, check_calibration: bool) -> None:
     """Rules that span keys or touch the file system."""
     if c.bin.enabled and not Path(c.bin.model).is_file():
@@ -447,6 +459,12 @@ def _cross_checks(path: Path, c: Config, check_calibration: bool) -> None:
         raise ConfigError(
             f"{path}: camera.folder = {c.camera.folder!r}: expected an existing folder of images"
         )
+    if c.camera.source == "folder":
+        from edge.camera.folder_source import depth_maps_problem
+
+        problem = depth_maps_problem(Path(c.camera.folder), c.camera.pattern, c.camera.depth_suffix)
+        if problem:
+            raise ConfigError(f"{path}: camera.depth_suffix = '': {problem}")
     if c.camera.source == "genicam" and c.camera.cti and not Path(c.camera.cti).is_file():
         raise ConfigError(f"{path}: camera.cti = {c.camera.cti!r}: expected an existing GenTL producer file")
     if c.inference.depth_cue != "off" and not camera_has_depth(c.camera):
@@ -783,6 +801,7 @@ def parse_config(text: str, path: Path, check_files: bool = True, check_calibrat
         raise ConfigError(f"{path}: {problem}")
     _check_bin_polygon(path, config.bin.polygon)
     _check_preset(path, config.camera)
+    _check_depth_suffix(path, config.camera)
     if not config.health.snapshot_dir:  # "" is the working directory: snapshots among the user's files
         raise ConfigError(f"{path}: health.snapshot_dir = '': expected a folder for the failure snapshots")
     if config.bin.enabled and not config.bin.model:

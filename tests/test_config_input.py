@@ -470,3 +470,59 @@ def test_a_file_without_ranking_prefers_the_occluding_side(tmp_path):
     """What every shipped configuration sets is the key's default: a cell file written by hand
     without [ranking] got the plain order, which picks floor gaps (docs/simcell.md)."""
     assert load_config(write(tmp_path, "")).ranking.prefer_occluding_side is True
+
+
+def depth_folder(tmp_path: Path) -> Path:
+    """A replay folder as a RealSense tool saves it: a.png with its 16-bit depth a_depth.png."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((ROOT / "examples" / "pile" / "rgb.png").read_bytes())
+    cv2.imwrite(str(folder / "a_depth.png"), np.full((8, 8), 800, np.uint16))
+    return folder
+
+
+def test_a_depth_suffix_written_with_its_extension_is_refused(tmp_path):
+    """`depth_suffix = "_depth.png"` passed the check; the source then looked for a_depth.png.png
+    (no depth, ever) and left out only stems ending in "_depth.png", so a_depth.png was replayed
+    as an image. Refused at load in one line naming file, key, value and what is expected."""
+    folder = depth_folder(tmp_path)
+    path = write(tmp_path, f'[camera]\nsource = "folder"\nfolder = "{folder}"\ndepth_suffix = "_depth.png"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: camera.depth_suffix = '_depth.png': expected the name's part before the extension, "
+        "e.g. '_depth' (NAME_depth.png|.npy|.exr beside NAME.png)"
+    )
+    path.write_text(path.read_text().replace('"_depth.png"', '"_depth"'))
+    assert load_config(path).camera.depth_suffix == "_depth"
+
+
+def test_no_depth_suffix_where_the_pattern_matches_depth_maps_is_refused(tmp_path):
+    """`depth_suffix = ""` (no depth) with the default `pattern = "*.png"` replayed a_depth.png as
+    a frame of its own. Refused where the folder holds such a pair; a folder of images alone, or a
+    pattern that leaves the maps out, still loads with no depth."""
+    from edge.camera.base import CameraError
+    from edge.camera.folder_source import FolderSource
+
+    folder = depth_folder(tmp_path)
+    path = write(tmp_path, f'[camera]\nsource = "folder"\nfolder = "{folder}"\ndepth_suffix = ""\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: camera.depth_suffix = '': pattern '*.png' matches depth maps in {folder} (a_depth.png "
+        "beside a.png), which would be replayed as images: expected depth_suffix = '_depth' (their "
+        "suffix), or a pattern that leaves them out"
+    )
+    with pytest.raises(CameraError, match="a_depth.png beside a.png"):  # the source refuses it too
+        FolderSource(str(folder), "*.png", depth_suffix="").open()
+    path.write_text(path.read_text() + 'pattern = "a.png"\n')
+    assert load_config(path).camera.pattern == "a.png"
+    (folder / "a_depth.png").unlink()
+    path.write_text(path.read_text().replace('pattern = "a.png"\n', ""))
+    assert load_config(path).camera.depth_suffix == ""
+    source = FolderSource(str(folder), "*.png", depth_suffix="")
+    source.open()
+    assert [p.name for p in source.files] == ["a.png"]

@@ -7,7 +7,9 @@ by default) is that frame's depth map, aligned to the image (same size):
 - `.npy`: float metres, HxW (integers are refused: their unit is unknown); `.exr`: float metres,
   first channel (OpenCV needs OPENCV_IO_ENABLE_OPENEXR=1 to read EXR);
 non-finite or non-positive values are holes. Files ending in the suffix are never replayed as
-images. A frame without a depth file has none (`Frame.depth_m` is None).
+images. A frame without a depth file has none (`Frame.depth_m` is None). A suffix written with
+the extension (`_depth.png`) is refused, and so is `depth_suffix = ""` (no depth) where the
+pattern matches NAME_depth.* maps beside NAME.*: both replayed the depth maps as images.
 """
 
 from __future__ import annotations
@@ -20,6 +22,48 @@ import numpy as np
 from edge.camera.base import CameraError, CameraSource, CorruptFrame, Frame, make_frame
 
 DEPTH_EXTENSIONS = (".png", ".npy", ".exr")
+DEFAULT_DEPTH_SUFFIX = "_depth"
+
+
+def depth_suffix_problem(suffix: str) -> str:
+    """What is expected instead of `suffix` ("" if it is usable). The suffix goes between the
+    image's stem and the depth file's extension, and a file is left out of the replay when its
+    stem ends with it: written with the extension (`_depth.png`), no depth file was ever found
+    (NAME_depth.png.png) and every NAME_depth.png was replayed as an image."""
+    for ext in DEPTH_EXTENSIONS:
+        if suffix.lower().endswith(ext):
+            return (
+                f"the name's part before the extension, e.g. {suffix[: -len(ext)]!r} "
+                f"(NAME{suffix[: -len(ext)]}.png|.npy|.exr beside NAME.png)"
+            )
+    return ""
+
+
+def depth_maps_among_images(files: list[Path], suffix: str) -> tuple[Path, Path] | None:
+    """(depth map, its image) when `depth_suffix = ""` (no depth) and the matched files hold a
+    NAME_depth.png|.npy|.exr beside NAME.*: with no suffix nothing is left out of the replay, so
+    each depth map would be replayed as a frame of its own (a 16-bit map read as a colour image)."""
+    if suffix:
+        return None
+    by_stem = {p.stem: p for p in files}
+    for p in sorted(files):
+        stem = p.stem.removesuffix(DEFAULT_DEPTH_SUFFIX)
+        if p.suffix.lower() in DEPTH_EXTENSIONS and stem != p.stem and stem in by_stem:
+            return p, by_stem[stem]
+    return None
+
+
+def depth_maps_problem(folder: Path, pattern: str, suffix: str) -> str:
+    """`depth_maps_among_images` said as what is expected ("" when there are none)."""
+    found = depth_maps_among_images([p for p in folder.glob(pattern) if p.is_file()], suffix)
+    if found is None:
+        return ""
+    depth, image = found
+    return (
+        f"pattern {pattern!r} matches depth maps in {folder} ({depth.name} beside {image.name}), which "
+        f"would be replayed as images: expected depth_suffix = {DEFAULT_DEPTH_SUFFIX!r} (their suffix), "
+        "or a pattern that leaves them out"
+    )
 
 
 def read_depth(path: Path, unit_mm: float) -> np.ndarray:
@@ -81,7 +125,15 @@ class FolderSource(CameraSource):
         self._with_depth = 0
 
     def open(self) -> None:
+        """List the images to replay. The configuration refuses the same problems naming its file;
+        this is for a folder changed since, or a source built without a configuration."""
         suffix = self.depth_suffix
+        problem = depth_suffix_problem(suffix)
+        if problem:
+            raise CameraError(f"{self.folder}: depth_suffix = {suffix!r}: expected {problem}")
+        problem = depth_maps_problem(self.folder, self.pattern, suffix)
+        if problem:
+            raise CameraError(f"{self.folder}: depth_suffix = '': {problem}")
         self.files = sorted(
             p
             for p in self.folder.glob(self.pattern)
