@@ -87,6 +87,15 @@ def build_coco(dataset: Path, scenes: list[Path] | None = None) -> dict:
 
 
 def write_coco(dataset: Path) -> Path:
+    """Write DATASET/annotations_coco.json; a ValueError, and the file left as it was, when no
+    scene is finished: an index of 0 images was written (over a previous one) and the command
+    said nothing, so a wrong folder or a generation not yet started looked like success."""
+    scenes = list_scenes(dataset)
+    if not scenes:
+        raise ValueError(
+            f"{Path(dataset) / 'scenes'}: no finished scene (no sub-folder with a scene.json); "
+            "expected at least one to index"
+        )
     out = Path(dataset) / "annotations_coco.json"
-    write_json_atomic(out, build_coco(dataset))
+    write_json_atomic(out, build_coco(dataset, scenes))
     return out

@@ -507,3 +507,26 @@ def test_workers_end_when_generate_is_terminated(tmp_path):
     for worker in left:  # before the change: clean up what the test found
         os.kill(worker, signal.SIGKILL)
     assert left == []
+
+
+@pytest.mark.parametrize("unfinished", [False, True])
+def test_coco_of_a_dataset_without_a_finished_scene_is_refused_and_keeps_the_file(
+    dataset, tmp_path, capsys, unfinished
+):
+    """`coco` on an empty scenes/ folder (or one holding only a scene still being written) wrote
+    an index of 0 images over the previous one and exited 0."""
+    import shutil
+
+    empty = tmp_path / "empty"
+    (empty / "scenes").mkdir(parents=True)
+    shutil.copy(dataset / "dataset.json", empty)
+    if unfinished:  # a scene folder without its scene.json: not finished
+        shutil.copytree(scene_dir(dataset, 0), scene_dir(empty, 0))
+        (scene_dir(empty, 0) / "scene.json").unlink()
+    previous = empty / "annotations_coco.json"
+    previous.write_text("{}\n")
+    assert binpick(["mikado", "coco", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert f"{empty / 'scenes'}: no finished scene" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert previous.read_text() == "{}\n"
