@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess, depth_reference_m
 from binpick_core.model_file import preprocess as appliance_preprocess
 from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
-from mikado.io import incomplete_note
+from mikado.io import incomplete_note, parent_dataset_hint
 
 INPUT_CHANNELS = CHANNELS
 
@@ -136,7 +136,10 @@ def list_scenes(root: str | Path) -> list[Path]:
     if not root.is_dir():
         raise DatasetError(f"{root}: is a file, expected a Mikado dataset folder")
     if not scenes_dir.is_dir():
-        raise DatasetError(f"{root}: not a Mikado dataset (no scenes/ folder; see contracts.md §3)")
+        raise DatasetError(
+            f"{root}: not a Mikado dataset (no scenes/ folder; see contracts.md §3)"
+            f"{parent_dataset_hint(root)}"
+        )
     # Hidden folders are scenes still being written (Mikado renames them into place when done).
     scenes = sorted(
         p for p in scenes_dir.iterdir() if not p.name.startswith(".") and (p / "scene.json").is_file()

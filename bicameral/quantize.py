@@ -40,6 +40,7 @@ from binpick_core.model_file import (
 )
 from edge.atomic_file import write_atomically
 from edge.denormals import flush_and_record, set_metadata
+from mikado.io import parent_dataset_hint
 
 DEFAULT_FRAMES = 32
 DEFAULT_SIZE = 512
@@ -111,7 +112,10 @@ def calibration_frames(
     needed = "rgb.png" if info.uses_rgb else "depth.png"
     scenes = sorted(p.parent for p in (Path(data) / "scenes").glob(f"*/{needed}"))
     if not scenes:
-        raise ValueError(f"--calibration {data}: no scenes/*/{needed} (a binpick mikado generate folder)")
+        raise ValueError(
+            f"--calibration {data}: no scenes/*/{needed} (a binpick mikado generate folder)"
+            f"{parent_dataset_hint(data)}"
+        )
     height, width = size
     tensors = []
     for index, folder in enumerate(scenes[:count]):

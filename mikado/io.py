@@ -181,6 +181,15 @@ def incomplete_note(dataset: Path, found: int) -> str | None:
     )
 
 
+def parent_dataset_hint(folder: str | Path) -> str:
+    """The text "; did you mean DS?" when `folder` is not a dataset but its parent is one (has a
+    dataset.json), else "": `--data DS/scenes` (the scenes folder, not the dataset) was refused
+    with "no scenes/ folder" only, which does not say what to type instead. Shared by every
+    reader of a dataset folder (mikado's commands, training, evaluation, quantisation)."""
+    parent = Path(folder).parent
+    return f"; did you mean {parent}?" if (parent / "dataset.json").is_file() else ""
+
+
 def is_complete(path: Path) -> bool:
     """A scene directory is complete once it exists (it is renamed into place last)."""
     return (Path(path) / "scene.json").is_file()
@@ -223,5 +232,7 @@ def list_scenes(dataset: Path) -> list[Path]:
     if not Path(dataset).exists():
         raise FileNotFoundError(f"{dataset}: no such folder (expected a Mikado dataset)")
     if not root.is_dir():
-        raise FileNotFoundError(f"{dataset} is not a Mikado dataset (no scenes/ directory)")
+        raise FileNotFoundError(
+            f"{dataset} is not a Mikado dataset (no scenes/ directory){parent_dataset_hint(dataset)}"
+        )
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_complete(p))

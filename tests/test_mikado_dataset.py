@@ -530,3 +530,14 @@ def test_coco_of_a_dataset_without_a_finished_scene_is_refused_and_keeps_the_fil
     assert f"{empty / 'scenes'}: no finished scene" in err, err
     assert len(err.strip().splitlines()) == 1
     assert previous.read_text() == "{}\n"
+
+
+def test_the_scenes_folder_given_for_the_dataset_names_the_dataset(dataset, capsys):
+    """`binpick mikado stats DS/scenes` (likewise preview, coco) said only "not a Mikado dataset";
+    it now asks "did you mean DS?" since DS has a dataset.json."""
+    for action in ("stats", "coco", "preview"):
+        assert binpick(["mikado", action, str(dataset / "scenes")]) == 2
+        err = capsys.readouterr().err
+        expected = f"not a Mikado dataset (no scenes/ directory); did you mean {dataset}?"
+        assert err.strip().endswith(expected), err
+        assert len(err.strip().splitlines()) == 1

@@ -20,6 +20,20 @@ def test_a_corrupt_calibration_frame_is_named(tmp_path):
         calibration_frames(tmp_path / "data", info, 1, (64, 64))
 
 
+def test_the_scenes_folder_given_for_calibration_names_the_dataset(tmp_path_factory, tmp_path):
+    """`--calibration DS/scenes` said only "no scenes/*/rgb.png"; it now asks "did you mean DS?"."""
+    pytest.importorskip("onnx")
+    from training_scenes import mikado_scenes
+
+    from bicameral.quantize import calibration_frames
+
+    root = mikado_scenes(tmp_path_factory.getbasetemp())
+    info = read_model_info(tiny_model(tmp_path, 64, 64))
+    with pytest.raises(ValueError, match=f"no scenes/\\*/rgb.png .*; did you mean {root}\\?$"):
+        calibration_frames(root / "scenes", info, 1, (64, 64))
+    assert calibration_frames(root, info, 1, (64, 64))[0].shape == (1, 3, 64, 64)
+
+
 def test_rgbd_calibration_frames_are_what_eval_feeds_the_model(tmp_path):
     """Depth as `binpick eval --depth-noise` feeds it (eval's generator, seeded by the frame
     index, through the appliance's preprocessing) when the model was trained with noise; the

@@ -196,6 +196,23 @@ def test_a_map_of_another_size_is_the_one_named(scenes, tmp_path):
         read_scene(scene)
 
 
+def test_the_scenes_folder_given_for_the_dataset_names_the_dataset(tmp_path_factory, tmp_path, capsys):
+    """`--data DS/scenes` was refused with "no scenes/ folder" only; the shared list_scenes (train,
+    finetune, eval) now adds "did you mean DS?" when the parent folder is a dataset."""
+    from edge.cli import main as binpick
+
+    root = mikado_scenes(tmp_path_factory.getbasetemp())
+    with pytest.raises(DatasetError, match=f"no scenes/ folder.*; did you mean {root}\\?$"):
+        list_scenes(root / "scenes")
+    with pytest.raises(DatasetError, match="no scenes/ folder") as refused:  # parent is no dataset
+        list_scenes(tmp_path)
+    assert "did you mean" not in str(refused.value)
+    run = ["--out", str(tmp_path / "run"), "--iterations", "1", "--device", "cpu"]
+    assert binpick(["train", "--data", str(root / "scenes"), *run]) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {root}?" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_a_dataset_folder_that_does_not_exist_is_named_as_such(tmp_path):
     from bicameral.data import DatasetError
 
