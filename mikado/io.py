@@ -166,8 +166,8 @@ def _check_instances(path: Path, instances: object) -> None:
 def incomplete_note(dataset: Path, found: int) -> str | None:
     """A dataset with fewer finished scenes than its `dataset.json` announces: a generation that
     stopped (or still runs). Used as it is, not refused, since generation can be resumed later,
-    but said (training, evaluation, quantisation and `binpick mikado coco`), so that a figure or
-    a COCO index is not read as one of the whole set. None when complete or nothing announces."""
+    but said (training, evaluation, quantisation, `binpick mikado coco` and `stats`), so that a
+    figure or a COCO index is not read as one of the whole set. None when complete or nothing announces."""
     try:
         announced = int(read_json(Path(dataset) / "dataset.json").get("count", 0))
     except (OSError, TypeError, ValueError):  # absent (a hand-made folder) or unreadable

@@ -541,3 +541,19 @@ def test_the_scenes_folder_given_for_the_dataset_names_the_dataset(dataset, caps
         expected = f"not a Mikado dataset (no scenes/ directory); did you mean {dataset}?"
         assert err.strip().endswith(expected), err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_stats_of_an_unfinished_dataset_says_how_many_scenes_it_covers(dataset, tmp_path, capsys):
+    """`stats` printed the figures of 2 of 3 scenes as the dataset's without a word, while coco,
+    train and eval say so (mikado.io.incomplete_note); the line goes to stderr, --json stays JSON."""
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(dataset, partial)
+    shutil.rmtree(scene_dir(partial, 2))
+    assert binpick(["mikado", "stats", str(partial), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["scenes"] == 2
+    assert f"mikado: {partial}: 2 of the 3 scenes its dataset.json announces are finished" in err, err
+    assert binpick(["mikado", "stats", str(dataset)]) == 0
+    assert capsys.readouterr().err == ""
