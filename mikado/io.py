@@ -231,6 +231,10 @@ def list_scenes(dataset: Path) -> list[Path]:
     root = Path(dataset) / "scenes"
     if not Path(dataset).exists():
         raise FileNotFoundError(f"{dataset}: no such folder (expected a Mikado dataset)")
+    if not Path(dataset).is_dir():
+        raise FileNotFoundError(  # as the other refusals, which every caller catches
+            f"{dataset}: is a file, expected a Mikado dataset folder{parent_dataset_hint(dataset)}"
+        )
     if not root.is_dir():
         raise FileNotFoundError(
             f"{dataset} is not a Mikado dataset (no scenes/ directory){parent_dataset_hint(dataset)}"

@@ -557,3 +557,18 @@ def test_stats_of_an_unfinished_dataset_says_how_many_scenes_it_covers(dataset, 
     assert f"mikado: {partial}: 2 of the 3 scenes its dataset.json announces are finished" in err, err
     assert binpick(["mikado", "stats", str(dataset)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_file_given_as_the_dataset_is_named_as_the_dataset(dataset, tmp_path, capsys):
+    """`preview FILE` blamed "--out FILE/preview.png" although no --out was given; the DATASET
+    argument is checked first and named (stats and coco say the same)."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a dataset\n")
+    for action in ("preview", "stats", "coco"):
+        assert binpick(["mikado", action, str(afile)]) == 2
+        err = capsys.readouterr().err
+        assert err.strip().endswith(f"{afile}: is a file, expected a Mikado dataset folder"), err
+        assert "--out" not in err and len(err.strip().splitlines()) == 1
+    assert binpick(["mikado", "preview", str(dataset / "dataset.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(f"is a file, expected a Mikado dataset folder; did you mean {dataset}?"), err

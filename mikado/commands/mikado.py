@@ -278,10 +278,15 @@ MAX_TILE = 4096  # px: a tile at a full 4K frame's width (the whole sheet is bou
 def _preview(args: argparse.Namespace) -> int:
     import cv2
 
+    from mikado.io import list_scenes
     from mikado.preview import contact_sheet
 
     if not MIN_TILE <= args.tile <= MAX_TILE:  # a huge tile failed as "--out: cannot write (allocate)"
         raise CommandError(f"--tile {args.tile}: expected {MIN_TILE}..{MAX_TILE} px")
+    try:  # DATASET before --out: a file given as DATASET was blamed on the default --out inside it
+        list_scenes(Path(args.dataset))
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc)) from None
     out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
     if out.suffix.lower() not in PREVIEW_SUFFIXES:  # cv2 would fail only after reading every scene
         raise CommandError(f"--out {out}: expected an image file ({', '.join(PREVIEW_SUFFIXES)})")
