@@ -371,13 +371,11 @@ def _workers_of(pid: int) -> list[int]:
     ]
 
 
-def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path):
-    """A worker killed mid-run (the out-of-memory killer, a crash in the renderer): the pool
-    replaced it, its scene was never made and the command waited for it for ever."""
-    import signal
+def _generate_until_a_scene_is_written(out: Path) -> subprocess.Popen:
+    """A real 2-worker `generate` of 300 small scenes into `out`, returned once its first scene is
+    on disk (or it ended, or 90 s passed): the moment the worker and signal tests act."""
     import time
 
-    out = tmp_path / "ds"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
          "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
@@ -385,10 +383,20 @@ def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path)
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path):
+    """A worker killed mid-run (the out-of-memory killer, a crash in the renderer): the pool
+    replaced it, its scene was never made and the command waited for it for ever."""
+    import signal
+
+    out = tmp_path / "ds"
+    proc = _generate_until_a_scene_is_written(out)
     try:
-        deadline = time.monotonic() + 90
-        while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
         os.kill(_workers_of(proc.pid)[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -477,17 +485,8 @@ def test_workers_end_when_generate_is_terminated(tmp_path):
     import time
 
     out = tmp_path / "ds"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
-         "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    proc = _generate_until_a_scene_is_written(out)
     try:
-        deadline = time.monotonic() + 90
-        while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
         workers = _workers_of(proc.pid)
         assert len(workers) == 2
         proc.terminate()
