@@ -218,6 +218,59 @@ def test_realsense_without_its_package_says_which_in_one_line():
         RealsenseConnection("", 640, 480, 30, 1.0)
 
 
+def _recording_pyrealsense2(modes: set[tuple[str, int, int]]) -> tuple[types.ModuleType, list]:
+    """A stand-in for pyrealsense2's config/pipeline API (no camera or package here) that records
+    the streams asked for and, like the SDK, refuses to start when a stream with a size asks for
+    one the "camera" does not offer (`modes`: (stream, width, height)); a stream without a size is
+    left to the SDK. Only the calls RealsenseConnection makes, with pyrealsense2's signatures."""
+    asked: list = []
+    rs = types.ModuleType("pyrealsense2")
+    rs.stream = types.SimpleNamespace(color="color", depth="depth")
+    rs.format = types.SimpleNamespace(rgb8="rgb8", z16="z16")
+
+    class Config:
+        def enable_device(self, serial):
+            asked.append(("device", serial))
+
+        def enable_stream(self, stream, *args):
+            asked.append((stream, *args))
+
+    class Pipeline:
+        def start(self, _config):
+            for stream, *args in asked:
+                if stream != "device" and len(args) == 4 and (stream, args[0], args[1]) not in modes:
+                    raise RuntimeError("Couldn't resolve requests")
+            sensor = types.SimpleNamespace(get_depth_scale=lambda: 0.001)
+            device = types.SimpleNamespace(first_depth_sensor=lambda: sensor)
+            return types.SimpleNamespace(get_device=lambda: device)
+
+    rs.config, rs.pipeline, rs.align = Config, Pipeline, lambda _stream: None
+    return rs, asked
+
+
+def test_realsense_depth_takes_the_sensors_own_size_and_a_refused_mode_says_what_to_set(monkeypatch):
+    """Colour and depth were both asked at camera.width x height: the default 512x512 (no
+    RealSense mode) and any colour-only size (1280x720 on a D415's depth at 848x480 ...) failed
+    every start with the SDK's bare "Couldn't resolve requests". Depth is aligned to colour
+    anyway, so it is asked at the sensor's own size; a refused colour mode says what to set."""
+    from edge.camera import CameraError
+    from edge.camera.depth_cameras import RealsenseConnection
+
+    rs, asked = _recording_pyrealsense2({("color", 1280, 720), ("depth", 848, 480)})
+    monkeypatch.setitem(sys.modules, "pyrealsense2", rs)
+    connection = RealsenseConnection("", 1280, 720, 30, 1.0)
+    assert asked == [("color", 1280, 720, "rgb8", 30), ("depth", "z16", 30)]
+    assert connection.depth_scale == 0.001
+    asked.clear()
+    with pytest.raises(CameraError) as refused:
+        RealsenseConnection("123", 512, 512, 30, 1.0)
+    assert str(refused.value) == (
+        "RealSense 123: Couldn't resolve requests (asked for colour 512x512 rgb8 at 30 fps and depth "
+        "z16 at 30 fps: set camera.width/height to a colour mode the camera offers, e.g. 640x480 or "
+        "1280x720; `rs-enumerate-devices` lists them)"
+    )
+
+
 @pytest.mark.skipif(importlib.util.find_spec("pyorbbecsdk") is not None, reason="pyorbbecsdk is installed")
 def test_orbbec_without_its_package_says_which_in_one_line():
     from edge.camera import CameraError

@@ -46,11 +46,18 @@ class RealsenseConnection:
         if serial:
             config.enable_device(serial)
         config.enable_stream(rs.stream.color, width, height, rs.format.rgb8, fps)
-        config.enable_stream(rs.stream.depth, width, height, rs.format.z16, fps)
+        # Depth at the sensor's own resolution: `rs.align` maps it onto the colour image, so it
+        # need not match. Asking for width x height on both made the default 512x512, which no
+        # RealSense offers for either stream, and sizes that only colour offers, fail every start.
+        config.enable_stream(rs.stream.depth, rs.format.z16, fps)
         try:
             profile = self.pipeline.start(config)
         except RuntimeError as exc:
-            raise CameraError(f"RealSense {serial or '(first)'}: {exc}") from exc
+            raise CameraError(
+                f"RealSense {serial or '(first)'}: {exc} (asked for colour {width}x{height} rgb8 at "
+                f"{fps} fps and depth z16 at {fps} fps: set camera.width/height to a colour mode the "
+                "camera offers, e.g. 640x480 or 1280x720; `rs-enumerate-devices` lists them)"
+            ) from exc
         self.depth_scale = float(profile.get_device().first_depth_sensor().get_depth_scale())  # m/unit
         self.align = rs.align(rs.stream.color)
 
