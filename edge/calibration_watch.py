@@ -7,8 +7,10 @@ ctime (`_FileState`), not of the mtime alone. A missing file is pixel mode, or a
 where `[calibration] required` says so. A file that is there but cannot be used (an editor's save
 caught half-written, a field that fails validation, another image size than the camera's, a
 folder, unreadable) is refused in one log line and the calibration loaded before stays in use;
-with none loaded before, it is pixel mode or failed cycles, as for a missing file. A frame of
-another size than the calibration's sets the calibration aside for that frame only. A file written
+with none loaded before, it is pixel mode or failed cycles, as for a missing file. A file for
+another image size than the camera's frames is judged frame by frame: the one in use before it
+stays in use for frames of its own size, and the new file is taken up by the first frame of its
+size. A frame of another size than any calibration's is in pixel mode for that frame only. A file written
 with `binpick calibrate --accept-failed` (its checks failed) is used, with one WARNING naming what
 failed, and `failed_checks` says so to the page while it is in use.
 """
@@ -44,15 +46,18 @@ class CalibrationWatcher:
         self.required = required
         self.current: Calibration | None = None
         self.error = ""
-        # The calibration in use from the file (the last good one), kept while a frame of another
-        # size sets `current` to None, so the next frame at its size uses it again, and while a
-        # newer file is refused.
+        # The newest calibration read from the file, and the one in use before it (kept while the
+        # newest is for another image size than the camera's frames). Which applies is decided per
+        # frame, by its size: judging a new file against the last frame's size refused a good file
+        # for good after one odd frame.
         self._loaded: Calibration | None = None
-        self._file_error = ""  # what is wrong with the file on disk, "" when it is the one loaded
+        self._before: Calibration | None = None
+        self._in_use: Calibration | None = None  # the one frames used since the last load
+        self._file_error = ""  # what is wrong with the file on disk, "" when it is `_loaded`
         self._size_warned: tuple[int, int] | None = None  # the other frame size last warned about
-        self._say_back = False  # that warning's "in use again" line is still due
+        self._before_warned = False  # `_before` stands in for `_loaded`: said once per file
+        self._say_back = False  # a size warning's "in use again" line is still due
         self._seen: _FileState = _NEVER_SEEN
-        self._frame_size: tuple[int, int] | None = None  # the camera's, once a frame was seen
         self.refresh()
 
     def refresh(self) -> None:
@@ -63,7 +68,7 @@ class CalibrationWatcher:
             return
         self._seen = seen
         if seen is None:
-            self._loaded = self.current = None
+            self._loaded = self._before = self._in_use = self.current = None
             self.error = self._file_error = f"{self.path}: calibration file not found"
             self._warn()
             return
@@ -74,12 +79,12 @@ class CalibrationWatcher:
         except Exception as exc:  # CalibrationError names the field; anything else is reported too
             self._refuse(str(exc))
             return
-        if self._frame_size is not None and tuple(calibration.image_size) != self._frame_size:
-            self._refuse(self._size_error(calibration, *self._frame_size))
-            return
+        # the one a frame used since the last load, else the last loaded (no frame came between)
+        self._before = self._in_use or self._loaded or self._before
+        self._in_use = None
         self._loaded = self.current = calibration
         self.error = self._file_error = ""
-        self._size_warned, self._say_back = None, False
+        self._size_warned, self._before_warned, self._say_back = None, False, False
         failed = calibration.failed_checks()
         if failed:  # used all the same: the technician accepted it knowingly, but it must show
             log.warning(
@@ -91,26 +96,38 @@ class CalibrationWatcher:
             log.info("calibration loaded from %s", self.path)
 
     def match_frame(self, width: int, height: int) -> None:
-        """Set aside a calibration made for another image size: its intrinsics and ROI are in that
-        size's pixels, so every grasp would come out in wrong millimetres without any error.
-        This frame is treated like an invalid file (pixel mode, or a failed cycle where it is
-        required); the next frame at the calibrated size uses it again (the camera set back, a
-        replay folder's odd picture passed) without the file having to change. Warned once per
-        other size and loaded file (a folder alternating sizes is not one warning per frame)."""
-        self._frame_size = (width, height)
-        loaded = self._loaded
+        """The calibration for a frame of `width` x `height`: its intrinsics and ROI are in its
+        image size's pixels, so another size would put every grasp in wrong millimetres without
+        any error. The file's calibration when it has that size; else the one in use before it,
+        when the new file is for another size than the camera's (refused, said once); else none
+        for this frame (pixel mode, or a failed cycle where it is required), and the next frame
+        at the calibrated size uses it again (the camera set back, a replay folder's odd picture
+        passed) without the file having to change. Warned once per other size and loaded file."""
+        size = (width, height)
+        loaded, before = self._loaded, self._before
         if loaded is None:
             return
-        if tuple(loaded.image_size) == (width, height):
+        if tuple(loaded.image_size) == size:
             if self._say_back:
                 log.info("%s: the camera delivers %dx%d again; calibration in use", self.path, width, height)
-            self.current, self.error, self._say_back = loaded, self._file_error, False
+            self._use(loaded, self._file_error)
+            return
+        if before is not None and tuple(before.image_size) == size:
+            error = self._size_error(loaded, width, height)
+            if not self._before_warned:
+                self._before_warned = True
+                self._say_refused(error, before)
+            self._use(before, error)
             return
         self.current = None
         self.error = self._size_error(loaded, width, height)
-        if self._size_warned != (width, height):
-            self._size_warned, self._say_back = (width, height), True
+        if self._size_warned != size:
+            self._size_warned, self._say_back = size, True
             self._warn()
+
+    def _use(self, calibration: Calibration, error: str) -> None:
+        self.current = self._in_use = calibration
+        self.error, self._say_back = error, False
 
     def _size_error(self, calibration: Calibration, width: int, height: int) -> str:
         w, h = calibration.image_size
@@ -124,12 +141,17 @@ class CalibrationWatcher:
         an editor's save seen half-written, or a wrong file put in place, must not turn the next
         grasps into pixels (or failed cycles) while the technician corrects it."""
         self.error = self._file_error = error
-        if self._loaded is None:
+        kept = self._in_use or self._loaded
+        if kept is None:
             self._warn()
             return
+        self._say_refused(error, kept)
+
+    @staticmethod
+    def _say_refused(error: str, kept: Calibration) -> None:
         log.warning(
             "%s; calibration file refused, the one loaded before stays in use (cell %s, created %s)",
-            error, self._loaded.cell, self._loaded.created or "?",
+            error, kept.cell, kept.created or "?",
         )  # fmt: skip
 
     def _warn(self) -> None:
@@ -150,7 +172,7 @@ class CalibrationWatcher:
     def file_unusable(self) -> bool:
         """No calibration from the file at all (missing, invalid, or none configured), whatever
         size the next frame has."""
-        return self._loaded is None
+        return self._loaded is None and self._before is None
 
 
 def _file_state(path: str) -> _FileState:

@@ -183,3 +183,60 @@ def test_a_calibration_is_used_again_once_the_camera_delivers_its_size_again(set
     assert mismatch in caplog.text
     outcome = sup.cycle_once()
     assert outcome.error == "ok" and not outcome.pixel_mode and not sup.bank.flag("pixel_mode")
+
+
+def _frames_with_an_odd_one(folder, count: int = 4):
+    """A replay folder of 96x96 frames whose second (frame_001) is 128x96."""
+    frames = write_pile_folder(folder, count=count)
+    odd = cv2.imread(str(frames / "frame_001.png"))
+    cv2.imwrite(str(frames / "frame_001.png"), cv2.resize(odd, (128, 96)))
+    return frames
+
+
+@pytest.mark.parametrize("calibrated_before", [False, True])
+def test_a_file_written_after_an_odd_frame_is_taken_up_by_the_next_frame_of_its_size(
+    setup, tmp_path, calibrated_before
+):
+    """A new file was judged against the last frame's size: after one odd frame, the wizard's
+    good file was refused for good (before the first calibration: pixel mode on every later
+    cycle; calibrated before: the old calibration stayed, the page saying the camera delivers the
+    odd size). The file is now judged by each frame's size."""
+    model, _, _ = setup
+    frames = _frames_with_an_odd_one(tmp_path / "frames")
+    path = tmp_path / "cal.json"
+    if calibrated_before:
+        save_calibration(calibration(None), path)
+    sup = supervisor((model, frames, tmp_path), str(path))
+    # not required before the first calibration: pixel-mode cycles go on (and see the odd frame)
+    sup.config.calibration.required = sup.calibration.required = calibrated_before
+    first = sup.cycle_once()
+    assert first.error == "ok" and first.pixel_mode is not calibrated_before
+    odd = sup.cycle_once()  # frame_001, 128x96
+    assert odd.pixel_mode and odd.error == ("calibration_missing" if calibrated_before else "ok")
+    new = calibration(None)
+    new.plane_offset_mm = 30.0  # the re-calibrated floor: grasps at z = 30
+    save_calibration(new, path)
+    outcome = sup.cycle_once()
+    assert outcome.error == "ok" and abs(outcome.result.z - 30.0) < 1e-6, outcome.message
+    assert sup.calibration.error == ""
+
+
+def test_a_file_for_another_size_keeps_the_one_before_for_frames_of_its_size(setup, tmp_path, caplog):
+    """A file for 128x96 put in place while the camera delivers 96x96: the calibration in use
+    before stays for the 96x96 frames (one WARNING), and the 128x96 frame uses the new file."""
+    model, _, _ = setup
+    frames = _frames_with_an_odd_one(tmp_path / "frames")
+    (frames / "frame_000.png").rename(frames / "frame_004.png")  # replay 001 (odd) after a good one
+    path = tmp_path / "cal.json"
+    save_calibration(calibration(None), path)
+    sup = supervisor((model, frames, tmp_path), str(path))
+    other = calibration(None, size=(128, 96))
+    other.plane_offset_mm = 30.0
+    save_calibration(other, path)
+    first = sup.cycle_once()  # frame_001: 128x96, the new file's size
+    assert first.error == "ok" and abs(first.result.z - 30.0) < 1e-6
+    for _ in range(3):  # frames 002-004: 96x96, the calibration in use before
+        outcome = sup.cycle_once()
+        assert outcome.error == "ok" and abs(outcome.result.z - 20.0) < 1e-6, outcome.message
+    assert caplog.text.count("calibration file refused, the one loaded before stays in use") == 1
+    assert "128x96 images but the camera delivers 96x96" in sup.calibration.error
