@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -108,12 +109,31 @@ def _recorded_count(info_path: Path, info: dict) -> int:
 
 
 _WORKER_JOB: Job | None = None
+_IN_SCENE = False  # this worker is making a scene (SIGTERM then cleans up before it exits)
 
 
-def _init_worker(job: Job) -> None:
+class _WorkerTerminated(BaseException):
+    """SIGTERM reached a worker making a scene: raised through write_scene, whose cleanup removes
+    the scene's temporary folder, then the worker exits (`_worker`)."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    """A scheduler's time limit or systemd signals the whole process group, and the pool
+    terminates its workers when one died: exit at once, but not with a half-written scene's
+    temporary folder left (SIGTERM's default action). Exiting, never carrying on, keeps the
+    pool's own terminate-and-join from waiting on a worker that ignored it."""
+    if _IN_SCENE:
+        raise _WorkerTerminated
+    os._exit(128 + signal.SIGTERM)
+
+
+def _init_worker(job: Job, parent: int) -> None:
     global _WORKER_JOB
     _WORKER_JOB = job
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # the parent's pid comes from the parent: read here, after the spawn, it could already be
+    # init's (the parent killed meanwhile) and the watch would then wait for ever
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     # One worker per core: keep each worker's software rasteriser (llvmpipe) to one thread
     # instead of every worker starting a thread per core.
     os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -144,8 +164,15 @@ def make_scene(job: Job, index: int) -> dict[str, float]:
 
 
 def _worker(index: int) -> tuple[int, dict[str, float]]:
+    global _IN_SCENE
     assert _WORKER_JOB is not None
-    return index, make_scene(_WORKER_JOB, index)
+    try:
+        _IN_SCENE = True
+        timings = make_scene(_WORKER_JOB, index)
+        _IN_SCENE = False
+    except _WorkerTerminated:  # write_scene removed its temporary folder on the way here
+        os._exit(128 + signal.SIGTERM)
+    return index, timings
 
 
 def pending(job: Job, count: int, shard: tuple[int, int], resume: bool) -> list[int]:
@@ -169,7 +196,11 @@ def run(job: Job, indices: list[int], workers: int) -> Iterator[tuple[int, dict[
             yield i, make_scene(job, i)
         return
     pool = ProcessPoolExecutor(
-        workers, mp.get_context("spawn"), initializer=_init_worker, initargs=(job,), max_tasks_per_child=200
+        workers,
+        mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(job, os.getpid()),
+        max_tasks_per_child=200,
     )
     todo = iter(indices)
     running = {pool.submit(_worker, i): i for i in islice(todo, 2 * workers)}

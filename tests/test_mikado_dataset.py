@@ -382,6 +382,7 @@ def _generate_until_a_scene_is_written(out: Path) -> subprocess.Popen:
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a process group of its own, as a scheduler's job step has
     )  # fmt: skip
     deadline = time.monotonic() + 90
     while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -478,9 +479,13 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_workers_end_when_generate_is_terminated(tmp_path):
-    """SIGTERM (a batch scheduler's time limit) ends generate at once; its worker processes then
-    waited for work for ever, each holding its GL context and memory."""
+@pytest.mark.parametrize("stop", ["terminate", "terminate the group", "kill"])
+def test_workers_end_when_generate_is_terminated_or_killed(tmp_path, stop):
+    """SIGTERM (`kill`; a batch scheduler's time limit or systemd signal the whole process group)
+    ends generate with the same line as Ctrl-C, exit 143 and no half-written scene; a killed
+    generate (SIGKILL, nothing runs) leaves its workers to notice the parent is gone. The
+    ProcessPoolExecutor's workers waited for work for ever after their parent died, each holding
+    its GL context and memory."""
     import signal
     import time
 
@@ -489,18 +494,24 @@ def test_workers_end_when_generate_is_terminated(tmp_path):
     try:
         workers = _workers_of(proc.pid)
         assert len(workers) == 2
-        proc.terminate()
+        if stop == "kill":
+            proc.kill()
+        elif stop == "terminate":
+            proc.terminate()
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-        # it said nothing and left the scene being written half done: now the same line as Ctrl-C
-        assert proc.returncode == 128 + signal.SIGTERM, err
-        finished = len([p for p in (out / "scenes").iterdir() if not p.name.startswith(".")])
-        assert f"mikado: terminated; {finished} of the 300 scene(s) in {out} are finished" in err
-        assert "Traceback" not in err
-        assert not [p for p in (out / "scenes").iterdir() if p.name.startswith(".")]  # no half scene
+        if stop != "kill":
+            assert proc.returncode == 128 + signal.SIGTERM, err
+            finished = len([p for p in (out / "scenes").iterdir() if not p.name.startswith(".")])
+            assert f"mikado: terminated; {finished} of the 300 scene(s) in {out} are finished" in err
+            assert "Traceback" not in err
         deadline = time.monotonic() + 20
         while any(_running(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         left = [w for w in workers if _running(w)]
+        if stop != "kill":  # the workers finished or removed the scenes they held
+            assert not [p for p in (out / "scenes").iterdir() if p.name.startswith(".")]
     finally:
         proc.kill()
     for worker in left:  # before the change: clean up what the test found
