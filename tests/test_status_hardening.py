@@ -290,6 +290,23 @@ def test_the_failed_login_budget_refills_and_a_success_costs_nothing():
     assert len(budget._hosts) <= 3 and budget.take("a") > 0
 
 
+def test_many_addresses_do_not_reset_a_guessing_one_and_an_ipv6_64_shares_a_budget():
+    """The table, once full of hosts with used budgets, was cleared: a client with thousands of
+    addresses (an IPv6 /64 is thousands of addresses) reset every throttled host. Now the hosts
+    charged longest ago go first, a refused guess counts as a charge, and IPv6 counts by /64."""
+    now = [0.0]
+    budget = auth_module.FailedLogins(burst=2, refill_s=60.0, clock=lambda: now[0], max_hosts=3)
+    assert budget.take("10.0.0.1") == budget.take("10.0.0.1") == 0.0
+    for i in range(2, 50):  # one failed guess from each of many other addresses
+        assert budget.take(f"10.0.0.{i}") == 0.0
+        assert budget.take("10.0.0.1") > 0, i  # the guessing address stays throttled
+        assert len(budget._hosts) <= 3
+    assert budget.take("2001:db8::1") == budget.take("2001:db8::ffff") == 0.0
+    assert budget.take("2001:db8::abcd") > 0  # same /64
+    assert budget.take("2001:db8:0:1::1") == 0.0  # another /64
+    assert budget.take("::ffff:10.0.0.1") == 0.0  # an IPv4-mapped address is not folded into a /64
+
+
 def waiting(hub: FrameHub) -> int:
     """How many threads are blocked in `hub.wait` now (CPython's Condition keeps a list of them)."""
     with hub._cond:

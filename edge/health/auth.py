@@ -270,15 +270,17 @@ class LoginThrottled(Exception):
 
 
 class FailedLogins:
-    """Each address's budget of failed credential checks: `burst` at once, one more every
-    `refill_s` (a token bucket). A check takes one unit before it runs, so that many connections
-    opened at once cannot all start one, and a success gives it back: an operator who logs in
-    never spends the budget; one who mistypes ten times waits `refill_s` for the next try.
+    """Each address's (an IPv6 client's /64) budget of failed credential checks: `burst` at once,
+    one more every `refill_s` (a token bucket). A check takes one unit before it runs, so that
+    many connections opened at once cannot all start one, and a success gives it back: an
+    operator who logs in never spends the budget; one who mistypes ten times waits `refill_s`
+    for the next try.
 
     Why per address and not per user: guessing for one user must not lock that user out from
     everywhere. Behind a reverse proxy every request comes from the proxy's address, so guesses
     arriving through it slow the fresh logins of everyone else behind it too (cached logins, the
-    page's polling, are never checked again and pass). Thread-safe, bounded."""
+    page's polling, are never checked again and pass). Thread-safe, bounded: when full, the
+    addresses charged longest ago are forgotten first (they get their burst back)."""
 
     def __init__(
         self,
@@ -292,7 +294,8 @@ class FailedLogins:
         self._clock = clock
         self._max_hosts = max_hosts
         self._lock = threading.Lock()
-        self._hosts: dict[str, tuple[float, float]] = {}  # host: (units left, when counted)
+        # host: (units left, when counted), least recently charged first
+        self._hosts: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def _left(self, host: str, now: float) -> float:
         units, then = self._hosts.get(host, (float(self.burst), now))
@@ -300,25 +303,44 @@ class FailedLogins:
 
     def take(self, host: str) -> float:
         """0.0 when `host` may run a check (one unit taken), else the seconds until it may."""
+        host = _client_key(host)
         with self._lock:
             now = self._clock()
             units = self._left(host, now)
             if units < 1.0:
+                self._hosts.move_to_end(host)  # still guessing: the last to be forgotten
                 return (1.0 - units) * self.refill_s
-            if host not in self._hosts and len(self._hosts) >= self._max_hosts:
-                # full buckets hold nothing worth keeping; a table of throttled hosts is kept
-                self._hosts = {h: v for h, v in self._hosts.items() if self._left(h, now) < self.burst}
-                if len(self._hosts) >= self._max_hosts:
-                    self._hosts.clear()  # bounded above all; those hosts get their burst back
+            self._hosts.pop(host, None)  # re-inserted last: the table is oldest-touched first
+            if len(self._hosts) >= self._max_hosts:
+                # full buckets hold nothing worth keeping; then the longest untouched go, one by
+                # one (clearing the table let a client with thousands of addresses reset everyone)
+                self._hosts = OrderedDict(
+                    (h, v) for h, v in self._hosts.items() if self._left(h, now) < self.burst
+                )
+                while len(self._hosts) >= self._max_hosts:
+                    self._hosts.popitem(last=False)
             self._hosts[host] = (units - 1.0, now)
             return 0.0
 
     def give_back(self, host: str) -> None:
         """The check succeeded: its unit is returned."""
+        host = _client_key(host)
         with self._lock:
             now = self._clock()
             if host in self._hosts:
                 self._hosts[host] = (min(float(self.burst), self._left(host, now) + 1.0), now)
+
+
+def _client_key(host: str) -> str:
+    """The address a budget belongs to: an IPv6 client's /64 (one host or LAN is given a whole
+    /64 and can pick any address in it), any other address as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
 
 
 @dataclass(frozen=True)
