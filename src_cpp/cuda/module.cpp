@@ -85,6 +85,7 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                int64_t width, const binpick::RankingParams& params, uintptr_t stream, bool return_labels) {
                 binpick::validate(params);
                 if (height < 0 || width < 0) throw std::invalid_argument("height, width: expected >= 0");
+                binpick::check_image_size(height, width, "boundaries");  // labels are int32, as on the CPU
                 if (height * width > 0) {
                     check_device_pointer(y_ptr, self.device(), "boundaries");
                     check_device_pointer(z_ptr, self.device(), "occlusions");
@@ -125,6 +126,7 @@ PYBIND11_MODULE(_hotpath_cuda, m) {
                 const MapDtype zd = dtype_of(z, "occlusions");
                 const int64_t height = y.shape(0);
                 const int64_t width = y.shape(1);
+                binpick::check_image_size(height, width, "boundaries");  // labels are int32, as on the CPU
                 binpick::validate(params);
                 const auto [labels_obj, labels] = binpick_python::labels_output(return_labels, height, width);
                 CudaRankOutput out;
