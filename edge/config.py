@@ -790,6 +790,7 @@ def parse_config(text: str, path: Path, check_files: bool = True, check_calibrat
         if name not in sections:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(sections)})")
     config = Config(**{name: _section(path, name, hints[name], raw[name]) for name in raw}, source=str(path))
+    _default_camera_size(config.camera, raw.get("camera", {}))
     _resolve_paths(config, path)
     try:  # RankingParams holds the ranking's own rules (odd patch, area bounds): one place for them
         config.ranking.params()
@@ -811,6 +812,23 @@ def parse_config(text: str, path: Path, check_files: bool = True, check_calibrat
         _cross_checks(path, config, check_calibration)
         _check_model_input(path, config)  # last: reads the model file's metadata
     return config
+
+
+#: A camera's own default frame size where the section's 512x512 is no mode it offers.
+SOURCE_DEFAULT_SIZE = {"realsense": (640, 480)}  # every RealSense colour sensor offers 640x480
+
+
+def _default_camera_size(camera: CameraSection, raw: dict) -> None:
+    """`width`/`height` left out take the source's own default: 512x512 (the simulated bin's and
+    the bundled model's size) is no RealSense colour mode, so a RealSense configured without a
+    size could never start. A size written in the file is kept as written."""
+    size = SOURCE_DEFAULT_SIZE.get(camera.source)
+    if size is None:
+        return
+    if "width" not in raw:
+        camera.width = size[0]
+    if "height" not in raw:
+        camera.height = size[1]
 
 
 def load_config(path: str | Path, check_files: bool = True, check_calibration: bool = True) -> Config:

@@ -526,3 +526,19 @@ def test_no_depth_suffix_where_the_pattern_matches_depth_maps_is_refused(tmp_pat
     source = FolderSource(str(folder), "*.png", depth_suffix="")
     source.open()
     assert [p.name for p in source.files] == ["a.png"]
+
+
+def test_a_realsense_without_a_size_takes_a_mode_the_camera_offers(tmp_path):
+    """camera.width/height default to 512x512 (the simulated bin's and the model's size), which
+    no RealSense colour sensor offers: a RealSense configured without a size never started. Left
+    out, the size is now 640x480 for it; written, it is kept; other sources keep 512x512."""
+    path = tmp_path / "c.toml"
+
+    def size(camera: str) -> tuple[int, int]:
+        cfg = parse_config(f"[camera]\n{camera}\n", path, check_files=False)
+        return cfg.camera.width, cfg.camera.height
+
+    assert size('source = "realsense"') == (640, 480)
+    assert size('source = "realsense"\nwidth = 1280\nheight = 720') == (1280, 720)
+    assert size('source = "simulated"') == (512, 512)
+    assert size('source = "orbbec"') == (512, 512)  # unused: the device's default profiles
