@@ -145,6 +145,14 @@ class Calibration:
                 )
         return failed
 
+    def failed_checks_note(self) -> str:
+        """What the appliance's WARNING and `--check-config` say of a file whose checks failed
+        ("did not pass its checks when written (...): ..."), "" when every check passed."""
+        failed = "; ".join(self.failed_checks())
+        if not failed:
+            return ""
+        return f"did not pass its checks when written (binpick calibrate --accept-failed): {failed}"
+
     def to_dict(self) -> dict:
         intrinsics = dict(self.intrinsics_report)
         intrinsics.update(camera_matrix=_tolist(self.camera_matrix), dist_coeffs=_tolist(self.dist_coeffs))

@@ -10,9 +10,9 @@ folder, unreadable) is refused in one log line and the calibration loaded before
 with none loaded before, it is pixel mode or failed cycles, as for a missing file. A file for
 another image size than the camera's frames is judged frame by frame: the one in use before it
 stays in use for frames of its own size, and the new file is taken up by the first frame of its
-size. A frame of another size than any calibration's is in pixel mode for that frame only. A file written
-with `binpick calibrate --accept-failed` (its checks failed) is used, with one WARNING naming what
-failed, and `failed_checks` says so to the page while it is in use.
+size. A frame of another size than any calibration's is in pixel mode for that frame only. A
+file written with `binpick calibrate --accept-failed` (its checks failed) is used, with one
+WARNING naming what failed, and `failed_checks` says so to the page while it is in use.
 """
 
 from __future__ import annotations
@@ -85,13 +85,9 @@ class CalibrationWatcher:
         self._loaded = self.current = calibration
         self.error = self._file_error = ""
         self._size_warned, self._before_warned, self._say_back = None, False, False
-        failed = calibration.failed_checks()
-        if failed:  # used all the same: the technician accepted it knowingly, but it must show
-            log.warning(
-                "calibration loaded from %s, but it did not pass its checks when written "
-                "(binpick calibrate --accept-failed): %s; grasps use it all the same",
-                self.path, "; ".join(failed),
-            )  # fmt: skip
+        note = calibration.failed_checks_note()
+        if note:  # used all the same: the technician accepted it knowingly, but it must show
+            log.warning("calibration loaded from %s, but it %s; grasps use it all the same", self.path, note)
         else:
             log.info("calibration loaded from %s", self.path)
 

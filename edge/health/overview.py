@@ -82,6 +82,7 @@ def calibration_summary(sup: Supervisor) -> dict:
     out = {"file": cal.path or "(none)", "pixel_mode": cal.pixel_mode, "error": cal.error}
     current = cal.current
     if current is not None:
+        failed = current.failed_checks()
         out.update(
             {
                 "cell": current.cell,
@@ -90,8 +91,8 @@ def calibration_summary(sup: Supervisor) -> dict:
                 "plane_source": current.plane_source,
                 "roi": current.roi_polygon is not None,
                 # written with `--accept-failed`: used, but its millimetres were not checked
-                "passed": current.passed,
-                "failed_checks": current.failed_checks(),
+                "passed": not failed,
+                "failed_checks": failed,
                 "intrinsics": _scalars(current.intrinsics_report),
                 "extrinsics": _scalars(current.extrinsics_report),
             }
