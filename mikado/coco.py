@@ -86,11 +86,12 @@ def build_coco(dataset: Path, scenes: list[Path] | None = None) -> dict:
     }
 
 
-def write_coco(dataset: Path) -> Path:
-    """Write DATASET/annotations_coco.json; a ValueError, and the file left as it was, when no
-    scene is finished: an index of 0 images was written (over a previous one) and the command
-    said nothing, so a wrong folder or a generation not yet started looked like success."""
-    scenes = list_scenes(dataset)
+def write_coco(dataset: Path, scenes: list[Path] | None = None) -> Path:
+    """Write DATASET/annotations_coco.json of `scenes` (default: the finished ones); a ValueError,
+    and the file left as it was, when there are none: an index of 0 images was written (over a
+    previous one) and the command said nothing, so a wrong folder or a generation not yet started
+    looked like success."""
+    scenes = list_scenes(dataset) if scenes is None else scenes
     if not scenes:
         raise ValueError(
             f"{Path(dataset) / 'scenes'}: no finished scene (no sub-folder with a scene.json); "

@@ -47,13 +47,15 @@ def scene_dir(dataset: Path, index: int) -> Path:
     return Path(dataset) / "scenes" / f"{index:0{SCENE_DIGITS}d}"
 
 
-def _png(path: Path, img: np.ndarray, params: list[int]) -> None:
-    """Encode in memory, then write: cv2.imwrite on a full disk said only "libpng error: Write
-    Error" and False, so the command could not tell why; Python's write gives the errno."""
-    ok, data = cv2.imencode(".png", img, params)
+def write_image(path: Path, img: np.ndarray, params: list[int] | None = None, atomic: bool = False) -> None:
+    """Encode in memory in the format `path`'s extension names, then write (`write_bytes`):
+    cv2.imwrite on a full disk said only "libpng error: Write Error" and False, so the command
+    could not tell why, and it truncated an existing file first; Python's write gives the errno."""
+    suffix = Path(path).suffix
+    ok, data = cv2.imencode(suffix, img, params or [])
     if not ok:
-        raise OSError(f"{path}: OpenCV cannot encode a {img.dtype} image of shape {img.shape} as PNG")
-    write_bytes(path, data.tobytes())
+        raise OSError(f"{path}: OpenCV cannot encode a {img.dtype} image of shape {img.shape} as {suffix}")
+    write_bytes(path, data.tobytes(), atomic)
 
 
 def write_bytes(path: Path, data: bytes, atomic: bool = False) -> None:
@@ -113,15 +115,15 @@ def write_scene(scene: Scene, dataset: Path, index: int) -> Path:
 def _write_scene_files(scene: Scene, tmp: Path, index: int) -> None:
     """Every file of one scene into the (new) folder `tmp`."""
     (tmp / "masks").mkdir(parents=True)
-    _png(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR), PNG_RGB)
+    write_image(tmp / "rgb.png", cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR), PNG_RGB)
     depth = np.clip(np.round(scene.depth_m / DEPTH_SCALE_M), 0, 65535).astype(np.uint16)
-    _png(tmp / "depth.png", depth, PNG_UINT16)
-    _png(tmp / "labels.png", scene.labels.astype(np.uint16), PNG_UINT16)
-    _png(tmp / "boundaries.png", scene.boundaries.astype(np.uint8) * 255, PNG_MASK)
-    _png(tmp / "occlusions.png", scene.occlusions.astype(np.uint8) * 255, PNG_MASK)
+    write_image(tmp / "depth.png", depth, PNG_UINT16)
+    write_image(tmp / "labels.png", scene.labels.astype(np.uint16), PNG_UINT16)
+    write_image(tmp / "boundaries.png", scene.boundaries.astype(np.uint8) * 255, PNG_MASK)
+    write_image(tmp / "occlusions.png", scene.occlusions.astype(np.uint8) * 255, PNG_MASK)
     for inst in scene.instances:
-        _png(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
-        _png(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
+        write_image(tmp / "masks" / f"visible_{inst.id}.png", inst.visible.astype(np.uint8) * 255, PNG_MASK)
+        write_image(tmp / "masks" / f"amodal_{inst.id}.png", inst.amodal.astype(np.uint8) * 255, PNG_MASK)
     # Inside the temporary folder: the folder's rename is the atomic step, so no fsync here.
     write_bytes(tmp / "scene.json", _json_bytes(scene_metadata(scene, index)))
 

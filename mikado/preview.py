@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from mikado.generate import MAX_IMAGE_SIDE
-from mikado.io import list_scenes, read_json, read_scene, write_bytes
+from mikado.io import list_scenes, read_json, read_scene, write_image
 
 BLUE = (0, 0, 255)  # RGB
 ORANGE = (255, 140, 0)
@@ -62,12 +62,9 @@ def contact_sheet(dataset: Path, out: Path, count: int = 16, columns: int = 4, t
         rows.append(np.concatenate(row, axis=1))
     sheet = np.concatenate(rows, axis=0)
     out = Path(out)
-    ok, data = cv2.imencode(out.suffix, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"{out}: OpenCV cannot encode the sheet as {out.suffix}")
     # Written whole or not at all: cv2.imwrite truncated an existing sheet first, so a full disk
     # lost it (with only libpng's "Write Error" to say why).
-    write_bytes(out, data.tobytes(), atomic=True)
+    write_image(out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), atomic=True)
     return out
 
 

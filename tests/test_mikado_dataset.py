@@ -286,26 +286,38 @@ def test_corrupt_json_and_bad_numbers_are_one_line_errors_naming_the_file(datase
         assert not (tmp_path / "new").exists()
 
 
+def _generate_until_a_scene_is_written(out: Path, count: int = 300, workers: int = 2) -> subprocess.Popen:
+    """A real `generate` of `count` small scenes into `out` on `workers` processes, returned once
+    its first scene is on disk (or it ended, or 90 s passed): the moment the signal and worker
+    tests act. A process group of its own, as a terminal's or a scheduler's job has, with SIGINT
+    at its default (a test run started in the background has it ignored, which exec keeps)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "mikado", "generate", "--count", str(count), "--out", str(out),
+         "--workers", str(workers), "--no-progress", "--width", "32", "--height", "32",
+         "--instances", "2-2"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc
+
+
 def test_ctrl_c_says_how_many_scenes_are_finished_and_that_the_same_command_resumes(tmp_path):
     """Ctrl-C ended generate with exit 130 and no word: nothing said whether the folder was
     usable or what to run next. Sent to the process group, as a terminal does, once the first
     scene is on disk; the line's count is the scene folders left."""
     import signal
-    import time
 
     out = tmp_path / "with space"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "500", "--out", str(out),
-         "--workers", "1", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, SIGINT at its default (not inherited)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc = _generate_until_a_scene_is_written(out, count=500, workers=1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -326,21 +338,21 @@ def test_a_scene_interrupted_while_written_leaves_no_temporary_folder(tmp_path, 
     import mikado.io as mikado_io
 
     scene = mikado.render_pile(3, "mikado", 32, 32, instances=(2, 2))
-    real_png = mikado_io._png
+    real_png = mikado_io.write_image
     written: list[Path] = []
 
-    def png_then_fail(path: Path, img: np.ndarray, params: list[int]) -> None:
+    def png_then_fail(path: Path, img: np.ndarray, *args: object) -> None:
         if len(written) == 3:
             raise failure("stopped while writing")
-        real_png(path, img, params)
+        real_png(path, img, *args)
         written.append(path)
 
-    monkeypatch.setattr(mikado_io, "_png", png_then_fail)
+    monkeypatch.setattr(mikado_io, "write_image", png_then_fail)
     with pytest.raises(failure):
         mikado_io.write_scene(scene, tmp_path, 0)
     assert written and all(not p.exists() for p in written)
     assert list((tmp_path / "scenes").iterdir()) == []
-    monkeypatch.setattr(mikado_io, "_png", real_png)
+    monkeypatch.setattr(mikado_io, "write_image", real_png)
     assert mikado_io.write_scene(scene, tmp_path, 0) == scene_dir(tmp_path, 0)
     assert [p.name for p in (tmp_path / "scenes").iterdir()] == ["000000"]
 
@@ -369,25 +381,6 @@ def _workers_of(pid: int) -> list[int]:
         for child in children
         if b"multiprocessing-fork" in Path(f"/proc/{child}/cmdline").read_bytes()
     ]
-
-
-def _generate_until_a_scene_is_written(out: Path) -> subprocess.Popen:
-    """A real 2-worker `generate` of 300 small scenes into `out`, returned once its first scene is
-    on disk (or it ended, or 90 s passed): the moment the worker and signal tests act."""
-    import time
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge", "mikado", "generate", "--count", "300", "--out", str(out),
-         "--workers", "2", "--no-progress", "--width", "32", "--height", "32", "--instances", "2-2"],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a process group of its own, as a scheduler's job step has
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not scene_dir(out, 0).exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    return proc
 
 
 def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path):

@@ -310,10 +310,11 @@ def _coco(args: argparse.Namespace) -> int:
 
     dataset = Path(args.dataset)
     try:
-        path = write_coco(dataset)
+        scenes = list_scenes(dataset)
+        path = write_coco(dataset, scenes)
         # docs/training.md: an unfinished dataset is indexed as it is, with a line saying so (the
         # index of 8 of 30 scenes was written without a word).
-        note = incomplete_note(dataset, len(list_scenes(dataset)))
+        note = incomplete_note(dataset, len(scenes))
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     if note:
