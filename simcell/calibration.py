@@ -57,12 +57,35 @@ def bin_roi(cell: Cell) -> np.ndarray:
     return inside.reshape(-1, 2).astype(np.float64)
 
 
-def synthetic_calibration(cell: Cell) -> Calibration:
+def calibration_offset_mm(seed: int, error_mm: float) -> np.ndarray:
+    """How far off a pile's commissioned calibration puts every point of the pick plane: `error_mm`
+    along the bin floor, in a direction drawn from the pile's seed (a cell's calibration is off in
+    one direction for all its picks, not a new one per pick). Robot frame, millimetres.
+
+    A translation parallel to the floor moves every point of the pick plane by the same amount,
+    so `error_mm` is the error at the pick plane that the calibration wizard predicts and judges
+    against `--hand-eye-tolerance-mm`: the cell measures what such an error costs the picks."""
+    if error_mm == 0.0:
+        return np.zeros(3)
+    angle = np.random.default_rng([0xCA11, int(seed)]).uniform(0.0, 2.0 * np.pi)
+    along_floor = ROBOT_FROM_WORLD[:3, :3] @ np.array([np.cos(angle), np.sin(angle), 0.0])
+    return float(error_mm) * along_floor
+
+
+def synthetic_calibration(cell: Cell, error_mm: float = 0.0) -> Calibration:
+    """The pile's exact calibration, or one whose camera -> robot transform is off by `error_mm`
+    at the pick plane (`calibration_offset_mm`); the image side (intrinsics, ROI) stays exact, as
+    a hand-eye error leaves it."""
     scale = np.diag([1000.0, 1000.0, 1000.0, 1.0])
     robot_from_camera = ROBOT_FROM_WORLD @ scale @ cell.camera.t_world_camera @ np.linalg.inv(scale)
+    offset = calibration_offset_mm(cell.seed, error_mm)
+    robot_from_camera[:3, 3] += offset
     normal = ROBOT_FROM_WORLD[:3, :3] @ np.array([0.0, 0.0, 1.0])
-    origin = world_to_robot(np.zeros(3))
+    origin = world_to_robot(np.zeros(3)) + offset
     exact = {"passed": True, "method": "simulated camera (exact)", "rms_px": 0.0, "threshold_px": 0.5}
+    extrinsics = "simulated camera (exact)"
+    if error_mm:
+        extrinsics = f"simulated camera, off by {error_mm:g} mm"
     return Calibration(
         cell=f"simcell-{cell.seed}",
         image_size=(cell.camera.width, cell.camera.height),
@@ -75,7 +98,7 @@ def synthetic_calibration(cell: Cell) -> Calibration:
         intrinsics_report=exact,
         extrinsics_report={
             "passed": True,
-            "method": "simulated camera (exact)",
+            "method": extrinsics,
             "rms_mm": 0.0,
             "threshold_mm": 2.0,
         },
@@ -84,7 +107,8 @@ def synthetic_calibration(cell: Cell) -> Calibration:
 
 
 def write_calibration(cell: Cell, path: str | Path) -> Path:
-    """Write (atomically, via edge.calibration_file) and return the path.
+    """Write (atomically, via edge.calibration_file) and return the path; off by the cell's
+    `calibration_error_mm` (`simcell run --calibration-error-mm`).
 
     Each pile has its own jittered camera; the previous pile's calibration is removed first so
     the calibration writer does not keep one backup per pile (the appliance only reads it
@@ -92,5 +116,5 @@ def write_calibration(cell: Cell, path: str | Path) -> Path:
     """
     path = Path(path)
     path.unlink(missing_ok=True)
-    save_calibration(synthetic_calibration(cell), path)
+    save_calibration(synthetic_calibration(cell, cell.calibration_error_mm), path)
     return path

@@ -58,8 +58,11 @@ class Cell:
         height: int = 512,
         held_out_textures: bool = True,
         light_gain: float = 1.0,
+        calibration_error_mm: float = 0.0,
         **overrides,
     ):
+        """`calibration_error_mm`: how far off at the pick plane the cell's commissioned
+        calibration is (simcell.calibration.calibration_offset_mm); 0 = exact."""
         plan = sample_plan(seed, get_preset(preset, **overrides), width, height)
         if held_out_textures:
             plan = held_out(plan)
@@ -69,6 +72,7 @@ class Cell:
             ]
         self.plan = plan
         self.seed = seed
+        self.calibration_error_mm = float(calibration_error_mm)
         self.model, self.data, self.visual_geoms, self.settle_outcome = simulate(plan)
         if light_gain != 1.0:
             self.model.vis.headlight.ambient[:] *= light_gain

@@ -37,6 +37,7 @@ class LoopSettings:
     stop_below_fraction: float = 0.0  # > 0: end when fewer than this share of the pile remains (bulk only)
     pick_feedback: bool = True  # the robot reports each pick's outcome (edge.ranking.pick_feedback)
     pick_height_mm: float = 20.0
+    calibration_error_mm: float = 0.0  # the commissioned calibration's error at the pick plane
     held_out_textures: bool = True
     light_gain: float = 1.0
     cup: SuctionCup = field(default_factory=SuctionCup)
@@ -50,6 +51,14 @@ def sequence_seed(base_seed: int, family: str, index: int) -> int:
     """Fixed, family-specific pile seeds: every method sees the same piles."""
     tag = sum((i + 1) * ord(c) for i, c in enumerate(family))
     return int(base_seed) * 1_000_003 + tag * 1_009 + index
+
+
+def method_name(picker_name: str, calibration_error_mm: float) -> str:
+    """The records' method: the picker's name, with `_cal<D>mm` when the cell's calibration is
+    off by D mm (simcell.report.method_label reads it back), so runs at several errors pool."""
+    if calibration_error_mm == 0.0:
+        return picker_name
+    return f"{picker_name}_cal{calibration_error_mm:g}mm"
 
 
 def cup_radius_px(cell: Cell, point_m: np.ndarray, radius_mm: float) -> float:
@@ -98,6 +107,7 @@ def run_sequence(
         settings.height,
         held_out_textures=settings.held_out_textures,
         light_gain=settings.light_gain,
+        calibration_error_mm=settings.calibration_error_mm,
         families=(family,),
         heterogeneous=0.0,
         instances=settings.instances,
@@ -118,7 +128,7 @@ def run_sequence(
         luminance = float(np.mean(obs.rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)))
         proposal = picker.propose(cell, obs)
         record = {
-            "method": picker.name,
+            "method": method_name(picker.name, settings.calibration_error_mm),
             "family": family,
             "sequence": sequence_id,
             "seed": seed,

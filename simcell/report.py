@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,39 @@ METHOD_LABELS = {
     "highest_stereo": "highest point, stereo depth",
     "random": "random point",
 }
+
+
+CALIBRATION_SUFFIX = re.compile(r"^(?P<base>.+)_cal(?P<mm>[0-9.e+-]+)mm$")
+
+
+def _split_method(method: str) -> tuple[str, float]:
+    """(picker name, calibration error in mm) of a record's method (simcell.loop.method_name)."""
+    match = CALIBRATION_SUFFIX.match(method)
+    if match is None:
+        return method, 0.0
+    try:
+        return match["base"], float(match["mm"])
+    except ValueError:
+        return method, 0.0
+
+
+def method_label(method: str) -> str:
+    """The table's words for a record's method; a cell whose calibration was off says by how much."""
+    base, error_mm = _split_method(method)
+    label = METHOD_LABELS.get(base, base)
+    return label if error_mm == 0.0 else f"{label}, calibration off by {error_mm:g} mm"
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """The methods present, in METHOD_LABELS order (unknown names after), each by its calibration
+    error: a sweep over errors reads down the table."""
+    known = list(METHOD_LABELS)
+
+    def key(method: str) -> tuple[int, str, float]:
+        base, error_mm = _split_method(method)
+        return (known.index(base) if base in known else len(known), base, error_mm)
+
+    return sorted(set(methods), key=key)
 
 
 # Keys every attempt record has (simcell.loop.run_sequence) and every table reads.
@@ -95,7 +130,7 @@ def table_rows(records: list[dict], robot_motion_s: float) -> list[tuple[str, st
     """(family, method, metrics + PPM) per family and method, then "overall" per method."""
     groups = _by_family_and_method(records)
     families = sorted({f for f, _ in groups if f != "overall"}) + ["overall"]
-    methods = [m for m in METHOD_LABELS if any(k[1] == m for k in groups)]
+    methods = method_order(k[1] for k in groups)
     rows = []
     for family in families:
         for method in methods:
@@ -142,7 +177,7 @@ def bin_table(records: list[dict]) -> str:
             out_of_view = sum(r.get("fill_truth") == 0.0 for r in raised)
             early = f"{len(raised) - out_of_view} / {out_of_view}"
         lines.append(
-            f"| {family} | {METHOD_LABELS.get(method, method)} | {len(recs)} | {floor} | {walls} | {fill} "
+            f"| {family} | {method_label(method)} | {len(recs)} | {floor} | {walls} | {fill} "
             f"| {after} | {early} |"
         )
     return "\n".join(lines)
@@ -198,7 +233,7 @@ def failure_table(records: list[dict]) -> str:
     for (family, method), recs in groups.items():
         failed = counts[(family, method)]
         cells = [str(len(recs)), str(sum(failed.values()))] + [str(failed[k]) for k, _ in stages]
-        lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {family} | {method_label(method)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -207,7 +242,7 @@ def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
     lines = _head(head)
     for family, method, row in rows:
         values = [_cell(row[m]) for m in [*METRICS, "FF"]] + [f"{row['PPM']:.1f}", f"{row['vision_ms']:.0f}"]
-        lines.append(f"| {family} | {METHOD_LABELS.get(method, method)} | " + " | ".join(values) + " |")
+        lines.append(f"| {family} | {method_label(method)} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
 
@@ -227,7 +262,7 @@ def plot_success(rows: list[tuple[str, str, dict]], path: Path) -> None:
         xs = np.arange(len(families)) + (k - (len(methods) - 1) / 2) * width
         sr = [lookup.get((f, method), {}).get("SR", np.nan) for f in families]
         sv = [lookup.get((f, method), {}).get("SV", np.nan) for f in families]
-        bars = ax.bar(xs, sr, width, label=METHOD_LABELS.get(method, method))
+        bars = ax.bar(xs, sr, width, label=method_label(method))
         ax.bar(
             xs,
             np.subtract(sv, sr),

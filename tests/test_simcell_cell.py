@@ -85,6 +85,48 @@ def test_calibration_file_maps_pixels_to_the_simulated_world(tmp_path):
     assert abs(a[0] * b[1] - a[1] * b[0]) < 1e-6 * max(1.0, float(np.dot(b, b)))  # on the camera's ray
 
 
+def test_a_calibration_off_by_d_mm_moves_every_pick_plane_point_by_d_mm_along_the_floor(tmp_path):
+    """`--calibration-error-mm`: the file the appliance reads is off by the asked error at the
+    pick plane, one direction per pile, while the image side stays exact."""
+    cell = Cell(3, "mikado+", SIZE, SIZE, families=("round_cookie",), heterogeneous=0.0, instances=(2, 2))
+    exact = load_calibration(write_calibration(cell, tmp_path / "exact.json"))
+    cell.calibration_error_mm = 4.0
+    off = load_calibration(write_calibration(cell, tmp_path / "off.json"))
+    shifts = []
+    for u, v in [(10.0, 20.0), (SIZE / 2, SIZE / 2), (SIZE - 5.0, SIZE - 30.0)]:
+        for height in (0.0, 20.0):
+            a, b = (c.pixel_to_robot(u, v, height_mm=height) for c in (exact, off))
+            shifts.append(b - a)
+    shifts = np.array(shifts)
+    assert np.allclose(shifts, shifts[0], atol=1e-6)  # the same shift everywhere on the plane
+    assert np.linalg.norm(shifts[0]) == pytest.approx(4.0, abs=1e-6)
+    assert abs(shifts[0] @ exact.plane_normal) < 1e-6  # along the floor, not up or down
+    assert np.allclose(off.camera_matrix, exact.camera_matrix)
+    assert np.allclose(off.roi_polygon, exact.roi_polygon)
+    other = Cell(5, "mikado+", SIZE, SIZE, families=("round_cookie",), heterogeneous=0.0, instances=(2, 2))
+    other.calibration_error_mm = 4.0
+    from simcell.calibration import calibration_offset_mm
+
+    assert not np.allclose(calibration_offset_mm(other.seed, 4.0), calibration_offset_mm(cell.seed, 4.0))
+
+
+def test_a_sequence_with_an_off_calibration_lands_off_by_that_much(tmp_path):
+    """The robot goes where the off calibration sends it: the cup lands about D mm from where
+    the exact calibration put it, for the same decision, and the records are named for it."""
+    runs = {}
+    for error in (0.0, 6.0):
+        settings = LoopSettings(width=SIZE, height=SIZE, instances=(3, 3), calibration_error_mm=error)
+        picker = BaselinePicker("highest", tmp_path / str(error), settings.pick_height_mm, depth="exact")
+        runs[error] = run_sequence(picker, "pillow_sachet", 7, settings, "s0", max_attempts=1)
+    first, moved = runs[0.0][0], runs[6.0][0]
+    assert first["method"] == "highest" and moved["method"] == "highest_cal6mm"
+    assert first["grasp_px"] == moved["grasp_px"]  # the same pixel chosen on the same frame
+    shift = np.subtract(moved["robot_mm"], first["robot_mm"])
+    assert np.linalg.norm(shift) == pytest.approx(6.0, abs=1e-6)
+    landed = np.subtract(moved["touch_px"], first["touch_px"])
+    assert np.linalg.norm(landed) > 2.0  # the cup came down elsewhere
+
+
 def strip_timings(records):
     return [{k: v for k, v in r.items() if k not in ("sim_s", "sequence_s", "vision_ms")} for r in records]
 

@@ -258,6 +258,8 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
         (["--bin-floor-tolerance-mm", "nan"], "--bin-floor-tolerance-mm nan: expected 0 to 1000 mm"),
         (["--threads", "-1"], "--threads -1: expected 0"),
         (["--seed", "-1"], "--seed -1: expected a number >= 0"),
+        (["--calibration-error-mm", "-1"], "--calibration-error-mm -1.0: expected 0 to 100 mm"),
+        (["--calibration-error-mm", "inf"], "--calibration-error-mm inf: expected 0 to 100 mm"),
     ],
 )
 def test_bad_numbers_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
@@ -332,3 +334,21 @@ def test_report_names_the_line_of_a_record_without_a_family_and_checks_motion_ti
     for value in ("-1", "nan"):
         code, err = _cli(capsys, "simcell", "report", "--out", str(tmp_path), "--robot-motion-s", value)
         assert code == 2 and f"--robot-motion-s {float(value)}: expected seconds >= 0" in err, err
+
+
+def test_report_keeps_runs_at_several_calibration_errors_apart_in_order():
+    """Records of `--calibration-error-mm` runs pooled with exact ones: one row each, labelled,
+    the exact one first and the errors ascending (the table used to drop a name it did not know)."""
+    from simcell.report import method_label, table_rows
+
+    def rec(method, q1):
+        return {"method": method, "family": "rigid_box", "sequence": "s", "q1": q1, "q2": "yes",
+                "q3": "none", "vision_ms": 1.0, "sim_s": 1.0}  # fmt: skip
+
+    names = ("ours_cal10mm", "ours_cal2.5mm", "ours", "planar_stereo")
+    records = [rec(name, q1) for name, q1 in zip(names, ("no", "yes", "yes", "no"), strict=True)]
+    rows = [(family, method) for family, method, _ in table_rows(records, 3.0) if family == "rigid_box"]
+    assert rows == [("rigid_box", m) for m in ("ours", "ours_cal2.5mm", "ours_cal10mm", "planar_stereo")]
+    assert method_label("ours_cal2.5mm") == "ours (bicameral + ranking), calibration off by 2.5 mm"
+    assert method_label("ours") == "ours (bicameral + ranking)"
+    assert method_label("something_new") == "something_new"

@@ -51,6 +51,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cup-radius-mm", type=float, default=7.5, help="suction cup radius [7.5]")
     p.add_argument("--pick-height-mm", type=float, default=20.0, help="pick plane above the bin floor [20]")
+    p.add_argument(
+        "--calibration-error-mm",
+        type=float,
+        default=0.0,
+        help="the cell's calibration off by this much at the pick plane, in one direction per pile "
+        "(what a hand-eye error costs the picks; records named *_cal<D>mm) [0: exact]",
+    )
     p.add_argument("--model", default=None, help="ONNX model (default: the embedded configuration's)")
     p.add_argument(
         "--config",
@@ -207,6 +214,8 @@ def _settings(args: argparse.Namespace, light_gain: float = 1.0) -> LoopSettings
         raise CommandError(
             f"--pick-height-mm {args.pick_height_mm}: expected 0 to 1000 mm above the bin floor"
         )
+    if not (math.isfinite(args.calibration_error_mm) and 0.0 <= args.calibration_error_mm <= 100.0):
+        raise CommandError(f"--calibration-error-mm {args.calibration_error_mm}: expected 0 to 100 mm")
     if args.bin_floor_tolerance_mm is not None and not 0.0 <= args.bin_floor_tolerance_mm <= 1000.0:
         raise CommandError(f"--bin-floor-tolerance-mm {args.bin_floor_tolerance_mm}: expected 0 to 1000 mm")
     if not 0 <= args.threads <= 1024:
@@ -221,6 +230,7 @@ def _settings(args: argparse.Namespace, light_gain: float = 1.0) -> LoopSettings
         height=args.size,
         instances=_instances(args.instances),
         pick_height_mm=args.pick_height_mm,
+        calibration_error_mm=args.calibration_error_mm,
         held_out_textures=not args.training_textures,
         stop_below_fraction=args.stop_below,
         pick_feedback=not args.no_pick_feedback,
