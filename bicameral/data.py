@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from binpick_core.model_file import CHANNELS, ModelInfo, Preprocess, default_preprocess, depth_reference_m
 from binpick_core.model_file import preprocess as appliance_preprocess
 from mikado.depth_noise import DepthNoise, degrade_depth  # noqa: F401 - part of this module's API
-from mikado.io import incomplete_note, parent_dataset_hint
+from mikado.io import incomplete_note, parent_dataset_hint, read_json
 
 INPUT_CHANNELS = CHANNELS
 
@@ -153,14 +153,18 @@ def list_scenes(root: str | Path) -> list[Path]:
 
 
 def read_dataset_info(root: str | Path) -> dict:
-    """`dataset.json` (preset, count, seed, ...) or {} when absent (e.g. a hand-made folder)."""
+    """`dataset.json` (preset, count, seed, ...) or {} when absent (e.g. a hand-made folder).
+
+    Read by mikado's own reader (the file named on invalid JSON, bytes that are not UTF-8, or a
+    value that is no object), so training, evaluation and quantisation refuse a damaged file
+    with the same line as `binpick mikado` does."""
     path = Path(root) / "dataset.json"
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: invalid JSON ({exc})") from exc
+        return read_json(path)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 ARRAYS = ("rgb", "depth", "labels", "boundaries", "occlusions")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import onnx
 
-from bicameral.data import DepthNoise, read_scene, scored_depth
+from bicameral.data import DepthNoise, read_dataset_info, read_scene, scored_depth
 from binpick_core.model_file import (
     CHANNELS,
     INPUT_NAME,
@@ -195,6 +195,9 @@ def quantize_int8(
     if info.uses_depth and depth_noise is not False and (depth_noise or trained_noise):
         noise = trained_noise or DepthNoise()
     tensors = calibration_frames(calibration, info, frames, size, noise)
+    # Read before the minutes of quantisation, by the datasets' one reader: a corrupt file was
+    # read after them, by a second reader, and ended in json's message without the file's name.
+    dataset_info = read_dataset_info(calibration)
     proto = onnx.load(str(model_path))
     if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in proto.graph.node):
         # Quantising again would stack a second set of int8 rounding on the first.
@@ -211,9 +214,6 @@ def quantize_int8(
         record_depth = {"depth_noise": asdict(noise) if noise else None, "depth_noise_seed": "frame index"}
     else:
         record_depth = {}
-    dataset_info = {}
-    if (Path(calibration) / "dataset.json").is_file():
-        dataset_info = json.loads((Path(calibration) / "dataset.json").read_text())
     record = {
         "dataset": str(calibration),
         "preset": dataset_info.get("preset"),

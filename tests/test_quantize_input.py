@@ -130,3 +130,34 @@ def test_frames_smaller_than_the_calibration_size_are_refused(tmp_path):
     ):
         calibration_frames(data, info, 1, (128, 64))
     assert calibration_frames(data, info, 1, (64, 64))[0].shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
+def test_a_damaged_dataset_json_is_named_before_the_quantisation_runs(
+    tmp_path, capsys, monkeypatch, content, problem
+):
+    """The calibration set's dataset.json was read after NNCF's minutes of work, by a reader of
+    its own: invalid JSON ended in json's message without the file's name, a list in an
+    AttributeError. It is now read first, by the datasets' one reader."""
+    nncf = pytest.importorskip("nncf")
+    from edge.cli import main as cli_main
+
+    def not_reached(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("quantised before the dataset was read")
+
+    monkeypatch.setattr(nncf, "quantize", not_reached)
+    data = write_rgbd_scenes(tmp_path / "data", count=1)
+    (data / "dataset.json").write_bytes(content)
+    out = tmp_path / "int8.onnx"
+    code = cli_main(["quantize", "--model", str(tiny_model(tmp_path, 64, 64)), "--calibration", str(data),
+                     "--frames", "1", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert "\n" not in err and f"{data / 'dataset.json'}: {problem}" in err, err
