@@ -21,13 +21,22 @@ def overlay(rgb: np.ndarray, boundaries: np.ndarray, occlusions: np.ndarray) -> 
     return out
 
 
-def contact_sheet(dataset: Path, out: Path, count: int = 16, columns: int = 4, tile_width: int = 320) -> Path:
-    """Write a PNG of the first `count` scenes, `columns` per row; returns its path."""
+def contact_sheet(
+    dataset: Path,
+    out: Path,
+    count: int = 16,
+    columns: int = 4,
+    tile_width: int = 320,
+    scenes: list[Path] | None = None,
+) -> Path:
+    """Write a PNG of the first `count` of `scenes` (default: the dataset's finished ones),
+    `columns` per row; returns its path. The command passes the list it checked the dataset
+    with, so a dataset of many scenes is not listed (a stat per scene) twice."""
     if count < 1 or columns < 1 or tile_width < 16:
         raise ValueError(
             f"count {count}, columns {columns}, tile {tile_width}: expected count, columns >= 1, tile >= 16"
         )
-    scenes = list_scenes(dataset)[:count]
+    scenes = (list_scenes(dataset) if scenes is None else scenes)[:count]
     if not scenes:
         raise ValueError(f"{dataset} holds no complete scenes")
     # The sheet's size from the scenes' metadata, before a pixel is decoded: a large --count with

@@ -133,6 +133,25 @@ def test_stats_and_preview(dataset, tmp_path, capsys):
     assert blue.any()
 
 
+def test_preview_lists_the_dataset_once(dataset, tmp_path, monkeypatch):
+    """The command checked the dataset by listing its scenes, then the sheet listed them again
+    (a stat per scene: twice the start-up on a dataset of many scenes)."""
+    import mikado.io
+    import mikado.preview
+
+    calls = []
+    real = mikado.io.list_scenes
+
+    def counted(folder):
+        calls.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(mikado.io, "list_scenes", counted)
+    monkeypatch.setattr(mikado.preview, "list_scenes", counted)
+    assert binpick(["mikado", "preview", str(dataset), "--out", str(tmp_path / "s.png"), "--tile", "32"]) == 0
+    assert len(calls) == 1
+
+
 def test_a_preview_sheet_beyond_the_largest_image_side_is_refused(dataset, tmp_path, capsys):
     """--count x --tile made a sheet of any size (a huge allocation, then a huge PNG); its sides
     are now bounded like a rendered frame's (MAX_IMAGE_SIDE), before any scene is decoded."""

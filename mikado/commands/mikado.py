@@ -284,7 +284,7 @@ def _preview(args: argparse.Namespace) -> int:
     if not MIN_TILE <= args.tile <= MAX_TILE:  # a huge tile failed as "--out: cannot write (allocate)"
         raise CommandError(f"--tile {args.tile}: expected {MIN_TILE}..{MAX_TILE} px")
     try:  # DATASET before --out: a file given as DATASET was blamed on the default --out inside it
-        list_scenes(Path(args.dataset))
+        scenes = list_scenes(Path(args.dataset))
     except FileNotFoundError as exc:
         raise CommandError(str(exc)) from None
     out = Path(args.out) if args.out else Path(args.dataset) / "preview.png"
@@ -292,7 +292,7 @@ def _preview(args: argparse.Namespace) -> int:
         raise CommandError(f"--out {out}: expected an image file ({', '.join(PREVIEW_SUFFIXES)})")
     check_output("--out", out)
     try:
-        path = contact_sheet(Path(args.dataset), out, args.count, args.columns, args.tile)
+        path = contact_sheet(Path(args.dataset), out, args.count, args.columns, args.tile, scenes)
     except OSError as exc:  # a missing scene image; --out under a file, or without permission
         text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else str(exc)
         raise CommandError(text) from None
