@@ -43,6 +43,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type: a number of 0 or more (a noise level; NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value}: expected a finite number of 0 or more")
+    return value
+
+
 def shipped_model() -> Path:
     """The model file the embedded default configuration (firmware_config/embedded.toml) names,
     resolved as the appliance resolves it (edge.config, the one parser)."""

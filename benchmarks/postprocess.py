@@ -29,7 +29,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from benchmarks.arguments import positive_int
+from benchmarks.arguments import non_negative_float, positive_int
 from benchmarks.machine_info import machine_line
 from edge.ranking import RankingParams, rank
 from edge.ranking.params import OCCLUDED_SIDE_BELOW
@@ -135,7 +135,7 @@ def time_interleaved(
     return times
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--frames", type=positive_int, default=5, help="different synthetic piles (default 5)"
@@ -145,9 +145,11 @@ def main() -> int:
     )
     parser.add_argument("--size", type=positive_int, default=512)
     parser.add_argument("--instances", type=positive_int, default=30)
-    parser.add_argument("--noise", type=float, default=0.03, help="blur+noise of the maps (0 = ideal maps)")
+    parser.add_argument(
+        "--noise", type=non_negative_float, default=0.03, help="blur+noise of the maps (0 = ideal maps)"
+    )
     parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     pinned = "no"
     if not args.all_cores and hasattr(os, "sched_setaffinity"):

@@ -32,3 +32,25 @@ def test_the_check_fails_when_the_scores_differ(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(bench, "rank_opencv_numpy", lambda y, z, p: original(y, z, thesis))
     with pytest.raises(AssertionError, match="scores differ"):
         bench.check_same_result(pile.boundaries, pile.occlusions, strict)
+
+
+@pytest.mark.parametrize("noise", ["-0.03", "nan", "inf", "lots"])
+def test_a_noise_level_that_is_no_level_is_refused(noise: str, capsys: pytest.CaptureFixture) -> None:
+    """The maps get noise only above 0 (mikado.flat_piles): -0.03 or NaN ran ideal maps under a
+    header that said "noise -0.03" / "noise nan"."""
+    import benchmarks.postprocess as bench
+
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--noise", noise, "--frames", "1", "--repeats", "1", "--size", "32"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --noise" in err and "Traceback" not in err
+
+
+def test_noise_zero_is_ideal_maps_and_runs(capsys: pytest.CaptureFixture) -> None:
+    import benchmarks.postprocess as bench
+
+    assert bench.main(["--noise", "0", "--frames", "1", "--repeats", "1", "--size", "48", "--instances", "3",
+                       "--all-cores"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "noise 0.0" in out and "| binpick rank() (native, one call) |" in out
