@@ -339,12 +339,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="the report as JSON (with every sample)")
     args = parser.parse_args(argv)
     duration = args.minutes * 60.0
-    for name, value in (("--minutes", duration), ("--sample-s", args.sample_s), ("--churn-s", args.churn_s)):
-        if not value > 0:
+    for name, value in (
+        ("--minutes", args.minutes),
+        ("--sample-s", args.sample_s),
+        ("--churn-s", args.churn_s),
+    ):
+        if not 0 < value < float("inf"):
             parser.error(f"{name} {value}: expected a positive number")
     warmup = args.warmup_s if args.warmup_s is not None else max(60.0, 0.1 * duration)
     if not 0 <= warmup < duration:
-        parser.error(f"--warmup-s {warmup}: expected 0 or more and less than the run ({duration:.0f} s)")
+        parser.error(f"--warmup-s {warmup:g}: expected 0 or more and less than the run ({duration:.0f} s)")
+    if duration - warmup < args.sample_s:  # the report needs two readings after the warm-up
+        parser.error(
+            f"--sample-s {args.sample_s:g}: longer than the {duration - warmup:.0f} s measured after the "
+            f"{warmup:.0f} s warm-up, so no reading would fall in it (sample more often or run longer)"
+        )
     try:
         report = soak(args.config, duration, args.sample_s, warmup, args.churn_s)
     except (OSError, RuntimeError, ValueError) as exc:
