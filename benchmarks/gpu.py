@@ -46,6 +46,7 @@ from benchmarks.arguments import positive_int
 from benchmarks.machine_info import machine_info
 from bicameral import build_network
 from bicameral.graphed import GraphedNetwork
+from bicameral.networks import WIDTHS
 from edge.ranking import RankingParams, rank
 from edge.ranking.cuda import CudaRanker, cuda_available
 from mikado.flat_piles import make_pile
@@ -542,7 +543,10 @@ def non_negative_seconds(text: str) -> float:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", nargs="+", default=["F100", "F25"])
+    parser.add_argument(
+        "--widths", nargs="+", type=str.upper, choices=sorted(WIDTHS), default=["F100", "F25"],
+        help="network widths (default F100 F25)",
+    )  # fmt: skip
     parser.add_argument(
         "--no-e2e-compile",
         dest="e2e_compile",

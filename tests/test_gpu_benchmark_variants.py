@@ -152,7 +152,10 @@ def test_arguments(bench) -> None:
     args = bench.parse_args(["--no-variants", "--compile", "--variant-budget-s", "0"])
     assert not args.variants and args.compile and args.variant_budget_s == 0
     assert bench.parse_args(["--variants-only"]).variants_only
-    for bad in (["--variant-budget-s", "-1"], ["--variants-only", "--no-variants"]):
+    assert bench.parse_args(["--widths", "f25", "F50"]).widths == ["F25", "F50"]
+    # A width the network does not know: refused here, not as a traceback once the lent GPU has
+    # timed the post-processing (or as one failed row per variant).
+    for bad in (["--variant-budget-s", "-1"], ["--variants-only", "--no-variants"], ["--widths", "F7"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
     command = [sys.executable, "-m", "benchmarks.gpu", "--help"]
