@@ -399,6 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         if size < 16:
             parser.error(f"--sizes: {size} is below 16")
+    shipped_sizes = args.sizes if args.shipped_sizes is None else args.shipped_sizes
+    if args.device in ("auto", "cpu"):  # before any table is timed, not after the first
+        for size in shipped_sizes:
+            if size % 16:
+                parser.error(f"size {size}: the shipped model is dynamic, sizes must be multiples of 16")
+    for model in args.model:
+        if not model.is_file():
+            parser.error(f"--model {model}: no such file")
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)
     info = machine()
@@ -406,16 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     results: dict = {"machine": info, "shipped": [], "cpu": [], "cuda": []}
 
-    for model in args.model:
-        if not model.is_file():
-            parser.error(f"--model {model}: no such file")
     if args.device in ("auto", "cpu"):
         repeats = args.repeats or (5 if args.quick else 11)
         print(f"\nShipped model, CPU: batch 1, median of {repeats} interleaved runs after 2 warm-ups, "
               f"{threads} threads")  # fmt: skip
-        for size in args.sizes if args.shipped_sizes is None else args.shipped_sizes:
-            if size % 16:
-                parser.error(f"size {size}: the shipped model is dynamic, sizes must be multiples of 16")
+        for size in shipped_sizes:
             for model in args.model:
                 results["shipped"].append(bench_shipped(size, repeats, 2, threads, model.resolve()))
                 print_shipped(results["shipped"][-1])

@@ -73,3 +73,22 @@ def test_cuda_request_without_gpu_is_a_clear_error() -> None:
     cmd = [sys.executable, "-m", "benchmarks.inference", "--device", "cuda"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2 and "torch.cuda.is_available() is False" in done.stderr
+
+
+@pytest.mark.parametrize("sizes", [["--sizes", "32", "40"], ["--sizes", "32", "--shipped-sizes", "32", "40"]])
+def test_inference_benchmark_refuses_a_size_before_timing_any(
+    sizes: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A size the dynamic model cannot take (not a multiple of 16) was found only when its turn
+    came: after the sizes before it had been timed, their figures then lost to the error."""
+    import benchmarks.inference as bench
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a table was timed before the bad size was refused")
+
+    monkeypatch.setattr(bench, "bench_shipped", must_not_run)
+    monkeypatch.setattr(bench, "bench_cpu", must_not_run)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--device", "cpu", "--widths", "--repeats", "1", *sizes])
+    assert stop.value.code == 2
+    assert "size 40: the shipped model is dynamic" in capsys.readouterr().err
