@@ -5,6 +5,7 @@ model the shipped configuration names, so that a benchmark's default is what shi
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,29 @@ def non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{value}: expected a finite number of 0 or more")
     return value
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file a run writes its figures to at the end, checked at the start (a
+    run of minutes must not end in a traceback for want of its folder): not a folder, and under
+    a folder that exists or can be made here (the writer makes the missing ones)."""
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: a folder, expected a file name")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: cannot write in {ancestor}")
+    return path
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write an `output_file`, making its missing folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def shipped_model() -> Path:

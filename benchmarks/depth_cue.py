@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.arguments import non_negative_int, positive_int
+from benchmarks.arguments import non_negative_int, output_file, positive_int, write_output
 from benchmarks.machine_info import machine_info, machine_line
 from bicameral.data import DatasetError, DepthNoise, degrade_depth, focal_length_px, list_scenes, read_scene
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
@@ -47,15 +47,15 @@ VARIANTS = {
 }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default=str(ROOT / "models" / "bicameral_f25_rgb.onnx"))
     ap.add_argument("--limit", type=non_negative_int, default=0, help="first N scenes only (0 = all)")
     ap.add_argument("--threads", type=positive_int, default=2)
-    ap.add_argument("--out", default="")
+    ap.add_argument("--out", type=output_file, default=None, help="also write the figures to this JSON file")
     ap.add_argument("--variants", default="all", help="comma-separated subset of " + ",".join(VARIANTS))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     unknown = [] if args.variants == "all" else [k for k in args.variants.split(",") if k not in VARIANTS]
     if unknown:
         ap.error(f"--variants: unknown {','.join(unknown)} (known: {','.join(VARIANTS)})")
@@ -126,7 +126,7 @@ def main() -> int:
     if args.out:
         summary = {"machine": machine_info("onnxruntime"), "model": str(args.model), "rows": rows,
                    "cue_ms_median": cue_median}  # fmt: skip
-        Path(args.out).write_text(json.dumps(summary, indent=1))
+        write_output(args.out, json.dumps(summary, indent=1))
     return 0
 
 

@@ -34,7 +34,7 @@ select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own
 
 import mujoco  # noqa: E402 (after select_backend)
 
-from benchmarks.arguments import positive_int  # noqa: E402 (after select_backend)
+from benchmarks.arguments import output_file, positive_int, write_output  # noqa: E402 (after select_backend)
 from benchmarks.machine_info import machine_info  # noqa: E402 (after select_backend)
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402 (after select_backend)
 from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402 (after select_backend)
@@ -219,15 +219,15 @@ def writing_side_by_side(repeats: int, size: int, instances: int) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=positive_int, default=20)
     ap.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
     ap.add_argument("--size", type=positive_int, default=512)
     ap.add_argument("--instances", type=positive_int, default=30)
     ap.add_argument("--repeats", type=positive_int, default=5)
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
+    ap.add_argument("--json", type=output_file, default=None)
+    args = ap.parse_args(argv)
     report = {"machine": machine()}
     report["throughput"] = [
         throughput(p, args.scenes, args.workers, args.size, args.instances) for p in ("mikado+", "mikado")
@@ -271,7 +271,7 @@ def main() -> None:
         f"{w['ours_png_bytes'] / 1e6:.2f} MB vs {w['uniform_png_bytes'] / 1e6:.2f} MB)"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        write_output(args.json, json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 import tomllib
 
+from benchmarks.arguments import output_file, write_output
 from benchmarks.machine_info import machine_info
 from edge.bin_model import interior_mask
 
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rgb-model", type=Path, default=DEFAULT_RGB_MODEL,
                     help="model for frames without depth when the config's model needs depth")  # fmt: skip
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=output_file, default=None)
     args = ap.parse_args(argv)
     for option, path in (("--config", args.config), ("--rgb-model", args.rgb_model)):
         if not path.is_file():  # else a traceback once the frames are loaded
@@ -521,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
             "totals": summaries,
             "skipped": skipped,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_output(args.json, json.dumps(payload, indent=2) + "\n")
     return 0
 
 

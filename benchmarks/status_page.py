@@ -31,7 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.arguments import non_negative_int, positive_float, positive_int  # noqa: E402
+from benchmarks.arguments import (  # noqa: E402
+    non_negative_int,
+    output_file,
+    positive_float,
+    positive_int,
+    write_output,
+)
 
 
 def viewer_process(base: str, count: int, kind: str, stop, ready) -> None:
@@ -100,7 +106,7 @@ def thread_cpu(thread: threading.Thread) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--viewers", type=positive_int, default=5)
     parser.add_argument("--viewer", choices=("page", "mjpeg"), default="page")
@@ -110,8 +116,8 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=non_negative_int, default=1, help="ONNX Runtime threads of the appliance"
     )
-    parser.add_argument("--json", default="", help="also write the figures to this file")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=output_file, default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
     if not args.warmup_s >= 0:
         parser.error(f"--warmup-s {args.warmup_s}: expected 0 or more")
 
@@ -233,7 +239,7 @@ snapshot_on_failure = false
     }  # fmt: skip
     print(json.dumps({k: v for k, v in summary.items() if k != "phases"}, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        write_output(args.json, json.dumps(summary, indent=2) + "\n")
     return 0
 
 
