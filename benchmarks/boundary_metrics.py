@@ -25,6 +25,9 @@ from benchmarks.machine_info import machine_line
 from bicameral.evaluation.boundary_metrics import BoundaryAccumulator
 from mikado.ground_truth import boundaries_from_labels
 
+# sample()'s ellipse axes run from 8 px to a fifth of the side (exclusive): 45 px is the least.
+MIN_SIDE = 45
+
 
 def sample(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     labels = np.zeros((height, width), np.int32)
@@ -68,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         height, width = (int(v) for v in args.size.split("x"))
     except ValueError:
         parser.error(f"--size {args.size}: expected HxW, e.g. 160x200")
-    if min(height, width) < 16:
-        parser.error(f"--size {args.size}: each side must be 16 or more")
+    if min(height, width) < MIN_SIDE:  # the ellipses' axes are 8 px to a fifth of the side
+        parser.error(f"--size {args.size}: each side must be {MIN_SIDE} or more")
     rng = np.random.default_rng(0)
     images = [sample(rng, height, width) for _ in range(args.images)]
     thresholds = np.linspace(1 / (args.thresholds + 1), 1 - 1 / (args.thresholds + 1), args.thresholds)

@@ -42,3 +42,24 @@ def test_the_two_sides_alternate() -> None:
     fns = {"ours": scorer(clock, calls, "ours", 0.1, 0.1), "theirs": scorer(clock, calls, "theirs", 1.0, 1.0)}
     time_side_by_side(fns, repeats=3, clock=clock)
     assert calls == ["ours", "theirs"] * 4  # the warm-up round, then three timed rounds
+
+
+@pytest.mark.parametrize("size", ["16x16", "44x200", "200x44", "0x0", "160"])
+def test_a_size_the_images_cannot_be_drawn_at_is_one_line(size: str, capsys: pytest.CaptureFixture) -> None:
+    """16x16 to 44x44 passed the check (16 or more) and ended in numpy's 'low >= high' traceback
+    when the ellipses were drawn."""
+    from benchmarks.boundary_metrics import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--size", size])
+    assert stop.value.code == 2
+    assert f"--size {size}" in capsys.readouterr().err
+
+
+def test_the_smallest_size_draws() -> None:
+    import numpy as np
+
+    from benchmarks.boundary_metrics import MIN_SIDE, sample
+
+    pred, gt = sample(np.random.default_rng(0), MIN_SIDE, MIN_SIDE)
+    assert pred.shape == gt.shape == (MIN_SIDE, MIN_SIDE)
