@@ -34,7 +34,12 @@ select_backend()  # before mujoco: the baseline below uses mujoco.Renderer's own
 
 import mujoco  # noqa: E402 (after select_backend)
 
-from benchmarks.arguments import output_file, positive_int, write_output  # noqa: E402 (after select_backend)
+from benchmarks.arguments import (  # noqa: E402 (after select_backend)
+    int_at_least,
+    output_file,
+    positive_int,
+    write_output,
+)
 from benchmarks.machine_info import machine_info  # noqa: E402 (after select_backend)
 from mikado.generate import Job, prepare_dataset, run  # noqa: E402 (after select_backend)
 from mikado.io import DEPTH_SCALE_M, PNG_LEVEL, write_scene  # noqa: E402 (after select_backend)
@@ -223,7 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=positive_int, default=20)
     ap.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
-    ap.add_argument("--size", type=positive_int, default=512)
+    ap.add_argument(
+        "--size", type=int_at_least(16), default=512, help="image side in px, 16 or more (Mikado's least)"
+    )
     ap.add_argument("--instances", type=positive_int, default=30)
     ap.add_argument("--repeats", type=positive_int, default=5)
     ap.add_argument("--json", type=output_file, default=None)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from benchmarks.arguments import positive_int
+from benchmarks.arguments import int_at_least, positive_int
 from benchmarks.machine_info import machine_line
 from edge.ranking import SCORES, RankingParams, rank
 from mikado import flat_piles
@@ -114,14 +114,17 @@ def evaluate(frame: Frame) -> dict[str, bool]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=positive_int, default=60, help="frames per domain (default 60)")
     parser.add_argument(
-        "--size", type=positive_int, default=512, help="square frame side in px (default 512)"
+        "--size",
+        type=int_at_least(16),
+        default=512,
+        help="square frame side in px, 16 or more (Mikado's least; default 512)",
     )
     parser.add_argument("--domains", nargs="+", choices=list(DOMAINS), default=list(DOMAINS))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     start = time.perf_counter()
     rows = []
