@@ -102,6 +102,24 @@ def viewer_process(base: str, count: int, kind: str, stop, ready) -> None:
     time.sleep(0.2)
 
 
+def phases_problem(phases: list[dict], viewers: int, phase_s: float) -> str | None:
+    """Why the phases give no comparison, or None: a phase shorter than one cycle finishes no
+    cycle, and the summary's medians of nothing ended in a StatisticsError traceback."""
+    for n in (0, viewers):
+        if not any(p["p50_ms"] is not None for p in phases if p["viewers"] == n):
+            return (
+                f"no cycle finished within --phase-s {phase_s:g} with {n} viewer(s) in any repeat; "
+                "expected a phase several cycles long (give a longer --phase-s)"
+            )
+    timed = {(p["repeat"], p["viewers"]) for p in phases if p["p50_ms"] is not None}
+    if not any((r, 0) in timed and (r, viewers) in timed for r, _ in timed):
+        return (
+            f"no repeat finished a cycle both with 0 and with {viewers} viewer(s) within --phase-s "
+            f"{phase_s:g}; expected a phase several cycles long (give a longer --phase-s)"
+        )
+    return None
+
+
 def thread_cpu(thread: threading.Thread) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
@@ -196,6 +214,10 @@ snapshot_on_failure = false
                 time.sleep(1.0)
     finally:
         sup.stop()
+    problem = phases_problem(phases, args.viewers, args.phase_s)
+    if problem:
+        print(f"status_page: error: {problem}", file=sys.stderr)
+        return 2
 
     def pick(n: int, key: str) -> list[float]:
         return [p[key] for p in phases if p["viewers"] == n and p[key] is not None]
