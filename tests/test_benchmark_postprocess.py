@@ -30,7 +30,7 @@ def test_the_check_fails_when_the_scores_differ(monkeypatch: pytest.MonkeyPatch)
     strict, thesis = (dataclasses.replace(RankingParams(), score=s) for s in ("strict", "thesis"))
     original = bench.rank_opencv_numpy
     monkeypatch.setattr(bench, "rank_opencv_numpy", lambda y, z, p: original(y, z, thesis))
-    with pytest.raises(AssertionError, match="scores differ"):
+    with pytest.raises(bench.NotEqualWork, match="scores differ"):
         bench.check_same_result(pile.boundaries, pile.occlusions, strict)
 
 
@@ -54,3 +54,30 @@ def test_noise_zero_is_ideal_maps_and_runs(capsys: pytest.CaptureFixture) -> Non
                        "--all-cores"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "noise 0.0" in out and "| binpick rank() (native, one call) |" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: {**r, "grasp": (r["grasp"][0] + 2.0, r["grasp"][1])}, "grasps differ by 2 px"),
+        (
+            lambda r: {
+                **r,
+                "candidates": [{**c, "angle_deg": c["angle_deg"] + 5.0} for c in r["candidates"]],
+            },
+            "axes differ by 5 deg",
+        ),
+    ],
+)
+def test_the_check_fails_when_the_grasp_or_the_axes_differ(
+    monkeypatch: pytest.MonkeyPatch, change, message
+) -> None:
+    """Only candidates and scores were compared (by `assert`, gone under `python -O`): a user
+    version whose grasp or axes were wrong would have been timed as equal work."""
+    import benchmarks.postprocess as bench
+
+    pile = make_pile(1000, 160, 160, 12, noise=0.03)
+    original = bench.rank_opencv_numpy
+    monkeypatch.setattr(bench, "rank_opencv_numpy", lambda y, z, p: change(original(y, z, p)))
+    with pytest.raises(bench.NotEqualWork, match=message):
+        bench.check_same_result(pile.boundaries, pile.occlusions, RankingParams())
