@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmarks import git_source
 from benchmarks.real_bins import DEFAULT_DATA, DEFAULT_MANIFEST, DataError, load_manifest
+from mikado.io import write_image
 
 # griffig's test loader (test/loader.py: OrthographicImage(min_depth=0.22, max_depth=0.41)) and
 # include/griffig/orthographic_image.hpp depthFromValue: depth = max + v / 255 * (min - max).
@@ -153,9 +154,19 @@ PREPARE: dict[str, Callable[[dict, Callable[[str], bytes]], tuple[np.ndarray, np
 
 def prepare(manifest: Path, sources: dict[str, Path], out: Path) -> list[str]:
     """Write every frame whose source repository is given; returns the ids written."""
-    out.mkdir(parents=True, exist_ok=True)
+    entries = load_manifest(manifest)
+    known = sorted({entry["source_repo"] for entry in entries})
+    unknown = sorted(set(sources) - set(known))
+    if unknown:  # a misspelt name was skipped in silence, its frames never written
+        raise DataError(
+            f"--source {', '.join(unknown)}: not a source of {manifest}; expected one of {', '.join(known)}"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"--out {out}: {exc.strerror or exc}") from None
     written = []
-    for entry in load_manifest(manifest):
+    for entry in entries:
         repo = sources.get(entry["source_repo"])
         if repo is None:
             continue
@@ -168,22 +179,26 @@ def prepare(manifest: Path, sources: dict[str, Path], out: Path) -> list[str]:
             raise DataError(
                 f"{entry['id']}: prepared {rgb.shape[1]}x{rgb.shape[0]}, manifest says {width}x{height}"
             )
-        cv2.imwrite(str(out / entry["rgb"]), rgb)
-        if "depth_mm" in entry:
-            if depth is None:
-                raise DataError(f"{entry['id']}: the manifest names a depth file, the source has no depth")
-            cv2.imwrite(str(out / entry["depth_mm"]), depth)
+        if "depth_mm" in entry and depth is None:
+            raise DataError(f"{entry['id']}: the manifest names a depth file, the source has no depth")
+        try:  # cv2.imwrite's False (full disk, no permission) went unchecked: a frame missing, said written
+            write_image(out / entry["rgb"], rgb, atomic=True)
+            if "depth_mm" in entry:
+                write_image(out / entry["depth_mm"], depth, atomic=True)
+        except OSError as exc:
+            text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+            raise DataError(f"{entry['id']}: {text}") from None
         written.append(entry["id"])
     return written
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", action="append", default=[], metavar="OWNER/NAME=PATH",
                     help="a source repository's local copy (git dir or clone); repeatable")  # fmt: skip
     ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     ap.add_argument("--out", type=Path, default=DEFAULT_DATA)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sources = {}
     for item in args.source:
         name, _, path = item.partition("=")

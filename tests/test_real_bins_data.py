@@ -172,3 +172,35 @@ def test_the_set_is_rebuilt_from_its_sources_as_the_manifest_says(tmp_path):
         for entry in rb.load_manifest(rb.DEFAULT_MANIFEST):
             if entry["id"] in written:
                 rb.load_frame(entry, tmp_path / "more")
+
+
+def test_a_source_name_the_manifest_does_not_have_is_refused(tmp_path, capsys):
+    """`--source pantor/grifig=...` (misspelt) was skipped in silence: 'wrote 0 frames', exit 0."""
+    prep = importlib.import_module("benchmarks.prepare_real_bins")
+    manifest = _write_manifest(tmp_path, source_repo="pantor/griffig")
+    code = prep.main(
+        ["--manifest", str(manifest), "--out", str(tmp_path / "out"), "--source", f"pantor/grifig={tmp_path}"]
+    )
+    err = capsys.readouterr().err
+    assert (
+        code == 2
+        and "--source pantor/grifig: not a source of" in err
+        and "expected one of pantor/griffig" in err
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frame_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    """cv2.imwrite's False was not checked: a frame left unwritten was counted as written."""
+    prep = importlib.import_module("benchmarks.prepare_real_bins")
+    manifest = _write_manifest(tmp_path, id="griffig_test1", source_repo="pantor/griffig")
+    entry = rb.load_manifest(manifest)[0]
+    width, height = entry["size"]
+    frame = np.zeros((height, width, 3), np.uint8)
+    depth = np.full((height, width), 500, np.uint16)
+    monkeypatch.setitem(prep.PREPARE, "griffig_test1", lambda entry, read: (frame, depth))
+    blocker = tmp_path / "out"
+    blocker.mkdir()
+    (blocker / entry["rgb"]).mkdir(parents=True)  # a folder where the picture goes
+    with pytest.raises(rb.DataError, match=f"griffig_test1: .*/{entry['rgb']}: Is a directory$"):
+        prep.prepare(manifest, {"pantor/griffig": tmp_path}, blocker)
