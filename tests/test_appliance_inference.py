@@ -59,18 +59,26 @@ def test_provider_choice():
         choose_providers("cuda", ["CPUExecutionProvider"])
 
 
-def test_tensorrt_engine_cache_key_names_model_hash_gpu_and_version(tmp_path):
+def test_tensorrt_engine_cache_key_names_model_hash_gpu_shape_and_version(tmp_path):
+    """Pure naming logic (TensorRT is not installed here): every part an engine depends on is in
+    the file name, so an engine built for another model, GPU, size, TensorRT or precision is never
+    the one loaded."""
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"model one")
-    a = engine_path(onnx_file, "NVIDIA Jetson TX2", "8.2.1", fp16=True)
+    orin, shape = ("Orin", (8, 7)), (1, 3, 544, 960)
+    a = engine_path(onnx_file, *orin, shape, "10.3.0", fp16=True)
     assert (
         a.parent == tmp_path
         and a.name.startswith("m.")
-        and a.name.endswith(".nvidia-jetson-tx2.trt8.2.1.fp16.engine")
+        and a.name.endswith(".orin.sm87.1x3x544x960.trt10.3.0.fp16.engine")
     )
-    assert engine_path(onnx_file, "NVIDIA H100 80GB HBM3", "10.3.0", fp16=False) != a
+    assert engine_path(onnx_file, "NVIDIA H100 80GB HBM3", (9, 0), shape, "10.3.0", fp16=True) != a
+    assert engine_path(onnx_file, "Orin", (8, 6), shape, "10.3.0", fp16=True) != a  # same name, other SM
+    assert engine_path(onnx_file, *orin, (1, 3, 1088, 1440), "10.3.0", fp16=True) != a  # camera size
+    assert engine_path(onnx_file, *orin, shape, "10.7.0", fp16=True) != a
+    assert engine_path(onnx_file, *orin, shape, "10.3.0", fp16=False) != a
     onnx_file.write_bytes(b"model two")
-    assert engine_path(onnx_file, "NVIDIA Jetson TX2", "8.2.1", fp16=True) != a  # retrained model: new engine
+    assert engine_path(onnx_file, *orin, shape, "10.3.0", fp16=True) != a  # retrained model: new engine
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

@@ -5,8 +5,9 @@ Jetson TX2's 8.2 binding-index API where they differ) and NVIDIA's `cuda-python`
 bindings for device memory. NOT RUN HERE: TensorRT is installed neither on the build machines nor
 on the lent GPU machine. Guarded: without `tensorrt` the error says what to install.
 
-The cache key is the model file's SHA-256, the GPU's name, the TensorRT version and the
-precision, because an engine is only valid for exactly that combination.
+The cache key is the model file's SHA-256, the GPU's name and compute capability, the input shape
+(a dynamic model's engine has one optimisation profile, min = opt = max = the camera's size), the
+TensorRT version and the precision, because an engine is only valid for exactly that combination.
 """
 
 from __future__ import annotations
@@ -54,12 +55,24 @@ def _check(result: Any) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def engine_path(model_path: str | Path, gpu_name: str, trt_version: str, fp16: bool) -> Path:
-    """<model>.<sha16>.<gpu>.trt<version>[.fp16].engine next to the model file."""
+def engine_path(
+    model_path: str | Path,
+    gpu_name: str,
+    compute_capability: tuple[int, int],
+    input_shape: tuple[int, ...],
+    trt_version: str,
+    fp16: bool,
+) -> Path:
+    """<model>.<sha16>.<gpu>.sm<major><minor>.<N>x<C>x<H>x<W>.trt<version>[.fp16].engine next to
+    the model file. The shape is in the key because a dynamic model's engine only takes the size it
+    was built for: a new camera size or `input_scale` must build a new engine, not load the old."""
     model_path = Path(model_path)
     gpu = re.sub(r"[^A-Za-z0-9]+", "-", gpu_name).strip("-").lower()
+    sm = "sm{}{}".format(*compute_capability)
+    shape = "x".join(str(int(d)) for d in input_shape)
     precision = ".fp16" if fp16 else ""
-    name = f"{model_path.stem}.{file_sha256(model_path)[:16]}.{gpu}.trt{trt_version}{precision}.engine"
+    parts = (model_path.stem, file_sha256(model_path)[:16], gpu, sm, shape, f"trt{trt_version}{precision}")
+    name = ".".join(parts) + ".engine"
     return model_path.with_name(name)
 
 
@@ -101,8 +114,10 @@ class TensorRtBackend(InferenceBackend):
         trt, cudart = _import()
         self.trt, self.cudart = trt, cudart
         props = _check(cudart.cudaGetDeviceProperties(0))
-        gpu_name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-        self.engine_file = engine_path(model_path, gpu_name, trt.__version__, fp16)
+        gpu_name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
+        gpu_name = gpu_name.split("\x00", 1)[0]  # a C char array
+        capability = (int(props.major), int(props.minor))
+        self.engine_file = engine_path(model_path, gpu_name, capability, input_shape, trt.__version__, fp16)
         if self.engine_file.is_file():
             data = self.engine_file.read_bytes()
             log.info("TensorRT: loading cached engine %s", self.engine_file)
