@@ -3,6 +3,7 @@ key and the guarded errors (TensorRT itself is not installed here, see docs/appl
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from edge.config import InferenceSection
 from edge.inference import InferenceError, load_backend
 from edge.inference.onnxruntime_backend import choose_providers
 from edge.inference.predictor import Predictor
-from edge.inference.tensorrt_backend import engine_path
+from edge.inference.tensorrt_backend import engine_path, host_view
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,6 +80,18 @@ def test_tensorrt_engine_cache_key_names_model_hash_gpu_shape_and_version(tmp_pa
     assert engine_path(onnx_file, *orin, shape, "10.3.0", fp16=False) != a
     onnx_file.write_bytes(b"model two")
     assert engine_path(onnx_file, *orin, shape, "10.3.0", fp16=True) != a  # retrained model: new engine
+
+
+def test_tensorrt_host_buffers_view_raw_memory_in_the_engines_dtype():
+    """The page-locked buffers are raw memory (cudaMallocHost) seen as numpy arrays of the engine's
+    dtype, float16 included (no ctypes type). Checked here on ordinary memory: no CUDA involved."""
+    raw = ctypes.create_string_buffer(2 * 3 * 4 * 2)
+    half = host_view(ctypes.addressof(raw), (2, 3, 4), np.float16)
+    assert half.shape == (2, 3, 4) and half.dtype == np.float16 and half.nbytes == len(raw)
+    np.copyto(half, np.full((2, 3, 4), 0.5, np.float32), casting="same_kind")  # float32 in, as infer does
+    assert raw.raw[:2] == np.float16(0.5).tobytes()
+    single = host_view(ctypes.addressof(raw), (1, 12), np.float32)
+    assert single.ctypes.data == ctypes.addressof(raw) and single.shape == (1, 12)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

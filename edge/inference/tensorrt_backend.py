@@ -12,6 +12,7 @@ TensorRT version and the precision, because an engine is only valid for exactly 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 from pathlib import Path
@@ -137,64 +138,138 @@ class TensorRtBackend(InferenceBackend):
                 f"{self.engine_file}: TensorRT cannot deserialize the engine (delete it to rebuild)"
             )
         self.context = self.engine.create_execution_context()
-        self.stream = _check(cudart.cudaStreamCreate())
+        if self.context is None:
+            raise InferenceError(
+                f"{self.engine_file}: TensorRT cannot create an execution context (GPU memory?)"
+            )
         self.tensor_api = hasattr(self.engine, "num_io_tensors")  # 8.5+; 8.2 has bindings only
         self.input_shape = tuple(input_shape)
-        self._allocate()
+        self.buffers: dict[str, _Buffer] = {}
+        self.stream = None
+        try:
+            self.stream = _check(cudart.cudaStreamCreate())
+            self._allocate()
+        except BaseException:
+            self.close()
+            raise
 
-    def _io(self) -> list[tuple[str, bool, tuple[int, ...]]]:
-        """(name, is_input, shape) for every I/O tensor, after the input shape is set."""
+    def _io(self) -> list[tuple[str, bool, tuple[int, ...], np.dtype]]:
+        """(name, is_input, shape, numpy dtype) for every I/O tensor, after the input shape is set.
+        The dtypes are the engine's own (an fp16 model's I/O is float16, not float32)."""
         trt, engine, ctx = self.trt, self.engine, self.context
         io = []
         if self.tensor_api:
             for i in range(engine.num_io_tensors):
                 name = engine.get_tensor_name(i)
                 is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-                if is_input:
-                    ctx.set_input_shape(name, self.input_shape)
-                io.append((name, is_input, tuple(ctx.get_tensor_shape(name))))
+                if is_input and not ctx.set_input_shape(name, self.input_shape):
+                    raise self._shape_refused(name)
+                dtype = _numpy_dtype(trt, engine.get_tensor_dtype(name), name)
+                io.append((name, is_input, tuple(ctx.get_tensor_shape(name)), dtype))
         else:
             for i in range(engine.num_bindings):
-                is_input = engine.binding_is_input(i)
-                if is_input:
-                    ctx.set_binding_shape(i, self.input_shape)
-                io.append((engine.get_binding_name(i), is_input, tuple(ctx.get_binding_shape(i))))
+                name, is_input = engine.get_binding_name(i), engine.binding_is_input(i)
+                if is_input and not ctx.set_binding_shape(i, self.input_shape):
+                    raise self._shape_refused(name)
+                dtype = _numpy_dtype(trt, engine.get_binding_dtype(i), name)
+                io.append((name, is_input, tuple(ctx.get_binding_shape(i)), dtype))
         return io
 
+    def _shape_refused(self, name: str) -> InferenceError:
+        return InferenceError(
+            f"{self.engine_file}: the engine does not take input {name!r} of shape {self.input_shape} "
+            "(its optimisation profile was built for another size; delete the file to rebuild)"
+        )
+
     def _allocate(self) -> None:
-        self.buffers: dict[str, tuple[int, np.ndarray, bool]] = {}
-        for name, is_input, shape in self._io():
-            host = np.empty(shape, np.float32)
-            device = _check(self.cudart.cudaMalloc(host.nbytes))
-            self.buffers[name] = (device, host, is_input)
-            if self.tensor_api:
-                self.context.set_tensor_address(name, device)
+        io = self._io()
+        inputs = [name for name, is_input, _, _ in io if is_input]
+        if len(inputs) != 1:
+            raise InferenceError(f"{self.engine_file}: expected one input tensor, the engine has {inputs}")
+        for name, is_input, shape, dtype in io:
+            if any(d < 0 for d in shape):
+                raise InferenceError(f"{self.engine_file}: tensor {name!r} has no static shape ({shape})")
+            buffer = _Buffer.allocate(self.cudart, shape, dtype, is_input)
+            self.buffers[name] = buffer
+            if self.tensor_api and not self.context.set_tensor_address(name, buffer.device):
+                raise InferenceError(f"{self.engine_file}: TensorRT refused the address of tensor {name!r}")
 
     def infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cudart = self.cudart
         if tuple(tensor.shape) != self.input_shape:
             raise InferenceError(f"TensorRT engine built for {self.input_shape}, got {tuple(tensor.shape)}")
-        tensor = np.ascontiguousarray(tensor, np.float32)
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        for device, _host, is_input in self.buffers.values():
-            if is_input:
-                _check(cudart.cudaMemcpyAsync(device, tensor.ctypes.data, tensor.nbytes, h2d, self.stream))
+        for b in self.buffers.values():
+            if b.is_input:  # into page-locked memory (in the engine's dtype), then to the device
+                np.copyto(b.host, tensor, casting="same_kind")
+                _check(cudart.cudaMemcpyAsync(b.device, b.host_ptr, b.host.nbytes, h2d, self.stream))
         if self.tensor_api:
             ok = self.context.execute_async_v3(self.stream)
         else:
-            ok = self.context.execute_async_v2([b[0] for b in self.buffers.values()], self.stream)
+            ok = self.context.execute_async_v2([b.device for b in self.buffers.values()], self.stream)
         if not ok:
-            raise InferenceError("TensorRT execution failed")
-        for device, host, is_input in self.buffers.values():
-            if not is_input:
-                _check(cudart.cudaMemcpyAsync(host.ctypes.data, device, host.nbytes, d2h, self.stream))
+            _check(cudart.cudaStreamSynchronize(self.stream))  # nothing of this call left in flight
+            raise InferenceError("TensorRT execution failed (see the TensorRT log)")
+        for b in self.buffers.values():
+            if not b.is_input:
+                _check(cudart.cudaMemcpyAsync(b.host_ptr, b.device, b.host.nbytes, d2h, self.stream))
         _check(cudart.cudaStreamSynchronize(self.stream))
-        return split_outputs({name: b[1] for name, b in self.buffers.items() if not b[2]})
+        # Copies: the page-locked buffers are overwritten by the next call and freed by close().
+        return split_outputs({name: b.host.copy() for name, b in self.buffers.items() if not b.is_input})
 
     def describe(self) -> dict:
         return {"backend": self.name, "engine": str(self.engine_file), "tensorrt": self.trt.__version__}
 
     def close(self) -> None:
-        for device, _, _ in getattr(self, "buffers", {}).values():
-            self.cudart.cudaFree(device)
+        """Free the buffers and the stream, then drop the context before the engine."""
+        cudart = self.cudart
+        if getattr(self, "stream", None) is not None:
+            cudart.cudaStreamSynchronize(self.stream)
+        for b in getattr(self, "buffers", {}).values():
+            b.free(cudart)
         self.buffers = {}
+        if getattr(self, "stream", None) is not None:
+            cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+        self.context = None
+        self.engine = None
+
+
+def _numpy_dtype(trt: ModuleType, trt_dtype: Any, name: str) -> np.dtype:
+    try:
+        return np.dtype(trt.nptype(trt_dtype))
+    except TypeError as exc:  # bf16, fp8, int4: no numpy type
+        raise InferenceError(f"tensor {name!r} is {trt_dtype}, which numpy cannot hold") from exc
+
+
+def host_view(address: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A numpy array over `address` (page-locked memory from cudaMallocHost), any dtype (float16
+    has no ctypes type, so the memory is viewed as bytes first)."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = (ctypes.c_ubyte * (count * dtype.itemsize)).from_address(address)
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
+
+
+class _Buffer:
+    """One I/O tensor: device memory and its page-locked host copy (cudaMemcpyAsync from pageable
+    memory is not asynchronous; NVIDIA's samples/python/common_runtime.py uses cudaMallocHost)."""
+
+    def __init__(self, device: int, host_ptr: int, host: np.ndarray, is_input: bool):
+        self.device, self.host_ptr, self.host, self.is_input = device, host_ptr, host, is_input
+
+    @classmethod
+    def allocate(cls, cudart: Any, shape: tuple[int, ...], dtype: np.dtype, is_input: bool) -> _Buffer:
+        nbytes = max(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, 1)
+        host_ptr = _check(cudart.cudaMallocHost(nbytes))
+        try:
+            device = _check(cudart.cudaMalloc(nbytes))
+        except InferenceError:
+            cudart.cudaFreeHost(host_ptr)
+            raise
+        return cls(device, host_ptr, host_view(host_ptr, shape, dtype), is_input)
+
+    def free(self, cudart: Any) -> None:
+        self.host = np.empty(0)  # no view over freed memory
+        cudart.cudaFree(self.device)
+        cudart.cudaFreeHost(self.host_ptr)
