@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from edge.config import InferenceSection
 from edge.inference import InferenceError, load_backend
 from edge.inference.onnxruntime_backend import choose_providers
 from edge.inference.predictor import Predictor
-from edge.inference.tensorrt_backend import engine_path, host_view
+from edge.inference.tensorrt_backend import _fp16_flag, engine_path, host_view
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,6 +93,15 @@ def test_tensorrt_host_buffers_view_raw_memory_in_the_engines_dtype():
     assert raw.raw[:2] == np.float16(0.5).tobytes()
     single = host_view(ctypes.addressof(raw), (1, 12), np.float32)
     assert single.ctypes.data == ctypes.addressof(raw) and single.shape == (1, 12)
+
+
+def test_tensorrt_fp16_without_builderflag_fp16_is_one_line_naming_the_setting():
+    """TensorRT 11 removed BuilderFlag.FP16: the error text names the model and the setting (a
+    stand-in module without the flag; nothing of TensorRT's behaviour is imitated)."""
+    trt11 = SimpleNamespace(__version__="11.0.0", BuilderFlag=SimpleNamespace())
+    with pytest.raises(InferenceError, match=r"m.onnx: inference.fp16 = true: TensorRT 11.0.0") as err:
+        _fp16_flag(trt11, SimpleNamespace(), Path("m.onnx"))
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

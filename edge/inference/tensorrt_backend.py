@@ -95,8 +95,8 @@ def build_engine(
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     else:  # 8.2
         config.max_workspace_size = WORKSPACE_BYTES
-    if fp16 and builder.platform_has_fast_fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    if fp16:
+        config.set_flag(_fp16_flag(trt, builder, model_path))
     tensor = network.get_input(0)
     if any(d < 0 for d in tensor.shape):  # dynamic export: one profile at the camera's size
         profile = builder.create_optimization_profile()
@@ -106,6 +106,20 @@ def build_engine(
     if serialized is None:
         raise InferenceError(f"{model_path}: TensorRT engine build failed (see the TensorRT log above)")
     return bytes(serialized)
+
+
+def _fp16_flag(trt: ModuleType, builder: Any, model_path: Path) -> Any:
+    """BuilderFlag.FP16, TensorRT 10's weakly-typed fp16 (deprecated in 10.12, removed in 11 with
+    Builder.platform_has_fast_fp16: docs.nvidia.com/deeplearning/tensorrt, "Removed Python APIs")."""
+    flag = getattr(getattr(trt, "BuilderFlag", None), "FP16", None)
+    if flag is None:
+        raise InferenceError(
+            f"{model_path}: inference.fp16 = true: TensorRT {trt.__version__} has no BuilderFlag.FP16 "
+            "(removed in TensorRT 11); set inference.fp16 = false"
+        )
+    if not getattr(builder, "platform_has_fast_fp16", True):
+        log.warning("TensorRT: this GPU has no fast fp16: inference.fp16 = true may be no faster than fp32")
+    return flag
 
 
 class TensorRtBackend(InferenceBackend):
