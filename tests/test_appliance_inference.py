@@ -106,8 +106,36 @@ def test_tensorrt_fp16_without_builderflag_fp16_is_one_line_naming_the_setting()
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
 def test_tensorrt_backend_without_tensorrt_says_what_to_install(model):
-    with pytest.raises(InferenceError, match="TensorRT"):
+    with pytest.raises(InferenceError, match="TensorRT") as err:
         load_backend(InferenceSection(model=str(model), backend="tensorrt", device="cuda"), (1, 3, 64, 64))
+    message = str(err.value)  # one line: the setting, what to install, the alternative
+    assert "\n" not in message and "inference.backend = 'tensorrt'" in message
+    assert "cuda-python" in message and "inference.backend = 'onnxruntime'" in message
+
+
+def test_auto_takes_tensorrt_only_with_cuda_python_beside_it(monkeypatch):
+    """`auto` with TensorRT importable but not cuda-python (which the backend allocates with) is
+    ONNX Runtime, not a start that fails (find_spec stood in for: which packages are installed)."""
+    from edge.inference import factory
+
+    def installed(*names):
+        def find_spec(name):
+            if name.split(".")[0] not in {n.split(".")[0] for n in names}:
+                if "." in name:
+                    raise ModuleNotFoundError(name)
+                return None
+            return object() if name in names else None
+
+        return find_spec
+
+    auto = InferenceSection(backend="auto", device="cuda")
+    monkeypatch.setattr(factory.importlib.util, "find_spec", installed("tensorrt"))
+    assert factory.resolve_backend_name(auto) == "onnxruntime"
+    monkeypatch.setattr(factory.importlib.util, "find_spec", installed("tensorrt", "cuda.bindings.runtime"))
+    assert factory.resolve_backend_name(auto) == "tensorrt"
+    monkeypatch.setattr(factory.importlib.util, "find_spec", installed("tensorrt", "cuda.cudart"))
+    assert factory.resolve_backend_name(auto) == "tensorrt"
+    assert factory.resolve_backend_name(InferenceSection(backend="auto", device="cpu")) == "onnxruntime"
 
 
 def test_a_dynamic_model_takes_frames_of_any_size():

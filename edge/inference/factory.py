@@ -11,18 +11,28 @@ from edge.inference.base import InferenceBackend, InferenceError
 log = logging.getLogger(__name__)
 
 
+def _found(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # a dotted name whose parent package is absent
+        return False
+
+
 def available_backends() -> dict[str, bool]:
-    """Which runtimes are importable here (checked without importing them)."""
+    """Which runtimes are importable here (checked without importing them). TensorRT counts only
+    with cuda-python beside it: the backend allocates its buffers through cuda-python."""
+    cuda_python = _found("cuda.bindings.runtime") or _found("cuda.cudart")
     return {
         "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
-        "tensorrt": importlib.util.find_spec("tensorrt") is not None,
+        "tensorrt": importlib.util.find_spec("tensorrt") is not None and cuda_python,
         "torch": importlib.util.find_spec("torch") is not None,
         "openvino": importlib.util.find_spec("openvino") is not None,
     }
 
 
 def resolve_backend_name(cfg: InferenceSection) -> str:
-    """`auto` means TensorRT where it is installed and a GPU is allowed, else ONNX Runtime."""
+    """`auto` means TensorRT where it and cuda-python are installed and a GPU is allowed, else
+    ONNX Runtime."""
     if cfg.backend != "auto":
         return cfg.backend
     if cfg.device != "cpu" and available_backends()["tensorrt"]:

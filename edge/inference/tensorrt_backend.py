@@ -29,21 +29,29 @@ log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
 
 
+ALTERNATIVE = "or set inference.backend = 'onnxruntime' (CPU; its CUDA provider with onnxruntime-gpu)"
+
+
 def _import() -> tuple[ModuleType, ModuleType]:  # (tensorrt, cuda-python's runtime bindings)
     try:
         import tensorrt as trt
     except ImportError as exc:
         raise InferenceError(
-            "inference.backend = 'tensorrt' needs NVIDIA TensorRT's Python package (JetPack ships it; "
-            "elsewhere `pip install tensorrt`) and `pip install cuda-python`"
-        ) from exc
+            f"inference.backend = 'tensorrt': NVIDIA TensorRT's Python package is not importable ({exc}); "
+            "on a Jetson, JetPack installs it and the venv must see the system's packages, elsewhere "
+            f"`pip install tensorrt`; it also needs `pip install cuda-python`; {ALTERNATIVE}"
+        ) from None
     try:
         from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
     except ImportError:
         try:
             from cuda import cudart  # older cuda-python
         except ImportError as exc:
-            raise InferenceError("the TensorRT backend needs `pip install cuda-python`") from exc
+            raise InferenceError(
+                f"inference.backend = 'tensorrt' needs NVIDIA's cuda-python for device memory ({exc}): "
+                "`pip install cuda-python`, its major version the CUDA version of the driver (12 on "
+                f"JetPack 6); {ALTERNATIVE}"
+            ) from None
     return trt, cudart
 
 
