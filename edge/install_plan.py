@@ -28,8 +28,10 @@ from edge.atomic_file import write_atomically
 from edge.camera.packages import pip_requirement
 from edge.config import PATH_KEYS, ConfigError, load_config
 from edge.inference.openvino_backend import REQUIREMENT as OPENVINO_REQUIREMENT
+from edge.inference.tensorrt_backend import CUDA_PYTHON_REQUIREMENT
 
-# TensorRT comes with the Jetson's JetPack as a system package: the venv must see it.
+# TensorRT comes with the Jetson's JetPack as a system package: the venv must see it. The backend's
+# device memory goes through cuda-python, which JetPack does not install: pip does.
 SYSTEM_PACKAGE_BACKENDS = ("tensorrt",)
 
 _SECTION = re.compile(r"^\s*\[([A-Za-z0-9_]+)\]\s*(#.*)?$")
@@ -92,6 +94,7 @@ def requirements(config_path: Path) -> tuple[list[str], bool]:
     wanted = [
         pip_requirement(config.camera.source),
         OPENVINO_REQUIREMENT if config.inference.backend == "openvino" else "",
+        CUDA_PYTHON_REQUIREMENT if config.inference.backend == "tensorrt" else "",
     ]
     return [w for w in wanted if w], config.inference.backend in SYSTEM_PACKAGE_BACKENDS
 

@@ -22,7 +22,7 @@ python3 -m venv /opt/binpick/venv
 /opt/binpick/venv/bin/pip install --quiet .
 plan=(/opt/binpick/venv/bin/python -m edge.install_plan)
 # What this configuration needs beyond the appliance (.[sim] for the simulated bin, harvesters for
-# GenICam, .[x86] for OpenVINO...), and TensorRT from the Jetson's system packages.
+# GenICam, .[x86] for OpenVINO, cuda-python for TensorRT...), and TensorRT from the Jetson's system packages.
 mapfile -t needs < <("${plan[@]}" "$config" --requirements)
 extras=()
 for need in "${needs[@]}"; do

@@ -53,8 +53,9 @@ def test_the_folder_camera_config_is_installed_where_its_example_pile_goes_and_p
 def test_what_each_shipped_configuration_needs_beyond_the_appliance():
     assert requirements(CONFIGS / "embedded.toml") == ([".[sim]"], False)
     assert requirements(CONFIGS / "folder.toml") == ([], False)
-    # GenICam (harvesters) and TensorRT, which JetPack installs as a system package
-    assert requirements(CONFIGS / "production.example.toml") == (["harvesters"], True)
+    # GenICam (harvesters) and TensorRT, which JetPack installs as a system package, with the
+    # cuda-python bindings its backend allocates with (not part of JetPack)
+    assert requirements(CONFIGS / "production.example.toml") == (["harvesters", "cuda-python"], True)
 
 
 def test_a_checkout_path_the_installer_does_not_copy_is_refused_by_file_line_and_key(tmp_path):
