@@ -499,6 +499,11 @@ def _cross_checks(path: Path, c: Config, check_calibration: bool) -> None:
             f"{path}: inference.device = 'cuda': backend 'openvino' runs on the CPU "
             "(expected 'cpu' or 'auto')"
         )
+    if c.inference.backend == "tensorrt" and c.inference.device == "cpu":
+        raise ConfigError(
+            f"{path}: inference.device = 'cpu': backend 'tensorrt' runs on the GPU "
+            "(expected 'cuda' or 'auto'; for the CPU use backend 'onnxruntime' or 'openvino')"
+        )
     if c.inference.backend == "torch-cuda" and c.inference.device == "cpu":
         raise ConfigError(
             f"{path}: inference.device = 'cpu': backend 'torch-cuda' runs on the GPU "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from appliance_helpers import tiny_model
 
-from edge.config import InferenceSection
+from edge.config import ConfigError, InferenceSection, parse_config
 from edge.inference import InferenceError, load_backend
 from edge.inference.onnxruntime_backend import choose_providers
 from edge.inference.predictor import Predictor
@@ -195,3 +195,22 @@ def test_tta_views_other_than_1_2_4_are_refused_by_name(tmp_path):
     cfg.write_text("[inference]\ntta_views = 3\n")
     with pytest.raises(ConfigError, match="inference.tta_views"):
         load_config(cfg, check_files=False)
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_tensorrt_takes_a_gpu_device_and_refuses_cpu_in_one_line(tmp_path, device):
+    """TensorRT only runs on the GPU: `device = "cpu"` (the default) with it was silently ignored."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "registers.toml").write_text((root / "firmware_config" / "registers.toml").read_text())
+    (tmp_path / "m.onnx").symlink_to(root / "models" / "bicameral_f25_rgb.onnx")
+
+    def parse(inference: str):
+        text = f'[inference]\nmodel = "m.onnx"\n{inference}\n[plc]\nregisters = "registers.toml"\n'
+        return parse_config(text, tmp_path / "cell.toml")
+
+    assert parse(f'backend = "tensorrt"\ndevice = "{device}"').inference.backend == "tensorrt"
+    with pytest.raises(
+        ConfigError, match=r"inference.device = 'cpu': backend 'tensorrt' runs on the GPU"
+    ) as err:
+        parse('backend = "tensorrt"')
+    assert "\n" not in str(err.value)
