@@ -1,9 +1,11 @@
 """TensorRT: an engine built once from the ONNX file, cached next to it, loaded after.
 
 Written against TensorRT's Python API (>= 8.6, the tensor-name API and `execute_async_v3`; the
-Jetson TX2's 8.2 binding-index API where they differ) and NVIDIA's `cuda-python` runtime
-bindings for device memory. NOT RUN HERE: TensorRT is installed neither on the build machines nor
-on the lent GPU machine. Guarded: without `tensorrt` the error says what to install.
+8.2 binding-index API where they differ, though JetPack 4.6's bindings are for Python 3.6 and the
+appliance needs 3.11) and NVIDIA's `cuda-python` runtime bindings for device memory. NOT RUN
+HERE: TensorRT is installed neither on the build machines nor on the lent GPU machine; only the
+pure-Python parts are tested. Guarded: without `tensorrt` or `cuda-python` the error is one line
+naming `inference.backend`, what to install and the alternative.
 
 The cache key is the model file's SHA-256, the GPU's name and compute capability, the input shape
 (a dynamic model's engine has one optimisation profile, min = opt = max = the camera's size), the
