@@ -16,7 +16,7 @@ from edge.config import ConfigError, InferenceSection, parse_config
 from edge.inference import InferenceError, load_backend
 from edge.inference.onnxruntime_backend import choose_providers
 from edge.inference.predictor import Predictor
-from edge.inference.tensorrt_backend import _fp16_flag, engine_path, host_view
+from edge.inference.tensorrt_backend import _check, _fp16_flag, engine_path, host_view
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -102,6 +102,21 @@ def test_tensorrt_fp16_without_builderflag_fp16_is_one_line_naming_the_setting()
     with pytest.raises(InferenceError, match=r"m.onnx: inference.fp16 = true: TensorRT 11.0.0") as err:
         _fp16_flag(trt11, SimpleNamespace(), Path("m.onnx"))
     assert "\n" not in str(err.value)
+
+
+def test_cuda_errors_are_one_line_naming_the_backend_and_the_error():
+    """cuda-python returns (error, values...) with the error an enum member; a stand-in enum here."""
+    import enum
+
+    class Err(enum.IntEnum):  # shaped like cuda-python's cudaError_t
+        cudaSuccess = 0
+        cudaErrorNoDevice = 100
+
+    assert _check((Err.cudaSuccess, 1234)) == 1234 and _check((Err.cudaSuccess,)) == []
+    with pytest.raises(
+        InferenceError, match=r"^inference.backend = 'tensorrt': .* 100 \(cudaErrorNoDevice\)$"
+    ):
+        _check((Err.cudaErrorNoDevice, None))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")

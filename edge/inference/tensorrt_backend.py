@@ -64,8 +64,10 @@ def _import() -> tuple[ModuleType, ModuleType]:  # (tensorrt, cuda-python's runt
 def _check(result: Any) -> Any:
     """cuda-python returns (error, value...); raise on error, return the value(s)."""
     err, *values = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise InferenceError(f"CUDA runtime error {err}")
+    code = int(getattr(err, "value", err))  # an enum member (NVIDIA's samples read .value)
+    if code != 0:
+        name = getattr(err, "name", str(err))
+        raise InferenceError(f"inference.backend = 'tensorrt': CUDA runtime error {code} ({name})")
     return values[0] if len(values) == 1 else values
 
 
