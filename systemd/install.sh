@@ -6,7 +6,7 @@
 # /etc/binpick/binpick.toml (the given file, the old one kept as .bakN; without one, the installed
 # file is kept, or at first install the embedded default), the unit,
 # and, only when the configuration's plc.tcp_port is below 1024 (e.g. 502), a drop-in granting
-# CAP_NET_BIND_SERVICE. Then enables and starts the service.
+# CAP_NET_BIND_SERVICE. Then enables the service and (re)starts it: an upgrade takes effect at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "run as root (sudo $0)" >&2; exit 1; }
@@ -72,5 +72,8 @@ else
 fi
 systemd-analyze verify /etc/systemd/system/binpick.service
 systemctl daemon-reload
-systemctl enable --now binpick.service
+systemctl enable binpick.service
+# restart, not `enable --now`: `start` on an active unit does nothing, so an upgrade left the
+# running appliance on the old code, unit and configuration until the next reboot or crash.
+systemctl restart binpick.service
 systemctl --no-pager status binpick.service || true

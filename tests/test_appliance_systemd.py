@@ -249,3 +249,14 @@ def test_sigterm_drops_ready_lets_the_cycle_in_flight_publish_and_answers_a_late
     assert not status & (bits["ready"] | bits["busy"] | bits["result_valid"]), seen
     assert all(not s[0] & bits["ready"] for s in seen), seen
     assert "SIGTERM received: stopping" in log and "trigger 12 came while stopping" in log, log
+
+
+def test_the_install_script_restarts_the_service_so_an_upgrade_takes_effect():
+    """`systemctl enable --now` on an installed, running appliance did nothing (`start` on an
+    active unit is a no-op): an upgrade kept the old code and configuration running until the next
+    reboot. The script's systemctl commands, in order (the script cannot run here: root, systemd)."""
+    lines = (ROOT / "systemd" / "install.sh").read_text().splitlines()
+    calls = [line.split()[1:] for line in lines if line.startswith("systemctl ")]
+    assert ["daemon-reload"] in calls and ["restart", "binpick.service"] in calls
+    assert calls.index(["daemon-reload"]) < calls.index(["restart", "binpick.service"])
+    assert not any("--now" in call for call in calls)
