@@ -163,3 +163,21 @@ def test_backend_flags_that_would_be_ignored_are_refused(tmp_path, capsys, name,
         ["eval", "--model", str(model), "--data", str(tmp_path), "--out", str(tmp_path / "ev"), *extra]
     )
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_a_damaged_dataset_json_is_refused_before_any_frame_is_scored(tmp_path, monkeypatch):
+    """evaluate() read dataset.json only after every frame had been inferred and scored (minutes
+    on a real set), so a damaged file threw that work away; it is read first now, as quantize does
+    (list_scenes and read_scene stood in for: no frame may be read)."""
+    from bicameral.data import DatasetError
+    from bicameral.evaluation import evaluate as engine
+
+    (tmp_path / "dataset.json").write_text("[1, 2]")
+    monkeypatch.setattr(engine, "list_scenes", lambda data: [tmp_path / "scene_000000"])
+
+    def read_scene(path):
+        raise AssertionError(f"{path} was read before dataset.json was checked")
+
+    monkeypatch.setattr(engine, "read_scene", read_scene)
+    with pytest.raises(DatasetError, match=r"dataset.json: expected a JSON object, got list"):
+        engine.evaluate(object(), tmp_path, instances="off", progress=False)

@@ -51,6 +51,8 @@ def evaluate(
     native ranking is missing), "on" (required) or "off". `depth_noise` degrades each frame's
     depth like a stereo camera (seeded by the frame index, so every model sees the same noise)."""
     scenes = list_scenes(data)[:limit] if limit else list_scenes(data)
+    # Before the frames: a damaged dataset.json found after scoring them threw the work away.
+    info = read_dataset_info(data)
     boundaries = BoundaryAccumulator(tolerance)
     occlusions = BoundaryAccumulator(tolerance)
     instance_acc, instance_note = None, None
@@ -82,7 +84,6 @@ def evaluate(
         occlusions.add(o, scene.occlusions)
         if instance_acc is not None:
             instance_acc.add(b, o, scene.labels, scene.meta.get("instances", []))
-    info = read_dataset_info(data)
     result = {
         "model": predictor.description,
         "dataset": {
