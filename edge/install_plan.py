@@ -20,6 +20,8 @@ Absolute paths outside the checkout are kept.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -33,6 +35,7 @@ from edge.inference.tensorrt_backend import CUDA_PYTHON_REQUIREMENT
 # TensorRT comes with the Jetson's JetPack as a system package: the venv must see it. The backend's
 # device memory goes through cuda-python, which JetPack does not install: pip does.
 SYSTEM_PACKAGE_BACKENDS = ("tensorrt",)
+DEFAULT_CUDA_HOME = Path(os.environ.get("CUDA_HOME") or "/usr/local/cuda")
 
 _SECTION = re.compile(r"^\s*\[([A-Za-z0-9_]+)\]\s*(#.*)?$")
 _STRING_KEY = re.compile(r'^(\s*([A-Za-z0-9_]+)\s*=\s*)"([^"\\]*)"(.*)$')
@@ -84,9 +87,36 @@ def _moved(base: Path, value: str, checkout: Path, places: dict[Path, Path], whe
     )
 
 
-def requirements(config_path: Path) -> tuple[list[str], bool]:
+def installed_cuda_major(cuda_home: Path) -> int | None:
+    """The major version of the CUDA toolkit JetPack (or a CUDA install) put in `cuda_home`, from
+    its version.json (CUDA 11.1 and later) or version.txt ("CUDA Version 10.2.300"); None when
+    neither is there or readable."""
+    try:
+        info = json.loads((cuda_home / "version.json").read_text(encoding="utf-8"))
+        return int(str(info["cuda"]["version"]).split(".")[0])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        match = re.search(r"CUDA Version (\d+)\.", (cuda_home / "version.txt").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return int(match.group(1)) if match else None
+
+
+def cuda_python_requirement(cuda_home: Path) -> str:
+    """cuda-python pinned to the host's CUDA major version: pip takes the newest (13.x), whose
+    bindings do not run on an older driver's CUDA (12 on JetPack 6). Unpinned where no CUDA
+    version is found (the backend's start then names what is missing)."""
+    major = installed_cuda_major(cuda_home)
+    if major is None or major < 11:  # no cuda-python release for CUDA 10 (JetPack 4's TX2)
+        return CUDA_PYTHON_REQUIREMENT
+    return f"{CUDA_PYTHON_REQUIREMENT}>={major},<{major + 1}"
+
+
+def requirements(config_path: Path, cuda_home: Path = DEFAULT_CUDA_HOME) -> tuple[list[str], bool]:
     """The pip requirements beyond the appliance's own for this configuration (relative to the
-    checkout, e.g. ".[sim]"), and whether the venv must see the system's packages (TensorRT)."""
+    checkout, e.g. ".[sim]"), and whether the venv must see the system's packages (TensorRT).
+    `cuda_home`: where the host's CUDA is, for the cuda-python pin."""
     try:
         config = load_config(config_path, check_files=False)
     except ConfigError as exc:
@@ -94,7 +124,7 @@ def requirements(config_path: Path) -> tuple[list[str], bool]:
     wanted = [
         pip_requirement(config.camera.source),
         OPENVINO_REQUIREMENT if config.inference.backend == "openvino" else "",
-        CUDA_PYTHON_REQUIREMENT if config.inference.backend == "tensorrt" else "",
+        cuda_python_requirement(cuda_home) if config.inference.backend == "tensorrt" else "",
     ]
     return [w for w in wanted if w], config.inference.backend in SYSTEM_PACKAGE_BACKENDS
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 from appliance_helpers import ROOT
 
-from edge.install_plan import InstallPlanError, installed_text, main, requirements
+from edge.install_plan import InstallPlanError, cuda_python_requirement, installed_text, main, requirements
 
 CONFIGS = ROOT / "firmware_config"
 
@@ -50,12 +50,36 @@ def test_the_folder_camera_config_is_installed_where_its_example_pile_goes_and_p
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_what_each_shipped_configuration_needs_beyond_the_appliance():
-    assert requirements(CONFIGS / "embedded.toml") == ([".[sim]"], False)
-    assert requirements(CONFIGS / "folder.toml") == ([], False)
+def test_what_each_shipped_configuration_needs_beyond_the_appliance(tmp_path):
+    no_cuda = tmp_path / "no-cuda"
+    assert requirements(CONFIGS / "embedded.toml", no_cuda) == ([".[sim]"], False)
+    assert requirements(CONFIGS / "folder.toml", no_cuda) == ([], False)
     # GenICam (harvesters) and TensorRT, which JetPack installs as a system package, with the
     # cuda-python bindings its backend allocates with (not part of JetPack)
-    assert requirements(CONFIGS / "production.example.toml") == (["harvesters", "cuda-python"], True)
+    assert requirements(CONFIGS / "production.example.toml", no_cuda) == (["harvesters", "cuda-python"], True)
+
+
+def test_cuda_python_is_pinned_to_the_hosts_cuda_major_version(tmp_path):
+    """pip took the newest cuda-python (13.x) on a JetPack 6 host, whose CUDA is 12: its bindings
+    do not run there. The pin now follows the CUDA that JetPack installed (version.json, or the
+    older version.txt); without one it stays unpinned."""
+    jetpack6 = tmp_path / "cuda-12.6"
+    jetpack6.mkdir()
+    (jetpack6 / "version.json").write_text('{"cuda": {"name": "CUDA SDK", "version": "12.6.68"}}')
+    wanted, _ = requirements(CONFIGS / "production.example.toml", jetpack6)
+    assert wanted == ["harvesters", "cuda-python>=12,<13"]
+    jetpack5 = tmp_path / "cuda-11.4"
+    jetpack5.mkdir()
+    (jetpack5 / "version.txt").write_text("CUDA Version 11.4.315\n")
+    assert cuda_python_requirement(jetpack5) == "cuda-python>=11,<12"
+    jetpack4 = tmp_path / "cuda-10.2"
+    jetpack4.mkdir()
+    (jetpack4 / "version.txt").write_text("CUDA Version 10.2.300\n")
+    assert cuda_python_requirement(jetpack4) == "cuda-python"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "version.json").write_text("{not json")
+    assert cuda_python_requirement(broken) == "cuda-python"
 
 
 def test_a_checkout_path_the_installer_does_not_copy_is_refused_by_file_line_and_key(tmp_path):

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
 
 
-# What pip installs beside JetPack's TensorRT (edge/install_plan.py): the runtime bindings the
-# backend allocates with. Its major version must not be newer than the driver's CUDA (12 on JetPack 6).
+# What pip installs beside JetPack's TensorRT (edge/install_plan.py, which pins it to the host's CUDA
+# major version): the runtime bindings the backend allocates with. Its major version must not be
+# newer than the driver's CUDA (12 on JetPack 6).
 CUDA_PYTHON_REQUIREMENT = "cuda-python"
 ALTERNATIVE = "or set inference.backend = 'onnxruntime' (CPU; its CUDA provider with onnxruntime-gpu)"
 
