@@ -10,6 +10,7 @@
 #
 #   TOTAL_BUDGET   seconds for the whole script; training gets what data, export and eval leave [540]
 #   TIME_BUDGET    training seconds; overrides the share derived from TOTAL_BUDGET
+#   RESERVE        seconds of TOTAL_BUDGET kept for export, evaluation and the card [15 %, at least 60]
 #   DATA_BUDGET    seconds allowed for generating the training set; the scenes finished by then
 #                  are used [TOTAL_BUDGET/4]
 #   TRAIN_COUNT    training scenes [3000]        TEST_COUNT   held-out test scenes, 0: none [100]
@@ -110,8 +111,9 @@ log "training scenes on disk: $TRAIN_SCENES"
 
 if has_stage train; then
     if [[ -z "${TIME_BUDGET:-}" ]]; then
-        # Leave ~15 % of the total (at least 60 s) for export, evaluation and the card.
+        # Leave RESERVE (default ~15 % of the total, at least 60 s) for export, evaluation and the card.
         reserve=$((TOTAL_BUDGET * 15 / 100)); ((reserve < 60)) && reserve=60
+        reserve=${RESERVE:-$reserve}
         TIME_BUDGET=$((TOTAL_BUDGET - $(elapsed) - reserve))
         ((TIME_BUDGET < 10)) && TIME_BUDGET=10
     fi
