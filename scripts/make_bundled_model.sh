@@ -104,10 +104,11 @@ if has_stage data; then
             2>&1 | tee "$LOG_DIR/generate_test.log"
     fi
 fi
-TRAIN_SCENES=$(find "$DATA_DIR/train/scenes" -mindepth 2 -maxdepth 2 -name scene.json -not -path '*/.*' 2>/dev/null | wc -l)
+TRAIN_SCENES=$({ find "$DATA_DIR/train/scenes" -mindepth 2 -maxdepth 2 -name scene.json -not -path '*/.*' 2>/dev/null || true; } | wc -l)
 # Validation frames bound the time each validation takes: 5 % of the scenes, 1 to 48.
 VAL_COUNT=${VAL_COUNT:-$(( TRAIN_SCENES / 20 < 1 ? 1 : (TRAIN_SCENES / 20 > 48 ? 48 : TRAIN_SCENES / 20) ))}
 log "training scenes on disk: $TRAIN_SCENES"
+if has_stage train && ((TRAIN_SCENES == 0)); then log "no training scenes in $DATA_DIR/train: nothing to train on"; exit 1; fi
 
 if has_stage train; then
     if [[ -z "${TIME_BUDGET:-}" ]]; then
