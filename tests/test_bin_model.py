@@ -784,3 +784,16 @@ def test_binpick_bin_refuses_a_calibration_roi_of_another_frame_size(tmp_path):
     save_calibration(looking_down(320, 240, INTERIOR.copy()), tmp_path / "cal.json")
     done = binpick_bin(tmp_path, "--out", str(tmp_path / "bin.json"))
     assert done.returncode == 0 and "the calibration's ROI" in done.stdout, done.stderr
+
+
+def test_binpick_bin_refuses_an_out_that_is_one_of_its_inputs(tmp_path):
+    """`--out cell.toml` (or the photo) replaced the configuration with the model's JSON, exit 0."""
+    polygon = " ".join(f"{u:g},{v:g}" for u, v in INTERIOR)
+    binpick_bin(tmp_path, "--polygon", polygon, "--out", str(tmp_path / "first.json"))  # writes the inputs
+    for name, flag in (("cell.toml", "--config"), ("empty.png", "--image")):
+        before = (tmp_path / name).read_bytes()
+        bad = binpick_bin(tmp_path, "--polygon", polygon, "--out", str(tmp_path / name))
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        assert f"--out {tmp_path / name}: the same file as {flag}" in bad.stderr
+        assert (tmp_path / name).read_bytes() == before
+        assert not list(tmp_path.glob(f"{name}.bak*")) and not list(tmp_path.glob(f"{name.split('.')[0]}_*"))

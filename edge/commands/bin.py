@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.atomic_file import output_problem
+from edge.atomic_file import check_output
 from edge.bin_model import (
     BinModel,
     BinModelError,
@@ -196,7 +196,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or (Path(cfg.bin.model) if cfg.bin.model else None)
     if out is None:
         raise CommandError("no output: give --out or set [bin] model in the configuration")
-    _check_output(out, "--out" if args.out else "[bin] model")
+    _check_output(out, "--out" if args.out else "[bin] model", args, cfg)
     rgb, depth = _frame(args, cfg)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     interior, origin, caveat = _interior(args, cfg, gray, depth)
@@ -286,12 +286,15 @@ def empty_floor_problem(
     )
 
 
-def _check_output(out: Path, origin: str) -> None:
-    """Refuse, before anything is grabbed or written, an output that is a folder or whose folder
-    is not one that can be written (the nearest existing one, where the folder is to be made)."""
-    problem = output_problem(out)
-    if problem:
-        raise CommandError(f"{origin} {out}: {problem}")
+def _check_output(out: Path, origin: str, args: argparse.Namespace, cfg: Config) -> None:
+    """Refuse, before anything is grabbed or written, an output that is a folder, whose folder
+    is not one that can be written (the nearest existing one, where the folder is to be made),
+    or that is one of the command's inputs: `--out cell.toml` replaced the configuration itself
+    with the model's JSON (and `--out empty.png` the photo), exit 0, and the appliance then did
+    not start."""
+    inputs = {"--config": args.config, "--image": args.image, "--depth": args.depth}
+    inputs["[calibration] file"] = cfg.calibration.file or None
+    check_output(origin, out, inputs=inputs)
 
 
 MIN_INTERIOR_IN_VIEW = 0.01  # of the frame: less is a polygon in some other camera's pixels
