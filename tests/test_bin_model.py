@@ -797,3 +797,21 @@ def test_binpick_bin_refuses_an_out_that_is_one_of_its_inputs(tmp_path):
         assert f"--out {tmp_path / name}: the same file as {flag}" in bad.stderr
         assert (tmp_path / name).read_bytes() == before
         assert not list(tmp_path.glob(f"{name}.bak*")) and not list(tmp_path.glob(f"{name.split('.')[0]}_*"))
+
+
+def test_binpick_bin_refuses_depth_in_the_wrong_unit(tmp_path):
+    """A float .npy in millimetres was read as metres: refused as a rough floor, and written with
+    --accept-failed with the rim 59886 mm above the floor. Now one line naming the file and unit."""
+    polygon = " ".join(f"{u:g},{v:g}" for u, v in INTERIOR)
+    np.save(tmp_path / "mm.npy", bin_scene(products=0).depth_m * 1000.0)
+    out = tmp_path / "bin.json"
+    bad = binpick_bin(tmp_path, "--depth", str(tmp_path / "mm.npy"), "--polygon", polygon, "--out", str(out),
+                      "--accept-failed")  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert f"--depth {tmp_path / 'mm.npy'}: median depth 8" in bad.stderr and "divide by 1000" in bad.stderr
+    assert not out.exists() and not list(tmp_path.glob("bin_*"))
+    cv2.imwrite(str(tmp_path / "d.png"), (bin_scene(products=0).depth_m * 1000).astype(np.uint16))
+    (tmp_path / "cell.toml").write_text("[camera]\ndepth_unit_mm = 0.001\n[bin]\nenabled = false\n")
+    bad = binpick_bin(tmp_path, "--depth", str(tmp_path / "d.png"), "--polygon", polygon, "--out", str(out))
+    assert bad.returncode == 2 and "[camera] depth_unit_mm = 0.001" in bad.stderr, bad.stderr
+    assert not out.exists()
