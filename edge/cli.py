@@ -162,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename is not None else ""
         print(f"binpick {name}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a command that handles Ctrl-C says more and returns 130 itself
+        print(f"binpick {name}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
 
 
@@ -175,3 +176,7 @@ def _stdout_closed() -> bool:
         return any(events & select.POLLERR for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):  # stdout replaced, closed or without a descriptor
         return False
+
+
+if __name__ == "__main__":  # `python -m edge.cli` ran nothing and exited 0 (`python -m edge` works too)
+    sys.exit(main())

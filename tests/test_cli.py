@@ -78,3 +78,24 @@ def test_a_reader_that_leaves_stdout_ends_the_command_quietly():
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_ctrl_c_that_no_command_handles_is_said_in_one_line(monkeypatch, capsys):
+    """A KeyboardInterrupt reaching the CLI exited 130 without a word."""
+    import edge.commands.registers_doc as command
+    from edge.cli import main
+
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "main", interrupted)
+    assert main(["registers-doc"]) == 130
+    assert capsys.readouterr().err == "binpick registers-doc: interrupted (Ctrl-C)\n"
+
+
+def test_python_dash_m_edge_cli_runs_the_cli():
+    """`python -m edge.cli --version` printed nothing and exited 0: the module had no main guard."""
+    done = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.startswith("binpick "), done.stdout + done.stderr
