@@ -5,9 +5,10 @@ model the shipped configuration names, so that a benchmark's default is what shi
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
+
+from edge.atomic_file import output_problem, write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIG = ROOT / "firmware_config" / "embedded.toml"
@@ -57,25 +58,19 @@ def non_negative_float(text: str) -> float:
 
 def output_file(text: str) -> Path:
     """An argparse type: a file a run writes its figures to at the end, checked at the start (a
-    run of minutes must not end in a traceback for want of its folder): not a folder, and under
-    a folder that exists or can be made here (the writer makes the missing ones)."""
-    path = Path(text)
-    if not text or path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r}: a folder, expected a file name")
-    ancestor = path.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{text}: cannot write in {ancestor}")
-    return path
+    run of minutes must not end in a traceback for want of its folder) by the commands' own
+    check (`edge.atomic_file.output_problem`: not a folder, under a folder that exists or can be
+    made, writable; the writer makes the missing folders)."""
+    problem = output_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return Path(text)
 
 
 def write_output(path: Path, text: str) -> None:
-    """Write an `output_file`, making its missing folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Write an `output_file` in one step (`edge.atomic_file.write_atomically`, which makes its
+    missing folders): an interrupted write leaves no half JSON."""
+    write_atomically(path, text.encode("utf-8"))
 
 
 def shipped_model() -> Path:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.arguments import positive_int
+from benchmarks.arguments import non_negative_float, output_file, positive_int, write_output
 from benchmarks.machine_info import machine_info
 from bicameral import build_network
 from bicameral.graphed import GraphedNetwork
@@ -531,16 +531,6 @@ def print_table(info: dict, posts: dict[str, dict], rows: list[dict]) -> None:
     print(f"fp16 matmul throughput (8192^3): {rows[0]['matmul_tflops'] if rows else '-'} TFLOP/s")
 
 
-def non_negative_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -565,7 +555,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cpu-repeats", type=positive_int, default=30, help="timed cycles with CPU post-processing"
     )
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--json", type=output_file, help="also write the results as JSON here")
     parser.add_argument(
         "--no-variants",
         dest="variants",
@@ -585,7 +575,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--variant-budget-s",
-        type=non_negative_seconds,
+        type=non_negative_float,
         default=150.0,
         help="seconds after which the variants not yet started are skipped (default 150)",
     )
@@ -597,8 +587,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def write_json(path: Path | None, result: dict) -> None:
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        write_output(path, json.dumps(result, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

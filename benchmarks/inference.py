@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.arguments import positive_int, shipped_model
+from benchmarks.arguments import output_file, positive_int, shipped_model, write_output
 from benchmarks.machine_info import machine_info
 from bicameral.export import to_onnx
 from bicameral.networks import WIDTHS, build_network, count_parameters
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=positive_int, default=None, help="CPU threads (default: physical cores)"
     )
-    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--json", type=output_file, help="also write the results as JSON here")
     parser.add_argument(
         "--shipped-sizes", nargs="*", type=positive_int, default=None,
         help="sizes for the shipped model's table (default: --sizes); none: skip it",
@@ -454,10 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         start, end = info["load_average"][0], info["load_average_end"][0]
         print(f"\nload average (1 min): {start} at start, {end} at end")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        os.replace(tmp, args.json)
+        write_output(args.json, json.dumps(results, indent=2))
         print(f"\nwrote {args.json}")
     return 0
 

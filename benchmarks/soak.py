@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.arguments import output_file, write_output  # noqa: E402
 from benchmarks.machine_info import machine_info  # noqa: E402
 from edge.health.process_stats import read_process_stats  # noqa: E402
 
@@ -336,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--churn-s", type=float, default=1.0, help="seconds between client rounds (default 1)"
     )
-    parser.add_argument("--out", type=Path, default=None, help="the report as JSON (with every sample)")
+    parser.add_argument(
+        "--out", type=output_file, default=None, help="the report as JSON (with every sample)"
+    )
     args = parser.parse_args(argv)
     duration = args.minutes * 60.0
     for name, value in (
@@ -361,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(report_text(report))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        write_output(args.out, json.dumps(report, indent=2) + "\n")
         print(f"written: {args.out}")
     return 0
 
