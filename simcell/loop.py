@@ -20,6 +20,7 @@ from mikado.camera import project
 from simcell.calibration import robot_to_world
 from simcell.cell import Cell
 from simcell.gripper import SuctionCup, feel, line_of_sight_xy, pick
+from simcell.report import method_name
 from simcell.scoring import Thresholds, extraction_answer, grasp_answers
 
 if TYPE_CHECKING:
@@ -51,14 +52,6 @@ def sequence_seed(base_seed: int, family: str, index: int) -> int:
     """Fixed, family-specific pile seeds: every method sees the same piles."""
     tag = sum((i + 1) * ord(c) for i, c in enumerate(family))
     return int(base_seed) * 1_000_003 + tag * 1_009 + index
-
-
-def method_name(picker_name: str, calibration_error_mm: float) -> str:
-    """The records' method: the picker's name, with `_cal<D>mm` when the cell's calibration is
-    off by D mm (simcell.report.method_label reads it back), so runs at several errors pool."""
-    if calibration_error_mm == 0.0:
-        return picker_name
-    return f"{picker_name}_cal{calibration_error_mm:g}mm"
 
 
 def cup_radius_px(cell: Cell, point_m: np.ndarray, radius_mm: float) -> float:

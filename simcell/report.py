@@ -42,6 +42,14 @@ METHOD_LABELS = {
 CALIBRATION_SUFFIX = re.compile(r"^(?P<base>.+)_cal(?P<mm>[0-9.e+-]+)mm$")
 
 
+def method_name(picker_name: str, calibration_error_mm: float) -> str:
+    """The records' method (simcell.loop): the picker's name, with `_cal<D>mm` when the cell's
+    calibration is off by D mm, so runs at several errors pool; `_split_method` reads it back."""
+    if calibration_error_mm == 0.0:
+        return picker_name
+    return f"{picker_name}_cal{calibration_error_mm:g}mm"
+
+
 def _split_method(method: str) -> tuple[str, float]:
     """(picker name, calibration error in mm) of a record's method (simcell.loop.method_name)."""
     match = CALIBRATION_SUFFIX.match(method)
