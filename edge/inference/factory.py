@@ -23,10 +23,10 @@ def available_backends() -> dict[str, bool]:
     with cuda-python beside it: the backend allocates its buffers through cuda-python."""
     cuda_python = _found("cuda.bindings.runtime") or _found("cuda.cudart")
     return {
-        "onnxruntime": importlib.util.find_spec("onnxruntime") is not None,
-        "tensorrt": importlib.util.find_spec("tensorrt") is not None and cuda_python,
-        "torch": importlib.util.find_spec("torch") is not None,
-        "openvino": importlib.util.find_spec("openvino") is not None,
+        "onnxruntime": _found("onnxruntime"),
+        "tensorrt": _found("tensorrt") and cuda_python,
+        "torch": _found("torch"),
+        "openvino": _found("openvino"),
     }
 
 
