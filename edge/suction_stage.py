@@ -9,13 +9,48 @@ the robot's frame into the camera's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
 from edge.calibration_file import Calibration
 from edge.config import SuctionSection
-from edge.ranking.suction import SuctionParams, SuctionPlacer, SurfacePoints
+from edge.ranking.floor_feet import FloorFeet
+from edge.ranking.suction import SuctionParams, SuctionPlacer, SurfacePoints, WindowMask
+
+
+def surface_points(
+    depth_m: np.ndarray | None, calibration: Calibration | None, map_shape: tuple[int, int] | None
+) -> Callable[[], SurfacePoints] | None:
+    """The frame's depth as floor-frame points at the ranking's map size, made the first time they
+    are asked and then kept (the seal check and the floor feet share them); None without depth,
+    a calibration (pixel mode) or a map."""
+    if depth_m is None or calibration is None or map_shape is None:
+        return None
+    k = np.asarray(calibration.camera_matrix, np.float64).copy()
+    width, height = calibration.image_size
+    dh, dw = depth_m.shape[:2]
+    k[0] *= dw / width  # the calibration's intrinsics at the depth map's size
+    k[1] *= dh / height
+    normal, offset = SurfacePoints.floor_in_camera(
+        calibration.robot_from_camera, calibration.plane_normal, calibration.plane_offset_mm
+    )
+    dist = calibration.dist_coeffs
+    return functools.cache(lambda: SurfacePoints(depth_m, k, dist, normal, offset, map_shape))
+
+
+def floor_feet(
+    points: Callable[[], SurfacePoints],
+    depth_shape: tuple[int, ...],
+    calibration: Calibration,
+    map_scale: tuple[float, float],
+) -> FloorFeet:
+    """Where this frame's points stand on the bin floor (`edge.ranking.floor_feet`).
+    `depth_shape`: the depth map's; `map_scale`: camera px per map px."""
+    width, height = calibration.image_size
+    dh, dw = depth_shape[:2]
+    return FloorFeet(points, (width / dw, height / dh), map_scale)
 
 
 class SuctionStage:
@@ -36,11 +71,13 @@ class SuctionStage:
         depth_m: np.ndarray | None,
         calibration: Calibration | None,
         labels: np.ndarray | None,
-        make_reachable: Callable[[], np.ndarray] | None = None,
+        make_reachable: Callable[[], WindowMask] | None = None,
+        points: Callable[[], SurfacePoints] | None = None,
     ) -> SuctionPlacer | None:
         """This cycle's placer, or None (off, no depth this frame, pixel mode, no labels).
         `make_reachable`: where the cup's centre may go, at the labels' size (the bin model's),
-        computed only if a candidate is examined."""
+        computed only if a candidate is examined. `points`: the frame's `surface_points` when
+        the caller made them already (shared, made once)."""
         if not self.enabled:
             return None
         reason = ""
@@ -53,19 +90,7 @@ class SuctionStage:
         self.inactive = reason
         if reason:
             return None
-        k = np.asarray(calibration.camera_matrix, np.float64).copy()
-        width, height = calibration.image_size
-        dh, dw = depth_m.shape[:2]
-        k[0] *= dw / width  # the calibration's intrinsics at the depth map's size
-        k[1] *= dh / height
-        normal, offset = SurfacePoints.floor_in_camera(
-            calibration.robot_from_camera, calibration.plane_normal, calibration.plane_offset_mm
-        )
-        dist = calibration.dist_coeffs
-
-        def points() -> SurfacePoints:
-            return SurfacePoints(depth_m, k, dist, normal, offset, labels.shape)
-
+        points = points or surface_points(depth_m, calibration, labels.shape)
         return SuctionPlacer(points, labels, self.params, make_reachable)
 
     def record(self, placer: SuctionPlacer | None, method: str | None, label: int | None) -> dict | None:

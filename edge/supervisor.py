@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from edge.bin_model import BinMissing, BinModelError, BinStage, load_bin_model
+from edge.bin_model import BinMissing, BinModelError, BinStage, Reachable, load_bin_model
 from edge.calibration_watch import CalibrationWatcher
 from edge.camera import CameraError, CameraLost, CameraSource, open_camera
 from edge.config import Config
@@ -43,7 +43,7 @@ from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService, os_reason
 from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
 from edge.ranking.pick_feedback import FailedPickMemory
-from edge.suction_stage import SuctionStage
+from edge.suction_stage import SuctionStage, floor_feet, surface_points
 
 if TYPE_CHECKING:
     from edge.camera import Frame
@@ -510,20 +510,26 @@ class Supervisor:
         cfg = self.config
         cal, scale = self.calibration.current, (maps.scale_x, maps.scale_y)
         keep = make_reachable = None
-        if view is not None:  # off the floor, inside the bin, clear of its walls
+        labels_shape = None if ranking.labels is None else ranking.labels.shape
+        points = surface_points(frame.depth_m, cal, labels_shape)  # with depth and a calibration
+        feet = None if points is None else floor_feet(points, frame.depth_m.shape, cal, scale)
+        foot = None if feet is None else feet.at
+        if view is not None:  # off the floor, inside the bin, clear of its walls (where it stands)
             mm_per_px = None if cal is None else cal.mm_per_pixel_at
-            keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px)
+            keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px, foot)
 
-            def make_reachable() -> np.ndarray:  # the seal check's cup centres, when it examines one
-                return view.reachable(ranking.labels.shape, self.bin.settings, mm_per_px)
+            def make_reachable() -> Reachable:  # the seal check's cup centres, when it examines one
+                feet_of = None if feet is None else feet.window
+                return view.reachable(labels_shape, self.bin.settings, mm_per_px, feet_of)
 
-        place = self.suction.placer(frame.depth_m, cal, ranking.labels, make_reachable)
+        place = self.suction.placer(frame.depth_m, cal, ranking.labels, make_reachable, points)
         grasp = plan_grasp(
             ranking, maps.boundaries, maps.occlusions, self.ranking_params,
             calibration=cal, pick_height_mm=cfg.calibration.pick_height_mm,
             scale=scale, prefer_occluding_side=cfg.ranking.prefer_occluding_side,
             avoid=avoid, avoid_radius_px=self.failed_picks.radius_px,
             roi_polygon=None if view is None else view.interior, keep=keep, place=place,
+            foot=foot,
         )  # fmt: skip
         label = None if grasp is None else ranking.candidates[grasp.candidate_index].label
         seal = self.suction.record(place, None if grasp is None else grasp.method, label)

@@ -22,7 +22,7 @@ import numpy as np
 from edge.calibration_file import Calibration, load_calibration
 from edge.camera.base import CameraError, CameraSource, Frame, make_frame
 from edge.ranking.pick_feedback import FailedPickMemory
-from edge.suction_stage import SuctionStage
+from edge.suction_stage import SuctionStage, floor_feet, surface_points
 from mikado.depth_noise import DepthNoise, degrade_depth
 from simcell import baselines
 from simcell.calibration import bin_floor_corners, write_calibration
@@ -507,11 +507,14 @@ class OraclePicker(RemembersFailedPicks):
         boundaries, occlusions = ground_truth(obs.labels, obs.depth_m)
         y, z = boundaries.astype(np.float32), occlusions.astype(np.float32)
         ranking = rank(y, z, self.params, return_labels=True)
+        points = surface_points(depth, cal, ranking.labels.shape)  # the ROI judged where points stand
+        feet = None if points is None else floor_feet(points, depth.shape, cal, (1.0, 1.0))
         grasp = plan_grasp(
             ranking, y, z, self.params, calibration=cal, pick_height_mm=self.pick_height_mm,
             prefer_occluding_side=self.prefer_occluding_side,
             avoid=self.memory.begin_cycle(), avoid_radius_px=self.memory.radius_px,
-            place=self.suction.placer(depth, cal, ranking.labels),
+            place=self.suction.placer(depth, cal, ranking.labels, points=points),
+            foot=None if feet is None else feet.at,
         )  # fmt: skip
         pixel = None if grasp is None else (grasp.u, grasp.v)
         self._last_pixel = pixel

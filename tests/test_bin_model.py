@@ -278,7 +278,7 @@ def test_walls_beyond_the_frame_bound_grasps_and_the_frames_edge_does_not():
         return 2.0
 
     view = BinStage(far_walls, settings).observe(scene.rgb, scene.depth_m)
-    assert view.reachable((h, w), BinSettings(wall_clearance_mm=30.0), scale_in_view_only).all()
+    assert view.reachable((h, w), BinSettings(wall_clearance_mm=30.0), scale_in_view_only).mask().all()
 
 
 def test_a_product_across_the_pictures_edge_keeps_the_bin_from_empty():

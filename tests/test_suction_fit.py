@@ -201,11 +201,11 @@ def test_the_bin_views_reachable_area_keeps_clear_of_walls_and_floor():
     interior = np.array([[10, 10], [109, 10], [109, 89], [10, 89]], np.float32)
     view = BinView(IDENTITY, interior, floor, FillLevel(50.0), False)
     settings = BinSettings(wall_clearance_px=8.0, wall_clearance_mm=16.0)
-    ok = view.reachable((50, 60), settings)  # half size: the ranking's map
+    ok = view.reachable((50, 60), settings).mask()  # half size: the ranking's map
     assert ok.shape == (50, 60)
     assert ok[25, 15] and not ok[25, 30]  # product area yes, bare floor no
     assert not ok[25, 5] and not ok[2, 30]  # within the clearance of the walls, or outside
-    calibrated = view.reachable((100, 120), settings, mm_per_px=lambda u, v: 1.0)  # 16 px
+    calibrated = view.reachable((100, 120), settings, mm_per_px=lambda u, v: 1.0).mask()  # 16 px
     assert calibrated[30, 30] and not calibrated[30, 20]
 
 

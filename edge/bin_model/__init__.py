@@ -14,7 +14,8 @@ plane. Every cycle then (`BinStage.observe`):
 3. measures the fill level (share of the interior that is not floor; with depth, the mean pile
    height) and keeps the `bin_empty` signal with hysteresis (`fill.EmptyBinTracker`);
 4. gives the grasp planner a filter (`BinView.keep`) that drops candidates mostly on the floor,
-   grasps outside the interior and grasps closer to a wall than the gripper radius plus margin.
+   grasps outside the interior and grasps closer to a wall than the gripper radius plus margin
+   (with depth, judged where each point stands on the floor: `edge.ranking.floor_feet`).
 
 Pure NumPy and OpenCV: the appliance installs it without the factory.
 """
@@ -31,10 +32,11 @@ from edge.bin_model.floor import (
 )
 from edge.bin_model.locate import BinPose, locate_bin
 from edge.bin_model.model import BinModel, BinModelError, interior_mask, load_bin_model, save_bin_model
-from edge.bin_model.stage import BinMissing, BinStage, BinView
+from edge.bin_model.stage import BinMissing, BinStage, BinView, Reachable
 
 __all__ = [
     "BinMissing", "BinModel", "BinModelError", "BinPose", "BinStage", "BinView", "EmptyBinTracker",
+    "Reachable",
     "commission_bin", "DetectedInterior", "detect_interior",
     "FillLevel", "FloorPlane", "fill_level", "fit_floor_plane", "floor_from_height",
     "floor_from_reference", "height_above_floor_mm", "interior_mask", "load_bin_model", "locate_bin",

@@ -63,12 +63,15 @@ class BinView:
         scale: tuple[float, float],
         settings: BinSettings,
         mm_per_px: Callable[[float, float], float] | None = None,
+        foot: Callable[[float, float], tuple[float, float]] | None = None,
     ) -> Callable[[float, float, int], bool]:
         """The planner's filter `keep(u, v, label)` (camera pixels; label in `labels`, the
         ranking's label image at map scale `scale`): False for a candidate mostly on the floor,
         for a grasp point that itself lies on the floor (a product's edge: the cup would land
         beside it), for a grasp outside the interior or closer to a wall than the clearance (mm
-        through `mm_per_px` when calibrated, else px)."""
+        through `mm_per_px` when calibrated, else px). With `foot` (camera pixels to the floor
+        point under them, `edge.ranking.floor_feet`), the interior and the walls judge where the
+        point stands, not where it is seen."""
         floor_share = None
         if labels is not None:
             floor = cv2.resize(self.floor.astype(np.uint8), (labels.shape[1], labels.shape[0]),
@@ -86,11 +89,12 @@ class BinView:
             x, y = int(round(u)), int(round(v))
             if 0 <= y < self.floor.shape[0] and 0 <= x < self.floor.shape[1] and self.floor[y, x]:
                 return False
-            inside_px = cv2.pointPolygonTest(polygon, (float(u), float(v)), True)
+            fu, fv = foot(u, v) if foot is not None else (u, v)
+            inside_px = cv2.pointPolygonTest(polygon, (float(fu), float(fv)), True)
             if mm_per_px is None:
                 clearance_px = settings.wall_clearance_px
             else:
-                clearance_px = settings.wall_clearance_mm / max(float(mm_per_px(u, v)), 1e-9)
+                clearance_px = settings.wall_clearance_mm / max(float(mm_per_px(fu, fv)), 1e-9)
             return inside_px >= clearance_px
 
         return keep
@@ -100,14 +104,17 @@ class BinView:
         map_shape: tuple[int, int],
         settings: BinSettings,
         mm_per_px: Callable[[float, float], float] | None = None,
-    ) -> np.ndarray:
+        feet: Callable[[slice, slice], np.ndarray] | None = None,
+    ) -> Reachable:
         """Where a grasp may go, at the ranking's map size (h, w): inside the interior by the wall
         clearance, off the floor. The seal check (`edge.ranking.suction`) places the cup inside
         it; `keep` still judges each point. Calibrated, the clearance in pixels is the largest
         over the interior's corners and centre (the image scale varies across a tilted view).
         The distance is taken on a canvas wider than the frame by the clearance, so a wall just
         outside the picture (an interior larger than the view) still counts and the frame's own
-        border does not."""
+        border does not. `feet` (a window of map pixels to their feet in camera pixels, NaN where
+        unknown; `edge.ranking.floor_feet.FloorFeet.window`): the walls judge each pixel where
+        its point stands on the floor; a pixel without one is judged where it is seen."""
         h, w = self.floor.shape
         if mm_per_px is None:
             clearance_px = settings.wall_clearance_px
@@ -119,9 +126,52 @@ class BinView:
         # leaves nothing reachable rather than ignoring walls beyond the canvas.
         pad = int(min(math.ceil(clearance_px), max(h, w))) + 1
         inside = _polygon_canvas(self.interior, (h, w), pad)
-        to_wall = cv2.distanceTransform(inside, cv2.DIST_L2, 5)[pad : pad + h, pad : pad + w]
-        ok = ((to_wall >= clearance_px) & ~self.floor).astype(np.uint8)
-        return cv2.resize(ok, (map_shape[1], map_shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+        clear = cv2.distanceTransform(inside, cv2.DIST_L2, 5) >= clearance_px
+        return Reachable(clear, pad, ~self.floor, map_shape, feet)
+
+
+class Reachable:
+    """Where the cup's centre may go (`BinView.reachable`), read by windows of the ranking's map
+    (`reachable[rows, cols]`, a bool array), so that the feet are computed only where a candidate
+    is examined."""
+
+    def __init__(
+        self,
+        clear: np.ndarray,
+        pad: int,
+        off_floor: np.ndarray,
+        map_shape: tuple[int, int],
+        feet: Callable[[slice, slice], np.ndarray] | None,
+    ):
+        h, w = off_floor.shape
+        self._clear, self._pad, self._feet = clear, pad, feet
+        self.shape = (int(map_shape[0]), int(map_shape[1]))
+        size = (self.shape[1], self.shape[0])
+        own = (clear[pad : pad + h, pad : pad + w] & off_floor).astype(np.uint8)
+        self._own = cv2.resize(own, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        self._off_floor = cv2.resize(off_floor.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        rows, cols = key
+        if not (isinstance(rows, slice) and isinstance(cols, slice)):  # a pixel: its 1 x 1 window
+            rows, cols = (k if isinstance(k, slice) else slice(int(k), int(k) + 1) for k in key)
+            return self[rows, cols].reshape(())
+        own = self._own[rows, cols]
+        if self._feet is None:
+            return own
+        feet = self._feet(rows, cols)
+        known = np.isfinite(feet).all(axis=-1)
+        col = np.floor(np.where(known, feet[..., 0], 0.0) + 0.5).astype(np.int64) + self._pad
+        row = np.floor(np.where(known, feet[..., 1], 0.0) + 0.5).astype(np.int64) + self._pad
+        ch, cw = self._clear.shape
+        on_canvas = known & (row >= 0) & (row < ch) & (col >= 0) & (col < cw)
+        at_foot = np.zeros(own.shape, bool)  # a foot beyond the canvas is not judged: refused
+        at_foot[on_canvas] = self._clear[row[on_canvas], col[on_canvas]]
+        return np.where(known, at_foot & self._off_floor[rows, cols], own)
+
+    def mask(self) -> np.ndarray:
+        """The whole map (what a test or a picture wants; the seal check reads windows)."""
+        return self[0 : self.shape[0], 0 : self.shape[1]]
 
 
 def _polygon_canvas(polygon: np.ndarray, shape: tuple[int, int], pad: int) -> np.ndarray:

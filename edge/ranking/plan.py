@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.ranking.params import RankingParams
 from edge.ranking.result import Ranking
-from edge.ranking.selection import Keep, Place, select_grasp
+from edge.ranking.selection import Foot, Keep, Place, select_grasp
 from edge.ranking.suction import SuctionPlacer
 
 # How far along the grasp axis (camera pixels) a second point is taken to measure the axis'
@@ -88,6 +88,7 @@ def plan_grasp(
     roi_polygon: np.ndarray | None = None,
     keep: Keep | None = None,
     place: Place | None = None,
+    foot: Foot | None = None,
 ) -> PlannedGrasp | None:
     """The grasp the robot gets for this ranking, or None when no candidate's grasp is in the ROI.
 
@@ -96,7 +97,8 @@ def plan_grasp(
     radius. `calibration` None is pixel mode (no ROI, pixel outputs). `roi_polygon` (camera
     pixels), when given, replaces the calibration's ROI (the bin model's interior, which moves
     with the bin); `keep(u, v, label)` is a caller's hard rule on each option (`Keep`); `place`
-    moves each option to where the gripper holds (`Place`, map pixels)."""
+    moves each option to where the gripper holds (`Place`, map pixels); `foot` (`Foot`, with
+    depth) is where a point stands on the floor, at which the ROI judges it."""
     sx, sy = scale
     roi = roi_polygon if roi_polygon is not None else None if calibration is None else calibration.roi_polygon
     if isinstance(place, SuctionPlacer):  # with depth: never a point on a product's side face
@@ -104,7 +106,7 @@ def plan_grasp(
     option = select_grasp(
         ranking, boundaries, occlusions, params, prefer_occluding_side, roi, (sx, sy),
         avoid=[(u / sx, v / sy) for u, v in avoid],
-        avoid_radius=avoid_radius_px / max(sx, sy), keep=keep, place=place,
+        avoid_radius=avoid_radius_px / max(sx, sy), keep=keep, place=place, foot=foot,
     )  # fmt: skip
     if option is None:
         return None

@@ -72,6 +72,9 @@ Keep = Callable[[float, float, int], bool]
 # option moved (map pixels), or None when the candidate offers no such place
 # (`edge.ranking.suction.SuctionPlacer`: where a suction cup seals, from the depth map).
 Place = Callable[[Grasp, int], "Grasp | None"]
+# Where a point (camera pixels) stands on the bin floor, in camera pixels
+# (`edge.ranking.floor_feet.FloorFeet.at`): the ROI is a region of the floor's image.
+Foot = Callable[[float, float], tuple[float, float]]
 
 
 def _placed(options: Iterator[Grasp], ranking: Ranking, place: Place) -> Iterator[Grasp]:
@@ -87,14 +90,16 @@ def first_in_roi(
     scale: tuple[float, float] = (1.0, 1.0),
     keep: Keep | None = None,
     ranking: Ranking | None = None,
+    foot: Foot | None = None,
 ) -> Grasp | None:
     """The first option whose point, scaled to camera pixels by `scale`, lies in `roi_polygon`
-    (camera pixels; None = the whole image) and that `keep` (with `ranking`'s labels) accepts."""
+    (camera pixels; None = the whole image; judged at the point's `foot` when given) and that
+    `keep` (with `ranking`'s labels) accepts."""
     roi = None if roi_polygon is None else np.asarray(roi_polygon, np.float32)
     sx, sy = scale
     for option in options:
         u, v = option.u * sx, option.v * sy
-        if roi is not None and cv2.pointPolygonTest(roi, (u, v), False) < 0:
+        if roi is not None and cv2.pointPolygonTest(roi, foot(u, v) if foot else (u, v), False) < 0:
             continue
         if keep is not None and not keep(u, v, ranking.candidates[option.candidate_index].label):
             continue
@@ -114,9 +119,10 @@ def select_grasp(
     avoid_radius: float = 0.0,
     keep: Keep | None = None,
     place: Place | None = None,
+    foot: Foot | None = None,
 ) -> Grasp | None:
     """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI
-    (and accepted by `keep`, see `Keep`).
+    (at its `foot` when given, see `Foot`) and accepted by `keep` (see `Keep`).
 
     `avoid` (map pixels) are recently failed grasps (`edge.ranking.pick_feedback`): candidates
     holding one go last, not never, so a frame where every candidate failed recently still gets
@@ -146,7 +152,7 @@ def select_grasp(
                 yield fresh(options) if only_fresh else options
 
     for options in passes():
-        chosen = first_in_roi(options, roi_polygon, scale, keep, ranking)
+        chosen = first_in_roi(options, roi_polygon, scale, keep, ranking, foot)
         if chosen is not None:
             return chosen
     return None

@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -70,6 +71,13 @@ class SuctionParams:
             raise ValueError(f"min_clearance_mm = {self.min_clearance_mm}: expected a value >= 0")
         if self.max_candidates < 1:
             raise ValueError(f"max_candidates = {self.max_candidates}: expected at least 1")
+
+
+class WindowMask(Protocol):
+    """A bool mask at the ranking's map size read by windows (`mask[rows, cols]`): a NumPy
+    array, or one that computes each window when asked (`edge.bin_model.stage.Reachable`)."""
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,30 @@ class SurfacePoints:
         points = cam @ self.frame
         points[..., 2] -= self.offset_mm
         return points, measured, depth * self.mm_per_px_per_mm
+
+    def feet(self, rows: slice, cols: slice) -> np.ndarray:
+        """(h, w, 2): for every map pixel of a window with measured depth, the depth-map pixel
+        (u, v) of the floor point straight below its surface point (along the floor's normal);
+        NaN without depth. A rule about the bin floor's outline (the walls' clearance, the
+        region of interest) must judge a product by where it stands, not by its own pixel: a
+        raised point is seen displaced from the floor point under it, away from the point below
+        the camera, by height / (camera height - height) of its distance from there."""
+        depth = self.depth_mm[rows, cols].astype(np.float64)
+        rays = self._rays(rows, cols)
+        cam = np.stack([rays[..., 0] * depth, rays[..., 1] * depth, depth], axis=-1)
+        up = self.frame[:, 2]
+        foot = cam - (cam @ up - self.offset_mm)[..., None] * up
+        k = self.camera_matrix
+        if self.dist is None:
+            x, y, z = foot[..., 0], foot[..., 1], foot[..., 2]
+            return np.stack([k[0, 0] * x / z + k[0, 2], k[1, 1] * y / z + k[1, 2]], axis=-1)
+        out = np.full(depth.shape + (2,), np.nan)
+        known = np.isfinite(depth)
+        if known.any():
+            none = np.zeros(3)
+            pixels, _ = cv2.projectPoints(foot[known].reshape(-1, 1, 3), none, none, k, self.dist)
+            out[known] = pixels.reshape(-1, 2)
+        return out
 
     @staticmethod
     def floor_in_camera(
@@ -255,7 +287,7 @@ def seal_fit(
     labels: np.ndarray,
     label: int,
     params: SuctionParams,
-    reachable: np.ndarray | None = None,
+    reachable: WindowMask | None = None,
 ) -> SealFit | None:
     """The best sealable cup position on candidate `label` of `labels` (map pixels), or None.
 
@@ -329,7 +361,7 @@ class SuctionPlacer:
         make_points: Callable[[], SurfacePoints],
         labels: np.ndarray,
         params: SuctionParams,
-        make_reachable: Callable[[], np.ndarray] | None = None,
+        make_reachable: Callable[[], WindowMask] | None = None,
     ):
         self._make_points = make_points
         self._make_reachable = make_reachable
@@ -350,7 +382,7 @@ class SuctionPlacer:
         return self._make_points()
 
     @cached_property
-    def reachable(self) -> np.ndarray | None:
+    def reachable(self) -> WindowMask | None:
         """Where the cup's centre may go (map pixels), made when a candidate is first fitted."""
         return None if self._make_reachable is None else self._make_reachable()
 
