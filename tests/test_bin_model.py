@@ -799,6 +799,18 @@ def test_binpick_bin_refuses_an_out_that_is_one_of_its_inputs(tmp_path):
         assert not list(tmp_path.glob(f"{name}.bak*")) and not list(tmp_path.glob(f"{name.split('.')[0]}_*"))
 
 
+def test_binpick_bin_names_a_depth_file_without_any_depth(tmp_path):
+    """An all-zero depth PNG (a camera that saved before it streamed) was refused by the model's
+    commissioning without the file's name."""
+    polygon = " ".join(f"{u:g},{v:g}" for u, v in INTERIOR)
+    cv2.imwrite(str(tmp_path / "d.png"), np.zeros(bin_scene(products=0).depth_m.shape, np.uint16))
+    out = tmp_path / "bin.json"
+    bad = binpick_bin(tmp_path, "--depth", str(tmp_path / "d.png"), "--polygon", polygon, "--out", str(out))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert f"--depth {tmp_path / 'd.png'}: no pixel has a depth (all zero or NaN)" in bad.stderr
+    assert not out.exists()
+
+
 def test_binpick_bin_refuses_depth_in_the_wrong_unit(tmp_path):
     """A float .npy in millimetres was read as metres: refused as a rough floor, and written with
     --accept-failed with the rim 59886 mm above the floor. Now one line naming the file and unit."""

@@ -155,9 +155,12 @@ def test_folder_replay_pairs_depth_files_in_every_format(tmp_path):
     with pytest.raises(CorruptFrame, match=r"d_depth.png: depth is 48x16 px.*expected the same size"):
         source.grab(1.0)
     assert source.status()["frames_with_depth"] == 2
-    tenth = FolderSource(str(tmp_path), "a.png", depth_unit_mm=0.1)  # Mikado's unit
+    (tmp_path / "tenth").mkdir()
+    cv2.imwrite(str(tmp_path / "tenth" / "a.png"), rgb)
+    cv2.imwrite(str(tmp_path / "tenth" / "a_depth.png"), np.round(depth * 10000).astype(np.uint16))
+    tenth = FolderSource(str(tmp_path / "tenth"), "a.png", depth_unit_mm=0.1)  # Mikado's unit
     tenth.open()
-    assert tenth.grab(1.0).depth_m[20, 20] == pytest.approx(0.05)
+    assert tenth.grab(1.0).depth_m[20, 20] == pytest.approx(0.5)
 
 
 def test_a_replayed_npy_depth_in_raw_integer_units_is_refused_naming_the_unit(tmp_path):
@@ -177,6 +180,35 @@ def test_a_replayed_npy_depth_in_raw_integer_units_is_refused_naming_the_unit(tm
     with pytest.raises(CorruptFrame, match=r"a_depth.npy: .*uint16.*float metres.*16-bit PNG"):
         source.grab(1.0)
     assert source.grab(1.0).depth_m[0, 0] == pytest.approx(0.85)
+
+
+def test_a_replayed_depth_in_another_unit_is_refused_naming_its_file(tmp_path):
+    """Float millimetres in a .npy (or a 16-bit PNG under the wrong depth_unit_mm) read as metres
+    put every depth a thousand times too far: the RGB-D model's input, the depth cue, the bin's
+    floor and the seal check, cycle after cycle. `binpick bin` refused such a file; the appliance
+    replayed it. Now every camera's frame is checked (`edge.camera.base.checked_depth`), and the
+    folder's names the depth file."""
+    from edge.camera import CorruptFrame
+    from edge.camera.base import make_frame
+    from edge.camera.folder_source import FolderSource
+
+    for name in ("a", "b", "c"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.zeros((32, 48, 3), np.uint8))
+    np.save(tmp_path / "a_depth.npy", np.full((32, 48), 850.0, np.float32))  # millimetres
+    cv2.imwrite(str(tmp_path / "b_depth.png"), np.full((32, 48), 850, np.uint16))  # mm, unit set to m
+    np.save(tmp_path / "c_depth.npy", np.full((32, 48), 0.85, np.float32))
+    source = FolderSource(str(tmp_path), "*.png", loop=False, depth_unit_mm=1000.0)
+    source.open()
+    with pytest.raises(CorruptFrame, match=r"a_depth.npy: median depth 850 m, expected 0.05-20 m.*unit"):
+        source.grab(1.0)
+    with pytest.raises(CorruptFrame, match=r"b_depth.png: median depth 850 m.*depth_unit_mm"):
+        source.grab(1.0)
+    assert source.grab(1.0).depth_m[0, 0] == pytest.approx(0.85)
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    with pytest.raises(CorruptFrame, match=r"realsense: median depth 0.00085 m"):  # metres read as km
+        make_frame(rgb, 1, "realsense", np.full((32, 48), 0.00085, np.float32))
+    holes = np.full((32, 48), np.nan, np.float32)
+    assert make_frame(rgb, 1, "realsense", holes).depth_m is not None  # no depth at all: not a unit
 
 
 def test_an_rgbd_stream_whose_depth_is_not_aligned_to_its_image_is_refused():

@@ -113,7 +113,7 @@ def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarra
             raise CommandError(f"--image {args.image}: not a readable image")
         depth = None
         if args.depth is not None:
-            from edge.camera.base import CameraError
+            from edge.camera.base import CameraError, depth_range_problem
             from edge.camera.folder_source import read_depth
 
             try:
@@ -123,6 +123,8 @@ def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarra
             if depth.shape != bgr.shape[:2]:
                 raise CommandError(f"--depth {args.depth}: {depth.shape[1]}x{depth.shape[0]}, the image is "
                                    f"{bgr.shape[1]}x{bgr.shape[0]}")  # fmt: skip
+            if not np.isfinite(depth).any():
+                raise CommandError(f"--depth {args.depth}: no pixel has a depth (all zero or NaN)")
             problem = depth_range_problem(depth)
             if problem:
                 unit = (
@@ -134,7 +136,7 @@ def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarra
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), depth
     from edge.camera import CameraError, open_camera
 
-    camera = open_camera(cfg.camera)
+    camera = open_camera(cfg.camera)  # its frames' depth is checked for the unit (make_frame)
     try:
         camera.open()
         frame = camera.grab(cfg.camera.timeout_s)
@@ -142,27 +144,7 @@ def _frame(args: argparse.Namespace, cfg: Config) -> tuple[np.ndarray, np.ndarra
         raise CommandError(f"camera: {exc}") from None
     finally:
         camera.close()
-    problem = None if frame.depth_m is None else depth_range_problem(frame.depth_m)
-    if problem:
-        raise CommandError(f"camera: {problem} (is [camera] depth_unit_mm the camera's unit?)")
     return frame.rgb, frame.depth_m
-
-
-DEPTH_RANGE_M = (0.05, 20.0)  # a bin seen by a depth camera: nearer or farther is a wrong unit
-
-
-def depth_range_problem(depth: np.ndarray) -> str:
-    """Why `depth` (metres) is not a bin's distance from the camera ("" when it can be): its
-    median outside `DEPTH_RANGE_M`. Why: a .npy of float millimetres (850.0 for 850 mm) was read
-    as 850 m; the command then blamed a rough floor, and with --accept-failed wrote a model whose
-    rim stood 59886 mm above the floor."""
-    finite = depth[np.isfinite(depth)]
-    if finite.size == 0:
-        return ""  # no depth at all: commission_bin says so
-    median, (low, high) = float(np.median(finite)), DEPTH_RANGE_M
-    if low <= median <= high:
-        return ""
-    return f"median depth {median:g} m, expected {low:g}-{high:g} m from the camera"
 
 
 def _interior(
