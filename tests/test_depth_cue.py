@@ -199,7 +199,7 @@ def test_a_replayed_depth_in_another_unit_is_refused_naming_its_file(tmp_path):
     np.save(tmp_path / "c_depth.npy", np.full((32, 48), 0.85, np.float32))
     source = FolderSource(str(tmp_path), "*.png", loop=False, depth_unit_mm=1000.0)
     source.open()
-    with pytest.raises(CorruptFrame, match=r"a_depth.npy: median depth 850 m, expected 0.05-20 m.*unit"):
+    with pytest.raises(CorruptFrame, match=r"a_depth.npy: median depth 850 m, expected 0.01-50 m.*unit"):
         source.grab(1.0)
     with pytest.raises(CorruptFrame, match=r"b_depth.png: median depth 850 m.*depth_unit_mm"):
         source.grab(1.0)
@@ -207,6 +207,8 @@ def test_a_replayed_depth_in_another_unit_is_refused_naming_its_file(tmp_path):
     rgb = np.zeros((32, 48, 3), np.uint8)
     with pytest.raises(CorruptFrame, match=r"realsense: median depth 0.00085 m"):  # metres read as km
         make_frame(rgb, 1, "realsense", np.full((32, 48), 0.00085, np.float32))
+    near = make_frame(rgb, 1, "simcell", np.full((32, 48), 0.042, np.float32))  # a tall pile, 42 mm away
+    assert near.depth_m[0, 0] == pytest.approx(0.042)
     holes = np.full((32, 48), np.nan, np.float32)
     assert make_frame(rgb, 1, "realsense", holes).depth_m is not None  # no depth at all: not a unit
 
