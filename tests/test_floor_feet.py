@@ -118,3 +118,29 @@ def test_a_raised_product_close_to_the_wall_under_the_camera_is_refused():
     assert seen_reach[int(C), int(u)] and not reach[int(C), int(u)]
     far = _pixel(-113.0, 80.0, -250.0)  # 37 mm from the wall: kept either way
     assert seen(far, C, 1) and stands(far, C, 1)
+
+
+def test_a_foot_beyond_the_picture_is_judged_against_the_walls_not_refused():
+    # The point below the camera lies 200 px left of the picture (a camera looking at the bin from
+    # its side): a product 200 mm high, 230 mm from the nearest wall, is seen at the picture's left
+    # edge and stands 50-100 px beyond it, farther than the wall-distance canvas reaches.
+    cx = -200.0
+    k = np.array([[F, 0.0, cx], [0.0, F, C], [0.0, 0.0, 1.0]])
+    depth = np.full((SIZE, SIZE), CAMERA_HEIGHT_MM / 1000.0, np.float32)
+    u0, u1 = (cx + F * x / 200.0 for x in (80.0, 120.0))
+    v0, v1 = (C + F * y / 200.0 for y in (-20.0, 20.0))
+    box = np.zeros((SIZE, SIZE), bool)
+    box[int(np.ceil(v0)) : int(v1) + 1, int(np.ceil(u0)) : int(u1) + 1] = True
+    depth[box] = 0.2  # its top, 200 mm above the floor
+    walls = [cx + F * x / CAMERA_HEIGHT_MM for x in (-150.0, 450.0)]
+    tops = [C + F * y / CAMERA_HEIGHT_MM for y in (-150.0, 150.0)]
+    interior = np.array([[walls[0], tops[0]], [walls[1], tops[0]], [walls[1], tops[1]], [walls[0], tops[1]]])
+    view = BinView(IDENTITY, interior, ~box, FillLevel(10.0), False)
+    points = SurfacePoints(depth, k, None, np.array([0.0, 0.0, 1.0]), CAMERA_HEIGHT_MM, depth.shape)
+    feet = FloorFeet(lambda: points, (1.0, 1.0), (1.0, 1.0))
+    row, col = int(C), int(u0) + 10
+    fu, _ = feet.at(float(col), float(row))
+    assert fu < -50.0  # its foot: off the canvas (the clearance is 12 px)
+    reach = view.reachable(box.shape, SETTINGS, lambda u, v: MM_PER_PX, feet.window)
+    assert reach[row, col]
+    assert view.keep(box.astype(np.int32), (1.0, 1.0), SETTINGS, lambda u, v: MM_PER_PX, feet.at)(col, row, 1)

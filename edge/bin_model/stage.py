@@ -127,7 +127,7 @@ class BinView:
         pad = int(min(math.ceil(clearance_px), max(h, w))) + 1
         inside = _polygon_canvas(self.interior, (h, w), pad)
         clear = cv2.distanceTransform(inside, cv2.DIST_L2, 5) >= clearance_px
-        return Reachable(clear, pad, ~self.floor, map_shape, feet)
+        return Reachable(clear, pad, ~self.floor, map_shape, feet, (self.interior, clearance_px))
 
 
 class Reachable:
@@ -142,9 +142,11 @@ class Reachable:
         off_floor: np.ndarray,
         map_shape: tuple[int, int],
         feet: Callable[[slice, slice], np.ndarray] | None,
+        walls: tuple[np.ndarray, float] | None = None,
     ):
         h, w = off_floor.shape
         self._clear, self._pad, self._feet = clear, pad, feet
+        self._walls = walls  # (interior polygon, clearance px): feet beyond the canvas, measured exactly
         self.shape = (int(map_shape[0]), int(map_shape[1]))
         size = (self.shape[1], self.shape[0])
         own = (clear[pad : pad + h, pad : pad + w] & off_floor).astype(np.uint8)
@@ -165,8 +167,14 @@ class Reachable:
         row = np.floor(np.where(known, feet[..., 1], 0.0) + 0.5).astype(np.int64) + self._pad
         ch, cw = self._clear.shape
         on_canvas = known & (row >= 0) & (row < ch) & (col >= 0) & (col < cw)
-        at_foot = np.zeros(own.shape, bool)  # a foot beyond the canvas is not judged: refused
+        at_foot = np.zeros(own.shape, bool)
         at_foot[on_canvas] = self._clear[row[on_canvas], col[on_canvas]]
+        beyond = known & ~on_canvas  # a bin larger than the view, seen steeply: a foot off the canvas
+        if beyond.any() and self._walls is not None:
+            polygon, clearance_px = self._walls
+            poly = np.asarray(polygon, np.float32)
+            inside = [cv2.pointPolygonTest(poly, (float(u), float(v)), True) for u, v in feet[beyond]]
+            at_foot[beyond] = np.asarray(inside) >= clearance_px
         return np.where(known, at_foot & self._off_floor[rows, cols], own)
 
     def mask(self) -> np.ndarray:
