@@ -149,9 +149,9 @@ class Reachable:
         self._walls = walls  # (interior polygon, clearance px): feet beyond the canvas, measured exactly
         self.shape = (int(map_shape[0]), int(map_shape[1]))
         size = (self.shape[1], self.shape[0])
-        own = (clear[pad : pad + h, pad : pad + w] & off_floor).astype(np.uint8)
-        self._own = cv2.resize(own, size, interpolation=cv2.INTER_NEAREST).astype(bool)
         self._off_floor = cv2.resize(off_floor.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        in_frame = clear[pad : pad + h, pad : pad + w].astype(np.uint8)  # nearest: the same pixels
+        self._own = (cv2.resize(in_frame, size, interpolation=cv2.INTER_NEAREST) > 0) & self._off_floor
 
     def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
         rows, cols = key

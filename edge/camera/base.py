@@ -34,12 +34,15 @@ class Frame:
     extras: dict = field(default_factory=dict)
 
 
-def make_frame(rgb: np.ndarray, index: int, source: str, depth_m: np.ndarray | None = None) -> Frame:
+def make_frame(
+    rgb: np.ndarray, index: int, source: str, depth_m: np.ndarray | None = None, depth_source: str = ""
+) -> Frame:
     """Stamp an image at the moment it was obtained and check it is a real image, and its depth
-    (if any) a map aligned to it."""
+    (if any) a map aligned to it, in metres. `depth_source` names the depth in the errors when
+    it is not `source` (a replayed folder's depth file)."""
     check_image(rgb, source)
     if depth_m is not None:
-        depth_m = checked_depth(depth_m, rgb.shape[:2], source)
+        depth_m = checked_depth(depth_m, rgb.shape[:2], depth_source or source)
     return Frame(rgb, index, time.time(), time.monotonic(), source, depth_m)
 
 
@@ -78,22 +81,13 @@ def checked_depth(depth: object, size: tuple[int, int], source: str) -> np.ndarr
             f"{source}: depth is {depth.shape[1]}x{depth.shape[0]} px, its image {size[1]}x{size[0]} px "
             "(expected the same size, aligned to the image)"
         )
-    problem = depth_unit_problem(depth, source)
+    problem = depth_range_problem(depth[::4, ::4])  # a sixteenth of the pixels: 0.1 ms at 512 px
     if problem:
-        raise CorruptFrame(problem)
+        raise CorruptFrame(
+            f"{source}: {problem}: depth in another unit? (16-bit PNGs and camera units: "
+            "[camera] depth_unit_mm; a .npy holds float metres)"
+        )
     return depth.astype(np.float32, copy=False)
-
-
-def depth_unit_problem(depth: np.ndarray, source: str) -> str:
-    """The line that refuses a frame's depth in another unit than metres, or "" (judged on a
-    sixteenth of the pixels: 0.1 ms at 512 x 512)."""
-    problem = depth_range_problem(depth[::4, ::4])
-    if not problem:
-        return ""
-    return (
-        f"{source}: {problem}: depth in another unit? (16-bit PNGs and camera units: "
-        "[camera] depth_unit_mm; a .npy holds float metres)"
-    )
 
 
 def check_image(rgb: object, source: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.camera.base import CameraError, CameraSource, CorruptFrame, Frame, depth_unit_problem, make_frame
+from edge.camera.base import CameraError, CameraSource, CorruptFrame, Frame, make_frame
 
 DEPTH_EXTENSIONS = (".png", ".npy", ".exr")
 DEFAULT_DEPTH_SUFFIX = "_depth"
@@ -190,12 +190,15 @@ class FolderSource(CameraSource):
                     f"{depth_path}: depth is {depth.shape[1]}x{depth.shape[0]} px, its image "
                     f"{path.name} {bgr.shape[1]}x{bgr.shape[0]} px (expected the same size, aligned)"
                 )
-            unit = depth_unit_problem(depth, str(depth_path))  # named by its file, not the folder
-            if unit:
-                self._corrupt += 1
-                raise CorruptFrame(unit)
+        try:  # the depth's unit, checked where every camera's frames are made, named by its file
+            frame = make_frame(
+                cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._index, self.name, depth, str(depth_path or "")
+            )
+        except CorruptFrame:
+            self._corrupt += 1
+            raise
+        if depth is not None:
             self._with_depth += 1
-        frame = make_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self._index, self.name, depth_m=depth)
         frame.extras["path"] = str(path)
         if depth_path is not None:
             frame.extras["depth_path"] = str(depth_path)

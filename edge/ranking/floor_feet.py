@@ -37,6 +37,7 @@ class FloorFeet:
         self._make_points = make_points
         self.camera_per_depth = np.asarray(camera_per_depth, np.float64)
         self.map_scale = map_scale
+        self._at: dict[tuple[int, int], tuple[float, float] | None] = {}  # per map pixel
 
     @property
     def map_shape(self) -> tuple[int, int]:
@@ -49,13 +50,20 @@ class FloorFeet:
 
     def at(self, u: float, v: float) -> tuple[float, float]:
         """The foot of camera pixel (u, v) (camera pixels): the pixel itself where its depth is
-        unknown (or it lies off the map), as the rules judged every point before."""
+        unknown (or it lies off the map), as the rules judged every point before. Kept per map
+        pixel: the ROI test and the bin's `keep` ask for the same option's foot in turn."""
         sx, sy = self.map_scale
-        row, col = int(v / sy), int(u / sx)
+        key = (int(v / sy), int(u / sx))
+        if key not in self._at:
+            self._at[key] = self._foot(*key)
+        foot = self._at[key]
+        return (u, v) if foot is None else foot
+
+    def _foot(self, row: int, col: int) -> tuple[float, float] | None:
         h, w = self.map_shape
         if not (0 <= row < h and 0 <= col < w):
-            return u, v
+            return None
         fu, fv = self.window(slice(row, row + 1), slice(col, col + 1))[0, 0]
         if not (np.isfinite(fu) and np.isfinite(fv)):
-            return u, v
+            return None
         return float(fu), float(fv)
