@@ -97,14 +97,17 @@ class SuctionStage:
         """Count the cycle's outcome; the published grasp's fit (for the cycle's detail) or None."""
         if placer is None:
             return None
-        if method == "suction" and label is not None and placer.fits.get(label) is not None:
+        fits = placer.edge_fits if method == "suction_edge" else placer.fits
+        placed = label is not None and method in ("suction", "suction_edge", "raised")
+        fit = fits.get(label) if placed else None
+        if fit is not None:
             self.placed += 1
-            fit = placer.fits[label]
             self.last = {
                 "tilt_deg": round(fit.tilt_deg, 1),
                 "residual_mm": round(fit.residual_mm, 2),
                 "clearance_mm": round(fit.clearance_mm, 1),
                 "candidates_examined": len(placer.fits),
+                "method": method,  # suction, suction_edge (beyond the picture's edge), raised (depth alone)
             }
             return self.last
         self.unplaced += 1

@@ -14,6 +14,7 @@ restart the service instead of leaving a silent cell.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -41,14 +42,19 @@ from edge.log_limit import LOG_INTERVAL_S, HostLogLimit
 from edge.plc.bank import PublishedResult, RegisterBank
 from edge.plc.register_map import RegisterMap
 from edge.plc.service import PlcService, os_reason
-from edge.ranking import PlannedGrasp, RankingParams, plan_grasp
+from edge.ranking import PlannedGrasp, RankingParams, plan_grasp, plan_raised_grasp
 from edge.ranking.pick_feedback import FailedPickMemory
+from edge.ranking.raised import raised_ranking
 from edge.suction_stage import SuctionStage, floor_feet, surface_points
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge.bin_model import BinView
     from edge.camera import Frame
     from edge.inference.predictor import Maps, Predictor
     from edge.ranking import Ranking
+    from edge.ranking.suction import SuctionPlacer, SurfacePoints
 
     # a cycle's (frame, maps, ranking): maps and ranking None where the cycle failed before them
     CycleContext = tuple[Frame, Maps | None, Ranking | None]
@@ -531,7 +537,12 @@ class Supervisor:
             roi_polygon=None if view is None else view.interior, keep=keep, place=place,
             foot=foot,
         )  # fmt: skip
-        label = None if grasp is None else ranking.candidates[grasp.candidate_index].label
+        chosen_from = ranking
+        if grasp is None and view is not None and place is not None and points is not None:
+            # no candidate of the network gave a grasp: what stands off the floor, by depth alone
+            raised, place, grasp = self._raised_grasp(frame, view, points, scale, foot, avoid, make_reachable)
+            chosen_from = raised
+        label = None if grasp is None else chosen_from.candidates[grasp.candidate_index].label
         seal = self.suction.record(place, None if grasp is None else grasp.method, label)
         if grasp is None:
             n = len(ranking.candidates)
@@ -547,11 +558,44 @@ class Supervisor:
         self.history.published(sequence, frame.rgb, grasp.u, grasp.v, grasp.score, grasp.major_px)
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
-        outcome.detail = {"pick": grasp.pixel_dict()}
+        outcome.detail = {"pick": grasp.pixel_dict(), "method": grasp.method}
         if seal is not None:
             outcome.detail["suction"] = seal
         self._remember(context, outcome)
         return outcome
+
+    def _raised_grasp(
+        self,
+        frame: Frame,
+        view: BinView,
+        points: Callable[[], SurfacePoints],
+        scale: tuple[float, float],
+        foot: Callable[[float, float], tuple[float, float]] | None,
+        avoid: list[tuple[float, float]],
+        make_reachable: Callable[[], Reachable] | None,
+    ) -> tuple[Ranking, SuctionPlacer | None, PlannedGrasp | None]:
+        """The grasp on a region of depth alone (`edge.ranking.raised`), with the ranking of
+        those regions and the placer that placed it: the network's candidates gave none."""
+        cal = self.calibration.current
+        surface = points()
+        h, w = surface.depth_mm.shape
+        pts, measured, _ = surface.window(slice(0, h), slice(0, w))
+        heights = np.where(measured, pts[..., 2], np.nan)
+        off_floor, interior = view.raised_masks((h, w))
+        centre = (frame.rgb.shape[1] / 2, frame.rgb.shape[0] / 2)
+        mm_per_map_px = float(cal.mm_per_pixel_at(*centre)) * max(scale)
+        radius_px = self.suction.params.cup_radius_mm / max(mm_per_map_px, 1e-9)
+        raised = raised_ranking(off_floor, interior, heights, int(0.5 * math.pi * radius_px**2))
+        if not raised.candidates:
+            return raised, None, None
+        place = self.suction.placer(frame.depth_m, cal, raised.labels, make_reachable, points)
+        keep = view.keep(raised.labels, scale, self.bin.settings, cal.mm_per_pixel_at, foot)
+        grasp = plan_raised_grasp(
+            raised, place, self.ranking_params, calibration=cal,
+            pick_height_mm=self.config.calibration.pick_height_mm, scale=scale, avoid=avoid,
+            avoid_radius_px=self.failed_picks.radius_px, roi_polygon=view.interior, keep=keep, foot=foot,
+        )  # fmt: skip
+        return raised, place, grasp
 
     def _failure(
         self, request_id: int, error: str, message: str, stages: dict, context: CycleContext | None
@@ -656,6 +700,12 @@ class Supervisor:
             "process": read_process_stats().to_dict(),
             "config": self.config.source,
         }
+
+    def last_outcome(self) -> CycleOutcome | None:
+        """The last cycle's outcome that had an image (None before the first)."""
+        with self._last_lock:
+            last = self._last
+        return None if last is None else last[1]
 
     def overlay_png(self) -> bytes:
         return self.overlay_image(".png")

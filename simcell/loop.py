@@ -172,6 +172,7 @@ def run_sequence(
                 else [float(proposal.pixel[0]), float(proposal.pixel[1])],
                 touch_px=[float(uv[0]), float(uv[1])],
                 robot_mm=[float(v) for v in proposal.robot_mm],
+                grasp_method=proposal.method,  # ours: which rule placed the grasp; others: ""
             )
         failures_in_row = 0 if record["q1"] == "yes" else failures_in_row + 1
         if settings.pick_feedback and proposal.robot_mm is not None:

@@ -67,6 +67,7 @@ class Proposal:
     vision_ms: float
     message: str = ""
     overlay: np.ndarray | None = field(default=None, repr=False)
+    method: str = ""  # the appliance's grasp rule (suction, suction_edge, raised, centroid...)
 
 
 def default_model_path() -> Path:
@@ -354,7 +355,9 @@ class AppliancePicker:
             name = self.map.error_name(error)
             return Proposal(None, None, latency, f"appliance error {name}", overlay)
         xyz = np.array([self._float(words, n) for n in ("x", "y", "z")])
-        return Proposal(xyz, self.calibration.robot_to_pixel(xyz), latency, "", overlay)
+        last = self._sup.last_outcome()
+        method = "" if last is None else str(last.detail.get("method", ""))
+        return Proposal(xyz, self.calibration.robot_to_pixel(xyz), latency, "", overlay, method)
 
     def _overlay(self) -> np.ndarray | None:
         png = self._sup.overlay_png()

@@ -99,6 +99,15 @@ class BinView:
 
         return keep
 
+    def raised_masks(self, map_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(off the floor, inside the interior) at the ranking's map size (h, w): where
+        `edge.ranking.raised` looks for products by depth alone."""
+        h, w = self.floor.shape
+        size = (int(map_shape[1]), int(map_shape[0]))
+        off_floor = cv2.resize((~self.floor).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        scaled = np.asarray(self.interior, np.float64) * np.array([size[0] / w, size[1] / h])
+        return off_floor, interior_mask(scaled, (size[1], size[0]))
+
     def reachable(
         self,
         map_shape: tuple[int, int],

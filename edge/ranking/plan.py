@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
 from edge.ranking.params import RankingParams
-from edge.ranking.result import Ranking
+from edge.ranking.result import Grasp, Ranking
 from edge.ranking.selection import Foot, Keep, Place, select_grasp
 from edge.ranking.suction import SuctionPlacer
 
@@ -107,9 +107,47 @@ def plan_grasp(
         ranking, boundaries, occlusions, params, prefer_occluding_side, roi, (sx, sy),
         avoid=[(u / sx, v / sy) for u, v in avoid],
         avoid_radius=avoid_radius_px / max(sx, sy), keep=keep, place=place, foot=foot,
+        place_at_edge=place.at_picture_edge if isinstance(place, SuctionPlacer) else None,
+    )  # fmt: skip
+    return None if option is None else _planned(option, scale, calibration, pick_height_mm)
+
+
+def plan_raised_grasp(
+    ranking: Ranking,
+    place: SuctionPlacer,
+    params: RankingParams,
+    *,
+    calibration: PickGeometry | None = None,
+    pick_height_mm: float = 0.0,
+    scale: tuple[float, float] = (1.0, 1.0),
+    avoid: Sequence[tuple[float, float]] = (),
+    avoid_radius_px: float = 0.0,
+    roi_polygon: np.ndarray | None = None,
+    keep: Keep | None = None,
+    foot: Foot | None = None,
+) -> PlannedGrasp | None:
+    """The grasp on a candidate of depth alone (`edge.ranking.raised.raised_ranking`, whose
+    order it keeps), or None: only where the seal check (`place`, on that ranking's labels)
+    finds the cup a place that `keep` and the ROI accept; never a region's plain point. The
+    method reads "raised". Arguments as `plan_grasp`'s."""
+    sx, sy = scale
+    roi = roi_polygon if roi_polygon is not None else None if calibration is None else calibration.roi_polygon
+    empty = np.zeros(ranking.labels.shape, np.float32)  # no network maps: no occluding side
+    option = select_grasp(
+        ranking, empty, empty, params, False, roi, (sx, sy),
+        avoid=[(u / sx, v / sy) for u, v in avoid], avoid_radius=avoid_radius_px / max(sx, sy),
+        keep=place.off_side_faces(keep, (sx, sy)), place=place, foot=foot, plain=False,
     )  # fmt: skip
     if option is None:
         return None
+    return _planned(replace(option, method="raised"), scale, calibration, pick_height_mm)
+
+
+def _planned(
+    option: Grasp, scale: tuple[float, float], calibration: PickGeometry | None, pick_height_mm: float
+) -> PlannedGrasp:
+    """The chosen option (map pixels) in camera pixels and, calibrated, in the robot's frame."""
+    sx, sy = scale
     rad = math.radians(option.angle_deg)  # the axis direction, re-measured in camera pixels
     cos, sin = math.cos(rad), math.sin(rad)
     u, v = option.u * sx, option.v * sy

@@ -120,6 +120,8 @@ def select_grasp(
     keep: Keep | None = None,
     place: Place | None = None,
     foot: Foot | None = None,
+    place_at_edge: Place | None = None,
+    plain: bool = True,
 ) -> Grasp | None:
     """The grasp the robot gets (map pixels), or None when no candidate's grasp is in the ROI
     (at its `foot` when given, see `Foot`) and accepted by `keep` (see `Keep`).
@@ -132,7 +134,9 @@ def select_grasp(
     whenever it would without `place`. (Placing the occluding side's candidates and the rest
     separately instead, so that the occlusion evidence outranks the seal, lost most rigid-box
     picks in the simulated cell: the level box often shows no occluding side; docs/simcell.md
-    "Where the cup seals".)"""
+    "Where the cup seals".) `place_at_edge`, a second placement, is tried on every option after
+    `place` found none and before the plain points (a seal reaching beyond the picture's edge).
+    `plain` False: placed options only (candidates of depth alone, `edge.ranking.raised`)."""
     evidence: dict[int, bool] = {}
 
     def fresh(opts: Iterator[Grasp]) -> Iterator[Grasp]:
@@ -148,7 +152,8 @@ def select_grasp(
 
     def passes() -> Iterator[Iterator[Grasp]]:
         for only_fresh in (True, False) if avoid else (False,):
-            for options in ([_placed(every(), ranking, place)] if place is not None else []) + [every()]:
+            placements = [p for p in (place, place_at_edge) if p is not None]
+            for options in [_placed(every(), ranking, p) for p in placements] + ([every()] if plain else []):
                 yield fresh(options) if only_fresh else options
 
     for options in passes():

@@ -90,6 +90,7 @@ class SealFit:
     tilt_deg: float
     residual_mm: float
     clearance_mm: float
+    beyond_picture: float = 0.0  # share of the disc beyond the picture's edge (`seal_fit` overhang)
 
 
 class SurfacePoints:
@@ -190,6 +191,25 @@ class SurfacePoints:
             out[known] = pixels.reshape(-1, 2)
         return out
 
+    def map_pixels(self, points: np.ndarray) -> np.ndarray:
+        """Map pixels (..., 2: u, v) where floor-frame points (..., 3; mm) are seen: the inverse
+        of `window`, so that a position of the floor frame can be tested against the picture."""
+        lifted = np.asarray(points, np.float64) + np.array([0.0, 0.0, self.offset_mm])
+        cam = lifted @ self.frame.T
+        z = np.where(cam[..., 2] > 1e-6, cam[..., 2], np.nan)  # behind the camera: nowhere
+        k = self.camera_matrix
+        if self.dist is None:
+            u, v = k[0, 0] * cam[..., 0] / z + k[0, 2], k[1, 1] * cam[..., 1] / z + k[1, 2]
+        else:
+            flat = np.stack([cam[..., 0] / z, cam[..., 1] / z, np.ones_like(z)], axis=-1).reshape(-1, 1, 3)
+            known = np.isfinite(flat).all(axis=-1).ravel()
+            uv = np.full((flat.shape[0], 2), np.nan)
+            if known.any():
+                none = np.zeros(3)
+                uv[known] = cv2.projectPoints(flat[known], none, none, k, self.dist)[0].reshape(-1, 2)
+            u, v = uv[:, 0].reshape(z.shape), uv[:, 1].reshape(z.shape)
+        return np.stack([u / self.scale[0], v / self.scale[1]], axis=-1)
+
     @staticmethod
     def floor_in_camera(
         robot_from_camera: np.ndarray, plane_normal: np.ndarray, plane_offset_mm: float
@@ -288,12 +308,21 @@ def seal_fit(
     label: int,
     params: SuctionParams,
     reachable: WindowMask | None = None,
+    overhang: bool = False,
 ) -> SealFit | None:
     """The best sealable cup position on candidate `label` of `labels` (map pixels), or None.
 
     `reachable` (map pixels, bool), when given, is where the cup's centre may go (the bin
     model's interior clear of the walls, off the floor): a product lying against a wall is then
-    held by its far side instead of not at all."""
+    held by its far side instead of not at all.
+
+    `overhang`: the disc may reach beyond the picture's edge, where nothing is seen (still at
+    least half of it measured, level and on this candidate, its centre on a pixel of its own).
+    A product cut by the picture's edge often shows a strip of its top narrower than the cup:
+    no disc fits inside what is seen, yet its top goes on beyond the edge, and so does its
+    centre of mass. So the cup goes as far beyond the edge as the rules allow, towards that
+    centre, not to the seen part's middle. Only for candidates without a place otherwise
+    (`SuctionPlacer.at_picture_edge`): the unseen half of the disc is a bet."""
     ys, xs = np.nonzero(labels == label)
     if len(xs) == 0:
         return None
@@ -309,7 +338,8 @@ def seal_fit(
     footprint = float(np.median(footprint_mm[mine]))
     cell = max(radius / _CELLS_PER_RADIUS, footprint)  # at least one pixel per cell, or the grid has holes
     go = np.ones(lab.shape, bool) if reachable is None else reachable[rows, cols]
-    view = _top_view(px, py, ph, lab, measured, go, mine, cell, radius)
+    margin = 2 * radius if overhang else radius  # room for a disc centred at the picture's edge
+    view = _top_view(px, py, ph, lab, measured, go, mine, cell, margin)
     if view is None:
         return None
     on = np.isfinite(view.top) & (view.owner == label)
@@ -317,8 +347,10 @@ def seal_fit(
     r_cells = max(1, math.ceil(radius / cell - 1e-6))  # never a smaller disc than the cup
     shape = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_cells + 1, 2 * r_cells + 1))
     weight, residual, tilt = _disc_planes(view.top, fit, cell, shape)
-    # the whole disc on this candidate's surface (outside the grid is not)
-    whole = cv2.erode(on.astype(np.uint8), shape, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    beyond = _beyond_picture(view, points, labels.shape, on) if overhang else np.zeros_like(on)
+    # the whole disc on this candidate's surface (outside the grid is not), or beyond the picture
+    surface = (on | beyond).astype(np.uint8)
+    whole = cv2.erode(surface, shape, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
     sealable = (
         whole
         & (weight >= _MIN_MEASURED)
@@ -327,17 +359,24 @@ def seal_fit(
     )
     if not sealable.any():
         return None
-    inward = cv2.distanceTransform(np.pad(sealable.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * cell
-    allowed = sealable & (inward >= params.min_clearance_mm) & view.centre_ok
+    room = (sealable | beyond).astype(np.uint8)  # the picture's edge is no product's edge
+    inward = cv2.distanceTransform(np.pad(room, 1), cv2.DIST_L2, 5)[1:-1, 1:-1] * cell
+    centre_ok = view.centre_ok
+    if overhang:  # a cell next to a pixel of its own: the pixel is published (a cell of the edge)
+        near_own = cv2.dilate(centre_ok.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        centre_ok = centre_ok | (on & near_own)
+    allowed = sealable & (inward >= params.min_clearance_mm) & centre_ok
     if not allowed.any():
         return None
     # The allowed position nearest the product's middle seen from above (its cells' mean): the
     # press and the lift act near the centre of mass, so a long product does not see-saw under
-    # the cup and a heavy one does not peel off it.
+    # the cup and a heavy one does not peel off it. Overhanging, the centre of mass is beyond
+    # the edge: the position reaching furthest beyond it first, then the nearest the middle.
     jj, ii = np.nonzero(on)
     centre_j, centre_i = jj.mean(), ii.mean()
     aj, ai = np.nonzero(allowed)
-    k = int(np.argmin((aj - centre_j) ** 2 + (ai - centre_i) ** 2))
+    out = _disc_sums(beyond[..., None].astype(np.float64), shape)[..., 0] / float(shape.sum())
+    k = int(np.lexsort(((aj - centre_j) ** 2 + (ai - centre_i) ** 2, -np.round(out[aj, ai], 2)))[0])
     j, i = int(aj[k]), int(ai[k])
     cx, cy = view.x0 + (i + 0.5) * cell, view.y0 + (j + 0.5) * cell
     # A measured pixel: an inpainted one's position is a guess, and its own line of sight may meet
@@ -345,8 +384,29 @@ def seal_fit(
     near = np.where(mine & measured, (px - cx) ** 2 + (py - cy) ** 2, np.inf)
     v, u = np.unravel_index(int(np.argmin(near)), near.shape)
     return SealFit(
-        float(u + x0), float(v + y0), float(tilt[j, i]), float(residual[j, i]), float(inward[j, i])
+        float(u + x0),
+        float(v + y0),
+        float(tilt[j, i]),
+        float(residual[j, i]),
+        float(inward[j, i]),
+        float(out[j, i]),
     )
+
+
+def _beyond_picture(
+    view: _TopView, points: SurfacePoints, map_shape: tuple[int, int], on: np.ndarray
+) -> np.ndarray:
+    """Grid cells whose centre, at the height of the candidate's surface (the median of its
+    cells), is seen outside the map: the floor frame's part that the picture does not show."""
+    gh, gw = view.top.shape
+    jj, ii = np.mgrid[0:gh, 0:gw].astype(np.float64)
+    height = float(np.median(view.top[on])) if on.any() else 0.0
+    grid = np.stack([view.x0 + (ii + 0.5) * view.cell, view.y0 + (jj + 0.5) * view.cell,
+                     np.full(ii.shape, height)], axis=-1)  # fmt: skip
+    uv = points.map_pixels(grid)
+    h, w = map_shape
+    inside = (uv[..., 0] >= -0.5) & (uv[..., 0] < w - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] < h - 0.5)
+    return ~inside & ~view.seen
 
 
 class SuctionPlacer:
@@ -368,6 +428,7 @@ class SuctionPlacer:
         self.labels = labels
         self.params = params
         self.fits: dict[int, SealFit | None] = {}
+        self.edge_fits: dict[int, SealFit | None] = {}
 
     def fit(self, label: int) -> SealFit | None:
         if label not in self.fits:
@@ -375,6 +436,17 @@ class SuctionPlacer:
                 return None
             self.fits[label] = seal_fit(self.points, self.labels, label, self.params, self.reachable)
         return self.fits[label]
+
+    def edge_fit(self, label: int) -> SealFit | None:
+        """The candidate's seal overhanging the picture's edge (`seal_fit`'s `overhang`), for
+        the candidates `fit` examined and found no place on."""
+        if label not in self.fits or self.fits[label] is not None:
+            return None
+        if label not in self.edge_fits:
+            self.edge_fits[label] = seal_fit(
+                self.points, self.labels, label, self.params, self.reachable, overhang=True
+            )
+        return self.edge_fits[label]
 
     @cached_property
     def points(self) -> SurfacePoints:
@@ -389,6 +461,13 @@ class SuctionPlacer:
     def __call__(self, option: Grasp, label: int) -> Grasp | None:
         fit = self.fit(label)
         return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction")
+
+    def at_picture_edge(self, option: Grasp, label: int) -> Grasp | None:
+        """The second `Place` (`edge.ranking.selection.select_grasp`'s `place_at_edge`): where no
+        examined candidate has a place inside the picture, a seal reaching beyond its edge on a
+        product the edge cuts, before any point the seal check could not place at all."""
+        fit = self.edge_fit(label)
+        return None if fit is None else replace(option, u=fit.u, v=fit.v, method="suction_edge")
 
     def surface_tilt_deg(self, u: float, v: float, label: int | None = None) -> float | None:
         """The tilt from the floor of candidate `label`'s surface at map pixel (u, v): the plane
