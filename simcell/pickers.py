@@ -348,16 +348,28 @@ class AppliancePicker:
         # The appliance's own latency register; a failed cycle publishes none, then the
         # handshake's round trip stands in for it.
         latency = self._float(words, "latency") or round_trip_ms
-        overlay = self._overlay()
         error = words[self.map["result_error"].address]
         self._last_sequence = 0 if error else words[a["sequence_id"]]
+        # a grasp's cycle keeps its outcome just after publishing: wait for it, so that the rule
+        # and the overlay are this cycle's
+        method = "" if error else self._published_method(words[a["sequence_id"]])
+        overlay = self._overlay()
         if error:
             name = self.map.error_name(error)
             return Proposal(None, None, latency, f"appliance error {name}", overlay)
         xyz = np.array([self._float(words, n) for n in ("x", "y", "z")])
-        last = self._sup.last_outcome()
-        method = "" if last is None else str(last.detail.get("method", ""))
         return Proposal(xyz, self.calibration.robot_to_pixel(xyz), latency, "", overlay, method)
+
+    def _published_method(self, sequence: int, timeout: float = 5.0) -> str:
+        """The grasp rule of the cycle that published `sequence`: the registers are written
+        before the cycle keeps its outcome, so wait for that outcome ("" if it never comes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self._sup.last_outcome()
+            if last is not None and last.sequence == sequence:
+                return str(last.detail.get("method", ""))
+            time.sleep(0.001)
+        return ""
 
     def _overlay(self) -> np.ndarray | None:
         png = self._sup.overlay_png()

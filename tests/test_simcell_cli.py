@@ -75,6 +75,9 @@ def test_run_ours_over_modbus_and_a_baseline_then_report(tmp_path, untrained):
             assert grasped and all(r["vision_ms"] > 0 and len(r["robot_mm"]) == 3 for r in grasped)
             # the seal is judged where the cup came down too, so the report splits press from contact
             assert all(isinstance(r["seal_on_contact"], str) for r in grasped)
+            # the rule that placed each grasp, this cycle's (the cycle keeps it after publishing)
+            rules = ("suction", "suction_edge", "raised", "centroid", "inscribed")
+            assert all(r["grasp_method"] in rules for r in grasped), [r["grasp_method"] for r in grasped]
     info = json.loads((out / "run.json").read_text())
     assert info["plc"] is True and info["held_out"]["textures"] is True
     report = binpick("simcell", "report", "--out", str(out))
