@@ -454,3 +454,34 @@ class CorruptingMjpegServer:
         self.server.stopping = True
         self.server.shutdown()
         self.server.server_close()
+
+
+def looking_down(
+    size: tuple[int, int],
+    focal_px: float,
+    principal: tuple[float, float] | None = None,
+    roi=None,
+):
+    """A calibration of a camera of `size` (w, h) px looking straight down from z = 800 mm in the
+    robot's frame onto a floor at z = 20 mm (780 mm below it); the principal point is the image
+    centre unless given, `roi` the camera-pixel polygon (None: the whole image)."""
+    import numpy as np
+
+    from edge.calibration_file import Calibration
+
+    w, h = size
+    cx, cy = principal if principal is not None else ((w - 1) / 2, (h - 1) / 2)
+    camera_up = np.eye(4)
+    camera_up[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    camera_up[:3, 3] = [400.0, 0.0, 800.0]
+    return Calibration(
+        cell="test", image_size=(w, h),
+        camera_matrix=np.array([[focal_px, 0, cx], [0, focal_px, cy], [0, 0, 1]]),
+        dist_coeffs=np.zeros(5), robot_from_camera=camera_up,
+        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0,
+        roi_polygon=None if roi is None else np.asarray(roi, float),
+        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
+        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
+        board={"name": "test", "type": "chessboard"},
+        created="2026-12-04T23:00:00+00:00", wizard_version="test",
+    )  # fmt: skip

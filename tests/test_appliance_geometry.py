@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import ROOT, tiny_model, write_pile_folder
+from appliance_helpers import ROOT, looking_down, tiny_model, write_pile_folder
 
 from edge.calibration_file import Calibration, save_calibration
 from edge.config import Config
@@ -18,20 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 def calibration(roi: list[list[float]] | None, size: tuple[int, int] = (96, 96)) -> Calibration:
     """A camera 800 mm above a floor at z = 20 mm, looking down (same layout as the calibration tests);
     `size` the image size it claims to be made for (the replayed frames are 96x96)."""
-    t = np.eye(4)
-    t[:3, :3] = np.diag([1.0, -1.0, -1.0])
-    t[:3, 3] = [400.0, 0.0, 800.0]
-    return Calibration(
-        cell="test", image_size=size,
-        camera_matrix=np.array([[120.0, 0, 48.0], [0, 120.0, 48.0], [0, 0, 1]]),
-        dist_coeffs=np.zeros(5), robot_from_camera=t,
-        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0,
-        roi_polygon=None if roi is None else np.array(roi, float),
-        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
-        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
-        board={"name": "test", "type": "chessboard"},
-        created="2026-11-26T04:00:00+00:00", wizard_version="test",
-    )  # fmt: skip
+    return looking_down(size, 120.0, (48.0, 48.0), roi)
 
 
 @pytest.fixture(scope="module")

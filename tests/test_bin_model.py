@@ -12,7 +12,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import ROOT
+from appliance_helpers import ROOT, looking_down
 from bin_scenes import INTERIOR, PRODUCT_MM, RIM_MM, BinScene, bin_scene
 
 from edge.bin_model import (
@@ -403,25 +403,6 @@ def test_binpick_bin_commissions_from_files(tmp_path):
     assert bad.returncode == 2 and "0.00 % of the 320x240 frame lies inside it" in bad.stderr
 
 
-def looking_down(w: int, h: int, roi: np.ndarray | None = None):
-    """A calibration of a w x h camera looking straight down from 800 mm."""
-    from edge.calibration_file import Calibration
-
-    camera_up = np.eye(4)
-    camera_up[:3, :3] = np.diag([1.0, -1.0, -1.0])
-    camera_up[:3, 3] = [400.0, 0.0, 800.0]
-    return Calibration(
-        cell="test", image_size=(w, h),
-        camera_matrix=np.array([[300.0, 0, (w - 1) / 2], [0, 300.0, (h - 1) / 2], [0, 0, 1]]),
-        dist_coeffs=np.zeros(5), robot_from_camera=camera_up,
-        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0, roi_polygon=roi,
-        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
-        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
-        board={"name": "test", "type": "chessboard"},
-        created="2026-12-04T23:00:00+00:00", wizard_version="test",
-    )  # fmt: skip
-
-
 def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
     """A bin larger than the view, its inner corners touched with the tool (robot mm): `binpick
     bin --corners-mm` projects them through the calibration, two of them outside the frame."""
@@ -429,7 +410,7 @@ def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
 
     empty = bin_scene(products=0)
     h, w = empty.rgb.shape[:2]
-    cal = looking_down(w, h)
+    cal = looking_down((w, h), 300.0)
     save_calibration(cal, tmp_path / "cal.json")
     pixels = np.array([[-30.0, 40.0], [250.0, 40.0], [250.0, 190.0], [-30.0, 190.0]])  # left wall out of view
     corners = np.array([cal.pixel_to_robot(u, v) for u, v in pixels])
@@ -628,7 +609,7 @@ def test_binpick_bin_refuses_corners_out_of_order_naming_the_crossing_edges(tmp_
     assert bad.returncode == 2 and "cell.toml: bin.polygon: the outline crosses itself" in bad.stderr
     roi = np.array(corners, float)
     roi[2, 1] = 110  # the lopsided one: a calibration file refuses a ROI of no area
-    save_calibration(looking_down(320, 240, roi), tmp_path / "cal.json")
+    save_calibration(looking_down((320, 240), 300.0, roi=roi), tmp_path / "cal.json")
     (tmp_path / "cell.toml").write_text(f'[calibration]\nfile = "{tmp_path / "cal.json"}"\n[bin]\n')
     bad = binpick_bin(tmp_path, "--out", str(tmp_path / "other.json"))
     assert bad.returncode == 2, bad.stderr
@@ -775,13 +756,13 @@ def test_a_model_file_that_is_no_json_text_is_one_error_naming_the_file(tmp_path
 def test_binpick_bin_refuses_a_calibration_roi_of_another_frame_size(tmp_path):
     from edge.calibration_file import save_calibration
 
-    save_calibration(looking_down(640, 480, INTERIOR.copy()), tmp_path / "cal.json")
+    save_calibration(looking_down((640, 480), 300.0, roi=INTERIOR.copy()), tmp_path / "cal.json")
     (tmp_path / "cell.toml").write_text(f'[calibration]\nfile = "{tmp_path / "cal.json"}"\n[bin]\n')
     bad = binpick_bin(tmp_path, "--out", str(tmp_path / "bin.json"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "is for 640x480 frames, this frame is 320x240" in bad.stderr, bad.stderr
     assert not (tmp_path / "bin.json").exists()
-    save_calibration(looking_down(320, 240, INTERIOR.copy()), tmp_path / "cal.json")
+    save_calibration(looking_down((320, 240), 300.0, roi=INTERIOR.copy()), tmp_path / "cal.json")
     done = binpick_bin(tmp_path, "--out", str(tmp_path / "bin.json"))
     assert done.returncode == 0 and "the calibration's ROI" in done.stdout, done.stderr
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from appliance_helpers import ROOT, tiny_model
+from appliance_helpers import ROOT, looking_down, tiny_model
 
 from edge.bin_model import BinModel, fit_floor_plane, save_bin_model
-from edge.calibration_file import Calibration, save_calibration
+from edge.calibration_file import save_calibration
 from edge.config import Config
 from edge.ranking import RankingParams, plan_raised_grasp
 from edge.ranking.raised import raised_ranking
@@ -79,22 +79,6 @@ def test_a_region_gets_a_grasp_only_where_the_cup_seals_never_its_plain_point():
             assert grasp is None
 
 
-def _calibration() -> Calibration:
-    t = np.eye(4)
-    t[:3, :3] = np.diag([1.0, -1.0, -1.0])
-    t[:3, 3] = [400.0, 0.0, CAMERA_MM + 20.0]
-    return Calibration(
-        cell="test", image_size=(W, H),
-        camera_matrix=np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1]]),
-        dist_coeffs=np.zeros(5), robot_from_camera=t,
-        plane_normal=np.array([0.0, 0.0, 1.0]), plane_offset_mm=20.0, roi_polygon=None,
-        intrinsics_report={"rms_px": 0.2, "passed": True, "threshold_px": 0.5},
-        extrinsics_report={"rms_mm": 0.4, "passed": True, "threshold_mm": 2.0},
-        board={"name": "test", "type": "chessboard"},
-        created="2026-12-06T07:00:00+00:00", wizard_version="test",
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory):
     """A calibrated cell with a bin model and the seal check on, whose untrained network makes the
@@ -114,7 +98,7 @@ def cell(tmp_path_factory):
     inside[40:200, 50:270] = True
     model = BinModel(INTERIOR, floor_rgb[..., 0], fit_floor_plane(empty, inside), 0.0)
     save_bin_model(model, tmp / "bin.json")
-    save_calibration(_calibration(), tmp / "cal.json")
+    save_calibration(looking_down((W, H), F, (W / 2, H / 2)), tmp / "cal.json")  # 780 mm up
     c = Config()
     c.camera.source, c.camera.folder, c.camera.loop = "folder", str(frames), False
     c.camera.width, c.camera.height = W, H
