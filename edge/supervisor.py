@@ -13,6 +13,7 @@ restart the service instead of leaving a silent cell.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -524,6 +525,7 @@ class Supervisor:
             mm_per_px = None if cal is None else cal.mm_per_pixel_at
             keep = view.keep(ranking.labels, scale, self.bin.settings, mm_per_px, foot)
 
+            @functools.cache  # one mask per cycle, shared by the network's and the depth's placers
             def make_reachable() -> Reachable:  # the seal check's cup centres, when it examines one
                 feet_of = None if feet is None else feet.window
                 return view.reachable(labels_shape, self.bin.settings, mm_per_px, feet_of)

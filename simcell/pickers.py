@@ -362,14 +362,18 @@ class AppliancePicker:
 
     def _published_method(self, sequence: int, timeout: float = 5.0) -> str:
         """The grasp rule of the cycle that published `sequence`: the registers are written
-        before the cycle keeps its outcome, so wait for that outcome ("" if it never comes)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            last = self._sup.last_outcome()
-            if last is not None and last.sequence == sequence:
-                return str(last.detail.get("method", ""))
-            time.sleep(0.001)
-        return ""
+        before the cycle keeps its outcome, so wait until the cycle has kept it (the page's live
+        image, `FrameHub`, is told right after; "" if that never comes)."""
+        deadline, seen = time.monotonic() + timeout, 0
+        while True:
+            published = self._sup.frames.wait(seen, max(0.0, deadline - time.monotonic()))
+            if published.sequence == sequence:
+                break
+            if published.version == seen or time.monotonic() >= deadline:  # nothing new in time
+                return ""
+            seen = published.version
+        last = self._sup.last_outcome()
+        return "" if last is None or last.sequence != sequence else str(last.detail.get("method", ""))
 
     def _overlay(self) -> np.ndarray | None:
         png = self._sup.overlay_png()

@@ -31,6 +31,7 @@ def _heights(shape=(H, W)) -> np.ndarray:
 
 
 def test_raised_regions_inside_the_bin_highest_first_without_specks_or_scraps():
+    pytest.importorskip("edge._hotpath")  # the regions are the hot path's components
     heights = _heights()
     heights[50:90, 60:120] = 12.0  # a product 12 mm high
     heights[120:180, 150:250] = 30.0  # one 30 mm high: first

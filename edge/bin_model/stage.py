@@ -47,6 +47,16 @@ class BinView:
     floor: np.ndarray = field(repr=False)  # H x W bool
     fill: FillLevel
     empty: bool
+    _floor_at: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def floor_at(self, map_shape: tuple[int, int]) -> np.ndarray:
+        """The floor mask at the ranking's map size (h, w), nearest neighbour, made once per size:
+        the bin's rules, the seal check's reachable area and the regions of depth alone read it."""
+        key = (int(map_shape[0]), int(map_shape[1]))
+        if key not in self._floor_at:
+            floor = cv2.resize(self.floor.astype(np.uint8), (key[1], key[0]), interpolation=cv2.INTER_NEAREST)
+            self._floor_at[key] = floor > 0
+        return self._floor_at[key]
 
     def to_dict(self) -> dict:
         height = self.fill.mean_height_mm
@@ -74,8 +84,7 @@ class BinView:
         point stands, not where it is seen."""
         floor_share = None
         if labels is not None:
-            floor = cv2.resize(self.floor.astype(np.uint8), (labels.shape[1], labels.shape[0]),
-                               interpolation=cv2.INTER_NEAREST).astype(bool)  # fmt: skip
+            floor = self.floor_at(labels.shape)
             n = int(labels.max()) + 1
             area = np.bincount(labels.ravel(), minlength=n)
             on_floor = np.bincount(labels.ravel(), weights=floor.ravel(), minlength=n)
@@ -103,10 +112,9 @@ class BinView:
         """(off the floor, inside the interior) at the ranking's map size (h, w): where
         `edge.ranking.raised` looks for products by depth alone."""
         h, w = self.floor.shape
-        size = (int(map_shape[1]), int(map_shape[0]))
-        off_floor = cv2.resize((~self.floor).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        scaled = np.asarray(self.interior, np.float64) * np.array([size[0] / w, size[1] / h])
-        return off_floor, interior_mask(scaled, (size[1], size[0]))
+        mh, mw = int(map_shape[0]), int(map_shape[1])
+        scaled = np.asarray(self.interior, np.float64) * np.array([mw / w, mh / h])
+        return ~self.floor_at((mh, mw)), interior_mask(scaled, (mh, mw))
 
     def reachable(
         self,
@@ -136,7 +144,8 @@ class BinView:
         pad = int(min(math.ceil(clearance_px), max(h, w))) + 1
         inside = _polygon_canvas(self.interior, (h, w), pad)
         clear = cv2.distanceTransform(inside, cv2.DIST_L2, 5) >= clearance_px
-        return Reachable(clear, pad, ~self.floor, map_shape, feet, (self.interior, clearance_px))
+        off_floor = ~self.floor_at(map_shape)
+        return Reachable(clear, pad, (h, w), off_floor, feet, (self.interior, clearance_px))
 
 
 class Reachable:
@@ -148,17 +157,19 @@ class Reachable:
         self,
         clear: np.ndarray,
         pad: int,
+        frame_shape: tuple[int, int],
         off_floor: np.ndarray,
-        map_shape: tuple[int, int],
         feet: Callable[[slice, slice], np.ndarray] | None,
         walls: tuple[np.ndarray, float] | None = None,
     ):
-        h, w = off_floor.shape
+        """`clear`: the wall-clearance canvas of a frame of `frame_shape` (h, w) padded by `pad`;
+        `off_floor`: not floor, at the map's size (`BinView.floor_at`), which is this mask's."""
+        h, w = frame_shape
         self._clear, self._pad, self._feet = clear, pad, feet
         self._walls = walls  # (interior polygon, clearance px): feet beyond the canvas, measured exactly
-        self.shape = (int(map_shape[0]), int(map_shape[1]))
+        self.shape = (int(off_floor.shape[0]), int(off_floor.shape[1]))
         size = (self.shape[1], self.shape[0])
-        self._off_floor = cv2.resize(off_floor.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        self._off_floor = off_floor
         in_frame = clear[pad : pad + h, pad : pad + w].astype(np.uint8)  # nearest: the same pixels
         self._own = (cv2.resize(in_frame, size, interpolation=cv2.INTER_NEAREST) > 0) & self._off_floor
 

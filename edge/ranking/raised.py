@@ -17,9 +17,13 @@ point's foot) judge that place as they judge the network's.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
+from edge.ranking.native import rank
+from edge.ranking.params import RankingParams
 from edge.ranking.result import Candidate, Ranking
 
 # Opening of the raised mask (map pixels): a stereo camera's speckle and a product's one-pixel
@@ -33,40 +37,23 @@ def raised_ranking(
     """Candidates from depth alone, at the map's size: the connected regions of `off_floor &
     interior` (bool masks) with measured `heights_mm` above the floor (NaN where unmeasured), of
     at least `min_area_px` pixels, ordered by their median height (highest first, as a pile is
-    unloaded from the top). Their score is 0 (the network's score does not exist for them: the
-    registers read the weakest a candidate scores)."""
+    unloaded from the top). The regions, their axes and extents are the hot path's own (`rank`
+    on the raised mask's complement as a boundary map), as every network candidate's are. Their
+    score is 0 (the network's score does not exist for them: the registers read the weakest a
+    candidate scores)."""
     raised = off_floor & interior & np.isfinite(heights_mm)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_OPEN_PX, _OPEN_PX))
-    raised = cv2.morphologyEx(raised.astype(np.uint8), cv2.MORPH_OPEN, kernel)
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(raised, connectivity=4)
-    found: list[tuple[float, Candidate]] = []
-    for label in range(1, n):
-        x, y, w, h, area = (int(s) for s in stats[label])
-        if area < min_area_px:
-            continue
-        ys, xs = np.nonzero(labels[y : y + h, x : x + w] == label)
-        height = float(np.nanmedian(heights_mm[y + ys, x + xs]))
-        angle, major, minor = _axes(xs.astype(np.float64), ys.astype(np.float64))
-        u, v = (float(c) for c in centroids[label])
-        candidate = Candidate(label, area, (x, y, w, h), (u, v), 0, 0.0, 0.0, 0.0, 0.0, angle, major, minor)
-        found.append((height, candidate))
-    found.sort(key=lambda item: -item[0])
-    candidates = [c for _, c in found]
-    return Ranking(candidates, None, labels.astype(np.int32))
+    raised = cv2.morphologyEx(raised.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    boundaries = np.where(raised, 0.0, 1.0).astype(np.float32)
+    params = RankingParams(alpha=0.5, min_area=max(int(min_area_px), 1), max_area=np.inf)
+    regions = rank(boundaries, np.zeros_like(boundaries), params, return_labels=True)
+    labels = regions.labels
 
+    def median_height(c: Candidate) -> float:
+        x, y, w, h = c.bbox
+        window = labels[y : y + h, x : x + w] == c.label
+        return float(np.nanmedian(heights_mm[y : y + h, x : x + w][window]))
 
-def _axes(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
-    """Major axis angle (degrees from +u towards +v) and the full extents along both axes."""
-    if len(xs) < 2:
-        return 0.0, 1.0, 1.0
-    cov = np.cov(np.stack([xs, ys]))
-    values, vectors = np.linalg.eigh(cov)
-    major_axis = vectors[:, 1]
-    angle = float(np.degrees(np.arctan2(major_axis[1], major_axis[0])))
-    if angle <= -90.0:
-        angle += 180.0
-    elif angle > 90.0:
-        angle -= 180.0
-    pts = np.stack([xs - xs.mean(), ys - ys.mean()], axis=-1)
-    along, across = pts @ vectors[:, 1], pts @ vectors[:, 0]
-    return angle, float(np.ptp(along) + 1.0), float(np.ptp(across) + 1.0)
+    # highest first; equal heights in raster order of the region's first pixel (its label)
+    candidates = sorted(regions.candidates, key=lambda c: (-median_height(c), c.label))
+    return Ranking([replace(c, score=0.0) for c in candidates], None, labels)

@@ -375,8 +375,13 @@ def seal_fit(
     jj, ii = np.nonzero(on)
     centre_j, centre_i = jj.mean(), ii.mean()
     aj, ai = np.nonzero(allowed)
-    out = _disc_sums(beyond[..., None].astype(np.float64), shape)[..., 0] / float(shape.sum())
-    k = int(np.lexsort(((aj - centre_j) ** 2 + (ai - centre_i) ** 2, -np.round(out[aj, ai], 2)))[0])
+    to_middle = (aj - centre_j) ** 2 + (ai - centre_i) ** 2
+    if overhang:  # the disc's share beyond the picture, at every allowed cell
+        out = _disc_sums(beyond[..., None].astype(np.float64), shape)[..., 0][aj, ai] / float(shape.sum())
+        k = int(np.lexsort((to_middle, -np.round(out, 2)))[0])
+        beyond_share = float(out[k])
+    else:
+        k, beyond_share = int(np.argmin(to_middle)), 0.0
     j, i = int(aj[k]), int(ai[k])
     cx, cy = view.x0 + (i + 0.5) * cell, view.y0 + (j + 0.5) * cell
     # A measured pixel: an inpainted one's position is a guess, and its own line of sight may meet
@@ -389,7 +394,7 @@ def seal_fit(
         float(tilt[j, i]),
         float(residual[j, i]),
         float(inward[j, i]),
-        float(out[j, i]),
+        beyond_share,
     )
 
 
