@@ -128,7 +128,7 @@ class Calibration:
         if not extrinsics.get("passed"):
             if "predicted_error_mm" in extrinsics:  # hand-eye without robot points decided it
                 failed.append(
-                    f"camera_to_robot ({extrinsics.get('method', 'hand-eye')}): predicted error "
+                    f"camera_to_robot ({extrinsics.get('method', 'hand-eye')}): predicted RMS error "
                     f"{_shown(extrinsics.get('predicted_error_mm'))} mm "
                     f"(tolerance {_shown(extrinsics.get('tolerance_mm'))} mm)"
                 )

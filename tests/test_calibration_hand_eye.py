@@ -116,7 +116,33 @@ def test_robot_pose_errors_raise_the_predicted_error_and_fail():
     actual = np.linalg.norm(result.robot_from_camera.apply(floor) - truth.apply(floor), axis=1).max()
     corner_only = result.point_sigma_mm(floor, result.covariance_corner)[:, 0].max()
     assert corner_only * 3 < actual  # the independent-corner model alone would have passed this
-    assert result.predicted_error_mm > 0.5 * actual and not result.passed
+    corner_rms = np.sqrt(np.sum(result.point_sigma_mm(floor, result.covariance_corner) ** 2, axis=1)).max()
+    assert corner_rms < result.tolerance_mm < result.predicted_error_mm and not result.passed
+    assert result.bound_3sigma_mm > 0.5 * actual  # the bound reported beside it reaches the error made
+
+
+def test_the_step_decides_on_the_rms_error_where_the_3_sigma_bound_is_reported_beside_it():
+    """0.1 deg of robot rotation noise, 16 views: the expected miss on the floor is about 1-1.7 mm.
+
+    The predicted error is the RMS 3-D error at the worst check point (the square root of the sum
+    of its squared semi-axes), the figure that tracks the miss actually made; the 3-sigma bound
+    along the worst direction, which decided before, is over 2 mm here and would have refused a
+    calibration whose floor error is 1.3 mm.
+    """
+    views, truth = make_views("eye-to-hand", 101, count=16, robot_deg=0.1)
+    result = calibrate_hand_eye(views, TEST_CAMERA, "eye-to-hand")
+    floor = floor_points_camera(truth)
+    result.predict_at({f"p{i}": p for i, p in enumerate(floor)})
+    semi_axes = result.point_sigma_mm(floor)
+    assert result.predicted_error_mm == pytest.approx(np.sqrt((semi_axes**2).sum(axis=1)).max(), abs=1e-3)
+    assert result.bound_3sigma_mm == pytest.approx(3.0 * semi_axes[:, 0].max(), abs=1e-3)
+    actual = np.linalg.norm(result.robot_from_camera.apply(floor) - truth.apply(floor), axis=1).max()
+    assert actual < result.tolerance_mm < result.bound_3sigma_mm
+    assert 0.5 * actual < result.predicted_error_mm < 2.0 * actual
+    assert result.passed
+    report = result.report()
+    assert report["passed"] is True and report["bound_3sigma_mm"] > report["tolerance_mm"]
+    assert report["predicted_error_mm"] == pytest.approx(result.predicted_error_mm, abs=1e-4)
 
 
 @pytest.mark.parametrize("setup", ["eye-to-hand", "eye-in-hand"])

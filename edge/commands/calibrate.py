@@ -157,7 +157,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--hand-eye-tolerance-mm",
         type=float,
         default=DEFAULT_TOLERANCE_MM,
-        help=f"pass/fail: predicted 3-sigma error on the bin floor (default {DEFAULT_TOLERANCE_MM:g} mm)",
+        help="pass/fail: predicted RMS error on the bin floor, worst of the image's corners and centre "
+        f"(default {DEFAULT_TOLERANCE_MM:g} mm, the touch-point fit's limit)",
     )
     s3 = parser.add_argument_group("step 3: pick plane and region")
     s3.add_argument("--plane", help="'board' (default: the board surface) or 'nx,ny,nz,d' (robot frame, mm)")

@@ -215,7 +215,8 @@ def step_camera_to_robot(
         report = {
             "method": f"hand-eye:{hand_eye.method}",
             "setup": hand_eye.setup,
-            "predicted_error_mm": round(hand_eye.predicted_error_mm, 4),
+            "predicted_error_mm": round(hand_eye.predicted_error_mm, 4),  # RMS at the worst check point
+            "bound_3sigma_mm": round(hand_eye.bound_3sigma_mm, 4),
             "tolerance_mm": hand_eye.tolerance_mm,
             "camera_position_sigma_mm": [round(float(x), 4) for x in hand_eye.camera_position_sigma_mm],
             "rms_px": round(hand_eye.rms_px, 4),

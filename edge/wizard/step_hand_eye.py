@@ -290,8 +290,9 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
         )
     verdict = "PASS" if result.passed else "FAIL"
     w.say(
-        f"  predicted error on the bin floor (3 sigma, worst of the image corners): "
-        f"{result.predicted_error_mm:.2f} mm (limit {result.tolerance_mm:g} mm): {verdict}"
+        f"  predicted error on the bin floor (RMS, worst of the image corners and centre): "
+        f"{result.predicted_error_mm:.2f} mm (limit {result.tolerance_mm:g} mm): {verdict}; "
+        f"3-sigma bound {result.bound_3sigma_mm:.2f} mm"
     )
     for warning in result.warnings:
         w.say(f"  WARNING: {warning}")
@@ -311,3 +312,8 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
                 "deg off per axis: if that is more than the arm's specified accuracy, calibrate its "
                 "kinematics (joint offsets); otherwise add poses"
             )
+    elif est is None and np.all(view > 3 * corner):
+        w.say(
+            "  note: the errors are shared within each view, as robot pose errors are; the prediction "
+            "counts them (per-view model). --hand-eye-pose-errors estimate says how large they are"
+        )
