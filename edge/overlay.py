@@ -6,11 +6,19 @@ boundaries blue, occluding side orange (over the blue), the best candidate fille
 translucent green with its contour, the other candidates outlined thinly,
 and the grasp marked by a cross along the candidate's major/minor axes
 (lengths = its extents) with its score. Colours are RGB.
+
+The appliance marks the grasp it sent, not the ranking's own: the seal check, the bin's rules and
+the candidates of depth alone may move the pick to another place or candidate, and an operator
+comparing the page with the robot must see the point the robot got (with its rule named). A
+cycle that sent nothing marks nothing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -22,6 +30,33 @@ OCCLUDING_RGB = (255, 150, 0)
 BEST_RGB = (40, 220, 70)
 OTHER_RGB = (235, 235, 235)
 GRASP_RGB = (255, 40, 40)
+
+
+@dataclass(frozen=True)
+class PickMark:
+    """A grasp to mark, in the overlay's (map) pixels, with the rule that placed it (may be "")."""
+
+    u: float
+    v: float
+    angle_deg: float
+    major_px: float
+    minor_px: float
+    score: float
+    rule: str = ""
+
+    @classmethod
+    def from_camera(cls, pick: Mapping[str, float], scale: tuple[float, float], rule: str = "") -> PickMark:
+        """A cycle's published pick (camera pixels) in map pixels; `scale` = camera px per map px (u, v)."""
+        sx, sy = scale
+        a = math.radians(pick["angle_deg"])
+        major = (math.cos(a) / sx, math.sin(a) / sy)  # the axes' directions, measured in map pixels
+        minor = (-math.sin(a) / sx, math.cos(a) / sy)
+        return cls(
+            u=pick["u"] / sx, v=pick["v"] / sy,
+            angle_deg=math.degrees(math.atan2(major[1], major[0])),
+            major_px=pick["major_px"] * math.hypot(*major), minor_px=pick["minor_px"] * math.hypot(*minor),
+            score=pick["score"], rule=rule,
+        )  # fmt: skip
 
 
 def _base_image(image: np.ndarray | None, boundaries: np.ndarray) -> np.ndarray:
@@ -42,8 +77,12 @@ def draw_overlay(
     occlusions: np.ndarray,
     ranking: Ranking,
     params: RankingParams,
+    mark: PickMark | None | Literal["ranking"] = "ranking",
 ) -> np.ndarray:
-    """RGB uint8 picture of the ranking; `ranking` must carry labels (rank(..., return_labels=True))."""
+    """RGB uint8 picture of the ranking; `ranking` must carry labels (rank(..., return_labels=True)).
+
+    `mark` is the grasp to draw: the ranking's own by default (`binpick detect`), the published
+    pick on the appliance, None for none."""
     if ranking.labels is None:
         raise ValueError("ranking: expected labels, call rank(..., return_labels=True)")
     if image is not None and image.shape[:2] != boundaries.shape:
@@ -65,19 +104,27 @@ def draw_overlay(
     out[~non_boundary] = BOUNDARY_RGB
     out[occluding] = OCCLUDING_RGB  # on top: with thick boundaries the occluding side lies inside them
 
-    g = ranking.grasp
-    if g is not None:
-        a = math.radians(g.angle_deg)
-        ux, uy = math.cos(a), math.sin(a)  # major axis, image coordinates (v down)
-        centre = np.array([g.u, g.v])
-        for (dx, dy), length in (((ux, uy), g.major_px), ((-uy, ux), g.minor_px)):
-            half = 0.5 * length * np.array([dx, dy])
-            p0, p1 = np.round(centre - half).astype(int), np.round(centre + half).astype(int)
-            cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), GRASP_RGB, 2, cv2.LINE_AA)
-        c = (round(g.u), round(g.v))
-        cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
-        text = f"{g.score:.2f} {g.angle_deg:.0f}deg"
-        org = (max(0, min(c[0] + 8, out.shape[1] - 90)), max(12, min(c[1] - 8, out.shape[0] - 4)))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+    if mark == "ranking":
+        g = ranking.grasp
+        mark = None if g is None else PickMark(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
+    if mark is not None:
+        _draw_mark(out, mark)
     return out
+
+
+def _draw_mark(out: np.ndarray, g: PickMark) -> None:
+    """The cross along the grasp's axes (lengths = its extents), its point, score, angle and rule."""
+    a = math.radians(g.angle_deg)
+    ux, uy = math.cos(a), math.sin(a)  # major axis, image coordinates (v down)
+    centre = np.array([g.u, g.v])
+    for (dx, dy), length in (((ux, uy), g.major_px), ((-uy, ux), g.minor_px)):
+        half = 0.5 * length * np.array([dx, dy])
+        p0, p1 = np.round(centre - half).astype(int), np.round(centre + half).astype(int)
+        cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), GRASP_RGB, 2, cv2.LINE_AA)
+    c = (round(g.u), round(g.v))
+    cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
+    text = f"{g.score:.2f} {g.angle_deg:.0f}deg" + (f" {g.rule}" if g.rule else "")
+    width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+    org = (max(0, min(c[0] + 8, out.shape[1] - width - 2)), max(12, min(c[1] - 8, out.shape[0] - 4)))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)

@@ -726,9 +726,9 @@ class Supervisor:
 
     def _render_overlay(self, last: tuple[CycleContext, CycleOutcome], ext: str = ".png") -> bytes:
         """The annotated image of `last` ((frame, maps, ranking), outcome), encoded as `ext`."""
-        (frame, maps, ranking), _ = last
+        (frame, maps, ranking), outcome = last
         try:
-            image = annotate(maps, ranking, self.ranking_params, frame.rgb)
+            image = annotate(maps, ranking, self.ranking_params, frame.rgb, outcome)
         except Exception as exc:  # a drawing bug must not break the status page
             log.error("overlay failed: %s", exc)
             image = frame.rgb
@@ -764,14 +764,20 @@ class Supervisor:
 
 
 def annotate(
-    maps: Maps | None, ranking: Ranking | None, params: RankingParams, rgb: np.ndarray
+    maps: Maps | None, ranking: Ranking | None, params: RankingParams, rgb: np.ndarray, outcome: CycleOutcome
 ) -> np.ndarray:
-    """The last image as the model saw it, with boundaries, occluding sides, best candidate and grasp."""
-    from edge.overlay import draw_overlay
+    """The image as the model saw it, with boundaries, occluding sides, best candidate and the grasp
+    the cycle published (where the robot was sent, which may not be the ranking's own; none if the
+    cycle published nothing)."""
+    from edge.overlay import PickMark, draw_overlay
 
     if maps is None or ranking is None:
         return rgb
-    return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params)
+    pick = outcome.detail.get("pick") if outcome.error == "ok" else None
+    mark = None
+    if pick is not None:
+        mark = PickMark.from_camera(pick, (maps.scale_x, maps.scale_y), outcome.detail.get("method", ""))
+    return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params, mark)
 
 
 def published_result(

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, draw_overlay
+from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, PickMark, draw_overlay
 from edge.ranking import RankingParams, rank
 from mikado.flat_piles import make_pile
 
@@ -186,6 +186,36 @@ def test_overlay_colours():
     g = ranking.grasp
     assert tuple(out[round(g.v), round(g.u)]) == GRASP_RGB
     assert (image == 100).all()  # drawn on a copy
+
+
+def test_the_appliance_marks_the_grasp_it_published_not_the_rankings():
+    """The seal check, the bin's rules or depth alone may send the robot elsewhere than the ranking's
+    own grasp: the page's picture marks the published pick (camera pixels, maps at half size), names
+    its rule, and marks nothing on a cycle that sent nothing."""
+    from edge.inference.predictor import Maps
+    from edge.plc.bank import PublishedResult
+    from edge.supervisor import CycleOutcome, annotate
+
+    y = np.zeros((80, 120), np.float32)
+    y[:, 60] = 1  # two halves, the left one on top: the ranking's grasp is in the left half
+    z = np.zeros_like(y)
+    z[:, 59] = 1
+    params = RankingParams(min_area=1, max_area=math.inf)
+    ranking = rank(y, z, params, return_labels=True)
+    rgb = np.full((80, 120, 3), 100, np.uint8)
+    maps = Maps(y, z, 2.0, 2.0, rgb)  # the camera's frame is 240 x 160
+    pick = {"u": 180.0, "v": 100.0, "score": 0.0, "angle_deg": 0.0, "major_px": 60.0, "minor_px": 40.0}
+    sent = CycleOutcome(1, 0, "ok", "", PublishedResult(0, 0), {}, False, {"pick": pick, "method": "raised"})
+    out = annotate(maps, ranking, params, rgb, sent)
+    red = np.all(out == GRASP_RGB, axis=2)
+    assert red[50, 90] and red[50, 78] and red[50, 102] and red[58, 90]  # its point and axes, in map pixels
+    g = ranking.grasp
+    assert not red[round(g.v) - 8 : round(g.v) + 9, round(g.u) - 8 : round(g.u) + 9].any()  # no ranking grasp
+    unnamed = draw_overlay(rgb, y, z, ranking, params, PickMark(90.0, 50.0, 0.0, 30.0, 20.0, 0.0))
+    assert (out != unnamed).any()  # the rule is named beside the point
+    failed = CycleOutcome(2, 0, "empty_roi", "none", PublishedResult(0, 1), {}, False)
+    assert not np.all(annotate(maps, ranking, params, rgb, failed) == GRASP_RGB, axis=2).any()
+    assert np.all(draw_overlay(rgb, y, z, ranking, params) == GRASP_RGB, axis=2)[round(g.v), round(g.u)]
 
 
 def test_overlay_needs_labels():
