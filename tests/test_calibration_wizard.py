@@ -355,6 +355,7 @@ def _rpy(roll, pitch, yaw):
 def test_hand_eye_from_a_poses_file(cell, tmp_path):
     """Board held by the gripper under the fixed camera; no typed points: hand-eye gives the transform."""
     import cv2
+    from scipy.spatial.transform import Rotation
     from synthetic_board_views import corners_in_view, render_view
 
     from edge.geometry import RigidTransform
@@ -378,8 +379,11 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
         cv2.imwrite(
             str(images / name), render_view(board, TEST_CAMERA, camera_from_board, 0.6, 2.0, len(poses))
         )
-        if len(poses) % 2:
+        if len(poses) % 3 == 1:
             poses.append({"image": name, "xyz_mm": xyz_mm, "rpy_deg": rpy})
+        elif len(poses) % 3 == 2:  # as ROS tf and MoveIt export it: metres and a quaternion x, y, z, w
+            quat = Rotation.from_matrix(gripper.rotation).as_quat()
+            poses.append({"image": name, "xyz_m": [x / 1000.0 for x in xyz_mm], "quat_xyzw": quat.tolist()})
         else:
             poses.append({"image": name, "matrix": gripper.matrix().tolist()})
     (tmp_path / "poses.json").write_text(json.dumps({"poses": poses}))
@@ -564,6 +568,22 @@ def test_a_typo_in_the_poses_file_is_one_line_naming_the_value_before_step_1(cel
         (dict(good, image="p1.png", rpy_deg=[1, True, 2]), "poses[1].rpy_deg[1] = true: expected a number"),
         (dict(good, image="p1.png", xyz_mm=None), "poses[1].xyz_mm = null: expected 3 numbers"),
         (dict(good, image=5), "poses[1].image = 5: expected an image file name"),
+        (
+            {"image": "p1.png", "xyz_m": [0.5, -0.15, 0.25], "quat_xyzw": [1, 0, 0, 0.1]},
+            "poses[1].quat_xyzw = [1, 0, 0, 0.1]: its length is 1.0050, expected a unit quaternion",
+        ),
+        (
+            {"image": "p1.png", "xyz_m": [500, -150, 250], "quat_xyzw": [1, 0, 0, 0]},
+            "poses[1].xyz_m = [500, -150, 250]: over 20 m from the robot's base; millimetres go under",
+        ),
+        (
+            dict(good, image="p1.png", quat_xyzw=[1, 0, 0, 0]),
+            "poses[1]: give 'matrix' (4x4, mm), or one position",
+        ),
+        (
+            {"image": "p1.png", "xyz_mm": [500, -150, 250], "quat_xyzw": [1, 0, 0]},
+            "poses[1].quat_xyzw = [1, 0, 0]: expected 4",
+        ),
         (dict(good, image="p9.png"), f'poses[1].image = "p9.png": {images / "p9.png"} does not exist'),
     ]:
         poses.write_text(json.dumps({"poses": [good, bad]}))
@@ -574,6 +594,41 @@ def test_a_typo_in_the_poses_file_is_one_line_naming_the_value_before_step_1(cel
         assert f"{poses}: {needle}" in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert "Step 1/5" not in proc.stdout  # read before step 1, not after minutes of fitting
+
+
+def test_poses_in_metres_and_quaternions_are_the_same_poses(tmp_path):
+    """ROS tf / MoveIt exports (metres, x-y-z-w quaternion) read as the same base <- gripper as a
+    matrix in mm; a file using quaternions is flagged, so a bad fit warns about w-first order."""
+    import argparse
+
+    from scipy.spatial.transform import Rotation
+
+    from edge.wizard.step_hand_eye import read_poses
+
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "img" / name).write_bytes(b"")
+    rotation = Rotation.from_euler("xyz", [170.0, -12.0, 35.0], degrees=True)
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = rotation.as_matrix(), [512.5, -148.25, 260.0]
+    entries = [
+        {"image": "a.png", "matrix": matrix.tolist()},
+        {"image": "b.png", "xyz_m": [0.5125, -0.14825, 0.26], "quat_xyzw": rotation.as_quat().tolist()},
+    ]
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": entries}))
+    args = argparse.Namespace(
+        hand_eye_poses=str(tmp_path / "poses.json"),
+        hand_eye_images=str(tmp_path / "img"),
+        hand_eye_setup="eye-to-hand",
+    )
+    found = read_poses(args)
+    (_, a), (_, b) = found.poses
+    np.testing.assert_allclose(b.matrix(), a.matrix(), atol=1e-9)
+    assert (
+        found.quaternions and found.quaternion_order_suspect(8.0) and not found.quaternion_order_suspect(0.5)
+    )
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": entries[:1]}))
+    assert not read_poses(args).quaternions
 
 
 def test_every_later_steps_flag_is_checked_before_step_1(cell, tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from binpick_core.errors import CommandError
 from edge.geometry import CameraModel, RigidTransform
@@ -38,6 +39,8 @@ from edge.wizard.robot import BoardPose, StepError
 RADIANS_LIMIT = 2.0 * math.pi * 1.05  # |rpy_deg| values all within this look like radians
 RADIANS_HINT_PX = 5.0  # ... when the refined reprojection is above this (a good set is ~0.2-1 px)
 MAX_ROTATION_ROUNDING = 1e-3  # a pose matrix's rotation may be this far from orthonormal (rounded export)
+QUATERNION_LENGTH_TOLERANCE = 1e-3  # a quat_xyzw may be this far from unit length (rounded export)
+MAX_REACH_M = 20.0  # an xyz_m value beyond this is millimetres under the wrong key
 
 
 def _shown(value: object) -> str:
@@ -83,17 +86,50 @@ def _pose_matrix(entry: dict, where: str) -> RigidTransform:
         # take the nearest rotation (SVD), which moves such a pose by less than its rounding.
         u, _, vt = np.linalg.svd(rotation)
         return RigidTransform(u @ vt, m[:3, 3])
-    if "xyz_mm" in entry and "rpy_deg" in entry:
+    translations = [k for k in ("xyz_mm", "xyz_m") if k in entry]
+    rotations = [k for k in ("rpy_deg", "quat_xyzw") if k in entry]
+    if len(translations) != 1 or len(rotations) != 1:
+        raise CommandError(
+            f"{where}: give 'matrix' (4x4, mm), or one position, 'xyz_mm' or 'xyz_m' (metres, as ROS tf "
+            "and MoveIt export it), with one rotation, 'rpy_deg' (R = Rz(yaw) Ry(pitch) Rx(roll)) or "
+            "'quat_xyzw' (a unit quaternion, ROS order x, y, z, w)"
+            + (f"; this pose has {' and '.join(given)}" if (given := translations + rotations) else "")
+        )
+    if translations[0] == "xyz_mm":
         xyz = _numbers(entry["xyz_mm"], 3, f"{where}.xyz_mm", "3 numbers x, y, z (mm)")
-        rpy = _numbers(entry["rpy_deg"], 3, f"{where}.rpy_deg", "3 numbers roll, pitch, yaw (degrees)")
-        roll, pitch, yaw = np.radians(rpy)
-        rz = cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
-        ry = cv2.Rodrigues(np.array([0.0, pitch, 0.0]))[0]
-        rx = cv2.Rodrigues(np.array([roll, 0.0, 0.0]))[0]
-        return RigidTransform(rz @ ry @ rx, xyz)
-    raise CommandError(
-        f"{where}: give 'matrix' (4x4) or 'xyz_mm' and 'rpy_deg' (R = Rz(yaw) Ry(pitch) Rx(roll))"
-    )
+    else:
+        metres = _numbers(entry["xyz_m"], 3, f"{where}.xyz_m", "3 numbers x, y, z (metres)")
+        if np.abs(metres).max() > MAX_REACH_M:
+            raise CommandError(
+                f"{where}.xyz_m = {_shown(entry['xyz_m'])}: over {MAX_REACH_M:g} m from the robot's base; "
+                "millimetres go under 'xyz_mm'"
+            )
+        xyz = 1000.0 * metres
+    if rotations[0] == "quat_xyzw":
+        return RigidTransform(_quaternion_rotation(entry["quat_xyzw"], f"{where}.quat_xyzw"), xyz)
+    rpy = _numbers(entry["rpy_deg"], 3, f"{where}.rpy_deg", "3 numbers roll, pitch, yaw (degrees)")
+    roll, pitch, yaw = np.radians(rpy)
+    rz = cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
+    ry = cv2.Rodrigues(np.array([0.0, pitch, 0.0]))[0]
+    rx = cv2.Rodrigues(np.array([roll, 0.0, 0.0]))[0]
+    return RigidTransform(rz @ ry @ rx, xyz)
+
+
+def _quaternion_rotation(value: object, where: str) -> np.ndarray:
+    """The rotation of a unit quaternion in ROS order (x, y, z, w).
+
+    A quaternion whose length is off 1 by more than rounding is refused rather than normalised: a
+    truncated or garbled export, which scaling to unit length would hide. (w-first data read as
+    x-first keeps unit length; it shows as a bad reprojection, and the step's advice names it.)
+    """
+    q = _numbers(value, 4, where, "4 numbers x, y, z, w (a unit quaternion, ROS order)")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > QUATERNION_LENGTH_TOLERANCE:
+        raise CommandError(
+            f"{where} = {_shown(value)}: its length is {norm:.4f}, expected a unit quaternion "
+            "(x, y, z, w; check the export's order and decimals)"
+        )
+    return Rotation.from_quat(q / norm).as_matrix()
 
 
 def half_turn(board: Board) -> RigidTransform:
@@ -133,6 +169,11 @@ class PosesFile:
     poses: list[tuple[str, RigidTransform]]  # image name, robot base <- gripper
     capture: RigidTransform | None  # eye-in-hand: the pose the floor image was taken from
     largest_rpy: float | None = None  # the largest |rpy_deg| value in the file; None: only matrices
+    quaternions: bool = False  # some pose gives its rotation as quat_xyzw
+
+    def quaternion_order_suspect(self, rms_px: float) -> bool:
+        """Quaternions in the file and a residual no good set has: w-first data under quat_xyzw."""
+        return self.quaternions and rms_px > RADIANS_HINT_PX
 
     def angles_look_like_radians(self, rms_px: float) -> bool:
         """Every rpy_deg value within +-2 pi (and a little) and a residual no good set has: the
@@ -163,7 +204,7 @@ def read_poses(args: argparse.Namespace) -> PosesFile | None:
         if not isinstance(data.get("capture"), dict):
             raise CommandError(
                 f'{path}: eye-in-hand needs "capture": the robot pose (base <- gripper) from which the '
-                "camera looks at the bin and took the floor image ('matrix' or 'xyz_mm' + 'rpy_deg')"
+                "camera looks at the bin and took the floor image (in the same forms as each pose)"
             )
         capture = _pose_matrix(data["capture"], f"{path}: capture")
     poses = [_pose_entry(entry, f"{path}: poses[{i}]", images) for i, entry in enumerate(entries)]
@@ -173,7 +214,9 @@ def read_poses(args: argparse.Namespace) -> PosesFile | None:
         if isinstance(e, dict) and "matrix" not in e and "rpy_deg" in e
         for v in e["rpy_deg"]
     ]
-    return PosesFile(path, images, poses, capture, max(rpy) if rpy else None)
+    given = [e for e in [*entries, data.get("capture")] if isinstance(e, dict) and "matrix" not in e]
+    quaternions = any("quat_xyzw" in e for e in given)
+    return PosesFile(path, images, poses, capture, max(rpy) if rpy else None, quaternions)
 
 
 def _pose_entry(entry: object, where: str, images: Path) -> tuple[str, RigidTransform]:
@@ -236,6 +279,11 @@ def step_hand_eye(
             f"  WARNING: every rpy_deg value in {poses.path} lies within +-2 pi (largest "
             f"{poses.largest_rpy:.3f}) and the reprojection is {result.rms_px:.1f} px: the angles look "
             "like radians; rpy_deg takes degrees"
+        )
+    if poses.quaternion_order_suspect(result.rms_px):
+        w.say(
+            f"  WARNING: the reprojection is {result.rms_px:.1f} px with the rotations given as quat_xyzw in "
+            f"{poses.path}: check that each is x, y, z, w (ROS order), not w, x, y, z"
         )
     return result, robot_from_camera
 
