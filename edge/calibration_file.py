@@ -145,6 +145,19 @@ class Calibration:
                 )
         return failed
 
+    def other_cell(self, expected: str) -> str:
+        """Why this file is not for the cell `expected` names ("" when it is, or none is expected).
+
+        A calibration copied from the cell beside this one has valid fields and the same image
+        size: every check passes and every grasp lands where that other camera would have put it.
+        The cell name the wizard wrote (`--cell`) is the one thing that tells them apart."""
+        if not expected or self.cell == expected:
+            return ""
+        return (
+            f"calibration is for cell {self.cell!r}, but this appliance is cell {expected!r} "
+            f"([calibration] cell): put this cell's file in place, or run binpick calibrate --cell {expected}"
+        )
+
     def failed_checks_note(self) -> str:
         """What the appliance's WARNING and `--check-config` say of a file whose checks failed
         ("did not pass its checks when written (...): ..."), "" when every check passed."""

@@ -12,7 +12,8 @@ another image size than the camera's frames is judged frame by frame: the one in
 stays in use for frames of its own size, and the new file is taken up by the first frame of its
 size. A frame of another size than any calibration's is in pixel mode for that frame only. A
 file written with `binpick calibrate --accept-failed` (its checks failed) is used, with one
-WARNING naming what failed, and `failed_checks` says so to the page while it is in use.
+WARNING naming what failed, and `failed_checks` says so to the page while it is in use. Where
+`[calibration] cell` names the cell, a file written for another cell is refused like an invalid one.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ class CalibrationWatcher:
     `error` says what is wrong, with the file on disk (also while the calibration loaded before
     it stays in use) or with this frame's size."""
 
-    def __init__(self, path: str, required: bool):
+    def __init__(self, path: str, required: bool, cell: str = ""):
         self.path = path
         self.required = required
+        self.cell = cell  # the cell a file must be for ("" = any)
         self.current: Calibration | None = None
         self.error = ""
         # The newest calibration read from the file, and the one in use before it (kept while the
@@ -78,6 +80,10 @@ class CalibrationWatcher:
             calibration = load_calibration(self.path)
         except Exception as exc:  # CalibrationError names the field; anything else is reported too
             self._refuse(str(exc))
+            return
+        other = calibration.other_cell(self.cell)
+        if other:
+            self._refuse(f"{self.path}: {other}")
             return
         # the one a frame used since the last load, else the last loaded (no frame came between)
         self._before = self._in_use or self._loaded or self._before

@@ -122,6 +122,9 @@ class CalibrationSection:
     file: str = ""  # "" = pixel mode
     required: bool = False  # true: a missing/invalid calibration fails every cycle (error 5)
     pick_height_mm: float = 0.0
+    # The cell this appliance serves, as `binpick calibrate --cell` names it: a calibration file
+    # written for another cell is refused ("" = any cell).
+    cell: str = ""
 
 
 @dataclass
@@ -548,9 +551,11 @@ def _check_run_files(path: Path, c: Config, check_calibration: bool) -> None:
                 "write it with `binpick calibrate`, or set required = false for pixel mode until then"
             )
         try:
-            load_calibration(c.calibration.file)
+            other = load_calibration(c.calibration.file).other_cell(c.calibration.cell)
         except CalibrationError as exc:
             raise ConfigError(f"{path}: calibration.file: {exc}") from None
+        if other:
+            raise ConfigError(f"{path}: calibration.file = {c.calibration.file!r}: {other}")
     from edge.camera.packages import install_hint, missing_module
 
     missing = missing_module(c.camera.source)

@@ -187,7 +187,9 @@ class Supervisor:
         self.snapshots = SnapshotRing(config.health.snapshot_dir, config.health.snapshot_keep)
         self.camera: CameraSource | None = camera
         self.predictor = None
-        self.calibration = CalibrationWatcher(config.calibration.file, config.calibration.required)
+        self.calibration = CalibrationWatcher(
+            config.calibration.file, config.calibration.required, config.calibration.cell
+        )
         self.ranking_params: RankingParams = ranking_params or config.ranking.params()
         self.depth_cue = DepthCueStage.from_config(config.inference)  # edge/depth_cue.py
         self.suction = SuctionStage.from_config(config.suction)  # where the cup seals (edge/suction_stage.py)

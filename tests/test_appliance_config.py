@@ -3,6 +3,8 @@ file, the key, the value and what was expected."""
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +166,44 @@ def test_check_config_warns_about_a_calibration_that_failed_its_checks(tmp_path)
     save_calibration(calibration(None), tmp_path / "cell.json")  # passed: nothing to say
     proc = check_config(tmp_path / "cell.toml")
     assert proc.returncode == 0 and "did not pass" not in proc.stderr, proc.stderr
+
+
+def test_a_calibration_written_for_another_cell_is_refused_where_the_cell_is_named(tmp_path, caplog):
+    """A file copied from the cell beside this one passes every check and puts every grasp where
+    that other camera would have: `[calibration] cell` refuses it (the start's check where it is
+    required, a warning line where not), and the running appliance keeps the file it had."""
+    import dataclasses
+
+    from test_appliance_geometry import calibration
+
+    from edge.calibration_file import save_calibration
+    from edge.calibration_watch import CalibrationWatcher
+
+    ours, theirs = calibration(None), dataclasses.replace(calibration(None), cell="cell-b")
+    ours.cell = "cell-a"
+    save_calibration(theirs, tmp_path / "cell.json")
+    required = "[camera]\nsource = 'simulated'\n[calibration]\nfile = 'cell.json'\ncell = 'cell-a'\n"
+    path = write(tmp_path, required + "required = true\n")
+    expected = "calibration is for cell 'cell-b', but this appliance is cell 'cell-a' ([calibration] cell)"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(path)
+    path.write_text('[inference]\nmodel = "m.onnx"\n' + required)  # not required
+    proc = check_config(path)
+    assert proc.returncode == 0 and expected in proc.stderr and "refuses it (pixel mode)" in proc.stderr
+    path.write_text('[inference]\nmodel = "m.onnx"\n' + required.replace("cell-a", "cell-b"))
+    proc = check_config(path)
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+    watcher = CalibrationWatcher(str(tmp_path / "cell.json"), required=False, cell="cell-a")
+    assert watcher.current is None and expected in watcher.error
+    save_calibration(ours, tmp_path / "cell.json")
+    watcher.refresh()
+    assert watcher.current.cell == "cell-a" and watcher.error == ""
+    save_calibration(theirs, tmp_path / "cell.json")
+    with caplog.at_level(logging.WARNING, logger="binpick"):
+        watcher.refresh()
+    assert watcher.current.cell == "cell-a" and expected in watcher.error  # the one it had stays
+    assert "the one loaded before stays in use (cell cell-a" in caplog.text
+    assert (
+        CalibrationWatcher(str(tmp_path / "cell.json"), required=False).current.cell == "cell-b"
+    )  # any cell

@@ -86,10 +86,18 @@ def _calibration_warnings(config: Config) -> list[str]:
     if not path or not Path(path).is_file():
         return []
     try:
-        note = load_calibration(path).failed_checks_note()
+        calibration = load_calibration(path)
     except CalibrationError:
         return []
-    return [f"warning: calibration.file = {path!r} {note}; the appliance uses it and warns"] if note else []
+    note, other = calibration.failed_checks_note(), calibration.other_cell(config.calibration.cell)
+    warnings = (
+        [f"warning: calibration.file = {path!r} {note}; the appliance uses it and warns"] if note else []
+    )
+    if other:  # required = true refuses it at load; otherwise the appliance runs in pixel mode
+        warnings.append(
+            f"warning: calibration.file = {path!r}: {other}; the appliance refuses it (pixel mode)"
+        )
+    return warnings
 
 
 def main(args: argparse.Namespace) -> int:
