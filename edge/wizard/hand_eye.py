@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from scipy.optimize import least_squares
+from scipy.spatial.transform import Rotation
 from scipy.stats import chi2
 
 from edge.geometry import CameraModel, RigidTransform
@@ -264,6 +265,11 @@ class HandEyeResult:
             "turned_views": self.turned_views,
             "warnings": self.warnings,
         }
+
+
+def rotation_from_quaternion(q_xyzw: np.ndarray) -> np.ndarray:
+    """3x3 rotation of a unit quaternion in ROS order (x, y, z, w), as robot SDKs export poses."""
+    return Rotation.from_quat(np.asarray(q_xyzw, np.float64)).as_matrix()
 
 
 def _sigmas(covariance: np.ndarray, start: int) -> list[float]:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from binpick_core.errors import CommandError
 from edge.geometry import CameraModel, RigidTransform
@@ -32,6 +31,7 @@ from edge.wizard.hand_eye import (
     HandEyeResult,
     calibrate_hand_eye,
     plane_points_camera,
+    rotation_from_quaternion,
 )
 from edge.wizard.prompts import Wizard, read_image
 from edge.wizard.robot import BoardPose, StepError
@@ -129,7 +129,7 @@ def _quaternion_rotation(value: object, where: str) -> np.ndarray:
             f"{where} = {_shown(value)}: its length is {norm:.4f}, expected a unit quaternion "
             "(x, y, z, w; check the export's order and decimals)"
         )
-    return Rotation.from_quat(q / norm).as_matrix()
+    return rotation_from_quaternion(q / norm)
 
 
 def half_turn(board: Board) -> RigidTransform:
