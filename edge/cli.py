@@ -97,6 +97,23 @@ EXTRA_OF_MODULE: dict[str, str] = {
 }
 
 
+# The model factory's packages need Python 3.11 (mikado's worker pool recycles its processes with
+# `max_tasks_per_child`; the factory is tested on 3.11 only). The appliance's commands run on 3.10.
+FACTORY_PACKAGES = ("bicameral", "mikado", "simcell")
+FACTORY_MIN_PYTHON = (3, 11)
+
+
+def factory_python_error(module_name: str, version: tuple[int, ...]) -> str | None:
+    """Why a factory command cannot run on this Python, or None (an appliance command, or 3.11+)."""
+    if module_name.split(".")[0] not in FACTORY_PACKAGES or tuple(version[:2]) >= FACTORY_MIN_PYTHON:
+        return None
+    need = ".".join(map(str, FACTORY_MIN_PYTHON))
+    return (
+        f"the model factory needs Python {need} or newer, this is {version[0]}.{version[1]}; "
+        "the appliance's commands (run, detect, calibrate, bin, hash-password, registers-doc) run here"
+    )
+
+
 def missing_extra(exc: ImportError) -> str | None:
     """The extra that would have provided the module `exc` failed to import, if it is one of ours."""
     top = (getattr(exc, "name", None) or "").split(".")[0]
@@ -121,6 +138,9 @@ def _configure_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str]) 
     name = next((a for a in argv if not a.startswith("-")), None)
     if name not in COMMANDS:
         return parser
+    too_old = factory_python_error(COMMANDS[name][0], sys.version_info)
+    if too_old:  # before importing it: what fails on 3.10 may be anywhere below the command
+        raise CommandError(too_old)
     module = importlib.import_module(COMMANDS[name][0])
     sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     module.configure(sub_action.choices[name])

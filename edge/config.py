@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from edge import toml_text
 from edge.bin_model.stage import BinSettings
 from edge.ranking import RankingParams
 from edge.ranking.suction import SuctionParams
@@ -789,7 +788,7 @@ def parse_config(text: str, path: Path, check_files: bool = True, check_calibrat
             "(save the file as UTF-8 without BOM)"
         )
     try:
-        raw = tomllib.loads(text)
+        raw = toml_text.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     if all(isinstance(v, dict) and not v for v in raw.values()):  # no key anywhere

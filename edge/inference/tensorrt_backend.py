@@ -2,7 +2,7 @@
 
 Written against TensorRT's Python API (>= 8.6, the tensor-name API and `execute_async_v3`; the
 8.2 binding-index API where they differ, though JetPack 4.6's bindings are for Python 3.6 and the
-appliance needs 3.11) and NVIDIA's `cuda-python` runtime bindings for device memory. NOT RUN
+appliance needs 3.10, JetPack 6's) and NVIDIA's `cuda-python` runtime bindings for device memory. NOT RUN
 HERE: TensorRT is installed neither on the build machines nor on the lent GPU machine; only the
 pure-Python parts are tested. Guarded: without `tensorrt` or `cuda-python` the error is one line
 naming `inference.backend`, what to install and the alternative.

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
+from edge import toml_text
 
 REGISTER_TYPES = {"uint16": 1, "bits": 1, "float32": 2}
 # float32 word orders a map may state. Modbus sends the bytes of each word big-endian; only the
@@ -167,7 +167,7 @@ class RegisterMap:
     def load(cls, path: str | Path = DEFAULT_MAP_PATH) -> RegisterMap:
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = toml_text.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise RegisterMapError(f"{path}: cannot read the register map ({exc.strerror})") from exc
         except UnicodeDecodeError as exc:
