@@ -2,7 +2,7 @@
 appliance's status page.
 
 Drawn on the camera image (or, without one, on the boundary map in grey):
-boundaries blue, occluding side orange (over the blue), the best candidate filled
+boundaries blue, occluding side orange (over the blue), the grasped candidate filled
 translucent green with its contour, the other candidates outlined thinly,
 and the grasp marked by a cross along the candidate's major/minor axes
 (lengths = its extents) with its score. Colours are RGB.
@@ -34,7 +34,12 @@ GRASP_RGB = (255, 40, 40)
 
 @dataclass(frozen=True)
 class PickMark:
-    """A grasp to mark, in the overlay's (map) pixels, with the rule that placed it (may be "")."""
+    """A grasp to mark, in the overlay's (map) pixels.
+
+    `rule` names what placed it (may be ""); `shown_angle_deg` is the angle its label prints when
+    it is not the drawn one (the published camera-pixel angle: with unequal scales the map's angle
+    differs); `candidate_label` is the ranking's label of the candidate it belongs to, filled green
+    (None: none of the ranking's, e.g. a region of depth alone)."""
 
     u: float
     v: float
@@ -43,19 +48,32 @@ class PickMark:
     minor_px: float
     score: float
     rule: str = ""
+    shown_angle_deg: float | None = None
+    candidate_label: int | None = None
 
     @classmethod
-    def from_camera(cls, pick: Mapping[str, float], scale: tuple[float, float], rule: str = "") -> PickMark:
-        """A cycle's published pick (camera pixels) in map pixels; `scale` = camera px per map px (u, v)."""
+    def from_camera(
+        cls,
+        pick: Mapping[str, float],
+        scale: tuple[float, float],
+        rule: str = "",
+        candidate_label: int | None = None,
+    ) -> PickMark:
+        """A cycle's published pick (camera pixels) in map pixels; `scale` = camera px per map px (u, v).
+
+        The exact inverse of `edge.ranking.plan._planned`, which took the grasp from map to camera
+        pixels: the axis direction is re-measured, and each extent is scaled along its own axis in
+        the map (the minor axis is perpendicular there, not in the camera's pixels)."""
         sx, sy = scale
         a = math.radians(pick["angle_deg"])
-        major = (math.cos(a) / sx, math.sin(a) / sy)  # the axes' directions, measured in map pixels
-        minor = (-math.sin(a) / sx, math.cos(a) / sy)
+        m = math.atan2(math.sin(a) / sy, math.cos(a) / sx)  # the major axis' angle in the map
+        cos, sin = math.cos(m), math.sin(m)
         return cls(
-            u=pick["u"] / sx, v=pick["v"] / sy,
-            angle_deg=math.degrees(math.atan2(major[1], major[0])),
-            major_px=pick["major_px"] * math.hypot(*major), minor_px=pick["minor_px"] * math.hypot(*minor),
-            score=pick["score"], rule=rule,
+            u=pick["u"] / sx, v=pick["v"] / sy, angle_deg=math.degrees(m),
+            major_px=pick["major_px"] / math.hypot(sx * cos, sy * sin),
+            minor_px=pick["minor_px"] / math.hypot(sx * sin, sy * cos),
+            score=pick["score"], rule=rule, shown_angle_deg=pick["angle_deg"],
+            candidate_label=candidate_label,
         )  # fmt: skip
 
 
@@ -81,8 +99,9 @@ def draw_overlay(
 ) -> np.ndarray:
     """RGB uint8 picture of the ranking; `ranking` must carry labels (rank(..., return_labels=True)).
 
-    `mark` is the grasp to draw: the ranking's own by default (`binpick detect`), the published
-    pick on the appliance, None for none."""
+    `mark` is the grasp to draw and its candidate to fill: the ranking's own grasp and best
+    candidate by default (`binpick detect`), the published pick on the appliance, None for none
+    (every candidate outlined, none filled)."""
     if ranking.labels is None:
         raise ValueError("ranking: expected labels, call rank(..., return_labels=True)")
     if image is not None and image.shape[:2] != boundaries.shape:
@@ -91,22 +110,23 @@ def draw_overlay(
     non_boundary, occluding = binarise(boundaries, occlusions, params)
     labels = ranking.labels
 
-    for c in ranking.candidates[1:]:
+    for c in ranking.candidates:  # every candidate outlined; the one grasped is filled below
         mask = (labels == c.label).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, OTHER_RGB, 1)
-    if ranking.candidates:
-        best = ranking.candidates[0]
-        mask = labels == best.label
+    if mark == "ranking":
+        g, best = ranking.grasp, (ranking.candidates[0].label if ranking.candidates else None)
+        mark = None if g is None else PickMark(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
+    else:
+        best = None if mark is None else mark.candidate_label
+    if best is not None:
+        mask = labels == best
         out[mask] = (0.55 * out[mask] + 0.45 * np.array(BEST_RGB)).astype(np.uint8)
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, BEST_RGB, 2)
     out[~non_boundary] = BOUNDARY_RGB
     out[occluding] = OCCLUDING_RGB  # on top: with thick boundaries the occluding side lies inside them
 
-    if mark == "ranking":
-        g = ranking.grasp
-        mark = None if g is None else PickMark(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
     if mark is not None:
         _draw_mark(out, mark)
     return out
@@ -123,7 +143,8 @@ def _draw_mark(out: np.ndarray, g: PickMark) -> None:
         cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), GRASP_RGB, 2, cv2.LINE_AA)
     c = (round(g.u), round(g.v))
     cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
-    text = f"{g.score:.2f} {g.angle_deg:.0f}deg" + (f" {g.rule}" if g.rule else "")
+    angle = g.angle_deg if g.shown_angle_deg is None else g.shown_angle_deg
+    text = f"{g.score:.2f} {angle:.0f}deg" + (f" {g.rule}" if g.rule else "")
     width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
     org = (max(0, min(c[0] + 8, out.shape[1] - width - 2)), max(12, min(c[1] - 8, out.shape[0] - 4)))
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)

@@ -563,6 +563,8 @@ class Supervisor:
         _lap(stages, "publish", t)
         outcome = CycleOutcome(sequence, request_id, "ok", "", result, stages, self.calibration.pixel_mode)
         outcome.detail = {"pick": grasp.pixel_dict(), "method": grasp.method}
+        # the ranking's label of the grasped candidate, for the overlay (None: a region of depth alone)
+        outcome.detail["candidate_label"] = label if chosen_from is ranking else None
         if seal is not None:
             outcome.detail["suction"] = seal
         self._remember(context, outcome)
@@ -778,7 +780,12 @@ def annotate(
     pick = outcome.detail.get("pick") if outcome.error == "ok" else None
     mark = None
     if pick is not None:
-        mark = PickMark.from_camera(pick, (maps.scale_x, maps.scale_y), outcome.detail.get("method", ""))
+        mark = PickMark.from_camera(
+            pick,
+            (maps.scale_x, maps.scale_y),
+            outcome.detail.get("method", ""),
+            outcome.detail.get("candidate_label"),
+        )
     return draw_overlay(maps.model_rgb, maps.boundaries, maps.occlusions, ranking, params, mark)
 
 

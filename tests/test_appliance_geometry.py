@@ -47,6 +47,8 @@ def test_pixel_mode_reports_pixels_and_sets_the_status_bit(setup, caplog):
     png = sup.overlay_png()
     assert png.startswith(b"\x89PNG") and "overlay failed" not in caplog.text  # edge.overlay drew it
     assert outcome.error == "ok" and outcome.pixel_mode and sup.bank.flag("pixel_mode")
+    (_, _, ranking), _ = sup._last  # the grasped candidate is named for the overlay's fill
+    assert outcome.detail["candidate_label"] == ranking.candidates[0].label
     assert (
         abs(outcome.result.x - 47.5) < 1.5 and abs(outcome.result.y - 47.5) < 1.5 and outcome.result.z == 0.0
     )

@@ -209,6 +209,15 @@ def test_the_appliance_marks_the_grasp_it_published_not_the_rankings():
     out = annotate(maps, ranking, params, rgb, sent)
     red = np.all(out == GRASP_RGB, axis=2)
     assert red[50, 90] and red[50, 78] and red[50, 102] and red[58, 90]  # its point and axes, in map pixels
+
+    def tinted(picture):  # the grasped candidate's translucent green fill
+        r, g, b = (picture[..., k].astype(int) for k in range(3))
+        return (g > r + 40) & (g > b + 40)
+
+    assert not tinted(out).any()  # depth alone: none of the ranking's candidates is the one grasped
+    sent.detail["candidate_label"] = int(ranking.labels[50, 100])  # the right one, not the ranking's best
+    filled = tinted(annotate(maps, ranking, params, rgb, sent))
+    assert filled[70, 100] and not filled[70, 20]
     g = ranking.grasp
     assert not red[round(g.v) - 8 : round(g.v) + 9, round(g.u) - 8 : round(g.u) + 9].any()  # no ranking grasp
     unnamed = draw_overlay(rgb, y, z, ranking, params, PickMark(90.0, 50.0, 0.0, 30.0, 20.0, 0.0))
@@ -216,6 +225,32 @@ def test_the_appliance_marks_the_grasp_it_published_not_the_rankings():
     failed = CycleOutcome(2, 0, "empty_roi", "none", PublishedResult(0, 1), {}, False)
     assert not np.all(annotate(maps, ranking, params, rgb, failed) == GRASP_RGB, axis=2).any()
     assert np.all(draw_overlay(rgb, y, z, ranking, params) == GRASP_RGB, axis=2)[round(g.v), round(g.u)]
+
+
+@pytest.mark.parametrize("angle", [-89.0, -50.0, -12.5, 0.0, 30.0, 61.0, 90.0])
+def test_a_published_pick_maps_back_onto_the_map_it_came_from(angle):
+    """PickMark.from_camera undoes plan._planned (map -> camera pixels) with unequal scales, as a
+    1280x720 frame on a 512x512 model has: the same point, axis and both extents."""
+    from edge.ranking.plan import _planned
+    from edge.ranking.result import Grasp
+
+    scale = (2.5, 1.40625)
+    option = Grasp(
+        u=100.0,
+        v=60.0,
+        angle_deg=angle,
+        major_px=40.0,
+        minor_px=18.0,
+        score=0.5,
+        candidate_index=0,
+        method="centroid",
+    )
+    planned = _planned(option, scale, None, 0.0)
+    mark = PickMark.from_camera(planned.pixel_dict(), scale)
+    got = (mark.u, mark.v, mark.major_px, mark.minor_px)
+    assert got == pytest.approx((option.u, option.v, option.major_px, option.minor_px), abs=1e-9)
+    assert math.isclose(math.sin(math.radians(2 * (mark.angle_deg - angle))), 0.0, abs_tol=1e-9)  # same axis
+    assert mark.shown_angle_deg == planned.angle_deg  # the label prints the published angle
 
 
 def test_overlay_needs_labels():

@@ -126,5 +126,6 @@ def test_the_appliance_grasps_a_product_its_network_missed_by_depth_alone(cell):
     u, v, w, h, _ = scenes[0][0]
     assert u <= pouch.detail["pick"]["u"] < u + w and v <= pouch.detail["pick"]["v"] < v + h
     assert pouch.detail["pick"]["score"] == 0.0
+    assert pouch.detail["candidate_label"] is None  # none of the network's candidates: the overlay fills none
     assert outcomes[1].error == "empty_roi"  # the bare floor: nothing raised, no grasp
     assert outcomes[2].error == "empty_roi"  # a region too narrow for the cup: no plain point
