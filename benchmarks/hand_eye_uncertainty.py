@@ -54,6 +54,7 @@ def main() -> None:
         "                       closed  exact poses  estimated   corners  per view  estimated   mm     deg"
         "    exact poses  estimated"
     )
+    every = []  # per calibration: (decided exact, bound exact, actual exact, decided est., actual est.)
     for count in (12, 16, 30):
         for robot_mm, robot_deg in ((0.0, 0.0), (1.0, 0.0), (0.0, 0.1), (1.0, 0.2)):
             rows = []
@@ -77,6 +78,7 @@ def main() -> None:
                         _decided(estimate, floor),
                     )
                 )
+                every.append((rows[-1][8], exact.bound_3sigma_mm, rows[-1][1], rows[-1][9], rows[-1][2]))
             m = np.median(np.array(rows), axis=0)
             print(
                 f"{count:5d}  {robot_mm:3.1f} mm {robot_deg:3.1f} deg  {m[0]:6.2f}  {m[1]:8.2f}  {m[2]:10.2f}"
@@ -84,6 +86,26 @@ def main() -> None:
                 f"   {m[8]:11.2f}  {m[9]:9.2f}",
                 flush=True,
             )
+    _rules(np.array(every))
+
+
+def _rules(every: np.ndarray, tolerance_mm: float = 2.0) -> None:
+    """What the step's rule does per calibration: passes and refusals against the error made."""
+    print(f"\nper calibration ({len(every)}), tolerance {tolerance_mm:g} mm:")
+    for name, decided, actual in (
+        ("RMS, exact poses (decides)", every[:, 0], every[:, 2]),
+        ("3-sigma bound, exact poses", every[:, 1], every[:, 2]),
+        ("RMS, poses estimated", every[:, 3], every[:, 4]),
+    ):
+        passed, good = decided <= tolerance_mm, actual <= tolerance_mm
+        worse = actual[passed & ~good]
+        print(
+            f"  {name:<28} passed {passed.sum():2d}; refused {(~passed & good).sum():2d} of the {good.sum()} "
+            f"within {tolerance_mm:g} mm; passed beyond it {len(worse)}"
+            + (f" ({worse.min():.2f}-{worse.max():.2f} mm)" if len(worse) else "")
+            + f"; predicted / actual {np.min(decided / actual):.2f}-{np.max(decided / actual):.2f}"
+            f" (median {np.median(decided / actual):.2f})"
+        )
 
 
 if __name__ == "__main__":

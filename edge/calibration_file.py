@@ -127,8 +127,10 @@ class Calibration:
         extrinsics = self.extrinsics_report
         if not extrinsics.get("passed"):
             if "predicted_error_mm" in extrinsics:  # hand-eye without robot points decided it
+                # files written before 2026-12-06 hold the 3-sigma bound there (no bound_3sigma_mm)
+                what = "predicted RMS error" if "bound_3sigma_mm" in extrinsics else "predicted 3-sigma error"
                 failed.append(
-                    f"camera_to_robot ({extrinsics.get('method', 'hand-eye')}): predicted RMS error "
+                    f"camera_to_robot ({extrinsics.get('method', 'hand-eye')}): {what} "
                     f"{_shown(extrinsics.get('predicted_error_mm'))} mm "
                     f"(tolerance {_shown(extrinsics.get('tolerance_mm'))} mm)"
                 )

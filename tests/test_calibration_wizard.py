@@ -397,6 +397,7 @@ def test_hand_eye_from_a_poses_file(cell, tmp_path):
     assert cal.extrinsics_report["method"] == "hand-eye:TSAI" and cal.hand_eye["method"] == "TSAI"
     # the refinement's uncertainty and the pick-plane prediction are in the file
     assert cal.extrinsics_report["passed"] and cal.extrinsics_report["predicted_error_mm"] < 1.0
+    assert cal.extrinsics_report["bound_3sigma_mm"] < 1.0
     assert len(cal.hand_eye["camera_position_sigma_mm"]) == 3 and len(cal.hand_eye["check_points"]) == 5
     assert np.linalg.norm(np.array(cal.hand_eye["matrix"])[:3, 3] - base_from_camera.translation) < 1.0
     exact = PixelToRobot(TEST_CAMERA, base_from_camera, Plane([0, 0, 1], FLOOR_Z_MM + 20.0))

@@ -363,5 +363,7 @@ def _say(w: Wizard, result: HandEyeResult, count: int) -> None:
     elif est is None and np.all(view > 3 * corner):
         w.say(
             "  note: the errors are shared within each view, as robot pose errors are; the prediction "
-            "counts them (per-view model). --hand-eye-pose-errors estimate says how large they are"
+            "counts them (per-view model). Run again with --hand-eye-pose-errors estimate and compare: "
+            "it says how large the arm's errors are, and a camera further from this one than the "
+            "tolerance means the arm's kinematics need calibrating"
         )
