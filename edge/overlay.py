@@ -23,7 +23,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edge.ranking import Ranking, RankingParams, binarise
+from edge.ranking import Grasp, Ranking, RankingParams, binarise
 
 BOUNDARY_RGB = (40, 90, 255)
 OCCLUDING_RGB = (255, 150, 0)
@@ -34,19 +34,14 @@ GRASP_RGB = (255, 40, 40)
 
 @dataclass(frozen=True)
 class PickMark:
-    """A grasp to mark, in the overlay's (map) pixels.
+    """A grasp to mark: `grasp` in the overlay's (map) pixels, the ranking's own type.
 
     `rule` names what placed it (may be ""); `shown_angle_deg` is the angle its label prints when
     it is not the drawn one (the published camera-pixel angle: with unequal scales the map's angle
     differs); `candidate_label` is the ranking's label of the candidate it belongs to, filled green
     (None: none of the ranking's, e.g. a region of depth alone)."""
 
-    u: float
-    v: float
-    angle_deg: float
-    major_px: float
-    minor_px: float
-    score: float
+    grasp: Grasp
     rule: str = ""
     shown_angle_deg: float | None = None
     candidate_label: int | None = None
@@ -68,13 +63,13 @@ class PickMark:
         a = math.radians(pick["angle_deg"])
         m = math.atan2(math.sin(a) / sy, math.cos(a) / sx)  # the major axis' angle in the map
         cos, sin = math.cos(m), math.sin(m)
-        return cls(
+        grasp = Grasp(
             u=pick["u"] / sx, v=pick["v"] / sy, angle_deg=math.degrees(m),
             major_px=pick["major_px"] / math.hypot(sx * cos, sy * sin),
             minor_px=pick["minor_px"] / math.hypot(sx * sin, sy * cos),
-            score=pick["score"], rule=rule, shown_angle_deg=pick["angle_deg"],
-            candidate_label=candidate_label,
+            score=pick["score"], candidate_index=-1, method=rule,
         )  # fmt: skip
+        return cls(grasp, rule, pick["angle_deg"], candidate_label)
 
 
 def _base_image(image: np.ndarray | None, boundaries: np.ndarray) -> np.ndarray:
@@ -116,7 +111,7 @@ def draw_overlay(
         cv2.drawContours(out, contours, -1, OTHER_RGB, 1)
     if mark == "ranking":
         g, best = ranking.grasp, (ranking.candidates[0].label if ranking.candidates else None)
-        mark = None if g is None else PickMark(g.u, g.v, g.angle_deg, g.major_px, g.minor_px, g.score)
+        mark = None if g is None else PickMark(g)
     else:
         best = None if mark is None else mark.candidate_label
     if best is not None:
@@ -132,8 +127,9 @@ def draw_overlay(
     return out
 
 
-def _draw_mark(out: np.ndarray, g: PickMark) -> None:
+def _draw_mark(out: np.ndarray, mark: PickMark) -> None:
     """The cross along the grasp's axes (lengths = its extents), its point, score, angle and rule."""
+    g = mark.grasp
     a = math.radians(g.angle_deg)
     ux, uy = math.cos(a), math.sin(a)  # major axis, image coordinates (v down)
     centre = np.array([g.u, g.v])
@@ -143,8 +139,8 @@ def _draw_mark(out: np.ndarray, g: PickMark) -> None:
         cv2.line(out, tuple(int(v) for v in p0), tuple(int(v) for v in p1), GRASP_RGB, 2, cv2.LINE_AA)
     c = (round(g.u), round(g.v))
     cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
-    angle = g.angle_deg if g.shown_angle_deg is None else g.shown_angle_deg
-    text = f"{g.score:.2f} {angle:.0f}deg" + (f" {g.rule}" if g.rule else "")
+    angle = g.angle_deg if mark.shown_angle_deg is None else mark.shown_angle_deg
+    text = f"{g.score:.2f} {angle:.0f}deg" + (f" {mark.rule}" if mark.rule else "")
     width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
     org = (max(0, min(c[0] + 8, out.shape[1] - width - 2)), max(12, min(c[1] - 8, out.shape[0] - 4)))
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge.overlay import BOUNDARY_RGB, GRASP_RGB, OCCLUDING_RGB, PickMark, draw_overlay
-from edge.ranking import RankingParams, rank
+from edge.ranking import Grasp, RankingParams, rank
 from mikado.flat_piles import make_pile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,7 +220,9 @@ def test_the_appliance_marks_the_grasp_it_published_not_the_rankings():
     assert filled[70, 100] and not filled[70, 20]
     g = ranking.grasp
     assert not red[round(g.v) - 8 : round(g.v) + 9, round(g.u) - 8 : round(g.u) + 9].any()  # no ranking grasp
-    unnamed = draw_overlay(rgb, y, z, ranking, params, PickMark(90.0, 50.0, 0.0, 30.0, 20.0, 0.0))
+    unnamed = draw_overlay(
+        rgb, y, z, ranking, params, PickMark(Grasp(90.0, 50.0, 0.0, 30.0, 20.0, 0.0, -1, ""))
+    )
     assert (out != unnamed).any()  # the rule is named beside the point
     failed = CycleOutcome(2, 0, "empty_roi", "none", PublishedResult(0, 1), {}, False)
     assert not np.all(annotate(maps, ranking, params, rgb, failed) == GRASP_RGB, axis=2).any()
@@ -232,7 +234,6 @@ def test_a_published_pick_maps_back_onto_the_map_it_came_from(angle):
     """PickMark.from_camera undoes plan._planned (map -> camera pixels) with unequal scales, as a
     1280x720 frame on a 512x512 model has: the same point, axis and both extents."""
     from edge.ranking.plan import _planned
-    from edge.ranking.result import Grasp
 
     scale = (2.5, 1.40625)
     option = Grasp(
@@ -247,9 +248,11 @@ def test_a_published_pick_maps_back_onto_the_map_it_came_from(angle):
     )
     planned = _planned(option, scale, None, 0.0)
     mark = PickMark.from_camera(planned.pixel_dict(), scale)
-    got = (mark.u, mark.v, mark.major_px, mark.minor_px)
+    got = (mark.grasp.u, mark.grasp.v, mark.grasp.major_px, mark.grasp.minor_px)
     assert got == pytest.approx((option.u, option.v, option.major_px, option.minor_px), abs=1e-9)
-    assert math.isclose(math.sin(math.radians(2 * (mark.angle_deg - angle))), 0.0, abs_tol=1e-9)  # same axis
+    assert math.isclose(
+        math.sin(math.radians(2 * (mark.grasp.angle_deg - angle))), 0.0, abs_tol=1e-9
+    )  # same axis
     assert mark.shown_angle_deg == planned.angle_deg  # the label prints the published angle
 
 
