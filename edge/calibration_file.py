@@ -28,6 +28,7 @@ import contextlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ class CalibrationError(ValueError):
             shown = shown[:117] + "..."
         where = f"{self.path}: " if self.path else ""
         super().__init__(f"{where}field '{field_name}' is {shown}; expected {expected}")
+
+
+# A cell's name, as `binpick calibrate --cell` takes it and `[calibration] cell` names it (it is
+# also the file's name in calibration/): letters, digits, '-', '_', '.'.
+CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CELL_NAME_HINT = "use letters, digits, '-', '_' or '.' (e.g. cell-a)"
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any
 
 from edge import toml_text
 from edge.bin_model.stage import BinSettings
+from edge.calibration_file import CELL_NAME, CELL_NAME_HINT
 from edge.ranking import RankingParams
 from edge.ranking.suction import SuctionParams
 
@@ -519,6 +520,8 @@ def _cross_checks(path: Path, c: Config, check_calibration: bool) -> None:
         RegisterMap.load(c.plc.registers)
     except RegisterMapError as exc:
         raise ConfigError(f"{path}: plc.registers: {exc}") from None
+    if c.calibration.cell and not CELL_NAME.fullmatch(c.calibration.cell):
+        raise ConfigError(f"{path}: calibration.cell = {c.calibration.cell!r}: {CELL_NAME_HINT}")
     if c.calibration.required and not c.calibration.file:
         raise ConfigError(f"{path}: calibration.required = true: expected calibration.file to name a file")
     if not (c.plc.tcp_enabled or c.plc.rtu_enabled) and c.appliance.mode == "triggered":

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from edge.atomic_file import write_atomically
-from edge.camera.packages import pip_requirement
+from edge.camera.packages import pip_requirement, python_too_old
 from edge.config import PATH_KEYS, ConfigError, load_config
 from edge.inference.openvino_backend import REQUIREMENT as OPENVINO_REQUIREMENT
 from edge.inference.tensorrt_backend import CUDA_PYTHON_REQUIREMENT
@@ -121,6 +121,9 @@ def requirements(config_path: Path, cuda_home: Path = DEFAULT_CUDA_HOME) -> tupl
         config = load_config(config_path, check_files=False)
     except ConfigError as exc:
         raise InstallPlanError(str(exc)) from None
+    too_old = python_too_old(config.camera.source)
+    if too_old:  # before pip fails on it halfway through the installer
+        raise InstallPlanError(f"{config_path}: camera.source = {config.camera.source!r} {too_old}")
     wanted = [
         pip_requirement(config.camera.source),
         OPENVINO_REQUIREMENT if config.inference.backend == "openvino" else "",

@@ -187,6 +187,16 @@ def test_a_calibration_written_for_another_cell_is_refused_where_the_cell_is_nam
     expected = "calibration is for cell 'cell-b', but this appliance is cell 'cell-a' ([calibration] cell)"
     with pytest.raises(ConfigError, match=re.escape(expected)):
         load_config(path)
+    installer = subprocess.run(  # what systemd/install.sh runs: the required file's load is skipped
+        [sys.executable, "-m", "edge", "run", "--config", str(path), "--check-config",
+         "--before-calibration"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert installer.returncode == 0 and expected in installer.stderr
+    assert "the appliance refuses it (every cycle fails with calibration_missing)" in installer.stderr
+    path.write_text(path.read_text().replace("cell = 'cell-a'", "cell = 'cell-a '"))
+    with pytest.raises(ConfigError, match=re.escape("calibration.cell = 'cell-a ': use letters, digits")):
+        load_config(path)
     path.write_text('[inference]\nmodel = "m.onnx"\n' + required)  # not required
     proc = check_config(path)
     assert proc.returncode == 0 and expected in proc.stderr and "refuses it (pixel mode)" in proc.stderr

@@ -439,6 +439,19 @@ def test_binpick_bin_takes_the_bins_corners_in_the_robots_frame(tmp_path):
     bow_tie = " ".join(text.split()[i] for i in (0, 2, 1, 3))
     bad = subprocess.run(cmd + [bow_tie], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "crosses itself" in bad.stderr
+    other = tmp_path / "other.toml"  # this calibration is cell "test"'s: the appliance would refuse it
+    other.write_text(config.read_text().replace("[bin]", 'cell = "cell-b"\n[bin]'))
+    bad = subprocess.run(
+        [*cmd[:4], "--config", str(other), *cmd[6:], text],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert (
+        bad.returncode == 2
+        and "calibration is for cell 'test', but this appliance is cell 'cell-b'" in bad.stderr
+    )
     # a barrel lens: a bin 3.2 m wide seen from 0.8 m reaches where the distortion model folds back
     save_calibration(dataclasses.replace(cal, dist_coeffs=np.array([-0.3, 0.08, 0.0, 0.0, -0.01])),
                      tmp_path / "cal.json")  # fmt: skip

@@ -604,6 +604,7 @@ def test_poses_in_metres_and_quaternions_are_the_same_poses(tmp_path):
 
     from scipy.spatial.transform import Rotation
 
+    from binpick_core.errors import CommandError
     from edge.wizard.step_hand_eye import read_poses
 
     (tmp_path / "img").mkdir()
@@ -630,6 +631,13 @@ def test_poses_in_metres_and_quaternions_are_the_same_poses(tmp_path):
     )
     (tmp_path / "poses.json").write_text(json.dumps({"poses": entries[:1]}))
     assert not read_poses(args).quaternions
+    # an eye-to-hand file's capture entry is not used, so not judged: no traceback from it
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": entries, "capture": {"rpy_deg": None}}))
+    assert read_poses(args).capture is None
+    metres = [{"image": "b.png", "xyz_mm": [0.5125, -0.14825, 0.26], "quat_xyzw": entries[1]["quat_xyzw"]}]
+    (tmp_path / "poses.json").write_text(json.dumps({"poses": metres}))
+    with pytest.raises(CommandError, match="every xyz_mm value is under 5 .*: these look like metres"):
+        read_poses(args)
 
 
 def test_every_later_steps_flag_is_checked_before_step_1(cell, tmp_path):

@@ -103,3 +103,18 @@ def test_a_bad_place_is_one_line(tmp_path, capsys):
     message = "--place 'models=relative': expected CHECKOUT_PATH=/ABSOLUTE/HOST/PATH"
     assert code == 2 and message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_camera_whose_packages_need_a_newer_python_is_refused_before_pip(monkeypatch, capsys):
+    """On JetPack 6's Python 3.10 the simulated camera's MuJoCo 4.0.0 has no wheel: the plan says so
+    in one line (the installer stops there) instead of pip failing halfway; folder replay installs."""
+    from edge.camera.packages import install_hint
+
+    monkeypatch.setattr(sys, "version_info", (3, 10, 12, "final", 0))
+    assert main([str(CONFIGS / "embedded.toml"), "--requirements"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "camera.source = 'simulated' needs Python 3.11 or newer" in err[0], err
+    assert requirements(CONFIGS / "folder.toml")[0] == []
+    assert "needs Python 3.11 or newer (MuJoCo 4.0.0 has no wheel for 3.10)" in install_hint("simulated")
+    monkeypatch.undo()
+    assert "pip install .[sim]" in install_hint("simulated")

@@ -53,7 +53,7 @@ class SimulatedBin(CameraSource):
         try:
             from mikado import render_pile
         except ImportError as exc:
-            raise CameraError(f"{install_hint('simulated')} ({exc})") from exc
+            raise CameraError(f"camera.source = 'simulated': {install_hint('simulated')} ({exc})") from exc
         self._render = render_pile
 
     def grab(self, timeout: float) -> Frame:

@@ -38,6 +38,7 @@ from edge.geometry import GeometryError, crossing_problem
 from edge.wizard.prompts import floats
 
 if TYPE_CHECKING:
+    from edge.calibration_file import Calibration
     from edge.config import Config
 
 
@@ -76,24 +77,36 @@ def parse_points(text: str, option: str = "--polygon", names: str = "u,v") -> np
     return np.array(points, float)
 
 
-def corners_in_the_image(text: str, calibration_file: str, frame_size: tuple[int, int]) -> np.ndarray:
+def _cell_calibration(path: str, cell: str) -> Calibration:
+    """The calibration file, refused as the appliance refuses it: invalid, or for another cell than
+    `[calibration] cell` names (a bin drawn through the neighbouring cell's camera)."""
+    from edge.calibration_file import CalibrationError, load_calibration
+
+    try:
+        calibration = load_calibration(path)
+    except CalibrationError as exc:
+        raise CommandError(str(exc)) from None
+    other = calibration.other_cell(cell)
+    if other:
+        raise CommandError(f"{path}: {other}")
+    return calibration
+
+
+def corners_in_the_image(
+    text: str, calibration_file: str, frame_size: tuple[int, int], cell: str = ""
+) -> np.ndarray:
     """The robot-frame corners of `--corners-mm` as an interior polygon in camera pixels, through
     the calibration (outside the frame where they are). Why: a bin larger than the view cannot
     be drawn in the picture, but its inner corners can be touched with the tool, as the
     calibration's points are; with the real corners the wall clearance is kept from the walls,
     not from the picture's edge. The outline and its refusals are `PixelToRobot.outline_to_pixels`,
     which the wizard's `--roi robot:...` uses too."""
-    from edge.calibration_file import CalibrationError, load_calibration
-
     corners = parse_points(text, "--corners-mm", "x,y,z")
     if not calibration_file or not Path(calibration_file).is_file():
         raise CommandError(
             f"--corners-mm needs the calibration ([calibration] file = {calibration_file!r} is not a file)"
         )
-    try:
-        calibration = load_calibration(calibration_file)
-    except CalibrationError as exc:
-        raise CommandError(str(exc)) from None
+    calibration = _cell_calibration(calibration_file, cell)
     if tuple(calibration.image_size) != tuple(frame_size):
         raise CommandError(
             f"--corners-mm: the calibration {calibration_file} is for {calibration.image_size[0]}x"
@@ -157,16 +170,12 @@ def _interior(
         return parse_points(args.polygon), "--polygon", ""
     if args.corners_mm:
         size = (gray.shape[1], gray.shape[0])
-        return corners_in_the_image(args.corners_mm, cfg.calibration.file, size), "--corners-mm", ""
+        corners = corners_in_the_image(args.corners_mm, cfg.calibration.file, size, cfg.calibration.cell)
+        return corners, "--corners-mm", ""
     if cfg.bin.polygon:
         return np.asarray(cfg.bin.polygon, float), "[bin] polygon", ""
     if cfg.calibration.file and Path(cfg.calibration.file).is_file():
-        from edge.calibration_file import CalibrationError, load_calibration
-
-        try:
-            calibration = load_calibration(cfg.calibration.file)
-        except CalibrationError as exc:
-            raise CommandError(str(exc)) from None
+        calibration = _cell_calibration(cfg.calibration.file, cfg.calibration.cell)
         if calibration.roi_polygon is not None:
             (cw, ch), (w, h) = calibration.image_size, (gray.shape[1], gray.shape[0])
             if (cw, ch) != (w, h):

@@ -89,15 +89,12 @@ def _calibration_warnings(config: Config) -> list[str]:
         calibration = load_calibration(path)
     except CalibrationError:
         return []
-    note, other = calibration.failed_checks_note(), calibration.other_cell(config.calibration.cell)
-    warnings = (
-        [f"warning: calibration.file = {path!r} {note}; the appliance uses it and warns"] if note else []
-    )
-    if other:  # required = true refuses it at load; otherwise the appliance runs in pixel mode
-        warnings.append(
-            f"warning: calibration.file = {path!r}: {other}; the appliance refuses it (pixel mode)"
-        )
-    return warnings
+    other = calibration.other_cell(config.calibration.cell)
+    if other:  # refused at load where required, unless --before-calibration skipped that check
+        then = "every cycle fails with calibration_missing" if config.calibration.required else "pixel mode"
+        return [f"warning: calibration.file = {path!r}: {other}; the appliance refuses it ({then})"]
+    note = calibration.failed_checks_note()
+    return [f"warning: calibration.file = {path!r} {note}; the appliance uses it and warns"] if note else []
 
 
 def main(args: argparse.Namespace) -> int:

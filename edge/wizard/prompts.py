@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from binpick_core.errors import CommandError
-from edge.calibration_file import CalibrationError
+from edge.calibration_file import CELL_NAME, CELL_NAME_HINT, CalibrationError
 from edge.wizard.boards import Board, load_board
 from edge.wizard.robot import StepError
 
@@ -143,8 +143,8 @@ def existing_file(text: str) -> Path:
 
 
 def cell_name(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", text):
-        raise ValueError("use letters, digits, '-', '_' or '.' (e.g. cell-a)")
+    if not CELL_NAME.fullmatch(text):
+        raise ValueError(CELL_NAME_HINT)
     return text
 
 

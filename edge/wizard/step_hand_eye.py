@@ -41,6 +41,7 @@ RADIANS_HINT_PX = 5.0  # ... when the refined reprojection is above this (a good
 MAX_ROTATION_ROUNDING = 1e-3  # a pose matrix's rotation may be this far from orthonormal (rounded export)
 QUATERNION_LENGTH_TOLERANCE = 1e-3  # a quat_xyzw may be this far from unit length (rounded export)
 MAX_REACH_M = 20.0  # an xyz_m value beyond this is millimetres under the wrong key
+METRES_UNDER_MM = 5.0  # every xyz_mm value below this: metres under the wrong key (no arm reaches 5 mm)
 
 
 def _shown(value: object) -> str:
@@ -208,14 +209,18 @@ def read_poses(args: argparse.Namespace) -> PosesFile | None:
             )
         capture = _pose_matrix(data["capture"], f"{path}: capture")
     poses = [_pose_entry(entry, f"{path}: poses[{i}]", images) for i, entry in enumerate(entries)]
-    rpy = [
-        abs(float(v))
-        for e in [*entries, data.get("capture")]
-        if isinstance(e, dict) and "matrix" not in e and "rpy_deg" in e
-        for v in e["rpy_deg"]
-    ]
-    given = [e for e in [*entries, data.get("capture")] if isinstance(e, dict) and "matrix" not in e]
+    # the entries read above (validated); an eye-to-hand file's "capture" is not used, nor judged
+    given = [e for e in [*entries, data["capture"] if capture is not None else None] if isinstance(e, dict)]
+    given = [e for e in given if "matrix" not in e]
+    rpy = [abs(float(v)) for e in given if "rpy_deg" in e for v in e["rpy_deg"]]
     quaternions = any("quat_xyzw" in e for e in given)
+    positions = [v for e in given if "xyz_mm" in e for v in e["xyz_mm"]]
+    if positions and max(abs(float(v)) for v in positions) < METRES_UNDER_MM:
+        raise CommandError(
+            f"{path}: every xyz_mm value is under {METRES_UNDER_MM:g} (largest "
+            f"{max(abs(float(v)) for v in positions):g}): these look like metres; give them as 'xyz_m', "
+            "or in millimetres"
+        )
     return PosesFile(path, images, poses, capture, max(rpy) if rpy else None, quaternions)
 
 
