@@ -116,5 +116,5 @@ def test_a_camera_whose_packages_need_a_newer_python_is_refused_before_pip(monke
     assert len(err) == 1 and "camera.source = 'simulated' needs Python 3.11 or newer" in err[0], err
     assert requirements(CONFIGS / "folder.toml")[0] == []
     assert "needs Python 3.11 or newer (MuJoCo 4.0.0 has no wheel for 3.10)" in install_hint("simulated")
-    monkeypatch.undo()
+    monkeypatch.setattr(sys, "version_info", (3, 11, 7, "final", 0))
     assert "pip install .[sim]" in install_hint("simulated")
