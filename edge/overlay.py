@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
@@ -34,15 +34,13 @@ GRASP_RGB = (255, 40, 40)
 
 @dataclass(frozen=True)
 class PickMark:
-    """A grasp to mark: `grasp` in the overlay's (map) pixels, the ranking's own type.
-
-    `rule` names what placed it (may be ""); `shown_angle_deg` is the angle its label prints when
+    """A grasp to mark: `grasp` in the overlay's (map) pixels, the ranking's own type, its `method`
+    the rule named beside it ("" names none). `shown_angle_deg` is the angle its label prints when
     it is not the drawn one (the published camera-pixel angle: with unequal scales the map's angle
     differs); `candidate_label` is the ranking's label of the candidate it belongs to, filled green
     (None: none of the ranking's, e.g. a region of depth alone)."""
 
     grasp: Grasp
-    rule: str = ""
     shown_angle_deg: float | None = None
     candidate_label: int | None = None
 
@@ -67,9 +65,9 @@ class PickMark:
             u=pick["u"] / sx, v=pick["v"] / sy, angle_deg=math.degrees(m),
             major_px=pick["major_px"] / math.hypot(sx * cos, sy * sin),
             minor_px=pick["minor_px"] / math.hypot(sx * sin, sy * cos),
-            score=pick["score"], candidate_index=-1, method=rule,
+            score=pick["score"], candidate_index=-1, method=rule,  # -1: its place in no ranking
         )  # fmt: skip
-        return cls(grasp, rule, pick["angle_deg"], candidate_label)
+        return cls(grasp, pick["angle_deg"], candidate_label)
 
 
 def _base_image(image: np.ndarray | None, boundaries: np.ndarray) -> np.ndarray:
@@ -111,7 +109,7 @@ def draw_overlay(
         cv2.drawContours(out, contours, -1, OTHER_RGB, 1)
     if mark == "ranking":
         g, best = ranking.grasp, (ranking.candidates[0].label if ranking.candidates else None)
-        mark = None if g is None else PickMark(g)
+        mark = None if g is None else PickMark(replace(g, method=""))  # detect's label names no rule
     else:
         best = None if mark is None else mark.candidate_label
     if best is not None:
@@ -140,7 +138,7 @@ def _draw_mark(out: np.ndarray, mark: PickMark) -> None:
     c = (round(g.u), round(g.v))
     cv2.circle(out, c, 5, GRASP_RGB, -1, cv2.LINE_AA)
     angle = g.angle_deg if mark.shown_angle_deg is None else mark.shown_angle_deg
-    text = f"{g.score:.2f} {angle:.0f}deg" + (f" {mark.rule}" if mark.rule else "")
+    text = f"{g.score:.2f} {angle:.0f}deg" + (f" {g.method}" if g.method else "")
     width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
     org = (max(0, min(c[0] + 8, out.shape[1] - width - 2)), max(12, min(c[1] - 8, out.shape[0] - 4)))
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)

@@ -10,14 +10,10 @@ which `tests/test_python_versions.py` checks with vermin; the model factory need
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 if sys.version_info >= (3, 11):
-    from tomllib import loads as _loads  # novermin: only on 3.11+
+    from tomllib import loads  # novermin: only on 3.11+
 else:
-    from tomli import loads as _loads
+    from tomli import loads
 
-
-def loads(text: str) -> dict[str, Any]:
-    """The TOML document `text`; ValueError (TOMLDecodeError) with line and column when it is not."""
-    return _loads(text)
+__all__ = ["loads"]  # the TOML document; ValueError (TOMLDecodeError) with line and column when not

@@ -32,17 +32,17 @@ NEEDS: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 # Sources whose packages need a newer Python than the appliance's 3.10: mujoco 4.0.0 (the `sim`
 # extra's pin, the version Mikado's scenes are made with) publishes wheels for 3.11 and newer only.
-MIN_PYTHON: dict[str, tuple[int, int]] = {"simulated": (3, 11)}
+MIN_PYTHON: dict[str, tuple[tuple[int, int], str]] = {"simulated": ((3, 11), "MuJoCo 4.0.0")}
 
 
 def python_too_old(source: str, version: tuple[int, ...] | None = None) -> str:
     """Why `source` cannot be installed on this Python (or `version`); "" when it can."""
     version = tuple(sys.version_info[:2]) if version is None else version
-    need = MIN_PYTHON.get(source)
-    if need is None or tuple(version[:2]) >= need:
+    need, package = MIN_PYTHON.get(source, ((0, 0), ""))
+    if tuple(version[:2]) >= need:
         return ""
     return (
-        f"needs Python {need[0]}.{need[1]} or newer (MuJoCo 4.0.0 has no wheel for "
+        f"needs Python {need[0]}.{need[1]} or newer ({package} has no wheel for "
         f"{version[0]}.{version[1]}): choose camera.source 'folder' (a replay) or a real camera "
         "on this Python"
     )

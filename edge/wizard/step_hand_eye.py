@@ -214,12 +214,11 @@ def read_poses(args: argparse.Namespace) -> PosesFile | None:
     given = [e for e in given if "matrix" not in e]
     rpy = [abs(float(v)) for e in given if "rpy_deg" in e for v in e["rpy_deg"]]
     quaternions = any("quat_xyzw" in e for e in given)
-    positions = [v for e in given if "xyz_mm" in e for v in e["xyz_mm"]]
-    if positions and max(abs(float(v)) for v in positions) < METRES_UNDER_MM:
+    positions = [abs(float(v)) for e in given if "xyz_mm" in e for v in e["xyz_mm"]]
+    if positions and max(positions) < METRES_UNDER_MM:
         raise CommandError(
-            f"{path}: every xyz_mm value is under {METRES_UNDER_MM:g} (largest "
-            f"{max(abs(float(v)) for v in positions):g}): these look like metres; give them as 'xyz_m', "
-            "or in millimetres"
+            f"{path}: every xyz_mm value is under {METRES_UNDER_MM:g} (largest {max(positions):g}): "
+            "these look like metres; give them as 'xyz_m', or in millimetres"
         )
     return PosesFile(path, images, poses, capture, max(rpy) if rpy else None, quaternions)
 
